@@ -1,0 +1,55 @@
+# 发票台 Fapiao Desk. `make run` serves the demo; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help run test bench lint system-deps venv dev-venv migrate seed check clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+system-deps: ## install what the product needs from Debian (fonts, HarfBuzz subsetting)
+	@scripts/system_deps.sh
+
+$(BIN)/.runtime-installed: requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(BIN)/.dev-installed: requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@ $(BIN)/.runtime-installed
+
+venv: $(BIN)/.runtime-installed
+dev-venv: $(BIN)/.dev-installed
+
+migrate: venv
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+
+seed: migrate ## create the demo world (idempotent)
+	DEBUG=1 $(BIN)/python manage.py seed_demo
+
+run: system-deps venv seed ## install, migrate, seed and serve the admin with a Celery worker and beat
+	@HOST=$(HOST) PORT=$(PORT) scripts/run_dev.sh
+
+test: system-deps dev-venv ## the whole test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: dev-venv ## Django checks, migrations check, lint
+	DEBUG=1 $(BIN)/python manage.py check
+	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/ruff check .
+
+lint: dev-venv ## ruff
+	$(BIN)/ruff check .
+
+bench: system-deps dev-venv ## benchmarks, each printing ratios against a baseline from the same run
+	@for b in bench/bench_*.py; do echo "== $$b"; DEBUG=1 $(BIN)/python $$b || exit 1; done
+
+clean: ## remove the virtualenv and local data
+	rm -rf $(VENV) var

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import User
+from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
+from django.utils.translation import gettext_lazy as _
+
+from invoicing.events import events_for
+from invoicing.models import Counterparty, EntityScope, Event, Item, TaxCategory, Taxpayer
+from invoicing.scoping import allowed_taxpayers, scope_queryset
+
+
+class EntityScopedAdminMixin:
+    """Limit a ModelAdmin to the entities (主体) the user may see, in lists, forms and choices.
+
+    ``entity_field`` is the lookup path from the model to its Taxpayer (``"taxpayer"`` by default).
+    """
+
+    entity_field = "taxpayer"
+
+    def get_queryset(self, request):
+        return scope_queryset(super().get_queryset(request), request.user, self.entity_field)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.related_model is Taxpayer:
+            kwargs["queryset"] = allowed_taxpayers(request.user)
+        elif db_field.related_model is not None and any(
+            f.related_model is Taxpayer for f in db_field.related_model._meta.get_fields() if f.name == "taxpayer"
+        ):
+            kwargs["queryset"] = scope_queryset(db_field.related_model._default_manager.all(), request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class EventsReadonlyMixin:
+    """Adds a read-only ``events_table`` field: the object's audit trail, newest first.
+
+    Put ``"events_table"`` in ``readonly_fields`` and in a fieldset.
+    """
+
+    @admin.display(description=_("事件记录"))
+    def events_table(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
+            (
+                (localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"), e.who, e.action, e.from_state, e.to_state, e.reason)
+                for e in events_for(obj)[:200]
+            ),
+        )
+        header = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            _("时间"), _("操作方"), _("动作"), _("状态"), _("原因"),
+        )
+        return format_html('<table class="fapiao-events">{}{}</table>', header, rows)
+
+
+@admin.register(Taxpayer)
+class TaxpayerAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
+    entity_field = "pk"
+    list_display = ("name", "credit_code", "taxpayer_type", "region_code", "channel", "is_active")
+    list_filter = ("taxpayer_type", "channel", "is_active")
+    search_fields = ("name", "credit_code", "short_name")
+    fieldsets = (
+        (None, {"fields": ("name", "short_name", "credit_code", "taxpayer_type", "region_code", "is_active")}),
+        (_("地址与银行"), {"fields": ("address", "phone", "bank_name", "bank_account")}),
+        (_("开票设置"), {"fields": ("drawer", "reviewer", "payee", "single_invoice_limit", "max_lines_per_invoice")}),
+        (_("开票通道"), {"fields": ("channel", "channel_app_key", "channel_secret", "channel_operator")}),
+    )
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Counterparty)
+class CounterpartyAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "kind", "tax_id", "taxpayer", "email", "mobile", "is_active")
+    list_filter = ("kind", "taxpayer", "is_active")
+    search_fields = ("name", "tax_id", "code", "email", "mobile")
+    list_select_related = ("taxpayer",)
+
+
+@admin.register(Item)
+class ItemAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
+    list_display = ("code", "name", "spec", "unit", "tax_category", "tax_rate", "taxpayer", "is_active")
+    list_filter = ("taxpayer", "tax_rate", "is_active")
+    search_fields = ("code", "name")
+    list_select_related = ("taxpayer", "tax_category")
+    raw_id_fields = ("tax_category",)
+
+
+@admin.register(TaxCategory)
+class TaxCategoryAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "short_name", "is_summary", "is_active", "allowed_rates")
+    list_filter = ("is_summary", "is_active")
+    search_fields = ("code", "name", "short_name", "keywords")
+    raw_id_fields = ("parent",)
+    show_full_result_count = False
+
+
+@admin.register(Event)
+class EventAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "who", "taxpayer", "content_type", "object_id", "action", "from_state", "to_state", "reason")
+    list_filter = ("action", "content_type", "taxpayer")
+    search_fields = ("object_id", "reason", "actor__username", "actor_label")
+    list_select_related = ("actor", "taxpayer", "content_type")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class EntityScopeInline(admin.StackedInline):
+    model = EntityScope
+    can_delete = False
+    filter_horizontal = ("taxpayers",)
+    verbose_name_plural = _("可操作主体")
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    inlines = (EntityScopeInline,)

@@ -1,0 +1,251 @@
+"""The shared kernel's tables: our entities (主体), buyer titles, items, the tax catalogue and the audit trail."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+def MoneyField(verbose_name: str, **kwargs) -> models.DecimalField:  # noqa: N802 - reads like a field class
+    """A DecimalField with the project's money precision (DECIMAL(18,2), domain.md §5.2)."""
+    kwargs.setdefault("max_digits", settings.MONEY_MAX_DIGITS)
+    kwargs.setdefault("decimal_places", settings.MONEY_DECIMAL_PLACES)
+    return models.DecimalField(verbose_name, **kwargs)
+
+
+class TaxpayerType(models.TextChoices):
+    GENERAL = "general", _("一般纳税人")
+    SMALL = "small", _("小规模纳税人")
+
+
+class ChannelCode(models.TextChoices):
+    SANDBOX = "sandbox", _("沙箱平台")
+
+
+class Taxpayer(models.Model):
+    """One of our own entities (主体): the seller when issuing, the buyer when receiving."""
+
+    name = models.CharField(_("名称"), max_length=150)
+    credit_code = models.CharField(_("统一社会信用代码/纳税人识别号"), max_length=20, unique=True)
+    short_name = models.CharField(_("简称"), max_length=50, blank=True)
+    taxpayer_type = models.CharField(
+        _("纳税人类型"), max_length=10, choices=TaxpayerType.choices, default=TaxpayerType.GENERAL
+    )
+    region_code = models.CharField(
+        _("税务机关地区代码"), max_length=4, default="4400", help_text=_("四位省级代码，如 4400 广东、3100 上海")
+    )
+    address = models.CharField(_("地址"), max_length=250, blank=True)
+    phone = models.CharField(_("电话"), max_length=60, blank=True)
+    bank_name = models.CharField(_("开户行"), max_length=120, blank=True)
+    bank_account = models.CharField(_("银行账号"), max_length=100, blank=True)
+    drawer = models.CharField(_("开票人"), max_length=50, blank=True)
+    reviewer = models.CharField(_("复核人"), max_length=50, blank=True)
+    payee = models.CharField(_("收款人"), max_length=50, blank=True)
+    single_invoice_limit = MoneyField(
+        _("单张发票限额（不含税）"),
+        null=True,
+        blank=True,
+        help_text=_("为空表示不限（数电发票无单张限额，domain.md §12）；拆分申请时使用"),
+    )
+    max_lines_per_invoice = models.PositiveIntegerField(
+        _("每张发票最多明细行"), default=2000, help_text=_("含折扣行；数电上限 2000 行（domain.md §5.3）")
+    )
+    # Channel account (通道账户). Secrets are shown masked in the admin and never logged.
+    channel = models.CharField(_("开票通道"), max_length=20, choices=ChannelCode.choices, default=ChannelCode.SANDBOX)
+    channel_app_key = models.CharField(_("通道账号（AppKey）"), max_length=100, blank=True)
+    channel_secret = models.CharField(_("通道密钥"), max_length=200, blank=True)
+    channel_operator = models.CharField(
+        _("电子税务局办税员账号"), max_length=50, blank=True, help_text=_("平台会话使用的开票员账号")
+    )
+    is_active = models.BooleanField(_("启用"), default=True)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("主体")
+        verbose_name_plural = _("主体")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.short_name or self.name
+
+    @property
+    def is_small_scale(self) -> bool:
+        return self.taxpayer_type == TaxpayerType.SMALL
+
+
+class CounterpartyKind(models.TextChoices):
+    COMPANY = "company", _("企业/单位")
+    PERSON = "person", _("个人")
+
+
+class Counterparty(models.Model):
+    """A buyer title (抬头) in one entity's customer master."""
+
+    taxpayer = models.ForeignKey(Taxpayer, models.PROTECT, related_name="counterparties", verbose_name=_("主体"))
+    code = models.CharField(_("客户编码"), max_length=50, blank=True)
+    kind = models.CharField(_("类型"), max_length=10, choices=CounterpartyKind.choices, default=CounterpartyKind.COMPANY)
+    name = models.CharField(_("名称"), max_length=150)
+    tax_id = models.CharField(
+        _("统一社会信用代码/纳税人识别号"), max_length=20, blank=True, help_text=_("个人可为空（domain.md §9.3）")
+    )
+    address = models.CharField(_("地址"), max_length=300, blank=True)
+    phone = models.CharField(_("电话"), max_length=60, blank=True)
+    bank_name = models.CharField(_("开户行"), max_length=120, blank=True)
+    bank_account = models.CharField(_("银行账号"), max_length=100, blank=True)
+    email = models.EmailField(_("电子邮箱"), blank=True)
+    mobile = models.CharField(_("手机"), max_length=20, blank=True)
+    is_active = models.BooleanField(_("启用"), default=True)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("购买方")
+        verbose_name_plural = _("购买方")
+        ordering = ["taxpayer_id", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["taxpayer", "code"], condition=~models.Q(code=""), name="counterparty_code_unique_per_entity"
+            ),
+        ]
+        indexes = [models.Index(fields=["taxpayer", "tax_id"], name="counterparty_tax_id")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from invoicing.ids import is_acceptable_tax_id
+
+        if self.kind == CounterpartyKind.COMPANY and not self.tax_id:
+            raise ValidationError({"tax_id": _("企业购买方必须填写纳税人识别号")})
+        if self.tax_id:
+            self.tax_id = self.tax_id.strip().upper()
+            result = is_acceptable_tax_id(self.tax_id)
+            if not result.ok:
+                raise ValidationError({"tax_id": result.message or _("纳税人识别号格式不正确")})
+
+
+class TaxCategory(models.Model):
+    """商品和服务税收分类编码 (domain.md §7): 19 digits in ten levels."""
+
+    code = models.CharField(_("税收分类编码"), max_length=19, unique=True)
+    name = models.CharField(_("名称"), max_length=200)
+    short_name = models.CharField(_("简称"), max_length=120, blank=True)
+    parent = models.ForeignKey(
+        "self", models.PROTECT, null=True, blank=True, related_name="children", verbose_name=_("上级")
+    )
+    is_summary = models.BooleanField(_("汇总项"), default=False, help_text=_("汇总项不能用于开票"))
+    is_active = models.BooleanField(_("可用"), default=True)
+    allowed_rates = models.JSONField(
+        _("适用税率"), default=list, blank=True, help_text=_('如 ["0.13", "0.09"]；按编码大类推导，需核对')
+    )
+    description = models.TextField(_("说明"), blank=True)
+    keywords = models.CharField(_("关键字"), max_length=500, blank=True)
+    catalogue_version = models.CharField(_("编码表版本"), max_length=20, default="2021-06")
+
+    class Meta:
+        verbose_name = _("税收分类编码")
+        verbose_name_plural = _("税收分类编码")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.is_summary
+
+    def allows_rate(self, rate: Decimal) -> bool:
+        return any(Decimal(r) == rate for r in self.allowed_rates)
+
+
+class Item(models.Model):
+    """An entity's product or service master (商品编码 → name, tax category, rate), used to autofill lines."""
+
+    taxpayer = models.ForeignKey(Taxpayer, models.PROTECT, related_name="items", verbose_name=_("主体"))
+    code = models.CharField(_("商品编码"), max_length=50)
+    name = models.CharField(_("项目名称"), max_length=300)
+    spec = models.CharField(_("规格型号"), max_length=150, blank=True)
+    unit = models.CharField(_("单位"), max_length=30, blank=True)
+    tax_category = models.ForeignKey(TaxCategory, models.PROTECT, verbose_name=_("税收分类编码"))
+    tax_rate = models.DecimalField(_("税率/征收率"), max_digits=7, decimal_places=4)
+    unit_price = models.DecimalField(_("单价"), max_digits=25, decimal_places=13, null=True, blank=True)
+    price_includes_tax = models.BooleanField(_("单价含税"), default=True)
+    is_active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        verbose_name = _("商品")
+        verbose_name_plural = _("商品")
+        ordering = ["taxpayer_id", "code"]
+        constraints = [models.UniqueConstraint(fields=["taxpayer", "code"], name="item_code_unique_per_entity")]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class EntityScope(models.Model):
+    """Which entities a staff user may see and act on. No scope row means no entity (fail closed)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="entity_scope", verbose_name=_("用户")
+    )
+    all_entities = models.BooleanField(_("全部主体"), default=False)
+    taxpayers = models.ManyToManyField(Taxpayer, blank=True, related_name="+", verbose_name=_("可操作主体"))
+
+    class Meta:
+        verbose_name = _("主体权限")
+        verbose_name_plural = _("主体权限")
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
+class Event(models.Model):
+    """The append-only audit trail: who did what to which object, from which state to which, and why."""
+
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("操作人")
+    )
+    actor_label = models.CharField(
+        _("操作方"), max_length=100, blank=True, help_text=_("非用户操作方：系统任务、接口客户端、通道回调")
+    )
+    taxpayer = models.ForeignKey(
+        Taxpayer, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("主体")
+    )
+    content_type = models.ForeignKey(ContentType, models.PROTECT, verbose_name=_("对象类型"))
+    object_id = models.CharField(_("对象ID"), max_length=64)
+    obj = GenericForeignKey("content_type", "object_id")
+    action = models.CharField(_("动作"), max_length=50)
+    from_state = models.CharField(_("原状态"), max_length=30, blank=True)
+    to_state = models.CharField(_("新状态"), max_length=30, blank=True)
+    reason = models.TextField(_("原因"), blank=True)
+    data = models.JSONField(_("数据"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("事件")
+        verbose_name_plural = _("事件")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["content_type", "object_id", "created_at"], name="event_object")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.from_state}→{self.to_state}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValidationError("Events are append-only")
+        return super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Events are append-only")
+
+    @property
+    def who(self) -> str:
+        if self.actor_id:
+            return str(self.actor)
+        return self.actor_label or str(_("系统"))

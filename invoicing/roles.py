@@ -1,0 +1,92 @@
+"""The role groups and what each may do.
+
+The groups themselves are created by a migration (``invoicing/migrations/0002_roles.py``); their permissions are
+synchronised after every ``migrate`` (permissions of later apps only exist once those apps have migrated).
+
+- 客服 (customer service): reviews applications, creates them for customers, follows status, resends deliveries.
+  Never downloads invoice files: it does not get ``issuing.download_invoice_file``.
+- 财务 (finance): everything in the business apps except deleting records and managing users.
+- 系统管理员 (administrator): everything, including users, roles and the channel.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
+
+CUSTOMER_SERVICE = "客服"
+FINANCE = "财务"
+ADMINISTRATOR = "系统管理员"
+ROLE_NAMES = (CUSTOMER_SERVICE, FINANCE, ADMINISTRATOR)
+
+BUSINESS_APPS = ("invoicing", "issuing", "receiving", "deduction", "sandbox")
+
+# Explicit grants for customer service, as "app_label.codename". Apps add their own codenames here.
+CUSTOMER_SERVICE_PERMISSIONS: set[str] = {
+    "invoicing.view_taxpayer",
+    "invoicing.view_counterparty",
+    "invoicing.add_counterparty",
+    "invoicing.change_counterparty",
+    "invoicing.view_item",
+    "invoicing.view_taxcategory",
+    "invoicing.view_event",
+    "issuing.view_billingdocument",
+    "issuing.view_billingdocumentline",
+    "issuing.view_invoiceapplication",
+    "issuing.add_invoiceapplication",
+    "issuing.change_invoiceapplication",
+    "issuing.review_invoiceapplication",
+    "issuing.view_invoice",
+    "issuing.view_delivery",
+    "issuing.resend_delivery",
+    "issuing.request_red_flush",
+    "issuing.view_redletterform",
+}
+
+# Finance may do everything in the business apps except these.
+FINANCE_DENIED: set[str] = {
+    "invoicing.delete_taxpayer",
+    "invoicing.delete_event",
+    "invoicing.change_event",
+    "invoicing.add_event",
+    "invoicing.delete_taxcategory",
+    "invoicing.add_entityscope",
+    "invoicing.change_entityscope",
+    "invoicing.delete_entityscope",
+    "issuing.delete_invoice",
+    "issuing.delete_invoiceapplication",
+    "sandbox.delete_ledgerinvoice",
+}
+FINANCE_EXTRA: set[str] = {"django_celery_results.view_taskresult"}
+
+
+def _perms(labels: set[str]) -> list[Permission]:
+    query = Q(pk__in=[])
+    for label in labels:
+        app_label, codename = label.split(".", 1)
+        query |= Q(content_type__app_label=app_label, codename=codename)
+    return list(Permission.objects.filter(query))
+
+
+def role_permissions(role: str) -> list[Permission]:
+    if role == CUSTOMER_SERVICE:
+        return _perms(CUSTOMER_SERVICE_PERMISSIONS)
+    if role == FINANCE:
+        business = Permission.objects.filter(content_type__app_label__in=BUSINESS_APPS)
+        denied = {(p.content_type.app_label, p.codename) for p in _perms(FINANCE_DENIED)}
+        kept = [p for p in business.select_related("content_type") if (p.content_type.app_label, p.codename) not in denied]
+        return kept + _perms(FINANCE_EXTRA)
+    if role == ADMINISTRATOR:
+        return list(Permission.objects.all())
+    raise ValueError(f"unknown role {role!r}")
+
+
+def sync_role_permissions(**_kwargs) -> None:
+    """Make each role group's permissions exactly what this module says (idempotent)."""
+    for role in ROLE_NAMES:
+        group, _created = Group.objects.get_or_create(name=role)
+        group.permissions.set(role_permissions(role))
+
+
+def user_has_role(user, role: str) -> bool:
+    return bool(user and user.is_authenticated and user.groups.filter(name=role).exists())

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+admin.site.site_header = "发票台 Fapiao Desk"
+admin.site.site_title = "发票台"
+admin.site.index_title = "工作台"
+
+# Media files (invoice PDF/OFD/XML) are never served statically: only through views that check role and entity.
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("api/", include("invoicing.api_urls")),
+    path("sandbox/api/", include("sandbox.urls")),
+    path("", include("issuing.urls")),
+]

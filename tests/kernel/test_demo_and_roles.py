@@ -1,0 +1,32 @@
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+
+from invoicing import roles
+from invoicing.demo import DEMO_PASSWORD
+from invoicing.models import Counterparty, Taxpayer
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_builds_the_world_and_is_idempotent():
+    call_command("seed_demo")
+    counts = (Taxpayer.objects.count(), Counterparty.objects.count(), User.objects.count())
+    call_command("seed_demo")
+    assert (Taxpayer.objects.count(), Counterparty.objects.count(), User.objects.count()) == counts
+    assert counts[0] == 2 and counts[1] >= 20
+    finance_sz = User.objects.get(username="finance_sz")
+    assert finance_sz.check_password(DEMO_PASSWORD)
+    assert list(finance_sz.entity_scope.taxpayers.values_list("credit_code", flat=True)) == ["91440300MA5FM1NGYB"]
+
+
+def test_the_role_groups_exist_and_customer_service_cannot_download_files():
+    roles.sync_role_permissions()
+    assert set(Group.objects.values_list("name", flat=True)) >= set(roles.ROLE_NAMES)
+    cs = Group.objects.get(name=roles.CUSTOMER_SERVICE)
+    finance = Group.objects.get(name=roles.FINANCE)
+    assert not cs.permissions.filter(codename="download_invoice_file").exists()
+    assert not cs.permissions.filter(content_type__app_label="auth").exists()
+    assert not finance.permissions.filter(content_type__app_label="auth").exists()
+    assert finance.permissions.filter(codename="change_taxpayer").exists()
+    assert not finance.permissions.filter(codename="delete_taxpayer").exists()

@@ -1,0 +1,37 @@
+import pytest
+from django.contrib.auth.models import AnonymousUser
+
+from invoicing.models import Counterparty
+from invoicing.scoping import allowed_taxpayer_ids, scope_queryset, user_may_act_on
+from tests.factories import CounterpartyFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_user_limited_to_one_entity_sees_only_its_rows(yuntu, mingyuan, lily):
+    CounterpartyFactory(taxpayer=yuntu)
+    mine = CounterpartyFactory(taxpayer=mingyuan)
+    assert list(scope_queryset(Counterparty.objects.all(), lily)) == [mine]
+    assert user_may_act_on(lily, mingyuan.id)
+    assert not user_may_act_on(lily, yuntu.id)
+
+
+def test_a_user_with_all_entities_sees_everything(yuntu, mingyuan, fiona):
+    CounterpartyFactory(taxpayer=yuntu)
+    CounterpartyFactory(taxpayer=mingyuan)
+    assert allowed_taxpayer_ids(fiona) is None
+    assert scope_queryset(Counterparty.objects.all(), fiona).count() == 2
+
+
+def test_a_user_without_a_scope_sees_nothing(yuntu, django_user_model):
+    CounterpartyFactory(taxpayer=yuntu)
+    stranger = django_user_model.objects.create_user("stranger", password="pw", is_staff=True)
+    assert scope_queryset(Counterparty.objects.all(), stranger).count() == 0
+    assert scope_queryset(Counterparty.objects.all(), AnonymousUser()).count() == 0
+
+
+def test_an_empty_entity_list_means_no_entity(yuntu):
+    nobody = UserFactory(username="nobody", entities=[])
+    CounterpartyFactory(taxpayer=yuntu)
+    assert allowed_taxpayer_ids(nobody) == set()
+    assert scope_queryset(Counterparty.objects.all(), nobody).count() == 0
