@@ -252,7 +252,7 @@ def split_line(
             with localcontext(_EXACT):
                 unit_price_excl = normalise_qty_price(net / qty)
         else:
-            unit_price_excl = price
+            unit_price_excl = normalise_qty_price(price)
     return LineAmounts(amount=net, tax=tax, total=total, rate=r, quantity=qty, unit_price_excl=unit_price_excl)
 
 
@@ -426,8 +426,8 @@ def discount_line(
     base = discounted.total if tax_inclusive else discounted.amount
     if discount_amount is not None:
         discount = _money(discount_amount, "discount_amount")
-    else:
-        fraction = to_decimal(discount_rate, "discount_rate")  # type: ignore[arg-type]
+    elif discount_rate is not None:
+        fraction = to_decimal(discount_rate, "discount_rate")
         if fraction < 0 or fraction > 1:
             raise ValueError(f"discount_rate must be in [0, 1], got {discount_rate}")
         discount = q2(base * fraction)

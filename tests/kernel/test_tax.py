@@ -90,6 +90,10 @@ def test_it_computes_an_exclusive_line_from_price_and_quantity() -> None:
     assert line.tax == D("13.00")
     assert line.total == D("113.00")
     assert line.unit_price_excl == D("33.333")
+    assert (
+        str(split_line(quantity=D("2"), unit_price=D("5.500"), rate=D("0.13"), tax_inclusive=False).unit_price_excl)
+        == "5.5"
+    )
 
 
 def test_it_keeps_the_net_unit_price_to_13_decimals_without_trailing_zeros() -> None:
@@ -131,6 +135,15 @@ def test_it_refuses_too_many_decimals_in_quantity_or_price_and_in_money() -> Non
 def test_an_amount_that_disagrees_with_price_times_quantity_is_refused() -> None:
     with pytest.raises(ValueError):
         split_line(quantity=D("2"), unit_price=D("5"), amount=D("10.50"), rate=D("0.13"), tax_inclusive=False)
+
+
+@given(amount=fen_amounts, rate=rates, inclusive=st.booleans())
+def test_splitting_a_negative_amount_mirrors_the_positive_split(
+    amount: Decimal, rate: Decimal, inclusive: bool
+) -> None:
+    assert split_line(amount=-amount, rate=rate, tax_inclusive=inclusive) == negate(
+        split_line(amount=amount, rate=rate, tax_inclusive=inclusive)
+    )
 
 
 def test_q2_rounds_half_up_to_the_fen() -> None:
