@@ -1,0 +1,38 @@
+"""Tax-platform channels. Business code calls ``get_channel(taxpayer)`` and speaks only the contract in ``base``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from invoicing.channels.base import (
+    Capability,
+    ChannelDuplicate,
+    ChannelError,
+    ChannelRejected,
+    ChannelUnavailable,
+    ChannelUnsupported,
+    TaxChannel,
+)
+
+if TYPE_CHECKING:
+    from invoicing.models import Taxpayer
+
+__all__ = [
+    "Capability",
+    "ChannelDuplicate",
+    "ChannelError",
+    "ChannelRejected",
+    "ChannelUnavailable",
+    "ChannelUnsupported",
+    "TaxChannel",
+    "get_channel",
+]
+
+
+def get_channel(taxpayer: Taxpayer, *, transport: str | None = None) -> TaxChannel:
+    """The channel client for ``taxpayer.channel``; the transport defaults to ``settings.TAX_CHANNEL_TRANSPORT``."""
+    if taxpayer.channel == "sandbox":
+        from invoicing.channels.sandbox import SandboxChannel
+
+        return SandboxChannel(taxpayer, transport=transport)
+    raise ChannelUnsupported(f"channel {taxpayer.channel!r}")
