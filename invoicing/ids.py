@@ -1,6 +1,6 @@
 """Identifiers on invoices: USCC and other taxpayer ids, ID cards, invoice numbers, the QR payload.
 
-Rules: docs/domain.md §2 (numbers), §3 (QR), §9 (taxpayer ids). Everything here is a string: leading zeros matter.
+Rules: domain.md §2 (numbers), §3 (QR), §9 (taxpayer ids). Everything here is a string: leading zeros matter.
 """
 
 from __future__ import annotations

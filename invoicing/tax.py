@@ -1,7 +1,7 @@
 """VAT arithmetic for invoice lines: rates, price-tax separation, tolerances, discounts, splits.
 
 Pure functions over ``decimal.Decimal``. Money is rounded ROUND_HALF_UP to the fen (0.01). Floats are refused with
-``TypeError`` everywhere: a float has already lost the fen before it reaches us. Rules: docs/domain.md §§5.4, 6, 8.
+``TypeError`` everywhere: a float has already lost the fen before it reaches us. Rules: domain.md §§5.4, 6, 8.
 """
 
 from __future__ import annotations

@@ -90,7 +90,12 @@ def amount_in_words(
     """
     a = to_decimal(amount, "amount")
     places = 3 if li else 2
-    mode = {"half_up": ROUND_HALF_UP, "truncate": ROUND_DOWN}[rounding]
+    modes = {"half_up": ROUND_HALF_UP, "truncate": ROUND_DOWN}
+    if rounding not in modes:
+        raise ValueError(f"rounding must be 'half_up' or 'truncate', got {rounding!r}")
+    if zero_yuan not in ("omit", "write", "write_with_zero"):
+        raise ValueError(f"zero_yuan must be 'omit', 'write' or 'write_with_zero', got {zero_yuan!r}")
+    mode = modes[rounding]
     q = abs(a).quantize(Decimal(1).scaleb(-places), rounding=mode)
     n = int(q)
     scaled = int(q.scaleb(places))
