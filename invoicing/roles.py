@@ -36,7 +36,13 @@ CUSTOMER_SERVICE_PERMISSIONS: set[str] = {
     "issuing.add_invoiceapplication",
     "issuing.change_invoiceapplication",
     "issuing.review_invoiceapplication",
+    "issuing.view_applicationline",
+    "issuing.add_applicationline",
+    "issuing.change_applicationline",
+    "issuing.delete_applicationline",
+    "issuing.view_applicationsource",
     "issuing.view_invoice",
+    "issuing.view_invoiceline",
     "issuing.view_delivery",
     "issuing.resend_delivery",
     "issuing.request_red_flush",
@@ -55,6 +61,8 @@ FINANCE_DENIED: set[str] = {
     "invoicing.delete_entityscope",
     "issuing.delete_invoice",
     "issuing.delete_invoiceapplication",
+    "issuing.delete_invoiceline",
+    "issuing.delete_applicationsource",
     "sandbox.delete_ledgerinvoice",
 }
 FINANCE_EXTRA: set[str] = {"django_celery_results.view_taskresult"}
