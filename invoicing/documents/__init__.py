@@ -13,6 +13,7 @@ from invoicing.documents.errors import (
     UnsupportedDocument,
 )
 from invoicing.documents.model import InvoiceDocument, InvoiceLine, InvoiceParty
+from invoicing.documents.ofd import read_ofd, write_ofd
 from invoicing.documents.xml import read_xml, write_xml
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "MalformedDocument",
     "UnsafeDocument",
     "UnsupportedDocument",
+    "read_ofd",
     "read_xml",
+    "write_ofd",
     "write_xml",
 ]

@@ -258,6 +258,8 @@ def kind_from_labels(e_invoice_type: str, general_or_special: str, special_name:
 def legacy_kind_from_code(code: str, title: str = "") -> str:
     """Guess the fplx kind of a legacy invoice from its 12-digit code's last two digits or its printed title."""
     title = normalize_text(title)
+    if len(code) == 12 and code.endswith("12") or "通行费" in title:
+        return "14"
     if "专用" in title:
         return "08" if "电子" in title else "01"
     if "电子" in title and "普通" in title:
