@@ -1,0 +1,35 @@
+"""Number allocation: 20-digit 数电 发票号码 (domain.md §2.1) and 确认单编号."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sandbox.models import NumberSequence, SandboxAccount
+
+_CN = ZoneInfo("Asia/Shanghai")
+
+
+def _next(prefix: str) -> int:
+    """Take the next value of ``prefix``'s counter under a row lock (call inside a transaction)."""
+    NumberSequence.objects.get_or_create(prefix=prefix)
+    seq = NumberSequence.objects.select_for_update().get(prefix=prefix)
+    seq.last += 1
+    seq.save(update_fields=["last"])
+    return seq.last
+
+
+def _province(account: SandboxAccount) -> str:
+    return (account.region_code or "44")[:2].rjust(2, "0")
+
+
+def invoice_number(account: SandboxAccount, when: datetime) -> str:
+    """YY + 2-digit province + channel digit + 15-digit sequence."""
+    prefix = f"{when.astimezone(_CN):%y}{_province(account)}{account.channel_digit or '2'}"
+    return f"{prefix}{_next(prefix):015d}"
+
+
+def red_form_number(account: SandboxAccount, when: datetime) -> str:
+    """YY + 2-digit province + 16-digit sequence (20 digits, like the bureau's hzfpxxqrdbh)."""
+    yy_prov = f"{when.astimezone(_CN):%y}{_province(account)}"
+    return f"{yy_prov}{_next('R' + yy_prov):016d}"
