@@ -249,3 +249,39 @@ class Event(models.Model):
         if self.actor_id:
             return str(self.actor)
         return self.actor_label or str(_("系统"))
+
+
+class ChannelCall(models.Model):
+    """The integration log: one row per call to a tax-platform channel, bodies masked. Administrators only."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", _("成功")
+        REJECTED = "rejected", _("业务拒绝")
+        DUPLICATE = "duplicate", _("流水号重复")
+        UNAVAILABLE = "unavailable", _("不可用")
+        ERROR = "error", _("错误")
+
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
+    taxpayer = models.ForeignKey(
+        Taxpayer, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("主体")
+    )
+    channel = models.CharField(_("通道"), max_length=20)
+    transport = models.CharField(_("传输方式"), max_length=20, blank=True)
+    operation = models.CharField(_("操作"), max_length=50, db_index=True)
+    serial = models.CharField(_("流水号/单号"), max_length=64, blank=True, db_index=True)
+    duration_ms = models.PositiveIntegerField(_("耗时（毫秒）"), default=0)
+    outcome = models.CharField(_("结果"), max_length=12, choices=Outcome.choices)
+    http_status = models.PositiveSmallIntegerField(_("HTTP状态"), null=True, blank=True)
+    error_code = models.CharField(_("错误码"), max_length=40, blank=True)
+    message = models.TextField(_("信息"), blank=True)
+    request_body = models.JSONField(_("请求（已脱敏）"), default=dict, blank=True)
+    response_body = models.JSONField(_("应答（已脱敏）"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("通道调用日志")
+        verbose_name_plural = _("通道调用日志")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["taxpayer", "created_at"], name="channelcall_taxpayer_time")]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.serial} {self.outcome}"
