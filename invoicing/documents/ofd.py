@@ -632,35 +632,42 @@ def _is_label(t: _Text) -> bool:
                                                             "（小写）", "合", "计"}
 
 
+_BLOCK_CHARS = "购买方信息销售"
+
+
 def _after_label(rows: list[list[_Text]], label: str, pattern: re.Pattern[str] | None = None, *,
                  anywhere: bool = False) -> list[str]:
     """Values to the right of each occurrence of ``label`` (until the next label or a wide gap), in reading order.
 
-    The label must start a text fragment (so 项目名称 is not 名称) unless ``anywhere``.
+    The label must start a text fragment (so 项目名称 is not 名称) unless ``anywhere``; a leading character of the
+    vertical 购买方信息 / 销售方信息 block label is ignored (PDF text extraction glues it to the row).
     """
     values = []
     for row in rows:
         for i, t in enumerate(row):
             squashed = _squash(t.text)
-            if not (squashed.startswith(label) or (anywhere and label in squashed)):
+            head = squashed.lstrip(_BLOCK_CHARS) if not squashed.startswith(label) else squashed
+            if not (head.startswith(label) or (anywhere and label in squashed)):
                 continue
-            rest = squashed.split(label, 1)[1]
-            parts = [re.sub(r"^[^\w¥-]*", "", rest)] if rest else []
-            right = t.right
-            for nxt in row[i + 1:]:
-                if nxt.text in {":", "："}:
-                    right = nxt.right
-                    continue
-                if _is_label(nxt) or nxt.x - right > 12.0:
-                    break
-                parts.append(nxt.text)
-                right = nxt.right
-            value = "".join(parts).strip()
-            if pattern is not None:
-                m = pattern.search(value.replace(" ", ""))
-                value = m.group(0) if m else ""
-            if value:
-                values.append(value)
+            segments = (head if head.startswith(label) else squashed).split(label)[1:]
+            for k, seg in enumerate(segments):
+                parts = [re.sub(r"^[^\w¥-]*", "", seg)] if seg else []
+                if k == len(segments) - 1:
+                    right = t.right
+                    for nxt in row[i + 1:]:
+                        if nxt.text in {":", "："}:
+                            right = nxt.right
+                            continue
+                        if _is_label(nxt) or nxt.x - right > 12.0:
+                            break
+                        parts.append(nxt.text)
+                        right = nxt.right
+                value = "".join(parts).strip()
+                if pattern is not None:
+                    m = pattern.search(value.replace(" ", ""))
+                    value = m.group(0) if m else ""
+                if value:
+                    values.append(value)
     return values
 
 
@@ -673,9 +680,10 @@ def _numbers(row: list[_Text]) -> list[str]:
     return out
 
 
-def _text_values(texts: list[_Text]) -> dict[str, str]:
+def _text_values(texts: list[_Text], *, row_tolerance: float = 1.6) -> dict[str, str]:
+    """Header fields from positioned page text (page 1), by label. Shared with the PDF reader."""
     first_page = [t for t in texts if t.page == 0]
-    rows = _rows(first_page)
+    rows = _rows(first_page, row_tolerance)
     values: dict[str, str] = {}
 
     def put(name: str, value: str | None) -> None:
@@ -695,6 +703,8 @@ def _text_values(texts: list[_Text]) -> dict[str, str]:
     if len(names) >= 2:
         put("BuyerName", names[0])
         put("SellerName", names[1])
+    if len(ids) < 2:  # ids printed on their own row, apart from the label: take them from the party block
+        ids = _party_block_ids(rows)
     if len(ids) >= 2:
         put("BuyerTaxID", ids[0])
         put("SellerTaxID", ids[1])
@@ -711,8 +721,8 @@ def _text_values(texts: list[_Text]) -> dict[str, str]:
         elif "价税合计" in joined and "TaxInclusiveTotalAmount" not in values:
             nums = _numbers(row)
             put("TaxInclusiveTotalAmount", nums[-1] if nums else None)
-            words = [t.text for t in row if _WORDS_RE.fullmatch(_squash(t.text))]
-            put("TaxInclusiveTotalAmountWithWords", _squash(words[0]) if words else None)
+            words = [m.group(0) for t in row if (m := _WORDS_RE.search(_squash(t.text))) and len(m.group(0)) > 2]
+            put("TaxInclusiveTotalAmountWithWords", words[0] if words else None)
     for t in first_page:
         s = _squash(t.text)
         if "发票" in s and ("（" in s or "(" in s or s.endswith("发票")) and len(s) <= 24 and "号码" not in s \
@@ -721,6 +731,22 @@ def _text_values(texts: list[_Text]) -> dict[str, str]:
     remark = _remark(rows)
     put("Note", remark)
     return values
+
+
+def _party_block_ids(rows: list[list[_Text]]) -> list[str]:
+    """Tax-id-looking fragments between the first 名称 row and the table header, in reading order."""
+    start = next((i for i, r in enumerate(rows) if any(_squash(t.text).startswith("名称") for t in r)), None)
+    if start is None:
+        return []
+    out = []
+    for row in rows[start:]:
+        if any(_squash(t.text).startswith("项目名称") for t in row):
+            break
+        for t in row:
+            m = _TAXID_RE.search(_squash(t.text))
+            if m and re.search(r"\d", m.group(0)) and len(m.group(0)) >= 15:
+                out.append(m.group(0))
+    return out
 
 
 def _remark(rows: list[list[_Text]]) -> str:
