@@ -32,6 +32,9 @@ from invoicing.documents.model import (
     format_money,
     format_plain,
     normalize_text,
+    parse_decimal,
+    parse_rate,
+    split_item_name,
 )
 from invoicing.documents.qr import qr_png
 from invoicing.documents.xml import _amount_in_words, document_from_values, full_remark, read_xml_element, write_xml
@@ -763,6 +766,62 @@ def _remark(rows: list[list[_Text]]) -> str:
     return ""
 
 
+_HEADER_KEYS = {
+    "项目名称": "item", "货物或应税劳务、服务名称": "item", "货物或应税劳务名称": "item", "规格型号": "spec",
+    "单位": "unit", "数量": "qty", "单价": "price", "金额": "amount", "税率/征收率": "rate", "税率": "rate",
+    "征收率": "rate", "税额": "tax",
+}
+_END_WORDS = ("合计", "小计", "总计", "价税合计")
+
+
+def _table_lines(texts: list[_Text], row_tolerance: float = 1.6) -> list[InvoiceLine]:
+    """Item lines from positioned text: columns from the header labels, rows down to the 合计 row, per page."""
+    lines: list[InvoiceLine] = []
+    for page in sorted({t.page for t in texts}):
+        rows = _rows([t for t in texts if t.page == page], row_tolerance)
+        header_index, columns = None, []
+        for i, row in enumerate(rows):
+            # every header fragment is a column; unknown ones (序号, 建筑服务发生地, 车牌号 ...) are kept apart
+            cols = [(_HEADER_KEYS.get(_squash(t.text), "other:" + _squash(t.text)), t.x + t.w / 2) for t in row]
+            if {"item", "amount"} <= {k for k, _ in cols}:
+                header_index, columns = i, sorted(cols, key=lambda c: c[1])
+                break
+        if header_index is None:
+            continue
+        bounds = [(a[1] + b[1]) / 2 for a, b in zip(columns, columns[1:], strict=False)]
+        cells_rows: list[dict[str, str]] = []
+        for row in rows[header_index + 1:]:
+            joined = _squash("".join(t.text for t in row))
+            if any(joined.startswith(w) for w in _END_WORDS) or "价税合计" in joined:
+                break
+            cells: dict[str, str] = {}
+            for t in row:
+                centre = t.x + t.w / 2 if t.w else t.x
+                index = sum(1 for b in bounds if centre > b)
+                key = columns[index][0]
+                cells[key] = (cells.get(key, "") + t.text).strip()
+            if "amount" in cells or not cells_rows:
+                cells_rows.append(cells)
+            else:  # a wrapped item name or spec continues the line above
+                for key, value in cells.items():
+                    cells_rows[-1][key] = cells_rows[-1].get(key, "") + value
+        for cells in cells_rows:
+            item = cells.get("item", "")
+            amount = parse_decimal(cells.get("amount"))
+            if amount is None or "详见" in item:
+                continue
+            rate_text = cells.get("rate", "")
+            rate = parse_rate(rate_text)
+            lines.append(InvoiceLine(
+                line_no=len(lines) + 1, item_name=item, short_name=split_item_name(item)[0],
+                spec=cells.get("spec", ""), unit=cells.get("unit", ""),
+                quantity=parse_decimal(cells.get("qty")), unit_price=parse_decimal(cells.get("price")),
+                amount=amount, tax_rate=rate, tax=parse_decimal(cells.get("tax")),
+                tax_rate_text="" if rate is not None else (rate_text or "***"),
+            ))
+    return lines
+
+
 def _kind_from_title(title: str) -> str:
     if title.startswith("电子发票") or title.startswith("纸质发票"):
         special = "专用" in title
@@ -811,4 +870,8 @@ def _read_ofd(data: bytes) -> InvoiceDocument:
     values["_kind"] = _kind_from_title(title) or "82"
     if not values.get("EIid") and not values.get("InvoiceNo"):
         raise UnsupportedDocument("OFD: no invoice number found in attachments, tags or page text")
-    return document_from_values(values, source_format=FORMAT_OFD)
+    doc = document_from_values(values, source_format=FORMAT_OFD)
+    lines = _table_lines(texts)
+    if lines and sum(ln.amount for ln in lines) == doc.total_amount:  # only lines that add up
+        doc = doc.with_changes(lines=tuple(lines))
+    return doc

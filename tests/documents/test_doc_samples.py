@@ -108,3 +108,27 @@ def test_remark_and_drawer_come_from_tags_or_text(fixtures_dir):
     assert "威海农行高区支行" in doc.remark  # the Note tag points at one remark line only
     doc = read_ofd((fixtures_dir / "ofd" / "easyofd-test.ofd").read_bytes())
     assert doc.drawer == "李海伦" and doc.total_in_words == "壹仟肆佰柒拾圆整"
+
+
+# Lines read off the page text (no embedded XML): item, amount, rate, tax as printed in each file.
+PAGE_LINES = [
+    ("easyofd-test.ofd", "*餐饮服务*餐饮费", D("1455.45"), D("0.01"), D("14.55")),
+    ("easyofd-ofd2.ofd", "*住宿服务*住宿费", D("357.55"), D("0.06"), D("21.45")),
+    ("ofdrw-20240531141733.ofd", "*信息技术服务*技术服务费", D("4197.17"), D("0.06"), D("251.83")),
+    ("fapiao-print-sample.ofd", "*劳务*维护保养-调压站", D("17699.12"), D("0.13"), D("2300.88")),
+    ("easyofd-dzfp_25442000000127444519.ofd",
+     "*建筑服务*【KX240122008】客户响应中心-2024年管线优化服务支撑施工项目", D("20000.00"), D("0.09"), D("1800.00")),
+    ("easyofd-testxml.ofd", "*经营租赁*通行费", D("27.97"), D("0.09"), D("2.52")),
+]
+
+
+@pytest.mark.parametrize(("name", "item", "amount", "rate", "tax"), PAGE_LINES, ids=[p[0] for p in PAGE_LINES])
+def test_single_lines_are_read_from_the_page_table(fixtures_dir, name, item, amount, rate, tax):
+    doc = read_ofd((fixtures_dir / "ofd" / name).read_bytes())
+    (line,) = doc.lines
+    assert (line.item_name, line.amount, line.tax_rate, line.tax) == (item, amount, rate, tax)
+
+
+def test_wrapped_names_units_and_prices_come_from_their_columns(fixtures_dir):
+    (line,) = read_ofd((fixtures_dir / "ofd" / "fapiao-print-sample.ofd").read_bytes()).lines
+    assert (line.unit, line.quantity, line.unit_price) == ("台", D("2"), D("8849.55752212389"))
