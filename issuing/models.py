@@ -422,11 +422,6 @@ class InvoiceApplication(ConcurrentTransitionMixin, BuyerFieldsMixin, models.Mod
         self.reviewed_at = at
         self.reject_reason = reason
 
-    @transition(field=status, source=S.REJECTED, target=S.PENDING_REVIEW)
-    def resubmit(self) -> None:
-        self.reviewer = None
-        self.claimed_at = None
-
     @transition(
         field=status, source=[S.DRAFT, S.PENDING_REVIEW, S.IN_REVIEW, S.APPROVED, S.FAILED], target=S.WITHDRAWN
     )

@@ -1,0 +1,180 @@
+"""Reads of the issuing side: balances, quota, queues and the compliance context. No writes here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Case, DecimalField, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from invoicing.models import Taxpayer
+from invoicing.scoping import scope_queryset
+
+from . import compliance
+from .models import (
+    INACTIVE_STATUSES,
+    REVIEW_QUEUE_ORDER,
+    ApplicationSource,
+    ApplicationStatus,
+    BillingDocument,
+    InvoiceApplication,
+    IssuingPolicy,
+    QuotaPeriod,
+)
+
+ZERO = Decimal("0.00")
+MONEY = DecimalField(max_digits=18, decimal_places=2)
+
+
+def policy_for(taxpayer: Taxpayer) -> IssuingPolicy:
+    """The entity's issuing settings; defaults (unsaved) when none were saved yet."""
+    try:
+        return taxpayer.issuing_policy
+    except IssuingPolicy.DoesNotExist:
+        return IssuingPolicy(taxpayer=taxpayer)
+
+
+# --- billing document balances -----------------------------------------------------------------------------------
+
+
+def active_sources() -> QuerySet[ApplicationSource]:
+    return ApplicationSource.objects.exclude(application__status__in=INACTIVE_STATUSES)
+
+
+def applied_subquery() -> Subquery:
+    """Σ (amount − released) that active applications take from the billing document ``OuterRef("pk")``."""
+    taken = (
+        active_sources()
+        .filter(billing_document=OuterRef("pk"))
+        .order_by()
+        .values("billing_document")
+        .annotate(s=Sum(F("amount") - F("released_amount")))
+        .values("s")
+    )
+    return Coalesce(Subquery(taken, output_field=MONEY), Value(ZERO), output_field=MONEY)
+
+
+def billing_documents_with_applied(qs: QuerySet[BillingDocument] | None = None) -> QuerySet[BillingDocument]:
+    qs = qs if qs is not None else BillingDocument.objects.all()
+    return qs.annotate(applied=applied_subquery())
+
+
+def applied_amount(document: BillingDocument) -> Decimal:
+    total = active_sources().filter(billing_document=document).aggregate(
+        s=Sum(F("amount") - F("released_amount"), output_field=MONEY)
+    )["s"]
+    return total or ZERO
+
+
+@dataclass(frozen=True)
+class Balance:
+    """What a billing document may still be invoiced for. ``balance`` never goes below zero; a refund after
+    invoicing shows as ``over_invoiced`` (to be settled by a red-letter invoice)."""
+
+    basis: str
+    ceiling: Decimal
+    applied: Decimal
+    balance: Decimal
+    over_invoiced: Decimal
+
+
+def billing_document_balance(
+    document: BillingDocument, *, policy: IssuingPolicy | None = None, applied: Decimal | None = None
+) -> Balance:
+    if policy is None:
+        policy = policy_for(document.taxpayer)
+    basis = document.effective_basis(policy)
+    ceiling = document.ceiling(basis)
+    if applied is None:
+        applied = getattr(document, "applied", None)
+    if applied is None:
+        applied = applied_amount(document)
+    raw = ceiling - applied
+    return Balance(
+        basis=basis, ceiling=ceiling, applied=applied, balance=max(raw, ZERO), over_invoiced=max(-raw, ZERO)
+    )
+
+
+# --- quota -------------------------------------------------------------------------------------------------------
+
+
+def quota_month(at: datetime | None = None) -> str:
+    at = timezone.localtime(at) if at is not None else timezone.localtime()
+    return f"{at:%Y-%m}"
+
+
+COMMITTED_STATUSES = (ApplicationStatus.APPROVED, ApplicationStatus.ISSUING)
+
+
+def quota_committed(taxpayer_id: int, *, exclude_ids: tuple[int, ...] = ()) -> Decimal:
+    """合计金额 of applications approved or being issued, not yet counted in ``used``."""
+    qs = InvoiceApplication.objects.filter(taxpayer_id=taxpayer_id, status__in=COMMITTED_STATUSES)
+    if exclude_ids:
+        qs = qs.exclude(pk__in=exclude_ids)
+    return qs.aggregate(s=Sum("amount"))["s"] or ZERO
+
+
+def quota_available(taxpayer_id: int, month: str, *, exclude_ids: tuple[int, ...] = ()) -> Decimal | None:
+    """Remaining quota for new approvals: total − used − committed. None when the month's quota is not known.
+
+    The quota counts 合计金额 (不含税), the common reading (domain.md §12.1, UNVERIFIED).
+    """
+    period = QuotaPeriod.objects.filter(taxpayer_id=taxpayer_id, month=month).first()
+    if period is None:
+        return None
+    return period.total - period.used - quota_committed(taxpayer_id, exclude_ids=exclude_ids)
+
+
+# --- compliance ----------------------------------------------------------------------------------------------------
+
+
+def compliance_context(
+    application: InvoiceApplication, *, lines: list[Any] | None = None, quota_offset: Decimal = ZERO
+) -> compliance.Context:
+    """Gather what the rules need. ``quota_offset`` is quota already promised to earlier items of a batch."""
+    taxpayer = application.taxpayer
+    if lines is None:
+        lines = list(application.lines.select_related("tax_category").order_by("line_no")) if application.pk else []
+    month = quota_month()
+    exclude = (application.pk,) if application.pk else ()
+    available = quota_available(taxpayer.pk, month, exclude_ids=exclude)
+    if available is not None:
+        available -= quota_offset
+    return compliance.Context(
+        application=application,
+        lines=lines,
+        taxpayer=taxpayer,
+        policy=policy_for(taxpayer),
+        quota_available=available,
+        quota_month=month,
+        sandbox=taxpayer.channel == "sandbox",
+    )
+
+
+def application_failures(application: InvoiceApplication) -> list[compliance.RuleFailure]:
+    return compliance.check(compliance_context(application))
+
+
+# --- lists -------------------------------------------------------------------------------------------------------
+
+
+def queue_order() -> Case:
+    """待审核 first, then 审核中, and the rest; used by the admin queue and the API."""
+    return Case(
+        *[When(status=s, then=Value(i)) for i, s in enumerate(REVIEW_QUEUE_ORDER)],
+        default=Value(len(REVIEW_QUEUE_ORDER)),
+        output_field=IntegerField(),
+    )
+
+
+def application_queue(user: Any) -> QuerySet[InvoiceApplication]:
+    qs = scope_queryset(InvoiceApplication.objects.select_related("taxpayer", "reviewer"), user)
+    return qs.annotate(queue_rank=queue_order()).order_by("queue_rank", "created_at", "id")
+
+
+def application_get(user: Any, *, number: str) -> InvoiceApplication:
+    return scope_queryset(InvoiceApplication.objects.select_related("taxpayer"), user).get(number=number)

@@ -1,0 +1,1165 @@
+"""Writes of the issuing side: one function per business action, keyword-only arguments.
+
+Every service runs in ``transaction.atomic()``, locks the rows it changes (``select_for_update``; several rows in
+primary-key order through ``lock_rows``), checks the actor's permission and entity scope (``PermissionDenied``),
+calls the FSM transition, saves and records an ``Event``. ``actor=None`` means the system (a task, a channel
+callback); it passes the permission checks.
+
+Lock order, to avoid deadlocks: applications before billing documents before quota periods.
+
+Services return the fresh (locked and saved) instance; the object passed in may be stale afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+from django_fsm import can_proceed
+
+from invoicing.events import event_record
+from invoicing.models import Counterparty, CounterpartyKind, Item, TaxCategory, Taxpayer
+from invoicing.scoping import user_may_act_on
+from invoicing.tax import LineProperty, discount_line, q2, split_line, to_decimal
+
+from . import compliance, selectors, splitting
+from .models import (
+    EDITABLE_STATUSES,
+    ISSUABLE_KINDS,
+    ApplicationLine,
+    ApplicationSource,
+    ApplicationStatus,
+    BillingDocument,
+    BillingDocumentLine,
+    BillingDocumentStatus,
+    Invoice,
+    InvoiceApplication,
+    InvoiceKind,
+    InvoiceLine,
+    NumberSequence,
+    QuotaPeriod,
+    Source,
+)
+
+S = ApplicationStatus
+ZERO = Decimal("0.00")
+
+P_ADD_DOCUMENT = "issuing.add_billingdocument"
+P_CHANGE_DOCUMENT = "issuing.change_billingdocument"
+P_ADD_APPLICATION = "issuing.add_invoiceapplication"
+P_CHANGE_APPLICATION = "issuing.change_invoiceapplication"
+P_REVIEW = "issuing.review_invoiceapplication"
+P_APPROVE = "issuing.approve_invoiceapplication"
+P_ISSUE = "issuing.issue_invoiceapplication"
+P_QUOTA = "issuing.change_quotaperiod"
+
+ACTION_LABELS = {
+    "submit": "提交",
+    "auto_approve": "自动审核",
+    "claim": "领取审核",
+    "release": "放弃审核",
+    "approve": "批准",
+    "reject": "驳回",
+    "withdraw": "撤销",
+    "start_issuing": "发起开票",
+    "mark_issued": "开票成功",
+    "mark_failed": "开票失败",
+    "retry": "重新开票",
+    "start_red": "申请红冲",
+    "finish_red": "红冲完成",
+    "cancel_red": "红冲撤销",
+}
+
+
+# --- permission, locking, transitions ------------------------------------------------------------------------------
+
+
+def authorize(actor: Any, taxpayer_id: int | None, *perms: str, any_of: bool = False) -> None:
+    """Raise PermissionDenied unless ``actor`` (a user; None = the system) holds the permissions on the entity."""
+    if actor is None:
+        return
+    if not getattr(actor, "is_authenticated", False) or not actor.is_active:
+        raise PermissionDenied("未登录或账号已停用")
+    if perms:
+        held = [actor.has_perm(p) for p in perms]
+        if not (any(held) if any_of else all(held)):
+            raise PermissionDenied("没有执行此操作的权限")
+    if not user_may_act_on(actor, taxpayer_id):
+        raise PermissionDenied("无权操作该主体的数据")
+
+
+def lock_rows(model: type[models.Model], ids: Iterable[int]) -> list[Any]:
+    """Lock rows of ``model`` in primary-key order (so that concurrent bulk actions cannot deadlock)."""
+    wanted = sorted(set(ids))
+    rows = list(model._default_manager.select_for_update().filter(pk__in=wanted).order_by("pk"))
+    if len(rows) != len(wanted):
+        raise ValidationError(f"{model._meta.verbose_name}不存在或已被删除")
+    return rows
+
+
+def _lock_application(application: InvoiceApplication | int) -> InvoiceApplication:
+    pk = application if isinstance(application, int) else application.pk
+    return lock_rows(InvoiceApplication, [pk])[0]
+
+
+def _status_label(status: str) -> str:
+    return str(S(status).label)
+
+
+def _ensure_can(app: InvoiceApplication, name: str) -> None:
+    if not can_proceed(getattr(app, name)):
+        raise ValidationError(
+            f"申请单 {app.number} 当前状态为「{_status_label(app.status)}」，不能{ACTION_LABELS.get(name, name)}",
+            code="transition_not_allowed",
+        )
+
+
+def _transition(
+    app: InvoiceApplication,
+    name: str,
+    *,
+    actor: Any,
+    reason: str = "",
+    data: dict | None = None,
+    actor_label: str = "",
+    args: dict[str, Any] | None = None,
+) -> InvoiceApplication:
+    """Run the transition ``name`` with ``args``, save, and record the event (action, from, to, reason)."""
+    _ensure_can(app, name)
+    before = app.status
+    getattr(app, name)(**(args or {}))
+    app.save()
+    event_record(
+        obj=app,
+        action=name,
+        actor=actor,
+        actor_label=actor_label,
+        from_state=before,
+        to_state=app.status,
+        reason=reason,
+        data=data,
+    )
+    return app
+
+
+def _next_number(prefix: str, day: date | None = None) -> str:
+    """SQ20261122000001: prefix, local date, a daily sequence (row-locked, inside the caller's transaction)."""
+    day = day or timezone.localdate()
+    try:
+        with transaction.atomic():
+            NumberSequence.objects.create(prefix=prefix, day=day, last_value=0)
+    except IntegrityError:
+        pass
+    seq = NumberSequence.objects.select_for_update().get(prefix=prefix, day=day)
+    seq.last_value += 1
+    seq.save(update_fields=["last_value"])
+    return f"{prefix}{day:%Y%m%d}{seq.last_value:06d}"
+
+
+def _raise_failures(failures: Sequence[compliance.RuleFailure]) -> None:
+    if failures:
+        raise compliance.ComplianceError(failures)
+
+
+# --- lines -----------------------------------------------------------------------------------------------------------
+
+
+def _category(value: TaxCategory | str | None) -> TaxCategory:
+    if isinstance(value, TaxCategory):
+        return value
+    if not value:
+        raise ValidationError({"tax_category": "税收分类编码必须填写"})
+    try:
+        return TaxCategory.objects.get(code=str(value))
+    except TaxCategory.DoesNotExist as exc:
+        raise ValidationError({"tax_category": f"税收分类编码 {value} 不存在"}) from exc
+
+
+def _opt_decimal(value: Any, name: str) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        return to_decimal(value, name)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({name: f"{name} 不是有效的数字：{value!r}"}) from exc
+
+
+def _input_lines(raw: dict[str, Any], *, no: int) -> list[splitting.Line]:
+    """One entered line (含税 or not, with an optional discount) → one or two invoice lines (被折扣行 + 折扣行)."""
+    name = str(raw.get("item_name") or "").strip()
+    if not name:
+        raise ValidationError({"item_name": f"第{no}行：项目名称必须填写"})
+    category = _category(raw.get("tax_category"))
+    rate = _opt_decimal(raw.get("tax_rate"), "tax_rate")
+    if rate is None:
+        raise ValidationError({"tax_rate": f"第{no}行：税率必须填写"})
+    inclusive = bool(raw.get("tax_inclusive", True))
+    quantity = _opt_decimal(raw.get("quantity"), "quantity")
+    price = _opt_decimal(raw.get("unit_price"), "unit_price")
+    amount = _opt_decimal(raw.get("amount"), "amount")
+    discount = _opt_decimal(raw.get("discount"), "discount") or ZERO
+    try:
+        main = split_line(quantity=quantity, unit_price=price, amount=amount, rate=rate, tax_inclusive=inclusive)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"amount": f"第{no}行：{exc}"}) from exc
+    if main.amount < 0:
+        raise ValidationError({"amount": f"第{no}行：金额不能为负数；折扣请填写折扣金额"})
+    common = {
+        "tax_code": category.code,
+        "short_name": category.short_name or "",
+        "spec": str(raw.get("spec") or ""),
+        "unit": str(raw.get("unit") or ""),
+        "favoured_policy": str(raw.get("favoured_policy") or ""),
+        "ref": raw.get("ref"),
+    }
+    if discount == 0:
+        return [splitting.line_from_amounts(name, main, **common)]
+    try:
+        disc = discount_line(discounted=main, discount_amount=discount, tax_inclusive=inclusive)
+    except ValueError as exc:
+        raise ValidationError({"discount": f"第{no}行：{exc}"}) from exc
+    return [
+        splitting.line_from_amounts(name, main, line_property=LineProperty.DISCOUNTED, **common),
+        splitting.Line(
+            item_name=name,
+            amount=disc.amount,
+            tax=disc.tax,
+            rate=disc.rate,
+            line_property=LineProperty.DISCOUNT,
+            **{k: v for k, v in common.items() if k not in ("spec", "unit")},
+        ),
+    ]
+
+
+def _document_line_input(bl: BillingDocumentLine) -> dict[str, Any]:
+    return {
+        "item_name": bl.item_name,
+        "spec": bl.spec,
+        "unit": bl.unit,
+        "quantity": bl.quantity,
+        "unit_price": bl.unit_price,
+        "amount": bl.amount,
+        "tax_inclusive": bl.tax_inclusive,
+        "discount": bl.discount,
+        "tax_rate": bl.tax_rate,
+        "tax_category": bl.tax_category,
+        "ref": bl.pk,
+    }
+
+
+def _document_lines(document: BillingDocument) -> list[splitting.Line]:
+    out: list[splitting.Line] = []
+    for bl in document.lines.select_related("tax_category").order_by("line_no"):
+        out.extend(_input_lines(_document_line_input(bl), no=bl.line_no))
+    return out
+
+
+def _take_from_document(document: BillingDocument, amount: Decimal) -> list[splitting.Line]:
+    """The invoice lines for ``amount`` (价税合计) of a document: all its lines, or a pro-rata cut of each."""
+    lines = _document_lines(document)
+    units = splitting.to_units(lines)
+    whole = sum((splitting.unit_total(u) for u in units), ZERO)
+    if amount == whole:
+        return lines
+    weights = [splitting.unit_total(u) for u in units]
+    shares = splitting.allocate_decimal(amount, weights, 2)
+    taken: list[splitting.Line] = []
+    for unit, share in zip(units, shares, strict=True):
+        if share == 0:
+            continue
+        rest = splitting.unit_total(unit) - share
+        if rest == 0:
+            taken.extend(unit)
+        else:
+            taken.extend(splitting.cut_unit(unit, [share, rest])[0])
+    return taken
+
+
+def _lines_to_rows(
+    application: InvoiceApplication, lines: Sequence[splitting.Line], categories: dict[str, TaxCategory]
+) -> list[ApplicationLine]:
+    rows = []
+    for i, ln in enumerate(lines, start=1):
+        ref = ln.ref
+        if isinstance(ref, list):
+            distinct = {r for r in ref if r is not None}
+            ref = next(iter(distinct)) if len(distinct) == 1 else None
+        rows.append(
+            ApplicationLine(
+                application=application,
+                line_no=i,
+                item_name=ln.item_name,
+                short_name=ln.short_name,
+                spec=ln.spec,
+                unit=ln.unit,
+                quantity=ln.quantity,
+                unit_price=ln.unit_price,
+                amount=ln.amount,
+                tax_rate=ln.rate,
+                tax=ln.tax,
+                tax_category=categories[ln.tax_code],
+                line_property=int(ln.line_property),
+                favoured_policy=ln.favoured_policy,
+                source_line_id=ref if isinstance(ref, int) else None,
+            )
+        )
+    return rows
+
+
+def application_lines_as_split_lines(application: InvoiceApplication) -> list[splitting.Line]:
+    return [
+        splitting.Line(
+            item_name=ln.item_name,
+            amount=ln.amount,
+            tax=ln.tax,
+            rate=ln.tax_rate,
+            tax_code=ln.tax_category.code,
+            short_name=ln.short_name,
+            spec=ln.spec,
+            unit=ln.unit,
+            quantity=ln.quantity,
+            unit_price=ln.unit_price,
+            line_property=ln.line_property,
+            favoured_policy=ln.favoured_policy,
+            ref=ln.source_line_id,
+        )
+        for ln in application.lines.select_related("tax_category").order_by("line_no")
+    ]
+
+
+# --- billing documents ---------------------------------------------------------------------------------------------
+
+BUYER_KEYS = ("buyer_kind", "buyer_name", "buyer_tax_id", "buyer_address", "buyer_phone", "buyer_bank_name",
+              "buyer_bank_account")
+
+
+def _buyer_from_counterparty(cp: Counterparty) -> dict[str, str]:
+    return {
+        "buyer_kind": cp.kind,
+        "buyer_name": cp.name,
+        "buyer_tax_id": cp.tax_id,
+        "buyer_address": cp.address,
+        "buyer_phone": cp.phone,
+        "buyer_bank_name": cp.bank_name,
+        "buyer_bank_account": cp.bank_account,
+    }
+
+
+def _buyer_from_dict(buyer: dict[str, Any]) -> dict[str, str]:
+    out = {k: str(buyer.get(k) or buyer.get(k.removeprefix("buyer_")) or "").strip() for k in BUYER_KEYS}
+    out["buyer_kind"] = out["buyer_kind"] or CounterpartyKind.COMPANY
+    out["buyer_tax_id"] = out["buyer_tax_id"].upper()
+    if out["buyer_kind"] not in CounterpartyKind.values:
+        raise ValidationError({"buyer_kind": f"购买方类型无效：{out['buyer_kind']}"})
+    return out
+
+
+def _refresh_document_status(document: BillingDocument) -> None:
+    if document.status == BillingDocumentStatus.CLOSED:
+        return
+    bal = selectors.billing_document_balance(document, applied=selectors.applied_amount(document))
+    if bal.applied == 0:
+        status = BillingDocumentStatus.OPEN
+    elif bal.balance == 0:
+        status = BillingDocumentStatus.FULLY
+    else:
+        status = BillingDocumentStatus.PARTLY
+    if status != document.status:
+        BillingDocument.objects.filter(pk=document.pk).update(status=status)
+        document.status = status
+
+
+def billing_document_create(
+    *,
+    actor: Any,
+    taxpayer: Taxpayer,
+    external_no: str,
+    lines: Sequence[dict[str, Any]],
+    counterparty: Counterparty | None = None,
+    buyer: dict[str, Any] | None = None,
+    source: str = Source.MANUAL,
+    source_system: str = "",
+    order_amount: Decimal | str | None = None,
+    paid_amount: Decimal | str = ZERO,
+    refunded_amount: Decimal | str = ZERO,
+    invoicing_basis: str = "",
+    business_date: date | None = None,
+    buyer_email: str = "",
+    buyer_mobile: str = "",
+    remark: str = "",
+) -> BillingDocument:
+    """Record an order / 流水单 with its lines. ``order_amount`` defaults to the lines' 价税合计 and must match it."""
+    authorize(actor, taxpayer.pk, P_ADD_DOCUMENT)
+    if counterparty is not None and counterparty.taxpayer_id != taxpayer.pk:
+        raise ValidationError({"counterparty": "购买方不属于该主体"})
+    if counterparty is None and not buyer:
+        raise ValidationError({"buyer_name": "请选择购买方或填写购买方抬头"})
+    buyer_fields = _buyer_from_counterparty(counterparty) if counterparty else _buyer_from_dict(buyer or {})
+    if not lines:
+        raise ValidationError({"lines": "业务单据至少要有一行明细"})
+    computed: list[tuple[dict[str, Any], Decimal]] = []
+    for no, raw in enumerate(lines, start=1):
+        invoice_lines = _input_lines(raw, no=no)
+        computed.append((raw, sum((ln.total for ln in invoice_lines), ZERO)))
+    lines_total = sum((t for _, t in computed), ZERO)
+    order = q2(to_decimal(order_amount, "order_amount")) if order_amount is not None else lines_total
+    if order != lines_total:
+        raise ValidationError({"order_amount": f"订单金额 {order} 与明细价税合计 {lines_total} 不符"})
+    with transaction.atomic():
+        doc = BillingDocument(
+            taxpayer=taxpayer,
+            counterparty=counterparty,
+            source=source,
+            source_system=source_system.strip(),
+            external_no=external_no.strip(),
+            business_date=business_date,
+            invoicing_basis=invoicing_basis,
+            order_amount=order,
+            paid_amount=q2(to_decimal(paid_amount, "paid_amount")),
+            refunded_amount=q2(to_decimal(refunded_amount, "refunded_amount")),
+            buyer_email=buyer_email or (counterparty.email if counterparty else ""),
+            buyer_mobile=buyer_mobile or (counterparty.mobile if counterparty else ""),
+            remark=remark,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            **buyer_fields,
+        )
+        doc.full_clean()
+        doc.save()
+        rows = []
+        for no, (raw, total) in enumerate(computed, start=1):
+            item = raw.get("item")
+            rows.append(
+                BillingDocumentLine(
+                    document=doc,
+                    line_no=no,
+                    item=item if isinstance(item, Item) else None,
+                    item_name=str(raw["item_name"]).strip(),
+                    spec=str(raw.get("spec") or ""),
+                    unit=str(raw.get("unit") or ""),
+                    quantity=_opt_decimal(raw.get("quantity"), "quantity"),
+                    unit_price=_opt_decimal(raw.get("unit_price"), "unit_price"),
+                    amount=q2(to_decimal(raw["amount"], "amount")) if raw.get("amount") not in (None, "") else q2(
+                        _opt_decimal(raw.get("quantity"), "quantity") * _opt_decimal(raw.get("unit_price"), "unit_price")  # type: ignore[operator]
+                    ),
+                    tax_inclusive=bool(raw.get("tax_inclusive", True)),
+                    discount=_opt_decimal(raw.get("discount"), "discount") or ZERO,
+                    tax_category=_category(raw.get("tax_category")),
+                    tax_rate=to_decimal(raw["tax_rate"], "tax_rate"),
+                    total=total,
+                )
+            )
+        BillingDocumentLine.objects.bulk_create(rows)
+        event_record(
+            obj=doc,
+            action="create",
+            actor=actor,
+            to_state=doc.status,
+            data={"order_amount": str(order), "paid_amount": str(doc.paid_amount), "source": source},
+        )
+    return doc
+
+
+def billing_document_record_payment(*, document: BillingDocument, actor: Any, amount: Decimal | str) -> BillingDocument:
+    """Add a received payment (实收) to a document."""
+    value = q2(to_decimal(amount, "amount"))
+    if value <= 0:
+        raise ValidationError({"amount": "收款金额必须大于0"})
+    with transaction.atomic():
+        doc = lock_rows(BillingDocument, [document.pk])[0]
+        authorize(actor, doc.taxpayer_id, P_CHANGE_DOCUMENT)
+        doc.paid_amount += value
+        doc.save(update_fields=["paid_amount", "updated_at"])
+        _refresh_document_status(doc)
+        event_record(obj=doc, action="payment", actor=actor, data={"amount": str(value), "paid": str(doc.paid_amount)})
+    return doc
+
+
+def billing_document_refund(
+    *, document: BillingDocument, actor: Any, amount: Decimal | str, reason: str = ""
+) -> BillingDocument:
+    """Record a refund. Only a record: red-letter invoices for what was already invoiced are another flow.
+
+    The event carries ``over_invoiced``: how much more is invoiced than the document now allows.
+    """
+    value = q2(to_decimal(amount, "amount"))
+    if value <= 0:
+        raise ValidationError({"amount": "退款金额必须大于0"})
+    with transaction.atomic():
+        doc = lock_rows(BillingDocument, [document.pk])[0]
+        authorize(actor, doc.taxpayer_id, P_CHANGE_DOCUMENT)
+        if doc.refunded_amount + value > doc.paid_amount:
+            raise ValidationError(
+                {"amount": f"退款后累计退款 {doc.refunded_amount + value} 将超过实收金额 {doc.paid_amount}"}
+            )
+        doc.refunded_amount += value
+        doc.save(update_fields=["refunded_amount", "updated_at"])
+        _refresh_document_status(doc)
+        bal = selectors.billing_document_balance(doc, applied=selectors.applied_amount(doc))
+        event_record(
+            obj=doc,
+            action="refund",
+            actor=actor,
+            reason=reason,
+            data={"amount": str(value), "refunded": str(doc.refunded_amount), "over_invoiced": str(bal.over_invoiced)},
+        )
+    return doc
+
+
+# --- applications: creation ------------------------------------------------------------------------------------------
+
+
+def _auto_approval_applies(app: InvoiceApplication) -> bool:
+    """Entity rules: 数电普票 below the configured amount go straight to 待开票; 专票 are always reviewed."""
+    policy = selectors.policy_for(app.taxpayer)
+    if not policy.auto_approve or app.kind != InvoiceKind.SHUDIAN_NORMAL:
+        return False
+    limit = policy.auto_approve_person_limit if app.buyer_is_person else policy.auto_approve_company_limit
+    return limit is not None and app.total <= limit
+
+
+def _after_submit(app: InvoiceApplication, *, actor: Any) -> InvoiceApplication:
+    """Apply the entity's auto-approval rules to a freshly submitted application (only if it passes compliance)."""
+    if app.status == S.PENDING_REVIEW and _auto_approval_applies(app):
+        if not selectors.application_failures(app):
+            _transition(
+                app, "auto_approve", actor=None, actor_label="自动审核规则", args={"at": timezone.now()},
+                data={"rule": "auto_approve", "total": str(app.total)},
+            )
+    return app
+
+
+@dataclass
+class _Draft:
+    lines: list[splitting.Line]
+    sources: list[tuple[BillingDocument, Decimal]]
+
+
+def _insert_application(
+    *,
+    actor: Any,
+    taxpayer: Taxpayer,
+    kind: str,
+    buyer_fields: dict[str, str],
+    draft: _Draft,
+    counterparty: Counterparty | None,
+    delivery_email: str,
+    delivery_mobile: str,
+    remark: str,
+    specific_business: str,
+    specific_business_data: dict | None,
+    source: str,
+    submit: bool,
+    split_from: InvoiceApplication | None = None,
+    event_data: dict | None = None,
+) -> InvoiceApplication:
+    if not draft.lines:
+        raise ValidationError({"lines": "申请单没有明细行"})
+    totals = splitting.totals(draft.lines)
+    if totals.total <= 0:
+        raise ValidationError({"total": "申请开票的价税合计必须大于0"})
+    app = InvoiceApplication(
+        number=_next_number("SQ"),
+        taxpayer=taxpayer,
+        counterparty=counterparty,
+        kind=kind,
+        status=S.PENDING_REVIEW if submit else S.DRAFT,
+        source=source,
+        delivery_email=delivery_email,
+        delivery_mobile=delivery_mobile,
+        remark=remark,
+        specific_business=specific_business or "",
+        specific_business_data=specific_business_data or {},
+        amount=totals.amount,
+        tax=totals.tax,
+        total=totals.total,
+        split_from=split_from,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        **buyer_fields,
+    )
+    app.full_clean(exclude=["number", "status"])
+    app.save()
+    codes = {ln.tax_code for ln in draft.lines}
+    categories = {c.code: c for c in TaxCategory.objects.filter(code__in=codes)}
+    ApplicationLine.objects.bulk_create(_lines_to_rows(app, draft.lines, categories))
+    ApplicationSource.objects.bulk_create(
+        ApplicationSource(application=app, billing_document=doc, amount=amount) for doc, amount in draft.sources
+    )
+    event_record(
+        obj=app,
+        action="create",
+        actor=actor,
+        to_state=app.status,
+        data={
+            "total": str(app.total),
+            "documents": {doc.external_no: str(amount) for doc, amount in draft.sources},
+            **(event_data or {}),
+        },
+    )
+    for doc, _amount in draft.sources:
+        _refresh_document_status(doc)
+    if submit:
+        _after_submit(app, actor=actor)
+    return app
+
+
+def _normalise_sources(
+    sources: Iterable[BillingDocument | tuple[BillingDocument, Decimal | str | None]],
+) -> list[tuple[BillingDocument, Decimal | None]]:
+    out: list[tuple[BillingDocument, Decimal | None]] = []
+    for entry in sources:
+        doc, amount = entry if isinstance(entry, tuple) else (entry, None)
+        out.append((doc, q2(to_decimal(amount, "amount")) if amount is not None else None))
+    if len({d.pk for d, _ in out}) != len(out):
+        raise ValidationError({"sources": "同一业务单据不能重复出现"})
+    return out
+
+
+def _same_buyer(a: dict[str, str], b: dict[str, str]) -> bool:
+    return (a["buyer_name"].strip(), a["buyer_tax_id"].strip().upper()) == (
+        b["buyer_name"].strip(),
+        b["buyer_tax_id"].strip().upper(),
+    )
+
+
+def application_create(
+    *,
+    actor: Any,
+    taxpayer: Taxpayer,
+    kind: str = InvoiceKind.SHUDIAN_NORMAL,
+    sources: Sequence[BillingDocument | tuple[BillingDocument, Decimal | str | None]] = (),
+    lines: Sequence[dict[str, Any]] | None = None,
+    counterparty: Counterparty | None = None,
+    buyer: dict[str, Any] | None = None,
+    delivery_email: str = "",
+    delivery_mobile: str = "",
+    remark: str = "",
+    specific_business: str = "",
+    specific_business_data: dict | None = None,
+    source: str = Source.MANUAL,
+    submit: bool = True,
+    merge_identical_lines: bool = False,
+) -> InvoiceApplication:
+    """Create an application, from billing documents (each whole balance, or an amount of it) or from entered lines.
+
+    With documents, the amount taken from each is locked in against its invoiceable balance (paid − refunded − what
+    active applications cover; or the order amount for 先票后款), under a row lock. Lines come from the documents
+    (pro rata when only part is taken) unless ``lines`` are given, which must then add up to the amounts taken.
+    ``submit=False`` leaves a draft. The entity's auto-approval rules apply on submission.
+    """
+    authorize(actor, taxpayer.pk, P_ADD_APPLICATION)
+    if kind not in ISSUABLE_KINDS:
+        raise ValidationError({"kind": f"发票种类 {kind} 不能在本系统开具"})
+    wanted = _normalise_sources(sources)
+    if not wanted and not lines:
+        raise ValidationError({"lines": "请选择业务单据或填写明细"})
+    if counterparty is not None and counterparty.taxpayer_id != taxpayer.pk:
+        raise ValidationError({"counterparty": "购买方不属于该主体"})
+    with transaction.atomic():
+        docs = lock_rows(BillingDocument, [d.pk for d, _ in wanted]) if wanted else []
+        by_pk = {d.pk: d for d in docs}
+        policy = selectors.policy_for(taxpayer)
+        taken: list[tuple[BillingDocument, Decimal]] = []
+        errors: list[str] = []
+        for doc_in, amount in wanted:
+            doc = by_pk[doc_in.pk]
+            if doc.taxpayer_id != taxpayer.pk:
+                raise ValidationError({"sources": f"业务单据 {doc.external_no} 不属于该主体"})
+            if doc.status == BillingDocumentStatus.CLOSED:
+                errors.append(f"业务单据 {doc.external_no} 已关闭")
+                continue
+            bal = selectors.billing_document_balance(doc, policy=policy, applied=selectors.applied_amount(doc))
+            take = bal.balance if amount is None else amount
+            if take <= 0:
+                errors.append(f"业务单据 {doc.external_no} 没有可开票余额" if amount is None else "申请金额必须大于0")
+            elif take > bal.balance:
+                errors.append(f"业务单据 {doc.external_no} 申请金额 {take} 超过可开票余额 {bal.balance}")
+            else:
+                taken.append((doc, take))
+        if errors:
+            raise ValidationError({"sources": errors})
+        # The buyer: the chosen counterparty, an entered title, or the documents' (which must all agree).
+        if counterparty is not None:
+            buyer_fields = _buyer_from_counterparty(counterparty)
+        elif buyer:
+            buyer_fields = _buyer_from_dict(buyer)
+        elif taken:
+            buyer_fields = {k: getattr(taken[0][0], k) for k in BUYER_KEYS}
+            counterparty = taken[0][0].counterparty
+        else:
+            raise ValidationError({"buyer_name": "请选择购买方或填写购买方抬头"})
+        for doc, _ in taken:
+            if not _same_buyer(buyer_fields, {k: getattr(doc, k) for k in BUYER_KEYS}):
+                raise ValidationError({"sources": f"业务单据 {doc.external_no} 的购买方与申请单不一致，不能合并"})
+        if lines:
+            split_lines = [ln for no, raw in enumerate(lines, start=1) for ln in _input_lines(raw, no=no)]
+            if taken:
+                entered = splitting.totals(split_lines).total
+                wanted_total = sum((a for _, a in taken), ZERO)
+                if entered != wanted_total:
+                    raise ValidationError({"lines": f"明细价税合计 {entered} 与所选单据申请金额 {wanted_total} 不符"})
+        else:
+            split_lines = [ln for doc, amount in taken for ln in _take_from_document(doc, amount)]
+        if merge_identical_lines:
+            split_lines = splitting.merge_identical(split_lines)
+        first_doc = taken[0][0] if taken else None
+        return _insert_application(
+            actor=actor,
+            taxpayer=taxpayer,
+            kind=kind,
+            buyer_fields=buyer_fields,
+            draft=_Draft(lines=split_lines, sources=taken),
+            counterparty=counterparty,
+            delivery_email=delivery_email
+            or (counterparty.email if counterparty else "")
+            or (first_doc.buyer_email if first_doc else ""),
+            delivery_mobile=delivery_mobile
+            or (counterparty.mobile if counterparty else "")
+            or (first_doc.buyer_mobile if first_doc else ""),
+            remark=remark,
+            specific_business=specific_business,
+            specific_business_data=specific_business_data,
+            source=source,
+            submit=submit,
+        )
+
+
+def applications_merge(
+    *,
+    actor: Any,
+    documents: Sequence[BillingDocument],
+    kind: str = InvoiceKind.SHUDIAN_NORMAL,
+    merge_identical_lines: bool = False,
+    **kwargs: Any,
+) -> InvoiceApplication:
+    """One application for the whole balance of several billing documents of one entity and one buyer."""
+    if len(documents) < 2:
+        raise ValidationError({"sources": "合并开票至少需要两张业务单据"})
+    taxpayers = {d.taxpayer_id for d in documents}
+    if len(taxpayers) != 1:
+        raise ValidationError({"sources": "只能合并同一主体的业务单据"})
+    return application_create(
+        actor=actor,
+        taxpayer=documents[0].taxpayer,
+        kind=kind,
+        sources=list(documents),
+        merge_identical_lines=merge_identical_lines,
+        **kwargs,
+    )
+
+
+# --- applications: review --------------------------------------------------------------------------------------------
+
+
+def application_submit(*, application: InvoiceApplication, actor: Any) -> InvoiceApplication:
+    with transaction.atomic():
+        app = _lock_application(application)
+        authorize(actor, app.taxpayer_id, P_CHANGE_APPLICATION)
+        _transition(app, "submit", actor=actor)
+        return _after_submit(app, actor=actor)
+
+
+def application_claim(*, application: InvoiceApplication, actor: Any) -> InvoiceApplication:
+    """A reviewer takes an application from the queue (待审核 → 审核中)."""
+    with transaction.atomic():
+        app = _lock_application(application)
+        authorize(actor, app.taxpayer_id, P_REVIEW, P_APPROVE, any_of=True)
+        return _transition(app, "claim", actor=actor, args={"by": actor, "at": timezone.now()})
+
+
+def application_release(*, application: InvoiceApplication, actor: Any) -> InvoiceApplication:
+    """Put a claimed application back in the queue (the claimer, or anyone who may approve)."""
+    with transaction.atomic():
+        app = _lock_application(application)
+        authorize(actor, app.taxpayer_id, P_REVIEW, P_APPROVE, any_of=True)
+        _check_claim(app, actor)
+        return _transition(app, "release", actor=actor)
+
+
+def _check_claim(app: InvoiceApplication, actor: Any) -> None:
+    """Review perm: only on one's own claim. Approve perm: also from the queue and over someone else's claim."""
+    if actor is None or actor.has_perm(P_APPROVE):
+        return
+    if app.status == S.PENDING_REVIEW:
+        raise PermissionDenied("请先领取该申请单再审核")
+    if app.status == S.IN_REVIEW and app.reviewer_id != actor.pk:
+        raise PermissionDenied("该申请单已被其他审核人领取")
+
+
+def application_approve(*, application: InvoiceApplication, actor: Any, note: str = "") -> InvoiceApplication:
+    """Approve (→ 待开票) after every compliance rule passes; otherwise refuse with all failures at once."""
+    with transaction.atomic():
+        app = _lock_application(application)
+        authorize(actor, app.taxpayer_id, P_REVIEW, P_APPROVE, any_of=True)
+        _ensure_can(app, "approve")
+        _check_claim(app, actor)
+        _raise_failures(selectors.application_failures(app))
+        return _transition(app, "approve", actor=actor, reason=note, args={"by": actor, "at": timezone.now()})
+
+
+def application_reject(*, application: InvoiceApplication, actor: Any, reason: str) -> InvoiceApplication:
+    """Reject with a reason the customer will read (→ 驳回); the billing documents get their balance back."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reject_reason": "驳回必须填写原因"})
+    with transaction.atomic():
+        app = _lock_application(application)
+        authorize(actor, app.taxpayer_id, P_REVIEW, P_APPROVE, any_of=True)
+        _ensure_can(app, "reject")
+        _check_claim(app, actor)
+        _transition(app, "reject", actor=actor, reason=reason, args={"by": actor, "at": timezone.now(), "reason": reason})
+        _refresh_sources(app)
+        return app
+
+
+def _refresh_sources(app: InvoiceApplication) -> None:
+    doc_ids = list(app.sources.values_list("billing_document_id", flat=True))
+    for doc in lock_rows(BillingDocument, doc_ids) if doc_ids else []:
+        _refresh_document_status(doc)
+
+
+def application_withdraw(*, application: InvoiceApplication, actor: Any, reason: str = "") -> InvoiceApplication:
+    """Withdraw before issuing (→ 已撤销); the billing documents get their balance back."""
+    with transaction.atomic():
+        app = _lock_application(application)
+        authorize(actor, app.taxpayer_id, P_CHANGE_APPLICATION)
+        _transition(app, "withdraw", actor=actor, reason=reason)
+        _refresh_sources(app)
+        return app
+
+
+@dataclass
+class BatchResult:
+    approved: list[InvoiceApplication] = field(default_factory=list)
+    refused: dict[str, list[compliance.RuleFailure]] = field(default_factory=dict)
+    not_fitting: list[str] = field(default_factory=list)  # numbers refused because the quota would not cover them
+
+    @property
+    def summary(self) -> str:
+        text = f"已批准 {len(self.approved)} 张，未批准 {len(self.refused)} 张"
+        if self.not_fitting:
+            text += f"；额度不足：{'、'.join(self.not_fitting)}"
+        return text
+
+
+def applications_approve_batch(
+    *, applications: Iterable[InvoiceApplication | int], actor: Any, note: str = ""
+) -> BatchResult:
+    """Approve many at once (in primary-key order). Each is checked on its own; quota is counted cumulatively, so
+    the result says which applications would not fit in what is left of the month's quota."""
+    ids = [a if isinstance(a, int) else a.pk for a in applications]
+    result = BatchResult()
+    with transaction.atomic():
+        promised: dict[int, Decimal] = {}
+        for app in lock_rows(InvoiceApplication, ids):
+            try:
+                authorize(actor, app.taxpayer_id, P_REVIEW, P_APPROVE, any_of=True)
+                _ensure_can(app, "approve")
+                _check_claim(app, actor)
+            except (PermissionDenied, ValidationError) as exc:
+                message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+                result.refused[app.number] = [compliance.RuleFailure("not_allowed", "status", message)]
+                continue
+            offset = promised.get(app.taxpayer_id, ZERO)
+            failures = compliance.check(selectors.compliance_context(app, quota_offset=offset))
+            if failures:
+                result.refused[app.number] = failures
+                if any(f.code == "quota" for f in failures):
+                    result.not_fitting.append(app.number)
+                continue
+            _transition(
+                app, "approve", actor=actor, reason=note, data={"batch": True}, args={"by": actor, "at": timezone.now()}
+            )
+            promised[app.taxpayer_id] = offset + app.amount
+            result.approved.append(app)
+    return result
+
+
+# --- applications: issuing -------------------------------------------------------------------------------------------
+
+
+def application_mark_issuing(*, application: InvoiceApplication, actor: Any) -> InvoiceApplication:
+    """待开票 → 开票中: compliance is checked again, and a stable request serial is fixed (reused on every retry).
+
+    The caller queues the channel call with ``transaction.on_commit`` so that the intent is committed first.
+    """
+    with transaction.atomic():
+        app = _lock_application(application)
+        authorize(actor, app.taxpayer_id, P_ISSUE)
+        _ensure_can(app, "start_issuing")
+        _raise_failures(selectors.application_failures(app))
+        return _transition(
+            app, "start_issuing", actor=actor, data={"attempt": app.issue_attempts + 1},
+            args={"serial": app.issue_serial or app.number},
+        )
+
+
+def _invoice_from_application(
+    app: InvoiceApplication, *, number: str, issued_at: datetime, paper_code: str, paper_number: str
+) -> Invoice:
+    seller = app.taxpayer
+    invoice = Invoice.objects.create(
+        taxpayer=seller,
+        application=app,
+        number=number,
+        paper_code=paper_code,
+        paper_number=paper_number,
+        kind=app.kind,
+        issue_date=timezone.localdate(issued_at),
+        issued_at=issued_at,
+        seller_name=seller.name,
+        seller_tax_id=seller.credit_code,
+        seller_address=seller.address,
+        seller_phone=seller.phone,
+        seller_bank_name=seller.bank_name,
+        seller_bank_account=seller.bank_account,
+        amount=app.amount,
+        tax=app.tax,
+        total=app.total,
+        remark=app.remark,
+        drawer=seller.drawer,
+        specific_business=app.specific_business,
+        specific_business_data=app.specific_business_data,
+        quota_month=selectors.quota_month(issued_at),
+        channel_serial=app.issue_serial or "",
+        **app.buyer_snapshot(),
+    )
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice,
+            line_no=ln.line_no,
+            item_name=ln.item_name,
+            short_name=ln.short_name,
+            spec=ln.spec,
+            unit=ln.unit,
+            quantity=ln.quantity,
+            unit_price=ln.unit_price,
+            amount=ln.amount,
+            tax_rate=ln.tax_rate,
+            tax=ln.tax,
+            tax_category_id=ln.tax_category_id,
+            line_property=ln.line_property,
+            favoured_policy=ln.favoured_policy,
+        )
+        for ln in app.lines.order_by("line_no")
+    )
+    return invoice
+
+
+def application_mark_issued(
+    *,
+    application: InvoiceApplication,
+    actor: Any = None,
+    invoice_number: str,
+    issued_at: datetime | None = None,
+    paper_code: str = "",
+    paper_number: str = "",
+) -> Invoice:
+    """开票中 → 已开票: write the Invoice from the application's snapshot and consume the month's quota.
+
+    Idempotent for the channel: a repeated call with the same invoice number returns the invoice already written.
+    """
+    number = (invoice_number or "").strip()
+    if not number:
+        raise ValidationError({"invoice_number": "发票号码必须填写"})
+    issued_at = issued_at or timezone.now()
+    with transaction.atomic():
+        app = _lock_application(application)
+        authorize(actor, app.taxpayer_id, P_ISSUE)
+        if app.status == S.ISSUED:
+            existing = app.invoices.filter(number=number).first()
+            if existing is not None:
+                return existing
+        _ensure_can(app, "mark_issued")
+        if Invoice.objects.filter(number=number).exists():
+            raise ValidationError({"invoice_number": f"发票号码 {number} 已存在"})
+        _transition(app, "mark_issued", actor=actor, data={"invoice_number": number}, args={"at": issued_at})
+        invoice = _invoice_from_application(
+            app, number=number, issued_at=issued_at, paper_code=paper_code, paper_number=paper_number
+        )
+        event_record(obj=invoice, action="issued", actor=actor, to_state=invoice.status,
+                     data={"application": app.number, "total": str(invoice.total)})
+        quota_consume(taxpayer=app.taxpayer, amount=app.amount, month=invoice.quota_month, actor=actor,
+                      reference=number)
+        return invoice
+
+
+def application_mark_failed(
+    *, application: InvoiceApplication, actor: Any = None, reason: str, needs_attention: bool = False
+) -> InvoiceApplication:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"fail_reason": "开票失败必须记录原因"})
+    with transaction.atomic():
+        app = _lock_application(application)
+        authorize(actor, app.taxpayer_id, P_ISSUE)
+        _ensure_can(app, "mark_failed")
+        app.needs_attention = needs_attention
+        return _transition(
+            app, "mark_failed", actor=actor, reason=reason, data={"attempt": app.issue_attempts}, args={"reason": reason}
+        )
+
+
+def application_retry(*, application: InvoiceApplication, actor: Any) -> InvoiceApplication:
+    """开票失败 → 待开票; the next 发起开票 reuses the same request serial."""
+    with transaction.atomic():
+        app = _lock_application(application)
+        authorize(actor, app.taxpayer_id, P_ISSUE)
+        return _transition(app, "retry", actor=actor)
+
+
+# --- split ---------------------------------------------------------------------------------------------------------
+
+SPLITTABLE = (S.DRAFT, S.PENDING_REVIEW, S.IN_REVIEW)
+
+
+def application_split(
+    *,
+    application: InvoiceApplication,
+    actor: Any,
+    plan: splitting.SplitPlan | None = None,
+    use_entity_limits: bool = True,
+) -> list[InvoiceApplication]:
+    """Split an application not yet approved into several; the original is withdrawn (已撤销, reason: 拆分).
+
+    ``plan`` says how (by category group, max lines, amount limit, the 1.27 tolerance, explicit amounts or
+    quantities). With ``use_entity_limits`` the entity's single-invoice limit and line maximum always apply.
+    The parts add up exactly to the original, line by line, and take exactly what it took from each document.
+    """
+    plan = plan or splitting.SplitPlan()
+    with transaction.atomic():
+        app = _lock_application(application)
+        authorize(actor, app.taxpayer_id, P_CHANGE_APPLICATION)
+        if app.status not in SPLITTABLE:
+            raise ValidationError(
+                f"申请单 {app.number} 当前状态为「{_status_label(app.status)}」，只有审核通过前的申请单可以拆分"
+            )
+        sources = list(app.sources.order_by("billing_document_id"))
+        docs = lock_rows(BillingDocument, [s.billing_document_id for s in sources]) if sources else []
+        taxpayer = app.taxpayer
+        if use_entity_limits:
+            max_lines = min(taxpayer.max_lines_per_invoice or compliance.SHUDIAN_MAX_LINES, compliance.SHUDIAN_MAX_LINES)
+            plan = splitting.SplitPlan(
+                group_by=plan.group_by,
+                amount_limit=plan.amount_limit if plan.amount_limit is not None else taxpayer.single_invoice_limit,
+                max_lines=min(plan.max_lines, max_lines) if plan.max_lines else max_lines,
+                tolerance=plan.tolerance,
+                amounts=plan.amounts,
+                quantities=plan.quantities,
+            )
+        try:
+            parts = splitting.plan_split(application_lines_as_split_lines(app), plan)
+        except splitting.SplitError as exc:
+            raise ValidationError(str(exc)) from exc
+        if len(parts) < 2:
+            raise ValidationError("按所选方式无需拆分：结果只有一张")
+        part_totals = [splitting.totals(p).total for p in parts]
+        matrix = splitting.allocate_sources(part_totals, [s.amount - s.released_amount for s in sources]) if sources else []
+        doc_by_pk = {d.pk: d for d in docs}
+        was_submitted = app.status != S.DRAFT
+        _transition(app, "withdraw", actor=actor, reason=f"拆分为 {len(parts)} 张", data={"split_into": len(parts)})
+        created = []
+        for i, lines in enumerate(parts):
+            taken = [
+                (doc_by_pk[s.billing_document_id], matrix[i][j]) for j, s in enumerate(sources) if matrix[i][j] != 0
+            ]
+            created.append(
+                _insert_application(
+                    actor=actor,
+                    taxpayer=taxpayer,
+                    kind=app.kind,
+                    buyer_fields=app.buyer_snapshot(),
+                    draft=_Draft(lines=lines, sources=taken),
+                    counterparty=app.counterparty,
+                    delivery_email=app.delivery_email,
+                    delivery_mobile=app.delivery_mobile,
+                    remark=app.remark,
+                    specific_business=app.specific_business,
+                    specific_business_data=app.specific_business_data,
+                    source=app.source,
+                    submit=was_submitted,
+                    split_from=app,
+                    event_data={"split_from": app.number, "part": i + 1, "of": len(parts)},
+                )
+            )
+        return created
+
+
+# --- quota ---------------------------------------------------------------------------------------------------------
+
+
+def quota_set(*, actor: Any, taxpayer: Taxpayer, month: str, total: Decimal | str, used: Decimal | str | None = None
+              ) -> QuotaPeriod:
+    """Record the month's quota as the platform reports it (finance, or the channel's sync with actor=None)."""
+    authorize(actor, taxpayer.pk, P_QUOTA)
+    value = q2(to_decimal(total, "total"))
+    if value < 0:
+        raise ValidationError({"total": "总额度不能为负数"})
+    if len(month) != 7 or month[4] != "-" or not (month[:4] + month[5:]).isdigit() or not 1 <= int(month[5:]) <= 12:
+        raise ValidationError({"month": f"月份格式应为 YYYY-MM：{month}"})
+    with transaction.atomic():
+        period, created = QuotaPeriod.objects.select_for_update().get_or_create(
+            taxpayer=taxpayer, month=month, defaults={"total": value}
+        )
+        before = f"{period.total}/{period.used}"
+        period.total = value
+        if used is not None:
+            period.used = q2(to_decimal(used, "used"))
+        period.synced_at = timezone.now() if actor is None else period.synced_at
+        period.save()
+        event_record(obj=period, action="quota_set", actor=actor, taxpayer=taxpayer,
+                     data={"before": None if created else before, "total": str(period.total), "used": str(period.used)})
+    return period
+
+
+def quota_consume(
+    *, taxpayer: Taxpayer, amount: Decimal, month: str, actor: Any = None, reference: str = ""
+) -> QuotaPeriod | None:
+    """Count an issued invoice's 合计金额 against the month's quota. The platform has already accepted the invoice,
+    so this records and never refuses (the check happens at approval and before issuing). No period, no record."""
+    with transaction.atomic():
+        period = QuotaPeriod.objects.select_for_update().filter(taxpayer=taxpayer, month=month).first()
+        if period is None:
+            return None
+        period.used += amount
+        period.save(update_fields=["used", "updated_at"])
+        event_record(obj=period, action="quota_consume", actor=actor, taxpayer=taxpayer,
+                     data={"amount": str(amount), "used": str(period.used), "reference": reference})
+    return period
+
+
+def quota_restore(
+    *, taxpayer: Taxpayer, amount: Decimal, month: str, actor: Any = None, reference: str = ""
+) -> QuotaPeriod | None:
+    """Give quota back for a red invoice, only if the entity's setting says red invoices restore it (the bureau's
+    rule is unverified, domain.md §12.1). ``used`` never goes below zero."""
+    if not selectors.policy_for(taxpayer).red_restores_quota:
+        return None
+    with transaction.atomic():
+        period = QuotaPeriod.objects.select_for_update().filter(taxpayer=taxpayer, month=month).first()
+        if period is None:
+            return None
+        period.used = max(ZERO, period.used - abs(amount))
+        period.save(update_fields=["used", "updated_at"])
+        event_record(obj=period, action="quota_restore", actor=actor, taxpayer=taxpayer,
+                     data={"amount": str(abs(amount)), "used": str(period.used), "reference": reference})
+    return period
+
+
+def application_delete(*, application: InvoiceApplication, actor: Any) -> None:
+    """Delete a draft (nothing past draft is ever deleted)."""
+    with transaction.atomic():
+        app = _lock_application(application)
+        authorize(actor, app.taxpayer_id, "issuing.delete_invoiceapplication")
+        if app.status not in EDITABLE_STATUSES:
+            raise ValidationError(f"申请单 {app.number} 已提交，不能删除；请撤销")
+        event_record(obj=app, action="delete", actor=actor, from_state=app.status)
+        doc_ids = list(app.sources.values_list("billing_document_id", flat=True))
+        app.delete()
+        for doc in lock_rows(BillingDocument, doc_ids) if doc_ids else []:
+            _refresh_document_status(doc)

@@ -1,0 +1,88 @@
+"""Factories and small builders for the issuing tests."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from itertools import count
+
+import factory
+
+from invoicing.models import CounterpartyKind
+from issuing import services
+from issuing.models import ApplicationLine, ApplicationStatus, InvoiceApplication, InvoiceKind, IssuingPolicy
+from tests.factories import TaxpayerFactory, tax_category
+
+SOFTWARE = "3040201000000000000"  # 软件服务, 6%
+CONSTRUCTION = "3050100000000000000"  # 工程服务, 9%
+SUMMARY = "1000000000000000000"  # 货物 (a summary node)
+
+_numbers = count(1)
+
+
+def software_line(amount: str | None = "106.00", **overrides) -> dict:
+    line = {
+        "item_name": "软件技术服务费",
+        "unit": "项",
+        "amount": Decimal(amount) if amount is not None else None,
+        "tax_rate": Decimal("0.06"),
+        "tax_category": SOFTWARE,
+        "tax_inclusive": True,
+    }
+    line.update(overrides)
+    return line
+
+
+def make_document(taxpayer, *, counterparty=None, buyer=None, lines=None, paid: str | None = None,
+                  external_no: str | None = None, **kwargs):
+    """A billing document made through the service (system actor). Paid in full unless ``paid`` says otherwise."""
+    lines = lines if lines is not None else [software_line()]
+    if counterparty is None and buyer is None:
+        buyer = {"buyer_kind": CounterpartyKind.PERSON, "buyer_name": "张伟"}
+    doc = services.billing_document_create(
+        actor=None,
+        taxpayer=taxpayer,
+        external_no=external_no or f"ORD{next(_numbers):06d}",
+        lines=lines,
+        counterparty=counterparty,
+        buyer=buyer,
+        **kwargs,
+    )
+    if paid is None:
+        paid = str(doc.order_amount)
+    if Decimal(paid) > 0:
+        doc = services.billing_document_record_payment(document=doc, actor=None, amount=paid)
+    return doc
+
+
+class InvoiceApplicationFactory(factory.django.DjangoModelFactory):
+    """An application put directly in any state (for the transition matrix), with one 6% line."""
+
+    class Meta:
+        model = InvoiceApplication
+
+    number = factory.Sequence(lambda n: f"SQT{n:08d}")
+    taxpayer = factory.SubFactory(TaxpayerFactory)
+    kind = InvoiceKind.SHUDIAN_NORMAL
+    status = ApplicationStatus.PENDING_REVIEW
+    buyer_kind = CounterpartyKind.COMPANY
+    buyer_name = "上海白鹭文化传媒有限公司"
+    buyer_tax_id = "91310000MA1K0BA10F"
+    amount = Decimal("100.00")
+    tax = Decimal("6.00")
+    total = Decimal("106.00")
+
+    @factory.post_generation
+    def lines(self, create, extracted, **kwargs):
+        if not create:
+            return
+        if extracted is None:
+            ApplicationLine.objects.create(
+                application=self, line_no=1, item_name="软件技术服务费", short_name="信息技术服务",
+                amount=self.amount, tax=self.tax, tax_rate=Decimal("0.06"), tax_category=tax_category(SOFTWARE),
+            )
+
+
+def policy(taxpayer, **fields) -> IssuingPolicy:
+    obj, _ = IssuingPolicy.objects.update_or_create(taxpayer=taxpayer, defaults=fields)
+    taxpayer.__dict__.pop("issuing_policy", None)
+    return obj

@@ -1,0 +1,79 @@
+"""The whole way: a billing document, an application, review by customer service, approval, issuing."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from invoicing.events import events_for
+from issuing import selectors, services
+from issuing.models import ApplicationStatus as S
+from issuing.models import BillingDocumentStatus, Invoice, InvoiceKind, QuotaPeriod
+from tests.issuing.factories import make_document, software_line
+
+pytestmark = pytest.mark.django_db
+
+
+def test_customer_service_takes_an_application_from_creation_to_approved(yuntu, buyer, sam):
+    doc = make_document(yuntu, counterparty=buyer, lines=[software_line("1060.00"), software_line("212.00", item_name="运维服务费")])
+    app = services.application_create(actor=sam, taxpayer=yuntu, sources=[doc], kind=InvoiceKind.SHUDIAN_SPECIAL)
+    assert app.status == S.PENDING_REVIEW
+    assert (app.amount, app.tax, app.total) == (Decimal("1200.00"), Decimal("72.00"), Decimal("1272.00"))
+    assert app.number.startswith("SQ") and len(app.number) == 16
+    doc.refresh_from_db()
+    assert doc.status == BillingDocumentStatus.FULLY
+    app = services.application_claim(application=app, actor=sam)
+    assert app.status == S.IN_REVIEW and app.reviewer == sam
+    with pytest.raises(ValidationError) as exc:
+        services.application_approve(application=app, actor=sam)
+    # buyer has no address/bank: 专票 needs them
+    assert any("专票必须填写购买方地址" in m for m in exc.value.messages)
+    buyer.address, buyer.phone, buyer.bank_name, buyer.bank_account = "上海市静安区1号", "021-1", "工行", "1001"
+    buyer.save()
+
+
+def test_person_gets_ordinary_invoice_and_it_is_issued(yuntu, person, fiona):
+    doc = make_document(yuntu, counterparty=person)
+    app = services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
+    app = services.application_approve(application=app, actor=fiona)
+    assert app.status == S.APPROVED
+    app = services.application_mark_issuing(application=app, actor=fiona)
+    assert app.status == S.ISSUING and app.issue_serial == app.number and app.issue_attempts == 1
+    invoice = services.application_mark_issued(application=app, actor=None, invoice_number="26442000000000000001")
+    assert isinstance(invoice, Invoice) and invoice.total == Decimal("106.00") and invoice.lines.count() == 1
+    again = services.application_mark_issued(application=app, actor=None, invoice_number="26442000000000000001")
+    assert again.pk == invoice.pk
+    actions = list(events_for(app).order_by("id").values_list("action", flat=True))
+    assert actions == ["create", "approve", "start_issuing", "mark_issued"]
+
+
+def test_lily_cannot_touch_yuntu(yuntu, person, lily):
+    doc = make_document(yuntu, counterparty=person)
+    with pytest.raises(PermissionDenied):
+        services.application_create(actor=lily, taxpayer=yuntu, sources=[doc])
+
+
+def test_partial_refund_then_reapplication_for_the_rest(yuntu, person, fiona):
+    doc = make_document(yuntu, counterparty=person, lines=[software_line(quantity=3, unit_price="100", amount=None)])
+    first = services.application_create(actor=fiona, taxpayer=yuntu, sources=[(doc, "100.00")])
+    assert first.total == Decimal("100.00")
+    assert selectors.billing_document_balance(doc).balance == Decimal("200.00")
+    services.billing_document_refund(document=doc, actor=fiona, amount="50.00", reason="部分退款")
+    second = services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
+    assert second.total == Decimal("150.00")
+    doc.refresh_from_db()
+    assert selectors.billing_document_balance(doc).balance == 0
+    with pytest.raises(ValidationError):
+        services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
+    services.application_reject(application=second, actor=fiona, reason="金额有误")
+    assert selectors.billing_document_balance(doc).balance == Decimal("150.00")
+
+
+def test_quota_is_consumed_at_issue(yuntu, person, fiona):
+    services.quota_set(actor=fiona, taxpayer=yuntu, month=selectors.quota_month(), total="1000.00")
+    doc = make_document(yuntu, counterparty=person)
+    app = services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
+    app = services.application_approve(application=app, actor=fiona)
+    app = services.application_mark_issuing(application=app, actor=fiona)
+    services.application_mark_issued(application=app, invoice_number="26442000000000000002")
+    assert QuotaPeriod.objects.get(taxpayer=yuntu).used == Decimal("100.00")
