@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "invoicing",
     "issuing",
+    "delivery",
     "receiving",
     "deduction",
     "sandbox",

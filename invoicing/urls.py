@@ -13,5 +13,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("invoicing.api_urls")),
     path("sandbox/api/", include("sandbox.urls")),
+    path("", include("delivery.urls")),
     path("", include("issuing.urls")),
 ]

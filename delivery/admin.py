@@ -1,0 +1,265 @@
+"""Admin for invoice files, deliveries, webhook endpoints and customer links.
+
+Customer service sees and resends deliveries but never sees files or links (they grant the invoice's files).
+Finance sees everything here. ``invoice_file_links_html`` and ``invoice_deliveries_html`` are for the Invoice
+change page (issuing admin).
+"""
+
+from __future__ import annotations
+
+import io
+
+import segno
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
+
+from delivery.models import (
+    DELIVERED_FORMATS,
+    FILE_EXTENSIONS,
+    PRINT_FORMATS,
+    Delivery,
+    DeliveryStatus,
+    InvoiceFile,
+    InvoiceLink,
+    RenderStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from delivery.rendering import invoice_file_rerender
+from delivery.services import delivery_resend, invoice_link_url, webhook_retry
+from delivery.views import user_may_download
+from invoicing.admin import EntityScopedAdminMixin, EventsReadonlyMixin
+from invoicing.scoping import user_may_act_on
+
+
+def invoice_file_links_html(request, invoice) -> str:
+    """Download links for the Invoice change page, or an empty string for users without the download permission."""
+    if invoice is None or invoice.pk is None or not user_may_download(request.user):
+        return ""
+    if not user_may_act_on(request.user, invoice.taxpayer_id):
+        return ""
+    states = dict(InvoiceFile.objects.filter(invoice=invoice).values_list("format", "status"))
+    items = []
+    for fmt in (*DELIVERED_FORMATS, *PRINT_FORMATS):
+        url = reverse("delivery:invoice_file", args=[invoice.pk, fmt])
+        status = states.get(fmt)
+        note = "" if status in (None, RenderStatus.DONE) else f"（{RenderStatus(status).label}）"
+        items.append((url, FILE_EXTENSIONS[fmt].upper(), note))
+    return format_html_join(" ", '<a class="button" href="{}">{}</a>{}', items)
+
+
+def qr_svg(url: str) -> str:
+    buf = io.BytesIO()
+    segno.make(url, error="m").save(buf, kind="svg", scale=3, border=2, xmldecl=False, svgns=True)
+    return buf.getvalue().decode("utf-8")
+
+
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class FinanceFilesOnlyMixin:
+    """Rows that reveal or grant invoice files: only for users who may download them."""
+
+    def has_view_permission(self, request, obj=None):
+        return user_may_download(request.user) and super().has_view_permission(request, obj)
+
+    def has_module_permission(self, request):
+        return user_may_download(request.user) and super().has_module_permission(request)
+
+
+@admin.register(InvoiceFile)
+class InvoiceFileAdmin(FinanceFilesOnlyMixin, ReadOnlyAdminMixin, EntityScopedAdminMixin, admin.ModelAdmin):
+    entity_field = "invoice__taxpayer"
+    list_display = ("invoice", "format", "status", "attempts", "size", "short_sha", "rendered_at", "message_short")
+    list_filter = ("status", "format")
+    list_select_related = ("invoice",)
+    search_fields = ("invoice__number",)
+    raw_id_fields = ("invoice",)
+    readonly_fields = ("invoice", "format", "status", "message", "attempts", "file", "sha256", "size", "rendered_at",
+                       "created_at", "updated_at", "download")
+    fields = readonly_fields
+    actions = ["rerender"]
+    show_full_result_count = False
+
+    @admin.display(description=_("SHA-256"))
+    def short_sha(self, obj):
+        return obj.sha256[:12]
+
+    @admin.display(description=_("说明"))
+    def message_short(self, obj):
+        return obj.message[:80]
+
+    @admin.display(description=_("下载"))
+    def download(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("delivery:invoice_file", args=[obj.invoice_id, obj.format]),
+                           obj.download_name)
+
+    def has_rerender_permission(self, request):
+        return user_may_download(request.user)
+
+    @admin.action(description=_("重新生成所选文件"), permissions=["rerender"])
+    def rerender(self, request, queryset):
+        queued = sum(1 for file in queryset if invoice_file_rerender(file=file))
+        skipped = queryset.count() - queued
+        self.message_user(request, f"已排队重新生成 {queued} 个文件" + (f"，{skipped} 个正在生成已跳过" if skipped else ""),
+                          messages.SUCCESS if queued else messages.WARNING)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(EventsReadonlyMixin, ReadOnlyAdminMixin, EntityScopedAdminMixin, admin.ModelAdmin):
+    entity_field = "invoice__taxpayer"
+    list_display = ("invoice", "channel", "target_display", "status", "attempts", "sent_at", "created_by", "created_at",
+                    "last_error_short")
+    list_filter = ("status", "channel", "created_at")
+    list_select_related = ("invoice", "created_by")
+    search_fields = ("invoice__number", "target")
+    raw_id_fields = ("invoice", "resend_of")
+    readonly_fields = ("invoice", "channel", "target_display", "status", "attempts", "last_error", "provider_message_id",
+                       "sent_at", "created_by", "resend_of", "created_at", "events_table")
+    fields = readonly_fields
+    actions = ["resend"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description=_("发送目标"))
+    def target_display(self, obj):
+        return obj.target
+
+    @admin.display(description=_("发送目标"))
+    def target_masked(self, obj):
+        # A QR/short-link target is the link itself, which grants the files: only downloaders see it.
+        return "（客户链接）" if obj.channel == "qr" else obj.target
+
+    def _target_field(self, request) -> str:
+        return "target_display" if user_may_download(request.user) else "target_masked"
+
+    def get_list_display(self, request):
+        return [self._target_field(request) if f == "target_display" else f for f in self.list_display]
+
+    def get_fields(self, request, obj=None):
+        return [self._target_field(request) if f == "target_display" else f for f in self.fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    @admin.display(description=_("最近错误"))
+    def last_error_short(self, obj):
+        return obj.last_error[:80]
+
+    def has_resend_permission(self, request):
+        return request.user.has_perm("delivery.resend_delivery")
+
+    @admin.action(description=_("重发所选交付"), permissions=["resend"])
+    def resend(self, request, queryset):
+        done, errors = 0, []
+        for delivery in queryset.select_related("invoice__taxpayer"):
+            try:
+                delivery_resend(delivery=delivery, actor=request.user)
+                done += 1
+            except (ValidationError, PermissionDenied) as exc:
+                errors.append(f"{delivery.invoice}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
+        if done:
+            self.message_user(request, f"已重发 {done} 条交付", messages.SUCCESS)
+        for error in errors:
+            self.message_user(request, error, messages.ERROR)
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
+    list_display = ("taxpayer", "name", "url", "events", "is_active", "created_at")
+    list_filter = ("is_active", "taxpayer")
+    search_fields = ("name", "url")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deliveries keep pointing at it; switch it off instead
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, admin.ModelAdmin):
+    entity_field = "endpoint__taxpayer"
+    list_display = ("event", "endpoint", "status", "attempts", "response_status", "sent_at", "created_at")
+    list_filter = ("status", "event")
+    list_select_related = ("endpoint",)
+    readonly_fields = ("endpoint", "event", "payload", "status", "attempts", "response_status", "last_error", "sent_at",
+                       "created_at", "updated_at")
+    fields = readonly_fields
+    actions = ["retry"]
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("delivery.change_webhookdelivery")
+
+    @admin.action(description=_("重新推送失败的记录"), permissions=["retry"])
+    def retry(self, request, queryset):
+        queued = sum(1 for row in queryset if webhook_retry(row=row))
+        self.message_user(request, f"已重新排队 {queued} 条推送", messages.SUCCESS if queued else messages.WARNING)
+
+
+@admin.register(InvoiceLink)
+class InvoiceLinkAdmin(FinanceFilesOnlyMixin, EntityScopedAdminMixin, admin.ModelAdmin):
+    entity_field = "invoice__taxpayer"
+    list_display = ("invoice", "expires_at", "views", "max_views", "revoked_at", "created_by", "created_at")
+    list_select_related = ("invoice", "created_by")
+    search_fields = ("invoice__number",)
+    raw_id_fields = ("invoice",)
+    readonly_fields = ("url", "qr", "views", "revoked_at", "created_by", "created_at")
+    actions = ["revoke"]
+
+    @admin.display(description=_("链接"))
+    def url(self, obj):
+        if obj.pk is None:
+            return "-"
+        link = invoice_link_url(obj)
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', link, link)
+
+    @admin.display(description=_("二维码"))
+    def qr(self, obj):
+        if obj.pk is None:
+            return "-"
+        return mark_safe(qr_svg(invoice_link_url(obj)))  # noqa: S308 - SVG generated by segno from our own URL
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("撤销所选链接"))
+    def revoke(self, request, queryset):
+        from django.utils import timezone
+
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"已撤销 {count} 个链接", messages.SUCCESS)
+
+
+def delivery_status_counts(invoice) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for status in Delivery.objects.filter(invoice=invoice).values_list("status", flat=True):
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def invoice_deliveries_html(request, invoice) -> str:
+    """A short list of the invoice's deliveries (for the Invoice change page), linking to the delivery admin."""
+    if invoice is None or invoice.pk is None or not request.user.has_perm("delivery.view_delivery"):
+        return ""
+    rows = format_html_join(
+        "",
+        '<li><a href="{}">{} → {}</a>：{}</li>',
+        (
+            (reverse("admin:delivery_delivery_change", args=[d.pk]), d.get_channel_display(),
+             d.target if d.channel != "qr" or user_may_download(request.user) else "（客户链接）",
+             DeliveryStatus(d.status).label)
+            for d in Delivery.objects.filter(invoice=invoice).order_by("-created_at")[:20]
+        ),
+    )
+    return format_html("<ul>{}</ul>", rows) if rows else ""

@@ -1,0 +1,108 @@
+import hashlib
+from decimal import Decimal
+
+import pytest
+from django.core.files.storage import default_storage
+
+from delivery import rendering, tasks
+from delivery.models import InvoiceFile, RenderStatus
+from delivery.rendering import invoice_files_queue, invoice_to_document
+from invoicing.documents.xml import read_xml
+from tests.delivery.factories import make_invoice
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_document_carries_the_snapshots_face_names_totals_and_words(invoice):
+    doc = invoice_to_document(invoice)
+    assert doc.number == invoice.number
+    assert doc.seller.tax_id == invoice.seller_tax_id
+    assert doc.buyer.name == "上海白鹭文化传媒有限公司"
+    assert [ln.item_name for ln in doc.lines] == ["*信息技术服务*软件开发服务"] * 2
+    assert doc.lines[0].tax_code == "3040201000000000000"
+    assert (doc.total_amount, doc.total_tax, doc.total_with_tax) == (Decimal("3000.00"), Decimal("180.00"),
+                                                                     Decimal("3180.00"))
+    assert doc.total_in_words == "叁仟壹佰捌拾圆整"
+    assert not doc.is_red and doc.blue_number == ""
+
+
+def test_a_red_invoice_document_names_its_blue_invoice(yuntu, invoice):
+    red = make_invoice(yuntu, blue=invoice)
+    doc = invoice_to_document(red)
+    assert doc.is_red and doc.blue_number == invoice.number
+    assert doc.total_with_tax == Decimal("-3180.00")
+    assert read_xml(rendering.render_invoice_bytes(red, "xml")).blue_number == invoice.number
+
+
+def test_queued_jobs_render_after_commit_and_store_hash_and_size(invoice, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        files = invoice_files_queue(invoice)
+        assert {f.status for f in files} == {RenderStatus.PENDING}
+    assert len(callbacks) == 3
+    for file in InvoiceFile.objects.filter(invoice=invoice):
+        assert file.status == RenderStatus.DONE, file.message
+        assert file.attempts == 1
+        d = invoice.issue_date
+        assert file.file.name == f"invoices/{invoice.taxpayer_id}/{d:%Y}/{d:%m}/{invoice.number}.{file.format}"
+        with default_storage.open(file.file.name, "rb") as fh:
+            data = fh.read()
+        assert file.size == len(data) > 0
+        assert file.sha256 == hashlib.sha256(data).hexdigest()
+    xml = InvoiceFile.objects.get(invoice=invoice, format="xml")
+    with default_storage.open(xml.file.name, "rb") as fh:
+        assert read_xml(fh.read()).total_with_tax == Decimal("3180.00")
+
+
+def test_a_duplicate_task_does_nothing(invoice, django_capture_on_commit_callbacks, monkeypatch):
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_files_queue(invoice, formats=("xml",))
+    file = InvoiceFile.objects.get(invoice=invoice, format="xml")
+    calls = []
+    monkeypatch.setattr(rendering, "render_invoice_bytes", lambda *a: calls.append(a) or b"x")
+    tasks.invoice_file_render(file.pk)
+    tasks.invoice_file_render(file.pk)
+    file.refresh_from_db()
+    assert calls == [] and file.attempts == 1 and file.status == RenderStatus.DONE
+    # Two workers racing on a pending job: only the first claim wins.
+    InvoiceFile.objects.filter(pk=file.pk).update(status=RenderStatus.PENDING)
+    assert rendering._claim(file.pk) is True
+    assert rendering._claim(file.pk) is False
+
+
+def test_queueing_again_does_not_duplicate_rows(invoice, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        invoice_files_queue(invoice, formats=("xml",))
+        invoice_files_queue(invoice, formats=("xml",))
+    assert InvoiceFile.objects.filter(invoice=invoice).count() == 1
+    for callback in callbacks:
+        callback()
+    assert InvoiceFile.objects.get(invoice=invoice).attempts == 1
+
+
+def test_a_failure_marks_the_job_failed_with_the_reason_and_rerender_recovers(
+    invoice, django_capture_on_commit_callbacks, monkeypatch
+):
+    real = rendering.render_invoice_bytes
+
+    def broken(inv, fmt):
+        raise RuntimeError("no CJK font")
+
+    monkeypatch.setattr(rendering, "render_invoice_bytes", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_files_queue(invoice, formats=("ofd",))
+    file = InvoiceFile.objects.get(invoice=invoice, format="ofd")
+    assert file.status == RenderStatus.FAILED
+    assert file.message == "RuntimeError: no CJK font"
+    assert not file.file
+
+    monkeypatch.setattr(rendering, "render_invoice_bytes", real)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert rendering.invoice_file_rerender(file=file) is True
+    file.refresh_from_db()
+    assert file.status == RenderStatus.DONE and file.attempts == 2 and file.message == ""
+
+
+def test_issuing_finds_the_hook_where_it_looks_for_it():
+    from issuing import rendering as hook
+
+    assert hook.invoice_files_queue is invoice_files_queue
