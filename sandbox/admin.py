@@ -1,0 +1,211 @@
+"""The sandbox in the admin: accounts with their fault switches, the ledger (read-only), red forms, quotas, clock.
+
+Finance sees the demo accounts and may switch their faults; administrators see every account and its key.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from invoicing.channels import admin as _channel_admin  # noqa: F401  (registers the integration log admin)
+from invoicing.channels.admin import is_administrator
+from sandbox import clock, faults, services
+from sandbox.models import (
+    FaultProfile,
+    LedgerInvoice,
+    LedgerLine,
+    LedgerQuota,
+    LedgerRedForm,
+    LedgerRedFormLine,
+    SandboxAccount,
+    SandboxClock,
+)
+
+
+class FaultProfileInline(admin.StackedInline):
+    model = FaultProfile
+    can_delete = False
+    extra = 0
+    fields = ("enabled", "session_dropped", "latency_ms", "error_rate", "timeout_before_rate", "timeout_after_rate",
+              "duplicate_reply_rate", "rate_limit_per_second", "seed", "draws")
+    readonly_fields = ("draws",)
+
+
+def _advance(hours: int):  # noqa: ANN202
+    @admin.action(description=_("沙箱时钟前进 %(h)d 小时") % {"h": hours}, permissions=["change"])
+    def action(modeladmin, request, queryset):
+        now = clock.advance(hours=hours)
+        modeladmin.message_user(request, _("沙箱时钟已前进 %(h)d 小时，现在是 %(now)s") % {"h": hours, "now": now})
+
+    action.__name__ = f"advance_clock_{hours}h"
+    return action
+
+
+@admin.register(SandboxAccount)
+class SandboxAccountAdmin(admin.ModelAdmin):
+    list_display = ("name", "credit_code", "region_code", "issue_delay_seconds", "is_demo", "faults_on",
+                    "session_dropped", "is_active")
+    list_filter = ("is_demo", "is_active", "fault__enabled")
+    search_fields = ("name", "credit_code")
+    inlines = [FaultProfileInline]
+    actions = ["faults_clear", "session_drop", "session_restore", _advance(1), _advance(24), _advance(72)]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("fault")
+        return qs if is_administrator(request.user) else qs.filter(is_demo=True)
+
+    def get_fields(self, request, obj=None):
+        fields = ["credit_code", "name", "region_code", "channel_digit", "issue_delay_seconds", "monthly_quota",
+                  "is_demo", "is_active"]
+        if is_administrator(request.user):
+            fields[2:2] = ["app_key", "secret"]
+        return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and not is_administrator(request.user):
+            return ("credit_code", "name", "region_code", "channel_digit", "is_demo")
+        return ()
+
+    def has_add_permission(self, request):
+        return is_administrator(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(boolean=True, description=_("故障注入"))
+    def faults_on(self, obj):
+        return bool(getattr(obj, "fault", None) and obj.fault.enabled)
+
+    @admin.display(boolean=True, description=_("会话掉线"))
+    def session_dropped(self, obj):
+        return bool(getattr(obj, "fault", None) and obj.fault.session_dropped)
+
+    @admin.action(description=_("关闭所选账户的全部故障"), permissions=["change"])
+    def faults_clear(self, request, queryset):
+        for account in queryset:
+            faults.profile_clear(account=account)
+        self.message_user(request, _("已关闭 %(n)d 个账户的故障注入") % {"n": queryset.count()})
+
+    @admin.action(description=_("模拟税局会话掉线"), permissions=["change"])
+    def session_drop(self, request, queryset):
+        for account in queryset:
+            faults.profile_set(account=account, enabled=True, session_dropped=True)
+        self.message_user(request, _("%(n)d 个账户的会话已掉线") % {"n": queryset.count()}, messages.WARNING)
+
+    @admin.action(description=_("恢复税局会话"), permissions=["change"])
+    def session_restore(self, request, queryset):
+        for account in queryset:
+            faults.profile_set(account=account, session_dropped=False)
+        self.message_user(request, _("%(n)d 个账户的会话已恢复") % {"n": queryset.count()})
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class LedgerLineInline(ReadOnlyMixin, admin.TabularInline):
+    model = LedgerLine
+    fields = ("line_no", "item_name", "spec", "unit", "quantity", "unit_price", "amount", "tax_rate", "tax",
+              "tax_code", "line_property", "red_amount")
+    readonly_fields = fields
+    extra = 0
+
+
+class SandboxScopedMixin:
+    """Finance sees the ledger of demo accounts only."""
+
+    account_path = "account"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if is_administrator(request.user):
+            return qs
+        return qs.filter(**{f"{self.account_path}__is_demo": True})
+
+
+@admin.register(LedgerInvoice)
+class LedgerInvoiceAdmin(SandboxScopedMixin, ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("number", "serial", "kind", "issue_state", "status", "seller_name", "buyer_name", "total_amount",
+                    "total_tax", "issued_at", "is_red")
+    list_filter = ("issue_state", "status", "kind", "is_red", "account")
+    search_fields = ("number", "serial", "buyer_name", "buyer_tax_id")
+    list_select_related = ("account",)
+    inlines = [LedgerLineInline]
+    actions = ["mark_booked"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in LedgerInvoice._meta.concrete_fields]
+
+    def has_mark_permission(self, request):
+        return request.user.has_perm("sandbox.change_ledgerinvoice")
+
+    @admin.action(description=_("模拟购方入账确认（红冲需购方确认）"), permissions=["mark"])
+    def mark_booked(self, request, queryset):
+        count = 0
+        for inv in queryset.exclude(number=None):
+            services.invoice_mark_booked(number=inv.number)
+            count += 1
+        self.message_user(request, _("%(n)d 张发票已标记为购方已入账") % {"n": count})
+
+
+class RedFormLineInline(ReadOnlyMixin, admin.TabularInline):
+    model = LedgerRedFormLine
+    fields = ("blue_line_no", "item_name", "quantity", "unit_price", "amount", "tax_rate", "tax")
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(LedgerRedForm)
+class LedgerRedFormAdmin(SandboxScopedMixin, ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("form_no", "status", "initiator", "reason", "blue", "total_amount", "total_tax", "created_at",
+                    "expires_at", "red_invoice")
+    list_filter = ("status", "initiator", "reason")
+    search_fields = ("form_no", "blue__number", "seller_credit_code", "buyer_credit_code")
+    list_select_related = ("blue", "red_invoice")
+    inlines = [RedFormLineInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in LedgerRedForm._meta.concrete_fields]
+
+
+@admin.register(LedgerQuota)
+class LedgerQuotaAdmin(SandboxScopedMixin, admin.ModelAdmin):
+    list_display = ("account", "period", "total", "used", "remaining")
+    list_filter = ("period",)
+    readonly_fields = ("account", "period", "used")
+    fields = ("account", "period", "total", "used")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SandboxClock)
+class SandboxClockAdmin(admin.ModelAdmin):
+    list_display = ("pk", "offset_seconds", "sandbox_now")
+    readonly_fields = ("offset_seconds", "sandbox_now")
+    actions = [_advance(1), _advance(24), _advance(72)]
+
+    @admin.display(description=_("沙箱当前时间"))
+    def sandbox_now(self, obj):
+        return clock.now()
+
+    def get_queryset(self, request):
+        SandboxClock.objects.get_or_create(pk=1)
+        return super().get_queryset(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
