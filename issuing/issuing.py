@@ -1,0 +1,570 @@
+"""Exactly-once issuing: one invoice per application, whatever the network, the platform or the workers do.
+
+The rules (issue #4, domain.md §16.3):
+
+* ``application_submit_issue`` gives the application a stable serial, moves it 待开票 → 开票中 and commits *before*
+  any call; the Celery task is queued with ``on_commit``.
+* ``issue_attempt`` (run by the task) calls the platform *outside* any transaction with that serial. The serial never
+  changes on retry. A duplicate answer, or a time-out that may have been processed, is resolved by querying the
+  serial. An issued result is recorded by ``invoice_record_issued`` in one transaction that locks the application,
+  so two workers, a redelivered message and the poller all end with one ``Invoice``.
+* ``ChannelUnavailable`` → the task retries with backoff (same serial). After ``ISSUING_MAX_ATTEMPTS`` the
+  application stays 开票中 with ``needs_attention``: never failed silently, never re-sent under a new serial unless
+  a person decides (``application_reissue_with_new_serial``, only after the platform says it never saw the serial).
+* ``ChannelRejected`` (or a query answering "failed") → 开票失败 with the platform's code and message.
+* ``issue_poll_pending`` (periodic) queries every 开票中 application that has been quiet for a while: pending ones
+  stay, issued ones are recorded, ones the platform never saw are queued again with the same serial.
+
+Settings (read from ``django.conf.settings`` or the environment, in that order): ``ISSUING_MAX_ATTEMPTS`` (8),
+``ISSUING_RETRY_BASE_SECONDS`` (2), ``ISSUING_RETRY_MAX_SECONDS`` (300), ``ISSUING_POLL_AGE_SECONDS`` (30),
+``ISSUING_QUEUE_FILES`` (1: call ``issuing.rendering.invoice_files_queue`` after an invoice commits).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from invoicing.channels import get_channel
+from invoicing.channels.base import (
+    ChannelDuplicate,
+    ChannelRejected,
+    ChannelUnavailable,
+    IssueLine,
+    IssueRequest,
+    IssueResult,
+    Party,
+)
+from invoicing.events import event_record
+from issuing.models import (
+    ApplicationLine,
+    ApplicationStatus,
+    Invoice,
+    InvoiceApplication,
+    InvoiceLine,
+    InvoiceStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+S = ApplicationStatus
+CN = ZoneInfo("Asia/Shanghai")
+NOT_FOUND_CODE = "4004"  # query_issue: the platform never saw this serial (contract, base.py)
+# Kinds of unavailability after which the platform may have processed the request: ask before sending again.
+MAYBE_PROCESSED_KINDS = frozenset({"timeout", "network"})
+
+
+def _setting(name: str, default: int) -> int:
+    value = getattr(settings, name, None)
+    if value is None:
+        value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return int(value)
+
+
+def max_attempts() -> int:
+    return max(1, _setting("ISSUING_MAX_ATTEMPTS", 8))
+
+
+def retry_countdown(attempt: int) -> float:
+    """Exponential backoff before attempt ``attempt + 1``: base · 2^(attempt-1), capped."""
+    base = _setting("ISSUING_RETRY_BASE_SECONDS", 2)
+    cap = _setting("ISSUING_RETRY_MAX_SECONDS", 300)
+    return float(min(cap, base * (2 ** max(0, attempt - 1))))
+
+
+def poll_age_seconds() -> int:
+    return _setting("ISSUING_POLL_AGE_SECONDS", 30)
+
+
+def _actor_label(actor: Any) -> str:
+    return "" if getattr(actor, "is_authenticated", False) else (str(actor) if actor else "system")
+
+
+# --- outcomes --------------------------------------------------------------------------------------------------------
+
+
+class Outcome:
+    ISSUED = "issued"
+    PENDING = "pending"
+    FAILED = "failed"
+    RETRY = "retry"
+    NEEDS_ATTENTION = "needs_attention"
+    SKIPPED = "skipped"  # not 开票中 any more (issued by another worker, withdrawn, …) or missing
+
+
+# --- submit ----------------------------------------------------------------------------------------------------------
+
+
+def serial_for(application: InvoiceApplication, *, generation: int = 0) -> str:
+    """The serial of an application: its number (unique), ``<number>-R<n>`` after a person's reissue."""
+    base = application.number
+    return base if generation == 0 else f"{base}-R{generation}"
+
+
+def _queue_issue(application_id: int) -> None:
+    from issuing.tasks import issue_application_task
+
+    transaction.on_commit(lambda: issue_application_task.delay(application_id))
+
+
+def application_submit_issue(*, application: InvoiceApplication, actor: Any = None) -> InvoiceApplication:
+    """待开票 → 开票中 with a stable serial, committed before any call; the issuing task is queued after commit.
+
+    Idempotent: an application already 开票中 or 已开票 is returned unchanged and nothing is queued again (a double
+    click, two admins, an API retry). The transition itself (permission, compliance re-check, serial, Event) is
+    ``issuing.services.application_mark_issuing``.
+    """
+    with transaction.atomic():
+        app = InvoiceApplication.objects.select_for_update().get(pk=application.pk)
+        if app.status in (S.ISSUING, S.ISSUED):
+            return app
+        try:
+            from issuing.services import application_mark_issuing
+        except ImportError:  # the services module is optional for this flow
+            application_mark_issuing = None
+        if application_mark_issuing is not None:
+            app = application_mark_issuing(application=app, actor=actor)
+        else:
+            if app.status != S.APPROVED:
+                raise ValidationError(f"申请单 {app.number} 状态为{app.get_status_display()}，不能开票")
+            from_state = app.status
+            app.start_issuing(serial=app.issue_serial or serial_for(app))
+            app.save()
+            event_record(
+                obj=app, action="start_issuing", actor=actor, actor_label=_actor_label(actor), from_state=from_state,
+                to_state=app.status, data={"serial": app.issue_serial, "attempt": app.issue_attempts},
+            )
+        if app.needs_attention or app.last_error:
+            InvoiceApplication.objects.filter(pk=app.pk).update(needs_attention=False, last_error="")
+        _queue_issue(app.pk)
+    app.refresh_from_db()
+    return app
+
+
+# --- the request ---------------------------------------------------------------------------------------------------
+
+
+def build_issue_request(application: InvoiceApplication) -> IssueRequest:
+    """The IssueRequest from the application's frozen snapshot (buyer title, lines, totals)."""
+    taxpayer = application.taxpayer
+    lines = tuple(
+        IssueLine(
+            line_no=ln.line_no,
+            item_name=ln.item_name,
+            amount=ln.amount,
+            tax_rate=ln.tax_rate,
+            tax=ln.tax,
+            tax_code=ln.tax_category.code,
+            short_name=ln.short_name,
+            spec=ln.spec,
+            unit=ln.unit,
+            quantity=ln.quantity,
+            unit_price=ln.unit_price,
+            line_property=int(ln.line_property),
+        )
+        for ln in ApplicationLine.objects.filter(application=application).select_related("tax_category").order_by(
+            "line_no"
+        )
+    )
+    return IssueRequest(
+        serial=application.issue_serial or "",
+        seller_credit_code=taxpayer.credit_code,
+        kind=application.kind,
+        buyer=Party(
+            name=application.buyer_name,
+            tax_id=application.buyer_tax_id,
+            address=application.buyer_address,
+            phone=application.buyer_phone,
+            bank_name=application.buyer_bank_name,
+            bank_account=application.buyer_bank_account,
+        ),
+        lines=lines,
+        total_amount=application.amount,
+        total_tax=application.tax,
+        total_with_tax=application.total,
+        remark=application.remark,
+        drawer=taxpayer.drawer,
+        specific_business_code=application.specific_business or "",
+        specific_business={str(k): str(v) for k, v in (application.specific_business_data or {}).items()},
+    )
+
+
+# --- one attempt ---------------------------------------------------------------------------------------------------
+
+
+def _load(application_id: int) -> InvoiceApplication | None:
+    return InvoiceApplication.objects.select_related("taxpayer").filter(pk=application_id).first()
+
+
+def issue_attempt(*, application_id: int, channel: Any = None) -> str:
+    """One try at issuing an application that is 开票中. Called by the task, never inside a transaction.
+
+    Returns an ``Outcome``. Raises ``ChannelUnavailable`` (with ``.attempt``) when the task should retry later with
+    the same serial.
+    """
+    app = _load(application_id)
+    if app is None or app.status != S.ISSUING or not app.issue_serial:
+        return Outcome.SKIPPED
+    if app.needs_attention:
+        return Outcome.NEEDS_ATTENTION  # waits for a person or for the poller to find it issued
+    channel = channel or get_channel(app.taxpayer)
+    serial = app.issue_serial
+    try:
+        result = channel.issue_invoice(build_issue_request(app))
+    except ChannelDuplicate:
+        result = None  # already known to the platform (an earlier attempt, another worker): ask for its result
+    except ChannelRejected as exc:
+        return _record_rejected(app.pk, serial=serial, code=exc.code, message=exc.message)
+    except ChannelUnavailable as exc:
+        if exc.kind not in MAYBE_PROCESSED_KINDS:
+            return _after_unavailable(app.pk, serial=serial, exc=exc)
+        result = None  # it may have been processed before the answer was lost: ask before sending again
+    if result is None:
+        try:
+            result = channel.query_issue(serial)
+        except ChannelUnavailable as exc:
+            return _after_unavailable(app.pk, serial=serial, exc=exc)
+        except ChannelRejected as exc:
+            if exc.code == NOT_FOUND_CODE:  # the lost call was never processed: send again later, same serial
+                return _after_unavailable(app.pk, serial=serial, exc=ChannelUnavailable(exc.message, kind="timeout"))
+            return _after_unavailable(app.pk, serial=serial, exc=ChannelUnavailable(str(exc), kind="server"))
+    return apply_result(application_id=app.pk, result=result)
+
+
+def apply_result(*, application_id: int, result: IssueResult) -> str:
+    """What the platform says about our serial: issued → record; failed → 开票失败; pending → wait for the poller."""
+    if result.status == "issued":
+        invoice_record_issued(application_id=application_id, result=result)
+        return Outcome.ISSUED
+    if result.status == "failed":
+        return _record_rejected(application_id, serial=result.serial, code=result.code or "failed",
+                                message=result.message or "开票失败")
+    InvoiceApplication.objects.filter(pk=application_id, status=S.ISSUING).update(updated_at=timezone.now())
+    return Outcome.PENDING
+
+
+def _after_unavailable(application_id: int, *, serial: str, exc: ChannelUnavailable) -> str:
+    """Count the attempt; raise for a retry with backoff, or mark the application as needing a person."""
+    with transaction.atomic():
+        app = InvoiceApplication.objects.select_for_update().filter(pk=application_id).first()
+        if app is None or app.status != S.ISSUING or app.issue_serial != serial:
+            return Outcome.SKIPPED
+        message = f"{exc.kind}: {exc.message}"[:2000]
+        if app.issue_attempts >= max_attempts():
+            if not app.needs_attention:
+                InvoiceApplication.objects.filter(pk=app.pk).update(
+                    needs_attention=True, last_error=message, updated_at=timezone.now()
+                )
+                event_record(
+                    obj=app, action="issue_needs_attention", actor_label="system", from_state=app.status,
+                    to_state=app.status, reason=message,
+                    data={"serial": serial, "attempts": app.issue_attempts, "kind": exc.kind},
+                )
+            return Outcome.NEEDS_ATTENTION
+        InvoiceApplication.objects.filter(pk=app.pk).update(
+            issue_attempts=F("issue_attempts") + 1, last_error=message, updated_at=timezone.now()
+        )
+        attempt = app.issue_attempts + 1
+    exc.attempt = attempt  # type: ignore[attr-defined]
+    exc.application_id = application_id  # type: ignore[attr-defined]
+    raise exc
+
+
+def _record_rejected(application_id: int, *, serial: str, code: str, message: str) -> str:
+    with transaction.atomic():
+        app = InvoiceApplication.objects.select_for_update().filter(pk=application_id).first()
+        if app is None or app.status != S.ISSUING or app.issue_serial != serial:
+            return Outcome.SKIPPED
+        if Invoice.objects.filter(application=app, is_red=False).exists():
+            return Outcome.SKIPPED
+        reason = f"[{code}] {message}"
+        from_state = app.status
+        app.mark_failed(reason=reason)
+        app.needs_attention = False
+        app.save()
+        event_record(
+            obj=app, action="issue_failed", actor_label="system", from_state=from_state, to_state=app.status,
+            reason=reason, data={"serial": serial, "code": code, "message": message},
+        )
+    return Outcome.FAILED
+
+
+# --- recording an issued invoice -----------------------------------------------------------------------------------
+
+
+def _issued_at(result: IssueResult) -> datetime:
+    at = result.issued_at or timezone.now()
+    return at if timezone.is_aware(at) else timezone.make_aware(at, CN)
+
+
+def _consume_quota(invoice: Invoice) -> None:
+    """Count the invoice against the entity's monthly quota, through the issuing services when they offer it."""
+    try:
+        from issuing import services
+    except ImportError:
+        return
+    consume = getattr(services, "quota_consume", None)
+    if consume is None:
+        return
+    consume(taxpayer=invoice.taxpayer, month=invoice.quota_month, amount=invoice.amount, reference=invoice.number)
+
+
+def _queue_files(invoice_id: int) -> None:
+    """'Files queued': hand the new invoice to the rendering jobs, if that module exists. Never breaks issuing."""
+    if not _setting("ISSUING_QUEUE_FILES", 1):
+        return
+    try:
+        from issuing.rendering import invoice_files_queue
+    except ImportError:
+        return
+    try:
+        invoice_files_queue(Invoice.objects.get(pk=invoice_id))
+    except Exception:  # noqa: BLE001 - a file job that cannot be queued is retried by rendering, not by issuing
+        logger.exception("could not queue files for invoice %s", invoice_id)
+
+
+def invoice_record_issued(*, application_id: int, result: IssueResult, actor: Any = None,
+                          action: str = "issued") -> Invoice:
+    """The Invoice row, its lines, the quota and 开票中 → 已开票 with its Event, in one transaction.
+
+    Idempotent: if the application already has its (blue) invoice, that invoice is returned and nothing changes.
+    An application that is 已开票 without an invoice row (a lost local write found by reconciliation) gets its
+    invoice back without a second transition.
+    """
+    if result.status != "issued" or not result.invoice_number:
+        raise ValueError(f"serial {result.serial}: not an issued result ({result.status})")
+    with transaction.atomic():
+        app = InvoiceApplication.objects.select_for_update().select_related("taxpayer").get(pk=application_id)
+        existing = Invoice.objects.filter(application=app, is_red=False).first()
+        if existing is not None:
+            return existing
+        if app.status not in (S.ISSUING, S.ISSUED):
+            raise ValidationError(
+                f"申请单 {app.number} 状态为{app.get_status_display()}，平台却已开具发票 {result.invoice_number}"
+            )
+        taxpayer = app.taxpayer
+        issued_at = _issued_at(result)
+        local_day = issued_at.astimezone(CN)
+        invoice = Invoice.objects.create(
+            taxpayer=taxpayer,
+            application=app,
+            number=result.invoice_number,
+            kind=result.kind or app.kind,
+            is_red=False,
+            issue_date=local_day.date(),
+            issued_at=issued_at,
+            seller_name=taxpayer.name,
+            seller_tax_id=taxpayer.credit_code,
+            seller_address=taxpayer.address,
+            seller_phone=taxpayer.phone,
+            seller_bank_name=taxpayer.bank_name,
+            seller_bank_account=taxpayer.bank_account,
+            **app.buyer_snapshot(),
+            amount=result.total_amount if result.total_amount is not None else app.amount,
+            tax=result.total_tax if result.total_tax is not None else app.tax,
+            total=result.total_with_tax if result.total_with_tax is not None else app.total,
+            remark=app.remark,
+            drawer=taxpayer.drawer,
+            specific_business=app.specific_business,
+            specific_business_data=app.specific_business_data,
+            status=InvoiceStatus.NORMAL,
+            quota_month=f"{local_day:%Y-%m}",
+            channel_serial=result.serial,
+        )
+        InvoiceLine.objects.bulk_create(
+            InvoiceLine(
+                invoice=invoice,
+                line_no=ln.line_no,
+                item_name=ln.item_name,
+                short_name=ln.short_name,
+                spec=ln.spec,
+                unit=ln.unit,
+                quantity=ln.quantity,
+                unit_price=ln.unit_price,
+                amount=ln.amount,
+                tax_rate=ln.tax_rate,
+                tax=ln.tax,
+                tax_category_id=ln.tax_category_id,
+                line_property=ln.line_property,
+                favoured_policy=ln.favoured_policy,
+            )
+            for ln in ApplicationLine.objects.filter(application=app).order_by("line_no")
+        )
+        _consume_quota(invoice)
+        from_state = app.status
+        if app.status == S.ISSUING:
+            app.mark_issued(at=issued_at)
+            app.save()
+        event_record(
+            obj=app, action=action, actor=actor, actor_label=_actor_label(actor), from_state=from_state,
+            to_state=app.status,
+            data={"serial": result.serial, "number": invoice.number, "total": str(invoice.total),
+                  "attempts": app.issue_attempts},
+        )
+        invoice_id = invoice.pk
+        transaction.on_commit(lambda: _queue_files(invoice_id))
+    return invoice
+
+
+# --- the poller ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PollReport:
+    checked: int = 0
+    issued: int = 0
+    pending: int = 0
+    failed: int = 0
+    requeued: int = 0
+    unavailable: int = 0
+    left_for_person: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "errors"} | {"errors": len(self.errors)}
+
+
+def issue_poll_pending(*, older_than_seconds: int | None = None, limit: int = 1000,
+                       taxpayer_id: int | None = None) -> PollReport:
+    """Query the platform for every 开票中 application quiet for ``older_than_seconds``; act on what it says.
+
+    issued → recorded; failed → 开票失败; pending → left; never seen by the platform → the issuing task is queued
+    again with the same serial (unless a person has to decide: ``needs_attention``).
+    """
+    age = poll_age_seconds() if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timedelta(seconds=age)
+    qs = InvoiceApplication.objects.filter(status=S.ISSUING, updated_at__lte=cutoff).exclude(issue_serial=None)
+    if taxpayer_id is not None:
+        qs = qs.filter(taxpayer_id=taxpayer_id)
+    report = PollReport()
+    channels: dict[int, Any] = {}
+    for app in qs.select_related("taxpayer").order_by("updated_at", "id")[:limit]:
+        report.checked += 1
+        channel = channels.get(app.taxpayer_id) or channels.setdefault(app.taxpayer_id, get_channel(app.taxpayer))
+        try:
+            result = channel.query_issue(app.issue_serial)
+        except ChannelUnavailable:
+            report.unavailable += 1
+            continue
+        except ChannelRejected as exc:
+            if exc.code != NOT_FOUND_CODE:
+                report.errors.append(f"{app.number}: {exc}")
+                continue
+            if app.needs_attention:
+                report.left_for_person += 1
+                continue
+            touched = InvoiceApplication.objects.filter(
+                pk=app.pk, status=S.ISSUING, issue_serial=app.issue_serial, updated_at=app.updated_at
+            ).update(updated_at=timezone.now())
+            if touched:  # claimed: one poller re-queues it, another one running at the same time does not
+                report.requeued += 1
+                from issuing.tasks import issue_application_task
+
+                issue_application_task.delay(app.pk)
+            continue
+        try:
+            outcome = apply_result(application_id=app.pk, result=result)
+        except Exception as exc:  # noqa: BLE001 - one bad row must not stop the poll
+            logger.exception("poll: could not record %s", app.number)
+            report.errors.append(f"{app.number}: {exc}")
+            continue
+        if outcome == Outcome.ISSUED:
+            report.issued += 1
+        elif outcome == Outcome.FAILED:
+            report.failed += 1
+        elif outcome == Outcome.PENDING:
+            report.pending += 1
+    return report
+
+
+# --- a person's decisions ------------------------------------------------------------------------------------------
+
+
+def _require_person(actor: Any) -> None:
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        raise PermissionDenied("只有经办人员可以做出这个决定")
+    if not actor.has_perm("issuing.issue_invoiceapplication"):
+        raise PermissionDenied("没有发起开票的权限")
+
+
+def application_retry_issue(*, application: InvoiceApplication, actor: Any) -> InvoiceApplication:
+    """A person asks to try again with the *same* serial (e.g. after the bureau session was restored)."""
+    _require_person(actor)
+    with transaction.atomic():
+        app = InvoiceApplication.objects.select_for_update().get(pk=application.pk)
+        if app.status != S.ISSUING or not app.needs_attention:
+            raise ValidationError(f"申请单 {app.number} 不是“开票中·需人工处理”")
+        InvoiceApplication.objects.filter(pk=app.pk).update(
+            needs_attention=False, issue_attempts=1, updated_at=timezone.now()
+        )
+        event_record(obj=app, action="issue_retried", actor=actor, from_state=app.status, to_state=app.status,
+                     data={"serial": app.issue_serial})
+        _queue_issue(app.pk)
+    app.refresh_from_db()
+    return app
+
+
+def application_reissue_with_new_serial(
+    *, application: InvoiceApplication, actor: Any, reason: str, channel: Any = None
+) -> InvoiceApplication:
+    """A person's explicit decision to send the application again under a new serial.
+
+    Allowed only when the application is 开票中 with ``needs_attention`` and a query made now shows that the platform
+    does not know the current serial (so no invoice can exist under it). If the query finds it issued, the invoice is
+    recorded instead and no new serial is made.
+    """
+    _require_person(actor)
+    if not (reason or "").strip():
+        raise ValidationError("请填写重新开票的原因")
+    app = _load(application.pk)
+    if app is None or app.status != S.ISSUING or not app.needs_attention:
+        raise ValidationError(f"申请单 {application.number} 不是“开票中·需人工处理”，不能换流水号重开")
+    old_serial = app.issue_serial or ""
+    channel = channel or get_channel(app.taxpayer)
+    try:
+        result = channel.query_issue(old_serial)
+    except ChannelUnavailable as exc:
+        raise ValidationError(f"平台暂不可用，无法确认流水号 {old_serial} 的状态：{exc.message}") from exc
+    except ChannelRejected as exc:
+        if exc.code != NOT_FOUND_CODE:
+            raise ValidationError(f"无法确认流水号 {old_serial} 的状态：{exc}") from exc
+        result = None
+    if result is not None:
+        if result.status == "issued":
+            invoice_record_issued(application_id=app.pk, result=result, actor=actor)
+            app.refresh_from_db()
+            return app
+        raise ValidationError(f"平台已受理流水号 {old_serial}（{result.status}），不能换流水号重开")
+    with transaction.atomic():
+        locked = InvoiceApplication.objects.select_for_update().get(pk=app.pk)
+        if locked.status != S.ISSUING or not locked.needs_attention or locked.issue_serial != old_serial:
+            raise ValidationError(f"申请单 {locked.number} 已被他人处理")
+        generation = 1
+        if old_serial.rsplit("-R", 1)[-1].isdigit() and "-R" in old_serial:
+            generation = int(old_serial.rsplit("-R", 1)[-1]) + 1
+        new_serial = serial_for(locked, generation=generation)
+        InvoiceApplication.objects.filter(pk=locked.pk).update(
+            issue_serial=new_serial, issue_attempts=1, needs_attention=False, last_error="",
+            updated_at=timezone.now(),
+        )
+        event_record(
+            obj=locked, action="issue_reissued_new_serial", actor=actor, from_state=locked.status,
+            to_state=locked.status, reason=reason.strip(),
+            data={"old_serial": old_serial, "new_serial": new_serial},
+        )
+        _queue_issue(locked.pk)
+    app.refresh_from_db()
+    return app
+
