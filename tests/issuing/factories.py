@@ -59,6 +59,7 @@ class InvoiceApplicationFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = InvoiceApplication
+        skip_postgeneration_save = True
 
     number = factory.Sequence(lambda n: f"SQT{n:08d}")
     taxpayer = factory.SubFactory(TaxpayerFactory)

@@ -1,0 +1,711 @@
+"""The issuing admin: a thin face over ``issuing.services``.
+
+Buttons and bulk actions call the services (which lock, check permissions and record events) and end with a counted
+message. Changelists run a fixed number of queries whatever the number of rows (``list_select_related``, annotations).
+Customer service never sees invoice file links; the download URL answers 403 without ``download_invoice_file``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django_fsm import can_proceed
+
+from invoicing.admin import EntityScopedAdminMixin, EventsReadonlyMixin
+from invoicing.events import event_record
+from invoicing.models import Counterparty, CounterpartyKind, TaxCategory
+from invoicing.scoping import allowed_taxpayers, scope_queryset
+
+from . import selectors, services, splitting
+from .models import (
+    ApplicationLine,
+    ApplicationSource,
+    ApplicationStatus,
+    BillingDocument,
+    BillingDocumentLine,
+    Invoice,
+    InvoiceApplication,
+    InvoiceKind,
+    InvoiceLine,
+    IssuingPolicy,
+    QuotaPeriod,
+)
+
+S = ApplicationStatus
+PRE_APPROVAL = (S.DRAFT, S.PENDING_REVIEW, S.IN_REVIEW)
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "；".join(exc.messages)
+    return str(exc) or "没有执行此操作的权限"
+
+
+class ReadonlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- billing documents -----------------------------------------------------------------------------------------------
+
+
+class BillingDocumentLineInline(ReadonlyInline):
+    model = BillingDocumentLine
+    fields = ("line_no", "item_name", "spec", "unit", "quantity", "unit_price", "amount", "tax_inclusive",
+              "discount", "tax_category", "tax_rate", "total")
+    readonly_fields = fields
+
+
+class AmountForm(forms.Form):
+    amount = forms.DecimalField(label=_("金额"), max_digits=18, decimal_places=2, min_value=Decimal("0.01"))
+    reason = forms.CharField(label=_("原因"), required=False, max_length=200)
+
+
+@admin.register(BillingDocument)
+class BillingDocumentAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+    list_display = ("external_no", "buyer_name", "taxpayer", "source", "order_amount", "paid_amount",
+                    "refunded_amount", "applied_display", "balance_display", "status", "created_at")
+    list_filter = ("status", "taxpayer", "source", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("external_no", "buyer_name", "buyer_tax_id")
+    list_select_related = ("taxpayer", "taxpayer__issuing_policy")
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+    inlines = (BillingDocumentLineInline,)
+    actions = ("apply_each", "apply_merged", "apply_merged_lines")
+    fieldsets = (
+        (None, {"fields": ("taxpayer", "external_no", "source", "source_system", "business_date", "status")}),
+        (_("购买方"), {"fields": ("counterparty", "buyer_kind", "buyer_name", "buyer_tax_id", "buyer_address",
+                                 "buyer_phone", "buyer_bank_name", "buyer_bank_account", "buyer_email",
+                                 "buyer_mobile")}),
+        (_("金额"), {"fields": ("invoicing_basis", "order_amount", "paid_amount", "refunded_amount",
+                                "balance_display", "remark")}),
+        (_("事件记录"), {"fields": ("events_table",)}),
+    )
+    change_form_template = "admin/issuing/billingdocument/change_form.html"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in BillingDocument._meta.fields] + ["balance_display", "events_table"]
+
+    def get_queryset(self, request):
+        return selectors.billing_documents_with_applied(super().get_queryset(request))
+
+    def has_add_permission(self, request):
+        return False  # billing documents arrive by import or API (or billing_document_create)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is None:
+            return False  # no bulk delete of financial records
+        return super().has_delete_permission(request, obj) and not obj.application_sources.exists()
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description=_("已申请"))
+    def applied_display(self, obj):
+        return getattr(obj, "applied", None)
+
+    @admin.display(description=_("可开票余额"))
+    def balance_display(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        bal = selectors.billing_document_balance(obj, policy=selectors.policy_for(obj.taxpayer))
+        if bal.over_invoiced:
+            return format_html("{} <span style='color:#ba2121'>（超开 {}，需红冲）</span>", bal.balance, bal.over_invoiced)
+        return bal.balance
+
+    def _apply(self, request, queryset, *, merged: bool, merge_lines: bool = False):
+        docs = list(queryset.order_by("pk"))
+        created, failed = 0, []
+        if merged:
+            try:
+                app = services.applications_merge(actor=request.user, documents=docs,
+                                                  merge_identical_lines=merge_lines)
+                created = 1
+                self.message_user(request, f"已为 {len(docs)} 张单据创建 1 张申请单 {app.number}", messages.SUCCESS)
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, f"合并开票失败：{_error_text(exc)}", messages.ERROR)
+            return
+        for doc in docs:
+            try:
+                services.application_create(actor=request.user, taxpayer=doc.taxpayer, sources=[doc])
+                created += 1
+            except (ValidationError, PermissionDenied) as exc:
+                failed.append(f"{doc.external_no}：{_error_text(exc)}")
+        self.message_user(request, f"已创建 {created} 张申请单，失败 {len(failed)} 张",
+                          messages.SUCCESS if not failed else messages.WARNING)
+        for line in failed[:20]:
+            self.message_user(request, line, messages.ERROR)
+
+    @admin.action(description=_("逐张申请开票"), permissions=["add_application"])
+    def apply_each(self, request, queryset):
+        self._apply(request, queryset, merged=False)
+
+    @admin.action(description=_("合并开票（同一购买方）"), permissions=["add_application"])
+    def apply_merged(self, request, queryset):
+        self._apply(request, queryset, merged=True)
+
+    @admin.action(description=_("合并开票并合并相同明细"), permissions=["add_application"])
+    def apply_merged_lines(self, request, queryset):
+        self._apply(request, queryset, merged=True, merge_lines=True)
+
+    def has_add_application_permission(self, request):
+        return request.user.has_perm("issuing.add_invoiceapplication")
+
+    def get_urls(self):
+        urls = super().get_urls()
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/refund/", view(self.refund_view), name="issuing_billingdocument_refund"),
+            path("<int:pk>/payment/", view(self.payment_view), name="issuing_billingdocument_payment"),
+        ] + urls
+
+    def _amount_view(self, request, pk, *, title, service, verb):
+        doc = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not request.user.has_perm("issuing.change_billingdocument"):
+            raise PermissionDenied
+        form = AmountForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                kwargs = {"document": doc, "actor": request.user, "amount": form.cleaned_data["amount"]}
+                if service is services.billing_document_refund:
+                    kwargs["reason"] = form.cleaned_data["reason"]
+                service(**kwargs)
+            except ValidationError as exc:
+                form.add_error(None, _error_text(exc))
+            else:
+                self.message_user(request, f"已{verb} 1 笔：{form.cleaned_data['amount']}", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:issuing_billingdocument_change", args=[doc.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "original": doc,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/issuing/amount_form.html", context)
+
+    def refund_view(self, request, pk):
+        return self._amount_view(request, pk, title=_("登记退款"), service=services.billing_document_refund, verb="登记退款")
+
+    def payment_view(self, request, pk):
+        return self._amount_view(request, pk, title=_("登记收款"), service=services.billing_document_record_payment,
+                                 verb="登记收款")
+
+
+# --- applications ------------------------------------------------------------------------------------------------------
+
+
+class ApplicationLineInline(ReadonlyInline):
+    model = ApplicationLine
+    fields = ("line_no", "face_name", "spec", "unit", "quantity", "unit_price", "amount", "tax_rate", "tax",
+              "tax_category", "line_property")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("tax_category")
+
+    @admin.display(description=_("项目名称"))
+    def face_name(self, obj):
+        return obj.face_name
+
+
+class ApplicationSourceInline(ReadonlyInline):
+    model = ApplicationSource
+    fields = ("billing_document", "amount", "released_amount")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("billing_document")
+
+
+class ApplicationChangeForm(forms.ModelForm):
+    class Meta:
+        model = InvoiceApplication
+        fields = ("delivery_email", "delivery_mobile", "remark", "buyer_kind", "buyer_name", "buyer_tax_id",
+                  "buyer_address", "buyer_phone", "buyer_bank_name", "buyer_bank_account")
+
+
+class LineForm(forms.Form):
+    item_name = forms.CharField(label=_("项目名称"), max_length=300, required=False)
+    spec = forms.CharField(label=_("规格型号"), max_length=150, required=False)
+    unit = forms.CharField(label=_("单位"), max_length=30, required=False)
+    quantity = forms.DecimalField(label=_("数量"), required=False, max_digits=25, decimal_places=13)
+    unit_price = forms.DecimalField(label=_("单价（含税）"), required=False, max_digits=25, decimal_places=13)
+    amount = forms.DecimalField(label=_("金额（含税）"), required=False, max_digits=18, decimal_places=2)
+    tax_category = forms.CharField(label=_("税收分类编码"), max_length=19, required=False)
+    tax_rate = forms.DecimalField(label=_("税率"), required=False, max_digits=7, decimal_places=4)
+
+
+LineFormSet = forms.formset_factory(LineForm, extra=3, max_num=50)
+
+
+class ApplicationAddForm(forms.Form):
+    """为客户申请开票: from billing documents (by order number) or entered lines, for a buyer title."""
+
+    taxpayer = forms.ModelChoiceField(label=_("主体"), queryset=None)
+    kind = forms.ChoiceField(label=_("发票种类"), choices=[(k, InvoiceKind(k).label) for k in ("82", "81", "86", "85")])
+    counterparty = forms.ModelChoiceField(label=_("购买方（客户档案）"), queryset=None, required=False)
+    buyer_kind = forms.ChoiceField(label=_("购买方类型"), choices=CounterpartyKind.choices, required=False)
+    buyer_name = forms.CharField(label=_("购买方名称"), max_length=150, required=False)
+    buyer_tax_id = forms.CharField(label=_("纳税人识别号"), max_length=20, required=False)
+    buyer_address = forms.CharField(label=_("地址"), max_length=300, required=False)
+    buyer_phone = forms.CharField(label=_("电话"), max_length=60, required=False)
+    buyer_bank_name = forms.CharField(label=_("开户行"), max_length=120, required=False)
+    buyer_bank_account = forms.CharField(label=_("银行账号"), max_length=100, required=False)
+    documents = forms.CharField(label=_("业务单据号"), required=False, help_text=_("外部单号，多个用逗号或空格分隔；留空则按下方明细开票"))
+    delivery_email = forms.EmailField(label=_("交付邮箱"), required=False)
+    delivery_mobile = forms.CharField(label=_("交付手机"), max_length=20, required=False)
+    remark = forms.CharField(label=_("备注"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    submit = forms.BooleanField(label=_("直接提交审核"), required=False, initial=True)
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["taxpayer"].queryset = allowed_taxpayers(user)
+        self.fields["counterparty"].queryset = scope_queryset(Counterparty.objects.select_related("taxpayer"), user)
+
+
+@admin.register(InvoiceApplication)
+class InvoiceApplicationAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+    form = ApplicationChangeForm
+    list_display = ("number", "status_display", "taxpayer", "buyer_name", "buyer_tax_id", "kind", "total",
+                    "reviewer", "created_at")
+    list_display_links = ("number",)
+    list_filter = ("status", "taxpayer", "kind", "auto_approved", "needs_attention", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("number", "buyer_name", "buyer_tax_id", "sources__billing_document__external_no", "issue_serial")
+    list_select_related = ("taxpayer", "reviewer")
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+    inlines = (ApplicationLineInline, ApplicationSourceInline)
+    actions = ("claim_selected", "approve_selected", "withdraw_selected", "issue_selected")
+    change_form_template = "admin/issuing/invoiceapplication/change_form.html"
+    fieldsets = (
+        (None, {"fields": ("number", "status", "customer_status_display", "taxpayer", "kind", "source",
+                           "specific_business", "specific_business_data")}),
+        (_("购买方"), {"fields": ("counterparty", "buyer_kind", "buyer_name", "buyer_tax_id", "buyer_address",
+                                 "buyer_phone", "buyer_bank_name", "buyer_bank_account")}),
+        (_("交付与备注"), {"fields": ("delivery_email", "delivery_mobile", "remark")}),
+        (_("金额"), {"fields": ("amount", "tax", "total")}),
+        (_("审核"), {"fields": ("reviewer", "claimed_at", "reviewed_at", "auto_approved", "reject_reason")}),
+        (_("开票"), {"fields": ("issue_serial", "issue_attempts", "needs_attention", "last_error", "fail_reason",
+                                "issued_at", "split_from")}),
+        (_("事件记录"), {"fields": ("events_table",)}),
+    )
+
+    EDITABLE = ("delivery_email", "delivery_mobile", "remark", "buyer_kind", "buyer_name", "buyer_tax_id",
+                "buyer_address", "buyer_phone", "buyer_bank_name", "buyer_bank_account")
+
+    def get_ordering(self, request):
+        return (selectors.queue_order().asc(), "created_at", "id")  # 待审核 first
+
+    def get_readonly_fields(self, request, obj=None):
+        every = [f.name for f in InvoiceApplication._meta.fields] + ["customer_status_display", "events_table"]
+        if obj is not None and obj.status in PRE_APPROVAL and self.has_change_permission(request, obj):
+            return [f for f in every if f not in self.EDITABLE]
+        return every
+
+    @admin.display(description=_("状态"), ordering="status")
+    def status_display(self, obj):
+        return obj.get_status_display()
+
+    @admin.display(description=_("客户看到的状态"))
+    def customer_status_display(self, obj):
+        return obj.customer_status if obj and obj.pk else "-"
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is None or obj.status != S.DRAFT:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_model(self, request, obj):
+        services.application_delete(application=obj, actor=request.user)
+
+    def save_model(self, request, obj, form, change):
+        """Edits before approval (buyer title, delivery, remark) go through a locked save with an event."""
+        if not change:
+            raise PermissionDenied  # additions go through add_view → application_create
+        changed = {f: str(getattr(obj, f)) for f in form.changed_data if f in self.EDITABLE}
+        if not changed:
+            return
+        with transaction.atomic():
+            locked = services.lock_rows(InvoiceApplication, [obj.pk])[0]
+            services.authorize(request.user, locked.taxpayer_id, services.P_CHANGE_APPLICATION)
+            if locked.status not in PRE_APPROVAL:
+                raise PermissionDenied
+            InvoiceApplication.objects.filter(pk=obj.pk).update(**{f: getattr(obj, f) for f in changed})
+            event_record(obj=locked, action="edit", actor=request.user, data=changed)
+
+    def save_related(self, request, form, formsets, change):
+        pass  # lines and sources are written by the services only
+
+    # --- permissions of the buttons --------------------------------------------------------------------------------
+
+    def has_review_permission(self, request):
+        u = request.user
+        return u.has_perm("issuing.review_invoiceapplication") or u.has_perm("issuing.approve_invoiceapplication")
+
+    def has_issue_permission(self, request):
+        return request.user.has_perm("issuing.issue_invoiceapplication")
+
+    BUTTONS = (
+        # (transition, label, permission kind, needs a reason)
+        ("claim", "领取审核", "review", False),
+        ("release", "放弃审核", "review", False),
+        ("approve", "批准", "review", False),
+        ("reject", "驳回", "review", True),
+        ("withdraw", "撤销", "change", False),
+        ("submit", "提交审核", "change", False),
+        ("start_issuing", "发起开票", "issue", False),
+        ("retry", "重新开票", "issue", False),
+    )
+
+    def available_buttons(self, request, obj):
+        allowed = {
+            "review": self.has_review_permission(request),
+            "change": self.has_change_permission(request, obj),
+            "issue": self.has_issue_permission(request),
+        }
+        out = []
+        for name, label, kind, needs_reason in self.BUTTONS:
+            if allowed[kind] and can_proceed(getattr(obj, name)):
+                if name == "release" and obj.reviewer_id != request.user.pk and not request.user.has_perm(
+                    "issuing.approve_invoiceapplication"
+                ):
+                    continue
+                out.append({"name": name, "label": label, "needs_reason": needs_reason})
+        if obj.status in services.SPLITTABLE and allowed["change"]:
+            out.append({"name": "split", "label": "拆分", "needs_reason": False})
+        return out
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            extra_context["transition_buttons"] = self.available_buttons(request, obj)
+            if obj.status in (S.PENDING_REVIEW, S.IN_REVIEW, S.APPROVED):
+                extra_context["compliance_failures"] = selectors.application_failures(obj)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        urls = super().get_urls()
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/transition/<str:name>/", view(self.transition_view),
+                 name="issuing_invoiceapplication_transition"),
+            path("<int:pk>/split/", view(self.split_view), name="issuing_invoiceapplication_split"),
+        ] + urls
+
+    SERVICES = {
+        "claim": (services.application_claim, "已领取"),
+        "release": (services.application_release, "已放弃审核"),
+        "approve": (services.application_approve, "已批准"),
+        "reject": (services.application_reject, "已驳回"),
+        "withdraw": (services.application_withdraw, "已撤销"),
+        "submit": (services.application_submit, "已提交"),
+        "start_issuing": (services.application_mark_issuing, "已发起开票"),
+        "retry": (services.application_retry, "已转为待开票"),
+    }
+
+    def transition_view(self, request, pk, name):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = get_object_or_404(self.get_queryset(request), pk=pk)  # scoped: another entity's is a 404
+        if name not in self.SERVICES:
+            raise PermissionDenied
+        service, verb = self.SERVICES[name]
+        kwargs = {"application": obj, "actor": request.user}
+        if name == "reject":
+            kwargs["reason"] = request.POST.get("reason", "")
+        elif name == "withdraw":
+            kwargs["reason"] = request.POST.get("reason", "")
+        try:
+            service(**kwargs)
+        except ValidationError as exc:
+            self.message_user(request, f"申请单 {obj.number}：{_error_text(exc)}", messages.ERROR)
+        except PermissionDenied as exc:
+            self.message_user(request, f"申请单 {obj.number}：{_error_text(exc)}", messages.ERROR)
+        else:
+            self.message_user(request, f"{verb} 1 张申请单：{obj.number}", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:issuing_invoiceapplication_change", args=[obj.pk]))
+
+    def split_view(self, request, pk):
+        obj = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        form = SplitForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                parts = services.application_split(application=obj, actor=request.user, plan=form.plan())
+            except (ValidationError, PermissionDenied) as exc:
+                form.add_error(None, _error_text(exc))
+            else:
+                numbers = "、".join(p.number for p in parts)
+                self.message_user(request, f"已拆分为 {len(parts)} 张申请单：{numbers}", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:issuing_invoiceapplication_changelist"))
+        context = {**self.admin_site.each_context(request), "title": _("拆分申请单"), "opts": self.model._meta,
+                   "original": obj, "form": form}
+        return TemplateResponse(request, "admin/issuing/split_form.html", context)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ApplicationAddForm(request.POST or None, user=request.user)
+        formset = LineFormSet(request.POST or None, prefix="lines")
+        if request.method == "POST" and form.is_valid() and formset.is_valid():
+            app = self._create_from_form(request, form, formset)
+            if app is not None:
+                self.message_user(request, f"已创建 1 张申请单：{app.number}（{app.get_status_display()}）", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:issuing_invoiceapplication_change", args=[app.pk]))
+        context = {**self.admin_site.each_context(request), "title": _("为客户申请开票"), "opts": self.model._meta,
+                   "form": form, "formset": formset, "add": True}
+        return TemplateResponse(request, "admin/issuing/application_add.html", context)
+
+    def _create_from_form(self, request, form, formset):
+        data = form.cleaned_data
+        taxpayer = data["taxpayer"]
+        numbers = [n for n in data["documents"].replace("，", ",").replace(",", " ").split() if n]
+        docs = list(scope_queryset(BillingDocument.objects.filter(taxpayer=taxpayer, external_no__in=numbers),
+                                   request.user))
+        missing = set(numbers) - {d.external_no for d in docs}
+        if missing:
+            form.add_error("documents", f"找不到业务单据：{'、'.join(sorted(missing))}")
+            return None
+        lines = []
+        for row in formset.cleaned_data:
+            if not row or not row.get("item_name"):
+                continue
+            category = TaxCategory.objects.filter(code=row.get("tax_category") or "").first()
+            lines.append({**row, "tax_category": category or row.get("tax_category"), "tax_inclusive": True})
+        buyer = None
+        if data.get("counterparty") is None and data.get("buyer_name"):
+            buyer = {k: data.get(k) or "" for k in services.BUYER_KEYS}
+        try:
+            return services.application_create(
+                actor=request.user,
+                taxpayer=taxpayer,
+                kind=data["kind"],
+                sources=docs,
+                lines=lines or None,
+                counterparty=data.get("counterparty"),
+                buyer=buyer,
+                delivery_email=data.get("delivery_email") or "",
+                delivery_mobile=data.get("delivery_mobile") or "",
+                remark=data.get("remark") or "",
+                submit=bool(data.get("submit")),
+            )
+        except (ValidationError, PermissionDenied) as exc:
+            form.add_error(None, _error_text(exc))
+            return None
+
+    # --- bulk actions -------------------------------------------------------------------------------------------
+
+    def _each(self, request, queryset, service, verb, **kwargs):
+        done, errors = 0, []
+        for app in queryset.order_by("pk"):
+            try:
+                service(application=app, actor=request.user, **kwargs)
+                done += 1
+            except (ValidationError, PermissionDenied) as exc:
+                errors.append(f"{app.number}：{_error_text(exc)}")
+        self.message_user(request, f"{verb} {done} 张，失败 {len(errors)} 张",
+                          messages.SUCCESS if not errors else messages.WARNING)
+        for line in errors[:20]:
+            self.message_user(request, line, messages.ERROR)
+
+    @admin.action(description=_("领取审核"), permissions=["review"])
+    def claim_selected(self, request, queryset):
+        self._each(request, queryset, services.application_claim, "已领取")
+
+    @admin.action(description=_("批准（检查额度）"), permissions=["review"])
+    def approve_selected(self, request, queryset):
+        result = services.applications_approve_batch(applications=list(queryset.values_list("pk", flat=True)),
+                                                     actor=request.user)
+        self.message_user(request, result.summary, messages.SUCCESS if not result.refused else messages.WARNING)
+        for number, failures in list(result.refused.items())[:20]:
+            self.message_user(request, f"{number}：" + "；".join(f.message for f in failures), messages.ERROR)
+
+    @admin.action(description=_("撤销"), permissions=["change"])
+    def withdraw_selected(self, request, queryset):
+        self._each(request, queryset, services.application_withdraw, "已撤销")
+
+    @admin.action(description=_("发起开票"), permissions=["issue"])
+    def issue_selected(self, request, queryset):
+        self._each(request, queryset, services.application_mark_issuing, "已发起开票")
+
+
+class SplitForm(forms.Form):
+    group_by = forms.ChoiceField(
+        label=_("按税收分类分组"), required=False,
+        choices=[("", "不分组"), ("category", "按税收分类大类"), ("code", "按税收分类编码"), ("rate", "按税率")],
+    )
+    max_lines = forms.IntegerField(label=_("每张最多行数"), required=False, min_value=2)
+    amount_limit = forms.DecimalField(label=_("每张金额上限（不含税）"), required=False, max_digits=18, decimal_places=2)
+    amounts = forms.CharField(label=_("按金额拆分（价税合计，逗号分隔）"), required=False)
+    quantities = forms.CharField(label=_("按数量拆分（逗号分隔）"), required=False)
+
+    def _numbers(self, name):
+        text = self.cleaned_data.get(name) or ""
+        try:
+            return tuple(Decimal(x) for x in text.replace("，", ",").split(",") if x.strip())
+        except ArithmeticError as exc:
+            raise ValidationError({name: "请输入数字，用逗号分隔"}) from exc
+
+    def clean(self):
+        data = super().clean()
+        data["amounts_list"] = self._numbers("amounts")
+        data["quantities_list"] = self._numbers("quantities")
+        return data
+
+    def plan(self) -> splitting.SplitPlan:
+        d = self.cleaned_data
+        return splitting.SplitPlan(
+            group_by=d.get("group_by") or "",
+            max_lines=d.get("max_lines"),
+            amount_limit=d.get("amount_limit"),
+            amounts=d["amounts_list"],
+            quantities=d["quantities_list"],
+        )
+
+
+# --- invoices --------------------------------------------------------------------------------------------------------
+
+
+class InvoiceLineInline(ReadonlyInline):
+    model = InvoiceLine
+    fields = ("line_no", "item_name", "spec", "unit", "quantity", "unit_price", "amount", "tax_rate", "tax",
+              "line_property")
+    readonly_fields = fields
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+    list_display = ("number", "taxpayer", "kind", "is_red", "buyer_name", "buyer_tax_id", "total", "issue_date",
+                    "status", "application")
+    list_filter = ("status", "kind", "is_red", "taxpayer", "issue_date")
+    search_fields = ("number", "buyer_name", "buyer_tax_id", "application__number")
+    list_select_related = ("taxpayer", "application")
+    show_full_result_count = False
+    date_hierarchy = "issue_date"
+    inlines = (InvoiceLineInline,)
+    change_form_template = "admin/issuing/invoice/change_form.html"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Invoice._meta.fields] + ["events_table"]
+
+    def get_fields(self, request, obj=None):
+        return [f.name for f in Invoice._meta.fields if f.name != "id"] + ["events_table"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # issued invoices are never deleted
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_download_permission(self, request) -> bool:
+        """The one decision about invoice files: customer service does not hold ``download_invoice_file``."""
+        return request.user.has_perm("issuing.download_invoice_file")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/download/<str:fmt>/", view(self.download_view), name="issuing_invoice_download"),
+        ] + super().get_urls()
+
+    def download_view(self, request, pk, fmt):
+        if not self.has_download_permission(request):
+            raise PermissionDenied
+        invoice = get_object_or_404(self.get_queryset(request), pk=pk)
+        files = getattr(self, "invoice_file_response", None)  # the files feature plugs the response in here
+        if files is None:
+            return TemplateResponse(request, "admin/issuing/invoice/no_file.html",
+                                    {**self.admin_site.each_context(request), "original": invoice,
+                                     "opts": self.model._meta, "fmt": fmt}, status=404)
+        return files(request, invoice, fmt)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["show_file_links"] = self.has_download_permission(request)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+# --- quota and policy ----------------------------------------------------------------------------------------------
+
+
+@admin.register(QuotaPeriod)
+class QuotaPeriodAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+    list_display = ("taxpayer", "month", "total", "used", "remaining_display", "committed_display", "synced_at")
+    list_filter = ("taxpayer", "month")
+    search_fields = ("month", "taxpayer__name")
+    list_select_related = ("taxpayer",)
+    readonly_fields = ("used", "synced_at", "committed_display", "events_table")
+    fields = ("taxpayer", "month", "total", "used", "committed_display", "synced_at", "events_table")
+
+    @admin.display(description=_("剩余额度"))
+    def remaining_display(self, obj):
+        return obj.remaining
+
+    @admin.display(description=_("已批准待开票占用"))
+    def committed_display(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        return selectors.quota_committed(obj.taxpayer_id)
+
+    def get_list_display(self, request):
+        return [f for f in self.list_display if f != "committed_display"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        period = services.quota_set(actor=request.user, taxpayer=obj.taxpayer, month=obj.month, total=obj.total)
+        obj.pk = period.pk
+
+
+@admin.register(IssuingPolicy)
+class IssuingPolicyAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
+    list_display = ("taxpayer", "invoicing_basis", "application_trigger", "auto_approve", "auto_approve_person_limit",
+                    "auto_approve_company_limit", "enforce_quota", "red_restores_quota")
+    list_select_related = ("taxpayer",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        event_record(obj=obj, action="policy_change", actor=request.user, taxpayer=obj.taxpayer,
+                     data={f: str(form.cleaned_data.get(f)) for f in form.changed_data})
+

@@ -1,0 +1,192 @@
+"""The issuing admin for each role: pages, buttons, the review flow through the admin, files and query counts."""
+
+from decimal import Decimal
+from itertools import count
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from issuing import services
+from issuing.models import ApplicationStatus as S
+from issuing.models import Invoice, InvoiceApplication
+from tests.factories import CounterpartyFactory
+from tests.issuing.factories import InvoiceApplicationFactory, make_document, software_line
+
+pytestmark = pytest.mark.django_db
+
+CHANGELISTS = [
+    "admin:issuing_invoiceapplication_changelist",
+    "admin:issuing_billingdocument_changelist",
+    "admin:issuing_invoice_changelist",
+    "admin:issuing_quotaperiod_changelist",
+]
+
+
+def _issued_invoice(yuntu, person, number="26442000000000000101"):
+    doc = make_document(yuntu, counterparty=person)
+    app = services.application_create(actor=None, taxpayer=yuntu, sources=[doc])
+    app = services.application_approve(application=app, actor=None)
+    app = services.application_mark_issuing(application=app, actor=None)
+    return services.application_mark_issued(application=app, invoice_number=number)
+
+
+@pytest.mark.parametrize("user_fixture", ["sam", "fiona", "ada"])
+def test_every_role_opens_the_changelists_and_change_pages(client, request, yuntu, person, user_fixture):
+    user = request.getfixturevalue(user_fixture)
+    client.force_login(user)
+    invoice = _issued_invoice(yuntu, person)
+    for name in CHANGELISTS[:3]:
+        assert client.get(reverse(name)).status_code == 200, name
+    assert client.get(reverse("admin:issuing_invoiceapplication_change", args=[invoice.application_id])).status_code == 200
+    assert client.get(reverse("admin:issuing_invoice_change", args=[invoice.pk])).status_code == 200
+    doc = invoice.application.sources.get().billing_document
+    assert client.get(reverse("admin:issuing_billingdocument_change", args=[doc.pk])).status_code == 200
+
+
+def test_customer_service_sees_no_file_links_and_the_download_url_is_403(client, sam, fiona, yuntu, person):
+    invoice = _issued_invoice(yuntu, person)
+    url = reverse("admin:issuing_invoice_download", args=[invoice.pk, "pdf"])
+    client.force_login(sam)
+    page = client.get(reverse("admin:issuing_invoice_change", args=[invoice.pk])).content.decode()
+    assert "fapiao-file" not in page and url not in page
+    assert client.get(url).status_code == 403
+    client.force_login(fiona)
+    page = client.get(reverse("admin:issuing_invoice_change", args=[invoice.pk])).content.decode()
+    assert url in page
+    assert client.get(url).status_code == 404  # allowed; no file rendered yet
+
+
+def test_customer_service_has_no_quota_page_and_finance_does(client, sam, fiona):
+    client.force_login(sam)
+    assert client.get(reverse("admin:issuing_quotaperiod_changelist")).status_code == 403
+    client.force_login(fiona)
+    assert client.get(reverse("admin:issuing_quotaperiod_changelist")).status_code == 200
+
+
+def test_customer_service_creates_claims_and_finance_approves_in_the_admin(client, sam, fiona, yuntu, buyer):
+    doc = make_document(yuntu, counterparty=buyer, lines=[software_line("1272.00")], external_no="SHOP-1")
+    client.force_login(sam)
+    data = {
+        "taxpayer": yuntu.pk, "kind": "82", "counterparty": buyer.pk, "documents": "SHOP-1",
+        "delivery_email": "a@example.com", "submit": "on",
+        "lines-TOTAL_FORMS": "3", "lines-INITIAL_FORMS": "0", "lines-MIN_NUM_FORMS": "0", "lines-MAX_NUM_FORMS": "50",
+    }
+    response = client.post(reverse("admin:issuing_invoiceapplication_add"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    app = InvoiceApplication.objects.get(sources__billing_document=doc)
+    assert app.status == S.PENDING_REVIEW and app.total == Decimal("1272.00")
+    change = reverse("admin:issuing_invoiceapplication_change", args=[app.pk])
+    page = client.get(change).content.decode()
+    assert 'data-transition="claim"' in page and 'data-transition="start_issuing"' not in page
+    client.post(reverse("admin:issuing_invoiceapplication_transition", args=[app.pk, "claim"]))
+    app.refresh_from_db()
+    assert app.status == S.IN_REVIEW and app.reviewer == sam
+    page = client.get(change).content.decode()
+    assert 'data-transition="approve"' in page and 'data-transition="reject"' in page
+    client.force_login(fiona)
+    response = client.post(reverse("admin:issuing_invoiceapplication_transition", args=[app.pk, "approve"]), follow=True)
+    app.refresh_from_db()
+    assert app.status == S.APPROVED
+    assert "已批准 1 张申请单" in response.content.decode()
+    assert 'data-transition="start_issuing"' in client.get(change).content.decode()
+
+
+def test_customer_service_rejects_with_a_reason_in_the_admin(client, sam, yuntu):
+    app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.IN_REVIEW, reviewer=sam)
+    client.force_login(sam)
+    url = reverse("admin:issuing_invoiceapplication_transition", args=[app.pk, "reject"])
+    client.post(url, {"reason": ""})
+    app.refresh_from_db()
+    assert app.status == S.IN_REVIEW
+    client.post(url, {"reason": "抬头与营业执照不符"})
+    app.refresh_from_db()
+    assert app.status == S.REJECTED and app.reject_reason == "抬头与营业执照不符"
+
+
+def test_a_bad_application_shows_all_its_failures_on_the_change_page(client, fiona, yuntu):
+    app = InvoiceApplicationFactory(taxpayer=yuntu, kind="81", buyer_tax_id="", remark="备" * 200)
+    client.force_login(fiona)
+    page = client.get(reverse("admin:issuing_invoiceapplication_change", args=[app.pk])).content.decode()
+    for rule in ("buyer_tax_id", "special_buyer_details", "remark_length"):
+        assert f'data-rule="{rule}"' in page
+
+
+def test_lily_gets_404_for_yuntus_application(client, lily, yuntu):
+    app = InvoiceApplicationFactory(taxpayer=yuntu)
+    client.force_login(lily)
+    assert client.get(reverse("admin:issuing_invoiceapplication_change", args=[app.pk])).status_code == 302
+    assert client.post(reverse("admin:issuing_invoiceapplication_transition", args=[app.pk, "claim"])).status_code == 404
+    app.refresh_from_db()
+    assert app.status == S.PENDING_REVIEW
+
+
+def test_no_delete_for_applications_past_draft_or_documents_with_applications(client, ada, yuntu, person):
+    client.force_login(ada)
+    pending = InvoiceApplicationFactory(taxpayer=yuntu)
+    draft = InvoiceApplicationFactory(taxpayer=yuntu, status=S.DRAFT)
+    assert client.get(reverse("admin:issuing_invoiceapplication_delete", args=[pending.pk])).status_code == 403
+    assert client.get(reverse("admin:issuing_invoiceapplication_delete", args=[draft.pk])).status_code == 200
+    doc = make_document(yuntu, counterparty=person)
+    services.application_create(actor=None, taxpayer=yuntu, sources=[doc])
+    assert client.get(reverse("admin:issuing_billingdocument_delete", args=[doc.pk])).status_code == 403
+    invoice = _issued_invoice(yuntu, person, number="26442000000000000199")
+    assert client.get(reverse("admin:issuing_invoice_delete", args=[invoice.pk])).status_code == 403
+
+
+def test_the_queue_lists_pending_review_first(client, sam, yuntu):
+    later = InvoiceApplicationFactory(taxpayer=yuntu, status=S.APPROVED)
+    first = InvoiceApplicationFactory(taxpayer=yuntu, status=S.PENDING_REVIEW)
+    client.force_login(sam)
+    page = client.get(reverse("admin:issuing_invoiceapplication_changelist")).content.decode()
+    assert page.index(first.number) < page.index(later.number)
+
+
+def test_bulk_approval_reports_what_does_not_fit_the_quota(client, fiona, yuntu):
+    from issuing.selectors import quota_month
+
+    services.quota_set(actor=None, taxpayer=yuntu, month=quota_month(), total="150.00")
+    apps = [InvoiceApplicationFactory(taxpayer=yuntu) for _ in range(2)]
+    client.force_login(fiona)
+    response = client.post(
+        reverse("admin:issuing_invoiceapplication_changelist"),
+        {"action": "approve_selected", "_selected_action": [a.pk for a in apps]},
+        follow=True,
+    )
+    text = response.content.decode()
+    assert "已批准 1 张，未批准 1 张" in text and apps[1].number in text
+
+
+def _count(client, url):
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.parametrize("name", CHANGELISTS)
+def test_changelists_run_a_constant_number_of_queries(client, fiona, yuntu, name):
+    client.force_login(fiona)
+    buyer = CounterpartyFactory(taxpayer=yuntu)
+    serial = count(1)
+
+    def add(n):
+        for _ in range(n):
+            i = next(serial)
+            if "invoiceapplication" in name:
+                InvoiceApplicationFactory(taxpayer=yuntu, reviewer=fiona)
+            elif "billingdocument" in name:
+                make_document(yuntu, counterparty=buyer)
+            elif "quotaperiod" in name:
+                services.quota_set(actor=None, taxpayer=yuntu, month=f"{1900 + i}-01", total="1")
+            else:
+                app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.ISSUING)
+                services.application_mark_issued(application=app, invoice_number=f"2644200000{i:010d}")
+
+    url = reverse(name)
+    add(5)
+    few = _count(client, url)
+    add(45)
+    many = _count(client, url)
+    assert few == many
+    assert Invoice.objects.count() in (0, 50)
