@@ -55,3 +55,15 @@ def test_account_ensure_is_idempotent_and_creates_a_fault_profile(account):
     again = sandbox.account_ensure(credit_code="91440101MA5CYUN00U", name="云途", app_key="k2", secret="s2")
     assert again.pk == account.pk and SandboxAccount.objects.get().app_key == "k2"
     assert FaultProfile.objects.filter(account=account, enabled=False).exists()
+
+
+def test_the_demo_gives_each_sandbox_entity_a_demo_account(db):
+    from invoicing import demo as kernel_demo
+    from sandbox import demo
+
+    kernel_demo.seed()
+    demo.seed()
+    demo.seed()
+    accounts = SandboxAccount.objects.order_by("credit_code")
+    assert [a.app_key for a in accounts] == ["yuntu-sandbox", "mingyuan-sandbox"]
+    assert all(a.is_demo and a.issue_delay_seconds == demo.DEMO_ISSUE_DELAY_SECONDS for a in accounts)
