@@ -1,0 +1,101 @@
+"""Idempotent creates: the same Idempotency-Key and the same request give the first response, never a second object.
+
+How a create with a key runs (``idempotent_create``), all in one transaction:
+
+1. Insert the ``IdempotencyRecord(client, key)`` first. The unique constraint makes a concurrent request with the
+   same key wait on that row until this transaction ends; it then fails to insert and reads the record instead.
+2. Run the view's create in a savepoint.
+3. A 2xx answer is stored on the record and committed with the object it created. Any other answer rolls the whole
+   transaction back, record included: errors are not remembered, so a client may fix the request and retry with the
+   same key, and a replay of a bad request is checked again.
+
+A replay with the same key and the same method, path and body returns the stored status and body, with the header
+``Idempotent-Replayed: true``. The same key with anything else is refused with 422 ``idempotency_key_reused``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from api.errors import ApiError
+from api.models import IdempotencyRecord
+from api.permissions import client_of
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def request_fingerprint(request) -> str:
+    data: Any = request.data
+    if hasattr(data, "lists"):  # a QueryDict
+        data = {k: v for k, v in data.lists()}
+    canonical = json.dumps(
+        {"method": request.method, "path": request.path, "body": data},
+        sort_keys=True,
+        ensure_ascii=False,
+        default=str,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
+    if record.request_hash != fingerprint or record.response_status is None:
+        raise ApiError("idempotency_key_reused", status_code=422)
+    return Response(record.response_body, status=record.response_status, headers={REPLAYED_HEADER: "true"})
+
+
+class _UnsuccessfulError(Exception):
+    def __init__(self, response: Response):
+        self.response = response
+
+
+def idempotent_create(request, view, handler: Callable[[], Response]) -> Response:
+    """Run ``handler`` (the view's create) at most once per (client, Idempotency-Key)."""
+    key = request.headers.get(HEADER)
+    client = client_of(request)
+    if key is None or client is None:
+        return handler()
+    if not _KEY.match(key):
+        raise ApiError("idempotency_key_invalid", status_code=400)
+
+    fingerprint = request_fingerprint(request)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    client=client, key=key, method=request.method, path=request.path[:300], request_hash=fingerprint
+                )
+        except IntegrityError:
+            # Someone used this key before, or is using it right now: in that case the insert above waited for
+            # their transaction to finish, and their record (with its response) is now visible.
+            existing = IdempotencyRecord.objects.select_for_update().filter(client=client, key=key).first()
+            if existing is None:  # pragma: no cover - the other request rolled back between our insert and read
+                raise ApiError("idempotency_key_reused", status_code=422) from None
+            return _replay(existing, fingerprint)
+
+        try:
+            with transaction.atomic():
+                response = handler()
+                if not 200 <= response.status_code < 300:
+                    raise _UnsuccessfulError(response)
+        except _UnsuccessfulError as failed:
+            transaction.set_rollback(True)
+            return failed.response
+        except Exception as exc:  # noqa: BLE001 - turned into the API's error response, or re-raised by DRF
+            transaction.set_rollback(True)
+            return view.handle_exception(exc)
+
+        record.response_status = response.status_code
+        record.response_body = json.loads(JSONRenderer().render(response.data) or b"null")
+        record.save(update_fields=["response_status", "response_body"])
+        return response

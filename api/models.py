@@ -1,0 +1,135 @@
+"""API clients (one per upstream system) and the idempotency records of their create calls."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from invoicing.models import MoneyField, Taxpayer
+
+TOKEN_PREFIX = "fpd_"
+_RATE = re.compile(r"^[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def validate_throttle_rate(value: str) -> None:
+    if not _RATE.match(value or ""):
+        raise ValidationError(_("格式应为 次数/周期，如 600/min、20/s、10000/day"))
+
+
+def token_digest(token: str) -> str:
+    """What we keep of a bearer token: its SHA-256. The token itself is shown once, at creation."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class ApiClient(models.Model):
+    """An upstream business system (the shop, the billing system, the ERP, the customer app)."""
+
+    name = models.CharField(_("名称"), max_length=100, unique=True, help_text=_("如 shop、erp、app"))
+    taxpayers = models.ManyToManyField(
+        Taxpayer, related_name="api_clients", verbose_name=_("可操作主体"), help_text=_("客户端只能看到和操作这些主体的数据")
+    )
+    is_active = models.BooleanField(_("启用"), default=True)
+    token_hash = models.CharField(_("令牌摘要（SHA-256）"), max_length=64, unique=True, editable=False)
+    token_hint = models.CharField(_("令牌前缀"), max_length=12, blank=True, editable=False)
+    hmac_key_id = models.CharField(_("HMAC 密钥 ID"), max_length=40, unique=True, editable=False)
+    # The HMAC secret must be readable to verify signatures, so it is stored as is; the admin never shows it.
+    hmac_secret = models.CharField(_("HMAC 密钥"), max_length=128, editable=False)
+    can_download_files = models.BooleanField(
+        _("可下载发票文件"), default=False, help_text=_("与后台的“可下载发票文件”权限相同：未勾选时不能获取文件链接")
+    )
+    throttle_rate = models.CharField(
+        _("限流"),
+        max_length=20,
+        default="600/min",
+        validators=[validate_throttle_rate],
+        help_text=_("每个客户端的请求上限，如 600/min、20/s、10000/day")
+    )
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("最近使用"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("接口客户端")
+        verbose_name_plural = _("接口客户端")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def actor_label(self) -> str:
+        """How events name this client (there is no user behind an API call)."""
+        return f"api:{self.name}"
+
+    def check_token(self, token: str) -> bool:
+        return hmac.compare_digest(self.token_hash, token_digest(token))
+
+    def taxpayer_ids(self) -> set[int]:
+        cached = getattr(self, "_taxpayer_ids", None)
+        if cached is None:
+            cached = set(self.taxpayers.values_list("id", flat=True))
+            self._taxpayer_ids = cached
+        return cached
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a create call made with an Idempotency-Key; a replay returns it unchanged."""
+
+    client = models.ForeignKey(ApiClient, models.CASCADE, related_name="idempotency_records", verbose_name=_("客户端"))
+    key = models.CharField(_("幂等键"), max_length=255)
+    method = models.CharField(_("方法"), max_length=10)
+    path = models.CharField(_("路径"), max_length=300)
+    request_hash = models.CharField(_("请求摘要"), max_length=64)
+    response_status = models.PositiveSmallIntegerField(_("应答状态"), null=True, blank=True)
+    response_body = models.JSONField(_("应答内容"), null=True, blank=True)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("幂等记录")
+        verbose_name_plural = _("幂等记录")
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["client", "key"], name="idempotency_client_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id}:{self.key}"
+
+
+class RedFlushRequestStatus(models.TextChoices):
+    REQUESTED = "requested", _("已提交")
+
+
+class RedFlushRequest(models.Model):
+    """A red-flush (红冲) request from an upstream system, recorded for finance until the red-letter flow exists.
+
+    Only the request is kept here (status "requested", with an Event); raising the 红字确认单 and issuing the red
+    invoice belong to the red-letter flow of the issuing app.
+    """
+
+    client = models.ForeignKey(ApiClient, models.PROTECT, related_name="red_flush_requests", verbose_name=_("客户端"))
+    taxpayer = models.ForeignKey(Taxpayer, models.PROTECT, related_name="+", verbose_name=_("主体"))
+    invoice = models.ForeignKey(
+        "issuing.Invoice", models.PROTECT, related_name="api_red_flush_requests", verbose_name=_("蓝字发票")
+    )
+    amount = MoneyField(_("红冲价税合计"), null=True, blank=True, help_text=_("为空表示全额红冲"))
+    reason = models.CharField(_("红冲原因"), max_length=200)
+    status = models.CharField(
+        _("状态"), max_length=20, choices=RedFlushRequestStatus.choices, default=RedFlushRequestStatus.REQUESTED
+    )
+    created_at = models.DateTimeField(_("申请时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("红冲请求（接口）")
+        verbose_name_plural = _("红冲请求（接口）")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__isnull=True) | models.Q(amount__gt=0), name="redflushrequest_amount_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} {self.get_status_display()}"
