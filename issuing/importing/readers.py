@@ -1,0 +1,363 @@
+"""Reading import files: sniffing by magic bytes, then .xlsx through python-calamine or .csv through the csv module.
+
+Structural problems are found here, before any cell is validated: another file type renamed to .xlsx, an encrypted
+(CFB/OLE) workbook or a legacy .xls, a zip bomb, a file or sheet too large, an empty sheet, merged cells, formulas.
+
+calamine returns numbers as floats and formula cells as their cached value (empty when a program never calculated
+them), so formulas are found by scanning the sheet's XML for ``<f>`` elements, in chunks, without loading it.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from django.conf import settings
+
+from issuing.importing.rules import FileRejected, Issue, issue
+
+MB = 1024 * 1024
+
+
+def max_file_bytes() -> int:
+    return int(getattr(settings, "BILLING_IMPORT_MAX_FILE_BYTES", 200 * MB))
+
+
+def max_rows() -> int:
+    return int(getattr(settings, "BILLING_IMPORT_MAX_ROWS", 1_000_000))
+
+
+MAX_UNZIPPED_BYTES = 2048 * MB
+MAX_ZIP_RATIO = 200  # a real sheet compresses ~10-30×; a zip bomb far more
+MAX_STRUCTURE_ISSUES = 50  # merged ranges / formula cells listed one by one; the rest are counted
+
+PREFERRED_SHEETS = ("业务单据明细", "明细")
+INSTRUCTION_SHEETS = ("填写说明", "说明")
+
+CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+OTHER_MAGIC = {
+    b"%PDF": "PDF 文件",
+    b"\x89PNG": "PNG 图片",
+    b"\xff\xd8\xff": "JPEG 图片",
+    b"GIF8": "GIF 图片",
+    b"Rar!": "RAR 压缩包",
+    b"7z\xbc\xaf": "7z 压缩包",
+    b"\x1f\x8b": "gzip 压缩包",
+    b"<?xml": "XML 文件",
+    b"{\\rtf": "RTF 文档",
+}
+
+
+def column_letter(index: int) -> str:
+    """0 → A, 25 → Z, 26 → AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+@dataclass
+class Table:
+    """One sheet (or a CSV file) as a header and an iterator of (row number, cells)."""
+
+    kind: str  # "xlsx" | "csv"
+    sheet: str
+    headers: list[str]
+    total: int  # data rows, blank ones included (progress only)
+    _rows: Any = None
+    issues: list[Issue] = field(default_factory=list)  # structural problems (merged cells, formulas)
+    header_row: int = 1
+    col_offset: int = 0
+
+    def rows(self) -> Iterator[tuple[int, list]]:
+        yield from self._rows
+
+    def close(self) -> None:
+        closer = getattr(self, "_closer", None)
+        if closer:
+            closer()
+
+
+# --- sniffing ------------------------------------------------------------------------------------------------------
+
+
+def sniff(path: str | os.PathLike, filename: str = "") -> str:
+    """'xlsx' or 'csv' from the file's bytes (and, for text, its name); raise FileRejected otherwise."""
+    path = Path(path)
+    name = filename or path.name
+    size = path.stat().st_size
+    if size > max_file_bytes():
+        raise FileRejected([issue("file.too_large", detail=f"{size / MB:.1f} MB，上限 {max_file_bytes() / MB:.0f} MB")])
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    if not head.strip():
+        raise FileRejected([issue("sheet.empty", sheet=name)])
+    if head.startswith(b"PK\x03\x04"):
+        _check_xlsx_zip(path, name)
+        return "xlsx"
+    if head.startswith(CFB_MAGIC):
+        raise FileRejected([_cfb_issue(path, name)])
+    for magic, what in OTHER_MAGIC.items():
+        if head.startswith(magic):
+            raise FileRejected([issue("file.type", sheet=name, detail=f"实际是{what}")])
+    if b"\x00" in head:
+        raise FileRejected([issue("file.type", sheet=name, detail="二进制文件")])
+    if name.lower().endswith((".xlsx", ".xlsm", ".xls")):
+        raise FileRejected([issue("file.type", sheet=name, detail="扩展名是 Excel，但内容是文本；如为 CSV 请改名为 .csv")])
+    return "csv"
+
+
+def _cfb_issue(path: Path, name: str) -> Issue:
+    """An OLE compound file: an encrypted OOXML workbook (EncryptedPackage) or a legacy .xls / .doc."""
+    with open(path, "rb") as fh:
+        data = fh.read(4 * MB)
+    if "EncryptedPackage".encode("utf-16-le") in data or "EncryptionInfo".encode("utf-16-le") in data:
+        return issue("file.encrypted", sheet=name)
+    if "Workbook".encode("utf-16-le") in data or "Book".encode("utf-16-le") in data:
+        return issue("file.type", sheet=name, detail="这是旧版 .xls 工作簿，请另存为 .xlsx")
+    return issue("file.type", sheet=name, detail="这是 Office 97-2003 格式的其他文档")
+
+
+def _check_xlsx_zip(path: Path, name: str) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except zipfile.BadZipFile as exc:
+        raise FileRejected([issue("file.corrupt", sheet=name, detail=str(exc))]) from exc
+    names = {i.filename for i in infos}
+    if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
+        what = "Word 文档" if "word/document.xml" in names else "其他 zip 文件"
+        raise FileRejected([issue("file.type", sheet=name, detail=f"实际是{what}")])
+    unzipped = sum(i.file_size for i in infos)
+    packed = sum(i.compress_size for i in infos) or 1
+    if unzipped > MAX_UNZIPPED_BYTES or (unzipped > 50 * MB and unzipped / packed > MAX_ZIP_RATIO):
+        raise FileRejected([issue("file.too_large", sheet=name, detail=f"解压后 {unzipped / MB:.0f} MB")])
+
+
+# --- opening -------------------------------------------------------------------------------------------------------
+
+
+def open_table(path: str | os.PathLike, filename: str = "", *, sheet: str | None = None) -> Table:
+    kind = sniff(path, filename)
+    return _open_xlsx(Path(path), sheet) if kind == "xlsx" else _open_csv(Path(path), filename or Path(path).name)
+
+
+def _pick_sheet(names: list[str], wanted: str | None) -> str:
+    if wanted and wanted in names:
+        return wanted
+    for preferred in PREFERRED_SHEETS:
+        if preferred in names:
+            return preferred
+    for name in names:
+        if name not in INSTRUCTION_SHEETS:
+            return name
+    return names[0]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _open_xlsx(path: Path, wanted: str | None) -> Table:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        wb = CalamineWorkbook.from_path(str(path))
+        names = list(wb.sheet_names)
+        sheet_name = _pick_sheet(names, wanted)
+        sh = wb.get_sheet_by_name(sheet_name)
+    except Exception as exc:  # calamine raises its own error types for broken parts
+        raise FileRejected([issue("file.corrupt", detail=str(exc)[:200])]) from exc
+    height = sh.height
+    if height == 0:
+        raise FileRejected([issue("sheet.empty", sheet=sheet_name)])
+    if height - 1 > max_rows():
+        raise FileRejected([issue("file.too_many_rows", sheet=sheet_name, detail=f"{height - 1} 行，上限 {max_rows()} 行")])
+    start_row, start_col = sh.start or (0, 0)
+    rows = sh.iter_rows()
+    header_cells = next(rows, None) or []
+    headers = [_text(h) for h in header_cells]
+    if not any(headers) or height < 2:
+        raise FileRejected([issue("sheet.empty", sheet=sheet_name)])
+    issues: list[Issue] = []
+    merged = sh.merged_cell_ranges or []
+    for (r0, c0), (r1, c1) in merged[:MAX_STRUCTURE_ISSUES]:
+        ref = f"{column_letter(c0)}{r0 + 1}:{column_letter(c1)}{r1 + 1}"
+        issues.append(issue("sheet.merged_cells", sheet=sheet_name, row=r0 + 1, column=ref, value=ref))
+    if len(merged) > MAX_STRUCTURE_ISSUES:
+        issues.append(issue("sheet.merged_cells", sheet=sheet_name, detail=f"另有 {len(merged) - MAX_STRUCTURE_ISSUES} 处"))
+    issues.extend(_formula_issues(path, sheet_name))
+
+    first = start_row + 2  # spreadsheet row number of the first data row
+
+    def gen():
+        for i, cells in enumerate(rows):
+            yield first + i, cells
+
+    table = Table(kind="xlsx", sheet=sheet_name, headers=headers, total=height - 1, _rows=gen(), issues=issues,
+                  header_row=start_row + 1, col_offset=start_col)
+    table._closer = getattr(wb, "close", None)
+    return table
+
+
+_NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_CELL_REF = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]+)([0-9]+)"')
+
+
+def _sheet_part(zf: zipfile.ZipFile, sheet_name: str) -> str | None:
+    workbook = ElementTree.fromstring(zf.read("xl/workbook.xml"))
+    rel_id = None
+    for sh in workbook.iter(f"{_NS_MAIN}sheet"):
+        if sh.get("name") == sheet_name:
+            rel_id = sh.get(f"{_NS_REL}id")
+    if rel_id is None:
+        return None
+    rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+    for rel in rels:
+        if rel.get("Id") == rel_id:
+            target = rel.get("Target", "")
+            return target.lstrip("/") if target.startswith("/") else "xl/" + target
+    return None
+
+
+def _formula_issues(path: Path, sheet_name: str) -> list[Issue]:
+    """Cells holding a formula in the chosen sheet, found by streaming its XML (flat memory)."""
+    found: list[Issue] = []
+    count = 0
+    try:
+        with zipfile.ZipFile(path) as zf:
+            part = _sheet_part(zf, sheet_name)
+            if part is None or part not in zf.namelist():
+                return []
+            with zf.open(part) as fh:
+                tail = b""
+                while True:
+                    chunk = fh.read(1 << 20)
+                    if not chunk:
+                        break
+                    buf = tail + chunk
+                    # keep the incomplete last cell for the next round
+                    cut = buf.rfind(b"<c ")
+                    if cut <= 0 or len(buf) - cut > 65536:
+                        cut = len(buf)
+                    scan, tail = buf[:cut], buf[cut:]
+                    for m in _FORMULA.finditer(scan):
+                        count += 1
+                        if len(found) < MAX_STRUCTURE_ISSUES:
+                            cell_start = scan.rfind(b"<c ", 0, m.start())
+                            ref = _CELL_REF.match(scan, cell_start) if cell_start >= 0 else None
+                            col, row = (ref.group(1).decode(), int(ref.group(2))) if ref else ("", None)
+                            found.append(issue("sheet.formula", sheet=sheet_name, row=row, column=col,
+                                               value=f"{col}{row or ''}"))
+                for m in _FORMULA.finditer(tail):
+                    count += 1
+                    if len(found) < MAX_STRUCTURE_ISSUES:
+                        ref = _CELL_REF.match(tail, max(tail.rfind(b"<c ", 0, m.start()), 0))
+                        col, row = (ref.group(1).decode(), int(ref.group(2))) if ref else ("", None)
+                        found.append(issue("sheet.formula", sheet=sheet_name, row=row, column=col, value=f"{col}{row or ''}"))
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError):
+        return found
+    if count > len(found):
+        found.append(issue("sheet.formula", sheet=sheet_name, detail=f"另有 {count - len(found)} 个公式单元格"))
+    return found
+
+
+def _detect_encoding(path: Path) -> str:
+    with open(path, "rb") as fh:
+        sample = fh.read(1 << 20)
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            sample.decode(enc)
+            return enc
+        except UnicodeDecodeError as exc:
+            # a multi-byte character cut at the end of the sample is fine
+            if enc == "utf-8-sig" and exc.start >= len(sample) - 3 and len(sample) == 1 << 20:
+                return enc
+    raise FileRejected([issue("file.encoding")])
+
+
+def _open_csv(path: Path, name: str) -> Table:
+    encoding = _detect_encoding(path)
+    total = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            total += block.count(b"\n")
+    if total > max_rows() + 1:
+        raise FileRejected([issue("file.too_many_rows", sheet=name, detail=f"约 {total} 行，上限 {max_rows()} 行")])
+    fh = open(path, encoding=encoding, newline="")  # noqa: SIM115 - closed by Table.close / the generator
+    reader = csv.reader(fh)
+    try:
+        headers = [h.strip() for h in next(reader)]
+    except StopIteration:
+        fh.close()
+        raise FileRejected([issue("sheet.empty", sheet=name)]) from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        fh.close()
+        raise FileRejected([issue("file.encoding", sheet=name, detail=str(exc)[:100])]) from exc
+    if not any(headers):
+        fh.close()
+        raise FileRejected([issue("sheet.empty", sheet=name)])
+
+    def gen():
+        try:
+            for i, cells in enumerate(reader):
+                yield i + 2, cells
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise FileRejected([issue("file.encoding", sheet=name, detail=str(exc)[:100])]) from exc
+        finally:
+            fh.close()
+
+    table = Table(kind="csv", sheet=name, headers=headers, total=max(total - 1, 0), _rows=gen())
+    table._closer = fh.close
+    return table
+
+
+def table_from_rows(headers: list[str], rows: list[list], *, sheet: str = "Sheet1") -> Table:
+    """A Table over rows already in memory (the admin path's tablib dataset, tests)."""
+    return Table(kind="memory", sheet=sheet, headers=[_text(h) for h in headers], total=len(rows),
+                 _rows=((i + 2, list(r)) for i, r in enumerate(rows)))
+
+
+def read_bytes_table(data: bytes, filename: str) -> Table:
+    """Open uploaded bytes (spooled to a temporary file, which is removed when the table is closed)."""
+    import tempfile
+
+    suffix = Path(filename).suffix or ".bin"
+    tmp = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)  # noqa: SIM115
+    try:
+        tmp.write(data)
+        tmp.close()
+        table = open_table(tmp.name, filename)
+    except BaseException:
+        os.unlink(tmp.name)
+        raise
+    inner = table._closer
+
+    def closer():
+        if inner:
+            inner()
+        try:
+            os.unlink(tmp.name)
+        except FileNotFoundError:
+            pass
+
+    table._closer = closer
+    return table
+
+
+__all__ = ["Table", "open_table", "sniff", "table_from_rows", "read_bytes_table", "column_letter"]
