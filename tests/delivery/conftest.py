@@ -36,3 +36,14 @@ def invoice(yuntu):
 @pytest.fixture
 def mingyuan_invoice(mingyuan):
     return make_invoice(mingyuan)
+
+
+@pytest.fixture
+def eager_retries():
+    """Let eager tasks run their retries in-line (with propagation on, an eager ``self.retry`` raises instead)."""
+    from invoicing.celery import app
+
+    before = app.conf.task_eager_propagates
+    app.conf.task_eager_propagates = False
+    yield
+    app.conf.task_eager_propagates = before
