@@ -1,0 +1,328 @@
+"""Request and response bodies. Input serializers check shapes only; the issuing services decide the business rules."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from api.models import RedFlushRequest
+from invoicing.models import CounterpartyKind, TaxCategory, Taxpayer
+from issuing import selectors
+from issuing.models import (
+    ISSUABLE_KINDS,
+    BillingDocument,
+    BillingDocumentLine,
+    InvoiceApplication,
+    InvoiceKind,
+    InvoicingBasis,
+    SpecificBusiness,
+    customer_status,
+)
+
+MONEY = {"max_digits": 18, "decimal_places": 2}
+QTY = {"max_digits": 25, "decimal_places": 13}
+RATE = {"max_digits": 7, "decimal_places": 4, "min_value": Decimal("0"), "max_value": Decimal("1")}
+
+
+# --- shared pieces -----------------------------------------------------------------------------------------------
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class TaxpayerField(serializers.SlugRelatedField):
+    """An entity by its credit code, limited to the calling client's entities (others read as unknown)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("slug_field", "credit_code")
+        kwargs.setdefault("help_text", _("主体（销售方）的统一社会信用代码；客户端只有一个主体时可省略"))
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        client = self.context["client"]
+        return Taxpayer.objects.filter(pk__in=client.taxpayer_ids(), is_active=True)
+
+
+class ClientTaxpayerMixin:
+    """Fill ``taxpayer`` with the client's only entity when it was left out."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)  # type: ignore[misc]
+        if attrs.get("taxpayer") is None:
+            ids = self.context["client"].taxpayer_ids()
+            if len(ids) != 1:
+                raise serializers.ValidationError({"taxpayer": [_("客户端可操作多个主体，请填写主体的统一社会信用代码")]})
+            attrs["taxpayer"] = Taxpayer.objects.get(pk=next(iter(ids)))
+        return attrs
+
+
+class BuyerSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=CounterpartyKind.choices, default=CounterpartyKind.COMPANY,
+                                   help_text=_("company 企业/单位，person 个人"))
+    name = serializers.CharField(max_length=150, help_text=_("购买方名称（抬头）"))
+    tax_id = serializers.CharField(max_length=20, required=False, allow_blank=True, default="",
+                                   help_text=_("纳税人识别号；个人可为空"))
+    address = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    phone = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
+    bank_name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    bank_account = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+    def to_service(self, data: dict[str, Any]) -> dict[str, str]:
+        return {f"buyer_{k}": v for k, v in data.items()}
+
+
+def buyer_out(obj: Any) -> dict[str, str]:
+    return {
+        "kind": obj.buyer_kind,
+        "name": obj.buyer_name,
+        "tax_id": obj.buyer_tax_id,
+        "address": obj.buyer_address,
+        "phone": obj.buyer_phone,
+        "bank_name": obj.buyer_bank_name,
+        "bank_account": obj.buyer_bank_account,
+    }
+
+
+class LineInputSerializer(serializers.Serializer):
+    """One entered line. Amount and unit price are on the basis named by ``tax_inclusive``."""
+
+    item_name = serializers.CharField(max_length=300, help_text=_("项目名称"))
+    spec = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    unit = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    quantity = serializers.DecimalField(**QTY, required=False, allow_null=True, default=None)
+    unit_price = serializers.DecimalField(**QTY, required=False, allow_null=True, default=None)
+    amount = serializers.DecimalField(**MONEY, required=False, allow_null=True, default=None,
+                                      help_text=_("金额（折扣前）；为空时按数量×单价"))
+    tax_inclusive = serializers.BooleanField(default=True, help_text=_("金额和单价是否含税"))
+    discount = serializers.DecimalField(**MONEY, min_value=Decimal("0"), required=False, default=Decimal("0"),
+                                        help_text=_("折扣金额（正数，与金额同一口径）"))
+    tax_category = serializers.SlugRelatedField(
+        slug_field="code", queryset=TaxCategory.objects.all(), help_text=_("19 位税收分类编码")
+    )
+    tax_rate = serializers.DecimalField(**RATE, help_text=_("税率/征收率，如 0.06"))
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        has_qty, has_price = attrs.get("quantity") is not None, attrs.get("unit_price") is not None
+        if has_qty != has_price:
+            raise serializers.ValidationError({"quantity": [_("数量和单价要么都填，要么都不填")]})
+        if attrs.get("amount") is None and not has_qty:
+            raise serializers.ValidationError({"amount": [_("请填写金额，或数量和单价")]})
+        return attrs
+
+
+# --- billing documents -------------------------------------------------------------------------------------------
+
+
+class BillingDocumentCreateSerializer(ClientTaxpayerMixin, serializers.Serializer):
+    taxpayer = TaxpayerField(required=False, allow_null=True, default=None)
+    external_no = serializers.CharField(max_length=64, help_text=_("上游系统的单号；同一主体、同一来源系统内唯一"))
+    business_date = serializers.DateField(required=False, allow_null=True, default=None)
+    invoicing_basis = serializers.ChoiceField(
+        choices=InvoicingBasis.choices, required=False, allow_blank=True, default="",
+        help_text=_("可开票金额口径：paid 按实收，order 按订单金额；为空时使用主体设置"),
+    )
+    order_amount = serializers.DecimalField(**MONEY, required=False, allow_null=True, default=None,
+                                            help_text=_("订单金额（含税）；为空时取明细价税合计，填写时必须与之相等"))
+    paid_amount = serializers.DecimalField(**MONEY, min_value=Decimal("0"), required=False, default=Decimal("0"),
+                                           help_text=_("实收金额"))
+    buyer = BuyerSerializer()
+    buyer_email = serializers.EmailField(required=False, allow_blank=True, default="", help_text=_("收票邮箱"))
+    buyer_mobile = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    remark = serializers.CharField(max_length=450, required=False, allow_blank=True, default="")
+    lines = LineInputSerializer(many=True, allow_empty=False)
+
+
+class BillingDocumentLineSerializer(serializers.ModelSerializer):
+    tax_category = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = BillingDocumentLine
+        fields = ["line_no", "item_name", "spec", "unit", "quantity", "unit_price", "amount", "tax_inclusive",
+                  "discount", "tax_category", "tax_rate", "total"]
+        read_only_fields = fields
+
+
+class BalanceSerializer(serializers.Serializer):
+    basis = serializers.CharField(help_text=_("paid 按实收，order 按订单金额"))
+    ceiling = serializers.DecimalField(**MONEY, help_text=_("可开票上限（已扣退款）"))
+    applied = serializers.DecimalField(**MONEY, help_text=_("有效申请已占用"))
+    balance = serializers.DecimalField(**MONEY, help_text=_("尚可申请开票"))
+    over_invoiced = serializers.DecimalField(**MONEY, help_text=_("退款后超开的金额（需红冲）"))
+
+
+class BillingDocumentSerializer(serializers.ModelSerializer):
+    taxpayer = serializers.SlugRelatedField(slug_field="credit_code", read_only=True)
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
+    buyer = serializers.SerializerMethodField()
+    balance = serializers.SerializerMethodField()
+    lines = BillingDocumentLineSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = BillingDocument
+        fields = ["id", "taxpayer", "source_system", "external_no", "business_date", "status", "status_label",
+                  "invoicing_basis", "order_amount", "paid_amount", "refunded_amount", "balance", "buyer",
+                  "buyer_email", "buyer_mobile", "remark", "lines", "created_at", "updated_at"]
+        read_only_fields = fields
+
+    @extend_schema_field(BuyerSerializer)
+    def get_buyer(self, obj: BillingDocument) -> dict[str, str]:
+        return buyer_out(obj)
+
+    @extend_schema_field(BalanceSerializer)
+    def get_balance(self, obj: BillingDocument) -> dict[str, Any]:
+        policies = self.context.setdefault("policies", {})
+        if obj.taxpayer_id not in policies:
+            policies[obj.taxpayer_id] = selectors.policy_for(obj.taxpayer)
+        bal = selectors.billing_document_balance(obj, policy=policies[obj.taxpayer_id])
+        return BalanceSerializer(bal).data
+
+
+class RefundSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), help_text=_("本次退款金额"))
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+# --- applications --------------------------------------------------------------------------------------------------
+
+
+class ApplicationSourceInputSerializer(serializers.Serializer):
+    id = serializers.IntegerField(min_value=1, help_text=_("业务单据 id"))
+    amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), required=False, allow_null=True,
+                                      default=None, help_text=_("从该单据申请的价税合计；为空表示全部可开票余额"))
+
+
+class ApplicationCreateSerializer(ClientTaxpayerMixin, serializers.Serializer):
+    taxpayer = TaxpayerField(required=False, allow_null=True, default=None)
+    kind = serializers.ChoiceField(
+        choices=[(k, label) for k, label in InvoiceKind.choices if k in ISSUABLE_KINDS],
+        default=InvoiceKind.SHUDIAN_NORMAL,
+        help_text=_("81 数电专票，82 数电普票，85/86 数电纸票"),
+    )
+    billing_documents = ApplicationSourceInputSerializer(many=True, required=False, default=list,
+                                                         help_text=_("来源业务单据；与 lines 至少填一个"))
+    lines = LineInputSerializer(many=True, required=False, default=list,
+                                help_text=_("直接填写的明细；与单据同时填写时合计必须等于申请金额"))
+    buyer = BuyerSerializer(required=False, allow_null=True, default=None,
+                            help_text=_("购买方抬头；为空时取业务单据的购买方"))
+    delivery_email = serializers.EmailField(required=False, allow_blank=True, default="")
+    delivery_mobile = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    remark = serializers.CharField(max_length=450, required=False, allow_blank=True, default="")
+    specific_business = serializers.ChoiceField(choices=SpecificBusiness.choices, required=False, allow_blank=True,
+                                                default="")
+    specific_business_data = serializers.JSONField(required=False, default=dict,
+                                                   help_text=_("特定业务要素，字段名用税局数据规范的拼音缩写"))
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if not attrs["billing_documents"] and not attrs["lines"]:
+            raise serializers.ValidationError({"lines": [_("请选择业务单据或填写明细")]})
+        if not isinstance(attrs["specific_business_data"], dict):
+            raise serializers.ValidationError({"specific_business_data": [_("应为 JSON 对象")]})
+        ids = [s["id"] for s in attrs["billing_documents"]]
+        if len(set(ids)) != len(ids):
+            raise serializers.ValidationError({"billing_documents": [_("同一业务单据不能重复出现")]})
+        found = {
+            d.pk: d
+            for d in BillingDocument.objects.filter(pk__in=ids, taxpayer=attrs["taxpayer"]).select_related("taxpayer")
+        }
+        missing = {}
+        for i, s in enumerate(attrs["billing_documents"], start=1):
+            if s["id"] not in found:
+                missing[f"billing_documents[{i}].id"] = [_("业务单据不存在或不属于该主体")]
+        if missing:
+            raise serializers.ValidationError(missing)
+        attrs["sources"] = [(found[s["id"]], s["amount"]) for s in attrs["billing_documents"]]
+        return attrs
+
+
+class ApplicationLineSerializer(serializers.Serializer):
+    line_no = serializers.IntegerField()
+    item_name = serializers.CharField(help_text=_("项目名称（不含简称）"))
+    short_name = serializers.CharField()
+    spec = serializers.CharField()
+    unit = serializers.CharField()
+    quantity = serializers.DecimalField(**QTY, allow_null=True)
+    unit_price = serializers.DecimalField(**QTY, allow_null=True, help_text=_("单价（不含税）"))
+    amount = serializers.DecimalField(**MONEY, help_text=_("金额（不含税）"))
+    tax_rate = serializers.DecimalField(max_digits=7, decimal_places=4)
+    tax = serializers.DecimalField(**MONEY)
+    tax_category = serializers.CharField(source="tax_category.code", help_text=_("税收分类编码"))
+    line_property = serializers.IntegerField(help_text=_("0 正常行，1 折扣行，2 被折扣行"))
+
+
+class ApplicationSourceSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="billing_document_id")
+    external_no = serializers.CharField(source="billing_document.external_no")
+    amount = serializers.DecimalField(**MONEY)
+
+
+class InvoiceRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    is_red = serializers.BooleanField()
+    issue_date = serializers.DateField()
+
+
+class ApplicationSerializer(serializers.ModelSerializer):
+    taxpayer = serializers.SlugRelatedField(slug_field="credit_code", read_only=True)
+    status = serializers.SerializerMethodField(help_text=_(
+        "面向客户的状态：processing 开票中（含待审核、审核中、待开票、开票中），issued 已开票，rejected 已驳回，"
+        "withdrawn 已撤销，red_flushed 已红冲，partly_red 部分红冲，draft 草稿"))
+    status_label = serializers.SerializerMethodField()
+    reject_reason = serializers.SerializerMethodField()
+    buyer = serializers.SerializerMethodField()
+    lines = ApplicationLineSerializer(many=True, read_only=True)
+    billing_documents = ApplicationSourceSerializer(source="sources", many=True, read_only=True)
+    invoices = InvoiceRefSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = InvoiceApplication
+        fields = ["id", "number", "taxpayer", "kind", "status", "status_label", "reject_reason", "buyer",
+                  "delivery_email", "delivery_mobile", "remark", "specific_business", "specific_business_data",
+                  "amount", "tax", "total", "lines", "billing_documents", "invoices", "created_at", "updated_at"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_status(self, obj: InvoiceApplication) -> str:
+        return customer_status(obj.status)[0]
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_status_label(self, obj: InvoiceApplication) -> str:
+        return customer_status(obj.status)[1]
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_reject_reason(self, obj: InvoiceApplication) -> str:
+        return obj.reject_reason if customer_status(obj.status)[0] == "rejected" else ""
+
+    @extend_schema_field(BuyerSerializer)
+    def get_buyer(self, obj: InvoiceApplication) -> dict[str, str]:
+        return buyer_out(obj)
+
+
+class WithdrawSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+# --- red-flush requests --------------------------------------------------------------------------------------------
+
+
+class RedFlushRequestCreateSerializer(serializers.Serializer):
+    invoice = serializers.IntegerField(min_value=1, help_text=_("要红冲的蓝字发票 id"))
+    amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), required=False, allow_null=True,
+                                     default=None, help_text=_("红冲的价税合计；为空表示全额红冲"))
+    reason = serializers.CharField(max_length=200, help_text=_("红冲原因，如 销货退回、开票有误、服务中止"))
+
+
+class RedFlushRequestSerializer(serializers.ModelSerializer):
+    taxpayer = serializers.SlugRelatedField(slug_field="credit_code", read_only=True)
+    invoice_number = serializers.CharField(source="invoice.number", read_only=True)
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
+
+    class Meta:
+        model = RedFlushRequest
+        fields = ["id", "taxpayer", "invoice", "invoice_number", "amount", "reason", "status", "status_label",
+                  "created_at"]
+        read_only_fields = fields

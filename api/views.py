@@ -1,0 +1,299 @@
+"""The API for upstream systems: thin views over the issuing services, scoped to the calling client's entities.
+
+Every object of an entity the client may not act on answers 404, exactly like an object that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.authentication import BearerTokenAuthentication, HmacAuthentication
+from api.errors import ApiError
+from api.idempotency import idempotent_create
+from api.permissions import IsApiClient, client_of
+from api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, error
+from api.serializers import (
+    ApplicationCreateSerializer,
+    ApplicationSerializer,
+    BillingDocumentCreateSerializer,
+    BillingDocumentSerializer,
+    RefundSerializer,
+    WithdrawSerializer,
+)
+from api.throttling import ClientRateThrottle
+from invoicing.events import event_record
+from issuing import selectors, services
+from issuing.compliance import ComplianceError
+from issuing.models import (
+    CUSTOMER_STATUS,
+    ApplicationLine,
+    ApplicationSource,
+    BillingDocument,
+    BillingDocumentStatus,
+    InvoiceApplication,
+    Source,
+)
+
+# Rules that describe this month's capacity rather than the application: an API application that breaks only these
+# is still accepted, and waits in review like one entered in the admin.
+NOT_BLOCKING_AT_CREATION = frozenset({"quota"})
+
+
+class ClientApiView(viewsets.GenericViewSet):
+    """Base of every API view: client authentication, entity scope, per-client throttling, JSON only."""
+
+    authentication_classes = [BearerTokenAuthentication, HmacAuthentication]
+    permission_classes = [IsApiClient]
+    throttle_classes = [ClientRateThrottle]
+    parser_classes = [JSONParser]
+    scope_field = "taxpayer"
+
+    @property
+    def client(self):
+        return client_of(self.request)
+
+    def scoped(self, qs: QuerySet) -> QuerySet:
+        client = self.client
+        if client is None:  # schema generation
+            return qs.none()
+        return qs.filter(**{f"{self.scope_field}__in": client.taxpayer_ids()})
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "client": self.client}
+
+    def input(self, serializer_class, data=None) -> dict[str, Any]:
+        serializer = serializer_class(data=self.request.data if data is None else data,
+                                      context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def audit(self, obj, action_name: str, **data: Any) -> None:
+        """Name the API client in the audit trail: the services record a system actor for API calls."""
+        key = self.request.headers.get("Idempotency-Key")
+        if key:
+            data["idempotency_key"] = key
+        event_record(obj=obj, action=action_name, actor_label=self.client.actor_label, data=data)
+
+
+# --- billing documents -------------------------------------------------------------------------------------------
+
+
+class BillingDocumentFilter(django_filters.FilterSet):
+    taxpayer = django_filters.CharFilter(field_name="taxpayer__credit_code", help_text="主体统一社会信用代码")
+    external_no = django_filters.CharFilter(help_text="上游单号（精确匹配）")
+    status = django_filters.ChoiceFilter(choices=BillingDocumentStatus.choices)
+    business_date_from = django_filters.DateFilter(field_name="business_date", lookup_expr="gte")
+    business_date_to = django_filters.DateFilter(field_name="business_date", lookup_expr="lte")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = BillingDocument
+        fields = ["taxpayer", "external_no", "status"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="业务单据列表", responses={200: BillingDocumentSerializer(many=True), **READ_ERRORS}),
+    retrieve=extend_schema(summary="业务单据详情", responses={200: BillingDocumentSerializer, **READ_ERRORS}),
+)
+class BillingDocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApiView):
+    serializer_class = BillingDocumentSerializer
+    filterset_class = BillingDocumentFilter
+
+    def get_queryset(self):
+        qs = selectors.billing_documents_with_applied(BillingDocument.objects.all())
+        return self.scoped(qs).select_related("taxpayer", "taxpayer__issuing_policy").prefetch_related(
+            "lines__tax_category"
+        ).order_by("-created_at", "-id")
+
+    @extend_schema(
+        summary="提交业务单据（含明细）",
+        request=BillingDocumentCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: BillingDocumentSerializer, 409: error("同一来源系统的单号已存在（already_exists）"),
+                   **WRITE_ERRORS},
+    )
+    def create(self, request: Request) -> Response:
+        return idempotent_create(request, self, self._create)
+
+    def _create(self) -> Response:
+        data = self.input(BillingDocumentCreateSerializer)
+        client = self.client
+        taxpayer = data["taxpayer"]
+        if BillingDocument.objects.filter(taxpayer=taxpayer, source_system=client.name,
+                                          external_no=data["external_no"].strip()).exists():
+            raise _already_exists(data["external_no"])
+        lines = [dict(line) for line in data["lines"]]
+        for line in lines:  # the service takes strings and Decimals; None means "not given"
+            line["tax_category"] = line["tax_category"].code
+        try:
+            with transaction.atomic():
+                doc = services.billing_document_create(
+                    actor=None,
+                    taxpayer=taxpayer,
+                    external_no=data["external_no"],
+                    lines=lines,
+                    buyer=BuyerFields.from_input(data["buyer"]),
+                    source=Source.API,
+                    source_system=client.name,
+                    order_amount=data["order_amount"],
+                    paid_amount=data["paid_amount"],
+                    invoicing_basis=data["invoicing_basis"],
+                    business_date=data["business_date"],
+                    buyer_email=data["buyer_email"],
+                    buyer_mobile=data["buyer_mobile"],
+                    remark=data["remark"],
+                )
+                self.audit(doc, "api_create")
+        except IntegrityError:  # the same external number committed by a concurrent request without a key
+            raise _already_exists(data["external_no"]) from None
+        return Response(self.get_serializer(self.get_queryset().get(pk=doc.pk)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="登记退款",
+        description="记录一笔退款（累计不超过实收金额）。已开票部分如需冲销，请另行提交红冲请求。",
+        request=RefundSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: BillingDocumentSerializer, 404: error("单据不存在"), **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def refund(self, request: Request, pk=None) -> Response:
+        return idempotent_create(request, self, lambda: self._refund())
+
+    def _refund(self) -> Response:
+        doc = self.get_object()
+        data = self.input(RefundSerializer)
+        with transaction.atomic():
+            services.billing_document_refund(document=doc, actor=None, amount=data["amount"], reason=data["reason"])
+            self.audit(doc, "api_refund", amount=str(data["amount"]))
+        return Response(self.get_serializer(self.get_queryset().get(pk=doc.pk)).data)
+
+
+def _already_exists(external_no: str) -> ApiError:
+    from api.errors import english
+
+    message = (f"Billing document {external_no} already exists" if english()
+               else f"业务单据 {external_no} 已存在")
+    return ApiError("already_exists", status_code=409, message=message, fields={"external_no": [message]})
+
+
+class BuyerFields:
+    @staticmethod
+    def from_input(buyer: dict[str, Any] | None) -> dict[str, str] | None:
+        if not buyer:
+            return None
+        return {f"buyer_{k}": v for k, v in buyer.items()}
+
+
+# --- applications --------------------------------------------------------------------------------------------------
+
+CUSTOMER_CODES = sorted({code for code, _label in CUSTOMER_STATUS.values()})
+
+
+class ApplicationFilter(django_filters.FilterSet):
+    taxpayer = django_filters.CharFilter(field_name="taxpayer__credit_code", help_text="主体统一社会信用代码")
+    number = django_filters.CharFilter(help_text="申请单号（精确匹配）")
+    status = django_filters.ChoiceFilter(
+        choices=[(c, c) for c in CUSTOMER_CODES], method="filter_status", help_text="面向客户的状态"
+    )
+    billing_document = django_filters.NumberFilter(field_name="sources__billing_document_id",
+                                                   help_text="来源业务单据 id")
+    external_no = django_filters.CharFilter(field_name="sources__billing_document__external_no",
+                                            help_text="来源业务单据的上游单号")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = InvoiceApplication
+        fields = ["taxpayer", "number"]
+
+    def filter_status(self, qs, name, value):
+        internal = [s for s, (code, _label) in CUSTOMER_STATUS.items() if code == value]
+        return qs.filter(status__in=internal)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="开票申请列表", responses={200: ApplicationSerializer(many=True), **READ_ERRORS}),
+    retrieve=extend_schema(summary="开票申请详情（含面向客户的状态）",
+                           responses={200: ApplicationSerializer, **READ_ERRORS}),
+)
+class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApiView):
+    serializer_class = ApplicationSerializer
+    filterset_class = ApplicationFilter
+
+    def get_queryset(self):
+        return self.scoped(InvoiceApplication.objects.all()).select_related("taxpayer").prefetch_related(
+            Prefetch("lines", queryset=ApplicationLine.objects.select_related("tax_category").order_by("line_no")),
+            Prefetch("sources", queryset=ApplicationSource.objects.select_related("billing_document")),
+            "invoices",
+        ).distinct().order_by("-created_at", "-id")
+
+    @extend_schema(
+        summary="提交开票申请",
+        description=(
+            "从业务单据（全部余额或指定金额）或直接填写的明细创建开票申请，并提交审核。"
+            "提交时运行与后台相同的合规检查（授信额度除外），不通过时返回 400，逐项列在 fields 中。"
+        ),
+        request=ApplicationCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: ApplicationSerializer, **WRITE_ERRORS},
+    )
+    def create(self, request: Request) -> Response:
+        return idempotent_create(request, self, self._create)
+
+    def _create(self) -> Response:
+        data = self.input(ApplicationCreateSerializer)
+        lines = [dict(line) for line in data["lines"]]
+        for line in lines:
+            line["tax_category"] = line["tax_category"].code
+        with transaction.atomic():
+            app = services.application_create(
+                actor=None,
+                taxpayer=data["taxpayer"],
+                kind=data["kind"],
+                sources=data["sources"],
+                lines=lines or None,
+                buyer=BuyerFields.from_input(data["buyer"]),
+                delivery_email=data["delivery_email"],
+                delivery_mobile=data["delivery_mobile"],
+                remark=data["remark"],
+                specific_business=data["specific_business"],
+                specific_business_data=data["specific_business_data"],
+                source=Source.API,
+            )
+            # The same rules the reviewer's approval runs (issuing/compliance.py): refuse now what would be refused.
+            failures = [f for f in selectors.application_failures(app) if f.code not in NOT_BLOCKING_AT_CREATION]
+            if failures:
+                raise ComplianceError(failures)
+            self.audit(app, "api_create")
+        return Response(self.get_serializer(self.get_queryset().get(pk=app.pk)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="撤销开票申请",
+        description="开票前可撤销；撤销后业务单据恢复可开票余额。已开票的申请不能撤销（409 invalid_state）。",
+        request=WithdrawSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: ApplicationSerializer, 409: error("当前状态不能撤销（invalid_state）"), **READ_ERRORS,
+                   **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, pk=None) -> Response:
+        return idempotent_create(request, self, self._withdraw)
+
+    def _withdraw(self) -> Response:
+        app = self.get_object()
+        data = self.input(WithdrawSerializer)
+        with transaction.atomic():
+            services.application_withdraw(application=app, actor=None, reason=data["reason"])
+            self.audit(app, "api_withdraw", reason=data["reason"])
+        return Response(self.get_serializer(self.get_queryset().get(pk=app.pk)).data)
