@@ -405,6 +405,18 @@ def _complete_due(account: SandboxAccount | None = None) -> None:
         invoice_refresh(inv)
 
 
+def issued_on(*, account: SandboxAccount, day: date) -> list[LedgerInvoice]:
+    """The seller's requests issued on ``day`` (China time), and those accepted that day and still pending."""
+    _complete_due(account)
+    start = datetime.combine(day, datetime.min.time(), tzinfo=CN)
+    end = start + timedelta(days=1)
+    qs = LedgerInvoice.objects.filter(account=account).filter(
+        Q(issued_at__gte=start, issued_at__lt=end)
+        | Q(issue_state=IssueState.PENDING, accepted_at__gte=start, accepted_at__lt=end)
+    )
+    return list(qs.prefetch_related("lines").order_by("id")[:5000])
+
+
 def invoice_by_number(number: str) -> LedgerInvoice:
     _complete_due()
     inv = LedgerInvoice.objects.filter(number=number).select_related("account").first()

@@ -10,6 +10,7 @@ app_name = "sandbox"
 ROUTES = {
     "issue": "v1/issue/",
     "issue_query": "v1/issue/query/",
+    "issued": "v1/issue/daily/",
     "red_form_apply": "v1/red-forms/apply/",
     "red_form_query": "v1/red-forms/query/",
     "red_form_confirm": "v1/red-forms/confirm/",
@@ -31,6 +32,7 @@ ROUTES = {
 _VIEWS = {
     "issue": views.issue,
     "issue_query": views.issue_query,
+    "issued": views.issued,
     "red_form_apply": views.red_form_apply,
     "red_form_query": views.red_form_query,
     "red_form_confirm": views.red_form_confirm,

@@ -108,6 +108,11 @@ def issue_query(account, payload):
     return services.invoice_to_dict(services.invoice_by_serial(account, str(payload.get("serial", ""))))
 
 
+@endpoint("issued")
+def issued(account, payload):
+    return {"items": [services.invoice_to_dict(i) for i in services.issued_on(account=account, day=_date(payload, "day"))]}
+
+
 @endpoint("red_form_apply")
 def red_form_apply(account, payload):
     return services.red_form_to_dict(services.red_form_apply(account=account, payload=payload))

@@ -97,6 +97,7 @@ class VerifyCode(StrEnum):
 class Capability(StrEnum):
     ISSUE = "issue"
     QUERY_ISSUE = "query_issue"
+    LIST_ISSUED = "list_issued"
     RED_FORM = "red_form"
     VOID_PAPER = "void_paper"
     QUOTA = "quota"
@@ -430,6 +431,11 @@ class TaxChannel(abc.ABC):
     @abc.abstractmethod
     def query_issue(self, serial: str) -> IssueResult:
         """The result for a serial. Raises ChannelRejected (code "4004") when the platform never saw it."""
+
+    def list_issued(self, *, day: date) -> list[IssueResult]:
+        """Every request of this seller issued (or accepted and still pending) on ``day`` (China time), with
+        lines: the platform's side of a daily reconciliation."""
+        self._unsupported("list_issued")
 
     # red-letter forms
     def red_form_apply(self, request: RedFormRequest) -> RedForm:

@@ -58,6 +58,7 @@ from invoicing.channels.log import record_call
 PATHS = {
     "issue": "v1/issue/",
     "issue_query": "v1/issue/query/",
+    "issued": "v1/issue/daily/",
     "red_form_apply": "v1/red-forms/apply/",
     "red_form_query": "v1/red-forms/query/",
     "red_form_confirm": "v1/red-forms/confirm/",
@@ -338,6 +339,10 @@ class SandboxChannel(TaxChannel):
 
     def query_issue(self, serial: str) -> IssueResult:
         return _issue_result(self._call("issue_query", {"serial": serial}, serial=serial))
+
+    def list_issued(self, *, day: date) -> list[IssueResult]:
+        data = self._call("issued", {"day": day}, serial=day.isoformat())
+        return [_issue_result(x) for x in data["items"]]
 
     # -- red-letter forms
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -112,3 +114,18 @@ def test_get_channel_uses_the_configured_transport(seller, settings):
     assert get_channel(seller).transport.name == "inprocess"
     settings.TAX_CHANNEL_TRANSPORT = "http"
     assert get_channel(seller).transport.name == "http"
+
+
+def test_list_issued_gives_the_sellers_day_for_reconciliation(seller, buyer_entity, channel, buyer_channel):
+    SandboxAccount.objects.filter(credit_code=seller.credit_code).update(issue_delay_seconds=600)
+    pending = channel.issue_invoice(issue_request(seller))
+    SandboxAccount.objects.filter(credit_code=seller.credit_code).update(issue_delay_seconds=0)
+    done = channel.issue_invoice(issue_request(seller))
+    today = clock.now().astimezone(ZoneInfo("Asia/Shanghai")).date()
+
+    results = {r.serial: r for r in channel.list_issued(day=today)}
+    assert results[done.serial].status == "issued" and results[done.serial].invoice_number == done.invoice_number
+    assert results[pending.serial].status == "pending"
+    assert len(results[done.serial].lines) == 2
+    assert buyer_channel.list_issued(day=today) == []
+    assert channel.list_issued(day=today - timedelta(days=1)) == []
