@@ -84,6 +84,6 @@ class InvoiceApplicationFactory(factory.django.DjangoModelFactory):
 
 
 def policy(taxpayer, **fields) -> IssuingPolicy:
-    obj, _ = IssuingPolicy.objects.update_or_create(taxpayer=taxpayer, defaults=fields)
-    taxpayer.__dict__.pop("issuing_policy", None)
-    return obj
+    IssuingPolicy.objects.update_or_create(taxpayer=taxpayer, defaults=fields)
+    taxpayer._state.fields_cache.pop("issuing_policy", None)
+    return IssuingPolicy.objects.get(taxpayer=taxpayer)

@@ -1,0 +1,243 @@
+"""The application state machine: every state × every transition, in the model and through the services, by role."""
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
+from django_fsm import TransitionNotAllowed
+
+from invoicing.events import events_for
+from issuing import services
+from issuing.models import CUSTOMER_STATUS, InvoiceApplication, customer_status
+from issuing.models import ApplicationStatus as S
+from tests.issuing.factories import InvoiceApplicationFactory
+
+ALL = list(S)
+
+# transition → the states it may start from, and the state it ends in (None: depends on its argument)
+MATRIX = {
+    "submit": ({S.DRAFT}, S.PENDING_REVIEW),
+    "auto_approve": ({S.DRAFT, S.PENDING_REVIEW}, S.APPROVED),
+    "claim": ({S.PENDING_REVIEW}, S.IN_REVIEW),
+    "release": ({S.IN_REVIEW}, S.PENDING_REVIEW),
+    "approve": ({S.PENDING_REVIEW, S.IN_REVIEW}, S.APPROVED),
+    "reject": ({S.PENDING_REVIEW, S.IN_REVIEW}, S.REJECTED),
+    "withdraw": ({S.DRAFT, S.PENDING_REVIEW, S.IN_REVIEW, S.APPROVED, S.FAILED}, S.WITHDRAWN),
+    "start_issuing": ({S.APPROVED}, S.ISSUING),
+    "mark_issued": ({S.ISSUING}, S.ISSUED),
+    "mark_failed": ({S.ISSUING}, S.FAILED),
+    "retry": ({S.FAILED}, S.APPROVED),
+    "start_red": ({S.ISSUED, S.PARTLY_RED}, S.RED_PENDING),
+    "finish_red": ({S.RED_PENDING}, None),
+    "cancel_red": ({S.RED_PENDING}, None),
+}
+
+ARGS = {
+    "auto_approve": {"at": None},
+    "claim": {"by": None, "at": None},
+    "approve": {"by": None, "at": None},
+    "reject": {"by": None, "at": None, "reason": "x"},
+    "start_issuing": {"serial": "S1"},
+    "mark_issued": {"at": None},
+    "mark_failed": {"reason": "x"},
+    "finish_red": {"full": True},
+    "cancel_red": {"partly_red_before": False},
+}
+
+
+@pytest.mark.parametrize("state", ALL)
+@pytest.mark.parametrize("name", list(MATRIX))
+def test_model_transition_matrix(state, name):
+    app = InvoiceApplication(status=state)
+    sources, target = MATRIX[name]
+    method = getattr(app, name)
+    if state in sources:
+        method(**ARGS.get(name, {}))
+        if target is not None:
+            assert app.status == target
+    else:
+        with pytest.raises(TransitionNotAllowed):
+            method(**ARGS.get(name, {}))
+        assert app.status == state
+
+
+def test_red_transitions_end_in_full_or_partial_red_or_go_back():
+    app = InvoiceApplication(status=S.RED_PENDING)
+    app.finish_red(full=False)
+    assert app.status == S.PARTLY_RED
+    app.start_red()
+    app.finish_red(full=True)
+    assert app.status == S.RED_FLUSHED
+    back = InvoiceApplication(status=S.RED_PENDING)
+    back.cancel_red(partly_red_before=True)
+    assert back.status == S.PARTLY_RED
+
+
+def test_the_state_field_cannot_be_assigned():
+    app = InvoiceApplication(status=S.PENDING_REVIEW)
+    with pytest.raises(AttributeError):
+        app.status = S.ISSUED
+
+
+def test_customer_status_shows_review_and_issuing_both_as_issuing():
+    assert set(CUSTOMER_STATUS) == set(S)
+    assert customer_status(S.IN_REVIEW) == customer_status(S.ISSUING) == ("processing", "开票中")
+    assert customer_status(S.PENDING_REVIEW)[1] == "开票中"
+    assert customer_status(S.ISSUED) == ("issued", "已开票")
+    assert customer_status(S.REJECTED)[1] == "已驳回"
+
+
+# --- through the services ------------------------------------------------------------------------------------------
+
+SERVICE_CALLS = {
+    "submit": (services.application_submit, {}),
+    "claim": (services.application_claim, {}),
+    "release": (services.application_release, {}),
+    "approve": (services.application_approve, {}),
+    "reject": (services.application_reject, {"reason": "抬头有误"}),
+    "withdraw": (services.application_withdraw, {}),
+    "start_issuing": (services.application_mark_issuing, {}),
+    "mark_issued": (services.application_mark_issued, {"invoice_number": "26442000000000000777"}),
+    "mark_failed": (services.application_mark_failed, {"reason": "税局返回：购方名称有误"}),
+    "retry": (services.application_retry, {}),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("state", ALL)
+@pytest.mark.parametrize("name", list(SERVICE_CALLS))
+def test_service_transition_matrix_for_finance(state, name, yuntu, fiona):
+    app = InvoiceApplicationFactory(taxpayer=yuntu, status=state, reviewer=fiona if state == S.IN_REVIEW else None)
+    service, kwargs = SERVICE_CALLS[name]
+    sources, target = MATRIX[name]
+    before = events_for(app).count()
+    if state in sources:
+        result = service(application=app, actor=fiona, **kwargs)
+        app.refresh_from_db()
+        assert app.status == target
+        event = events_for(app).order_by("-id").first()
+        assert (event.action, event.from_state, event.to_state, event.actor) == (name, state, target, fiona)
+        if "reason" in kwargs:
+            assert event.reason == kwargs["reason"]
+        assert result is not None
+    else:
+        with pytest.raises(ValidationError) as exc:
+            service(application=app, actor=fiona, **kwargs)
+        assert "不能" in exc.value.messages[0]
+        app.refresh_from_db()
+        assert app.status == state
+        assert events_for(app).count() == before
+
+
+@pytest.mark.django_db
+class TestByRole:
+    def test_sam_claims_then_approves_his_claim(self, yuntu, sam):
+        app = InvoiceApplicationFactory(taxpayer=yuntu)
+        app = services.application_claim(application=app, actor=sam)
+        app = services.application_approve(application=app, actor=sam)
+        assert app.status == S.APPROVED and app.reviewer == sam
+
+    def test_sam_claims_then_rejects_with_a_reason(self, yuntu, sam):
+        app = InvoiceApplicationFactory(taxpayer=yuntu)
+        app = services.application_claim(application=app, actor=sam)
+        with pytest.raises(ValidationError):
+            services.application_reject(application=app, actor=sam, reason="  ")
+        app = services.application_reject(application=app, actor=sam, reason="税号错误")
+        assert app.status == S.REJECTED and app.reject_reason == "税号错误"
+
+    def test_sam_must_claim_before_approving(self, yuntu, sam):
+        app = InvoiceApplicationFactory(taxpayer=yuntu)
+        with pytest.raises(PermissionDenied):
+            services.application_approve(application=app, actor=sam)
+
+    def test_sam_cannot_approve_someone_elses_claim_but_finance_can(self, yuntu, sam, fiona):
+        app = InvoiceApplicationFactory(taxpayer=yuntu)
+        services.application_claim(application=app, actor=fiona)
+        with pytest.raises(PermissionDenied):
+            services.application_approve(application=app, actor=sam)
+        with pytest.raises(PermissionDenied):
+            services.application_release(application=app, actor=sam)
+        other = InvoiceApplicationFactory(taxpayer=yuntu)
+        services.application_claim(application=other, actor=sam)
+        assert services.application_approve(application=other, actor=fiona).status == S.APPROVED
+
+    def test_sam_cannot_trigger_issuing(self, yuntu, sam):
+        app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.APPROVED)
+        with pytest.raises(PermissionDenied):
+            services.application_mark_issuing(application=app, actor=sam)
+        failed = InvoiceApplicationFactory(taxpayer=yuntu, status=S.FAILED)
+        with pytest.raises(PermissionDenied):
+            services.application_retry(application=failed, actor=sam)
+
+    def test_finance_approves_from_the_queue_without_claiming(self, yuntu, fiona):
+        app = InvoiceApplicationFactory(taxpayer=yuntu)
+        assert services.application_approve(application=app, actor=fiona).status == S.APPROVED
+
+    @pytest.mark.parametrize("name", ["claim", "approve", "reject", "withdraw"])
+    def test_a_user_without_review_permission_cannot_review(self, yuntu, nobody, name):
+        app = InvoiceApplicationFactory(taxpayer=yuntu)
+        service, kwargs = SERVICE_CALLS[name]
+        with pytest.raises(PermissionDenied):
+            service(application=app, actor=nobody, **kwargs)
+        app.refresh_from_db()
+        assert app.status == S.PENDING_REVIEW
+
+    @pytest.mark.parametrize("name", list(SERVICE_CALLS))
+    def test_lily_cannot_touch_yuntus_application(self, yuntu, lily, name):
+        state = next(iter(MATRIX[name][0]))
+        app = InvoiceApplicationFactory(taxpayer=yuntu, status=state)
+        service, kwargs = SERVICE_CALLS[name]
+        with pytest.raises(PermissionDenied):
+            service(application=app, actor=lily, **kwargs)
+        app.refresh_from_db()
+        assert app.status == state
+
+    def test_lily_works_on_mingyuan(self, mingyuan, lily):
+        app = InvoiceApplicationFactory(taxpayer=mingyuan)
+        assert services.application_approve(application=app, actor=lily).status == S.APPROVED
+
+    def test_a_retry_after_failure_keeps_the_serial(self, yuntu, fiona):
+        app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.APPROVED)
+        app = services.application_mark_issuing(application=app, actor=fiona)
+        serial = app.issue_serial
+        app = services.application_mark_failed(application=app, reason="网络超时", needs_attention=True)
+        assert app.needs_attention and app.fail_reason == "网络超时"
+        app = services.application_retry(application=app, actor=fiona)
+        app = services.application_mark_issuing(application=app, actor=fiona)
+        assert app.issue_serial == serial and app.issue_attempts == 2
+
+    def test_failing_needs_a_reason(self, yuntu):
+        app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.ISSUING)
+        with pytest.raises(ValidationError):
+            services.application_mark_failed(application=app, reason="")
+
+
+@pytest.mark.django_db
+def test_auto_approval_sends_small_ordinary_invoices_to_a_person_straight_to_approved(yuntu, person, buyer, fiona):
+    from tests.issuing.factories import make_document, policy, software_line
+
+    policy(yuntu, auto_approve=True, auto_approve_person_limit="200.00")
+    small = services.application_create(actor=fiona, taxpayer=yuntu, sources=[make_document(yuntu, counterparty=person)])
+    assert small.status == S.APPROVED and small.auto_approved
+    event = events_for(small).order_by("-id").first()
+    assert (event.action, event.actor, event.actor_label) == ("auto_approve", None, "自动审核规则")
+    big = services.application_create(
+        actor=fiona, taxpayer=yuntu, sources=[make_document(yuntu, counterparty=person, lines=[software_line("500.00")])]
+    )
+    assert big.status == S.PENDING_REVIEW
+    company = services.application_create(actor=fiona, taxpayer=yuntu, sources=[make_document(yuntu, counterparty=buyer)])
+    assert company.status == S.PENDING_REVIEW  # no company limit set
+    special = InvoiceApplicationFactory(taxpayer=yuntu, kind="81", status=S.DRAFT)
+    assert services.application_submit(application=special, actor=fiona).status == S.PENDING_REVIEW
+
+
+@pytest.mark.django_db
+def test_events_carry_actor_from_to_and_reason_for_review(yuntu, sam):
+    app = InvoiceApplicationFactory(taxpayer=yuntu)
+    services.application_claim(application=app, actor=sam)
+    services.application_reject(application=app, actor=sam, reason="请补充地址")
+    rows = list(events_for(app).order_by("id").values_list("action", "from_state", "to_state", "reason", "actor__username"))
+    assert rows == [
+        ("claim", "pending_review", "in_review", "", "sam"),
+        ("reject", "in_review", "rejected", "请补充地址", "sam"),
+    ]
+    assert timezone.now()
