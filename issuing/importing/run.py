@@ -103,7 +103,7 @@ def import_billing_file(path: str | os.PathLike, *, user, taxpayer: Taxpayer | N
 def _record_events(report: Report, *, user, filename: str, writer: BillingWriter) -> None:
     """One audit event per entity for the whole import (not one per document)."""
     ct = ContentType.objects.get_for_model(Taxpayer)
-    actor = user if getattr(user, "is_authenticated", False) else None
+    actor = user if getattr(user, "pk", None) else None
     Event.objects.bulk_create([
         Event(actor=actor, actor_label="" if actor else "import", taxpayer_id=tp_id, content_type=ct,
               object_id=str(tp_id), action="billing_import",

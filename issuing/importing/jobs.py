@@ -1,0 +1,106 @@
+"""Progress of import and export jobs, kept as small JSON files under MEDIA_ROOT/jobs/ (no model, no migration).
+
+A job file holds: id, kind, status, processed, total, message, the owner's user id, and the paths (relative to
+MEDIA_ROOT/jobs/) of its error workbook or output file. Every write goes to a temporary file first and is then moved
+into place with ``os.replace``, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+STATUS_LABELS = {QUEUED: "排队中", RUNNING: "进行中", SUCCEEDED: "已完成", FAILED: "失败"}
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def jobs_dir() -> Path:
+    path = Path(settings.MEDIA_ROOT) / "jobs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def job_path(job_id: str) -> Path:
+    if not _JOB_ID.fullmatch(job_id or ""):
+        raise ValueError(f"not a job id: {job_id!r}")
+    return jobs_dir() / f"{job_id}.json"
+
+
+def file_path(job_id: str, suffix: str) -> Path:
+    """A file that belongs to a job, e.g. ``<id>-errors.xlsx``, ``<id>-upload.xlsx``, ``<id>-export.csv``."""
+    job_path(job_id)
+    if not re.fullmatch(r"[a-z]+\.[a-z]+", suffix):
+        raise ValueError(f"bad suffix {suffix!r}")
+    return jobs_dir() / f"{job_id}-{suffix}"
+
+
+def _write(job_id: str, data: dict) -> None:
+    target = job_path(job_id)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".job-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, default=str)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def create(kind: str, *, user_id: int | None, total: int = 0, **extra: Any) -> str:
+    job_id = uuid.uuid4().hex
+    now = time.time()
+    _write(job_id, {"id": job_id, "kind": kind, "status": QUEUED, "processed": 0, "total": total, "message": "",
+                    "user_id": user_id, "created_at": now, "updated_at": now, **extra})
+    return job_id
+
+
+def read(job_id: str) -> dict | None:
+    try:
+        with open(job_path(job_id), encoding="utf-8") as fh:
+            return json.load(fh)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def update(job_id: str, **changes: Any) -> dict:
+    data = read(job_id) or {"id": job_id}
+    data.update(changes)
+    data["updated_at"] = time.time()
+    _write(job_id, data)
+    return data
+
+
+class Progress:
+    """A progress callback that writes at most every ``interval`` seconds (and always at the end)."""
+
+    def __init__(self, job_id: str, interval: float = 0.5):
+        self.job_id = job_id
+        self.interval = interval
+        self._last = 0.0
+
+    def __call__(self, processed: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.interval or (total and processed >= total):
+            self._last = now
+            update(self.job_id, status=RUNNING, processed=processed, total=total)
+
+
+def percent(job: dict) -> int:
+    total = job.get("total") or 0
+    if job.get("status") == SUCCEEDED:
+        return 100
+    return min(99, int(100 * (job.get("processed") or 0) / total)) if total else 0
+
+
+def visible_to(job: dict | None, user) -> bool:
+    return bool(job) and (user.is_superuser or job.get("user_id") == user.pk)
