@@ -181,6 +181,7 @@ def red_form_to_dict(form: LedgerRedForm) -> dict[str, Any]:
         "seller_credit_code": form.seller_credit_code, "buyer_credit_code": form.buyer_credit_code,
         "total_amount": str(form.total_amount), "total_tax": str(form.total_tax), "is_full": form.is_full,
         "created_at": _iso(form.created_at), "expires_at": _iso(form.expires_at),
+        "red_invoice_serial": form.red_invoice.serial if form.red_invoice_id else "",
         "red_invoice_number": form.red_invoice.number if form.red_invoice_id and form.red_invoice.number else "",
         "red_issued_at": _iso(form.red_invoice.issued_at) if form.red_invoice_id else "",
         "lines": [
@@ -414,7 +415,7 @@ def issued_on(*, account: SandboxAccount, day: date) -> list[LedgerInvoice]:
         Q(issued_at__gte=start, issued_at__lt=end)
         | Q(issue_state=IssueState.PENDING, accepted_at__gte=start, accepted_at__lt=end)
     )
-    return list(qs.prefetch_related("lines").order_by("id")[:5000])
+    return list(qs.select_related("selection").prefetch_related("lines").order_by("id")[:5000])
 
 
 def invoice_by_number(number: str) -> LedgerInvoice:
@@ -792,7 +793,7 @@ def received_list(
     end = datetime.combine(date_to + timedelta(days=1), datetime.min.time(), tzinfo=CN)
     qs = LedgerInvoice.objects.filter(
         buyer_tax_id=account.credit_code, issue_state=IssueState.ISSUED, issued_at__gte=start, issued_at__lt=end
-    ).select_related("selection").order_by("issued_at", "id")
+    ).select_related("selection").prefetch_related("lines").order_by("issued_at", "id")
     total = qs.count()
     page = max(page, 1)
     page_size = min(max(page_size, 1), 500)

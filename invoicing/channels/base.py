@@ -270,6 +270,7 @@ class RedForm:
     expires_at: datetime | None
     request_no: str = ""
     red_invoice_number: str = ""  # once the red invoice has been issued
+    red_invoice_serial: str = ""  # the platform's serial of the red invoice: query_issue() gives its lines
     red_issued_at: datetime | None = None
 
     @property

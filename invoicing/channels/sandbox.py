@@ -199,6 +199,7 @@ def _red_form(data: dict[str, Any]) -> RedForm:
         ),
         created_at=_dt(data["created_at"]), expires_at=_dt(data.get("expires_at")),  # type: ignore[arg-type]
         request_no=data.get("request_no", ""), red_invoice_number=data.get("red_invoice_number", ""),
+        red_invoice_serial=data.get("red_invoice_serial", ""),
         red_issued_at=_dt(data.get("red_issued_at")),
     )
 

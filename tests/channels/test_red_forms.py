@@ -33,6 +33,9 @@ def test_not_yet_used_by_the_buyer_no_confirmation_is_needed_and_the_red_invoice
     red = LedgerInvoice.objects.get(number=form.red_invoice_number)
     assert red.is_red and red.total_with_tax == Decimal("-1590.00") and red.blue_number == blue.invoice_number
     assert LedgerInvoice.objects.get(number=blue.invoice_number).status == "03"
+    fetched = channel.query_issue(form.red_invoice_serial)
+    assert fetched.is_red and fetched.invoice_number == form.red_invoice_number and fetched.red_form_no == form.form_no
+    assert [ln.amount for ln in fetched.lines] == [Decimal("-1000.00"), Decimal("-500.00")]
 
 
 def test_a_repeated_application_returns_the_same_form(channel, blue):
