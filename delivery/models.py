@@ -149,7 +149,8 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_channel_display()} → {self.target}"
+        # No target: a QR delivery's target is the customer link, which customer service must not see.
+        return f"{self.invoice} {self.get_channel_display()}"
 
     @property
     def taxpayer(self) -> Taxpayer:

@@ -168,6 +168,7 @@ def delivery_send(
     user = actor if getattr(actor, "is_authenticated", False) else None
     with transaction.atomic():
         delivery = Delivery(invoice=invoice, channel=channel, target=target, created_by=user, resend_of=resend_of)
+        link = None
         if channel == Channel.QR:
             link = invoice_link_create(invoice=invoice, actor=actor)
             delivery.target = invoice_link_url(link)
@@ -180,7 +181,9 @@ def delivery_send(
             action="delivery.created",
             actor=actor,
             to_state=delivery.status,
-            data={"invoice": invoice.number, "channel": channel, "target": delivery.target,
+            # A link is not written into the audit trail: whoever reads events could open the invoice with it.
+            data={"invoice": invoice.number, "channel": channel,
+                  "target": delivery.target if link is None else f"link {link.pk}",
                   "resend_of": resend_of.pk if resend_of else None},
             taxpayer=invoice.taxpayer,
         )

@@ -1,0 +1,109 @@
+"""The customer's link (QR / short link) and the SMS and print channels."""
+
+import logging
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+from django.urls import reverse
+from django.utils import timezone
+
+from delivery.models import Delivery, DeliveryStatus, InvoiceFile, InvoiceLink
+from delivery.services import delivery_send, invoice_link_create
+from tests.delivery.factories import make_invoice
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_qr_delivery_makes_a_link_whose_page_shows_the_invoice(client, fiona, invoice):
+    delivery = delivery_send(invoice=invoice, channel="qr", actor=fiona)
+    assert delivery.status == DeliveryStatus.SENT
+    link = InvoiceLink.objects.get(invoice=invoice)
+    assert delivery.target.endswith(f"/i/{link.token}/")
+    assert len(link.token) >= 32  # 24 random bytes
+    response = client.get(reverse("delivery:link", args=[link.token]))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert invoice.number in page and "3180.00" in page and "*信息技术服务*软件开发服务" in page
+    assert reverse("delivery:link_file", args=[link.token, "pdf"]) in page
+    assert response["X-Robots-Tag"] == "noindex, nofollow"
+    link.refresh_from_db()
+    assert link.views == 1
+
+
+def test_the_link_serves_that_invoices_files_only(client, yuntu, invoice):
+    link = invoice_link_create(invoice=invoice)
+    other = make_invoice(yuntu)
+    response = client.get(reverse("delivery:link_file", args=[link.token, "xml"]))
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content)
+    assert invoice.number.encode() in body and other.number.encode() not in body
+    assert response["Content-Disposition"] == f'attachment; filename="{invoice.number}.xml"'
+    assert client.get(reverse("delivery:link_file", args=[link.token, "pdf_a5"])).status_code == 404
+
+
+def test_an_expired_link_is_gone(client, invoice):
+    link = invoice_link_create(invoice=invoice, days=1)
+    InvoiceLink.objects.filter(pk=link.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert client.get(reverse("delivery:link", args=[link.token])).status_code == 410
+    assert client.get(reverse("delivery:link_file", args=[link.token, "xml"])).status_code == 410
+
+
+def test_a_link_is_gone_after_its_views_or_when_revoked(client, invoice):
+    link = invoice_link_create(invoice=invoice, max_views=1)
+    assert client.get(reverse("delivery:link", args=[link.token])).status_code == 200
+    assert client.get(reverse("delivery:link", args=[link.token])).status_code == 410
+    revoked = invoice_link_create(invoice=invoice)
+    InvoiceLink.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
+    assert client.get(reverse("delivery:link", args=[revoked.token])).status_code == 410
+
+
+def test_an_unknown_token_is_not_found(client, invoice):
+    assert client.get(reverse("delivery:link", args=["x" * 32])).status_code == 404
+
+
+@override_settings(DELIVERY_LINK_RATE_LIMIT=3)
+def test_too_many_requests_from_one_client_are_refused(client, invoice):
+    link = invoice_link_create(invoice=invoice)
+    codes = [client.get(reverse("delivery:link", args=[link.token])).status_code for _ in range(3)]
+    assert codes == [200, 200, 200]
+    response = client.get(reverse("delivery:link", args=["guess" * 8]))
+    assert response.status_code == 429 and response["Retry-After"] == "60"
+
+
+def test_finance_sees_the_link_and_its_qr_in_the_admin(client, fiona, sam, invoice):
+    link = invoice_link_create(invoice=invoice)
+    client.force_login(fiona)
+    page = client.get(reverse("admin:delivery_invoicelink_change", args=[link.pk])).content.decode()
+    assert f"/i/{link.token}/" in page and "<svg" in page
+    client.force_login(sam)
+    assert client.get(reverse("admin:delivery_invoicelink_change", args=[link.pk])).status_code == 403
+
+
+def test_customer_service_does_not_see_qr_link_targets_in_the_delivery_list(client, fiona, sam, invoice):
+    delivery = delivery_send(invoice=invoice, channel="qr", actor=fiona)
+    client.force_login(sam)
+    page = client.get(reverse("admin:delivery_delivery_changelist")).content.decode()
+    assert "（客户链接）" in page and delivery.target not in page
+    client.force_login(fiona)
+    assert delivery.target in client.get(reverse("admin:delivery_delivery_changelist")).content.decode()
+
+
+def test_an_sms_goes_through_the_log_provider_with_a_link(fiona, invoice, caplog, django_capture_on_commit_callbacks):
+    caplog.set_level(logging.INFO, logger="delivery.sms")
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery = delivery_send(invoice=invoice, channel="sms", actor=fiona)
+    delivery = Delivery.objects.get(pk=delivery.pk)
+    assert delivery.status == DeliveryStatus.SENT and delivery.target == "13800138000"
+    assert delivery.provider_message_id.startswith("log-")
+    assert "138****8000" in caplog.text and "13800138000" not in caplog.text
+    token = InvoiceLink.objects.get(invoice=invoice).token
+    assert f"/i/{token}/" in caplog.text
+
+
+def test_a_print_delivery_renders_the_a5_variant(fiona, invoice, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery = delivery_send(invoice=invoice, channel="print", target="a5", actor=fiona)
+    assert Delivery.objects.get(pk=delivery.pk).status == DeliveryStatus.SENT
+    file = InvoiceFile.objects.get(invoice=invoice, format="pdf_a5")
+    assert file.status == "done" and file.file.name.endswith(f"{invoice.number}.A5.pdf")
