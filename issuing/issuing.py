@@ -17,7 +17,7 @@ The rules (issue #4, domain.md §16.3):
 
 Settings (read from ``django.conf.settings`` or the environment, in that order): ``ISSUING_MAX_ATTEMPTS`` (8),
 ``ISSUING_RETRY_BASE_SECONDS`` (2), ``ISSUING_RETRY_MAX_SECONDS`` (300), ``ISSUING_POLL_AGE_SECONDS`` (30),
-``ISSUING_QUEUE_FILES`` (1: call ``issuing.rendering.invoice_files_queue`` after an invoice commits).
+``ISSUING_QUEUE_FILES`` (1: queue the new invoice's files with ``invoice_files_queue`` of the rendering jobs).
 """
 
 from __future__ import annotations
@@ -321,18 +321,29 @@ def _consume_quota(invoice: Invoice) -> None:
     consume(taxpayer=invoice.taxpayer, month=invoice.quota_month, amount=invoice.amount, reference=invoice.number)
 
 
-def _queue_files(invoice_id: int) -> None:
-    """'Files queued': hand the new invoice to the rendering jobs, if that module exists. Never breaks issuing."""
+def _files_hook():  # noqa: ANN202
+    """``invoice_files_queue(invoice)`` of the rendering jobs (issuing.rendering or delivery.rendering), if any."""
+    for module in ("issuing.rendering", "delivery.rendering"):
+        try:
+            return __import__(module, fromlist=["invoice_files_queue"]).invoice_files_queue
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+def _queue_files(invoice: Invoice) -> None:
+    """'Files queued': create the invoice's file jobs in the issuing transaction (their rendering is queued on
+    commit by the rendering module). In a savepoint: a failure there is logged and never undoes the invoice."""
     if not _setting("ISSUING_QUEUE_FILES", 1):
         return
-    try:
-        from issuing.rendering import invoice_files_queue
-    except ImportError:
+    hook = _files_hook()
+    if hook is None:
         return
     try:
-        invoice_files_queue(Invoice.objects.get(pk=invoice_id))
-    except Exception:  # noqa: BLE001 - a file job that cannot be queued is retried by rendering, not by issuing
-        logger.exception("could not queue files for invoice %s", invoice_id)
+        with transaction.atomic():
+            hook(invoice)
+    except Exception:  # noqa: BLE001 - files can be queued again from the admin; the invoice must stand
+        logger.exception("could not queue files for invoice %s", invoice.number)
 
 
 def invoice_record_issued(*, application_id: int, result: IssueResult, actor: Any = None,
@@ -413,8 +424,7 @@ def invoice_record_issued(*, application_id: int, result: IssueResult, actor: An
             data={"serial": result.serial, "number": invoice.number, "total": str(invoice.total),
                   "attempts": app.issue_attempts},
         )
-        invoice_id = invoice.pk
-        transaction.on_commit(lambda: _queue_files(invoice_id))
+        _queue_files(invoice)
     return invoice
 
 

@@ -90,11 +90,11 @@ def _compare(invoice: Invoice, result: IssueResult, report: ReconcileReport) -> 
         return
     diffs = {}
     if result.invoice_number != invoice.number:
-        diffs["number"] = result.invoice_number
+        diffs["platform_number"] = result.invoice_number
     if result.total_with_tax is not None and result.total_with_tax != invoice.total:
-        diffs["total"] = str(result.total_with_tax)
+        diffs["platform_total"] = str(result.total_with_tax)
     if result.total_tax is not None and result.total_tax != invoice.tax:
-        diffs["tax"] = str(result.total_tax)
+        diffs["platform_tax"] = str(result.total_tax)
     if diffs:
         report.mismatched.append({"number": invoice.number, "serial": invoice.channel_serial, **diffs})
         _flag(invoice, problem="与平台台账不一致", data={"platform": diffs})

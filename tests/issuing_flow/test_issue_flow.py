@@ -36,7 +36,7 @@ def script(monkeypatch, channel, **steps):
 
 
 def queued(callbacks):
-    """The issuing-task callbacks among those captured (others: the files hook after the invoice commits)."""
+    """The issuing-task callbacks among those captured (others: file rendering queued after the invoice commits)."""
     return [c for c in callbacks if "_queue_issue" in c.__qualname__]
 
 
@@ -252,7 +252,7 @@ def test_the_poller_leaves_unknown_needs_attention_applications_to_a_person(
     assert report.left_for_person == 1 and app.status == S.ISSUING and app.needs_attention
 
 
-def test_files_are_queued_after_the_invoice_commits(approved, settings, monkeypatch,
+def test_files_are_queued_with_the_invoice(approved, settings, monkeypatch,
                                                     django_capture_on_commit_callbacks):
     settings.ISSUING_QUEUE_FILES = 1
     queued = []
@@ -289,3 +289,17 @@ def test_an_application_not_approved_cannot_be_submitted(approved):
     app.refresh_from_db()
     with pytest.raises(ValidationError):
         issuing.application_submit_issue(application=app)
+
+
+def test_the_delivery_file_jobs_are_created_with_the_invoice(approved, settings, django_capture_on_commit_callbacks):
+    pytest.importorskip("delivery.rendering")
+    from delivery.models import InvoiceFile
+
+    settings.ISSUING_QUEUE_FILES = 1
+    app = approved()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        issuing.application_submit_issue(application=app)
+    issuing.issue_attempt(application_id=app.pk)  # rendering is queued on commit, which this test never reaches
+    invoice = Invoice.objects.get(application=app)
+    assert InvoiceFile.objects.filter(invoice=invoice).exists()
+    assert queued(callbacks)

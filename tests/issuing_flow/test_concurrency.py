@@ -1,0 +1,78 @@
+"""Two workers, two clicks at the same moment: still one invoice (PostgreSQL: real row locks, real threads)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from issuing import issuing
+from issuing.models import ApplicationStatus, Invoice, InvoiceApplication
+from sandbox.models import LedgerInvoice
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+S = ApplicationStatus
+
+
+def run_together(n, target):
+    barrier = threading.Barrier(n)
+    results, errors = [], []
+
+    def body():
+        try:
+            barrier.wait()
+            results.append(target())
+        except Exception as exc:  # noqa: BLE001 - collected and asserted on
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=body) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors
+
+
+def test_two_workers_issuing_the_same_application_at_once_make_one_invoice(approved, monkeypatch):
+    monkeypatch.setattr(issuing, "_queue_issue", lambda application_id: None)  # the "workers" are these threads
+    app = approved()
+    issuing.application_submit_issue(application=app)
+
+    results, errors = run_together(4, lambda: issuing.issue_attempt(application_id=app.pk))
+
+    assert errors == []
+    assert results.count(issuing.Outcome.ISSUED) >= 1
+    app.refresh_from_db()
+    assert app.status == S.ISSUED
+    assert Invoice.objects.filter(application=app).count() == 1
+    assert LedgerInvoice.objects.filter(serial=app.issue_serial).count() == 1
+
+
+def test_two_clicks_at_once_queue_one_task(approved, monkeypatch):
+    queued = []
+    monkeypatch.setattr(issuing, "_queue_issue", queued.append)
+    app = approved()
+
+    results, errors = run_together(4, lambda: issuing.application_submit_issue(application=app).status)
+
+    assert errors == [] and results == [S.ISSUING] * 4
+    assert queued == [app.pk]
+    assert InvoiceApplication.objects.get(pk=app.pk).issue_attempts == 1
+
+
+def test_a_worker_recording_while_the_poller_records_makes_one_invoice(approved, channel, monkeypatch):
+    monkeypatch.setattr(issuing, "_queue_issue", lambda application_id: None)
+    app = approved()
+    issuing.application_submit_issue(application=app)
+    app.refresh_from_db()
+    result = channel.issue_invoice(issuing.build_issue_request(app))
+
+    results, errors = run_together(
+        4, lambda: issuing.invoice_record_issued(application_id=app.pk, result=result).number
+    )
+
+    assert errors == [] and set(results) == {result.invoice_number}
+    assert Invoice.objects.filter(application=app).count() == 1
