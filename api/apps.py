@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_save
 from django.utils.translation import gettext_lazy as _
 
 
@@ -9,3 +10,7 @@ class ApiConfig(AppConfig):
 
     def ready(self) -> None:
         from api import schema  # noqa: F401  (registers the OpenAPI descriptions of our authentication schemes)
+        from api.webhooks import on_event_saved
+
+        # Application and invoice webhooks are derived from the audit trail (see api/webhooks.py).
+        post_save.connect(on_event_saved, sender="invoicing.Event", dispatch_uid="api-webhooks-from-events")

@@ -1,0 +1,98 @@
+"""Webhook subscriptions, and the signed events an upstream system receives."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from delivery.models import WebhookDelivery, WebhookEndpoint
+from delivery.webhooks import webhook_verify
+from issuing import services
+from issuing.models import InvoiceApplication
+
+from .conftest import BUYER, assert_error, line
+
+pytestmark = pytest.mark.django_db
+
+
+class Receiver:
+    """A local HTTP server that records what it is sent."""
+
+    def __init__(self):
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                received.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fapiao"
+
+    def __enter__(self):
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_subscription_is_created_listed_and_removed(shop, erp, yuntu):
+    response = shop.post("webhooks/", {"url": "https://shop.example.com/hooks", "events": ["invoice.issued"]})
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["secret"] and body["taxpayer"] == yuntu.credit_code and body["events"] == ["invoice.issued"]
+    listed = shop.get("webhooks/").json()
+    assert [w["url"] for w in listed["results"]] == ["https://shop.example.com/hooks"]
+    assert "secret" not in listed["results"][0]
+    assert_error(erp.get(f"webhooks/{body['id']}/"), 404, "not_found")  # another client's subscription
+    assert shop.delete(f"webhooks/{body['id']}/").status_code == 204
+    assert shop.get("webhooks/").json()["count"] == 0
+    assert not WebhookEndpoint.objects.get(url="https://shop.example.com/hooks").is_active
+
+
+def test_an_unknown_event_name_is_a_field_error(shop):
+    error = assert_error(shop.post("webhooks/", {"url": "https://x.example.com/", "events": ["invoice.eaten"]}),
+                         400, "validation_error")
+    assert any(key.startswith("events") for key in error["fields"])
+
+
+def test_a_status_change_reaches_the_subscriber_signed(shop, fiona, django_capture_on_commit_callbacks):
+    with Receiver() as receiver:
+        secret = shop.post("webhooks/", {"url": receiver.url, "events": ["*"]}).json()["secret"]
+        app = shop.post("applications/", {"buyer": BUYER, "lines": [line()]}).json()
+        with django_capture_on_commit_callbacks(execute=True):
+            services.application_reject(application=InvoiceApplication.objects.get(pk=app["id"]), actor=fiona,
+                                        reason="抬头有误")
+    assert WebhookDelivery.objects.filter(event="application.status_changed").count() == 1
+    assert len(receiver.received) == 1
+    headers, raw = receiver.received[0]
+    assert headers["X-Fapiao-Event"] == "application.status_changed"
+    assert webhook_verify(secret, headers["X-Fapiao-Timestamp"], raw, headers["X-Fapiao-Signature"])
+    data = json.loads(raw)["data"]["application"]
+    assert (data["id"], data["status"], data["previous_status"], data["reject_reason"]) == (
+        app["id"], "rejected", "processing", "抬头有误")
+
+
+def test_internal_review_steps_send_nothing(shop, fiona):
+    shop.post("webhooks/", {"url": "https://shop.example.com/hooks", "events": ["*"]})
+    app = shop.post("applications/", {"buyer": BUYER, "lines": [line()]}).json()
+    services.application_claim(application=InvoiceApplication.objects.get(pk=app["id"]), actor=fiona)
+    assert not WebhookDelivery.objects.exists()  # 待审核 → 审核中 reads 开票中 to a customer either way
+
+
+def test_withdrawing_through_the_api_is_announced(shop):
+    shop.post("webhooks/", {"url": "https://shop.example.com/hooks", "events": ["application.status_changed"]})
+    app = shop.post("applications/", {"buyer": BUYER, "lines": [line()]}).json()
+    shop.post(f"applications/{app['id']}/withdraw/", {})
+    row = WebhookDelivery.objects.get()
+    assert row.payload["application"]["status"] == "withdrawn"
