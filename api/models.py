@@ -133,3 +133,21 @@ class RedFlushRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invoice_id} {self.get_status_display()}"
+
+
+class WebhookSubscription(models.Model):
+    """Which API client registered a webhook endpoint, so that each client sees and removes only its own."""
+
+    client = models.ForeignKey(ApiClient, models.CASCADE, related_name="webhook_subscriptions", verbose_name=_("客户端"))
+    endpoint = models.OneToOneField(
+        "delivery.WebhookEndpoint", models.CASCADE, related_name="api_subscription", verbose_name=_("推送地址")
+    )
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("推送订阅（接口）")
+        verbose_name_plural = _("推送订阅（接口）")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.client} → {self.endpoint}"

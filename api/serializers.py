@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from api.models import RedFlushRequest
@@ -17,6 +17,7 @@ from issuing.models import (
     ISSUABLE_KINDS,
     BillingDocument,
     BillingDocumentLine,
+    Invoice,
     InvoiceApplication,
     InvoiceKind,
     InvoicingBasis,
@@ -194,9 +195,14 @@ class ApplicationSourceInputSerializer(serializers.Serializer):
                                       default=None, help_text=_("从该单据申请的价税合计；为空表示全部可开票余额"))
 
 
+@extend_schema_field({"type": "string", "enum": sorted(ISSUABLE_KINDS)})
+class InvoiceKindField(serializers.ChoiceField):
+    """发票种类 code; described inline so that it does not collide with the buyer's ``kind`` enum."""
+
+
 class ApplicationCreateSerializer(ClientTaxpayerMixin, serializers.Serializer):
     taxpayer = TaxpayerField(required=False, allow_null=True, default=None)
-    kind = serializers.ChoiceField(
+    kind = InvoiceKindField(
         choices=[(k, label) for k, label in InvoiceKind.choices if k in ISSUABLE_KINDS],
         default=InvoiceKind.SHUDIAN_NORMAL,
         help_text=_("81 数电专票，82 数电普票，85/86 数电纸票"),
@@ -268,6 +274,7 @@ class InvoiceRefSerializer(serializers.Serializer):
 
 class ApplicationSerializer(serializers.ModelSerializer):
     taxpayer = serializers.SlugRelatedField(slug_field="credit_code", read_only=True)
+    kind = serializers.CharField(read_only=True, help_text=_("发票种类代码：81 数电专票，82 数电普票，85/86 数电纸票"))
     status = serializers.SerializerMethodField(help_text=_(
         "面向客户的状态：processing 开票中（含待审核、审核中、待开票、开票中），issued 已开票，rejected 已驳回，"
         "withdrawn 已撤销，red_flushed 已红冲，partly_red 部分红冲，draft 草稿"))
@@ -326,3 +333,96 @@ class RedFlushRequestSerializer(serializers.ModelSerializer):
         fields = ["id", "taxpayer", "invoice", "invoice_number", "amount", "reason", "status", "status_label",
                   "created_at"]
         read_only_fields = fields
+
+
+# --- invoices ------------------------------------------------------------------------------------------------------
+
+
+class InvoiceLineSerializer(serializers.Serializer):
+    line_no = serializers.IntegerField()
+    item_name = serializers.CharField(source="face_name", help_text=_("票面项目名称（*简称*名称）"))
+    spec = serializers.CharField()
+    unit = serializers.CharField()
+    quantity = serializers.DecimalField(**QTY, allow_null=True)
+    unit_price = serializers.DecimalField(**QTY, allow_null=True, help_text=_("单价（不含税）"))
+    amount = serializers.DecimalField(**MONEY, help_text=_("金额（不含税）"))
+    tax_rate = serializers.DecimalField(max_digits=7, decimal_places=4)
+    tax = serializers.DecimalField(**MONEY)
+    tax_category = serializers.CharField(source="tax_category.code", help_text=_("税收分类编码"))
+
+
+class InvoiceSerializer(serializers.ModelSerializer):
+    taxpayer = serializers.SlugRelatedField(slug_field="credit_code", read_only=True)
+    kind = serializers.CharField(read_only=True, help_text=_("发票种类代码（查验 fplx）"))
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
+    kind_label = serializers.CharField(source="get_kind_display", read_only=True)
+    application = serializers.SerializerMethodField()
+    blue_invoice_number = serializers.SerializerMethodField()
+    buyer = serializers.SerializerMethodField()
+    lines = InvoiceLineSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Invoice
+        fields = ["id", "number", "taxpayer", "kind", "kind_label", "is_red", "blue_invoice_number", "issue_date",
+                  "issued_at", "status", "status_label", "seller_name", "seller_tax_id", "buyer", "amount", "tax",
+                  "total", "red_amount_total", "remark", "application", "lines"]
+        read_only_fields = fields
+
+    @extend_schema_field(inline_serializer(name="InvoiceApplicationRef", fields={
+        "id": serializers.IntegerField(), "number": serializers.CharField()}))
+    def get_application(self, obj) -> dict[str, Any] | None:
+        app = obj.application
+        return None if app is None else {"id": app.pk, "number": app.number}
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_blue_invoice_number(self, obj) -> str:
+        return obj.blue_invoice.number if obj.blue_invoice_id else ""
+
+    @extend_schema_field(BuyerSerializer)
+    def get_buyer(self, obj) -> dict[str, str]:
+        return buyer_out(obj)
+
+
+class FileLinkSerializer(serializers.Serializer):
+    format = serializers.CharField(help_text=_("pdf、ofd 或 xml"))
+    url = serializers.URLField(help_text=_("短时有效的签名下载链接，无需认证头"))
+    expires_at = serializers.DateTimeField()
+
+
+# --- webhooks --------------------------------------------------------------------------------------------------------
+
+
+class WebhookCreateSerializer(ClientTaxpayerMixin, serializers.Serializer):
+    taxpayer = TaxpayerField(required=False, allow_null=True, default=None)
+    url = serializers.URLField(max_length=500, help_text=_("接收推送的地址（POST，JSON）"))
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=["*"]),  # replaced in __init__ with the delivery app's event names
+        allow_empty=False,
+        help_text=_('订阅的事件；["*"] 表示全部'),
+    )
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["events"].child = serializers.ChoiceField(choices=webhook_event_choices())
+
+
+def webhook_event_choices() -> list[tuple[str, str]]:
+    from delivery.models import WebhookEvent
+
+    return [("*", _("全部事件")), *WebhookEvent.choices]
+
+
+class WebhookSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    taxpayer = serializers.CharField(source="endpoint.taxpayer.credit_code")
+    name = serializers.CharField(source="endpoint.name")
+    url = serializers.URLField(source="endpoint.url")
+    events = serializers.ListField(source="endpoint.events", child=serializers.CharField())
+    is_active = serializers.BooleanField(source="endpoint.is_active")
+    created_at = serializers.DateTimeField()
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(source="endpoint.secret", help_text=_(
+        "签名密钥，只在创建时返回一次。验签：X-Fapiao-Signature = sha256=hex(HMAC-SHA256(密钥, 时间戳 + '.' + 原始请求体))"))

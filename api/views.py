@@ -18,19 +18,30 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.authentication import BearerTokenAuthentication, HmacAuthentication
-from api.errors import ApiError
+from api.errors import ApiError, english
+from api.files import file_link
 from api.idempotency import idempotent_create
-from api.permissions import IsApiClient, client_of
+from api.models import RedFlushRequest, WebhookSubscription
+from api.permissions import CanDownloadFiles, IsApiClient, client_of
 from api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, error
 from api.serializers import (
     ApplicationCreateSerializer,
     ApplicationSerializer,
     BillingDocumentCreateSerializer,
     BillingDocumentSerializer,
+    FileLinkSerializer,
+    InvoiceSerializer,
+    RedFlushRequestCreateSerializer,
+    RedFlushRequestSerializer,
     RefundSerializer,
+    WebhookCreatedSerializer,
+    WebhookCreateSerializer,
+    WebhookSerializer,
     WithdrawSerializer,
 )
+from api.services import red_flush_request_create
 from api.throttling import ClientRateThrottle
+from delivery.models import DELIVERED_FORMATS, WebhookEndpoint
 from invoicing.events import event_record
 from issuing import selectors, services
 from issuing.compliance import ComplianceError
@@ -40,7 +51,10 @@ from issuing.models import (
     ApplicationSource,
     BillingDocument,
     BillingDocumentStatus,
+    Invoice,
     InvoiceApplication,
+    InvoiceLine,
+    InvoiceStatus,
     Source,
 )
 
@@ -180,8 +194,6 @@ class BillingDocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
 
 
 def _already_exists(external_no: str) -> ApiError:
-    from api.errors import english
-
     message = (f"Billing document {external_no} already exists" if english()
                else f"业务单据 {external_no} 已存在")
     return ApiError("already_exists", status_code=409, message=message, fields={"external_no": [message]})
@@ -297,3 +309,164 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clien
             services.application_withdraw(application=app, actor=None, reason=data["reason"])
             self.audit(app, "api_withdraw", reason=data["reason"])
         return Response(self.get_serializer(self.get_queryset().get(pk=app.pk)).data)
+
+
+# --- invoices and their files ------------------------------------------------------------------------------------
+
+
+class InvoiceFilter(django_filters.FilterSet):
+    taxpayer = django_filters.CharFilter(field_name="taxpayer__credit_code", help_text="主体统一社会信用代码")
+    number = django_filters.CharFilter(help_text="发票号码（精确匹配）")
+    application = django_filters.NumberFilter(field_name="application_id", help_text="开票申请 id")
+    is_red = django_filters.BooleanFilter()
+    status = django_filters.ChoiceFilter(choices=InvoiceStatus.choices)
+    issue_date_from = django_filters.DateFilter(field_name="issue_date", lookup_expr="gte")
+    issue_date_to = django_filters.DateFilter(field_name="issue_date", lookup_expr="lte")
+
+    class Meta:
+        model = Invoice
+        fields = ["taxpayer", "number", "is_red", "status"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="发票列表", responses={200: InvoiceSerializer(many=True), **READ_ERRORS}),
+    retrieve=extend_schema(summary="发票详情", responses={200: InvoiceSerializer, **READ_ERRORS}),
+)
+class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApiView):
+    serializer_class = InvoiceSerializer
+    filterset_class = InvoiceFilter
+
+    def get_queryset(self):
+        return self.scoped(Invoice.objects.all()).select_related("taxpayer", "application", "blue_invoice").prefetch_related(
+            Prefetch("lines", queryset=InvoiceLine.objects.select_related("tax_category").order_by("line_no"))
+        ).order_by("-issued_at", "-id")
+
+    @extend_schema(
+        summary="获取发票文件的下载链接",
+        description=(
+            "返回 PDF、OFD、XML 三种文件的签名链接，有效期 10 分钟，打开链接无需认证头。"
+            "与后台相同的规则：客户端须有“可下载发票文件”权限（否则 403），发票须属于客户端的主体（否则 404）。"
+        ),
+        responses={200: FileLinkSerializer(many=True), 403: error("客户端无权下载发票文件（permission_denied）"),
+                   **READ_ERRORS},
+    )
+    @action(detail=True, methods=["get"], url_path="files", permission_classes=[IsApiClient, CanDownloadFiles],
+            pagination_class=None, filter_backends=[])
+    def files(self, request: Request, pk=None) -> Response:
+        invoice = self.get_object()
+        links = []
+        for fmt in DELIVERED_FORMATS:
+            url, expires_at = file_link(request, client=self.client, invoice=invoice, fmt=fmt)
+            links.append({"format": fmt, "url": url, "expires_at": expires_at})
+        return Response(FileLinkSerializer(links, many=True).data)
+
+
+# --- red-flush requests --------------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="红冲请求列表", responses={200: RedFlushRequestSerializer(many=True), **READ_ERRORS}),
+    retrieve=extend_schema(summary="红冲请求详情", responses={200: RedFlushRequestSerializer, **READ_ERRORS}),
+)
+class RedFlushRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApiView):
+    serializer_class = RedFlushRequestSerializer
+    filterset_fields = ["status", "invoice"]
+
+    def get_queryset(self):
+        return self.scoped(RedFlushRequest.objects.all()).select_related("taxpayer", "invoice").order_by(
+            "-created_at", "-id"
+        )
+
+    @extend_schema(
+        summary="提交红冲请求",
+        description=(
+            "登记对一张蓝字发票的红冲请求（全额或部分），状态为 requested，由财务在后台处理；"
+            "红字确认单和红字发票由后续的红冲流程完成，完成后推送 invoice.red_flushed。"
+        ),
+        request=RedFlushRequestCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: RedFlushRequestSerializer, **WRITE_ERRORS},
+    )
+    def create(self, request: Request) -> Response:
+        return idempotent_create(request, self, self._create)
+
+    def _create(self) -> Response:
+        data = self.input(RedFlushRequestCreateSerializer)
+        invoice = self.scoped(Invoice.objects.select_related("taxpayer")).filter(pk=data["invoice"]).first()
+        if invoice is None:
+            raise _field_error("invoice", "发票不存在", "No such invoice")
+        if invoice.is_red:
+            raise _field_error("invoice", "红字发票不能再红冲", "A red invoice cannot be red-flushed")
+        if invoice.status not in (InvoiceStatus.NORMAL, InvoiceStatus.RED_PARTIAL):
+            raise _field_error("invoice", f"发票状态为{invoice.get_status_display()}，不能红冲",
+                               "The invoice's status does not allow a red flush")
+        remaining = invoice.total - invoice.red_amount_total
+        if data["amount"] is not None and data["amount"] > remaining:
+            raise _field_error("amount", f"红冲金额不能超过剩余可红冲的价税合计 {remaining}",
+                               f"The amount exceeds what remains to be red-flushed ({remaining})")
+        request_row = red_flush_request_create(client=self.client, invoice=invoice, reason=data["reason"],
+                                               amount=data["amount"])
+        return Response(self.get_serializer(request_row).data, status=status.HTTP_201_CREATED)
+
+
+def _field_error(field: str, zh: str, en: str) -> ApiError:
+    message = en if english() else zh
+    return ApiError("validation_error", status_code=400, message=message, fields={field: [message]})
+
+
+# --- webhook subscriptions -----------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="推送订阅列表", responses={200: WebhookSerializer(many=True), **READ_ERRORS}),
+    retrieve=extend_schema(summary="推送订阅详情", responses={200: WebhookSerializer, **READ_ERRORS}),
+    destroy=extend_schema(summary="取消推送订阅", responses={204: None, **READ_ERRORS}),
+)
+class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, ClientApiView):
+    """Webhook subscriptions: signed POSTs of application.status_changed, invoice.issued, invoice.red_flushed,
+    invoice.delivered and delivery.failed, retried with backoff by the delivery app."""
+
+    serializer_class = WebhookSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        client = self.client
+        if client is None:
+            return WebhookSubscription.objects.none()
+        return WebhookSubscription.objects.filter(
+            client=client, endpoint__is_active=True, endpoint__taxpayer_id__in=client.taxpayer_ids()
+        ).select_related("endpoint__taxpayer").order_by("-created_at", "-id")
+
+    @extend_schema(
+        summary="订阅推送",
+        description=(
+            "登记一个接收地址。每次推送是一个 JSON POST：{id, event, data}，带 X-Fapiao-Event、X-Fapiao-Delivery"
+            "（重试时不变，用于去重）、X-Fapiao-Timestamp 和 X-Fapiao-Signature 头；失败按退避重试。"
+            "签名密钥只在本次应答中返回。"
+        ),
+        request=WebhookCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: WebhookCreatedSerializer, **WRITE_ERRORS},
+    )
+    def create(self, request: Request) -> Response:
+        return idempotent_create(request, self, self._create)
+
+    def _create(self) -> Response:
+        data = self.input(WebhookCreateSerializer)
+        client = self.client
+        with transaction.atomic():
+            endpoint = WebhookEndpoint(taxpayer=data["taxpayer"], name=data["name"] or client.name, url=data["url"],
+                                       events=sorted(set(data["events"])))
+            endpoint.full_clean()
+            endpoint.save()
+            subscription = WebhookSubscription.objects.create(client=client, endpoint=endpoint)
+            event_record(obj=endpoint, action="webhook_subscribed", actor_label=client.actor_label,
+                         data={"url": endpoint.url, "events": endpoint.events}, taxpayer=endpoint.taxpayer)
+        return Response(WebhookCreatedSerializer(subscription).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance) -> None:
+        # Endpoints keep their delivery history, so they are switched off rather than deleted.
+        with transaction.atomic():
+            WebhookEndpoint.objects.filter(pk=instance.endpoint_id).update(is_active=False)
+            event_record(obj=instance.endpoint, action="webhook_unsubscribed", actor_label=self.client.actor_label,
+                         taxpayer=instance.endpoint.taxpayer)

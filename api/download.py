@@ -1,0 +1,57 @@
+"""GET /api/v1/files/<signed token>/: the file behind a short-lived link (see api/files.py)."""
+
+from __future__ import annotations
+
+import io
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
+
+from api.errors import ApiError
+from api.files import LinkExpired, LinkInvalid, file_link_resolve
+from api.schema import error
+from invoicing.events import event_record
+
+
+class InvoiceFileDownloadView(APIView):
+    authentication_classes: list = []  # the signed link is the credential
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(
+        summary="下载发票文件（签名链接）",
+        description="由 GET /api/v1/invoices/{id}/files/ 返回的链接；10 分钟内有效，无需认证头。",
+        auth=[],
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="PDF、OFD 或 XML 文件"),
+            404: error("链接无效，或已无权下载（not_found）"),
+            410: error("链接已过期（link_expired）"),
+            503: error("文件暂时无法生成（file_unavailable）"),
+        },
+    )
+    def get(self, request, token: str):
+        from delivery.models import CONTENT_TYPES, DELIVERED_FORMATS, FILE_EXTENSIONS
+        from delivery.rendering import InvoiceFileUnavailable, invoice_file_bytes
+
+        try:
+            client, invoice, fmt = file_link_resolve(token)
+        except LinkExpired:
+            raise ApiError("link_expired", status_code=410) from None
+        except LinkInvalid:
+            raise ApiError("not_found", status_code=404) from None
+        if fmt not in DELIVERED_FORMATS:
+            raise ApiError("not_found", status_code=404)
+        try:
+            data = invoice_file_bytes(invoice, fmt)
+        except InvoiceFileUnavailable as exc:
+            raise ApiError("file_unavailable", status_code=503, message=str(exc) or None) from exc
+        event_record(obj=invoice, action="file.downloaded", actor_label=client.actor_label, data={"format": fmt},
+                     taxpayer=invoice.taxpayer)
+        response = FileResponse(io.BytesIO(data), as_attachment=True, filename=f"{invoice.number}.{FILE_EXTENSIONS[fmt]}",
+                                content_type=CONTENT_TYPES[fmt])
+        response["Cache-Control"] = "private, no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
