@@ -164,3 +164,20 @@ def test_a_paper_invoice_red_is_issued_by_hand_and_a_paper_invoice_can_be_voided
     with pytest.raises(ChannelRejected) as exc:
         channel.void_paper(electronic.invoice_number)
     assert exc.value.code == "3401"
+
+
+def test_a_confirmed_paper_form_without_its_red_invoice_can_be_revoked_as_09(seller, channel, buyer_channel, buyer_entity):
+    paper = channel.issue_invoice(issue_request(seller, kind="85"))
+    booked(paper)
+    form = channel.red_form_apply(RedFormRequest("R1", paper.invoice_number, "02"))
+    assert buyer_channel.red_form_confirm(form.form_no).status == "04"
+    assert not channel.red_form_query(form.form_no).red_invoice_number  # 纸票: issued by hand, not yet
+    assert channel.red_form_revoke(form.form_no).status == "09"
+
+
+def test_an_expired_form_no_longer_waits_in_the_inbox(channel, buyer_channel, blue):
+    booked(blue)
+    form = channel.red_form_apply(RedFormRequest("R1", blue.invoice_number, "02"))
+    clock.advance(hours=73)
+    assert buyer_channel.red_form_list_inbound() == ()
+    assert [f.form_no for f in buyer_channel.red_form_list_inbound(status="07")] == [form.form_no]
