@@ -194,6 +194,16 @@ class WebhookEndpoint(models.Model):
     def __str__(self) -> str:
         return self.name or self.url
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        known = set(WebhookEvent.values) | {"*"}
+        if not isinstance(self.events, list) or not all(isinstance(e, str) for e in self.events):
+            raise ValidationError({"events": _("订阅事件应为事件名称的列表")})
+        unknown = [e for e in self.events if e not in known]
+        if unknown:
+            raise ValidationError({"events": _("未知事件：%(names)s") % {"names": ", ".join(unknown)}})
+
     def wants(self, event: str) -> bool:
         return self.is_active and ("*" in self.events or event in self.events)
 

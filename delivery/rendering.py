@@ -122,9 +122,9 @@ def render_invoice_bytes(invoice: Invoice, fmt: str) -> bytes:
 
 
 def storage_name(invoice: Invoice, fmt: str) -> str:
-    """invoices/<taxpayer id>/<yyyy>/<mm>/<number>.<ext>"""
+    """invoices/<seller's taxpayer id (纳税人识别号)>/<yyyy>/<mm>/<number>.<ext>: stable and readable in the bucket."""
     d = invoice.issue_date
-    return f"invoices/{invoice.taxpayer_id}/{d:%Y}/{d:%m}/{invoice.number}.{FILE_EXTENSIONS[fmt]}"
+    return f"invoices/{invoice.seller_tax_id}/{d:%Y}/{d:%m}/{invoice.number}.{FILE_EXTENSIONS[fmt]}"
 
 
 # --- jobs --------------------------------------------------------------------------------------------------------
@@ -211,6 +211,19 @@ def invoice_file_rerender(*, file: InvoiceFile) -> bool:
     return bool(updated)
 
 
+def invoice_files_requeue_stale(*, older_than: timedelta = timedelta(minutes=5)) -> int:
+    """Queue again the jobs left pending (a lost message) or stuck rendering (a killed worker). For a periodic task."""
+    now = timezone.now()
+    stale = InvoiceFile.objects.filter(
+        Q(status=RenderStatus.PENDING, updated_at__lt=now - older_than)
+        | Q(status=RenderStatus.RENDERING, updated_at__lt=now - RENDER_STALE_AFTER)
+    ).values_list("pk", flat=True)[:1000]
+    ids = list(stale)
+    for file_id in ids:
+        _queue_render(file_id)
+    return len(ids)
+
+
 def _read(file: InvoiceFile) -> bytes | None:
     if not file.file.name:
         return None
@@ -269,6 +282,7 @@ __all__ = [
     "invoice_file_rerender",
     "invoice_file_store",
     "invoice_files_queue",
+    "invoice_files_requeue_stale",
     "invoice_to_document",
     "render_invoice_bytes",
     "storage_name",

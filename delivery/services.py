@@ -95,7 +95,7 @@ def invoice_link_url(link: InvoiceLink) -> str:
 # --- sending -----------------------------------------------------------------------------------------------------
 
 
-def _default_target(invoice: Invoice, channel: str) -> str:
+def default_delivery_target(invoice: Invoice, channel: str) -> str:
     app = invoice.application
     if channel == Channel.EMAIL:
         return app.delivery_email if app is not None else ""
@@ -113,7 +113,8 @@ def _default_target(invoice: Invoice, channel: str) -> str:
     return ""
 
 
-def _clean_target(invoice: Invoice, channel: str, target: str) -> str:
+def clean_delivery_target(invoice: Invoice, channel: str, target: str) -> str:
+    """The normalised target for ``channel``, or ``ValidationError`` on ``target``."""
     target = (target or "").strip()
     if channel == Channel.EMAIL:
         try:
@@ -164,7 +165,7 @@ def delivery_send(
     _check_scope(actor, invoice)
     if channel not in Channel.values:
         raise ValidationError({"channel": f"未知的交付渠道：{channel}"})
-    target = _clean_target(invoice, channel, target or _default_target(invoice, channel))
+    target = clean_delivery_target(invoice, channel, target or default_delivery_target(invoice, channel))
     user = actor if getattr(actor, "is_authenticated", False) else None
     with transaction.atomic():
         delivery = Delivery(invoice=invoice, channel=channel, target=target, created_by=user, resend_of=resend_of)
@@ -190,6 +191,35 @@ def delivery_send(
         if delivery.status == DeliveryStatus.PENDING:
             _queue_attempt(delivery)
     return delivery
+
+
+def auto_send_enabled() -> bool:
+    return bool(getattr(settings, "DELIVERY_AUTO_SEND", True))
+
+
+def invoice_deliver_on_issue(invoice: Invoice) -> list[Delivery]:
+    """Deliver a newly issued invoice to the application's e-mail and mobile. Idempotent per channel.
+
+    Called from the issuing hook (``issuing.rendering.invoice_files_queue``) inside the issuing transaction; the
+    sending itself is queued after commit. A bad address is logged and skipped: it never undoes the invoice.
+    """
+    app = invoice.application
+    if app is None or not auto_send_enabled():
+        return []
+    already = set(
+        Delivery.objects.filter(invoice=invoice, created_by__isnull=True, resend_of__isnull=True).values_list(
+            "channel", flat=True
+        )
+    )
+    made = []
+    for channel, target in ((Channel.EMAIL, app.delivery_email), (Channel.SMS, app.delivery_mobile)):
+        if not target or channel in already:
+            continue
+        try:
+            made.append(delivery_send(invoice=invoice, channel=channel, target=target))
+        except ValidationError as exc:
+            logger.warning("invoice %s: not delivered by %s: %s", invoice.number, channel, exc)
+    return made
 
 
 def delivery_resend(*, delivery: Delivery, actor: Any) -> Delivery:

@@ -5,16 +5,31 @@ from __future__ import annotations
 from celery import shared_task
 
 from delivery import rendering, services
+from invoicing.celery import app as celery_app
 
 MAX_RETRIES = 6
+REQUEUE_SECONDS = 300.0
+
+BEAT_SCHEDULE = {
+    "delivery-requeue-stale-files": {
+        "task": "delivery.requeue_stale_files",
+        "schedule": REQUEUE_SECONDS,
+        "options": {"expires": REQUEUE_SECONDS},
+    },
+}
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="delivery.render_invoice_file", ignore_result=True)
 def invoice_file_render(file_id: int) -> None:
     rendering.invoice_file_render(file_id)
 
 
-@shared_task(bind=True, ignore_result=True, max_retries=MAX_RETRIES)
+@shared_task(name="delivery.requeue_stale_files", ignore_result=True)
+def invoice_files_requeue_stale() -> int:
+    return rendering.invoice_files_requeue_stale()
+
+
+@shared_task(bind=True, name="delivery.send", ignore_result=True, max_retries=MAX_RETRIES)
 def delivery_send(self, delivery_id: int) -> None:
     final = self.request.retries >= self.max_retries
     try:
@@ -23,10 +38,19 @@ def delivery_send(self, delivery_id: int) -> None:
         raise self.retry(exc=exc, countdown=services.retry_countdown(self.request.retries)) from exc
 
 
-@shared_task(bind=True, ignore_result=True, max_retries=MAX_RETRIES + 2)
+@shared_task(bind=True, name="delivery.webhook", ignore_result=True, max_retries=MAX_RETRIES + 2)
 def webhook_deliver(self, webhook_delivery_id: int) -> None:
     final = self.request.retries >= self.max_retries
     try:
         services.webhook_attempt(webhook_delivery_id, final=final)
     except services.DeliveryRetry as exc:
         raise self.retry(exc=exc, countdown=services.retry_countdown(self.request.retries)) from exc
+
+
+def _register_schedule(sender, **kwargs) -> None:  # noqa: ANN001
+    for name, entry in BEAT_SCHEDULE.items():
+        sender.conf.beat_schedule.setdefault(name, entry)
+
+
+celery_app.on_after_finalize.connect(_register_schedule, weak=False)
+_register_schedule(celery_app)

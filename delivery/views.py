@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from delivery.models import CONTENT_TYPES, DELIVERED_FORMATS, FILE_EXTENSIONS, InvoiceLink
 from delivery.rendering import InvoiceFileUnavailable, batch_print_pdf, invoice_file_bytes
@@ -48,7 +48,7 @@ def _unavailable(exc: Exception) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def invoice_file_download(request: HttpRequest, invoice_id: int, fmt: str) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
@@ -91,20 +91,44 @@ def invoices_batch_print_response(request: HttpRequest, queryset: QuerySet[Invoi
 
 
 def _client_ip(request: HttpRequest) -> str:
+    # REMOTE_ADDR must be the client's address: behind a proxy, have the proxy set it (not X-Forwarded-For here).
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
-def _rate_limited(request: HttpRequest) -> bool:
-    """At most DELIVERY_LINK_RATE_LIMIT requests per client per minute across all links (guessing costs time)."""
-    limit = int(getattr(settings, "DELIVERY_LINK_RATE_LIMIT", 30))
-    key = f"delivery:link-rate:{_client_ip(request)}"
+def _rate_limit() -> int:
+    return int(getattr(settings, "DELIVERY_LINK_RATE_LIMIT", 30))
+
+
+def _hit(key: str) -> int:
     cache.add(key, 0, timeout=60)
     try:
-        count = cache.incr(key)
+        return cache.incr(key)
     except ValueError:  # expired between add and incr
         cache.set(key, 1, timeout=60)
-        count = 1
-    return count > limit
+        return 1
+
+
+def _guessing(request: HttpRequest) -> bool:
+    """A client that asked for too many unknown tokens this minute gets 429 for every token, hit or miss."""
+    return (cache.get(f"delivery:link-miss:{_client_ip(request)}") or 0) >= _rate_limit()
+
+
+def _link_or_limit(request: HttpRequest, token: str) -> InvoiceLink | HttpResponse:
+    """The link, or a 429 (too many requests) / 404 (unknown token) response.
+
+    Two budgets per minute: unknown tokens per client address (guessing costs time, and once spent every answer is
+    429, so a lucky guess is not revealed), and requests per client for one link (a customer behind a shared
+    address is not blocked by another customer's link).
+    """
+    if _guessing(request):
+        return _too_many()
+    link = InvoiceLink.objects.filter(token=token).select_related("invoice__taxpayer").first()
+    if link is None:
+        _hit(f"delivery:link-miss:{_client_ip(request)}")
+        raise Http404("no such link")
+    if _hit(f"delivery:link:{_client_ip(request)}:{link.pk}") > _rate_limit():
+        return _too_many()
+    return link
 
 
 def _gone() -> HttpResponse:
@@ -122,19 +146,16 @@ def _live(now) -> Q:
 
 
 @never_cache
-@require_GET
+@require_safe
 def invoice_link_page(request: HttpRequest, token: str) -> HttpResponse:
-    if _rate_limited(request):
-        return _too_many()
-    now = timezone.now()
+    link = _link_or_limit(request, token)
+    if isinstance(link, HttpResponse):
+        return link
     opened = (
-        InvoiceLink.objects.filter(_live(now), token=token)
+        InvoiceLink.objects.filter(_live(timezone.now()), pk=link.pk)
         .filter(Q(max_views__isnull=True) | Q(views__lt=F("max_views")))
         .update(views=F("views") + 1)
     )
-    link = InvoiceLink.objects.filter(token=token).select_related("invoice").first()
-    if link is None:
-        raise Http404("no such link")
     if not opened:
         return _gone()
     response = TemplateResponse(request, "delivery/link.html", {
@@ -149,18 +170,16 @@ def invoice_link_page(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def invoice_link_file(request: HttpRequest, token: str, fmt: str) -> HttpResponse:
-    if _rate_limited(request):
-        return _too_many()
+    link = _link_or_limit(request, token)
+    if isinstance(link, HttpResponse):
+        return link
     if fmt not in PUBLIC_FORMATS:
         raise Http404("unknown format")
-    link = InvoiceLink.objects.filter(token=token).select_related("invoice__taxpayer").first()
-    if link is None:
-        raise Http404("no such link")
-    now = timezone.now()
     # Opening the page counts a view; the files stay available while the link lives (views == max is fine here).
-    if link.revoked_at is not None or link.expires_at <= now or (link.max_views is not None and link.views > link.max_views):
+    if (link.revoked_at is not None or link.expires_at <= timezone.now()
+            or (link.max_views is not None and link.views > link.max_views)):
         return _gone()
     invoice = link.invoice
     try:
@@ -169,4 +188,6 @@ def invoice_link_file(request: HttpRequest, token: str, fmt: str) -> HttpRespons
         return _unavailable(exc)
     event_record(obj=invoice, action="file.downloaded", actor_label="客户链接", data={"format": fmt, "link_id": link.pk},
                  taxpayer=invoice.taxpayer)
-    return _file_response(data, f"{invoice.number}.{FILE_EXTENSIONS[fmt]}", CONTENT_TYPES[fmt])
+    response = _file_response(data, f"{invoice.number}.{FILE_EXTENSIONS[fmt]}", CONTENT_TYPES[fmt])
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response

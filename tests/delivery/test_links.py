@@ -63,12 +63,22 @@ def test_an_unknown_token_is_not_found(client, invoice):
 
 
 @override_settings(DELIVERY_LINK_RATE_LIMIT=3)
-def test_too_many_requests_from_one_client_are_refused(client, invoice):
+def test_too_many_requests_for_one_link_are_refused(client, invoice):
     link = invoice_link_create(invoice=invoice)
-    codes = [client.get(reverse("delivery:link", args=[link.token])).status_code for _ in range(3)]
-    assert codes == [200, 200, 200]
-    response = client.get(reverse("delivery:link", args=["guess" * 8]))
-    assert response.status_code == 429 and response["Retry-After"] == "60"
+    codes = [client.get(reverse("delivery:link", args=[link.token])).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    assert client.get(reverse("delivery:link", args=[link.token]))["Retry-After"] == "60"
+    # another client address has its own budget
+    assert client.get(reverse("delivery:link", args=[link.token]), REMOTE_ADDR="10.0.0.2").status_code == 200
+
+
+@override_settings(DELIVERY_LINK_RATE_LIMIT=3)
+def test_a_client_guessing_tokens_is_refused_even_for_a_right_guess(client, invoice):
+    link = invoice_link_create(invoice=invoice)
+    codes = [client.get(reverse("delivery:link", args=[f"guess{i}" * 6])).status_code for i in range(3)]
+    assert codes == [404, 404, 404]
+    assert client.get(reverse("delivery:link", args=[link.token])).status_code == 429
+    assert client.get(reverse("delivery:link_file", args=[link.token, "xml"])).status_code == 429
 
 
 def test_finance_sees_the_link_and_its_qr_in_the_admin(client, fiona, sam, invoice):

@@ -43,7 +43,7 @@ def test_queued_jobs_render_after_commit_and_store_hash_and_size(invoice, django
         assert file.status == RenderStatus.DONE, file.message
         assert file.attempts == 1
         d = invoice.issue_date
-        assert file.file.name == f"invoices/{invoice.taxpayer_id}/{d:%Y}/{d:%m}/{invoice.number}.{file.format}"
+        assert file.file.name == f"invoices/{invoice.seller_tax_id}/{d:%Y}/{d:%m}/{invoice.number}.{file.format}"
         with default_storage.open(file.file.name, "rb") as fh:
             data = fh.read()
         assert file.size == len(data) > 0
@@ -102,7 +102,38 @@ def test_a_failure_marks_the_job_failed_with_the_reason_and_rerender_recovers(
     assert file.status == RenderStatus.DONE and file.attempts == 2 and file.message == ""
 
 
-def test_issuing_finds_the_hook_where_it_looks_for_it():
+def test_the_issuing_hook_queues_files_and_delivers_to_the_application_once(invoice, django_capture_on_commit_callbacks):
+    from delivery.models import Delivery
     from issuing import rendering as hook
 
-    assert hook.invoice_files_queue is invoice_files_queue
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        hook.invoice_files_queue(invoice)
+        hook.invoice_files_queue(invoice)
+    assert InvoiceFile.objects.filter(invoice=invoice).count() == 3
+    assert sorted(Delivery.objects.filter(invoice=invoice).values_list("channel", "target")) == [
+        ("email", "finance@bailu.example.com"), ("sms", "13800138000")]
+    assert len(callbacks) == 3 + 3 + 2  # render ×3 twice (pending both times: claims dedupe), send ×2 once
+
+
+def test_automatic_delivery_can_be_switched_off(invoice, settings):
+    from delivery.models import Delivery
+    from issuing import rendering as hook
+
+    settings.DELIVERY_AUTO_SEND = False
+    hook.invoice_files_queue(invoice)
+    assert not Delivery.objects.exists()
+
+
+def test_stale_jobs_are_queued_again(invoice, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    with django_capture_on_commit_callbacks(execute=False):
+        invoice_files_queue(invoice, formats=("xml", "ofd"))
+    InvoiceFile.objects.filter(format="xml").update(updated_at=timezone.now() - timedelta(minutes=6))
+    InvoiceFile.objects.filter(format="ofd").update(status=RenderStatus.RENDERING,
+                                                    updated_at=timezone.now() - timedelta(minutes=11))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.invoice_files_requeue_stale() == 2
+    assert set(InvoiceFile.objects.values_list("status", flat=True)) == {RenderStatus.DONE}
