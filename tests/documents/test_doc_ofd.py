@@ -5,6 +5,8 @@ import re
 import zipfile
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from invoicing.documents.demo import demo_document
@@ -210,3 +212,22 @@ def test_a_package_without_invoice_data_is_unsupported():
            b'<TextCode X="0" Y="3">hello</TextCode></TextObject></Layer></Content></Page>'
     with pytest.raises(UnsupportedDocument):
         read_ofd(_zip_with({"OFD.xml": ofd, "Doc_0/Document.xml": document, "Doc_0/Pages/Page_0/Content.xml": page}))
+
+
+# ------------------------------------------------------------------------------------- hypothesis round trip
+
+_names = st.text(alphabet="有限公司科技服务杭州（）&<>\"'*/ -_.abcXYZ019", min_size=1, max_size=30).map(str.strip).filter(
+    lambda s: bool(s) and not s.startswith("*"))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.integers(min_value=0, max_value=45), red=st.booleans(), kind=st.sampled_from(["81", "82"]),
+       buyer=_names, seller=_names, remark=st.one_of(st.just(""), _names), drawer=_names)
+def test_ofd_round_trip_property(lines, red, kind, buyer, seller, remark, drawer):
+    doc = demo_document(lines=lines, red=red, kind=kind, total_in_words="词")
+    doc = doc.with_changes(buyer=doc.buyer.__class__(buyer, "91310115MA1K4ABC2X"),
+                           seller=doc.seller.__class__(seller, "91330106MA2GL8XY7Q"), remark=remark, drawer=drawer)
+    data = write_ofd(doc)
+    assert read_ofd(data) == doc.with_changes(source_format="ofd")
+    ids = _all_ids(_zip(data))
+    assert len(ids) == len(set(ids))
