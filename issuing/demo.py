@@ -1,0 +1,84 @@
+"""The issuing part of the demo world: per entity, a few billing documents and applications in several states,
+this month's quota and the entity's issuing settings. Idempotent: an entity that already has demo documents is left
+alone."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from invoicing.models import Counterparty, Taxpayer
+
+from . import selectors, services
+from .models import BillingDocument, InvoicingBasis, IssuingPolicy, QuotaPeriod
+
+DEMO_SOURCE = "demo"
+
+SOFTWARE = "3040201000000000000"
+RIDE = "3010101020203000000"
+
+# (external no suffix, buyer code, lines: (item, category, rate, amount incl. tax, quantity, unit price, discount))
+DOCUMENTS = [
+    ("001", "C002", [("软件技术服务费", SOFTWARE, "0.06", "10600.00", None, None, "0")]),
+    ("002", "C002", [("软件技术服务费", SOFTWARE, "0.06", "2120.00", None, None, "0")]),
+    ("003", "P001", [("网约车客运服务", RIDE, "0.09", None, "3", "36.00", "0")]),
+    ("004", "P002", [("网约车客运服务", RIDE, "0.09", "218.00", None, None, "18.00")]),
+    ("005", "C003", [("软件技术服务费", SOFTWARE, "0.06", "5300.00", None, None, "0")]),
+    ("006", "C004", [("软件技术服务费", SOFTWARE, "0.06", "1590.00", None, None, "0"),
+                     ("网约车客运服务", RIDE, "0.09", "327.00", None, None, "0")]),
+    ("007", "P003", [("网约车客运服务", RIDE, "0.09", "64.00", None, None, "0")]),
+]
+
+
+def _line(item, category, rate, amount, quantity, price, discount):
+    return {"item_name": item, "tax_category": category, "tax_rate": Decimal(rate),
+            "amount": Decimal(amount) if amount else None, "quantity": Decimal(quantity) if quantity else None,
+            "unit_price": Decimal(price) if price else None, "discount": Decimal(discount), "tax_inclusive": True}
+
+
+@transaction.atomic
+def seed(stdout=None) -> None:
+    reviewer = User.objects.filter(username="service").first()
+    made = 0
+    for entity in Taxpayer.objects.filter(credit_code__in=["91440101MA5CYUN00U", "91440300MA5FM1NGYB"]):
+        IssuingPolicy.objects.get_or_create(
+            taxpayer=entity,
+            defaults={"auto_approve": True, "auto_approve_person_limit": Decimal("100.00"),
+                      "invoicing_basis": InvoicingBasis.PAID},
+        )
+        QuotaPeriod.objects.get_or_create(taxpayer=entity, month=selectors.quota_month(),
+                                          defaults={"total": Decimal("1000000.00")})
+        if BillingDocument.objects.filter(taxpayer=entity, source_system=DEMO_SOURCE).exists():
+            continue
+        tag = "YT" if entity.credit_code.startswith("914401") else "MY"
+        buyers = {c.code: c for c in Counterparty.objects.filter(taxpayer=entity)}
+        docs = {}
+        for suffix, buyer_code, lines in DOCUMENTS:
+            doc = services.billing_document_create(
+                actor=None, taxpayer=entity, external_no=f"DEMO-{tag}-{suffix}", source_system=DEMO_SOURCE,
+                counterparty=buyers[buyer_code], lines=[_line(*ln) for ln in lines],
+            )
+            docs[suffix] = services.billing_document_record_payment(document=doc, actor=None, amount=doc.order_amount)
+        # 待审核: two orders of one company merged into one application
+        services.applications_merge(actor=None, documents=[docs["001"], docs["002"]])
+        # 审核中: claimed by customer service
+        claimed = services.application_create(actor=None, taxpayer=entity, sources=[docs["005"]])
+        if reviewer is not None:
+            services.application_claim(application=claimed, actor=reviewer)
+        # 待开票: a small ordinary invoice to a person, approved by the entity's rule
+        services.application_create(actor=None, taxpayer=entity, sources=[docs["007"]])
+        # 待开票 after review; and part of a refunded ride re-applied
+        approved = services.application_create(actor=None, taxpayer=entity, sources=[docs["003"]])
+        services.application_approve(application=approved, actor=None)
+        services.billing_document_refund(document=docs["004"], actor=None, amount="50.00", reason="部分退款")
+        services.application_create(actor=None, taxpayer=entity, sources=[docs["004"]], submit=False)
+        # 驳回 with a reason the customer reads, then 已撤销
+        rejected = services.application_create(actor=None, taxpayer=entity, sources=[(docs["006"], "1000.00")])
+        services.application_reject(application=rejected, actor=None, reason="购买方名称与税号不一致，请核对后重新申请")
+        withdrawn = services.application_create(actor=None, taxpayer=entity, sources=[(docs["006"], "500.00")])
+        services.application_withdraw(application=withdrawn, actor=None, reason="客户取消")
+        made += 1
+    if stdout:
+        stdout.write(f"issuing: demo billing documents and applications for {made} entities")
