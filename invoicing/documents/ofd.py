@@ -61,6 +61,13 @@ COLUMNS = (
 
 # ----------------------------------------------------------------------------------------------- writing
 
+# A 3.2 mm circle (four cubic Béziers, k = 0.5523) with a cross inside, in the object's own coordinates.
+_CIRCLED_CROSS = (
+    "M 3.1 1.6 B 3.1 2.4284 2.4284 3.1 1.6 3.1 B 0.7716 3.1 0.1 2.4284 0.1 1.6 "
+    "B 0.1 0.7716 0.7716 0.1 1.6 0.1 B 2.4284 0.1 3.1 0.7716 3.1 1.6 "
+    "M 0.6 0.6 L 2.6 2.6 M 0.6 2.6 L 2.6 0.6"
+)
+
 
 def _advance(ch: str, size: float) -> float:
     return size * 0.5 if ord(ch) < 0x2E80 else size
@@ -198,7 +205,7 @@ def _draw_header(b: _Builder, page: _Page, doc: InvoiceDocument, title: str, pag
     if qr:
         page.objects.append(f'<ofd:ImageObject ID="{b.new_id()}" CTM="20 0 0 20 0 0" Boundary="6.5 6 20 20" '
                             f'ResourceID="{b.qr_id}"/>')
-    size = 6.0 if len(title) <= 13 else 5.0
+    size = min(6.0, 80.0 / max(len(title), 1))  # keep the title (and its rule) clear of 发票号码 at x = 150
     b.text(page, PAGE_W / 2, 9.5, title, size=size, color=BROWN, align="center")
     tw = _text_width(title, size) + 6
     b.hline(page, PAGE_W / 2 - tw / 2, PAGE_W / 2 + tw / 2, 18.0)
@@ -261,7 +268,8 @@ def _draw_face(b: _Builder, doc: InvoiceDocument, pages: int) -> None:
     b.hline(page, 4.5, 205.5, 95.8)
     # 价税合计
     b.text(page, 8.0, 98.3, "价税合计（大写）", color=BROWN)
-    b.text(page, 57.0, 98.3, "⊗", color=BLACK)
+    # ⊗ drawn as a path (a circle and a cross), as real invoice OFDs do: no font needs the glyph
+    b.path(page, 56.5, 98.2, 3.2, 3.2, _CIRCLED_CROSS, width=0.2, color=BLACK)
     b.text(page, 61.0, 98.3, _amount_in_words(doc), tag="TaxInclusiveTotalAmountInWords")
     b.text(page, 150.0, 98.3, "（小写）", color=BROWN)
     b.text(page, 162.0, 98.3, f"¥{format_money(doc.total_with_tax)}", tag="TaxInclusiveTotalAmount")
