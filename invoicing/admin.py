@@ -133,3 +133,6 @@ admin.site.unregister(User)
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     inlines = (EntityScopeInline,)
+
+
+from invoicing.channels import admin as _channel_admin  # noqa: E402,F401  (registers the integration log admin)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from invoicing.channels import admin as _channel_admin  # noqa: F401  (registers the integration log admin)
 from invoicing.channels.admin import is_administrator
 from sandbox import clock, faults, services
 from sandbox.models import (

@@ -1,7 +1,6 @@
 """Admin for the integration log (ChannelCall): read-only, administrators only.
 
-Registered from ``sandbox/admin.py`` so that no kernel file has to change; move the import into
-``invoicing/admin.py`` when convenient.
+Registered by the import at the end of ``invoicing/admin.py``.
 """
 
 from __future__ import annotations
