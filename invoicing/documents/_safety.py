@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import posixpath
 import zipfile
+import zlib
 
 from lxml import etree
 
@@ -117,7 +118,7 @@ class SafeZip:
         try:
             with self._zip.open(info) as fh:
                 data = fh.read(info.file_size + 1)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, NotImplementedError) as exc:
             raise MalformedDocument(f"{self.what}: cannot read {name!r} ({exc})") from exc
         if len(data) > info.file_size:
             raise UnsafeDocument(f"{self.what}: entry {name!r} is larger than declared")

@@ -154,15 +154,12 @@ def parse_decimal(value: str | None) -> Decimal | None:
     if value is None:
         return None
     s = unicodedata.normalize("NFKC", value).replace("¥", "").replace(",", "").replace(" ", "").strip()
-    if not s or set(s) <= {"*"}:
+    if not _PLAIN_NUMBER_RE.fullmatch(s):  # no exponents, NaN or absurd lengths: they break quantize()
         return None
     try:
-        d = Decimal(s)
-    except InvalidOperation:
+        return Decimal(s)
+    except InvalidOperation:  # pragma: no cover - the regex already guards this
         return None
-    if not d.is_finite():
-        return None
-    return d
 
 
 def parse_rate(value: str | None) -> Decimal | None:
@@ -217,6 +214,7 @@ def format_cn_date(d: date) -> str:
     return f"{d.year}年{d.month:02d}月{d.day:02d}日"
 
 
+_PLAIN_NUMBER_RE = re.compile(r"[-+]?\d{1,18}(?:\.\d{0,20})?|[-+]?\.\d{1,20}")
 _DATE_RE = re.compile(r"(\d{4})\s*[年\-/.]\s*(\d{1,2})\s*[月\-/.]\s*(\d{1,2})")
 _DATE8_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _TIME_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
@@ -227,6 +225,8 @@ def parse_date(value: str | None) -> date | None:
     if not s:
         return None
     m = _DATE_RE.search(s) or _DATE8_RE.match(s)
+    if m and not all(g.isascii() for g in m.groups()):
+        return None
     if not m:
         return None
     try:

@@ -844,7 +844,7 @@ def read_ofd(data: bytes) -> InvoiceDocument:
         return _read_ofd(data)
     except DocumentError:
         raise
-    except (ValueError, KeyError, IndexError, TypeError, OSError, zipfile.BadZipFile) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, ArithmeticError, OSError, zipfile.BadZipFile) as exc:
         raise MalformedDocument(f"OFD: cannot read ({exc})") from exc
 
 

@@ -347,7 +347,7 @@ def _line(group: etree._Element, index: int) -> InvoiceLine | None:
     line_no_text = _pick(values, "line_no", _LINE_FIELDS)
     prop_text = _pick(values, "line_property", _LINE_FIELDS)
     return InvoiceLine(
-        line_no=int(line_no_text) if line_no_text.isdigit() else index,
+        line_no=int(line_no_text) if line_no_text.isascii() and line_no_text.isdigit() else index,
         item_name=item_name,
         short_name=split_item_name(item_name)[0],
         spec=_pick(values, "spec", _LINE_FIELDS),
@@ -459,7 +459,10 @@ def document_from_values(
 def read_xml(data: bytes) -> InvoiceDocument:
     """Read a 数电 XML (or one of the legacy / XBRL invoice XMLs). Raises only ``DocumentError`` subclasses."""
     root = parse_xml(data, what="invoice XML")
-    return read_xml_element(root)
+    try:
+        return read_xml_element(root)
+    except (ValueError, ArithmeticError, TypeError) as exc:  # a value we did not foresee: still a typed error
+        raise MalformedDocument(f"invoice XML: unreadable value ({exc})") from exc
 
 
 def read_xml_element(root: etree._Element, *, source_format: str = FORMAT_XML) -> InvoiceDocument:
