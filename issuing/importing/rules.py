@@ -35,6 +35,7 @@ RULES: dict[str, str] = {
     "cell.negative": "不能为负数",
     "cell.zero": "不能为零",
     # master data and entity
+    "user.permission": "没有导入业务单据的权限（需要“添加业务单据”权限）",
     "entity.unknown": "主体税号不存在",
     "entity.forbidden": "您无权导入该主体的数据",
     "entity.mismatch": "与本次导入选择的主体不一致",

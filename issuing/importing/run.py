@@ -54,6 +54,10 @@ def import_billing_file(path: str | os.PathLike, *, user, taxpayer: Taxpayer | N
                         chunk_rows: int = 5000) -> ImportOutcome:
     filename = filename or os.path.basename(str(path))
     outcome = ImportOutcome(filename=filename, dry_run=dry_run)
+    if getattr(user, "pk", None) and not user.has_perm("issuing.add_billingdocument"):
+        outcome.issues = [issue("user.permission", sheet=filename)]
+        outcome.issue_count = 1
+        return outcome
     try:
         table = open_table(path, filename)
     except FileRejected as exc:

@@ -444,7 +444,9 @@ class BillingValidator:
             if key == current_key:
                 first = group[0].values
                 for k in doc_keys:
-                    if values[k] != first[k] and k not in bad and k not in group[0].bad:
+                    if values[k] in (None, "") or values[k] == first[k]:
+                        continue  # a blank document field on a later line repeats the first line's value
+                    if k not in bad and k not in group[0].bad:
                         self.err("doc.inconsistent", rowno, k, cells[self.index[k]],
                                  f"第{group[0].row}行为“{first[k] if first[k] is not None else ''}”")
                 group.append(row)
