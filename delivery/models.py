@@ -128,6 +128,10 @@ class Delivery(models.Model):
     attempts = models.PositiveIntegerField(_("尝试次数"), default=0)
     last_error = models.TextField(_("最近错误"), blank=True)
     provider_message_id = models.CharField(_("服务商消息ID"), max_length=120, blank=True)
+    link = models.ForeignKey(
+        "InvoiceLink", models.PROTECT, null=True, blank=True, related_name="deliveries", verbose_name=_("客户链接"),
+        help_text=_("短信、二维码和接口推送带给客户的链接；重试时沿用同一个"),
+    )
     sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("发起人")

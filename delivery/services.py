@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 RESEND_PERMISSION = "delivery.resend_delivery"
 SEND_STALE_AFTER = timedelta(minutes=15)  # a row stuck in "sending" (worker killed) may be claimed again
 PAPERS = {"A4": "pdf_a4", "A5": "pdf_a5"}
+LINK_CHANNELS = frozenset({Channel.QR, Channel.SMS, Channel.WEBHOOK})  # they hand the customer a link
 _MOBILE_RE = re.compile(r"^(?:\+?86)?(1\d{10})$")
 
 
@@ -170,8 +171,10 @@ def delivery_send(
     with transaction.atomic():
         delivery = Delivery(invoice=invoice, channel=channel, target=target, created_by=user, resend_of=resend_of)
         link = None
-        if channel == Channel.QR:
+        if channel in LINK_CHANNELS:
             link = invoice_link_create(invoice=invoice, actor=actor)
+            delivery.link = link
+        if channel == Channel.QR:
             delivery.target = invoice_link_url(link)
             delivery.status = DeliveryStatus.SENT
             delivery.sent_at = timezone.now()
@@ -278,6 +281,15 @@ def _invoice_payload(invoice: Invoice) -> dict[str, Any]:
     }
 
 
+def _delivery_link(delivery: Delivery) -> InvoiceLink:
+    """The link created with the delivery (one per delivery, whatever the retries); rows from before links were
+    kept on deliveries get one now."""
+    if delivery.link_id is None:
+        delivery.link = invoice_link_create(invoice=delivery.invoice)
+        Delivery.objects.filter(pk=delivery.pk).update(link=delivery.link)
+    return delivery.link
+
+
 def _send(delivery: Delivery) -> str:
     """Do the channel's I/O. Returns the provider message id (may be empty)."""
     invoice = delivery.invoice
@@ -285,16 +297,14 @@ def _send(delivery: Delivery) -> str:
         build_email(invoice, delivery.target).send(fail_silently=False)
         return ""
     if delivery.channel == Channel.SMS:
-        link = invoice_link_create(invoice=invoice)
-        return sms_provider().send(delivery.target, sms_text(invoice, invoice_link_url(link)))
+        return sms_provider().send(delivery.target, sms_text(invoice, invoice_link_url(_delivery_link(delivery))))
     if delivery.channel == Channel.WEBHOOK:
         endpoint = WebhookEndpoint.objects.filter(
             taxpayer_id=invoice.taxpayer_id, url=delivery.target, is_active=True
         ).first()
         if endpoint is None:
             raise RuntimeError("推送地址已停用或删除")
-        link = invoice_link_create(invoice=invoice)
-        payload = {"invoice": _invoice_payload(invoice), "link": invoice_link_url(link)}
+        payload = {"invoice": _invoice_payload(invoice), "link": invoice_link_url(_delivery_link(delivery))}
         webhook_post(url=endpoint.url, secret=endpoint.secret, event=WebhookEvent.INVOICE_DELIVERED,
                      delivery_id=f"d{delivery.pk}", payload=payload)
         return ""
@@ -317,7 +327,7 @@ def delivery_attempt(delivery_id: int, *, final: bool = False) -> Delivery | Non
     """
     if not _claim(Delivery, delivery_id):
         return None
-    delivery = Delivery.objects.select_related("invoice__taxpayer", "invoice__application").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("invoice__taxpayer", "invoice__application", "link").get(pk=delivery_id)
     taxpayer = delivery.invoice.taxpayer
     try:
         message_id = _send(delivery)

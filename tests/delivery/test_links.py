@@ -117,3 +117,39 @@ def test_a_print_delivery_renders_the_a5_variant(fiona, invoice, django_capture_
     assert Delivery.objects.get(pk=delivery.pk).status == DeliveryStatus.SENT
     file = InvoiceFile.objects.get(invoice=invoice, format="pdf_a5")
     assert file.status == "done" and file.file.name.endswith(f"{invoice.number}.A5.pdf")
+
+
+class FlakySms:
+    """Fails the first send of each process run, then works (a provider time-out)."""
+
+    sent: list = []
+    failures = 1
+
+    def send(self, mobile, text):
+        from delivery.sms import SmsError
+
+        if FlakySms.failures:
+            FlakySms.failures -= 1
+            raise SmsError("provider timed out")
+        FlakySms.sent.append((mobile, text))
+        return "flaky-1"
+
+
+@override_settings(DELIVERY_SMS_PROVIDER="tests.delivery.test_links.FlakySms")
+def test_an_sms_retry_sends_the_same_link(fiona, invoice, eager_retries, django_capture_on_commit_callbacks):
+    FlakySms.sent, FlakySms.failures = [], 1
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery = delivery_send(invoice=invoice, channel="sms", target="+86 138-0013-8000", actor=fiona)
+    delivery = Delivery.objects.get(pk=delivery.pk)
+    assert (delivery.status, delivery.attempts, delivery.provider_message_id) == (DeliveryStatus.SENT, 2, "flaky-1")
+    assert InvoiceLink.objects.filter(invoice=invoice).count() == 1
+    assert FlakySms.sent == [("13800138000", FlakySms.sent[0][1])]
+    assert f"/i/{delivery.link.token}/" in FlakySms.sent[0][1]
+
+
+def test_the_customer_page_says_when_the_invoice_was_red_flushed(client, invoice):
+    from issuing.models import Invoice, InvoiceStatus
+
+    Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.RED_FULL)
+    link = invoice_link_create(invoice=invoice)
+    assert "发票状态：已全额红冲" in client.get(reverse("delivery:link", args=[link.token])).content.decode()
