@@ -1,0 +1,434 @@
+"""``manage.py soak_issuing --count 500 --fault-rate 0.2 --kill-worker``: exactly-once issuing under faults.
+
+Creates ``--count`` approved applications for a soak entity, switches on the sandbox's fault injection (5xx, time-outs
+before and after processing, duplicate replies, and one window where the bureau session drops), starts real Celery
+workers (``celery -A invoicing worker -P prefork``) on ``--broker``, submits every application through
+``application_submit_issue``, SIGKILLs one worker (its whole process group) mid-run and starts a replacement, polls
+until everything is issued or ``--timeout``, then checks:
+
+* exactly one Invoice per application, every application 已开票;
+* invoice numbers unique, 20 digits;
+* the local set of (serial, number, 价税合计) equals the sandbox ledger's set for the entity.
+
+It prints its figures and exits non-zero if a check fails. The workers reach the sandbox in process (the views run
+in the worker against the same database) unless ``TAX_CHANNEL_TRANSPORT=http``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+from django.db.models import Count
+
+from invoicing.models import ChannelCall, Taxpayer
+from issuing.models import ApplicationLine, ApplicationStatus, Invoice, InvoiceApplication
+
+S = ApplicationStatus
+SOAK_NAME = "压测主体（沙箱）有限公司"
+TAX_CODE = "3040201000000000000"  # 信息技术服务 (in the catalogue the migration loads)
+FAULT_KINDS = ("error", "timeout_before", "timeout_after", "duplicate")
+
+
+# --- building the world (also used by tests and the benchmark) ----------------------------------------------------
+
+
+def soak_credit_code(n: int = 1) -> str:
+    from stdnum.cn import uscc
+
+    body = f"9144010157{n:07d}"
+    return body + uscc.calc_check_digit(body)
+
+
+def soak_entity(*, n: int = 1, name: str = SOAK_NAME) -> Taxpayer:
+    """A taxpayer connected to its own sandbox account (idempotent), with a quota that never runs out."""
+    from sandbox.services import account_ensure
+
+    code = soak_credit_code(n)
+    taxpayer, _ = Taxpayer.objects.update_or_create(
+        credit_code=code,
+        defaults={"name": f"{name}{n}" if n != 1 else name, "channel": "sandbox", "channel_app_key": f"soak-{code}",
+                  "channel_secret": f"soak-secret-{code}", "drawer": "压测", "region_code": "4401"},
+    )
+    account_ensure(
+        credit_code=code, name=taxpayer.name, app_key=taxpayer.channel_app_key, secret=taxpayer.channel_secret,
+        region_code="4401", issue_delay_seconds=0, monthly_quota=Decimal("999999999999.00"),
+    )
+    return taxpayer
+
+
+def make_approved_applications(taxpayer: Taxpayer, count: int, *, prefix: str | None = None,
+                               batch: int = 1000) -> list[int]:
+    """``count`` applications 待开票 (one 6% line each, amounts varying), inserted in bulk. Returns their ids."""
+    from invoicing.models import TaxCategory
+
+    category = TaxCategory.objects.get(code=TAX_CODE)
+    prefix = prefix or f"SK{uuid.uuid4().hex[:8].upper()}"
+    ids: list[int] = []
+    rate = Decimal("0.06")
+    for start in range(0, count, batch):
+        apps, amounts = [], []
+        for i in range(start, min(count, start + batch)):
+            # Multiples of 50 at 6%: whole-yuan tax, so SQLite's float arithmetic in the CHECK total = amount + tax
+            # holds exactly (with cents it may not, on SQLite only).
+            amount = Decimal(50 * (2 + (i * 37) % 400)).quantize(Decimal("0.01"))
+            tax = (amount * rate).quantize(Decimal("0.01"))
+            amounts.append((amount, tax))
+            apps.append(InvoiceApplication(
+                number=f"{prefix}{i:07d}", taxpayer=taxpayer, kind="82", status=S.APPROVED,
+                buyer_name=f"压测购方{i % 97}有限公司", buyer_tax_id="91310000MA1K0BA10F",
+                amount=amount, tax=tax, total=amount + tax,
+            ))
+        with transaction.atomic():
+            created = InvoiceApplication.objects.bulk_create(apps)
+            if not all(a.pk for a in created):  # backends without RETURNING
+                created = list(InvoiceApplication.objects.filter(number__in=[a.number for a in apps]).order_by("id"))
+            ApplicationLine.objects.bulk_create(
+                ApplicationLine(
+                    application=a, line_no=1, item_name="软件技术服务费", short_name="信息技术服务", unit="项",
+                    quantity=Decimal(1), unit_price=amount, amount=amount, tax_rate=rate, tax=tax,
+                    tax_category=category,
+                )
+                for a, (amount, tax) in zip(created, amounts, strict=True)
+            )
+        ids.extend(a.pk for a in created)
+    return ids
+
+
+def sandbox_account(taxpayer: Taxpayer):  # noqa: ANN201
+    from sandbox.models import SandboxAccount
+
+    return SandboxAccount.objects.get(credit_code=taxpayer.credit_code)
+
+
+def ledger_set(taxpayer: Taxpayer, serials: set[str]) -> set[tuple[str, str, str]]:
+    """The sandbox ledger's (serial, number, 价税合计) for these serials (issued ones only)."""
+    from sandbox.models import IssueState, LedgerInvoice
+
+    rows = LedgerInvoice.objects.filter(account=sandbox_account(taxpayer), serial__in=serials)
+    return {(r.serial, r.number or "", str(r.total_with_tax)) for r in rows if r.issue_state == IssueState.ISSUED} | {
+        (r.serial, "", "pending") for r in rows if r.issue_state != IssueState.ISSUED
+    }
+
+
+def local_set(application_ids: list[int]) -> set[tuple[str, str, str]]:
+    return {
+        (serial, number, str(total))
+        for serial, number, total in Invoice.objects.filter(application_id__in=application_ids, is_red=False)
+        .values_list("channel_serial", "number", "total")
+    }
+
+
+def verify(taxpayer: Taxpayer, application_ids: list[int]) -> dict[str, Any]:
+    """The soak's assertions, as figures. ``ok`` is True when every one holds."""
+    apps = InvoiceApplication.objects.filter(pk__in=application_ids)
+    statuses = Counter(apps.values_list("status", flat=True))
+    per_app = (
+        Invoice.objects.filter(application_id__in=application_ids, is_red=False)
+        .values("application_id").annotate(n=Count("id"))
+    )
+    counts = Counter(row["n"] for row in per_app)
+    numbers = list(Invoice.objects.filter(application_id__in=application_ids).values_list("number", flat=True))
+    serials = set(apps.values_list("issue_serial", flat=True))
+    local = local_set(application_ids)
+    remote = ledger_set(taxpayer, serials)
+    result = {
+        "applications": len(application_ids),
+        "statuses": {str(k): v for k, v in statuses.items()},
+        "needs_attention": apps.filter(needs_attention=True).count(),
+        "invoices": len(numbers),
+        "apps_with_one_invoice": counts.get(1, 0),
+        "apps_with_several": sum(v for k, v in counts.items() if k > 1),
+        "numbers_unique": len(numbers) == len(set(numbers)),
+        "numbers_20_digits": all(len(n) == 20 and n.isdigit() for n in numbers),
+        "local_equals_ledger": local == remote,
+        "only_local": sorted(local - remote)[:5],
+        "only_ledger": sorted(remote - local)[:5],
+    }
+    result["ok"] = (
+        statuses.get(S.ISSUED, 0) == len(application_ids)
+        and result["apps_with_one_invoice"] == len(application_ids)
+        and result["apps_with_several"] == 0
+        and result["numbers_unique"]
+        and result["numbers_20_digits"]
+        and result["local_equals_ledger"]
+    )
+    return result
+
+
+def replay_fault_draws(account, *, first_draw: int, last_draw: int) -> Counter:  # noqa: ANN001
+    """Which faults the sandbox drew for draws ``first_draw+1 .. last_draw``, recomputed from its seeded generator
+    (sandbox/faults.py draws ``random.Random(f"{seed}:{n}")`` per call, in this kind order)."""
+    profile = account.fault
+    rates = [float(profile.error_rate), float(profile.timeout_before_rate), float(profile.timeout_after_rate),
+             float(profile.duplicate_reply_rate)]
+    drawn: Counter = Counter()
+    for n in range(first_draw + 1, last_draw + 1):
+        rng = random.Random(f"{profile.seed}:{n}")
+        kinds = [k for k, r in zip(FAULT_KINDS, rates, strict=True) if rng.random() < r]
+        drawn["calls"] += 1
+        if kinds:
+            drawn["faulted_calls"] += 1
+        for k in kinds:
+            drawn[k] += 1
+    return drawn
+
+
+# --- the workers -------------------------------------------------------------------------------------------------
+
+
+def worker_env(broker: str, *, database_url: str | None = None) -> dict[str, str]:
+    """The environment of a worker: the production settings module, the same database, the soak's broker."""
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "invoicing.settings"
+    env["CELERY_BROKER_URL"] = broker
+    env["CELERY_RESULT_BACKEND"] = "cache+memory://"  # results are not needed: the database is the outcome
+    env["CELERY_TASK_ALWAYS_EAGER"] = "0"
+    env.setdefault("DEBUG", "1")
+    env.setdefault("SECRET_KEY", "soak-only-not-secret")
+    env.setdefault("ISSUING_RETRY_BASE_SECONDS", "1")
+    env.setdefault("ISSUING_RETRY_MAX_SECONDS", "8")
+    env["ISSUING_QUEUE_FILES"] = "0"  # the soak measures issuing, not rendering
+    env.setdefault("TAX_CHANNEL_TRANSPORT", getattr(settings, "TAX_CHANNEL_TRANSPORT", "inprocess"))
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    env["PYTHONPATH"] = str(settings.BASE_DIR) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def database_url_of_connection() -> str:
+    """A DATABASE_URL for the database this process uses now (the test database under pytest)."""
+    s = connection.settings_dict
+    engine = s["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    if engine.endswith("postgresql"):
+        auth = s.get("USER") or ""
+        if s.get("PASSWORD"):
+            auth += f":{s['PASSWORD']}"
+        host = s.get("HOST") or "127.0.0.1"
+        port = s.get("PORT") or "5432"
+        return f"postgres://{auth + '@' if auth else ''}{host}:{port}/{s['NAME']}"
+    raise CommandError(f"unsupported database engine for workers: {engine}")
+
+
+class Worker:
+    def __init__(self, name: str, *, broker: str, queue: str, concurrency: int, env: dict[str, str],
+                 log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        celery = str(Path(sys.executable).with_name("celery"))
+        cmd = [celery, "-A", "invoicing", "worker", "-P", "prefork", f"--concurrency={concurrency}",
+               "-Q", queue, "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
+               "-l", "WARNING", "--prefetch-multiplier=1"]
+        self.proc = subprocess.Popen(cmd, env=env, cwd=str(settings.BASE_DIR), stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children: nothing gets to clean up, acknowledge or roll forward."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # stray pool children
+        if not self.log.closed:
+            self.log.close()
+
+
+@contextlib.contextmanager
+def sending_to(broker: str, queue: str):
+    """Make this process's ``delay()`` go to ``broker``/``queue`` (not eager), and restore afterwards."""
+    from invoicing.celery import app
+
+    conf = app.conf
+    saved = {k: conf.get(k) for k in ("broker_url", "task_always_eager", "task_default_queue", "broker_write_url")}
+
+    def reset_pools() -> None:
+        pool = app.__dict__.get("_pool")
+        if pool is not None:
+            with contextlib.suppress(Exception):
+                pool.force_close_all()
+            app._pool = None
+        amqp = app.__dict__.get("amqp")
+        if amqp is not None:
+            amqp._producer_pool = None
+
+    conf.update(broker_url=broker, broker_write_url=broker, task_always_eager=False, task_default_queue=queue)
+    reset_pools()
+    try:
+        yield
+    finally:
+        reset_pools()
+        conf.update(**saved)
+
+
+# --- the command -------------------------------------------------------------------------------------------------
+
+
+class Command(BaseCommand):
+    help = "Soak test of exactly-once issuing with real Celery workers and sandbox faults."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--count", type=int, default=500)
+        parser.add_argument("--fault-rate", type=float, default=0.2, help="share of channel calls that get a fault")
+        parser.add_argument("--kill-worker", action="store_true", help="SIGKILL one worker mid-run, start another")
+        parser.add_argument("--broker", default="", help="default: CELERY_BROKER_URL_TEST_REDIS, else redis db 3")
+        parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--concurrency", type=int, default=2)
+        parser.add_argument("--timeout", type=int, default=240, help="seconds to wait for everything to be issued")
+        parser.add_argument("--seed", type=int, default=20261122)
+        parser.add_argument("--session-drop-seconds", type=float, default=1.5)
+        parser.add_argument("--database-url", default="", help="for the workers (default: this connection)")
+        parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+
+    def handle(self, *args, **opts):  # noqa: C901 - one linear script
+        from sandbox.faults import profile_set
+
+        count, rate = opts["count"], opts["fault_rate"]
+        broker = (opts["broker"] or os.environ.get("CELERY_BROKER_URL_TEST_REDIS") or "redis://127.0.0.1:6379/3")
+        if not broker.startswith(("redis://", "rediss://", "amqp://")):
+            raise CommandError(f"the soak needs a real broker (redis:// or amqp://), not {broker!r}")
+        database_url = opts["database_url"] or database_url_of_connection()
+        queue = f"soak-{uuid.uuid4().hex[:10]}"
+        log_dir = Path(settings.VAR_DIR) / "soak"
+        log_dir.mkdir(parents=True, exist_ok=True)
+
+        taxpayer = soak_entity()
+        account = sandbox_account(taxpayer)
+        # Four independent kinds. Aim 5 points above the asked rate so that the share observed over a few hundred
+        # calls (the draws are random) is at least the asked rate; the figures report the observed share.
+        target = min(0.95, rate + 0.05) if rate else 0.0
+        per_kind = Decimal(math.ceil((1 - (1 - target) ** (1 / len(FAULT_KINDS))) * 1000)) / 1000
+        profile = profile_set(
+            account=account, enabled=False, error_rate=per_kind, timeout_before_rate=per_kind,
+            timeout_after_rate=per_kind, duplicate_reply_rate=per_kind, seed=opts["seed"],
+            session_dropped=False, latency_ms=0, rate_limit_per_second=0,
+        )
+        ids = make_approved_applications(taxpayer, count)
+        first_draw = profile.draws
+        last_call_id = ChannelCall.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        env = worker_env(broker, database_url=database_url)
+        workers = [Worker(f"soak{i}-{queue}", broker=broker, queue=queue, concurrency=opts["concurrency"], env=env,
+                          log_dir=log_dir) for i in range(opts["workers"])]
+        killed = replaced = session_window = False
+        poll_rounds = requeued = 0
+        started = time.monotonic()
+        try:
+            profile_set(account=account, enabled=True)
+            with sending_to(broker, queue):
+                from issuing.issuing import application_submit_issue, issue_poll_pending
+
+                for app in InvoiceApplication.objects.filter(pk__in=ids).order_by("id"):
+                    application_submit_issue(application=app, actor=None)
+                submitted_at = time.monotonic()
+                last_poll = time.monotonic()
+                while True:
+                    issued = InvoiceApplication.objects.filter(pk__in=ids, status=S.ISSUED).count()
+                    elapsed = time.monotonic() - started
+                    if opts["kill_worker"] and not killed and issued >= count * 0.3:
+                        workers[0].kill()
+                        killed = True
+                        workers.append(Worker(f"soak-replacement-{queue}", broker=broker, queue=queue,
+                                              concurrency=opts["concurrency"], env=env, log_dir=log_dir))
+                        replaced = True
+                    if opts["session_drop_seconds"] and not session_window and issued >= count * 0.5:
+                        profile_set(account=account, session_dropped=True)
+                        time.sleep(opts["session_drop_seconds"])
+                        profile_set(account=account, session_dropped=False)
+                        session_window = True
+                    if issued >= count:
+                        break
+                    if elapsed > opts["timeout"]:
+                        break
+                    if time.monotonic() - last_poll > 3:
+                        report = issue_poll_pending(older_than_seconds=5, taxpayer_id=taxpayer.pk)
+                        poll_rounds += 1
+                        requeued += report.requeued
+                        last_poll = time.monotonic()
+                    time.sleep(0.25)
+                wall = time.monotonic() - started
+                drain = time.monotonic() - submitted_at
+                profile_set(account=account, enabled=False)
+                # A follow-up poll for anything left (needs_attention included): issued ones get recorded.
+                final_poll = issue_poll_pending(older_than_seconds=0, taxpayer_id=taxpayer.pk).as_dict()
+        finally:
+            for w in workers:
+                if w.proc.poll() is None:
+                    w.stop()
+            with contextlib.suppress(Exception):
+                profile_set(account=account, enabled=False, session_dropped=False)
+
+        account.refresh_from_db()
+        account.fault.refresh_from_db()
+        drawn = replay_fault_draws(account, first_draw=first_draw, last_draw=account.fault.draws)
+        calls = ChannelCall.objects.filter(taxpayer=taxpayer, id__gt=last_call_id)
+        outcomes = Counter(calls.values_list("outcome", flat=True))
+        session_drops = calls.filter(error_code="1005").count()
+        figures = verify(taxpayer, ids)
+        attempts = InvoiceApplication.objects.filter(pk__in=ids).values_list("issue_attempts", flat=True)
+        figures.update({
+            "count": count,
+            "fault_rate_asked": rate,
+            "faults_drawn": {k: drawn.get(k, 0) for k in FAULT_KINDS},
+            "calls_drawn": drawn.get("calls", 0),
+            "faulted_calls": drawn.get("faulted_calls", 0),
+            "fault_share": round(drawn.get("faulted_calls", 0) / max(1, drawn.get("calls", 0)), 3),
+            "session_drops": session_drops,
+            "channel_outcomes": dict(outcomes),
+            "retries": sum(max(0, a - 1) for a in attempts),
+            "worker_killed": killed,
+            "worker_replaced": replaced,
+            "poll_rounds": poll_rounds,
+            "requeued_by_poller": requeued,
+            "final_poll": final_poll,
+            "wall_seconds": round(wall, 2),
+            "issue_seconds": round(drain, 2),
+            "invoices_per_second": round(figures["invoices"] / wall, 1) if wall else 0.0,
+            "broker": broker.rsplit("@", 1)[-1],
+            "database": connection.vendor,
+            "logs": str(log_dir),
+        })
+        if opts["json"]:
+            self.stdout.write(json.dumps(figures, ensure_ascii=False, default=str))
+        else:
+            self.stdout.write(
+                f"soak: {count} applications, fault rate {rate:.0%} asked, {figures['fault_share']:.1%} of "
+                f"{figures['calls_drawn']} calls faulted {figures['faults_drawn']}, session drops {session_drops}, "
+                f"worker killed: {killed}\n"
+                f"  {figures['invoices']} invoices in {figures['wall_seconds']} s "
+                f"({figures['invoices_per_second']} invoices/s), retries {figures['retries']}, "
+                f"poller re-queued {requeued}, channel outcomes {dict(outcomes)}\n"
+                f"  statuses {figures['statuses']}, one invoice each: {figures['apps_with_one_invoice']}, "
+                f"several: {figures['apps_with_several']}, numbers unique: {figures['numbers_unique']}, "
+                f"local == ledger: {figures['local_equals_ledger']}"
+            )
+        if not figures["ok"]:
+            raise CommandError(f"soak failed: {json.dumps(figures, ensure_ascii=False, default=str)}")
+        return None

@@ -1,0 +1,55 @@
+"""The soak: 500 applications, ≥20% injected faults, real Celery workers on Redis, one worker SIGKILLed mid-run.
+
+PostgreSQL only (the workers are other processes and share the test database); the broker is
+``CELERY_BROKER_URL_TEST_REDIS`` (CI) or Redis db 3 on this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.worker,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+BROKER = os.environ.get("CELERY_BROKER_URL_TEST_REDIS", "redis://127.0.0.1:6379/3")
+
+
+def _redis_answers() -> bool:
+    from urllib.parse import urlparse
+
+    url = urlparse(BROKER)
+    try:
+        socket.create_connection((url.hostname or "127.0.0.1", url.port or 6379), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_500_applications_with_faults_and_a_killed_worker_give_exactly_one_invoice_each():
+    if not _redis_answers():
+        pytest.fail(f"the soak needs a Redis broker at {BROKER}")
+    out = StringIO()
+    call_command("soak_issuing", count=500, fault_rate=0.2, kill_worker=True, broker=BROKER, timeout=240,
+                 json=True, stdout=out)
+    figures = json.loads(out.getvalue().strip().splitlines()[-1])
+    print("soak figures:", json.dumps(figures, ensure_ascii=False))
+
+    assert figures["ok"], figures
+    assert figures["statuses"] == {"issued": 500}
+    assert figures["apps_with_one_invoice"] == 500 and figures["apps_with_several"] == 0
+    assert figures["numbers_unique"] and figures["numbers_20_digits"]
+    assert figures["local_equals_ledger"]
+    assert figures["fault_share"] >= 0.2
+    assert all(figures["faults_drawn"][kind] > 0 for kind in ("error", "timeout_before", "timeout_after", "duplicate"))
+    assert figures["session_drops"] > 0
+    assert figures["worker_killed"] and figures["worker_replaced"]
