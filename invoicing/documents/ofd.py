@@ -722,7 +722,9 @@ def _text_values(texts: list[_Text], *, row_tolerance: float = 1.6) -> dict[str,
     drawers = _after_label(rows, "开票人")
     put("InvoiceClerk", drawers[0] if drawers else None)
 
-    for row in rows:
+    all_rows = [r for page in sorted({t.page for t in texts})
+                for r in _rows([t for t in texts if t.page == page], row_tolerance)]
+    for row in all_rows:  # the totals follow the line table, which may run over several pages
         joined = _squash("".join(t.text for t in row))
         if joined.startswith("合计") and "TaxExclusiveTotalAmount" not in values:
             nums = _numbers(row)
@@ -782,6 +784,24 @@ _HEADER_KEYS = {
 _END_WORDS = ("合计", "小计", "总计", "价税合计")
 
 
+def _header_columns(row: list[_Text]) -> list[tuple[str, float]]:
+    """(key, centre x) per header cell. Every fragment is a column; unknown ones (序号, 建筑服务发生地, 车牌号 ...)
+    are kept apart; letter-spaced labels split in two ("单", "位") are joined back."""
+    cols: list[tuple[str, float]] = []
+    i = 0
+    while i < len(row):
+        t = row[i]
+        name = _squash(t.text)
+        if name not in _HEADER_KEYS and i + 1 < len(row) and name + _squash(row[i + 1].text) in _HEADER_KEYS:
+            nxt = row[i + 1]
+            cols.append((_HEADER_KEYS[name + _squash(nxt.text)], (t.x + nxt.right) / 2))
+            i += 2
+            continue
+        cols.append((_HEADER_KEYS.get(name, "other:" + name), t.x + t.w / 2))
+        i += 1
+    return cols
+
+
 def _table_lines(texts: list[_Text], row_tolerance: float = 1.6) -> list[InvoiceLine]:
     """Item lines from positioned text: columns from the header labels, rows down to the 合计 row, per page."""
     lines: list[InvoiceLine] = []
@@ -789,8 +809,7 @@ def _table_lines(texts: list[_Text], row_tolerance: float = 1.6) -> list[Invoice
         rows = _rows([t for t in texts if t.page == page], row_tolerance)
         header_index, columns = None, []
         for i, row in enumerate(rows):
-            # every header fragment is a column; unknown ones (序号, 建筑服务发生地, 车牌号 ...) are kept apart
-            cols = [(_HEADER_KEYS.get(_squash(t.text), "other:" + _squash(t.text)), t.x + t.w / 2) for t in row]
+            cols = _header_columns(row)
             if {"item", "amount"} <= {k for k, _ in cols}:
                 header_index, columns = i, sorted(cols, key=lambda c: c[1])
                 break

@@ -37,8 +37,9 @@ from invoicing.documents.model import (
     format_cn_date,
     format_money,
     format_plain,
+    normalize_text,
 )
-from invoicing.documents.ofd import _kind_from_title, _Text, _text_values, _text_width
+from invoicing.documents.ofd import _kind_from_title, _table_lines, _Text, _text_values, _text_width
 from invoicing.documents.qr import qr_data_uri
 from invoicing.documents.xml import _amount_in_words, document_from_values, full_remark
 
@@ -204,7 +205,11 @@ _PT_TO_MM = 25.4 / 72
 
 
 def _merge_chars(chars: list[dict[str, Any]], page_index: int, scale: float) -> list[_Text]:
-    """Merge glyphs into fragments: a gap under 2.5 glyph sizes joins (letter-spaced text), a wider gap splits."""
+    """Merge glyphs into text fragments.
+
+    Tight text (glyphs touching, as WeasyPrint writes it) splits at a gap wider than one glyph and keeps a single
+    space for a narrower one; letter-spaced text (as in re-rendered platform PDFs) joins gaps up to 2.5 glyphs.
+    """
     rows: dict[int, list[dict[str, Any]]] = {}
     for c in chars:
         if not c.get("upright", True) or not str(c.get("text", "")).strip():
@@ -215,24 +220,31 @@ def _merge_chars(chars: list[dict[str, Any]], page_index: int, scale: float) -> 
     for row in rows.values():
         row.sort(key=lambda c: float(c["x0"]))
         current: list[dict[str, Any]] = []
+        pieces: list[str] = []
+        tight = True
         for c in row:
             if current:
                 prev = current[-1]
+                size = max(float(prev["size"]), float(c["size"]))
                 gap = float(c["x0"]) - float(prev["x1"])
-                if gap > 2.5 * max(float(prev["size"]), float(c["size"])) or abs(float(c["top"]) - float(
-                        prev["top"])) > float(c["size"]):
-                    out.append(_fragment(current, page_index, scale))
-                    current = []
+                limit = 1.0 * size if (tight and len(current) > 1) else 2.5 * size
+                if gap > limit or abs(float(c["top"]) - float(prev["top"])) > size:
+                    out.append(_fragment(current, "".join(pieces), page_index, scale))
+                    current, pieces, tight = [], [], True
+                else:
+                    if gap > 0.5 * size:
+                        tight = False
+                    elif tight and gap > 0.2 * size:
+                        pieces.append(" ")
             current.append(c)
+            pieces.append(str(c["text"]))
         if current:
-            out.append(_fragment(current, page_index, scale))
+            out.append(_fragment(current, "".join(pieces), page_index, scale))
     return out
 
 
-def _fragment(chars: list[dict[str, Any]], page_index: int, scale: float) -> _Text:
-    from invoicing.documents.model import normalize_text
-
-    text = normalize_text("".join(str(c["text"]) for c in chars))
+def _fragment(chars: list[dict[str, Any]], raw: str, page_index: int, scale: float) -> _Text:
+    text = normalize_text(raw)
     size = float(chars[0]["size"]) * scale
     x0 = float(chars[0]["x0"]) * scale
     x1 = float(chars[-1]["x1"]) * scale
@@ -309,6 +321,8 @@ def _read_pdf(data: bytes) -> InvoiceDocument:
         page_width = float(page.width)
         scale = 210.0 / page_width  # page coordinates in "invoice millimetres", whatever the page size
         texts = _merge_chars(page.chars, 0, scale)
+        for index, more in enumerate(pdf.pages[1:], start=1):  # line tables may continue on later pages
+            texts += _merge_chars(more.chars, index, 210.0 / float(more.width))
     values = _text_values(texts, row_tolerance=0.8)
 
     qr = None
@@ -347,4 +361,8 @@ def _read_pdf(data: bytes) -> InvoiceDocument:
         raise UnsupportedDocument("PDF: no invoice number in the text layer or QR code")
     values["_kind"] = _kind_from_title(values.get("TypeOfInvoice", "")) or (
         "81" if qr is not None and qr.type == "31" else "82")
-    return document_from_values(values, source_format=FORMAT_PDF)
+    doc = document_from_values(values, source_format=FORMAT_PDF)
+    lines = _table_lines(texts, row_tolerance=0.8)
+    if lines and sum(ln.amount for ln in lines) == doc.total_amount:  # only lines that add up
+        doc = doc.with_changes(lines=tuple(lines))
+    return doc

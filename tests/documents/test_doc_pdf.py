@@ -221,3 +221,17 @@ def test_too_many_pages_are_refused():
 def test_broken_pdfs_raise_typed_errors(data):
     with pytest.raises(MalformedDocument):
         read_pdf(data)
+
+
+def test_line_table_is_read_back_from_our_pdf_across_pages():
+    doc = demo_document(lines=30, total_in_words="x")
+    back = read_pdf(render_pdf(doc, paper="A5"))
+    assert back.total_amount == doc.total_amount
+    assert [ln.__class__(**{**ln.__dict__, "tax_code": ""}) for ln in doc.lines] == list(back.lines)
+
+
+def test_shared_pdf_sample_line_is_read(fixtures_dir):
+    (line,) = read_pdf((fixtures_dir / "pdf" / "easyofd-test.pdf").read_bytes()).lines
+    assert (line.item_name, line.spec, line.unit, line.quantity) == ("*现代服务*移动代理服务", "无", "项", Decimal("1"))
+    assert (line.unit_price, line.amount, line.tax_rate, line.tax) == (
+        Decimal("2129.33663366337"), Decimal("2129.34"), Decimal("0.01"), Decimal("21.29"))

@@ -129,6 +129,21 @@ def test_single_lines_are_read_from_the_page_table(fixtures_dir, name, item, amo
     assert (line.item_name, line.amount, line.tax_rate, line.tax) == (item, amount, rate, tax)
 
 
+def test_a_hundred_lines_are_read_from_the_list_pages(fixtures_dir):
+    import zipfile
+    from io import BytesIO
+
+    data = (fixtures_dir / "ofd" / "ofdrw-draw_param_ref.ofd").read_bytes()
+    src, out = zipfile.ZipFile(BytesIO(data)), BytesIO()
+    with zipfile.ZipFile(out, "w") as z:  # without its attachment, the reader must fall back to the page text
+        for name in src.namelist():
+            if "Attachs/" not in name:
+                z.writestr(name, src.read(name))
+    doc = read_ofd(out.getvalue())
+    assert len(doc.lines) == 100 and sum(ln.amount for ln in doc.lines) == D("9709.00")
+    assert doc.lines[0].item_name == "*谷物*稻谷" and doc.lines[0].unit == "克"
+
+
 def test_wrapped_names_units_and_prices_come_from_their_columns(fixtures_dir):
     (line,) = read_ofd((fixtures_dir / "ofd" / "fapiao-print-sample.ofd").read_bytes()).lines
     assert (line.unit, line.quantity, line.unit_price) == ("台", D("2"), D("8849.55752212389"))
