@@ -44,6 +44,13 @@ class InvoiceFileUnavailable(Exception):  # noqa: N818 - reads as a state, like 
 # --- mapping -----------------------------------------------------------------------------------------------------
 
 
+def _lines(invoice: Invoice) -> list:
+    """The invoice's lines in order, from a ``prefetch_related("lines")`` cache when the caller made one."""
+    if "lines" in getattr(invoice, "_prefetched_objects_cache", {}):
+        return sorted(invoice.lines.all(), key=lambda ln: ln.line_no)
+    return list(invoice.lines.select_related("tax_category").order_by("line_no"))
+
+
 def invoice_to_document(invoice: Invoice) -> InvoiceDocument:
     """The issued invoice as the documents package's normalized structure (seller and buyer are the row's snapshots)."""
     lines = tuple(
@@ -61,7 +68,7 @@ def invoice_to_document(invoice: Invoice) -> InvoiceDocument:
             tax_code=ln.tax_category.code if ln.tax_category_id else "",
             line_property=int(ln.line_property),
         )
-        for ln in invoice.lines.select_related("tax_category").order_by("line_no")
+        for ln in _lines(invoice)
     )
     issued_at = timezone.localtime(invoice.issued_at) if invoice.issued_at else None
     blue = invoice.blue_invoice if invoice.is_red and invoice.blue_invoice_id else None

@@ -110,3 +110,14 @@ def test_customer_service_sees_no_file_rows_in_the_admin(client, sam, fiona, inv
     assert client.get(reverse("admin:delivery_delivery_changelist")).status_code == 200
     client.force_login(fiona)
     assert client.get(reverse("admin:delivery_invoicefile_changelist")).status_code == 200
+
+
+def test_batch_print_queries_do_not_grow_with_the_batch(fiona, yuntu, django_assert_max_num_queries):
+    for _ in range(6):
+        make_invoice(yuntu, lines=3)
+    request = RequestFactory().get("/")
+    request.user = fiona
+    with django_assert_max_num_queries(8):
+        response = invoices_batch_print_response(request, Invoice.objects.all(), "A4")
+    assert len(PdfReader(io.BytesIO(b"".join(response.streaming_content))).pages) == 6
+    assert sum(1 for inv in Invoice.objects.all() for e in events_for(inv) if e.action == "file.printed") == 6
