@@ -116,3 +116,30 @@ def test_the_delivery_changelist_query_count_does_not_grow_with_rows(client, fio
     client.force_login(fiona)
     with django_assert_max_num_queries(15):
         assert client.get(reverse("admin:delivery_delivery_changelist")).status_code == 200
+
+
+def test_finance_creates_a_customer_link_in_the_admin(client, fiona, invoice):
+    from delivery.models import InvoiceLink
+
+    client.force_login(fiona)
+    page = client.get(reverse("admin:delivery_invoicelink_add"))
+    assert page.status_code == 200
+    expires = page.context["adminform"].form.initial["expires_at"]
+    response = client.post(reverse("admin:delivery_invoicelink_add"), {
+        "invoice": invoice.pk, "expires_at_0": expires.strftime("%Y-%m-%d"), "expires_at_1": "12:00:00",
+        "max_views": "5",
+    })
+    assert response.status_code == 302, response.content.decode()[:3000]
+    link = InvoiceLink.objects.get()
+    assert link.created_by == fiona and link.max_views == 5 and len(link.token) >= 32
+
+
+def test_lily_cannot_link_or_send_another_entitys_invoice_from_the_admin(client, lily, invoice):
+    client.force_login(lily)
+    response = client.post(reverse("admin:delivery_invoicelink_add"), {
+        "invoice": invoice.pk, "expires_at_0": "2030-01-01", "expires_at_1": "12:00:00"})
+    assert response.status_code == 200  # the form refuses an invoice outside her entities
+    response = client.post(reverse("admin:delivery_delivery_add"),
+                           {"invoice": invoice.pk, "channel": "email", "target": "a@b.example.com"})
+    assert response.status_code == 200
+    assert not Delivery.objects.exists()
