@@ -132,18 +132,14 @@ def quota_available(taxpayer_id: int, month: str, *, exclude_ids: tuple[int, ...
 # --- compliance ----------------------------------------------------------------------------------------------------
 
 
-def compliance_context(
-    application: InvoiceApplication, *, lines: list[Any] | None = None, quota_offset: Decimal = ZERO
-) -> compliance.Context:
-    """Gather what the rules need. ``quota_offset`` is quota already promised to earlier items of a batch."""
+def compliance_context(application: InvoiceApplication, *, lines: list[Any] | None = None) -> compliance.Context:
+    """Gather what the rules need (the rules themselves run no queries)."""
     taxpayer = application.taxpayer
     if lines is None:
         lines = list(application.lines.select_related("tax_category").order_by("line_no")) if application.pk else []
     month = quota_month()
     exclude = (application.pk,) if application.pk else ()
     available = quota_available(taxpayer.pk, month, exclude_ids=exclude)
-    if available is not None:
-        available -= quota_offset
     return compliance.Context(
         application=application,
         lines=lines,

@@ -84,7 +84,7 @@ def authorize(actor: Any, taxpayer_id: int | None, *perms: str, any_of: bool = F
     """Raise PermissionDenied unless ``actor`` (a user; None = the system) holds the permissions on the entity."""
     if actor is None:
         return
-    if not getattr(actor, "is_authenticated", False) or not actor.is_active:
+    if not getattr(actor, "is_authenticated", False) or not actor.is_active or not hasattr(actor, "has_perm"):
         raise PermissionDenied("未登录或账号已停用")
     if perms:
         held = [actor.has_perm(p) for p in perms]
@@ -92,6 +92,13 @@ def authorize(actor: Any, taxpayer_id: int | None, *perms: str, any_of: bool = F
             raise PermissionDenied("没有执行此操作的权限")
     if not user_may_act_on(actor, taxpayer_id):
         raise PermissionDenied("无权操作该主体的数据")
+
+
+def _user(actor: Any) -> Any:
+    """The actor as a user row for a foreign key, or None (the system, an API client principal)."""
+    from django.contrib.auth import get_user_model
+
+    return actor if isinstance(actor, get_user_model()) else None
 
 
 def lock_rows(model: type[models.Model], ids: Iterable[int]) -> list[Any]:
@@ -426,7 +433,7 @@ def billing_document_create(
             buyer_email=buyer_email or (counterparty.email if counterparty else ""),
             buyer_mobile=buyer_mobile or (counterparty.mobile if counterparty else ""),
             remark=remark,
-            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            created_by=_user(actor),
             **buyer_fields,
         )
         doc.full_clean()
@@ -579,7 +586,7 @@ def _insert_application(
         tax=totals.tax,
         total=totals.total,
         split_from=split_from,
-        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        created_by=_user(actor),
         **buyer_fields,
     )
     app.full_clean(exclude=["number", "status"])
@@ -850,12 +857,12 @@ class BatchResult:
 def applications_approve_batch(
     *, applications: Iterable[InvoiceApplication | int], actor: Any, note: str = ""
 ) -> BatchResult:
-    """Approve many at once (in primary-key order). Each is checked on its own; quota is counted cumulatively, so
-    the result says which applications would not fit in what is left of the month's quota."""
+    """Approve many at once (in primary-key order). Each is checked on its own; quota is counted cumulatively
+    (each approval commits quota that the next one sees), so the result says which applications would not fit in
+    what is left of the month's quota."""
     ids = [a if isinstance(a, int) else a.pk for a in applications]
     result = BatchResult()
     with transaction.atomic():
-        promised: dict[int, Decimal] = {}
         for app in lock_rows(InvoiceApplication, ids):
             try:
                 authorize(actor, app.taxpayer_id, P_REVIEW, P_APPROVE, any_of=True)
@@ -865,8 +872,7 @@ def applications_approve_batch(
                 message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
                 result.refused[app.number] = [compliance.RuleFailure("not_allowed", "status", message)]
                 continue
-            offset = promised.get(app.taxpayer_id, ZERO)
-            failures = compliance.check(selectors.compliance_context(app, quota_offset=offset))
+            failures = selectors.application_failures(app)
             if failures:
                 result.refused[app.number] = failures
                 if any(f.code == "quota" for f in failures):
@@ -875,7 +881,6 @@ def applications_approve_batch(
             _transition(
                 app, "approve", actor=actor, reason=note, data={"batch": True}, args={"by": actor, "at": timezone.now()}
             )
-            promised[app.taxpayer_id] = offset + app.amount
             result.approved.append(app)
     return result
 

@@ -77,3 +77,61 @@ def test_quota_is_consumed_at_issue(yuntu, person, fiona):
     app = services.application_mark_issuing(application=app, actor=fiona)
     services.application_mark_issued(application=app, invoice_number="26442000000000000002")
     assert QuotaPeriod.objects.get(taxpayer=yuntu).used == Decimal("100.00")
+
+
+def test_red_invoices_restore_quota_only_when_the_entity_says_so(yuntu):
+    from tests.issuing.factories import policy
+
+    month = selectors.quota_month()
+    services.quota_set(actor=None, taxpayer=yuntu, month=month, total="1000.00", used="300.00")
+    assert services.quota_restore(taxpayer=yuntu, amount=Decimal("100.00"), month=month) is None
+    policy(yuntu, red_restores_quota=True)
+    period = services.quota_restore(taxpayer=yuntu, amount=Decimal("-500.00"), month=month)
+    assert period.used == Decimal("0.00")
+
+
+def test_quota_counts_what_is_approved_but_not_yet_issued(yuntu, fiona):
+    from tests.issuing.factories import InvoiceApplicationFactory
+
+    month = selectors.quota_month()
+    services.quota_set(actor=fiona, taxpayer=yuntu, month=month, total="250.00")
+    apps = [InvoiceApplicationFactory(taxpayer=yuntu) for _ in range(3)]
+    result = services.applications_approve_batch(applications=apps, actor=fiona)
+    assert [a.number for a in result.approved] == [apps[0].number, apps[1].number]
+    assert result.not_fitting == [apps[2].number]
+    assert selectors.quota_available(yuntu.pk, month) == Decimal("50.00")
+    assert "额度不足" in result.summary
+
+
+def test_batch_approval_reports_refusals_without_stopping(yuntu, mingyuan, lily, sam):
+    from tests.issuing.factories import InvoiceApplicationFactory
+
+    theirs = InvoiceApplicationFactory(taxpayer=yuntu)
+    ours = InvoiceApplicationFactory(taxpayer=mingyuan)
+    done = InvoiceApplicationFactory(taxpayer=mingyuan, status=S.ISSUED)
+    result = services.applications_approve_batch(applications=[theirs, ours, done], actor=lily)
+    assert [a.pk for a in result.approved] == [ours.pk]
+    assert set(result.refused) == {theirs.number, done.number}
+    not_claimed = InvoiceApplicationFactory(taxpayer=yuntu)
+    assert not_claimed.number in services.applications_approve_batch(applications=[not_claimed], actor=sam).refused
+
+
+def test_quota_months_are_validated_and_only_finance_sets_them(yuntu, sam):
+    with pytest.raises(ValidationError):
+        services.quota_set(actor=None, taxpayer=yuntu, month="2026-13", total="1")
+    with pytest.raises(PermissionDenied):
+        services.quota_set(actor=sam, taxpayer=yuntu, month="2026-01", total="1")
+
+
+def test_every_issuing_codename_in_roles_exists():
+    from django.contrib.auth.models import Permission
+
+    from invoicing import roles
+
+    labels = {x for x in roles.CUSTOMER_SERVICE_PERMISSIONS | roles.FINANCE_DENIED if x.startswith("issuing.")}
+    mine = {x for x in labels if x.split(".")[1].split("_", 1)[-1] in {
+        "billingdocument", "billingdocumentline", "invoiceapplication", "applicationline", "applicationsource",
+        "invoice", "invoiceline", "quotaperiod", "issuingpolicy", "invoice_file", "red_flush"}}
+    existing = {f"issuing.{c}" for c in Permission.objects.filter(content_type__app_label="issuing")
+                .values_list("codename", flat=True)}
+    assert mine and mine <= existing
