@@ -9,7 +9,8 @@ Standalone: ``python bench/bench_issuing.py [--sizes 1000,10000] [--soak 2000 | 
 * Baseline from the same run: the channel alone (``issue_invoice`` straight to the sandbox, no local bookkeeping),
   so the figure says what our exactly-once bookkeeping costs on top of the platform call.
 * Then the soak (``manage.py soak_issuing``) with 2,000 applications, 20% faults and a killed worker, when a Redis
-  broker answers (``CELERY_BROKER_URL_TEST_REDIS`` or redis://127.0.0.1:6379/3).
+  broker answers (``CELERY_BROKER_URL_TEST_REDIS`` or redis://127.0.0.1:6379/3), on PostgreSQL when one answers
+  (see ``soak_database_url``).
 
 Database: ``DATABASE_URL`` if set (it must be disposable: the bench writes thousands of rows), else a fresh SQLite
 file in a temporary directory.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -139,12 +141,38 @@ def main() -> int:
     if not redis_answers(args.broker):
         print(f"  soak skipped: no broker at {args.broker.rsplit('@', 1)[-1]}")
         return 0
-    from django.core.management import call_command
+    database_url = soak_database_url(connection)
+    print(f"== soak: {args.soak} applications, 20% faults, one worker killed "
+          f"({database_url.split('://', 1)[0]}, broker {args.broker.rsplit('@', 1)[-1]})")
+    env = dict(os.environ, DATABASE_URL=database_url)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0", "--noinput"], env=env, cwd=ROOT, check=True)
+    done = subprocess.run(
+        [*manage, "soak_issuing", f"--count={args.soak}", "--fault-rate=0.2", "--kill-worker",
+         f"--broker={args.broker}", f"--timeout={max(300, args.soak // 3)}"],
+        env=env, cwd=ROOT,
+    )
+    return done.returncode
 
-    print(f"== soak: {args.soak} applications, 20% faults, one worker killed")
-    call_command("soak_issuing", count=args.soak, fault_rate=0.2, kill_worker=True, broker=args.broker,
-                 timeout=max(300, args.soak // 4))
-    return 0
+
+def soak_database_url(connection) -> str:  # noqa: ANN001
+    """The soak's workers share one database with the command. SQLite serialises writers and answers "database is
+    locked" under four worker processes, so use PostgreSQL when it answers: ``BENCH_SOAK_DATABASE_URL``, the
+    bench's own PostgreSQL database, or a ``fapiao_bench_soak`` database on 127.0.0.1 (created if missing)."""
+    if os.environ.get("BENCH_SOAK_DATABASE_URL"):
+        return os.environ["BENCH_SOAK_DATABASE_URL"]
+    if connection.vendor == "postgresql":
+        return os.environ["DATABASE_URL"]
+    try:
+        import psycopg
+
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3) as c:
+            if not c.execute("select 1 from pg_database where datname = 'fapiao_bench_soak'").fetchone():
+                c.execute("create database fapiao_bench_soak")
+        return "postgres://postgres@127.0.0.1:5432/fapiao_bench_soak"
+    except Exception as exc:  # noqa: BLE001 - fall back to the bench's SQLite file
+        print(f"  (no PostgreSQL for the soak: {exc.__class__.__name__}; using SQLite)")
+        return os.environ["DATABASE_URL"]
 
 
 if __name__ == "__main__":

@@ -447,7 +447,7 @@ class PollReport:
 
 
 def issue_poll_pending(*, older_than_seconds: int | None = None, limit: int = 1000,
-                       taxpayer_id: int | None = None) -> PollReport:
+                       taxpayer_id: int | None = None, application_id: int | None = None) -> PollReport:
     """Query the platform for every 开票中 application quiet for ``older_than_seconds``; act on what it says.
 
     issued → recorded; failed → 开票失败; pending → left; never seen by the platform → the issuing task is queued
@@ -458,6 +458,8 @@ def issue_poll_pending(*, older_than_seconds: int | None = None, limit: int = 10
     qs = InvoiceApplication.objects.filter(status=S.ISSUING, updated_at__lte=cutoff).exclude(issue_serial=None)
     if taxpayer_id is not None:
         qs = qs.filter(taxpayer_id=taxpayer_id)
+    if application_id is not None:
+        qs = qs.filter(pk=application_id)
     report = PollReport()
     channels: dict[int, Any] = {}
     for app in qs.select_related("taxpayer").order_by("updated_at", "id")[:limit]:

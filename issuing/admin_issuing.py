@@ -1,0 +1,169 @@
+"""Admin pieces for exactly-once issuing, for the issuing admin to wire. This module registers nothing itself.
+
+Wiring in ``issuing/admin.py`` (``InvoiceApplicationAdmin``):
+
+* the 发起开票 button must queue the call, not only move the state::
+
+      SERVICES["start_issuing"] = (admin_issuing.submit_issue_service, "已发起开票")
+
+  (``services.application_mark_issuing`` alone leaves the application 开票中 with no task: the poller would find it
+  and queue it, but only after ``ISSUING_POLL_AGE_SECONDS``.)
+* 批准 that issues at once (the demo's "approve → issued invoice within seconds")::
+
+      SERVICES["approve"] = (admin_issuing.approve_and_issue_service, "已批准并发起开票")
+
+* changelist actions and the filter::
+
+      actions = [..., admin_issuing.submit_issue, admin_issuing.retry_same_serial, admin_issuing.query_platform_now]
+      list_filter = [..., admin_issuing.NeedsAttentionFilter]
+
+* the person's decision to re-send under a new serial (a reason is required), in ``get_urls``::
+
+      path("<int:pk>/reissue/", view(functools.partial(admin_issuing.reissue_view, self)),
+           name="issuing_invoiceapplication_reissue"),
+
+  and a button to it when ``obj.status == "issuing" and obj.needs_attention``.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template import engines
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from issuing import issuing
+from issuing.models import ApplicationStatus
+
+S = ApplicationStatus
+
+
+def _text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "；".join(exc.messages)
+    return str(exc) or exc.__class__.__name__
+
+
+# --- services with the admin's (application, actor) signature -------------------------------------------------------
+
+
+def submit_issue_service(*, application, actor):  # noqa: ANN001, ANN201
+    return issuing.application_submit_issue(application=application, actor=actor)
+
+
+def approve_and_issue_service(*, application, actor, note: str = ""):  # noqa: ANN001, ANN201
+    """批准, then 发起开票 in the same transaction: the task is queued once both are committed."""
+    from issuing import services
+
+    with transaction.atomic():
+        app = services.application_approve(application=application, actor=actor, note=note)
+        if app.status == S.APPROVED:
+            app = issuing.application_submit_issue(application=app, actor=actor)
+    return app
+
+
+# --- changelist actions ------------------------------------------------------------------------------------------
+
+
+def _each(modeladmin, request, queryset, call, verb: str) -> None:  # noqa: ANN001
+    done, failed = 0, []
+    for app in queryset.order_by("pk"):
+        try:
+            call(app)
+        except (ValidationError, PermissionDenied) as exc:
+            failed.append(f"{app.number}：{_text(exc)}")
+        else:
+            done += 1
+    if done:
+        modeladmin.message_user(request, f"{verb} {done} 张申请单", messages.SUCCESS)
+    for line in failed:
+        modeladmin.message_user(request, line, messages.ERROR)
+
+
+@admin.action(description=_("发起开票"), permissions=["issue"])
+def submit_issue(modeladmin, request, queryset):  # noqa: ANN001, ANN201
+    _each(modeladmin, request, queryset,
+          lambda app: issuing.application_submit_issue(application=app, actor=request.user), "已发起开票")
+
+
+@admin.action(description=_("按原流水号重试（需人工处理的）"), permissions=["issue"])
+def retry_same_serial(modeladmin, request, queryset):  # noqa: ANN001, ANN201
+    _each(modeladmin, request, queryset,
+          lambda app: issuing.application_retry_issue(application=app, actor=request.user), "已按原流水号重试")
+
+
+@admin.action(description=_("向平台查询开票结果"), permissions=["issue"])
+def query_platform_now(modeladmin, request, queryset):  # noqa: ANN001, ANN201
+    ids = list(queryset.filter(status=S.ISSUING).values_list("pk", flat=True))
+    outcomes = []
+    for pk in ids:
+        report = issuing.issue_poll_pending(older_than_seconds=0, limit=1, application_id=pk)
+        outcomes.append(report)
+    issued = sum(r.issued for r in outcomes)
+    pending = sum(r.pending for r in outcomes)
+    failed = sum(r.failed for r in outcomes)
+    unknown = sum(r.requeued + r.left_for_person for r in outcomes)
+    unavailable = sum(r.unavailable for r in outcomes)
+    modeladmin.message_user(
+        request,
+        f"查询 {len(ids)} 张：已开票 {issued}，开票中 {pending}，失败 {failed}，平台未受理 {unknown}，平台不可用 {unavailable}",
+        messages.INFO,
+    )
+
+
+class NeedsAttentionFilter(admin.SimpleListFilter):
+    title = _("需人工处理")
+    parameter_name = "needs_attention"
+
+    def lookups(self, request, model_admin):  # noqa: ANN001, ANN201
+        return [("1", _("是")), ("0", _("否"))]
+
+    def queryset(self, request, queryset):  # noqa: ANN001, ANN201
+        if self.value() == "1":
+            return queryset.filter(needs_attention=True)
+        if self.value() == "0":
+            return queryset.filter(needs_attention=False)
+        return queryset
+
+
+# --- the reissue page --------------------------------------------------------------------------------------------
+
+_REISSUE_TEMPLATE = """{% extends "admin/base_site.html" %}
+{% block content %}
+<p>申请单 <strong>{{ original.number }}</strong> 处于“开票中·需人工处理”，当前流水号 <code>{{ original.issue_serial }}</code>，
+已尝试 {{ original.issue_attempts }} 次，最近错误：{{ original.last_error }}</p>
+<p>换用新的流水号重新发送前，系统会先向平台查询当前流水号：平台若已受理或已开具，则不会换号（已开具的会直接入账）。</p>
+{% if error %}<p class="errornote">{{ error }}</p>{% endif %}
+<form method="post">{% csrf_token %}
+<p><label for="reason">原因（必填）</label><br><textarea id="reason" name="reason" rows="3" cols="60">{{ reason }}</textarea></p>
+<input type="submit" class="default" value="确认换流水号重开">
+</form>
+{% endblock %}
+"""
+
+
+def reissue_view(modeladmin, request, pk):  # noqa: ANN001, ANN201
+    """A person's decision, with a reason, to send the application again under a new serial."""
+    if not request.user.has_perm("issuing.issue_invoiceapplication"):
+        raise PermissionDenied
+    obj = get_object_or_404(modeladmin.get_queryset(request), pk=pk)  # scoped to the user's entities
+    error, reason = "", ""
+    if request.method == "POST":
+        reason = request.POST.get("reason", "")
+        try:
+            app = issuing.application_reissue_with_new_serial(application=obj, actor=request.user, reason=reason)
+        except (ValidationError, PermissionDenied) as exc:
+            error = _text(exc)
+        else:
+            modeladmin.message_user(
+                request, f"申请单 {app.number}：流水号 {app.issue_serial}，{app.get_status_display()}", messages.SUCCESS
+            )
+            return HttpResponseRedirect(reverse("admin:issuing_invoiceapplication_change", args=[obj.pk]))
+    template = engines["django"].from_string(_REISSUE_TEMPLATE)
+    context = {**modeladmin.admin_site.each_context(request), "title": "换流水号重新开票", "opts": obj._meta,
+               "original": obj, "error": error, "reason": reason}
+    return HttpResponse(template.render(context, request))

@@ -1,0 +1,83 @@
+"""The admin pieces for issuing: approve-and-issue, the actions, and the person's reissue page."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.contrib.messages.storage.fallback import FallbackStorage
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import RequestFactory
+
+from issuing import admin_issuing
+from issuing.models import ApplicationStatus, Invoice, InvoiceApplication
+
+pytestmark = pytest.mark.django_db
+S = ApplicationStatus
+
+
+def request_for(user, method="get", data=None):
+    request = getattr(RequestFactory(), method)("/", data or {})
+    request.user = user
+    request.session = SessionStore()
+    request._messages = FallbackStorage(request)
+    return request
+
+
+def model_admin():
+    return admin.site._registry[InvoiceApplication]
+
+
+def test_approving_with_the_issuing_service_gives_an_issued_invoice(approved, fiona,
+                                                                     django_capture_on_commit_callbacks):
+    app = approved()
+    InvoiceApplication.objects.filter(pk=app.pk).update(status=S.PENDING_REVIEW)
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_issuing.approve_and_issue_service(application=app, actor=fiona)
+    app.refresh_from_db()
+    assert app.status == S.ISSUED
+    assert len(Invoice.objects.get(application=app).number) == 20
+
+
+def test_the_submit_action_issues_the_selected_and_reports_counts(approved, fiona,
+                                                                  django_capture_on_commit_callbacks):
+    apps = approved(2)
+    request = request_for(fiona)
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_issuing.submit_issue(model_admin(), request, InvoiceApplication.objects.filter(
+            pk__in=[a.pk for a in apps]))
+    assert InvoiceApplication.objects.filter(pk__in=[a.pk for a in apps], status=S.ISSUED).count() == 2
+    assert [str(m) for m in request._messages] == ["已发起开票 2 张申请单"]
+
+
+def test_the_reissue_page_asks_for_a_reason_and_then_reissues(approved, fiona, faults,
+                                                              django_capture_on_commit_callbacks):
+    from issuing import issuing
+
+    faults(error_rate=1)
+    app = approved()
+    with django_capture_on_commit_callbacks(execute=True):
+        issuing.application_submit_issue(application=app)
+    faults()
+    page = admin_issuing.reissue_view(model_admin(), request_for(fiona), app.pk)
+    assert page.status_code == 200 and app.number in page.content.decode()
+    refused = admin_issuing.reissue_view(model_admin(), request_for(fiona, "post", {"reason": ""}), app.pk)
+    assert refused.status_code == 200 and "原因" in refused.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        done = admin_issuing.reissue_view(model_admin(), request_for(fiona, "post", {"reason": "平台未受理"}), app.pk)
+    assert done.status_code == 302
+    app.refresh_from_db()
+    assert app.status == S.ISSUED and app.issue_serial.endswith("-R1")
+
+
+def test_the_query_action_reports_what_the_platform_says(approved, fiona, django_capture_on_commit_callbacks):
+    from issuing import issuing
+
+    app = approved()
+    with django_capture_on_commit_callbacks(execute=False):
+        issuing.application_submit_issue(application=app)
+    request = request_for(fiona)
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_issuing.query_platform_now(model_admin(), request, InvoiceApplication.objects.filter(pk=app.pk))
+    assert "平台未受理 1" in [str(m) for m in request._messages][0]
+    app.refresh_from_db()
+    assert app.status == S.ISSUED  # re-queued with the same serial (eager here)
