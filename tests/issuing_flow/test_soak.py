@@ -53,3 +53,4 @@ def test_500_applications_with_faults_and_a_killed_worker_give_exactly_one_invoi
     assert all(figures["faults_drawn"][kind] > 0 for kind in ("error", "timeout_before", "timeout_after", "duplicate"))
     assert figures["session_drops"] > 0
     assert figures["worker_killed"] and figures["worker_replaced"]
+    assert figures["killed_at"]["issued"] < 500  # mid-run, not after the end

@@ -337,7 +337,8 @@ class Command(BaseCommand):
         env = worker_env(broker, database_url=database_url)
         workers = [Worker(f"soak{i}-{queue}", broker=broker, queue=queue, concurrency=opts["concurrency"], env=env,
                           log_dir=log_dir) for i in range(opts["workers"])]
-        killed = replaced = session_window = False
+        killed = replaced = False
+        state: dict[str, Any] = {"killed_at": None, "session": False}
         poll_rounds = requeued = 0
         started = time.monotonic()
         try:
@@ -345,27 +346,37 @@ class Command(BaseCommand):
             with sending_to(broker, queue):
                 from issuing.issuing import application_submit_issue, issue_poll_pending
 
-                for app in InvoiceApplication.objects.filter(pk__in=ids).order_by("id"):
+                def tick() -> int:
+                    """Kill a worker once 30% are issued (while others are in flight), drop the session at 50%."""
+                    issued = InvoiceApplication.objects.filter(pk__in=ids, status=S.ISSUED).count()
+                    if opts["kill_worker"] and state["killed_at"] is None and issued >= count * 0.3:
+                        in_flight = InvoiceApplication.objects.filter(pk__in=ids, status=S.ISSUING).count()
+                        workers[0].kill()
+                        state["killed_at"] = {"issued": issued, "in_flight": in_flight,
+                                              "second": round(time.monotonic() - started, 1)}
+                        workers.append(Worker(f"soak-replacement-{queue}", broker=broker, queue=queue,
+                                              concurrency=opts["concurrency"], env=env, log_dir=log_dir))
+                    if opts["session_drop_seconds"] and not state["session"] and issued >= count * 0.5:
+                        profile_set(account=account, session_dropped=True)  # the bureau session drops…
+                        state["session"] = time.monotonic()
+                    if state["session"] and state["session"] is not True:
+                        drops = ChannelCall.objects.filter(taxpayer=taxpayer, id__gt=last_call_id,
+                                                           error_code="1005").count()
+                        open_for = time.monotonic() - state["session"]
+                        if (open_for >= opts["session_drop_seconds"] and drops >= 3) or open_for >= 10:
+                            profile_set(account=account, session_dropped=False)  # …and is restored
+                            state["session"] = True
+                    return issued
+
+                for i, app in enumerate(InvoiceApplication.objects.filter(pk__in=ids).order_by("id")):
                     application_submit_issue(application=app, actor=None)
+                    if i % 20 == 19:
+                        tick()
                 submitted_at = time.monotonic()
                 last_poll = time.monotonic()
                 while True:
-                    issued = InvoiceApplication.objects.filter(pk__in=ids, status=S.ISSUED).count()
-                    elapsed = time.monotonic() - started
-                    if opts["kill_worker"] and not killed and issued >= count * 0.3:
-                        workers[0].kill()
-                        killed = True
-                        workers.append(Worker(f"soak-replacement-{queue}", broker=broker, queue=queue,
-                                              concurrency=opts["concurrency"], env=env, log_dir=log_dir))
-                        replaced = True
-                    if opts["session_drop_seconds"] and not session_window and issued >= count * 0.5:
-                        profile_set(account=account, session_dropped=True)
-                        time.sleep(opts["session_drop_seconds"])
-                        profile_set(account=account, session_dropped=False)
-                        session_window = True
-                    if issued >= count:
-                        break
-                    if elapsed > opts["timeout"]:
+                    issued = tick()
+                    if issued >= count or time.monotonic() - started > opts["timeout"]:
                         break
                     if time.monotonic() - last_poll > 3:
                         report = issue_poll_pending(older_than_seconds=5, taxpayer_id=taxpayer.pk)
@@ -375,6 +386,7 @@ class Command(BaseCommand):
                     time.sleep(0.25)
                 wall = time.monotonic() - started
                 drain = time.monotonic() - submitted_at
+                killed, replaced = state["killed_at"] is not None, state["killed_at"] is not None
                 profile_set(account=account, enabled=False)
                 # A follow-up poll for anything left (needs_attention included): issued ones get recorded.
                 final_poll = issue_poll_pending(older_than_seconds=0, taxpayer_id=taxpayer.pk).as_dict()
@@ -405,6 +417,8 @@ class Command(BaseCommand):
             "retries": sum(max(0, a - 1) for a in attempts),
             "worker_killed": killed,
             "worker_replaced": replaced,
+            "killed_at": state["killed_at"],
+            "submit_seconds": round(submitted_at - started, 2),
             "poll_rounds": poll_rounds,
             "requeued_by_poller": requeued,
             "final_poll": final_poll,
@@ -421,7 +435,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"soak: {count} applications, fault rate {rate:.0%} asked, {figures['fault_share']:.1%} of "
                 f"{figures['calls_drawn']} calls faulted {figures['faults_drawn']}, session drops {session_drops}, "
-                f"worker killed: {killed}\n"
+                f"worker killed: {state['killed_at']}\n"
                 f"  {figures['invoices']} invoices in {figures['wall_seconds']} s "
                 f"({figures['invoices_per_second']} invoices/s), retries {figures['retries']}, "
                 f"poller re-queued {requeued}, channel outcomes {dict(outcomes)}\n"
