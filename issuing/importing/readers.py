@@ -30,6 +30,12 @@ def max_file_bytes() -> int:
     return int(getattr(settings, "BILLING_IMPORT_MAX_FILE_BYTES", 200 * MB))
 
 
+def stream_above_bytes() -> int:
+    """Sheets whose XML is larger than this are read row by row (openpyxl read-only) instead of by calamine, which
+    holds the whole sheet in memory (~180 MB per 100k lines of the template). Keeps memory flat for huge files."""
+    return int(getattr(settings, "BILLING_IMPORT_STREAM_ABOVE_BYTES", 96 * MB))
+
+
 def max_rows() -> int:
     return int(getattr(settings, "BILLING_IMPORT_MAX_ROWS", 1_000_000))
 
@@ -178,8 +184,16 @@ def _open_xlsx(path: Path, wanted: str | None) -> Table:
         wb = CalamineWorkbook.from_path(str(path))
         names = list(wb.sheet_names)
         sheet_name = _pick_sheet(names, wanted)
-        sh = wb.get_sheet_by_name(sheet_name)
     except Exception as exc:  # calamine raises its own error types for broken parts
+        raise FileRejected([issue("file.corrupt", detail=str(exc)[:200])]) from exc
+    structure = _scan_structure(path, sheet_name)
+    if structure.xml_bytes > stream_above_bytes():
+        if hasattr(wb, "close"):
+            wb.close()
+        return _open_xlsx_streaming(path, sheet_name, structure)
+    try:
+        sh = wb.get_sheet_by_name(sheet_name)
+    except Exception as exc:
         raise FileRejected([issue("file.corrupt", detail=str(exc)[:200])]) from exc
     height = sh.height
     if height == 0:
@@ -192,24 +206,54 @@ def _open_xlsx(path: Path, wanted: str | None) -> Table:
     headers = [_text(h) for h in header_cells]
     if not any(headers) or height < 2:
         raise FileRejected([issue("sheet.empty", sheet=sheet_name)])
-    issues: list[Issue] = []
-    merged = sh.merged_cell_ranges or []
-    for (r0, c0), (r1, c1) in merged[:MAX_STRUCTURE_ISSUES]:
-        ref = f"{column_letter(c0)}{r0 + 1}:{column_letter(c1)}{r1 + 1}"
-        issues.append(issue("sheet.merged_cells", sheet=sheet_name, row=r0 + 1, column=ref, value=ref))
-    if len(merged) > MAX_STRUCTURE_ISSUES:
-        issues.append(issue("sheet.merged_cells", sheet=sheet_name, detail=f"另有 {len(merged) - MAX_STRUCTURE_ISSUES} 处"))
-    issues.extend(_formula_issues(path, sheet_name))
-
     first = start_row + 2  # spreadsheet row number of the first data row
 
     def gen():
         for i, cells in enumerate(rows):
             yield first + i, cells
 
-    table = Table(kind="xlsx", sheet=sheet_name, headers=headers, total=height - 1, _rows=gen(), issues=issues,
-                  header_row=start_row + 1, col_offset=start_col)
+    table = Table(kind="xlsx", sheet=sheet_name, headers=headers, total=height - 1, _rows=gen(),
+                  issues=structure.issues(sheet_name), header_row=start_row + 1, col_offset=start_col)
     table._closer = getattr(wb, "close", None)
+    return table
+
+
+def _open_xlsx_streaming(path: Path, sheet_name: str, structure: _Structure) -> Table:
+    """Row by row through openpyxl's read-only mode: slower than calamine, but memory does not grow with the file."""
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+        ws = wb[sheet_name]
+        ws.reset_dimensions()  # trust the rows, not a stale <dimension>
+    except Exception as exc:
+        raise FileRejected([issue("file.corrupt", detail=str(exc)[:200])]) from exc
+    total = max(structure.rows - 1, 0)
+    if total > max_rows():
+        wb.close()
+        raise FileRejected([issue("file.too_many_rows", sheet=sheet_name, detail=f"{total} 行，上限 {max_rows()} 行")])
+    it = ws.iter_rows(values_only=True)
+    header_row = 1
+    headers: list[str] = []
+    for cells in it:
+        if any(c not in (None, "") for c in cells):
+            headers = [_text(h) for h in cells]
+            break
+        header_row += 1
+    if not any(headers):
+        wb.close()
+        raise FileRejected([issue("sheet.empty", sheet=sheet_name)])
+
+    def gen():
+        try:
+            for i, cells in enumerate(it):
+                yield header_row + 1 + i, ["" if c is None else c for c in cells]
+        finally:
+            wb.close()
+
+    table = Table(kind="xlsx", sheet=sheet_name, headers=headers, total=total, _rows=gen(),
+                  issues=structure.issues(sheet_name), header_row=header_row)
+    table._closer = wb.close
     return table
 
 
@@ -235,45 +279,75 @@ def _sheet_part(zf: zipfile.ZipFile, sheet_name: str) -> str | None:
     return None
 
 
-def _formula_issues(path: Path, sheet_name: str) -> list[Issue]:
-    """Cells holding a formula in the chosen sheet, found by streaming its XML (flat memory)."""
-    found: list[Issue] = []
-    count = 0
+_MERGE = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Z]+)([0-9]+):([A-Z]+)([0-9]+)"')
+_ROW = re.compile(rb"<(?:\w+:)?row[\s>]")
+
+
+@dataclass
+class _Structure:
+    """What one streaming pass over a sheet's XML finds: formula cells, merged ranges, row count, size."""
+
+    xml_bytes: int = 0
+    rows: int = 0
+    formulas: list[tuple[str, int | None]] = field(default_factory=list)
+    formula_count: int = 0
+    merged: list[tuple[str, int]] = field(default_factory=list)
+    merged_count: int = 0
+
+    def issues(self, sheet: str) -> list[Issue]:
+        out = []
+        for ref, row in self.merged:
+            out.append(issue("sheet.merged_cells", sheet=sheet, row=row, column=ref, value=ref))
+        if self.merged_count > len(self.merged):
+            out.append(issue("sheet.merged_cells", sheet=sheet, detail=f"另有 {self.merged_count - len(self.merged)} 处"))
+        for col, row in self.formulas:
+            out.append(issue("sheet.formula", sheet=sheet, row=row, column=col, value=f"{col}{row or ''}"))
+        if self.formula_count > len(self.formulas):
+            out.append(issue("sheet.formula", sheet=sheet,
+                             detail=f"另有 {self.formula_count - len(self.formulas)} 个公式单元格"))
+        return out
+
+
+def _scan_structure(path: Path, sheet_name: str) -> _Structure:
+    """Stream the sheet's XML once (1 MB at a time): formulas, merged cells, rows. Flat memory."""
+    found = _Structure()
     try:
         with zipfile.ZipFile(path) as zf:
             part = _sheet_part(zf, sheet_name)
             if part is None or part not in zf.namelist():
-                return []
+                return found
+            found.xml_bytes = zf.getinfo(part).file_size
             with zf.open(part) as fh:
                 tail = b""
                 while True:
                     chunk = fh.read(1 << 20)
+                    buf = tail + chunk
+                    if chunk:
+                        # keep the incomplete last element for the next round
+                        cut = buf.rfind(b"<c ")  # a whole cell, so a formula finds its reference
+                        if cut <= 0 or len(buf) - cut > 65536:
+                            cut = buf.rfind(b"<")
+                        if cut <= 0 or len(buf) - cut > 65536:
+                            cut = len(buf)
+                        scan, tail = buf[:cut], buf[cut:]
+                    else:
+                        scan, tail = buf, b""
+                    found.rows += len(_ROW.findall(scan))
+                    for m in _FORMULA.finditer(scan):
+                        found.formula_count += 1
+                        if len(found.formulas) < MAX_STRUCTURE_ISSUES:
+                            cell_start = max(scan.rfind(b"<c ", 0, m.start()), scan.rfind(b":c ", 0, m.start()) - 1)
+                            ref = _CELL_REF.match(scan, cell_start) if cell_start >= 0 else None
+                            found.formulas.append((ref.group(1).decode(), int(ref.group(2))) if ref else ("", None))
+                    for m in _MERGE.finditer(scan):
+                        found.merged_count += 1
+                        if len(found.merged) < MAX_STRUCTURE_ISSUES:
+                            ref = b"%s%s:%s%s" % m.groups()
+                            found.merged.append((ref.decode(), int(m.group(2))))
                     if not chunk:
                         break
-                    buf = tail + chunk
-                    # keep the incomplete last cell for the next round
-                    cut = buf.rfind(b"<c ")
-                    if cut <= 0 or len(buf) - cut > 65536:
-                        cut = len(buf)
-                    scan, tail = buf[:cut], buf[cut:]
-                    for m in _FORMULA.finditer(scan):
-                        count += 1
-                        if len(found) < MAX_STRUCTURE_ISSUES:
-                            cell_start = scan.rfind(b"<c ", 0, m.start())
-                            ref = _CELL_REF.match(scan, cell_start) if cell_start >= 0 else None
-                            col, row = (ref.group(1).decode(), int(ref.group(2))) if ref else ("", None)
-                            found.append(issue("sheet.formula", sheet=sheet_name, row=row, column=col,
-                                               value=f"{col}{row or ''}"))
-                for m in _FORMULA.finditer(tail):
-                    count += 1
-                    if len(found) < MAX_STRUCTURE_ISSUES:
-                        ref = _CELL_REF.match(tail, max(tail.rfind(b"<c ", 0, m.start()), 0))
-                        col, row = (ref.group(1).decode(), int(ref.group(2))) if ref else ("", None)
-                        found.append(issue("sheet.formula", sheet=sheet_name, row=row, column=col, value=f"{col}{row or ''}"))
     except (zipfile.BadZipFile, KeyError, ElementTree.ParseError):
         return found
-    if count > len(found):
-        found.append(issue("sheet.formula", sheet=sheet_name, detail=f"另有 {count - len(found)} 个公式单元格"))
     return found
 
 
