@@ -27,6 +27,7 @@ from issuing.models import (
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
 QTY = {"max_digits": 25, "decimal_places": 13}
+MAX_ID = 2**63 - 1
 RATE = {"max_digits": 7, "decimal_places": 4, "min_value": Decimal("0"), "max_value": Decimal("1")}
 
 
@@ -190,7 +191,7 @@ class RefundSerializer(serializers.Serializer):
 
 
 class ApplicationSourceInputSerializer(serializers.Serializer):
-    id = serializers.IntegerField(min_value=1, help_text=_("业务单据 id"))
+    id = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text=_("业务单据 id"))
     amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), required=False, allow_null=True,
                                       default=None, help_text=_("从该单据申请的价税合计；为空表示全部可开票余额"))
 
@@ -317,7 +318,7 @@ class WithdrawSerializer(serializers.Serializer):
 
 
 class RedFlushRequestCreateSerializer(serializers.Serializer):
-    invoice = serializers.IntegerField(min_value=1, help_text=_("要红冲的蓝字发票 id"))
+    invoice = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text=_("要红冲的蓝字发票 id"))
     amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), required=False, allow_null=True,
                                      default=None, help_text=_("红冲的价税合计；为空表示全额红冲"))
     reason = serializers.CharField(max_length=200, help_text=_("红冲原因，如 销货退回、开票有误、服务中止"))

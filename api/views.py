@@ -5,14 +5,20 @@ Every object of an entity the client may not act on answers 404, exactly like an
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ParseError
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -61,6 +67,67 @@ from issuing.models import (
 # Rules that describe this month's capacity rather than the application: an API application that breaks only these
 # is still accepted, and waits in review like one entered in the admin.
 NOT_BLOCKING_AT_CREATION = frozenset({"quota"})
+MAX_ID = 2**63 - 1
+
+
+class IdFilter(django_filters.NumberFilter):
+    """An object id: a whole number in the database's range (a larger one is a 400, never an overflow)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+class _UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 time, converted to UTC; offsets beyond ±14 hours (which PostgreSQL refuses) are invalid."""
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is None:
+            return None
+        offset = result.utcoffset()
+        if offset is not None and abs(offset) > timedelta(hours=14):
+            raise forms.ValidationError(_("时区偏移超出范围"), code="invalid")
+        try:
+            return result.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise forms.ValidationError(_("时间超出范围"), code="invalid") from None
+
+
+class TimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = _UtcIsoDateTimeField
+
+
+class SafeJSONParser(JSONParser):
+    """JSON without NUL characters: PostgreSQL text and jsonb cannot store them, so they are refused as a parse error."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        if _has_nul(data):
+            raise ParseError(_("请求内容不能包含 NUL 字符（\\u0000）"))
+        return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class ClientPagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 500
+    max_offset = 10**9
+
+    def get_offset(self, request) -> int:
+        return min(super().get_offset(request), self.max_offset)
 
 
 class ClientApiView(viewsets.GenericViewSet):
@@ -69,8 +136,15 @@ class ClientApiView(viewsets.GenericViewSet):
     authentication_classes = [BearerTokenAuthentication, HmacAuthentication]
     permission_classes = [IsApiClient]
     throttle_classes = [ClientRateThrottle]
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
+    pagination_class = ClientPagination
     scope_field = "taxpayer"
+
+    def get_object(self):
+        value = str(self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, ""))
+        if not value.isdigit() or not 0 < int(value) <= MAX_ID:
+            raise Http404
+        return super().get_object()
 
     @property
     def client(self):
@@ -108,8 +182,8 @@ class BillingDocumentFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=BillingDocumentStatus.choices)
     business_date_from = django_filters.DateFilter(field_name="business_date", lookup_expr="gte")
     business_date_to = django_filters.DateFilter(field_name="business_date", lookup_expr="lte")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = TimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = TimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = BillingDocument
@@ -218,12 +292,12 @@ class ApplicationFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
         choices=[(c, c) for c in CUSTOMER_CODES], method="filter_status", help_text="面向客户的状态"
     )
-    billing_document = django_filters.NumberFilter(field_name="sources__billing_document_id",
+    billing_document = IdFilter(field_name="sources__billing_document_id",
                                                    help_text="来源业务单据 id")
     external_no = django_filters.CharFilter(field_name="sources__billing_document__external_no",
                                             help_text="来源业务单据的上游单号")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = TimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = TimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = InvoiceApplication
@@ -317,7 +391,7 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clien
 class InvoiceFilter(django_filters.FilterSet):
     taxpayer = django_filters.CharFilter(field_name="taxpayer__credit_code", help_text="主体统一社会信用代码")
     number = django_filters.CharFilter(help_text="发票号码（精确匹配）")
-    application = django_filters.NumberFilter(field_name="application_id", help_text="开票申请 id")
+    application = IdFilter(field_name="application_id", help_text="开票申请 id")
     is_red = django_filters.BooleanFilter()
     status = django_filters.ChoiceFilter(choices=InvoiceStatus.choices)
     issue_date_from = django_filters.DateFilter(field_name="issue_date", lookup_expr="gte")
@@ -370,7 +444,15 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApi
 )
 class RedFlushRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApiView):
     serializer_class = RedFlushRequestSerializer
-    filterset_fields = ["status", "invoice"]
+
+    class Filter(django_filters.FilterSet):
+        invoice = IdFilter(field_name="invoice_id", help_text="发票 id")
+
+        class Meta:
+            model = RedFlushRequest
+            fields = ["status", "invoice"]
+
+    filterset_class = Filter
 
     def get_queryset(self):
         return self.scoped(RedFlushRequest.objects.all()).select_related("taxpayer", "invoice").order_by(
