@@ -718,3 +718,4 @@ class QuotaPeriod(models.Model):
     @property
     def remaining(self) -> Decimal:
         return self.total - self.used
+from issuing.models_red import RedLetterForm, RedLetterFormLine  # noqa: E402,F401
