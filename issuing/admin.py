@@ -7,6 +7,7 @@ Customer service never sees invoice file links; the download URL answers 403 wit
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 
 from django import forms
@@ -16,7 +17,7 @@ from django.db import transaction
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django_fsm import can_proceed
@@ -27,6 +28,7 @@ from invoicing.models import Counterparty, CounterpartyKind, TaxCategory
 from invoicing.scoping import allowed_taxpayers, scope_queryset
 
 from . import selectors, services, splitting
+from .admin_import_export import BillingImportAdminMixin, StreamingExportAdminMixin
 from .models import (
     ApplicationLine,
     ApplicationSource,
@@ -43,6 +45,20 @@ from .models import (
 
 S = ApplicationStatus
 PRE_APPROVAL = (S.DRAFT, S.PENDING_REVIEW, S.IN_REVIEW)
+
+try:  # exactly-once issuing (queues the channel call); without it 发起开票 only moves the state
+    from . import admin_issuing
+except ImportError:  # pragma: no cover - the issuing module is optional for this admin
+    admin_issuing = None
+
+
+def _delivery_admin():
+    """The delivery app's pieces for the Invoice page (file links, deliveries, print and send actions), if present."""
+    try:
+        from delivery import admin as delivery_admin
+    except ImportError:  # pragma: no cover
+        return None
+    return delivery_admin
 
 
 def _error_text(exc: Exception) -> str:
@@ -82,7 +98,9 @@ class AmountForm(forms.Form):
 
 
 @admin.register(BillingDocument)
-class BillingDocumentAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, EntityScopedAdminMixin,
+                           EventsReadonlyMixin, admin.ModelAdmin):
+    export_spec_name = "billing_documents"
     list_display = ("external_no", "buyer_name", "taxpayer", "source", "order_amount", "paid_amount",
                     "refunded_amount", "applied_display", "balance_display", "status", "created_at")
     list_filter = ("status", "taxpayer", "source", ("created_at", admin.DateFieldListFilter))
@@ -287,18 +305,25 @@ class ApplicationAddForm(forms.Form):
 
 
 @admin.register(InvoiceApplication)
-class InvoiceApplicationAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin,
+                              admin.ModelAdmin):
+    export_spec_name = "applications"
     form = ApplicationChangeForm
     list_display = ("number", "status_display", "taxpayer", "buyer_name", "buyer_tax_id", "kind", "total",
                     "reviewer", "created_at")
     list_display_links = ("number",)
-    list_filter = ("status", "taxpayer", "kind", "auto_approved", "needs_attention", ("created_at", admin.DateFieldListFilter))
+    list_filter = ("status", "taxpayer", "kind", "auto_approved",
+                   admin_issuing.NeedsAttentionFilter if admin_issuing else "needs_attention",
+                   ("created_at", admin.DateFieldListFilter))
     search_fields = ("number", "buyer_name", "buyer_tax_id", "sources__billing_document__external_no", "issue_serial")
     list_select_related = ("taxpayer", "reviewer")
     show_full_result_count = False
     date_hierarchy = "created_at"
     inlines = (ApplicationLineInline, ApplicationSourceInline)
-    actions = ("claim_selected", "approve_selected", "withdraw_selected", "issue_selected")
+    actions = ["claim_selected", "approve_selected", "withdraw_selected"] + (
+        [admin_issuing.submit_issue, admin_issuing.retry_same_serial, admin_issuing.query_platform_now]
+        if admin_issuing else ["issue_selected"]
+    )
     change_form_template = "admin/issuing/invoiceapplication/change_form.html"
     fieldsets = (
         (None, {"fields": ("number", "status", "customer_status_display", "taxpayer", "kind", "source",
@@ -364,6 +389,9 @@ class InvoiceApplicationAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin
     def save_related(self, request, form, formsets, change):
         pass  # lines and sources are written by the services only
 
+    def construct_change_message(self, request, form, formsets, add=False):
+        return super().construct_change_message(request, form, [], add)  # the read-only inlines saved nothing
+
     # --- permissions of the buttons --------------------------------------------------------------------------------
 
     def has_review_permission(self, request):
@@ -401,6 +429,8 @@ class InvoiceApplicationAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin
                 out.append({"name": name, "label": label, "needs_reason": needs_reason})
         if obj.status in services.SPLITTABLE and allowed["change"]:
             out.append({"name": "split", "label": "拆分", "needs_reason": False})
+        if admin_issuing and allowed["issue"] and obj.status == S.ISSUING and obj.needs_attention:
+            out.append({"name": "reissue", "label": "换流水号重开", "needs_reason": False})
         return out
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -419,7 +449,11 @@ class InvoiceApplicationAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin
             path("<int:pk>/transition/<str:name>/", view(self.transition_view),
                  name="issuing_invoiceapplication_transition"),
             path("<int:pk>/split/", view(self.split_view), name="issuing_invoiceapplication_split"),
-        ] + urls
+        ] + (
+            [path("<int:pk>/reissue/", view(functools.partial(admin_issuing.reissue_view, self)),
+                  name="issuing_invoiceapplication_reissue")]
+            if admin_issuing else []
+        ) + urls
 
     SERVICES = {
         "claim": (services.application_claim, "已领取"),
@@ -428,7 +462,9 @@ class InvoiceApplicationAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin
         "reject": (services.application_reject, "已驳回"),
         "withdraw": (services.application_withdraw, "已撤销"),
         "submit": (services.application_submit, "已提交"),
-        "start_issuing": (services.application_mark_issuing, "已发起开票"),
+        "start_issuing": (
+            admin_issuing.submit_issue_service if admin_issuing else services.application_mark_issuing, "已发起开票"
+        ),
         "retry": (services.application_retry, "已转为待开票"),
     }
 
@@ -604,7 +640,8 @@ class InvoiceLineInline(ReadonlyInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+    export_spec_name = "invoices"
     list_display = ("number", "taxpayer", "kind", "is_red", "buyer_name", "buyer_tax_id", "total", "issue_date",
                     "status", "application")
     list_filter = ("status", "kind", "is_red", "taxpayer", "issue_date")
@@ -633,6 +670,14 @@ class InvoiceAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin
     def get_actions(self, request):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
+        delivery_admin = _delivery_admin()
+        if delivery_admin is not None:
+            extra = [delivery_admin.invoices_send_email]
+            if self.has_download_permission(request):  # printing hands out the files: not for customer service
+                extra += [delivery_admin.invoices_print_a4, delivery_admin.invoices_print_a5]
+            for func in extra:
+                name, description = func.__name__, getattr(func, "short_description", func.__name__)
+                actions[name] = (func, name, description)
         return actions
 
     def has_download_permission(self, request) -> bool:
@@ -649,16 +694,23 @@ class InvoiceAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin
         if not self.has_download_permission(request):
             raise PermissionDenied
         invoice = get_object_or_404(self.get_queryset(request), pk=pk)
-        files = getattr(self, "invoice_file_response", None)  # the files feature plugs the response in here
-        if files is None:
+        try:
+            target = reverse("delivery:invoice_file", args=[invoice.pk, fmt])
+        except NoReverseMatch:
             return TemplateResponse(request, "admin/issuing/invoice/no_file.html",
                                     {**self.admin_site.each_context(request), "original": invoice,
                                      "opts": self.model._meta, "fmt": fmt}, status=404)
-        return files(request, invoice, fmt)
+        return HttpResponseRedirect(target)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
-        extra_context["show_file_links"] = self.has_download_permission(request)
+        may_download = self.has_download_permission(request)
+        extra_context["show_file_links"] = may_download
+        delivery_admin = _delivery_admin()
+        obj = self.get_object(request, object_id) if delivery_admin is not None else None
+        if obj is not None:
+            extra_context["file_links_html"] = delivery_admin.invoice_file_links_html(request, obj) if may_download else ""
+            extra_context["deliveries_html"] = delivery_admin.invoice_deliveries_html(request, obj)
         return super().change_view(request, object_id, form_url, extra_context)
 
 

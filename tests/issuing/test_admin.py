@@ -50,12 +50,15 @@ def test_customer_service_sees_no_file_links_and_the_download_url_is_403(client,
     url = reverse("admin:issuing_invoice_download", args=[invoice.pk, "pdf"])
     client.force_login(sam)
     page = client.get(reverse("admin:issuing_invoice_change", args=[invoice.pk])).content.decode()
-    assert "fapiao-file" not in page and url not in page
+    files = reverse("delivery:invoice_file", args=[invoice.pk, "pdf"])
+    assert "fapiao-file" not in page and url not in page and files not in page
     assert client.get(url).status_code == 403
+    assert client.get(files).status_code == 403
     client.force_login(fiona)
     page = client.get(reverse("admin:issuing_invoice_change", args=[invoice.pk])).content.decode()
     assert url in page
-    assert client.get(url).status_code == 404  # allowed; no file rendered yet
+    response = client.get(url)
+    assert response.status_code == 302 and response["Location"] == files
 
 
 def test_customer_service_has_no_quota_page_and_finance_does(client, sam, fiona):
@@ -190,3 +193,68 @@ def test_changelists_run_a_constant_number_of_queries(client, fiona, yuntu, name
     many = _count(client, url)
     assert few == many
     assert Invoice.objects.count() in (0, 50)
+
+
+def test_customer_service_creates_an_application_from_entered_lines(client, sam, yuntu, person):
+    client.force_login(sam)
+    data = {
+        "taxpayer": yuntu.pk, "kind": "82", "counterparty": person.pk, "documents": "", "submit": "on",
+        "lines-TOTAL_FORMS": "3", "lines-INITIAL_FORMS": "0", "lines-MIN_NUM_FORMS": "0", "lines-MAX_NUM_FORMS": "50",
+        "lines-0-item_name": "软件技术服务费", "lines-0-amount": "212.00", "lines-0-tax_category": "3040201000000000000",
+        "lines-0-tax_rate": "0.06",
+    }
+    response = client.post(reverse("admin:issuing_invoiceapplication_add"), data)
+    assert response.status_code == 302
+    app = InvoiceApplication.objects.get()
+    assert (app.amount, app.tax, app.buyer_name, app.created_by) == (Decimal("200.00"), Decimal("12.00"), "张伟", sam)
+    bad = {**data, "counterparty": "", "lines-0-tax_category": "1000000000000000000"}
+    page = client.post(reverse("admin:issuing_invoiceapplication_add"), bad).content.decode()
+    assert "购买方" in page and InvoiceApplication.objects.count() == 1
+
+
+def test_editing_the_title_before_approval_is_recorded(client, sam, yuntu):
+    from invoicing.events import events_for
+
+    app = InvoiceApplicationFactory(taxpayer=yuntu)
+    client.force_login(sam)
+    change = reverse("admin:issuing_invoiceapplication_change", args=[app.pk])
+    data = {f: getattr(app, f) for f in ("buyer_kind", "buyer_name", "buyer_tax_id", "buyer_address", "buyer_phone",
+                                          "buyer_bank_name", "buyer_bank_account", "delivery_email", "delivery_mobile",
+                                          "remark")}
+    data.update({"delivery_email": "new@example.com", "lines-TOTAL_FORMS": "0", "lines-INITIAL_FORMS": "1",
+                 "sources-TOTAL_FORMS": "0", "sources-INITIAL_FORMS": "0"})
+    for prefix in ("lines", "sources"):
+        data[f"{prefix}-MIN_NUM_FORMS"] = "0"
+        data[f"{prefix}-MAX_NUM_FORMS"] = "1000"
+    response = client.post(change, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    app.refresh_from_db()
+    assert app.delivery_email == "new@example.com"
+    assert events_for(app).filter(action="edit").exists()
+
+
+def test_finance_splits_and_records_a_refund_in_the_admin(client, fiona, yuntu, buyer):
+    doc = make_document(yuntu, counterparty=buyer, lines=[software_line("1000.00"), software_line("500.00")])
+    app = services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
+    client.force_login(fiona)
+    split = reverse("admin:issuing_invoiceapplication_split", args=[app.pk])
+    assert client.get(split).status_code == 200
+    response = client.post(split, {"amounts": "300.00, 700.00"}, follow=True)
+    assert "已拆分为 3 张申请单" in response.content.decode()
+    assert sorted(InvoiceApplication.objects.filter(split_from=app).values_list("total", flat=True)) == [
+        Decimal("300.00"), Decimal("500.00"), Decimal("700.00")]
+    refund = reverse("admin:issuing_billingdocument_refund", args=[doc.pk])
+    response = client.post(refund, {"amount": "100.00", "reason": "退货"}, follow=True)
+    assert "已登记退款 1 笔" in response.content.decode()
+    doc.refresh_from_db()
+    assert doc.refunded_amount == Decimal("100.00")
+
+
+def test_customer_service_gets_no_print_actions_and_changelists_offer_exports(client, sam, fiona):
+    client.force_login(sam)
+    page = client.get(reverse("admin:issuing_invoice_changelist")).content.decode()
+    assert "invoices_print_a4" not in page
+    client.force_login(fiona)
+    page = client.get(reverse("admin:issuing_invoice_changelist")).content.decode()
+    assert "invoices_print_a4" in page and "fapiao-export" in page
+    assert "fapiao-export" in client.get(reverse("admin:issuing_invoiceapplication_changelist")).content.decode()
