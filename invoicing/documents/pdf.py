@@ -30,6 +30,7 @@ from invoicing.documents.errors import (
     UnsafeDocument,
     UnsupportedDocument,
 )
+from invoicing.documents.facetext import PlacedText, header_values, kind_from_title, table_lines, text_width
 from invoicing.documents.fonts import find_cjk_font
 from invoicing.documents.model import (
     FORMAT_PDF,
@@ -39,7 +40,6 @@ from invoicing.documents.model import (
     format_plain,
     normalize_text,
 )
-from invoicing.documents.ofd import _kind_from_title, _table_lines, _Text, _text_values, _text_width
 from invoicing.documents.qr import qr_data_uri
 from invoicing.documents.xml import _amount_in_words, document_from_values, full_remark
 
@@ -204,7 +204,7 @@ def render_batch_pdf(docs: Iterable[InvoiceDocument], paper: str = "A4") -> byte
 _PT_TO_MM = 25.4 / 72
 
 
-def _merge_chars(chars: list[dict[str, Any]], page_index: int, scale: float) -> list[_Text]:
+def _merge_chars(chars: list[dict[str, Any]], page_index: int, scale: float) -> list[PlacedText]:
     """Merge glyphs into text fragments.
 
     Tight text (glyphs touching, as WeasyPrint writes it) splits at a gap wider than one glyph and keeps a single
@@ -216,7 +216,7 @@ def _merge_chars(chars: list[dict[str, Any]], page_index: int, scale: float) -> 
             continue
         key = round(float(c["top"]) / max(float(c["size"]) * 0.5, 1.0))
         rows.setdefault(key, []).append(c)
-    out: list[_Text] = []
+    out: list[PlacedText] = []
     for row in rows.values():
         row.sort(key=lambda c: float(c["x0"]))
         current: list[dict[str, Any]] = []
@@ -243,12 +243,12 @@ def _merge_chars(chars: list[dict[str, Any]], page_index: int, scale: float) -> 
     return out
 
 
-def _fragment(chars: list[dict[str, Any]], raw: str, page_index: int, scale: float) -> _Text:
+def _fragment(chars: list[dict[str, Any]], raw: str, page_index: int, scale: float) -> PlacedText:
     text = normalize_text(raw)
     size = float(chars[0]["size"]) * scale
     x0 = float(chars[0]["x0"]) * scale
     x1 = float(chars[-1]["x1"]) * scale
-    return _Text(page_index, "", x0, float(chars[0]["top"]) * scale, max(x1 - x0, _text_width(text, size) * 0.1),
+    return PlacedText(page_index, "", x0, float(chars[0]["top"]) * scale, max(x1 - x0, text_width(text, size) * 0.1),
                  size, text)
 
 
@@ -323,7 +323,7 @@ def _read_pdf(data: bytes) -> InvoiceDocument:
         texts = _merge_chars(page.chars, 0, scale)
         for index, more in enumerate(pdf.pages[1:], start=1):  # line tables may continue on later pages
             texts += _merge_chars(more.chars, index, 210.0 / float(more.width))
-    values = _text_values(texts, row_tolerance=0.8)
+    values = header_values(texts, row_tolerance=0.8)
 
     qr = None
     try:
@@ -359,10 +359,10 @@ def _read_pdf(data: bytes) -> InvoiceDocument:
         values["InvoiceNo"] = number
     else:
         raise UnsupportedDocument("PDF: no invoice number in the text layer or QR code")
-    values["_kind"] = _kind_from_title(values.get("TypeOfInvoice", "")) or (
+    values["_kind"] = kind_from_title(values.get("TypeOfInvoice", "")) or (
         "81" if qr is not None and qr.type == "31" else "82")
     doc = document_from_values(values, source_format=FORMAT_PDF)
-    lines = _table_lines(texts, row_tolerance=0.8)
+    lines = table_lines(texts, row_tolerance=0.8)
     if lines and sum(ln.amount for ln in lines) == doc.total_amount:  # only lines that add up
         doc = doc.with_changes(lines=tuple(lines))
     return doc
