@@ -31,7 +31,7 @@ from invoicing.documents.errors import (
     UnsupportedDocument,
 )
 from invoicing.documents.facetext import PlacedText, header_values, kind_from_title, table_lines, text_width
-from invoicing.documents.fonts import find_cjk_font
+from invoicing.documents.fonts import documents_environment_problems, find_cjk_font
 from invoicing.documents.model import (
     FORMAT_PDF,
     InvoiceDocument,
@@ -44,6 +44,8 @@ from invoicing.documents.qr import qr_data_uri
 from invoicing.documents.xml import _amount_in_words, document_from_values, full_remark
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["documents_environment_problems", "invoice_html", "read_pdf", "render_batch_pdf", "render_pdf"]
 
 TEMPLATE = "documents/invoice.html"
 PAPERS = ("A4", "A5")

@@ -161,8 +161,10 @@ def write_xml(doc: InvoiceDocument) -> bytes:
 
     specific = _sub(data, "SpecificInformation")
     for key, value in doc.specific_business.items():
-        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", key):
+        try:  # keys become element names (Chinese names are fine); a key that is no XML name is skipped
             _sub(specific, key, value)
+        except ValueError:
+            continue
     additional = _sub(data, "AdditionalInformation")
     _sub(additional, "Remark", full_remark(doc))
 

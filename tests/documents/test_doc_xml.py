@@ -248,3 +248,18 @@ def documents(draw) -> InvoiceDocument:
 def test_xml_round_trip_property(doc):
     back = read_xml(write_xml(doc))
     assert back == doc.with_changes(source_format="xml")
+
+
+def test_specific_business_fields_round_trip_with_chinese_names(demo):
+    doc = demo.with_changes(specific_business_code="03",
+                            specific_business={"建筑服务发生地": "广东省阳江市江城区", "PlateNumber": "粤A12345",
+                                               "not a name": "dropped"})
+    back = read_xml(write_xml(doc))
+    assert back.specific_business_code == "03"
+    assert back.specific_business == {"建筑服务发生地": "广东省阳江市江城区", "PlateNumber": "粤A12345"}
+
+
+def test_the_system_check_finds_the_environment_probe():
+    from invoicing.documents.pdf import documents_environment_problems
+
+    assert isinstance(documents_environment_problems(), list)
