@@ -149,3 +149,25 @@ def test_the_command_creates_a_client_and_prints_the_token_once(yuntu, capsys):
     client = ApiClient.objects.get(name="crm")
     assert client.can_download_files and list(client.taxpayers.all()) == [yuntu]
     assert Api(token).get("billing-documents/").status_code == 200
+
+
+def test_validation_errors_speak_english_when_asked(shop_credentials):
+    api = Api(shop_credentials.token, language="en")
+    response = api.post("billing-documents/", {"external_no": "X"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["message"] == "The request is not valid"
+    assert error["fields"]["buyer"] == ["This field is required."]
+
+
+def test_an_unparseable_body_is_a_parse_error(shop):
+    response = shop.http.post("/api/v1/billing-documents/", "{not json", content_type="application/json",
+                              headers=shop.headers())
+    assert_error(response, 400, "parse_error")
+
+
+def test_an_unknown_method_is_405_with_the_error_shape(shop):
+    response = shop.http.put("/api/v1/billing-documents/", "{}", content_type="application/json",
+                             headers=shop.headers())
+    assert_error(response, 405, "method_not_allowed")

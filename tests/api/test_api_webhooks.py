@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -13,37 +11,9 @@ from delivery.webhooks import webhook_verify
 from issuing import services
 from issuing.models import InvoiceApplication
 
-from .conftest import BUYER, assert_error, line
+from .conftest import BUYER, Receiver, assert_error, line
 
 pytestmark = pytest.mark.django_db
-
-
-class Receiver:
-    """A local HTTP server that records what it is sent."""
-
-    def __init__(self):
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                received.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fapiao"
-
-    def __enter__(self):
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def test_a_subscription_is_created_listed_and_removed(shop, erp, yuntu):
