@@ -40,6 +40,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="timed runs, best taken (default 3)")
     parser.add_argument("--lines", type=int, default=8, help="lines per invoice (default 8)")
     parser.add_argument("--paper", choices=("A4", "A5"), default="A4")
+    parser.add_argument("--inline-max", type=int, default=10_000, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     from invoicing.documents.fonts import documents_environment_problems
@@ -50,15 +51,18 @@ def main() -> int:
     if any("font" in p for p in problems):
         return 1
 
+    from django.conf import settings
+
+    settings.DELIVERY_BATCH_PRINT_INLINE_MAX = args.inline_max  # time the in-request path, not the job redirect
     call_command("migrate", verbosity=0, interactive=False)
     from django.contrib.auth.models import User
-    from django.db.models import Prefetch
 
+    from delivery.printing import invoices_for_print, record_printed
     from delivery.rendering import invoice_to_document
-    from delivery.views import _record_printed, invoices_batch_print_response
+    from delivery.views import invoices_batch_print_response
     from invoicing.documents.pdf import render_batch_pdf
     from invoicing.scoping import scope_queryset
-    from issuing.models import Invoice, InvoiceLine
+    from issuing.models import Invoice
     from tests.delivery.factories import make_invoice
     from tests.factories import TaxpayerFactory
 
@@ -75,14 +79,9 @@ def main() -> int:
 
     def data_side() -> list:
         """Everything but the PDF: the scoped query with prefetched lines, the mapping and the print events."""
-        invoices = list(
-            scope_queryset(Invoice.objects.all(), user)
-            .select_related("taxpayer", "blue_invoice")
-            .prefetch_related(Prefetch("lines", queryset=InvoiceLine.objects.select_related("tax_category")))
-            .order_by("issue_date", "number")
-        )
+        invoices = invoices_for_print(scope_queryset(Invoice.objects.all(), user))
         docs = [invoice_to_document(inv) for inv in invoices]
-        _record_printed(invoices, user, args.paper)
+        record_printed(invoices, user, args.paper)
         return docs
 
     with CaptureQueriesContext(connection) as queries:

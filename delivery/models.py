@@ -270,3 +270,34 @@ class InvoiceLink(models.Model):
         if self.revoked_at is not None or self.expires_at <= now:
             return False
         return self.max_views is None or self.views < self.max_views
+
+
+# --- batch printing ----------------------------------------------------------------------------------------------
+
+
+class PrintJob(models.Model):
+    """A large batch print rendered by a worker, with progress, instead of inside the request."""
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+", verbose_name=_("发起人"))
+    paper = models.CharField(_("纸张"), max_length=2, default="A4")
+    invoice_ids = models.JSONField(_("发票"), default=list)
+    status = models.CharField(_("状态"), max_length=10, choices=RenderStatus.choices, default=RenderStatus.PENDING)
+    message = models.TextField(_("说明"), blank=True)
+    total = models.PositiveIntegerField(_("发票数"), default=0)
+    done_count = models.PositiveIntegerField(_("已完成"), default=0)
+    file = models.FileField(_("文件"), max_length=255, blank=True)
+    size = models.PositiveBigIntegerField(_("大小（字节）"), null=True, blank=True)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("更新时间"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("批量打印任务")
+        verbose_name_plural = _("批量打印任务")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.paper} × {self.total}"
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.status == RenderStatus.DONE else int(100 * self.done_count / self.total) if self.total else 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from delivery import rendering, services
+from delivery import printing, rendering, services
 from invoicing.celery import app as celery_app
 
 MAX_RETRIES = 6
@@ -22,6 +22,11 @@ BEAT_SCHEDULE = {
 @shared_task(name="delivery.render_invoice_file", ignore_result=True)
 def invoice_file_render(file_id: int) -> None:
     rendering.invoice_file_render(file_id)
+
+
+@shared_task(name="delivery.print_job", ignore_result=True)
+def print_job_render(job_id: int) -> None:
+    printing.print_job_render(job_id)
 
 
 @shared_task(name="delivery.requeue_stale_files", ignore_result=True)

@@ -14,19 +14,21 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.core.files.storage import default_storage
+from django.db.models import F, Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from delivery.models import CONTENT_TYPES, DELIVERED_FORMATS, FILE_EXTENSIONS, InvoiceLink
+from delivery import printing
+from delivery.models import CONTENT_TYPES, DELIVERED_FORMATS, FILE_EXTENSIONS, InvoiceLink, PrintJob, RenderStatus
 from delivery.rendering import InvoiceFileUnavailable, batch_print_pdf, invoice_file_bytes
 from invoicing.events import event_record
 from invoicing.scoping import scope_queryset, user_may_act_on
-from issuing.models import Invoice, InvoiceLine
+from issuing.models import Invoice
 
 DOWNLOAD_PERMISSION = "issuing.download_invoice_file"
 PUBLIC_FORMATS = DELIVERED_FORMATS  # the customer's copy: no print variants through the public link
@@ -69,37 +71,62 @@ def invoice_file_download(request: HttpRequest, invoice_id: int, fmt: str) -> Ht
 
 
 def invoices_batch_print_response(request: HttpRequest, queryset: QuerySet[Invoice], paper: str = "A4") -> HttpResponse:
-    """One PDF with the selected invoices for printing (an admin action calls this). Finance only, scoped."""
+    """One PDF with the selected invoices for printing (an admin action calls this). Finance only, scoped.
+
+    Up to ``DELIVERY_BATCH_PRINT_INLINE_MAX`` invoices (20) the PDF is the response; more become a ``PrintJob``
+    and the response is a redirect to its progress page.
+    """
     if not user_may_download(request.user):
         raise PermissionDenied("无权打印发票文件")
     if paper not in ("A4", "A5"):
         raise Http404("paper must be A4 or A5")
-    invoices = list(
-        scope_queryset(queryset, request.user)
-        .select_related("taxpayer", "blue_invoice")
-        .prefetch_related(Prefetch("lines", queryset=InvoiceLine.objects.select_related("tax_category")))
-        .order_by("issue_date", "number")
-    )
-    if not invoices:
+    scoped = scope_queryset(queryset, request.user)
+    ids = list(scoped.order_by().values_list("pk", flat=True)[: printing.inline_max() + 1])
+    if not ids:
         raise Http404("no invoices selected")
+    if len(ids) > printing.inline_max():
+        job = printing.print_job_create(user=request.user, paper=paper,
+                                        invoice_ids=list(scoped.order_by("pk").values_list("pk", flat=True)))
+        return redirect("delivery:print_job", job.pk)
+    invoices = printing.invoices_for_print(Invoice.objects.filter(pk__in=ids))
     data = batch_print_pdf(invoices, paper=paper)
-    _record_printed(invoices, request.user, paper)
+    printing.record_printed(invoices, request.user, paper)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     return _file_response(data, f"invoices-{paper}-{stamp}.pdf", "application/pdf", inline=True)
 
 
-def _record_printed(invoices: list[Invoice], user: Any, paper: str) -> None:
-    """One "file.printed" event per invoice, written in one INSERT (a batch may hold hundreds)."""
-    from django.contrib.contenttypes.models import ContentType
+def _own_print_job(request: HttpRequest, job_id: int) -> PrintJob:
+    if not user_may_download(request.user):
+        raise PermissionDenied("无权打印发票文件")
+    job = get_object_or_404(PrintJob, pk=job_id)
+    if job.created_by_id != request.user.pk and not request.user.is_superuser:
+        raise Http404("no such print job")  # a print job shows invoices of its creator's entities
+    return job
 
-    from invoicing.models import Event
 
-    content_type = ContentType.objects.get_for_model(Invoice)
-    Event.objects.bulk_create(
-        Event(actor=user, taxpayer_id=inv.taxpayer_id, content_type=content_type, object_id=str(inv.pk),
-              action="file.printed", data={"paper": paper, "batch": len(invoices)})
-        for inv in invoices
-    )
+@never_cache
+@require_safe
+def print_job_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+    job = _own_print_job(request, job_id)
+    from django.contrib import admin
+
+    context = {**admin.site.each_context(request), "job": job, "title": f"批量打印（{job.paper}）"}
+    return TemplateResponse(request, "delivery/print_job.html", context)
+
+
+@never_cache
+@require_safe
+def print_job_file(request: HttpRequest, job_id: int) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+    job = _own_print_job(request, job_id)
+    if job.status != RenderStatus.DONE or not job.file:
+        raise Http404("not ready")
+    with default_storage.open(job.file.name, "rb") as fh:
+        data = fh.read()
+    return _file_response(data, f"invoices-{job.paper}-{job.pk}.pdf", "application/pdf", inline=True)
 
 
 # --- the customer's link -----------------------------------------------------------------------------------------

@@ -121,3 +121,42 @@ def test_batch_print_queries_do_not_grow_with_the_batch(fiona, yuntu, django_ass
         response = invoices_batch_print_response(request, Invoice.objects.all(), "A4")
     assert len(PdfReader(io.BytesIO(b"".join(response.streaming_content))).pages) == 6
     assert sum(1 for inv in Invoice.objects.all() for e in events_for(inv) if e.action == "file.printed") == 6
+
+
+def test_a_large_batch_becomes_a_print_job_with_progress(client, fiona, lily, yuntu, settings, monkeypatch,
+                                                         django_capture_on_commit_callbacks):
+    from delivery import printing
+    from delivery.models import PrintJob
+
+    settings.DELIVERY_BATCH_PRINT_INLINE_MAX = 2
+    monkeypatch.setattr(printing, "CHUNK", 2)
+    invoices = [make_invoice(yuntu, lines=1) for _ in range(5)]
+    request = RequestFactory().get("/")
+    request.user = fiona
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = invoices_batch_print_response(request, Invoice.objects.all(), "A5")
+    job = PrintJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("delivery:print_job", args=[job.pk])
+    assert (job.status, job.total, sorted(job.invoice_ids)) == ("pending", 5, sorted(i.pk for i in invoices))
+    client.force_login(fiona)
+    assert "0 / 5" in client.get(response["Location"]).content.decode()
+    for callback in callbacks:
+        callback()
+    job.refresh_from_db()
+    assert job.status == "done" and job.done_count == 5 and job.percent == 100
+    page = client.get(reverse("delivery:print_job", args=[job.pk])).content.decode()
+    assert reverse("delivery:print_job_file", args=[job.pk]) in page
+    pdf = client.get(reverse("delivery:print_job_file", args=[job.pk]))
+    assert len(PdfReader(io.BytesIO(b"".join(pdf.streaming_content))).pages) == 5
+    # someone else's job is not found, even for finance
+    client.force_login(lily)
+    assert client.get(reverse("delivery:print_job", args=[job.pk])).status_code == 404
+    assert client.get(reverse("delivery:print_job_file", args=[job.pk])).status_code == 404
+
+
+def test_a_duplicate_print_task_does_nothing(fiona, invoice):
+    from delivery import printing
+
+    job = printing.print_job_create(user=fiona, invoice_ids=[invoice.pk], paper="A4")
+    assert printing.print_job_render(job.pk).status == "done"
+    assert printing.print_job_render(job.pk) is None
