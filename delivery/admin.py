@@ -26,6 +26,7 @@ from delivery.models import (
     DeliveryStatus,
     InvoiceFile,
     InvoiceLink,
+    PrintJob,
     RenderStatus,
     WebhookDelivery,
     WebhookEndpoint,
@@ -296,6 +297,28 @@ class InvoiceLinkAdmin(FinanceFilesOnlyMixin, EntityScopedAdminMixin, admin.Mode
 
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"已撤销 {count} 个链接", messages.SUCCESS)
+
+
+@admin.register(PrintJob)
+class PrintJobAdmin(FinanceFilesOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Each user sees their own batch prints (a job holds invoices of its creator's entities)."""
+
+    list_display = ("created_at", "paper", "total", "status", "progress", "open_link")
+    list_filter = ("status", "paper")
+    fields = ("created_by", "paper", "total", "done_count", "status", "message", "size", "created_at", "open_link")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("created_by")
+        return qs if request.user.is_superuser else qs.filter(created_by=request.user)
+
+    @admin.display(description=_("进度"))
+    def progress(self, obj):
+        return f"{obj.percent}%"
+
+    @admin.display(description=_("打印文件"))
+    def open_link(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("delivery:print_job", args=[obj.pk]), _("查看"))
 
 
 def delivery_status_counts(invoice) -> dict[str, int]:

@@ -102,3 +102,21 @@ def print_job_render(job_id: int) -> PrintJob | None:
         record_printed(invoices, job.created_by, job.paper)
     job.refresh_from_db()
     return job
+
+
+def print_jobs_requeue_stale(*, older_than_minutes: int = 5) -> int:
+    """Queue again print jobs left pending (a lost message) or rendering far too long (a killed worker)."""
+    from datetime import timedelta
+
+    from delivery.tasks import print_job_render as print_job_render_task
+
+    now = timezone.now()
+    PrintJob.objects.filter(status=RenderStatus.RENDERING, updated_at__lt=now - timedelta(minutes=30)).update(
+        status=RenderStatus.PENDING, updated_at=now - timedelta(minutes=older_than_minutes + 1)
+    )
+    ids = list(PrintJob.objects.filter(status=RenderStatus.PENDING,
+                                       updated_at__lt=now - timedelta(minutes=older_than_minutes))
+               .values_list("pk", flat=True)[:100])
+    for job_id in ids:
+        transaction.on_commit(lambda job_id=job_id: print_job_render_task.delay(job_id))
+    return len(ids)

@@ -231,9 +231,12 @@ def delivery_resend(*, delivery: Delivery, actor: Any) -> Delivery:
         raise PermissionDenied("无权重发交付")
     invoice = delivery.invoice
     _check_scope(actor, invoice)
+    if delivery.channel == Channel.QR:
+        # Nothing was sent to anyone: a new link is made with a new QR delivery (finance), not by resending.
+        raise ValidationError("二维码/短链接交付不能重发；需要新链接时请重新生成二维码")
     with transaction.atomic():
-        target = "" if delivery.channel == Channel.QR else delivery.target
-        new = delivery_send(invoice=invoice, channel=delivery.channel, target=target, actor=actor, resend_of=delivery)
+        new = delivery_send(invoice=invoice, channel=delivery.channel, target=delivery.target, actor=actor,
+                            resend_of=delivery)
         event_record(obj=delivery, action="delivery.resent", actor=actor, data={"resend": new.pk},
                      taxpayer=invoice.taxpayer)
     return new

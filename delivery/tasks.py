@@ -31,7 +31,7 @@ def print_job_render(job_id: int) -> None:
 
 @shared_task(name="delivery.requeue_stale_files", ignore_result=True)
 def invoice_files_requeue_stale() -> int:
-    return rendering.invoice_files_requeue_stale()
+    return rendering.invoice_files_requeue_stale() + printing.print_jobs_requeue_stale()
 
 
 @shared_task(bind=True, name="delivery.send", ignore_result=True, max_retries=MAX_RETRIES)

@@ -148,3 +148,11 @@ def test_a_bad_address_is_refused_before_anything_is_recorded(fiona, invoice):
     with pytest.raises(ValidationError):
         delivery_send(invoice=invoice, channel="email", target="not-an-address", actor=fiona)
     assert not Delivery.objects.exists()
+
+
+def test_a_qr_delivery_is_not_resent(fiona, invoice):
+    from django.core.exceptions import ValidationError
+
+    qr = delivery_send(invoice=invoice, channel="qr", actor=fiona)
+    with pytest.raises(ValidationError):
+        delivery_resend(delivery=qr, actor=fiona)

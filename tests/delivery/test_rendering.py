@@ -137,3 +137,20 @@ def test_stale_jobs_are_queued_again(invoice, django_capture_on_commit_callbacks
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.invoice_files_requeue_stale() == 2
     assert set(InvoiceFile.objects.values_list("status", flat=True)) == {RenderStatus.DONE}
+
+
+def test_a_lost_print_job_is_queued_again(fiona, invoice, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from delivery import printing
+    from delivery.models import PrintJob
+
+    with django_capture_on_commit_callbacks(execute=False):
+        job = printing.print_job_create(user=fiona, invoice_ids=[invoice.pk], paper="A4")
+    PrintJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(minutes=6))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.invoice_files_requeue_stale() == 1
+    job.refresh_from_db()
+    assert job.status == "done"
