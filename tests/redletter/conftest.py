@@ -14,6 +14,7 @@ from sandbox import services as sandbox
 from tests.issuing_flow.conftest import _fast_retries, connect  # noqa: F401 - the autouse settings fixture
 
 MINGYUAN_BUYER = {"buyer_name": "深圳明远信息技术有限公司", "buyer_tax_id": "91440300MA5FM1NGYB",
+                  "buyer_address": "深圳市南山区科技园明远大厦",
                   "buyer_phone": "0755-86660000", "buyer_bank_name": "中国银行", "buyer_bank_account": "7560301234567890"}
 SOFTWARE = "3040201000000000000"
 

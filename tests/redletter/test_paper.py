@@ -1,0 +1,78 @@
+"""数电纸票: void within the month (domain.md §11.2), otherwise red; electronic invoices are never voided."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
+
+from issuing import redletter
+from issuing.models import InvoiceStatus, QuotaPeriod
+from issuing.models_red import RedLetterForm
+from sandbox import clock
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_paper_invoice_of_this_month_is_voided(blue, fiona, channel):
+    inv = blue(kind="86")
+    outcome = redletter.paper_invoice_void(invoice=inv, actor=fiona, reason="开错抬头", channel=channel)
+    assert outcome.voided and outcome.form is None
+    inv.refresh_from_db()
+    assert inv.status == InvoiceStatus.VOIDED
+    assert not RedLetterForm.objects.exists()
+
+
+def test_next_month_on_the_platform_clock_the_void_becomes_a_red_flush(blue, fiona, channel):
+    inv = blue(kind="86")
+    clock.advance(hours=24 * 32)  # the platform's month has turned; ours has not
+    outcome = redletter.paper_invoice_void(invoice=inv, actor=fiona, reason="退货", channel=channel)
+    assert not outcome.voided and outcome.form.status == "01" and outcome.form.reason == "01"
+    inv.refresh_from_db()
+    assert inv.status == InvoiceStatus.RED_FULL
+    assert outcome.form.red_invoice.total == -inv.total
+
+
+def test_next_month_on_our_clock_goes_straight_to_red(blue, fiona, channel):
+    inv = blue(kind="85")
+    with time_machine.travel(timezone.now() + timedelta(days=40)):
+        clock.advance(hours=24 * 40)
+        outcome = redletter.paper_invoice_void(invoice=inv, actor=fiona, channel=channel)
+    assert not outcome.voided and outcome.form.red_invoice is not None
+
+
+def test_an_electronic_invoice_cannot_be_voided(blue, fiona, channel):
+    inv = blue(kind="82")
+    with pytest.raises(ValidationError, match="不能作废"):
+        redletter.paper_invoice_void(invoice=inv, actor=fiona, channel=channel)
+
+
+def test_customer_service_cannot_void(blue, sam, channel):
+    inv = blue(kind="86")
+    with pytest.raises(PermissionDenied):
+        redletter.paper_invoice_void(invoice=inv, actor=sam, channel=channel)
+
+
+def test_red_restores_quota_only_when_the_entity_says_so(blue, fiona, seller, channel):
+    from issuing.models import IssuingPolicy
+    from issuing.selectors import quota_month
+
+    period = QuotaPeriod.objects.create(taxpayer=seller, month=quota_month(), total=Decimal("100000.00"))
+    inv = blue()
+    period.refresh_from_db()
+    used = period.used
+    redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True, channel=channel)
+    period.refresh_from_db()
+    assert period.used == used
+    IssuingPolicy.objects.create(taxpayer=seller, red_restores_quota=True)
+    seller.refresh_from_db()
+    inv2 = blue()
+    period.refresh_from_db()
+    used = period.used
+    redletter.redletter_request(actor=fiona, blue_invoice=inv2, reason="01", submit=True, channel=channel)
+    period.refresh_from_db()
+    assert period.used == used - inv2.amount
