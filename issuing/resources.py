@@ -115,6 +115,8 @@ class BillingLineResource(resources.ModelResource):
         self.issues: list = []
         self.issue_count = 0
         self.errors_job: str | None = None
+        self.report = None
+        self.written = (0, 0)
 
     # -- before: validate everything, then either issues or normalised lines --
 
@@ -134,6 +136,8 @@ class BillingLineResource(resources.ModelResource):
             self._to_issue_rows(dataset, report.issues, report.issue_count, user)
             return
         ids = insert_documents(plans, user=user)
+        self.report = report
+        self.written = (len(plans), sum(len(p.lines) for p in plans))
         dataset.wipe()
         dataset.headers = list(DATASET_COLUMNS)
         for doc_id, plan in zip(ids, plans, strict=True):
@@ -173,6 +177,12 @@ class BillingLineResource(resources.ModelResource):
         return result
 
     def after_import(self, dataset, result, **kwargs):
+        if self.report is not None and not kwargs.get("dry_run") and not result.has_errors():
+            from issuing.importing.run import record_import_events
+
+            record_import_events(self.report.taxpayer_ids, user=kwargs.get("user"),
+                                 filename=kwargs.get("file_name") or "", documents=self.written[0],
+                                 lines=self.written[1], path="admin")
         result.fapiao_issues = self.issue_rows or []
         result.fapiao_issue_count = self.issue_count
         result.fapiao_errors_job = self.errors_job

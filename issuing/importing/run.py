@@ -86,7 +86,8 @@ def import_billing_file(path: str | os.PathLike, *, user, taxpayer: Taxpayer | N
                 report = validator.report
             if not validator.ok or dry_run:
                 raise _RollbackError
-            _record_events(report, user=user, filename=filename, writer=writer)
+            record_import_events(report.taxpayer_ids, user=user, filename=filename, documents=writer.documents,
+                                 lines=writer.lines, path="fast")
     except _RollbackError:
         pass
     finally:
@@ -104,13 +105,13 @@ def import_billing_file(path: str | os.PathLike, *, user, taxpayer: Taxpayer | N
     return outcome
 
 
-def _record_events(report: Report, *, user, filename: str, writer: BillingWriter) -> None:
+def record_import_events(taxpayer_ids, *, user, filename: str, documents: int, lines: int, path: str) -> None:
     """One audit event per entity for the whole import (not one per document)."""
     ct = ContentType.objects.get_for_model(Taxpayer)
     actor = user if getattr(user, "pk", None) else None
     Event.objects.bulk_create([
         Event(actor=actor, actor_label="" if actor else "import", taxpayer_id=tp_id, content_type=ct,
               object_id=str(tp_id), action="billing_import",
-              data={"file": filename, "documents": writer.documents, "lines": writer.lines})
-        for tp_id in sorted(report.taxpayer_ids)
+              data={"file": filename, "documents": documents, "lines": lines, "path": path})
+        for tp_id in sorted(taxpayer_ids)
     ])

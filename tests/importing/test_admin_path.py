@@ -105,6 +105,10 @@ def test_the_admin_upload_preview_confirm_flow(client, tmp_path, master, fiona):
     done = client.post(reverse("admin:issuing_billingdocument_process_import", current_app="testadmin"), data)
     assert done.status_code == 302
     assert counts() == (2, 2)
+    from invoicing.models import Event
+
+    event = Event.objects.get(action="billing_import")
+    assert event.actor == fiona and event.data["documents"] == 2 and event.data["path"] == "admin"
 
 
 def test_the_changelist_links_to_the_template_and_the_fast_import(client, master, fiona):
