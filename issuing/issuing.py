@@ -149,8 +149,7 @@ def application_submit_issue(*, application: InvoiceApplication, actor: Any = No
         if app.needs_attention or app.last_error:
             InvoiceApplication.objects.filter(pk=app.pk).update(needs_attention=False, last_error="")
         _queue_issue(app.pk)
-    app.refresh_from_db()
-    return app
+    return _fresh(app.pk)
 
 
 # --- the request ---------------------------------------------------------------------------------------------------
@@ -202,6 +201,12 @@ def build_issue_request(application: InvoiceApplication) -> IssueRequest:
 
 
 # --- one attempt ---------------------------------------------------------------------------------------------------
+
+
+def _fresh(application_id: int) -> InvoiceApplication:
+    """A new instance from the database. (``refresh_from_db`` on an instance whose protected FSM status changed
+    meanwhile, e.g. issued by a worker, raises AttributeError: so never refresh, re-read.)"""
+    return InvoiceApplication.objects.select_related("taxpayer").get(pk=application_id)
 
 
 def _load(application_id: int) -> InvoiceApplication | None:
@@ -524,8 +529,7 @@ def application_retry_issue(*, application: InvoiceApplication, actor: Any) -> I
         event_record(obj=app, action="issue_retried", actor=actor, from_state=app.status, to_state=app.status,
                      data={"serial": app.issue_serial})
         _queue_issue(app.pk)
-    app.refresh_from_db()
-    return app
+    return _fresh(app.pk)
 
 
 def application_reissue_with_new_serial(
@@ -556,8 +560,7 @@ def application_reissue_with_new_serial(
     if result is not None:
         if result.status == "issued":
             invoice_record_issued(application_id=app.pk, result=result, actor=actor)
-            app.refresh_from_db()
-            return app
+            return _fresh(app.pk)
         raise ValidationError(f"平台已受理流水号 {old_serial}（{result.status}），不能换流水号重开")
     with transaction.atomic():
         locked = InvoiceApplication.objects.select_for_update().get(pk=app.pk)
@@ -577,6 +580,5 @@ def application_reissue_with_new_serial(
             data={"old_serial": old_serial, "new_serial": new_serial},
         )
         _queue_issue(locked.pk)
-    app.refresh_from_db()
-    return app
+    return _fresh(app.pk)
 

@@ -27,6 +27,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -306,10 +307,13 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=20261122)
         parser.add_argument("--session-drop-seconds", type=float, default=1.5)
         parser.add_argument("--database-url", default="", help="for the workers (default: this connection)")
+        parser.add_argument("--submitters", type=int, default=0,
+                            help="threads submitting applications (default 4 on PostgreSQL, 1 on SQLite)")
         parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
 
     def handle(self, *args, **opts):  # noqa: C901 - one linear script
         from sandbox.faults import profile_set
+        from sandbox.models import FaultProfile
 
         count, rate = opts["count"], opts["fault_rate"]
         broker = (opts["broker"] or os.environ.get("CELERY_BROKER_URL_TEST_REDIS") or "redis://127.0.0.1:6379/3")
@@ -317,6 +321,7 @@ class Command(BaseCommand):
             raise CommandError(f"the soak needs a real broker (redis:// or amqp://), not {broker!r}")
         database_url = opts["database_url"] or database_url_of_connection()
         queue = f"soak-{uuid.uuid4().hex[:10]}"
+        submitters = opts["submitters"] or (4 if connection.vendor == "postgresql" else 1)
         log_dir = Path(settings.VAR_DIR) / "soak"
         log_dir.mkdir(parents=True, exist_ok=True)
 
@@ -341,8 +346,13 @@ class Command(BaseCommand):
         state: dict[str, Any] = {"killed_at": None, "session": False}
         poll_rounds = requeued = 0
         started = time.monotonic()
+        def set_knobs(**values: Any) -> None:
+            # An UPDATE of these columns only: profile_set saves the whole row, including the draw counter the
+            # workers are incrementing at the same moment.
+            FaultProfile.objects.filter(account=account).update(**values)
+
         try:
-            profile_set(account=account, enabled=True)
+            set_knobs(enabled=True)
             with sending_to(broker, queue):
                 from issuing.issuing import application_submit_issue, issue_poll_pending
 
@@ -357,20 +367,39 @@ class Command(BaseCommand):
                         workers.append(Worker(f"soak-replacement-{queue}", broker=broker, queue=queue,
                                               concurrency=opts["concurrency"], env=env, log_dir=log_dir))
                     if opts["session_drop_seconds"] and not state["session"] and issued >= count * 0.5:
-                        profile_set(account=account, session_dropped=True)  # the bureau session drops…
+                        set_knobs(session_dropped=True)  # the bureau session drops…
                         state["session"] = time.monotonic()
+                        state["session_window"] = {"opened_at_issued": issued}
                     if state["session"] and state["session"] is not True:
                         drops = ChannelCall.objects.filter(taxpayer=taxpayer, id__gt=last_call_id,
                                                            error_code="1005").count()
                         open_for = time.monotonic() - state["session"]
                         if (open_for >= opts["session_drop_seconds"] and drops >= 3) or open_for >= 10:
-                            profile_set(account=account, session_dropped=False)  # …and is restored
+                            set_knobs(session_dropped=False)  # …and is restored
                             state["session"] = True
+                            state["session_window"].update(seconds=round(open_for, 1), drops=drops)
                     return issued
 
-                for i, app in enumerate(InvoiceApplication.objects.filter(pk__in=ids).order_by("id")):
-                    application_submit_issue(application=app, actor=None)
-                    if i % 20 == 19:
+                def submit_many(apps: list[InvoiceApplication]) -> None:
+                    try:
+                        for app in apps:
+                            application_submit_issue(application=app, actor=None)
+                    finally:
+                        if submitters > 1:
+                            connection.close()  # this thread's own connection
+
+                apps = list(InvoiceApplication.objects.filter(pk__in=ids).order_by("id"))
+                if submitters > 1:
+                    with ThreadPoolExecutor(submitters) as pool:
+                        futures = [pool.submit(submit_many, apps[k::submitters]) for k in range(submitters)]
+                        while not all(f.done() for f in futures):
+                            tick()
+                            time.sleep(0.5)
+                        for f in futures:
+                            f.result()
+                else:
+                    for k in range(0, len(apps), 20):
+                        submit_many(apps[k:k + 20])
                         tick()
                 submitted_at = time.monotonic()
                 last_poll = time.monotonic()
@@ -379,7 +408,8 @@ class Command(BaseCommand):
                     if issued >= count or time.monotonic() - started > opts["timeout"]:
                         break
                     if time.monotonic() - last_poll > 3:
-                        report = issue_poll_pending(older_than_seconds=5, taxpayer_id=taxpayer.pk)
+                        # What the periodic poller does, more often; a small batch keeps the ticks going.
+                        report = issue_poll_pending(older_than_seconds=15, taxpayer_id=taxpayer.pk, limit=40)
                         poll_rounds += 1
                         requeued += report.requeued
                         last_poll = time.monotonic()
@@ -387,7 +417,7 @@ class Command(BaseCommand):
                 wall = time.monotonic() - started
                 drain = time.monotonic() - submitted_at
                 killed, replaced = state["killed_at"] is not None, state["killed_at"] is not None
-                profile_set(account=account, enabled=False)
+                set_knobs(enabled=False)
                 # A follow-up poll for anything left (needs_attention included): issued ones get recorded.
                 final_poll = issue_poll_pending(older_than_seconds=0, taxpayer_id=taxpayer.pk).as_dict()
         finally:
@@ -395,7 +425,7 @@ class Command(BaseCommand):
                 if w.proc.poll() is None:
                     w.stop()
             with contextlib.suppress(Exception):
-                profile_set(account=account, enabled=False, session_dropped=False)
+                set_knobs(enabled=False, session_dropped=False)
 
         account.refresh_from_db()
         account.fault.refresh_from_db()
@@ -419,6 +449,8 @@ class Command(BaseCommand):
             "worker_replaced": replaced,
             "killed_at": state["killed_at"],
             "submit_seconds": round(submitted_at - started, 2),
+            "submitters": submitters,
+            "session_window": state.get("session_window"),
             "poll_rounds": poll_rounds,
             "requeued_by_poller": requeued,
             "final_poll": final_poll,
