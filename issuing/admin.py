@@ -761,3 +761,4 @@ class IssuingPolicyAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
         event_record(obj=obj, action="policy_change", actor=request.user, taxpayer=obj.taxpayer,
                      data={f: str(form.cleaned_data.get(f)) for f in form.changed_data})
 
+from issuing import admin_red  # noqa: E402,F401

@@ -1,0 +1,386 @@
+"""The red-letter admin: finance's queue of 红字确认单 with the 72-hour countdown, and buttons over the services.
+
+* The changelist puts forms waiting for our confirmation first, then forms waiting for the buyer by deadline. The
+  countdown reads the platform's deadline (its clock may run ahead of ours; the poller applies what it decides).
+* Customer service sees the list and raises drafts ("申请红冲"); only holders of ``issuing.confirm_redletterform``
+  see submit / confirm / reject / revoke, and the services check the same permission again.
+* Every button and action calls ``issuing.redletter`` and ends with a counted message.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Case, IntegerField, Value, When
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from invoicing.admin import EntityScopedAdminMixin, EventsReadonlyMixin
+from invoicing.scoping import scope_queryset
+from issuing import (
+    redletter,
+    tasks_red,  # noqa: F401 - registers the red-letter Celery tasks and their beat schedule
+)
+from issuing.models import Invoice, InvoiceStatus
+from issuing.models_red import (
+    EFFECTIVE,
+    WAITING,
+    Initiator,
+    RedFlushPolicy,
+    RedFormState,
+    RedLetterForm,
+    RedLetterFormLine,
+    RedReasonCode,
+)
+
+F = RedFormState
+P_DECIDE = "issuing.confirm_redletterform"
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "；".join(exc.messages)
+    return str(exc) or "没有执行此操作的权限"
+
+
+class QueueFilter(admin.SimpleListFilter):
+    title = _("处理队列")
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return (
+            ("ours", _("待我方确认（购方发起）")),
+            ("buyer", _("待购方确认（我方发起）")),
+            ("open", _("未完成")),
+            ("no_red", _("已生效待入账红票")),
+            ("failed", _("提交失败")),
+        )
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "ours":
+            return queryset.filter(status=F.BUYER_ENTERED, initiator=Initiator.BUYER)
+        if value == "buyer":
+            return queryset.filter(status=F.SELLER_ENTERED)
+        if value == "open":
+            return queryset.filter(status__in=(F.DRAFT, F.SUBMITTING, *WAITING))
+        if value == "no_red":
+            return queryset.filter(status__in=EFFECTIVE, red_invoice__isnull=True)
+        if value == "failed":
+            return queryset.filter(status=F.SUBMIT_FAILED)
+        return queryset
+
+
+class RedLetterFormLineInline(admin.TabularInline):
+    model = RedLetterFormLine
+    extra = 0
+    can_delete = False
+    fields = ("blue_line_no", "item_name", "quantity", "unit_price", "tax_rate", "amount", "tax")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class RedRequestForm(forms.Form):
+    blue_number = forms.CharField(label=_("蓝字发票号码"), max_length=20)
+    reason = forms.ChoiceField(label=_("冲红原因"), choices=RedReasonCode.choices, initial=RedReasonCode.SALES_RETURN)
+    amount_with_tax = forms.DecimalField(
+        label=_("部分红冲价税合计"), required=False, max_digits=18, decimal_places=2, min_value=Decimal("0.01"),
+        help_text=_("为空表示全额红冲；按各行剩余金额分摊。开票有误只能全额"),
+    )
+    lines = forms.CharField(
+        label=_("按行部分红冲"), required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 40}),
+        help_text=_("每行“蓝字明细序号,不含税金额[,数量]”，如 1,100.00,1；折扣行不填，只填被折扣行序号"),
+    )
+    note = forms.CharField(label=_("说明"), required=False, max_length=300)
+
+    def clean_lines(self):
+        out = []
+        for n, raw in enumerate((self.cleaned_data.get("lines") or "").splitlines(), start=1):
+            parts = [p.strip() for p in raw.replace("，", ",").split(",") if p.strip()]
+            if not parts:
+                continue
+            if len(parts) not in (2, 3):
+                raise ValidationError(f"第{n}行格式应为“序号,金额[,数量]”")
+            try:
+                item = {"blue_line_no": int(parts[0]), "amount": Decimal(parts[1])}
+                if len(parts) == 3:
+                    item["quantity"] = Decimal(parts[2])
+            except (ValueError, ArithmeticError) as exc:
+                raise ValidationError(f"第{n}行不是有效的数字") from exc
+            out.append(item)
+        return out
+
+
+@admin.register(RedLetterForm)
+class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+    list_display = ("number_display", "taxpayer", "blue_invoice", "initiator", "reason", "is_full", "total",
+                    "status", "countdown_display", "red_invoice", "created_at")
+    list_filter = (QueueFilter, "status", "reason", "initiator", "taxpayer")
+    search_fields = ("form_no", "request_no", "blue_invoice__number", "blue_invoice__buyer_name")
+    list_select_related = ("taxpayer", "blue_invoice", "red_invoice")
+    show_full_result_count = False
+    inlines = (RedLetterFormLineInline,)
+    actions = ("submit_selected", "confirm_selected", "reject_selected", "revoke_selected", "sync_selected")
+    change_form_template = "admin/issuing/redletterform/change_form.html"
+    fieldsets = (
+        (None, {"fields": ("taxpayer", "blue_invoice", "initiator", "reason", "is_full", "status",
+                           "countdown_display", "form_no", "request_no")}),
+        (_("金额（负数）"), {"fields": ("amount", "tax", "total")}),
+        (_("结果"), {"fields": ("red_invoice", "red_invoice_serial", "expires_at", "confirmed_at", "decided_at",
+                                "last_error", "submit_attempts")}),
+        (_("来源"), {"fields": ("requested_by", "note", "refund_key", "billing_document", "reissue_amount",
+                                "reissue_application", "created_at")}),
+        (_("事件记录"), {"fields": ("events_table",)}),
+    )
+
+    # --- list ------------------------------------------------------------------------------------------------
+
+    def get_queryset(self, request):
+        # Annotated before ordering (ModelAdmin.get_queryset orders first), then scoped like every entity admin.
+        qs = scope_queryset(self.model._default_manager.get_queryset(), request.user, self.entity_field)
+        qs = qs.annotate(
+            queue_rank=Case(
+                When(status=F.BUYER_ENTERED, then=Value(0)),
+                When(status=F.SELLER_ENTERED, then=Value(1)),
+                When(status__in=(F.DRAFT, F.SUBMIT_FAILED, F.SUBMITTING), then=Value(2)),
+                default=Value(3),
+                output_field=IntegerField(),
+            )
+        )
+        return qs.order_by(*self.get_ordering(request))
+
+    def get_ordering(self, request):
+        return ("queue_rank", "expires_at", "-created_at")
+
+    @admin.display(description=_("确认单"), ordering="form_no")
+    def number_display(self, obj):
+        return obj.form_no or obj.request_no
+
+    @admin.display(description=_("确认剩余时间"))
+    def countdown_display(self, obj):
+        if obj is None or obj.status not in WAITING or obj.expires_at is None:
+            return "-"
+        left = obj.expires_at - timezone.now()
+        seconds = int(left.total_seconds())
+        if seconds <= 0:
+            return format_html('<span class="fapiao-countdown expired" style="color:#ba2121">{}</span>', "已超72小时，待平台作废")
+        hours, minutes = divmod(seconds // 60, 60)
+        urgent = seconds < 12 * 3600
+        return format_html(
+            '<span class="fapiao-countdown" style="{}" title="{}">{}</span>',
+            "color:#ba2121;font-weight:bold" if urgent else "",
+            f"截止 {timezone.localtime(obj.expires_at):%Y-%m-%d %H:%M}（平台时钟）",
+            f"{hours}小时{minutes:02d}分",
+        )
+
+    # --- permissions -----------------------------------------------------------------------------------------
+
+    def has_confirm_permission(self, request, obj=None):
+        return request.user.has_perm(P_DECIDE)
+
+    def has_request_permission(self, request):
+        u = request.user
+        return u.has_perm("issuing.add_redletterform") or u.has_perm("issuing.request_red_flush")
+
+    def has_add_permission(self, request):
+        return self.has_request_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # forms change only through the buttons (services)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # drafts are discarded with their own button
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in RedLetterForm._meta.fields] + ["countdown_display", "events_table"]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    # --- buttons ---------------------------------------------------------------------------------------------
+
+    BUTTONS = (
+        # (name, label, permission kind)
+        ("submit", "提交平台", "confirm"),
+        ("confirm", "确认（同意红冲）", "confirm"),
+        ("reject", "拒绝", "confirm"),
+        ("revoke", "撤销", "confirm"),
+        ("sync", "刷新平台状态", "view"),
+        ("discard", "删除草稿", "request"),
+    )
+
+    def _can(self, name: str, obj: RedLetterForm) -> bool:
+        if name == "submit":
+            return obj.status in (F.DRAFT, F.SUBMIT_FAILED, F.SUBMITTING)
+        if name in ("confirm", "reject"):
+            return obj.waits_for_us
+        if name == "revoke":
+            return obj.initiator == Initiator.SELLER and obj.red_invoice_id is None and obj.status in (
+                F.SELLER_ENTERED, F.NO_CONFIRMATION, F.CONFIRMED)
+        if name == "sync":
+            return obj.status in (F.SUBMITTING, *WAITING) or (obj.status in EFFECTIVE and not obj.red_invoice_id)
+        if name == "discard":
+            return obj.status == F.DRAFT
+        return False
+
+    def available_buttons(self, request, obj):
+        allowed = {
+            "confirm": self.has_confirm_permission(request),
+            "view": self.has_view_permission(request, obj),
+            "request": self.has_request_permission(request),
+        }
+        return [{"name": n, "label": label} for n, label, kind in self.BUTTONS if allowed[kind] and self._can(n, obj)]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            extra_context["red_buttons"] = self.available_buttons(request, obj)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/act/<str:name>/", view(self.act_view), name="issuing_redletterform_act"),
+        ] + super().get_urls()
+
+    def _service(self, name: str, obj: RedLetterForm, user) -> str:
+        if name == "submit":
+            form = redletter.redletter_submit(form=obj, actor=user)
+        elif name == "confirm":
+            form = redletter.redletter_confirm(form=obj, actor=user)
+        elif name == "reject":
+            form = redletter.redletter_reject(form=obj, actor=user)
+        elif name == "revoke":
+            form = redletter.redletter_revoke(form=obj, actor=user)
+        elif name == "sync":
+            form = redletter.redletter_sync(form=obj)
+        elif name == "discard":
+            redletter.redletter_discard(form=obj, actor=user)
+            return "已删除草稿"
+        else:
+            raise PermissionDenied
+        return f"{form.get_status_display()}" + (f"，红字发票 {form.red_invoice.number}" if form.red_invoice_id else "")
+
+    def act_view(self, request, pk, name):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = get_object_or_404(self.get_queryset(request), pk=pk)  # scoped: another entity's form is a 404
+        if name == "sync" and not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        try:
+            text = self._service(name, obj, request.user)
+        except (ValidationError, PermissionDenied) as exc:
+            self.message_user(request, f"红字确认单 {obj}：{_error_text(exc)}", messages.ERROR)
+        else:
+            self.message_user(request, f"已处理 1 张红字确认单 {obj}：{text}", messages.SUCCESS)
+            if name == "discard":
+                return HttpResponseRedirect(reverse("admin:issuing_redletterform_changelist"))
+        return HttpResponseRedirect(reverse("admin:issuing_redletterform_change", args=[obj.pk]))
+
+    # --- bulk actions ----------------------------------------------------------------------------------------
+
+    def _each(self, request, queryset, name: str, verb: str):
+        done, failed = 0, []
+        for obj in queryset.order_by("pk"):
+            if not self._can(name, obj):
+                failed.append(f"{obj}：状态为「{obj.get_status_display()}」")
+                continue
+            try:
+                self._service(name, obj, request.user)
+            except (ValidationError, PermissionDenied) as exc:
+                failed.append(f"{obj}：{_error_text(exc)}")
+            else:
+                done += 1
+        self.message_user(request, f"{verb} {done} 张红字确认单", messages.SUCCESS if done else messages.WARNING)
+        if failed:
+            self.message_user(request, f"未处理 {len(failed)} 张：" + "；".join(failed[:20]), messages.ERROR)
+
+    @admin.action(description=_("提交平台"), permissions=["confirm"])
+    def submit_selected(self, request, queryset):
+        self._each(request, queryset, "submit", "已提交")
+
+    @admin.action(description=_("确认所选（购方发起）"), permissions=["confirm"])
+    def confirm_selected(self, request, queryset):
+        self._each(request, queryset, "confirm", "已确认")
+
+    @admin.action(description=_("拒绝所选（购方发起）"), permissions=["confirm"])
+    def reject_selected(self, request, queryset):
+        self._each(request, queryset, "reject", "已拒绝")
+
+    @admin.action(description=_("撤销所选（我方发起）"), permissions=["confirm"])
+    def revoke_selected(self, request, queryset):
+        self._each(request, queryset, "revoke", "已撤销")
+
+    @admin.action(description=_("刷新平台状态"), permissions=["view"])
+    def sync_selected(self, request, queryset):
+        self._each(request, queryset, "sync", "已刷新")
+
+    # --- request (add) ---------------------------------------------------------------------------------------
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        initial = {"blue_number": request.GET.get("blue", "")}
+        form = RedRequestForm(request.POST or None, initial=initial)
+        may_submit = self.has_confirm_permission(request)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            blue = scope_queryset(Invoice.objects.filter(is_red=False), request.user).filter(
+                number=data["blue_number"].strip()).first()
+            if blue is None:
+                form.add_error("blue_number", "未找到该蓝字发票（或无权操作其主体）")
+            else:
+                submit = may_submit and "_submit_now" in request.POST
+                try:
+                    red = redletter.redletter_request(
+                        actor=request.user, blue_invoice=blue, reason=data["reason"],
+                        amount_with_tax=data.get("amount_with_tax"), lines=data.get("lines") or None,
+                        note=data.get("note", ""), submit=submit,
+                    )
+                except (ValidationError, PermissionDenied) as exc:
+                    form.add_error(None, _error_text(exc))
+                else:
+                    verb = "已提交" if submit else "已保存草稿"
+                    self.message_user(request, f"{verb} 1 张红字确认单：{red}（{red.get_status_display()}）",
+                                      messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:issuing_redletterform_change", args=[red.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("申请红冲"),
+            "opts": self.model._meta,
+            "form": form,
+            "may_submit": may_submit,
+        }
+        return TemplateResponse(request, "admin/issuing/redletterform/request_form.html", context)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "blue_invoice":
+            kwargs["queryset"] = scope_queryset(Invoice.objects.filter(is_red=False).exclude(
+                status=InvoiceStatus.VOIDED), request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(RedFlushPolicy)
+class RedFlushPolicyAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
+    list_display = ("taxpayer", "refund_policy", "refund_reason", "service_stop_allows_partial", "auto_submit",
+                    "updated_at")
+    list_select_related = ("taxpayer",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
