@@ -451,6 +451,10 @@ class PollReport:
         return {k: v for k, v in self.__dict__.items() if k != "errors"} | {"errors": len(self.errors)}
 
 
+def _touch(app: InvoiceApplication) -> None:
+    InvoiceApplication.objects.filter(pk=app.pk, status=S.ISSUING).update(updated_at=timezone.now())
+
+
 def issue_poll_pending(*, older_than_seconds: int | None = None, limit: int = 1000,
                        taxpayer_id: int | None = None, application_id: int | None = None) -> PollReport:
     """Query the platform for every 开票中 application quiet for ``older_than_seconds``; act on what it says.
@@ -474,13 +478,16 @@ def issue_poll_pending(*, older_than_seconds: int | None = None, limit: int = 10
             result = channel.query_issue(app.issue_serial)
         except ChannelUnavailable:
             report.unavailable += 1
+            _touch(app)
             continue
         except ChannelRejected as exc:
             if exc.code != NOT_FOUND_CODE:
                 report.errors.append(f"{app.number}: {exc}")
+                _touch(app)
                 continue
             if app.needs_attention:
                 report.left_for_person += 1
+                _touch(app)  # to the back of the queue: the others get their turn in the next rounds
                 continue
             touched = InvoiceApplication.objects.filter(
                 pk=app.pk, status=S.ISSUING, issue_serial=app.issue_serial, updated_at=app.updated_at
