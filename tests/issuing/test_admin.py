@@ -258,3 +258,15 @@ def test_customer_service_gets_no_print_actions_and_changelists_offer_exports(cl
     page = client.get(reverse("admin:issuing_invoice_changelist")).content.decode()
     assert "invoices_print_a4" in page and "fapiao-export" in page
     assert "fapiao-export" in client.get(reverse("admin:issuing_invoiceapplication_changelist")).content.decode()
+
+
+def test_an_application_needing_attention_offers_the_reissue_page_to_finance(client, fiona, sam, yuntu):
+    pytest.importorskip("issuing.admin_issuing")
+    app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.ISSUING, needs_attention=True, issue_serial="SQX-1")
+    change = reverse("admin:issuing_invoiceapplication_change", args=[app.pk])
+    client.force_login(fiona)
+    page = client.get(change).content.decode()
+    reissue = reverse("admin:issuing_invoiceapplication_reissue", args=[app.pk])
+    assert reissue in page
+    client.force_login(sam)
+    assert reissue not in client.get(change).content.decode()
