@@ -43,7 +43,7 @@ def make_invoice(
     invoice = Invoice.objects.create(
         taxpayer=taxpayer,
         application=app,
-        number=number or f"2644{taxpayer.pk:02d}00000{n:09d}"[:20].ljust(20, "0"),
+        number=number or f"2644{taxpayer.pk % 100:02d}{n:014d}",
         kind=kind,
         is_red=blue is not None,
         blue_invoice=blue,
