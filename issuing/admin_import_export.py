@@ -95,6 +95,8 @@ class StreamingExportAdminMixin:
                 ("导出 CSV", reverse(base, args=["csv"], current_app=self.admin_site.name) + suffix),
                 ("导出 Excel", reverse(base, args=["xlsx"], current_app=self.admin_site.name) + suffix),
             ]
+            if self.export_spec_name in ("invoices", "invoice_detail") and request.user.has_perm(P_REPORTS):
+                extra_context["fapiao_export_urls"].append(("发票汇总表", reverse("issuing:reports")))
         return super().changelist_view(request, extra_context)
 
     def streaming_export_view(self, request, fmt: str):

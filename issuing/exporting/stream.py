@@ -1,6 +1,6 @@
 """Streaming writers: rows from ``values_list().iterator()`` (a server-side cursor on PostgreSQL), formatted per
 column kind, to CSV (generated chunk by chunk into a StreamingHttpResponse) or to XLSX (openpyxl write-only mode,
-which spools rows to a temporary file). Memory stays flat whatever the number of rows."""
+written row by row into the zip by issuing.exporting.xlsx). Memory stays flat whatever the number of rows."""
 
 from __future__ import annotations
 
@@ -125,24 +125,12 @@ def csv_chunks(spec: ExportSpec, qs, *, progress: Callable[[int, int], None] | N
 
 def write_xlsx(spec: ExportSpec, qs, target, *, progress: Callable[[int, int], None] | None = None,
                title: str = "") -> int:
-    from openpyxl import Workbook
+    """Stream the rows into an .xlsx (``issuing.exporting.xlsx``: row by row into the zip, flat memory)."""
+    from issuing.exporting.xlsx import write_xlsx_rows
 
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet((title or spec.filename)[:31])
-    for i, col in enumerate(spec.columns):
-        from openpyxl.utils import get_column_letter
-
-        ws.column_dimensions[get_column_letter(i + 1)].width = max(10, min(40, len(col.header) * 2 + 4))
-    ws.freeze_panes = "A2"
-    ws.append(spec.headers)
-    n = 0
-    for row in iter_rows(spec, qs, "xlsx"):
-        ws.append(row)
-        n += 1
-        if progress and n % 5000 == 0:
-            progress(n, 0)
-    wb.save(target)
-    return n
+    widths = [max(10, min(40, len(c.header) * 2 + 4)) for c in spec.columns]
+    return write_xlsx_rows(target, spec.headers, iter_rows(spec, qs, "xlsx"), sheet=title or spec.filename,
+                           widths=widths, progress=progress)
 
 
 def write_file(spec: ExportSpec, qs, target: str | Path, fmt: str, *, progress=None) -> int:
