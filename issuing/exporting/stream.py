@@ -1,6 +1,6 @@
 """Streaming writers: rows from ``values_list().iterator()`` (a server-side cursor on PostgreSQL), formatted per
-column kind, to CSV (generated chunk by chunk into a StreamingHttpResponse) or to XLSX (openpyxl write-only mode,
-written row by row into the zip by issuing.exporting.xlsx). Memory stays flat whatever the number of rows."""
+column kind, to CSV (generated chunk by chunk into a StreamingHttpResponse) or to XLSX (written row by row into the zip by
+``issuing.exporting.xlsx``, then sent in blocks). Memory stays flat whatever the number of rows."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.http import FileResponse, StreamingHttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from python_calamine import CalamineWorkbook
 
 from issuing.exporting.specs import get_spec
@@ -100,15 +101,17 @@ def test_a_tampered_query_token_is_refused(invoices, fiona):
 
 def test_the_reports_page_and_its_excel_export(client, invoices, fiona):
     client.force_login(fiona)
-    page = client.get(reverse("issuing:reports"))
-    html = page.content.decode()
+    page = client.get(reverse("issuing:reports"))  # this month by default
+    assert page.context["form"].cleaned_data["date_from"] == timezone.localdate().replace(day=1)
+    year = {"date_from": "2026-01-01", "date_to": "2026-12-31"}
+    html = client.get(reverse("issuing:reports"), year).content.decode()
     assert "发票汇总表" in html and "2026-10" in html and "6%" in html
-    response = client.get(reverse("issuing:reports"), {"report": "summary", "format": "xlsx"})
+    response = client.get(reverse("issuing:reports"), {"report": "summary", "format": "xlsx", **year})
     rows = xlsx_rows(b"".join(response.streaming_content))
     assert rows[0][:4] == ["主体", "所属月份", "税率", "蓝字张数"]
     for r in rows[1:]:
         assert round(r[4] + r[8], 2) == round(r[12], 2)  # blue + red = net
-    detail = csv_rows(client.get(reverse("issuing:reports"), {"report": "detail", "format": "csv"}))
+    detail = csv_rows(client.get(reverse("issuing:reports"), {"report": "detail", "format": "csv", **year}))
     assert detail[0][0] == "发票号码" and len(detail) == 1 + 8
     status = client.get(reverse("issuing:reports"), {"report": "status", "format": "csv"})
     assert csv_rows(status)[0][:3] == ["主体", "状态", "张数"]
