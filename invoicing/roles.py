@@ -19,7 +19,7 @@ FINANCE = "财务"
 ADMINISTRATOR = "系统管理员"
 ROLE_NAMES = (CUSTOMER_SERVICE, FINANCE, ADMINISTRATOR)
 
-BUSINESS_APPS = ("invoicing", "issuing", "receiving", "deduction", "sandbox")
+BUSINESS_APPS = ("invoicing", "issuing", "delivery", "receiving", "deduction", "sandbox")
 
 # Explicit grants for customer service, as "app_label.codename". Apps add their own codenames here.
 CUSTOMER_SERVICE_PERMISSIONS: set[str] = {
@@ -43,14 +43,24 @@ CUSTOMER_SERVICE_PERMISSIONS: set[str] = {
     "issuing.view_applicationsource",
     "issuing.view_invoice",
     "issuing.view_invoiceline",
-    "issuing.view_delivery",
-    "issuing.resend_delivery",
+    "delivery.view_delivery",
+    "delivery.resend_delivery",
     "issuing.request_red_flush",
     "issuing.view_redletterform",
+    "issuing.view_redletterformline",
+    "issuing.add_redletterform",
 }
 
 # Finance may do everything in the business apps except these.
 FINANCE_DENIED: set[str] = {
+    # The integration log holds raw platform traffic: administrators only.
+    "invoicing.view_channelcall",
+    "invoicing.add_channelcall",
+    "invoicing.change_channelcall",
+    "invoicing.delete_channelcall",
+    "delivery.delete_invoicefile",
+    "delivery.delete_delivery",
+    "delivery.delete_webhookdelivery",
     "invoicing.delete_taxpayer",
     "invoicing.delete_event",
     "invoicing.change_event",

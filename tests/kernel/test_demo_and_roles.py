@@ -30,3 +30,25 @@ def test_the_role_groups_exist_and_customer_service_cannot_download_files():
     assert not finance.permissions.filter(content_type__app_label="auth").exists()
     assert finance.permissions.filter(codename="change_taxpayer").exists()
     assert not finance.permissions.filter(codename="delete_taxpayer").exists()
+
+
+def test_every_permission_named_in_roles_exists():
+    from django.contrib.auth.models import Permission
+
+    named = roles.CUSTOMER_SERVICE_PERMISSIONS | roles.FINANCE_DENIED | roles.FINANCE_EXTRA
+    missing = sorted(
+        label for label in named
+        if not Permission.objects.filter(content_type__app_label=label.split(".")[0],
+                                         codename=label.split(".", 1)[1]).exists()
+    )
+    assert missing == []
+
+
+def test_finance_cannot_read_the_integration_log_but_customer_service_can_resend_deliveries():
+    roles.sync_role_permissions()
+    finance = Group.objects.get(name=roles.FINANCE)
+    cs = Group.objects.get(name=roles.CUSTOMER_SERVICE)
+    assert not finance.permissions.filter(codename="view_channelcall").exists()
+    assert finance.permissions.filter(content_type__app_label="delivery", codename="view_delivery").exists()
+    assert cs.permissions.filter(content_type__app_label="delivery", codename="resend_delivery").exists()
+    assert not cs.permissions.filter(codename="confirm_redletterform").exists()
