@@ -8,8 +8,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from api import services
-from api.models import ApiClient, IdempotencyRecord, RedFlushRequest
-from invoicing.scoping import scope_queryset
+from api.models import ApiClient, IdempotencyRecord
 
 
 def _show_credentials(modeladmin, request, credentials: services.Credentials) -> TemplateResponse:
@@ -70,25 +69,4 @@ class IdempotencyRecordAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(RedFlushRequest)
-class RedFlushRequestAdmin(admin.ModelAdmin):
-    list_display = ["invoice", "taxpayer", "amount", "reason", "status", "client", "created_at"]
-    list_filter = ["status", "taxpayer"]
-    search_fields = ["invoice__number", "reason"]
-    list_select_related = ["invoice", "taxpayer", "client"]
-    raw_id_fields = ["invoice"]
-
-    def get_queryset(self, request):
-        return scope_queryset(super().get_queryset(request), request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False

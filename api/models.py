@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from invoicing.models import MoneyField, Taxpayer
+from invoicing.models import Taxpayer
 
 TOKEN_PREFIX = "fpd_"
 _RATE = re.compile(r"^[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)$")
@@ -96,43 +96,6 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_id}:{self.key}"
-
-
-class RedFlushRequestStatus(models.TextChoices):
-    REQUESTED = "requested", _("已提交")
-
-
-class RedFlushRequest(models.Model):
-    """A red-flush (红冲) request from an upstream system, recorded for finance until the red-letter flow exists.
-
-    Only the request is kept here (status "requested", with an Event); raising the 红字确认单 and issuing the red
-    invoice belong to the red-letter flow of the issuing app.
-    """
-
-    client = models.ForeignKey(ApiClient, models.PROTECT, related_name="red_flush_requests", verbose_name=_("客户端"))
-    taxpayer = models.ForeignKey(Taxpayer, models.PROTECT, related_name="+", verbose_name=_("主体"))
-    invoice = models.ForeignKey(
-        "issuing.Invoice", models.PROTECT, related_name="api_red_flush_requests", verbose_name=_("蓝字发票")
-    )
-    amount = MoneyField(_("红冲价税合计"), null=True, blank=True, help_text=_("为空表示全额红冲"))
-    reason = models.CharField(_("红冲原因"), max_length=200)
-    status = models.CharField(
-        _("状态"), max_length=20, choices=RedFlushRequestStatus.choices, default=RedFlushRequestStatus.REQUESTED
-    )
-    created_at = models.DateTimeField(_("申请时间"), auto_now_add=True)
-
-    class Meta:
-        verbose_name = _("红冲请求（接口）")
-        verbose_name_plural = _("红冲请求（接口）")
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(amount__isnull=True) | models.Q(amount__gt=0), name="redflushrequest_amount_positive"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.invoice_id} {self.get_status_display()}"
 
 
 class WebhookSubscription(models.Model):

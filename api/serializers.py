@@ -10,7 +10,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from api.models import RedFlushRequest
 from invoicing.models import CounterpartyKind, TaxCategory, Taxpayer
 from issuing import selectors
 from issuing.models import (
@@ -24,6 +23,7 @@ from issuing.models import (
     SpecificBusiness,
     customer_status,
 )
+from issuing.models_red import RedLetterForm, RedReasonCode
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
 QTY = {"max_digits": 25, "decimal_places": 13}
@@ -319,21 +319,33 @@ class WithdrawSerializer(serializers.Serializer):
 
 class RedFlushRequestCreateSerializer(serializers.Serializer):
     invoice = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text=_("要红冲的蓝字发票 id"))
+    reason = serializers.ChoiceField(
+        choices=RedReasonCode.choices,
+        help_text=_("冲红原因：01 开票有误（只能全额），02 销货退回，03 服务中止，04 销售折让"),
+    )
     amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), required=False, allow_null=True,
-                                     default=None, help_text=_("红冲的价税合计；为空表示全额红冲"))
-    reason = serializers.CharField(max_length=200, help_text=_("红冲原因，如 销货退回、开票有误、服务中止"))
+                                      default=None, help_text=_("部分红冲的价税合计（正数，按明细比例分摊）；为空表示全额红冲"))
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="",
+                                 help_text=_("说明，如退货单号"))
 
 
 class RedFlushRequestSerializer(serializers.ModelSerializer):
     taxpayer = serializers.SlugRelatedField(slug_field="credit_code", read_only=True)
-    invoice_number = serializers.CharField(source="invoice.number", read_only=True)
+    invoice = serializers.IntegerField(source="blue_invoice_id", read_only=True, help_text=_("蓝字发票 id"))
+    invoice_number = serializers.CharField(source="blue_invoice.number", read_only=True)
+    reason_label = serializers.CharField(source="get_reason_display", read_only=True)
     status_label = serializers.CharField(source="get_status_display", read_only=True)
+    red_invoice_number = serializers.SerializerMethodField()
 
     class Meta:
-        model = RedFlushRequest
-        fields = ["id", "taxpayer", "invoice", "invoice_number", "amount", "reason", "status", "status_label",
-                  "created_at"]
+        model = RedLetterForm
+        fields = ["id", "request_no", "taxpayer", "invoice", "invoice_number", "reason", "reason_label", "is_full",
+                  "amount", "tax", "total", "status", "status_label", "red_invoice_number", "note", "created_at"]
         read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_red_invoice_number(self, obj: RedLetterForm) -> str:
+        return obj.red_invoice.number if obj.red_invoice_id else ""
 
 
 # --- invoices ------------------------------------------------------------------------------------------------------

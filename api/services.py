@@ -1,15 +1,14 @@
-"""Writes of the api app: issuing client credentials, and recording red-flush requests."""
+"""Writes of the api app: issuing API client credentials."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.db import transaction
 
-from api.models import TOKEN_PREFIX, ApiClient, RedFlushRequest, token_digest
+from api.models import TOKEN_PREFIX, ApiClient, token_digest
 from invoicing.events import event_record
 from invoicing.models import Taxpayer
 
@@ -71,29 +70,3 @@ def api_client_rotate(*, client: ApiClient, actor=None) -> Credentials:
         locked.save(update_fields=["token_hash", "token_hint", "hmac_key_id", "hmac_secret"])
         event_record(obj=locked, action="api_client_rotated", actor=actor, taxpayer=None)
     return Credentials(client=locked, token=token, hmac_key_id=locked.hmac_key_id, hmac_secret=secret)
-
-
-def red_flush_request_create(*, client: ApiClient, invoice, reason: str, amount: Decimal | None = None) -> RedFlushRequest:
-    """Record an upstream system's request to red-flush an invoice, for finance to act on (status "requested")."""
-    with transaction.atomic():
-        request = RedFlushRequest(client=client, taxpayer_id=invoice.taxpayer_id, invoice=invoice, amount=amount,
-                                  reason=reason)
-        request.full_clean()
-        request.save()
-        event_record(
-            obj=request,
-            action="red_flush_requested",
-            actor_label=client.actor_label,
-            to_state=request.status,
-            reason=reason,
-            data={"invoice": invoice.number, "amount": str(amount) if amount is not None else "full"},
-            taxpayer=invoice.taxpayer,
-        )
-        event_record(
-            obj=invoice,
-            action="red_flush_requested",
-            actor_label=client.actor_label,
-            reason=reason,
-            data={"request": request.pk, "amount": str(amount) if amount is not None else "full"},
-        )
-    return request

@@ -27,7 +27,7 @@ from api.authentication import BearerTokenAuthentication, HmacAuthentication
 from api.errors import ApiError, english
 from api.files import file_link
 from api.idempotency import idempotent_create
-from api.models import RedFlushRequest, WebhookSubscription
+from api.models import WebhookSubscription
 from api.permissions import CanDownloadFiles, IsApiClient, client_of
 from api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, error
 from api.serializers import (
@@ -45,11 +45,10 @@ from api.serializers import (
     WebhookSerializer,
     WithdrawSerializer,
 )
-from api.services import red_flush_request_create
 from api.throttling import ClientRateThrottle
 from delivery.models import DELIVERED_FORMATS, WebhookEndpoint
 from invoicing.events import event_record
-from issuing import selectors, services
+from issuing import redletter, selectors, services
 from issuing.compliance import ComplianceError
 from issuing.models import (
     CUSTOMER_STATUS,
@@ -63,6 +62,7 @@ from issuing.models import (
     InvoiceStatus,
     Source,
 )
+from issuing.models_red import RedFormState, RedLetterForm
 
 # Rules that describe this month's capacity rather than the application: an API application that breaks only these
 # is still accepted, and waits in review like one entered in the admin.
@@ -438,32 +438,34 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApi
 # --- red-flush requests --------------------------------------------------------------------------------------------
 
 
+class RedFlushRequestFilter(django_filters.FilterSet):
+    invoice = IdFilter(field_name="blue_invoice_id", help_text="蓝字发票 id")
+    status = django_filters.ChoiceFilter(choices=RedFormState.choices)
+
+    class Meta:
+        model = RedLetterForm
+        fields = ["invoice", "status"]
+
+
 @extend_schema_view(
     list=extend_schema(summary="红冲请求列表", responses={200: RedFlushRequestSerializer(many=True), **READ_ERRORS}),
-    retrieve=extend_schema(summary="红冲请求详情", responses={200: RedFlushRequestSerializer, **READ_ERRORS}),
+    retrieve=extend_schema(summary="红冲请求详情（红字确认单）", responses={200: RedFlushRequestSerializer, **READ_ERRORS}),
 )
 class RedFlushRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApiView):
     serializer_class = RedFlushRequestSerializer
-
-    class Filter(django_filters.FilterSet):
-        invoice = IdFilter(field_name="invoice_id", help_text="发票 id")
-
-        class Meta:
-            model = RedFlushRequest
-            fields = ["status", "invoice"]
-
-    filterset_class = Filter
+    filterset_class = RedFlushRequestFilter
 
     def get_queryset(self):
-        return self.scoped(RedFlushRequest.objects.all()).select_related("taxpayer", "invoice").order_by(
-            "-created_at", "-id"
-        )
+        return self.scoped(RedLetterForm.objects.all()).select_related(
+            "taxpayer", "blue_invoice", "red_invoice"
+        ).order_by("-created_at", "-id")
 
     @extend_schema(
         summary="提交红冲请求",
         description=(
-            "登记对一张蓝字发票的红冲请求（全额或部分），状态为 requested，由财务在后台处理；"
-            "红字确认单和红字发票由后续的红冲流程完成，完成后推送 invoice.red_flushed。"
+            "对一张蓝字发票登记红字确认单草稿（全额，或按价税合计部分红冲），由财务在后台提交税局；"
+            "状态随确认单变化（draft 草稿 → submitting 提交中 → 01/04 → 红字发票开具），完成后推送 invoice.red_flushed。"
+            "业务单据退款后的红冲由系统按主体的退款红冲设置自动发起，无需再调用本接口。"
         ),
         request=RedFlushRequestCreateSerializer,
         parameters=[IDEMPOTENCY_KEY],
@@ -477,18 +479,13 @@ class RedFlushRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
         invoice = self.scoped(Invoice.objects.select_related("taxpayer")).filter(pk=data["invoice"]).first()
         if invoice is None:
             raise _field_error("invoice", "发票不存在", "No such invoice")
-        if invoice.is_red:
-            raise _field_error("invoice", "红字发票不能再红冲", "A red invoice cannot be red-flushed")
-        if invoice.status not in (InvoiceStatus.NORMAL, InvoiceStatus.RED_PARTIAL):
-            raise _field_error("invoice", f"发票状态为{invoice.get_status_display()}，不能红冲",
-                               "The invoice's status does not allow a red flush")
-        remaining = invoice.total - invoice.red_amount_total
-        if data["amount"] is not None and data["amount"] > remaining:
-            raise _field_error("amount", f"红冲金额不能超过剩余可红冲的价税合计 {remaining}",
-                               f"The amount exceeds what remains to be red-flushed ({remaining})")
-        request_row = red_flush_request_create(client=self.client, invoice=invoice, reason=data["reason"],
-                                               amount=data["amount"])
-        return Response(self.get_serializer(request_row).data, status=status.HTTP_201_CREATED)
+        with transaction.atomic():
+            form = redletter.redletter_request(
+                actor=None, blue_invoice=invoice, reason=data["reason"], amount_with_tax=data["amount"],
+                note=data["note"], submit=False,
+            )
+            self.audit(form, "api_create", invoice=invoice.number)
+        return Response(self.get_serializer(self.get_queryset().get(pk=form.pk)).data, status=status.HTTP_201_CREATED)
 
 
 def _field_error(field: str, zh: str, en: str) -> ApiError:

@@ -9,8 +9,9 @@ from django.core import signing
 from django.test import Client
 
 from api import files
-from api.models import ApiClient, RedFlushRequest
+from api.models import ApiClient
 from invoicing.models import Event
+from issuing.models_red import RedLetterForm
 from tests.delivery.factories import make_invoice
 
 from .conftest import assert_error, document_body
@@ -99,29 +100,46 @@ def test_a_client_cannot_create_for_an_entity_it_does_not_serve(shop, mingyuan):
     assert "taxpayer" in error["fields"]
 
 
-# --- red-flush requests -----------------------------------------------------------------------------------------
+# --- red-flush requests (红字确认单 drafts through issuing.redletter) ---------------------------------------------
 
 
-def test_a_red_flush_request_is_recorded_for_finance(shop, invoice):
-    response = shop.post("red-flush-requests/", {"invoice": invoice.pk, "reason": "销货退回"}, key="red-1")
+def test_a_full_red_flush_request_becomes_a_draft_form_for_finance(shop, invoice):
+    response = shop.post("red-flush-requests/", {"invoice": invoice.pk, "reason": "01"}, key="red-1")
     assert response.status_code == 201, response.content
     body = response.json()
-    assert (body["status"], body["invoice_number"], body["amount"]) == ("requested", invoice.number, None)
-    assert shop.post("red-flush-requests/", {"invoice": invoice.pk, "reason": "销货退回"}, key="red-1").json() == body
-    assert RedFlushRequest.objects.count() == 1
-    assert Event.objects.filter(object_id=str(invoice.pk), action="red_flush_requested").exists()
+    assert (body["status"], body["invoice_number"], body["is_full"]) == ("draft", invoice.number, True)
+    assert body["total"] == str(-invoice.total)
+    assert shop.post("red-flush-requests/", {"invoice": invoice.pk, "reason": "01"}, key="red-1").json() == body
+    assert RedLetterForm.objects.count() == 1
+    assert Event.objects.filter(object_id=str(body["id"]), action="api_create", actor_label="api:shop").exists()
     assert shop.get("red-flush-requests/").json()["count"] == 1
-    assert shop.get(f"red-flush-requests/{body['id']}/").json()["reason"] == "销货退回"
+    assert shop.get(f"red-flush-requests/{body['id']}/").json()["request_no"] == body["request_no"]
+    assert shop.get("red-flush-requests/", {"invoice": invoice.pk, "status": "draft"}).json()["count"] == 1
 
 
-def test_a_partial_red_flush_over_the_total_is_a_field_error(shop, invoice):
-    error = assert_error(shop.post("red-flush-requests/", {"invoice": invoice.pk, "amount": "999999.00",
-                                                           "reason": "开票有误"}), 400, "validation_error")
-    assert "amount" in error["fields"]
+def test_a_partial_red_flush_for_a_sales_return(shop, invoice):
+    response = shop.post("red-flush-requests/", {"invoice": invoice.pk, "reason": "02", "amount": "1060.00",
+                                                 "note": "退货单 RT-1"})
+    assert response.status_code == 201, response.content
+    assert (response.json()["is_full"], response.json()["total"]) == (False, "-1060.00")
+
+
+def test_red_flush_rules_come_back_as_errors(shop, invoice):
+    assert_error(shop.post("red-flush-requests/", {"invoice": invoice.pk, "reason": "01", "amount": "10.00"}), 400,
+                 "validation_error")  # 开票有误 is full red only
+    error = assert_error(shop.post("red-flush-requests/", {"invoice": invoice.pk, "reason": "02",
+                                                           "amount": "999999.00"}), 400, "validation_error")
+    assert error["fields"]
+    assert not RedLetterForm.objects.exists()
 
 
 def test_red_flush_of_another_entitys_invoice_is_refused(shop, mingyuan_invoice):
-    error = assert_error(shop.post("red-flush-requests/", {"invoice": mingyuan_invoice.pk, "reason": "x"}), 400,
+    error = assert_error(shop.post("red-flush-requests/", {"invoice": mingyuan_invoice.pk, "reason": "01"}), 400,
                          "validation_error")
     assert "invoice" in error["fields"]
-    assert not RedFlushRequest.objects.exists()
+    assert not RedLetterForm.objects.exists()
+
+
+def test_another_entitys_red_flush_requests_are_404(shop, erp, mingyuan_invoice):
+    form = erp.post("red-flush-requests/", {"invoice": mingyuan_invoice.pk, "reason": "01"}).json()
+    assert_error(shop.get(f"red-flush-requests/{form['id']}/"), 404, "not_found")
