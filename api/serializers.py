@@ -28,6 +28,7 @@ from issuing.models_red import RedLetterForm, RedReasonCode
 MONEY = {"max_digits": 18, "decimal_places": 2}
 QTY = {"max_digits": 25, "decimal_places": 13}
 MAX_ID = 2**63 - 1
+MONEY_LIMIT = Decimal(10) ** (MONEY["max_digits"] - MONEY["decimal_places"])  # what DECIMAL(18,2) holds
 RATE = {"max_digits": 7, "decimal_places": 4, "min_value": Decimal("0"), "max_value": Decimal("1")}
 
 
@@ -112,6 +113,9 @@ class LineInputSerializer(serializers.Serializer):
             raise serializers.ValidationError({"quantity": [_("数量和单价要么都填，要么都不填")]})
         if attrs.get("amount") is None and not has_qty:
             raise serializers.ValidationError({"amount": [_("请填写金额，或数量和单价")]})
+        gross = attrs["amount"] if attrs.get("amount") is not None else attrs["quantity"] * attrs["unit_price"]
+        if abs(gross) * (1 + attrs["tax_rate"]) >= MONEY_LIMIT:
+            raise serializers.ValidationError({"amount": [_("金额超出范围")]})
         return attrs
 
 

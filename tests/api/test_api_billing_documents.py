@@ -77,3 +77,9 @@ def test_a_document_status_follows_its_applications(shop):
     doc = shop.post("billing-documents/", document_body("SO-S")).json()
     shop.post("applications/", {"billing_documents": [{"id": doc["id"]}]})
     assert shop.get(f"billing-documents/{doc['id']}/").json()["status"] == BillingDocumentStatus.FULLY
+
+
+def test_a_line_whose_amount_would_not_fit_the_money_columns_is_a_field_error(shop):
+    huge = line(amount=None, quantity="999999999999", unit_price="999999999999")
+    error = assert_error(shop.post("billing-documents/", document_body(lines=[huge])), 400, "validation_error")
+    assert "lines[1].amount" in error["fields"]
