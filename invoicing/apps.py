@@ -9,7 +9,22 @@ class InvoicingConfig(AppConfig):
 
     def ready(self) -> None:
         from invoicing import checks  # noqa: F401  (registers system checks)
-        from invoicing.roles import sync_role_permissions
 
-        # Permissions of every app exist only after migrate; keep the role groups in step each time.
-        post_migrate.connect(sync_role_permissions, dispatch_uid="fapiao-sync-roles")
+        # Permissions of every app exist only after migrate; keep the role groups in step each time. The reference
+        # data is restored too when a flush (as in transactional tests) emptied the tables.
+        post_migrate.connect(ensure_reference_data, dispatch_uid="fapiao-reference-data")
+
+
+def ensure_reference_data(sender=None, **_kwargs) -> None:
+    """Runs once per migrate or flush: after the last app's signal, when every app's permissions exist."""
+    from django.apps import apps
+
+    if sender is not None and sender is not list(apps.get_app_configs())[-1]:
+        return
+    from invoicing.catalogue import load_catalogue
+    from invoicing.models import TaxCategory
+    from invoicing.roles import sync_role_permissions
+
+    sync_role_permissions()
+    if not TaxCategory.objects.exists():
+        load_catalogue(TaxCategory)

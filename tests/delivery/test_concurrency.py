@@ -12,7 +12,7 @@ from django.db import connection
 from delivery import rendering, services
 from delivery.models import Delivery, DeliveryStatus, InvoiceFile, RenderStatus
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def run_together(n, target):

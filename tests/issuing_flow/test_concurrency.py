@@ -11,7 +11,7 @@ from issuing import issuing
 from issuing.models import ApplicationStatus, Invoice, InvoiceApplication
 from sandbox.models import LedgerInvoice
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 S = ApplicationStatus
 
 

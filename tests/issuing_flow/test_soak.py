@@ -18,7 +18,7 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.worker,
     pytest.mark.slow,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 BROKER = os.environ.get("CELERY_BROKER_URL_TEST_REDIS", "redis://127.0.0.1:6379/3")

@@ -38,7 +38,7 @@ def _race(n, work):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_partial_reds_racing_for_the_remainder_never_exceed_the_blue(blue, fiona, channel):
     inv = blue(booked=True)  # line 1: 1000.00 + 60.00, line 2: 500.00 + 30.00
     results = _race(4, lambda i: redletter.redletter_request(
@@ -52,7 +52,7 @@ def test_partial_reds_racing_for_the_remainder_never_exceed_the_blue(blue, fiona
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_drafts_racing_to_be_submitted_leave_one_holding_the_blue(blue, fiona, channel):
     inv = blue(booked=True)
     drafts = [redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="02",
@@ -64,7 +64,7 @@ def test_drafts_racing_to_be_submitted_leave_one_holding_the_blue(blue, fiona, c
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_the_same_refund_racing_with_itself_opens_one_form(document_invoice, channel):
     from issuing import services
 
