@@ -274,8 +274,35 @@ def rest_lines(remaining: Sequence[Unit]) -> list[RedLine]:
     return [red_line_for(u, amount=u.amount, tax=u.tax) for u in remaining if u.amount > 0 or u.tax > 0]
 
 
+FEN = Decimal("0.01")
+
+
+class IndivisibleRemainderError(RedCapacityError):
+    """What is left cannot be split as asked without leaving tax with no amount: red the rest in one go."""
+
+
+def _split_share(u: Unit, share: Decimal) -> tuple[Decimal, Decimal] | None:
+    """(amount, tax) taking ``share`` (< u.total) of unit ``u`` so that what stays keeps an amount (a red line must
+    carry a negative amount, so tax alone could never be red-flushed later). None when that is impossible."""
+    if u.amount <= FEN:
+        return None
+    amount = min(q2(share / (1 + u.rate)), u.amount - FEN)
+    if amount <= 0:
+        amount = min(share, u.amount - FEN)
+    tax = share - amount
+    if tax > u.tax:
+        tax = u.tax
+        amount = share - tax
+    if amount <= 0 or amount >= u.amount or tax < 0:
+        return None
+    return amount, tax
+
+
 def lines_for_gross(remaining: Sequence[Unit], gross: Decimal) -> list[RedLine]:
-    """Red lines worth ``gross`` (价税合计, positive), spread over what is left of each unit pro rata."""
+    """Red lines worth ``gross`` (价税合计, positive), spread over what is left of each unit pro rata.
+
+    A unit that cannot give a part of itself (1 fen of amount left) gives all of it, and the difference comes off
+    the other units' shares; when that is impossible too, ``IndivisibleRemainderError`` asks for the rest in one go."""
     gross = q2(gross)
     live = [u for u in remaining if u.total > 0]
     left = sum((u.total for u in live), ZERO)
@@ -286,6 +313,23 @@ def lines_for_gross(remaining: Sequence[Unit], gross: Decimal) -> list[RedLine]:
     if gross == left:
         return rest_lines(live)
     shares = allocate(gross, [u.total for u in live])
+    whole: set[int] = set()
+    for i, (u, share) in enumerate(zip(live, shares, strict=True)):
+        if 0 < share < u.total and _split_share(u, share) is None:
+            excess = u.total - share
+            shares[i] = u.total
+            whole.add(i)
+            for j in sorted(range(len(live)), key=lambda k: -shares[k]):
+                if j in whole or j == i or excess <= 0:
+                    continue
+                give = min(excess, shares[j] - FEN) if shares[j] > FEN else ZERO
+                if give > 0 and (shares[j] - give == 0 or _split_share(live[j], shares[j] - give) is not None):
+                    shares[j] -= give
+                    excess -= give
+            if excess > 0:
+                raise IndivisibleRemainderError(
+                    f"蓝字明细序号{u.line_no}只剩 {u.amount} 元金额，无法按 {gross} 拆分；请一次红冲剩余全部 {left}"
+                )
     out = []
     for u, share in zip(live, shares, strict=True):
         if share <= 0:
@@ -293,12 +337,10 @@ def lines_for_gross(remaining: Sequence[Unit], gross: Decimal) -> list[RedLine]:
         if share == u.total:
             out.append(red_line_for(u, amount=u.amount, tax=u.tax))
             continue
-        amount = min(q2(share / (1 + u.rate)), u.amount)
-        tax = share - amount
-        if tax > u.tax:
-            tax = u.tax
-            amount = share - tax
-        out.append(red_line_for(u, amount=amount, tax=tax))
+        split = _split_share(u, share)
+        if split is None:
+            raise IndivisibleRemainderError(f"蓝字明细序号{u.line_no}无法按比例拆分；请一次红冲剩余全部 {left}")
+        out.append(red_line_for(u, amount=split[0], tax=split[1]))
     return out
 
 
@@ -1285,7 +1327,8 @@ REFUND_SCAN_DAYS = 7
 def refunds_scan(*, channel: Any = None, days: int = REFUND_SCAN_DAYS, limit: int = 200) -> list[RefundOutcome]:
     """Refunds are recorded by ``billing_document_refund`` with an ``Event`` (action "refund"); each one not yet
     red-flushed is handled here with the event as its refund key, so a refund from any face (admin, API, import)
-    red-flushes on its own within one poll. Idempotent: the key is the event's id."""
+    red-flushes on its own within one poll. Idempotent: the key is the event's id. A refund whose invoice is still
+    being issued opens nothing yet and is looked at again on the next run (for ``days``)."""
     from django.contrib.contenttypes.models import ContentType
 
     from invoicing.models import Event
@@ -1294,7 +1337,8 @@ def refunds_scan(*, channel: Any = None, days: int = REFUND_SCAN_DAYS, limit: in
     since = timezone.now() - timedelta(days=days)
     events = Event.objects.filter(content_type=ct, action="refund", created_at__gte=since).order_by("id")
     handled = set(
-        RedLetterForm.objects.filter(refund_key__startswith="refund-event-").values_list("refund_key", flat=True)
+        RedLetterForm.objects.filter(refund_key__startswith="refund-event-", created_at__gte=since - timedelta(days=1))
+        .values_list("refund_key", flat=True)
     )
     handled_events = {k.split(":", 1)[0] for k in handled}
     handled_events |= set(
