@@ -50,7 +50,34 @@ def setup_django() -> None:
     call_command("migrate", verbosity=0, interactive=False)
 
 
-def measure(size: int, n_entity: int) -> dict[str, float]:
+class Probe:
+    """A fixed piece of work (the channel call alone, 20 times) timed next to each segment: the machine is shared,
+    so a segment's cost is also reported relative to the probe measured at the same moment."""
+
+    def __init__(self, n_entity: int, per_probe: int = 20, probes: int = 40) -> None:
+        from invoicing.channels import get_channel
+        from issuing import issuing
+        from issuing.management.commands.soak_issuing import make_approved_applications, soak_entity
+        from issuing.models import InvoiceApplication
+
+        taxpayer = soak_entity(n=n_entity)
+        ids = make_approved_applications(taxpayer, per_probe * probes)
+        self.requests = []
+        for app in InvoiceApplication.objects.filter(pk__in=ids).select_related("taxpayer").order_by("id"):
+            app.issue_serial = f"PROBE-{app.number}"
+            self.requests.append(issuing.build_issue_request(app))
+        self.channel = get_channel(taxpayer)
+        self.per_probe = per_probe
+
+    def ms_per_call(self) -> float:
+        batch, self.requests = self.requests[: self.per_probe], self.requests[self.per_probe:]
+        started = time.perf_counter()
+        for request in batch:
+            self.channel.issue_invoice(request)
+        return (time.perf_counter() - started) / max(1, len(batch)) * 1000
+
+
+def measure(size: int, n_entity: int, *, segment: int = 1000, probe: Probe | None = None) -> dict:
     from issuing import issuing
     from issuing.management.commands.soak_issuing import make_approved_applications, soak_entity
     from issuing.models import ApplicationStatus, Invoice, InvoiceApplication
@@ -60,18 +87,26 @@ def measure(size: int, n_entity: int) -> dict[str, float]:
     apps = list(InvoiceApplication.objects.filter(pk__in=ids).order_by("id"))
     original = issuing._queue_issue
     issuing._queue_issue = lambda application_id: None  # no worker: this process makes each attempt itself
+    segments = []
+    elapsed = 0.0
     try:
-        started = time.perf_counter()
-        for app in apps:
-            issuing.application_submit_issue(application=app)
-            issuing.issue_attempt(application_id=app.pk)
-        elapsed = time.perf_counter() - started
+        for k in range(0, size, segment):
+            probe_ms = probe.ms_per_call() if probe else None
+            started = time.perf_counter()
+            for app in apps[k:k + segment]:
+                issuing.application_submit_issue(application=app)
+                issuing.issue_attempt(application_id=app.pk)
+            seconds = time.perf_counter() - started
+            elapsed += seconds
+            n = len(apps[k:k + segment])
+            segments.append({"ms": seconds / n * 1000, "probe_ms": probe_ms})
     finally:
         issuing._queue_issue = original
     issued = InvoiceApplication.objects.filter(pk__in=ids, status=ApplicationStatus.ISSUED).count()
     invoices = Invoice.objects.filter(application_id__in=ids).count()
     assert issued == invoices == size, (issued, invoices, size)
-    return {"size": size, "seconds": elapsed, "per_second": size / elapsed, "ms_per_invoice": elapsed / size * 1000}
+    return {"size": size, "seconds": elapsed, "per_second": size / elapsed, "ms_per_invoice": elapsed / size * 1000,
+            "segments": segments}
 
 
 def measure_channel_only(size: int, n_entity: int) -> dict[str, float]:
@@ -110,6 +145,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--baseline", type=int, default=1000, help="applications for the channel-only baseline")
+    parser.add_argument("--segment", type=int, default=1000, help="applications timed together (with a probe)")
     parser.add_argument("--soak", type=int, default=2000, help="applications for the soak run")
     parser.add_argument("--no-soak", action="store_true")
     parser.add_argument("--broker", default=os.environ.get("CELERY_BROKER_URL_TEST_REDIS", "redis://127.0.0.1:6379/3"))
@@ -123,15 +159,26 @@ def main() -> int:
     print(f"  baseline: channel call alone ({base['size']}): {base['per_second']:.1f} calls/s, "
           f"{base['ms_per_invoice']:.2f} ms each")
     results = []
+    probe = Probe(n_entity=91, probes=sum(max(1, -(-size // args.segment)) for size in sizes) + 1)
     for i, size in enumerate(sizes):
-        r = measure(size, n_entity=100 + i)
+        r = measure(size, n_entity=100 + i, segment=args.segment, probe=probe)
         results.append(r)
         print(f"  {size:>6} applications: {r['seconds']:.1f} s, {r['per_second']:.1f} invoices/s, "
               f"{r['ms_per_invoice']:.2f} ms per invoice ({r['ms_per_invoice'] / base['ms_per_invoice']:.2f}× the "
               f"channel call alone)")
     if len(results) >= 2:
-        ratio = results[-1]["ms_per_invoice"] / results[0]["ms_per_invoice"]
-        print(f"  per-invoice cost {results[-1]['size']} / {results[0]['size']}: {ratio:.2f} (1.00 = flat)")
+        first, last = results[0], results[-1]
+        ratio = last["ms_per_invoice"] / first["ms_per_invoice"]
+        print(f"  per-invoice cost {last['size']} / {first['size']}: {ratio:.2f} (1.00 = flat)")
+        # The last segment of the largest run (the database already holds ~all its rows) against the first segment
+        # of the smallest, each divided by the probe timed just before it: what growth costs, not what the
+        # neighbours' load costs.
+        a, z = first["segments"][0], last["segments"][-1]
+        if a["probe_ms"] and z["probe_ms"]:
+            normalised = (z["ms"] / z["probe_ms"]) / (a["ms"] / a["probe_ms"])
+            print(f"  first segment {a['ms']:.1f} ms/invoice (probe {a['probe_ms']:.1f} ms), last segment of "
+                  f"{last['size']} {z['ms']:.1f} ms/invoice (probe {z['probe_ms']:.1f} ms): load-normalised ratio "
+                  f"{normalised:.2f}")
     goal = 100.0
     best = max(r["per_second"] for r in results)
     print(f"  goal ≥{goal:.0f} invoices/s: {'met' if best >= goal else 'NOT met'} (best {best:.1f})")
