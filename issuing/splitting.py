@@ -198,24 +198,31 @@ def cut_line(line: Line, grosses: Sequence[Decimal], quantities: Sequence[Decima
     return pieces
 
 
-def cut_unit(unit: Unit, grosses: Sequence[Decimal], quantities: Sequence[Decimal] | None = None) -> list[Unit]:
-    """Cut a unit into pieces with the given 价税合计; a discount pair is cut into pairs with the same weights."""
+def collapse_pair(unit: Unit) -> Line:
+    """A 被折扣行 and its 折扣行 as one normal line at the discounted price (金额 and 税额 are the pair's sums)."""
     if len(unit) == 1:
-        return [(p,) for p in cut_line(unit[0], grosses, quantities)]
+        return unit[0]
     discounted, discount = unit
-    # The discount is cut first, so that every discounted piece is at least as large as its discount piece.
-    disc_grosses = allocate(discount.total, [abs(g) for g in grosses])
-    main_grosses = [g - d for g, d in zip(grosses, disc_grosses, strict=True)]
-    mains = cut_line(discounted, main_grosses, quantities)
-    discs = cut_line(discount, disc_grosses, None)
-    pieces: list[Unit] = []
-    for main, disc in zip(mains, discs, strict=True):
-        if disc.total == 0 and disc.amount == 0:
-            # A discount worth less than a fen in this piece: the piece is an ordinary line.
-            pieces.append((replace(main, line_property=LineProperty.NORMAL),))
-        else:
-            pieces.append((main, disc))
-    return pieces
+    amount = discounted.amount + discount.amount
+    price = discounted.unit_price
+    if discounted.quantity is not None and discounted.quantity != 0 and price is not None:
+        with localcontext() as ctx:
+            ctx.prec = 60
+            price = normalise_qty_price(amount / discounted.quantity)
+    return replace(discounted, amount=amount, tax=discounted.tax + discount.tax, unit_price=price,
+                   line_property=LineProperty.NORMAL)
+
+
+def cut_unit(unit: Unit, grosses: Sequence[Decimal], quantities: Sequence[Decimal] | None = None) -> list[Unit]:
+    """Cut a unit into pieces with the given 价税合计.
+
+    A discount pair that has to be cut is first collapsed into one line at the discounted price: a discount cut
+    into pieces can leave a piece worth less than a fen (a zero or positive "discount"), which no invoice accepts.
+    The pair's 金额, 税额 and quantity are kept exactly.
+    """
+    if len(grosses) == 1:
+        return [unit]
+    return [(p,) for p in cut_line(collapse_pair(unit), grosses, quantities)]
 
 
 # --- merge ---------------------------------------------------------------------------------------------------------

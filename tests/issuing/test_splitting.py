@@ -35,9 +35,12 @@ def units(draw, index):
         cents = draw(st.integers(min_value=1, max_value=50_000_000))
         main = split_line(amount=Decimal(cents) / 100, rate=rate, tax_inclusive=True)
     base = splitting.line_from_amounts(f"item{index % 4}", main, tax_code=code, ref=(index, 0))
-    if main.amount > Decimal("0.02") and draw(st.booleans()):
-        fraction = Decimal(draw(st.integers(min_value=1, max_value=99))) / 100
-        disc = discount_line(discounted=main, discount_rate=fraction, tax_inclusive=True)
+    if main.total > Decimal("0.02") and draw(st.booleans()):
+        cents = draw(st.integers(min_value=1, max_value=int(main.total * 100) - 1))
+        try:
+            disc = discount_line(discounted=main, discount_amount=Decimal(cents) / 100, tax_inclusive=True)
+        except ValueError:  # a discount the kernel refuses (rounding at the edge) is simply not drawn
+            return [base]
         return [
             Line(**{**base.__dict__, "line_property": LineProperty.DISCOUNTED}),
             Line(item_name=base.item_name, amount=disc.amount, tax=disc.tax, rate=rate, tax_code=code,
@@ -64,20 +67,25 @@ def assert_every_fen(whole, parts):
     flat = [ln for p in parts for ln in p]
     assert sums(flat) == sums(whole)
     assert sum(sums(p)[2] for p in parts) == sums(whole)[2]
-    by_ref = defaultdict(list)
+    # per unit (a line, or a discounted line with its discount): a pair that had to be cut is collapsed first
+    by_unit = defaultdict(list)
     for ln in flat:
-        by_ref[ln.ref].append(ln)
-    assert set(by_ref) == {ln.ref for ln in whole}
-    for original in whole:
-        pieces = by_ref[original.ref]
-        assert sum((p.amount for p in pieces), ZERO) == original.amount
-        assert sum((p.tax for p in pieces), ZERO) == original.tax
-        if original.quantity is not None:
-            assert sum((p.quantity for p in pieces), Decimal(0)) == original.quantity
+        by_unit[ln.ref[0]].append(ln)
+    originals = defaultdict(list)
+    for ln in whole:
+        originals[ln.ref[0]].append(ln)
+    assert set(by_unit) == set(originals)
+    for key, unit in originals.items():
+        pieces = by_unit[key]
+        assert sum((p.amount for p in pieces), ZERO) == sum((u.amount for u in unit), ZERO)
+        assert sum((p.tax for p in pieces), ZERO) == sum((u.tax for u in unit), ZERO)
+        if unit[0].quantity is not None:
+            mains = [p for p in pieces if p.line_property != LineProperty.DISCOUNT]
+            assert sum((p.quantity for p in mains), Decimal(0)) == unit[0].quantity
     for part in parts:
         seq = [SequencedLine(LineProperty(ln.line_property), ln.item_name, ln.rate, ln.amount) for ln in part]
         assert validate_line_sequence(seq) == []
-        assert all(ln.amount + ln.tax != 0 or ln.line_property == LineProperty.DISCOUNT for ln in part)
+        assert all(ln.tax <= 0 for ln in part if ln.line_property == LineProperty.DISCOUNT)
 
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -182,7 +190,7 @@ def test_a_negative_normal_line_cannot_be_split():
 
 def test_a_line_above_the_limit_is_cut_by_whole_quantities():
     main = split_line(quantity=Decimal(10), unit_price=Decimal("1130"), rate=Decimal("0.13"), tax_inclusive=True)
-    line = splitting.line_from_amounts("服务器", main, tax_code=CODES[0], ref=1)
+    line = splitting.line_from_amounts("服务器", main, tax_code=CODES[0], ref=(1, 0))
     parts = splitting.split_by_amount_limit([line], Decimal("3000"))
     assert [p[0].quantity for p in parts] == [Decimal(3), Decimal(3), Decimal(2), Decimal(2)]
     assert_every_fen([line], parts)
