@@ -6,8 +6,8 @@ whole, line by line (金额, 税额, 价税合计, and quantities where lines ca
 the group's 价税合计 is separated again; domain.md §8.2).
 
 A 被折扣行 and its 折扣行 travel together as one *unit* and are never separated (domain.md §8.4). When a unit has to
-be cut (a single line above the amount limit, or an explicit split), every line of the unit is cut with the same
-weights.
+be cut (a single line above the amount limit, or an explicit split), a discount pair is first collapsed into one
+line at the discounted price, so that no piece ends up with a discount worth less than a fen.
 
 The services (``issuing.services.application_split`` / ``applications_merge``) convert model rows to ``Line`` and
 back.
