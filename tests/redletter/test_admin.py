@@ -110,3 +110,17 @@ def test_bulk_actions_end_with_a_counted_message(client, fiona, blue, channel):
                        follow=True)
     assert "已提交 2 张红字确认单" in done.content.decode()
     assert set(RedLetterForm.objects.values_list("status", flat=True)) == {"01"}
+
+
+def test_the_queue_runs_a_fixed_number_of_queries(client, fiona, blue, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(fiona)
+    redletter.redletter_request(actor=fiona, blue_invoice=blue(), reason="01")
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(reverse(LIST)).status_code == 200
+    for _ in range(3):
+        redletter.redletter_request(actor=fiona, blue_invoice=blue(), reason="01")
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        assert client.get(reverse(LIST)).status_code == 200
