@@ -841,6 +841,10 @@ def record_red_invoice(*, form_id: int, result: IssueResult, actor: Any = None) 
             quota_month=f"{local:%Y-%m}", channel_serial=result.serial,
         )
         _red_lines(red, blue, form, result)
+        # The red invoice gets its own PDF/OFD/XML and delivery, like a blue one (jobs written in this transaction).
+        from issuing.issuing import _queue_files
+
+        _queue_files(red)
         form.red_invoice = red
         form.red_invoice_serial = result.serial
         form.save()

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.django_db
 S = ApplicationStatus
 
 
-def test_not_used_by_the_buyer_01_issues_the_red_invoice_at_once(blue, fiona, channel):
+def test_not_used_by_the_buyer_01_issues_the_red_invoice_at_once(blue, fiona, channel, settings):
     inv = blue()
+    settings.ISSUING_QUEUE_FILES = 1
     form = redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True, channel=channel)
     assert form.status == "01" and form.is_full and len(form.form_no) == 20
     red = form.red_invoice
@@ -32,6 +33,8 @@ def test_not_used_by_the_buyer_01_issues_the_red_invoice_at_once(blue, fiona, ch
     inv.refresh_from_db()
     assert inv.status == InvoiceStatus.RED_FULL and inv.red_amount_total == Decimal("1590.00")
     assert inv.application.status == S.RED_FLUSHED
+    # the red invoice gets its own files, like a blue one
+    assert set(red.files.values_list("format", flat=True)) >= {"pdf", "ofd", "xml"}
 
 
 def test_02_confirmed_by_the_buyer_becomes_04_and_the_red_invoice_is_recorded(blue, fiona, channel, buyer_channel):
