@@ -290,6 +290,33 @@ def sending_to(broker: str, queue: str):
         conf.update(**saved)
 
 
+def redis_cleanup(broker: str, queue: str) -> int:
+    """Remove what this run left on a Redis broker: its queue (and priority sub-queues), the queue's bindings, and
+    unacknowledged messages of the killed worker that were bound for it. Only keys of this run's queue are touched."""
+    if not broker.startswith(("redis://", "rediss://")):
+        return 0
+    import redis
+
+    client = redis.Redis.from_url(broker)
+    removed = 0
+    try:
+        for key in client.scan_iter(match=f"{queue}*"):
+            removed += client.delete(key)
+        for key in (f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"):
+            removed += client.delete(key)
+        for tag, raw in client.hscan_iter("unacked"):
+            try:
+                routing_key = json.loads(raw)[2]
+            except (ValueError, IndexError, TypeError):
+                continue
+            if routing_key == queue:
+                removed += client.hdel("unacked", tag)
+                client.zrem("unacked_index", tag)
+    finally:
+        client.close()
+    return removed
+
+
 # --- the command -------------------------------------------------------------------------------------------------
 
 
@@ -426,6 +453,8 @@ class Command(BaseCommand):
                     w.stop()
             with contextlib.suppress(Exception):
                 set_knobs(enabled=False, session_dropped=False)
+            with contextlib.suppress(Exception):
+                redis_cleanup(broker, queue)
 
         account.refresh_from_db()
         account.fault.refresh_from_db()
