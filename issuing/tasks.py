@@ -24,7 +24,7 @@ def issue_application_task(self, application_id: int) -> str:
     """
     while True:
         try:
-            return issuing.issue_attempt(application_id=application_id)
+            outcome = issuing.issue_attempt(application_id=application_id)
         except ChannelUnavailable as exc:
             attempt = getattr(exc, "attempt", self.request.retries + 1)
             if self.request.is_eager:
@@ -34,6 +34,23 @@ def issue_application_task(self, application_id: int) -> str:
             countdown = issuing.retry_countdown(attempt - 1)
             logger.info("issue %s unavailable (%s), attempt %s in %ss", application_id, exc.kind, attempt, countdown)
             raise self.retry(exc=exc, countdown=countdown) from None
+        if outcome == issuing.Outcome.PENDING and not self.request.is_eager:
+            # The platform accepted the request and finishes it asynchronously: look again shortly instead of
+            # leaving it to the periodic poller, so an approved application shows its invoice within seconds.
+            check_issue_result_task.apply_async((application_id, 1), countdown=FOLLOW_UP_SECONDS)
+        return outcome
+
+
+FOLLOW_UP_SECONDS = 2
+FOLLOW_UP_CHECKS = 10
+
+
+@shared_task(name="issuing.check_issue_result", ignore_result=True)
+def check_issue_result_task(application_id: int, check: int) -> None:
+    """Query one pending application a few times after it was accepted; the periodic poller remains the net."""
+    report = issuing.issue_poll_pending(older_than_seconds=0, application_id=application_id)
+    if report.pending and check < FOLLOW_UP_CHECKS:
+        check_issue_result_task.apply_async((application_id, check + 1), countdown=FOLLOW_UP_SECONDS * check)
 
 
 @shared_task(name="issuing.poll_pending_issues", ignore_result=True)

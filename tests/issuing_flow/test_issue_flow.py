@@ -303,3 +303,31 @@ def test_the_delivery_file_jobs_are_created_with_the_invoice(approved, settings,
     invoice = Invoice.objects.get(application=app)
     assert InvoiceFile.objects.filter(invoice=invoice).exists()
     assert queued(callbacks)
+
+
+def test_a_pending_issue_is_looked_at_again_shortly_not_only_by_the_periodic_poller(
+    approved, account, monkeypatch
+):
+    from issuing import tasks
+    from sandbox import clock
+
+    account.issue_delay_seconds = 60
+    account.save()
+    app = approved()
+    scheduled = []
+    monkeypatch.setattr(tasks.check_issue_result_task, "apply_async",
+                        lambda args, countdown: scheduled.append((args, countdown)))
+    issuing.application_submit_issue(application=app)  # no on-commit capture: the task is run directly below
+    # a worker's run (not eager): the platform accepted it and finishes later → a follow-up check is scheduled
+    monkeypatch.setattr(tasks.issue_application_task.request, "is_eager", False, raising=False)
+    outcome = tasks.issue_application_task.run(app.pk)
+    assert outcome == issuing.Outcome.PENDING
+    assert scheduled == [((app.pk, 1), tasks.FOLLOW_UP_SECONDS)]
+
+    # the follow-up check: still pending → scheduled again with a longer wait; once done → recorded, nothing more
+    tasks.check_issue_result_task.run(app.pk, 1)
+    assert scheduled[-1] == ((app.pk, 2), tasks.FOLLOW_UP_SECONDS)
+    clock.advance(seconds=120)
+    tasks.check_issue_result_task.run(app.pk, 2)
+    app.refresh_from_db()
+    assert app.status == S.ISSUED and len(scheduled) == 2
