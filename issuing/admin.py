@@ -458,7 +458,7 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
     SERVICES = {
         "claim": (services.application_claim, "已领取"),
         "release": (services.application_release, "已放弃审核"),
-        "approve": (services.application_approve, "已批准"),
+        "approve": (admin_issuing.approve_service if admin_issuing else services.application_approve, "已批准"),
         "reject": (services.application_reject, "已驳回"),
         "withdraw": (services.application_withdraw, "已撤销"),
         "submit": (services.application_submit, "已提交"),

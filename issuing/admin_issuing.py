@@ -66,6 +66,16 @@ def approve_and_issue_service(*, application, actor, note: str = ""):  # noqa: A
     return app
 
 
+def approve_service(*, application, actor, note: str = ""):  # noqa: ANN001, ANN201
+    """批准 in the admin: whoever may also issue (finance) approves and issues at once; a reviewer only approves and
+    the application waits in 待开票 for finance."""
+    if actor.has_perm("issuing.issue_invoiceapplication"):
+        return approve_and_issue_service(application=application, actor=actor, note=note)
+    from issuing import services
+
+    return services.application_approve(application=application, actor=actor, note=note)
+
+
 # --- changelist actions ------------------------------------------------------------------------------------------
 
 

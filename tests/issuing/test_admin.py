@@ -88,12 +88,24 @@ def test_customer_service_creates_claims_and_finance_approves_in_the_admin(clien
     assert app.status == S.IN_REVIEW and app.reviewer == sam
     page = client.get(change).content.decode()
     assert 'data-transition="approve"' in page and 'data-transition="reject"' in page
-    client.force_login(fiona)
     response = client.post(reverse("admin:issuing_invoiceapplication_transition", args=[app.pk, "approve"]), follow=True)
     app.refresh_from_db()
-    assert app.status == S.APPROVED
+    assert app.status == S.APPROVED  # customer service approves; issuing is finance's
     assert "已批准 1 张申请单" in response.content.decode()
+    client.force_login(fiona)
     assert 'data-transition="start_issuing"' in client.get(change).content.decode()
+
+
+def test_finance_approving_in_the_admin_also_starts_issuing(client, fiona, yuntu, django_capture_on_commit_callbacks):
+    app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.IN_REVIEW, reviewer=fiona)
+    client.force_login(fiona)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(reverse("admin:issuing_invoiceapplication_transition", args=[app.pk, "approve"]),
+                                follow=True)
+    app.refresh_from_db()
+    assert app.status == S.ISSUING and app.issue_serial == app.number
+    assert "已批准 1 张申请单" in response.content.decode()
+    assert len(callbacks) >= 1  # the issuing task, queued once the approval and the intent are committed
 
 
 def test_customer_service_rejects_with_a_reason_in_the_admin(client, sam, yuntu):
