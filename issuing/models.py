@@ -93,6 +93,16 @@ class ApplicationTrigger(models.TextChoices):
 # --- per-entity settings ---------------------------------------------------------------------------------------
 
 
+def total_is_amount_plus_tax() -> Q:
+    """价税合计 = 金额 + 税额 (domain.md §8.3), checked by the database.
+
+    Written as "within a tenth of a fen" rather than "=": SQLite compares these columns as floating point
+    (1.10 + 2.20 ≠ 3.30 there), while on PostgreSQL's exact numerics, with two decimal places, it means equality.
+    """
+    total, tolerance = models.F("amount") + models.F("tax"), models.Value(Decimal("0.001"))
+    return Q(total__gte=total - tolerance) & Q(total__lte=total + tolerance)
+
+
 class IssuingPolicy(models.Model):
     """An entity's issuing settings that the kernel's Taxpayer does not carry."""
 
@@ -368,9 +378,7 @@ class InvoiceApplication(ConcurrentTransitionMixin, BuyerFieldsMixin, models.Mod
             ("issue_invoiceapplication", "可发起开票"),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(total=models.F("amount") + models.F("tax")), name="application_total_is_amount_plus_tax"
-            ),
+            models.CheckConstraint(condition=total_is_amount_plus_tax(), name="application_total_is_amount_plus_tax"),
         ]
         indexes = [
             models.Index(fields=["taxpayer", "status", "created_at"], name="application_entity_status"),
@@ -656,9 +664,7 @@ class Invoice(BuyerFieldsMixin, models.Model):
             ("request_red_flush", "可申请红冲"),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(total=models.F("amount") + models.F("tax")), name="invoice_total_is_amount_plus_tax"
-            ),
+            models.CheckConstraint(condition=total_is_amount_plus_tax(), name="invoice_total_is_amount_plus_tax"),
             models.CheckConstraint(
                 condition=Q(is_red=False) | Q(blue_invoice__isnull=False), name="invoice_red_has_blue"
             ),
