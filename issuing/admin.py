@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django_fsm import can_proceed
 
-from invoicing.admin import EntityScopedAdminMixin, EventsReadonlyMixin
+from invoicing.admin import CappedCountPaginator, EntityScopedAdminMixin, EventsReadonlyMixin
 from invoicing.events import event_record
 from invoicing.models import Counterparty, CounterpartyKind, TaxCategory
 from invoicing.scoping import allowed_taxpayers, scope_queryset
@@ -648,6 +648,7 @@ class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsRead
     search_fields = ("number", "buyer_name", "buyer_tax_id", "application__number")
     list_select_related = ("taxpayer", "application")
     show_full_result_count = False
+    paginator = CappedCountPaginator
     date_hierarchy = "issue_date"
     inlines = (InvoiceLineInline,)
     change_form_template = "admin/issuing/invoice/change_form.html"

@@ -35,3 +35,16 @@ def test_an_empty_entity_list_means_no_entity(yuntu):
     CounterpartyFactory(taxpayer=yuntu)
     assert allowed_taxpayer_ids(nobody) == set()
     assert scope_queryset(Counterparty.objects.all(), nobody).count() == 0
+
+
+def test_the_capped_paginator_counts_no_further_than_its_cap(yuntu):
+    from invoicing.admin import CappedCountPaginator
+
+    for _ in range(5):
+        CounterpartyFactory(taxpayer=yuntu)
+
+    class Capped(CappedCountPaginator):
+        CAP = 3
+
+    assert Capped(Counterparty.objects.order_by("pk"), 2).count == 3
+    assert CappedCountPaginator(Counterparty.objects.order_by("pk"), 2).count == 5
