@@ -51,8 +51,6 @@ from issuing.models import (
     ApplicationStatus,
     Invoice,
     InvoiceApplication,
-    InvoiceLine,
-    InvoiceStatus,
 )
 
 logger = logging.getLogger(__name__)
@@ -370,53 +368,18 @@ def invoice_record_issued(*, application_id: int, result: IssueResult, actor: An
             raise ValidationError(
                 f"申请单 {app.number} 状态为{app.get_status_display()}，平台却已开具发票 {result.invoice_number}"
             )
-        taxpayer = app.taxpayer
+        from issuing.services import invoice_create_from_application
+
         issued_at = _issued_at(result)
-        local_day = issued_at.astimezone(CN)
-        invoice = Invoice.objects.create(
-            taxpayer=taxpayer,
-            application=app,
+        invoice = invoice_create_from_application(
+            app,
             number=result.invoice_number,
-            kind=result.kind or app.kind,
-            is_red=False,
-            issue_date=local_day.date(),
             issued_at=issued_at,
-            seller_name=taxpayer.name,
-            seller_tax_id=taxpayer.credit_code,
-            seller_address=taxpayer.address,
-            seller_phone=taxpayer.phone,
-            seller_bank_name=taxpayer.bank_name,
-            seller_bank_account=taxpayer.bank_account,
-            **app.buyer_snapshot(),
-            amount=result.total_amount if result.total_amount is not None else app.amount,
-            tax=result.total_tax if result.total_tax is not None else app.tax,
-            total=result.total_with_tax if result.total_with_tax is not None else app.total,
-            remark=app.remark,
-            drawer=taxpayer.drawer,
-            specific_business=app.specific_business,
-            specific_business_data=app.specific_business_data,
-            status=InvoiceStatus.NORMAL,
-            quota_month=f"{local_day:%Y-%m}",
-            channel_serial=result.serial,
-        )
-        InvoiceLine.objects.bulk_create(
-            InvoiceLine(
-                invoice=invoice,
-                line_no=ln.line_no,
-                item_name=ln.item_name,
-                short_name=ln.short_name,
-                spec=ln.spec,
-                unit=ln.unit,
-                quantity=ln.quantity,
-                unit_price=ln.unit_price,
-                amount=ln.amount,
-                tax_rate=ln.tax_rate,
-                tax=ln.tax,
-                tax_category_id=ln.tax_category_id,
-                line_property=ln.line_property,
-                favoured_policy=ln.favoured_policy,
-            )
-            for ln in ApplicationLine.objects.filter(application=app).order_by("line_no")
+            kind=result.kind,
+            amount=result.total_amount,
+            tax=result.total_tax,
+            total=result.total_with_tax,
+            serial=result.serial,
         )
         _consume_quota(invoice)
         from_state = app.status

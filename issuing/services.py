@@ -904,9 +904,23 @@ def application_mark_issuing(*, application: InvoiceApplication, actor: Any) -> 
         )
 
 
-def _invoice_from_application(
-    app: InvoiceApplication, *, number: str, issued_at: datetime, paper_code: str, paper_number: str
+def invoice_create_from_application(
+    app: InvoiceApplication,
+    *,
+    number: str,
+    issued_at: datetime,
+    paper_code: str = "",
+    paper_number: str = "",
+    kind: str = "",
+    amount: Decimal | None = None,
+    tax: Decimal | None = None,
+    total: Decimal | None = None,
+    serial: str = "",
 ) -> Invoice:
+    """The blue Invoice and its lines from the application's snapshot; the platform's figures win where given.
+
+    Callers hold the application's row lock and decide the state transition; this only writes rows.
+    """
     seller = app.taxpayer
     invoice = Invoice.objects.create(
         taxpayer=seller,
@@ -914,7 +928,7 @@ def _invoice_from_application(
         number=number,
         paper_code=paper_code,
         paper_number=paper_number,
-        kind=app.kind,
+        kind=kind or app.kind,
         issue_date=timezone.localdate(issued_at),
         issued_at=issued_at,
         seller_name=seller.name,
@@ -923,15 +937,15 @@ def _invoice_from_application(
         seller_phone=seller.phone,
         seller_bank_name=seller.bank_name,
         seller_bank_account=seller.bank_account,
-        amount=app.amount,
-        tax=app.tax,
-        total=app.total,
+        amount=app.amount if amount is None else amount,
+        tax=app.tax if tax is None else tax,
+        total=app.total if total is None else total,
         remark=app.remark,
         drawer=seller.drawer,
         specific_business=app.specific_business,
         specific_business_data=app.specific_business_data,
         quota_month=selectors.quota_month(issued_at),
-        channel_serial=app.issue_serial or "",
+        channel_serial=serial or app.issue_serial or "",
         **app.buyer_snapshot(),
     )
     InvoiceLine.objects.bulk_create(
@@ -984,7 +998,7 @@ def application_mark_issued(
         if Invoice.objects.filter(number=number).exists():
             raise ValidationError({"invoice_number": f"发票号码 {number} 已存在"})
         _transition(app, "mark_issued", actor=actor, data={"invoice_number": number}, args={"at": issued_at})
-        invoice = _invoice_from_application(
+        invoice = invoice_create_from_application(
             app, number=number, issued_at=issued_at, paper_code=paper_code, paper_number=paper_number
         )
         event_record(obj=invoice, action="issued", actor=actor, to_state=invoice.status,
