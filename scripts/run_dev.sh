@@ -18,6 +18,6 @@ cat <<MSG
   Celery worker and beat log to var/log/.
 
 MSG
-$BIN/python manage.py seed_demo | sed -n '/Demo logins/,$p'
+$BIN/python manage.py seed_demo --logins
 echo
 $BIN/python manage.py runserver "$HOST:$PORT" --noreload

@@ -12,8 +12,11 @@ from django.core.management.base import BaseCommand
 class Command(BaseCommand):
     help = "Seed the demo world: entities, buyers, the tax catalogue, one user per role, billing documents."
 
+    def add_arguments(self, parser):
+        parser.add_argument("--logins", action="store_true", help="only print the demo logins")
+
     def handle(self, *args, **options):
-        for config in apps.get_app_configs():
+        for config in [] if options["logins"] else apps.get_app_configs():
             module_name = f"{config.name}.demo"
             if importlib.util.find_spec(module_name) is None:
                 continue
