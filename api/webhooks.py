@@ -98,7 +98,14 @@ def webhooks_for_event(event) -> list[tuple[str, dict[str, Any]]]:
 def on_event_saved(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
     if not created or raw or instance.taxpayer_id is None:
         return
+    if not instance.from_state or instance.from_state == instance.to_state:
+        return
+    from delivery.models import WebhookEndpoint
     from delivery.services import webhook_emit
+
+    # One cheap query first: most entities subscribe no endpoint, and this runs for every audit event.
+    if not WebhookEndpoint.objects.filter(taxpayer_id=instance.taxpayer_id, is_active=True).exists():
+        return
 
     for name, payload in webhooks_for_event(instance):
         webhook_emit(taxpayer=instance.taxpayer, event=name, payload=payload)
