@@ -52,6 +52,15 @@ class EntityScopedAdminMixin:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+def _state_labels(obj) -> dict[str, str]:
+    """The object's status codes → their (translated) labels, so the trail reads 待审核 → 审核中, not codes."""
+    try:
+        field = obj._meta.get_field("status")
+    except Exception:  # noqa: BLE001 - a model without a status field
+        return {}
+    return {str(code): str(label) for code, label in (field.choices or [])}
+
+
 class EventsReadonlyMixin:
     """Adds a read-only ``events_table`` field: the object's audit trail, newest first.
 
@@ -62,11 +71,13 @@ class EventsReadonlyMixin:
     def events_table(self, obj):
         if obj is None or obj.pk is None:
             return "-"
+        labels = _state_labels(obj)
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
             (
-                (localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"), e.who, e.action, e.from_state, e.to_state, e.reason)
+                (localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"), e.who, e.action,
+                 labels.get(e.from_state, e.from_state), labels.get(e.to_state, e.to_state), e.reason)
                 for e in events_for(obj)[:200]
             ),
         )

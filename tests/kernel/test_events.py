@@ -29,3 +29,17 @@ def test_events_are_append_only(yuntu):
     with pytest.raises(ValidationError):
         event.delete()
     assert Event.objects.get(pk=event.pk).reason == ""
+
+
+def test_the_admin_trail_shows_state_labels_and_escapes_reasons(yuntu, fiona):
+    from invoicing.admin import EventsReadonlyMixin
+    from issuing.models import InvoiceApplication
+    from tests.issuing.factories import InvoiceApplicationFactory
+
+    app = InvoiceApplicationFactory(taxpayer=yuntu)
+    event_record(obj=app, action="claim", actor=fiona, from_state="pending_review", to_state="in_review",
+                 reason="<script>alert(1)</script>")
+    html = str(EventsReadonlyMixin().events_table(app))
+    labels = dict(InvoiceApplication._meta.get_field("status").choices)
+    assert f"{labels['pending_review']} → {labels['in_review']}" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
