@@ -3,7 +3,7 @@ by tax rate and the invoice changelist at 10k and 1M invoices.
 
 Standalone: ``python bench/bench_export.py`` (``make bench`` runs it). Environment:
 ``BENCH_EXPORT_ROWS`` (default 100000) invoices to export; ``BENCH_PG_URL`` (default: ``DATABASE_URL`` when it is
-PostgreSQL, else postgres://postgres@127.0.0.1:5432/fapiao_import when it answers; the database is emptied and
+PostgreSQL, else postgres://postgres@127.0.0.1:5432/fapiao_bench_export, created if missing, when it answers; the database is emptied and
 filled, so it must be disposable); ``BENCH_PG_INVOICES`` (default 1000000; 0 skips the PostgreSQL part).
 
 * Export floor, same run: ``csv.writer`` / openpyxl write-only over the raw ``values_list`` tuples, no formatting.
@@ -42,8 +42,10 @@ def pg_url() -> str | None:
             socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
         except OSError:
             return None
-        url = "postgres://postgres@127.0.0.1:5432/fapiao_import"
-    return url
+        url = "postgres://postgres@127.0.0.1:5432/fapiao_bench_export"
+    from pgdb import ensure_database
+
+    return ensure_database(url)
 
 
 def setup_django(database_url: str | None) -> None:

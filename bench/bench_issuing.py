@@ -211,12 +211,9 @@ def soak_database_url(connection) -> str:  # noqa: ANN001
     if connection.vendor == "postgresql":
         return os.environ["DATABASE_URL"]
     try:
-        import psycopg
+        from pgdb import ensure_database
 
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3) as c:
-            if not c.execute("select 1 from pg_database where datname = 'fapiao_bench_soak'").fetchone():
-                c.execute("create database fapiao_bench_soak")
-        return "postgres://postgres@127.0.0.1:5432/fapiao_bench_soak"
+        return ensure_database("postgres://postgres@127.0.0.1:5432/fapiao_bench_soak")
     except Exception as exc:  # noqa: BLE001 - fall back to the bench's SQLite file
         print(f"  (no PostgreSQL for the soak: {exc.__class__.__name__}; using SQLite)")
         return os.environ["DATABASE_URL"]
