@@ -84,6 +84,7 @@ from .models_red import (
     RedLetterFormLine,
     RefundPolicy,
 )
+from .rollup import rollup_invoice
 
 logger = logging.getLogger(__name__)
 
@@ -841,6 +842,7 @@ def record_red_invoice(*, form_id: int, result: IssueResult, actor: Any = None) 
             quota_month=f"{local:%Y-%m}", channel_serial=result.serial,
         )
         _red_lines(red, blue, form, result)
+        rollup_invoice(red)
         # The red invoice gets its own PDF/OFD/XML and delivery, like a blue one (jobs written in this transaction).
         from issuing.issuing import _queue_files
 
@@ -1163,6 +1165,7 @@ def _record_void(blue_in: Invoice, *, actor: Any, reason: str) -> None:
         if blue.status == InvoiceStatus.VOIDED:
             return
         Invoice.objects.filter(pk=blue.pk).update(status=InvoiceStatus.VOIDED)
+        rollup_invoice(blue, sign=-1)  # a voided invoice leaves the 发票汇总表
         event_record(obj=blue, action="void", actor=actor, actor_label=_who(actor), from_state=blue.status,
                      to_state=InvoiceStatus.VOIDED, reason=reason)
         services.quota_restore(taxpayer=blue.taxpayer, amount=blue.amount, month=blue.quota_month, actor=actor,

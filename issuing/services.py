@@ -967,6 +967,9 @@ def invoice_create_from_application(
         )
         for ln in app.lines.order_by("line_no")
     )
+    from issuing.rollup import rollup_invoice
+
+    rollup_invoice(invoice)  # the 发票汇总表's daily rollup, in this transaction
     return invoice
 
 
