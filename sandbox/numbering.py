@@ -5,18 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from django.db import connection
+
 from sandbox.models import NumberSequence, SandboxAccount
 
 _CN = ZoneInfo("Asia/Shanghai")
 
 
 def _next(prefix: str) -> int:
-    """Take the next value of ``prefix``'s counter under a row lock (call inside a transaction)."""
-    NumberSequence.objects.get_or_create(prefix=prefix)
-    seq = NumberSequence.objects.select_for_update().get(prefix=prefix)
-    seq.last += 1
-    seq.save(update_fields=["last"])
-    return seq.last
+    """Take the next value of ``prefix``'s counter (call inside a transaction). One ``UPDATE … RETURNING``: the
+    row stays locked until the caller commits, so two requests never get the same value."""
+    q = connection.ops.quote_name
+    table, last, prefix_col = q(NumberSequence._meta.db_table), q("last"), q("prefix")
+    sql = f"UPDATE {table} SET {last} = {last} + 1 WHERE {prefix_col} = %s RETURNING {last}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [prefix])
+        row = cursor.fetchone()
+        if row is None:  # the first number of this prefix
+            NumberSequence.objects.get_or_create(prefix=prefix)
+            cursor.execute(sql, [prefix])
+            row = cursor.fetchone()
+    return int(row[0])
 
 
 def _province(account: SandboxAccount) -> str:

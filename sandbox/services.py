@@ -166,11 +166,12 @@ def invoice_to_dict(inv: LedgerInvoice, *, with_lines: bool = True) -> dict[str,
         "total_with_tax": str(inv.total_with_tax), "is_red": inv.is_red, "blue_number": inv.blue_number,
         "red_form_no": inv.red_form_no, "message": "开票完成" if inv.issue_state == IssueState.ISSUED else "开票中",
     }
-    selection = getattr(inv, "selection", None) if inv.pk else None
+    fresh_lines = getattr(inv, "fresh_lines", None)  # just accepted by invoice_submit: no selection yet
+    selection = getattr(inv, "selection", None) if inv.pk and fresh_lines is None else None
     data["selected_period"] = selection.period if selection else ""
     data["purpose"] = selection.purpose if selection else ""
     if with_lines:
-        data["lines"] = [line_to_dict(ln) for ln in inv.lines.all()]
+        data["lines"] = [line_to_dict(ln) for ln in (inv.lines.all() if fresh_lines is None else fresh_lines)]
     return data
 
 
@@ -274,8 +275,10 @@ def _check_amounts(lines: list[_Line], total_amount: Decimal, total_tax: Decimal
 
 def _consume_quota(account: SandboxAccount, amount: Decimal, when: datetime) -> None:
     period = _period_month(when)
-    LedgerQuota.objects.get_or_create(account=account, period=period, defaults={"total": account.monthly_quota})
-    quota = LedgerQuota.objects.select_for_update().get(account=account, period=period)
+    quota = LedgerQuota.objects.select_for_update().filter(account=account, period=period).first()
+    if quota is None:  # the month's first invoice
+        LedgerQuota.objects.get_or_create(account=account, period=period, defaults={"total": account.monthly_quota})
+        quota = LedgerQuota.objects.select_for_update().get(account=account, period=period)
     if quota.used + amount > quota.total:
         raise SandboxError("3201", f"发票额度不足：剩余可用额度{quota.remaining}元，本次需要{amount}元")
     quota.used += amount
@@ -323,11 +326,16 @@ def invoice_submit(*, account: SandboxAccount, payload: dict[str, Any]) -> Ledge
     else:
         _consume_quota(account, total_amount, now)
 
+    complete_at = now + timedelta(seconds=account.issue_delay_seconds)
+    # A blue request due at once is completed here rather than by a second pass over the row (invoice_refresh).
+    at_once = form is None and complete_at <= now
     try:
         with transaction.atomic():
             inv = LedgerInvoice.objects.create(
-                account=account, serial=serial, kind=kind, accepted_at=now,
-                complete_at=now + timedelta(seconds=account.issue_delay_seconds),
+                account=account, serial=serial, kind=kind, accepted_at=now, complete_at=complete_at,
+                issue_state=IssueState.ISSUED if at_once else IssueState.PENDING,
+                issued_at=now if at_once else None,
+                number=numbering.invoice_number(account, now) if at_once else None,
                 seller_credit_code=account.credit_code, seller_name=account.name,
                 buyer_name=_str(buyer, "name", max_len=150), buyer_tax_id=buyer_tax_id,
                 buyer_address=_str(buyer, "address"), buyer_phone=_str(buyer, "phone", max_len=60),
@@ -341,13 +349,13 @@ def invoice_submit(*, account: SandboxAccount, payload: dict[str, Any]) -> Ledge
             )
     except IntegrityError:
         raise SandboxDuplicate(serial) from None
-    LedgerLine.objects.bulk_create(
-        LedgerLine(invoice=inv, **{k: getattr(ln, k) for k in _LINE_FIELDS}) for ln in lines
+    inv.fresh_lines = LedgerLine.objects.bulk_create(
+        [LedgerLine(invoice=inv, **{k: getattr(ln, k) for k in _LINE_FIELDS}) for ln in lines]
     )
     if form is not None:
         form.red_invoice = inv
         form.save(update_fields=["red_invoice"])
-    return invoice_refresh(inv)
+    return inv if at_once else invoice_refresh(inv, now=now)
 
 
 _LINE_FIELDS = ("line_no", "item_name", "short_name", "spec", "unit", "quantity", "unit_price", "amount", "tax_rate",
@@ -372,9 +380,9 @@ def _red_issue_form(account: SandboxAccount, payload: dict, total_amount: Decima
     return form
 
 
-def invoice_refresh(inv: LedgerInvoice) -> LedgerInvoice:
+def invoice_refresh(inv: LedgerInvoice, *, now: datetime | None = None) -> LedgerInvoice:
     """Complete a pending request whose time has come (lazily: there is no background worker)."""
-    if inv.issue_state != IssueState.PENDING or clock.now() < inv.complete_at:
+    if inv.issue_state != IssueState.PENDING or (now or clock.now()) < inv.complete_at:
         return inv
     with transaction.atomic():
         inv = LedgerInvoice.objects.select_for_update().select_related("account").get(pk=inv.pk)
