@@ -8,6 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from issuing.models import Invoice, InvoiceApplication, InvoiceKind, InvoiceLine
+from issuing.rollup import rollup_invoice
 from tests.factories import tax_category
 
 _seq = itertools.count(1)
@@ -78,4 +79,5 @@ def make_invoice(
             tax=tax,
             tax_category=category,
         )
+    rollup_invoice(invoice)  # as the services do when they record an invoice
     return invoice

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from issuing.models import Invoice, InvoiceLine, InvoiceStatus
+from issuing.rollup import rollup_invoice
 from tests.factories import tax_category
 
 _numbers = itertools.count(1)
@@ -34,6 +35,8 @@ def make_invoice(taxpayer, lines, *, day=dt.date(2026, 10, 15), red_of=None, sta
         InvoiceLine(invoice=inv, line_no=i, item_name="软件技术服务费", amount=a, tax_rate=r, tax=t, tax_category=cat)
         for i, (a, r, t) in enumerate(parsed, 1)
     ])
+    if status != InvoiceStatus.VOIDED:
+        rollup_invoice(inv)  # as the services do when they record an invoice
     return inv
 
 
