@@ -10,7 +10,9 @@ class ApiConfig(AppConfig):
 
     def ready(self) -> None:
         from api import schema  # noqa: F401  (registers the OpenAPI descriptions of our authentication schemes)
-        from api.webhooks import on_event_saved
+        from api.webhooks import on_event_saved, on_events_recorded
+        from invoicing.events import events_recorded
 
         # Application and invoice webhooks are derived from the audit trail (see api/webhooks.py).
         post_save.connect(on_event_saved, sender="invoicing.Event", dispatch_uid="api-webhooks-from-events")
+        events_recorded.connect(on_events_recorded, dispatch_uid="api-webhooks-from-bulk-events")

@@ -96,16 +96,26 @@ def webhooks_for_event(event) -> list[tuple[str, dict[str, Any]]]:
 
 
 def on_event_saved(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
-    if not created or raw or instance.taxpayer_id is None:
+    if not created or raw:
         return
-    if not instance.from_state or instance.from_state == instance.to_state:
+    on_events_recorded(sender, [instance])
+
+
+def on_events_recorded(sender, events, **kwargs) -> None:
+    """The webhooks that new audit events call for: one event saved, or many inserted at once (batch issuing)."""
+    changes = [e for e in events if e.taxpayer_id is not None and e.from_state and e.from_state != e.to_state]
+    if not changes:
         return
     from delivery.models import WebhookEndpoint
     from delivery.services import webhook_emit
 
     # One cheap query first: most entities subscribe no endpoint, and this runs for every audit event.
-    if not WebhookEndpoint.objects.filter(taxpayer_id=instance.taxpayer_id, is_active=True).exists():
-        return
-
-    for name, payload in webhooks_for_event(instance):
-        webhook_emit(taxpayer=instance.taxpayer, event=name, payload=payload)
+    subscribed = set(
+        WebhookEndpoint.objects.filter(taxpayer_id__in={e.taxpayer_id for e in changes}, is_active=True)
+        .values_list("taxpayer_id", flat=True).distinct()
+    )
+    for event in changes:
+        if event.taxpayer_id not in subscribed:
+            continue
+        for name, payload in webhooks_for_event(event):
+            webhook_emit(taxpayer=event.taxpayer, event=name, payload=payload)

@@ -580,11 +580,19 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
 
     @admin.action(description=_("批准（检查额度）"), permissions=["review"])
     def approve_selected(self, request, queryset):
-        result = services.applications_approve_batch(applications=list(queryset.values_list("pk", flat=True)),
-                                                     actor=request.user)
+        issue = admin_issuing is not None and request.user.has_perm(services.P_ISSUE)
+        with transaction.atomic():
+            result = services.applications_approve_batch(applications=list(queryset.values_list("pk", flat=True)),
+                                                         actor=request.user)
+            # As the 批准 button: whoever may also issue (finance) approves and issues at once, in batches.
+            started = (admin_issuing.issuing.applications_submit_issue(applications=result.approved,
+                                                                       actor=request.user)
+                       if issue and result.approved else None)
         self.message_user(request, result.summary, messages.SUCCESS if not result.refused else messages.WARNING)
         for number, failures in list(result.refused.items())[:20]:
             self.message_user(request, f"{number}：" + "；".join(f.message for f in failures), messages.ERROR)
+        if started is not None:
+            admin_issuing.report_batch(self, request, started)
 
     @admin.action(description=_("撤销"), permissions=["change"])
     def withdraw_selected(self, request, queryset):

@@ -94,10 +94,24 @@ def _each(modeladmin, request, queryset, call, verb: str) -> None:  # noqa: ANN0
         modeladmin.message_user(request, line, messages.ERROR)
 
 
+def report_batch(modeladmin, request, result) -> None:  # noqa: ANN001
+    """The messages for ``issuing.applications_submit_issue``: how many started, which were refused and why."""
+    if result.marked:
+        modeladmin.message_user(request, f"已发起开票 {len(result.marked)} 张申请单", messages.SUCCESS)
+    if result.already:
+        modeladmin.message_user(request, f"{len(result.already)} 张已在开票中或已开票，未重复发起", messages.INFO)
+    for number, failures in list(result.refused.items())[:20]:
+        modeladmin.message_user(request, f"{number}：" + "；".join(f.message for f in failures), messages.ERROR)
+    if len(result.refused) > 20:
+        modeladmin.message_user(request, f"另有 {len(result.refused) - 20} 张未能发起开票", messages.ERROR)
+
+
 @admin.action(description=_("发起开票"), permissions=["issue"])
 def submit_issue(modeladmin, request, queryset):  # noqa: ANN001, ANN201
-    _each(modeladmin, request, queryset,
-          lambda app: issuing.application_submit_issue(application=app, actor=request.user), "已发起开票")
+    """All selected in one transaction, issued by batch tasks (``issuing.applications_submit_issue``)."""
+    result = issuing.applications_submit_issue(applications=list(queryset.values_list("pk", flat=True)),
+                                               actor=request.user)
+    report_batch(modeladmin, request, result)
 
 
 @admin.action(description=_("按原流水号重试（需人工处理的）"), permissions=["issue"])

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,7 +46,7 @@ from invoicing.channels.base import (
     IssueResult,
     Party,
 )
-from invoicing.events import event_record
+from invoicing.events import event_record, events_record_many
 from issuing.models import (
     ApplicationLine,
     ApplicationStatus,
@@ -124,39 +125,73 @@ def application_submit_issue(*, application: InvoiceApplication, actor: Any = No
     click, two admins, an API retry). The transition itself (permission, compliance re-check, serial, Event) is
     ``issuing.services.application_mark_issuing``.
     """
+    from issuing.services import application_mark_issuing
+
     with transaction.atomic():
-        app = InvoiceApplication.objects.select_for_update().get(pk=application.pk)
+        app = (
+            InvoiceApplication.objects.select_for_update(of=("self",)).select_related("taxpayer")
+            .get(pk=application.pk)
+        )
         if app.status in (S.ISSUING, S.ISSUED):
             return app
-        try:
-            from issuing.services import application_mark_issuing
-        except ImportError:  # the services module is optional for this flow
-            application_mark_issuing = None
-        if application_mark_issuing is not None:
-            app = application_mark_issuing(application=app, actor=actor)
-        else:
-            if app.status != S.APPROVED:
-                raise ValidationError(f"申请单 {app.number} 状态为{app.get_status_display()}，不能开票")
-            from_state = app.status
-            app.start_issuing(serial=app.issue_serial or serial_for(app))
-            app.save()
-            event_record(
-                obj=app, action="start_issuing", actor=actor, actor_label=_actor_label(actor), from_state=from_state,
-                to_state=app.status, data={"serial": app.issue_serial, "attempt": app.issue_attempts},
-            )
-        if app.needs_attention or app.last_error:
-            InvoiceApplication.objects.filter(pk=app.pk).update(needs_attention=False, last_error="")
+        # A person starting it again clears what the last round left (saved with the transition below).
+        app.needs_attention, app.last_error = False, ""
+        app = application_mark_issuing(application=app, actor=actor, locked=True)
         _queue_issue(app.pk)
-    return _fresh(app.pk)
+    return app
+
+
+def _queue_batch(application_ids: list[int]) -> None:
+    from issuing.tasks import issue_batch_task
+
+    transaction.on_commit(lambda: issue_batch_task.delay(application_ids))
+
+
+def issue_batch_size() -> int:
+    return max(1, _setting("ISSUING_BATCH_SIZE", 100))
+
+
+def applications_submit_issue(*, applications: Iterable[InvoiceApplication | int], actor: Any = None) -> Any:
+    """``application_submit_issue`` for many (a finance user's bulk 发起开票, a batch approval): one transaction
+    with a few statements whatever the number, serials committed before any call, then one batch task per
+    ``ISSUING_BATCH_SIZE`` applications queued on commit (``issue_batch``).
+
+    Idempotent like the one-by-one function: applications already 开票中 or 已开票 are left as they are (and counted
+    in ``already``). Returns ``services.BatchMarked`` (``marked``, ``refused`` with the reasons) plus ``already``.
+    """
+    from issuing.services import applications_mark_issuing
+
+    ids = sorted({a if isinstance(a, int) else a.pk for a in applications})
+    with transaction.atomic():
+        rows = list(
+            InvoiceApplication.objects.select_for_update(of=("self",)).select_related("taxpayer")
+            .filter(pk__in=ids).order_by("pk")
+        )
+        already = [app for app in rows if app.status in (S.ISSUING, S.ISSUED)]
+        todo = [app for app in rows if app.status not in (S.ISSUING, S.ISSUED)]
+        for app in todo:
+            app.needs_attention, app.last_error = False, ""
+        result = applications_mark_issuing(applications=todo, actor=actor)
+        marked = [app.pk for app in result.marked]
+        size = issue_batch_size()
+        for k in range(0, len(marked), size):
+            _queue_batch(marked[k:k + size])
+    result.already = already  # type: ignore[attr-defined]
+    return result
 
 
 # --- the request ---------------------------------------------------------------------------------------------------
 
 
-def build_issue_request(application: InvoiceApplication) -> IssueRequest:
-    """The IssueRequest from the application's frozen snapshot (buyer title, lines, totals)."""
+def build_issue_request(application: InvoiceApplication, lines: list[ApplicationLine] | None = None) -> IssueRequest:
+    """The IssueRequest from the application's frozen snapshot (buyer title, lines, totals). ``lines``: the
+    application's lines in order with their ``tax_category``, when the caller has them already."""
     taxpayer = application.taxpayer
-    lines = tuple(
+    if lines is None:
+        lines = list(
+            ApplicationLine.objects.filter(application=application).select_related("tax_category").order_by("line_no")
+        )
+    issue_lines = tuple(
         IssueLine(
             line_no=ln.line_no,
             item_name=ln.item_name,
@@ -171,9 +206,7 @@ def build_issue_request(application: InvoiceApplication) -> IssueRequest:
             unit_price=ln.unit_price,
             line_property=int(ln.line_property),
         )
-        for ln in ApplicationLine.objects.filter(application=application).select_related("tax_category").order_by(
-            "line_no"
-        )
+        for ln in lines
     )
     return IssueRequest(
         serial=application.issue_serial or "",
@@ -187,7 +220,7 @@ def build_issue_request(application: InvoiceApplication) -> IssueRequest:
             bank_name=application.buyer_bank_name,
             bank_account=application.buyer_bank_account,
         ),
-        lines=lines,
+        lines=issue_lines,
         total_amount=application.amount,
         total_tax=application.tax,
         total_with_tax=application.total,
@@ -223,9 +256,19 @@ def issue_attempt(*, application_id: int, channel: Any = None) -> str:
     if app.needs_attention:
         return Outcome.NEEDS_ATTENTION  # waits for a person or for the poller to find it issued
     channel = channel or get_channel(app.taxpayer)
+    got = _ask_platform(app, channel, build_issue_request(app))
+    if isinstance(got, str):
+        return got
+    return apply_result(application_id=app.pk, result=got)
+
+
+def _ask_platform(app: InvoiceApplication, channel: Any, request: IssueRequest) -> IssueResult | str:
+    """Send the request under the application's serial and find out what became of it: the platform's result, or
+    an ``Outcome`` already recorded (rejected → 开票失败, needs a person). Raises ``ChannelUnavailable`` (attempt
+    counted, ``.attempt`` set) when it is to be tried again later with the same serial."""
     serial = app.issue_serial
     try:
-        result = channel.issue_invoice(build_issue_request(app))
+        result = channel.issue_invoice(request)
     except ChannelDuplicate:
         result = None  # already known to the platform (an earlier attempt, another worker): ask for its result
     except ChannelRejected as exc:
@@ -243,7 +286,90 @@ def issue_attempt(*, application_id: int, channel: Any = None) -> str:
             if exc.code == NOT_FOUND_CODE:  # the lost call was never processed: send again later, same serial
                 return _after_unavailable(app.pk, serial=serial, exc=ChannelUnavailable(exc.message, kind="timeout"))
             return _after_unavailable(app.pk, serial=serial, exc=ChannelUnavailable(str(exc), kind="server"))
-    return apply_result(application_id=app.pk, result=result)
+    return result
+
+
+@dataclass
+class BatchReport:
+    """What ``issue_batch`` did, application ids by outcome (``retry``: with the attempt number to wait for)."""
+
+    issued: list[int] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    needs_attention: list[int] = field(default_factory=list)
+    retry: list[tuple[int, int]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.__dict__.items()}
+
+
+def issue_batch(*, application_ids: Iterable[int], channel: Any = None, record_every: int = 50) -> BatchReport:
+    """Issue many 开票中 applications: one call each under its own serial (as ``issue_attempt``), the issued ones
+    recorded ``record_every`` at a time (``invoices_record_issued``). Never inside a transaction.
+
+    Exactly-once holds as for one: a result not yet recorded when the worker dies is found again by its serial
+    (a re-run of the batch gets "duplicate" and queries; the poller does the same). Unavailable → the attempt is
+    counted and the application listed in ``retry`` for the caller to try again later, alone.
+    """
+    report = BatchReport()
+    ids = sorted(set(application_ids))
+    apps = list(InvoiceApplication.objects.select_related("taxpayer").filter(pk__in=ids).order_by("pk"))
+    report.skipped += sorted(set(ids) - {a.pk for a in apps})
+    lines: dict[int, list[ApplicationLine]] = {a.pk: [] for a in apps}
+    for line in (ApplicationLine.objects.filter(application_id__in=list(lines)).select_related("tax_category")
+                 .order_by("application_id", "line_no")):
+        lines[line.application_id].append(line)
+    channels: dict[int, Any] = {}
+    issued: list[tuple[int, IssueResult]] = []
+
+    def record() -> None:
+        if not issued:
+            return
+        try:
+            invoices_record_issued(issued, lines=lines)  # those recorded before (a re-run) count as issued too
+            report.issued += [pk for pk, _ in issued]
+        except Exception:  # noqa: BLE001 - one bad row must not hold up the others: record them one by one
+            logger.exception("batch record failed; recording one by one")
+            for pk, result in issued:
+                try:
+                    invoice_record_issued(application_id=pk, result=result)
+                    report.issued.append(pk)
+                except Exception as exc:  # noqa: BLE001 - the poller and reconciliation find it again
+                    logger.exception("could not record %s", result.serial)
+                    report.errors.append(f"{result.serial}: {exc}")
+        issued.clear()
+
+    for app in apps:
+        if app.status != S.ISSUING or not app.issue_serial:
+            report.skipped.append(app.pk)
+            continue
+        if app.needs_attention:
+            report.needs_attention.append(app.pk)
+            continue
+        if channel is not None:
+            chosen = channel
+        else:
+            chosen = channels.get(app.taxpayer_id) or channels.setdefault(app.taxpayer_id, get_channel(app.taxpayer))
+        try:
+            got = _ask_platform(app, chosen, build_issue_request(app, lines[app.pk]))
+        except ChannelUnavailable as exc:
+            report.retry.append((app.pk, getattr(exc, "attempt", app.issue_attempts + 1)))
+            continue
+        if isinstance(got, str):
+            {Outcome.FAILED: report.failed, Outcome.NEEDS_ATTENTION: report.needs_attention}.get(
+                got, report.skipped).append(app.pk)
+            continue
+        if got.status == "issued" and got.invoice_number:
+            issued.append((app.pk, got))
+            if len(issued) >= record_every:
+                record()
+            continue
+        outcome = apply_result(application_id=app.pk, result=got)
+        (report.failed if outcome == Outcome.FAILED else report.pending).append(app.pk)
+    record()
+    return report
 
 
 def apply_result(*, application_id: int, result: IssueResult) -> str:
@@ -361,9 +487,9 @@ def invoice_record_issued(*, application_id: int, result: IssueResult, actor: An
         raise ValueError(f"serial {result.serial}: not an issued result ({result.status})")
     with transaction.atomic():
         app = InvoiceApplication.objects.select_for_update().select_related("taxpayer").get(pk=application_id)
-        existing = Invoice.objects.filter(application=app, is_red=False).first()
-        if existing is not None:
-            return existing
+        existing = Invoice.objects.filter(application=app, is_red=False)
+        if existing.exists():  # the usual answer is "no": ask cheaply, fetch only when there is one
+            return existing.first()
         if app.status not in (S.ISSUING, S.ISSUED):
             raise ValidationError(
                 f"申请单 {app.number} 状态为{app.get_status_display()}，平台却已开具发票 {result.invoice_number}"
@@ -394,6 +520,70 @@ def invoice_record_issued(*, application_id: int, result: IssueResult, actor: An
         )
         _queue_files(invoice)
     return invoice
+
+
+def invoices_record_issued(results: list[tuple[int, IssueResult]], *,
+                           lines: dict[int, list[ApplicationLine]] | None = None) -> list[Invoice]:
+    """``invoice_record_issued`` for many (application id, issued result) pairs, in one transaction: the rows
+    locked in primary-key order, invoices and lines in two inserts, quota once per month, 开票中 → 已开票 in one
+    update, one event each. Idempotent the same way: an application that has its invoice already is left alone.
+    Returns the invoices written. ``lines``: the applications' lines in order, when the caller has them."""
+    from issuing import services
+
+    for _pk, result in results:
+        if result.status != "issued" or not result.invoice_number:
+            raise ValueError(f"serial {result.serial}: not an issued result ({result.status})")
+    ids = sorted({pk for pk, _ in results})
+    with transaction.atomic():
+        apps = {
+            app.pk: app for app in InvoiceApplication.objects.select_for_update(of=("self",))
+            .select_related("taxpayer").filter(pk__in=ids).order_by("pk")
+        }
+        have = set(Invoice.objects.filter(application_id__in=ids, is_red=False).values_list("application_id",
+                                                                                             flat=True))
+        todo = [(pk, result) for pk, result in results if pk in apps and pk not in have]
+        for pk, result in todo:
+            if apps[pk].status not in (S.ISSUING, S.ISSUED):
+                raise ValidationError(f"申请单 {apps[pk].number} 状态为{apps[pk].get_status_display()}，"
+                                      f"平台却已开具发票 {result.invoice_number}")
+        if lines is None or any(pk not in lines for pk, _ in todo):
+            lines = {pk: [] for pk, _ in todo}
+            for line in ApplicationLine.objects.filter(application_id__in=list(lines)).order_by("application_id",
+                                                                                                 "line_no"):
+                lines[line.application_id].append(line)
+        items = [
+            (apps[pk], lines[pk], {
+                "number": result.invoice_number, "issued_at": _issued_at(result), "kind": result.kind,
+                "amount": result.total_amount, "tax": result.total_tax, "total": result.total_with_tax,
+                "serial": result.serial,
+            })
+            for pk, result in todo
+        ]
+        invoices = services.invoices_create_from_applications(items)
+        services.quota_consume_many(invoices)
+        now = timezone.now()
+        moved, events = [], []
+        for invoice, (pk, result) in zip(invoices, todo, strict=True):
+            app = apps[pk]
+            from_state = app.status
+            if app.status == S.ISSUING:
+                app.mark_issued(at=invoice.issued_at)
+                app.updated_at = now
+                moved.append(app)
+            events.append({
+                "obj": app, "action": "issued", "actor_label": "system", "from_state": from_state,
+                "to_state": app.status,
+                "data": {"serial": result.serial, "number": invoice.number, "total": str(invoice.total),
+                         "attempts": app.issue_attempts, "batch": True},
+            })
+        if moved:
+            InvoiceApplication.objects.bulk_update(
+                moved, ["status", "issued_at", "needs_attention", "last_error", "updated_at"]
+            )
+        events_record_many(events)
+        for invoice in invoices:
+            _queue_files(invoice)
+    return invoices
 
 
 # --- the poller ----------------------------------------------------------------------------------------------------

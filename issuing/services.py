@@ -23,7 +23,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from invoicing.events import event_record
+from invoicing.events import event_record, events_record_many
 from invoicing.models import Counterparty, CounterpartyKind, Item, TaxCategory, Taxpayer
 from invoicing.scoping import user_may_act_on
 from invoicing.tax import LineProperty, discount_line, q2, split_line, to_decimal
@@ -888,13 +888,16 @@ def applications_approve_batch(
 # --- applications: issuing -------------------------------------------------------------------------------------------
 
 
-def application_mark_issuing(*, application: InvoiceApplication, actor: Any) -> InvoiceApplication:
+def application_mark_issuing(
+    *, application: InvoiceApplication, actor: Any, locked: bool = False
+) -> InvoiceApplication:
     """待开票 → 开票中: compliance is checked again, and a stable request serial is fixed (reused on every retry).
 
     The caller queues the channel call with ``transaction.on_commit`` so that the intent is committed first.
+    ``locked``: the caller already holds this very row's lock (``select_for_update`` in its transaction).
     """
     with transaction.atomic():
-        app = _lock_application(application)
+        app = application if locked else _lock_application(application)
         authorize(actor, app.taxpayer_id, P_ISSUE)
         _ensure_can(app, "start_issuing")
         _raise_failures(selectors.application_failures(app))
@@ -904,8 +907,67 @@ def application_mark_issuing(*, application: InvoiceApplication, actor: Any) -> 
         )
 
 
-def invoice_create_from_application(
+@dataclass
+class BatchMarked:
+    """What ``applications_mark_issuing`` did: the applications now 开票中, and why the others were left."""
+
+    marked: list[InvoiceApplication] = field(default_factory=list)
+    refused: dict[str, list[compliance.RuleFailure]] = field(default_factory=dict)
+
+
+ISSUING_FIELDS = ("status", "issue_serial", "issue_attempts", "fail_reason", "needs_attention", "last_error",
+                  "updated_at")
+
+
+def applications_mark_issuing(*, applications: Sequence[InvoiceApplication], actor: Any) -> BatchMarked:
+    """待开票 → 开票中 for many applications in the caller's transaction: what ``application_mark_issuing`` does
+    for one (permission, state, compliance checked again, a stable serial, one event each), in a few statements.
+
+    The caller holds the rows' locks (taken in primary-key order, with ``taxpayer`` selected) and queues the calls
+    on commit. An application that may not start is left unchanged and reported, the others go on.
+    """
+    result = BatchMarked()
+    allowed: dict[int, PermissionDenied | None] = {}
+    candidates = []
+    for app in applications:
+        if app.taxpayer_id not in allowed:
+            try:
+                authorize(actor, app.taxpayer_id, P_ISSUE)
+                allowed[app.taxpayer_id] = None
+            except PermissionDenied as exc:
+                allowed[app.taxpayer_id] = exc
+        try:
+            if allowed[app.taxpayer_id] is not None:
+                raise allowed[app.taxpayer_id]
+            _ensure_can(app, "start_issuing")
+        except (PermissionDenied, ValidationError) as exc:
+            message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+            result.refused[app.number] = [compliance.RuleFailure("not_allowed", "status", message)]
+            continue
+        candidates.append(app)
+    contexts = selectors.compliance_contexts(candidates)
+    now = timezone.now()
+    events = []
+    for app in candidates:
+        failures = compliance.check(contexts[app.pk])
+        if failures:
+            result.refused[app.number] = failures
+            continue
+        before = app.status
+        app.start_issuing(serial=app.issue_serial or app.number)
+        app.updated_at = now
+        result.marked.append(app)
+        events.append({"obj": app, "action": "start_issuing", "actor": actor, "from_state": before,
+                       "to_state": app.status, "data": {"attempt": app.issue_attempts, "batch": True}})
+    if result.marked:
+        InvoiceApplication.objects.bulk_update(result.marked, ISSUING_FIELDS)
+        events_record_many(events)
+    return result
+
+
+def _invoice_rows(
     app: InvoiceApplication,
+    lines: Iterable[ApplicationLine],
     *,
     number: str,
     issued_at: datetime,
@@ -916,13 +978,10 @@ def invoice_create_from_application(
     tax: Decimal | None = None,
     total: Decimal | None = None,
     serial: str = "",
-) -> Invoice:
-    """The blue Invoice and its lines from the application's snapshot; the platform's figures win where given.
-
-    Callers hold the application's row lock and decide the state transition; this only writes rows.
-    """
+) -> tuple[Invoice, list[InvoiceLine]]:
+    """The blue Invoice and its lines (unsaved) from the application's snapshot; the platform's figures win."""
     seller = app.taxpayer
-    invoice = Invoice.objects.create(
+    invoice = Invoice(
         taxpayer=seller,
         application=app,
         number=number,
@@ -948,7 +1007,7 @@ def invoice_create_from_application(
         channel_serial=serial or app.issue_serial or "",
         **app.buyer_snapshot(),
     )
-    InvoiceLine.objects.bulk_create(
+    rows = [
         InvoiceLine(
             invoice=invoice,
             line_no=ln.line_no,
@@ -965,8 +1024,51 @@ def invoice_create_from_application(
             line_property=ln.line_property,
             favoured_policy=ln.favoured_policy,
         )
-        for ln in app.lines.order_by("line_no")
+        for ln in lines
+    ]
+    return invoice, rows
+
+
+def invoices_create_from_applications(items: Sequence[tuple[InvoiceApplication, list[ApplicationLine], dict]]
+                                      ) -> list[Invoice]:
+    """``invoice_create_from_application`` for many: ``items`` are (application, its lines in order, the keyword
+    arguments of the one-by-one function). Invoices in one insert, lines in another, the rollup per invoice."""
+    from issuing.rollup import rollup_invoice
+
+    built = [_invoice_rows(app, lines, **kwargs) for app, lines, kwargs in items]
+    invoices = Invoice.objects.bulk_create([invoice for invoice, _ in built])
+    for invoice, rows in built:
+        for row in rows:
+            row.invoice = invoice  # the primary key the insert returned
+    InvoiceLine.objects.bulk_create([row for _, rows in built for row in rows])
+    for invoice in invoices:
+        rollup_invoice(invoice)  # the 发票汇总表's daily rollup, in this transaction
+    return invoices
+
+
+def invoice_create_from_application(
+    app: InvoiceApplication,
+    *,
+    number: str,
+    issued_at: datetime,
+    paper_code: str = "",
+    paper_number: str = "",
+    kind: str = "",
+    amount: Decimal | None = None,
+    tax: Decimal | None = None,
+    total: Decimal | None = None,
+    serial: str = "",
+) -> Invoice:
+    """The blue Invoice and its lines from the application's snapshot; the platform's figures win where given.
+
+    Callers hold the application's row lock and decide the state transition; this only writes rows.
+    """
+    invoice, rows = _invoice_rows(
+        app, app.lines.order_by("line_no"), number=number, issued_at=issued_at, paper_code=paper_code,
+        paper_number=paper_number, kind=kind, amount=amount, tax=tax, total=total, serial=serial,
     )
+    invoice.save(force_insert=True)
+    InvoiceLine.objects.bulk_create(rows)
     from issuing.rollup import rollup_invoice
 
     rollup_invoice(invoice)  # the 发票汇总表's daily rollup, in this transaction
@@ -1153,6 +1255,27 @@ def quota_consume(
         event_record(obj=period, action="quota_consume", actor=actor, taxpayer=taxpayer,
                      data={"amount": str(amount), "used": str(period.used), "reference": reference})
     return period
+
+
+def quota_consume_many(invoices: Sequence[Invoice], *, actor: Any = None) -> None:
+    """``quota_consume`` for many issued invoices: each month's quota row locked and written once, one event per
+    invoice (as one by one)."""
+    groups: dict[tuple[int, str], list[Invoice]] = {}
+    for invoice in invoices:
+        groups.setdefault((invoice.taxpayer_id, invoice.quota_month), []).append(invoice)
+    events = []
+    with transaction.atomic():
+        for (taxpayer_id, month), group in sorted(groups.items()):
+            period = QuotaPeriod.objects.select_for_update().filter(taxpayer_id=taxpayer_id, month=month).first()
+            if period is None:
+                continue
+            for invoice in group:
+                period.used += invoice.amount
+                events.append({"obj": period, "action": "quota_consume", "actor": actor, "taxpayer": invoice.taxpayer,
+                               "data": {"amount": str(invoice.amount), "used": str(period.used),
+                                        "reference": invoice.number}})
+            period.save(update_fields=["used", "updated_at"])
+        events_record_many(events)
 
 
 def quota_restore(

@@ -41,6 +41,19 @@ def issue_application_task(self, application_id: int) -> str:
         return outcome
 
 
+@shared_task(name="issuing.issue_batch", acks_late=True, ignore_result=True)
+def issue_batch_task(application_ids: list[int]) -> dict:
+    """Many applications queued together (a bulk 发起开票): ``issuing.issue_batch``; those the platform could not
+    take now go on alone as ``issue_application_task`` after their backoff, pending ones get the follow-up checks.
+    Redelivered after a killed worker, it finds what was issued by serial (duplicate → query): still one invoice."""
+    report = issuing.issue_batch(application_ids=application_ids)
+    for application_id, attempt in report.retry:
+        issue_application_task.apply_async((application_id,), countdown=issuing.retry_countdown(attempt - 1))
+    for application_id in report.pending:
+        check_issue_result_task.apply_async((application_id, 1), countdown=FOLLOW_UP_SECONDS)
+    return report.as_dict()
+
+
 FOLLOW_UP_SECONDS = 2
 FOLLOW_UP_CHECKS = 10
 

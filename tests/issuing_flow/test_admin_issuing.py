@@ -49,6 +49,43 @@ def test_the_submit_action_issues_the_selected_and_reports_counts(approved, fion
     assert [str(m) for m in request._messages] == ["已发起开票 2 张申请单"]
 
 
+def test_the_submit_action_says_which_were_already_started_and_why_others_were_refused(
+    approved, fiona, django_capture_on_commit_callbacks
+):
+    started, fresh, waiting = approved(3)
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_issuing.issuing.application_submit_issue(application=started, actor=fiona)
+    InvoiceApplication.objects.filter(pk=waiting.pk).update(status=S.PENDING_REVIEW)
+    request = request_for(fiona)
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_issuing.submit_issue(model_admin(), request, InvoiceApplication.objects.filter(
+            pk__in=[started.pk, fresh.pk, waiting.pk]))
+    messages = [str(m) for m in request._messages]
+    assert messages[:2] == ["已发起开票 1 张申请单", "1 张已在开票中或已开票，未重复发起"]
+    assert messages[2].startswith(f"{waiting.number}：") and "待审核" in messages[2]
+    assert InvoiceApplication.objects.get(pk=fresh.pk).status == S.ISSUED
+    assert Invoice.objects.filter(application__in=[started, fresh]).count() == 2
+
+
+@pytest.mark.parametrize(("who", "after"), [("fiona", S.ISSUED), ("sam", S.APPROVED)])
+def test_bulk_approval_issues_for_finance_and_waits_for_finance_after_a_reviewer(
+    approved, request, who, after, django_capture_on_commit_callbacks
+):
+    from issuing import services
+
+    user = request.getfixturevalue(who)
+    apps = approved(3)
+    InvoiceApplication.objects.filter(pk__in=[a.pk for a in apps]).update(status=S.PENDING_REVIEW)
+    for app in InvoiceApplication.objects.filter(pk__in=[a.pk for a in apps]):
+        services.application_claim(application=app, actor=user)
+    with django_capture_on_commit_callbacks(execute=True):
+        model_admin().approve_selected(request_for(user), InvoiceApplication.objects.filter(
+            pk__in=[a.pk for a in apps]))
+    assert set(InvoiceApplication.objects.filter(pk__in=[a.pk for a in apps]).values_list("status", flat=True)) == {
+        after}
+    assert Invoice.objects.filter(application__in=apps).count() == (3 if after == S.ISSUED else 0)
+
+
 def test_the_reissue_page_asks_for_a_reason_and_then_reissues(approved, fiona, faults,
                                                               django_capture_on_commit_callbacks):
     from issuing import issuing

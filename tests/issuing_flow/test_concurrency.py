@@ -76,3 +76,20 @@ def test_a_worker_recording_while_the_poller_records_makes_one_invoice(approved,
 
     assert errors == [] and set(results) == {result.invoice_number}
     assert Invoice.objects.filter(application=app).count() == 1
+
+
+def test_two_workers_running_the_same_batch_at_once_make_one_invoice_each(approved, monkeypatch):
+    batches = []
+    monkeypatch.setattr(issuing, "_queue_batch", batches.append)
+    apps = approved(8)
+    issuing.applications_submit_issue(applications=apps)
+    [ids] = batches
+
+    results, errors = run_together(3, lambda: issuing.issue_batch(application_ids=ids, record_every=3))
+
+    assert errors == []
+    assert all(r.errors == [] for r in results)
+    for app in InvoiceApplication.objects.filter(pk__in=ids):
+        assert app.status == S.ISSUED
+        assert Invoice.objects.filter(application=app).count() == 1
+        assert LedgerInvoice.objects.filter(serial=app.issue_serial).count() == 1

@@ -55,3 +55,4 @@ def test_500_applications_with_faults_and_a_killed_worker_give_exactly_one_invoi
     assert figures["session_drops"] > 0
     assert figures["worker_killed"] and figures["worker_replaced"]
     assert figures["killed_at"]["issued"] < 500  # mid-run, not after the end
+    assert 0 < figures["submitted_in_batches"] < 500  # both paths: bulk batch tasks and one-by-one tasks

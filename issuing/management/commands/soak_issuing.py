@@ -2,8 +2,9 @@
 
 Creates ``--count`` approved applications for a soak entity, switches on the sandbox's fault injection (5xx, time-outs
 before and after processing, duplicate replies, and one window where the bureau session drops), starts real Celery
-workers (``celery -A invoicing worker -P prefork``) on ``--broker``, submits every application through
-``application_submit_issue``, SIGKILLs one worker (its whole process group) mid-run and starts a replacement, polls
+workers (``celery -A invoicing worker -P prefork``) on ``--broker``, submits the applications one by one
+(``application_submit_issue``) and, half of them unless ``--no-batches``, in bulk (``applications_submit_issue``:
+batch tasks), SIGKILLs one worker (its whole process group) mid-run and starts a replacement, polls
 until everything is issued or ``--timeout``, then checks:
 
 * exactly one Invoice per application, every application 已开票;
@@ -334,6 +335,8 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=20261122)
         parser.add_argument("--session-drop-seconds", type=float, default=1.5)
         parser.add_argument("--database-url", default="", help="for the workers (default: this connection)")
+        parser.add_argument("--no-batches", action="store_true",
+                            help="submit every application one by one (default: every other submitter in bulk)")
         parser.add_argument("--submitters", type=int, default=0,
                             help="threads submitting applications (default 4 on PostgreSQL, 1 on SQLite)")
         parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
@@ -381,7 +384,7 @@ class Command(BaseCommand):
         try:
             set_knobs(enabled=True)
             with sending_to(broker, queue):
-                from issuing.issuing import application_submit_issue, issue_poll_pending
+                from issuing.issuing import application_submit_issue, applications_submit_issue, issue_poll_pending
 
                 def tick() -> int:
                     """Kill a worker once 30% are issued (while others are in flight), drop the session at 50%."""
@@ -407,8 +410,15 @@ class Command(BaseCommand):
                             state["session_window"].update(seconds=round(open_for, 1), drops=drops)
                     return issued
 
-                def submit_many(apps: list[InvoiceApplication]) -> None:
+                in_batches: list[int] = []
+
+                def submit_many(apps: list[InvoiceApplication], bulk: bool = False) -> None:
                     try:
+                        if bulk:  # as a finance user's bulk 发起开票: batch tasks on the workers
+                            for k in range(0, len(apps), 25):
+                                applications_submit_issue(applications=apps[k:k + 25], actor=None)
+                                in_batches.extend(a.pk for a in apps[k:k + 25])
+                            return
                         for app in apps:
                             application_submit_issue(application=app, actor=None)
                     finally:
@@ -418,7 +428,8 @@ class Command(BaseCommand):
                 apps = list(InvoiceApplication.objects.filter(pk__in=ids).order_by("id"))
                 if submitters > 1:
                     with ThreadPoolExecutor(submitters) as pool:
-                        futures = [pool.submit(submit_many, apps[k::submitters]) for k in range(submitters)]
+                        futures = [pool.submit(submit_many, apps[k::submitters],
+                                               not opts["no_batches"] and k % 2 == 1) for k in range(submitters)]
                         while not all(f.done() for f in futures):
                             tick()
                             time.sleep(0.5)
@@ -426,7 +437,7 @@ class Command(BaseCommand):
                             f.result()
                 else:
                     for k in range(0, len(apps), 20):
-                        submit_many(apps[k:k + 20])
+                        submit_many(apps[k:k + 20], not opts["no_batches"] and (k // 20) % 2 == 1)
                         tick()
                 submitted_at = time.monotonic()
                 last_poll = time.monotonic()
@@ -479,6 +490,7 @@ class Command(BaseCommand):
             "killed_at": state["killed_at"],
             "submit_seconds": round(submitted_at - started, 2),
             "submitters": submitters,
+            "submitted_in_batches": len(in_batches),
             "session_window": state.get("session_window"),
             "poll_rounds": poll_rounds,
             "requeued_by_poller": requeued,
