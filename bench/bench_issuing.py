@@ -2,10 +2,14 @@
 
 Standalone: ``python bench/bench_issuing.py [--sizes 1000,10000] [--soak 2000 | --no-soak]``.
 
-* In process, no worker, no file rendering: for each size, a fresh entity with that many approved applications;
-  each is submitted (``application_submit_issue``, the task queue stubbed out) and issued (``issue_attempt``) through
-  the in-process sandbox channel, exactly as a worker would. Prints invoices/s and the per-invoice cost ratio
-  (largest size / smallest; 1.0 is flat).
+* In process, no worker, no file rendering: for each size, a fresh entity with that many approved applications,
+  issued through the in-process sandbox channel exactly as a worker would, two ways: one by one (each submitted
+  with ``application_submit_issue``, the task queue stubbed out, and issued with ``issue_attempt``), and in bulk
+  (``applications_submit_issue`` per ``ISSUING_BATCH_SIZE``, then ``issue_batch`` for each batch task). Prints
+  invoices/s and the per-invoice cost ratio (largest size / smallest; 1.0 is flat).
+* On PostgreSQL when one answers (``BENCH_ISSUING_PG_URL`` or a ``fapiao_bench_issuing`` database, created if
+  missing): the bulk path with 1 and 2 forked worker processes (``--processes``), as a deployment on this
+  machine would run it, next to the channel call alone on the same database.
 * Baseline from the same run: the channel alone (``issue_invoice`` straight to the sandbox, no local bookkeeping),
   so the figure says what our exactly-once bookkeeping costs on top of the platform call.
 * Then the soak (``manage.py soak_issuing``) with 2,000 applications, 20% faults and a killed worker, when a Redis
@@ -109,6 +113,96 @@ def measure(size: int, n_entity: int, *, segment: int = 1000, probe: Probe | Non
             "segments": segments}
 
 
+def measure_batch(size: int, n_entity: int, *, segment: int = 1000, probe: Probe | None = None) -> dict:
+    """The bulk path (a finance user's bulk 发起开票): ``applications_submit_issue`` per ``ISSUING_BATCH_SIZE``
+    applications, then ``issue_batch`` for each batch task it would queue, as a worker would run them."""
+    from issuing import issuing
+    from issuing.management.commands.soak_issuing import make_approved_applications, soak_entity
+    from issuing.models import ApplicationStatus, Invoice, InvoiceApplication
+
+    taxpayer = soak_entity(n=n_entity)
+    ids = make_approved_applications(taxpayer, size)
+    batch = issuing.issue_batch_size()
+    queued: list[list[int]] = []
+    original = issuing._queue_batch
+    issuing._queue_batch = queued.append  # no worker: this process runs each batch task itself
+    segments = []
+    elapsed = 0.0
+    try:
+        for k in range(0, size, segment):
+            probe_ms = probe.ms_per_call() if probe else None
+            started = time.perf_counter()
+            part = ids[k:k + segment]
+            for j in range(0, len(part), batch):
+                issuing.applications_submit_issue(applications=part[j:j + batch])
+                while queued:
+                    report = issuing.issue_batch(application_ids=queued.pop(0))
+                    assert not report.retry and not report.errors, report.as_dict()
+            seconds = time.perf_counter() - started
+            elapsed += seconds
+            segments.append({"ms": seconds / len(part) * 1000, "probe_ms": probe_ms})
+    finally:
+        issuing._queue_batch = original
+    issued = InvoiceApplication.objects.filter(pk__in=ids, status=ApplicationStatus.ISSUED).count()
+    invoices = Invoice.objects.filter(application_id__in=ids).count()
+    assert issued == invoices == size, (issued, invoices, size)
+    return {"size": size, "seconds": elapsed, "per_second": size / elapsed, "ms_per_invoice": elapsed / size * 1000,
+            "segments": segments}
+
+
+def measure_processes(size: int, processes: int, n_entity: int) -> dict:
+    """The bulk path as a deployment runs it: the batches submitted here, then ``processes`` forked worker
+    processes running the batch tasks side by side (each its own database connection). Wall time, both steps."""
+    from django.db import connections
+
+    from issuing import issuing
+    from issuing.management.commands.soak_issuing import make_approved_applications, soak_entity
+    from issuing.models import Invoice
+
+    taxpayer = soak_entity(n=n_entity)
+    ids = make_approved_applications(taxpayer, size)
+    queued: list[list[int]] = []
+    issuing._queue_batch = queued.append
+    started = time.perf_counter()
+    batch = issuing.issue_batch_size()
+    for k in range(0, size, batch):
+        issuing.applications_submit_issue(applications=ids[k:k + batch])
+    connections.close_all()  # each child opens its own
+    children = []
+    for w in range(processes):
+        pid = os.fork()
+        if pid == 0:  # a worker process
+            code = 0
+            try:
+                for chunk in queued[w::processes]:
+                    report = issuing.issue_batch(application_ids=chunk)
+                    code |= bool(report.retry or report.errors)
+            except BaseException:  # noqa: BLE001 - reported through the exit code
+                code = 1
+            finally:
+                connections.close_all()
+                os._exit(int(code))
+        children.append(pid)
+    failed = sum(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0 for pid in children)
+    seconds = time.perf_counter() - started
+    invoices = Invoice.objects.filter(application_id__in=ids).count()
+    assert failed == 0 and invoices == size, (failed, invoices, size)
+    return {"size": size, "processes": processes, "seconds": seconds, "per_second": size / seconds}
+
+
+def pg_child(args: argparse.Namespace) -> int:
+    from django.db import connection
+
+    print(f"  on {connection.vendor} (batch path, {args.pg_size} applications, worker processes forked here):")
+    base = measure_channel_only(500, n_entity=300)
+    print(f"    baseline: channel call alone: {base['per_second']:.1f} calls/s ({base['ms_per_invoice']:.2f} ms)")
+    for i, n in enumerate(int(x) for x in args.processes.split(",")):
+        r = measure_processes(args.pg_size, n, n_entity=310 + i)
+        print(f"    {n} worker process{'es' if n > 1 else ''}: {r['seconds']:.1f} s, {r['per_second']:.1f} invoices/s "
+              f"({r['per_second'] / base['per_second']:.2f}× the single channel-call rate)")
+    return 0
+
+
 def measure_channel_only(size: int, n_entity: int) -> dict[str, float]:
     """The platform call alone (sign, in-process sandbox, ledger, call log): the floor of what issuing can cost."""
     from invoicing.channels import get_channel
@@ -130,6 +224,29 @@ def measure_channel_only(size: int, n_entity: int) -> dict[str, float]:
     return {"size": size, "seconds": elapsed, "per_second": size / elapsed, "ms_per_invoice": elapsed / size * 1000}
 
 
+def issue_batch_size() -> int:
+    from issuing.issuing import issue_batch_size as size
+
+    return size()
+
+
+def report_flatness(results: list[dict]) -> None:
+    if len(results) < 2:
+        return
+    first, last = results[0], results[-1]
+    ratio = last["ms_per_invoice"] / first["ms_per_invoice"]
+    print(f"    per-invoice cost {last['size']} / {first['size']}: {ratio:.2f} (1.00 = flat)")
+    # The last segment of the largest run (the database already holds ~all its rows) against the first segment
+    # of the smallest, each divided by the probe timed just before it: what growth costs, not what the
+    # neighbours' load costs.
+    a, z = first["segments"][0], last["segments"][-1]
+    if a["probe_ms"] and z["probe_ms"]:
+        normalised = (z["ms"] / z["probe_ms"]) / (a["ms"] / a["probe_ms"])
+        print(f"    first segment {a['ms']:.1f} ms/invoice (probe {a['probe_ms']:.1f} ms), last segment of "
+              f"{last['size']} {z['ms']:.1f} ms/invoice (probe {z['probe_ms']:.1f} ms): load-normalised ratio "
+              f"{normalised:.2f}")
+
+
 def redis_answers(url: str) -> bool:
     from urllib.parse import urlparse
 
@@ -149,8 +266,13 @@ def main() -> int:
     parser.add_argument("--soak", type=int, default=2000, help="applications for the soak run")
     parser.add_argument("--no-soak", action="store_true")
     parser.add_argument("--broker", default=os.environ.get("CELERY_BROKER_URL_TEST_REDIS", "redis://127.0.0.1:6379/3"))
+    parser.add_argument("--processes", default="1,2", help="worker processes for the PostgreSQL run ('' skips it)")
+    parser.add_argument("--pg-size", type=int, default=3000, help="applications for the PostgreSQL run")
+    parser.add_argument("--pg-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     setup_django()
+    if args.pg_child:
+        return pg_child(args)
     from django.db import connection
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -158,30 +280,35 @@ def main() -> int:
     base = measure_channel_only(args.baseline, n_entity=90)
     print(f"  baseline: channel call alone ({base['size']}): {base['per_second']:.1f} calls/s, "
           f"{base['ms_per_invoice']:.2f} ms each")
-    results = []
-    probe = Probe(n_entity=91, probes=sum(max(1, -(-size // args.segment)) for size in sizes) + 1)
-    for i, size in enumerate(sizes):
-        r = measure(size, n_entity=100 + i, segment=args.segment, probe=probe)
-        results.append(r)
-        print(f"  {size:>6} applications: {r['seconds']:.1f} s, {r['per_second']:.1f} invoices/s, "
-              f"{r['ms_per_invoice']:.2f} ms per invoice ({r['ms_per_invoice'] / base['ms_per_invoice']:.2f}× the "
-              f"channel call alone)")
-    if len(results) >= 2:
-        first, last = results[0], results[-1]
-        ratio = last["ms_per_invoice"] / first["ms_per_invoice"]
-        print(f"  per-invoice cost {last['size']} / {first['size']}: {ratio:.2f} (1.00 = flat)")
-        # The last segment of the largest run (the database already holds ~all its rows) against the first segment
-        # of the smallest, each divided by the probe timed just before it: what growth costs, not what the
-        # neighbours' load costs.
-        a, z = first["segments"][0], last["segments"][-1]
-        if a["probe_ms"] and z["probe_ms"]:
-            normalised = (z["ms"] / z["probe_ms"]) / (a["ms"] / a["probe_ms"])
-            print(f"  first segment {a['ms']:.1f} ms/invoice (probe {a['probe_ms']:.1f} ms), last segment of "
-                  f"{last['size']} {z['ms']:.1f} ms/invoice (probe {z['probe_ms']:.1f} ms): load-normalised ratio "
-                  f"{normalised:.2f}")
+    probe = Probe(n_entity=91, probes=2 * sum(max(1, -(-size // args.segment)) for size in sizes) + 2)
+    best = 0.0
+    for label, run, offset in (("one by one (application_submit_issue + issue_attempt)", measure, 100),
+                               (f"in batches of {issue_batch_size()} (applications_submit_issue + issue_batch)",
+                                measure_batch, 200)):
+        print(f"  {label}:")
+        results = []
+        for i, size in enumerate(sizes):
+            r = run(size, n_entity=offset + i, segment=args.segment, probe=probe)
+            results.append(r)
+            best = max(best, r["per_second"])
+            print(f"    {size:>6} applications: {r['seconds']:.1f} s, {r['per_second']:.1f} invoices/s, "
+                  f"{r['ms_per_invoice']:.2f} ms per invoice ({r['ms_per_invoice'] / base['ms_per_invoice']:.2f}× "
+                  f"the channel call alone)")
+        report_flatness(results)
     goal = 100.0
-    best = max(r["per_second"] for r in results)
     print(f"  goal ≥{goal:.0f} invoices/s: {'met' if best >= goal else 'NOT met'} (best {best:.1f})")
+
+    if args.processes:
+        try:
+            from pgdb import ensure_database
+
+            pg_url = os.environ.get("BENCH_ISSUING_PG_URL") or ensure_database(
+                "postgres://postgres@127.0.0.1:5432/fapiao_bench_issuing")
+        except Exception as exc:  # noqa: BLE001 - no PostgreSQL here: say so
+            print(f"  PostgreSQL run skipped: {exc.__class__.__name__}: {exc}")
+        else:
+            subprocess.run([sys.executable, __file__, "--pg-child", f"--processes={args.processes}",
+                            f"--pg-size={args.pg_size}"], env=dict(os.environ, DATABASE_URL=pg_url), check=True)
 
     if args.no_soak:
         return 0

@@ -12,12 +12,15 @@ The rules (issue #4, domain.md §16.3):
   application stays 开票中 with ``needs_attention``: never failed silently, never re-sent under a new serial unless
   a person decides (``application_reissue_with_new_serial``, only after the platform says it never saw the serial).
 * ``ChannelRejected`` (or a query answering "failed") → 开票失败 with the platform's code and message.
+* In bulk (``applications_submit_issue`` → ``issue_batch_task`` → ``issue_batch``): the same rules, with the local
+  bookkeeping done per batch: many serials committed in one transaction, one call per application, the issued
+  results recorded a chunk at a time (``invoices_record_issued``). Unavailable ones go on alone with backoff.
 * ``issue_poll_pending`` (periodic) queries every 开票中 application that has been quiet for a while: pending ones
   stay, issued ones are recorded, ones the platform never saw are queued again with the same serial.
 
 Settings (read from ``django.conf.settings`` or the environment, in that order): ``ISSUING_MAX_ATTEMPTS`` (8),
 ``ISSUING_RETRY_BASE_SECONDS`` (2), ``ISSUING_RETRY_MAX_SECONDS`` (300), ``ISSUING_POLL_AGE_SECONDS`` (30),
-``ISSUING_QUEUE_FILES`` (1: queue the new invoice's files with ``invoice_files_queue`` of the rendering jobs).
+``ISSUING_BATCH_SIZE`` (100), ``ISSUING_QUEUE_FILES`` (1: queue the new invoice's files with ``invoice_files_queue`` of the rendering jobs).
 """
 
 from __future__ import annotations
