@@ -20,7 +20,8 @@ The rules (issue #4, domain.md §16.3):
 
 Settings (read from ``django.conf.settings`` or the environment, in that order): ``ISSUING_MAX_ATTEMPTS`` (8),
 ``ISSUING_RETRY_BASE_SECONDS`` (2), ``ISSUING_RETRY_MAX_SECONDS`` (300), ``ISSUING_POLL_AGE_SECONDS`` (30),
-``ISSUING_BATCH_SIZE`` (100), ``ISSUING_QUEUE_FILES`` (1: queue the new invoice's files with ``invoice_files_queue`` of the rendering jobs).
+``ISSUING_BATCH_SIZE`` (100), ``ISSUING_QUEUE_FILES`` (1: queue the new invoice's files with
+``invoice_files_queue`` of the rendering jobs).
 """
 
 from __future__ import annotations
