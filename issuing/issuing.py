@@ -161,7 +161,7 @@ def applications_submit_issue(*, applications: Iterable[InvoiceApplication | int
     ``ISSUING_BATCH_SIZE`` applications queued on commit (``issue_batch``).
 
     Idempotent like the one-by-one function: applications already 开票中 or 已开票 are left as they are (and counted
-    in ``already``). Returns ``services.BatchMarked`` (``marked``, ``refused`` with the reasons) plus ``already``.
+    in ``already``). Returns ``services.BatchMarked`` (``marked``, ``refused`` with the reasons, ``already``).
     """
     from issuing.services import applications_mark_issuing
 
@@ -180,7 +180,7 @@ def applications_submit_issue(*, applications: Iterable[InvoiceApplication | int
         size = issue_batch_size()
         for k in range(0, len(marked), size):
             _queue_batch(marked[k:k + size])
-    result.already = already  # type: ignore[attr-defined]
+    result.already = already
     return result
 
 

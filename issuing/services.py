@@ -913,6 +913,7 @@ class BatchMarked:
 
     marked: list[InvoiceApplication] = field(default_factory=list)
     refused: dict[str, list[compliance.RuleFailure]] = field(default_factory=dict)
+    already: list[InvoiceApplication] = field(default_factory=list)  # 开票中 or 已开票 before: left as they were
 
 
 ISSUING_FIELDS = ("status", "issue_serial", "issue_attempts", "fail_reason", "needs_attention", "last_error",
