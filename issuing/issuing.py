@@ -57,6 +57,7 @@ from issuing.models import (
     Invoice,
     InvoiceApplication,
 )
+from issuing.selectors import lines_by_application
 
 logger = logging.getLogger(__name__)
 
@@ -321,10 +322,7 @@ def issue_batch(*, application_ids: Iterable[int], channel: Any = None, record_e
     ids = sorted(set(application_ids))
     apps = list(InvoiceApplication.objects.select_related("taxpayer").filter(pk__in=ids).order_by("pk"))
     report.skipped += sorted(set(ids) - {a.pk for a in apps})
-    lines: dict[int, list[ApplicationLine]] = {a.pk: [] for a in apps}
-    for line in (ApplicationLine.objects.filter(application_id__in=list(lines)).select_related("tax_category")
-                 .order_by("application_id", "line_no")):
-        lines[line.application_id].append(line)
+    lines = lines_by_application([a.pk for a in apps])
     channels: dict[int, Any] = {}
     issued: list[tuple[int, IssueResult]] = []
 
@@ -551,10 +549,7 @@ def invoices_record_issued(results: list[tuple[int, IssueResult]], *,
                 raise ValidationError(f"申请单 {apps[pk].number} 状态为{apps[pk].get_status_display()}，"
                                       f"平台却已开具发票 {result.invoice_number}")
         if lines is None or any(pk not in lines for pk, _ in todo):
-            lines = {pk: [] for pk, _ in todo}
-            for line in ApplicationLine.objects.filter(application_id__in=list(lines)).order_by("application_id",
-                                                                                                 "line_no"):
-                lines[line.application_id].append(line)
+            lines = lines_by_application([pk for pk, _ in todo])
         items = [
             (apps[pk], lines[pk], {
                 "number": result.invoice_number, "issued_at": _issued_at(result), "kind": result.kind,

@@ -152,15 +152,19 @@ def compliance_context(application: InvoiceApplication, *, lines: list[Any] | No
     )
 
 
+def lines_by_application(application_ids: list[int]) -> dict[int, list[ApplicationLine]]:
+    """Each application's lines in order, with their ``tax_category``, in one query (an empty list for none)."""
+    lines: dict[int, list[ApplicationLine]] = {pk: [] for pk in application_ids}
+    for line in (ApplicationLine.objects.filter(application_id__in=application_ids).select_related("tax_category")
+                 .order_by("application_id", "line_no")):
+        lines[line.application_id].append(line)
+    return lines
+
+
 def compliance_contexts(applications: list[InvoiceApplication]) -> dict[int, compliance.Context]:
     """``compliance_context`` for many saved applications at once (their ``taxpayer`` selected with them): the
     lines in one query, policy and quota once per entity. The same contexts the one-by-one function builds."""
-    lines: dict[int, list[Any]] = {app.pk: [] for app in applications}
-    for line in (
-        ApplicationLine.objects.filter(application_id__in=list(lines)).select_related("tax_category")
-        .order_by("application_id", "line_no")
-    ):
-        lines[line.application_id].append(line)
+    lines = lines_by_application([app.pk for app in applications])
     month = quota_month()
     policies: dict[int, IssuingPolicy] = {}
     quota: dict[int, tuple[Decimal, Decimal] | None] = {}  # taxpayer → (total − used, committed) or unknown
