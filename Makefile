@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench lint system-deps venv dev-venv migrate seed check clean
+.PHONY: help run test bench lint system-deps venv dev-venv migrate seed check messages clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,16 @@ lint: dev-venv ## ruff
 
 bench: system-deps dev-venv ## benchmarks, each printing ratios against a baseline from the same run
 	@for b in bench/bench_*.py; do echo "== $$b"; DEBUG=1 $(BIN)/python $$b || exit 1; done
+
+# Translations: the .po under locale/ and its compiled .mo are both committed, so a fresh machine needs no gettext
+# tools to serve English. Maintainers with gettext installed (Debian: apt-get install gettext) run `make messages`
+# after changing translatable strings, fill in the new msgstr in locale/en/LC_MESSAGES/django.po, then run it again
+# to recompile; tests/kernel/test_i18n.py fails while an entry is empty or fuzzy or the .mo is stale.
+MESSAGES_IGNORE := --ignore=.venv --ignore=var --ignore=tests --ignore=bench --ignore=scripts --ignore=docs --ignore=node_modules
+
+messages: dev-venv ## update locale/en from the source (makemessages) and compile it (needs gettext)
+	DEBUG=1 $(BIN)/python manage.py makemessages -l en $(MESSAGES_IGNORE)
+	DEBUG=1 $(BIN)/python manage.py compilemessages -l en $(MESSAGES_IGNORE)
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var
