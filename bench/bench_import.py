@@ -3,8 +3,16 @@
 Standalone: ``python bench/bench_import.py`` (``make bench`` runs it). Sizes from the environment:
 ``BENCH_IMPORT_LINES`` (default 100000), ``BENCH_IE_LINES`` (default 10000: import-export's default path runs row by
 row with a query per foreign key and would take many minutes at 100k; its rate is compared, set 100000 to time it
-in full), ``BENCH_IMPORT_FLAT_LINES``
-(default 0: skip; e.g. 500000 to check that memory stays flat on the streaming reader).
+in full), ``BENCH_IMPORT_FLAT_LINES`` (default 0: skip; e.g. 500000 to check that memory stays flat).
+
+The flat-memory check runs ``manage.py import_billing FILE`` (the fast path, as an operator would) in a fresh
+process (DEBUG off) for ``BENCH_IMPORT_LINES`` and for ``BENCH_IMPORT_FLAT_LINES``, one after the other, and
+prints each process's peak RSS (VmHWM, Django and all) and wall time. Writing the 500k-line file takes a minute or two
+and the import a few more, so ``make bench`` leaves it off. The check at 500k lines::
+
+    BENCH_IMPORT_FLAT_LINES=500000 DEBUG=1 .venv/bin/python bench/bench_import.py
+
+Goal: the 500k-line peak no higher than the 100k-line one plus a small margin (memory does not grow with the file).
 
 * **floor**: python-calamine reads the template-shaped file, each row becomes a BillingDocument / BillingDocumentLine
   with plain ``Decimal(str(cell))`` conversions and no checks, then ``bulk_create`` (batch 1000).
@@ -120,9 +128,10 @@ def clear() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as c:
             c.execute(f"TRUNCATE {BillingDocumentLine._meta.db_table}, {BillingDocument._meta.db_table} CASCADE")
-    else:
-        BillingDocumentLine.objects.all().delete()
-        BillingDocument.objects.all().delete()
+    else:  # plain DELETEs: the ORM's cascade would list every id in one statement (too many SQL variables at 500k)
+        with connection.cursor() as c:
+            c.execute(f"DELETE FROM {BillingDocumentLine._meta.db_table}")
+            c.execute(f"DELETE FROM {BillingDocument._meta.db_table}")
 
 
 def run_floor(path: Path, taxpayer, category) -> float:
@@ -254,12 +263,58 @@ def main() -> None:
     clear()
 
     if FLAT_LINES:
-        big = tmp / "big.xlsx"
-        write_template_file(big, FLAT_LINES)
-        elapsed, mem, _ = run_ours(big)
-        print(f"ours at {FLAT_LINES:,} lines ({big.stat().st_size / 1e6:.0f} MB): {elapsed:.1f} s, "
-              f"{FLAT_LINES / elapsed:,.0f} lines/s, peak RSS +{mem:.0f} MB (vs +{ours_mem:.0f} MB at {LINES:,})")
-        clear()
+        from issuing.importing.readers import _scan_structure, stream_above_bytes
+
+        peaks = {}
+        for n in (LINES, FLAT_LINES):
+            big = tmp / f"flat-{n}.xlsx"
+            if n == LINES:
+                big.symlink_to(path)
+            else:
+                write_template_file(big, n)
+            elapsed, peak_mb = run_command(big)
+            peaks[n] = peak_mb
+            xml = _scan_structure(big, "业务单据明细").xml_bytes
+            reader = "row by row (openpyxl)" if xml > stream_above_bytes() else "whole sheet (calamine)"
+            print(f"manage.py import_billing, {n:,} lines ({big.stat().st_size / 1e6:.0f} MB, sheet XML "
+                  f"{xml / 1e6:.0f} MB, {reader}): {elapsed:6.1f} s, {n / elapsed:9,.0f} lines/s, "
+                  f"process peak RSS {peak_mb:.0f} MB")
+            clear()
+        print(f"peak RSS {FLAT_LINES:,} vs {LINES:,} lines: {peaks[FLAT_LINES] / peaks[LINES]:.2f}x "
+              f"({peaks[FLAT_LINES] - peaks[LINES]:+.0f} MB; goal: flat)")
+
+
+# Runs manage.py and, at exit, writes the process's VmHWM (its peak RSS since exec) to the file named in argv[1].
+# ru_maxrss from wait4 would not do: a forked child counts the parent's resident pages at the fork.
+_PEAK_WRAPPER = """
+import atexit, runpy, sys
+out = sys.argv[1]
+def peak():
+    with open('/proc/self/status') as fh:
+        kb = next(int(x.split()[1]) for x in fh if x.startswith('VmHWM:'))
+    with open(out, 'w') as fh:
+        fh.write(str(kb))
+atexit.register(peak)
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+"""
+
+
+def run_command(path: Path) -> tuple[float, float]:
+    """``manage.py import_billing`` in a fresh process on the same database, DEBUG off as in production (DEBUG keeps
+    the last 9,000 statements in memory): (wall seconds, peak RSS in MB)."""
+    import subprocess
+
+    peak_file = path.with_suffix(".peak")
+    env = os.environ | {"DEBUG": "0"}
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, str(peak_file), str(ROOT / "manage.py"),
+                           "import_billing", str(path)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"import_billing failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
+    return elapsed, int(peak_file.read_text()) / 1024
 
 
 if __name__ == "__main__":
