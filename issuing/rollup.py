@@ -1,10 +1,11 @@
 """The daily rollup behind the 发票汇总表 (``InvoiceDailyRate``), kept in step with the invoices.
 
-* ``rollup_invoice(invoice)`` adds one invoice, ``rollup_invoice(invoice, sign=-1)`` takes it out again (a void).
-  Call it inside the transaction that writes the invoice (after its lines) or changes its status, so that the
-  rollup and the invoices commit together. It is one statement: an upsert that increments, with one bucket per
-  distinct rate on the invoice (count +1 per bucket, as the live aggregate's COUNT DISTINCT counts), rows taken in
-  rate order so that two transactions touching the same day never lock its rows in opposite orders.
+* ``rollup_invoice(invoice)`` adds one invoice, ``rollup_invoice(invoice, sign=-1)`` takes it out again (a void);
+  ``rollup_invoices(invoices)`` does the same for many. Call it inside the transaction that writes the invoices
+  (after their lines) or changes their status, so that the rollup and the invoices commit together. It is one
+  statement: an upsert that increments, with one bucket per distinct rate on an invoice (count +1 per bucket, as
+  the live aggregate's COUNT DISTINCT counts), rows taken in key order so that two transactions touching the same
+  day never lock its rows in opposite orders.
 * ``rebuild_rollup(...)`` recomputes the rollup from the lines, set-based, for some entities and days or all of
   them: after an upgrade or a bulk load that bypassed the services (``manage.py rebuild_invoice_rollup``).
 * ``rollup_differences(...)`` compares the rollup with the lines without writing (``--check``).
@@ -35,28 +36,52 @@ def rollup_invoice(invoice: Invoice, sign: int = 1) -> None:
     Reads the invoice's lines from the database, so call it after they are written. Buckets that reach zero
     invoices are deleted, so the rollup holds only what the report would show.
     """
+    rollup_invoices([invoice.pk], sign)
+
+
+def rollup_invoices(invoices: Iterable[Invoice | int], sign: int = 1) -> None:
+    """``rollup_invoice`` for many invoices (or ids) written in one transaction, in one statement.
+
+    Call this rather than ``rollup_invoice`` in a loop: the upsert takes the rollup rows in one global order
+    (entity, day, rate, colour), so two transactions recording invoices of the same entity and day cannot lock
+    the same rows in opposite orders (a loop locks them in the order of its invoices).
+    """
     if sign not in (1, -1):
         raise ValueError(f"sign must be 1 or -1, not {sign!r}")
+    ids = sorted({i if isinstance(i, int) else i.pk for i in invoices})
+    if not ids:
+        return
     rollup, invoice_table, line = _tables()
     neg = "-" if sign < 0 else ""
+    if connection.vendor == "postgresql":
+        batches, match = [ids], "= ANY(%s)"
+    else:  # SQLite takes each id as a variable; its writers are serialised, so lock order does not arise
+        batches, match = [ids[k:k + 500] for k in range(0, len(ids), 500)], None
     with connection.cursor() as c:
-        # The WHERE before ON CONFLICT also keeps SQLite from reading that ON as the join's.
-        c.execute(
-            f"INSERT INTO {rollup} (taxpayer_id, issue_date, tax_rate, is_red, invoice_count, amount, tax) "
-            f"SELECT i.taxpayer_id, i.issue_date, l.tax_rate, i.is_red, {sign}, {neg}SUM(l.amount), {neg}SUM(l.tax) "
-            f"FROM {line} l JOIN {invoice_table} i ON i.id = l.invoice_id WHERE l.invoice_id = %s "
-            f"GROUP BY i.taxpayer_id, i.issue_date, i.is_red, l.tax_rate ORDER BY l.tax_rate "
-            f"ON CONFLICT (taxpayer_id, issue_date, tax_rate, is_red) DO UPDATE SET "
-            f"invoice_count = {rollup}.invoice_count + excluded.invoice_count, "
-            f"amount = {rollup}.amount + excluded.amount, tax = {rollup}.tax + excluded.tax",
-            [invoice.pk],
-        )
-        if sign < 0:
+        for batch in batches:
+            where = match or f"IN ({', '.join(['%s'] * len(batch))})"
+            params = [batch] if match else batch
+            # Per invoice and rate first, so each invoice counts once per rate it carries; the outer WHERE keeps
+            # SQLite from reading ON CONFLICT's ON as a join's.
             c.execute(
-                f"DELETE FROM {rollup} WHERE invoice_count = 0 AND (taxpayer_id, issue_date, is_red) IN "
-                f"(SELECT taxpayer_id, issue_date, is_red FROM {invoice_table} WHERE id = %s)",
-                [invoice.pk],
+                f"INSERT INTO {rollup} (taxpayer_id, issue_date, tax_rate, is_red, invoice_count, amount, tax) "
+                f"SELECT taxpayer_id, issue_date, tax_rate, is_red, {neg}COUNT(*), {neg}SUM(amount), {neg}SUM(tax) "
+                f"FROM (SELECT i.taxpayer_id, i.issue_date, l.tax_rate, i.is_red, SUM(l.amount) AS amount, "
+                f"SUM(l.tax) AS tax FROM {line} l JOIN {invoice_table} i ON i.id = l.invoice_id "
+                f"WHERE l.invoice_id {where} GROUP BY l.invoice_id, i.taxpayer_id, i.issue_date, i.is_red, l.tax_rate"
+                f") per_invoice WHERE 1 = 1 GROUP BY taxpayer_id, issue_date, tax_rate, is_red "
+                f"ORDER BY taxpayer_id, issue_date, tax_rate, is_red "
+                f"ON CONFLICT (taxpayer_id, issue_date, tax_rate, is_red) DO UPDATE SET "
+                f"invoice_count = {rollup}.invoice_count + excluded.invoice_count, "
+                f"amount = {rollup}.amount + excluded.amount, tax = {rollup}.tax + excluded.tax",
+                params,
             )
+            if sign < 0:
+                c.execute(
+                    f"DELETE FROM {rollup} WHERE invoice_count = 0 AND (taxpayer_id, issue_date, is_red) IN "
+                    f"(SELECT taxpayer_id, issue_date, is_red FROM {invoice_table} WHERE id {where})",
+                    params,
+                )
 
 
 def _where(taxpayer_ids: Iterable[int] | None, date_from: dt.date | None, date_to: dt.date | None,

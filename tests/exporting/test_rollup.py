@@ -17,7 +17,7 @@ from issuing import redletter
 from issuing.exporting import reports
 from issuing.exporting.reports import ReportFilters
 from issuing.models import Invoice, InvoiceDailyRate, InvoiceStatus
-from issuing.rollup import rebuild_rollup, rollup_differences
+from issuing.rollup import rebuild_rollup, rollup_differences, rollup_invoice, rollup_invoices
 from tests.exporting.conftest import make_invoice
 from tests.redletter.conftest import (  # noqa: F401 - fixtures
     _fast_retries,
@@ -158,6 +158,25 @@ def test_date_filters_cut_at_the_day(invoices, fiona, yuntu, date_from, date_to,
     rows = reports.summary_rows(fiona, filters)
     assert {(r["period"], str(r["rate"])): r["blue_amount"] for r in rows} == blue_amounts
     assert rows == reports.summary_rows_live(fiona, filters)
+
+
+def test_many_invoices_roll_up_in_one_call_as_one_by_one(invoices, yuntu, mingyuan):
+    extra = [make_invoice(tp, [("10.00", rate, "0.60"), ("5.00", "0.09", "0.45"), ("1.00", rate, "0.06")],
+                          day=dt.date(2026, 10, day))
+             for tp, rate, day in [(yuntu, "0.06", 15), (mingyuan, "0.13", 15), (yuntu, "0.13", 3)]]
+    maintained = rollup_rows()
+    live = Invoice.objects.exclude(status=InvoiceStatus.VOIDED)
+    InvoiceDailyRate.objects.all().delete()
+    rollup_invoices(list(live) + [extra[0].pk])  # an invoice given twice counts once
+    assert rollup_rows() == maintained
+    rollup_invoices(extra, sign=-1)
+    for inv in extra:
+        rollup_invoice(inv)
+    assert rollup_rows() == maintained
+    rollup_invoices(live.values_list("pk", flat=True), sign=-1)
+    assert not InvoiceDailyRate.objects.exists()
+    with pytest.raises(ValueError, match="sign"):
+        rollup_invoices(extra, sign=2)
 
 
 def test_a_partial_rebuild_touches_only_its_entities_and_days(invoices, yuntu, mingyuan):
