@@ -1033,8 +1033,8 @@ def _invoice_rows(
 def invoices_create_from_applications(items: Sequence[tuple[InvoiceApplication, list[ApplicationLine], dict]]
                                       ) -> list[Invoice]:
     """``invoice_create_from_application`` for many: ``items`` are (application, its lines in order, the keyword
-    arguments of the one-by-one function). Invoices in one insert, lines in another, the rollup per invoice."""
-    from issuing.rollup import rollup_invoice
+    arguments of the one-by-one function). Invoices in one insert, lines in another, the rollup in a third."""
+    from issuing.rollup import rollup_invoices
 
     built = [_invoice_rows(app, lines, **kwargs) for app, lines, kwargs in items]
     invoices = Invoice.objects.bulk_create([invoice for invoice, _ in built])
@@ -1042,8 +1042,9 @@ def invoices_create_from_applications(items: Sequence[tuple[InvoiceApplication, 
         for row in rows:
             row.invoice = invoice  # the primary key the insert returned
     InvoiceLine.objects.bulk_create([row for _, rows in built for row in rows])
-    for invoice in invoices:
-        rollup_invoice(invoice)  # the 发票汇总表's daily rollup, in this transaction
+    # The 发票汇总表's daily rollup, in this transaction: one statement taking its rows in key order (a loop would
+    # take them in invoice order, and two batches could then deadlock on them).
+    rollup_invoices(invoices)
     return invoices
 
 
