@@ -16,6 +16,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from delivery.models import (
@@ -56,7 +58,7 @@ def invoice_file_links_html(request, invoice) -> str:
     for fmt in (*DELIVERED_FORMATS, *PRINT_FORMATS):
         url = reverse("delivery:invoice_file", args=[invoice.pk, fmt])
         status = states.get(fmt)
-        note = "" if status in (None, RenderStatus.DONE) else f"（{RenderStatus(status).label}）"
+        note = "" if status in (None, RenderStatus.DONE) else gettext("（%(status)s）") % {"status": RenderStatus(status).label}
         items.append((url, FILE_EXTENSIONS[fmt].upper(), note))
     return format_html_join(" ", '<a class="button" href="{}">{}</a>{}', items)
 
@@ -122,8 +124,10 @@ class InvoiceFileAdmin(FinanceFilesOnlyMixin, ReadOnlyAdminMixin, EntityScopedAd
     def rerender(self, request, queryset):
         queued = sum(1 for file in queryset if invoice_file_rerender(file=file))
         skipped = queryset.count() - queued
-        self.message_user(request, f"已排队重新生成 {queued} 个文件" + (f"，{skipped} 个正在生成已跳过" if skipped else ""),
-                          messages.SUCCESS if queued else messages.WARNING)
+        text = gettext("已排队重新生成 %(n)d 个文件") % {"n": queued}
+        if skipped:
+            text += gettext("，%(n)d 个正在生成已跳过") % {"n": skipped}
+        self.message_user(request, text, messages.SUCCESS if queued else messages.WARNING)
 
 
 class DeliveryAddForm(forms.ModelForm):
@@ -172,7 +176,7 @@ class DeliveryAdmin(EventsReadonlyMixin, ReadOnlyAdminMixin, EntityScopedAdminMi
     @admin.display(description=_("发送目标"))
     def target_masked(self, obj):
         # A QR/short-link target is the link itself, which grants the files: only downloaders see it.
-        return "（客户链接）" if obj.channel == "qr" else obj.target
+        return gettext("（客户链接）") if obj.channel == "qr" else obj.target
 
     def _target_field(self, request) -> str:
         return "target_display" if user_may_download(request.user) else "target_masked"
@@ -219,7 +223,7 @@ class DeliveryAdmin(EventsReadonlyMixin, ReadOnlyAdminMixin, EntityScopedAdminMi
             except (ValidationError, PermissionDenied) as exc:
                 errors.append(f"{delivery.invoice}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
         if done:
-            self.message_user(request, f"已重发 {done} 条交付", messages.SUCCESS)
+            self.message_user(request, gettext("已重发 %(n)d 条交付") % {"n": done}, messages.SUCCESS)
         for error in errors:
             self.message_user(request, error, messages.ERROR)
 
@@ -251,7 +255,8 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, admin.Mod
     @admin.action(description=_("重新推送失败的记录"), permissions=["retry"])
     def retry(self, request, queryset):
         queued = sum(1 for row in queryset if webhook_retry(row=row))
-        self.message_user(request, f"已重新排队 {queued} 条推送", messages.SUCCESS if queued else messages.WARNING)
+        self.message_user(request, gettext("已重新排队 %(n)d 条推送") % {"n": queued},
+                          messages.SUCCESS if queued else messages.WARNING)
 
 
 @admin.register(InvoiceLink)
@@ -296,7 +301,7 @@ class InvoiceLinkAdmin(FinanceFilesOnlyMixin, EntityScopedAdminMixin, admin.Mode
         from django.utils import timezone
 
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        self.message_user(request, f"已撤销 {count} 个链接", messages.SUCCESS)
+        self.message_user(request, gettext("已撤销 %(n)d 个链接") % {"n": count}, messages.SUCCESS)
 
 
 @admin.register(PrintJob)
@@ -337,7 +342,7 @@ def invoice_deliveries_html(request, invoice) -> str:
         '<li><a href="{}">{} → {}</a>：{}</li>',
         (
             (reverse("admin:delivery_delivery_change", args=[d.pk]), d.get_channel_display(),
-             d.target if d.channel != "qr" or user_may_download(request.user) else "（客户链接）",
+             d.target if d.channel != "qr" or user_may_download(request.user) else gettext("（客户链接）"),
              DeliveryStatus(d.status).label)
             for d in Delivery.objects.filter(invoice=invoice).order_by("-created_at")[:20]
         ),
@@ -349,7 +354,8 @@ def invoice_deliveries_html(request, invoice) -> str:
 
 
 def _print_action(paper: str):
-    @admin.action(description=_("批量打印（%(paper)s）") % {"paper": paper})
+    # format_lazy: the description is translated when the changelist shows it, not once at import.
+    @admin.action(description=format_lazy(_("批量打印（{paper}）"), paper=paper))
     def action(modeladmin, request, queryset):
         if not user_may_download(request.user):
             modeladmin.message_user(request, _("无权打印发票文件"), messages.ERROR)
@@ -374,6 +380,6 @@ def invoices_send_email(modeladmin, request, queryset):
         except (ValidationError, PermissionDenied) as exc:
             skipped.append(f"{invoice.number}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
     if sent:
-        modeladmin.message_user(request, f"已排队发送 {sent} 张发票", messages.SUCCESS)
+        modeladmin.message_user(request, gettext("已排队发送 %(n)d 张发票") % {"n": sent}, messages.SUCCESS)
     for line in skipped:
         modeladmin.message_user(request, line, messages.WARNING)

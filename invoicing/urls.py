@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
-admin.site.site_header = "发票台 Fapiao Desk"
-admin.site.site_title = "发票台"
-admin.site.index_title = "工作台"
+admin.site.site_header = _("发票台 Fapiao Desk")
+admin.site.site_title = _("发票台")
+admin.site.index_title = _("工作台")
 
 # Media files (invoice PDF/OFD/XML) are never served statically: only through views that check role and entity.
 urlpatterns = [

@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django_fsm import can_proceed
 
@@ -64,7 +65,17 @@ def _delivery_admin():
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return "；".join(exc.messages)
-    return str(exc) or "没有执行此操作的权限"
+    return str(exc) or gettext("没有执行此操作的权限")
+
+
+def _item_error(item, error: str) -> str:
+    """One failed row of a bulk action: "number：reason"."""
+    return gettext("%(item)s：%(error)s") % {"item": item, "error": error}
+
+
+def _join(items) -> str:
+    """Numbers in a message, joined with 、 (", " in English)."""
+    return gettext("、").join(str(item) for item in items)
 
 
 class ReadonlyInline(admin.TabularInline):
@@ -150,7 +161,8 @@ class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, E
             return "-"
         bal = selectors.billing_document_balance(obj, policy=selectors.policy_for(obj.taxpayer))
         if bal.over_invoiced:
-            return format_html("{} <span style='color:#ba2121'>（超开 {}，需红冲）</span>", bal.balance, bal.over_invoiced)
+            note = gettext("（超开 %(amount)s，需红冲）") % {"amount": bal.over_invoiced}
+            return format_html("{} <span style='color:#ba2121'>{}</span>", bal.balance, note)
         return bal.balance
 
     def _apply(self, request, queryset, *, merged: bool, merge_lines: bool = False):
@@ -161,17 +173,20 @@ class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, E
                 app = services.applications_merge(actor=request.user, documents=docs,
                                                   merge_identical_lines=merge_lines)
                 created = 1
-                self.message_user(request, f"已为 {len(docs)} 张单据创建 1 张申请单 {app.number}", messages.SUCCESS)
+                self.message_user(request, gettext("已为 %(n)d 张单据创建 1 张申请单 %(number)s")
+                                  % {"n": len(docs), "number": app.number}, messages.SUCCESS)
             except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, f"合并开票失败：{_error_text(exc)}", messages.ERROR)
+                self.message_user(request, gettext("合并开票失败：%(error)s") % {"error": _error_text(exc)},
+                                  messages.ERROR)
             return
         for doc in docs:
             try:
                 services.application_create(actor=request.user, taxpayer=doc.taxpayer, sources=[doc])
                 created += 1
             except (ValidationError, PermissionDenied) as exc:
-                failed.append(f"{doc.external_no}：{_error_text(exc)}")
-        self.message_user(request, f"已创建 {created} 张申请单，失败 {len(failed)} 张",
+                failed.append(_item_error(doc.external_no, _error_text(exc)))
+        self.message_user(request, gettext("已创建 %(created)d 张申请单，失败 %(failed)d 张")
+                          % {"created": created, "failed": len(failed)},
                           messages.SUCCESS if not failed else messages.WARNING)
         for line in failed[:20]:
             self.message_user(request, line, messages.ERROR)
@@ -199,7 +214,7 @@ class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, E
             path("<int:pk>/payment/", view(self.payment_view), name="issuing_billingdocument_payment"),
         ] + urls
 
-    def _amount_view(self, request, pk, *, title, service, verb):
+    def _amount_view(self, request, pk, *, title, service, done):
         doc = get_object_or_404(self.get_queryset(request), pk=pk)
         if not request.user.has_perm("issuing.change_billingdocument"):
             raise PermissionDenied
@@ -213,7 +228,7 @@ class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, E
             except ValidationError as exc:
                 form.add_error(None, _error_text(exc))
             else:
-                self.message_user(request, f"已{verb} 1 笔：{form.cleaned_data['amount']}", messages.SUCCESS)
+                self.message_user(request, done % {"amount": form.cleaned_data["amount"]}, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:issuing_billingdocument_change", args=[doc.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -225,11 +240,12 @@ class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, E
         return TemplateResponse(request, "admin/issuing/amount_form.html", context)
 
     def refund_view(self, request, pk):
-        return self._amount_view(request, pk, title=_("登记退款"), service=services.billing_document_refund, verb="登记退款")
+        return self._amount_view(request, pk, title=_("登记退款"), service=services.billing_document_refund,
+                                 done=gettext("已登记退款 1 笔：%(amount)s"))
 
     def payment_view(self, request, pk):
         return self._amount_view(request, pk, title=_("登记收款"), service=services.billing_document_record_payment,
-                                 verb="登记收款")
+                                 done=gettext("已登记收款 1 笔：%(amount)s"))
 
 
 # --- applications ------------------------------------------------------------------------------------------------------
@@ -356,7 +372,7 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
 
     @admin.display(description=_("客户看到的状态"))
     def customer_status_display(self, obj):
-        return obj.customer_status if obj and obj.pk else "-"
+        return gettext(obj.customer_status) if obj and obj.pk else "-"  # a plain label, marked in CUSTOMER_STATUS
 
     def has_delete_permission(self, request, obj=None):
         if obj is None or obj.status != S.DRAFT:
@@ -403,14 +419,14 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
 
     BUTTONS = (
         # (transition, label, permission kind, needs a reason)
-        ("claim", "领取审核", "review", False),
-        ("release", "放弃审核", "review", False),
-        ("approve", "批准", "review", False),
-        ("reject", "驳回", "review", True),
-        ("withdraw", "撤销", "change", False),
-        ("submit", "提交审核", "change", False),
-        ("start_issuing", "发起开票", "issue", False),
-        ("retry", "重新开票", "issue", False),
+        ("claim", _("领取审核"), "review", False),
+        ("release", _("放弃审核"), "review", False),
+        ("approve", _("批准"), "review", False),
+        ("reject", pgettext_lazy("button", "驳回"), "review", True),  # 驳回 alone is the status label
+        ("withdraw", _("撤销"), "change", False),
+        ("submit", _("提交审核"), "change", False),
+        ("start_issuing", _("发起开票"), "issue", False),
+        ("retry", _("重新开票"), "issue", False),
     )
 
     def available_buttons(self, request, obj):
@@ -428,9 +444,9 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
                     continue
                 out.append({"name": name, "label": label, "needs_reason": needs_reason})
         if obj.status in services.SPLITTABLE and allowed["change"]:
-            out.append({"name": "split", "label": "拆分", "needs_reason": False})
+            out.append({"name": "split", "label": _("拆分"), "needs_reason": False})
         if admin_issuing and allowed["issue"] and obj.status == S.ISSUING and obj.needs_attention:
-            out.append({"name": "reissue", "label": "换流水号重开", "needs_reason": False})
+            out.append({"name": "reissue", "label": _("换流水号重开"), "needs_reason": False})
         return out
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -455,17 +471,19 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
             if admin_issuing else []
         ) + urls
 
-    SERVICES = {
-        "claim": (services.application_claim, "已领取"),
-        "release": (services.application_release, "已放弃审核"),
-        "approve": (admin_issuing.approve_service if admin_issuing else services.application_approve, "已批准"),
-        "reject": (services.application_reject, "已驳回"),
-        "withdraw": (services.application_withdraw, "已撤销"),
-        "submit": (services.application_submit, "已提交"),
+    SERVICES = {  # (service, message when done: "已领取 1 张申请单：number")
+        "claim": (services.application_claim, _("已领取 1 张申请单：%(number)s")),
+        "release": (services.application_release, _("已放弃审核 1 张申请单：%(number)s")),
+        "approve": (admin_issuing.approve_service if admin_issuing else services.application_approve,
+                    _("已批准 1 张申请单：%(number)s")),
+        "reject": (services.application_reject, _("已驳回 1 张申请单：%(number)s")),
+        "withdraw": (services.application_withdraw, _("已撤销 1 张申请单：%(number)s")),
+        "submit": (services.application_submit, _("已提交 1 张申请单：%(number)s")),
         "start_issuing": (
-            admin_issuing.submit_issue_service if admin_issuing else services.application_mark_issuing, "已发起开票"
+            admin_issuing.submit_issue_service if admin_issuing else services.application_mark_issuing,
+            _("已发起开票 1 张申请单：%(number)s"),
         ),
-        "retry": (services.application_retry, "已转为待开票"),
+        "retry": (services.application_retry, _("已转为待开票 1 张申请单：%(number)s")),
     }
 
     def transition_view(self, request, pk, name):
@@ -474,7 +492,7 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
         obj = get_object_or_404(self.get_queryset(request), pk=pk)  # scoped: another entity's is a 404
         if name not in self.SERVICES:
             raise PermissionDenied
-        service, verb = self.SERVICES[name]
+        service, done = self.SERVICES[name]
         kwargs = {"application": obj, "actor": request.user}
         if name == "reject":
             kwargs["reason"] = request.POST.get("reason", "")
@@ -482,12 +500,11 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
             kwargs["reason"] = request.POST.get("reason", "")
         try:
             service(**kwargs)
-        except ValidationError as exc:
-            self.message_user(request, f"申请单 {obj.number}：{_error_text(exc)}", messages.ERROR)
-        except PermissionDenied as exc:
-            self.message_user(request, f"申请单 {obj.number}：{_error_text(exc)}", messages.ERROR)
+        except (ValidationError, PermissionDenied) as exc:
+            self.message_user(request, gettext("申请单 %(number)s：%(error)s")
+                              % {"number": obj.number, "error": _error_text(exc)}, messages.ERROR)
         else:
-            self.message_user(request, f"{verb} 1 张申请单：{obj.number}", messages.SUCCESS)
+            self.message_user(request, done % {"number": obj.number}, messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:issuing_invoiceapplication_change", args=[obj.pk]))
 
     def split_view(self, request, pk):
@@ -501,8 +518,8 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
             except (ValidationError, PermissionDenied) as exc:
                 form.add_error(None, _error_text(exc))
             else:
-                numbers = "、".join(p.number for p in parts)
-                self.message_user(request, f"已拆分为 {len(parts)} 张申请单：{numbers}", messages.SUCCESS)
+                self.message_user(request, gettext("已拆分为 %(n)d 张申请单：%(numbers)s")
+                                  % {"n": len(parts), "numbers": _join(p.number for p in parts)}, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:issuing_invoiceapplication_changelist"))
         context = {**self.admin_site.each_context(request), "title": _("拆分申请单"), "opts": self.model._meta,
                    "original": obj, "form": form}
@@ -516,7 +533,8 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
         if request.method == "POST" and form.is_valid() and formset.is_valid():
             app = self._create_from_form(request, form, formset)
             if app is not None:
-                self.message_user(request, f"已创建 1 张申请单：{app.number}（{app.get_status_display()}）", messages.SUCCESS)
+                self.message_user(request, gettext("已创建 1 张申请单：%(number)s（%(status)s）")
+                                  % {"number": app.number, "status": app.get_status_display()}, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:issuing_invoiceapplication_change", args=[app.pk]))
         context = {**self.admin_site.each_context(request), "title": _("为客户申请开票"), "opts": self.model._meta,
                    "form": form, "formset": formset, "add": True}
@@ -530,7 +548,7 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
                                    request.user))
         missing = set(numbers) - {d.external_no for d in docs}
         if missing:
-            form.add_error("documents", f"找不到业务单据：{'、'.join(sorted(missing))}")
+            form.add_error("documents", gettext("找不到业务单据：%(numbers)s") % {"numbers": _join(sorted(missing))})
             return None
         lines = []
         for row in formset.cleaned_data:
@@ -561,22 +579,23 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
 
     # --- bulk actions -------------------------------------------------------------------------------------------
 
-    def _each(self, request, queryset, service, verb, **kwargs):
+    def _each(self, request, queryset, service, done_message, **kwargs):
+        """Call ``service`` for each selected application; ``done_message`` has %(done)d and %(failed)d."""
         done, errors = 0, []
         for app in queryset.order_by("pk"):
             try:
                 service(application=app, actor=request.user, **kwargs)
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
-                errors.append(f"{app.number}：{_error_text(exc)}")
-        self.message_user(request, f"{verb} {done} 张，失败 {len(errors)} 张",
+                errors.append(_item_error(app.number, _error_text(exc)))
+        self.message_user(request, done_message % {"done": done, "failed": len(errors)},
                           messages.SUCCESS if not errors else messages.WARNING)
         for line in errors[:20]:
             self.message_user(request, line, messages.ERROR)
 
     @admin.action(description=_("领取审核"), permissions=["review"])
     def claim_selected(self, request, queryset):
-        self._each(request, queryset, services.application_claim, "已领取")
+        self._each(request, queryset, services.application_claim, gettext("已领取 %(done)d 张，失败 %(failed)d 张"))
 
     @admin.action(description=_("批准（检查额度）"), permissions=["review"])
     def approve_selected(self, request, queryset):
@@ -588,25 +607,32 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
             started = (admin_issuing.issuing.applications_submit_issue(applications=result.approved,
                                                                        actor=request.user)
                        if issue and result.approved else None)
-        self.message_user(request, result.summary, messages.SUCCESS if not result.refused else messages.WARNING)
+        # result.summary's text, translated here: 已批准 n 张，未批准 m 张[；额度不足：numbers]
+        summary = gettext("已批准 %(approved)d 张，未批准 %(refused)d 张") % {
+            "approved": len(result.approved), "refused": len(result.refused)}
+        if result.not_fitting:
+            summary += gettext("；额度不足：%(numbers)s") % {"numbers": _join(result.not_fitting)}
+        self.message_user(request, summary, messages.SUCCESS if not result.refused else messages.WARNING)
         for number, failures in list(result.refused.items())[:20]:
-            self.message_user(request, f"{number}：" + "；".join(f.message for f in failures), messages.ERROR)
+            self.message_user(request, _item_error(number, "；".join(f.message for f in failures)), messages.ERROR)
         if started is not None:
             admin_issuing.report_batch(self, request, started)
 
     @admin.action(description=_("撤销"), permissions=["change"])
     def withdraw_selected(self, request, queryset):
-        self._each(request, queryset, services.application_withdraw, "已撤销")
+        self._each(request, queryset, services.application_withdraw, gettext("已撤销 %(done)d 张，失败 %(failed)d 张"))
 
     @admin.action(description=_("发起开票"), permissions=["issue"])
     def issue_selected(self, request, queryset):
-        self._each(request, queryset, services.application_mark_issuing, "已发起开票")
+        self._each(request, queryset, services.application_mark_issuing,
+                   gettext("已发起开票 %(done)d 张，失败 %(failed)d 张"))
 
 
 class SplitForm(forms.Form):
     group_by = forms.ChoiceField(
         label=_("按税收分类分组"), required=False,
-        choices=[("", "不分组"), ("category", "按税收分类大类"), ("code", "按税收分类编码"), ("rate", "按税率")],
+        choices=[("", _("不分组")), ("category", _("按税收分类大类")), ("code", _("按税收分类编码")),
+                 ("rate", _("按税率"))],
     )
     max_lines = forms.IntegerField(label=_("每张最多行数"), required=False, min_value=2)
     amount_limit = forms.DecimalField(label=_("每张金额上限（不含税）"), required=False, max_digits=18, decimal_places=2)
@@ -618,7 +644,7 @@ class SplitForm(forms.Form):
         try:
             return tuple(Decimal(x) for x in text.replace("，", ",").split(",") if x.strip())
         except ArithmeticError as exc:
-            raise ValidationError({name: "请输入数字，用逗号分隔"}) from exc
+            raise ValidationError({name: gettext("请输入数字，用逗号分隔")}) from exc
 
     def clean(self):
         data = super().clean()

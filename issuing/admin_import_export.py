@@ -25,6 +25,8 @@ from django.template.loader import select_template
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportMixin
 
 from invoicing.scoping import allowed_taxpayers
@@ -92,11 +94,11 @@ class StreamingExportAdminMixin:
             query = request.GET.urlencode()
             suffix = f"?{query}" if query else ""
             extra_context["fapiao_export_urls"] = [
-                ("导出 CSV", reverse(base, args=["csv"], current_app=self.admin_site.name) + suffix),
-                ("导出 Excel", reverse(base, args=["xlsx"], current_app=self.admin_site.name) + suffix),
+                (gettext("导出 CSV"), reverse(base, args=["csv"], current_app=self.admin_site.name) + suffix),
+                (gettext("导出 Excel"), reverse(base, args=["xlsx"], current_app=self.admin_site.name) + suffix),
             ]
             if self.export_spec_name in ("invoices", "invoice_detail") and request.user.has_perm(P_REPORTS):
-                extra_context["fapiao_export_urls"].append(("发票汇总表", reverse("issuing:reports")))
+                extra_context["fapiao_export_urls"].append((gettext("发票汇总表"), reverse("issuing:reports")))
         return super().changelist_view(request, extra_context)
 
     def streaming_export_view(self, request, fmt: str):
@@ -140,8 +142,8 @@ class BillingImportAdminMixin(ImportMixin):
         extra_context = extra_context or {}
         if request.user.has_perm(P_IMPORT):
             extra_context["fapiao_import_links"] = [
-                ("下载导入模板", reverse("issuing:import_template")),
-                ("大批量导入", reverse("issuing:import")),
+                (gettext("下载导入模板"), reverse("issuing:import_template")),
+                (gettext("大批量导入"), reverse("issuing:import")),
             ]
         return super().changelist_view(request, extra_context)
 
@@ -163,9 +165,9 @@ def template_download(request):
 
 
 class FastImportForm(forms.Form):
-    file = forms.FileField(label="文件", help_text="按模板填写的 .xlsx 或 .csv；任何一行有错都不会写入")
-    taxpayer = forms.ModelChoiceField(label="主体", queryset=None, required=False,
-                                      help_text="选定后，文件中的“主体税号”列可留空；留空则按文件中的主体税号导入")
+    file = forms.FileField(label=_("文件"), help_text=_("按模板填写的 .xlsx 或 .csv；任何一行有错都不会写入"))
+    taxpayer = forms.ModelChoiceField(label=_("主体"), queryset=None, required=False,
+                                      help_text=_("选定后，文件中的“主体税号”列可留空；留空则按文件中的主体税号导入"))
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -175,7 +177,7 @@ class FastImportForm(forms.Form):
         f = self.cleaned_data["file"]
         suffix = Path(f.name).suffix.lower()
         if suffix not in (".xlsx", ".csv"):
-            raise forms.ValidationError("请上传 .xlsx 或 .csv 文件")
+            raise forms.ValidationError(gettext("请上传 .xlsx 或 .csv 文件"))
         return f
 
 
@@ -194,7 +196,7 @@ def fast_import(request):
         tasks_import.import_billing_file_task.delay(job_id, str(target), taxpayer.pk if taxpayer else None,
                                                     request.user.pk)
         return redirect("issuing:job", job_id=job_id)
-    context = {**admin.site.each_context(request), "title": "导入业务单据（大批量）", "form": form,
+    context = {**admin.site.each_context(request), "title": gettext("导入业务单据（大批量）"), "form": form,
                "template_url": reverse("issuing:import_template")}
     return TemplateResponse(request, "admin/issuing/import_fast.html", context)
 
@@ -211,7 +213,8 @@ def _job_or_404(request, job_id: str) -> dict:
 
 def _job_payload(job: dict) -> dict:
     out = {k: job.get(k) for k in ("id", "kind", "status", "processed", "total", "message", "filename")}
-    out["status_label"] = jobs.STATUS_LABELS.get(job.get("status"), job.get("status"))
+    label = jobs.STATUS_LABELS.get(job.get("status"))
+    out["status_label"] = gettext(label) if label else job.get("status")
     out["percent"] = jobs.percent(job)
     out["done"] = job.get("status") in (jobs.SUCCEEDED, jobs.FAILED)
     if job.get("errors_file"):
@@ -225,7 +228,7 @@ def _job_payload(job: dict) -> dict:
 
 def job_page(request, job_id: str):
     job = _job_or_404(request, job_id)
-    context = {**admin.site.each_context(request), "title": "导入任务" if job.get("kind") == "import" else "导出任务",
+    context = {**admin.site.each_context(request), "title": gettext("导入任务") if job.get("kind") == "import" else gettext("导出任务"),
                "job": _job_payload(job), "status_url": reverse("issuing:job_status", args=[job_id])}
     return TemplateResponse(request, "admin/issuing/import_job.html", context)
 
@@ -253,9 +256,9 @@ def job_download(request, job_id: str, what: str):
 
 
 class ReportFilterForm(forms.Form):
-    taxpayer = forms.ModelChoiceField(label="主体", queryset=None, required=False, empty_label="全部主体")
-    date_from = forms.DateField(label="开票日期从", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label="至", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    taxpayer = forms.ModelChoiceField(label=_("主体"), queryset=None, required=False, empty_label=_("全部主体"))
+    date_from = forms.DateField(label=_("开票日期从"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("至"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -309,7 +312,7 @@ def reports_view(request):
         return f"?{base}&report={report}&format={f}" if base else f"?report={report}&format={f}"
 
     context = {
-        **admin.site.each_context(request), "title": "报表", "form": form, "summary": summary,
+        **admin.site.each_context(request), "title": gettext("报表"), "form": form, "summary": summary,
         "summary_totals": reports.summary_totals(summary), "status_rows": status_rows,
         "links": {r: {f: link(r, f) for f in ("csv", "xlsx")} for r in ("summary", "status", "detail")},
         "today": timezone.localdate(), "month_start": timezone.localdate().replace(day=1),

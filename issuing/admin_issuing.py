@@ -4,13 +4,13 @@ Wiring in ``issuing/admin.py`` (``InvoiceApplicationAdmin``):
 
 * the 发起开票 button must queue the call, not only move the state::
 
-      SERVICES["start_issuing"] = (admin_issuing.submit_issue_service, "已发起开票")
+      SERVICES["start_issuing"] = (admin_issuing.submit_issue_service, _("已发起开票 1 张申请单：%(number)s"))
 
   (``services.application_mark_issuing`` alone leaves the application 开票中 with no task: the poller would find it
   and queue it, but only after ``ISSUING_POLL_AGE_SECONDS``.)
 * 批准 that issues at once (the demo's "approve → issued invoice within seconds")::
 
-      SERVICES["approve"] = (admin_issuing.approve_and_issue_service, "已批准并发起开票")
+      SERVICES["approve"] = (admin_issuing.approve_and_issue_service, _("已批准 1 张申请单：%(number)s"))
 
 * changelist actions and the filter::
 
@@ -30,10 +30,10 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
-from django.template import engines
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from issuing import issuing
@@ -79,17 +79,22 @@ def approve_service(*, application, actor, note: str = ""):  # noqa: ANN001, ANN
 # --- changelist actions ------------------------------------------------------------------------------------------
 
 
-def _each(modeladmin, request, queryset, call, verb: str) -> None:  # noqa: ANN001
+def _failure(number: str, error: str) -> str:
+    return gettext("%(item)s：%(error)s") % {"item": number, "error": error}
+
+
+def _each(modeladmin, request, queryset, call, done_message: str) -> None:  # noqa: ANN001
+    """``done_message`` takes %(n)d, the number done."""
     done, failed = 0, []
     for app in queryset.order_by("pk"):
         try:
             call(app)
         except (ValidationError, PermissionDenied) as exc:
-            failed.append(f"{app.number}：{_text(exc)}")
+            failed.append(_failure(app.number, _text(exc)))
         else:
             done += 1
     if done:
-        modeladmin.message_user(request, f"{verb} {done} 张申请单", messages.SUCCESS)
+        modeladmin.message_user(request, done_message % {"n": done}, messages.SUCCESS)
     for line in failed:
         modeladmin.message_user(request, line, messages.ERROR)
 
@@ -97,13 +102,16 @@ def _each(modeladmin, request, queryset, call, verb: str) -> None:  # noqa: ANN0
 def report_batch(modeladmin, request, result) -> None:  # noqa: ANN001
     """The messages for ``issuing.applications_submit_issue``: how many started, which were refused and why."""
     if result.marked:
-        modeladmin.message_user(request, f"已发起开票 {len(result.marked)} 张申请单", messages.SUCCESS)
+        modeladmin.message_user(request, gettext("已发起开票 %(n)d 张申请单") % {"n": len(result.marked)},
+                                messages.SUCCESS)
     if result.already:
-        modeladmin.message_user(request, f"{len(result.already)} 张已在开票中或已开票，未重复发起", messages.INFO)
+        modeladmin.message_user(request, gettext("%(n)d 张已在开票中或已开票，未重复发起") % {"n": len(result.already)},
+                                messages.INFO)
     for number, failures in list(result.refused.items())[:20]:
-        modeladmin.message_user(request, f"{number}：" + "；".join(f.message for f in failures), messages.ERROR)
+        modeladmin.message_user(request, _failure(number, "；".join(f.message for f in failures)), messages.ERROR)
     if len(result.refused) > 20:
-        modeladmin.message_user(request, f"另有 {len(result.refused) - 20} 张未能发起开票", messages.ERROR)
+        modeladmin.message_user(request, gettext("另有 %(n)d 张未能发起开票") % {"n": len(result.refused) - 20},
+                                messages.ERROR)
 
 
 @admin.action(description=_("发起开票"), permissions=["issue"])
@@ -117,7 +125,8 @@ def submit_issue(modeladmin, request, queryset):  # noqa: ANN001, ANN201
 @admin.action(description=_("按原流水号重试（需人工处理的）"), permissions=["issue"])
 def retry_same_serial(modeladmin, request, queryset):  # noqa: ANN001, ANN201
     _each(modeladmin, request, queryset,
-          lambda app: issuing.application_retry_issue(application=app, actor=request.user), "已按原流水号重试")
+          lambda app: issuing.application_retry_issue(application=app, actor=request.user),
+          gettext("已按原流水号重试 %(n)d 张申请单"))
 
 
 @admin.action(description=_("向平台查询开票结果"), permissions=["issue"])
@@ -134,7 +143,9 @@ def query_platform_now(modeladmin, request, queryset):  # noqa: ANN001, ANN201
     unavailable = sum(r.unavailable for r in outcomes)
     modeladmin.message_user(
         request,
-        f"查询 {len(ids)} 张：已开票 {issued}，开票中 {pending}，失败 {failed}，平台未受理 {unknown}，平台不可用 {unavailable}",
+        gettext("查询 %(n)d 张：已开票 %(issued)d，开票中 %(pending)d，失败 %(failed)d，平台未受理 %(unknown)d，"
+                "平台不可用 %(unavailable)d") % {"n": len(ids), "issued": issued, "pending": pending, "failed": failed,
+                                                "unknown": unknown, "unavailable": unavailable},
         messages.INFO,
     )
 
@@ -156,18 +167,7 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
 
 # --- the reissue page --------------------------------------------------------------------------------------------
 
-_REISSUE_TEMPLATE = """{% extends "admin/base_site.html" %}
-{% block content %}
-<p>申请单 <strong>{{ original.number }}</strong> 处于“开票中·需人工处理”，当前流水号 <code>{{ original.issue_serial }}</code>，
-已尝试 {{ original.issue_attempts }} 次，最近错误：{{ original.last_error }}</p>
-<p>换用新的流水号重新发送前，系统会先向平台查询当前流水号：平台若已受理或已开具，则不会换号（已开具的会直接入账）。</p>
-{% if error %}<p class="errornote">{{ error }}</p>{% endif %}
-<form method="post">{% csrf_token %}
-<p><label for="reason">原因（必填）</label><br><textarea id="reason" name="reason" rows="3" cols="60">{{ reason }}</textarea></p>
-<input type="submit" class="default" value="确认换流水号重开">
-</form>
-{% endblock %}
-"""
+_REISSUE_TEMPLATE = "admin/issuing/invoiceapplication/reissue.html"
 
 
 def reissue_view(modeladmin, request, pk):  # noqa: ANN001, ANN201
@@ -184,10 +184,12 @@ def reissue_view(modeladmin, request, pk):  # noqa: ANN001, ANN201
             error = _text(exc)
         else:
             modeladmin.message_user(
-                request, f"申请单 {app.number}：流水号 {app.issue_serial}，{app.get_status_display()}", messages.SUCCESS
+                request,
+                gettext("申请单 %(number)s：流水号 %(serial)s，%(status)s")
+                % {"number": app.number, "serial": app.issue_serial, "status": app.get_status_display()},
+                messages.SUCCESS,
             )
             return HttpResponseRedirect(reverse("admin:issuing_invoiceapplication_change", args=[obj.pk]))
-    template = engines["django"].from_string(_REISSUE_TEMPLATE)
-    context = {**modeladmin.admin_site.each_context(request), "title": "换流水号重新开票", "opts": obj._meta,
+    context = {**modeladmin.admin_site.each_context(request), "title": _("换流水号重新开票"), "opts": obj._meta,
                "original": obj, "error": error, "reason": reason}
-    return HttpResponse(template.render(context, request))
+    return render(request, _REISSUE_TEMPLATE, context)

@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.admin import EntityScopedAdminMixin, EventsReadonlyMixin
@@ -48,7 +49,7 @@ P_DECIDE = "issuing.confirm_redletterform"
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return "；".join(exc.messages)
-    return str(exc) or "没有执行此操作的权限"
+    return str(exc) or gettext("没有执行此操作的权限")
 
 
 class QueueFilter(admin.SimpleListFilter):
@@ -113,13 +114,13 @@ class RedRequestForm(forms.Form):
             if not parts:
                 continue
             if len(parts) not in (2, 3):
-                raise ValidationError(f"第{n}行格式应为“序号,金额[,数量]”")
+                raise ValidationError(gettext("第%(n)d行格式应为“序号,金额[,数量]”") % {"n": n})
             try:
                 item = {"blue_line_no": int(parts[0]), "amount": Decimal(parts[1])}
                 if len(parts) == 3:
                     item["quantity"] = Decimal(parts[2])
             except (ValueError, ArithmeticError) as exc:
-                raise ValidationError(f"第{n}行不是有效的数字") from exc
+                raise ValidationError(gettext("第%(n)d行不是有效的数字") % {"n": n}) from exc
             out.append(item)
         return out
 
@@ -176,14 +177,15 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
         left = obj.expires_at - timezone.now()
         seconds = int(left.total_seconds())
         if seconds <= 0:
-            return format_html('<span class="fapiao-countdown expired" style="color:#ba2121">{}</span>', "已超72小时，待平台作废")
+            return format_html('<span class="fapiao-countdown expired" style="color:#ba2121">{}</span>',
+                               gettext("已超72小时，待平台作废"))
         hours, minutes = divmod(seconds // 60, 60)
         urgent = seconds < 12 * 3600
         return format_html(
             '<span class="fapiao-countdown" style="{}" title="{}">{}</span>',
             "color:#ba2121;font-weight:bold" if urgent else "",
-            f"截止 {timezone.localtime(obj.expires_at):%Y-%m-%d %H:%M}（平台时钟）",
-            f"{hours}小时{minutes:02d}分",
+            gettext("截止 %(deadline)s（平台时钟）") % {"deadline": f"{timezone.localtime(obj.expires_at):%Y-%m-%d %H:%M}"},
+            gettext("%(hours)d小时%(minutes)s分") % {"hours": hours, "minutes": f"{minutes:02d}"},
         )
 
     # --- permissions -----------------------------------------------------------------------------------------
@@ -216,12 +218,12 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
 
     BUTTONS = (
         # (name, label, permission kind)
-        ("submit", "提交平台", "confirm"),
-        ("confirm", "确认（同意红冲）", "confirm"),
-        ("reject", "拒绝", "confirm"),
-        ("revoke", "撤销", "confirm"),
-        ("sync", "刷新平台状态", "view"),
-        ("discard", "删除草稿", "request"),
+        ("submit", _("提交平台"), "confirm"),
+        ("confirm", _("确认（同意红冲）"), "confirm"),
+        ("reject", _("拒绝"), "confirm"),
+        ("revoke", _("撤销"), "confirm"),
+        ("sync", _("刷新平台状态"), "view"),
+        ("discard", _("删除草稿"), "request"),
     )
 
     def _can(self, name: str, obj: RedLetterForm) -> bool:
@@ -272,10 +274,13 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
             form = redletter.redletter_sync(form=obj)
         elif name == "discard":
             redletter.redletter_discard(form=obj, actor=user)
-            return "已删除草稿"
+            return gettext("已删除草稿")
         else:
             raise PermissionDenied
-        return f"{form.get_status_display()}" + (f"，红字发票 {form.red_invoice.number}" if form.red_invoice_id else "")
+        if form.red_invoice_id:
+            return gettext("%(status)s，红字发票 %(number)s") % {"status": form.get_status_display(),
+                                                               "number": form.red_invoice.number}
+        return str(form.get_status_display())
 
     def act_view(self, request, pk, name):
         if request.method != "POST":
@@ -286,50 +291,54 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
         try:
             text = self._service(name, obj, request.user)
         except (ValidationError, PermissionDenied) as exc:
-            self.message_user(request, f"红字确认单 {obj}：{_error_text(exc)}", messages.ERROR)
+            self.message_user(request, gettext("红字确认单 %(form)s：%(error)s") % {"form": obj, "error": _error_text(exc)},
+                              messages.ERROR)
         else:
-            self.message_user(request, f"已处理 1 张红字确认单 {obj}：{text}", messages.SUCCESS)
+            self.message_user(request, gettext("已处理 1 张红字确认单 %(form)s：%(result)s") % {"form": obj, "result": text},
+                              messages.SUCCESS)
             if name == "discard":
                 return HttpResponseRedirect(reverse("admin:issuing_redletterform_changelist"))
         return HttpResponseRedirect(reverse("admin:issuing_redletterform_change", args=[obj.pk]))
 
     # --- bulk actions ----------------------------------------------------------------------------------------
 
-    def _each(self, request, queryset, name: str, verb: str):
+    def _each(self, request, queryset, name: str, done_message: str):
+        """``done_message`` takes %(n)d, the number of forms done."""
         done, failed = 0, []
         for obj in queryset.order_by("pk"):
             if not self._can(name, obj):
-                failed.append(f"{obj}：状态为「{obj.get_status_display()}」")
+                failed.append(gettext("%(form)s：状态为「%(status)s」") % {"form": obj, "status": obj.get_status_display()})
                 continue
             try:
                 self._service(name, obj, request.user)
             except (ValidationError, PermissionDenied) as exc:
-                failed.append(f"{obj}：{_error_text(exc)}")
+                failed.append(gettext("%(item)s：%(error)s") % {"item": obj, "error": _error_text(exc)})
             else:
                 done += 1
-        self.message_user(request, f"{verb} {done} 张红字确认单", messages.SUCCESS if done else messages.WARNING)
+        self.message_user(request, done_message % {"n": done}, messages.SUCCESS if done else messages.WARNING)
         if failed:
-            self.message_user(request, f"未处理 {len(failed)} 张：" + "；".join(failed[:20]), messages.ERROR)
+            self.message_user(request, gettext("未处理 %(n)d 张：%(failures)s")
+                              % {"n": len(failed), "failures": gettext("；").join(failed[:20])}, messages.ERROR)
 
     @admin.action(description=_("提交平台"), permissions=["confirm"])
     def submit_selected(self, request, queryset):
-        self._each(request, queryset, "submit", "已提交")
+        self._each(request, queryset, "submit", gettext("已提交 %(n)d 张红字确认单"))
 
     @admin.action(description=_("确认所选（购方发起）"), permissions=["confirm"])
     def confirm_selected(self, request, queryset):
-        self._each(request, queryset, "confirm", "已确认")
+        self._each(request, queryset, "confirm", gettext("已确认 %(n)d 张红字确认单"))
 
     @admin.action(description=_("拒绝所选（购方发起）"), permissions=["confirm"])
     def reject_selected(self, request, queryset):
-        self._each(request, queryset, "reject", "已拒绝")
+        self._each(request, queryset, "reject", gettext("已拒绝 %(n)d 张红字确认单"))
 
     @admin.action(description=_("撤销所选（我方发起）"), permissions=["confirm"])
     def revoke_selected(self, request, queryset):
-        self._each(request, queryset, "revoke", "已撤销")
+        self._each(request, queryset, "revoke", gettext("已撤销 %(n)d 张红字确认单"))
 
     @admin.action(description=_("刷新平台状态"), permissions=["view"])
     def sync_selected(self, request, queryset):
-        self._each(request, queryset, "sync", "已刷新")
+        self._each(request, queryset, "sync", gettext("已刷新 %(n)d 张红字确认单"))
 
     # --- request (add) ---------------------------------------------------------------------------------------
 
@@ -344,7 +353,7 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
             blue = scope_queryset(Invoice.objects.filter(is_red=False), request.user).filter(
                 number=data["blue_number"].strip()).first()
             if blue is None:
-                form.add_error("blue_number", "未找到该蓝字发票（或无权操作其主体）")
+                form.add_error("blue_number", gettext("未找到该蓝字发票（或无权操作其主体）"))
             else:
                 submit = may_submit and "_submit_now" in request.POST
                 try:
@@ -356,8 +365,9 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
                 except (ValidationError, PermissionDenied) as exc:
                     form.add_error(None, _error_text(exc))
                 else:
-                    verb = "已提交" if submit else "已保存草稿"
-                    self.message_user(request, f"{verb} 1 张红字确认单：{red}（{red.get_status_display()}）",
+                    done = (gettext("已提交 1 张红字确认单：%(form)s（%(status)s）") if submit
+                            else gettext("已保存草稿 1 张红字确认单：%(form)s（%(status)s）"))
+                    self.message_user(request, done % {"form": red, "status": red.get_status_display()},
                                       messages.SUCCESS)
                     return HttpResponseRedirect(reverse("admin:issuing_redletterform_change", args=[red.pk]))
         context = {

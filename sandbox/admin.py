@@ -6,6 +6,8 @@ Finance sees the demo accounts and may switch their faults; administrators see e
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.channels.admin import is_administrator
@@ -32,10 +34,11 @@ class FaultProfileInline(admin.StackedInline):
 
 
 def _advance(hours: int):  # noqa: ANN202
-    @admin.action(description=_("沙箱时钟前进 %(h)d 小时") % {"h": hours}, permissions=["change"])
+    # format_lazy: the description is translated when the changelist shows it, not once at import.
+    @admin.action(description=format_lazy(_("沙箱时钟前进 {hours} 小时"), hours=hours), permissions=["change"])
     def action(modeladmin, request, queryset):
         now = clock.advance(hours=hours)
-        modeladmin.message_user(request, _("沙箱时钟已前进 %(h)d 小时，现在是 %(now)s") % {"h": hours, "now": now})
+        modeladmin.message_user(request, gettext("沙箱时钟已前进 %(h)d 小时，现在是 %(now)s") % {"h": hours, "now": now})
 
     action.__name__ = f"advance_clock_{hours}h"
     return action
@@ -84,19 +87,19 @@ class SandboxAccountAdmin(admin.ModelAdmin):
     def faults_clear(self, request, queryset):
         for account in queryset:
             faults.profile_clear(account=account)
-        self.message_user(request, _("已关闭 %(n)d 个账户的故障注入") % {"n": queryset.count()})
+        self.message_user(request, gettext("已关闭 %(n)d 个账户的故障注入") % {"n": queryset.count()})
 
     @admin.action(description=_("模拟税局会话掉线"), permissions=["change"])
     def session_drop(self, request, queryset):
         for account in queryset:
             faults.profile_set(account=account, enabled=True, session_dropped=True)
-        self.message_user(request, _("%(n)d 个账户的会话已掉线") % {"n": queryset.count()}, messages.WARNING)
+        self.message_user(request, gettext("%(n)d 个账户的会话已掉线") % {"n": queryset.count()}, messages.WARNING)
 
     @admin.action(description=_("恢复税局会话"), permissions=["change"])
     def session_restore(self, request, queryset):
         for account in queryset:
             faults.profile_set(account=account, session_dropped=False)
-        self.message_user(request, _("%(n)d 个账户的会话已恢复") % {"n": queryset.count()})
+        self.message_user(request, gettext("%(n)d 个账户的会话已恢复") % {"n": queryset.count()})
 
 
 class ReadOnlyMixin:
@@ -152,7 +155,7 @@ class LedgerInvoiceAdmin(SandboxScopedMixin, ReadOnlyMixin, admin.ModelAdmin):
         for inv in queryset.exclude(number=None):
             services.invoice_mark_booked(number=inv.number)
             count += 1
-        self.message_user(request, _("%(n)d 张发票已标记为购方已入账") % {"n": count})
+        self.message_user(request, gettext("%(n)d 张发票已标记为购方已入账") % {"n": count})
 
 
 class RedFormLineInline(ReadOnlyMixin, admin.TabularInline):

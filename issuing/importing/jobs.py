@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
-STATUS_LABELS = {QUEUED: "排队中", RUNNING: "进行中", SUCCEEDED: "已完成", FAILED: "失败"}
+# Marked for the catalogue; the job page and its status JSON translate them with gettext(label).
+STATUS_LABELS = {QUEUED: gettext_noop("排队中"), RUNNING: gettext_noop("进行中"), SUCCEEDED: gettext_noop("已完成"),
+                 FAILED: gettext_noop("失败")}
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 
