@@ -23,7 +23,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from delivery.models import (
     CONTENT_TYPES,
@@ -251,14 +252,21 @@ def _claim(model: type[Delivery] | type[WebhookDelivery], pk: int) -> bool:
 
 
 def email_subject(invoice: Invoice) -> str:
-    kind = "红字发票" if invoice.is_red else "电子发票"
-    return f"【{kind}】{invoice.seller_name} 开具的发票 {invoice.number}"
+    kind = gettext("红字发票") if invoice.is_red else gettext("电子发票")
+    return gettext("【%(kind)s】%(seller)s 开具的发票 %(number)s") % {
+        "kind": kind, "seller": invoice.seller_name, "number": invoice.number}
 
 
 def build_email(invoice: Invoice, to: str) -> EmailMessage:
-    """The invoice e-mail with its PDF, OFD and XML attached (rendered now if not done yet)."""
-    body = render_to_string("delivery/email.txt", {"invoice": invoice})
-    message = EmailMessage(subject=email_subject(invoice), body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[to])
+    """The invoice e-mail with its PDF, OFD and XML attached (rendered now if not done yet).
+
+    Written in the site's language (``LANGUAGE_CODE``, Chinese) whoever sends it: the customer's e-mail does not
+    follow the language of the staff member's admin session.
+    """
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = email_subject(invoice)
+        body = render_to_string("delivery/email.txt", {"invoice": invoice})
+    message = EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[to])
     for fmt in DELIVERED_FORMATS:
         message.attach(f"{invoice.number}.{FILE_EXTENSIONS[fmt]}", invoice_file_bytes(invoice, fmt), CONTENT_TYPES[fmt])
     return message

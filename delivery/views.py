@@ -20,6 +20,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -46,7 +47,8 @@ def _file_response(data: bytes, filename: str, content_type: str, *, inline: boo
 
 
 def _unavailable(exc: Exception) -> HttpResponse:
-    return HttpResponse(f"发票文件暂时无法生成：{exc}", status=503, content_type="text/plain; charset=utf-8")
+    return HttpResponse(gettext("发票文件暂时无法生成：%(error)s") % {"error": exc}, status=503,
+                        content_type="text/plain; charset=utf-8")
 
 
 @never_cache
@@ -112,7 +114,7 @@ def print_job_page(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _own_print_job(request, job_id)
     from django.contrib import admin
 
-    context = {**admin.site.each_context(request), "job": job, "title": f"批量打印（{job.paper}）"}
+    context = {**admin.site.each_context(request), "job": job, "title": gettext("批量打印（{paper}）").format(paper=job.paper)}
     return TemplateResponse(request, "delivery/print_job.html", context)
 
 
@@ -174,11 +176,12 @@ def _link_or_limit(request: HttpRequest, token: str) -> InvoiceLink | HttpRespon
 
 
 def _gone() -> HttpResponse:
-    return HttpResponse("该发票链接已失效，请联系开票方重新发送。", status=410, content_type="text/plain; charset=utf-8")
+    return HttpResponse(gettext("该发票链接已失效，请联系开票方重新发送。"), status=410,
+                        content_type="text/plain; charset=utf-8")
 
 
 def _too_many() -> HttpResponse:
-    response = HttpResponse("请求过于频繁，请稍后再试。", status=429, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(gettext("请求过于频繁，请稍后再试。"), status=429, content_type="text/plain; charset=utf-8")
     response["Retry-After"] = "60"
     return response
 
