@@ -9,6 +9,7 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from invoicing.models import Taxpayer
 
@@ -54,7 +55,7 @@ class ApiClient(models.Model):
 
     class Meta:
         verbose_name = _("接口客户端")
-        verbose_name_plural = _("接口客户端")
+        verbose_name_plural = pgettext_lazy("plural", "接口客户端")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -90,7 +91,7 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         verbose_name = _("幂等记录")
-        verbose_name_plural = _("幂等记录")
+        verbose_name_plural = pgettext_lazy("plural", "幂等记录")
         ordering = ["-created_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["client", "key"], name="idempotency_client_key_unique")]
 
@@ -109,7 +110,7 @@ class WebhookSubscription(models.Model):
 
     class Meta:
         verbose_name = _("推送订阅（接口）")
-        verbose_name_plural = _("推送订阅（接口）")
+        verbose_name_plural = pgettext_lazy("plural", "推送订阅（接口）")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:

@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from invoicing.models import Taxpayer
 from issuing.models import Invoice
@@ -76,7 +77,7 @@ class InvoiceFile(models.Model):
 
     class Meta:
         verbose_name = _("发票文件")
-        verbose_name_plural = _("发票文件")
+        verbose_name_plural = pgettext_lazy("plural", "发票文件")
         ordering = ["-created_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["invoice", "format"], name="invoicefile_one_per_format")]
         indexes = [
@@ -144,7 +145,7 @@ class Delivery(models.Model):
 
     class Meta:
         verbose_name = _("交付记录")
-        verbose_name_plural = _("交付记录")
+        verbose_name_plural = pgettext_lazy("plural", "交付记录")
         ordering = ["-created_at", "-id"]
         permissions = [("resend_delivery", "可重发交付")]
         indexes = [
@@ -192,7 +193,7 @@ class WebhookEndpoint(models.Model):
 
     class Meta:
         verbose_name = _("推送地址")
-        verbose_name_plural = _("推送地址")
+        verbose_name_plural = pgettext_lazy("plural", "推送地址")
         ordering = ["taxpayer_id", "id"]
 
     def __str__(self) -> str:
@@ -228,7 +229,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         verbose_name = _("推送记录")
-        verbose_name_plural = _("推送记录")
+        verbose_name_plural = pgettext_lazy("plural", "推送记录")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "created_at"], name="webhookdelivery_status")]
 
@@ -259,7 +260,7 @@ class InvoiceLink(models.Model):
 
     class Meta:
         verbose_name = _("发票链接")
-        verbose_name_plural = _("发票链接")
+        verbose_name_plural = pgettext_lazy("plural", "发票链接")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
@@ -292,7 +293,7 @@ class PrintJob(models.Model):
 
     class Meta:
         verbose_name = _("批量打印任务")
-        verbose_name_plural = _("批量打印任务")
+        verbose_name_plural = pgettext_lazy("plural", "批量打印任务")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:

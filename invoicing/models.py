@@ -10,6 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 def MoneyField(verbose_name: str, **kwargs) -> models.DecimalField:  # noqa: N802 - reads like a field class
@@ -69,7 +70,7 @@ class Taxpayer(models.Model):
 
     class Meta:
         verbose_name = _("主体")
-        verbose_name_plural = _("主体")
+        verbose_name_plural = pgettext_lazy("plural", "主体")
         ordering = ["id"]
 
     def __str__(self) -> str:
@@ -106,7 +107,7 @@ class Counterparty(models.Model):
 
     class Meta:
         verbose_name = _("购买方")
-        verbose_name_plural = _("购买方")
+        verbose_name_plural = pgettext_lazy("plural", "购买方")
         ordering = ["taxpayer_id", "name"]
         constraints = [
             models.UniqueConstraint(
@@ -150,7 +151,7 @@ class TaxCategory(models.Model):
 
     class Meta:
         verbose_name = _("税收分类编码")
-        verbose_name_plural = _("税收分类编码")
+        verbose_name_plural = pgettext_lazy("plural", "税收分类编码")
         ordering = ["code"]
 
     def __str__(self) -> str:
@@ -180,7 +181,7 @@ class Item(models.Model):
 
     class Meta:
         verbose_name = _("商品")
-        verbose_name_plural = _("商品")
+        verbose_name_plural = pgettext_lazy("plural", "商品")
         ordering = ["taxpayer_id", "code"]
         constraints = [models.UniqueConstraint(fields=["taxpayer", "code"], name="item_code_unique_per_entity")]
 
@@ -199,7 +200,7 @@ class EntityScope(models.Model):
 
     class Meta:
         verbose_name = _("主体权限")
-        verbose_name_plural = _("主体权限")
+        verbose_name_plural = pgettext_lazy("plural", "主体权限")
 
     def __str__(self) -> str:
         return str(self.user)
@@ -229,7 +230,7 @@ class Event(models.Model):
 
     class Meta:
         verbose_name = _("事件")
-        verbose_name_plural = _("事件")
+        verbose_name_plural = pgettext_lazy("plural", "事件")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["content_type", "object_id", "created_at"], name="event_object")]
 
@@ -279,7 +280,7 @@ class ChannelCall(models.Model):
 
     class Meta:
         verbose_name = _("通道调用日志")
-        verbose_name_plural = _("通道调用日志")
+        verbose_name_plural = pgettext_lazy("plural", "通道调用日志")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["taxpayer", "created_at"], name="channelcall_taxpayer_time")]
 

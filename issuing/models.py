@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop, pgettext_lazy
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from invoicing.models import Counterparty, CounterpartyKind, Item, MoneyField, TaxCategory, Taxpayer
@@ -141,7 +142,7 @@ class IssuingPolicy(models.Model):
 
     class Meta:
         verbose_name = _("开票设置")
-        verbose_name_plural = _("开票设置")
+        verbose_name_plural = pgettext_lazy("plural", "开票设置")
 
     def __str__(self) -> str:
         return str(self.taxpayer)
@@ -228,7 +229,7 @@ class BillingDocument(BuyerFieldsMixin, models.Model):
 
     class Meta:
         verbose_name = _("业务单据")
-        verbose_name_plural = _("业务单据")
+        verbose_name_plural = pgettext_lazy("plural", "业务单据")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -274,7 +275,7 @@ class BillingDocumentLine(models.Model):
 
     class Meta:
         verbose_name = _("业务单据明细")
-        verbose_name_plural = _("业务单据明细")
+        verbose_name_plural = pgettext_lazy("plural", "业务单据明细")
         ordering = ["document_id", "line_no"]
         constraints = [
             models.UniqueConstraint(fields=["document", "line_no"], name="billingdocline_no_unique"),
@@ -370,7 +371,7 @@ class InvoiceApplication(ConcurrentTransitionMixin, BuyerFieldsMixin, models.Mod
 
     class Meta:
         verbose_name = _("开票申请")
-        verbose_name_plural = _("开票申请")
+        verbose_name_plural = pgettext_lazy("plural", "开票申请")
         ordering = ["-created_at", "-id"]
         permissions = [
             ("review_invoiceapplication", "可审核开票申请"),
@@ -473,23 +474,26 @@ class InvoiceApplication(ConcurrentTransitionMixin, BuyerFieldsMixin, models.Mod
 
 # Customer-facing statuses: what the API and notifications show. 审核中 and 开票中 read the same to a customer.
 CUSTOMER_STATUS: dict[str, tuple[str, str]] = {
-    S.DRAFT: ("draft", "草稿"),
-    S.PENDING_REVIEW: ("processing", "开票中"),
-    S.IN_REVIEW: ("processing", "开票中"),
-    S.APPROVED: ("processing", "开票中"),
-    S.ISSUING: ("processing", "开票中"),
-    S.FAILED: ("processing", "开票中"),
-    S.ISSUED: ("issued", "已开票"),
-    S.REJECTED: ("rejected", "已驳回"),
-    S.WITHDRAWN: ("withdrawn", "已撤销"),
-    S.RED_PENDING: ("issued", "已开票"),
-    S.RED_FLUSHED: ("red_flushed", "已红冲"),
-    S.PARTLY_RED: ("partly_red", "部分红冲"),
+    S.DRAFT: ("draft", gettext_noop("草稿")),
+    S.PENDING_REVIEW: ("processing", gettext_noop("开票中")),
+    S.IN_REVIEW: ("processing", gettext_noop("开票中")),
+    S.APPROVED: ("processing", gettext_noop("开票中")),
+    S.ISSUING: ("processing", gettext_noop("开票中")),
+    S.FAILED: ("processing", gettext_noop("开票中")),
+    S.ISSUED: ("issued", gettext_noop("已开票")),
+    S.REJECTED: ("rejected", gettext_noop("已驳回")),
+    S.WITHDRAWN: ("withdrawn", gettext_noop("已撤销")),
+    S.RED_PENDING: ("issued", gettext_noop("已开票")),
+    S.RED_FLUSHED: ("red_flushed", gettext_noop("已红冲")),
+    S.PARTLY_RED: ("partly_red", gettext_noop("部分红冲")),
 }
 
 
 def customer_status(status: str) -> tuple[str, str]:
     """(code, Chinese label) shown to customers for an application status. One function for API and notifications.
+
+    The labels are plain Chinese strings (the API and webhooks send them as they are), marked for the catalogue so
+    the admin can show them translated with ``gettext(label)``.
 
     Internal steps (待审核, 审核中, 待开票, 开票中, and a failure we will retry) all read 开票中 to a customer.
     """
@@ -551,7 +555,7 @@ class ApplicationLine(LineFieldsMixin):
 
     class Meta:
         verbose_name = _("申请明细")
-        verbose_name_plural = _("申请明细")
+        verbose_name_plural = pgettext_lazy("plural", "申请明细")
         ordering = ["application_id", "line_no"]
         constraints = [models.UniqueConstraint(fields=["application", "line_no"], name="applicationline_no_unique")]
 
@@ -575,7 +579,7 @@ class ApplicationSource(models.Model):
 
     class Meta:
         verbose_name = _("申请来源单据")
-        verbose_name_plural = _("申请来源单据")
+        verbose_name_plural = pgettext_lazy("plural", "申请来源单据")
         constraints = [
             models.UniqueConstraint(fields=["application", "billing_document"], name="applicationsource_unique"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="applicationsource_amount_positive"),
@@ -598,7 +602,7 @@ class NumberSequence(models.Model):
 
     class Meta:
         verbose_name = _("编号序列")
-        verbose_name_plural = _("编号序列")
+        verbose_name_plural = pgettext_lazy("plural", "编号序列")
         constraints = [models.UniqueConstraint(fields=["prefix", "day"], name="numbersequence_unique")]
 
     def __str__(self) -> str:
@@ -657,7 +661,7 @@ class Invoice(BuyerFieldsMixin, models.Model):
 
     class Meta:
         verbose_name = _("发票")
-        verbose_name_plural = _("发票")
+        verbose_name_plural = pgettext_lazy("plural", "发票")
         ordering = ["-issued_at", "-id"]
         permissions = [
             ("download_invoice_file", "可下载发票文件"),
@@ -689,7 +693,7 @@ class InvoiceLine(LineFieldsMixin):
 
     class Meta:
         verbose_name = _("发票明细")
-        verbose_name_plural = _("发票明细")
+        verbose_name_plural = pgettext_lazy("plural", "发票明细")
         ordering = ["invoice_id", "line_no"]
         constraints = [models.UniqueConstraint(fields=["invoice", "line_no"], name="invoiceline_no_unique")]
 
@@ -712,7 +716,7 @@ class QuotaPeriod(models.Model):
 
     class Meta:
         verbose_name = _("授信额度")
-        verbose_name_plural = _("授信额度")
+        verbose_name_plural = pgettext_lazy("plural", "授信额度")
         ordering = ["-month", "taxpayer_id"]
         constraints = [
             models.UniqueConstraint(fields=["taxpayer", "month"], name="quotaperiod_unique_month"),

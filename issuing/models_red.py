@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from invoicing.models import MoneyField, Taxpayer
@@ -96,7 +97,7 @@ class RedFlushPolicy(models.Model):
 
     class Meta:
         verbose_name = _("红冲设置")
-        verbose_name_plural = _("红冲设置")
+        verbose_name_plural = pgettext_lazy("plural", "红冲设置")
 
     def __str__(self) -> str:
         return str(self.taxpayer)
@@ -154,7 +155,7 @@ class RedLetterForm(ConcurrentTransitionMixin, models.Model):
 
     class Meta:
         verbose_name = _("红字确认单")
-        verbose_name_plural = _("红字确认单")
+        verbose_name_plural = pgettext_lazy("plural", "红字确认单")
         ordering = ["-created_at", "-id"]
         permissions = [("confirm_redletterform", "可确认红字确认单")]
         constraints = [
@@ -253,7 +254,7 @@ class RedLetterFormLine(models.Model):
 
     class Meta:
         verbose_name = _("红字确认单明细")
-        verbose_name_plural = _("红字确认单明细")
+        verbose_name_plural = pgettext_lazy("plural", "红字确认单明细")
         ordering = ["form_id", "blue_line_no"]
         constraints = [
             models.UniqueConstraint(fields=["form", "blue_line_no"], name="redformline_blue_line_unique"),

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from invoicing.models import MoneyField, Taxpayer
 
@@ -32,7 +33,7 @@ class InvoiceDailyRate(models.Model):
 
     class Meta:
         verbose_name = _("发票日汇总")
-        verbose_name_plural = _("发票日汇总")
+        verbose_name_plural = pgettext_lazy("plural", "发票日汇总")
         ordering = ["taxpayer_id", "issue_date", "-tax_rate", "is_red"]
         constraints = [
             # the upsert's conflict target, and the index the report reads by entity and date

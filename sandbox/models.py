@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
 QTY = {"max_digits": 25, "decimal_places": 13}
@@ -34,7 +35,7 @@ class SandboxAccount(models.Model):
 
     class Meta:
         verbose_name = _("沙箱账户")
-        verbose_name_plural = _("沙箱账户")
+        verbose_name_plural = pgettext_lazy("plural", "沙箱账户")
         ordering = ["id"]
 
     def __str__(self) -> str:
@@ -69,7 +70,7 @@ class FaultProfile(models.Model):
 
     class Meta:
         verbose_name = _("故障注入")
-        verbose_name_plural = _("故障注入")
+        verbose_name_plural = pgettext_lazy("plural", "故障注入")
 
     def __str__(self) -> str:
         return f"{self.account.name}: {'on' if self.enabled else 'off'}"
@@ -96,7 +97,7 @@ class SandboxClock(models.Model):
 
     class Meta:
         verbose_name = _("沙箱时钟")
-        verbose_name_plural = _("沙箱时钟")
+        verbose_name_plural = pgettext_lazy("plural", "沙箱时钟")
 
     def __str__(self) -> str:
         return f"+{self.offset_seconds}s"
@@ -161,7 +162,7 @@ class LedgerInvoice(models.Model):
 
     class Meta:
         verbose_name = _("台账发票")
-        verbose_name_plural = _("台账发票")
+        verbose_name_plural = pgettext_lazy("plural", "台账发票")
         ordering = ["-id"]
         constraints = [models.UniqueConstraint(fields=["account", "serial"], name="sandbox_serial_unique")]
 
@@ -223,7 +224,7 @@ class LedgerRedForm(models.Model):
 
     class Meta:
         verbose_name = _("红字确认单")
-        verbose_name_plural = _("红字确认单")
+        verbose_name_plural = pgettext_lazy("plural", "红字确认单")
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(
@@ -263,7 +264,7 @@ class LedgerQuota(models.Model):
 
     class Meta:
         verbose_name = _("授信额度")
-        verbose_name_plural = _("授信额度")
+        verbose_name_plural = pgettext_lazy("plural", "授信额度")
         ordering = ["account_id", "-period"]
         constraints = [models.UniqueConstraint(fields=["account", "period"], name="sandbox_quota_unique")]
 
@@ -288,7 +289,7 @@ class LedgerSelection(models.Model):
 
     class Meta:
         verbose_name = _("勾选记录")
-        verbose_name_plural = _("勾选记录")
+        verbose_name_plural = pgettext_lazy("plural", "勾选记录")
 
     def __str__(self) -> str:
         return f"{self.period} {self.invoice_id}"
@@ -308,7 +309,7 @@ class LedgerStatistics(models.Model):
 
     class Meta:
         verbose_name = _("抵扣统计")
-        verbose_name_plural = _("抵扣统计")
+        verbose_name_plural = pgettext_lazy("plural", "抵扣统计")
         constraints = [models.UniqueConstraint(fields=["account", "period"], name="sandbox_statistics_unique")]
 
     def __str__(self) -> str:

@@ -154,7 +154,8 @@ def test_the_compiled_catalogue_matches_the_po(po_entries):
 def test_model_and_choice_labels_come_out_in_english():
     with translation.override("en"):
         # Django's convention: model and field names in lower case; the admin capitalises them where they lead.
-        assert str(InvoiceApplication._meta.verbose_name_plural) == "invoice application"
+        assert str(InvoiceApplication._meta.verbose_name) == "invoice application"
+        assert str(InvoiceApplication._meta.verbose_name_plural) == "invoice applications"  # its own msgid
         assert str(InvoiceApplication._meta.get_field("total").verbose_name) == "total (tax included)"
         assert str(ApplicationStatus.PENDING_REVIEW.label) == "Pending review"
         assert str(ApplicationStatus.REJECTED.label) == "Rejected"
