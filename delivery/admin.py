@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import format_lazy
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from delivery.models import (
@@ -58,7 +58,8 @@ def invoice_file_links_html(request, invoice) -> str:
     for fmt in (*DELIVERED_FORMATS, *PRINT_FORMATS):
         url = reverse("delivery:invoice_file", args=[invoice.pk, fmt])
         status = states.get(fmt)
-        note = "" if status in (None, RenderStatus.DONE) else gettext("（%(status)s）") % {"status": RenderStatus(status).label}
+        note = ("" if status in (None, RenderStatus.DONE)
+                else gettext("（%(status)s）") % {"status": RenderStatus(status).label})
         items.append((url, FILE_EXTENSIONS[fmt].upper(), note))
     return format_html_join(" ", '<a class="button" href="{}">{}</a>{}', items)
 
@@ -124,7 +125,7 @@ class InvoiceFileAdmin(FinanceFilesOnlyMixin, ReadOnlyAdminMixin, EntityScopedAd
     def rerender(self, request, queryset):
         queued = sum(1 for file in queryset if invoice_file_rerender(file=file))
         skipped = queryset.count() - queued
-        text = gettext("已排队重新生成 %(n)d 个文件") % {"n": queued}
+        text = ngettext("已排队重新生成 %(n)d 个文件", "已排队重新生成 %(n)d 个文件", queued) % {"n": queued}
         if skipped:
             text += gettext("，%(n)d 个正在生成已跳过") % {"n": skipped}
         self.message_user(request, text, messages.SUCCESS if queued else messages.WARNING)
@@ -223,7 +224,7 @@ class DeliveryAdmin(EventsReadonlyMixin, ReadOnlyAdminMixin, EntityScopedAdminMi
             except (ValidationError, PermissionDenied) as exc:
                 errors.append(f"{delivery.invoice}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
         if done:
-            self.message_user(request, gettext("已重发 %(n)d 条交付") % {"n": done}, messages.SUCCESS)
+            self.message_user(request, ngettext("已重发 %(n)d 条交付", "已重发 %(n)d 条交付", done) % {"n": done}, messages.SUCCESS)
         for error in errors:
             self.message_user(request, error, messages.ERROR)
 
@@ -255,7 +256,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, admin.Mod
     @admin.action(description=_("重新推送失败的记录"), permissions=["retry"])
     def retry(self, request, queryset):
         queued = sum(1 for row in queryset if webhook_retry(row=row))
-        self.message_user(request, gettext("已重新排队 %(n)d 条推送") % {"n": queued},
+        self.message_user(request, ngettext("已重新排队 %(n)d 条推送", "已重新排队 %(n)d 条推送", queued) % {"n": queued},
                           messages.SUCCESS if queued else messages.WARNING)
 
 
@@ -301,7 +302,7 @@ class InvoiceLinkAdmin(FinanceFilesOnlyMixin, EntityScopedAdminMixin, admin.Mode
         from django.utils import timezone
 
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        self.message_user(request, gettext("已撤销 %(n)d 个链接") % {"n": count}, messages.SUCCESS)
+        self.message_user(request, ngettext("已撤销 %(n)d 个链接", "已撤销 %(n)d 个链接", count) % {"n": count}, messages.SUCCESS)
 
 
 @admin.register(PrintJob)
@@ -380,6 +381,7 @@ def invoices_send_email(modeladmin, request, queryset):
         except (ValidationError, PermissionDenied) as exc:
             skipped.append(f"{invoice.number}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
     if sent:
-        modeladmin.message_user(request, gettext("已排队发送 %(n)d 张发票") % {"n": sent}, messages.SUCCESS)
+        modeladmin.message_user(request, ngettext("已排队发送 %(n)d 张发票", "已排队发送 %(n)d 张发票", sent) % {"n": sent},
+                                messages.SUCCESS)
     for line in skipped:
         modeladmin.message_user(request, line, messages.WARNING)

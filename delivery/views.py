@@ -114,7 +114,8 @@ def print_job_page(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _own_print_job(request, job_id)
     from django.contrib import admin
 
-    context = {**admin.site.each_context(request), "job": job, "title": gettext("批量打印（{paper}）").format(paper=job.paper)}
+    title = gettext("批量打印（{paper}）").format(paper=job.paper)
+    context = {**admin.site.each_context(request), "job": job, "title": title}
     return TemplateResponse(request, "delivery/print_job.html", context)
 
 

@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django_fsm import can_proceed
 
@@ -173,7 +173,8 @@ class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, E
                 app = services.applications_merge(actor=request.user, documents=docs,
                                                   merge_identical_lines=merge_lines)
                 created = 1
-                self.message_user(request, gettext("已为 %(n)d 张单据创建 1 张申请单 %(number)s")
+                self.message_user(request, ngettext("已为 %(n)d 张单据创建 1 张申请单 %(number)s",
+                                                    "已为 %(n)d 张单据创建 1 张申请单 %(number)s", len(docs))
                                   % {"n": len(docs), "number": app.number}, messages.SUCCESS)
             except (ValidationError, PermissionDenied) as exc:
                 self.message_user(request, gettext("合并开票失败：%(error)s") % {"error": _error_text(exc)},
@@ -518,7 +519,8 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
             except (ValidationError, PermissionDenied) as exc:
                 form.add_error(None, _error_text(exc))
             else:
-                self.message_user(request, gettext("已拆分为 %(n)d 张申请单：%(numbers)s")
+                self.message_user(request, ngettext("已拆分为 %(n)d 张申请单：%(numbers)s",
+                                                    "已拆分为 %(n)d 张申请单：%(numbers)s", len(parts))
                                   % {"n": len(parts), "numbers": _join(p.number for p in parts)}, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:issuing_invoiceapplication_changelist"))
         context = {**self.admin_site.each_context(request), "title": _("拆分申请单"), "opts": self.model._meta,

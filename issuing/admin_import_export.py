@@ -25,6 +25,7 @@ from django.template.loader import select_template
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportMixin
@@ -165,7 +166,7 @@ def template_download(request):
 
 
 class FastImportForm(forms.Form):
-    file = forms.FileField(label=_("文件"), help_text=_("按模板填写的 .xlsx 或 .csv；任何一行有错都不会写入"))
+    file = forms.FileField(label=capfirst(_("文件")), help_text=_("按模板填写的 .xlsx 或 .csv；任何一行有错都不会写入"))
     taxpayer = forms.ModelChoiceField(label=_("主体"), queryset=None, required=False,
                                       help_text=_("选定后，文件中的“主体税号”列可留空；留空则按文件中的主体税号导入"))
 
@@ -228,7 +229,8 @@ def _job_payload(job: dict) -> dict:
 
 def job_page(request, job_id: str):
     job = _job_or_404(request, job_id)
-    context = {**admin.site.each_context(request), "title": gettext("导入任务") if job.get("kind") == "import" else gettext("导出任务"),
+    title = gettext("导入任务") if job.get("kind") == "import" else gettext("导出任务")
+    context = {**admin.site.each_context(request), "title": title,
                "job": _job_payload(job), "status_url": reverse("issuing:job_status", args=[job_id])}
     return TemplateResponse(request, "admin/issuing/import_job.html", context)
 
@@ -256,7 +258,7 @@ def job_download(request, job_id: str, what: str):
 
 
 class ReportFilterForm(forms.Form):
-    taxpayer = forms.ModelChoiceField(label=_("主体"), queryset=None, required=False, empty_label=_("全部主体"))
+    taxpayer = forms.ModelChoiceField(label=_("主体"), queryset=None, required=False, empty_label=capfirst(_("全部主体")))
     date_from = forms.DateField(label=_("开票日期从"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label=_("至"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 

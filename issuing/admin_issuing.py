@@ -33,7 +33,7 @@ from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from issuing import issuing
@@ -83,8 +83,8 @@ def _failure(number: str, error: str) -> str:
     return gettext("%(item)s：%(error)s") % {"item": number, "error": error}
 
 
-def _each(modeladmin, request, queryset, call, done_message: str) -> None:  # noqa: ANN001
-    """``done_message`` takes %(n)d, the number done."""
+def _each(modeladmin, request, queryset, call, done_message) -> None:  # noqa: ANN001
+    """``done_message(n)``: the message for n applications done."""
     done, failed = 0, []
     for app in queryset.order_by("pk"):
         try:
@@ -94,7 +94,7 @@ def _each(modeladmin, request, queryset, call, done_message: str) -> None:  # no
         else:
             done += 1
     if done:
-        modeladmin.message_user(request, done_message % {"n": done}, messages.SUCCESS)
+        modeladmin.message_user(request, done_message(done), messages.SUCCESS)
     for line in failed:
         modeladmin.message_user(request, line, messages.ERROR)
 
@@ -102,7 +102,8 @@ def _each(modeladmin, request, queryset, call, done_message: str) -> None:  # no
 def report_batch(modeladmin, request, result) -> None:  # noqa: ANN001
     """The messages for ``issuing.applications_submit_issue``: how many started, which were refused and why."""
     if result.marked:
-        modeladmin.message_user(request, gettext("已发起开票 %(n)d 张申请单") % {"n": len(result.marked)},
+        n = len(result.marked)
+        modeladmin.message_user(request, ngettext("已发起开票 %(n)d 张申请单", "已发起开票 %(n)d 张申请单", n) % {"n": n},
                                 messages.SUCCESS)
     if result.already:
         modeladmin.message_user(request, gettext("%(n)d 张已在开票中或已开票，未重复发起") % {"n": len(result.already)},
@@ -126,7 +127,7 @@ def submit_issue(modeladmin, request, queryset):  # noqa: ANN001, ANN201
 def retry_same_serial(modeladmin, request, queryset):  # noqa: ANN001, ANN201
     _each(modeladmin, request, queryset,
           lambda app: issuing.application_retry_issue(application=app, actor=request.user),
-          gettext("已按原流水号重试 %(n)d 张申请单"))
+          lambda n: ngettext("已按原流水号重试 %(n)d 张申请单", "已按原流水号重试 %(n)d 张申请单", n) % {"n": n})
 
 
 @admin.action(description=_("向平台查询开票结果"), permissions=["issue"])

@@ -21,7 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.admin import EntityScopedAdminMixin, EventsReadonlyMixin
@@ -302,8 +302,8 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
 
     # --- bulk actions ----------------------------------------------------------------------------------------
 
-    def _each(self, request, queryset, name: str, done_message: str):
-        """``done_message`` takes %(n)d, the number of forms done."""
+    def _each(self, request, queryset, name: str, done_message):
+        """``done_message(n)``: the message for n forms done."""
         done, failed = 0, []
         for obj in queryset.order_by("pk"):
             if not self._can(name, obj):
@@ -315,30 +315,35 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
                 failed.append(gettext("%(item)s：%(error)s") % {"item": obj, "error": _error_text(exc)})
             else:
                 done += 1
-        self.message_user(request, done_message % {"n": done}, messages.SUCCESS if done else messages.WARNING)
+        self.message_user(request, done_message(done), messages.SUCCESS if done else messages.WARNING)
         if failed:
             self.message_user(request, gettext("未处理 %(n)d 张：%(failures)s")
                               % {"n": len(failed), "failures": gettext("；").join(failed[:20])}, messages.ERROR)
 
     @admin.action(description=_("提交平台"), permissions=["confirm"])
     def submit_selected(self, request, queryset):
-        self._each(request, queryset, "submit", gettext("已提交 %(n)d 张红字确认单"))
+        self._each(request, queryset, "submit",
+                   lambda n: ngettext("已提交 %(n)d 张红字确认单", "已提交 %(n)d 张红字确认单", n) % {"n": n})
 
     @admin.action(description=_("确认所选（购方发起）"), permissions=["confirm"])
     def confirm_selected(self, request, queryset):
-        self._each(request, queryset, "confirm", gettext("已确认 %(n)d 张红字确认单"))
+        self._each(request, queryset, "confirm",
+                   lambda n: ngettext("已确认 %(n)d 张红字确认单", "已确认 %(n)d 张红字确认单", n) % {"n": n})
 
     @admin.action(description=_("拒绝所选（购方发起）"), permissions=["confirm"])
     def reject_selected(self, request, queryset):
-        self._each(request, queryset, "reject", gettext("已拒绝 %(n)d 张红字确认单"))
+        self._each(request, queryset, "reject",
+                   lambda n: ngettext("已拒绝 %(n)d 张红字确认单", "已拒绝 %(n)d 张红字确认单", n) % {"n": n})
 
     @admin.action(description=_("撤销所选（我方发起）"), permissions=["confirm"])
     def revoke_selected(self, request, queryset):
-        self._each(request, queryset, "revoke", gettext("已撤销 %(n)d 张红字确认单"))
+        self._each(request, queryset, "revoke",
+                   lambda n: ngettext("已撤销 %(n)d 张红字确认单", "已撤销 %(n)d 张红字确认单", n) % {"n": n})
 
     @admin.action(description=_("刷新平台状态"), permissions=["view"])
     def sync_selected(self, request, queryset):
-        self._each(request, queryset, "sync", gettext("已刷新 %(n)d 张红字确认单"))
+        self._each(request, queryset, "sync",
+                   lambda n: ngettext("已刷新 %(n)d 张红字确认单", "已刷新 %(n)d 张红字确认单", n) % {"n": n})
 
     # --- request (add) ---------------------------------------------------------------------------------------
 

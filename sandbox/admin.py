@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.utils.text import format_lazy
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.channels.admin import is_administrator
@@ -35,10 +35,13 @@ class FaultProfileInline(admin.StackedInline):
 
 def _advance(hours: int):  # noqa: ANN202
     # format_lazy: the description is translated when the changelist shows it, not once at import.
-    @admin.action(description=format_lazy(_("沙箱时钟前进 {hours} 小时"), hours=hours), permissions=["change"])
+    description = format_lazy(ngettext_lazy("沙箱时钟前进 {hours} 小时", "沙箱时钟前进 {hours} 小时", hours), hours=hours)
+
+    @admin.action(description=description, permissions=["change"])
     def action(modeladmin, request, queryset):
         now = clock.advance(hours=hours)
-        modeladmin.message_user(request, gettext("沙箱时钟已前进 %(h)d 小时，现在是 %(now)s") % {"h": hours, "now": now})
+        text = ngettext("沙箱时钟已前进 %(h)d 小时，现在是 %(now)s", "沙箱时钟已前进 %(h)d 小时，现在是 %(now)s", hours)
+        modeladmin.message_user(request, text % {"h": hours, "now": now})
 
     action.__name__ = f"advance_clock_{hours}h"
     return action
