@@ -75,7 +75,10 @@ FINANCE_DENIED: set[str] = {
     "issuing.delete_applicationsource",
     "sandbox.delete_ledgerinvoice",
 }
-FINANCE_EXTRA: set[str] = {"django_celery_results.view_taskresult"}
+# Permissions outside the business apps that finance gets. Not Celery's task results: their arguments and results
+# are not scoped to entities (a reconciliation's result names every entity's invoices), so only administrators read
+# them; finance follows its jobs on the import/export job pages, which are scoped.
+FINANCE_EXTRA: set[str] = set()
 
 
 def _perms(labels: set[str]) -> list[Permission]:

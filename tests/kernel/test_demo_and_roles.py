@@ -52,3 +52,13 @@ def test_finance_cannot_read_the_integration_log_but_customer_service_can_resend
     assert finance.permissions.filter(content_type__app_label="delivery", codename="view_delivery").exists()
     assert cs.permissions.filter(content_type__app_label="delivery", codename="resend_delivery").exists()
     assert not cs.permissions.filter(codename="confirm_redletterform").exists()
+
+
+def test_only_administrators_read_celery_task_results(client, fiona, lily, ada):
+    """Task arguments and results are not scoped to entities: an entity-limited finance user must not read them."""
+    from django.urls import reverse
+
+    url = reverse("admin:django_celery_results_taskresult_changelist")
+    for user, status in ((fiona, 403), (lily, 403), (ada, 200)):
+        client.force_login(user)
+        assert client.get(url).status_code == status, user
