@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import User
+from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -11,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from invoicing.events import events_for
 from invoicing.models import Counterparty, EntityScope, Event, Item, TaxCategory, Taxpayer
-from invoicing.scoping import allowed_taxpayers, scope_queryset
+from invoicing.scoping import allowed_taxpayer_ids, allowed_taxpayers, scope_queryset
 
 
 class CappedCountPaginator(Paginator):
@@ -31,6 +33,24 @@ class CappedCountPaginator(Paginator):
         return super().count
 
 
+class EntityListFilter(admin.RelatedFieldListFilter):
+    """A 主体 filter that offers only the entities the user may see (the stock one lists every entity)."""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        ids = allowed_taxpayer_ids(request.user)
+        if ids is None:
+            return field.get_choices(include_blank=False, ordering=ordering)
+        return field.get_choices(include_blank=False, ordering=ordering, limit_choices_to={"pk__in": ids})
+
+
+def _leads_to_taxpayer(model, path: str) -> bool:
+    try:
+        return get_fields_from_path(model, path)[-1].related_model is Taxpayer
+    except (FieldDoesNotExist, NotRelationField):
+        return False
+
+
 class EntityScopedAdminMixin:
     """Limit a ModelAdmin to the entities (主体) the user may see, in lists, forms and choices.
 
@@ -41,6 +61,13 @@ class EntityScopedAdminMixin:
 
     def get_queryset(self, request):
         return scope_queryset(super().get_queryset(request), request.user, self.entity_field)
+
+    def get_list_filter(self, request):
+        """Filters by entity list only the user's entities (their names are data of their own)."""
+        return [
+            (f, EntityListFilter) if isinstance(f, str) and _leads_to_taxpayer(self.model, f) else f
+            for f in super().get_list_filter(request)
+        ]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.related_model is Taxpayer:

@@ -11,6 +11,8 @@ from django.utils.translation import gettext, ngettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.channels.admin import is_administrator
+from invoicing.models import Taxpayer
+from invoicing.scoping import allowed_taxpayer_ids
 from sandbox import clock, faults, services
 from sandbox.models import (
     FaultProfile,
@@ -47,6 +49,28 @@ def _advance(hours: int):  # noqa: ANN202
     return action
 
 
+def entity_codes(user) -> list[str] | None:
+    """The credit codes of the entities ``user`` may see (None: all). The platform knows taxpayers by code."""
+    ids = allowed_taxpayer_ids(user)
+    if ids is None:
+        return None
+    return list(Taxpayer.objects.filter(pk__in=ids).values_list("credit_code", flat=True))
+
+
+class AccountListFilter(admin.RelatedFieldListFilter):
+    """The 销方账户 filter: only the accounts the user may see (demo accounts of the user's entities)."""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        if is_administrator(request.user):
+            return field.get_choices(include_blank=False, ordering=ordering)
+        limit = {"is_demo": True}
+        codes = entity_codes(request.user)
+        if codes is not None:
+            limit["credit_code__in"] = codes
+        return field.get_choices(include_blank=False, ordering=ordering, limit_choices_to=limit)
+
+
 @admin.register(SandboxAccount)
 class SandboxAccountAdmin(admin.ModelAdmin):
     list_display = ("name", "credit_code", "region_code", "issue_delay_seconds", "is_demo", "faults_on",
@@ -58,7 +82,11 @@ class SandboxAccountAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         qs = super().get_queryset(request).select_related("fault")
-        return qs if is_administrator(request.user) else qs.filter(is_demo=True)
+        if is_administrator(request.user):
+            return qs
+        codes = entity_codes(request.user)
+        qs = qs.filter(is_demo=True)
+        return qs if codes is None else qs.filter(credit_code__in=codes)
 
     def get_fields(self, request, obj=None):
         fields = ["credit_code", "name", "region_code", "channel_digit", "issue_delay_seconds", "monthly_quota",
@@ -125,7 +153,7 @@ class LedgerLineInline(ReadOnlyMixin, admin.TabularInline):
 
 
 class SandboxScopedMixin:
-    """Finance sees the ledger of demo accounts only."""
+    """Finance sees the ledger of demo accounts only, and of those only its own entities' (by credit code)."""
 
     account_path = "account"
 
@@ -133,14 +161,16 @@ class SandboxScopedMixin:
         qs = super().get_queryset(request)
         if is_administrator(request.user):
             return qs
-        return qs.filter(**{f"{self.account_path}__is_demo": True})
+        qs = qs.filter(**{f"{self.account_path}__is_demo": True})
+        codes = entity_codes(request.user)
+        return qs if codes is None else qs.filter(**{f"{self.account_path}__credit_code__in": codes})
 
 
 @admin.register(LedgerInvoice)
 class LedgerInvoiceAdmin(SandboxScopedMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("number", "serial", "kind", "issue_state", "status", "seller_name", "buyer_name", "total_amount",
                     "total_tax", "issued_at", "is_red")
-    list_filter = ("issue_state", "status", "kind", "is_red", "account")
+    list_filter = ("issue_state", "status", "kind", "is_red", ("account", AccountListFilter))
     search_fields = ("number", "serial", "buyer_name", "buyer_tax_id")
     list_select_related = ("account",)
     inlines = [LedgerLineInline]

@@ -48,3 +48,39 @@ def test_the_capped_paginator_counts_no_further_than_its_cap(yuntu):
 
     assert Capped(Counterparty.objects.order_by("pk"), 2).count == 3
     assert CappedCountPaginator(Counterparty.objects.order_by("pk"), 2).count == 5
+
+
+ENTITY_FILTERED = [
+    "admin:issuing_invoiceapplication_changelist",
+    "admin:issuing_billingdocument_changelist",
+    "admin:issuing_invoice_changelist",
+    "admin:invoicing_counterparty_changelist",
+    "admin:invoicing_event_changelist",
+    "admin:sandbox_sandboxaccount_changelist",
+    "admin:sandbox_ledgerinvoice_changelist",
+]
+
+
+@pytest.mark.parametrize("name", ENTITY_FILTERED)
+def test_filters_and_lists_name_only_the_users_entities(client, yuntu, mingyuan, lily, fiona, name):
+    """The stock "by entity" filter lists every entity; a user limited to 明远 must not even read 云途's name."""
+    from django.urls import reverse
+
+    from sandbox import services as sandbox
+
+    for taxpayer in (yuntu, mingyuan):
+        CounterpartyFactory(taxpayer=taxpayer)
+        sandbox.account_ensure(credit_code=taxpayer.credit_code, name=taxpayer.name, is_demo=True,
+                               app_key=f"{taxpayer.credit_code}-k", secret=f"{taxpayer.credit_code}-s")
+    url = reverse(name)
+
+    client.force_login(fiona)  # all entities: the page does name 云途, so the check below can fail
+    seen_by_all = client.get(url).content.decode()
+    assert str(yuntu) in seen_by_all or yuntu.name in seen_by_all
+
+    client.force_login(lily)
+    page = client.get(url)
+    assert page.status_code == 200
+    text = page.content.decode()
+    for secret in (yuntu.name, yuntu.credit_code, f">{yuntu}<"):
+        assert secret not in text, secret
