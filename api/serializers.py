@@ -423,6 +423,14 @@ class WebhookCreateSerializer(ClientTaxpayerMixin, serializers.Serializer):
         super().__init__(*args, **kwargs)
         self.fields["events"].child = serializers.ChoiceField(choices=webhook_event_choices())
 
+    def validate_url(self, value: str) -> str:
+        from delivery.webhooks import webhook_url_problem
+
+        problem = webhook_url_problem(value, resolve=False)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
 
 def webhook_event_choices() -> list[tuple[str, str]]:
     from delivery.models import WebhookEvent

@@ -202,6 +202,11 @@ class WebhookEndpoint(models.Model):
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
+        from delivery.webhooks import webhook_url_problem
+
+        problem = webhook_url_problem(self.url, resolve=False)
+        if problem:
+            raise ValidationError({"url": problem})
         known = set(WebhookEvent.values) | {"*"}
         if not isinstance(self.events, list) or not all(isinstance(e, str) for e in self.events):
             raise ValidationError({"events": _("订阅事件应为事件名称的列表")})

@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils.translation import gettext as _
 
 SIGNATURE_HEADER = "X-Fapiao-Signature"
 TIMESTAMP_HEADER = "X-Fapiao-Timestamp"
@@ -33,6 +38,50 @@ class WebhookError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+# Host names that never leave the machine or the internal network, refused without a DNS lookup.
+LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".localdomain", ".home.arpa")
+
+
+def _private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
+            or ip.is_unspecified)
+
+
+def webhook_url_problem(url: str, *, resolve: bool) -> str | None:
+    """Why ``url`` may not receive webhooks, or None. A webhook is a request this server makes on a customer's
+    behalf: to the loopback, private, link-local (cloud metadata) or other internal addresses it would reach what
+    the customer cannot (server-side request forgery). ``resolve``: also look the name up (at sending time; the
+    check at subscription time must not depend on DNS). ``WEBHOOK_ALLOW_PRIVATE_HOSTS`` lifts the rule (a
+    receiver on the same network, tests)."""
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return _("推送地址须为 http 或 https 网址")
+    if getattr(settings, "WEBHOOK_ALLOW_PRIVATE_HOSTS", False):
+        return None
+    host = parts.hostname.rstrip(".").lower()
+    refused = _("推送地址不能指向本机或内网地址：%(host)s") % {"host": host}
+    if host == "localhost" or host.endswith(LOCAL_SUFFIXES):
+        return refused
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        return refused if _private(literal) else None
+    if not resolve:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
+                                   proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise WebhookError(f"DNS: {host}: {exc}") from exc  # a lookup that fails now may work later: retry
+    if any(_private(ipaddress.ip_address(info[4][0].split("%", 1)[0])) for info in infos):
+        return refused
+    return None
 
 
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -69,6 +118,9 @@ def webhook_post(*, url: str, secret: str, event: str, delivery_id: int | str, p
         TIMESTAMP_HEADER: timestamp,
         SIGNATURE_HEADER: webhook_signature(secret, timestamp, body),
     }
+    problem = webhook_url_problem(url, resolve=True)
+    if problem:
+        raise WebhookError(problem)
     try:
         response = requests.post(url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
     except requests.RequestException as exc:

@@ -136,3 +136,10 @@ class Receiver:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _local_webhook_receivers(settings):
+    """The webhook receivers in these tests are HTTP servers on 127.0.0.1, which production refuses
+    (``WEBHOOK_ALLOW_PRIVATE_HOSTS``); tests/delivery/test_webhook_guard.py tests the refusal itself."""
+    settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = True

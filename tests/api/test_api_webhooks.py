@@ -36,6 +36,14 @@ def test_an_unknown_event_name_is_a_field_error(shop):
     assert any(key.startswith("events") for key in error["fields"])
 
 
+def test_an_internal_address_is_a_field_error(shop, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = False  # as in production
+    error = assert_error(shop.post("webhooks/", {"url": "http://169.254.169.254/latest/", "events": ["*"]}),
+                         400, "validation_error")
+    assert "内网" in " ".join(str(m) for m in error["fields"]["url"])
+    assert not WebhookEndpoint.objects.exists()
+
+
 def test_a_status_change_reaches_the_subscriber_signed(shop, fiona, django_capture_on_commit_callbacks):
     with Receiver() as receiver:
         secret = shop.post("webhooks/", {"url": receiver.url, "events": ["*"]}).json()["secret"]

@@ -38,3 +38,10 @@ def eager_retries():
     app.conf.task_eager_propagates = False
     yield
     app.conf.task_eager_propagates = before
+
+
+@pytest.fixture(autouse=True)
+def _local_webhook_receivers(settings):
+    """The webhook receivers in these tests are HTTP servers on 127.0.0.1, which production refuses
+    (``WEBHOOK_ALLOW_PRIVATE_HOSTS``); tests/delivery/test_webhook_guard.py tests the refusal itself."""
+    settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = True
