@@ -99,3 +99,16 @@ def idempotent_create(request, view, handler: Callable[[], Response]) -> Respons
         record.response_body = json.loads(JSONRenderer().render(response.data) or b"null")
         record.save(update_fields=["response_status", "response_body"])
         return response
+
+
+def purge_expired(*, now=None) -> int:
+    """Delete Idempotency-Key records older than ``API_IDEMPOTENCY_KEEP_HOURS`` (24): a client retries within
+    minutes, and the table must not grow with every create call forever. Returns how many were deleted."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    keep = timedelta(hours=max(1, int(getattr(settings, "API_IDEMPOTENCY_KEEP_HOURS", 24))))
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=(now or timezone.now()) - keep).delete()
+    return deleted

@@ -104,3 +104,25 @@ def test_concurrent_replays_create_exactly_one_object(shop_credentials):
     assert IdempotencyRecord.objects.filter(key="race-key").count() == 1
     assert {status for status, _ in results} == {201}
     assert len({body["id"] for _, body in results}) == 1
+
+
+def test_old_keys_are_purged_and_a_purged_key_starts_afresh(shop, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from api.idempotency import purge_expired
+    from api.tasks import BEAT_SCHEDULE
+    from invoicing.celery import app as celery_app
+
+    settings.API_IDEMPOTENCY_KEEP_HOURS = 24
+    shop.post("billing-documents/", document_body("SO-P1"), key="old")
+    shop.post("billing-documents/", document_body("SO-P2"), key="new")
+    IdempotencyRecord.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
+
+    assert purge_expired() == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+    # After its purge the key is free: the same key with another body is a new request, not a 422.
+    assert shop.post("billing-documents/", document_body("SO-P3"), key="old").status_code == 201
+    assert celery_app.conf.beat_schedule["api-purge-idempotency-records"] == BEAT_SCHEDULE[
+        "api-purge-idempotency-records"]
