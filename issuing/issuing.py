@@ -39,6 +39,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from invoicing.channels import get_channel
 from invoicing.channels.base import (
@@ -494,7 +495,8 @@ def invoice_record_issued(*, application_id: int, result: IssueResult, actor: An
             return existing.first()
         if app.status not in (S.ISSUING, S.ISSUED):
             raise ValidationError(
-                f"申请单 {app.number} 状态为{app.get_status_display()}，平台却已开具发票 {result.invoice_number}"
+                gettext("申请单 %(number)s 状态为%(status)s，平台却已开具发票 %(invoice)s")
+                % {"number": app.number, "status": app.get_status_display(), "invoice": result.invoice_number}
             )
         from issuing.services import invoice_create_from_application
 
@@ -546,8 +548,11 @@ def invoices_record_issued(results: list[tuple[int, IssueResult]], *,
         todo = [(pk, result) for pk, result in results if pk in apps and pk not in have]
         for pk, result in todo:
             if apps[pk].status not in (S.ISSUING, S.ISSUED):
-                raise ValidationError(f"申请单 {apps[pk].number} 状态为{apps[pk].get_status_display()}，"
-                                      f"平台却已开具发票 {result.invoice_number}")
+                raise ValidationError(
+                    gettext("申请单 %(number)s 状态为%(status)s，平台却已开具发票 %(invoice)s")
+                    % {"number": apps[pk].number, "status": apps[pk].get_status_display(),
+                       "invoice": result.invoice_number}
+                )
         if lines is None or any(pk not in lines for pk, _ in todo):
             lines = lines_by_application([pk for pk, _ in todo])
         items = [
@@ -670,9 +675,9 @@ def issue_poll_pending(*, older_than_seconds: int | None = None, limit: int = 10
 
 def _require_person(actor: Any) -> None:
     if actor is None or not getattr(actor, "is_authenticated", False):
-        raise PermissionDenied("只有经办人员可以做出这个决定")
+        raise PermissionDenied(gettext("只有经办人员可以做出这个决定"))
     if not actor.has_perm("issuing.issue_invoiceapplication"):
-        raise PermissionDenied("没有发起开票的权限")
+        raise PermissionDenied(gettext("没有发起开票的权限"))
 
 
 def application_retry_issue(*, application: InvoiceApplication, actor: Any) -> InvoiceApplication:
@@ -681,7 +686,7 @@ def application_retry_issue(*, application: InvoiceApplication, actor: Any) -> I
     with transaction.atomic():
         app = InvoiceApplication.objects.select_for_update().get(pk=application.pk)
         if app.status != S.ISSUING or not app.needs_attention:
-            raise ValidationError(f"申请单 {app.number} 不是“开票中·需人工处理”")
+            raise ValidationError(gettext("申请单 %(number)s 不是“开票中·需人工处理”") % {"number": app.number})
         InvoiceApplication.objects.filter(pk=app.pk).update(
             needs_attention=False, issue_attempts=1, updated_at=timezone.now()
         )
@@ -702,29 +707,38 @@ def application_reissue_with_new_serial(
     """
     _require_person(actor)
     if not (reason or "").strip():
-        raise ValidationError("请填写重新开票的原因")
+        raise ValidationError(gettext("请填写重新开票的原因"))
     app = _load(application.pk)
     if app is None or app.status != S.ISSUING or not app.needs_attention:
-        raise ValidationError(f"申请单 {application.number} 不是“开票中·需人工处理”，不能换流水号重开")
+        raise ValidationError(
+            gettext("申请单 %(number)s 不是“开票中·需人工处理”，不能换流水号重开") % {"number": application.number}
+        )
     old_serial = app.issue_serial or ""
     channel = channel or get_channel(app.taxpayer)
     try:
         result = channel.query_issue(old_serial)
     except ChannelUnavailable as exc:
-        raise ValidationError(f"平台暂不可用，无法确认流水号 {old_serial} 的状态：{exc.message}") from exc
+        raise ValidationError(
+            gettext("平台暂不可用，无法确认流水号 %(serial)s 的状态：%(error)s") % {"serial": old_serial, "error": exc.message}
+        ) from exc
     except ChannelRejected as exc:
         if exc.code != NOT_FOUND_CODE:
-            raise ValidationError(f"无法确认流水号 {old_serial} 的状态：{exc}") from exc
+            raise ValidationError(
+                gettext("无法确认流水号 %(serial)s 的状态：%(error)s") % {"serial": old_serial, "error": exc}
+            ) from exc
         result = None
     if result is not None:
         if result.status == "issued":
             invoice_record_issued(application_id=app.pk, result=result, actor=actor)
             return _fresh(app.pk)
-        raise ValidationError(f"平台已受理流水号 {old_serial}（{result.status}），不能换流水号重开")
+        raise ValidationError(
+            gettext("平台已受理流水号 %(serial)s（%(status)s），不能换流水号重开")
+            % {"serial": old_serial, "status": result.status}
+        )
     with transaction.atomic():
         locked = InvoiceApplication.objects.select_for_update().get(pk=app.pk)
         if locked.status != S.ISSUING or not locked.needs_attention or locked.issue_serial != old_serial:
-            raise ValidationError(f"申请单 {locked.number} 已被他人处理")
+            raise ValidationError(gettext("申请单 %(number)s 已被他人处理") % {"number": locked.number})
         generation = 1
         if old_serial.rsplit("-R", 1)[-1].isdigit() and "-R" in old_serial:
             generation = int(old_serial.rsplit("-R", 1)[-1]) + 1

@@ -24,6 +24,9 @@ The rules, in the order a form lives them:
 * ``refund_red_flush`` turns a refund on a billing document into forms, once per refund key.
 
 Business code never imports the sandbox: the platform's clock decides expiry, and we learn it by polling.
+
+Errors for people go through ``gettext`` (the request's language); what is written into forms, invoices, the audit
+trail and ``last_error`` stays in the default language, like the rest of the data.
 """
 
 from __future__ import annotations
@@ -36,10 +39,12 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 from django_fsm import can_proceed
 
 from invoicing.channels import get_channel
@@ -217,33 +222,42 @@ def check_red_lines(remaining: Sequence[Unit], lines: Sequence[RedLine]) -> None
     problems: list[str] = []
     seen: set[int] = set()
     if not lines:
-        problems.append("红冲明细不能为空")
+        problems.append(gettext("红冲明细不能为空"))
     for rl in lines:
         u = by_no.get(rl.blue_line_no)
         if u is None:
-            problems.append(f"蓝字明细序号{rl.blue_line_no}不存在（折扣行不传，只传被折扣行序号）")
+            problems.append(gettext("蓝字明细序号%(line)s不存在（折扣行不传，只传被折扣行序号）") % {"line": rl.blue_line_no})
             continue
         if rl.blue_line_no in seen:
-            problems.append(f"蓝字明细序号{rl.blue_line_no}重复")
+            problems.append(gettext("蓝字明细序号%(line)s重复") % {"line": rl.blue_line_no})
         seen.add(rl.blue_line_no)
         if rl.amount >= 0 or rl.tax > 0:
-            problems.append(f"蓝字明细序号{rl.blue_line_no}：红冲金额应为负数、税额不能为正数")
+            problems.append(gettext("蓝字明细序号%(line)s：红冲金额应为负数、税额不能为正数") % {"line": rl.blue_line_no})
             continue
         if -rl.amount > u.amount:
-            problems.append(f"蓝字明细序号{rl.blue_line_no}：红冲金额 {-rl.amount} 超过可冲金额 {u.amount}")
+            problems.append(
+                gettext("蓝字明细序号%(line)s：红冲金额 %(asked)s 超过可冲金额 %(left)s")
+                % {"line": rl.blue_line_no, "asked": -rl.amount, "left": u.amount}
+            )
         if -rl.tax > u.tax:
-            problems.append(f"蓝字明细序号{rl.blue_line_no}：红冲税额 {-rl.tax} 超过可冲税额 {u.tax}")
+            problems.append(
+                gettext("蓝字明细序号%(line)s：红冲税额 %(asked)s 超过可冲税额 %(left)s")
+                % {"line": rl.blue_line_no, "asked": -rl.tax, "left": u.tax}
+            )
         if rl.quantity is not None:
             if rl.quantity >= 0:
-                problems.append(f"蓝字明细序号{rl.blue_line_no}：红冲数量应为负数")
+                problems.append(gettext("蓝字明细序号%(line)s：红冲数量应为负数") % {"line": rl.blue_line_no})
             elif u.quantity is not None and -rl.quantity > u.quantity:
-                problems.append(f"蓝字明细序号{rl.blue_line_no}：红冲数量 {-rl.quantity} 超过可冲数量 {u.quantity}")
+                problems.append(
+                    gettext("蓝字明细序号%(line)s：红冲数量 %(asked)s 超过可冲数量 %(left)s")
+                    % {"line": rl.blue_line_no, "asked": -rl.quantity, "left": u.quantity}
+                )
         if abs(rl.amount * u.rate - rl.tax) > LINE_TOLERANCE:
-            problems.append(f"蓝字明细序号{rl.blue_line_no}：税额与金额×税率相差超过0.06")
+            problems.append(gettext("蓝字明细序号%(line)s：税额与金额×税率相差超过0.06") % {"line": rl.blue_line_no})
     left = sum((u.total for u in remaining), ZERO)
     asked = -sum((rl.total for rl in lines), ZERO)
     if asked > left:
-        problems.append(f"红冲价税合计 {asked} 超过蓝字发票可冲价税合计 {left}")
+        problems.append(gettext("红冲价税合计 %(asked)s 超过蓝字发票可冲价税合计 %(left)s") % {"asked": asked, "left": left})
     if problems:
         raise RedCapacityError(problems)
 
@@ -308,9 +322,11 @@ def lines_for_gross(remaining: Sequence[Unit], gross: Decimal) -> list[RedLine]:
     live = [u for u in remaining if u.total > 0]
     left = sum((u.total for u in live), ZERO)
     if gross <= 0:
-        raise ValidationError("红冲金额必须大于0")
+        raise ValidationError(gettext("红冲金额必须大于0"))
     if gross > left:
-        raise RedCapacityError(f"红冲价税合计 {gross} 超过蓝字发票可冲价税合计 {left}")
+        raise RedCapacityError(
+            gettext("红冲价税合计 %(asked)s 超过蓝字发票可冲价税合计 %(left)s") % {"asked": gross, "left": left}
+        )
     if gross == left:
         return rest_lines(live)
     shares = allocate(gross, [u.total for u in live])
@@ -329,7 +345,8 @@ def lines_for_gross(remaining: Sequence[Unit], gross: Decimal) -> list[RedLine]:
                     excess -= give
             if excess > 0:
                 raise IndivisibleRemainderError(
-                    f"蓝字明细序号{u.line_no}只剩 {u.amount} 元金额，无法按 {gross} 拆分；请一次红冲剩余全部 {left}"
+                    gettext("蓝字明细序号%(line)s只剩 %(amount)s 元金额，无法按 %(gross)s 拆分；请一次红冲剩余全部 %(left)s")
+                    % {"line": u.line_no, "amount": u.amount, "gross": gross, "left": left}
                 )
     out = []
     for u, share in zip(live, shares, strict=True):
@@ -340,7 +357,9 @@ def lines_for_gross(remaining: Sequence[Unit], gross: Decimal) -> list[RedLine]:
             continue
         split = _split_share(u, share)
         if split is None:
-            raise IndivisibleRemainderError(f"蓝字明细序号{u.line_no}无法按比例拆分；请一次红冲剩余全部 {left}")
+            raise IndivisibleRemainderError(
+                gettext("蓝字明细序号%(line)s无法按比例拆分；请一次红冲剩余全部 %(left)s") % {"line": u.line_no, "left": left}
+            )
         out.append(red_line_for(u, amount=split[0], tax=split[1]))
     return out
 
@@ -391,11 +410,14 @@ def _next_request_no() -> str:
 
 def _check_blue(blue: Invoice, taxpayer_id: int | None = None) -> None:
     if blue.is_red:
-        raise ValidationError(f"发票 {blue.number} 是红字发票，不能再红冲")
+        raise ValidationError(gettext("发票 %(number)s 是红字发票，不能再红冲") % {"number": blue.number})
     if blue.status not in (InvoiceStatus.NORMAL, InvoiceStatus.RED_PARTIAL):
-        raise ValidationError(f"蓝字发票 {blue.number} 状态为「{blue.get_status_display()}」，不能红冲")
+        raise ValidationError(
+            gettext("蓝字发票 %(number)s 状态为「%(status)s」，不能红冲")
+            % {"number": blue.number, "status": blue.get_status_display()}
+        )
     if taxpayer_id is not None and blue.taxpayer_id != taxpayer_id:
-        raise PermissionDenied("无权操作该主体的数据")
+        raise PermissionDenied(gettext("无权操作该主体的数据"))
 
 
 def _plan_lines(
@@ -416,14 +438,19 @@ def _plan_lines(
         # refuses a full form then). Needs a reason that allows partial red.
         if not reason_allows_partial(reason, policy):
             raise ValidationError(
-                f"蓝字发票 {blue.number} 已部分红冲，剩余部分只能按部分红冲开具；冲红原因「{reason}」不允许部分红冲，"
-                "请选择销货退回或销售折让"
+                gettext(
+                    "蓝字发票 %(number)s 已部分红冲，剩余部分只能按部分红冲开具；冲红原因「%(reason)s」不允许部分红冲，"
+                    "请选择销货退回或销售折让"
+                )
+                % {"number": blue.number, "reason": reason}
             )
         planned = rest_lines(remaining)
         check_red_lines(remaining, planned)
         return False, planned
     if not reason_allows_partial(reason, policy):
-        raise ValidationError(f"冲红原因「{reason}」只能全额红冲（开票有误只能全额红冲；服务中止按主体设置）")
+        raise ValidationError(
+            gettext("冲红原因「%(reason)s」只能全额红冲（开票有误只能全额红冲；服务中止按主体设置）") % {"reason": reason}
+        )
     if amount_with_tax is not None:
         planned = lines_for_gross(remaining, to_decimal(amount_with_tax, "amount_with_tax"))
     else:
@@ -526,7 +553,7 @@ def redletter_request(
     ``tax`` and ``quantity``), or by ``amount_with_tax`` spread pro rata. A draft (customer service may raise one)
     unless ``submit``, which needs finance's permission and sends it to the platform at once."""
     if reason not in ("01", "02", "03", "04"):
-        raise ValidationError({"reason": f"冲红原因代码不合法：{reason}"})
+        raise ValidationError({"reason": gettext("冲红原因代码不合法：%(reason)s") % {"reason": reason}})
     if lines or amount_with_tax is not None:
         is_full = False
     _authorize(actor, blue_invoice.taxpayer_id, *P_REQUEST_ANY, any_of=True)
@@ -536,7 +563,7 @@ def redletter_request(
         blue = _lock_blue(blue_invoice)
         _check_blue(blue)
         if submit and _open_forms(blue).exists():
-            raise ValidationError(f"蓝字发票 {blue.number} 存在未完成的红字确认单")
+            raise ValidationError(gettext("蓝字发票 %(number)s 存在未完成的红字确认单") % {"number": blue.number})
         full, planned = _plan_lines(blue, reason=reason, is_full=is_full, lines=lines,
                                     amount_with_tax=amount_with_tax)
         form = RedLetterForm(
@@ -585,16 +612,21 @@ def redletter_submit(*, form: RedLetterForm, actor: Any, channel: Any = None) ->
         if locked.status == F.SUBMITTING:
             pass  # a double click: send again with the same request_no below
         elif not can_proceed(locked.submit):
-            raise ValidationError(f"红字确认单 {locked} 状态为「{locked.get_status_display()}」，不能提交")
+            raise ValidationError(
+                gettext("红字确认单 %(form)s 状态为「%(status)s」，不能提交")
+                % {"form": locked, "status": locked.get_status_display()}
+            )
         else:
             _check_blue(blue)
             if _open_forms(blue, exclude_form=locked.pk).exists():
-                raise ValidationError(f"蓝字发票 {blue.number} 存在未完成的红字确认单")
+                raise ValidationError(gettext("蓝字发票 %(number)s 存在未完成的红字确认单") % {"number": blue.number})
             remaining = blue_remaining(blue, exclude_form=locked.pk)
             planned = [RedLine(ln.blue_line_no, ln.amount, ln.tax, ln.quantity) for ln in locked.lines.all()]
             check_red_lines(remaining, planned)
             if locked.is_full and (blue.red_amount_total > 0 or blue.status != InvoiceStatus.NORMAL):
-                raise ValidationError(f"蓝字发票 {blue.number} 已部分红冲，不能再全额红冲；请按剩余明细重新申请")
+                raise ValidationError(
+                    gettext("蓝字发票 %(number)s 已部分红冲，不能再全额红冲；请按剩余明细重新申请") % {"number": blue.number}
+                )
             _mark_submitting(locked, blue, actor=actor)
     return redletter_send(form_id=locked.pk, channel=channel)
 
@@ -819,7 +851,9 @@ def record_red_invoice(*, form_id: int, result: IssueResult, actor: Any = None) 
         existing = Invoice.objects.filter(number=result.invoice_number).first()
         if existing is not None:
             if not existing.is_red or existing.blue_invoice_id != blue.pk:
-                raise ValidationError(f"发票号码 {result.invoice_number} 已存在且不是该蓝票的红字发票")
+                raise ValidationError(
+                    gettext("发票号码 %(number)s 已存在且不是该蓝票的红字发票") % {"number": result.invoice_number}
+                )
             form.red_invoice = existing
             form.save()
             return existing
@@ -895,7 +929,9 @@ def _red_lines(red: Invoice, blue: Invoice, form: RedLetterForm, result: IssueRe
         bl = blue_lines.get(fl.blue_line_no) if fl is not None else None
         category = categories.get(x.tax_code) or (bl.tax_category if bl else None)
         if category is None:
-            raise ValidationError(f"红字发票 {red.number} 第{i}行：无法确定税收分类编码")
+            raise ValidationError(
+                gettext("红字发票 %(number)s 第%(line)s行：无法确定税收分类编码") % {"number": red.number, "line": i}
+            )
         rows.append(InvoiceLine(
             invoice=red, line_no=i, item_name=x.item_name or (bl.item_name if bl else ""),
             short_name=x.short_name or (bl.short_name if bl else ""), spec=x.spec or (bl.spec if bl else ""),
@@ -920,7 +956,8 @@ def _reissue(form: RedLetterForm, app: InvoiceApplication, *, actor: Any) -> Non
     if not wanted:
         return
     try:
-        with transaction.atomic():
+        # A system step: its refusal is written into the audit trail, in the default language.
+        with translation.override(settings.LANGUAGE_CODE), transaction.atomic():
             new = services.application_create(
                 actor=None, taxpayer=app.taxpayer, kind=app.kind, sources=wanted, counterparty=app.counterparty,
                 buyer=app.buyer_snapshot() if app.counterparty is None else None,
@@ -943,14 +980,17 @@ def _decide(form: RedLetterForm, *, actor: Any, operation: str, allowed: Sequenc
     _authorize(actor, form.taxpayer_id, P_DECIDE)
     fresh = RedLetterForm.objects.select_related("taxpayer").get(pk=form.pk)
     if fresh.status not in allowed or (initiator and fresh.initiator != initiator) or not fresh.form_no:
-        raise ValidationError(f"红字确认单 {fresh} 状态为「{fresh.get_status_display()}」，不能执行该操作")
+        raise ValidationError(
+            gettext("红字确认单 %(form)s 状态为「%(status)s」，不能执行该操作")
+            % {"form": fresh, "status": fresh.get_status_display()}
+        )
     ch = _channel(fresh, channel)
     try:
         remote = getattr(ch, operation)(fresh.form_no)
     except ChannelUnavailable as exc:
-        raise ValidationError(f"平台暂不可用，请稍后再试：{exc.message}") from exc
+        raise ValidationError(gettext("平台暂不可用，请稍后再试：%(error)s") % {"error": exc.message}) from exc
     except ChannelRejected as exc:
-        raise ValidationError(f"平台拒绝：{exc}") from exc
+        raise ValidationError(gettext("平台拒绝：%(error)s") % {"error": exc}) from exc
     return apply_remote(form_id=fresh.pk, remote=remote, channel=ch, actor=actor)
 
 
@@ -969,7 +1009,7 @@ def redletter_reject(*, form: RedLetterForm, actor: Any, channel: Any = None) ->
 def redletter_revoke(*, form: RedLetterForm, actor: Any, channel: Any = None) -> RedLetterForm:
     """Our own form: 02 / 01 → 08, 04 → 09 (only while no red invoice has been issued)."""
     if form.red_invoice_id:
-        raise ValidationError(f"红字确认单 {form} 已开具红字发票，不能撤销")
+        raise ValidationError(gettext("红字确认单 %(form)s 已开具红字发票，不能撤销") % {"form": form})
     return _decide(form, actor=actor, operation="red_form_revoke",
                    allowed=(F.SELLER_ENTERED, F.NO_CONFIRMATION, F.CONFIRMED), initiator=Initiator.SELLER,
                    channel=channel)
@@ -981,7 +1021,7 @@ def redletter_discard(*, form: RedLetterForm, actor: Any) -> None:
     with transaction.atomic():
         locked = _lock_form(form)
         if locked.status != F.DRAFT:
-            raise ValidationError(f"红字确认单 {locked} 已提交，不能删除")
+            raise ValidationError(gettext("红字确认单 %(form)s 已提交，不能删除") % {"form": locked})
         event_record(obj=locked, action="discard", actor=actor, from_state=locked.status)
         locked.delete()
 
@@ -1136,7 +1176,7 @@ def paper_invoice_void(*, invoice: Invoice, actor: Any, reason: str = "", red_re
     _authorize(actor, invoice.taxpayer_id, P_DECIDE)
     blue = Invoice.objects.select_related("taxpayer").get(pk=invoice.pk)
     if blue.kind not in PAPER_KINDS:
-        raise ValidationError(f"发票 {blue.number} 是数电电子发票，不能作废，只能红冲")
+        raise ValidationError(gettext("发票 %(number)s 是数电电子发票，不能作废，只能红冲") % {"number": blue.number})
     _check_blue(blue)
     same_month = f"{timezone.localdate():%Y-%m}" == f"{blue.issue_date:%Y-%m}"
     clean = blue.status == InvoiceStatus.NORMAL and not RedLetterForm.objects.filter(
@@ -1147,16 +1187,18 @@ def paper_invoice_void(*, invoice: Invoice, actor: Any, reason: str = "", red_re
             ch.void_paper(blue.number, reason=reason)
         except ChannelRejected as exc:
             if exc.code not in VOID_REFUSED_CODES:
-                raise ValidationError(f"平台拒绝作废：{exc}") from exc
+                raise ValidationError(gettext("平台拒绝作废：%(error)s") % {"error": exc}) from exc
             same_month = False  # the platform's month (or its rules) says no: red instead
         except ChannelUnavailable as exc:
-            raise ValidationError(f"平台暂不可用，请稍后再试：{exc.message}") from exc
+            raise ValidationError(gettext("平台暂不可用，请稍后再试：%(error)s") % {"error": exc.message}) from exc
         else:
             _record_void(blue, actor=actor, reason=reason)
-            return VoidOutcome(voided=True, message=f"发票 {blue.number} 已作废")
+            return VoidOutcome(voided=True, message=gettext("发票 %(number)s 已作废") % {"number": blue.number})
     form = redletter_request(actor=actor, blue_invoice=blue, reason=red_reason, is_full=True, submit=True,
                              note=f"不能作废（跨月或不满足作废条件），改为红冲。{reason}"[:300], channel=channel)
-    return VoidOutcome(voided=False, form=form, message=f"发票 {blue.number} 不能作废，已提交红字确认单")
+    return VoidOutcome(
+        voided=False, form=form, message=gettext("发票 %(number)s 不能作废，已提交红字确认单") % {"number": blue.number}
+    )
 
 
 def _record_void(blue_in: Invoice, *, actor: Any, reason: str) -> None:
@@ -1228,7 +1270,7 @@ def refund_red_flush(*, document: BillingDocument, refund_key: str, amount: Deci
     """
     key = (refund_key or "").strip()
     if not key:
-        raise ValidationError("退款键不能为空")
+        raise ValidationError(gettext("退款键不能为空"))
     outcome = RefundOutcome()
     with transaction.atomic():
         doc = services.lock_rows(BillingDocument, [document.pk])[0]
@@ -1313,12 +1355,14 @@ def _refund_form(doc: BillingDocument, plan: _Plan, *, key: str, reason: str,
     if plan.full and blue.red_amount_total > 0 and not reason_allows_partial(reason, policy_for(blue.taxpayer)):
         use_reason = "02"  # the rest of a partly red invoice goes as partial lines: 开票有误 cannot
     try:
-        form = redletter_request(
-            actor=None, blue_invoice=blue, reason=use_reason, is_full=plan.full,
-            amount_with_tax=None if plan.full else plan.gross, refund_key=key, billing_document=doc,
-            reissue_amount=plan.reissue if plan.reissue and plan.reissue > 0 else None,
-            note=f"退款红冲：业务单据 {doc.external_no}",
-        )
+        # A system step: its refusal is written into the audit trail, in the default language.
+        with translation.override(settings.LANGUAGE_CODE):
+            form = redletter_request(
+                actor=None, blue_invoice=blue, reason=use_reason, is_full=plan.full,
+                amount_with_tax=None if plan.full else plan.gross, refund_key=key, billing_document=doc,
+                reissue_amount=plan.reissue if plan.reissue and plan.reissue > 0 else None,
+                note=f"退款红冲：业务单据 {doc.external_no}",
+            )
     except ValidationError as exc:
         outcome.messages.append(f"蓝字发票 {blue.number}：{'；'.join(exc.messages)}")
         event_record(obj=doc, action="refund_red_refused", actor_label="退款红冲", reason="；".join(exc.messages)[:500],

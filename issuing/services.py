@@ -8,6 +8,9 @@ callback); it passes the permission checks.
 Lock order, to avoid deadlocks: applications before billing documents before quota periods.
 
 Services return the fresh (locked and saved) instance; the object passed in may be stale afterwards.
+
+Messages for people (``ValidationError``, ``PermissionDenied``) go through ``gettext`` when raised: Chinese by default,
+English in a request that asks for it. Event reasons, labels and data the services write stay as they are.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from django.utils.text import capfirst
+from django.utils.translation import gettext, pgettext_lazy
 from django_fsm import can_proceed
 
 from invoicing.events import event_record, events_record_many
@@ -60,20 +65,20 @@ P_ISSUE = "issuing.issue_invoiceapplication"
 P_QUOTA = "issuing.change_quotaperiod"
 
 ACTION_LABELS = {
-    "submit": "提交",
-    "auto_approve": "自动审核",
-    "claim": "领取审核",
-    "release": "放弃审核",
-    "approve": "批准",
-    "reject": "驳回",
-    "withdraw": "撤销",
-    "start_issuing": "发起开票",
-    "mark_issued": "开票成功",
-    "mark_failed": "开票失败",
-    "retry": "重新开票",
-    "start_red": "申请红冲",
-    "finish_red": "红冲完成",
-    "cancel_red": "红冲撤销",
+    "submit": pgettext_lazy("action", "提交"),
+    "auto_approve": pgettext_lazy("action", "自动审核"),
+    "claim": pgettext_lazy("action", "领取审核"),
+    "release": pgettext_lazy("action", "放弃审核"),
+    "approve": pgettext_lazy("action", "批准"),
+    "reject": pgettext_lazy("action", "驳回"),
+    "withdraw": pgettext_lazy("action", "撤销"),
+    "start_issuing": pgettext_lazy("action", "发起开票"),
+    "mark_issued": pgettext_lazy("action", "开票成功"),
+    "mark_failed": pgettext_lazy("action", "开票失败"),
+    "retry": pgettext_lazy("action", "重新开票"),
+    "start_red": pgettext_lazy("action", "申请红冲"),
+    "finish_red": pgettext_lazy("action", "红冲完成"),
+    "cancel_red": pgettext_lazy("action", "红冲撤销"),
 }
 
 
@@ -85,13 +90,13 @@ def authorize(actor: Any, taxpayer_id: int | None, *perms: str, any_of: bool = F
     if actor is None:
         return
     if not getattr(actor, "is_authenticated", False) or not actor.is_active or not hasattr(actor, "has_perm"):
-        raise PermissionDenied("未登录或账号已停用")
+        raise PermissionDenied(gettext("未登录或账号已停用"))
     if perms:
         held = [actor.has_perm(p) for p in perms]
         if not (any(held) if any_of else all(held)):
-            raise PermissionDenied("没有执行此操作的权限")
+            raise PermissionDenied(gettext("没有执行此操作的权限"))
     if not user_may_act_on(actor, taxpayer_id):
-        raise PermissionDenied("无权操作该主体的数据")
+        raise PermissionDenied(gettext("无权操作该主体的数据"))
 
 
 def _user(actor: Any) -> Any:
@@ -106,7 +111,7 @@ def lock_rows(model: type[models.Model], ids: Iterable[int]) -> list[Any]:
     wanted = sorted(set(ids))
     rows = list(model._default_manager.select_for_update().filter(pk__in=wanted).order_by("pk"))
     if len(rows) != len(wanted):
-        raise ValidationError(f"{model._meta.verbose_name}不存在或已被删除")
+        raise ValidationError(gettext("%(model)s不存在或已被删除") % {"model": capfirst(model._meta.verbose_name)})
     return rows
 
 
@@ -122,7 +127,8 @@ def _status_label(status: str) -> str:
 def _ensure_can(app: InvoiceApplication, name: str) -> None:
     if not can_proceed(getattr(app, name)):
         raise ValidationError(
-            f"申请单 {app.number} 当前状态为「{_status_label(app.status)}」，不能{ACTION_LABELS.get(name, name)}",
+            gettext("申请单 %(number)s 当前状态为「%(status)s」，不能%(action)s")
+            % {"number": app.number, "status": _status_label(app.status), "action": ACTION_LABELS.get(name, name)},
             code="transition_not_allowed",
         )
 
@@ -181,11 +187,11 @@ def _category(value: TaxCategory | str | None) -> TaxCategory:
     if isinstance(value, TaxCategory):
         return value
     if not value:
-        raise ValidationError({"tax_category": "税收分类编码必须填写"})
+        raise ValidationError({"tax_category": gettext("税收分类编码必须填写")})
     try:
         return TaxCategory.objects.get(code=str(value))
     except TaxCategory.DoesNotExist as exc:
-        raise ValidationError({"tax_category": f"税收分类编码 {value} 不存在"}) from exc
+        raise ValidationError({"tax_category": gettext("税收分类编码 %(code)s 不存在") % {"code": value}}) from exc
 
 
 def _opt_decimal(value: Any, name: str) -> Decimal | None:
@@ -194,18 +200,18 @@ def _opt_decimal(value: Any, name: str) -> Decimal | None:
     try:
         return to_decimal(value, name)
     except (TypeError, ValueError) as exc:
-        raise ValidationError({name: f"{name} 不是有效的数字：{value!r}"}) from exc
+        raise ValidationError({name: gettext("%(field)s 不是有效的数字：%(value)s") % {"field": name, "value": repr(value)}}) from exc
 
 
 def _input_lines(raw: dict[str, Any], *, no: int) -> list[splitting.Line]:
     """One entered line (含税 or not, with an optional discount) → one or two invoice lines (被折扣行 + 折扣行)."""
     name = str(raw.get("item_name") or "").strip()
     if not name:
-        raise ValidationError({"item_name": f"第{no}行：项目名称必须填写"})
+        raise ValidationError({"item_name": gettext("第%(line)s行：项目名称必须填写") % {"line": no}})
     category = _category(raw.get("tax_category"))
     rate = _opt_decimal(raw.get("tax_rate"), "tax_rate")
     if rate is None:
-        raise ValidationError({"tax_rate": f"第{no}行：税率必须填写"})
+        raise ValidationError({"tax_rate": gettext("第%(line)s行：税率必须填写") % {"line": no}})
     inclusive = bool(raw.get("tax_inclusive", True))
     quantity = _opt_decimal(raw.get("quantity"), "quantity")
     price = _opt_decimal(raw.get("unit_price"), "unit_price")
@@ -214,9 +220,9 @@ def _input_lines(raw: dict[str, Any], *, no: int) -> list[splitting.Line]:
     try:
         main = split_line(quantity=quantity, unit_price=price, amount=amount, rate=rate, tax_inclusive=inclusive)
     except (TypeError, ValueError) as exc:
-        raise ValidationError({"amount": f"第{no}行：{exc}"}) from exc
+        raise ValidationError({"amount": gettext("第%(line)s行：%(error)s") % {"line": no, "error": exc}}) from exc
     if main.amount < 0:
-        raise ValidationError({"amount": f"第{no}行：金额不能为负数；折扣请填写折扣金额"})
+        raise ValidationError({"amount": gettext("第%(line)s行：金额不能为负数；折扣请填写折扣金额") % {"line": no}})
     common = {
         "tax_code": category.code,
         "short_name": category.short_name or "",
@@ -230,7 +236,7 @@ def _input_lines(raw: dict[str, Any], *, no: int) -> list[splitting.Line]:
     try:
         disc = discount_line(discounted=main, discount_amount=discount, tax_inclusive=inclusive)
     except ValueError as exc:
-        raise ValidationError({"discount": f"第{no}行：{exc}"}) from exc
+        raise ValidationError({"discount": gettext("第%(line)s行：%(error)s") % {"line": no, "error": exc}}) from exc
     return [
         splitting.line_from_amounts(name, main, line_property=LineProperty.DISCOUNTED, **common),
         splitting.Line(
@@ -363,7 +369,7 @@ def _buyer_from_dict(buyer: dict[str, Any]) -> dict[str, str]:
     out["buyer_kind"] = out["buyer_kind"] or CounterpartyKind.COMPANY
     out["buyer_tax_id"] = out["buyer_tax_id"].upper()
     if out["buyer_kind"] not in CounterpartyKind.values:
-        raise ValidationError({"buyer_kind": f"购买方类型无效：{out['buyer_kind']}"})
+        raise ValidationError({"buyer_kind": gettext("购买方类型无效：%(kind)s") % {"kind": out["buyer_kind"]}})
     return out
 
 
@@ -404,12 +410,12 @@ def billing_document_create(
     """Record an order / 流水单 with its lines. ``order_amount`` defaults to the lines' 价税合计 and must match it."""
     authorize(actor, taxpayer.pk, P_ADD_DOCUMENT)
     if counterparty is not None and counterparty.taxpayer_id != taxpayer.pk:
-        raise ValidationError({"counterparty": "购买方不属于该主体"})
+        raise ValidationError({"counterparty": gettext("购买方不属于该主体")})
     if counterparty is None and not buyer:
-        raise ValidationError({"buyer_name": "请选择购买方或填写购买方抬头"})
+        raise ValidationError({"buyer_name": gettext("请选择购买方或填写购买方抬头")})
     buyer_fields = _buyer_from_counterparty(counterparty) if counterparty else _buyer_from_dict(buyer or {})
     if not lines:
-        raise ValidationError({"lines": "业务单据至少要有一行明细"})
+        raise ValidationError({"lines": gettext("业务单据至少要有一行明细")})
     computed: list[tuple[dict[str, Any], Decimal]] = []
     for no, raw in enumerate(lines, start=1):
         invoice_lines = _input_lines(raw, no=no)
@@ -417,7 +423,9 @@ def billing_document_create(
     lines_total = sum((t for _, t in computed), ZERO)
     order = q2(to_decimal(order_amount, "order_amount")) if order_amount is not None else lines_total
     if order != lines_total:
-        raise ValidationError({"order_amount": f"订单金额 {order} 与明细价税合计 {lines_total} 不符"})
+        raise ValidationError(
+            {"order_amount": gettext("订单金额 %(order)s 与明细价税合计 %(lines)s 不符") % {"order": order, "lines": lines_total}}
+        )
     with transaction.atomic():
         doc = BillingDocument(
             taxpayer=taxpayer,
@@ -476,7 +484,7 @@ def billing_document_record_payment(*, document: BillingDocument, actor: Any, am
     """Add a received payment (实收) to a document."""
     value = q2(to_decimal(amount, "amount"))
     if value <= 0:
-        raise ValidationError({"amount": "收款金额必须大于0"})
+        raise ValidationError({"amount": gettext("收款金额必须大于0")})
     with transaction.atomic():
         doc = lock_rows(BillingDocument, [document.pk])[0]
         authorize(actor, doc.taxpayer_id, P_CHANGE_DOCUMENT)
@@ -496,13 +504,14 @@ def billing_document_refund(
     """
     value = q2(to_decimal(amount, "amount"))
     if value <= 0:
-        raise ValidationError({"amount": "退款金额必须大于0"})
+        raise ValidationError({"amount": gettext("退款金额必须大于0")})
     with transaction.atomic():
         doc = lock_rows(BillingDocument, [document.pk])[0]
         authorize(actor, doc.taxpayer_id, P_CHANGE_DOCUMENT)
         if doc.refunded_amount + value > doc.paid_amount:
             raise ValidationError(
-                {"amount": f"退款后累计退款 {doc.refunded_amount + value} 将超过实收金额 {doc.paid_amount}"}
+                {"amount": gettext("退款后累计退款 %(refunded)s 将超过实收金额 %(paid)s")
+                 % {"refunded": doc.refunded_amount + value, "paid": doc.paid_amount}}
             )
         doc.refunded_amount += value
         doc.save(update_fields=["refunded_amount", "updated_at"])
@@ -566,10 +575,10 @@ def _insert_application(
     event_data: dict | None = None,
 ) -> InvoiceApplication:
     if not draft.lines:
-        raise ValidationError({"lines": "申请单没有明细行"})
+        raise ValidationError({"lines": gettext("申请单没有明细行")})
     totals = splitting.totals(draft.lines)
     if totals.total <= 0:
-        raise ValidationError({"total": "申请开票的价税合计必须大于0"})
+        raise ValidationError({"total": gettext("申请开票的价税合计必须大于0")})
     app = InvoiceApplication(
         number=_next_number("SQ"),
         taxpayer=taxpayer,
@@ -623,7 +632,7 @@ def _normalise_sources(
         doc, amount = entry if isinstance(entry, tuple) else (entry, None)
         out.append((doc, q2(to_decimal(amount, "amount")) if amount is not None else None))
     if len({d.pk for d, _ in out}) != len(out):
-        raise ValidationError({"sources": "同一业务单据不能重复出现"})
+        raise ValidationError({"sources": gettext("同一业务单据不能重复出现")})
     return out
 
 
@@ -661,12 +670,12 @@ def application_create(
     """
     authorize(actor, taxpayer.pk, P_ADD_APPLICATION)
     if kind not in ISSUABLE_KINDS:
-        raise ValidationError({"kind": f"发票种类 {kind} 不能在本系统开具"})
+        raise ValidationError({"kind": gettext("发票种类 %(kind)s 不能在本系统开具") % {"kind": kind}})
     wanted = _normalise_sources(sources)
     if not wanted and not lines:
-        raise ValidationError({"lines": "请选择业务单据或填写明细"})
+        raise ValidationError({"lines": gettext("请选择业务单据或填写明细")})
     if counterparty is not None and counterparty.taxpayer_id != taxpayer.pk:
-        raise ValidationError({"counterparty": "购买方不属于该主体"})
+        raise ValidationError({"counterparty": gettext("购买方不属于该主体")})
     with transaction.atomic():
         docs = lock_rows(BillingDocument, [d.pk for d, _ in wanted]) if wanted else []
         by_pk = {d.pk: d for d in docs}
@@ -676,16 +685,23 @@ def application_create(
         for doc_in, amount in wanted:
             doc = by_pk[doc_in.pk]
             if doc.taxpayer_id != taxpayer.pk:
-                raise ValidationError({"sources": f"业务单据 {doc.external_no} 不属于该主体"})
+                raise ValidationError({"sources": gettext("业务单据 %(number)s 不属于该主体") % {"number": doc.external_no}})
             if doc.status == BillingDocumentStatus.CLOSED:
-                errors.append(f"业务单据 {doc.external_no} 已关闭")
+                errors.append(gettext("业务单据 %(number)s 已关闭") % {"number": doc.external_no})
                 continue
             bal = selectors.billing_document_balance(doc, policy=policy, applied=selectors.applied_amount(doc))
             take = bal.balance if amount is None else amount
             if take <= 0:
-                errors.append(f"业务单据 {doc.external_no} 没有可开票余额" if amount is None else "申请金额必须大于0")
+                errors.append(
+                    gettext("业务单据 %(number)s 没有可开票余额") % {"number": doc.external_no}
+                    if amount is None
+                    else gettext("申请金额必须大于0")
+                )
             elif take > bal.balance:
-                errors.append(f"业务单据 {doc.external_no} 申请金额 {take} 超过可开票余额 {bal.balance}")
+                errors.append(
+                    gettext("业务单据 %(number)s 申请金额 %(amount)s 超过可开票余额 %(balance)s")
+                    % {"number": doc.external_no, "amount": take, "balance": bal.balance}
+                )
             else:
                 taken.append((doc, take))
         if errors:
@@ -699,17 +715,22 @@ def application_create(
             buyer_fields = {k: getattr(taken[0][0], k) for k in BUYER_KEYS}
             counterparty = taken[0][0].counterparty
         else:
-            raise ValidationError({"buyer_name": "请选择购买方或填写购买方抬头"})
+            raise ValidationError({"buyer_name": gettext("请选择购买方或填写购买方抬头")})
         for doc, _ in taken:
             if not _same_buyer(buyer_fields, {k: getattr(doc, k) for k in BUYER_KEYS}):
-                raise ValidationError({"sources": f"业务单据 {doc.external_no} 的购买方与申请单不一致，不能合并"})
+                raise ValidationError(
+                    {"sources": gettext("业务单据 %(number)s 的购买方与申请单不一致，不能合并") % {"number": doc.external_no}}
+                )
         if lines:
             split_lines = [ln for no, raw in enumerate(lines, start=1) for ln in _input_lines(raw, no=no)]
             if taken:
                 entered = splitting.totals(split_lines).total
                 wanted_total = sum((a for _, a in taken), ZERO)
                 if entered != wanted_total:
-                    raise ValidationError({"lines": f"明细价税合计 {entered} 与所选单据申请金额 {wanted_total} 不符"})
+                    raise ValidationError(
+                        {"lines": gettext("明细价税合计 %(lines)s 与所选单据申请金额 %(wanted)s 不符")
+                         % {"lines": entered, "wanted": wanted_total}}
+                    )
         else:
             split_lines = [ln for doc, amount in taken for ln in _take_from_document(doc, amount)]
         if merge_identical_lines:
@@ -746,10 +767,10 @@ def applications_merge(
 ) -> InvoiceApplication:
     """One application for the whole balance of several billing documents of one entity and one buyer."""
     if len(documents) < 2:
-        raise ValidationError({"sources": "合并开票至少需要两张业务单据"})
+        raise ValidationError({"sources": gettext("合并开票至少需要两张业务单据")})
     taxpayers = {d.taxpayer_id for d in documents}
     if len(taxpayers) != 1:
-        raise ValidationError({"sources": "只能合并同一主体的业务单据"})
+        raise ValidationError({"sources": gettext("只能合并同一主体的业务单据")})
     return application_create(
         actor=actor,
         taxpayer=documents[0].taxpayer,
@@ -793,9 +814,9 @@ def _check_claim(app: InvoiceApplication, actor: Any) -> None:
     if actor is None or actor.has_perm(P_APPROVE):
         return
     if app.status == S.PENDING_REVIEW:
-        raise PermissionDenied("请先领取该申请单再审核")
+        raise PermissionDenied(gettext("请先领取该申请单再审核"))
     if app.status == S.IN_REVIEW and app.reviewer_id != actor.pk:
-        raise PermissionDenied("该申请单已被其他审核人领取")
+        raise PermissionDenied(gettext("该申请单已被其他审核人领取"))
 
 
 def application_approve(*, application: InvoiceApplication, actor: Any, note: str = "") -> InvoiceApplication:
@@ -813,7 +834,7 @@ def application_reject(*, application: InvoiceApplication, actor: Any, reason: s
     """Reject with a reason the customer will read (→ 驳回); the billing documents get their balance back."""
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reject_reason": "驳回必须填写原因"})
+        raise ValidationError({"reject_reason": gettext("驳回必须填写原因")})
     with transaction.atomic():
         app = _lock_application(application)
         authorize(actor, app.taxpayer_id, P_REVIEW, P_APPROVE, any_of=True)
@@ -848,9 +869,10 @@ class BatchResult:
 
     @property
     def summary(self) -> str:
-        text = f"已批准 {len(self.approved)} 张，未批准 {len(self.refused)} 张"
+        text = gettext("已批准 %(approved)d 张，未批准 %(refused)d 张") % {
+            "approved": len(self.approved), "refused": len(self.refused)}
         if self.not_fitting:
-            text += f"；额度不足：{'、'.join(self.not_fitting)}"
+            text += gettext("；额度不足：%(numbers)s") % {"numbers": gettext("、").join(self.not_fitting)}
         return text
 
 
@@ -1092,7 +1114,7 @@ def application_mark_issued(
     """
     number = (invoice_number or "").strip()
     if not number:
-        raise ValidationError({"invoice_number": "发票号码必须填写"})
+        raise ValidationError({"invoice_number": gettext("发票号码必须填写")})
     issued_at = issued_at or timezone.now()
     with transaction.atomic():
         app = _lock_application(application)
@@ -1103,7 +1125,7 @@ def application_mark_issued(
                 return existing
         _ensure_can(app, "mark_issued")
         if Invoice.objects.filter(number=number).exists():
-            raise ValidationError({"invoice_number": f"发票号码 {number} 已存在"})
+            raise ValidationError({"invoice_number": gettext("发票号码 %(number)s 已存在") % {"number": number}})
         _transition(app, "mark_issued", actor=actor, data={"invoice_number": number}, args={"at": issued_at})
         invoice = invoice_create_from_application(
             app, number=number, issued_at=issued_at, paper_code=paper_code, paper_number=paper_number
@@ -1120,7 +1142,7 @@ def application_mark_failed(
 ) -> InvoiceApplication:
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"fail_reason": "开票失败必须记录原因"})
+        raise ValidationError({"fail_reason": gettext("开票失败必须记录原因")})
     with transaction.atomic():
         app = _lock_application(application)
         authorize(actor, app.taxpayer_id, P_ISSUE)
@@ -1163,7 +1185,8 @@ def application_split(
         authorize(actor, app.taxpayer_id, P_CHANGE_APPLICATION)
         if app.status not in SPLITTABLE:
             raise ValidationError(
-                f"申请单 {app.number} 当前状态为「{_status_label(app.status)}」，只有审核通过前的申请单可以拆分"
+                gettext("申请单 %(number)s 当前状态为「%(status)s」，只有审核通过前的申请单可以拆分")
+                % {"number": app.number, "status": _status_label(app.status)}
             )
         sources = list(app.sources.order_by("billing_document_id"))
         docs = lock_rows(BillingDocument, [s.billing_document_id for s in sources]) if sources else []
@@ -1183,7 +1206,7 @@ def application_split(
         except splitting.SplitError as exc:
             raise ValidationError(str(exc)) from exc
         if len(parts) < 2:
-            raise ValidationError("按所选方式无需拆分：结果只有一张")
+            raise ValidationError(gettext("按所选方式无需拆分：结果只有一张"))
         part_totals = [splitting.totals(p).total for p in parts]
         matrix = splitting.allocate_sources(part_totals, [s.amount - s.released_amount for s in sources]) if sources else []
         doc_by_pk = {d.pk: d for d in docs}
@@ -1225,9 +1248,9 @@ def quota_set(*, actor: Any, taxpayer: Taxpayer, month: str, total: Decimal | st
     authorize(actor, taxpayer.pk, P_QUOTA)
     value = q2(to_decimal(total, "total"))
     if value < 0:
-        raise ValidationError({"total": "总额度不能为负数"})
+        raise ValidationError({"total": gettext("总额度不能为负数")})
     if len(month) != 7 or month[4] != "-" or not (month[:4] + month[5:]).isdigit() or not 1 <= int(month[5:]) <= 12:
-        raise ValidationError({"month": f"月份格式应为 YYYY-MM：{month}"})
+        raise ValidationError({"month": gettext("月份格式应为 YYYY-MM：%(month)s") % {"month": month}})
     with transaction.atomic():
         period, created = QuotaPeriod.objects.select_for_update().get_or_create(
             taxpayer=taxpayer, month=month, defaults={"total": value}
@@ -1304,7 +1327,7 @@ def application_delete(*, application: InvoiceApplication, actor: Any) -> None:
         app = _lock_application(application)
         authorize(actor, app.taxpayer_id, "issuing.delete_invoiceapplication")
         if app.status not in EDITABLE_STATUSES:
-            raise ValidationError(f"申请单 {app.number} 已提交，不能删除；请撤销")
+            raise ValidationError(gettext("申请单 %(number)s 已提交，不能删除；请撤销") % {"number": app.number})
         event_record(obj=app, action="delete", actor=actor, from_state=app.status)
         doc_ids = list(app.sources.values_list("billing_document_id", flat=True))
         app.delete()

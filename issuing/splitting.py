@@ -21,6 +21,8 @@ from decimal import ROUND_CEILING, Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
+from django.utils.translation import gettext
+
 from invoicing.tax import (
     FEN,
     INVOICE_TOLERANCE,
@@ -93,14 +95,14 @@ def to_units(lines: Sequence[Line]) -> list[Unit]:
         ln = lines[i]
         if ln.line_property == LineProperty.DISCOUNTED:
             if i + 1 >= len(lines) or lines[i + 1].line_property != LineProperty.DISCOUNT:
-                raise SplitError(f"第{i + 1}行是被折扣行，但后面没有紧邻的折扣行")
+                raise SplitError(gettext("第%(line)s行是被折扣行，但后面没有紧邻的折扣行") % {"line": i + 1})
             units.append((ln, lines[i + 1]))
             i += 2
             continue
         if ln.line_property == LineProperty.DISCOUNT:
-            raise SplitError(f"第{i + 1}行是折扣行，但前面没有被折扣行")
+            raise SplitError(gettext("第%(line)s行是折扣行，但前面没有被折扣行") % {"line": i + 1})
         if ln.total < 0:
-            raise SplitError(f"第{i + 1}行是负数行；负数只能作为折扣行出现")
+            raise SplitError(gettext("第%(line)s行是负数行；负数只能作为折扣行出现") % {"line": i + 1})
         units.append((ln,))
         i += 1
     return units
@@ -137,7 +139,7 @@ def allocate_decimal(total: Decimal, weights: Sequence[Decimal | int], places: i
     ws = [Fraction(abs(Decimal(w))) for w in weights]
     wsum = sum(ws, Fraction(0))
     if wsum == 0:
-        raise SplitError("无法按全为零的权重分配")
+        raise SplitError(gettext("无法按全为零的权重分配"))
     sign = -1 if total < 0 else 1
     units = int((abs(total) / scale).to_integral_value())
     if Decimal(units) * scale != abs(total):
@@ -181,7 +183,7 @@ def cut_line(line: Line, grosses: Sequence[Decimal], quantities: Sequence[Decima
         return [line]
     weights = [abs(g) for g in grosses]
     if sum(weights, ZERO) == 0:
-        raise SplitError(f"“{line.item_name}”的价税合计为零，不能再拆分")
+        raise SplitError(gettext("“%(item)s”的价税合计为零，不能再拆分") % {"item": line.item_name})
     amounts = allocate(line.amount, weights)
     if quantities is None and line.quantity is not None:
         quantities = allocate_quantity(line.quantity, weights)
@@ -298,7 +300,7 @@ def category_group(line: Line) -> str:
 def split_by_max_lines(lines: Sequence[Line], max_lines: int) -> list[Part]:
     """Consecutive parts of at most ``max_lines`` lines, counting discount lines (domain.md §5.3)."""
     if max_lines < 2:
-        raise SplitError("每张发票至少要能容纳2行（被折扣行与折扣行不能分开）")
+        raise SplitError(gettext("每张发票至少要能容纳2行（被折扣行与折扣行不能分开）"))
     parts: list[Part] = [[]]
     for unit in to_units(lines):
         if len(parts[-1]) + len(unit) > max_lines:
@@ -315,7 +317,7 @@ def _cut_for_limit(unit: Unit, limit: Decimal) -> list[Unit]:
     n = max(2, int((net / limit).to_integral_value(rounding=ROUND_CEILING)))
     while True:
         if n > 100000:
-            raise SplitError(f"“{main.item_name}”无法按限额 {limit} 拆分")
+            raise SplitError(gettext("“%(item)s”无法按限额 %(limit)s 拆分") % {"item": main.item_name, "limit": limit})
         quantities = None
         weights: list[Decimal]
         if main.quantity is not None and main.quantity == main.quantity.to_integral_value() and main.quantity >= n:
@@ -325,7 +327,7 @@ def _cut_for_limit(unit: Unit, limit: Decimal) -> list[Unit]:
             weights = [Decimal(1)] * n
         grosses = allocate(total, weights)
         if any(g == 0 for g in grosses):
-            raise SplitError(f"“{main.item_name}”金额太小，不能再拆分")
+            raise SplitError(gettext("“%(item)s”金额太小，不能再拆分") % {"item": main.item_name})
         pieces = cut_unit(unit, grosses, quantities)
         if all(unit_amount(p) <= limit for p in pieces):
             return pieces
@@ -335,7 +337,7 @@ def _cut_for_limit(unit: Unit, limit: Decimal) -> list[Unit]:
 def split_by_amount_limit(lines: Sequence[Line], limit: Decimal) -> list[Part]:
     """Parts whose 合计金额 (不含税) stays within ``limit`` (单张发票限额); a line above the limit is cut."""
     if limit <= 0:
-        raise SplitError("单张发票限额必须大于0")
+        raise SplitError(gettext("单张发票限额必须大于0"))
     parts: list[Part] = [[]]
     running = ZERO
     for unit in to_units(lines):
@@ -397,13 +399,15 @@ def split_by_amounts(lines: Sequence[Line], amounts: Sequence[Decimal]) -> list[
     whole = sum((unit_total(u) for u in units), ZERO)
     targets = [q2(a) for a in amounts]
     if any(t <= 0 for t in targets):
-        raise SplitError("拆分金额必须大于0")
+        raise SplitError(gettext("拆分金额必须大于0"))
     if sum(targets, ZERO) > whole:
-        raise SplitError(f"拆分金额合计 {sum(targets, ZERO)} 超过申请价税合计 {whole}")
+        raise SplitError(
+            gettext("拆分金额合计 %(parts)s 超过申请价税合计 %(whole)s") % {"parts": sum(targets, ZERO), "whole": whole}
+        )
     if sum(targets, ZERO) < whole:
         targets.append(whole - sum(targets, ZERO))
     if len(targets) < 2:
-        raise SplitError("至少要拆成两部分")
+        raise SplitError(gettext("至少要拆成两部分"))
     matrix = _northwest(targets, [unit_total(u) for u in units])
     parts: list[Part] = [[] for _ in targets]
     last = 0
@@ -430,24 +434,24 @@ def split_by_quantities(lines: Sequence[Line], quantities: Sequence[Decimal]) ->
     units = to_units(lines)
     qs = [Decimal(q) for q in quantities]
     if not units or any(u[0].quantity is None for u in units):
-        raise SplitError("按数量拆分要求每一行都有数量")
+        raise SplitError(gettext("按数量拆分要求每一行都有数量"))
     whole_q = units[0][0].quantity
     assert whole_q is not None
     if any(u[0].quantity != whole_q for u in units):
-        raise SplitError("按数量拆分要求各行数量相同")
+        raise SplitError(gettext("按数量拆分要求各行数量相同"))
     if any(q <= 0 for q in qs):
-        raise SplitError("拆分数量必须大于0")
+        raise SplitError(gettext("拆分数量必须大于0"))
     if sum(qs, Decimal(0)) > whole_q:
-        raise SplitError(f"拆分数量合计 {sum(qs, Decimal(0))} 超过 {whole_q}")
+        raise SplitError(gettext("拆分数量合计 %(parts)s 超过 %(whole)s") % {"parts": sum(qs, Decimal(0)), "whole": whole_q})
     if sum(qs, Decimal(0)) < whole_q:
         qs.append(whole_q - sum(qs, Decimal(0)))
     if len(qs) < 2:
-        raise SplitError("至少要拆成两部分")
+        raise SplitError(gettext("至少要拆成两部分"))
     parts: list[Part] = [[] for _ in qs]
     for unit in units:
         grosses = allocate(unit_total(unit), qs)
         if any(g == 0 for g in grosses):
-            raise SplitError(f"“{unit[0].item_name}”金额太小，不能按这些数量拆分")
+            raise SplitError(gettext("“%(item)s”金额太小，不能按这些数量拆分") % {"item": unit[0].item_name})
         for k, piece in enumerate(cut_unit(unit, grosses, qs)):
             parts[k].extend(piece)
     return parts
@@ -478,7 +482,7 @@ _GROUP_KEYS: dict[str, Callable[[Line], Any]] = {
 def plan_split(lines: Sequence[Line], plan: SplitPlan) -> list[Part]:
     """Apply a SplitPlan. Explicit amounts or quantities come first, then the automatic rules on each part."""
     if plan.amounts and plan.quantities:
-        raise SplitError("按金额拆分与按数量拆分只能选一种")
+        raise SplitError(gettext("按金额拆分与按数量拆分只能选一种"))
     parts: list[Part] = [list(lines)]
     if plan.amounts:
         parts = split_by_amounts(lines, plan.amounts)
@@ -486,7 +490,7 @@ def plan_split(lines: Sequence[Line], plan: SplitPlan) -> list[Part]:
         parts = split_by_quantities(lines, plan.quantities)
     if plan.group_by:
         if plan.group_by not in _GROUP_KEYS:
-            raise SplitError(f"未知的分组方式：{plan.group_by}")
+            raise SplitError(gettext("未知的分组方式：%(group_by)s") % {"group_by": plan.group_by})
         parts = [g for p in parts for g in split_by_group(p, _GROUP_KEYS[plan.group_by])]
     if plan.amount_limit is not None:
         parts = [g for p in parts for g in split_by_amount_limit(p, plan.amount_limit)]
