@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from django.utils.translation import ngettext
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -35,5 +36,7 @@ def write_error_workbook(issues: Iterable[Issue], target: str | Path | object, *
         ws.append([item.sheet, item.row, item.column, value, item.code, item.message])
         shown += 1
     if total is not None and total > shown:
-        ws.append(["", None, "", "", "", f"另有 {total - shown} 条错误未列出，请先修正以上错误"])
+        more = total - shown
+        text = ngettext("另有 %(count)s 条错误未列出，请先修正以上错误", "另有 %(count)s 条错误未列出，请先修正以上错误", more)
+        ws.append(["", None, "", "", "", text % {"count": more}])
     wb.save(target)

@@ -20,6 +20,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from django.conf import settings
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 from issuing.importing.rules import FileRejected, Issue, issue
 
@@ -49,15 +50,15 @@ INSTRUCTION_SHEETS = ("填写说明", "说明")
 
 CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 OTHER_MAGIC = {
-    b"%PDF": "PDF 文件",
-    b"\x89PNG": "PNG 图片",
-    b"\xff\xd8\xff": "JPEG 图片",
-    b"GIF8": "GIF 图片",
-    b"Rar!": "RAR 压缩包",
-    b"7z\xbc\xaf": "7z 压缩包",
-    b"\x1f\x8b": "gzip 压缩包",
-    b"<?xml": "XML 文件",
-    b"{\\rtf": "RTF 文档",
+    b"%PDF": gettext_noop("PDF 文件"),
+    b"\x89PNG": gettext_noop("PNG 图片"),
+    b"\xff\xd8\xff": gettext_noop("JPEG 图片"),
+    b"GIF8": gettext_noop("GIF 图片"),
+    b"Rar!": gettext_noop("RAR 压缩包"),
+    b"7z\xbc\xaf": gettext_noop("7z 压缩包"),
+    b"\x1f\x8b": gettext_noop("gzip 压缩包"),
+    b"<?xml": gettext_noop("XML 文件"),
+    b"{\\rtf": gettext_noop("RTF 文档"),
 }
 
 
@@ -102,7 +103,9 @@ def sniff(path: str | os.PathLike, filename: str = "") -> str:
     name = filename or path.name
     size = path.stat().st_size
     if size > max_file_bytes():
-        raise FileRejected([issue("file.too_large", detail=f"{size / MB:.1f} MB，上限 {max_file_bytes() / MB:.0f} MB")])
+        detail = gettext("%(size)s MB，上限 %(limit)s MB") % {
+            "size": f"{size / MB:.1f}", "limit": f"{max_file_bytes() / MB:.0f}"}
+        raise FileRejected([issue("file.too_large", detail=detail)])
     with open(path, "rb") as fh:
         head = fh.read(65536)
     if not head.strip():
@@ -114,11 +117,12 @@ def sniff(path: str | os.PathLike, filename: str = "") -> str:
         raise FileRejected([_cfb_issue(path, name)])
     for magic, what in OTHER_MAGIC.items():
         if head.startswith(magic):
-            raise FileRejected([issue("file.type", sheet=name, detail=f"实际是{what}")])
+            raise FileRejected([issue("file.type", sheet=name, detail=gettext("实际是%(what)s") % {"what": gettext(what)})])
     if b"\x00" in head:
-        raise FileRejected([issue("file.type", sheet=name, detail="二进制文件")])
+        raise FileRejected([issue("file.type", sheet=name, detail=gettext("二进制文件"))])
     if name.lower().endswith((".xlsx", ".xlsm", ".xls")):
-        raise FileRejected([issue("file.type", sheet=name, detail="扩展名是 Excel，但内容是文本；如为 CSV 请改名为 .csv")])
+        raise FileRejected([issue("file.type", sheet=name,
+                                  detail=gettext("扩展名是 Excel，但内容是文本；如为 CSV 请改名为 .csv"))])
     return "csv"
 
 
@@ -129,8 +133,8 @@ def _cfb_issue(path: Path, name: str) -> Issue:
     if "EncryptedPackage".encode("utf-16-le") in data or "EncryptionInfo".encode("utf-16-le") in data:
         return issue("file.encrypted", sheet=name)
     if "Workbook".encode("utf-16-le") in data or "Book".encode("utf-16-le") in data:
-        return issue("file.type", sheet=name, detail="这是旧版 .xls 工作簿，请另存为 .xlsx")
-    return issue("file.type", sheet=name, detail="这是 Office 97-2003 格式的其他文档")
+        return issue("file.type", sheet=name, detail=gettext("这是旧版 .xls 工作簿，请另存为 .xlsx"))
+    return issue("file.type", sheet=name, detail=gettext("这是 Office 97-2003 格式的其他文档"))
 
 
 def _check_xlsx_zip(path: Path, name: str) -> None:
@@ -141,12 +145,13 @@ def _check_xlsx_zip(path: Path, name: str) -> None:
         raise FileRejected([issue("file.corrupt", sheet=name, detail=str(exc))]) from exc
     names = {i.filename for i in infos}
     if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
-        what = "Word 文档" if "word/document.xml" in names else "其他 zip 文件"
-        raise FileRejected([issue("file.type", sheet=name, detail=f"实际是{what}")])
+        what = gettext("Word 文档") if "word/document.xml" in names else gettext("其他 zip 文件")
+        raise FileRejected([issue("file.type", sheet=name, detail=gettext("实际是%(what)s") % {"what": what})])
     unzipped = sum(i.file_size for i in infos)
     packed = sum(i.compress_size for i in infos) or 1
     if unzipped > MAX_UNZIPPED_BYTES or (unzipped > 50 * MB and unzipped / packed > MAX_ZIP_RATIO):
-        raise FileRejected([issue("file.too_large", sheet=name, detail=f"解压后 {unzipped / MB:.0f} MB")])
+        detail = gettext("解压后 %(size)s MB") % {"size": f"{unzipped / MB:.0f}"}
+        raise FileRejected([issue("file.too_large", sheet=name, detail=detail)])
 
 
 # --- opening -------------------------------------------------------------------------------------------------------
@@ -199,7 +204,8 @@ def _open_xlsx(path: Path, wanted: str | None) -> Table:
     if height == 0:
         raise FileRejected([issue("sheet.empty", sheet=sheet_name)])
     if height - 1 > max_rows():
-        raise FileRejected([issue("file.too_many_rows", sheet=sheet_name, detail=f"{height - 1} 行，上限 {max_rows()} 行")])
+        detail = gettext("%(rows)s 行，上限 %(limit)s 行") % {"rows": height - 1, "limit": max_rows()}
+        raise FileRejected([issue("file.too_many_rows", sheet=sheet_name, detail=detail)])
     start_row, start_col = sh.start or (0, 0)
     rows = sh.iter_rows()
     header_cells = next(rows, None) or []
@@ -231,7 +237,8 @@ def _open_xlsx_streaming(path: Path, sheet_name: str, structure: _Structure) -> 
     total = max(structure.rows - 1, 0)
     if total > max_rows():
         wb.close()
-        raise FileRejected([issue("file.too_many_rows", sheet=sheet_name, detail=f"{total} 行，上限 {max_rows()} 行")])
+        detail = gettext("%(rows)s 行，上限 %(limit)s 行") % {"rows": total, "limit": max_rows()}
+        raise FileRejected([issue("file.too_many_rows", sheet=sheet_name, detail=detail)])
     it = ws.iter_rows(values_only=True)
     header_row = 1
     headers: list[str] = []
@@ -299,12 +306,15 @@ class _Structure:
         for ref, row in self.merged:
             out.append(issue("sheet.merged_cells", sheet=sheet, row=row, column=ref, value=ref))
         if self.merged_count > len(self.merged):
-            out.append(issue("sheet.merged_cells", sheet=sheet, detail=f"另有 {self.merged_count - len(self.merged)} 处"))
+            more = self.merged_count - len(self.merged)
+            out.append(issue("sheet.merged_cells", sheet=sheet, detail=gettext("另有 %(count)s 处") % {"count": more}))
         for col, row in self.formulas:
             out.append(issue("sheet.formula", sheet=sheet, row=row, column=col, value=f"{col}{row or ''}"))
         if self.formula_count > len(self.formulas):
+            more = self.formula_count - len(self.formulas)
             out.append(issue("sheet.formula", sheet=sheet,
-                             detail=f"另有 {self.formula_count - len(self.formulas)} 个公式单元格"))
+                             detail=ngettext("另有 %(count)s 个公式单元格", "另有 %(count)s 个公式单元格", more)
+                             % {"count": more}))
         return out
 
 
@@ -372,7 +382,8 @@ def _open_csv(path: Path, name: str) -> Table:
         for block in iter(lambda: fh.read(1 << 20), b""):
             total += block.count(b"\n")
     if total > max_rows() + 1:
-        raise FileRejected([issue("file.too_many_rows", sheet=name, detail=f"约 {total} 行，上限 {max_rows()} 行")])
+        detail = gettext("约 %(rows)s 行，上限 %(limit)s 行") % {"rows": total, "limit": max_rows()}
+        raise FileRejected([issue("file.too_many_rows", sheet=name, detail=detail)])
     fh = open(path, encoding=encoding, newline="")  # noqa: SIM115 - closed by Table.close / the generator
     reader = csv.reader(fh)
     try:

@@ -3,6 +3,10 @@
 Used by the Celery task (``issuing.tasks_import``) and ``manage.py import_billing``. Documents are handed to the
 writer chunk by chunk while validation goes on, so memory stays flat; once any error is found nothing more is
 written, and at the end the transaction is rolled back if there was any error at all.
+
+It runs in the default language (``LANGUAGE_CODE``, Chinese) whichever language the thread was left in (a task run
+eagerly inside a request, say): its issues go into job files and error workbooks read later, like the job's own
+messages.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from invoicing.models import Event, Taxpayer
 from issuing.importing.readers import open_table
@@ -52,6 +58,13 @@ class _RollbackError(Exception):
 def import_billing_file(path: str | os.PathLike, *, user, taxpayer: Taxpayer | None = None, filename: str = "",
                         dry_run: bool = False, progress: Callable[[int, int], None] | None = None,
                         chunk_rows: int = 5000) -> ImportOutcome:
+    with translation.override(settings.LANGUAGE_CODE):
+        return _import_billing_file(path, user=user, taxpayer=taxpayer, filename=filename, dry_run=dry_run,
+                                    progress=progress, chunk_rows=chunk_rows)
+
+
+def _import_billing_file(path: str | os.PathLike, *, user, taxpayer: Taxpayer | None, filename: str, dry_run: bool,
+                         progress: Callable[[int, int], None] | None, chunk_rows: int) -> ImportOutcome:
     filename = filename or os.path.basename(str(path))
     outcome = ImportOutcome(filename=filename, dry_run=dry_run)
     if getattr(user, "pk", None) and not user.has_perm("issuing.add_billingdocument"):

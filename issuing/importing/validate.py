@@ -24,6 +24,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext
 
 from invoicing.ids import compact_id, is_acceptable_tax_id
 from invoicing.models import Counterparty, Item, TaxCategory, Taxpayer
@@ -66,7 +67,7 @@ def to_text(raw, col: Column) -> str:
     else:
         s = str(raw)
     if col.max_len and len(s) > col.max_len:
-        raise CellError("cell.too_long", f"{len(s)} 个字符，最多 {col.max_len} 个")
+        raise CellError("cell.too_long", gettext("%(length)s 个字符，最多 %(limit)s 个") % {"length": len(s), "limit": col.max_len})
     return s
 
 
@@ -89,7 +90,7 @@ def to_code(raw, col: Column) -> str:
         if "E+" in s.upper() and s.replace(".", "").upper().replace("E+", "").isdigit():
             raise CellError("cell.lost_digits")
     if col.max_len and len(s) > col.max_len:
-        raise CellError("cell.too_long", f"{len(s)} 个字符，最多 {col.max_len} 个")
+        raise CellError("cell.too_long", gettext("%(length)s 个字符，最多 %(limit)s 个") % {"length": len(s), "limit": col.max_len})
     return s
 
 
@@ -126,9 +127,9 @@ def to_money(raw, col: Column) -> Decimal | None:
     if d is None:
         return None
     if _places(d) > 2:
-        raise CellError("cell.decimals", "金额最多 2 位小数")
+        raise CellError("cell.decimals", gettext("金额最多 2 位小数"))
     if abs(d) >= MONEY_LIMIT:
-        raise CellError("cell.too_long", "超出金额范围")
+        raise CellError("cell.too_long", gettext("超出金额范围"))
     return d.quantize(FEN)
 
 
@@ -137,12 +138,12 @@ def to_qty(raw, col: Column) -> Decimal | None:
     if d is None:
         return None
     if _places(d) > QTY_DECIMALS:
-        raise CellError("cell.decimals", f"最多 {QTY_DECIMALS} 位小数")
+        raise CellError("cell.decimals", gettext("最多 %(places)s 位小数") % {"places": QTY_DECIMALS})
     d = d.normalize()
     if d == d.to_integral():
         d = d.quantize(Decimal(1))
     if len(format(d, "f")) > QTY_CHARS:
-        raise CellError("cell.too_long", f"最多 {QTY_CHARS} 个字符")
+        raise CellError("cell.too_long", gettext("最多 %(limit)s 个字符") % {"limit": QTY_CHARS})
     return d
 
 
@@ -153,13 +154,13 @@ def to_rate(raw, col: Column) -> Decimal | None:
     try:
         d = _number(raw.strip().rstrip("%％") if percent else raw)
     except CellError:
-        raise CellError("rate.invalid", "请填写如 13% 或 0.13") from None
+        raise CellError("rate.invalid", gettext("请填写如 13% 或 0.13")) from None
     if percent:
         d = d / 100
     if d < 0 or d >= 1:
-        raise CellError("rate.invalid", "请填写如 13% 或 0.13")
+        raise CellError("rate.invalid", gettext("请填写如 13% 或 0.13"))
     if _places(d) > 4:
-        raise CellError("rate.invalid", "最多 4 位小数")
+        raise CellError("rate.invalid", gettext("最多 %(places)s 位小数") % {"places": 4})
     return d.quantize(Decimal("0.0001")).normalize()
 
 
@@ -194,7 +195,7 @@ def to_choice(raw, col: Column):
     mapping = CHOICES[col.key]
     if key not in mapping:
         allowed = "、".join(k for k in mapping if not k.isascii())
-        raise CellError("cell.bad_choice", f"可填：{allowed}")
+        raise CellError("cell.bad_choice", gettext("可填：%(allowed)s") % {"allowed": allowed})
     return mapping[key]
 
 
@@ -203,7 +204,7 @@ def to_int(raw, col: Column) -> int | None:
     if d is None:
         return None
     if d != d.to_integral() or d <= 0 or d > 100000:
-        raise CellError("cell.not_number", "应为正整数")
+        raise CellError("cell.not_number", gettext("应为正整数"))
     return int(d)
 
 
@@ -395,10 +396,12 @@ class BillingValidator:
                 if key not in self.index:
                     col = BY_KEY[key]
                     self.add(issue("column.missing", sheet=self.sheet, row=1, column=col.header,
-                                   detail=f"{col.header}（或提供 商品编码 列）"))
+                                   detail=gettext("%(column)s（或提供 %(alternative)s 列）")
+                                   % {"column": col.header, "alternative": BY_KEY["item_code"].header}))
         if "customer_code" not in self.index and "buyer_name" not in self.index:
             self.add(issue("column.missing", sheet=self.sheet, row=1, column="购买方名称",
-                           detail="购买方名称（或提供 客户编码 列）"))
+                           detail=gettext("%(column)s（或提供 %(alternative)s 列）")
+                           % {"column": "购买方名称", "alternative": BY_KEY["customer_code"].header}))
         return self.issue_count == before
 
     # -- the run --
@@ -448,7 +451,8 @@ class BillingValidator:
                         continue  # a blank document field on a later line repeats the first line's value
                     if k not in bad and k not in group[0].bad:
                         self.err("doc.inconsistent", rowno, k, cells[self.index[k]],
-                                 f"第{group[0].row}行为“{first[k] if first[k] is not None else ''}”")
+                                 gettext("第%(row)s行为“%(value)s”")
+                                 % {"row": group[0].row, "value": first[k] if first[k] is not None else ""})
                 group.append(row)
                 continue
             if group:
@@ -477,7 +481,8 @@ class BillingValidator:
         code = row.values.get("entity") or ""
         if self.fixed is not None:
             if code and code != self.fixed.credit_code and "entity" not in row.bad:
-                self.err("entity.mismatch", row.row, "entity", code, f"应为 {self.fixed.credit_code}")
+                self.err("entity.mismatch", row.row, "entity", code,
+                         gettext("应为 %(code)s") % {"code": self.fixed.credit_code})
                 return None
             tp = self.fixed
         else:
@@ -575,7 +580,8 @@ class BillingValidator:
                     if k == "buyer_tax_id":
                         given = compact_id(given).upper() if given else ""
                     if given and master[k] and given != master[k]:
-                        self.err("customer.mismatch", rowno, k, buyer[k], f"客户资料为“{master[k]}”")
+                        self.err("customer.mismatch", rowno, k, buyer[k],
+                                 gettext("客户资料为“%(value)s”") % {"value": master[k]})
                 for k, mv in master.items():
                     if not buyer[k]:
                         buyer[k] = mv or ""
@@ -596,7 +602,8 @@ class BillingValidator:
             limit = self.remark_chars.get(tp.id, 150)
             if len(remark) > limit or len(remark.encode("utf-8")) > REMARK_MAX_BYTES:
                 self.err("doc.remark_too_long", rowno, "remark", remark,
-                         f"{len(remark)} 字（{len(remark.encode('utf-8'))} 字节），最多 {limit} 字且不超过 450 字节")
+                         gettext("%(chars)s 字（%(bytes)s 字节），最多 %(limit)s 字且不超过 450 字节")
+                         % {"chars": len(remark), "bytes": len(remark.encode("utf-8")), "limit": limit})
 
         lines = self._lines(g, tp, item_map)
         if tp is None or lines is None:
@@ -609,17 +616,20 @@ class BillingValidator:
         )
         for grp in report.group_breaches:
             self.err("doc.tax_tolerance", lines[grp.line_indexes[0]].row, "tax",
-                     f"{grp.rate:%}", f"税率 {grp.rate.normalize()}：误差 {abs(grp.error):.4f}")
+                     f"{grp.rate:%}", gettext("税率 %(rate)s：误差 %(error)s")
+                     % {"rate": grp.rate.normalize(), "error": f"{abs(grp.error):.4f}"})
         order_amount = v.get("order_amount")
         if order_amount is not None and order_amount != total:
-            self.err("doc.totals", rowno, "order_amount", order_amount, f"明细价税合计之和为 {total}")
+            self.err("doc.totals", rowno, "order_amount", order_amount,
+                     gettext("明细价税合计之和为 %(total)s") % {"total": total})
         paid = v.get("paid_amount") or Decimal("0.00")
         refunded = v.get("refunded_amount") or Decimal("0.00")
         for key, amount in (("paid_amount", paid), ("refunded_amount", refunded)):
             if amount < 0:
                 self.err("cell.negative", rowno, key, amount)
         if refunded > paid:
-            self.err("doc.refund_exceeds_paid", rowno, "refunded_amount", refunded, f"实收 {paid}")
+            self.err("doc.refund_exceeds_paid", rowno, "refunded_amount", refunded,
+                     gettext("实收 %(paid)s") % {"paid": paid})
         self.report.amount += sum((ln.net for ln in lines), Decimal("0.00"))
         self.report.tax += sum((ln.tax for ln in lines), Decimal("0.00"))
         self.report.total += total
@@ -657,9 +667,11 @@ class BillingValidator:
             qty, price, amount = v.get("quantity"), v.get("unit_price"), v.get("amount")
             if item is not None:
                 if tax_code and tax_code != item["tax_category__code"]:
-                    self.err("item.mismatch", rowno, "tax_code", tax_code, f"商品资料为 {item['tax_category__code']}")
+                    self.err("item.mismatch", rowno, "tax_code", tax_code,
+                             gettext("商品资料为 %(value)s") % {"value": item["tax_category__code"]})
                 if rate is not None and rate != item["tax_rate"].normalize():
-                    self.err("item.mismatch", rowno, "tax_rate", rate, f"商品资料为 {item['tax_rate'].normalize()}")
+                    self.err("item.mismatch", rowno, "tax_rate", rate,
+                             gettext("商品资料为 %(value)s") % {"value": item["tax_rate"].normalize()})
                 name = name or item["name"]
                 tax_code = tax_code or item["tax_category__code"]
                 rate = rate if rate is not None else item["tax_rate"].normalize()
@@ -686,12 +698,13 @@ class BillingValidator:
                     category_id = cat[0]
                     if rate is not None and rate in GENERAL_RATES and cat[3] and rate not in cat[3]:
                         self.err("rate.category", rowno, "tax_rate", f"{rate:%}",
-                                 "该编码适用税率：" + "、".join(f"{r:.0%}" for r in sorted(cat[3], reverse=True)))
+                                 gettext("该编码适用税率：%(rates)s")
+                                 % {"rates": gettext("、").join(f"{r:.0%}" for r in sorted(cat[3], reverse=True))})
             if rate is None:
                 if "tax_rate" not in r.bad and not (code and item is None):
                     self.err("cell.required", rowno, "tax_rate")
             elif rate not in allowed_rates:
-                kind = "小规模纳税人" if tp is not None and tp.taxpayer_type == "small" else "一般纳税人"
+                kind = gettext("小规模纳税人") if tp is not None and tp.taxpayer_type == "small" else gettext("一般纳税人")
                 self.err("rate.not_allowed", rowno, "tax_rate", f"{rate:%}", kind)
             if amount is None:
                 if "amount" not in r.bad:
@@ -701,18 +714,19 @@ class BillingValidator:
             if prop == 1:  # 折扣行: folded into the line it follows (§8.4)
                 prev = last_normal
                 if prev is None or lines[-1] is not prev:
-                    self.err("line.discount", rowno, "line_property", "折扣行", "折扣行必须紧跟被折扣行")
+                    self.err("line.discount", rowno, "line_property", "折扣行", gettext("折扣行必须紧跟被折扣行"))
                 elif amount is not None:
                     if amount >= 0:
-                        self.err("line.discount", rowno, "amount", amount, "折扣行金额应为负数")
+                        self.err("line.discount", rowno, "amount", amount, gettext("折扣行金额应为负数"))
                     elif -amount + prev.discount > prev.amount:
-                        self.err("line.discount", rowno, "amount", amount, f"折扣超过被折扣行金额 {prev.amount}")
+                        self.err("line.discount", rowno, "amount", amount,
+                                 gettext("折扣超过被折扣行金额 %(amount)s") % {"amount": prev.amount})
                     if name and name != prev.item_name:
-                        self.err("line.discount", rowno, "item_name", name, "折扣行商品名称须与被折扣行一致")
+                        self.err("line.discount", rowno, "item_name", name, gettext("折扣行商品名称须与被折扣行一致"))
                     if rate is not None and rate != prev.tax_rate:
-                        self.err("line.discount", rowno, "tax_rate", rate, "折扣行税率须与被折扣行一致")
+                        self.err("line.discount", rowno, "tax_rate", rate, gettext("折扣行税率须与被折扣行一致"))
                     if inclusive != prev.tax_inclusive:
-                        self.err("line.discount", rowno, "tax_inclusive", "", "折扣行含税标志须与被折扣行一致")
+                        self.err("line.discount", rowno, "tax_inclusive", "", gettext("折扣行含税标志须与被折扣行一致"))
                     if self.issue_count == before and not r.bad:
                         prev.discount += -amount
                         last_normal = None  # one discount per line (折扣行不允许多行折扣)
@@ -731,11 +745,12 @@ class BillingValidator:
                 self.err("line.qty_price_pair", rowno, "unit_price" if price is None else "quantity")
             elif qty is not None and price is not None and amount is not None and not negative:
                 if abs(qty * price - amount) > FEN:
-                    self.err("line.amount_mismatch", rowno, "amount", amount, f"数量×单价 = {qty * price}")
+                    self.err("line.amount_mismatch", rowno, "amount", amount,
+                             gettext("数量×单价 = %(product)s") % {"product": qty * price})
             if discount < 0:
                 self.err("cell.negative", rowno, "discount", discount)
             elif amount is not None and discount > amount > 0:
-                self.err("line.discount", rowno, "discount", discount, f"折扣超过金额 {amount}")
+                self.err("line.discount", rowno, "discount", discount, gettext("折扣超过金额 %(amount)s") % {"amount": amount})
             line_no = v.get("line_no")
             if line_no is None:
                 line_no = (max(numbers) + 1) if numbers else 1
@@ -746,7 +761,8 @@ class BillingValidator:
             if given_tax is not None and amount is not None and rate is not None and self.issue_count == before:
                 net = amount if not inclusive else amount - given_tax
                 if abs(net * rate - given_tax) > self.line_tolerance:
-                    self.err("line.tax_tolerance", rowno, "tax", given_tax, f"金额×税率 = {(net * rate).quantize(FEN)}")
+                    self.err("line.tax_tolerance", rowno, "tax", given_tax,
+                             gettext("金额×税率 = %(tax)s") % {"tax": (net * rate).quantize(FEN)})
             if self.issue_count != before or broken or r.bad:
                 broken = True
                 last_normal = None
