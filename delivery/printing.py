@@ -16,6 +16,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Prefetch
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from delivery.models import PrintJob, RenderStatus
 from delivery.rendering import batch_print_pdf
@@ -59,11 +60,11 @@ def print_job_create(*, user: Any, invoice_ids: list[int], paper: str) -> PrintJ
     from delivery.tasks import print_job_render as print_job_render_task
 
     if paper not in ("A4", "A5"):
-        raise ValidationError({"paper": "纸张只能是 A4 或 A5"})
+        raise ValidationError({"paper": gettext("纸张只能是 A4 或 A5")})
     if not invoice_ids:
-        raise ValidationError("没有选择发票")
+        raise ValidationError(gettext("没有选择发票"))
     if len(invoice_ids) > job_max():
-        raise ValidationError(f"一次最多打印 {job_max()} 张发票")
+        raise ValidationError(gettext("一次最多打印 %(limit)s 张发票") % {"limit": job_max()})
     job = PrintJob.objects.create(created_by=user, paper=paper, invoice_ids=list(invoice_ids), total=len(invoice_ids))
     transaction.on_commit(lambda: print_job_render_task.delay(job.pk))
     return job

@@ -122,31 +122,31 @@ def clean_delivery_target(invoice: Invoice, channel: str, target: str) -> str:
         try:
             validate_email(target)
         except ValidationError:
-            raise ValidationError({"target": f"邮箱地址不正确：{target or '（空）'}"}) from None
+            raise ValidationError({"target": gettext("邮箱地址不正确：%(target)s") % {"target": target or gettext("（空）")}}) from None
         return target
     if channel == Channel.SMS:
         m = _MOBILE_RE.match(target.replace(" ", "").replace("-", ""))
         if not m:
-            raise ValidationError({"target": f"手机号不正确：{target or '（空）'}"})
+            raise ValidationError({"target": gettext("手机号不正确：%(target)s") % {"target": target or gettext("（空）")}})
         return m.group(1)
     if channel == Channel.WEBHOOK:
         if not target or not WebhookEndpoint.objects.filter(
             taxpayer_id=invoice.taxpayer_id, url=target, is_active=True
         ).exists():
-            raise ValidationError({"target": "只能推送到本主体已登记并启用的推送地址"})
+            raise ValidationError({"target": gettext("只能推送到本主体已登记并启用的推送地址")})
         return target
     if channel == Channel.PRINT:
         if target.upper() not in PAPERS:
-            raise ValidationError({"target": "纸张只能是 A4 或 A5"})
+            raise ValidationError({"target": gettext("纸张只能是 A4 或 A5")})
         return target.upper()
     if channel == Channel.QR:
         return target
-    raise ValidationError({"channel": f"未知的交付渠道：{channel}"})
+    raise ValidationError({"channel": gettext("未知的交付渠道：%(channel)s") % {"channel": channel}})
 
 
 def _check_scope(actor: Any, invoice: Invoice) -> None:
     if actor is not None and not user_may_act_on(actor, invoice.taxpayer_id):
-        raise PermissionDenied("无权操作该主体的发票")
+        raise PermissionDenied(gettext("无权操作该主体的发票"))
 
 
 def _queue_attempt(delivery: Delivery) -> None:
@@ -166,7 +166,7 @@ def delivery_send(
     """
     _check_scope(actor, invoice)
     if channel not in Channel.values:
-        raise ValidationError({"channel": f"未知的交付渠道：{channel}"})
+        raise ValidationError({"channel": gettext("未知的交付渠道：%(channel)s") % {"channel": channel}})
     target = clean_delivery_target(invoice, channel, target or default_delivery_target(invoice, channel))
     user = actor if getattr(actor, "is_authenticated", False) else None
     with transaction.atomic():
@@ -229,12 +229,12 @@ def invoice_deliver_on_issue(invoice: Invoice) -> list[Delivery]:
 def delivery_resend(*, delivery: Delivery, actor: Any) -> Delivery:
     """Send the same invoice again over the same channel to the same target (customer service may do this)."""
     if actor is not None and not actor.has_perm(RESEND_PERMISSION):
-        raise PermissionDenied("无权重发交付")
+        raise PermissionDenied(gettext("无权重发交付"))
     invoice = delivery.invoice
     _check_scope(actor, invoice)
     if delivery.channel == Channel.QR:
         # Nothing was sent to anyone: a new link is made with a new QR delivery (finance), not by resending.
-        raise ValidationError("二维码/短链接交付不能重发；需要新链接时请重新生成二维码")
+        raise ValidationError(gettext("二维码/短链接交付不能重发；需要新链接时请重新生成二维码"))
     with transaction.atomic():
         new = delivery_send(invoice=invoice, channel=delivery.channel, target=delivery.target, actor=actor,
                             resend_of=delivery)
