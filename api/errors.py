@@ -157,8 +157,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, DjangoValidationError):
         fields = django_validation_fields(exc)
         count = sum(len(v) for v in fields.values())
-        # One problem: say it at the top too (the services word their messages in Chinese only).
-        message = _first_message(fields) if count == 1 and not english() else None
+        # One problem: say it at the top too (the services word it in the request's language).
+        message = _first_message(fields) if count == 1 else None
         return Response(error_body("validation_error", message, fields), status=status.HTTP_400_BAD_REQUEST)
 
     if not isinstance(exc, exceptions.APIException):

@@ -64,7 +64,7 @@ def _delivery_admin():
 
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        return "；".join(exc.messages)
+        return gettext("；").join(exc.messages)
     return str(exc) or gettext("没有执行此操作的权限")
 
 
@@ -616,7 +616,7 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
             summary += gettext("；额度不足：%(numbers)s") % {"numbers": _join(result.not_fitting)}
         self.message_user(request, summary, messages.SUCCESS if not result.refused else messages.WARNING)
         for number, failures in list(result.refused.items())[:20]:
-            self.message_user(request, _item_error(number, "；".join(f.message for f in failures)), messages.ERROR)
+            self.message_user(request, _item_error(number, gettext("；").join(f.message for f in failures)), messages.ERROR)
         if started is not None:
             admin_issuing.report_batch(self, request, started)
 

@@ -44,7 +44,7 @@ S = ApplicationStatus
 
 def _text(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        return "；".join(exc.messages)
+        return gettext("；").join(exc.messages)
     return str(exc) or exc.__class__.__name__
 
 
@@ -109,7 +109,7 @@ def report_batch(modeladmin, request, result) -> None:  # noqa: ANN001
         modeladmin.message_user(request, gettext("%(n)d 张已在开票中或已开票，未重复发起") % {"n": len(result.already)},
                                 messages.INFO)
     for number, failures in list(result.refused.items())[:20]:
-        modeladmin.message_user(request, _failure(number, "；".join(f.message for f in failures)), messages.ERROR)
+        modeladmin.message_user(request, _failure(number, gettext("；").join(f.message for f in failures)), messages.ERROR)
     if len(result.refused) > 20:
         modeladmin.message_user(request, gettext("另有 %(n)d 张未能发起开票") % {"n": len(result.refused) - 20},
                                 messages.ERROR)

@@ -48,7 +48,7 @@ P_DECIDE = "issuing.confirm_redletterform"
 
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        return "；".join(exc.messages)
+        return gettext("；").join(exc.messages)
     return str(exc) or gettext("没有执行此操作的权限")
 
 

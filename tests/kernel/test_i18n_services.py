@@ -257,3 +257,13 @@ def test_the_api_speaks_english_for_a_refused_state_change(shop_token):
         f"Invoice application {app['number']} is currently “Withdrawn”: “Withdraw” is not possible")
     chinese = chinese_api.post(f"applications/{app['id']}/withdraw/", {}).json()["error"]
     assert chinese["message"] == f"申请单 {app['number']} 当前状态为「已撤销」，不能撤销"
+
+
+def test_one_api_validation_problem_is_repeated_at_the_top_in_the_requests_language(shop_token):
+    body = {"kind": "82", "buyer": {**BUYER, "tax_id": BAD_TAX_ID}, "lines": [line()]}
+    english = Api(shop_token, language="en").post("applications/", body).json()["error"]
+    chinese = Api(shop_token).post("applications/", body).json()["error"]
+    assert list(english["fields"]) == ["buyer_tax_id"] and list(chinese["fields"]) == ["buyer_tax_id"]
+    assert english["message"] == english["fields"]["buyer_tax_id"][0]
+    assert english["message"].startswith("Buyer taxpayer ID")
+    assert chinese["message"] == chinese["fields"]["buyer_tax_id"][0]
