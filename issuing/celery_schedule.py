@@ -20,4 +20,8 @@ BEAT_SCHEDULE = {
         "task": "issuing.reconcile_issuing",
         "schedule": crontab(hour=2, minute=30),  # CELERY_TIMEZONE (Asia/Shanghai): yesterday is complete by then
     },
+    "issuing-purge-job-files": {
+        "task": "issuing.purge_job_files",
+        "schedule": crontab(hour=3, minute=10),
+    },
 }

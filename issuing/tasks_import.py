@@ -82,3 +82,9 @@ def export_task(job_id: str, spec_name: str, query_token: str, fmt: str, user_id
     jobs.update(job_id, status=jobs.SUCCEEDED, processed=rows, total=rows, output_file=target.name,
                 message=f"已导出 {rows} 行")
     return {"rows": rows}
+
+
+@shared_task(name="issuing.purge_job_files", ignore_result=True)
+def purge_job_files_task() -> int:
+    """Daily: import/export job files older than ``JOB_FILES_KEEP_DAYS``."""
+    return jobs.purge()

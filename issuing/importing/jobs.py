@@ -107,3 +107,33 @@ def percent(job: dict) -> int:
 
 def visible_to(job: dict | None, user) -> bool:
     return bool(job) and (user.is_superuser or job.get("user_id") == user.pk)
+
+
+def purge(*, keep_days: int | None = None, now: float | None = None) -> int:
+    """Delete jobs last touched more than ``keep_days`` (``JOB_FILES_KEEP_DAYS``, 7) ago with all their files
+    (uploads hold customers' billing data, exports hold invoices: they are not kept for ever), files whose job is
+    gone, and temporary files left by a killed writer. Returns the number of files deleted."""
+    keep = keep_days if keep_days is not None else int(getattr(settings, "JOB_FILES_KEEP_DAYS", 7))
+    now = now if now is not None else time.time()
+    cutoff = now - max(1, keep) * 86400
+    folder = jobs_dir()
+    expired, live = set(), set()
+    for path in folder.glob("*.json"):
+        job = read(path.stem) if _JOB_ID.fullmatch(path.stem) else None
+        touched = (job or {}).get("updated_at") or path.stat().st_mtime
+        (expired if touched < cutoff else live).add(path.stem)
+    deleted = 0
+    for path in folder.iterdir():
+        if not path.is_file():
+            continue
+        job_id = path.name.split("-", 1)[0].split(".", 1)[0]
+        if path.name.startswith(".job-"):
+            stale = path.stat().st_mtime < now - 86400  # a writer's temporary file: seconds old unless killed
+        elif job_id in expired:
+            stale = True
+        else:
+            stale = job_id not in live and path.stat().st_mtime < cutoff  # a file whose job file is gone
+        if stale:
+            path.unlink(missing_ok=True)
+            deleted += 1
+    return deleted
