@@ -302,11 +302,12 @@ class ApplicationStatus(models.TextChoices):
     RED_PENDING = "red_pending", _("红冲中")
     RED_FLUSHED = "red_flushed", _("已红冲")
     PARTLY_RED = "partly_red", _("部分红冲")
+    VOIDED = "voided", _("已作废")  # its paper invoice (数电纸票) was voided within the month (domain.md §11.2)
 
 
 S = ApplicationStatus
 # Applications in these states no longer take anything from their billing documents.
-INACTIVE_STATUSES = frozenset({S.REJECTED, S.WITHDRAWN, S.RED_FLUSHED})
+INACTIVE_STATUSES = frozenset({S.REJECTED, S.WITHDRAWN, S.RED_FLUSHED, S.VOIDED})
 # Applications that may still be edited or deleted.
 EDITABLE_STATUSES = frozenset({S.DRAFT})
 REVIEW_QUEUE_ORDER = [S.PENDING_REVIEW, S.IN_REVIEW, S.DRAFT, S.APPROVED, S.FAILED, S.ISSUING]
@@ -459,6 +460,10 @@ class InvoiceApplication(ConcurrentTransitionMixin, BuyerFieldsMixin, models.Mod
     def retry(self) -> None:
         pass
 
+    @transition(field=status, source=S.ISSUED, target=S.VOIDED)
+    def void(self) -> None:
+        pass
+
     @transition(field=status, source=[S.ISSUED, S.PARTLY_RED], target=S.RED_PENDING)
     def start_red(self) -> None:
         pass
@@ -486,6 +491,7 @@ CUSTOMER_STATUS: dict[str, tuple[str, str]] = {
     S.RED_PENDING: ("issued", gettext_noop("已开票")),
     S.RED_FLUSHED: ("red_flushed", gettext_noop("已红冲")),
     S.PARTLY_RED: ("partly_red", gettext_noop("部分红冲")),
+    S.VOIDED: ("voided", gettext_noop("已作废")),
 }
 
 

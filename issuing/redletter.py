@@ -1212,6 +1212,14 @@ def _record_void(blue_in: Invoice, *, actor: Any, reason: str) -> None:
                      to_state=InvoiceStatus.VOIDED, reason=reason)
         services.quota_restore(taxpayer=blue.taxpayer, amount=blue.amount, month=blue.quota_month, actor=actor,
                                reference=blue.number)
+        # Its application is 已作废 too (not 已开票 with a void invoice): what it took from its billing documents is
+        # free again for a correct application.
+        app = InvoiceApplication.objects.select_for_update().filter(pk=blue.application_id).first()
+        if app is not None and app.status == S.ISSUED:
+            app.void()
+            app.save()
+            event_record(obj=app, action="void", actor=actor, actor_label=_who(actor), from_state=S.ISSUED,
+                         to_state=app.status, reason=reason, data={"invoice": blue.number})
 
 
 # --- refunds -------------------------------------------------------------------------------------------------------

@@ -27,6 +27,25 @@ def test_a_paper_invoice_of_this_month_is_voided(blue, fiona, channel):
     assert not RedLetterForm.objects.exists()
 
 
+def test_voiding_the_invoice_voids_its_application_and_frees_its_billing_document(document_invoice, fiona, channel):
+    from invoicing.events import events_for
+    from issuing import selectors
+    from issuing.models import ApplicationStatus, InvoiceApplication, customer_status
+
+    doc, inv = document_invoice(kind="86")
+    assert selectors.applied_amount(doc) == Decimal("1060.00")
+
+    redletter.paper_invoice_void(invoice=inv, actor=fiona, reason="开错抬头", channel=channel)
+
+    app = InvoiceApplication.objects.get(pk=inv.application_id)
+    assert app.status == ApplicationStatus.VOIDED
+    assert customer_status(app.status) == ("voided", "已作废")
+    [event] = [e for e in events_for(app) if e.action == "void"]
+    assert (event.from_state, event.to_state, event.reason, event.actor) == (
+        ApplicationStatus.ISSUED, ApplicationStatus.VOIDED, "开错抬头", fiona)
+    assert selectors.applied_amount(doc) == Decimal("0.00")  # free for a correct application
+
+
 def test_next_month_on_the_platform_clock_the_void_becomes_a_red_flush(blue, fiona, channel):
     inv = blue(kind="86")
     clock.advance(hours=24 * 32)  # the platform's month has turned; ours has not
