@@ -194,9 +194,7 @@ def build_issue_request(application: InvoiceApplication, lines: list[Application
     application's lines in order with their ``tax_category``, when the caller has them already."""
     taxpayer = application.taxpayer
     if lines is None:
-        lines = list(
-            ApplicationLine.objects.filter(application=application).select_related("tax_category").order_by("line_no")
-        )
+        lines = lines_by_application([application.pk])[application.pk]
     issue_lines = tuple(
         IssueLine(
             line_no=ln.line_no,

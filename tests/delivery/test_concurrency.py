@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 from django.core import mail
-from django.db import connection
 
 from delivery import rendering, services
 from delivery.models import Delivery, DeliveryStatus, InvoiceFile, RenderStatus
+from tests.threads import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_together(n, target):
-    barrier = threading.Barrier(n)
-    results, errors = [], []
-
-    def body():
-        try:
-            barrier.wait()
-            results.append(target())
-        except Exception as exc:  # noqa: BLE001 - collected and asserted on
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=body) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results, errors
 
 
 def test_eight_copies_of_a_render_task_render_once(invoice, monkeypatch):

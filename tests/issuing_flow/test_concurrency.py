@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from issuing import issuing
 from issuing.models import ApplicationStatus, Invoice, InvoiceApplication
 from sandbox.models import LedgerInvoice
+from tests.threads import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 S = ApplicationStatus
-
-
-def run_together(n, target):
-    barrier = threading.Barrier(n)
-    results, errors = [], []
-
-    def body():
-        try:
-            barrier.wait()
-            results.append(target())
-        except Exception as exc:  # noqa: BLE001 - collected and asserted on
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=body) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results, errors
 
 
 def test_two_workers_issuing_the_same_application_at_once_make_one_invoice(approved, monkeypatch):
