@@ -58,7 +58,7 @@ bench: system-deps dev-venv ## benchmarks, each printing ratios against a baseli
 MESSAGES_IGNORE := --ignore=.venv --ignore=var --ignore=tests --ignore=bench --ignore=scripts --ignore=docs --ignore=node_modules
 
 messages: dev-venv ## update locale/en from the source (makemessages) and compile it (needs gettext)
-	DEBUG=1 $(BIN)/python manage.py makemessages -l en $(MESSAGES_IGNORE)
+	DEBUG=1 $(BIN)/python manage.py makemessages -l en --no-location $(MESSAGES_IGNORE)
 	DEBUG=1 $(BIN)/python manage.py compilemessages -l en $(MESSAGES_IGNORE)
 
 clean: ## remove the virtualenv and local data

@@ -1,0 +1,85 @@
+"""The browser world: Debian's headless Chromium through Playwright, the seeded demo, a login helper and a place
+for each step's screenshot (``var/screenshots/<test>/``, kept for whoever reads the CI log)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from invoicing.demo import DEMO_PASSWORD
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing in CI (.ci/run installs it)")
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # playwright's sync API runs an event loop in this thread
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def demo_world(transactional_db):
+    from invoicing.demo import seed
+
+    seed()
+
+
+class Shots:
+    """Numbered screenshots of one test's steps."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.count = 0
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, page, name: str) -> Path:
+        self.count += 1
+        path = self.folder / f"{self.count:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def shots(request) -> Shots:
+    return Shots(SCREENSHOTS / re.sub(r"[^\w.-]+", "_", request.node.name))
+
+
+@pytest.fixture
+def login(browser, live_server):
+    """``login("finance")`` → a logged-in page at the admin home (Chinese unless ``locale`` says otherwise)."""
+    pages = []
+
+    def _login(username: str, *, locale: str = "zh-CN"):
+        context = browser.new_context(locale=locale, viewport={"width": 1440, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{live_server.url}/admin/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", DEMO_PASSWORD)
+        page.click("input[type=submit]")
+        page.wait_for_selector("#content")
+        pages.append(context)
+        return page
+
+    yield _login
+    for context in pages:
+        context.close()
