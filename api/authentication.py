@@ -2,30 +2,38 @@
 
 Bearer: ``Authorization: Bearer <token>``. Only the token's SHA-256 is stored.
 
-HMAC: ``X-Api-Key: <key id>``, ``X-Timestamp: <unix seconds>``, ``X-Signature: <hex>`` where the signature is
-HMAC-SHA256 with the client's secret over four lines joined by ``\\n``::
+HMAC: ``X-Api-Key: <key id>``, ``X-Timestamp: <unix seconds>``, ``X-Nonce: <16-64 of [A-Za-z0-9_-]>``,
+``X-Signature: <hex>`` where the signature is HMAC-SHA256 with the client's secret over five lines joined by
+``\\n``::
 
     METHOD
     /api/v1/path/?query
     timestamp
+    nonce
     sha256 hex of the raw body (of b"" when there is none)
 
-A timestamp more than ``HMAC_MAX_SKEW`` seconds away from our clock is refused, which bounds replays of a captured
-request to that window.
+A timestamp more than ``HMAC_MAX_SKEW`` seconds away from our clock is refused, and a nonce the client already used
+within that window is refused (``HmacNonce``, kept a little longer than the window), so a captured request cannot be
+replayed. ``API_HMAC_REQUIRE_NONCE = False`` still accepts the older four-line signature without a nonce (no replay
+protection) while integrators move over.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from api.errors import english
-from api.models import ApiClient, token_digest
+from api.models import ApiClient, HmacNonce, token_digest
 
 HMAC_MAX_SKEW = 300  # seconds
 LAST_USED_RESOLUTION = 60  # seconds: last_used_at is written at most once a minute per client
@@ -44,7 +52,12 @@ _REASONS = {
         f"X-Timestamp is more than {HMAC_MAX_SKEW} seconds away from the server's clock",
     ),
     "bad_signature": ("签名不正确", "The signature does not match"),
+    "missing_nonce": ("HMAC 认证需要 X-Nonce 头（每个请求不同的随机串）",
+                      "HMAC authentication needs an X-Nonce header (a different random string for every request)"),
+    "bad_nonce": ("X-Nonce 应为 16–64 个字母、数字、- 或 _", "X-Nonce must be 16-64 letters, digits, '-' or '_'"),
+    "replayed": ("该 X-Nonce 已使用过（重放的请求）", "This X-Nonce was already used (a replayed request)"),
 }
+_NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 class ClientAuthenticationFailed(exceptions.AuthenticationFailed):
@@ -105,10 +118,35 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         return f'{self.keyword} realm="api"'
 
 
-def hmac_signature(secret: str, *, method: str, path: str, timestamp: str, body: bytes) -> str:
-    """The signature a client sends in X-Signature (also used by our tests and documented in the module)."""
-    message = "\n".join([method.upper(), path, timestamp, hashlib.sha256(body or b"").hexdigest()])
+def hmac_signature(secret: str, *, method: str, path: str, timestamp: str, body: bytes, nonce: str | None = None) -> str:
+    """The signature a client sends in X-Signature (also used by our tests and documented in the module).
+    ``nonce=None`` gives the older four-line form, accepted only when ``API_HMAC_REQUIRE_NONCE`` is off."""
+    parts = [method.upper(), path, timestamp, *([nonce] if nonce is not None else []), hashlib.sha256(body or b"").hexdigest()]
+    message = "\n".join(parts)
     return hmac.new(secret.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def require_nonce() -> bool:
+    return bool(getattr(settings, "API_HMAC_REQUIRE_NONCE", True))
+
+
+def nonce_use(client: ApiClient, nonce: str) -> bool:
+    """Record ``nonce`` as used by ``client``; False when it was used before (a replay). Requests are not wrapped
+    in a transaction (no ATOMIC_REQUESTS), so the row commits at once and a request that fails later still spends
+    its nonce; the unique constraint settles two concurrent uses."""
+    try:
+        with transaction.atomic():
+            HmacNonce.objects.create(client=client, nonce=nonce)
+    except IntegrityError:
+        return False
+    return True
+
+
+def purge_nonces(*, now=None) -> int:
+    """Delete nonces older than twice the clock window: a request that old is refused by its timestamp anyway."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=2 * HMAC_MAX_SKEW)
+    deleted, _ = HmacNonce.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 class HmacAuthentication(authentication.BaseAuthentication):
@@ -117,10 +155,15 @@ class HmacAuthentication(authentication.BaseAuthentication):
         key_id = meta.get("HTTP_X_API_KEY", "")
         timestamp = meta.get("HTTP_X_TIMESTAMP", "")
         signature = meta.get("HTTP_X_SIGNATURE", "")
+        nonce = meta.get("HTTP_X_NONCE")
         if not (key_id or timestamp or signature):
             return None
         if not (key_id and timestamp and signature):
             raise ClientAuthenticationFailed("missing_hmac")
+        if nonce is None and require_nonce():
+            raise ClientAuthenticationFailed("missing_nonce")
+        if nonce is not None and not _NONCE.match(nonce):
+            raise ClientAuthenticationFailed("bad_nonce")
         try:
             sent_at = int(timestamp)
         except ValueError:
@@ -136,9 +179,12 @@ class HmacAuthentication(authentication.BaseAuthentication):
             path=request._request.get_full_path(),
             timestamp=timestamp,
             body=request._request.body,
+            nonce=nonce,
         )
         if not hmac.compare_digest(expected, signature.strip().lower()):
             raise ClientAuthenticationFailed("bad_signature")
+        if nonce is not None and not nonce_use(client, nonce):
+            raise ClientAuthenticationFailed("replayed")
         return _authenticated(client)
 
     def authenticate_header(self, request) -> str:

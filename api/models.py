@@ -115,3 +115,38 @@ class WebhookSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client} → {self.endpoint}"
+
+
+class HmacNonce(models.Model):
+    """A nonce (X-Nonce) an HMAC-signed request used: the same nonce again within the clock window is a replay."""
+
+    client = models.ForeignKey(ApiClient, models.CASCADE, related_name="hmac_nonces", verbose_name=_("客户端"))
+    nonce = models.CharField(_("随机串"), max_length=64)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("HMAC 随机串")
+        verbose_name_plural = pgettext_lazy("plural", "HMAC 随机串")
+        constraints = [models.UniqueConstraint(fields=["client", "nonce"], name="hmac_nonce_client_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id}:{self.nonce}"
+
+
+class ClientDelivery(models.Model):
+    """An invoice delivery a client asked for (POST /invoices/{id}/deliveries): what the per-day limits count."""
+
+    client = models.ForeignKey(ApiClient, models.CASCADE, related_name="deliveries", verbose_name=_("客户端"))
+    delivery = models.OneToOneField(
+        "delivery.Delivery", models.CASCADE, related_name="api_request", verbose_name=_("交付记录")
+    )
+    invoice = models.ForeignKey("issuing.Invoice", models.CASCADE, related_name="+", verbose_name=_("发票"))
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("接口交付请求")
+        verbose_name_plural = pgettext_lazy("plural", "接口交付请求")
+        indexes = [models.Index(fields=["invoice", "created_at"], name="api_delivery_invoice_created")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id}:{self.delivery_id}"

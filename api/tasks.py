@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from api import idempotency
+from api import authentication, idempotency
 from invoicing.celery import app as celery_app
 
 BEAT_SCHEDULE = {
@@ -13,12 +13,22 @@ BEAT_SCHEDULE = {
         "schedule": 3600.0,
         "options": {"expires": 3600},
     },
+    "api-purge-hmac-nonces": {
+        "task": "api.purge_hmac_nonces",
+        "schedule": 600.0,
+        "options": {"expires": 600},
+    },
 }
 
 
 @shared_task(name="api.purge_idempotency_records", ignore_result=True)
 def purge_idempotency_records_task() -> int:
     return idempotency.purge_expired()
+
+
+@shared_task(name="api.purge_hmac_nonces", ignore_result=True)
+def purge_hmac_nonces_task() -> int:
+    return authentication.purge_nonces()
 
 
 def _register_schedule(sender, **kwargs) -> None:  # noqa: ANN001

@@ -358,6 +358,10 @@ class InvoiceApplication(ConcurrentTransitionMixin, BuyerFieldsMixin, models.Mod
     split_from = models.ForeignKey(
         "self", models.SET_NULL, null=True, blank=True, related_name="split_parts", verbose_name=_("拆分自")
     )
+    reapplication_of = models.OneToOneField(
+        "self", models.SET_NULL, null=True, blank=True, related_name="reapplication", verbose_name=_("重新申请自"),
+        help_text=_("被驳回后按更正的抬头重新提交时，指向被驳回的申请"),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("创建人")
     )

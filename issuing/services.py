@@ -573,6 +573,7 @@ def _insert_application(
     submit: bool,
     split_from: InvoiceApplication | None = None,
     event_data: dict | None = None,
+    reapplication_of: InvoiceApplication | None = None,
 ) -> InvoiceApplication:
     if not draft.lines:
         raise ValidationError({"lines": gettext("申请单没有明细行")})
@@ -595,6 +596,7 @@ def _insert_application(
         tax=totals.tax,
         total=totals.total,
         split_from=split_from,
+        reapplication_of=reapplication_of,
         created_by=_user(actor),
         **buyer_fields,
     )
@@ -859,6 +861,71 @@ def application_withdraw(*, application: InvoiceApplication, actor: Any, reason:
         _transition(app, "withdraw", actor=actor, reason=reason)
         _refresh_sources(app)
         return app
+
+
+def application_reapply(
+    *,
+    application: InvoiceApplication,
+    actor: Any,
+    buyer: dict[str, Any] | None = None,
+    delivery_email: str | None = None,
+    delivery_mobile: str | None = None,
+    remark: str | None = None,
+    source: str = Source.MANUAL,
+) -> InvoiceApplication:
+    """A new application after a rejection: the rejected one's lines and billing documents (the same amounts), with
+    the corrected buyer title, submitted for review and linked to the rejected one (``reapplication_of``).
+
+    The corrected title replaces the documents' buyer on purpose: correcting it is the point. Each rejected
+    application is reapplied at most once; the documents' balance is checked again under a row lock.
+    """
+    with transaction.atomic():
+        app = _lock_application(application)
+        authorize(actor, app.taxpayer_id, P_ADD_APPLICATION)
+        if app.status != S.REJECTED:
+            raise ValidationError(
+                gettext("只有已驳回的申请才能重新申请（当前状态：%(status)s）") % {"status": _status_label(app.status)},
+                code="transition_not_allowed",
+            )
+        if InvoiceApplication.objects.filter(reapplication_of=app).exists():
+            raise ValidationError(gettext("该申请已经重新申请过"), code="transition_not_allowed")
+        sources = list(app.sources.select_related("billing_document").order_by("pk"))
+        docs = {d.pk: d for d in lock_rows(BillingDocument, [s.billing_document_id for s in sources])} if sources else {}
+        policy = selectors.policy_for(app.taxpayer)
+        taken: list[tuple[BillingDocument, Decimal]] = []
+        errors: list[str] = []
+        for src in sources:
+            doc = docs[src.billing_document_id]
+            bal = selectors.billing_document_balance(doc, policy=policy, applied=selectors.applied_amount(doc))
+            if doc.status == BillingDocumentStatus.CLOSED:
+                errors.append(gettext("业务单据 %(number)s 已关闭") % {"number": doc.external_no})
+            elif src.amount > bal.balance:
+                errors.append(
+                    gettext("业务单据 %(number)s 申请金额 %(amount)s 超过可开票余额 %(balance)s")
+                    % {"number": doc.external_no, "amount": src.amount, "balance": bal.balance}
+                )
+            else:
+                taken.append((doc, src.amount))
+        if errors:
+            raise ValidationError({"sources": errors})
+        buyer_fields = _buyer_from_dict(buyer) if buyer else {k: getattr(app, k) for k in BUYER_KEYS}
+        return _insert_application(
+            actor=actor,
+            taxpayer=app.taxpayer,
+            kind=app.kind,
+            buyer_fields=buyer_fields,
+            draft=_Draft(lines=application_lines_as_split_lines(app), sources=taken),
+            counterparty=None if buyer else app.counterparty,
+            delivery_email=app.delivery_email if delivery_email is None else delivery_email,
+            delivery_mobile=app.delivery_mobile if delivery_mobile is None else delivery_mobile,
+            remark=app.remark if remark is None else remark,
+            specific_business=app.specific_business,
+            specific_business_data=app.specific_business_data,
+            source=source,
+            submit=True,
+            reapplication_of=app,
+            event_data={"reapplication_of": app.number, "previous_buyer": app.buyer_name},
+        )
 
 
 @dataclass

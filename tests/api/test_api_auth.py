@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 
 import pytest
@@ -67,13 +68,14 @@ def test_a_last_used_time_is_kept(shop):
 
 
 def hmac_post(credentials, path: str, body: dict, *, timestamp: int | None = None, secret: str | None = None,
-              signature: str | None = None):
+              signature: str | None = None, nonce: str | None = None):
     raw = json.dumps(body).encode()
     ts = str(timestamp if timestamp is not None else int(time.time()))
+    nonce = nonce or secrets.token_urlsafe(16)
     sig = signature or hmac_signature(secret or credentials.hmac_secret, method="POST", path=path, timestamp=ts,
-                                      body=raw)
+                                      body=raw, nonce=nonce)
     return Client().post(path, raw, content_type="application/json", headers={
-        "X-Api-Key": credentials.hmac_key_id, "X-Timestamp": ts, "X-Signature": sig})
+        "X-Api-Key": credentials.hmac_key_id, "X-Timestamp": ts, "X-Nonce": nonce, "X-Signature": sig})
 
 
 def test_a_correctly_signed_hmac_request_is_accepted(shop_credentials):
@@ -84,9 +86,10 @@ def test_a_correctly_signed_hmac_request_is_accepted(shop_credentials):
 def test_an_hmac_get_with_a_query_string_is_signed_over_the_full_path(shop_credentials):
     path = "/api/v1/billing-documents/?external_no=SO-X"
     ts = str(int(time.time()))
-    sig = hmac_signature(shop_credentials.hmac_secret, method="GET", path=path, timestamp=ts, body=b"")
+    nonce = secrets.token_urlsafe(16)
+    sig = hmac_signature(shop_credentials.hmac_secret, method="GET", path=path, timestamp=ts, body=b"", nonce=nonce)
     response = Client().get(path, headers={"X-Api-Key": shop_credentials.hmac_key_id, "X-Timestamp": ts,
-                                           "X-Signature": sig})
+                                           "X-Nonce": nonce, "X-Signature": sig})
     assert response.status_code == 200, response.content
 
 
@@ -100,9 +103,9 @@ def test_a_signature_over_another_body_is_401(shop_credentials):
     raw = json.dumps(document_body("SO-A")).encode()
     ts = str(int(time.time()))
     sig = hmac_signature(shop_credentials.hmac_secret, method="POST", path="/api/v1/billing-documents/",
-                         timestamp=ts, body=b"{}")
+                         timestamp=ts, body=b"{}", nonce="n" * 16)
     response = Client().post("/api/v1/billing-documents/", raw, content_type="application/json", headers={
-        "X-Api-Key": shop_credentials.hmac_key_id, "X-Timestamp": ts, "X-Signature": sig})
+        "X-Api-Key": shop_credentials.hmac_key_id, "X-Timestamp": ts, "X-Nonce": "n" * 16, "X-Signature": sig})
     assert_error(response, 401, "authentication_failed")
 
 
@@ -121,8 +124,59 @@ def test_incomplete_hmac_headers_and_unknown_keys_are_401(shop_credentials):
     assert_error(response, 401, "authentication_failed")
     ts = str(int(time.time()))
     response = Client().get("/api/v1/billing-documents/", headers={"X-Api-Key": "ak_unknown", "X-Timestamp": ts,
-                                                                   "X-Signature": "00"})
+                                                                   "X-Nonce": "n" * 16, "X-Signature": "00"})
     assert_error(response, 401, "authentication_failed")
+
+
+def test_a_replayed_hmac_request_is_refused_within_the_window(shop_credentials):
+    nonce = secrets.token_urlsafe(16)
+    ts = int(time.time())
+    first = hmac_post(shop_credentials, "/api/v1/billing-documents/", document_body("SO-R1"), nonce=nonce, timestamp=ts)
+    assert first.status_code == 201, first.content
+    replay = hmac_post(shop_credentials, "/api/v1/billing-documents/", document_body("SO-R1"), nonce=nonce, timestamp=ts)
+    error = assert_error(replay, 401, "authentication_failed")
+    assert error["message"] == "该 X-Nonce 已使用过（重放的请求）"
+    assert replay["WWW-Authenticate"] == 'Bearer realm="api"'
+    # A fresh nonce is a new request: here the duplicate external number, not an authentication failure.
+    assert_error(hmac_post(shop_credentials, "/api/v1/billing-documents/", document_body("SO-R1")), 409,
+                 "already_exists")
+
+
+def test_a_bad_signature_does_not_spend_the_nonce(shop_credentials):
+    nonce = secrets.token_urlsafe(16)
+    assert_error(hmac_post(shop_credentials, "/api/v1/billing-documents/", document_body("SO-R2"), nonce=nonce,
+                           secret="wrong"), 401, "authentication_failed")
+    assert hmac_post(shop_credentials, "/api/v1/billing-documents/", document_body("SO-R2"),
+                     nonce=nonce).status_code == 201
+
+
+def test_an_hmac_request_without_a_nonce_is_refused_unless_allowed(shop_credentials, settings):
+    path, raw, ts = "/api/v1/billing-documents/", json.dumps(document_body("SO-R3")).encode(), str(int(time.time()))
+    sig = hmac_signature(shop_credentials.hmac_secret, method="POST", path=path, timestamp=ts, body=raw)
+    headers = {"X-Api-Key": shop_credentials.hmac_key_id, "X-Timestamp": ts, "X-Signature": sig}
+    error = assert_error(Client().post(path, raw, content_type="application/json", headers=headers), 401,
+                         "authentication_failed")
+    assert "X-Nonce" in error["message"]
+    settings.API_HMAC_REQUIRE_NONCE = False  # the older four-line signature, during a migration
+    assert Client().post(path, raw, content_type="application/json", headers=headers).status_code == 201
+    assert_error(hmac_post(shop_credentials, path, document_body("SO-R4"), nonce="short"), 401,
+                 "authentication_failed")
+
+
+def test_old_nonces_are_purged():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from api.authentication import purge_nonces
+    from api.models import HmacNonce
+
+    client = ApiClient.objects.create(name="old", token_hash="x" * 64, hmac_key_id="ak_old", hmac_secret="s")
+    HmacNonce.objects.create(client=client, nonce="a" * 16)
+    HmacNonce.objects.create(client=client, nonce="b" * 16)
+    HmacNonce.objects.filter(nonce="a" * 16).update(created_at=timezone.now() - timedelta(seconds=2 * HMAC_MAX_SKEW + 1))
+    assert purge_nonces() == 1
+    assert list(HmacNonce.objects.values_list("nonce", flat=True)) == ["b" * 16]
 
 
 # --- throttling ----------------------------------------------------------------------------------------------
