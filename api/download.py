@@ -26,7 +26,9 @@ class InvoiceFileDownloadView(APIView):
         description="由 GET /api/v1/invoices/{id}/files/ 返回的链接；10 分钟内有效，无需认证头。",
         auth=[],
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="PDF、OFD 或 XML 文件"),
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="PDF 文件（链接的 format 为 pdf）"),
+            (200, "application/ofd"): OpenApiResponse(OpenApiTypes.BINARY, description="OFD 文件（format 为 ofd）"),
+            (200, "application/xml"): OpenApiResponse(OpenApiTypes.BINARY, description="XML 文件（format 为 xml）"),
             404: error("链接无效，或已无权下载（not_found）"),
             410: error("链接已过期（link_expired）"),
             503: error("文件暂时无法生成（file_unavailable）"),

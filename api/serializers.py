@@ -10,6 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
+from delivery.models import DeliveryStatus
 from invoicing.models import CounterpartyKind, TaxCategory, Taxpayer
 from issuing import selectors
 from issuing.models import (
@@ -47,6 +48,24 @@ class TaxpayerField(serializers.SlugRelatedField):
     def get_queryset(self):
         client = self.context["client"]
         return Taxpayer.objects.filter(pk__in=client.taxpayer_ids(), is_active=True)
+
+
+class OptionalEmailField(serializers.EmailField):
+    """An e-mail address that may be absent: ``null`` in responses when there is none; requests send an address or
+    ``null`` (an empty string is still accepted as ``null``, as API v1 first documented)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("default", None)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(data) or ""
+
+    def to_representation(self, value):
+        return value or None
 
 
 class ClientTaxpayerMixin:
@@ -135,7 +154,7 @@ class BillingDocumentCreateSerializer(ClientTaxpayerMixin, serializers.Serialize
     paid_amount = serializers.DecimalField(**MONEY, min_value=Decimal("0"), required=False, default=Decimal("0"),
                                            help_text=_("实收金额"))
     buyer = BuyerSerializer()
-    buyer_email = serializers.EmailField(required=False, allow_blank=True, default="", help_text=_("收票邮箱"))
+    buyer_email = OptionalEmailField(help_text=_("收票邮箱；没有时为 null（空字符串视同 null）"))
     buyer_mobile = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     remark = serializers.CharField(max_length=450, required=False, allow_blank=True, default="")
     lines = LineInputSerializer(many=True, allow_empty=False)
@@ -161,6 +180,11 @@ class BalanceSerializer(serializers.Serializer):
 
 class BillingDocumentSerializer(serializers.ModelSerializer):
     taxpayer = serializers.SlugRelatedField(slug_field="credit_code", read_only=True)
+    invoicing_basis = serializers.ChoiceField(
+        choices=InvoicingBasis.choices, allow_blank=True, read_only=True,
+        help_text=_("可开票金额口径：paid 按实收，order 按订单金额；空字符串表示使用主体设置（实际口径见 balance.basis）"),
+    )
+    buyer_email = OptionalEmailField(read_only=True, allow_blank=False, help_text=_("收票邮箱；没有时为 null"))
     status_label = serializers.CharField(source="get_status_display", read_only=True)
     buyer = serializers.SerializerMethodField()
     balance = serializers.SerializerMethodField()
@@ -218,7 +242,7 @@ class ApplicationCreateSerializer(ClientTaxpayerMixin, serializers.Serializer):
                                 help_text=_("直接填写的明细；与单据同时填写时合计必须等于申请金额"))
     buyer = BuyerSerializer(required=False, allow_null=True, default=None,
                             help_text=_("购买方抬头；为空时取业务单据的购买方"))
-    delivery_email = serializers.EmailField(required=False, allow_blank=True, default="")
+    delivery_email = OptionalEmailField(help_text=_("收票邮箱；为 null（或空字符串）时取业务单据的收票邮箱"))
     delivery_mobile = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     remark = serializers.CharField(max_length=450, required=False, allow_blank=True, default="")
     specific_business = serializers.ChoiceField(choices=SpecificBusiness.choices, required=False, allow_blank=True,
@@ -289,13 +313,25 @@ class ApplicationSerializer(serializers.ModelSerializer):
     lines = ApplicationLineSerializer(many=True, read_only=True)
     billing_documents = ApplicationSourceSerializer(source="sources", many=True, read_only=True)
     invoices = InvoiceRefSerializer(many=True, read_only=True)
+    delivery_email = OptionalEmailField(read_only=True, allow_blank=False, help_text=_("收票邮箱；没有时为 null"))
+    reapplication_of = serializers.IntegerField(source="reapplication_of_id", read_only=True, allow_null=True,
+                                                help_text=_("重新申请时：被驳回的原申请 id"))
+    reapplied_as = serializers.SerializerMethodField(help_text=_("已驳回并重新申请时：新申请的 id"))
 
     class Meta:
         model = InvoiceApplication
         fields = ["id", "number", "taxpayer", "kind", "status", "status_label", "reject_reason", "buyer",
                   "delivery_email", "delivery_mobile", "remark", "specific_business", "specific_business_data",
-                  "amount", "tax", "total", "lines", "billing_documents", "invoices", "created_at", "updated_at"]
+                  "amount", "tax", "total", "lines", "billing_documents", "invoices", "reapplication_of",
+                  "reapplied_as", "created_at", "updated_at"]
         read_only_fields = fields
+
+    @extend_schema_field({"type": "integer", "nullable": True})
+    def get_reapplied_as(self, obj: InvoiceApplication) -> int | None:
+        try:
+            return obj.reapplication.pk
+        except InvoiceApplication.DoesNotExist:
+            return None
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_status(self, obj: InvoiceApplication) -> str:
@@ -316,6 +352,18 @@ class ApplicationSerializer(serializers.ModelSerializer):
 
 class WithdrawSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class ReapplySerializer(serializers.Serializer):
+    """A new application after a rejection: the same lines and documents, with the corrected title."""
+
+    buyer = BuyerSerializer(required=False, allow_null=True, default=None,
+                            help_text=_("更正后的购买方抬头；为空时沿用原申请的抬头"))
+    delivery_email = OptionalEmailField(help_text=_("收票邮箱；为空时沿用原申请的"))
+    delivery_mobile = serializers.CharField(max_length=20, required=False, allow_null=True, default=None,
+                                            allow_blank=True, help_text=_("收票手机；为空时沿用原申请的"))
+    remark = serializers.CharField(max_length=450, required=False, allow_null=True, default=None, allow_blank=True,
+                                   help_text=_("备注；为空时沿用原申请的"))
 
 
 # --- red-flush requests --------------------------------------------------------------------------------------------
@@ -398,6 +446,22 @@ class InvoiceSerializer(serializers.ModelSerializer):
     @extend_schema_field(BuyerSerializer)
     def get_buyer(self, obj) -> dict[str, str]:
         return buyer_out(obj)
+
+
+class DeliveryCreateSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254, help_text=_("把发票（PDF、OFD、XML 附件）发到这个邮箱"))
+
+
+class InvoiceDeliverySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    invoice = serializers.IntegerField(source="invoice_id", help_text=_("发票 id"))
+    channel = serializers.CharField(help_text=_("交付渠道，本接口为 email"))
+    email = serializers.EmailField(source="target")
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices,
+                                     help_text=_("pending 待发送，sending 发送中，sent 已发送，failed 发送失败，bounced 被退回"))
+    status_label = serializers.CharField(source="get_status_display")
+    sent_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
 
 
 class FileLinkSerializer(serializers.Serializer):

@@ -1,16 +1,24 @@
-"""Writes of the api app: issuing API client credentials."""
+"""Writes of the api app: issuing API client credentials, and the invoice deliveries a client asks for."""
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext
 
-from api.models import TOKEN_PREFIX, ApiClient, token_digest
+from api.models import TOKEN_PREFIX, ApiClient, ClientDelivery, token_digest
+from delivery.models import Channel, Delivery
 from invoicing.events import event_record
 from invoicing.models import Taxpayer
+from issuing.models import Invoice, InvoiceStatus
 
 
 @dataclass(frozen=True)
@@ -70,3 +78,50 @@ def api_client_rotate(*, client: ApiClient, actor=None) -> Credentials:
         locked.save(update_fields=["token_hash", "token_hint", "hmac_key_id", "hmac_secret"])
         event_record(obj=locked, action="api_client_rotated", actor=actor, taxpayer=None)
     return Credentials(client=locked, token=token, hmac_key_id=locked.hmac_key_id, hmac_secret=secret)
+
+
+# --- deliveries a client asks for ------------------------------------------------------------------------------------
+
+DELIVERY_WINDOW = timedelta(days=1)
+
+
+class DeliveryLimitReached(Exception):  # noqa: N818 - a refusal the view turns into 429
+    def __init__(self, scope: str, limit: int, wait: int):
+        self.scope, self.limit, self.wait = scope, limit, wait
+        super().__init__(f"{scope} limit {limit} reached; retry in {wait}s")
+
+
+def delivery_limits() -> tuple[int, int]:
+    """(per invoice, per client) deliveries a client may ask for in any 24 hours."""
+    return (int(getattr(settings, "API_DELIVERIES_PER_INVOICE_PER_DAY", 5)),
+            int(getattr(settings, "API_DELIVERIES_PER_CLIENT_PER_DAY", 200)))
+
+
+def _wait(oldest, now) -> int:
+    return max(1, math.ceil((oldest + DELIVERY_WINDOW - now).total_seconds()))
+
+
+def invoice_delivery_request(*, client: ApiClient, invoice: Invoice, email: str) -> Delivery:
+    """Send ``invoice`` by e-mail to ``email`` for ``client``, through the delivery app (tracked like the admin's
+    deliveries, sent after commit), within the per-invoice and per-client limits of a rolling 24 hours."""
+    from delivery.services import delivery_send
+
+    per_invoice, per_client = delivery_limits()
+    with transaction.atomic():
+        # The client's row serialises its requests, so that two at once cannot both take the last allowance.
+        ApiClient.objects.select_for_update().filter(pk=client.pk).first()
+        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if locked.status == InvoiceStatus.VOIDED:
+            raise ValidationError(gettext("已作废的发票不能发送"), code="transition_not_allowed")
+        now = timezone.now()
+        recent = ClientDelivery.objects.filter(client=client, created_at__gt=now - DELIVERY_WINDOW)
+        for scope, limit, rows in (("invoice", per_invoice, recent.filter(invoice=locked)),
+                                   ("client", per_client, recent)):
+            times = list(rows.order_by("-created_at").values_list("created_at", flat=True)[:limit])
+            if len(times) >= limit:
+                raise DeliveryLimitReached(scope, limit, _wait(times[-1], now))
+        delivery = delivery_send(invoice=locked, channel=Channel.EMAIL, target=email, actor=None)
+        ClientDelivery.objects.create(client=client, delivery=delivery, invoice=locked)
+        event_record(obj=delivery, action="api_delivery_requested", actor_label=client.actor_label,
+                     data={"invoice": locked.number, "channel": Channel.EMAIL}, taxpayer=locked.taxpayer)
+    return delivery

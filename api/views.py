@@ -30,10 +30,14 @@ from api.idempotency import idempotent_create
 from api.models import WebhookSubscription
 from api.permissions import CanDownloadFiles, IsApiClient, client_of
 from api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, error
+from api.services import DeliveryLimitReached, invoice_delivery_request
 from api.serializers import (
     ApplicationCreateSerializer,
     ApplicationSerializer,
     BillingDocumentCreateSerializer,
+    DeliveryCreateSerializer,
+    InvoiceDeliverySerializer,
+    ReapplySerializer,
     BillingDocumentSerializer,
     FileLinkSerializer,
     InvoiceSerializer,
@@ -238,7 +242,7 @@ class BillingDocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
                     paid_amount=data["paid_amount"],
                     invoicing_basis=data["invoicing_basis"],
                     business_date=data["business_date"],
-                    buyer_email=data["buyer_email"],
+                    buyer_email=data["buyer_email"] or "",
                     buyer_mobile=data["buyer_mobile"],
                     remark=data["remark"],
                 )
@@ -350,7 +354,7 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clien
                 sources=data["sources"],
                 lines=lines or None,
                 buyer=BuyerFields.from_input(data["buyer"]),
-                delivery_email=data["delivery_email"],
+                delivery_email=data["delivery_email"] or "",
                 delivery_mobile=data["delivery_mobile"],
                 remark=data["remark"],
                 specific_business=data["specific_business"],
@@ -383,6 +387,37 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clien
             services.application_withdraw(application=app, actor=None, reason=data["reason"])
             self.audit(app, "api_withdraw", reason=data["reason"])
         return Response(self.get_serializer(self.get_queryset().get(pk=app.pk)).data)
+
+    @extend_schema(
+        summary="驳回后重新申请",
+        description=(
+            "对已驳回的申请按更正后的抬头重新提交：沿用原申请的明细和业务单据（金额相同），提交审核，"
+            "新申请的 reapplication_of 指向原申请，原申请的 reapplied_as 指向新申请。每张驳回的申请只能重新申请一次；"
+            "不是已驳回状态或已重新申请过时返回 409 invalid_state。"
+        ),
+        request=ReapplySerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: ApplicationSerializer, 409: error("原申请不是已驳回状态，或已重新申请过（invalid_state）"),
+                   **READ_ERRORS, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def reapply(self, request: Request, pk=None) -> Response:
+        return idempotent_create(request, self, self._reapply)
+
+    def _reapply(self) -> Response:
+        app = self.get_object()
+        data = self.input(ReapplySerializer)
+        with transaction.atomic():
+            new = services.application_reapply(
+                application=app, actor=None, buyer=BuyerFields.from_input(data["buyer"]),
+                delivery_email=data["delivery_email"], delivery_mobile=data["delivery_mobile"],
+                remark=data["remark"], source=Source.API,
+            )
+            failures = [f for f in selectors.application_failures(new) if f.code not in NOT_BLOCKING_AT_CREATION]
+            if failures:
+                raise ComplianceError(failures)
+            self.audit(new, "api_reapply", reapplication_of=app.number)
+        return Response(self.get_serializer(self.get_queryset().get(pk=new.pk)).data, status=status.HTTP_201_CREATED)
 
 
 # --- invoices and their files ------------------------------------------------------------------------------------
@@ -433,6 +468,46 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApi
             url, expires_at = file_link(request, client=self.client, invoice=invoice, fmt=fmt)
             links.append({"format": fmt, "url": url, "expires_at": expires_at})
         return Response(FileLinkSerializer(links, many=True).data)
+
+    @extend_schema(
+        summary="把发票发送到邮箱",
+        description=(
+            "把一张发票（PDF、OFD、XML 附件）发到客户给出的邮箱，与后台的交付一样记录和重试，状态见应答的 status。"
+            "客户端须有“可下载发票文件”权限（否则 403）。每张发票 24 小时内最多发送 API_DELIVERIES_PER_INVOICE_PER_DAY 次"
+            "（默认 5），每个客户端 24 小时内最多 API_DELIVERIES_PER_CLIENT_PER_DAY 次（默认 200）；超出时返回 429 "
+            "delivery_limit_reached，Retry-After 头给出可再次发送的秒数。已作废的发票返回 409 invalid_state。"
+        ),
+        request=DeliveryCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: InvoiceDeliverySerializer, 403: error("客户端无权发送发票文件（permission_denied）"),
+                   409: error("发票已作废（invalid_state）"), **READ_ERRORS, **WRITE_ERRORS,
+                   429: error("请求过于频繁（throttled），或超出发送次数限制（delivery_limit_reached）")},
+    )
+    @action(detail=True, methods=["post"], url_path="deliveries", permission_classes=[IsApiClient, CanDownloadFiles],
+            pagination_class=None, filter_backends=[])
+    def deliveries(self, request: Request, pk=None) -> Response:
+        return idempotent_create(request, self, self._deliver)
+
+    def _deliver(self) -> Response:
+        invoice = self.get_object()
+        data = self.input(DeliveryCreateSerializer)
+        try:
+            delivery = invoice_delivery_request(client=self.client, invoice=invoice, email=data["email"])
+        except DeliveryLimitReached as exc:
+            raise _delivery_limit(exc) from None
+        return Response(InvoiceDeliverySerializer(delivery).data, status=status.HTTP_201_CREATED)
+
+
+def _delivery_limit(exc: DeliveryLimitReached) -> ApiError:
+    if exc.scope == "invoice":
+        message = (f"This invoice may be sent at most {exc.limit} times in 24 hours; retry in {exc.wait}s"
+                   if english() else f"每张发票 24 小时内最多发送 {exc.limit} 次，请 {exc.wait} 秒后再试")
+    else:
+        message = (f"This client may send at most {exc.limit} invoices in 24 hours; retry in {exc.wait}s"
+                   if english() else f"每个客户端 24 小时内最多发送 {exc.limit} 次，请 {exc.wait} 秒后再试")
+    error = ApiError("delivery_limit_reached", status_code=429, message=message)
+    error.wait = exc.wait
+    return error
 
 
 # --- red-flush requests --------------------------------------------------------------------------------------------

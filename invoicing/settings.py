@@ -206,8 +206,24 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Fapiao Desk API",
     "DESCRIPTION": "发票台: invoice applications, invoices and files for upstream business systems.",
-    "VERSION": "1.0.0",
+    "VERSION": "1.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Generated clients: separate request and response components (XRequest for what is sent), English enum names,
+    # no Chinese titles, and the headers the API sends and reads (api/schema.py).
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "InvoiceKindEnum": "api.schema.INVOICE_KIND_VALUES",
+        "WebhookEventEnum": "api.serializers.webhook_event_choices",
+        "BuyerKindEnum": "invoicing.models.CounterpartyKind",
+        "BillingDocumentStatusEnum": "issuing.models.BillingDocumentStatus",
+        "InvoiceStatusEnum": "issuing.models.InvoiceStatus",
+        "InvoicingBasisEnum": "issuing.models.InvoicingBasis",
+        "SpecificBusinessEnum": "issuing.models.SpecificBusiness",
+        "RedReasonCodeEnum": "issuing.models_red.RedReasonCode",
+        "RedFlushRequestStatusEnum": "issuing.models_red.RedFormState",
+        "DeliveryStatusEnum": "delivery.models.DeliveryStatus",
+    },
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.postprocess"],
 }
 
 IMPORT_EXPORT_USE_TRANSACTIONS = True
