@@ -74,6 +74,7 @@ COMMON_ERRORS = {  # their headers (WWW-Authenticate, Retry-After) are added by 
     429: error("请求过于频繁（throttled）"),
 }
 READ_ERRORS = {**COMMON_ERRORS, 404: error("对象不存在，或属于本客户端无权访问的主体（not_found）")}
+LIST_ERRORS = {**READ_ERRORS, 400: error("查询参数有误（validation_error），字段错误见 fields")}
 WRITE_ERRORS = {
     **COMMON_ERRORS,
     400: error("参数或合规检查未通过（validation_error），字段错误见 fields"),

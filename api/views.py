@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError
@@ -29,7 +29,7 @@ from api.files import file_link
 from api.idempotency import idempotent_create
 from api.models import WebhookSubscription
 from api.permissions import CanDownloadFiles, IsApiClient, client_of
-from api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, error
+from api.schema import IDEMPOTENCY_KEY, LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, error
 from api.services import DeliveryLimitReached, invoice_delivery_request
 from api.serializers import (
     ApplicationCreateSerializer,
@@ -74,6 +74,7 @@ NOT_BLOCKING_AT_CREATION = frozenset({"quota"})
 MAX_ID = 2**63 - 1
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(django_filters.NumberFilter):
     """An object id: a whole number in the database's range (a larger one is a 400, never an overflow)."""
 
@@ -143,6 +144,8 @@ class ClientApiView(viewsets.GenericViewSet):
     parser_classes = [SafeJSONParser]
     pagination_class = ClientPagination
     scope_field = "taxpayer"
+    # Any path segment reaches the view, so that /invoices/0.5/ is the API's JSON 404 (get_object), not Django's page.
+    lookup_value_regex = "[^/]+"
 
     def get_object(self):
         value = str(self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, ""))
@@ -195,7 +198,7 @@ class BillingDocumentFilter(django_filters.FilterSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="业务单据列表", responses={200: BillingDocumentSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(summary="业务单据列表", responses={200: BillingDocumentSerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(summary="业务单据详情", responses={200: BillingDocumentSerializer, **READ_ERRORS}),
 )
 class BillingDocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApiView):
@@ -313,7 +316,7 @@ class ApplicationFilter(django_filters.FilterSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="开票申请列表", responses={200: ApplicationSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(summary="开票申请列表", responses={200: ApplicationSerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(summary="开票申请详情（含面向客户的状态）",
                            responses={200: ApplicationSerializer, **READ_ERRORS}),
 )
@@ -438,7 +441,7 @@ class InvoiceFilter(django_filters.FilterSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="发票列表", responses={200: InvoiceSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(summary="发票列表", responses={200: InvoiceSerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(summary="发票详情", responses={200: InvoiceSerializer, **READ_ERRORS}),
 )
 class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApiView):
@@ -523,7 +526,7 @@ class RedFlushRequestFilter(django_filters.FilterSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="红冲请求列表", responses={200: RedFlushRequestSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(summary="红冲请求列表", responses={200: RedFlushRequestSerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(summary="红冲请求详情（红字确认单）", responses={200: RedFlushRequestSerializer, **READ_ERRORS}),
 )
 class RedFlushRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApiView):

@@ -1,4 +1,5 @@
-"""The OpenAPI schema validates, and a bounded schemathesis run over every /api/v1/ operation finds no 5xx."""
+"""The OpenAPI schema validates, and a bounded schemathesis run over every /api/v1/ operation finds no 5xx and no
+response the schema does not describe (status, content type, headers, body, formats included)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from api.models import ApiClient
 from invoicing.wsgi import application
@@ -55,6 +62,13 @@ def fuzzed_world(shop, yuntu):
 # Loaded at collection through the WSGI app (the schema view touches no database). ``schemathesis.pytest.from_fixture``
 # would be the natural fit, but schemathesis 4.32 reads ``request.node._nodeid``, which pytest 9 no longer has.
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application).include(path_regex=r"^/api/v1/")
+schema.config.checks.response_schema_conformance.validate_formats = True
+CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
+               response_schema_conformance]
+
+
+def test_response_conformance_checks_formats():
+    assert schema.config.checks_config_for(operation=None).response_schema_conformance.validate_formats
 
 
 @schema.parametrize()
@@ -64,4 +78,4 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", application).include(pat
 def test_no_operation_answers_a_server_error(case, shop_credentials, fuzzed_world):
     with _same_connection():
         response = case.call(headers={"Authorization": f"Bearer {shop_credentials.token}"})
-    case.validate_response(response, checks=[not_a_server_error])
+    case.validate_response(response, checks=CONFORMANCE)
