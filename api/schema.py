@@ -153,8 +153,8 @@ def postprocess(result, generator, request, public):  # noqa: ANN001 - drf-spect
                                                  "description": "面向客户的申请状态"})
     enums = {frozenset(c["enum"]): name for name, c in schemas.items() if "enum" in c and c.get("type") == "string"}
     _without_chinese_titles(result)
-    for path, operations in result.get("paths", {}).items():
-        for method, operation in operations.items():
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             params = operation.setdefault("parameters", [])

@@ -30,17 +30,16 @@ from api.idempotency import idempotent_create
 from api.models import WebhookSubscription
 from api.permissions import CanDownloadFiles, IsApiClient, client_of
 from api.schema import IDEMPOTENCY_KEY, LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, error
-from api.services import DeliveryLimitReached, invoice_delivery_request
 from api.serializers import (
     ApplicationCreateSerializer,
     ApplicationSerializer,
     BillingDocumentCreateSerializer,
-    DeliveryCreateSerializer,
-    InvoiceDeliverySerializer,
-    ReapplySerializer,
     BillingDocumentSerializer,
+    DeliveryCreateSerializer,
     FileLinkSerializer,
+    InvoiceDeliverySerializer,
     InvoiceSerializer,
+    ReapplySerializer,
     RedFlushRequestCreateSerializer,
     RedFlushRequestSerializer,
     RefundSerializer,
@@ -49,6 +48,7 @@ from api.serializers import (
     WebhookSerializer,
     WithdrawSerializer,
 )
+from api.services import DeliveryLimitReached, invoice_delivery_request
 from api.throttling import ClientRateThrottle
 from delivery.models import DELIVERED_FORMATS, WebhookEndpoint
 from invoicing.events import event_record

@@ -177,6 +177,11 @@ CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "django-db")
 WEBHOOK_ALLOW_PRIVATE_HOSTS = env_bool("WEBHOOK_ALLOW_PRIVATE_HOSTS", False)
 # API Idempotency-Key records are kept this long (a replay after that is a new request), then purged hourly.
 API_IDEMPOTENCY_KEEP_HOURS = env_int("API_IDEMPOTENCY_KEEP_HOURS", 24)
+# HMAC-signed API requests must carry X-Nonce (replay protection); False also accepts the older signature without it.
+API_HMAC_REQUIRE_NONCE = env_bool("API_HMAC_REQUIRE_NONCE", True)
+# POST /api/v1/invoices/{id}/deliveries: at most this many e-mails per invoice, and per client, in any 24 hours.
+API_DELIVERIES_PER_INVOICE_PER_DAY = env_int("API_DELIVERIES_PER_INVOICE_PER_DAY", 5)
+API_DELIVERIES_PER_CLIENT_PER_DAY = env_int("API_DELIVERIES_PER_CLIENT_PER_DAY", 200)
 # Import/export job files (uploads, error workbooks, exports) are deleted this many days after their last change.
 JOB_FILES_KEEP_DAYS = env_int("JOB_FILES_KEEP_DAYS", 7)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
