@@ -325,7 +325,7 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clien
     filterset_class = ApplicationFilter
 
     def get_queryset(self):
-        return self.scoped(InvoiceApplication.objects.all()).select_related("taxpayer").prefetch_related(
+        return self.scoped(InvoiceApplication.objects.all()).select_related("taxpayer", "reapplication").prefetch_related(
             Prefetch("lines", queryset=ApplicationLine.objects.select_related("tax_category").order_by("line_no")),
             Prefetch("sources", queryset=ApplicationSource.objects.select_related("billing_document")),
             "invoices",
