@@ -17,7 +17,6 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ParseError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -119,22 +118,26 @@ class SafeJSONParser(JSONParser):
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:  # the json module's own limit, for bodies nested about a thousand deep
-            raise ParseError(_("请求内容嵌套层数过多（最多 %(depth)s 层）") % {"depth": MAX_JSON_DEPTH}) from None
+            raise _too_deep() from None
         fields = _check_strings(data)
         if fields:
             raise serializers.ValidationError(fields)
         return data
 
 
+def _too_deep() -> ApiError:
+    return ApiError("parse_error", message=_("请求内容嵌套层数过多（最多 %(depth)s 层）") % {"depth": MAX_JSON_DEPTH})
+
+
 def _check_strings(data: Any) -> dict[str, list[str]]:
-    """Field errors for unsafe strings in a parsed body; raises ParseError for NUL characters and deep nesting."""
+    """Field errors for unsafe strings in a parsed body; refuses NUL characters and deep nesting as parse errors."""
     fields: dict[str, list[str]] = {}
     stack: list[tuple[Any, str, int]] = [(data, "", 0)]
     while stack:
         value, path, depth = stack.pop()
         if isinstance(value, str):
             if "\x00" in value:
-                raise ParseError(_("请求内容不能包含 NUL 字符（\\u0000）"))
+                raise ApiError("parse_error", message=str(_("请求内容不能包含 NUL 字符（\\u0000）")))
             found = unsafe_char(value)
             if found is not None:
                 fields.setdefault(path or api_settings.NON_FIELD_ERRORS_KEY, []).append(unsafe_text_message(*found))
@@ -142,11 +145,11 @@ def _check_strings(data: Any) -> dict[str, list[str]]:
         if not isinstance(value, dict | list):
             continue
         if depth >= MAX_JSON_DEPTH:
-            raise ParseError(_("请求内容嵌套层数过多（最多 %(depth)s 层）") % {"depth": MAX_JSON_DEPTH})
+            raise _too_deep()
         if isinstance(value, dict):
             for key, item in value.items():
                 if "\x00" in key or unsafe_char(key) is not None:
-                    raise ParseError(_("字段名含有不允许的字符"))
+                    raise ApiError("parse_error", message=str(_("字段名含有不允许的字符")))
                 stack.append((item, f"{path}.{key}" if path else key, depth + 1))
         else:
             for i, item in enumerate(value, start=1):  # numbered from 1, like the API's other field paths
