@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
@@ -14,6 +15,8 @@ from api.errors import ApiError
 from api.files import LinkExpired, LinkInvalid, file_link_resolve
 from api.schema import error
 from invoicing.events import event_record
+
+logger = logging.getLogger(__name__)
 
 
 class InvoiceFileDownloadView(APIView):
@@ -49,7 +52,9 @@ class InvoiceFileDownloadView(APIView):
         try:
             data = invoice_file_bytes(invoice, fmt)
         except InvoiceFileUnavailable as exc:
-            raise ApiError("file_unavailable", status_code=503, message=str(exc) or None) from exc
+            # The reason (an exception's text) is for the log, not for the client.
+            logger.error("invoice %s: the %s file is unavailable: %s", invoice.pk, fmt, exc)
+            raise ApiError("file_unavailable", status_code=503) from exc
         event_record(obj=invoice, action="file.downloaded", actor_label=client.actor_label, data={"format": fmt},
                      taxpayer=invoice.taxpayer)
         response = FileResponse(io.BytesIO(data), as_attachment=True, filename=f"{invoice.number}.{FILE_EXTENSIONS[fmt]}",

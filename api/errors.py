@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -44,6 +45,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "idempotency_key_invalid": ("幂等键格式不正确（1–255 个可见字符）", "Invalid Idempotency-Key (1–255 visible characters)"),
     "link_expired": ("下载链接已过期，请重新获取", "The download link has expired; ask for a new one"),
     "file_unavailable": ("发票文件暂时无法生成，请稍后再试", "The invoice file cannot be produced right now; try again later"),
+    "payload_too_large": ("请求内容过大", "The request body is too large"),
     "server_error": ("服务器内部错误", "Internal server error"),
 }
 
@@ -146,6 +148,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """DRF's EXCEPTION_HANDLER: every error the API returns goes through here."""
     headers: dict[str, str] = {}
 
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        message = message_for("payload_too_large")
+        if limit:
+            message += (f" (at most {limit} bytes)" if english() else f"（上限 {limit} 字节）")
+        return Response(error_body("payload_too_large", message), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, (Http404, ObjectDoesNotExist)):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -12,6 +12,12 @@ from rest_framework import serializers
 
 from delivery.models import DeliveryStatus
 from invoicing.models import CounterpartyKind, TaxCategory, Taxpayer
+from invoicing.validators import (
+    category_rate_problem,
+    document_lines_problem,
+    tax_rate_problem,
+    validate_business_date,
+)
 from issuing import selectors
 from issuing.models import (
     ISSUABLE_KINDS,
@@ -108,8 +114,52 @@ def buyer_out(obj: Any) -> dict[str, str]:
     }
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class TaxCategoryField(serializers.SlugRelatedField):
+    """A tax category by its 19-digit code; each code is looked up once per request, not once per line."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("slug_field", "code")
+        kwargs.setdefault("queryset", TaxCategory.objects.all())
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        cache = self.context.setdefault("tax_categories", {})
+        key = str(data) if isinstance(data, str | int) else None
+        if key is not None and key in cache:
+            return cache[key]
+        value = super().to_internal_value(data)
+        if key is not None:
+            cache[key] = value
+        return value
+
+
+class LineListSerializer(serializers.ListSerializer):
+    """Lines, at most ``BILLING_DOCUMENT_MAX_LINES`` of them: refused before any line is validated."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, list):
+            problem = document_lines_problem(len(data))
+            if problem:
+                raise serializers.ValidationError([problem], code="too_many_lines")
+        return super().to_internal_value(data)
+
+
+def lines_rate_errors(lines: list[dict[str, Any]], taxpayer: Taxpayer) -> list[dict[str, list[str]]] | None:
+    """Per-line errors for rates the entity may not use or that do not fit the line's tax category (or None)."""
+    errors: list[dict[str, list[str]]] = []
+    for ln in lines:
+        problem = tax_rate_problem(ln["tax_rate"], taxpayer.taxpayer_type) or category_rate_problem(
+            ln["tax_rate"], ln["tax_category"].allowed_rates, taxpayer.taxpayer_type)
+        errors.append({"tax_rate": [problem]} if problem else {})
+    return errors if any(errors) else None
+
+
 class LineInputSerializer(serializers.Serializer):
     """One entered line. Amount and unit price are on the basis named by ``tax_inclusive``."""
+
+    class Meta:
+        list_serializer_class = LineListSerializer
 
     item_name = serializers.CharField(max_length=300, help_text=_("项目名称"))
     spec = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
@@ -121,9 +171,7 @@ class LineInputSerializer(serializers.Serializer):
     tax_inclusive = serializers.BooleanField(default=True, help_text=_("金额和单价是否含税"))
     discount = serializers.DecimalField(**MONEY, min_value=Decimal("0"), required=False, default=Decimal("0"),
                                         help_text=_("折扣金额（正数，与金额同一口径）"))
-    tax_category = serializers.SlugRelatedField(
-        slug_field="code", queryset=TaxCategory.objects.all(), help_text=_("19 位税收分类编码")
-    )
+    tax_category = TaxCategoryField(help_text=_("19 位税收分类编码"))
     tax_rate = serializers.DecimalField(**RATE, help_text=_("税率/征收率，如 0.06"))
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +192,9 @@ class LineInputSerializer(serializers.Serializer):
 class BillingDocumentCreateSerializer(ClientTaxpayerMixin, serializers.Serializer):
     taxpayer = TaxpayerField(required=False, allow_null=True, default=None)
     external_no = serializers.CharField(max_length=64, help_text=_("上游系统的单号；同一主体、同一来源系统内唯一"))
-    business_date = serializers.DateField(required=False, allow_null=True, default=None)
+    business_date = serializers.DateField(required=False, allow_null=True, default=None,
+                                          validators=[validate_business_date],
+                                          help_text=_("业务日期；不能晚于今天（允许的提前天数见设置），也不能过于久远"))
     invoicing_basis = serializers.ChoiceField(
         choices=InvoicingBasis.choices, required=False, allow_blank=True, default="",
         help_text=_("可开票金额口径：paid 按实收，order 按订单金额；为空时使用主体设置"),
@@ -158,6 +208,13 @@ class BillingDocumentCreateSerializer(ClientTaxpayerMixin, serializers.Serialize
     buyer_mobile = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     remark = serializers.CharField(max_length=450, required=False, allow_blank=True, default="")
     lines = LineInputSerializer(many=True, allow_empty=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        errors = lines_rate_errors(attrs["lines"], attrs["taxpayer"])
+        if errors:
+            raise serializers.ValidationError({"lines": errors})
+        return attrs
 
 
 class BillingDocumentLineSerializer(serializers.ModelSerializer):
@@ -256,6 +313,9 @@ class ApplicationCreateSerializer(ClientTaxpayerMixin, serializers.Serializer):
             raise serializers.ValidationError({"lines": [_("请选择业务单据或填写明细")]})
         if not isinstance(attrs["specific_business_data"], dict):
             raise serializers.ValidationError({"specific_business_data": [_("应为 JSON 对象")]})
+        errors = lines_rate_errors(attrs["lines"], attrs["taxpayer"])
+        if errors:
+            raise serializers.ValidationError({"lines": errors})
         ids = [s["id"] for s in attrs["billing_documents"]]
         if len(set(ids)) != len(ids):
             raise serializers.ValidationError({"billing_documents": [_("同一业务单据不能重复出现")]})

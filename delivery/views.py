@@ -8,6 +8,7 @@ The public link grants that one invoice's PDF/OFD/XML to whoever holds the ungue
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -32,6 +33,7 @@ from invoicing.scoping import scope_queryset, user_may_act_on
 from issuing.models import Invoice
 
 DOWNLOAD_PERMISSION = "issuing.download_invoice_file"
+logger = logging.getLogger(__name__)
 PUBLIC_FORMATS = DELIVERED_FORMATS  # the customer's copy: no print variants through the public link
 
 
@@ -46,8 +48,10 @@ def _file_response(data: bytes, filename: str, content_type: str, *, inline: boo
     return response
 
 
-def _unavailable(exc: Exception) -> HttpResponse:
-    return HttpResponse(gettext("发票文件暂时无法生成：%(error)s") % {"error": exc}, status=503,
+def _unavailable(invoice: Invoice, fmt: str, exc: Exception) -> HttpResponse:
+    """A generic answer: why rendering failed (an exception's text) goes to the log, never to the client."""
+    logger.error("invoice %s: the %s file is unavailable: %s", invoice.pk, fmt, exc)
+    return HttpResponse(gettext("发票文件暂时无法生成，请稍后再试；如一直无法下载，请联系开票方"), status=503,
                         content_type="text/plain; charset=utf-8")
 
 
@@ -66,7 +70,7 @@ def invoice_file_download(request: HttpRequest, invoice_id: int, fmt: str) -> Ht
     try:
         data = invoice_file_bytes(invoice, fmt)
     except InvoiceFileUnavailable as exc:
-        return _unavailable(exc)
+        return _unavailable(invoice, fmt, exc)
     event_record(obj=invoice, action="file.downloaded", actor=request.user, data={"format": fmt},
                  taxpayer=invoice.taxpayer)
     return _file_response(data, f"{invoice.number}.{FILE_EXTENSIONS[fmt]}", CONTENT_TYPES[fmt])
@@ -231,7 +235,7 @@ def invoice_link_file(request: HttpRequest, token: str, fmt: str) -> HttpRespons
     try:
         data = invoice_file_bytes(invoice, fmt)
     except InvoiceFileUnavailable as exc:
-        return _unavailable(exc)
+        return _unavailable(invoice, fmt, exc)
     event_record(obj=invoice, action="file.downloaded", actor_label="客户链接", data={"format": fmt, "link_id": link.pk},
                  taxpayer=invoice.taxpayer)
     response = _file_response(data, f"{invoice.number}.{FILE_EXTENSIONS[fmt]}", CONTENT_TYPES[fmt])

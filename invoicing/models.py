@@ -12,6 +12,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from invoicing.validators import SafeTextModelMixin
+
 
 def MoneyField(verbose_name: str, **kwargs) -> models.DecimalField:  # noqa: N802 - reads like a field class
     """A DecimalField with the project's money precision (DECIMAL(18,2), domain.md §5.2)."""
@@ -29,7 +31,7 @@ class ChannelCode(models.TextChoices):
     SANDBOX = "sandbox", _("沙箱平台")
 
 
-class Taxpayer(models.Model):
+class Taxpayer(SafeTextModelMixin, models.Model):
     """One of our own entities (主体): the seller when issuing, the buyer when receiving."""
 
     name = models.CharField(_("名称"), max_length=150)
@@ -86,7 +88,7 @@ class CounterpartyKind(models.TextChoices):
     PERSON = "person", _("个人")
 
 
-class Counterparty(models.Model):
+class Counterparty(SafeTextModelMixin, models.Model):
     """A buyer title (抬头) in one entity's customer master."""
 
     taxpayer = models.ForeignKey(Taxpayer, models.PROTECT, related_name="counterparties", verbose_name=_("主体"))
@@ -131,7 +133,7 @@ class Counterparty(models.Model):
                 raise ValidationError({"tax_id": result.message or _("纳税人识别号格式不正确")})
 
 
-class TaxCategory(models.Model):
+class TaxCategory(SafeTextModelMixin, models.Model):
     """商品和服务税收分类编码 (domain.md §7): 19 digits in ten levels."""
 
     code = models.CharField(_("税收分类编码"), max_length=19, unique=True)
@@ -165,7 +167,7 @@ class TaxCategory(models.Model):
         return any(Decimal(r) == rate for r in self.allowed_rates)
 
 
-class Item(models.Model):
+class Item(SafeTextModelMixin, models.Model):
     """An entity's product or service master (商品编码 → name, tax category, rate), used to autofill lines."""
 
     taxpayer = models.ForeignKey(Taxpayer, models.PROTECT, related_name="items", verbose_name=_("主体"))

@@ -184,6 +184,12 @@ API_DELIVERIES_PER_INVOICE_PER_DAY = env_int("API_DELIVERIES_PER_INVOICE_PER_DAY
 API_DELIVERIES_PER_CLIENT_PER_DAY = env_int("API_DELIVERIES_PER_CLIENT_PER_DAY", 200)
 # Import/export job files (uploads, error workbooks, exports) are deleted this many days after their last change.
 JOB_FILES_KEEP_DAYS = env_int("JOB_FILES_KEEP_DAYS", 7)
+# Input rules shared by the API, the import and the admin (invoicing/validators.py). A business date may be at most
+# this many days after today (upstream clocks and time zones a little ahead) and at most this many days old.
+BUSINESS_DATE_MAX_FUTURE_DAYS = env_int("BUSINESS_DATE_MAX_FUTURE_DAYS", 1)
+BUSINESS_DATE_MAX_AGE_DAYS = env_int("BUSINESS_DATE_MAX_AGE_DAYS", 3650)
+# Lines per billing document: 2000 is the most lines one 数电 invoice holds (domain.md §5.3).
+BILLING_DOCUMENT_MAX_LINES = env_int("BILLING_DOCUMENT_MAX_LINES", 2000)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the message for another worker

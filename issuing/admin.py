@@ -27,6 +27,7 @@ from invoicing.admin import CappedCountPaginator, EntityScopedAdminMixin, Events
 from invoicing.events import event_record
 from invoicing.models import Counterparty, CounterpartyKind, TaxCategory
 from invoicing.scoping import allowed_taxpayers, scope_queryset
+from invoicing.validators import add_text_validators
 
 from . import selectors, services, splitting
 from .admin_import_export import BillingImportAdminMixin, StreamingExportAdminMixin
@@ -292,6 +293,10 @@ class LineForm(forms.Form):
     tax_category = forms.CharField(label=_("税收分类编码"), max_length=19, required=False)
     tax_rate = forms.DecimalField(label=_("税率"), required=False, max_digits=7, decimal_places=4)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        add_text_validators(self)
+
 
 LineFormSet = forms.formset_factory(LineForm, extra=3, max_num=50)
 
@@ -319,6 +324,7 @@ class ApplicationAddForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["taxpayer"].queryset = allowed_taxpayers(user)
         self.fields["counterparty"].queryset = scope_queryset(Counterparty.objects.select_related("taxpayer"), user)
+        add_text_validators(self)
 
 
 @admin.register(InvoiceApplication)

@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from invoicing.admin import EntityScopedAdminMixin, EventsReadonlyMixin
 from invoicing.scoping import scope_queryset
+from invoicing.validators import add_text_validators
 from issuing import (
     redletter,
     tasks_red,  # noqa: F401 - registers the red-letter Celery tasks and their beat schedule
@@ -106,6 +107,10 @@ class RedRequestForm(forms.Form):
         help_text=_("每行“蓝字明细序号,不含税金额[,数量]”，如 1,100.00,1；折扣行不填，只填被折扣行序号"),
     )
     note = forms.CharField(label=_("说明"), required=False, max_length=300)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        add_text_validators(self)
 
     def clean_lines(self):
         out = []

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_noop, pgettext_lazy
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from invoicing.models import Counterparty, CounterpartyKind, Item, MoneyField, TaxCategory, Taxpayer
+from invoicing.validators import SafeTextModelMixin
 
 ZERO = Decimal("0.00")
 
@@ -158,7 +159,7 @@ class BillingDocumentStatus(models.TextChoices):
     CLOSED = "closed", _("已关闭")
 
 
-class BuyerFieldsMixin(models.Model):
+class BuyerFieldsMixin(SafeTextModelMixin, models.Model):
     """A buyer title (抬头) snapshot: a copy, so that later edits of the Counterparty do not change history."""
 
     buyer_kind = models.CharField(
@@ -257,7 +258,7 @@ class BillingDocument(BuyerFieldsMixin, models.Model):
         return base - self.refunded_amount
 
 
-class BillingDocumentLine(models.Model):
+class BillingDocumentLine(SafeTextModelMixin, models.Model):
     document = models.ForeignKey(BillingDocument, models.CASCADE, related_name="lines", verbose_name=_("业务单据"))
     line_no = models.PositiveIntegerField(_("行号"))
     item = models.ForeignKey(Item, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("商品"))
@@ -518,7 +519,7 @@ class LineProperty(models.IntegerChoices):
     DISCOUNTED = 2, _("被折扣行")
 
 
-class LineFieldsMixin(models.Model):
+class LineFieldsMixin(SafeTextModelMixin, models.Model):
     """An invoice line as printed: net amount, rate and tax (domain.md §5.1)."""
 
     line_no = models.PositiveIntegerField(_("行号"))

@@ -20,6 +20,7 @@ from django.utils.translation import pgettext_lazy
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from invoicing.models import MoneyField, Taxpayer
+from invoicing.validators import SafeTextModelMixin
 
 ZERO = Decimal("0.00")
 
@@ -103,7 +104,7 @@ class RedFlushPolicy(models.Model):
         return str(self.taxpayer)
 
 
-class RedLetterForm(ConcurrentTransitionMixin, models.Model):
+class RedLetterForm(SafeTextModelMixin, ConcurrentTransitionMixin, models.Model):
     """红字发票信息确认单: ours (seller-initiated) or our buyer's against our blue invoice (buyer-initiated)."""
 
     taxpayer = models.ForeignKey(Taxpayer, models.PROTECT, related_name="red_letter_forms", verbose_name=_("主体"))

@@ -15,6 +15,8 @@ Configured for safety (style.md item 13): transactions on, ``clean_model_instanc
 
 from __future__ import annotations
 
+import logging
+
 import tablib
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from import_export import fields, resources, widgets
@@ -29,6 +31,7 @@ from issuing.importing.validate import BillingValidator
 from issuing.importing.writer import LINE_COLUMNS, insert_documents, line_values
 from issuing.models import BillingDocument, BillingDocumentLine
 
+logger = logging.getLogger(__name__)
 ISSUE_HEADERS = ["工作表", "行号", "列", "单元格内容", "规则", "错误说明"]
 DATASET_COLUMNS = tuple(c.removesuffix("_id") for c in LINE_COLUMNS)  # document, line_no, item, …
 MAX_SHOWN_ISSUES = 1000
@@ -157,6 +160,17 @@ class BillingLineResource(resources.ModelResource):
         for item in self.issue_rows:
             dataset.append([item.sheet, item.row, item.column, item.value, item.code, item.message])
 
+    def handle_import_error(self, result, error, raise_errors=False):
+        # The admin page shows a generic message (templates/admin/issuing/import_billing.html); the detail is here.
+        logger.error("billing import failed", exc_info=error)
+        super().handle_import_error(result, error, raise_errors)
+
+    def import_row(self, row, instance_loader, **kwargs):
+        result = self._import_row(row, instance_loader, **kwargs)
+        for error in getattr(result, "errors", None) or ():
+            logger.error("billing import row %s failed", kwargs.get("row_number"), exc_info=error.error)
+        return result
+
     def _check_import_id_fields(self, headers):
         if self.issue_rows is None:
             super()._check_import_id_fields(headers)
@@ -166,7 +180,7 @@ class BillingLineResource(resources.ModelResource):
 
     # -- rows --
 
-    def import_row(self, row, instance_loader, **kwargs):
+    def _import_row(self, row, instance_loader, **kwargs):
         if self.issue_rows is None:
             return super().import_row(row, instance_loader, **kwargs)
         number = kwargs.get("row_number", 0)

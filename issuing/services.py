@@ -32,6 +32,13 @@ from invoicing.events import event_record, events_record_many
 from invoicing.models import Counterparty, CounterpartyKind, Item, TaxCategory, Taxpayer
 from invoicing.scoping import user_may_act_on
 from invoicing.tax import LineProperty, discount_line, q2, split_line, to_decimal
+from invoicing.validators import (
+    business_date_problem,
+    category_rate_problem,
+    document_lines_problem,
+    tax_rate_problem,
+    validate_invoice_text,
+)
 
 from . import compliance, selectors, splitting
 from .models import (
@@ -250,6 +257,31 @@ def _input_lines(raw: dict[str, Any], *, no: int) -> list[splitting.Line]:
     ]
 
 
+def _with_categories(lines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The lines with their tax categories resolved in one query (a code per line would be one query per line)."""
+    codes = {str(raw.get("tax_category")) for raw in lines
+             if raw.get("tax_category") and not isinstance(raw.get("tax_category"), TaxCategory)}
+    found = {c.code: c for c in TaxCategory.objects.filter(code__in=codes)} if codes else {}
+    out = []
+    for raw in lines:
+        value = raw.get("tax_category")
+        if value and not isinstance(value, TaxCategory) and str(value) in found:
+            raw = {**raw, "tax_category": found[str(value)]}
+        out.append(raw)
+    return out
+
+
+LINE_TEXT_KEYS = ("item_name", "spec", "unit")
+
+
+def _check_line_text(raw: dict[str, Any], *, no: int) -> None:
+    for key in LINE_TEXT_KEYS:
+        try:
+            validate_invoice_text(raw.get(key))
+        except ValidationError as exc:
+            raise ValidationError({key: gettext("第%(line)s行：%(error)s") % {"line": no, "error": exc.messages[0]}}) from None
+
+
 def _document_line_input(bl: BillingDocumentLine) -> dict[str, Any]:
     return {
         "item_name": bl.item_name,
@@ -416,9 +448,23 @@ def billing_document_create(
     buyer_fields = _buyer_from_counterparty(counterparty) if counterparty else _buyer_from_dict(buyer or {})
     if not lines:
         raise ValidationError({"lines": gettext("业务单据至少要有一行明细")})
+    problem = document_lines_problem(len(lines))
+    if problem:
+        raise ValidationError({"lines": problem})
+    problem = business_date_problem(business_date)
+    if problem:
+        raise ValidationError({"business_date": problem})
+    lines = _with_categories(lines)
     computed: list[tuple[dict[str, Any], Decimal]] = []
     for no, raw in enumerate(lines, start=1):
+        _check_line_text(raw, no=no)
         invoice_lines = _input_lines(raw, no=no)
+        category = raw.get("tax_category")
+        problem = tax_rate_problem(invoice_lines[0].rate, taxpayer.taxpayer_type) or category_rate_problem(
+            invoice_lines[0].rate, category.allowed_rates if isinstance(category, TaxCategory) else (),
+            taxpayer.taxpayer_type)
+        if problem:
+            raise ValidationError({"tax_rate": gettext("第%(line)s行：%(error)s") % {"line": no, "error": problem}})
         computed.append((raw, sum((ln.total for ln in invoice_lines), ZERO)))
     lines_total = sum((t for _, t in computed), ZERO)
     order = q2(to_decimal(order_amount, "order_amount")) if order_amount is not None else lines_total
@@ -724,6 +770,12 @@ def application_create(
                     {"sources": gettext("业务单据 %(number)s 的购买方与申请单不一致，不能合并") % {"number": doc.external_no}}
                 )
         if lines:
+            problem = document_lines_problem(len(lines))
+            if problem:
+                raise ValidationError({"lines": problem})
+            lines = _with_categories(lines)
+            for no, raw in enumerate(lines, start=1):
+                _check_line_text(raw, no=no)
             split_lines = [ln for no, raw in enumerate(lines, start=1) for ln in _input_lines(raw, no=no)]
             if taken:
                 entered = splitting.totals(split_lines).total

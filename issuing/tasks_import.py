@@ -30,9 +30,10 @@ def import_billing_file_task(job_id: str, path: str, taxpayer_id: int | None, us
     try:
         out = import_billing_file(path, user=user, taxpayer=taxpayer, filename=job.get("filename", ""),
                                   progress=jobs.Progress(job_id))
-    except Exception as exc:
+    except Exception:
+        # The exception (type, text, traceback) is for the log; the user reads that nothing was written.
         logger.exception("import job %s failed", job_id)
-        jobs.update(job_id, status=jobs.FAILED, message=f"导入出错：{type(exc).__name__}")
+        jobs.update(job_id, status=jobs.FAILED, message=_internal_error_message(job_id))
         raise
     finally:
         if os.path.exists(path):
@@ -48,6 +49,17 @@ def import_billing_file_task(job_id: str, path: str, taxpayer_id: int | None, us
                     issues=[i.as_dict() for i in out.issues[:500]],
                     message=f"发现 {out.issue_count} 个错误，未写入任何数据")
     return result
+
+
+def _internal_error_message(job_id: str) -> str:
+    from django.conf import settings
+    from django.utils import translation
+    from django.utils.translation import gettext
+
+    from issuing.importing.rules import RULES
+
+    with translation.override(settings.LANGUAGE_CODE):  # job messages are written in the default language
+        return gettext("%(message)s（任务编号 %(job)s）") % {"message": gettext(RULES["file.internal"]), "job": job_id}
 
 
 def sign_query(queryset) -> str:

@@ -9,7 +9,9 @@ them), so formulas are found by scanning the sheet's XML for ``<f>`` elements, i
 
 from __future__ import annotations
 
+import codecs
 import csv
+import logging
 import os
 import re
 import zipfile
@@ -24,6 +26,7 @@ from django.utils.translation import gettext, gettext_noop, ngettext
 
 from issuing.importing.rules import FileRejected, Issue, issue
 
+logger = logging.getLogger(__name__)
 MB = 1024 * 1024
 
 
@@ -118,12 +121,44 @@ def sniff(path: str | os.PathLike, filename: str = "") -> str:
     for magic, what in OTHER_MAGIC.items():
         if head.startswith(magic):
             raise FileRejected([issue("file.type", sheet=name, detail=gettext("实际是%(what)s") % {"what": gettext(what)})])
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "csv"  # Excel's "Unicode text": UTF-16 with a byte-order mark, read by _open_csv
     if b"\x00" in head:
+        if _looks_like_utf16(head):
+            raise FileRejected([issue("file.encoding", sheet=name, detail=gettext(
+                "文件是没有 BOM 的 UTF-16 文本；请另存为“CSV UTF-8（逗号分隔）”或 .xlsx"))])
         raise FileRejected([issue("file.type", sheet=name, detail=gettext("二进制文件"))])
     if name.lower().endswith((".xlsx", ".xlsm", ".xls")):
         raise FileRejected([issue("file.type", sheet=name,
                                   detail=gettext("扩展名是 Excel，但内容是文本；如为 CSV 请改名为 .csv"))])
     return "csv"
+
+
+def _corrupt(exc: Exception, *, sheet: str = "") -> Issue:
+    """The reader's own words stay in the log; the user reads the rule."""
+    logger.info("import file %s unreadable: %r", sheet, exc)
+    return issue("file.corrupt", sheet=sheet)
+
+
+def _undecodable(exc: Exception, *, sheet: str) -> Issue:
+    logger.info("import file %s undecodable: %r", sheet, exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return issue("file.encoding", sheet=sheet, detail=gettext("文件中有无法按 %(encoding)s 解码的字节")
+                     % {"encoding": exc.encoding.upper()})
+    return issue("file.encoding", sheet=sheet)
+
+
+def _looks_like_utf16(head: bytes) -> bool:
+    """Text in UTF-16 without a byte-order mark: NUL bytes on one side only, and it decodes."""
+    sample = head[: len(head) // 2 * 2]
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if max(even, odd) < len(sample) // 8 or min(even, odd) > max(even, odd) // 10:
+        return False
+    try:
+        sample.decode("utf-16-le" if odd > even else "utf-16-be")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _cfb_issue(path: Path, name: str) -> Issue:
@@ -142,7 +177,7 @@ def _check_xlsx_zip(path: Path, name: str) -> None:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
     except zipfile.BadZipFile as exc:
-        raise FileRejected([issue("file.corrupt", sheet=name, detail=str(exc))]) from exc
+        raise FileRejected([_corrupt(exc, sheet=name)]) from exc
     names = {i.filename for i in infos}
     if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
         what = gettext("Word 文档") if "word/document.xml" in names else gettext("其他 zip 文件")
@@ -190,7 +225,7 @@ def _open_xlsx(path: Path, wanted: str | None) -> Table:
         names = list(wb.sheet_names)
         sheet_name = _pick_sheet(names, wanted)
     except Exception as exc:  # calamine raises its own error types for broken parts
-        raise FileRejected([issue("file.corrupt", detail=str(exc)[:200])]) from exc
+        raise FileRejected([_corrupt(exc)]) from exc
     structure = _scan_structure(path, sheet_name)
     if structure.xml_bytes > stream_above_bytes():
         if hasattr(wb, "close"):
@@ -199,7 +234,7 @@ def _open_xlsx(path: Path, wanted: str | None) -> Table:
     try:
         sh = wb.get_sheet_by_name(sheet_name)
     except Exception as exc:
-        raise FileRejected([issue("file.corrupt", detail=str(exc)[:200])]) from exc
+        raise FileRejected([_corrupt(exc)]) from exc
     height = sh.height
     if height == 0:
         raise FileRejected([issue("sheet.empty", sheet=sheet_name)])
@@ -233,7 +268,7 @@ def _open_xlsx_streaming(path: Path, sheet_name: str, structure: _Structure) -> 
         ws = wb[sheet_name]
         ws.reset_dimensions()  # trust the rows, not a stale <dimension>
     except Exception as exc:
-        raise FileRejected([issue("file.corrupt", detail=str(exc)[:200])]) from exc
+        raise FileRejected([_corrupt(exc)]) from exc
     total = max(structure.rows - 1, 0)
     if total > max_rows():
         wb.close()
@@ -364,6 +399,8 @@ def _scan_structure(path: Path, sheet_name: str) -> _Structure:
 def _detect_encoding(path: Path) -> str:
     with open(path, "rb") as fh:
         sample = fh.read(1 << 20)
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"  # the BOM says which byte order, and is removed when decoding
     for enc in ("utf-8-sig", "gb18030"):
         try:
             sample.decode(enc)
@@ -378,14 +415,18 @@ def _detect_encoding(path: Path) -> str:
 def _open_csv(path: Path, name: str) -> Table:
     encoding = _detect_encoding(path)
     total = 0
+    newline = b"\n\x00" if encoding == "utf-16" else b"\n"  # approximate for UTF-16: progress and the row cap only
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
-            total += block.count(b"\n")
+            total += block.count(newline)
     if total > max_rows() + 1:
         detail = gettext("约 %(rows)s 行，上限 %(limit)s 行") % {"rows": total, "limit": max_rows()}
         raise FileRejected([issue("file.too_many_rows", sheet=name, detail=detail)])
     fh = open(path, encoding=encoding, newline="")  # noqa: SIM115 - closed by Table.close / the generator
-    reader = csv.reader(fh)
+    # Excel saves "Unicode text" (UTF-16) with tabs between cells; a header with tabs and no comma is read that way.
+    first = fh.readline()
+    fh.seek(0)
+    reader = csv.reader(fh, delimiter="\t" if "\t" in first and "," not in first else ",")
     try:
         headers = [h.strip() for h in next(reader)]
     except StopIteration:
@@ -393,7 +434,7 @@ def _open_csv(path: Path, name: str) -> Table:
         raise FileRejected([issue("sheet.empty", sheet=name)]) from None
     except (csv.Error, UnicodeDecodeError) as exc:
         fh.close()
-        raise FileRejected([issue("file.encoding", sheet=name, detail=str(exc)[:100])]) from exc
+        raise FileRejected([_undecodable(exc, sheet=name)]) from exc
     if not any(headers):
         fh.close()
         raise FileRejected([issue("sheet.empty", sheet=name)])
@@ -403,7 +444,7 @@ def _open_csv(path: Path, name: str) -> Table:
             for i, cells in enumerate(reader):
                 yield i + 2, cells
         except (csv.Error, UnicodeDecodeError) as exc:
-            raise FileRejected([issue("file.encoding", sheet=name, detail=str(exc)[:100])]) from exc
+            raise FileRejected([_undecodable(exc, sheet=name)]) from exc
         finally:
             fh.close()
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext, gettext_noop
 
+from invoicing.validators import UNSAFE_TEXT
+
 RULES: dict[str, str] = {
     # the file
     "file.type": gettext_noop("文件类型不受支持：请上传 .xlsx 或 .csv 文件（不支持 .xls、改扩展名的其他文件）"),
@@ -21,7 +23,8 @@ RULES: dict[str, str] = {
     "file.too_large": gettext_noop("文件过大"),
     "file.too_many_rows": gettext_noop("行数超过上限"),
     "file.corrupt": gettext_noop("文件已损坏或无法读取"),
-    "file.encoding": gettext_noop("CSV 文件编码无法识别，请使用 UTF-8 或 GBK/GB18030"),
+    "file.internal": gettext_noop("导入时发生内部错误，未写入任何数据；请稍后重试，如仍失败请联系管理员"),
+    "file.encoding": gettext_noop("CSV 文件编码无法识别，请使用 UTF-8、UTF-16（带 BOM）或 GBK/GB18030"),
     "sheet.empty": gettext_noop("工作表为空：没有表头或没有数据行"),
     "sheet.merged_cells": gettext_noop("存在合并单元格，请取消合并后每行填写完整"),
     "sheet.formula": gettext_noop("单元格含公式，请复制后“选择性粘贴为数值”"),
@@ -38,6 +41,9 @@ RULES: dict[str, str] = {
     "cell.bad_date": gettext_noop("日期格式不正确，应为 YYYY-MM-DD"),
     "cell.bad_choice": gettext_noop("取值不在允许范围内"),
     "cell.bad_email": gettext_noop("邮箱格式不正确"),
+    "cell.bad_char": gettext_noop("含有不允许的字符（控制字符、双向文本控制符或零宽字符）"),
+    "cell.out_of_range": gettext_noop("数值超出范围"),
+    "cell.date_range": gettext_noop("业务日期超出允许范围"),
     "cell.negative": gettext_noop("不能为负数"),
     "cell.zero": gettext_noop("不能为零"),
     # master data and entity
@@ -70,6 +76,8 @@ RULES: dict[str, str] = {
     "doc.inconsistent": gettext_noop("同一订单的各行中，单据字段取值不一致"),
     "doc.remark_too_long": gettext_noop("备注过长"),
     "doc.no_lines": gettext_noop("订单没有明细行"),
+    "doc.too_many_lines": gettext_noop("订单明细行数超过上限"),
+    "doc.out_of_range": gettext_noop("订单价税合计超出金额范围"),
     "doc.duplicate_in_file": gettext_noop("订单号在文件中重复出现（同一订单的行须连续）"),
     "doc.duplicate_in_db": gettext_noop("订单号已存在"),
 }
@@ -110,6 +118,9 @@ def issue(code: str, *, sheet: str = "", row: int | None = None, column: str = "
     text = "" if value is None else str(value)
     if len(text) > 100:
         text = text[:100] + "…"
+    # Shown in the admin and written to the error workbook: a control character would break the workbook, a
+    # bidirectional override would garble the page, so each is named instead.
+    text = UNSAFE_TEXT.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
     return Issue(sheet=sheet, row=row, column=column, value=text, code=code, message=message)
 
 

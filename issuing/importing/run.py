@@ -11,6 +11,7 @@ messages.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from issuing.importing.readers import open_table
 from issuing.importing.rules import FileRejected, Issue, issue
 from issuing.importing.validate import BillingValidator, Report
 from issuing.importing.writer import BillingWriter
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -95,7 +98,8 @@ def _import_billing_file(path: str | os.PathLike, *, user, taxpayer: Taxpayer | 
                     validator.add(item)
                 report = validator.report
             except IntegrityError as exc:  # a concurrent import took an order number after we checked
-                validator.add(issue("doc.duplicate_in_db", sheet=table.sheet, detail=str(exc)[:200]))
+                logger.info("import %s: a concurrent write took an order number: %s", filename, exc)
+                validator.add(issue("doc.duplicate_in_db", sheet=table.sheet))
                 report = validator.report
             if not validator.ok or dry_run:
                 raise _RollbackError

@@ -29,17 +29,29 @@ from django.utils.translation import gettext
 from invoicing.ids import compact_id, is_acceptable_tax_id
 from invoicing.models import Counterparty, Item, TaxCategory, Taxpayer
 from invoicing.scoping import allowed_taxpayer_ids
-from invoicing.tax import FEN, LEVY_RATES, check_tolerances, rates_for_taxpayer_type, split_line
+from invoicing.tax import FEN, LEVY_RATES, check_tolerances, split_line
+from invoicing.validators import (
+    allowed_rates,
+    business_date_problem,
+    category_rate_problem,
+    document_lines_problem,
+    unsafe_char,
+    unsafe_text_message,
+)
 from issuing.importing.columns import BY_KEY, CHOICES, COLUMNS, DOC_KEYS, HEADER_ALIASES, Column, normalise_header
 from issuing.importing.readers import Table
 from issuing.importing.rules import Issue, issue
-from issuing.models import BillingDocument, IssuingPolicy
+from issuing.models import BillingDocument, BillingDocumentLine, IssuingPolicy
 
-MONEY_LIMIT = Decimal(10) ** 16  # DECIMAL(18,2)
+_QTY_FIELD = BillingDocumentLine._meta.get_field("quantity")
+_MONEY_FIELD = BillingDocumentLine._meta.get_field("amount")
+MONEY_LIMIT = Decimal(10) ** (_MONEY_FIELD.max_digits - _MONEY_FIELD.decimal_places)  # DECIMAL(18,2)
 QTY_DECIMALS = 13
+QTY_INTEGER_DIGITS = _QTY_FIELD.max_digits - _QTY_FIELD.decimal_places  # DECIMAL(25,13): 12
+QTY_LIMIT = Decimal(10) ** QTY_INTEGER_DIGITS
+MAX_EXPONENT = 30  # larger or smaller numbers are refused before any arithmetic (1e400 would overflow a quantize)
 QTY_CHARS = 25
 REMARK_MAX_BYTES = 450
-GENERAL_RATES = {Decimal("0.13"), Decimal("0.09"), Decimal("0.06")}
 
 
 class CellError(Exception):
@@ -55,6 +67,12 @@ def _blank(raw) -> bool:
     return raw is None or raw == "" or (isinstance(raw, str) and not raw.strip())
 
 
+def _check_chars(s: str) -> None:
+    found = unsafe_char(s)
+    if found is not None:
+        raise CellError("cell.bad_char", unsafe_text_message(*found))
+
+
 def to_text(raw, col: Column) -> str:
     if _blank(raw):
         return ""
@@ -66,6 +84,7 @@ def to_text(raw, col: Column) -> str:
         s = raw.isoformat()
     else:
         s = str(raw)
+    _check_chars(s)
     if col.max_len and len(s) > col.max_len:
         raise CellError("cell.too_long", gettext("%(length)s 个字符，最多 %(limit)s 个") % {"length": len(s), "limit": col.max_len})
     return s
@@ -89,6 +108,7 @@ def to_code(raw, col: Column) -> str:
         s = str(raw).strip()
         if "E+" in s.upper() and s.replace(".", "").upper().replace("E+", "").isdigit():
             raise CellError("cell.lost_digits")
+        _check_chars(s)
     if col.max_len and len(s) > col.max_len:
         raise CellError("cell.too_long", gettext("%(length)s 个字符，最多 %(limit)s 个") % {"length": len(s), "limit": col.max_len})
     return s
@@ -111,6 +131,8 @@ def _number(raw) -> Decimal | None:
             raise CellError("cell.not_number") from None
     if not d.is_finite():
         raise CellError("cell.not_number")
+    if d and not -MAX_EXPONENT <= d.adjusted() <= MAX_EXPONENT:  # 1e400, 1e-400: no column holds these
+        raise CellError("cell.out_of_range")
     return d
 
 
@@ -129,7 +151,7 @@ def to_money(raw, col: Column) -> Decimal | None:
     if _places(d) > 2:
         raise CellError("cell.decimals", gettext("金额最多 2 位小数"))
     if abs(d) >= MONEY_LIMIT:
-        raise CellError("cell.too_long", gettext("超出金额范围"))
+        raise CellError("cell.out_of_range", gettext("超出金额范围"))
     return d.quantize(FEN)
 
 
@@ -139,6 +161,8 @@ def to_qty(raw, col: Column) -> Decimal | None:
         return None
     if _places(d) > QTY_DECIMALS:
         raise CellError("cell.decimals", gettext("最多 %(places)s 位小数") % {"places": QTY_DECIMALS})
+    if abs(d) >= QTY_LIMIT:
+        raise CellError("cell.out_of_range", gettext("整数部分最多 %(digits)s 位") % {"digits": QTY_INTEGER_DIGITS})
     d = d.normalize()
     if d == d.to_integral():
         d = d.quantize(Decimal(1))
@@ -171,16 +195,23 @@ def to_date(raw, col: Column) -> dt.date | None:
     if _blank(raw):
         return None
     if isinstance(raw, dt.datetime):
-        return raw.date()
+        return _in_range(raw.date())
     if isinstance(raw, dt.date):
-        return raw
+        return _in_range(raw)
     s = str(raw).strip()
     for fmt in DATE_FORMATS:
         try:
-            return dt.datetime.strptime(s, fmt).date()
+            return _in_range(dt.datetime.strptime(s, fmt).date())
         except ValueError:
             continue
     raise CellError("cell.bad_date")
+
+
+def _in_range(value: dt.date) -> dt.date:
+    problem = business_date_problem(value)
+    if problem:
+        raise CellError("cell.date_range", problem)
+    return value
 
 
 def to_choice(raw, col: Column):
@@ -340,9 +371,7 @@ class BillingValidator:
                 "code", "id", "is_summary", "is_active", "allowed_rates"
             ).iterator(chunk_size=5000)
         }
-        self.rate_sets = {
-            kind: frozenset(o.rate.normalize() for o in rates_for_taxpayer_type(kind)) for kind in ("general", "small")
-        }
+        self.rate_sets = {kind: allowed_rates(kind) for kind in ("general", "small")}
         self.line_tolerance = Decimal(getattr(settings, "TAX_LINE_TOLERANCE", "0.06"))
         self.invoice_tolerance = Decimal(getattr(settings, "TAX_INVOICE_TOLERANCE", "1.27"))
         self.index: dict[str, int] = {}
@@ -608,7 +637,14 @@ class BillingValidator:
         lines = self._lines(g, tp, item_map)
         if tp is None or lines is None:
             return None
+        problem = document_lines_problem(len(lines))
+        if problem:
+            self.err("doc.too_many_lines", rowno, "external_no", ext, problem)
+            return None
         total = sum((ln.total for ln in lines), Decimal("0.00"))
+        if abs(total) >= MONEY_LIMIT:
+            self.err("doc.out_of_range", rowno, "order_amount", total)
+            return None
         report = check_tolerances(
             [_Amounts(ln.net, ln.tax, ln.tax_rate) for ln in lines],
             line_limit=self.line_tolerance,
@@ -696,7 +732,7 @@ class BillingValidator:
                     self.err("tax_code.summary", rowno, "tax_code", tax_code)
                 else:
                     category_id = cat[0]
-                    if rate is not None and rate in GENERAL_RATES and cat[3] and rate not in cat[3]:
+                    if rate is not None and category_rate_problem(rate, cat[3], tp.taxpayer_type if tp else "general"):
                         self.err("rate.category", rowno, "tax_rate", f"{rate:%}",
                                  gettext("该编码适用税率：%(rates)s")
                                  % {"rates": gettext("、").join(f"{r:.0%}" for r in sorted(cat[3], reverse=True))})
@@ -788,7 +824,10 @@ class BillingValidator:
                 disc = split_line(amount=ln.discount, rate=ln.tax_rate, tax_inclusive=ln.tax_inclusive)
                 net, tax, total = net - disc.amount, tax - disc.tax, total - disc.total
             ln.net, ln.tax, ln.total = net, tax, total
-        return lines
+            if abs(total) >= MONEY_LIMIT:  # a tax-exclusive amount near the limit plus its tax
+                self.err("cell.out_of_range", ln.row, "amount", ln.amount, gettext("价税合计超出金额范围"))
+                broken = True
+        return None if broken else lines
 
 
 def validate_rows(headers: Sequence[str], rows: Iterable[Sequence], *, user, taxpayer: Taxpayer | None = None,
