@@ -740,6 +740,13 @@ class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsRead
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Invoice._meta.fields] + ["events_table"]
 
+    def get_search_results(self, request, queryset, search_term):
+        from .admin_red import is_red_form_lookup, red_flushable_invoices
+
+        if is_red_form_lookup(request):  # the red-letter form's blue invoice: only what may be red-flushed
+            queryset = queryset & red_flushable_invoices(request.user)
+        return super().get_search_results(request, queryset, search_term)
+
     def get_fields(self, request, obj=None):
         return [f.name for f in Invoice._meta.fields if f.name != "id"] + ["events_table"]
 
