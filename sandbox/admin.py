@@ -190,16 +190,17 @@ class LedgerInvoiceAdmin(SandboxScopedMixin, ReadOnlyMixin, admin.ModelAdmin):
             count += 1
         self.message_user(request, gettext("%(n)d 张发票已标记为购方已入账") % {"n": count})
 
-    def _set_buyer_status(self, request, queryset, *, booked: bool, usage: str, done) -> None:
+    def _set_buyer_status(self, request, queryset, *, booked: bool | None, usage: str, done) -> None:
         count = 0
         for inv in queryset.exclude(number=None).filter(is_red=False):
-            services.invoice_set_buyer_status(number=inv.number, booked=booked, usage=usage)
+            services.invoice_set_buyer_status(number=inv.number, booked=booked if booked is not None else inv.buyer_booked,
+                                              usage=usage)
             count += 1
         self.message_user(request, done % {"n": count})
 
     @admin.action(description=_("模拟购方用途确认（勾选抵扣，可部分红冲）"), permissions=["mark"])
     def mark_usage_confirmed(self, request, queryset):
-        self._set_buyer_status(request, queryset, booked=False, usage="1",
+        self._set_buyer_status(request, queryset, booked=None, usage="1",
                                done=gettext("%(n)d 张发票已标记为购方已用途确认（勾选抵扣）"))
 
     @admin.action(description=_("模拟购方未确认（未用途确认、未入账：只能全额红冲）"), permissions=["mark"])
