@@ -207,6 +207,8 @@ class BillingDocumentCreateSerializer(ClientTaxpayerMixin, serializers.Serialize
     buyer_email = OptionalEmailField(help_text=_("收票邮箱；没有时为 null（空字符串视同 null）"))
     buyer_mobile = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     remark = serializers.CharField(max_length=450, required=False, allow_blank=True, default="")
+    delivered_on = serializers.DateField(required=False, allow_null=True, default=None,
+                                         help_text=_("交付日期；已交付时填写（主体设置为交付后申请时据此自动申请开票）"))
     lines = LineInputSerializer(many=True, allow_empty=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -251,7 +253,7 @@ class BillingDocumentSerializer(serializers.ModelSerializer):
         model = BillingDocument
         fields = ["id", "taxpayer", "source_system", "external_no", "business_date", "status", "status_label",
                   "invoicing_basis", "order_amount", "paid_amount", "refunded_amount", "balance", "buyer",
-                  "buyer_email", "buyer_mobile", "remark", "lines", "created_at", "updated_at"]
+                  "buyer_email", "buyer_mobile", "remark", "delivered_on", "lines", "created_at", "updated_at"]
         read_only_fields = fields
 
     @extend_schema_field(BuyerSerializer)
@@ -265,6 +267,15 @@ class BillingDocumentSerializer(serializers.ModelSerializer):
             policies[obj.taxpayer_id] = selectors.policy_for(obj.taxpayer)
         bal = selectors.billing_document_balance(obj, policy=policies[obj.taxpayer_id])
         return BalanceSerializer(bal).data
+
+
+class PaymentSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), help_text=_("本次收款金额"))
+
+
+class DeliveredSerializer(serializers.Serializer):
+    delivered_on = serializers.DateField(required=False, allow_null=True, default=None,
+                                         help_text=_("交付日期；为空取今天"))
 
 
 class RefundSerializer(serializers.Serializer):

@@ -35,10 +35,12 @@ from api.serializers import (
     ApplicationSerializer,
     BillingDocumentCreateSerializer,
     BillingDocumentSerializer,
+    DeliveredSerializer,
     DeliveryCreateSerializer,
     FileLinkSerializer,
     InvoiceDeliverySerializer,
     InvoiceSerializer,
+    PaymentSerializer,
     ReapplySerializer,
     RedFlushRequestCreateSerializer,
     RedFlushRequestSerializer,
@@ -284,11 +286,50 @@ class BillingDocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
                     buyer_email=data["buyer_email"] or "",
                     buyer_mobile=data["buyer_mobile"],
                     remark=data["remark"],
+                    delivered_on=data["delivered_on"],
                 )
                 self.audit(doc, "api_create")
         except IntegrityError:  # the same external number committed by a concurrent request without a key
             raise _already_exists(data["external_no"]) from None
         return Response(self.get_serializer(self.get_queryset().get(pk=doc.pk)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="登记收款",
+        description="记录一笔收款（实收金额累加）。主体设置为“付款后自动申请”时，单据付清即自动生成开票申请。",
+        request=PaymentSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: BillingDocumentSerializer, 404: error("单据不存在"), **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def payment(self, request: Request, pk=None) -> Response:
+        return idempotent_create(request, self, lambda: self._payment())
+
+    def _payment(self) -> Response:
+        doc = self.get_object()
+        data = self.input(PaymentSerializer)
+        with transaction.atomic():
+            services.billing_document_record_payment(document=doc, actor=None, amount=data["amount"])
+            self.audit(doc, "api_payment", amount=str(data["amount"]))
+        return Response(self.get_serializer(self.get_queryset().get(pk=doc.pk)).data)
+
+    @extend_schema(
+        summary="登记交付",
+        description="记录单据已交付（只记一次）。主体设置为“交付后申请”时，交付即自动生成开票申请。",
+        request=DeliveredSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: BillingDocumentSerializer, 404: error("单据不存在"), **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def delivered(self, request: Request, pk=None) -> Response:
+        return idempotent_create(request, self, lambda: self._delivered())
+
+    def _delivered(self) -> Response:
+        doc = self.get_object()
+        data = self.input(DeliveredSerializer)
+        with transaction.atomic():
+            services.billing_document_mark_delivered(document=doc, actor=None, delivered_on=data["delivered_on"])
+            self.audit(doc, "api_delivered")
+        return Response(self.get_serializer(self.get_queryset().get(pk=doc.pk)).data)
 
     @extend_schema(
         summary="登记退款",

@@ -109,6 +109,11 @@ class AmountForm(forms.Form):
     reason = forms.CharField(label=_("原因"), required=False, max_length=200)
 
 
+class DeliveredForm(forms.Form):
+    delivered_on = forms.DateField(label=_("交付日期"), required=False, help_text=_("为空取今天"),
+                                   widget=forms.DateInput(attrs={"type": "date"}))
+
+
 @admin.register(BillingDocument)
 class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, EntityScopedAdminMixin,
                            EventsReadonlyMixin, admin.ModelAdmin):
@@ -128,7 +133,7 @@ class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, E
                                  "buyer_phone", "buyer_bank_name", "buyer_bank_account", "buyer_email",
                                  "buyer_mobile")}),
         (_("金额"), {"fields": ("invoicing_basis", "order_amount", "paid_amount", "refunded_amount",
-                                "balance_display", "remark")}),
+                                "balance_display", "delivered_on", "remark")}),
         (_("事件记录"), {"fields": ("events_table",)}),
     )
     change_form_template = "admin/issuing/billingdocument/change_form.html"
@@ -214,7 +219,47 @@ class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, E
         return [
             path("<int:pk>/refund/", view(self.refund_view), name="issuing_billingdocument_refund"),
             path("<int:pk>/payment/", view(self.payment_view), name="issuing_billingdocument_payment"),
+            path("<int:pk>/delivered/", view(self.delivered_view), name="issuing_billingdocument_delivered"),
         ] + urls
+
+    def _auto_applied(self, request, doc, seen: set[int]) -> None:
+        """Say so when the entity's 申请时机 turned this payment or delivery into an application."""
+        for event in (services.DocumentEvent.PAID, services.DocumentEvent.DELIVERED):
+            app = InvoiceApplication.objects.filter(trigger_key=services.trigger_key(doc, event)).first()
+            if app is not None and app.pk not in seen:
+                self.message_user(request, gettext("已按开票设置自动生成开票申请 %(number)s（%(status)s）")
+                                  % {"number": app.number, "status": app.get_status_display()}, messages.SUCCESS)
+
+    def _seen_auto_apps(self, doc) -> set[int]:
+        keys = [services.trigger_key(doc, e) for e in (services.DocumentEvent.PAID, services.DocumentEvent.DELIVERED)]
+        return set(InvoiceApplication.objects.filter(trigger_key__in=keys).values_list("pk", flat=True))
+
+    def delivered_view(self, request, pk):
+        doc = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not request.user.has_perm("issuing.change_billingdocument"):
+            raise PermissionDenied
+        form = DeliveredForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            seen = self._seen_auto_apps(doc)
+            try:
+                services.billing_document_mark_delivered(document=doc, actor=request.user,
+                                                         delivered_on=form.cleaned_data["delivered_on"])
+            except (ValidationError, PermissionDenied) as exc:
+                form.add_error(None, _error_text(exc))
+            else:
+                doc.refresh_from_db()
+                self.message_user(request, gettext("已登记交付：%(date)s") % {"date": doc.delivered_on},
+                                  messages.SUCCESS)
+                self._auto_applied(request, doc, seen)
+                return HttpResponseRedirect(reverse("admin:issuing_billingdocument_change", args=[doc.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("登记交付"),
+            "opts": self.model._meta,
+            "original": doc,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/issuing/amount_form.html", context)
 
     def _amount_view(self, request, pk, *, title, service, done):
         doc = get_object_or_404(self.get_queryset(request), pk=pk)
@@ -226,11 +271,13 @@ class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, E
                 kwargs = {"document": doc, "actor": request.user, "amount": form.cleaned_data["amount"]}
                 if service is services.billing_document_refund:
                     kwargs["reason"] = form.cleaned_data["reason"]
+                seen = self._seen_auto_apps(doc)
                 service(**kwargs)
             except ValidationError as exc:
                 form.add_error(None, _error_text(exc))
             else:
                 self.message_user(request, done % {"amount": form.cleaned_data["amount"]}, messages.SUCCESS)
+                self._auto_applied(request, doc, seen)
                 return HttpResponseRedirect(reverse("admin:issuing_billingdocument_change", args=[doc.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -699,6 +746,13 @@ class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsRead
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Invoice._meta.fields] + ["events_table"]
 
+    def get_search_results(self, request, queryset, search_term):
+        from .admin_red import is_red_form_lookup, red_flushable_invoices
+
+        if is_red_form_lookup(request):  # the red-letter form's blue invoice: only what may be red-flushed
+            queryset = queryset & red_flushable_invoices(request.user)
+        return super().get_search_results(request, queryset, search_term)
+
     def get_fields(self, request, obj=None):
         return [f.name for f in Invoice._meta.fields if f.name != "id"] + ["events_table"]
 
@@ -794,7 +848,7 @@ class QuotaPeriodAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelA
 @admin.register(IssuingPolicy)
 class IssuingPolicyAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
     list_display = ("taxpayer", "invoicing_basis", "application_trigger", "auto_approve", "auto_approve_person_limit",
-                    "auto_approve_company_limit", "enforce_quota", "red_restores_quota")
+                    "auto_approve_company_limit", "auto_issue", "enforce_quota", "red_restores_quota")
     list_select_related = ("taxpayer",)
 
     def has_delete_permission(self, request, obj=None):

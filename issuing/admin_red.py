@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Case, IntegerField, Value, When
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -95,12 +96,31 @@ class RedLetterFormLineInline(admin.TabularInline):
         return False
 
 
+def red_flushable_invoices(user):
+    """The blue invoices ``user`` may raise a red-letter form against: its entities', issued and not (fully) red or
+    void. The red-letter form's autocomplete searches only these."""
+    return scope_queryset(
+        Invoice.objects.filter(is_red=False, status__in=(InvoiceStatus.NORMAL, InvoiceStatus.RED_PARTIAL)), user
+    )
+
+
+def is_red_form_lookup(request) -> bool:
+    """The admin autocomplete asking for the blue invoice of a red-letter form."""
+    get = request.GET
+    return (get.get("app_label"), get.get("model_name"), get.get("field_name")) == (
+        RedLetterForm._meta.app_label, RedLetterForm._meta.model_name, "blue_invoice")
+
+
 class RedRequestForm(forms.Form):
-    blue_number = forms.CharField(label=_("蓝字发票号码"), max_length=20)
+    blue_invoice = forms.ModelChoiceField(
+        label=_("蓝字发票"), queryset=Invoice.objects.none(),
+        help_text=_("输入发票号码、购买方名称或税号搜索；只列出可红冲的蓝字发票"),
+        error_messages={"invalid_choice": _("未找到该蓝字发票（或已红冲、已作废，或无权操作其主体）")},
+    )
     reason = forms.ChoiceField(label=_("冲红原因"), choices=RedReasonCode.choices, initial=RedReasonCode.SALES_RETURN)
     amount_with_tax = forms.DecimalField(
         label=_("部分红冲价税合计"), required=False, max_digits=18, decimal_places=2, min_value=Decimal("0.01"),
-        help_text=_("为空表示全额红冲；按各行剩余金额分摊。开票有误只能全额"),
+        help_text=_("为空表示全额红冲；按各行剩余金额分摊。开票有误只能全额；购方未用途确认或入账确认的发票只能全额"),
     )
     lines = forms.CharField(
         label=_("按行部分红冲"), required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 40}),
@@ -108,9 +128,18 @@ class RedRequestForm(forms.Form):
     )
     note = forms.CharField(label=_("说明"), required=False, max_length=300)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, admin_site, **kwargs):
         super().__init__(*args, **kwargs)
         add_text_validators(self)
+        field = self.fields["blue_invoice"]
+        field.widget = AutocompleteSelect(RedLetterForm._meta.get_field("blue_invoice"), admin_site,
+                                          attrs={"style": "width: 32em"})
+        field.queryset = red_flushable_invoices(user)
+
+    @property
+    def is_partial(self) -> bool:
+        data = self.cleaned_data
+        return bool(data.get("lines")) or data.get("amount_with_tax") is not None
 
     def clean_lines(self):
         out = []
@@ -139,6 +168,7 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
     list_select_related = ("taxpayer", "blue_invoice", "red_invoice")
     show_full_result_count = False
     inlines = (RedLetterFormLineInline,)
+    autocomplete_fields = ("blue_invoice",)
     actions = ("submit_selected", "confirm_selected", "reject_selected", "revoke_selected", "sync_selected")
     change_form_template = "admin/issuing/redletterform/change_form.html"
     fieldsets = (
@@ -268,6 +298,8 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
 
     def _service(self, name: str, obj: RedLetterForm, user) -> str:
         if name == "submit":
+            if not obj.is_full and obj.status in (F.DRAFT, F.SUBMIT_FAILED):
+                redletter.redletter_check_partial(blue_invoice=obj.blue_invoice)
             form = redletter.redletter_submit(form=obj, actor=user)
         elif name == "confirm":
             form = redletter.redletter_confirm(form=obj, actor=user)
@@ -352,47 +384,63 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
 
     # --- request (add) ---------------------------------------------------------------------------------------
 
+    def _initial_blue(self, request) -> dict:
+        """``?blue=<number>`` (the invoice page's 申请红冲 link) or ``?blue_invoice=<id>`` preselects the invoice."""
+        number = request.GET.get("blue", "").strip()
+        if number:
+            blue = red_flushable_invoices(request.user).filter(number=number).first()
+            return {"blue_invoice": blue.pk} if blue else {}
+        pk = request.GET.get("blue_invoice", "")
+        return {"blue_invoice": pk} if pk.isdigit() else {}
+
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        initial = {"blue_number": request.GET.get("blue", "")}
-        form = RedRequestForm(request.POST or None, initial=initial)
+        data = None
+        if request.method == "POST":
+            data = request.POST.copy()
+            number = data.get("blue_number", "").strip()
+            if number and not data.get("blue_invoice"):  # a scripted post by number, as before the autocomplete
+                blue = red_flushable_invoices(request.user).filter(number=number).first()
+                data["blue_invoice"] = str(blue.pk) if blue else "0"
+        form = RedRequestForm(data, initial=self._initial_blue(request), user=request.user,
+                              admin_site=self.admin_site)
         may_submit = self.has_confirm_permission(request)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
-            blue = scope_queryset(Invoice.objects.filter(is_red=False), request.user).filter(
-                number=data["blue_number"].strip()).first()
-            if blue is None:
-                form.add_error("blue_number", gettext("未找到该蓝字发票（或无权操作其主体）"))
+            blue = data["blue_invoice"]
+            submit = may_submit and "_submit_now" in request.POST
+            try:
+                if form.is_partial:
+                    # Before anything is written or sent: where the platform tells the buyer's status, a partial
+                    # red of an invoice the buyer has neither confirmed nor booked is refused here (§11.1).
+                    redletter.redletter_check_partial(blue_invoice=blue)
+                red = redletter.redletter_request(
+                    actor=request.user, blue_invoice=blue, reason=data["reason"],
+                    amount_with_tax=data.get("amount_with_tax"), lines=data.get("lines") or None,
+                    note=data.get("note", ""), submit=submit,
+                )
+            except (ValidationError, PermissionDenied) as exc:
+                form.add_error(None, _error_text(exc))
             else:
-                submit = may_submit and "_submit_now" in request.POST
-                try:
-                    red = redletter.redletter_request(
-                        actor=request.user, blue_invoice=blue, reason=data["reason"],
-                        amount_with_tax=data.get("amount_with_tax"), lines=data.get("lines") or None,
-                        note=data.get("note", ""), submit=submit,
-                    )
-                except (ValidationError, PermissionDenied) as exc:
-                    form.add_error(None, _error_text(exc))
-                else:
-                    done = (gettext("已提交 1 张红字确认单：%(form)s（%(status)s）") if submit
-                            else gettext("已保存草稿 1 张红字确认单：%(form)s（%(status)s）"))
-                    self.message_user(request, done % {"form": red, "status": red.get_status_display()},
-                                      messages.SUCCESS)
-                    return HttpResponseRedirect(reverse("admin:issuing_redletterform_change", args=[red.pk]))
+                done = (gettext("已提交 1 张红字确认单：%(form)s（%(status)s）") if submit
+                        else gettext("已保存草稿 1 张红字确认单：%(form)s（%(status)s）"))
+                self.message_user(request, done % {"form": red, "status": red.get_status_display()},
+                                  messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:issuing_redletterform_change", args=[red.pk]))
         context = {
             **self.admin_site.each_context(request),
             "title": _("申请红冲"),
             "opts": self.model._meta,
             "form": form,
+            "media": self.media + form.media,
             "may_submit": may_submit,
         }
         return TemplateResponse(request, "admin/issuing/redletterform/request_form.html", context)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "blue_invoice":
-            kwargs["queryset"] = scope_queryset(Invoice.objects.filter(is_red=False).exclude(
-                status=InvoiceStatus.VOIDED), request.user)
+            kwargs["queryset"] = red_flushable_invoices(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 

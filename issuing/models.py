@@ -77,6 +77,7 @@ class Source(models.TextChoices):
     MANUAL = "manual", _("手工录入")
     IMPORT = "import", _("Excel 导入")
     API = "api", _("接口")
+    AUTO = "auto", _("自动申请")
 
 
 class InvoicingBasis(models.TextChoices):
@@ -118,6 +119,11 @@ class IssuingPolicy(models.Model):
         _("申请时机"), max_length=20, choices=ApplicationTrigger.choices, default=ApplicationTrigger.MANUAL
     )
     auto_approve = models.BooleanField(_("启用自动审核"), default=False)
+    auto_issue = models.BooleanField(
+        _("自动审核通过后直接开票"),
+        default=False,
+        help_text=_("开启后，按自动审核规则通过的申请单不在待开票等待，立即发起开票"),
+    )
     auto_approve_person_limit = MoneyField(
         _("个人普票自动审核上限（价税合计）"),
         null=True,
@@ -219,6 +225,9 @@ class BillingDocument(BuyerFieldsMixin, models.Model):
     buyer_email = models.EmailField(_("收票邮箱"), blank=True)
     buyer_mobile = models.CharField(_("收票手机"), max_length=20, blank=True)
     remark = models.CharField(_("备注"), max_length=450, blank=True)
+    delivered_on = models.DateField(
+        _("交付日期"), null=True, blank=True, help_text=_("商品或服务交付客户的日期；为空表示尚未交付")
+    )
     status = models.CharField(
         _("状态"), max_length=10, choices=BillingDocumentStatus.choices, default=BillingDocumentStatus.OPEN
     )
@@ -327,6 +336,10 @@ class InvoiceApplication(ConcurrentTransitionMixin, BuyerFieldsMixin, models.Mod
         _("状态"), max_length=20, choices=ApplicationStatus.choices, default=S.PENDING_REVIEW, protected=True
     )
     source = models.CharField(_("来源"), max_length=10, choices=Source.choices, default=Source.MANUAL)
+    trigger_key = models.CharField(
+        _("自动申请依据"), max_length=40, null=True, blank=True, unique=True, editable=False,
+        help_text=_("按开票设置自动生成时的业务单据事件（付款或交付），每个事件只生成一张"),
+    )
     delivery_email = models.EmailField(_("交付邮箱"), blank=True)
     delivery_mobile = models.CharField(_("交付手机"), max_length=20, blank=True)
     remark = models.TextField(_("备注"), blank=True, help_text=_("数电 bz 450；通道限制见开票设置"))

@@ -49,6 +49,8 @@ from django_fsm import can_proceed
 
 from invoicing.channels import get_channel
 from invoicing.channels.base import (
+    BuyerStatus,
+    Capability,
     ChannelDuplicate,
     ChannelRejected,
     ChannelUnavailable,
@@ -104,6 +106,8 @@ P_DECIDE = "issuing.confirm_redletterform"
 PARTIAL_REASONS = frozenset({"02", "04"})
 # The platform's answer "the buyer has neither used nor booked the blue invoice: only full red" (sandbox 3303).
 FULL_ONLY_CODES = frozenset({"3303"})
+# Written after such a refusal (in the default language, like every stored message): what to do instead.
+FULL_ONLY_REMEDY = "处理办法：改为全额红冲（需要时就剩余金额重新申请开票），或请购方先在税务平台完成用途确认或入账确认后再部分红冲"
 # The platform's answer "outside the month / not allowed to void" (sandbox 3401).
 VOID_REFUSED_CODES = frozenset({"3401"})
 NOT_FOUND_CODE = "4004"
@@ -587,6 +591,34 @@ def redletter_request(
     return form
 
 
+def redletter_buyer_status(*, blue_invoice: Invoice, channel: Any = None) -> BuyerStatus | None:
+    """The buyer's 用途确认 / 入账 of ``blue_invoice`` as the platform knows it, or None where the channel cannot
+    tell (no ``Capability.BUYER_STATUS``, the platform unavailable or not answering it). Never inside a transaction."""
+    ch = _channel(blue_invoice.taxpayer, channel)
+    if not ch.supports(Capability.BUYER_STATUS) or not blue_invoice.channel_serial:
+        return None
+    try:
+        result = ch.query_issue(blue_invoice.channel_serial)
+    except (ChannelUnavailable, ChannelRejected, ChannelUnsupported, ChannelDuplicate) as exc:
+        logger.info("buyer status of %s unknown: %s", blue_invoice.number, exc.__class__.__name__)
+        return None
+    return result.buyer_status
+
+
+def redletter_check_partial(*, blue_invoice: Invoice, channel: Any = None) -> BuyerStatus | None:
+    """Before a partial red goes anywhere: where the platform can tell that the buyer has neither confirmed the use of
+    ``blue_invoice`` (用途确认) nor booked it (入账确认), only a full red is possible (domain.md §11.1), so refuse
+    with the rule and the remedy. Unknown status passes: the platform decides, and its refusal names the remedy."""
+    status = redletter_buyer_status(blue_invoice=blue_invoice, channel=channel)
+    if status is not None and not status.confirmed:
+        raise ValidationError(
+            gettext("购方尚未对蓝字发票 %(number)s 进行用途确认或入账确认，按规定只能全额红冲，不能部分红冲。"
+                    "请改为全额红冲（需要时就剩余金额重新申请开票），或请购方先在税务平台完成用途确认或入账确认后再部分红冲。")
+            % {"number": blue_invoice.number}
+        )
+    return status
+
+
 def _write_totals_only(form: RedLetterForm, planned: Sequence[RedLine]) -> None:
     form.amount = sum((rl.amount for rl in planned), ZERO)
     form.tax = sum((rl.tax for rl in planned), ZERO)
@@ -681,6 +713,8 @@ def _submit_failed(form_id: int, *, code: str, message: str) -> RedLetterForm:
         if form.status != F.SUBMITTING:
             return form
         reason = f"[{code}] {message}"
+        if code in FULL_ONLY_CODES and not form.is_full:
+            reason = f"{reason}。{FULL_ONLY_REMEDY}"
         form.mark_submit_failed(reason=reason)
         form.save()
         event_record(obj=form, action="submit_failed", actor_label="system", from_state=F.SUBMITTING,

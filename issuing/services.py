@@ -54,10 +54,12 @@ from .models import (
     InvoiceApplication,
     InvoiceKind,
     InvoiceLine,
+    IssuingPolicy,
     NumberSequence,
     QuotaPeriod,
     Source,
 )
+from .models import ApplicationTrigger as Trigger
 
 S = ApplicationStatus
 ZERO = Decimal("0.00")
@@ -438,8 +440,10 @@ def billing_document_create(
     buyer_email: str = "",
     buyer_mobile: str = "",
     remark: str = "",
+    delivered_on: date | None = None,
 ) -> BillingDocument:
-    """Record an order / 流水单 with its lines. ``order_amount`` defaults to the lines' 价税合计 and must match it."""
+    """Record an order / 流水单 with its lines. ``order_amount`` defaults to the lines' 价税合计 and must match it.
+    A document recorded already paid or delivered is an event for the entity's 申请时机 like a later payment."""
     authorize(actor, taxpayer.pk, P_ADD_DOCUMENT)
     if counterparty is not None and counterparty.taxpayer_id != taxpayer.pk:
         raise ValidationError({"counterparty": gettext("购买方不属于该主体")})
@@ -487,6 +491,7 @@ def billing_document_create(
             buyer_email=buyer_email or (counterparty.email if counterparty else ""),
             buyer_mobile=buyer_mobile or (counterparty.mobile if counterparty else ""),
             remark=remark,
+            delivered_on=delivered_on,
             created_by=_user(actor),
             **buyer_fields,
         )
@@ -523,7 +528,29 @@ def billing_document_create(
             to_state=doc.status,
             data={"order_amount": str(order), "paid_amount": str(doc.paid_amount), "source": source},
         )
+        billing_documents_auto_apply(documents=[doc])
     return doc
+
+
+def billing_documents_auto_apply(*, documents: Iterable[BillingDocument | int]) -> list[InvoiceApplication]:
+    """Documents just recorded (one by one, or an import's): each paid or delivered one applies as its entity's
+    申请时机 says. Entities on 客户申请 cost one query in all."""
+    ids = [getattr(d, "pk", d) for d in documents]
+    triggered = dict(
+        IssuingPolicy.objects.filter(taxpayer__billing_documents__pk__in=ids)
+        .exclude(application_trigger=Trigger.MANUAL)
+        .values_list("taxpayer_id", "application_trigger")
+        .distinct()
+    )
+    if not triggered:
+        return []
+    events = {Trigger.ON_PAYMENT: DocumentEvent.PAID, Trigger.ON_DELIVERY: DocumentEvent.DELIVERED}
+    created = []
+    for doc in BillingDocument.objects.filter(pk__in=ids, taxpayer_id__in=triggered).order_by("pk"):
+        app = billing_document_auto_apply(document=doc, event=events[triggered[doc.taxpayer_id]])
+        if app is not None:
+            created.append(app)
+    return created
 
 
 def billing_document_record_payment(*, document: BillingDocument, actor: Any, amount: Decimal | str) -> BillingDocument:
@@ -538,7 +565,90 @@ def billing_document_record_payment(*, document: BillingDocument, actor: Any, am
         doc.save(update_fields=["paid_amount", "updated_at"])
         _refresh_document_status(doc)
         event_record(obj=doc, action="payment", actor=actor, data={"amount": str(value), "paid": str(doc.paid_amount)})
+        billing_document_auto_apply(document=doc, event=DocumentEvent.PAID)
     return doc
+
+
+def billing_document_mark_delivered(
+    *, document: BillingDocument, actor: Any, delivered_on: date | None = None
+) -> BillingDocument:
+    """Record that the goods or services of a document were delivered (交付). Once: a second call changes nothing."""
+    with transaction.atomic():
+        doc = lock_rows(BillingDocument, [document.pk])[0]
+        authorize(actor, doc.taxpayer_id, P_CHANGE_DOCUMENT)
+        if doc.delivered_on is None:
+            doc.delivered_on = delivered_on or timezone.localdate()
+            doc.save(update_fields=["delivered_on", "updated_at"])
+            event_record(obj=doc, action="delivered", actor=actor, data={"delivered_on": doc.delivered_on.isoformat()})
+            billing_document_auto_apply(document=doc, event=DocumentEvent.DELIVERED)
+    return doc
+
+
+# --- applications created by the entity's trigger (付款后自动申请 / 交付后申请) -------------------------------------
+
+
+class DocumentEvent:
+    PAID = "paid"  # the document is fully paid: 实收 − 退款 ≥ 订单金额
+    DELIVERED = "delivered"  # the document has a delivery date
+
+
+_EVENT_TRIGGER = {DocumentEvent.PAID: Trigger.ON_PAYMENT, DocumentEvent.DELIVERED: Trigger.ON_DELIVERY}
+
+
+def _event_happened(doc: BillingDocument, event: str) -> bool:
+    if event == DocumentEvent.PAID:
+        return doc.order_amount > 0 and doc.paid_amount - doc.refunded_amount >= doc.order_amount
+    return doc.delivered_on is not None
+
+
+def trigger_key(document: BillingDocument | int, event: str) -> str:
+    return f"{event}:{getattr(document, 'pk', document)}"
+
+
+def billing_document_auto_apply(*, document: BillingDocument, event: str) -> InvoiceApplication | None:
+    """The entity's 申请时机 at work: when ``document`` is paid (付款后自动申请) or delivered (交付后申请), apply for
+    its whole invoiceable balance with its buyer title and delivery contacts, once per document and event.
+
+    Every entrance (admin, API, import) calls this after recording the payment or the delivery; it locks the
+    document (so concurrent payments see each other) and the application's unique ``trigger_key`` backs that up.
+    The entity's auto-approval rule applies; with ``IssuingPolicy.auto_issue`` an auto-approved application is
+    sent to the platform through the issuing service once committed. A refusal (no balance, a compliance rule)
+    never undoes the payment: it is written into the document's audit trail. Returns the application created, if any.
+    """
+    if event not in _EVENT_TRIGGER:
+        raise ValueError(f"unknown document event {event!r}")
+    with transaction.atomic():
+        doc = lock_rows(BillingDocument, [document.pk])[0]
+        policy = selectors.policy_for(doc.taxpayer)
+        if policy.application_trigger != _EVENT_TRIGGER[event] or not _event_happened(doc, event):
+            return None
+        if doc.status == BillingDocumentStatus.CLOSED:
+            return None
+        key = trigger_key(doc, event)
+        if InvoiceApplication.objects.filter(trigger_key=key).exists():
+            return None
+        bal = selectors.billing_document_balance(doc, policy=policy, applied=selectors.applied_amount(doc))
+        if bal.balance <= 0:
+            return None
+        try:
+            with transaction.atomic():
+                app = application_create(
+                    actor=None, taxpayer=doc.taxpayer, sources=[(doc, bal.balance)],
+                    delivery_email=doc.buyer_email, delivery_mobile=doc.buyer_mobile, source=Source.AUTO,
+                )
+                app.trigger_key = key
+                app.save(update_fields=["trigger_key", "updated_at"])
+        except ValidationError as exc:
+            event_record(obj=doc, action="auto_apply_failed", actor_label="自动申请", reason="；".join(exc.messages)[:500],
+                         data={"event": event})
+            return None
+        event_record(obj=doc, action="auto_apply", actor_label="自动申请",
+                      data={"event": event, "application": app.number, "total": str(app.total)})
+        if app.status == S.APPROVED and policy.auto_issue:
+            from .issuing import application_submit_issue
+
+            app = application_submit_issue(application=app, actor=None)
+    return app
 
 
 def billing_document_refund(

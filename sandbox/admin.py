@@ -169,12 +169,12 @@ class SandboxScopedMixin:
 @admin.register(LedgerInvoice)
 class LedgerInvoiceAdmin(SandboxScopedMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("number", "serial", "kind", "issue_state", "status", "seller_name", "buyer_name", "total_amount",
-                    "total_tax", "issued_at", "is_red")
+                    "total_tax", "issued_at", "is_red", "buyer_booked", "buyer_usage")
     list_filter = ("issue_state", "status", "kind", "is_red", ("account", AccountListFilter))
     search_fields = ("number", "serial", "buyer_name", "buyer_tax_id")
     list_select_related = ("account",)
     inlines = [LedgerLineInline]
-    actions = ["mark_booked"]
+    actions = ["mark_booked", "mark_usage_confirmed", "mark_buyer_unconfirmed"]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in LedgerInvoice._meta.concrete_fields]
@@ -189,6 +189,24 @@ class LedgerInvoiceAdmin(SandboxScopedMixin, ReadOnlyMixin, admin.ModelAdmin):
             services.invoice_mark_booked(number=inv.number)
             count += 1
         self.message_user(request, gettext("%(n)d 张发票已标记为购方已入账") % {"n": count})
+
+    def _set_buyer_status(self, request, queryset, *, booked: bool | None, usage: str, done) -> None:
+        count = 0
+        for inv in queryset.exclude(number=None).filter(is_red=False):
+            services.invoice_set_buyer_status(number=inv.number, booked=booked if booked is not None else inv.buyer_booked,
+                                              usage=usage)
+            count += 1
+        self.message_user(request, done % {"n": count})
+
+    @admin.action(description=_("模拟购方用途确认（勾选抵扣，可部分红冲）"), permissions=["mark"])
+    def mark_usage_confirmed(self, request, queryset):
+        self._set_buyer_status(request, queryset, booked=None, usage="1",
+                               done=gettext("%(n)d 张发票已标记为购方已用途确认（勾选抵扣）"))
+
+    @admin.action(description=_("模拟购方未确认（未用途确认、未入账：只能全额红冲）"), permissions=["mark"])
+    def mark_buyer_unconfirmed(self, request, queryset):
+        self._set_buyer_status(request, queryset, booked=False, usage="",
+                               done=gettext("%(n)d 张发票已标记为购方未用途确认、未入账"))
 
 
 class RedFormLineInline(ReadOnlyMixin, admin.TabularInline):

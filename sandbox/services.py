@@ -170,6 +170,8 @@ def invoice_to_dict(inv: LedgerInvoice, *, with_lines: bool = True) -> dict[str,
     selection = getattr(inv, "selection", None) if inv.pk and fresh_lines is None else None
     data["selected_period"] = selection.period if selection else ""
     data["purpose"] = selection.purpose if selection else ""
+    if inv.issue_state == IssueState.ISSUED and not inv.is_red:
+        data["buyer_status"] = {"booked": inv.buyer_booked, "usage": inv.buyer_usage}
     if with_lines:
         data["lines"] = [line_to_dict(ln) for ln in (inv.lines.all() if fresh_lines is None else fresh_lines)]
     return data
@@ -439,6 +441,16 @@ def invoice_mark_booked(*, number: str, booked: bool = True) -> LedgerInvoice:
     inv = invoice_by_number(number)
     inv.buyer_booked = booked
     inv.save(update_fields=["buyer_booked"])
+    return inv
+
+
+def invoice_set_buyer_status(*, number: str, booked: bool, usage: str = "") -> LedgerInvoice:
+    """The buyer's 入账 and 用途确认 ("1" 勾选抵扣, "4" 不抵扣, "" none) as the demo or a test wants them."""
+    if usage not in ("", "1", "4"):
+        raise SandboxError("3001", f"用途代码{usage}不合法")
+    inv = invoice_by_number(number)
+    inv.buyer_booked, inv.buyer_usage = booked, usage
+    inv.save(update_fields=["buyer_booked", "buyer_usage"])
     return inv
 
 

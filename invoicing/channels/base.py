@@ -105,6 +105,7 @@ class Capability(StrEnum):
     VERIFY = "verify"
     RECEIVED = "received"
     DEDUCTION = "deduction"
+    BUYER_STATUS = "buyer_status"  # query_issue tells the buyer's 用途确认 / 入账 of an issued blue invoice
 
 
 Initiator = Literal["seller", "buyer"]
@@ -210,6 +211,23 @@ class IssueRequest:
 
 
 @dataclass(frozen=True)
+class BuyerStatus:
+    """What the buyer has done with an issued invoice on the platform (domain.md §11.1, §14.5).
+
+    ``usage``: 用途确认 — "1" 勾选抵扣, "4" 不抵扣 (… "" none yet); ``booked``: 入账确认 (入账状态 1).
+    """
+
+    booked: bool = False
+    usage: str = ""
+
+    @property
+    def confirmed(self) -> bool:
+        """用途确认 or 入账确认 done: a red-letter form then needs the buyer's confirmation, and partial red is
+        possible; otherwise only a full red (issued at once) is."""
+        return self.booked or bool(self.usage)
+
+
+@dataclass(frozen=True)
 class IssueResult:
     serial: str
     status: IssueStatus
@@ -226,6 +244,9 @@ class IssueResult:
     red_form_no: str = ""
     message: str = ""
     code: str = ""  # the platform's failure code when status == "failed"
+    # The buyer's 用途确认 / 入账 of this (blue, issued) invoice, where the channel has Capability.BUYER_STATUS;
+    # None: the channel cannot tell (the platform then decides when a red-letter form is submitted).
+    buyer_status: BuyerStatus | None = None
 
 
 # --- red-letter forms (§11.1) --------------------------------------------------------------------------------------

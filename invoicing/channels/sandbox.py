@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
 from invoicing.channels.base import (
+    BuyerStatus,
     Capability,
     ChannelDuplicate,
     ChannelError,
@@ -180,7 +181,14 @@ def _issue_result(data: dict[str, Any]) -> IssueResult:
         invoice_status=data.get("status", "") if status == "issued" else "",
         is_red=bool(data.get("is_red")), blue_number=data.get("blue_number", ""),
         red_form_no=data.get("red_form_no", ""), message=data.get("message", ""),
+        buyer_status=_buyer_status(data.get("buyer_status")),
     )
+
+
+def _buyer_status(data: Any) -> BuyerStatus | None:
+    if not isinstance(data, dict):
+        return None
+    return BuyerStatus(booked=bool(data.get("booked")), usage=str(data.get("usage") or ""))
 
 
 def _red_form(data: dict[str, Any]) -> RedForm:

@@ -53,6 +53,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("discount", "折扣金额", "money", False, 0, False, "正数，按含税标志口径；也可用折扣行表示", ""),
     Column("tax_code", "税收分类编码", "code", False, 19, False, "19 位；未填商品编码时必填；不能是汇总项",
            "3040201000000000000"),
+    Column("delivered_on", "交付日期", "date", True, 0, False,
+           "已交付时填写，YYYY-MM-DD；主体设置为“交付后申请”时据此自动申请开票", ""),
 )
 
 BY_KEY = {c.key: c for c in COLUMNS}

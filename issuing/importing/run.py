@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import translation
 
 from invoicing.models import Event, Taxpayer
+from issuing import services
 from issuing.importing.readers import open_table
 from issuing.importing.rules import FileRejected, Issue, issue
 from issuing.importing.validate import BillingValidator, Report
@@ -105,6 +106,8 @@ def _import_billing_file(path: str | os.PathLike, *, user, taxpayer: Taxpayer | 
                 raise _RollbackError
             record_import_events(report.taxpayer_ids, user=user, filename=filename, documents=writer.documents,
                                  lines=writer.lines, path="fast")
+            # The entities' 申请时机 (付款后自动申请 / 交付后申请): in the same transaction, all or nothing with the file.
+            services.billing_documents_auto_apply(documents=writer.document_ids)
     except _RollbackError:
         pass
     finally:

@@ -309,6 +309,7 @@ class DocPlan:
     buyer_mobile: str
     remark: str
     lines: list[LinePlan] = field(default_factory=list)
+    delivered_on: dt.date | None = None
 
 
 @dataclass
@@ -673,7 +674,7 @@ class BillingValidator:
             row=rowno, taxpayer_id=tp.id, counterparty_id=counterparty_id, source_system=source_system,
             external_no=ext, business_date=v.get("business_date"), invoicing_basis=v.get("invoicing_basis") or "",
             order_amount=order_amount if order_amount is not None else total, paid_amount=paid,
-            refunded_amount=refunded, remark=remark, lines=lines, **buyer,
+            refunded_amount=refunded, remark=remark, lines=lines, delivered_on=v.get("delivered_on"), **buyer,
         )
 
     def _lines(self, g: list[_Row], tp: Taxpayer | None, item_map) -> list[LinePlan] | None:

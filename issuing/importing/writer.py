@@ -24,7 +24,7 @@ def document_instance(plan: DocPlan, *, user=None) -> BillingDocument:
         taxpayer_id=plan.taxpayer_id, counterparty_id=plan.counterparty_id, source=Source.IMPORT,
         source_system=plan.source_system, external_no=plan.external_no, business_date=plan.business_date,
         invoicing_basis=plan.invoicing_basis, order_amount=plan.order_amount, paid_amount=plan.paid_amount,
-        refunded_amount=plan.refunded_amount, buyer_kind=plan.buyer_kind, buyer_name=plan.buyer_name,
+        refunded_amount=plan.refunded_amount, delivered_on=plan.delivered_on, buyer_kind=plan.buyer_kind, buyer_name=plan.buyer_name,
         buyer_tax_id=plan.buyer_tax_id, buyer_address=plan.buyer_address, buyer_phone=plan.buyer_phone,
         buyer_bank_name=plan.buyer_bank_name, buyer_bank_account=plan.buyer_bank_account,
         buyer_email=plan.buyer_email, buyer_mobile=plan.buyer_mobile, remark=plan.remark,
@@ -80,10 +80,12 @@ class BillingWriter:
         self.batch_size = batch_size
         self.documents = 0
         self.lines = 0
+        self.document_ids: list[int] = []
 
     def __call__(self, plans: Sequence[DocPlan]) -> None:
         ids = insert_documents(plans, user=self.user, batch_size=self.batch_size)
         rows = [line_values(doc_id, ln) for doc_id, plan in zip(ids, plans, strict=True) for ln in plan.lines]
         insert_lines(rows)
+        self.document_ids.extend(ids)
         self.documents += len(plans)
         self.lines += len(rows)

@@ -80,9 +80,9 @@ CASES = [
                                                        headers=[h for h in HEADERS if h != "金额"]),
      ("column.missing", 1, "金额")),
     ("unknown column", lambda tmp: write_xlsx(tmp / "bad.xlsx", [row()], headers=[*HEADERS, "随便"]),
-     ("column.unknown", 1, "AH")),
+     ("column.unknown", 1, "AI")),
     ("duplicate column", lambda tmp: write_xlsx(tmp / "bad.xlsx", [row()], headers=[*HEADERS, "金额"]),
-     ("column.duplicate", 1, "AH")),
+     ("column.duplicate", 1, "AI")),
 ]
 
 
