@@ -135,7 +135,11 @@ class EncryptedTextField(models.TextField):
 
     def formfield(self, **kwargs):
         # Forced, also over the admin's TextField widget: the form never shows the value.
-        return super().formfield(**{**kwargs, "form_class": SecretFormField, "widget": SecretInput})
+        # No hidden "initial" input either (Django adds one for callable defaults: it would carry the value).
+        field = super().formfield(**{**kwargs, "form_class": SecretFormField, "widget": SecretInput})
+        field.show_hidden_initial = False
+        field.initial = None
+        return field
 
     def save_form_data(self, instance, data):
         if data:  # blank keeps the stored secret
