@@ -126,6 +126,10 @@ def _suffix_is_safe(model: type[models.Model], path: str, suffix: list[str]) -> 
 class GuardedChangeListMixin:
     """``?o=`` sorts only by the columns ``get_sortable_by`` allows (stock Django only hides the other headers)."""
 
+    def __init__(self, request, *args, **kwargs):
+        self._guard_request = request
+        super().__init__(request, *args, **kwargs)
+
     def get_ordering_field(self, field_name):
         if self.sortable_by is not None and field_name not in self.sortable_by:
             return None
@@ -135,10 +139,6 @@ class GuardedChangeListMixin:
         ):
             return None
         return order_field
-
-    def get_ordering(self, request, queryset):
-        self._guard_request = request
-        return super().get_ordering(request, queryset)
 
 
 class LookupGuardMixin:

@@ -102,3 +102,21 @@ def test_ordering_by_a_hidden_column_is_ignored(client, sam, yuntu):
             assert response.status_code == 200
             ordering = response.context["cl"].get_ordering(response.wsgi_request, Delivery.objects.all())
             assert not any("target" in str(o) for o in ordering), (index, ordering)
+
+
+def test_o_cannot_sort_by_a_token_column(client, ada, yuntu):
+    """Stock Django sorts by any field column named in ``o=`` even when the header is not offered as sortable."""
+    from api.models import ApiClient
+    from api.services import api_client_prepare
+
+    for name in ("a", "b", "c"):
+        api_client_prepare(row := ApiClient(name=name))
+        row.save()
+    client.force_login(ada)
+    url = reverse("admin:api_apiclient_changelist")
+    columns = client.get(url).context["cl"].list_display
+    index = list(columns).index("token_hint")
+    response = client.get(url, {"o": f"{index}"})
+    assert response.status_code == 200
+    ordering = response.context["cl"].get_ordering(response.wsgi_request, ApiClient.objects.all())
+    assert not any("token" in str(o) for o in ordering), ordering
