@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from invoicing.models import Taxpayer
 from invoicing.fields import EncryptedTextField
+from invoicing.models import Taxpayer
 from issuing.models import Invoice
 
 # --- rendered files ----------------------------------------------------------------------------------------------
