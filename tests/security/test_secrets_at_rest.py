@@ -165,3 +165,23 @@ def test_data_migration_encrypts_existing_rows_and_reverses(settings):
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_a_new_webhook_endpoints_generated_secret_is_shown_once(keyed, client, fiona, yuntu):
+    from django.contrib.messages import get_messages
+
+    from delivery.models import WebhookEndpoint
+
+    roles.sync_role_permissions()
+    client.force_login(fiona)
+    response = client.post(reverse("admin:delivery_webhookendpoint_add"),
+                           {"taxpayer": yuntu.pk, "name": "shop", "url": "https://shop.example.com/hook",
+                            "secret": "", "events": '["*"]', "is_active": "on"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    endpoint = WebhookEndpoint.objects.get()
+    assert len(endpoint.secret) >= 32
+    assert any(endpoint.secret in str(m) for m in get_messages(response.wsgi_request))
+    shown = client.get(response.url)  # the page after saving shows the message, once
+    assert endpoint.secret in shown.content.decode()
+    page = client.get(reverse("admin:delivery_webhookendpoint_change", args=[endpoint.pk]))
+    assert page.status_code == 200 and endpoint.secret not in page.content.decode()
