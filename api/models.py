@@ -11,6 +11,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from invoicing.fields import EncryptedTextField
 from invoicing.models import Taxpayer
 
 TOKEN_PREFIX = "fpd_"
@@ -38,8 +39,8 @@ class ApiClient(models.Model):
     token_hash = models.CharField(_("令牌摘要（SHA-256）"), max_length=64, unique=True, editable=False)
     token_hint = models.CharField(_("令牌前缀"), max_length=12, blank=True, editable=False)
     hmac_key_id = models.CharField(_("HMAC 密钥 ID"), max_length=40, unique=True, editable=False)
-    # The HMAC secret must be readable to verify signatures, so it is stored as is; the admin never shows it.
-    hmac_secret = models.CharField(_("HMAC 密钥"), max_length=128, editable=False)
+    # The HMAC secret must be readable to verify signatures: stored encrypted; the admin never shows it.
+    hmac_secret = EncryptedTextField(_("HMAC 密钥"), editable=False)
     can_download_files = models.BooleanField(
         _("可下载发票文件"), default=False, help_text=_("与后台的“可下载发票文件”权限相同：未勾选时不能获取文件链接")
     )

@@ -49,6 +49,8 @@ ENTITY = "91440101MA5CYUN00U"
 def setup_django() -> None:
     os.environ.setdefault("DEBUG", "1")
     os.environ.setdefault("SECRET_KEY", "bench-only-not-secret")
+    # The import command runs with DEBUG=0 (below), which requires an explicit key: the same one in both processes.
+    os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "YmVuY2gtb25seS1ub3Qtc2VjcmV0LWZlcm5ldC1rZXk=")
     os.environ["DJANGO_SETTINGS_MODULE"] = "invoicing.settings"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     if not os.environ.get("DATABASE_URL"):

@@ -179,6 +179,11 @@ class DeliveryAdmin(EventsReadonlyMixin, ReadOnlyAdminMixin, EntityScopedAdminMi
         # A QR/short-link target is the link itself, which grants the files: only downloaders see it.
         return gettext("（客户链接）") if obj.channel == "qr" else obj.target
 
+    def role_unreadable_fields(self, request) -> set[str]:
+        # The lookup guard (invoicing/admin_guard.py): no filtering, search or sorting by a target the user may not
+        # read (a QR/short-link target is the customer link).
+        return set() if user_may_download(request.user) else {"target"}
+
     def _target_field(self, request) -> str:
         return "target_display" if user_may_download(request.user) else "target_masked"
 
@@ -234,6 +239,14 @@ class WebhookEndpointAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
     list_display = ("taxpayer", "name", "url", "events", "is_active", "created_at")
     list_filter = ("is_active", "taxpayer")
     search_fields = ("name", "url")
+
+    def save_model(self, request, obj, form, change):
+        generated = not change and not form.cleaned_data.get("secret")
+        super().save_model(request, obj, form, change)
+        if generated:
+            # Shown once, like an API client's credentials: the form never shows a stored secret again.
+            self.message_user(request, gettext("已生成签名密钥（只显示这一次，请交给接收方验签）：%(secret)s")
+                              % {"secret": obj.secret}, messages.WARNING)
 
     def has_delete_permission(self, request, obj=None):
         return False  # deliveries keep pointing at it; switch it off instead

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from invoicing.fields import EncryptedTextField
 from invoicing.models import Taxpayer
 from issuing.models import Invoice
 
@@ -186,7 +187,8 @@ class WebhookEndpoint(models.Model):
     taxpayer = models.ForeignKey(Taxpayer, models.PROTECT, related_name="webhook_endpoints", verbose_name=_("主体"))
     name = models.CharField(_("名称"), max_length=100, blank=True, help_text=_("如 商城、ERP"))
     url = models.URLField(_("接收地址"), max_length=500)
-    secret = models.CharField(_("签名密钥"), max_length=200, default=_webhook_secret)
+    secret = EncryptedTextField(_("签名密钥"), default=_webhook_secret,
+                                help_text=_("留空则自动生成；保存后不再显示，需要时重新设置"))
     events = models.JSONField(_("订阅事件"), default=list, blank=True, help_text=_('如 ["invoice.issued"]；["*"] 表示全部'))
     is_active = models.BooleanField(_("启用"), default=True)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)

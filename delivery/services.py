@@ -43,6 +43,7 @@ from delivery.sms import sms_provider
 from delivery.webhooks import webhook_post
 from invoicing.events import event_record
 from invoicing.models import Taxpayer
+from invoicing.redaction import redact_text
 from invoicing.scoping import user_may_act_on
 from issuing.models import Invoice
 
@@ -343,13 +344,14 @@ def delivery_attempt(delivery_id: int, *, final: bool = False) -> Delivery | Non
     try:
         message_id = _send(delivery)
     except smtplib.SMTPRecipientsRefused as exc:
-        error = f"收件人被拒收：{exc.recipients}"[:2000]
+        error = redact_text(f"收件人被拒收：{exc.recipients}")[:2000]
         _finish(delivery, DeliveryStatus.BOUNCED, last_error=error)
         _record_failure(delivery, DeliveryStatus.BOUNCED, error, taxpayer)
         delivery.refresh_from_db()
         return delivery
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
-        error = f"{type(exc).__name__}: {exc}"[:2000]
+        # A provider's error may quote the message, link included: the row, the event and the log get it masked.
+        error = redact_text(f"{type(exc).__name__}: {exc}")[:2000]
         logger.warning("delivery %s attempt %s failed: %s", delivery_id, delivery.attempts, error)
         if not final:
             _finish(delivery, DeliveryStatus.PENDING, last_error=error)
@@ -416,7 +418,7 @@ def webhook_attempt(webhook_delivery_id: int, *, final: bool = False) -> Webhook
         status = webhook_post(url=row.endpoint.url, secret=row.endpoint.secret, event=row.event,
                               delivery_id=row.pk, payload=row.payload)
     except Exception as exc:  # noqa: BLE001
-        error = f"{exc}"[:2000]
+        error = redact_text(f"{exc}")[:2000]
         code = getattr(exc, "status", None)
         if not final:
             query.update(status=DeliveryStatus.PENDING, last_error=error, response_status=code,

@@ -13,6 +13,8 @@ from typing import Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from invoicing.redaction import redact_text
+
 logger = logging.getLogger("delivery.sms")
 
 DEFAULT_PROVIDER = "delivery.sms.LogSmsProvider"
@@ -37,7 +39,8 @@ class LogSmsProvider:
 
     def send(self, mobile: str, text: str) -> str:
         message_id = f"log-{uuid.uuid4().hex}"
-        logger.info("sms %s to %s: %s", message_id, mask_mobile(mobile), text)
+        # The text carries the customer link, which opens the invoice: logged masked, like the mobile.
+        logger.info("sms %s to %s: %s", message_id, mask_mobile(mobile), redact_text(text))
         return message_id
 
 

@@ -9,6 +9,9 @@ class InvoicingConfig(AppConfig):
 
     def ready(self) -> None:
         from invoicing import checks  # noqa: F401  (registers system checks)
+        from invoicing.redaction import install_log_redaction
+
+        install_log_redaction()  # customer links and API tokens are masked in every log record
 
         # Permissions of every app exist only after migrate; keep the role groups in step each time. The reference
         # data is restored too when a flush (as in transactional tests) emptied the tables.

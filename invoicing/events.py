@@ -9,6 +9,7 @@ from django.db import models
 from django.dispatch import Signal
 
 from invoicing.models import Event, Taxpayer
+from invoicing.redaction import redact, redact_text
 
 # Sent with ``events=[...]`` after ``events_record_many`` (bulk inserts send no ``post_save``): whatever listens to
 # new events one by one (webhooks) listens here too.
@@ -69,8 +70,9 @@ def _event(
         action=action,
         from_state=str(from_state or ""),
         to_state=str(to_state or ""),
-        reason=reason,
-        data=data or {},
+        # Customer links and API tokens are masked: whoever reads the trail must not be able to use them.
+        reason=redact_text(reason),
+        data=redact(data or {}),
     )
 
 

@@ -12,6 +12,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from invoicing.fields import EncryptedTextField
 from invoicing.validators import SafeTextModelMixin
 
 
@@ -59,10 +60,10 @@ class Taxpayer(SafeTextModelMixin, models.Model):
     max_lines_per_invoice = models.PositiveIntegerField(
         _("每张发票最多明细行"), default=2000, help_text=_("含折扣行；数电上限 2000 行（domain.md §5.3）")
     )
-    # Channel account (通道账户). Secrets are shown masked in the admin and never logged.
+    # Channel account (通道账户). The secret is encrypted at rest, write-only in forms, masked everywhere else.
     channel = models.CharField(_("开票通道"), max_length=20, choices=ChannelCode.choices, default=ChannelCode.SANDBOX)
     channel_app_key = models.CharField(_("通道账号（AppKey）"), max_length=100, blank=True)
-    channel_secret = models.CharField(_("通道密钥"), max_length=200, blank=True)
+    channel_secret = EncryptedTextField(_("通道密钥"), blank=True)
     channel_operator = models.CharField(
         _("电子税务局办税员账号"), max_length=50, blank=True, help_text=_("平台会话使用的开票员账号")
     )

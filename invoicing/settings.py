@@ -37,12 +37,32 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _field_encryption_keys() -> list[str]:
+    """Fernet keys for encrypted fields (channel secrets, webhook and HMAC secrets), newest first.
+
+    The first key encrypts, every key decrypts (rotation: put the new key first, run ``reencrypt_fields``, then drop
+    the old one). Production must set ``FIELD_ENCRYPTION_KEYS`` (system check fapiao.E010); development derives a key
+    from SECRET_KEY.
+    """
+    keys = env_list("FIELD_ENCRYPTION_KEYS")
+    if keys or not DEBUG:
+        return keys
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(b"fapiao-field-encryption-dev:" + SECRET_KEY.encode("utf-8")).digest()
+    return [base64.urlsafe_b64encode(digest).decode("ascii")]
+
+
+FIELD_ENCRYPTION_KEYS = _field_encryption_keys()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "invoicing.admin_site.FapiaoAdminConfig",  # django.contrib.admin with the lookup guard
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

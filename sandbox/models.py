@@ -12,6 +12,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from invoicing.fields import EncryptedTextField
+
 MONEY = {"max_digits": 18, "decimal_places": 2}
 QTY = {"max_digits": 25, "decimal_places": 13}
 
@@ -24,7 +26,7 @@ class SandboxAccount(models.Model):
     region_code = models.CharField(_("地区代码"), max_length=4, default="4400")
     channel_digit = models.CharField(_("开具渠道位"), max_length=1, default="2", help_text=_("发票号码第5位"))
     app_key = models.CharField(_("AppKey"), max_length=100, unique=True)
-    secret = models.CharField(_("密钥"), max_length=200)
+    secret = EncryptedTextField(_("密钥"))
     issue_delay_seconds = models.PositiveIntegerField(
         _("开票完成延迟（秒）"), default=0, help_text=_("受理后经过该时长（沙箱时钟）才开具完成")
     )

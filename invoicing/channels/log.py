@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from invoicing.ids import is_valid_id_card
+from invoicing.redaction import redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ _ID_CARD_RE = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-
 
 
 def _mask_text(text: str) -> str:
+    text = redact_text(text)  # customer links and API tokens
     text = _EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     text = _ID_CARD_RE.sub(
         lambda m: f"{m.group(1)}********{m.group(2)[-1:]}" if is_valid_id_card(m.group(0).upper()) else m.group(0),

@@ -1,0 +1,68 @@
+"""Customer links and bearer tokens never reach a log, the audit trail or the integration log.
+
+A customer link (``…/i/<token>/``) opens an invoice without logging in, and an API token (``fpd_…``) acts as its
+client: both are masked like secrets wherever text is recorded. ``redact_text``/``redact`` mask them in strings and
+JSON-like values; ``install_log_redaction`` makes every log record (whatever its handler: Django's console, the
+Celery worker's file, pytest's caplog) pass through ``redact_text``, message and traceback alike. Services also
+redact at the source (the SMS text, delivery errors, event payloads) so nothing depends on the logging set-up alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+MASK = "***"
+_PATTERNS = (
+    # /i/<token>: the customer link route (delivery/urls.py), absolute or relative, with or without a suffix.
+    (re.compile(r"(/i/)[A-Za-z0-9_-]{8,}"), r"\1" + MASK),
+    # API bearer tokens (api/models.py TOKEN_PREFIX).
+    (re.compile(r"\b(fpd_)[A-Za-z0-9_-]{8,}"), r"\1" + MASK),
+)
+
+
+def redact_text(text: str) -> str:
+    if not text or ("/i/" not in text and "fpd_" not in text):
+        return text
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact(value: Any) -> Any:
+    """A copy of a JSON-like ``value`` with links and tokens masked in every string."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {key: redact(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(item) for item in value]
+    return value
+
+
+def _redacting_factory(base):
+    def factory(*args, **kwargs):
+        record = base(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is the logging module's business, not ours
+            return record
+        masked = redact_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            if redact_text(text) != text:
+                record.exc_text = redact_text(text)
+        return record
+
+    factory.fapiao_redacting = True
+    return factory
+
+
+def install_log_redaction() -> None:
+    """Idempotent: wraps the current log record factory once per process."""
+    current = logging.getLogRecordFactory()
+    if not getattr(current, "fapiao_redacting", False):
+        logging.setLogRecordFactory(_redacting_factory(current))
