@@ -145,7 +145,7 @@ def test_a_bulk_approval_that_approves_nothing_is_an_error(client, fiona, yuntu)
     client.force_login(fiona)
     done = client.post(reverse(LIST), {"action": "approve_selected", "_selected_action": [app.pk]}, follow=True)
     levels = {level for level, _text in _messages(done)}
-    assert constants.ERROR in levels and constants.SUCCESS not in levels
+    assert constants.ERROR in levels and constants.SUCCESS not in levels and constants.WARNING not in levels
 
 
 # --- 批准 over quota ------------------------------------------------------------------------------------------
