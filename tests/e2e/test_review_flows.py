@@ -198,3 +198,21 @@ def test_a_red_letter_form_refused_by_the_platform_is_an_error_banner(review_wor
     assert "提交失败" in error and "3303" in error and refusal in error
     _no_success(page)
     shots(page, "refused")
+
+
+def test_approve_over_quota_is_disabled_and_says_why(review_world, login, shots, live_server):
+    from issuing import services
+    from issuing.selectors import quota_month
+
+    services.quota_set(actor=None, taxpayer=Taxpayer.objects.get(credit_code=YUNTU), month=quota_month(),
+                       total="50.00")
+    a = review_world["a"].number
+    page = login("finance")
+    _open(page, live_server, a)
+    button = page.locator("button[data-transition=approve]")
+    assert button.is_disabled()
+    note = page.inner_text(".fapiao-compliance")
+    assert "「批准」" in note and "暂不可用" in note and "额度" in page.inner_text(".fapiao-compliance li[data-rule=quota]")
+    assert "额度" in button.get_attribute("title")
+    shots(page, "approve-disabled")
+    assert _status(page) == "待审核"
