@@ -102,12 +102,9 @@ def _each(modeladmin, request, queryset, call, done_message) -> None:  # noqa: A
 def report_batch(modeladmin, request, result) -> None:  # noqa: ANN001
     """The messages for ``issuing.applications_submit_issue``: how many started, which were refused and why."""
     n, refused = len(result.marked), len(result.refused)
-    if n:  # partly refused: a warning, never a success
+    if n:  # partly refused: a warning, never a success; each refused one follows as an error with its reason
         modeladmin.message_user(request, ngettext("已发起开票 %(n)d 张申请单", "已发起开票 %(n)d 张申请单", n) % {"n": n},
                                 messages.WARNING if refused else messages.SUCCESS)
-    if refused:
-        modeladmin.message_user(request, ngettext("%(n)d 张未能发起开票", "%(n)d 张未能发起开票", refused)
-                                % {"n": refused}, messages.ERROR)
     if result.already:
         k = len(result.already)
         modeladmin.message_user(request, ngettext("%(n)d 张已在开票中或已开票，未重复发起",

@@ -183,3 +183,40 @@ def test_bulk_issue_lands_on_the_list_of_what_it_started(client, fiona, yuntu, d
     shown = _messages(page)
     assert (constants.SUCCESS, "已发起开票 2 张申请单") in shown
     assert any(level == constants.INFO and "刚发起开票的 2 张申请单" in text for level, text in shown)
+
+
+def test_finance_bulk_approval_issues_and_lands_on_what_it_started(client, fiona, yuntu,
+                                                                   django_capture_on_commit_callbacks):
+    apps = [InvoiceApplicationFactory(taxpayer=yuntu) for _ in range(2)]
+    client.force_login(fiona)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse(LIST), {"action": "approve_selected", "_selected_action": [a.pk for a in apps]})
+    assert response.status_code == 302 and "id__in=" in response["Location"]
+    for app in apps:
+        app.refresh_from_db()
+        assert app.status == S.ISSUING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_platform_refusal_right_after_approval_is_an_error_on_the_page(client, fiona, yuntu, monkeypatch):
+    """Finance's 批准 also issues; when the platform answers at once with a refusal, the page says so in red."""
+    from django.db import transaction
+
+    from issuing import issuing
+    from issuing.models import InvoiceApplication
+
+    app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.IN_REVIEW, reviewer=fiona)
+
+    def refused(pk):  # what the issuing task records when the platform refuses at once
+        services.application_mark_failed(application=InvoiceApplication.objects.get(pk=pk),
+                                         reason="[2001] 购买方纳税人识别号不存在")
+
+    monkeypatch.setattr(issuing, "_queue_issue", lambda pk: transaction.on_commit(lambda: refused(pk)))
+    client.force_login(fiona)
+    response = client.post(reverse("admin:issuing_invoiceapplication_transition", args=[app.pk, "approve"]),
+                           follow=True)
+    shown = _messages(response)
+    assert any(level == constants.ERROR and "开票失败" in text and "购买方纳税人识别号不存在" in text
+               for level, text in shown), shown
+    app.refresh_from_db()
+    assert app.status == S.FAILED
