@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django_fsm import can_proceed
@@ -701,7 +702,7 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
 
 class RejectForm(forms.Form):
     reason = forms.CharField(
-        label=_("驳回原因"), max_length=500, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        label=capfirst(_("驳回原因")), max_length=500, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text=_("客户会看到这段话，请写明要改什么（如抬头与税号不一致）"),
         error_messages={"required": _("驳回必须填写原因")},
     )
@@ -873,7 +874,7 @@ class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsRead
 
 
 class VoidForm(forms.Form):
-    reason = forms.CharField(label=_("作废原因"), max_length=200, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+    reason = forms.CharField(label=capfirst(_("作废原因")), max_length=200, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
                              error_messages={"required": _("作废必须填写原因")})
 
 
