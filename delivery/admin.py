@@ -44,6 +44,7 @@ from delivery.services import (
 )
 from delivery.views import invoices_batch_print_response, user_may_download
 from invoicing.admin import EntityScopedAdminMixin, EventsReadonlyMixin
+from invoicing.admin_messages import item_error, report_rows
 from invoicing.scoping import user_may_act_on
 
 
@@ -127,8 +128,8 @@ class InvoiceFileAdmin(FinanceFilesOnlyMixin, ReadOnlyAdminMixin, EntityScopedAd
         skipped = queryset.count() - queued
         text = ngettext("已排队重新生成 %(n)d 个文件", "已排队重新生成 %(n)d 个文件", queued) % {"n": queued}
         if skipped:
-            text += gettext("，%(n)d 个正在生成已跳过") % {"n": skipped}
-        self.message_user(request, text, messages.SUCCESS if queued else messages.WARNING)
+            text += ngettext("，%(n)d 个正在生成已跳过", "，%(n)d 个正在生成已跳过", skipped) % {"n": skipped}
+        self.message_user(request, text, messages.SUCCESS if queued and not skipped else messages.WARNING)
 
 
 class DeliveryAddForm(forms.ModelForm):
@@ -227,11 +228,10 @@ class DeliveryAdmin(EventsReadonlyMixin, ReadOnlyAdminMixin, EntityScopedAdminMi
                 delivery_resend(delivery=delivery, actor=request.user)
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
-                errors.append(f"{delivery.invoice}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
-        if done:
-            self.message_user(request, ngettext("已重发 %(n)d 条交付", "已重发 %(n)d 条交付", done) % {"n": done}, messages.SUCCESS)
-        for error in errors:
-            self.message_user(request, error, messages.ERROR)
+                errors.append(item_error(delivery.invoice, _reason(exc)))
+        report_rows(self, request, done=done, failures=errors,
+                    done_text=lambda n: ngettext("已重发 %(n)d 条交付", "已重发 %(n)d 条交付", n) % {"n": n},
+                    failed_text=lambda n: ngettext("%(n)d 条交付未能重发", "%(n)d 条交付未能重发", n) % {"n": n})
 
 
 @admin.register(WebhookEndpoint)
@@ -268,9 +268,13 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, admin.Mod
 
     @admin.action(description=_("重新推送失败的记录"), permissions=["retry"])
     def retry(self, request, queryset):
-        queued = sum(1 for row in queryset if webhook_retry(row=row))
-        self.message_user(request, ngettext("已重新排队 %(n)d 条推送", "已重新排队 %(n)d 条推送", queued) % {"n": queued},
-                          messages.SUCCESS if queued else messages.WARNING)
+        rows = list(queryset)
+        queued = sum(1 for row in rows if webhook_retry(row=row))
+        text = ngettext("已重新排队 %(n)d 条推送", "已重新排队 %(n)d 条推送", queued) % {"n": queued}
+        left = len(rows) - queued
+        if left:  # only failed deliveries are sent again
+            text += gettext("；") + ngettext("%(n)d 条不是失败状态，未重新推送", "%(n)d 条不是失败状态，未重新推送", left) % {"n": left}
+        self.message_user(request, text, messages.SUCCESS if queued and not left else messages.WARNING)
 
 
 @admin.register(InvoiceLink)
@@ -314,8 +318,13 @@ class InvoiceLinkAdmin(FinanceFilesOnlyMixin, EntityScopedAdminMixin, admin.Mode
     def revoke(self, request, queryset):
         from django.utils import timezone
 
+        selected = queryset.count()
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        self.message_user(request, ngettext("已撤销 %(n)d 个链接", "已撤销 %(n)d 个链接", count) % {"n": count}, messages.SUCCESS)
+        text = ngettext("已撤销 %(n)d 个链接", "已撤销 %(n)d 个链接", count) % {"n": count}
+        if selected > count:
+            left = selected - count
+            text += gettext("；") + ngettext("%(n)d 个此前已撤销", "%(n)d 个此前已撤销", left) % {"n": left}
+        self.message_user(request, text, messages.SUCCESS if count == selected else messages.WARNING)
 
 
 @admin.register(PrintJob)
@@ -374,7 +383,17 @@ def _print_action(paper: str):
         if not user_may_download(request.user):
             modeladmin.message_user(request, _("无权打印发票文件"), messages.ERROR)
             return None
-        return invoices_batch_print_response(request, queryset, paper)
+        response = invoices_batch_print_response(request, queryset, paper)
+        if response.status_code == 302:  # too many for one response: a print job, its page shows the progress
+            n = queryset.count()
+            modeladmin.message_user(request, format_html(
+                "{} <a href=\"{}\">{}</a>",
+                ngettext("已开始生成 %(n)d 张发票的打印文件：本页显示进度，完成后在此打开 PDF；也可以离开，稍后在",
+                         "已开始生成 %(n)d 张发票的打印文件：本页显示进度，完成后在此打开 PDF；也可以离开，稍后在", n)
+                % {"n": n},
+                reverse("admin:delivery_printjob_changelist"), gettext("「打印任务」中找到它"),
+            ), messages.INFO)
+        return response
 
     action.__name__ = f"invoices_print_{paper.lower()}"
     return action
@@ -392,9 +411,13 @@ def invoices_send_email(modeladmin, request, queryset):
             delivery_send(invoice=invoice, channel="email", actor=request.user)
             sent += 1
         except (ValidationError, PermissionDenied) as exc:
-            skipped.append(f"{invoice.number}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
-    if sent:
-        modeladmin.message_user(request, ngettext("已排队发送 %(n)d 张发票", "已排队发送 %(n)d 张发票", sent) % {"n": sent},
-                                messages.SUCCESS)
-    for line in skipped:
-        modeladmin.message_user(request, line, messages.WARNING)
+            skipped.append(item_error(invoice.number, _reason(exc)))
+    report_rows(modeladmin, request, done=sent, failures=skipped,
+                done_text=lambda n: ngettext("已排队发送 %(n)d 张发票", "已排队发送 %(n)d 张发票", n) % {"n": n},
+                failed_text=lambda n: ngettext("%(n)d 张发票未能发送", "%(n)d 张发票未能发送", n) % {"n": n})
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return gettext("；").join(exc.messages)
+    return str(exc) or gettext("没有执行此操作的权限")

@@ -19,11 +19,13 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django_fsm import can_proceed
 
 from invoicing.admin import CappedCountPaginator, EntityScopedAdminMixin, EventsReadonlyMixin
+from invoicing.admin_messages import report_rows
 from invoicing.events import event_record
 from invoicing.models import Counterparty, CounterpartyKind, TaxCategory
 from invoicing.scoping import allowed_taxpayers, scope_queryset
@@ -32,6 +34,7 @@ from invoicing.validators import add_text_validators
 from . import selectors, services, splitting
 from .admin_import_export import BillingImportAdminMixin, StreamingExportAdminMixin
 from .models import (
+    PAPER_KINDS,
     ApplicationLine,
     ApplicationSource,
     ApplicationStatus,
@@ -41,6 +44,7 @@ from .models import (
     InvoiceApplication,
     InvoiceKind,
     InvoiceLine,
+    InvoiceStatus,
     IssuingPolicy,
     QuotaPeriod,
 )
@@ -192,11 +196,9 @@ class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, E
                 created += 1
             except (ValidationError, PermissionDenied) as exc:
                 failed.append(_item_error(doc.external_no, _error_text(exc)))
-        self.message_user(request, gettext("已创建 %(created)d 张申请单，失败 %(failed)d 张")
-                          % {"created": created, "failed": len(failed)},
-                          messages.SUCCESS if not failed else messages.WARNING)
-        for line in failed[:20]:
-            self.message_user(request, line, messages.ERROR)
+        report_rows(self, request, done=created, failures=failed,
+                    done_text=lambda n: ngettext("已创建 %(n)d 张申请单", "已创建 %(n)d 张申请单", n) % {"n": n},
+                    failed_text=lambda n: ngettext("%(n)d 张单据未能申请开票", "%(n)d 张单据未能申请开票", n) % {"n": n})
 
     @admin.action(description=_("逐张申请开票"), permissions=["add_application"])
     def apply_each(self, request, queryset):
@@ -390,7 +392,7 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
     show_full_result_count = False
     date_hierarchy = "created_at"
     inlines = (ApplicationLineInline, ApplicationSourceInline)
-    actions = ["claim_selected", "approve_selected", "withdraw_selected"] + (
+    actions = ["claim_selected", "approve_selected", "reject_selected", "withdraw_selected"] + (
         [admin_issuing.submit_issue, admin_issuing.retry_same_serial, admin_issuing.query_platform_now]
         if admin_issuing else ["issue_selected"]
     )
@@ -483,7 +485,10 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
         ("retry", _("重新开票"), "issue", False),
     )
 
-    def available_buttons(self, request, obj):
+    # Buttons that the compliance check decides: offered disabled, with the reasons, while it would refuse.
+    CHECKED_BUTTONS = ("approve", "start_issuing")
+
+    def available_buttons(self, request, obj, failures=None):
         allowed = {
             "review": self.has_review_permission(request),
             "change": self.has_change_permission(request, obj),
@@ -496,7 +501,10 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
                     "issuing.approve_invoiceapplication"
                 ):
                     continue
-                out.append({"name": name, "label": label, "needs_reason": needs_reason})
+                button = {"name": name, "label": label, "needs_reason": needs_reason}
+                if failures and name in self.CHECKED_BUTTONS:
+                    button["refused"] = gettext("；").join(f.message for f in failures)
+                out.append(button)
         if obj.status in services.SPLITTABLE and allowed["change"]:
             out.append({"name": "split", "label": _("拆分"), "needs_reason": False})
         if admin_issuing and allowed["issue"] and obj.status == S.ISSUING and obj.needs_attention:
@@ -507,9 +515,14 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
         extra_context = extra_context or {}
         obj = self.get_object(request, object_id)
         if obj is not None:
-            extra_context["transition_buttons"] = self.available_buttons(request, obj)
+            failures = []
             if obj.status in (S.PENDING_REVIEW, S.IN_REVIEW, S.APPROVED):
-                extra_context["compliance_failures"] = selectors.application_failures(obj)
+                # The same check 批准 / 发起开票 run, read-only: their buttons say why they would refuse.
+                failures = selectors.application_failures(obj)
+                extra_context["compliance_failures"] = failures
+            buttons = self.available_buttons(request, obj, failures)
+            extra_context["transition_buttons"] = buttons
+            extra_context["refused_buttons"] = [b for b in buttons if b.get("refused")]
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
@@ -519,6 +532,7 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
             path("<int:pk>/transition/<str:name>/", view(self.transition_view),
                  name="issuing_invoiceapplication_transition"),
             path("<int:pk>/split/", view(self.split_view), name="issuing_invoiceapplication_split"),
+            path("<int:pk>/reject/", view(self.reject_view), name="issuing_invoiceapplication_reject"),
         ] + (
             [path("<int:pk>/reissue/", view(functools.partial(admin_issuing.reissue_view, self)),
                   name="issuing_invoiceapplication_reissue")]
@@ -559,7 +573,42 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
                               % {"number": obj.number, "error": _error_text(exc)}, messages.ERROR)
         else:
             self.message_user(request, done % {"number": obj.number}, messages.SUCCESS)
+            if name in ("approve", "start_issuing", "retry"):
+                self._report_issuing(request, obj)
         return HttpResponseRedirect(reverse("admin:issuing_invoiceapplication_change", args=[obj.pk]))
+
+    def _report_issuing(self, request, obj):
+        """After 批准 (which also issues for finance) or 发起开票: the platform's answer if it came at once (the
+        issuing task may already have run), else where to watch for it."""
+        obj.refresh_from_db()
+        if obj.status == S.FAILED:
+            self.message_user(request, gettext("申请单 %(number)s 开票失败：%(error)s")
+                              % {"number": obj.number, "error": obj.fail_reason or obj.last_error}, messages.ERROR)
+        elif obj.status == S.ISSUING and obj.needs_attention:
+            self.message_user(request, gettext("申请单 %(number)s 需人工处理：%(error)s")
+                              % {"number": obj.number, "error": obj.last_error}, messages.WARNING)
+        elif obj.status == S.ISSUING:
+            self.message_user(request, gettext("正在向税务平台开具，几秒后刷新本页查看结果（开票中 → 已开票）"),
+                              messages.INFO)
+
+    def reject_view(self, request, pk):
+        """驳回 with the reason the customer reads: a page of its own (its form is not inside the change form)."""
+        obj = get_object_or_404(self.get_queryset(request), pk=pk)  # scoped: another entity's is a 404
+        if not self.has_review_permission(request):
+            raise PermissionDenied
+        form = RejectForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.application_reject(application=obj, actor=request.user, reason=form.cleaned_data["reason"])
+            except (ValidationError, PermissionDenied) as exc:
+                form.add_error(None, _error_text(exc))
+            else:
+                self.message_user(request, gettext("已驳回 1 张申请单：%(number)s") % {"number": obj.number},
+                                  messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:issuing_invoiceapplication_change", args=[obj.pk]))
+        context = {**self.admin_site.each_context(request), "title": pgettext_lazy("page title", "驳回申请单"),
+                   "opts": self.model._meta, "original": obj, "applications": [obj], "form": form}
+        return TemplateResponse(request, "admin/issuing/invoiceapplication/reject.html", context)
 
     def split_view(self, request, pk):
         obj = get_object_or_404(self.get_queryset(request), pk=pk)
@@ -634,8 +683,8 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
 
     # --- bulk actions -------------------------------------------------------------------------------------------
 
-    def _each(self, request, queryset, service, done_message, **kwargs):
-        """Call ``service`` for each selected application; ``done_message`` has %(done)d and %(failed)d."""
+    def _each(self, request, queryset, service, done_text, failed_text, **kwargs):
+        """Call ``service`` for each selected application; ``done_text(n)`` / ``failed_text(n)`` say how many."""
         done, errors = 0, []
         for app in queryset.order_by("pk"):
             try:
@@ -643,14 +692,29 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
                 errors.append(_item_error(app.number, _error_text(exc)))
-        self.message_user(request, done_message % {"done": done, "failed": len(errors)},
-                          messages.SUCCESS if not errors else messages.WARNING)
-        for line in errors[:20]:
-            self.message_user(request, line, messages.ERROR)
+        report_rows(self, request, done=done, failures=errors, done_text=done_text, failed_text=failed_text)
 
     @admin.action(description=_("领取审核"), permissions=["review"])
     def claim_selected(self, request, queryset):
-        self._each(request, queryset, services.application_claim, gettext("已领取 %(done)d 张，失败 %(failed)d 张"))
+        self._each(request, queryset, services.application_claim,
+                   lambda n: ngettext("已领取 %(n)d 张申请单", "已领取 %(n)d 张申请单", n) % {"n": n},
+                   lambda n: ngettext("%(n)d 张未能领取", "%(n)d 张未能领取", n) % {"n": n})
+
+    @admin.action(description=_("驳回（填写原因）"), permissions=["review"])
+    def reject_selected(self, request, queryset):
+        """Like Django's delete confirmation: a page asks for the reason, then each is rejected with it."""
+        form = RejectForm(request.POST if "post" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            self._each(request, queryset, services.application_reject,
+                       lambda n: ngettext("已驳回 %(n)d 张申请单", "已驳回 %(n)d 张申请单", n) % {"n": n},
+                       lambda n: ngettext("%(n)d 张未能驳回", "%(n)d 张未能驳回", n) % {"n": n},
+                       reason=form.cleaned_data["reason"])
+            return None
+        applications = list(queryset.order_by("pk"))
+        context = {**self.admin_site.each_context(request), "title": pgettext_lazy("page title", "驳回申请单"),
+                   "opts": self.model._meta, "applications": applications, "form": form, "bulk": True,
+                   "action_name": "reject_selected", "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}
+        return TemplateResponse(request, "admin/issuing/invoiceapplication/reject.html", context)
 
     @admin.action(description=_("批准（检查额度）"), permissions=["review"])
     def approve_selected(self, request, queryset):
@@ -667,20 +731,34 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
             "approved": len(result.approved), "refused": len(result.refused)}
         if result.not_fitting:
             summary += gettext("；额度不足：%(numbers)s") % {"numbers": _join(result.not_fitting)}
-        self.message_user(request, summary, messages.SUCCESS if not result.refused else messages.WARNING)
+        level = messages.SUCCESS if not result.refused else messages.WARNING if result.approved else messages.ERROR
+        self.message_user(request, summary, level)
         for number, failures in list(result.refused.items())[:20]:
             self.message_user(request, _item_error(number, gettext("；").join(f.message for f in failures)), messages.ERROR)
         if started is not None:
             admin_issuing.report_batch(self, request, started)
+            return admin_issuing.watch_started(self, request, started)
+        return None
 
     @admin.action(description=_("撤销"), permissions=["change"])
     def withdraw_selected(self, request, queryset):
-        self._each(request, queryset, services.application_withdraw, gettext("已撤销 %(done)d 张，失败 %(failed)d 张"))
+        self._each(request, queryset, services.application_withdraw,
+                   lambda n: ngettext("已撤销 %(n)d 张申请单", "已撤销 %(n)d 张申请单", n) % {"n": n},
+                   lambda n: ngettext("%(n)d 张未能撤销", "%(n)d 张未能撤销", n) % {"n": n})
 
     @admin.action(description=_("发起开票"), permissions=["issue"])
     def issue_selected(self, request, queryset):
         self._each(request, queryset, services.application_mark_issuing,
-                   gettext("已发起开票 %(done)d 张，失败 %(failed)d 张"))
+                   lambda n: ngettext("已发起开票 %(n)d 张申请单", "已发起开票 %(n)d 张申请单", n) % {"n": n},
+                   lambda n: ngettext("%(n)d 张未能发起开票", "%(n)d 张未能发起开票", n) % {"n": n})
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        label=capfirst(_("驳回原因")), max_length=500, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("客户会看到这段话，请写明要改什么（如抬头与税号不一致）"),
+        error_messages={"required": _("驳回必须填写原因")},
+    )
 
 
 class SplitForm(forms.Form):
@@ -786,7 +864,49 @@ class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsRead
         view = self.admin_site.admin_view
         return [
             path("<int:pk>/download/<str:fmt>/", view(self.download_view), name="issuing_invoice_download"),
+            path("<int:pk>/void/", view(self.void_view), name="issuing_invoice_void"),
         ] + super().get_urls()
+
+    # --- 作废 (数电纸票) ----------------------------------------------------------------------------------------
+
+    P_VOID = "issuing.confirm_redletterform"  # the service's own check (redletter.P_DECIDE): finance
+
+    def may_void(self, request, invoice) -> bool:
+        return (request.user.has_perm(self.P_VOID) and invoice.kind in PAPER_KINDS and not invoice.is_red
+                and invoice.status == InvoiceStatus.NORMAL)
+
+    def void_view(self, request, pk):
+        """作废 a 数电纸票, after a confirmation with the reason; the service voids it this month, or else (or when the
+        platform refuses the void) opens and submits a full red-letter form instead, and says so."""
+        from issuing import redletter
+        from issuing.models_red import RedFormState
+
+        invoice = get_object_or_404(self.get_queryset(request), pk=pk)  # scoped: another entity's is a 404
+        if not request.user.has_perm(self.P_VOID):
+            raise PermissionDenied
+        form = VoidForm(request.POST or None)
+        change = reverse("admin:issuing_invoice_change", args=[invoice.pk])
+        if request.method == "POST" and form.is_valid():
+            try:
+                outcome = redletter.paper_invoice_void(invoice=invoice, actor=request.user,
+                                                       reason=form.cleaned_data["reason"])
+            except (ValidationError, PermissionDenied) as exc:
+                form.add_error(None, _error_text(exc))
+            else:
+                if outcome.voided:
+                    self.message_user(request, outcome.message, messages.SUCCESS)
+                    return HttpResponseRedirect(change)
+                red = outcome.form
+                self.message_user(request, outcome.message, messages.WARNING)  # not voided: a red form instead
+                if red is not None and red.last_error:
+                    self.message_user(request, gettext("红字确认单 %(form)s：%(error)s")
+                                      % {"form": red, "error": red.last_error},
+                                      messages.ERROR if red.status == RedFormState.SUBMIT_FAILED else messages.WARNING)
+                target = reverse("admin:issuing_redletterform_change", args=[red.pk]) if red is not None else change
+                return HttpResponseRedirect(target)
+        context = {**self.admin_site.each_context(request), "title": _("作废发票"), "opts": self.model._meta,
+                   "original": invoice, "form": form}
+        return TemplateResponse(request, "admin/issuing/invoice/void.html", context)
 
     def download_view(self, request, pk, fmt):
         if not self.has_download_permission(request):
@@ -805,11 +925,17 @@ class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsRead
         may_download = self.has_download_permission(request)
         extra_context["show_file_links"] = may_download
         delivery_admin = _delivery_admin()
-        obj = self.get_object(request, object_id) if delivery_admin is not None else None
-        if obj is not None:
+        obj = self.get_object(request, object_id)
+        extra_context["may_void"] = obj is not None and self.may_void(request, obj)
+        if obj is not None and delivery_admin is not None:
             extra_context["file_links_html"] = delivery_admin.invoice_file_links_html(request, obj) if may_download else ""
             extra_context["deliveries_html"] = delivery_admin.invoice_deliveries_html(request, obj)
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+class VoidForm(forms.Form):
+    reason = forms.CharField(label=capfirst(_("作废原因")), max_length=200, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+                             error_messages={"required": _("作废必须填写原因")})
 
 
 # --- quota and policy ----------------------------------------------------------------------------------------------

@@ -33,9 +33,12 @@ from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from invoicing.admin_messages import report_rows
 from issuing import issuing
 from issuing.models import ApplicationStatus
 
@@ -93,34 +96,60 @@ def _each(modeladmin, request, queryset, call, done_message) -> None:  # noqa: A
             failed.append(_failure(app.number, _text(exc)))
         else:
             done += 1
-    if done:
-        modeladmin.message_user(request, done_message(done), messages.SUCCESS)
-    for line in failed:
-        modeladmin.message_user(request, line, messages.ERROR)
+    report_rows(modeladmin, request, done=done, failures=failed, done_text=done_message)
 
 
 def report_batch(modeladmin, request, result) -> None:  # noqa: ANN001
     """The messages for ``issuing.applications_submit_issue``: how many started, which were refused and why."""
-    if result.marked:
-        n = len(result.marked)
+    n, refused = len(result.marked), len(result.refused)
+    if n:  # partly refused: a warning, never a success; each refused one follows as an error with its reason
         modeladmin.message_user(request, ngettext("已发起开票 %(n)d 张申请单", "已发起开票 %(n)d 张申请单", n) % {"n": n},
-                                messages.SUCCESS)
+                                messages.WARNING if refused else messages.SUCCESS)
     if result.already:
-        modeladmin.message_user(request, gettext("%(n)d 张已在开票中或已开票，未重复发起") % {"n": len(result.already)},
+        k = len(result.already)
+        modeladmin.message_user(request, ngettext("%(n)d 张已在开票中或已开票，未重复发起",
+                                                  "%(n)d 张已在开票中或已开票，未重复发起", k) % {"n": k},
                                 messages.INFO)
     for number, failures in list(result.refused.items())[:20]:
         modeladmin.message_user(request, _failure(number, gettext("；").join(f.message for f in failures)), messages.ERROR)
-    if len(result.refused) > 20:
-        modeladmin.message_user(request, gettext("另有 %(n)d 张未能发起开票") % {"n": len(result.refused) - 20},
-                                messages.ERROR)
+    if refused > 20:
+        modeladmin.message_user(request, gettext("另有 %(n)d 张未能发起开票") % {"n": refused - 20}, messages.ERROR)
+
+
+WATCH_IDS_MAX = 200  # up to this many started applications, the list shows exactly them; beyond, all 开票中
+
+
+def watch_started(modeladmin, request, result):  # noqa: ANN001, ANN201
+    """A long action's landing: the changelist showing the applications it started, with a word on where to watch.
+    Nothing started: stay on the list as it was (``None``)."""
+    ids = [app.pk for app in result.marked]
+    if not ids:
+        return None
+    changelist = reverse("admin:issuing_invoiceapplication_changelist")
+    every_issuing = f"{changelist}?{urlencode({'status__exact': S.ISSUING})}"
+    target = f"{changelist}?{urlencode({'id__in': ','.join(map(str, ids))})}" if len(ids) <= WATCH_IDS_MAX else every_issuing
+    modeladmin.message_user(
+        request,
+        format_html(
+            "{} <a href=\"{}\">{}</a>",
+            ngettext("这里列出刚发起开票的 %(n)d 张申请单：税务平台逐批开具，刷新本页可看到状态从「开票中」变为「已开票」或「开票失败」。",
+                     "这里列出刚发起开票的 %(n)d 张申请单：税务平台逐批开具，刷新本页可看到状态从「开票中」变为「已开票」或「开票失败」。",
+                     len(ids)) % {"n": len(ids)},
+            every_issuing, gettext("查看全部开票中的申请单"),
+        ),
+        messages.INFO,
+    )
+    return HttpResponseRedirect(target)
 
 
 @admin.action(description=_("发起开票"), permissions=["issue"])
 def submit_issue(modeladmin, request, queryset):  # noqa: ANN001, ANN201
-    """All selected in one transaction, issued by batch tasks (``issuing.applications_submit_issue``)."""
+    """All selected in one transaction, issued by batch tasks (``issuing.applications_submit_issue``); the list then
+    shows the applications it started."""
     result = issuing.applications_submit_issue(applications=list(queryset.values_list("pk", flat=True)),
                                                actor=request.user)
     report_batch(modeladmin, request, result)
+    return watch_started(modeladmin, request, result)
 
 
 @admin.action(description=_("按原流水号重试（需人工处理的）"), permissions=["issue"])
@@ -142,13 +171,25 @@ def query_platform_now(modeladmin, request, queryset):  # noqa: ANN001, ANN201
     failed = sum(r.failed for r in outcomes)
     unknown = sum(r.requeued + r.left_for_person for r in outcomes)
     unavailable = sum(r.unavailable for r in outcomes)
+    skipped = queryset.exclude(status=S.ISSUING).count()
     modeladmin.message_user(
         request,
         gettext("查询 %(n)d 张：已开票 %(issued)d，开票中 %(pending)d，失败 %(failed)d，平台未受理 %(unknown)d，"
                 "平台不可用 %(unavailable)d") % {"n": len(ids), "issued": issued, "pending": pending, "failed": failed,
                                                 "unknown": unknown, "unavailable": unavailable},
-        messages.INFO,
+        messages.WARNING if failed or unknown or unavailable or not ids else messages.SUCCESS if issued
+        else messages.INFO,
     )
+    errors = sum(len(r.errors) for r in outcomes)
+    if errors:  # the platform's or the database's words go to the log, not to the page
+        modeladmin.message_user(request, ngettext("%(n)d 张查询出错，请稍后再试", "%(n)d 张查询出错，请稍后再试", errors)
+                                % {"n": errors}, messages.ERROR)
+    if failed:
+        for app in queryset.filter(pk__in=ids, status=S.FAILED)[:20]:
+            modeladmin.message_user(request, _failure(app.number, app.fail_reason or app.last_error), messages.ERROR)
+    if skipped:
+        modeladmin.message_user(request, ngettext("%(n)d 张不在开票中，未查询", "%(n)d 张不在开票中，未查询", skipped)
+                                % {"n": skipped}, messages.WARNING)
 
 
 class NeedsAttentionFilter(admin.SimpleListFilter):
@@ -184,11 +225,15 @@ def reissue_view(modeladmin, request, pk):  # noqa: ANN001, ANN201
         except (ValidationError, PermissionDenied) as exc:
             error = _text(exc)
         else:
+            app.refresh_from_db()  # the issuing task may already have answered
+            text = gettext("申请单 %(number)s：流水号 %(serial)s，%(status)s") % {
+                "number": app.number, "serial": app.issue_serial, "status": app.get_status_display()}
+            if app.status == S.FAILED:
+                text = _failure(text, app.fail_reason or app.last_error)
             modeladmin.message_user(
-                request,
-                gettext("申请单 %(number)s：流水号 %(serial)s，%(status)s")
-                % {"number": app.number, "serial": app.issue_serial, "status": app.get_status_display()},
-                messages.SUCCESS,
+                request, text,
+                messages.ERROR if app.status == S.FAILED
+                else messages.WARNING if app.needs_attention else messages.SUCCESS,
             )
             return HttpResponseRedirect(reverse("admin:issuing_invoiceapplication_change", args=[obj.pk]))
     context = {**modeladmin.admin_site.each_context(request), "title": _("换流水号重新开票"), "opts": obj._meta,

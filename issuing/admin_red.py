@@ -26,6 +26,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.admin import EntityScopedAdminMixin, EventsReadonlyMixin
+from invoicing.admin_messages import report_rows
 from invoicing.scoping import scope_queryset
 from invoicing.validators import add_text_validators
 from issuing import (
@@ -296,7 +297,19 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
             path("<int:pk>/act/<str:name>/", view(self.act_view), name="issuing_redletterform_act"),
         ] + super().get_urls()
 
-    def _service(self, name: str, obj: RedLetterForm, user) -> str:
+    @staticmethod
+    def failure_of(form: RedLetterForm):
+        """What a form's state says after a call that did not raise: ``None`` when it went through, else
+        ``(level, reason)`` — refused by the platform (提交失败: an error with its words) or not reached yet
+        (提交中 with an error: a warning, it is retried with the same request number)."""
+        if form.status == F.SUBMIT_FAILED:
+            return messages.ERROR, form.last_error or str(form.get_status_display())
+        if form.status == F.SUBMITTING and form.last_error:
+            return messages.WARNING, form.last_error
+        return None
+
+    def _service(self, name: str, obj: RedLetterForm, user) -> tuple[str, tuple | None]:
+        """(what it did, ``failure_of`` the form after it)."""
         if name == "submit":
             if not obj.is_full and obj.status in (F.DRAFT, F.SUBMIT_FAILED):
                 redletter.redletter_check_partial(blue_invoice=obj.blue_invoice)
@@ -311,13 +324,13 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
             form = redletter.redletter_sync(form=obj)
         elif name == "discard":
             redletter.redletter_discard(form=obj, actor=user)
-            return gettext("已删除草稿")
+            return gettext("已删除草稿"), None
         else:
             raise PermissionDenied
         if form.red_invoice_id:
             return gettext("%(status)s，红字发票 %(number)s") % {"status": form.get_status_display(),
-                                                               "number": form.red_invoice.number}
-        return str(form.get_status_display())
+                                                               "number": form.red_invoice.number}, None
+        return str(form.get_status_display()), self.failure_of(form)
 
     def act_view(self, request, pk, name):
         if request.method != "POST":
@@ -326,16 +339,27 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
         if name == "sync" and not self.has_view_permission(request, obj):
             raise PermissionDenied
         try:
-            text = self._service(name, obj, request.user)
+            text, failure = self._service(name, obj, request.user)
         except (ValidationError, PermissionDenied) as exc:
             self.message_user(request, gettext("红字确认单 %(form)s：%(error)s") % {"form": obj, "error": _error_text(exc)},
                               messages.ERROR)
         else:
-            self.message_user(request, gettext("已处理 1 张红字确认单 %(form)s：%(result)s") % {"form": obj, "result": text},
-                              messages.SUCCESS)
+            if failure is not None:
+                level, reason = failure
+                self.message_user(request, self.failure_text(obj, level, reason), level)
+            else:
+                self.message_user(request, gettext("已处理 1 张红字确认单 %(form)s：%(result)s")
+                                  % {"form": obj, "result": text}, messages.SUCCESS)
             if name == "discard":
                 return HttpResponseRedirect(reverse("admin:issuing_redletterform_changelist"))
         return HttpResponseRedirect(reverse("admin:issuing_redletterform_change", args=[obj.pk]))
+
+    @staticmethod
+    def failure_text(form, level, reason: str) -> str:  # noqa: ANN001
+        if level == messages.ERROR:
+            return gettext("红字确认单 %(form)s 提交失败：%(reason)s") % {"form": form, "reason": reason}
+        return gettext("红字确认单 %(form)s 暂未送达平台，将以同一流水号自动重试：%(reason)s") % {"form": form,
+                                                                                    "reason": reason}
 
     # --- bulk actions ----------------------------------------------------------------------------------------
 
@@ -347,15 +371,16 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
                 failed.append(gettext("%(form)s：状态为「%(status)s」") % {"form": obj, "status": obj.get_status_display()})
                 continue
             try:
-                self._service(name, obj, request.user)
+                _text, failure = self._service(name, obj, request.user)
             except (ValidationError, PermissionDenied) as exc:
                 failed.append(gettext("%(item)s：%(error)s") % {"item": obj, "error": _error_text(exc)})
             else:
-                done += 1
-        self.message_user(request, done_message(done), messages.SUCCESS if done else messages.WARNING)
-        if failed:
-            self.message_user(request, gettext("未处理 %(n)d 张：%(failures)s")
-                              % {"n": len(failed), "failures": gettext("；").join(failed[:20])}, messages.ERROR)
+                if failure is None:
+                    done += 1
+                else:
+                    failed.append(self.failure_text(obj, *failure))
+        report_rows(self, request, done=done, failures=failed, done_text=done_message,
+                    failed_text=lambda n: ngettext("%(n)d 张红字确认单未能处理", "%(n)d 张红字确认单未能处理", n) % {"n": n})
 
     @admin.action(description=_("提交平台"), permissions=["confirm"])
     def submit_selected(self, request, queryset):
@@ -425,8 +450,12 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
             else:
                 done = (gettext("已提交 1 张红字确认单：%(form)s（%(status)s）") if submit
                         else gettext("已保存草稿 1 张红字确认单：%(form)s（%(status)s）"))
-                self.message_user(request, done % {"form": red, "status": red.get_status_display()},
-                                  messages.SUCCESS)
+                failure = self.failure_of(red) if submit else None
+                if failure is not None:  # refused by the platform, or not reached yet: never a success
+                    self.message_user(request, self.failure_text(red, *failure), failure[0])
+                else:
+                    self.message_user(request, done % {"form": red, "status": red.get_status_display()},
+                                      messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:issuing_redletterform_change", args=[red.pk]))
         context = {
             **self.admin_site.each_context(request),

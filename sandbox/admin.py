@@ -43,7 +43,7 @@ def _advance(hours: int):  # noqa: ANN202
     def action(modeladmin, request, queryset):
         now = clock.advance(hours=hours)
         text = ngettext("沙箱时钟已前进 %(h)d 小时，现在是 %(now)s", "沙箱时钟已前进 %(h)d 小时，现在是 %(now)s", hours)
-        modeladmin.message_user(request, text % {"h": hours, "now": now})
+        modeladmin.message_user(request, text % {"h": hours, "now": now}, messages.SUCCESS)
 
     action.__name__ = f"advance_clock_{hours}h"
     return action
@@ -118,19 +118,25 @@ class SandboxAccountAdmin(admin.ModelAdmin):
     def faults_clear(self, request, queryset):
         for account in queryset:
             faults.profile_clear(account=account)
-        self.message_user(request, gettext("已关闭 %(n)d 个账户的故障注入") % {"n": queryset.count()})
+        n = queryset.count()
+        self.message_user(request, ngettext("已关闭 %(n)d 个账户的故障注入", "已关闭 %(n)d 个账户的故障注入", n) % {"n": n},
+                          messages.SUCCESS)
 
     @admin.action(description=_("模拟税局会话掉线"), permissions=["change"])
     def session_drop(self, request, queryset):
         for account in queryset:
             faults.profile_set(account=account, enabled=True, session_dropped=True)
-        self.message_user(request, gettext("%(n)d 个账户的会话已掉线") % {"n": queryset.count()}, messages.WARNING)
+        n = queryset.count()  # a warning on purpose: issuing for these accounts now fails until restored
+        self.message_user(request, ngettext("%(n)d 个账户的会话已掉线", "%(n)d 个账户的会话已掉线", n) % {"n": n},
+                          messages.WARNING)
 
     @admin.action(description=_("恢复税局会话"), permissions=["change"])
     def session_restore(self, request, queryset):
         for account in queryset:
             faults.profile_set(account=account, session_dropped=False)
-        self.message_user(request, gettext("%(n)d 个账户的会话已恢复") % {"n": queryset.count()})
+        n = queryset.count()
+        self.message_user(request, ngettext("%(n)d 个账户的会话已恢复", "%(n)d 个账户的会话已恢复", n) % {"n": n},
+                          messages.SUCCESS)
 
 
 class ReadOnlyMixin:
@@ -188,7 +194,11 @@ class LedgerInvoiceAdmin(SandboxScopedMixin, ReadOnlyMixin, admin.ModelAdmin):
         for inv in queryset.exclude(number=None):
             services.invoice_mark_booked(number=inv.number)
             count += 1
-        self.message_user(request, gettext("%(n)d 张发票已标记为购方已入账") % {"n": count})
+        skipped = queryset.count() - count
+        text = ngettext("%(n)d 张发票已标记为购方已入账", "%(n)d 张发票已标记为购方已入账", count) % {"n": count}
+        if skipped:  # not issued on the platform: no number to mark
+            text += gettext("；") + ngettext("%(n)d 张尚无发票号码，未标记", "%(n)d 张尚无发票号码，未标记", skipped) % {"n": skipped}
+        self.message_user(request, text, messages.WARNING if skipped or not count else messages.SUCCESS)
 
     def _set_buyer_status(self, request, queryset, *, booked: bool | None, usage: str, done) -> None:
         count = 0
