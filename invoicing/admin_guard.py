@@ -8,7 +8,7 @@ ModelAdmin registered on the site (``FapiaoAdminSite.register`` applies it, so a
 - **Query-string filters** (``lookup_allowed``): an explicit allow-list. Only the parameters of the admin's declared
   ``list_filter`` entries and ``date_hierarchy`` pass (the field path itself plus the plain comparison suffixes the
   stock filters use: ``exact``, ``isnull``, ``gte``…, and ``id``/``pk`` after a relation), and the raw-id popup's
-  ``limit_choices_to`` pairs. Anything else (``__regex``, ``__startswith``, any other field, related paths such as
+  ``limit_choices_to`` pairs, and the row's own key (``id``, ``id__in``). Anything else (``__regex``, ``__startswith``, any other field, related paths such as
   ``deliveries__target__…``) is refused: Django answers 400 (``DisallowedModelAdminLookup``) and shows no rows.
 - **Search** (``get_search_fields``): search fields whose path touches an unreadable field are dropped.
 - **Ordering** (``get_sortable_by`` and the changelist's ``o=`` handling): columns ordering by an unreadable field
@@ -109,6 +109,12 @@ def _declared_filter_paths(model_admin, request) -> tuple[set[str], set[str]]:
     return paths, parameters
 
 
+def _own_key_lookups(model: type[models.Model]) -> set[str]:
+    """The list of given rows (``?id__in=3,5,8``, where a bulk action lands on what it started): row keys appear in
+    every change page's address and the queryset stays scoped, so this tells nothing the user may not read."""
+    return {f"{name}{suffix}" for name in ("pk", model._meta.pk.name) for suffix in ("", "__exact", "__in")}
+
+
 def _suffix_is_safe(model: type[models.Model], path: str, suffix: list[str]) -> bool:
     """``suffix`` (what follows a declared path) is plain comparisons, after at most the related object's key."""
     if not suffix:
@@ -152,6 +158,8 @@ class LookupGuardMixin:
                 fk_lookup = fk_lookup()
             if (lookup, value) in widgets.url_params_from_lookup_dict(fk_lookup).items():
                 return True
+        if lookup in _own_key_lookups(self.model):
+            return True
         paths, parameters = _declared_filter_paths(self, request)
         if lookup in parameters:
             return True
