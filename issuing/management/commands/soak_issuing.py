@@ -257,6 +257,7 @@ def worker_env(broker: str, *, database_url: str | None = None) -> dict[str, str
     env.setdefault("ISSUING_RETRY_BASE_SECONDS", "1")
     env.setdefault("ISSUING_RETRY_MAX_SECONDS", "8")
     env["ISSUING_QUEUE_FILES"] = "0"  # the soak measures issuing, not rendering
+    env["PGAPPNAME"] = "fapiao-soak-worker"  # named in pg_stat_activity (and in the test database's teardown check)
     env.setdefault("TAX_CHANNEL_TRANSPORT", getattr(settings, "TAX_CHANNEL_TRANSPORT", "inprocess"))
     if database_url:
         env["DATABASE_URL"] = database_url
