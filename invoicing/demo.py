@@ -1,6 +1,7 @@
 """The demo world of the kernel: two entities, their buyers and items, and one user per role.
 
-Idempotent: running it again changes nothing. Other apps add their own ``<app>/demo.py`` with a ``seed(stdout)``
+Idempotent: running it again changes nothing. Users are only ever created: an existing user with a demo user's name
+keeps its password, flags, groups and entity scope. Other apps add their own ``<app>/demo.py`` with a ``seed(stdout)``
 function; ``manage.py seed_demo`` runs them in INSTALLED_APPS order.
 """
 
@@ -134,15 +135,18 @@ def seed(stdout=None) -> None:
             )
 
     roles.sync_role_permissions()
+    created_users, kept = [], []
     for username, role, full_name, limited_to in DEMO_USERS:
-        user, created = User.objects.get_or_create(username=username)
-        user.first_name = full_name
-        user.email = f"{username}@fapiao.example.com"
-        user.is_staff = True
-        user.is_superuser = False
-        if created or not user.check_password(DEMO_PASSWORD):
-            user.set_password(DEMO_PASSWORD)
+        if User.objects.filter(username=username).exists():
+            # An existing user is never changed: not its password (an operator may have changed it), not its
+            # flags (is_superuser, is_active), not its groups or entity scope.
+            kept.append(username)
+            continue
+        user = User(username=username, first_name=full_name, email=f"{username}@fapiao.example.com",
+                    is_staff=True, is_superuser=False)
+        user.set_password(DEMO_PASSWORD)
         user.save()
+        created_users.append(username)
         user.groups.set([Group.objects.get(name=role)])
         scope, _ = EntityScope.objects.get_or_create(user=user)
         scope.all_entities = limited_to is None
@@ -150,4 +154,5 @@ def seed(stdout=None) -> None:
         scope.taxpayers.set([entities[limited_to]] if limited_to else [])
     if stdout:
         stdout.write(f"kernel: {len(entities)} entities, {Counterparty.objects.count()} buyers, "
-                     f"{TaxCategory.objects.count()} tax categories, {len(DEMO_USERS)} users")
+                     f"{TaxCategory.objects.count()} tax categories, {len(created_users)} demo users created"
+                     + (f", existing users left unchanged: {', '.join(kept)}" if kept else ""))

@@ -487,7 +487,11 @@ def invoice_record_issued(*, application_id: int, result: IssueResult, actor: An
     if result.status != "issued" or not result.invoice_number:
         raise ValueError(f"serial {result.serial}: not an issued result ({result.status})")
     with transaction.atomic():
-        app = InvoiceApplication.objects.select_for_update().select_related("taxpayer").get(pk=application_id)
+        # Only the application's row (of=self): locking the entity row FOR UPDATE here, before the rollup row,
+        # deadlocks with a batch recording that holds the rollup row and whose deferred foreign-key checks take
+        # KEY SHARE on the entity at COMMIT (issuing/rollup.py, "Lock order").
+        app = (InvoiceApplication.objects.select_for_update(of=("self",)).select_related("taxpayer")
+               .get(pk=application_id))
         existing = Invoice.objects.filter(application=app, is_red=False)
         if existing.exists():  # the usual answer is "no": ask cheaply, fetch only when there is one
             return existing.first()

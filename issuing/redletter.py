@@ -400,7 +400,8 @@ def _open_forms(blue: Invoice, *, exclude_form: int | None = None):  # noqa: ANN
 
 def _lock_blue(blue: Invoice | int) -> Invoice:
     pk = blue if isinstance(blue, int) else blue.pk
-    return Invoice.objects.select_for_update().select_related("taxpayer").get(pk=pk)
+    # The invoice's row only, never its entity's: see issuing/rollup.py, "Lock order".
+    return Invoice.objects.select_for_update(of=("self",)).select_related("taxpayer").get(pk=pk)
 
 
 def _lock_form(form: RedLetterForm | int) -> RedLetterForm:

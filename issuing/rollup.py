@@ -6,6 +6,11 @@
   statement: an upsert that increments, with one bucket per distinct rate on an invoice (count +1 per bucket, as
   the live aggregate's COUNT DISTINCT counts), rows taken in key order so that two transactions touching the same
   day never lock its rows in opposite orders.
+* Lock order: a transaction that writes invoices takes its rollup rows (in key order) and then, at COMMIT, the
+  deferred foreign-key checks of its new rows (invoices, lines, new rollup rows) take KEY SHARE on the entity's
+  ``Taxpayer`` row. So such a transaction must never lock the ``Taxpayer`` row FOR UPDATE (``select_for_update``
+  with ``select_related("taxpayer")`` does, unless ``of=("self",)``): it would hold the entity and wait for the
+  rollup row, while the other holds the rollup row and waits for the entity (tests/issuing_flow/test_lock_order.py).
 * ``rebuild_rollup(...)`` recomputes the rollup from the lines, set-based, for some entities and days or all of
   them: after an upgrade or a bulk load that bypassed the services (``manage.py rebuild_invoice_rollup``).
 * ``rollup_differences(...)`` compares the rollup with the lines without writing (``--check``).

@@ -85,3 +85,7 @@ def _default_language():
     translation.deactivate()
     yield
     translation.deactivate()
+
+
+# The test database must be dropped at the end: the run fails if anything still holds it (tests/db_teardown.py).
+from tests.db_teardown import django_db_setup, pytest_sessionfinish  # noqa: E402,F401

@@ -7,7 +7,8 @@ from issuing.models import BillingDocument, InvoiceApplication
 pytestmark = pytest.mark.django_db
 
 
-def test_the_demo_adds_documents_and_applications_in_several_states_and_is_idempotent():
+def test_the_demo_adds_documents_and_applications_in_several_states_and_is_idempotent(settings):
+    settings.DEBUG = True  # seed_demo is for development (it refuses production settings)
     call_command("seed_demo")
     counts = (BillingDocument.objects.count(), InvoiceApplication.objects.count())
     call_command("seed_demo")

@@ -45,6 +45,8 @@ def test_500_applications_with_faults_and_a_killed_worker_give_exactly_one_invoi
     with capsys.disabled():  # the figures belong in the CI log, pass or fail
         print("\nsoak figures:", json.dumps(figures, ensure_ascii=False))
 
+    # Nothing went wrong on the way, not even what a retry or the poller then recovered from (a deadlock).
+    assert figures["log_problems"] == [] and figures["log_problem_count"] == 0, figures["log_problems"]
     assert figures["ok"], figures
     assert figures["statuses"] == {"issued": 500}
     assert figures["apps_with_one_invoice"] == 500 and figures["apps_with_several"] == 0

@@ -9,7 +9,8 @@ from invoicing.models import Counterparty, Taxpayer
 pytestmark = pytest.mark.django_db
 
 
-def test_seed_demo_builds_the_world_and_is_idempotent():
+def test_seed_demo_builds_the_world_and_is_idempotent(settings):
+    settings.DEBUG = True  # seed_demo is for development (it refuses production settings)
     call_command("seed_demo")
     counts = (Taxpayer.objects.count(), Counterparty.objects.count(), User.objects.count())
     call_command("seed_demo")

@@ -18,7 +18,8 @@ from sandbox.models import SandboxAccount
 pytestmark = pytest.mark.django_db
 
 
-def test_the_red_letter_demo():
+def test_the_red_letter_demo(settings):
+    settings.DEBUG = True  # seed_demo is for development (it refuses production settings)
     call_command("seed_demo")
     SandboxAccount.objects.update(issue_delay_seconds=0)
     numbers = demo_red.seed()

@@ -9,7 +9,9 @@ until everything is issued or ``--timeout``, then checks:
 
 * exactly one Invoice per application, every application 已开票;
 * invoice numbers unique, 20 digits;
-* the local set of (serial, number, 价税合计) equals the sandbox ledger's set for the entity.
+* the local set of (serial, number, 价税合计) equals the sandbox ledger's set for the entity;
+* no worker log (and no log record of this process) shows an error: a deadlock, a traceback, an ERROR or CRITICAL
+  record. A retry or the poller recovering from it would hide it from the checks above, so it fails the soak.
 
 It prints its figures and exits non-zero if a check fails. The workers reach the sandbox in process (the views run
 in the worker against the same database) unless ``TAX_CHANNEL_TRANSPORT=http``.
@@ -19,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -191,6 +195,53 @@ def replay_fault_draws(account, *, first_draw: int, last_draw: int) -> Counter: 
     return drawn
 
 
+# --- the logs --------------------------------------------------------------------------------------------------
+
+# What no run may log: Celery's "[…: ERROR/ForkPoolWorker-1]", the plain "… ERROR name message" of LOGGING, a
+# traceback, a deadlock (whatever recovered from it afterwards).
+LOG_PROBLEM = re.compile(
+    r": (ERROR|CRITICAL)/|^\S+ \S+ (ERROR|CRITICAL) |Traceback \(most recent call last\)|deadlock detected"
+)
+
+
+def log_problems(lines: Any, *, source: str = "") -> list[str]:
+    """The lines of a log that show an error, each shortened to one line of at most 300 characters."""
+    found = []
+    for line in lines:
+        if LOG_PROBLEM.search(line):
+            found.append(f"{source}{': ' if source else ''}{line.strip()[:300]}")
+    return found
+
+
+def worker_log_problems(paths: list[Path]) -> list[str]:
+    found: list[str] = []
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError), open(path, encoding="utf-8", errors="replace") as f:
+            found += log_problems(f, source=path.name)
+    return found
+
+
+class ErrorRecords(logging.Handler):
+    """Collects the ERROR (and worse) records logged in this process while installed on the root logger."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = f"{record.levelname} {record.name} {record.getMessage()}"
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f": {record.exc_info[1]!r}"
+        self.found.append(f"this process: {text[:300]}")
+
+    def __enter__(self) -> ErrorRecords:
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        logging.getLogger().removeHandler(self)
+
+
 # --- the workers -------------------------------------------------------------------------------------------------
 
 
@@ -206,6 +257,7 @@ def worker_env(broker: str, *, database_url: str | None = None) -> dict[str, str
     env.setdefault("ISSUING_RETRY_BASE_SECONDS", "1")
     env.setdefault("ISSUING_RETRY_MAX_SECONDS", "8")
     env["ISSUING_QUEUE_FILES"] = "0"  # the soak measures issuing, not rendering
+    env["PGAPPNAME"] = "fapiao-soak-worker"  # named in pg_stat_activity (and in the test database's teardown check)
     env.setdefault("TAX_CHANNEL_TRANSPORT", getattr(settings, "TAX_CHANNEL_TRANSPORT", "inprocess"))
     if database_url:
         env["DATABASE_URL"] = database_url
@@ -381,7 +433,9 @@ class Command(BaseCommand):
             # workers are incrementing at the same moment.
             FaultProfile.objects.filter(account=account).update(**values)
 
+        errors_here = ErrorRecords()
         try:
+            errors_here.__enter__()
             set_knobs(enabled=True)
             with sending_to(broker, queue):
                 from issuing.issuing import application_submit_issue, applications_submit_issue, issue_poll_pending
@@ -459,6 +513,7 @@ class Command(BaseCommand):
                 # A follow-up poll for anything left (needs_attention included): issued ones get recorded.
                 final_poll = issue_poll_pending(older_than_seconds=0, taxpayer_id=taxpayer.pk).as_dict()
         finally:
+            errors_here.__exit__()
             for w in workers:
                 if w.proc.poll() is None:
                     w.stop()
@@ -474,6 +529,7 @@ class Command(BaseCommand):
         outcomes = Counter(calls.values_list("outcome", flat=True))
         session_drops = calls.filter(error_code="1005").count()
         figures = verify(taxpayer, ids)
+        problems = errors_here.found + worker_log_problems([w.log_path for w in workers])
         attempts = InvoiceApplication.objects.filter(pk__in=ids).values_list("issue_attempts", flat=True)
         figures.update({
             "count": count,
@@ -501,7 +557,10 @@ class Command(BaseCommand):
             "broker": broker.rsplit("@", 1)[-1],
             "database": connection.vendor,
             "logs": str(log_dir),
+            "log_problems": problems[:20],
+            "log_problem_count": len(problems),
         })
+        figures["ok"] = figures["ok"] and not problems
         if opts["json"]:
             self.stdout.write(json.dumps(figures, ensure_ascii=False, default=str))
         else:
@@ -514,7 +573,8 @@ class Command(BaseCommand):
                 f"poller re-queued {requeued}, channel outcomes {dict(outcomes)}\n"
                 f"  statuses {figures['statuses']}, one invoice each: {figures['apps_with_one_invoice']}, "
                 f"several: {figures['apps_with_several']}, numbers unique: {figures['numbers_unique']}, "
-                f"local == ledger: {figures['local_equals_ledger']}"
+                f"local == ledger: {figures['local_equals_ledger']}\n"
+                f"  errors in the logs: {len(problems)}" + "".join(f"\n    {p}" for p in problems[:20])
             )
         if not figures["ok"]:
             raise CommandError(f"soak failed: {json.dumps(figures, ensure_ascii=False, default=str)}")
