@@ -7,8 +7,104 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.dispatch import Signal
+from django.utils.translation import pgettext_lazy as _p
 
 from invoicing.models import Event, Taxpayer
+
+# Every action code any app records, in words (the audit trail's 动作 column). tests/kernel/test_event_words.py
+# checks that each code recorded anywhere in the code base has its label here.
+ACTION_LABELS = {
+    # records in general
+    "create": _p("event", "创建"),
+    "edit": _p("event", "修改"),
+    "delete": _p("event", "删除"),
+    "payment": _p("event", "登记收款"),
+    "refund": _p("event", "登记退款"),
+    "billing_import": _p("event", "导入业务单据"),
+    "policy_change": _p("event", "修改开票设置"),
+    # applications
+    "submit": _p("event", "提交"),
+    "auto_approve": _p("event", "自动审核通过"),
+    "claim": _p("event", "领取"),
+    "release": _p("event", "放弃审核"),
+    "approve": _p("event", "批准"),
+    "reject": _p("event", "驳回"),
+    "withdraw": _p("event", "撤销"),
+    "start_issuing": _p("event", "发起开票"),
+    "mark_issued": _p("event", "开票成功"),
+    "mark_failed": _p("event", "开票失败"),
+    "retry": _p("event", "重新开票"),
+    "start_red": _p("event", "申请红冲"),
+    "finish_red": _p("event", "红冲完成"),
+    "cancel_red": _p("event", "红冲撤销"),
+    "void": _p("event", "作废"),
+    "issued": _p("event", "已开票"),
+    "issue_failed": _p("event", "开票失败"),
+    "issue_needs_attention": _p("event", "开票结果待确认"),
+    "issue_retried": _p("event", "重试开票"),
+    "issue_reissued_new_serial": _p("event", "换流水号重开"),
+    "reconcile_flagged": _p("event", "对账发现问题"),
+    "reconcile_bound": _p("event", "对账补记发票"),
+    # quota
+    "quota_set": _p("event", "设置额度"),
+    "quota_consume": _p("event", "占用额度"),
+    "quota_restore": _p("event", "恢复额度"),
+    # red-letter forms
+    "submit_unavailable": _p("event", "提交未送达（平台不可用）"),
+    "submit_failed": _p("event", "提交失败"),
+    "mark_submit_failed": _p("event", "提交失败"),
+    "registered": _p("event", "平台已受理"),
+    "mark_registered": _p("event", "平台已受理"),
+    "confirm": _p("event", "购方已确认"),
+    "expire": _p("event", "已过期"),
+    "revoke": _p("event", "已撤销确认单"),
+    "void_by_platform": _p("event", "平台作废"),
+    "red_flushed": _p("event", "已红冲"),
+    "red_invoice_recorded": _p("event", "红字发票入账"),
+    "reissue": _p("event", "重开发票"),
+    "reissue_failed": _p("event", "重开发票失败"),
+    "discard": _p("event", "放弃确认单"),
+    "inbound": _p("event", "收到购方发起的确认单"),
+    "refund_red_none": _p("event", "退款无需红冲"),
+    "refund_red_refused": _p("event", "退款红冲未执行"),
+    # files and deliveries
+    "file.printed": _p("event", "打印"),
+    "file.downloaded": _p("event", "下载发票文件"),
+    "link.created": _p("event", "生成客户链接"),
+    "delivery.created": _p("event", "创建交付"),
+    "delivery.resent": _p("event", "重新发送"),
+    "delivery.pending": _p("event", "待发送"),
+    "delivery.sending": _p("event", "发送中"),
+    "delivery.sent": _p("event", "已发送"),
+    "delivery.failed": _p("event", "发送失败"),
+    "delivery.bounced": _p("event", "被退回"),
+    # API clients and webhooks
+    "api_create": _p("event", "接口创建"),
+    "api_refund": _p("event", "接口登记退款"),
+    "api_withdraw": _p("event", "接口撤销"),
+    "api_client_created": _p("event", "创建接口客户端"),
+    "api_client_rotated": _p("event", "更换接口密钥"),
+    "webhook_subscribed": _p("event", "订阅推送"),
+    "webhook_unsubscribed": _p("event", "取消订阅推送"),
+}
+
+# Non-user actors recorded under a code-like label.
+ACTOR_LABELS = {
+    "system": _p("actor", "系统"),
+    "reconcile": _p("actor", "对账任务"),
+}
+
+
+def action_label(code: str) -> str:
+    """The audit trail's action in words; an unknown code is shown as it is."""
+    label = ACTION_LABELS.get(code)
+    return str(label) if label is not None else code
+
+
+def actor_label_words(label: str) -> str:
+    known = ACTOR_LABELS.get(label)
+    return str(known) if known is not None else label
+
 
 # Sent with ``events=[...]`` after ``events_record_many`` (bulk inserts send no ``post_save``): whatever listens to
 # new events one by one (webhooks) listens here too.

@@ -247,9 +247,13 @@ class Event(models.Model):
 
     @property
     def who(self) -> str:
+        """The actor in words: a user's name (not the login), or the system's label for itself."""
+        from invoicing.events import actor_label_words
+        from invoicing.formatting import person_name
+
         if self.actor_id:
-            return str(self.actor)
-        return self.actor_label or str(_("系统"))
+            return person_name(self.actor)
+        return actor_label_words(self.actor_label) if self.actor_label else str(_("系统"))
 
 
 class ChannelCall(models.Model):
