@@ -52,10 +52,10 @@ class Taxpayer(models.Model):
         _("单张发票限额（不含税）"),
         null=True,
         blank=True,
-        help_text=_("为空表示不限（数电发票无单张限额，domain.md §12）；拆分申请时使用"),
+        help_text=_("一张发票的金额上限，超过时申请单按此拆成几张；为空表示不限（数电发票没有单张限额）"),
     )
     max_lines_per_invoice = models.PositiveIntegerField(
-        _("每张发票最多明细行"), default=2000, help_text=_("含折扣行；数电上限 2000 行（domain.md §5.3）")
+        _("每张发票最多明细行"), default=2000, help_text=_("含折扣行；数电发票最多 2000 行")
     )
     # Channel account (通道账户). Secrets are shown masked in the admin and never logged.
     channel = models.CharField(_("开票通道"), max_length=20, choices=ChannelCode.choices, default=ChannelCode.SANDBOX)
@@ -94,7 +94,7 @@ class Counterparty(models.Model):
     kind = models.CharField(_("类型"), max_length=10, choices=CounterpartyKind.choices, default=CounterpartyKind.COMPANY)
     name = models.CharField(_("名称"), max_length=150)
     tax_id = models.CharField(
-        _("统一社会信用代码/纳税人识别号"), max_length=20, blank=True, help_text=_("个人可为空（domain.md §9.3）")
+        _("统一社会信用代码/纳税人识别号"), max_length=20, blank=True, help_text=_("个人购买方可以不填")
     )
     address = models.CharField(_("地址"), max_length=300, blank=True)
     phone = models.CharField(_("电话"), max_length=60, blank=True)
@@ -143,7 +143,7 @@ class TaxCategory(models.Model):
     is_summary = models.BooleanField(_("汇总项"), default=False, help_text=_("汇总项不能用于开票"))
     is_active = models.BooleanField(_("可用"), default=True)
     allowed_rates = models.JSONField(
-        _("适用税率"), default=list, blank=True, help_text=_('如 ["0.13", "0.09"]；按编码大类推导，需核对')
+        _("适用税率"), default=list, blank=True, help_text=_('此编码可用的税率，如 ["0.13", "0.09"]；按编码所属大类推导，使用前请核对')
     )
     description = models.TextField(_("说明"), blank=True)
     keywords = models.CharField(_("关键字"), max_length=500, blank=True)
