@@ -128,7 +128,7 @@ class Counterparty(models.Model):
             self.tax_id = self.tax_id.strip().upper()
             result = is_acceptable_tax_id(self.tax_id)
             if not result.ok:
-                raise ValidationError({"tax_id": result.message or _("纳税人识别号格式不正确")})
+                raise ValidationError({"tax_id": result.reason or _("纳税人识别号格式不正确")})
 
 
 class TaxCategory(models.Model):

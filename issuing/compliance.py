@@ -153,7 +153,7 @@ def buyer_tax_id(ctx: Context):
         yield _fail(
             "buyer_tax_id",
             "buyer_tax_id",
-            gettext("购买方纳税人识别号 %(tax_id)s 不可用：%(reason)s") % {"tax_id": tax_id, "reason": check.message},
+            gettext("购买方纳税人识别号 %(tax_id)s 不可用：%(reason)s") % {"tax_id": tax_id, "reason": check.reason},
         )
 
 
