@@ -16,7 +16,9 @@ Configured for safety (style.md item 13): transactions on, ``clean_model_instanc
 from __future__ import annotations
 
 import tablib
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
+from django.db import models
+from django.utils.text import capfirst
 from import_export import fields, resources, widgets
 from import_export.formats import base_formats
 from import_export.results import RowResult
@@ -86,17 +88,53 @@ class BillingCSV(base_formats.CSV):
         return _dataset_from_bytes(in_stream, "import.csv")
 
 
+def _column_label(name: str) -> str:
+    """The preview's column header: the field's Chinese name (订单, 行号, 项目名称…), not its code."""
+    try:
+        return str(capfirst(BillingDocumentLine._meta.get_field(name).verbose_name))
+    except FieldDoesNotExist:
+        return name
+
+
 # --- the resource --------------------------------------------------------------------------------------------------
+
+
+class _ShownAs:
+    """A foreign key shown in the preview by what people know it by (订单号 and 购买方, 商品编码, 税收分类编码),
+    not by its internal id."""
+
+    def __init__(self, *args, label, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.label = label
+
+    def render(self, value, obj=None, **kwargs):
+        if isinstance(value, models.Model):
+            return self.label(value)
+        return super().render(value, obj, **kwargs)
+
+
+class _ShownAsFK(_ShownAs, widgets.ForeignKeyWidget):
+    pass
+
+
+class _ShownAsCachedFK(_ShownAs, widgets.CachedForeignKeyWidget):
+    pass
+
+
+def _document_label(doc) -> str:
+    return f"{doc.external_no} {doc.buyer_name}".strip()
 
 
 class BillingLineResource(resources.ModelResource):
     document = fields.Field(attribute="document", column_name="document",
-                            widget=widgets.ForeignKeyWidget(BillingDocument))
+                            widget=_ShownAsFK(BillingDocument, label=_document_label))
     item = fields.Field(attribute="item", column_name="item",
-                        widget=widgets.ForeignKeyWidget(BillingDocumentLine._meta.get_field("item").related_model))
+                        widget=_ShownAsFK(BillingDocumentLine._meta.get_field("item").related_model,
+                                          label=lambda item: f"{item.code} {item.name}".strip()))
     tax_category = fields.Field(
         attribute="tax_category", column_name="tax_category",
-        widget=widgets.CachedForeignKeyWidget(BillingDocumentLine._meta.get_field("tax_category").related_model),
+        widget=_ShownAsCachedFK(BillingDocumentLine._meta.get_field("tax_category").related_model,
+                                label=lambda category: category.code),
     )
 
     class Meta:
@@ -162,7 +200,9 @@ class BillingLineResource(resources.ModelResource):
             super()._check_import_id_fields(headers)
 
     def get_diff_headers(self):
-        return ISSUE_HEADERS if self.issue_rows is not None else super().get_diff_headers()
+        if self.issue_rows is not None:
+            return ISSUE_HEADERS
+        return [_column_label(field.attribute or field.column_name) for field in self.get_import_fields()]
 
     # -- rows --
 
