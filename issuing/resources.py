@@ -19,10 +19,12 @@ import tablib
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
 from django.db import models
 from django.utils.text import capfirst
+from django.utils.translation import gettext
 from import_export import fields, resources, widgets
 from import_export.formats import base_formats
 from import_export.results import RowResult
 
+from invoicing import formatting
 from issuing.importing import jobs
 from issuing.importing.errors import write_error_workbook
 from issuing.importing.readers import read_bytes_table, table_from_rows
@@ -121,6 +123,29 @@ class _ShownAsCachedFK(_ShownAs, widgets.CachedForeignKeyWidget):
     pass
 
 
+class _ShownAsNumber(widgets.DecimalWidget):
+    """A decimal shown in the preview as the admin shows it (1,060.00; 6%; quantities without noise)."""
+
+    kind = "money"
+
+    def render(self, value, obj=None, **kwargs):
+        if kwargs.get("force_native_type") or not self.coerce_to_string:
+            return super().render(value, obj, **kwargs)
+        return formatting.FORMATTERS[self.kind](value, empty="")
+
+
+_NUMBER_WIDGETS = {kind: type(f"_ShownAs_{kind}", (_ShownAsNumber,), {"kind": kind}) for kind in formatting.FORMATTERS}
+
+
+class _ShownAsYesNo(widgets.BooleanWidget):
+    """是 / 否 in the preview, not 1 / 0."""
+
+    def render(self, value, obj=None, **kwargs):
+        if kwargs.get("force_native_type") or not self.coerce_to_string or not isinstance(value, bool):
+            return super().render(value, obj, **kwargs)
+        return gettext("是") if value else gettext("否")
+
+
 def _document_label(doc) -> str:
     return f"{doc.external_no} {doc.buyer_name}".strip()
 
@@ -145,6 +170,14 @@ class BillingLineResource(resources.ModelResource):
         clean_model_instances = True
         skip_unchanged = False
         report_skipped = True
+
+    @classmethod
+    def widget_from_django_field(cls, f, default=widgets.Widget):
+        if isinstance(f, models.DecimalField):
+            return _NUMBER_WIDGETS[formatting.number_kind(f)]
+        if isinstance(f, models.BooleanField):
+            return _ShownAsYesNo
+        return super().widget_from_django_field(f, default)
 
     def __init__(self, *, taxpayer=None, **kwargs):
         super().__init__(**kwargs)

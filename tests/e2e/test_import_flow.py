@@ -55,7 +55,6 @@ def _upload_on_import_page(page, live_server, path):
 
 def test_excel_import_with_an_error_file_then_a_clean_one(login, live_server, shots, tmp_path):
     from invoicing.demo import seed
-
     from issuing.models import BillingDocument
 
     seed()
