@@ -189,7 +189,7 @@ class WebhookEndpoint(models.Model):
     url = models.URLField(_("接收地址"), max_length=500)
     secret = EncryptedTextField(_("签名密钥"), default=_webhook_secret,
                                 help_text=_("留空则自动生成；保存后不再显示，需要时重新设置"))
-    events = models.JSONField(_("订阅事件"), default=list, blank=True, help_text=_('如 ["invoice.issued"]；["*"] 表示全部'))
+    events = models.JSONField(_("订阅事件"), default=list, blank=True, help_text=_('要推送的事件名称列表，如 ["invoice.issued"] 表示发票开具后推送；["*"] 表示全部事件'))
     is_active = models.BooleanField(_("启用"), default=True)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
 

@@ -41,6 +41,7 @@ from delivery.models import (
 from delivery.rendering import invoice_file_bytes
 from delivery.sms import sms_provider
 from delivery.webhooks import webhook_post
+from invoicing import formatting
 from invoicing.events import event_record
 from invoicing.models import Taxpayer
 from invoicing.redaction import redact_text
@@ -274,7 +275,7 @@ def build_email(invoice: Invoice, to: str) -> EmailMessage:
 
 
 def sms_text(invoice: Invoice, url: str) -> str:
-    return f"【{invoice.seller_name}】您的发票（号码 {invoice.number}，价税合计 {invoice.total} 元）已开具，查看下载：{url}"
+    return f"【{invoice.seller_name}】您的发票（号码 {invoice.number}，价税合计 {formatting.money(invoice.total)} 元）已开具，查看下载：{url}"
 
 
 def _invoice_payload(invoice: Invoice) -> dict[str, Any]:

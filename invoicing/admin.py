@@ -11,7 +11,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
-from invoicing.events import events_for
+from invoicing import formatting
+from invoicing.events import action_label, events_for
 from invoicing.models import Counterparty, EntityScope, Event, Item, TaxCategory, Taxpayer
 from invoicing.scoping import allowed_taxpayer_ids, allowed_taxpayers, scope_queryset
 
@@ -31,6 +32,44 @@ class CappedCountPaginator(Paginator):
             # SELECT COUNT(*) FROM (SELECT id … LIMIT cap): stops after cap rows whatever the table's size.
             return qs.order_by().values("pk")[: self.CAP].count()
         return super().count
+
+
+def _number_column(kind: str, model, field: str, description=None):
+    formatter = formatting.FORMATTERS[kind]
+
+    def display(self, obj):
+        return formatter(getattr(obj, field, None))
+
+    # The column's name starts with its kind: the admin's CSS right-aligns "money_…" and keeps every number on one
+    # line (templates/admin/base_site.html, invoicing/static/invoicing/admin.css).
+    display.__name__ = f"{kind}_{field}"
+    if description is None:
+        description = model._meta.get_field(field).verbose_name
+    ordering = field if any(f.name == field for f in model._meta.concrete_fields) else None
+    return admin.display(description=description, ordering=ordering)(display)
+
+
+def money_column(model, field: str, description=None):
+    """A list column for an amount: 12,720.00, right-aligned. Use as ``money_total = money_column(Invoice, "total")``
+    in the ModelAdmin and list ``"money_total"`` in ``list_display``. ``field`` may be an annotation (then give
+    ``description``)."""
+    return _number_column("money", model, field, description)
+
+
+def rate_column(model, field: str, description=None):
+    """A list column for a rate: 6%."""
+    return _number_column("rate", model, field, description)
+
+
+def person_column(field: str, description):
+    """A list column for a user: their name (李客服), not their login."""
+
+    def display(self, obj):
+        user = getattr(obj, field, None)
+        return formatting.person_name(user) if user is not None else "-"
+
+    display.__name__ = f"person_{field}"
+    return admin.display(description=description, ordering=field)(display)
 
 
 class EntityListFilter(admin.RelatedFieldListFilter):
@@ -81,8 +120,12 @@ class EntityScopedAdminMixin:
 
 def _state_labels(obj) -> dict[str, str]:
     """The object's status codes → their (translated) labels, so the trail reads 待审核 → 审核中, not codes."""
+    return _state_labels_of(type(obj))
+
+
+def _state_labels_of(model) -> dict[str, str]:
     try:
-        field = obj._meta.get_field("status")
+        field = model._meta.get_field("status")
     except Exception:  # noqa: BLE001 - a model without a status field
         return {}
     return {str(code): str(label) for code, label in (field.choices or [])}
@@ -103,7 +146,7 @@ class EventsReadonlyMixin:
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
             (
-                (localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"), e.who, e.action,
+                (localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"), e.who, action_label(e.action),
                  labels.get(e.from_state, e.from_state), labels.get(e.to_state, e.to_state), e.reason)
                 for e in events_for(obj)[:200]
             ),
@@ -158,10 +201,35 @@ class TaxCategoryAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
 
+class EventActionFilter(admin.SimpleListFilter):
+    """动作, in words."""
+
+    title = _("动作")
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        codes = model_admin.get_queryset(request).order_by("action").values_list("action", flat=True).distinct()
+        return [(code, action_label(code)) for code in codes[:200]]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
+class EventContentTypeFilter(admin.RelatedFieldListFilter):
+    """对象类型: only the business apps' models (not the framework's own tables)."""
+
+    def field_choices(self, field, request, model_admin):
+        from invoicing.roles import BUSINESS_APPS
+
+        return field.get_choices(include_blank=False, ordering=("app_label", "model"),
+                                 limit_choices_to={"app_label__in": BUSINESS_APPS})
+
+
 @admin.register(Event)
 class EventAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "who", "taxpayer", "content_type", "object_id", "action", "from_state", "to_state", "reason")
-    list_filter = ("action", "content_type", "taxpayer")
+    list_display = ("created_at", "who_display", "taxpayer", "content_type", "object_id", "action_display",
+                    "from_state_display", "to_state_display", "reason")
+    list_filter = (EventActionFilter, ("content_type", EventContentTypeFilter), "taxpayer")
     search_fields = ("object_id", "reason", "actor__username", "actor_label")
     list_select_related = ("actor", "taxpayer", "content_type")
     date_hierarchy = "created_at"
@@ -175,6 +243,29 @@ class EventAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("操作方"), ordering="actor")
+    def who_display(self, obj):
+        return obj.who
+
+    @admin.display(description=_("动作"), ordering="action")
+    def action_display(self, obj):
+        return action_label(obj.action)
+
+    @staticmethod
+    def _state(obj, code):
+        if not code:
+            return "-"
+        model = obj.content_type.model_class()
+        return _state_labels_of(model).get(code, code) if model is not None else code
+
+    @admin.display(description=_("原状态"), ordering="from_state")
+    def from_state_display(self, obj):
+        return self._state(obj, obj.from_state)
+
+    @admin.display(description=_("新状态"), ordering="to_state")
+    def to_state_display(self, obj):
+        return self._state(obj, obj.to_state)
 
 
 class EntityScopeInline(admin.StackedInline):

@@ -16,6 +16,31 @@ class InvoicingConfig(AppConfig):
         # Permissions of every app exist only after migrate; keep the role groups in step each time. The reference
         # data is restored too when a flush (as in transactional tests) emptied the tables.
         post_migrate.connect(ensure_reference_data, dispatch_uid="fapiao-reference-data")
+        show_decimals_in_words()
+
+
+def show_decimals_in_words() -> None:
+    """Every decimal field the admin shows (list cells, read-only detail fields, inlines) reads as money (12,720.00),
+    a rate (6%), a quantity or a unit price (``invoicing.formatting``), not as its stored digits (10600.000000)."""
+    from django.contrib.admin import helpers, utils
+    from django.contrib.admin.templatetags import admin_list
+    from django.db import models
+
+    from invoicing.formatting import decimal_for_field
+
+    original = utils.display_for_field
+    if getattr(original, "fapiao", False):
+        return
+
+    def display_for_field(value, field, empty_value_display, *args, **kwargs):
+        if (isinstance(field, models.DecimalField) and not getattr(field, "flatchoices", None)
+                and value not in field.empty_values):
+            return decimal_for_field(value, field)
+        return original(value, field, empty_value_display, *args, **kwargs)
+
+    display_for_field.fapiao = True
+    for module in (utils, helpers, admin_list):
+        module.display_for_field = display_for_field
 
 
 def ensure_reference_data(sender=None, **_kwargs) -> None:

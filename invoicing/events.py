@@ -7,9 +7,105 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.dispatch import Signal
+from django.utils.translation import pgettext_lazy
 
 from invoicing.models import Event, Taxpayer
 from invoicing.redaction import redact, redact_text
+
+# Every action code any app records, in words (the audit trail's 动作 column). tests/kernel/test_event_words.py
+# checks that each code recorded anywhere in the code base has its label here.
+ACTION_LABELS = {
+    # records in general
+    "create": pgettext_lazy("event", "创建"),
+    "edit": pgettext_lazy("event", "修改"),
+    "delete": pgettext_lazy("event", "删除"),
+    "payment": pgettext_lazy("event", "登记收款"),
+    "refund": pgettext_lazy("event", "登记退款"),
+    "billing_import": pgettext_lazy("event", "导入业务单据"),
+    "policy_change": pgettext_lazy("event", "修改开票设置"),
+    # applications
+    "submit": pgettext_lazy("event", "提交"),
+    "auto_approve": pgettext_lazy("event", "自动审核通过"),
+    "claim": pgettext_lazy("event", "领取"),
+    "release": pgettext_lazy("event", "放弃审核"),
+    "approve": pgettext_lazy("event", "批准"),
+    "reject": pgettext_lazy("event", "驳回"),
+    "withdraw": pgettext_lazy("event", "撤销"),
+    "start_issuing": pgettext_lazy("event", "发起开票"),
+    "mark_issued": pgettext_lazy("event", "开票成功"),
+    "mark_failed": pgettext_lazy("event", "开票失败"),
+    "retry": pgettext_lazy("event", "重新开票"),
+    "start_red": pgettext_lazy("event", "申请红冲"),
+    "finish_red": pgettext_lazy("event", "红冲完成"),
+    "cancel_red": pgettext_lazy("event", "红冲撤销"),
+    "void": pgettext_lazy("event", "作废"),
+    "issued": pgettext_lazy("event", "已开票"),
+    "issue_failed": pgettext_lazy("event", "开票失败"),
+    "issue_needs_attention": pgettext_lazy("event", "开票结果待确认"),
+    "issue_retried": pgettext_lazy("event", "重试开票"),
+    "issue_reissued_new_serial": pgettext_lazy("event", "换流水号重开"),
+    "reconcile_flagged": pgettext_lazy("event", "对账发现问题"),
+    "reconcile_bound": pgettext_lazy("event", "对账补记发票"),
+    # quota
+    "quota_set": pgettext_lazy("event", "设置额度"),
+    "quota_consume": pgettext_lazy("event", "占用额度"),
+    "quota_restore": pgettext_lazy("event", "恢复额度"),
+    # red-letter forms
+    "submit_unavailable": pgettext_lazy("event", "提交未送达（平台不可用）"),
+    "submit_failed": pgettext_lazy("event", "提交失败"),
+    "mark_submit_failed": pgettext_lazy("event", "提交失败"),
+    "registered": pgettext_lazy("event", "平台已受理"),
+    "mark_registered": pgettext_lazy("event", "平台已受理"),
+    "confirm": pgettext_lazy("event", "购方已确认"),
+    "expire": pgettext_lazy("event", "已过期"),
+    "revoke": pgettext_lazy("event", "已撤销确认单"),
+    "void_by_platform": pgettext_lazy("event", "平台作废"),
+    "red_flushed": pgettext_lazy("event", "已红冲"),
+    "red_invoice_recorded": pgettext_lazy("event", "红字发票入账"),
+    "reissue": pgettext_lazy("event", "重开发票"),
+    "reissue_failed": pgettext_lazy("event", "重开发票失败"),
+    "discard": pgettext_lazy("event", "放弃确认单"),
+    "inbound": pgettext_lazy("event", "收到购方发起的确认单"),
+    "refund_red_none": pgettext_lazy("event", "退款无需红冲"),
+    "refund_red_refused": pgettext_lazy("event", "退款红冲未执行"),
+    # files and deliveries
+    "file.printed": pgettext_lazy("event", "打印"),
+    "file.downloaded": pgettext_lazy("event", "下载发票文件"),
+    "link.created": pgettext_lazy("event", "生成客户链接"),
+    "delivery.created": pgettext_lazy("event", "创建交付"),
+    "delivery.resent": pgettext_lazy("event", "重新发送"),
+    "delivery.pending": pgettext_lazy("event", "待发送"),
+    "delivery.sending": pgettext_lazy("event", "发送中"),
+    "delivery.sent": pgettext_lazy("event", "已发送"),
+    "delivery.failed": pgettext_lazy("event", "发送失败"),
+    "delivery.bounced": pgettext_lazy("event", "被退回"),
+    # API clients and webhooks
+    "api_create": pgettext_lazy("event", "接口创建"),
+    "api_refund": pgettext_lazy("event", "接口登记退款"),
+    "api_withdraw": pgettext_lazy("event", "接口撤销"),
+    "api_client_created": pgettext_lazy("event", "创建接口客户端"),
+    "api_client_rotated": pgettext_lazy("event", "更换接口密钥"),
+    "webhook_subscribed": pgettext_lazy("event", "订阅推送"),
+    "webhook_unsubscribed": pgettext_lazy("event", "取消订阅推送"),
+}
+
+# Non-user actors recorded under a code-like label.
+ACTOR_LABELS = {
+    "system": pgettext_lazy("actor", "系统"),
+    "reconcile": pgettext_lazy("actor", "对账任务"),
+}
+
+
+def action_label(code: str) -> str:
+    """The audit trail's action in words; an unknown code is shown as it is."""
+    label = ACTION_LABELS.get(code)
+    return str(label) if label is not None else code
+
+
+def actor_label_words(label: str) -> str:
+    known = ACTOR_LABELS.get(label)
+    return str(known) if known is not None else label
+
 
 # Sent with ``events=[...]`` after ``events_record_many`` (bulk inserts send no ``post_save``): whatever listens to
 # new events one by one (webhooks) listens here too.

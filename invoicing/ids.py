@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
+from django.utils.translation import gettext, pgettext
+
 # --- USCC, GB 32100-2015 (§9.1) ------------------------------------------------------------------------------------
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # 31 characters: no I, O, S, V, Z
@@ -22,9 +24,10 @@ UsccProblem = Literal["length", "format", "checksum"]
 class UsccError(ValueError):
     """Why a value is not a USCC; ``reason`` is "length", "format" or "checksum" (python-stdnum's three errors)."""
 
-    def __init__(self, reason: UsccProblem, message: str) -> None:
+    def __init__(self, reason: UsccProblem, message: str, user_message: str = "") -> None:
         super().__init__(message)
         self.reason: UsccProblem = reason
+        self.user_message = user_message or message  # in the user's language, for forms and error files
 
 
 def compact_id(value: str) -> str:
@@ -49,14 +52,19 @@ def validate_uscc(code: str) -> str:
     """The compacted USCC, or ``UsccError``. Same checks and order as python-stdnum's ``cn.uscc.validate``."""
     number = compact_id(code)
     if len(number) != 18:
-        raise UsccError("length", f"a USCC has 18 characters, got {len(number)}")
+        raise UsccError("length", f"a USCC has 18 characters, got {len(number)}",
+                        gettext("统一社会信用代码应为 18 位，实际 %(n)d 位") % {"n": len(number)})
     if not number[:8].isdigit() or not number[:8].isascii():
-        raise UsccError("format", "the first 8 characters of a USCC are digits")
+        raise UsccError("format", "the first 8 characters of a USCC are digits",
+                        gettext("统一社会信用代码前 8 位应为数字"))
     if any(c not in USCC_ALPHABET for c in number[8:]):
-        raise UsccError("format", "a USCC uses 0-9 and A-Y without I, O, S, V, Z")
+        raise UsccError("format", "a USCC uses 0-9 and A-Y without I, O, S, V, Z",
+                        gettext("统一社会信用代码只能使用数字和除 I、O、S、V、Z 以外的大写字母"))
     expected = uscc_check_char(number[:17])
     if number[17] != expected:
-        raise UsccError("checksum", f"check character is {number[17]}, expected {expected}")
+        raise UsccError("checksum", f"check character is {number[17]}, expected {expected}",
+                        gettext("统一社会信用代码校验位不符（第 18 位是 %(got)s，按前 17 位应为 %(expected)s），"
+                                "请核对是否抄错") % {"got": number[17], "expected": expected})
     return number
 
 
@@ -112,6 +120,11 @@ class TaxIdCheck:
     kind: TaxIdKind | None
     value: str
     message: str = ""
+    user_message: str = ""  # the message in the user's language (forms, import error files, compliance checks)
+
+    @property
+    def reason(self) -> str:
+        return self.user_message or self.message
 
 
 def is_acceptable_tax_id(value: str, *, sandbox: bool = False, allow_legacy18: bool = False) -> TaxIdCheck:
@@ -125,28 +138,38 @@ def is_acceptable_tax_id(value: str, *, sandbox: bool = False, allow_legacy18: b
     """
     v = compact_id(value)
     if not v:
-        return TaxIdCheck(False, None, v, "empty")
+        return TaxIdCheck(False, None, v, "empty", gettext("纳税人识别号为空"))
     if not _TAX_ID_CHARS.fullmatch(v):
-        return TaxIdCheck(False, None, v, "a taxpayer id uses only 0-9 and A-Z")
+        return TaxIdCheck(False, None, v, "a taxpayer id uses only 0-9 and A-Z",
+                          gettext("纳税人识别号只能包含数字和大写字母"))
     if len(v) == 18:
         try:
             validate_uscc(v)
         except UsccError as exc:
             if is_valid_id_card(v):
-                return TaxIdCheck(True, "id_card", v, "an 18-digit resident ID number, not a USCC")
+                return TaxIdCheck(True, "id_card", v, "an 18-digit resident ID number, not a USCC",
+                                  gettext("18 位居民身份证号码，不是统一社会信用代码"))
             if sandbox and v in SANDBOX_TAX_IDS:
-                return TaxIdCheck(True, "legacy18", v, "a platform sandbox id; not valid in production")
+                return TaxIdCheck(True, "legacy18", v, "a platform sandbox id; not valid in production",
+                                  gettext("开票平台测试环境的税号，正式环境不可用"))
             if allow_legacy18:
-                return TaxIdCheck(True, "legacy18", v, f"not a valid USCC ({exc}); accepted as a legacy id")
-            return TaxIdCheck(False, "uscc", v, f"not a valid USCC: {exc}")
+                return TaxIdCheck(True, "legacy18", v, f"not a valid USCC ({exc}); accepted as a legacy id",
+                                  gettext("不是有效的统一社会信用代码（%(reason)s），按旧税号接受")
+                                  % {"reason": exc.user_message})
+            return TaxIdCheck(False, "uscc", v, f"not a valid USCC: {exc}",
+                              gettext("不是有效的统一社会信用代码：%(reason)s") % {"reason": exc.user_message})
         return TaxIdCheck(True, "uscc", v)
     if len(v) == 15:
-        return TaxIdCheck(True, "legacy15", v, "a 15-character legacy tax registration number (UNVERIFIED format)")
+        return TaxIdCheck(True, "legacy15", v, "a 15-character legacy tax registration number (UNVERIFIED format)",
+                          gettext("15 位旧税务登记证号"))
     if len(v) == 17:
-        return TaxIdCheck(True, "legacy17", v, "a 17-character legacy tax registration number (UNVERIFIED format)")
+        return TaxIdCheck(True, "legacy17", v, "a 17-character legacy tax registration number (UNVERIFIED format)",
+                          gettext("17 位旧税务登记证号"))
     if len(v) == 20:
-        return TaxIdCheck(True, "legacy20", v, "a 20-character legacy tax registration number (ID number + suffix)")
-    return TaxIdCheck(False, None, v, f"a taxpayer id has 15, 17, 18 or 20 characters, got {len(v)}")
+        return TaxIdCheck(True, "legacy20", v, "a 20-character legacy tax registration number (ID number + suffix)",
+                          gettext("20 位旧税务登记证号（身份证号加两位）"))
+    return TaxIdCheck(False, None, v, f"a taxpayer id has 15, 17, 18 or 20 characters, got {len(v)}",
+                      pgettext("tax id", "纳税人识别号应为 15、17、18 或 20 位，实际 %(n)d 位") % {"n": len(v)})
 
 
 # --- invoice numbers (§2) ------------------------------------------------------------------------------------------

@@ -55,10 +55,10 @@ class Taxpayer(SafeTextModelMixin, models.Model):
         _("单张发票限额（不含税）"),
         null=True,
         blank=True,
-        help_text=_("为空表示不限（数电发票无单张限额，domain.md §12）；拆分申请时使用"),
+        help_text=_("一张发票的金额上限，超过时申请单按此拆成几张；为空表示不限（数电发票没有单张限额）"),
     )
     max_lines_per_invoice = models.PositiveIntegerField(
-        _("每张发票最多明细行"), default=2000, help_text=_("含折扣行；数电上限 2000 行（domain.md §5.3）")
+        _("每张发票最多明细行"), default=2000, help_text=_("含折扣行；数电发票最多 2000 行")
     )
     # Channel account (通道账户). The secret is encrypted at rest, write-only in forms, masked everywhere else.
     channel = models.CharField(_("开票通道"), max_length=20, choices=ChannelCode.choices, default=ChannelCode.SANDBOX)
@@ -97,7 +97,7 @@ class Counterparty(SafeTextModelMixin, models.Model):
     kind = models.CharField(_("类型"), max_length=10, choices=CounterpartyKind.choices, default=CounterpartyKind.COMPANY)
     name = models.CharField(_("名称"), max_length=150)
     tax_id = models.CharField(
-        _("统一社会信用代码/纳税人识别号"), max_length=20, blank=True, help_text=_("个人可为空（domain.md §9.3）")
+        _("统一社会信用代码/纳税人识别号"), max_length=20, blank=True, help_text=_("个人购买方可以不填")
     )
     address = models.CharField(_("地址"), max_length=300, blank=True)
     phone = models.CharField(_("电话"), max_length=60, blank=True)
@@ -131,7 +131,7 @@ class Counterparty(SafeTextModelMixin, models.Model):
             self.tax_id = self.tax_id.strip().upper()
             result = is_acceptable_tax_id(self.tax_id)
             if not result.ok:
-                raise ValidationError({"tax_id": result.message or _("纳税人识别号格式不正确")})
+                raise ValidationError({"tax_id": result.reason or _("纳税人识别号格式不正确")})
 
 
 class TaxCategory(SafeTextModelMixin, models.Model):
@@ -146,7 +146,7 @@ class TaxCategory(SafeTextModelMixin, models.Model):
     is_summary = models.BooleanField(_("汇总项"), default=False, help_text=_("汇总项不能用于开票"))
     is_active = models.BooleanField(_("可用"), default=True)
     allowed_rates = models.JSONField(
-        _("适用税率"), default=list, blank=True, help_text=_('如 ["0.13", "0.09"]；按编码大类推导，需核对')
+        _("适用税率"), default=list, blank=True, help_text=_('此编码可用的税率，如 ["0.13", "0.09"]；按编码所属大类推导，使用前请核对')
     )
     description = models.TextField(_("说明"), blank=True)
     keywords = models.CharField(_("关键字"), max_length=500, blank=True)
@@ -250,9 +250,13 @@ class Event(models.Model):
 
     @property
     def who(self) -> str:
+        """The actor in words: a user's name (not the login), or the system's label for itself."""
+        from invoicing.events import actor_label_words
+        from invoicing.formatting import person_name
+
         if self.actor_id:
-            return str(self.actor)
-        return self.actor_label or str(_("系统"))
+            return person_name(self.actor)
+        return actor_label_words(self.actor_label) if self.actor_label else str(_("系统"))
 
 
 class ChannelCall(models.Model):

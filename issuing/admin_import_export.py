@@ -36,6 +36,7 @@ from issuing.exporting import reports
 from issuing.exporting.specs import get_spec
 from issuing.exporting.stream import export_response, stamped
 from issuing.importing import jobs
+from issuing.importing.columns import COLUMNS
 from issuing.importing.template import build_template
 from issuing.resources import BillingCSV, BillingLineResource, BillingXLSX
 
@@ -138,6 +139,14 @@ class BillingImportAdminMixin(ImportMixin):
         context["fapiao_template_url"] = reverse("issuing:import_template")
         context["fapiao_fast_import_url"] = reverse("issuing:import")
         return context
+
+    def import_action(self, request, **kwargs):
+        response = super().import_action(request, **kwargs)
+        context = getattr(response, "context_data", None)
+        if context and context.get("fields_list"):
+            # The file's columns as the template names them, not the model's field codes (line_no, item_name…).
+            context["fields_list"] = [(name, [c.header for c in COLUMNS]) for name, _codes in context["fields_list"]]
+        return response
 
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}

@@ -25,7 +25,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from invoicing.admin import EntityScopedAdminMixin, EventsReadonlyMixin
+from invoicing.admin import EntityScopedAdminMixin, EventsReadonlyMixin, money_column, person_column
 from invoicing.admin_messages import report_rows
 from invoicing.scoping import scope_queryset
 from invoicing.validators import add_text_validators
@@ -162,7 +162,7 @@ class RedRequestForm(forms.Form):
 
 @admin.register(RedLetterForm)
 class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
-    list_display = ("number_display", "taxpayer", "blue_invoice", "initiator", "reason", "is_full", "total",
+    list_display = ("number_display", "taxpayer", "blue_invoice", "initiator", "reason", "is_full", "money_total",
                     "status", "countdown_display", "red_invoice", "created_at")
     list_filter = (QueueFilter, "status", "reason", "initiator", "taxpayer")
     search_fields = ("form_no", "request_no", "blue_invoice__number", "blue_invoice__buyer_name")
@@ -172,13 +172,15 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
     autocomplete_fields = ("blue_invoice",)
     actions = ("submit_selected", "confirm_selected", "reject_selected", "revoke_selected", "sync_selected")
     change_form_template = "admin/issuing/redletterform/change_form.html"
+    money_total = money_column(RedLetterForm, "total")
+    person_requested_by = person_column("requested_by", _("申请人"))
     fieldsets = (
         (None, {"fields": ("taxpayer", "blue_invoice", "initiator", "reason", "is_full", "status",
                            "countdown_display", "form_no", "request_no")}),
         (_("金额（负数）"), {"fields": ("amount", "tax", "total")}),
         (_("结果"), {"fields": ("red_invoice", "red_invoice_serial", "expires_at", "confirmed_at", "decided_at",
                                 "last_error", "submit_attempts")}),
-        (_("来源"), {"fields": ("requested_by", "note", "refund_key", "billing_document", "reissue_amount",
+        (_("来源"), {"fields": ("person_requested_by", "note", "refund_key", "billing_document", "reissue_amount",
                                 "reissue_application", "created_at")}),
         (_("事件记录"), {"fields": ("events_table",)}),
     )
@@ -243,7 +245,8 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
         return False  # drafts are discarded with their own button
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in RedLetterForm._meta.fields] + ["countdown_display", "events_table"]
+        return [f.name for f in RedLetterForm._meta.fields] + ["countdown_display", "events_table",
+                                                                "person_requested_by"]
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.utils.text import capfirst
 from django.utils.translation import gettext, gettext_noop, pgettext
 
+from invoicing.formatting import money
 from invoicing.ids import is_acceptable_tax_id, is_valid_id_card
 from invoicing.models import CounterpartyKind, TaxCategory, Taxpayer
 from invoicing.tax import (
@@ -152,7 +153,7 @@ def buyer_tax_id(ctx: Context):
         yield _fail(
             "buyer_tax_id",
             "buyer_tax_id",
-            gettext("购买方纳税人识别号 %(tax_id)s 不可用：%(reason)s") % {"tax_id": tax_id, "reason": check.message},
+            gettext("购买方纳税人识别号 %(tax_id)s 不可用：%(reason)s") % {"tax_id": tax_id, "reason": check.reason},
         )
 
 
@@ -359,7 +360,7 @@ def line_amounts(ctx: Context):
                     "line_amounts",
                     where,
                     gettext("第%(line)s行：数量×单价（%(product)s）与金额 %(amount)s 不符")
-                    % {"line": ln.line_no, "product": f"{ln.quantity * ln.unit_price:.2f}", "amount": ln.amount},
+                    % {"line": ln.line_no, "product": money(ln.quantity * ln.unit_price), "amount": money(ln.amount)},
                 )
         if ln.amount == 0 and ln.tax == 0:
             yield _fail("line_amounts", where, gettext("第%(line)s行：金额为零") % {"line": ln.line_no})
@@ -407,8 +408,8 @@ def totals(ctx: Context):
                 "申请单合计（金额 %(amount)s，税额 %(tax)s，价税合计 %(total)s）"
                 "与明细合计（%(lines_amount)s，%(lines_tax)s，%(lines_total)s）不符"
             )
-            % {"amount": app.amount, "tax": app.tax, "total": app.total,
-               "lines_amount": t.amount, "lines_tax": t.tax, "lines_total": t.total},
+            % {"amount": money(app.amount), "tax": money(app.tax), "total": money(app.total),
+               "lines_amount": money(t.amount), "lines_tax": money(t.tax), "lines_total": money(t.total)},
         )
     if t.total <= 0:
         yield _fail("totals", "total", gettext("蓝字发票的价税合计必须大于0"))
@@ -425,7 +426,8 @@ def quota(ctx: Context):
             "quota",
             "amount",
             gettext("%(month)s 剩余可用授信额度 %(available)s 不足以开具本申请（合计金额 %(amount)s）")
-            % {"month": ctx.quota_month, "available": ctx.quota_available, "amount": ctx.application.amount},
+            % {"month": ctx.quota_month, "available": money(ctx.quota_available),
+               "amount": money(ctx.application.amount)},
         )
 
 

@@ -140,10 +140,10 @@ class IssuingPolicy(models.Model):
     red_restores_quota = models.BooleanField(
         _("红冲恢复额度"),
         default=False,
-        help_text=_("红字发票是否恢复当月已用额度。税局规则未经核实（domain.md §12.1），默认不恢复"),
+        help_text=_("开具红字发票后，是否把红冲金额退回当月已用额度；默认不退回"),
     )
     remark_max_chars = models.PositiveIntegerField(
-        _("备注最多字符"), default=150, help_text=_("通道限制；数电 bz 为 450（字节或字符未核实），保守取 150 个汉字")
+        _("备注最多字符"), default=150, help_text=_("发票备注栏最多能写的字数；数电发票备注栏有长度上限，默认按 150 个汉字控制")
     )
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
@@ -342,7 +342,7 @@ class InvoiceApplication(ConcurrentTransitionMixin, BuyerFieldsMixin, models.Mod
     )
     delivery_email = models.EmailField(_("交付邮箱"), blank=True)
     delivery_mobile = models.CharField(_("交付手机"), max_length=20, blank=True)
-    remark = models.TextField(_("备注"), blank=True, help_text=_("数电 bz 450；通道限制见开票设置"))
+    remark = models.TextField(_("备注"), blank=True, help_text=_("打印在发票备注栏；最多字数见开票设置"))
     specific_business = models.CharField(
         _("特定业务"), max_length=2, choices=SpecificBusiness.choices, blank=True, default=""
     )
@@ -350,7 +350,7 @@ class InvoiceApplication(ConcurrentTransitionMixin, BuyerFieldsMixin, models.Mod
         _("特定业务要素"),
         default=dict,
         blank=True,
-        help_text=_("字段名采用税局数据规范的拼音缩写，如建筑服务 jzfwfsd / jzxmmc（domain.md §13.2）"),
+        help_text=_("特定业务要在发票上填写的信息，如建筑服务的发生地和项目名称、不动产租赁的房屋地址"),
     )
     amount = MoneyField(_("合计金额"), default=ZERO)
     tax = MoneyField(_("合计税额"), default=ZERO)
@@ -620,9 +620,9 @@ class ApplicationSource(models.Model):
 class NumberSequence(models.Model):
     """Daily counters for document numbers (SQ20261122000001). Incremented under a row lock."""
 
-    prefix = models.CharField(max_length=10)
-    day = models.DateField()
-    last_value = models.PositiveIntegerField(default=0)
+    prefix = models.CharField(_("前缀"), max_length=10)
+    day = models.DateField(_("日期"))
+    last_value = models.PositiveIntegerField(_("当日最后序号"), default=0)
 
     class Meta:
         verbose_name = _("编号序列")
@@ -679,7 +679,7 @@ class Invoice(BuyerFieldsMixin, models.Model):
     red_amount_total = MoneyField(
         _("累计红冲价税合计"), default=ZERO, help_text=_("蓝票：已红冲的价税合计（正数）累计")
     )
-    quota_month = models.CharField(_("占用额度月份"), max_length=7, blank=True, help_text=_("YYYY-MM"))
+    quota_month = models.CharField(_("占用额度月份"), max_length=7, blank=True, help_text=_("年-月，如 2026-05"))
     channel_serial = models.CharField(_("通道流水号"), max_length=64, blank=True)
     created_at = models.DateTimeField(_("入库时间"), auto_now_add=True)
 
@@ -732,7 +732,7 @@ class QuotaPeriod(models.Model):
     """授信额度 (domain.md §12.1): one entity's monthly cap and what has been used. The platform's figure rules."""
 
     taxpayer = models.ForeignKey(Taxpayer, models.PROTECT, related_name="quota_periods", verbose_name=_("主体"))
-    month = models.CharField(_("月份"), max_length=7, help_text=_("YYYY-MM"))
+    month = models.CharField(_("月份"), max_length=7, help_text=_("年-月，如 2026-05"))
     total = MoneyField(_("总额度"))
     used = MoneyField(_("已用额度"), default=ZERO)
     synced_at = models.DateTimeField(_("同步时间"), null=True, blank=True)

@@ -89,7 +89,7 @@ class RedFlushPolicy(models.Model):
     service_stop_allows_partial = models.BooleanField(
         _("服务中止允许部分红冲"),
         default=False,
-        help_text=_("税局规则未经核实（domain.md §11.1）：开票有误只能全额，销货退回、销售折让可部分；服务中止默认只能全额"),
+        help_text=_("因服务中止红冲时，是否允许只冲一部分。开票有误只能全额红冲，销货退回、销售折让可以部分红冲；服务中止默认只能全额"),
     )
     auto_submit = models.BooleanField(
         _("退款自动提交红字确认单"), default=True, help_text=_("关闭时退款只生成草稿，由财务提交")

@@ -64,6 +64,7 @@ from invoicing.channels.base import (
     RedFormRequest,
 )
 from invoicing.events import event_record
+from invoicing.formatting import money
 from invoicing.models import TaxCategory, Taxpayer
 from invoicing.tax import LINE_TOLERANCE, allocate, normalise_qty_price, q2, to_decimal
 
@@ -350,7 +351,7 @@ def lines_for_gross(remaining: Sequence[Unit], gross: Decimal) -> list[RedLine]:
             if excess > 0:
                 raise IndivisibleRemainderError(
                     gettext("蓝字明细序号%(line)s只剩 %(amount)s 元金额，无法按 %(gross)s 拆分；请一次红冲剩余全部 %(left)s")
-                    % {"line": u.line_no, "amount": u.amount, "gross": gross, "left": left}
+                    % {"line": u.line_no, "amount": money(u.amount), "gross": money(gross), "left": money(left)}
                 )
     out = []
     for u, share in zip(live, shares, strict=True):

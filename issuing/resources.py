@@ -18,11 +18,15 @@ from __future__ import annotations
 import logging
 
 import tablib
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
+from django.db import models
+from django.utils.text import capfirst
+from django.utils.translation import gettext
 from import_export import fields, resources, widgets
 from import_export.formats import base_formats
 from import_export.results import RowResult
 
+from invoicing import formatting
 from issuing.importing import jobs
 from issuing.importing.errors import write_error_workbook
 from issuing.importing.readers import read_bytes_table, table_from_rows
@@ -89,17 +93,76 @@ class BillingCSV(base_formats.CSV):
         return _dataset_from_bytes(in_stream, "import.csv")
 
 
+def _column_label(name: str) -> str:
+    """The preview's column header: the field's Chinese name (订单, 行号, 项目名称…), not its code."""
+    try:
+        return str(capfirst(BillingDocumentLine._meta.get_field(name).verbose_name))
+    except FieldDoesNotExist:
+        return name
+
+
 # --- the resource --------------------------------------------------------------------------------------------------
+
+
+class _ShownAs:
+    """A foreign key shown in the preview by what people know it by (订单号 and 购买方, 商品编码, 税收分类编码),
+    not by its internal id."""
+
+    def __init__(self, *args, label, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.label = label
+
+    def render(self, value, obj=None, **kwargs):
+        if isinstance(value, models.Model):
+            return self.label(value)
+        return super().render(value, obj, **kwargs)
+
+
+class _ShownAsFK(_ShownAs, widgets.ForeignKeyWidget):
+    pass
+
+
+class _ShownAsCachedFK(_ShownAs, widgets.CachedForeignKeyWidget):
+    pass
+
+
+class _ShownAsNumber(widgets.DecimalWidget):
+    """A decimal shown in the preview as the admin shows it (1,060.00; 6%; quantities without noise)."""
+
+    kind = "money"
+
+    def render(self, value, obj=None, **kwargs):
+        if kwargs.get("force_native_type") or not self.coerce_to_string:
+            return super().render(value, obj, **kwargs)
+        return formatting.FORMATTERS[self.kind](value, empty="")
+
+
+_NUMBER_WIDGETS = {kind: type(f"_ShownAs_{kind}", (_ShownAsNumber,), {"kind": kind}) for kind in formatting.FORMATTERS}
+
+
+class _ShownAsYesNo(widgets.BooleanWidget):
+    """是 / 否 in the preview, not 1 / 0."""
+
+    def render(self, value, obj=None, **kwargs):
+        if kwargs.get("force_native_type") or not self.coerce_to_string or not isinstance(value, bool):
+            return super().render(value, obj, **kwargs)
+        return gettext("是") if value else gettext("否")
+
+
+def _document_label(doc) -> str:
+    return f"{doc.external_no} {doc.buyer_name}".strip()
 
 
 class BillingLineResource(resources.ModelResource):
     document = fields.Field(attribute="document", column_name="document",
-                            widget=widgets.ForeignKeyWidget(BillingDocument))
+                            widget=_ShownAsFK(BillingDocument, label=_document_label))
     item = fields.Field(attribute="item", column_name="item",
-                        widget=widgets.ForeignKeyWidget(BillingDocumentLine._meta.get_field("item").related_model))
+                        widget=_ShownAsFK(BillingDocumentLine._meta.get_field("item").related_model,
+                                          label=lambda item: f"{item.code} {item.name}".strip()))
     tax_category = fields.Field(
         attribute="tax_category", column_name="tax_category",
-        widget=widgets.CachedForeignKeyWidget(BillingDocumentLine._meta.get_field("tax_category").related_model),
+        widget=_ShownAsCachedFK(BillingDocumentLine._meta.get_field("tax_category").related_model,
+                                label=lambda category: category.code),
     )
 
     class Meta:
@@ -110,6 +173,14 @@ class BillingLineResource(resources.ModelResource):
         clean_model_instances = True
         skip_unchanged = False
         report_skipped = True
+
+    @classmethod
+    def widget_from_django_field(cls, f, default=widgets.Widget):
+        if isinstance(f, models.DecimalField):
+            return _NUMBER_WIDGETS[formatting.number_kind(f)]
+        if isinstance(f, models.BooleanField):
+            return _ShownAsYesNo
+        return super().widget_from_django_field(f, default)
 
     def __init__(self, *, taxpayer=None, **kwargs):
         super().__init__(**kwargs)
@@ -176,7 +247,9 @@ class BillingLineResource(resources.ModelResource):
             super()._check_import_id_fields(headers)
 
     def get_diff_headers(self):
-        return ISSUE_HEADERS if self.issue_rows is not None else super().get_diff_headers()
+        if self.issue_rows is not None:
+            return ISSUE_HEADERS
+        return [_column_label(field.attribute or field.column_name) for field in self.get_import_fields()]
 
     # -- rows --
 

@@ -29,6 +29,7 @@ from django.utils.translation import gettext, pgettext_lazy
 from django_fsm import can_proceed
 
 from invoicing.events import event_record, events_record_many
+from invoicing.formatting import money
 from invoicing.models import Counterparty, CounterpartyKind, Item, TaxCategory, Taxpayer
 from invoicing.scoping import user_may_act_on
 from invoicing.tax import LineProperty, discount_line, q2, split_line, to_decimal
@@ -858,7 +859,7 @@ def application_create(
             elif take > bal.balance:
                 errors.append(
                     gettext("业务单据 %(number)s 申请金额 %(amount)s 超过可开票余额 %(balance)s")
-                    % {"number": doc.external_no, "amount": take, "balance": bal.balance}
+                    % {"number": doc.external_no, "amount": money(take), "balance": money(bal.balance)}
                 )
             else:
                 taken.append((doc, take))

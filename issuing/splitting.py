@@ -23,6 +23,7 @@ from typing import Any
 
 from django.utils.translation import gettext
 
+from invoicing.formatting import money
 from invoicing.tax import (
     FEN,
     INVOICE_TOLERANCE,
@@ -317,7 +318,7 @@ def _cut_for_limit(unit: Unit, limit: Decimal) -> list[Unit]:
     n = max(2, int((net / limit).to_integral_value(rounding=ROUND_CEILING)))
     while True:
         if n > 100000:
-            raise SplitError(gettext("“%(item)s”无法按限额 %(limit)s 拆分") % {"item": main.item_name, "limit": limit})
+            raise SplitError(gettext("“%(item)s”无法按限额 %(limit)s 拆分") % {"item": main.item_name, "limit": money(limit)})
         quantities = None
         weights: list[Decimal]
         if main.quantity is not None and main.quantity == main.quantity.to_integral_value() and main.quantity >= n:

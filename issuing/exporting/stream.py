@@ -130,7 +130,7 @@ def write_xlsx(spec: ExportSpec, qs, target, *, progress: Callable[[int, int], N
 
     widths = [max(10, min(40, len(c.header) * 2 + 4)) for c in spec.columns]
     return write_xlsx_rows(target, spec.headers, iter_rows(spec, qs, "xlsx"), sheet=title or spec.filename,
-                           widths=widths, progress=progress)
+                           widths=widths, progress=progress, kinds=[c.kind for c in spec.columns])
 
 
 def write_file(spec: ExportSpec, qs, target: str | Path, fmt: str, *, progress=None) -> int:

@@ -46,20 +46,26 @@ WORKBOOK_RELS = (
     '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" '
     'Target="styles.xml"/></Relationships>'
 )
-# cellXfs: 0 default, 1 date (numFmt 14), 2 date-time (numFmt 22), 3 bold (header)
+# cellXfs: 0 default, 1 date (numFmt 14), 2 date-time (numFmt 22), 3 bold (header), 4 money (#,##0.00: 108.00 stays
+# 108.00 and 12,720.00 is grouped), 5 a whole number grouped (#,##0)
+MONEY_FORMAT = "#,##0.00"
+STYLE_FOR_KIND = {"money": 4, "int": 5}
 STYLES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    f'<numFmts count="1"><numFmt numFmtId="164" formatCode="{MONEY_FORMAT}"/></numFmts>'
     '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
     '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
     '<fills count="2"><fill><patternFill patternType="none"/></fill>'
     '<fill><patternFill patternType="gray125"/></fill></fills>'
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<cellXfs count="6"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '<xf numFmtId="22" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-    '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+    '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
+    '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="3" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
 )
@@ -81,7 +87,8 @@ def _text(value: str) -> str:
     return f"<is><t>{value}</t></is>"
 
 
-def _cell(ref: str, v) -> str:
+def _cell(ref: str, v, style: str = "") -> str:
+    """``style``: ' s="n"' for a number column's format (money, whole numbers), else ""."""
     if v is None or v == "":
         return ""
     if isinstance(v, str):
@@ -89,9 +96,9 @@ def _cell(ref: str, v) -> str:
     if isinstance(v, bool):
         return f'<c r="{ref}" t="b"><v>{int(v)}</v></c>'
     if isinstance(v, Decimal):
-        return f'<c r="{ref}"><v>{v:f}</v></c>'
+        return f'<c r="{ref}"{style}><v>{v:f}</v></c>'
     if isinstance(v, int | float):
-        return f'<c r="{ref}"><v>{v!r}</v></c>'
+        return f'<c r="{ref}"{style}><v>{v!r}</v></c>'
     if isinstance(v, dt.datetime):
         serial = (v.replace(tzinfo=None) - _EPOCH).total_seconds() / 86400
         return f'<c r="{ref}" s="2"><v>{serial!r}</v></c>'
@@ -101,10 +108,14 @@ def _cell(ref: str, v) -> str:
 
 
 def write_xlsx_rows(target, headers: Sequence[str], rows: Iterable[Sequence], *, sheet: str = "Sheet1",
-                    widths: Sequence[int] | None = None, progress=None) -> int:
-    """Write one sheet; ``target`` is a path or a binary file object. Returns the number of data rows."""
+                    widths: Sequence[int] | None = None, progress=None, kinds: Sequence[str] | None = None) -> int:
+    """Write one sheet; ``target`` is a path or a binary file object. Returns the number of data rows.
+
+    ``kinds``: each column's kind (``Col.kind``); money columns get the number format #,##0.00, counts #,##0."""
     sheet = escape(_ILLEGAL.sub("", sheet))[:31] or "Sheet1"
     letters = [_col(i) for i in range(len(headers))]
+    styles = [f' s="{STYLE_FOR_KIND[k]}"' if k in STYLE_FOR_KIND else "" for k in (kinds or ())]
+    styles += [""] * (len(headers) - len(styles))
     n = 0
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         zf.writestr("[Content_Types].xml", CONTENT_TYPES)
@@ -138,7 +149,7 @@ def write_xlsx_rows(target, headers: Sequence[str], rows: Iterable[Sequence], *,
                 r += 1
                 rs = str(r)
                 buf.append(f'<row r="{rs}">' + "".join(
-                    _cell(letters[i] + rs, v) for i, v in enumerate(values)) + "</row>")
+                    _cell(letters[i] + rs, v, styles[i]) for i, v in enumerate(values)) + "</row>")
                 if len(buf) >= 1000:
                     fh.write("".join(buf).encode("utf-8"))
                     buf = []

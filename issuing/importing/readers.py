@@ -49,7 +49,7 @@ MAX_ZIP_RATIO = 200  # a real sheet compresses ~10-30×; a zip bomb far more
 MAX_STRUCTURE_ISSUES = 50  # merged ranges / formula cells listed one by one; the rest are counted
 
 PREFERRED_SHEETS = ("业务单据明细", "明细")
-INSTRUCTION_SHEETS = ("填写说明", "说明")
+INSTRUCTION_SHEETS = ("填写说明", "说明", "示例（不导入）")  # the template's example sheet is never imported
 
 CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 OTHER_MAGIC = {

@@ -1,5 +1,6 @@
-"""The downloadable import template: a data sheet with the Chinese headers and one example document of two lines
-(the document fields repeated on each line), and an instructions sheet listing every column and the rules."""
+"""The downloadable import template: an empty data sheet with the Chinese headers, an example sheet with one example
+document of two lines (the document fields repeated on each line; never imported, copy its rows to start), and an
+instructions sheet listing every column and the rules."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from openpyxl.utils import get_column_letter
 from issuing.importing.columns import COLUMNS
 
 DATA_SHEET = "业务单据明细"
+EXAMPLE_SHEET = "示例（不导入）"
 HELP_SHEET = "填写说明"
 
 RULES_TEXT = [
+    "在“业务单据明细”工作表填写；“示例（不导入）”工作表只是填写示例，导入时不读取。",
     "一行是一条明细；同一订单的多行须连续排列，订单字段（主体、订单号、购买方等）在每一行重复填写且一致。",
     "整个文件全部校验通过才会导入；任何一行有错，都不会写入任何数据，并列出全部错误（可下载错误清单）。",
     "订单号在主体+来源系统内唯一：文件内重复或系统中已存在都会报错。",
@@ -32,26 +35,29 @@ def build_template() -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = DATA_SHEET
+    example_ws = wb.create_sheet(EXAMPLE_SHEET)
     headers = [("*" if c.required_column else "") + c.header for c in COLUMNS]
-    ws.append(headers)
     head_fill = PatternFill("solid", fgColor="DDEBF7")
     doc_fill = PatternFill("solid", fgColor="FFF2CC")
-    for i, col in enumerate(COLUMNS, 1):
-        cell = ws.cell(row=1, column=i)
-        cell.font = Font(bold=True)
-        cell.fill = doc_fill if col.doc else head_fill
-        ws.column_dimensions[get_column_letter(i)].width = max(10, len(col.header) * 2 + 4)
+    for sheet in (ws, example_ws):
+        sheet.append(headers)
+        for i, col in enumerate(COLUMNS, 1):
+            cell = sheet.cell(row=1, column=i)
+            cell.font = Font(bold=True)
+            cell.fill = doc_fill if col.doc else head_fill
+            sheet.column_dimensions[get_column_letter(i)].width = max(10, len(col.header) * 2 + 4)
+        sheet.freeze_panes = "A2"
     example = {c.key: c.example for c in COLUMNS}
     first = dict(example, paid_amount="2120.00")
     second = dict(first, line_no="2", item_name="运维服务", quantity="2", unit_price="530", amount="1060.00")
     for values in (first, second):
-        ws.append([values.get(col.key) or None for col in COLUMNS])
+        example_ws.append([values.get(col.key) or None for col in COLUMNS])
     # Codes and ids as text, so that Excel keeps every digit of what people type or paste.
-    for i, col in enumerate(COLUMNS, 1):
-        if col.kind == "code":
-            for r in range(2, 502):
-                ws.cell(row=r, column=i).number_format = "@"
-    ws.freeze_panes = "A2"
+    for sheet in (ws, example_ws):
+        for i, col in enumerate(COLUMNS, 1):
+            if col.kind == "code":
+                for r in range(2, 502):
+                    sheet.cell(row=r, column=i).number_format = "@"
 
     help_ws = wb.create_sheet(HELP_SHEET)
     help_ws.append(["列名", "级别", "是否必填", "说明", "示例"])

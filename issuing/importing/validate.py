@@ -624,7 +624,7 @@ class BillingValidator:
         if tax_id:
             check = is_acceptable_tax_id(tax_id)
             if not check.ok:
-                self.err("tax_id.invalid", rowno, "buyer_tax_id", tax_id, check.message)
+                self.err("tax_id.invalid", rowno, "buyer_tax_id", tax_id, check.reason)
         elif kind == "company" and "buyer_tax_id" not in head.bad and not (code and counterparty_id is None):
             self.err("tax_id.required", rowno, "buyer_tax_id")
         remark = v.get("remark") or ""

@@ -24,7 +24,7 @@ def test_a_qr_delivery_makes_a_link_whose_page_shows_the_invoice(client, fiona, 
     response = client.get(reverse("delivery:link", args=[link.token]))
     assert response.status_code == 200
     page = response.content.decode()
-    assert invoice.number in page and "3180.00" in page and "*信息技术服务*软件开发服务" in page
+    assert invoice.number in page and "3,180.00" in page and "*信息技术服务*软件开发服务" in page
     assert reverse("delivery:link_file", args=[link.token, "pdf"]) in page
     assert response["X-Robots-Tag"] == "noindex, nofollow"
     link.refresh_from_db()

@@ -7,7 +7,7 @@ from python_calamine import CalamineWorkbook
 
 from invoicing.models import Event
 from issuing.importing.run import import_billing_file
-from issuing.importing.template import DATA_SHEET, HELP_SHEET, build_template
+from issuing.importing.template import DATA_SHEET, EXAMPLE_SHEET, HELP_SHEET, build_template
 from tests.importing.conftest import counts, row, write_xlsx
 
 pytestmark = pytest.mark.django_db
@@ -49,9 +49,25 @@ def test_the_template_has_chinese_headers_an_example_and_instructions_and_import
     path = tmp_path / "template.xlsx"
     path.write_bytes(build_template())
     wb = CalamineWorkbook.from_path(str(path))
-    assert wb.sheet_names == [DATA_SHEET, HELP_SHEET]
+    assert wb.sheet_names == [DATA_SHEET, EXAMPLE_SHEET, HELP_SHEET]
     rows = wb.get_sheet_by_name(DATA_SHEET).to_python()
     assert rows[0][:3] == ["主体税号", "来源系统", "*订单号"]
-    out = import_billing_file(path, user=fiona)
+    examples = wb.get_sheet_by_name(EXAMPLE_SHEET).to_python()
+    assert examples[0] == rows[0] and len(examples) == 3  # the headers and the example document's two lines
+    # The example rows, copied to the data sheet as a user would, import cleanly.
+    book = openpyxl.load_workbook(path)
+    for values in list(book[EXAMPLE_SHEET].values)[1:]:
+        book[DATA_SHEET].append(values)
+    filled = tmp_path / "filled.xlsx"
+    book.save(filled)
+    out = import_billing_file(filled, user=fiona)
     assert out.ok, [str(i) for i in out.issues]
     assert (out.documents, out.lines) == (1, 2)
+
+
+def test_the_templates_examples_are_never_imported(tmp_path, master, fiona):
+    path = tmp_path / "template.xlsx"
+    path.write_bytes(build_template())
+    out = import_billing_file(path, user=fiona)
+    assert not out.ok and out.documents == 0
+    assert counts() == (0, 0)
