@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from invoicing import formatting
@@ -70,6 +71,17 @@ def person_column(field: str, description):
 
     display.__name__ = f"person_{field}"
     return admin.display(description=description, ordering=field)(display)
+
+
+def flag_column(model, field: str):
+    """A yes-only flag for a detail page: 是 when set, nothing when not (a red ✖ for "not red" or "not auto-approved"
+    reads as an error)."""
+
+    def display(self, obj):
+        return gettext("是") if getattr(obj, field) else ""
+
+    display.__name__ = f"flag_{field}"
+    return admin.display(description=model._meta.get_field(field).verbose_name, ordering=field)(display)
 
 
 class EntityListFilter(admin.RelatedFieldListFilter):

@@ -28,6 +28,7 @@ from invoicing.admin import (
     CappedCountPaginator,
     EntityScopedAdminMixin,
     EventsReadonlyMixin,
+    flag_column,
     money_column,
     person_column,
 )
@@ -420,8 +421,9 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
                                  "buyer_phone", "buyer_bank_name", "buyer_bank_account")}),
         (_("交付与备注"), {"fields": ("delivery_email", "delivery_mobile", "remark")}),
         (_("金额"), {"fields": ("amount", "tax", "total")}),
-        (_("审核"), {"fields": ("person_reviewer", "claimed_at", "reviewed_at", "auto_approved", "reject_reason")}),
-        (_("开票"), {"fields": ("issue_serial", "issue_attempts", "needs_attention", "last_error", "fail_reason",
+        (_("审核"), {"fields": ("person_reviewer", "claimed_at", "reviewed_at", "flag_auto_approved",
+                                "reject_reason")}),
+        (_("开票"), {"fields": ("issue_serial", "issue_attempts", "flag_needs_attention", "last_error", "fail_reason",
                                 "issued_at", "split_from")}),
         (_("事件记录"), {"fields": ("events_table",)}),
     )
@@ -434,7 +436,8 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
 
     def get_readonly_fields(self, request, obj=None):
         every = [f.name for f in InvoiceApplication._meta.fields] + ["customer_status_display", "events_table",
-                                                                     "person_reviewer"]
+                                                                     "person_reviewer", "flag_auto_approved",
+                                                                     "flag_needs_attention"]
         if obj is not None and obj.status in PRE_APPROVAL and self.has_change_permission(request, obj):
             return [f for f in every if f not in self.EDITABLE]
         return every
@@ -445,6 +448,8 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
 
     money_total = money_column(InvoiceApplication, "total")
     person_reviewer = person_column("reviewer", _("审核人"))
+    flag_auto_approved = flag_column(InvoiceApplication, "auto_approved")
+    flag_needs_attention = flag_column(InvoiceApplication, "needs_attention")
 
     @admin.display(description=_("客户看到的状态"))
     def customer_status_display(self, obj):
@@ -859,7 +864,7 @@ class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsRead
         return obj.application.number if obj.application_id else "-"
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Invoice._meta.fields] + ["events_table"]
+        return [f.name for f in Invoice._meta.fields] + ["red_mark", "events_table"]
 
     def get_search_results(self, request, queryset, search_term):
         from .admin_red import is_red_form_lookup, red_flushable_invoices
@@ -869,7 +874,8 @@ class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsRead
         return super().get_search_results(request, queryset, search_term)
 
     def get_fields(self, request, obj=None):
-        return [f.name for f in Invoice._meta.fields if f.name != "id"] + ["events_table"]
+        return [("red_mark" if f.name == "is_red" else f.name) for f in Invoice._meta.fields
+                if f.name != "id"] + ["events_table"]
 
     def has_add_permission(self, request):
         return False

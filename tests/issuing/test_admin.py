@@ -282,3 +282,21 @@ def test_an_application_needing_attention_offers_the_reissue_page_to_finance(cli
     assert reissue in page
     client.force_login(sam)
     assert reissue not in client.get(change).content.decode()
+
+
+def test_detail_pages_show_flags_that_are_not_set_as_nothing_rather_than_a_red_cross(client, fiona, yuntu, person):
+    """A blue invoice is not "red: ✖", an application approved by a person is not "auto-approved: ✖"."""
+    invoice = _issued_invoice(yuntu, person)
+    client.force_login(fiona)
+    for url in (reverse("admin:issuing_invoice_change", args=[invoice.pk]),
+                reverse("admin:issuing_invoiceapplication_change", args=[invoice.application_id])):
+        page = client.get(url).content.decode()
+        assert "icon-no.svg" not in page, url
+    page = client.get(reverse("admin:issuing_invoice_change", args=[invoice.pk])).content.decode()
+    assert "红字发票" in page  # the row is still there, empty for a blue invoice
+    from django.contrib import admin
+
+    invoice_admin = admin.site._registry[Invoice]
+    assert invoice_admin.red_mark(invoice) == ""
+    invoice.is_red = True
+    assert 'class="fapiao-red"' in invoice_admin.red_mark(invoice)
