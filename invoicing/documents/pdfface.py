@@ -67,7 +67,12 @@ class Face:
 def words_from_pdf(pdf: Any) -> list[Word]:
     out: list[Word] = []
     for index, page in enumerate(pdf.pages):
-        for w in page.extract_words(x_tolerance=1.5, y_tolerance=2.0, keep_blank_chars=False, use_text_flow=False):
+        found = page.extract_words(x_tolerance=1.5, y_tolerance=2.0, keep_blank_chars=False, use_text_flow=False)
+        singles = sum(1 for w in found if len(w["text"]) == 1)
+        if found and singles > 0.6 * len(found):  # letter-spaced text (re-rendered faces): join by glyph size
+            found = page.extract_words(x_tolerance_ratio=2.0, y_tolerance=2.0, keep_blank_chars=False,
+                                       use_text_flow=False)
+        for w in found:
             text = normalize_text(unicodedata.normalize("NFKC", w["text"]) if _needs_nfkc(w["text"]) else w["text"])
             if text:
                 out.append(Word(index, float(w["x0"]), float(w["x1"]), float(w["top"]), float(w["bottom"]), text))
@@ -196,26 +201,49 @@ def _below(words: list[Word], label: Label, *, lines: float = 2.2) -> list[Word]
 # ------------------------------------------------------------------------------------------- parties
 
 
+def _em(words: list[Word]) -> float:
+    heights = sorted(w.height for w in words)
+    return heights[len(heights) // 2] if heights else 10.0
+
+
 def _block_of(words: list[Word], label: Label) -> str:
-    """buyer / seller by the block label left of (or above) the field label; "" when there is none."""
-    best, best_d = "", 1e9
+    """buyer / seller by the block label left of (or above) the field label; "" when there is none.
+
+    The vertical block labels (购 买 方 信 息 / 销 售 方 信 息, one character per word) form a column: the column whose
+    height spans the field label, nearest to its left, names the party.
+    """
     lw = label.first
-    for m in words:
-        if m.page != lw.page:
+    columns: list[list[Word]] = []
+    for m in sorted((w for w in words if w.page == lw.page and squash(w.text) in "购买销售方信息" and
+                     len(squash(w.text)) == 1), key=lambda w: (round(w.x0), w.top)):
+        for col in columns:
+            if abs(col[0].x0 - m.x0) <= 2 and m.top - col[-1].bottom < 3 * m.height:
+                col.append(m)
+                break
+        else:
+            columns.append([m])
+    best, best_d = "", 1e9
+    for col in columns:
+        chars = "".join(squash(w.text) for w in col)
+        party = "buyer" if ("购" in chars or "买" in chars) else "seller" if ("销" in chars or "售" in chars) else ""
+        top, bottom = min(w.top for w in col), max(w.bottom for w in col)
+        if party and col[0].x1 <= lw.x0 + 2 and top - lw.height <= lw.cy <= bottom + lw.height:
+            d = lw.x0 - col[0].x1
+            if d < best_d:
+                best, best_d = party, d
+    if best:
+        return best
+    for m in words:  # horizontal block labels: 购买方信息 / 销售方 on the label's row, or as a heading above it
+        if m.page != lw.page or m is lw:
             continue
         s = squash(m.text)
-        party = ""
-        if s in _BLOCK:
-            party = _BLOCK[s]
-        elif s.startswith(("购买方", "购方")) or s in {"购买方信息"}:
-            party = "buyer"
-        elif (s.startswith(("销售方", "销方")) or s in {"销售方信息"}) and "章" not in s:
-            party = "seller"
-        if not party or m is lw:
+        party = ("buyer" if s.startswith(("购买方", "购方")) else
+                 "seller" if s.startswith(("销售方", "销方")) and "章" not in s else "")
+        if not party:
             continue
         if m.x1 <= lw.x0 + 2 and abs(m.cy - lw.cy) <= 4 * lw.height:
             d = (lw.x0 - m.x1) + 0.5 * abs(m.cy - lw.cy)
-        elif abs(m.cx - lw.cx) < 6 * lw.height and 0 < lw.top - m.bottom <= 4 * lw.height:  # heading above
+        elif abs(m.x0 - lw.x0) < 8 * lw.height and 0 < lw.top - m.bottom <= 6 * lw.height:
             d = (lw.top - m.bottom) + 50
         else:
             continue
@@ -243,9 +271,17 @@ def _value(words: list[Word], label: Label, pattern: re.Pattern[str] | None, max
             text = text + "".join(o.text for o in more)
         return _match(text, pattern), "same-line", [label.last, *more]
     more = _right_of(words, label, max_gap=max_gap)
+    if more and pattern is not None:
+        for o in more:
+            if pattern.fullmatch(squash(o.text)):
+                return squash(o.text), "same-line", [o]
     if more:
         return _match("".join(o.text for o in more), pattern), "same-line", more
     below = _below(words, label)
+    if below and pattern is not None:
+        for o in below:
+            if pattern.fullmatch(squash(o.text)):
+                return squash(o.text), "next-line", [o]
     if below:
         return _match("".join(o.text for o in below), pattern), "next-line", below
     return "", "", []
@@ -261,7 +297,7 @@ def _match(text: str, pattern: re.Pattern[str] | None) -> str:
 
 def read_parties(words: list[Word], face: Face, page_right: float) -> None:
     first_page = [w for w in words if w.page == 0]
-    em = max((w.height for w in first_page), default=10.0)
+    em = _em(first_page)
     names = find_labels(first_page, "名称", exclude=("项目名称", "货物", "名称及"))
     ids = find_labels(first_page, "纳税人识别号", anywhere=True) or find_labels(first_page, "统一社会信用代码",
                                                                              anywhere=True)
@@ -324,7 +360,7 @@ def _join_wrapped(words: list[Word], lbl: Label, value: str, vwords: list[Word],
 
 def read_header(words: list[Word], face: Face) -> None:
     first_page = [w for w in words if w.page == 0]
-    em = max((w.height for w in first_page), default=10.0)
+    em = _em(first_page)
 
     def first(label: str, pattern: re.Pattern[str], key: str, joiner: str = "") -> None:
         for lbl in find_labels(first_page, label):
@@ -445,7 +481,7 @@ def read_table(words: list[Word], face: Face) -> None:
     if not lines and not totals_rows:
         return
     face.lines = _to_lines(lines)
-    _read_totals(rows, totals_rows, face, amount_col, tax_col)
+    _read_totals(words, totals_rows, face, amount_col, tax_col)
 
 
 def _is_total_row(row: list[Word]) -> bool:
@@ -458,18 +494,20 @@ def _table_row(row: list[Word], ordered: list[tuple[str, float, float]], lines: 
     moneys = [w for w in row if _MONEY_RE.match(w.text.replace(" ", ""))]
     # text columns: left-aligned cells before the first numeric column
     numeric_left = min((x0 for k, x0, _ in ordered if k in ("qty", "price", "amount")), default=1e9)
-    text_cols = [(k, x0) for k, x0, _ in ordered if k in ("item", "spec", "unit", "other") and x0 < numeric_left]
+    centres = [(k, (x0 + x1) / 2) for k, x0, x1 in ordered if k in ("item", "spec", "unit", "other")
+               and x0 < numeric_left]
     cells: dict[str, str] = {}
+    ends: dict[str, Word] = {}
     numbers: list[Word] = []
     for w in row:
-        if w.x1 <= numeric_left - 1 or not re.fullmatch(r"-?[\d.,]+", w.text):
-            if w.x0 < numeric_left - 1 and not (rate_i is not None and w is row[rate_i]):
-                key = "item"
-                for k, x0 in text_cols:
-                    if w.x0 >= x0 - 3:
-                        key = k
-                cells[key] = cells.get(key, "") + w.text
-                continue
+        if w.x0 < numeric_left - 1 and not (rate_i is not None and w is row[rate_i]) and (
+                w.x1 <= numeric_left - 1 or not re.fullmatch(r"-?[\d.,]+", w.text)):
+            key = min(centres, key=lambda c: abs(c[1] - w.cx))[0] if centres else "item"
+            prev = ends.get(key)
+            gap = " " if prev is not None and w.x0 - prev.x1 > 0.2 * w.height else ""
+            cells[key] = cells.get(key, "") + gap + w.text
+            ends[key] = w
+            continue
         numbers.append(w)
     if rate_i is None and not moneys:
         if lines:  # continuation of a wrapped name, spec or unit
@@ -525,7 +563,7 @@ def _to_lines(raw: list[dict[str, Any]]) -> list[InvoiceLine]:
     return out
 
 
-def _read_totals(rows: list[list[Word]], totals_rows: list[list[Word]], face: Face,
+def _read_totals(words: list[Word], totals_rows: list[list[Word]], face: Face,
                  amount_col: tuple[float, float] | None, tax_col: tuple[float, float] | None) -> None:
     found: list[tuple[str | None, str | None]] = []
     for row in totals_rows:
@@ -554,23 +592,22 @@ def _read_totals(rows: list[list[Word]], totals_rows: list[list[Word]], face: Fa
             face.values["TaxExclusiveTotalAmount"] = amount
         if tax:
             face.values["TaxTotalAmount"] = "0.00" if tax == "***" else tax
-    # 价税合计: the figure after （小写）, and the words after （大写）
-    for row in rows:
-        joined = squash("".join(w.text for w in row))
-        if "小写" not in joined and "价税合计" not in joined:
-            continue
-        marks = [w for w in row if "写" in w.text or "小" in w.text]
-        small_x = max((w.x0 for w in row if "小写" in squash(w.text) or squash(w.text) == "小"), default=None)
-        tokens = [t for t in _money_tokens(row) if small_x is None or t[0].x1 > small_x]
-        if tokens and "TaxInclusiveTotalAmount" not in face.values:
-            face.values["TaxInclusiveTotalAmount"] = tokens[0][1]
-        if "TaxInclusiveTotalAmountWithWords" not in face.values:
-            for w in row:
-                if m := _WORDS_RE.search(squash(w.text)):
-                    if len(m.group(0)) > 2 or m.group(0).endswith(("整", "正", "分", "角")):
-                        face.values["TaxInclusiveTotalAmountWithWords"] = m.group(0)
-                        break
-        del marks
+    # 价税合计: the figure after （小写）, and the words after （大写）, on the label's line
+    for lbl in find_labels(words, "小写", anywhere=True):
+        w = lbl.last
+        own = _money_tokens([w])
+        near = own or _money_tokens(sorted((o for o in words if o.overlaps(w) and o.x1 > w.x1 and o is not w),
+                                           key=lambda o: o.x0))
+        if near:
+            face.values.setdefault("TaxInclusiveTotalAmount", near[0][1])
+            break
+    for lbl in find_labels(words, "大写", anywhere=True):
+        w = lbl.last
+        for o in sorted((o for o in words if (o.overlaps(w) and o.x0 >= w.x1 - 2) or o is w), key=lambda o: o.x0):
+            m = _WORDS_RE.search(squash(o.text).split("大写")[-1])
+            if m and (len(m.group(0)) > 2 or m.group(0).endswith(("整", "正", "分", "角"))):
+                face.values.setdefault("TaxInclusiveTotalAmountWithWords", m.group(0))
+                break
 
 
 def read_face(words: list[Word], page_right: float) -> Face:
