@@ -106,6 +106,7 @@ _BLOCK = {"购": "buyer", "买": "buyer", "销": "seller", "售": "seller"}
 class Label:
     words: list[Word]
     rest: str  # text after the label inside the last word (after its colon), may be empty
+    how: str = ""  # where its value was found: "same-line" or "next-line"
 
     @property
     def first(self) -> Word:
@@ -187,8 +188,11 @@ def _right_of(words: list[Word], label: Label, *, max_gap: float) -> list[Word]:
 def _below(words: list[Word], label: Label, *, lines: float = 2.2) -> list[Word]:
     """The row under the label (within ``lines`` line heights), when it carries no label of its own."""
     h = label.last.height
+    right = min((o.x0 for o in words if o.overlaps(label.last) and o.x0 > label.last.x1 and is_label(o)),
+                default=1e9)
     candidates = [o for o in words if o.page == label.last.page and label.last.bottom - 0.2 * h < o.top
-                  <= label.last.bottom + lines * h and o.x1 > label.first.x0 - 2]
+                  <= label.last.bottom + lines * h and label.first.x0 - h <= o.x0 < right
+                  and not (len(squash(o.text)) == 1 and squash(o.text) in "购买销售方信息")]
     if not candidates:
         return []
     top = min(o.top for o in candidates)
@@ -307,6 +311,7 @@ def read_parties(words: list[Word], face: Face, page_right: float) -> None:
             value, how, vwords = _value(first_page, lbl, pattern, max_gap=4 * em)
             if kind == "Name" and value and vwords:
                 value = _join_wrapped(first_page, lbl, value, vwords, page_right)
+            lbl.how = how
             assigned[kind].append((_block_of(first_page, lbl), value, lbl, vwords))
     for kind, items in assigned.items():
         if not items:
@@ -319,7 +324,7 @@ def read_parties(words: list[Word], face: Face, page_right: float) -> None:
                 key = ("Buyer" if party == "buyer" else "Seller") + kind
                 if value:
                     face.values.setdefault(key, value)
-                    if lbl.rest == "" and _how_next_line(first_page, lbl):
+                    if lbl.how == "next-line":
                         face.notes[key] = "next-line"
         else:  # no block labels: reading order (left/top first = buyer), flagged
             ordered = sorted(items, key=lambda it: (it[2].first.top > items[0][2].first.top + 3 * em, it[2].first.x0))
@@ -331,10 +336,6 @@ def read_parties(words: list[Word], face: Face, page_right: float) -> None:
                                   "购买方/销售方标签未识别，按版面位置判断"))
 
 
-def _how_next_line(words: list[Word], lbl: Label) -> bool:
-    return not _right_of(words, lbl, max_gap=1e9)
-
-
 def _join_wrapped(words: list[Word], lbl: Label, value: str, vwords: list[Word], page_right: float) -> str:
     """Join a name's second line when the first reaches its box edge and the next line holds no label."""
     last = vwords[-1]
@@ -344,7 +345,8 @@ def _join_wrapped(words: list[Word], lbl: Label, value: str, vwords: list[Word],
     start_x = vwords[0].x0 if vwords[0] is not lbl.last else lbl.first.x0
     h = last.height
     below = [o for o in words if o.page == last.page and last.bottom - 0.2 * h < o.top <= last.bottom + 1.2 * h
-             and start_x - 3 * h <= o.x0 < box_right and o.x1 <= box_right + h]
+             and start_x - h <= o.x0 < box_right and o.x1 <= box_right + h
+             and not (len(squash(o.text)) == 1 and squash(o.text) in "购买销售方信息")]
     if not below or any(is_label(o) for o in below) or any(_TAXID_RE.fullmatch(squash(o.text)) for o in below):
         return value
     # the labels of the row below (left of the value column) must be absent too
