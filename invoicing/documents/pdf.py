@@ -6,6 +6,12 @@ Rendering embeds a local CJK font (see ``fonts.py``) and fetches nothing from th
 ``read_pdf`` reads the text layer (pdfplumber; letter-spaced text is merged by glyph distance) with the same label
 heuristics as the OFD page-text reader, then the QR code (page 1 rendered by pypdfium2 or ``pdftoppm`` and decoded
 with zxing-cpp) for anything the text did not give.
+
+``read_pdf_result`` returns a ``ReadResult`` (model.py): the document, each field's source and confidence, and the
+review reasons from the cross-checks in ``crosscheck.py``. The face is read by its structure (``pdfface.py``).
+An image-only PDF gives the review reason ``needs_entry`` (no OCR here). To plug OCR in, turn the page image into
+``pdfface.Word`` objects (text with its box in PDF points) and pass them to ``pdfface.read_face``: the label rules
+and every cross-check then apply unchanged.
 """
 
 from __future__ import annotations
