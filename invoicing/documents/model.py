@@ -266,3 +266,68 @@ def legacy_kind_from_code(code: str, title: str = "") -> str:
         return "10"
     tail = code[-2:] if len(code) == 12 else ""
     return {"11": "10", "12": "14", "13": "08", "04": "04", "05": "04", "06": "11", "07": "11"}.get(tail, "10")
+
+
+# ---------------------------------------------------------------------------------------------- read results
+
+# How sure a reader is of one field (per-field confidence in a ``ReadResult``).
+CONFIRMED = "confirmed"  # read and corroborated by an independent path or rule (QR, amount in words, check digit)
+READ = "read"  # read as labelled, not contradicted, nothing independent to check it against
+UNCERTAIN = "uncertain"  # contradicted by another path or rule, or guessed: see the review reasons
+MISSING = "missing"  # not found
+
+# The fields a reader reports on (the pool's key and money fields).
+RESULT_FIELDS = ("kind", "number", "code", "issue_date", "check_code", "buyer_name", "buyer_tax_id", "seller_name",
+                 "seller_tax_id", "amount", "tax", "total", "lines")
+MONEY_FIELDS = ("amount", "tax", "total")
+
+# Document families: VAT invoices, and the non-VAT documents the pool also takes.
+FAMILY_VAT = "vat"
+FAMILY_RAIL = "rail"
+FAMILY_AIR = "air"
+
+
+@dataclass(frozen=True)
+class FieldReading:
+    source: str  # "text" (page text by label), "text-next-line", "text-position", "qr", "xml", "computed", ""
+    confidence: str  # CONFIRMED, READ, UNCERTAIN or MISSING
+
+
+@dataclass(frozen=True)
+class ReviewReason:
+    field: str  # one of RESULT_FIELDS, or "document"
+    code: str  # stable machine code, e.g. "sum_mismatch", "qr_mismatch", "needs_entry"
+    message: str  # for a person, in Chinese
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """What a reader got from one file: the document (None when nothing usable), per-field source and confidence,
+    and why a person must look at it. A field is *sure* only when it is not uncertain and no review reason names it.
+    """
+
+    document: InvoiceDocument | None
+    fields: dict[str, FieldReading] = field(default_factory=dict)
+    review: tuple[ReviewReason, ...] = ()
+    family: str = FAMILY_VAT
+    source_format: str = ""
+
+    @property
+    def needs_review(self) -> bool:
+        return bool(self.review)
+
+    def reasons_for(self, name: str) -> tuple[ReviewReason, ...]:
+        return tuple(r for r in self.review if r.field == name)
+
+    def is_sure(self, name: str) -> bool:
+        reading = self.fields.get(name)
+        if reading is None or reading.confidence in (UNCERTAIN, MISSING):
+            return False
+        return not self.reasons_for(name) and not self.reasons_for("document")
+
+    @property
+    def uncertain_fields(self) -> tuple[str, ...]:
+        return tuple(n for n in RESULT_FIELDS if n in self.fields and not self.is_sure(n))

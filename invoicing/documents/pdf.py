@@ -6,6 +6,12 @@ Rendering embeds a local CJK font (see ``fonts.py``) and fetches nothing from th
 ``read_pdf`` reads the text layer (pdfplumber; letter-spaced text is merged by glyph distance) with the same label
 heuristics as the OFD page-text reader, then the QR code (page 1 rendered by pypdfium2 or ``pdftoppm`` and decoded
 with zxing-cpp) for anything the text did not give.
+
+``read_pdf_result`` returns a ``ReadResult`` (model.py): the document, each field's source and confidence, and the
+review reasons from the cross-checks in ``crosscheck.py``. The face is read by its structure (``pdfface.py``).
+An image-only PDF gives the review reason ``needs_entry`` (no OCR here). To plug OCR in, turn the page image into
+``pdfface.Word`` objects (text with its box in PDF points) and pass them to ``pdfface.read_face``: the label rules
+and every cross-check then apply unchanged.
 """
 
 from __future__ import annotations
@@ -13,16 +19,19 @@ from __future__ import annotations
 import atexit
 import io
 import logging
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
 from collections.abc import Iterable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from django.template.loader import render_to_string
 
+from invoicing.documents.crosscheck import Checker
 from invoicing.documents.errors import (
     DocumentEnvironmentError,
     DocumentError,
@@ -30,22 +39,33 @@ from invoicing.documents.errors import (
     UnsafeDocument,
     UnsupportedDocument,
 )
-from invoicing.documents.facetext import PlacedText, header_values, kind_from_title, table_lines, text_width
+from invoicing.documents.facetext import PlacedText, header_values, kind_from_title, text_width
 from invoicing.documents.fonts import documents_environment_problems, find_cjk_font
 from invoicing.documents.model import (
+    CONFIRMED,
+    FAMILY_AIR,
+    FAMILY_RAIL,
+    FAMILY_VAT,
     FORMAT_PDF,
+    MISSING,
+    READ,
+    FieldReading,
     InvoiceDocument,
+    InvoiceParty,
+    ReadResult,
+    ReviewReason,
     format_cn_date,
     format_money,
     format_plain,
     normalize_text,
 )
+from invoicing.documents.pdfface import read_face, words_from_pdf
 from invoicing.documents.qr import qr_data_uri
 from invoicing.documents.xml import _amount_in_words, document_from_values, full_remark
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["documents_environment_problems", "invoice_html", "read_pdf", "render_batch_pdf", "render_pdf"]
+__all__ = ["documents_environment_problems", "invoice_html", "read_pdf", "read_pdf_result", "render_batch_pdf", "render_pdf"]
 
 TEMPLATE = "documents/invoice.html"
 PAPERS = ("A4", "A5")
@@ -290,23 +310,70 @@ def read_qr_payloads(data: bytes, page_width_pt: float = 595.0) -> list[str]:
     return [r.text for r in results if r.text]
 
 
-def read_pdf(data: bytes) -> InvoiceDocument:
-    """Read an invoice PDF (text layer + QR). Raises only ``DocumentError`` subclasses."""
+def _check_input(data: bytes) -> bytes:
     if not isinstance(data, (bytes, bytearray)):
         raise MalformedDocument("PDF: expected bytes")
     if len(data) > MAX_PDF_BYTES:
         raise UnsafeDocument(f"PDF: {len(data)} bytes is over the {MAX_PDF_BYTES} byte limit")
     if not bytes(data[:1024]).lstrip().startswith(b"%PDF-"):
         raise MalformedDocument("PDF: no %PDF- header")
+    return bytes(data)
+
+
+def read_pdf(data: bytes) -> InvoiceDocument:
+    """Read an invoice PDF (text layer + QR). Raises only ``DocumentError`` subclasses.
+
+    The document is returned even when some fields need review; use ``read_pdf_result`` to learn which.
+    """
+    result = read_pdf_result(data)
+    if result.document is None:
+        reason = result.review[0].message if result.review else "no invoice found"
+        raise UnsupportedDocument(f"PDF: {reason}")
+    return result.document
+
+
+def read_pdf_result(data: bytes) -> ReadResult:
+    """Read an invoice PDF into a ``ReadResult``: the document, per-field source and confidence, review reasons.
+
+    Raises ``DocumentError`` subclasses for files that are not readable PDFs or not invoices at all.
+    """
+    data = _check_input(data)
     try:
-        return _read_pdf(bytes(data))
+        return _read_pdf(data)
     except DocumentError:
         raise
     except Exception as exc:  # pdfminer, pypdfium2 and zxing raise many unrelated types
         raise MalformedDocument(f"PDF: cannot read ({type(exc).__name__}: {exc})") from exc
 
 
-def _read_pdf(data: bytes) -> InvoiceDocument:
+_UNMAPPED_RE = re.compile(r"\(cid:\d+\)|[\ue000-\uf8ff\ufffd\x00-\x08]")
+
+
+def _unmapped_share(words: list[Any]) -> float:
+    text = "".join(w.text for w in words)
+    if not text:
+        return 0.0
+    return sum(len(m.group(0)) for m in _UNMAPPED_RE.finditer(text)) / len(text)
+
+
+def _qr_of(data: bytes, page_width: float) -> Any:
+    try:
+        from invoicing.ids import QrPayloadError, parse_invoice_qr
+
+        for payload in read_qr_payloads(data, page_width):
+            try:
+                return parse_invoice_qr(payload)
+            except QrPayloadError:
+                continue
+    except DocumentEnvironmentError:
+        logger.warning("PDF QR code not read: no rasteriser available")
+    return None
+
+
+_FAMILY_TITLES = (("铁路电子客票", FAMILY_RAIL, "51"), ("航空运输电子客票行程单", FAMILY_AIR, "61"))
+
+
+def _read_pdf(data: bytes) -> ReadResult:
     import pdfplumber
     from pdfminer.pdfparser import PDFSyntaxError
 
@@ -319,52 +386,125 @@ def _read_pdf(data: bytes) -> InvoiceDocument:
             raise UnsafeDocument(f"PDF: {len(pdf.pages)} pages is over the {MAX_PDF_PAGES} page limit")
         if not pdf.pages:
             raise MalformedDocument("PDF: no pages")
-        page = pdf.pages[0]
-        page_width = float(page.width)
-        scale = 210.0 / page_width  # page coordinates in "invoice millimetres", whatever the page size
-        texts = _merge_chars(page.chars, 0, scale)
-        for index, more in enumerate(pdf.pages[1:], start=1):  # line tables may continue on later pages
-            texts += _merge_chars(more.chars, index, 210.0 / float(more.width))
-    values = header_values(texts, row_tolerance=0.8)
+        page_width = float(pdf.pages[0].width)
+        texts: list[PlacedText] = []
+        for index, page in enumerate(pdf.pages):  # the older label reader, kept for remark and drawer
+            texts += _merge_chars(page.chars, index, 210.0 / float(page.width))
+        words = words_from_pdf(pdf)
+    qr = _qr_of(data, page_width)
+    reasons: list[ReviewReason] = []
+    if not words or _unmapped_share(words) > 0.3:
+        if not words:
+            code, message = "needs_entry", "文件只有图像，没有文字层：需人工录入（未做 OCR）"
+        else:
+            code, message = "no_text_mapping", "文字层无法映射为文字：仅能读取二维码，其余需人工录入"
+        return _qr_only_result(qr, ReviewReason("document", code, message))
+    face = read_face(words, page_width)
+    old = header_values(texts, row_tolerance=0.8)
+    values: dict[str, str] = dict(face.values)
+    sources: dict[str, str] = {}
+    for key in ("Note", "InvoiceClerk"):
+        if old.get(key):
+            values[key] = old[key]
+    values.setdefault("TaxInclusiveTotalAmountWithWords", old.get("TaxInclusiveTotalAmountWithWords", ""))
+    title = face.title or old.get("TypeOfInvoice", "")
+    values["TypeOfInvoice"] = title
+    family, family_kind = FAMILY_VAT, ""
+    for word, fam, k in _FAMILY_TITLES:
+        if word in title:
+            family, family_kind = fam, k
+    if qr is not None and qr.type in ("51", "61") and family == FAMILY_VAT:
+        family, family_kind = (FAMILY_RAIL, "51") if qr.type == "51" else (FAMILY_AIR, "61")
 
-    qr = None
-    try:
-        from invoicing.ids import QrPayloadError, parse_invoice_qr
-
-        for payload in read_qr_payloads(data, page_width):
-            try:
-                qr = parse_invoice_qr(payload)
-                break
-            except QrPayloadError:
-                continue
-    except DocumentEnvironmentError:
-        logger.warning("PDF QR code not read: no rasteriser available")
-
-    for key in ("TaxExclusiveTotalAmount", "TaxTotalAmount", "TaxInclusiveTotalAmount"):
-        if key in values:
-            values[key] = values[key].replace("¥", "").strip()
+    present = {
+        "number": bool(values.get("InvoiceNo")), "issue_date": bool(values.get("IssueDate")),
+        "code": bool(values.get("InvoiceCode")), "check_code": bool(values.get("InvoiceCheckCode")),
+        "amount": bool(values.get("TaxExclusiveTotalAmount")), "tax": bool(values.get("TaxTotalAmount")),
+        "total": bool(values.get("TaxInclusiveTotalAmount")),
+    }
     number = values.pop("InvoiceNo", "")
     if qr is not None:
-        number = number or qr.number
+        if not number:
+            number, sources["number"] = qr.number, "qr"
         if qr.code and not values.get("InvoiceCode"):
-            values["InvoiceCode"] = qr.code
+            values["InvoiceCode"], sources["code"] = qr.code, "qr"
         if "IssueDate" not in values:
-            values["IssueDate"] = qr.date.isoformat()
-        if qr.amount is not None:
-            key = "TaxInclusiveTotalAmount" if qr.is_shudian else "TaxExclusiveTotalAmount"
-            values.setdefault(key, f"{qr.amount:f}")
-        if qr.check_code:
-            values.setdefault("InvoiceCheckCode", qr.check_code)
+            values["IssueDate"], sources["issue_date"] = qr.date.isoformat(), "qr"
+        if qr.check_code and not values.get("InvoiceCheckCode"):
+            values["InvoiceCheckCode"], sources["check_code"] = qr.check_code, "qr"
+    if not number:
+        raise UnsupportedDocument("PDF: no invoice number in the text layer or QR code")
     if len(number) == 20 and not values.get("InvoiceCode"):
         values["EIid"] = number
-    elif number:
-        values["InvoiceNo"] = number
     else:
-        raise UnsupportedDocument("PDF: no invoice number in the text layer or QR code")
-    values["_kind"] = kind_from_title(values.get("TypeOfInvoice", "")) or (
-        "81" if qr is not None and qr.type == "31" else "82")
-    doc = document_from_values(values, source_format=FORMAT_PDF)
-    lines = table_lines(texts, row_tolerance=0.8)
-    if lines and sum(ln.amount for ln in lines) == doc.total_amount:  # only lines that add up
-        doc = doc.with_changes(lines=tuple(lines))
-    return doc
+        values["InvoiceNo"] = number
+    missing = {name for name in ("amount", "tax", "total") if not present[name]}
+    if qr is not None and qr.amount is not None and not (present["amount"] or present["total"]):
+        key = "TaxInclusiveTotalAmount" if qr.is_shudian else "TaxExclusiveTotalAmount"
+        values[key] = f"{qr.amount:f}"
+        sources["total" if qr.is_shudian else "amount"] = "qr"
+    if family_kind:
+        values["_kind"] = family_kind
+    else:
+        values["_kind"] = kind_from_title(title) or ("81" if qr is not None and qr.type == "31" else "82")
+    for key, note in face.notes.items():
+        name = _VALUE_FIELDS.get(key)
+        if name:
+            sources[name] = "text-" + note
+    try:
+        doc = document_from_values(values, source_format=FORMAT_PDF)
+    except MalformedDocument as exc:
+        return ReadResult(None, review=(ReviewReason("document", "needs_entry", f"票面关键字段缺失，需人工录入（{exc}）"),),
+                          family=family, source_format=FORMAT_PDF)
+    doc = doc.with_changes(lines=tuple(face.lines))
+    checker = Checker(doc, sources)
+    for field_name, code, message in face.problems:
+        checker.flag(field_name, code, message)
+    for key, note in face.notes.items():
+        if note == "position" and (name := _VALUE_FIELDS.get(key)):
+            checker.flag(name, "position", "按版面位置而非标签读取")
+    checker.run(qr=qr, words=values.get("TaxInclusiveTotalAmountWithWords", ""), missing=missing)
+    if {"amount", "tax"} <= checker.confirmed and "total" not in checker.bad:
+        checker.confirmed.add("total")
+    if "total" in checker.confirmed and "amount" in checker.confirmed and "tax" not in checker.bad:
+        checker.confirmed.add("tax")
+    checker.require_money_corroboration()
+    readings = checker.readings({**present, "number": True, "issue_date": True,
+                                 "buyer_name": bool(doc.buyer.name), "seller_name": bool(doc.seller.name),
+                                 "buyer_tax_id": bool(doc.buyer.tax_id), "seller_tax_id": bool(doc.seller.tax_id),
+                                 "lines": bool(doc.lines), "kind": True,
+                                 "code": bool(doc.legacy_code), "check_code": bool(doc.check_code)})
+    return ReadResult(doc, readings, tuple(reasons + checker.reasons), family=family, source_format=FORMAT_PDF)
+
+
+_VALUE_FIELDS = {
+    "InvoiceNo": "number", "InvoiceCode": "code", "IssueDate": "issue_date", "InvoiceCheckCode": "check_code",
+    "BuyerName": "buyer_name", "BuyerTaxID": "buyer_tax_id", "SellerName": "seller_name",
+    "SellerTaxID": "seller_tax_id", "TaxExclusiveTotalAmount": "amount", "TaxTotalAmount": "tax",
+    "TaxInclusiveTotalAmount": "total",
+}
+
+
+def _qr_only_result(qr: Any, reason: ReviewReason) -> ReadResult:
+    """No usable text: what the QR code gives, everything else to be entered by a person."""
+    if qr is None:
+        return ReadResult(None, review=(reason,), source_format=FORMAT_PDF)
+    amount = qr.amount if qr.amount is not None else Decimal(0)
+    family = FAMILY_RAIL if qr.type == "51" else FAMILY_AIR if qr.type == "61" else FAMILY_VAT
+    kind = {"31": "81", "32": "82", "51": "51", "61": "61"}.get(qr.type, qr.type)
+    doc = InvoiceDocument(
+        number=qr.number if not qr.code else qr.code + qr.number, kind=kind, issue_date=qr.date,
+        seller=InvoiceParty(), buyer=InvoiceParty(),
+        total_amount=Decimal(0) if qr.is_shudian else amount, total_tax=Decimal(0),
+        total_with_tax=amount if qr.is_shudian else amount, legacy_code=qr.code or "",
+        legacy_number=qr.number if qr.code else "", check_code=qr.check_code or "", source_format=FORMAT_PDF)
+    fields = {name: FieldReading("qr", CONFIRMED) for name in ("number", "issue_date")}
+    if qr.code:
+        fields["code"] = FieldReading("qr", CONFIRMED)
+    for name in ("buyer_name", "buyer_tax_id", "seller_name", "seller_tax_id", "amount", "tax", "total", "lines"):
+        fields[name] = FieldReading("", MISSING)
+    money = "total" if qr.is_shudian else "amount"
+    if qr.amount is not None:
+        fields[money] = FieldReading("qr", READ)
+    review = [reason] + [ReviewReason(name, "needs_entry", "需人工录入") for name in ("amount", "tax", "total")]
+    return ReadResult(doc, fields, tuple(review), family=family, source_format=FORMAT_PDF)
