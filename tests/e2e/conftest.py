@@ -83,3 +83,14 @@ def login(browser, live_server):
     yield _login
     for context in pages:
         context.close()
+
+
+def choose_blue_invoice(page, number: str) -> None:
+    """The autocomplete: open it, type part of the number, pick the match."""
+    page.click(".field-blue_invoice .select2-selection")
+    page.fill(".select2-search__field", number[-8:])
+    option = page.locator(".select2-results__option", has_text=number)
+    option.wait_for()
+    page.wait_for_timeout(300)  # select2 re-renders its results while the search settles
+    page.locator(".select2-results__option", has_text=number).first.click()
+    assert number in page.inner_text(".field-blue_invoice .select2-selection__rendered")

@@ -15,6 +15,7 @@ from invoicing.models import Taxpayer
 from issuing import services
 from issuing.models import ApplicationTrigger, BillingDocument, Invoice, InvoiceApplication, IssuingPolicy
 from issuing.models_red import RedLetterForm
+from tests.e2e.conftest import choose_blue_invoice
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -55,17 +56,6 @@ def demo_blue(entity) -> Invoice:
 
 def messages_text(page) -> str:
     return page.inner_text("ul.messagelist") if page.query_selector("ul.messagelist") else ""
-
-
-def choose_blue_invoice(page, number: str) -> None:
-    """The autocomplete: open it, type part of the number, pick the match."""
-    page.click(".field-blue_invoice .select2-selection")
-    page.fill(".select2-search__field", number[-8:])
-    option = page.locator(".select2-results__option", has_text=number)
-    option.wait_for()
-    page.wait_for_timeout(300)  # select2 re-renders its results while the search settles
-    page.locator(".select2-results__option", has_text=number).first.click()
-    assert number in page.inner_text(".field-blue_invoice .select2-selection__rendered")
 
 
 def test_finance_red_flushes_an_issued_invoice_in_full_choosing_it_in_the_autocomplete(red_world, login, shots,

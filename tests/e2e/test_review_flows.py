@@ -13,6 +13,7 @@ import pytest
 from django.core.management import call_command
 
 from invoicing.models import Taxpayer
+from tests.e2e.conftest import choose_blue_invoice
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,7 +29,8 @@ def review_world(settings, transactional_db):
     from tests.issuing.factories import make_document
 
     settings.TAX_CHANNEL_TRANSPORT = "inprocess"
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    devnull = open("/dev/null", "w")  # noqa: SIM115
+    call_command("seed_demo", force=True, stdout=devnull, stderr=devnull)  # tests run with DEBUG off
     SandboxAccount.objects.update(issue_delay_seconds=0)
     from issuing import services
 
@@ -190,7 +192,7 @@ def test_a_red_letter_form_refused_by_the_platform_is_an_error_banner(review_wor
     monkeypatch.setattr(SandboxChannel, "red_form_apply", refuse)
     page = login("finance")
     page.goto(f"{live_server.url}/admin/issuing/redletterform/add/")
-    page.fill("#id_blue_number", blue.number)
+    choose_blue_invoice(page, blue.number)
     shots(page, "request")
     page.click("input[name=_submit_now]")
     page.wait_for_selector("ul.messagelist")
