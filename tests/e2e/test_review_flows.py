@@ -163,6 +163,9 @@ def test_finance_bulk_issues_and_lands_on_what_started(review_world, login, shot
     assert "id__in=" in page.url
     assert f"已发起开票 {len(approved)} 张申请单" in _message(page, "success")
     assert f"刚发起开票的 {len(approved)} 张申请单" in _message(page, "info")
+    colour = "el => getComputedStyle(el).backgroundColor"
+    assert (page.eval_on_selector("ul.messagelist li.info", colour)
+            != page.eval_on_selector("ul.messagelist li.success", colour))  # a note is not styled as a success
     shown = page.locator("#result_list tbody tr").count()
     assert shown == len(approved)
     body = page.inner_text("#result_list")
