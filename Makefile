@@ -37,11 +37,8 @@ seed: migrate ## create the demo world (idempotent)
 run: system-deps venv seed ## install, migrate, seed and serve the admin with a Celery worker and beat
 	@HOST=$(HOST) PORT=$(PORT) scripts/run_dev.sh
 
-# The suite runs on every core (pytest-xdist; TEST_WORKERS=0 runs it in one process). Tests of one file stay on one
-# worker, so a file's fixtures (the browser, a seeded demo) are built once per worker.
-TEST_WORKERS ?= auto
-test: system-deps dev-venv ## the whole test suite, in parallel
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+test: system-deps dev-venv ## the whole test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 check: dev-venv ## Django checks, migrations check, lint
 	DEBUG=1 $(BIN)/python manage.py check
