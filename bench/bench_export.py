@@ -7,7 +7,7 @@ PostgreSQL, else postgres://postgres@127.0.0.1:5432/fapiao_bench_export, created
 filled, so it must be disposable); ``BENCH_PG_INVOICES`` (default 1000000; 0 skips the PostgreSQL part).
 
 * Export floor, same run: ``csv.writer`` / openpyxl write-only over the raw ``values_list`` tuples, no formatting.
-  Goals: ours ≥ 10,000 rows/s and peak memory growth ≤ 50 MB for 100k rows.
+  Goals: ours ≥ 10,000 rows/s and peak memory growth ≤ 50 MB for 100k rows; CSV ≤ 1.2× the floor's time.
 * PostgreSQL: invoices and lines generated in SQL, then the summary's daily rollup rebuilt from them
   (``rebuild_rollup``, timed, as after any bulk load); ``summary_rows`` (one aggregate over the rollup) p50 of 9 runs
   for everything and for one month, next to ``summary_rows_live`` (the aggregate over every invoice line, the
@@ -193,7 +193,7 @@ def export_figures(n: int) -> None:
         assert rows == n, (rows, n)
         print(f"export {fmt.upper():4} {n:,} rows: ours {n / ours:9,.0f} rows/s (goal >= 10,000), "
               f"peak RSS +{mem.growth_mb:.0f} MB (goal <= 50); floor {n / floor:9,.0f} rows/s "
-              f"-> ours {ours / floor:.2f}x the floor's time")
+              f"-> ours {ours / floor:.2f}x the floor's time{' (goal <= 1.2)' if fmt == 'csv' else ''}")
 
 
 def pg_figures(sizes: list[int]) -> None:

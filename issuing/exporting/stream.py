@@ -5,9 +5,13 @@ column kind, to CSV (generated chunk by chunk into a StreamingHttpResponse) or t
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import io
 import os
+import re
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from urllib.parse import quote
 
@@ -105,22 +109,77 @@ class _Echo:
         return value
 
 
+_BOOL_LABELS = {True: "是", False: "否"}
+_FORMULA_START = re.compile("\n[" + re.escape("".join(FORMULA_PREFIXES)) + "]")
+_TWO_PLACES = re.compile(r"-?[0-9]+\.[0-9]{2}(?:\n-?[0-9]+\.[0-9]{2})*")
+
+
+def _csv_column(kind: str, f: Callable, labels: dict | None) -> Callable[[tuple], Sequence]:
+    """A formatter of one whole column of a chunk, equal cell for cell to ``f`` as written by ``csv.writer`` (which
+    writes None as ""), doing the common case in C (map over builtins, membership tests) and falling back to ``f``
+    per cell only where the common case does not hold."""
+
+    def slow(col: tuple) -> Sequence:
+        return list(map(f, col))
+
+    if kind == "text":
+        def text(col: tuple) -> Sequence:
+            try:  # strings (and None, written as ""), none starting like a formula: unchanged
+                if not _FORMULA_START.search("\n" + "\n".join(filter(None, col))):
+                    return col
+            except TypeError:  # something other than a string: str() it per cell
+                pass
+            return slow(col)
+        return text
+    if kind == "money":
+        def money(col: tuple) -> Sequence:
+            # amounts read from a 2-place decimal column: str() is already the 2-place form
+            strs = list(map(str, col))
+            return strs if _TWO_PLACES.fullmatch("\n".join(strs)) else slow(col)
+        return money
+    if kind == "date":
+        def date(col: tuple) -> Sequence:  # str(a date) is its isoformat()
+            return col if set(map(type, col)) <= {dt.date, type(None)} else slow(col)
+        return date
+    if kind in ("bool", "choice"):
+        table = _BOOL_LABELS if kind == "bool" else (labels or {})
+
+        def lookup(col: tuple) -> Sequence:
+            try:
+                out = list(map(table.get, col))
+            except TypeError:  # unhashable
+                return slow(col)
+            misses = out.count(None)
+            return out if not misses or misses == col.count(None) and None not in table else slow(col)
+        return lookup
+    if f is _same:
+        return lambda col: col
+    return slow
+
+
 def csv_chunks(spec: ExportSpec, qs, *, progress: Callable[[int, int], None] | None = None) -> Iterator[bytes]:
-    """UTF-8 with a BOM (so Excel opens Chinese correctly), 500 rows per chunk."""
+    """UTF-8 with a BOM (so Excel opens Chinese correctly), 500 rows per chunk. Each chunk is formatted column by
+    column (``_csv_column``) and written with one ``writerows``: no per-row Python work."""
     writer = csv.writer(_Echo())
     yield ("\ufeff" + writer.writerow(spec.headers)).encode("utf-8")
-    buf: list[str] = []
+    columns = [_csv_column(c.kind, f, spec.choices.get(c.path)) for c, f in zip(spec.columns, formatters(spec, "csv"),
+                                                                                  strict=True)]
+    width = len(columns)
+    source = iter(qs.values_list(*spec.paths).iterator(chunk_size=CHUNK) if isinstance(qs, QuerySet) else qs)
+    out = io.StringIO()
+    body = csv.writer(out)
     n = 0
-    for row in iter_rows(spec, qs, "csv"):
-        buf.append(writer.writerow(row))
-        n += 1
-        if len(buf) >= 500:
-            yield "".join(buf).encode("utf-8")
-            buf = []
-            if progress:
-                progress(n, 0)
-    if buf:
-        yield "".join(buf).encode("utf-8")
+    while rows := list(islice(source, 500)):
+        cols = list(zip(*rows, strict=True))
+        if len(cols) != width:
+            raise ValueError(f"rows of {len(cols)} values for {width} columns")
+        body.writerows(zip(*[fmt(col) for fmt, col in zip(columns, cols, strict=True)], strict=True))
+        yield out.getvalue().encode("utf-8")
+        out.seek(0)
+        out.truncate()
+        n += len(rows)
+        if progress:
+            progress(n, 0)
 
 
 def write_xlsx(spec: ExportSpec, qs, target, *, progress: Callable[[int, int], None] | None = None,

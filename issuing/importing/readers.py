@@ -35,8 +35,8 @@ def max_file_bytes() -> int:
 
 
 def stream_above_bytes() -> int:
-    """Sheets whose XML is larger than this are read row by row (openpyxl read-only) instead of by calamine, which
-    holds the whole sheet in memory (~180 MB per 100k lines of the template). Keeps memory flat for huge files."""
+    """Sheets whose XML is larger than this are read in slices (``_open_xlsx_sliced``) instead of whole by calamine,
+    which holds the whole sheet in memory (~180 MB per 100k lines of the template). Keeps memory flat for huge files."""
     return int(getattr(settings, "BILLING_IMPORT_STREAM_ABOVE_BYTES", 96 * MB))
 
 
@@ -230,7 +230,7 @@ def _open_xlsx(path: Path, wanted: str | None) -> Table:
     if structure.xml_bytes > stream_above_bytes():
         if hasattr(wb, "close"):
             wb.close()
-        return _open_xlsx_streaming(path, sheet_name, structure)
+        return _open_xlsx_sliced(path, sheet_name, structure)
     try:
         sh = wb.get_sheet_by_name(sheet_name)
     except Exception as exc:
@@ -259,43 +259,141 @@ def _open_xlsx(path: Path, wanted: str | None) -> Table:
     return table
 
 
-def _open_xlsx_streaming(path: Path, sheet_name: str, structure: _Structure) -> Table:
-    """Row by row through openpyxl's read-only mode: slower than calamine, but memory does not grow with the file."""
-    from openpyxl import load_workbook
+def slice_bytes() -> int:
+    """A sheet read in slices is cut into pieces of about this much XML, each read by calamine in turn."""
+    return int(getattr(settings, "BILLING_IMPORT_SLICE_BYTES", 8 * MB))
 
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-        ws = wb[sheet_name]
-        ws.reset_dimensions()  # trust the rows, not a stale <dimension>
-    except Exception as exc:
-        raise FileRejected([_corrupt(exc)]) from exc
+
+_SHEET_DATA = re.compile(rb"<(\w+:)?sheetData\b[^>]*?(/?)>")
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b[^>]*/>")
+
+
+def _sheet_slices(zf: zipfile.ZipFile, part: str, limit: int) -> Iterator[bytes]:
+    """The sheet's XML cut at row boundaries into standalone sheets of about ``limit`` bytes (the head, without its
+    ``<dimension>``, then some whole rows), streamed: never more than a slice and a read block in memory."""
+    with zf.open(part) as fh:
+        buf = b""
+        while True:  # the head: everything up to and including <sheetData>
+            chunk = fh.read(1 << 20)
+            buf += chunk
+            m = _SHEET_DATA.search(buf)
+            if m or not chunk:
+                break
+        if not m or m.group(2):  # no rows at all
+            return
+        prefix = m.group(1) or b""
+        head = _DIMENSION.sub(b"", buf[:m.end()])
+        row_end, data_end = b"</" + prefix + b"row>", b"</" + prefix + b"sheetData>"
+        foot = data_end + b"</" + prefix + b"worksheet>"
+        body = bytearray(buf[m.end():])
+        del buf
+        done = False
+        while not done:
+            chunk = fh.read(1 << 20)
+            body += chunk
+            end = body.find(data_end)
+            if end >= 0 or not chunk:
+                del body[end if end >= 0 else len(body):]
+                done = True
+            while body and (done or len(body) >= limit):
+                if done and len(body) <= limit:
+                    cut = len(body)
+                else:  # the last whole row within the limit, else the first whole row
+                    cut = body.rfind(row_end, 0, limit + len(row_end))
+                    if cut < 0:
+                        cut = body.find(row_end)
+                    if cut >= 0:
+                        cut += len(row_end)
+                    elif done:
+                        cut = len(body)
+                    else:
+                        break  # no whole row yet: read on
+                yield head + bytes(body[:cut]) + foot
+                del body[:cut]
+
+
+def _open_xlsx_sliced(path: Path, sheet_name: str, structure: _Structure) -> Table:
+    """A huge sheet read by calamine slice by slice (``_sheet_slices``, each written with the workbook's other parts
+    to a temporary .xlsx): calamine's speed and cell types, and memory bounded by the slice, not the file."""
+    import shutil
+    import tempfile
+
+    from python_calamine import CalamineWorkbook
+
     total = max(structure.rows - 1, 0)
     if total > max_rows():
-        wb.close()
         detail = gettext("%(rows)s 行，上限 %(limit)s 行") % {"rows": total, "limit": max_rows()}
         raise FileRejected([issue("file.too_many_rows", sheet=sheet_name, detail=detail)])
-    it = ws.iter_rows(values_only=True)
-    header_row = 1
-    headers: list[str] = []
-    for cells in it:
-        if any(c not in (None, "") for c in cells):
-            headers = [_text(h) for h in cells]
-            break
-        header_row += 1
-    if not any(headers):
-        wb.close()
-        raise FileRejected([issue("sheet.empty", sheet=sheet_name)])
+    workdir = Path(tempfile.mkdtemp(prefix="fapiao-import-"))
+    try:
+        zf = zipfile.ZipFile(path)
+        part = _sheet_part(zf, sheet_name)
+        base = workdir / "base.xlsx"
+        with zipfile.ZipFile(base, "w", zipfile.ZIP_STORED) as out:  # every part but the sheet, once
+            for info in zf.infolist():
+                if info.filename != part:
+                    out.writestr(info.filename, zf.read(info.filename))
+        slices = _sheet_slices(zf, part, max(slice_bytes(), 1))
+    except Exception as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise FileRejected([_corrupt(exc)]) from exc
+
+    def close():
+        slices.close()
+        zf.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    def sheets() -> Iterator[tuple[int, int, Iterator[list]]]:
+        """(first row, first column, rows) of each slice, 0-based as calamine gives them. The first slice's rows as
+        the whole-sheet path reads them (``iter_rows``); the others' from their first row on (``iter_rows`` would
+        start at the sheet's row 1 and yield every row before the slice, empty)."""
+        first = True
+        target = workdir / "slice.xlsx"
+        for doc in slices:
+            shutil.copyfile(base, target)
+            with zipfile.ZipFile(target, "a", zipfile.ZIP_STORED) as out:
+                out.writestr(part, doc)
+            del doc
+            try:
+                wb = CalamineWorkbook.from_path(str(target))
+                sh = wb.get_sheet_by_name(sheet_name)
+            except Exception as exc:
+                raise FileRejected([_corrupt(exc)]) from exc
+            try:
+                if sh.height and sh.start:
+                    yield sh.start[0], sh.start[1], sh.iter_rows() if first else iter(sh.to_python())
+                    first = False
+            finally:
+                del sh
+                wb.close()
+
+    try:
+        pieces = sheets()
+        first = next(pieces, None)
+        header_cells = next(first[2], None) if first else None
+        headers = [_text(h) for h in header_cells or []]
+        if not any(headers):
+            raise FileRejected([issue("sheet.empty", sheet=sheet_name)])
+    except BaseException:
+        close()
+        raise
+    start_row, start_col = first[0], first[1]
 
     def gen():
         try:
-            for i, cells in enumerate(it):
-                yield header_row + 1 + i, ["" if c is None else c for c in cells]
+            for i, cells in enumerate(first[2]):
+                yield start_row + 2 + i, cells
+            for row0, col0, rows in pieces:
+                pad = [""] * (col0 - start_col) if col0 > start_col else []
+                skip = start_col - col0 if col0 < start_col else 0  # cells left of the header's first column
+                for i, cells in enumerate(rows):
+                    yield row0 + 1 + i, pad + cells if pad else cells[skip:] if skip else cells
         finally:
-            wb.close()
+            close()
 
     table = Table(kind="xlsx", sheet=sheet_name, headers=headers, total=total, _rows=gen(),
-                  issues=structure.issues(sheet_name), header_row=header_row)
-    table._closer = wb.close
+                  issues=structure.issues(sheet_name), header_row=start_row + 1, col_offset=start_col)
+    table._closer = close
     return table
 
 
