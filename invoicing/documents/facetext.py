@@ -223,6 +223,24 @@ def _header_columns(row: list[PlacedText]) -> list[tuple[str, float]]:
     return cols
 
 
+def line_from_cells(cells: dict[str, str], *, line_no: int) -> InvoiceLine | None:
+    """One item line from its cells' text by column (item, spec, unit, qty, price, amount, rate, tax); ``None`` for
+    a row without an amount or the "详见销货清单" pointer to an attachment."""
+    item = cells.get("item", "")
+    amount = parse_decimal(cells.get("amount"))
+    if amount is None or "详见" in item:
+        return None
+    rate_text = cells.get("rate", "")
+    rate = parse_rate(rate_text)
+    return InvoiceLine(
+        line_no=line_no, item_name=item, short_name=split_item_name(item)[0],
+        spec=cells.get("spec", ""), unit=cells.get("unit", ""),
+        quantity=parse_decimal(cells.get("qty")), unit_price=parse_decimal(cells.get("price")),
+        amount=amount, tax_rate=rate, tax=parse_decimal(cells.get("tax")),
+        tax_rate_text="" if rate is not None else (rate_text or "***"),
+    )
+
+
 def table_lines(texts: list[PlacedText], row_tolerance: float = 1.6) -> list[InvoiceLine]:
     """Item lines from positioned text: columns from the header labels, rows down to the 合计 row, per page."""
     lines: list[InvoiceLine] = []
@@ -254,19 +272,9 @@ def table_lines(texts: list[PlacedText], row_tolerance: float = 1.6) -> list[Inv
                 for key, value in cells.items():
                     cells_rows[-1][key] = cells_rows[-1].get(key, "") + value
         for cells in cells_rows:
-            item = cells.get("item", "")
-            amount = parse_decimal(cells.get("amount"))
-            if amount is None or "详见" in item:
-                continue
-            rate_text = cells.get("rate", "")
-            rate = parse_rate(rate_text)
-            lines.append(InvoiceLine(
-                line_no=len(lines) + 1, item_name=item, short_name=split_item_name(item)[0],
-                spec=cells.get("spec", ""), unit=cells.get("unit", ""),
-                quantity=parse_decimal(cells.get("qty")), unit_price=parse_decimal(cells.get("price")),
-                amount=amount, tax_rate=rate, tax=parse_decimal(cells.get("tax")),
-                tax_rate_text="" if rate is not None else (rate_text or "***"),
-            ))
+            line = line_from_cells(cells, line_no=len(lines) + 1)
+            if line is not None:
+                lines.append(line)
     return lines
 
 

@@ -23,7 +23,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from invoicing.documents.model import InvoiceLine, normalize_text, parse_decimal, parse_rate, split_item_name
+from invoicing.documents.facetext import line_from_cells
+from invoicing.documents.model import InvoiceLine, normalize_text
 
 
 @dataclass
@@ -550,18 +551,9 @@ def _table_row(row: list[Word], ordered: list[tuple[str, float, float]], lines: 
 def _to_lines(raw: list[dict[str, Any]]) -> list[InvoiceLine]:
     out: list[InvoiceLine] = []
     for cells in raw:
-        item = cells.get("item", "")
-        amount = parse_decimal(cells.get("amount"))
-        if amount is None or "详见" in item:
-            continue
-        rate_text = cells.get("rate", "")
-        rate = parse_rate(rate_text)
-        out.append(InvoiceLine(
-            line_no=len(out) + 1, item_name=item, short_name=split_item_name(item)[0], spec=cells.get("spec", ""),
-            unit=cells.get("unit", ""), quantity=parse_decimal(cells.get("qty")),
-            unit_price=parse_decimal(cells.get("price")), amount=amount, tax_rate=rate,
-            tax=parse_decimal(cells.get("tax")), tax_rate_text="" if rate is not None else (rate_text or "***"),
-        ))
+        line = line_from_cells(cells, line_no=len(out) + 1)
+        if line is not None:
+            out.append(line)
     return out
 
 
