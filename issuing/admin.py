@@ -38,10 +38,9 @@ from invoicing.formatting import money
 from invoicing.models import Counterparty, CounterpartyKind, TaxCategory
 from invoicing.scoping import allowed_taxpayers, scope_queryset
 from invoicing.validators import add_text_validators
-
-from . import selectors, services, splitting
-from .admin_import_export import BillingImportAdminMixin, StreamingExportAdminMixin
-from .models import (
+from issuing import selectors, services, splitting
+from issuing.admin_import_export import BillingImportAdminMixin, StreamingExportAdminMixin
+from issuing.models import (
     PAPER_KINDS,
     ApplicationLine,
     ApplicationSource,
@@ -61,7 +60,7 @@ S = ApplicationStatus
 PRE_APPROVAL = (S.DRAFT, S.PENDING_REVIEW, S.IN_REVIEW)
 
 try:  # exactly-once issuing (queues the channel call); without it 发起开票 only moves the state
-    from . import admin_issuing
+    from issuing import admin_issuing
 except ImportError:  # pragma: no cover - the issuing module is optional for this admin
     admin_issuing = None
 
@@ -867,7 +866,7 @@ class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsRead
         return [f.name for f in Invoice._meta.fields] + ["red_mark", "events_table"]
 
     def get_search_results(self, request, queryset, search_term):
-        from .admin_red import is_red_form_lookup, red_flushable_invoices
+        from issuing.admin_red import is_red_form_lookup, red_flushable_invoices
 
         if is_red_form_lookup(request):  # the red-letter form's blue invoice: only what may be red-flushed
             queryset = queryset & red_flushable_invoices(request.user)

@@ -34,8 +34,7 @@ from invoicing.tax import (
     rates_for_taxpayer_type,
     validate_line_sequence,
 )
-
-from .models import ISSUABLE_KINDS, SPECIAL_KINDS, IssuingPolicy
+from issuing.models import ISSUABLE_KINDS, SPECIAL_KINDS, IssuingPolicy
 
 SHUDIAN_MAX_LINES = 2000  # domain.md §5.3, counting discount lines
 REMARK_MAX_BYTES = 450  # bz VARCHAR(450), domain.md §5.2; bytes or characters UNVERIFIED, so both are checked

@@ -11,9 +11,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from invoicing.models import Counterparty, Taxpayer
-
-from . import selectors, services
-from .models import BillingDocument, InvoicingBasis, IssuingPolicy, QuotaPeriod
+from issuing import selectors, services
+from issuing.models import BillingDocument, InvoicingBasis, IssuingPolicy, QuotaPeriod
 
 DEMO_SOURCE = "demo"
 

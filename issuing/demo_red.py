@@ -23,10 +23,9 @@ from decimal import Decimal
 
 from invoicing.channels import get_channel
 from invoicing.models import Taxpayer
-
-from . import issuing, services
-from .models import BillingDocument, Invoice
-from .models_red import RedFlushPolicy
+from issuing import issuing, services
+from issuing.models import BillingDocument, Invoice
+from issuing.models_red import RedFlushPolicy
 
 DEMO_SOURCE = "demo-red"
 SOFTWARE = "3040201000000000000"

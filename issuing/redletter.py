@@ -67,9 +67,8 @@ from invoicing.events import event_record
 from invoicing.formatting import money
 from invoicing.models import TaxCategory, Taxpayer
 from invoicing.tax import LINE_TOLERANCE, allocate, normalise_qty_price, q2, to_decimal
-
-from . import selectors, services
-from .models import (
+from issuing import selectors, services
+from issuing.models import (
     PAPER_KINDS,
     ApplicationSource,
     ApplicationStatus,
@@ -80,7 +79,7 @@ from .models import (
     InvoiceStatus,
     LineProperty,
 )
-from .models_red import (
+from issuing.models_red import (
     EFFECTIVE,
     RESERVING,
     VOID_CODES,
@@ -92,7 +91,7 @@ from .models_red import (
     RedLetterFormLine,
     RefundPolicy,
 )
-from .rollup import rollup_invoice
+from issuing.rollup import rollup_invoice
 
 logger = logging.getLogger(__name__)
 

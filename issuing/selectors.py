@@ -13,9 +13,8 @@ from django.utils import timezone
 
 from invoicing.models import Taxpayer
 from invoicing.scoping import scope_queryset
-
-from . import compliance
-from .models import (
+from issuing import compliance
+from issuing.models import (
     INACTIVE_STATUSES,
     REVIEW_QUEUE_ORDER,
     ApplicationLine,

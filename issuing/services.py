@@ -40,9 +40,8 @@ from invoicing.validators import (
     tax_rate_problem,
     validate_invoice_text,
 )
-
-from . import compliance, selectors, splitting
-from .models import (
+from issuing import compliance, selectors, splitting
+from issuing.models import (
     EDITABLE_STATUSES,
     ISSUABLE_KINDS,
     ApplicationLine,
@@ -60,7 +59,7 @@ from .models import (
     QuotaPeriod,
     Source,
 )
-from .models import ApplicationTrigger as Trigger
+from issuing.models import ApplicationTrigger as Trigger
 
 S = ApplicationStatus
 ZERO = Decimal("0.00")
@@ -646,7 +645,7 @@ def billing_document_auto_apply(*, document: BillingDocument, event: str) -> Inv
         event_record(obj=doc, action="auto_apply", actor_label="自动申请",
                       data={"event": event, "application": app.number, "total": str(app.total)})
         if app.status == S.APPROVED and policy.auto_issue:
-            from .issuing import application_submit_issue
+            from issuing.issuing import application_submit_issue
 
             app = application_submit_issue(application=app, actor=None)
     return app

@@ -7,8 +7,7 @@ import re
 import pytest
 
 from api.models import ApiClient, token_digest
-
-from .conftest import Api
+from tests.api.conftest import Api
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,7 @@ import pytest
 from invoicing.models import Event
 from issuing import services
 from issuing.models import ApplicationStatus, InvoiceApplication, Source
-
-from .conftest import BUYER, assert_error, document_body, line
+from tests.api.conftest import BUYER, assert_error, document_body, line
 
 pytestmark = pytest.mark.django_db
 

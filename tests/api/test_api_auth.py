@@ -13,8 +13,7 @@ from django.test import Client
 from api.authentication import HMAC_MAX_SKEW, hmac_signature
 from api.models import ApiClient, token_digest
 from api.services import api_client_rotate
-
-from .conftest import Api, assert_error, document_body
+from tests.api.conftest import Api, assert_error, document_body
 
 pytestmark = pytest.mark.django_db
 

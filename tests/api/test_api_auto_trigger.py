@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from issuing.models import ApplicationTrigger, InvoiceApplication, Source
+from tests.api.conftest import assert_error, document_body
 from tests.issuing.factories import policy
-
-from .conftest import assert_error, document_body
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,7 @@ import pytest
 
 from invoicing.models import Event
 from issuing.models import BillingDocument, BillingDocumentStatus, Source
-
-from .conftest import assert_error, document_body, line
+from tests.api.conftest import assert_error, document_body, line
 
 pytestmark = pytest.mark.django_db
 

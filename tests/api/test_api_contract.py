@@ -17,9 +17,8 @@ from delivery.models import Delivery
 from invoicing.models import Event
 from issuing import services
 from issuing.models import BillingDocument, Invoice, InvoiceApplication, InvoiceStatus
+from tests.api.conftest import BUYER, assert_error, document_body, line
 from tests.delivery.factories import make_invoice
-
-from .conftest import BUYER, assert_error, document_body, line
 
 pytestmark = pytest.mark.django_db
 

@@ -21,9 +21,8 @@ from api.services import api_client_create
 from delivery.models import Delivery
 from issuing import services
 from issuing.models import InvoiceApplication
+from tests.api.conftest import Receiver
 from tests.delivery.factories import make_invoice
-
-from .conftest import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "fapiao_desk_client"

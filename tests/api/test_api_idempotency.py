@@ -9,8 +9,7 @@ from django.db import connection
 
 from api.models import IdempotencyRecord
 from issuing.models import BillingDocument, InvoiceApplication
-
-from .conftest import Api, assert_error, document_body
+from tests.api.conftest import Api, assert_error, document_body
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from issuing.models import BillingDocument
+from tests.api.conftest import BUYER, assert_error, document_body, line
 from tests.delivery.factories import make_invoice
-
-from .conftest import BUYER, assert_error, document_body, line
 
 pytestmark = pytest.mark.django_db
 

@@ -12,9 +12,8 @@ from api import files
 from api.models import ApiClient
 from invoicing.models import Event
 from issuing.models_red import RedLetterForm
+from tests.api.conftest import assert_error, document_body
 from tests.delivery.factories import make_invoice
-
-from .conftest import assert_error, document_body
 
 pytestmark = pytest.mark.django_db
 

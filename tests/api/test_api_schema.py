@@ -22,9 +22,8 @@ from schemathesis.specs.openapi.checks import (
 
 from api.models import ApiClient
 from invoicing.wsgi import application
+from tests.api.conftest import document_body
 from tests.delivery.factories import make_invoice
-
-from .conftest import document_body
 
 pytestmark = pytest.mark.django_db
 

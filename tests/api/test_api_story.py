@@ -12,8 +12,7 @@ from delivery.webhooks import webhook_verify
 from issuing import issuing, services
 from issuing.models import InvoiceApplication
 from sandbox import services as sandbox
-
-from .conftest import Receiver, document_body
+from tests.api.conftest import Receiver, document_body
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,7 @@ from delivery.models import WebhookDelivery, WebhookEndpoint
 from delivery.webhooks import webhook_verify
 from issuing import services
 from issuing.models import InvoiceApplication
-
-from .conftest import BUYER, Receiver, assert_error, line
+from tests.api.conftest import BUYER, Receiver, assert_error, line
 
 pytestmark = pytest.mark.django_db
 

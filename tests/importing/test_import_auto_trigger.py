@@ -6,9 +6,8 @@ import pytest
 
 from issuing.importing.run import import_billing_file
 from issuing.models import ApplicationTrigger, BillingDocument, InvoiceApplication
+from tests.importing.conftest import row, write_xlsx
 from tests.issuing.factories import policy
-
-from .conftest import row, write_xlsx
 
 pytestmark = pytest.mark.django_db
 

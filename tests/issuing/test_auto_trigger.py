@@ -11,9 +11,8 @@ from django.urls import reverse
 from invoicing.models import CounterpartyKind, Event
 from issuing import services
 from issuing.models import ApplicationStatus, ApplicationTrigger, InvoiceApplication, Source
+from tests.issuing.factories import make_document, policy, software_line
 from tests.threads import run_together
-
-from .factories import make_document, policy, software_line
 
 S = ApplicationStatus
 COMPANY = {"buyer_kind": CounterpartyKind.COMPANY, "buyer_name": "上海白鹭文化传媒有限公司",

@@ -15,8 +15,7 @@ from invoicing.events import events_for
 from issuing import issuing
 from issuing.models import ApplicationStatus, Invoice, InvoiceApplication, InvoiceStatus
 from sandbox.models import LedgerInvoice
-
-from .conftest import ScriptedChannel
+from tests.issuing_flow.conftest import ScriptedChannel
 
 pytestmark = pytest.mark.django_db
 S = ApplicationStatus
