@@ -38,7 +38,7 @@ from invoicing.formatting import money
 from invoicing.models import Counterparty, CounterpartyKind, TaxCategory
 from invoicing.scoping import allowed_taxpayers, scope_queryset
 from invoicing.validators import add_text_validators
-from issuing import selectors, services, splitting
+from issuing import admin_issuing, issuing, selectors, services, splitting
 from issuing.admin_import_export import BillingImportAdminMixin, StreamingExportAdminMixin
 from issuing.models import (
     PAPER_KINDS,
@@ -59,10 +59,6 @@ from issuing.models import (
 S = ApplicationStatus
 PRE_APPROVAL = (S.DRAFT, S.PENDING_REVIEW, S.IN_REVIEW)
 
-try:  # exactly-once issuing (queues the channel call); without it 发起开票 only moves the state
-    from issuing import admin_issuing
-except ImportError:  # pragma: no cover - the issuing module is optional for this admin
-    admin_issuing = None
 
 
 def _delivery_admin():
@@ -401,17 +397,15 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
                     "person_reviewer", "created_at")
     list_display_links = ("number",)
     list_filter = ("status", "taxpayer", "kind", "auto_approved",
-                   admin_issuing.NeedsAttentionFilter if admin_issuing else "needs_attention",
+                   admin_issuing.NeedsAttentionFilter,
                    ("created_at", admin.DateFieldListFilter))
     search_fields = ("number", "buyer_name", "buyer_tax_id", "sources__billing_document__external_no", "issue_serial")
     list_select_related = ("taxpayer", "reviewer")
     show_full_result_count = False
     date_hierarchy = "created_at"
     inlines = (ApplicationLineInline, ApplicationSourceInline)
-    actions = ["claim_selected", "approve_selected", "reject_selected", "withdraw_selected"] + (
-        [admin_issuing.submit_issue, admin_issuing.retry_same_serial, admin_issuing.query_platform_now]
-        if admin_issuing else ["issue_selected"]
-    )
+    actions = ["claim_selected", "approve_selected", "reject_selected", "withdraw_selected",
+               admin_issuing.submit_issue, admin_issuing.retry_same_serial, admin_issuing.query_platform_now]
     change_form_template = "admin/issuing/invoiceapplication/change_form.html"
     fieldsets = (
         (None, {"fields": ("number", "status", "customer_status_display", "taxpayer", "kind", "source",
@@ -531,7 +525,7 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
                 out.append(button)
         if obj.status in services.SPLITTABLE and allowed["change"]:
             out.append({"name": "split", "label": _("拆分"), "needs_reason": False})
-        if admin_issuing and allowed["issue"] and obj.status == S.ISSUING and obj.needs_attention:
+        if allowed["issue"] and obj.status == S.ISSUING and obj.needs_attention:
             out.append({"name": "reissue", "label": _("换流水号重开"), "needs_reason": False})
         return out
 
@@ -557,22 +551,20 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
                  name="issuing_invoiceapplication_transition"),
             path("<int:pk>/split/", view(self.split_view), name="issuing_invoiceapplication_split"),
             path("<int:pk>/reject/", view(self.reject_view), name="issuing_invoiceapplication_reject"),
-        ] + (
-            [path("<int:pk>/reissue/", view(functools.partial(admin_issuing.reissue_view, self)),
-                  name="issuing_invoiceapplication_reissue")]
-            if admin_issuing else []
-        ) + urls
+            path("<int:pk>/reissue/", view(functools.partial(admin_issuing.reissue_view, self)),
+                 name="issuing_invoiceapplication_reissue"),
+        ] + urls
 
     SERVICES = {  # (service, message when done: "已领取 1 张申请单：number")
         "claim": (services.application_claim, _("已领取 1 张申请单：%(number)s")),
         "release": (services.application_release, _("已放弃审核 1 张申请单：%(number)s")),
-        "approve": (admin_issuing.approve_service if admin_issuing else services.application_approve,
+        "approve": (admin_issuing.approve_service,
                     _("已批准 1 张申请单：%(number)s")),
         "reject": (services.application_reject, _("已驳回 1 张申请单：%(number)s")),
         "withdraw": (services.application_withdraw, _("已撤销 1 张申请单：%(number)s")),
         "submit": (services.application_submit, _("已提交 1 张申请单：%(number)s")),
         "start_issuing": (
-            admin_issuing.submit_issue_service if admin_issuing else services.application_mark_issuing,
+            admin_issuing.submit_issue_service,
             _("已发起开票 1 张申请单：%(number)s"),
         ),
         "retry": (services.application_retry, _("已转为待开票 1 张申请单：%(number)s")),
@@ -742,12 +734,12 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
 
     @admin.action(description=_("批准（检查额度）"), permissions=["review"])
     def approve_selected(self, request, queryset):
-        issue = admin_issuing is not None and request.user.has_perm(services.P_ISSUE)
+        issue = request.user.has_perm(services.P_ISSUE)
         with transaction.atomic():
             result = services.applications_approve_batch(applications=list(queryset.values_list("pk", flat=True)),
                                                          actor=request.user)
             # As the 批准 button: whoever may also issue (finance) approves and issues at once, in batches.
-            started = (admin_issuing.issuing.applications_submit_issue(applications=result.approved,
+            started = (issuing.applications_submit_issue(applications=result.approved,
                                                                        actor=request.user)
                        if issue and result.approved else None)
         # result.summary's text, translated here: 已批准 n 张，未批准 m 张[；额度不足：numbers]
@@ -769,12 +761,6 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
         self._each(request, queryset, services.application_withdraw,
                    lambda n: ngettext("已撤销 %(n)d 张申请单", "已撤销 %(n)d 张申请单", n) % {"n": n},
                    lambda n: ngettext("%(n)d 张未能撤销", "%(n)d 张未能撤销", n) % {"n": n})
-
-    @admin.action(description=_("发起开票"), permissions=["issue"])
-    def issue_selected(self, request, queryset):
-        self._each(request, queryset, services.application_mark_issuing,
-                   lambda n: ngettext("已发起开票 %(n)d 张申请单", "已发起开票 %(n)d 张申请单", n) % {"n": n},
-                   lambda n: ngettext("%(n)d 张未能发起开票", "%(n)d 张未能发起开票", n) % {"n": n})
 
 
 class RejectForm(forms.Form):
@@ -1035,4 +1021,3 @@ class IssuingPolicyAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
         event_record(obj=obj, action="policy_change", actor=request.user, taxpayer=obj.taxpayer,
                      data={f: str(form.cleaned_data.get(f)) for f in form.changed_data})
 
-from issuing import admin_red  # noqa: E402,F401

@@ -331,4 +331,3 @@ def reports_view(request):
     return TemplateResponse(request, "admin/issuing/reports.html", context)
 
 
-__all__ = ["BillingImportAdminMixin", "StreamingExportAdminMixin"]

@@ -754,5 +754,3 @@ class QuotaPeriod(models.Model):
     @property
     def remaining(self) -> Decimal:
         return self.total - self.used
-from issuing.models_red import RedLetterForm, RedLetterFormLine  # noqa: E402,F401
-from issuing.models_rollup import InvoiceDailyRate  # noqa: E402,F401
