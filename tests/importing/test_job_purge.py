@@ -37,7 +37,6 @@ def test_old_jobs_go_with_their_files_and_recent_ones_stay(settings, tmp_path):
 
 def test_the_purge_runs_daily():
     import issuing.tasks  # noqa: F401 - what the worker's and beat's autodiscovery import
-    import issuing.tasks_import  # noqa: F401
 
     entry = celery_app.conf.beat_schedule["issuing-purge-job-files"]
     assert entry["task"] == "issuing.purge_job_files"
