@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from api.models import ApiClient
-from issuing.models import Invoice
+from issuing.platform.models import Invoice
 
 FILE_LINK_SECONDS = 600
 _SALT = "api.invoice-file-link"

@@ -99,7 +99,7 @@ INVOICE_KIND_VALUES = ["81", "82", "85", "86"]
 
 
 def application_status_values() -> list[str]:
-    from issuing.models import CUSTOMER_STATUS
+    from issuing.applications.models import CUSTOMER_STATUS
 
     return sorted({code for code, _label in CUSTOMER_STATUS.values()})
 

@@ -18,19 +18,12 @@ from invoicing.validators import (
     tax_rate_problem,
     validate_business_date,
 )
-from issuing import selectors
-from issuing.models import (
-    ISSUABLE_KINDS,
-    BillingDocument,
-    BillingDocumentLine,
-    Invoice,
-    InvoiceApplication,
-    InvoiceKind,
-    InvoicingBasis,
-    SpecificBusiness,
-    customer_status,
-)
-from issuing.models_red import RedLetterForm, RedReasonCode
+from issuing.applications.models import InvoiceApplication, customer_status
+from issuing.base import ISSUABLE_KINDS, InvoiceKind, SpecificBusiness
+from issuing.billing import selectors as billing_selectors
+from issuing.billing.models import BillingDocument, BillingDocumentLine, InvoicingBasis
+from issuing.platform.models import Invoice
+from issuing.redletter.models import RedLetterForm, RedReasonCode
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
 QTY = {"max_digits": 25, "decimal_places": 13}
@@ -264,8 +257,8 @@ class BillingDocumentSerializer(serializers.ModelSerializer):
     def get_balance(self, obj: BillingDocument) -> dict[str, Any]:
         policies = self.context.setdefault("policies", {})
         if obj.taxpayer_id not in policies:
-            policies[obj.taxpayer_id] = selectors.policy_for(obj.taxpayer)
-        bal = selectors.billing_document_balance(obj, policy=policies[obj.taxpayer_id])
+            policies[obj.taxpayer_id] = billing_selectors.policy_for(obj.taxpayer)
+        bal = billing_selectors.billing_document_balance(obj, policy=policies[obj.taxpayer_id])
         return BalanceSerializer(bal).data
 
 

@@ -18,7 +18,7 @@ from api.models import TOKEN_PREFIX, ApiClient, ClientDelivery, token_digest
 from delivery.models import Channel, Delivery
 from invoicing.events import event_record
 from invoicing.models import Taxpayer
-from issuing.models import Invoice, InvoiceStatus
+from issuing.platform.models import Invoice, InvoiceStatus
 
 
 @dataclass(frozen=True)

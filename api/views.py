@@ -55,21 +55,17 @@ from api.throttling import ClientRateThrottle
 from delivery.models import DELIVERED_FORMATS, WebhookEndpoint
 from invoicing.events import event_record
 from invoicing.validators import unsafe_char, unsafe_text_message
-from issuing import redletter, selectors, services
-from issuing.compliance import ComplianceError
-from issuing.models import (
-    CUSTOMER_STATUS,
-    ApplicationLine,
-    ApplicationSource,
-    BillingDocument,
-    BillingDocumentStatus,
-    Invoice,
-    InvoiceApplication,
-    InvoiceLine,
-    InvoiceStatus,
-    Source,
-)
-from issuing.models_red import RedFormState, RedLetterForm
+from issuing.applications import selectors as application_selectors
+from issuing.applications import services as application_services
+from issuing.applications.compliance import ComplianceError
+from issuing.applications.models import CUSTOMER_STATUS, ApplicationLine, ApplicationSource, InvoiceApplication
+from issuing.base import Source
+from issuing.billing import selectors as billing_selectors
+from issuing.billing import services as billing_services
+from issuing.billing.models import BillingDocument, BillingDocumentStatus
+from issuing.platform.models import Invoice, InvoiceLine, InvoiceStatus
+from issuing.redletter import services as redletter_services
+from issuing.redletter.models import RedFormState, RedLetterForm
 
 # Rules that describe this month's capacity rather than the application: an API application that breaks only these
 # is still accepted, and waits in review like one entered in the admin.
@@ -244,7 +240,7 @@ class BillingDocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
     filterset_class = BillingDocumentFilter
 
     def get_queryset(self):
-        qs = selectors.billing_documents_with_applied(BillingDocument.objects.all())
+        qs = billing_selectors.billing_documents_with_applied(BillingDocument.objects.all())
         return self.scoped(qs).select_related("taxpayer", "taxpayer__issuing_policy").prefetch_related(
             "lines__tax_category"
         ).order_by("-created_at", "-id")
@@ -271,7 +267,7 @@ class BillingDocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
             line["tax_category"] = line["tax_category"].code
         try:
             with transaction.atomic():
-                doc = services.billing_document_create(
+                doc = billing_services.billing_document_create(
                     actor=None,
                     taxpayer=taxpayer,
                     external_no=data["external_no"],
@@ -308,7 +304,7 @@ class BillingDocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
         doc = self.get_object()
         data = self.input(PaymentSerializer)
         with transaction.atomic():
-            services.billing_document_record_payment(document=doc, actor=None, amount=data["amount"])
+            billing_services.billing_document_record_payment(document=doc, actor=None, amount=data["amount"])
             self.audit(doc, "api_payment", amount=str(data["amount"]))
         return Response(self.get_serializer(self.get_queryset().get(pk=doc.pk)).data)
 
@@ -327,7 +323,7 @@ class BillingDocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
         doc = self.get_object()
         data = self.input(DeliveredSerializer)
         with transaction.atomic():
-            services.billing_document_mark_delivered(document=doc, actor=None, delivered_on=data["delivered_on"])
+            billing_services.billing_document_mark_delivered(document=doc, actor=None, delivered_on=data["delivered_on"])
             self.audit(doc, "api_delivered")
         return Response(self.get_serializer(self.get_queryset().get(pk=doc.pk)).data)
 
@@ -346,7 +342,7 @@ class BillingDocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
         doc = self.get_object()
         data = self.input(RefundSerializer)
         with transaction.atomic():
-            services.billing_document_refund(document=doc, actor=None, amount=data["amount"], reason=data["reason"])
+            billing_services.billing_document_refund(document=doc, actor=None, amount=data["amount"], reason=data["reason"])
             self.audit(doc, "api_refund", amount=str(data["amount"]))
         return Response(self.get_serializer(self.get_queryset().get(pk=doc.pk)).data)
 
@@ -427,7 +423,7 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clien
         for line in lines:
             line["tax_category"] = line["tax_category"].code
         with transaction.atomic():
-            app = services.application_create(
+            app = application_services.application_create(
                 actor=None,
                 taxpayer=data["taxpayer"],
                 kind=data["kind"],
@@ -442,7 +438,7 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clien
                 source=Source.API,
             )
             # The same rules the reviewer's approval runs (issuing/compliance.py): refuse now what would be refused.
-            failures = [f for f in selectors.application_failures(app) if f.code not in NOT_BLOCKING_AT_CREATION]
+            failures = [f for f in application_selectors.application_failures(app) if f.code not in NOT_BLOCKING_AT_CREATION]
             if failures:
                 raise ComplianceError(failures)
             self.audit(app, "api_create")
@@ -464,7 +460,7 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clien
         app = self.get_object()
         data = self.input(WithdrawSerializer)
         with transaction.atomic():
-            services.application_withdraw(application=app, actor=None, reason=data["reason"])
+            application_services.application_withdraw(application=app, actor=None, reason=data["reason"])
             self.audit(app, "api_withdraw", reason=data["reason"])
         return Response(self.get_serializer(self.get_queryset().get(pk=app.pk)).data)
 
@@ -488,12 +484,12 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clien
         app = self.get_object()
         data = self.input(ReapplySerializer)
         with transaction.atomic():
-            new = services.application_reapply(
+            new = application_services.application_reapply(
                 application=app, actor=None, buyer=BuyerFields.from_input(data["buyer"]),
                 delivery_email=data["delivery_email"], delivery_mobile=data["delivery_mobile"],
                 remark=data["remark"], source=Source.API,
             )
-            failures = [f for f in selectors.application_failures(new) if f.code not in NOT_BLOCKING_AT_CREATION]
+            failures = [f for f in application_selectors.application_failures(new) if f.code not in NOT_BLOCKING_AT_CREATION]
             if failures:
                 raise ComplianceError(failures)
             self.audit(new, "api_reapply", reapplication_of=app.number)
@@ -635,7 +631,7 @@ class RedFlushRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
         if invoice is None:
             raise _field_error("invoice", "发票不存在", "No such invoice")
         with transaction.atomic():
-            form = redletter.redletter_request(
+            form = redletter_services.redletter_request(
                 actor=None, blue_invoice=invoice, reason=data["reason"], amount_with_tax=data["amount"],
                 note=data["note"], submit=False,
             )

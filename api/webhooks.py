@@ -18,7 +18,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 
-from issuing.models import ApplicationStatus, InvoiceApplication, customer_status
+from issuing.applications.models import ApplicationStatus, InvoiceApplication, customer_status
 
 logger = logging.getLogger(__name__)
 

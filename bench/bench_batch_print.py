@@ -64,7 +64,7 @@ def main() -> int:
     from delivery.views import invoices_batch_print_response
     from invoicing.documents.pdf import render_batch_pdf
     from invoicing.scoping import scope_queryset
-    from issuing.models import Invoice
+    from issuing.platform.models import Invoice
     from tests.delivery.factories import make_invoice
     from tests.factories import TaxpayerFactory
 

@@ -39,7 +39,7 @@ PG_INVOICES = int(os.environ.get("BENCH_PG_INVOICES", "1000000"))
 def _october():
     import datetime as dt
 
-    from issuing.exporting.reports import ReportFilters
+    from issuing.reports.summary import ReportFilters
 
     return ReportFilters(date_from=dt.date(2026, 10, 1), date_to=dt.date(2026, 10, 31))
 
@@ -88,7 +88,7 @@ def fill_invoices_sql(n: int) -> None:
     """n invoices (every 20th red, against the one before) with two lines each (6% and 13%), in SQL."""
     from django.db import connection
 
-    from issuing.models import Invoice, InvoiceLine
+    from issuing.platform.models import Invoice, InvoiceLine
     from tests.factories import tax_category
 
     a, b = entities()
@@ -142,7 +142,7 @@ def fill_invoices_orm(n: int) -> None:
 
     from django.utils import timezone
 
-    from issuing.models import Invoice
+    from issuing.platform.models import Invoice
 
     a, _ = entities()
     day = dt.date(2026, 10, 1)
@@ -163,9 +163,9 @@ def export_figures(n: int) -> None:
     from bench_import import PeakRss
     from openpyxl import Workbook
 
-    from issuing.exporting.specs import get_spec
-    from issuing.exporting.stream import write_file
-    from issuing.models import Invoice
+    from issuing.platform.models import Invoice
+    from issuing.reports.specs import get_spec
+    from issuing.reports.stream import write_file
 
     spec = get_spec("invoices")
     qs = Invoice.objects.order_by("id")
@@ -203,10 +203,11 @@ def pg_figures(sizes: list[int]) -> None:
     from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
 
-    from issuing.exporting import reports
-    from issuing.exporting.reports import ReportFilters
-    from issuing.models import Invoice, InvoiceDailyRate, InvoiceLine
-    from issuing.rollup import rebuild_rollup
+    from issuing.platform.models import Invoice, InvoiceLine
+    from issuing.reports import summary
+    from issuing.reports.models import InvoiceDailyRate
+    from issuing.reports.rollup import rebuild_rollup
+    from issuing.reports.summary import ReportFilters
 
     with connection.cursor() as c:
         c.execute(f"TRUNCATE {InvoiceDailyRate._meta.db_table}, {InvoiceLine._meta.db_table}, "
@@ -225,12 +226,12 @@ def pg_figures(sizes: list[int]) -> None:
         t = time.perf_counter()
         buckets = rebuild_rollup()
         rebuild = time.perf_counter() - t
-        times = timed(reports.summary_rows, user, ReportFilters(), 9)
-        month = timed(reports.summary_rows, user, _october(), 9)
-        live = timed(reports.summary_rows_live, user, ReportFilters(), 3)
-        live_month = timed(reports.summary_rows_live, user, _october(), 3)
-        rows = reports.summary_rows(user)
-        assert rows == reports.summary_rows_live(user), "the rollup and the live aggregate disagree"
+        times = timed(summary.summary_rows, user, ReportFilters(), 9)
+        month = timed(summary.summary_rows, user, _october(), 9)
+        live = timed(summary.summary_rows_live, user, ReportFilters(), 3)
+        live_month = timed(summary.summary_rows_live, user, _october(), 3)
+        rows = summary.summary_rows(user)
+        assert rows == summary.summary_rows_live(user), "the rollup and the live aggregate disagree"
         url = reverse("admin:issuing_invoice_changelist")
         client.get(url)
         lat = []
@@ -272,7 +273,7 @@ def main() -> None:
     setup_django(url)
     from django.db import connection
 
-    from issuing.models import Invoice, InvoiceLine
+    from issuing.platform.models import Invoice, InvoiceLine
 
     if connection.vendor == "postgresql":
         with connection.cursor() as c:

@@ -103,7 +103,7 @@ class PeakRss:
 def write_template_file(path: Path, lines: int) -> None:
     from openpyxl import Workbook
 
-    from issuing.importing.columns import COLUMNS
+    from issuing.intake.columns import COLUMNS
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("业务单据明细")
@@ -126,7 +126,7 @@ def write_template_file(path: Path, lines: int) -> None:
 def clear() -> None:
     from django.db import connection
 
-    from issuing.models import BillingDocument, BillingDocumentLine
+    from issuing.billing.models import BillingDocument, BillingDocumentLine
 
     if connection.vendor == "postgresql":
         with connection.cursor() as c:
@@ -142,8 +142,8 @@ def run_floor(path: Path, taxpayer, category) -> float:
     from django.db import transaction
     from python_calamine import CalamineWorkbook
 
-    from issuing.importing.columns import COLUMNS
-    from issuing.models import BillingDocument, BillingDocumentLine
+    from issuing.billing.models import BillingDocument, BillingDocumentLine
+    from issuing.intake.columns import COLUMNS
 
     idx = {c.key: i for i, c in enumerate(COLUMNS)}
     started = time.perf_counter()
@@ -185,7 +185,7 @@ def run_floor(path: Path, taxpayer, category) -> float:
 
 
 def run_ours(path: Path) -> tuple[float, float, object]:
-    from issuing.importing.run import import_billing_file
+    from issuing.intake.run import import_billing_file
     from issuing.management.commands.import_billing import _SystemUser
 
     with PeakRss() as mem:
@@ -202,7 +202,7 @@ def run_import_export_default(lines: int, taxpayer, category, tmp: Path) -> floa
     from import_export.formats.base_formats import XLSX
     from openpyxl import Workbook
 
-    from issuing.models import BillingDocument, BillingDocumentLine
+    from issuing.billing.models import BillingDocument, BillingDocumentLine
 
     docs = BillingDocument.objects.bulk_create(
         [BillingDocument(taxpayer=taxpayer, source="import", external_no=f"IE{d:09d}", buyer_name="上海白鹭文化传媒有限公司")
@@ -266,7 +266,7 @@ def main() -> None:
     clear()
 
     if FLAT_LINES:
-        from issuing.importing.readers import _scan_structure, stream_above_bytes
+        from invoicing.intake.readers import _scan_structure, stream_above_bytes
 
         peaks, per_line = {}, {}
         for n in (LINES, FLAT_LINES):

@@ -60,16 +60,16 @@ class Probe:
 
     def __init__(self, n_entity: int, per_probe: int = 20, probes: int = 40) -> None:
         from invoicing.channels import get_channel
-        from issuing import issuing
+        from issuing.applications.models import InvoiceApplication
         from issuing.management.commands.soak_issuing import make_approved_applications, soak_entity
-        from issuing.models import InvoiceApplication
+        from issuing.platform import services as platform_services
 
         taxpayer = soak_entity(n=n_entity)
         ids = make_approved_applications(taxpayer, per_probe * probes)
         self.requests = []
         for app in InvoiceApplication.objects.filter(pk__in=ids).select_related("taxpayer").order_by("id"):
             app.issue_serial = f"PROBE-{app.number}"
-            self.requests.append(issuing.build_issue_request(app))
+            self.requests.append(platform_services.build_issue_request(app))
         self.channel = get_channel(taxpayer)
         self.per_probe = per_probe
 
@@ -82,15 +82,16 @@ class Probe:
 
 
 def measure(size: int, n_entity: int, *, segment: int = 1000, probe: Probe | None = None) -> dict:
-    from issuing import issuing
+    from issuing.applications.models import ApplicationStatus, InvoiceApplication
     from issuing.management.commands.soak_issuing import make_approved_applications, soak_entity
-    from issuing.models import ApplicationStatus, Invoice, InvoiceApplication
+    from issuing.platform import services as platform_services
+    from issuing.platform.models import Invoice
 
     taxpayer = soak_entity(n=n_entity)
     ids = make_approved_applications(taxpayer, size)
     apps = list(InvoiceApplication.objects.filter(pk__in=ids).order_by("id"))
-    original = issuing._queue_issue
-    issuing._queue_issue = lambda application_id: None  # no worker: this process makes each attempt itself
+    original = platform_services._queue_issue
+    platform_services._queue_issue = lambda application_id: None  # no worker: this process makes each attempt itself
     segments = []
     elapsed = 0.0
     try:
@@ -98,14 +99,14 @@ def measure(size: int, n_entity: int, *, segment: int = 1000, probe: Probe | Non
             probe_ms = probe.ms_per_call() if probe else None
             started = time.perf_counter()
             for app in apps[k:k + segment]:
-                issuing.application_submit_issue(application=app)
-                issuing.issue_attempt(application_id=app.pk)
+                platform_services.application_submit_issue(application=app)
+                platform_services.issue_attempt(application_id=app.pk)
             seconds = time.perf_counter() - started
             elapsed += seconds
             n = len(apps[k:k + segment])
             segments.append({"ms": seconds / n * 1000, "probe_ms": probe_ms})
     finally:
-        issuing._queue_issue = original
+        platform_services._queue_issue = original
     issued = InvoiceApplication.objects.filter(pk__in=ids, status=ApplicationStatus.ISSUED).count()
     invoices = Invoice.objects.filter(application_id__in=ids).count()
     assert issued == invoices == size, (issued, invoices, size)
@@ -116,16 +117,17 @@ def measure(size: int, n_entity: int, *, segment: int = 1000, probe: Probe | Non
 def measure_batch(size: int, n_entity: int, *, segment: int = 1000, probe: Probe | None = None) -> dict:
     """The bulk path (a finance user's bulk 发起开票): ``applications_submit_issue`` per ``ISSUING_BATCH_SIZE``
     applications, then ``issue_batch`` for each batch task it would queue, as a worker would run them."""
-    from issuing import issuing
+    from issuing.applications.models import ApplicationStatus, InvoiceApplication
     from issuing.management.commands.soak_issuing import make_approved_applications, soak_entity
-    from issuing.models import ApplicationStatus, Invoice, InvoiceApplication
+    from issuing.platform import services as platform_services
+    from issuing.platform.models import Invoice
 
     taxpayer = soak_entity(n=n_entity)
     ids = make_approved_applications(taxpayer, size)
-    batch = issuing.issue_batch_size()
+    batch = platform_services.issue_batch_size()
     queued: list[list[int]] = []
-    original = issuing._queue_batch
-    issuing._queue_batch = queued.append  # no worker: this process runs each batch task itself
+    original = platform_services._queue_batch
+    platform_services._queue_batch = queued.append  # no worker: this process runs each batch task itself
     segments = []
     elapsed = 0.0
     try:
@@ -134,15 +136,15 @@ def measure_batch(size: int, n_entity: int, *, segment: int = 1000, probe: Probe
             started = time.perf_counter()
             part = ids[k:k + segment]
             for j in range(0, len(part), batch):
-                issuing.applications_submit_issue(applications=part[j:j + batch])
+                platform_services.applications_submit_issue(applications=part[j:j + batch])
                 while queued:
-                    report = issuing.issue_batch(application_ids=queued.pop(0))
+                    report = platform_services.issue_batch(application_ids=queued.pop(0))
                     assert not report.retry and not report.errors, report.as_dict()
             seconds = time.perf_counter() - started
             elapsed += seconds
             segments.append({"ms": seconds / len(part) * 1000, "probe_ms": probe_ms})
     finally:
-        issuing._queue_batch = original
+        platform_services._queue_batch = original
     issued = InvoiceApplication.objects.filter(pk__in=ids, status=ApplicationStatus.ISSUED).count()
     invoices = Invoice.objects.filter(application_id__in=ids).count()
     assert issued == invoices == size, (issued, invoices, size)
@@ -155,18 +157,18 @@ def measure_processes(size: int, processes: int, n_entity: int) -> dict:
     processes running the batch tasks side by side (each its own database connection). Wall time, both steps."""
     from django.db import connections
 
-    from issuing import issuing
     from issuing.management.commands.soak_issuing import make_approved_applications, soak_entity
-    from issuing.models import Invoice
+    from issuing.platform import services as platform_services
+    from issuing.platform.models import Invoice
 
     taxpayer = soak_entity(n=n_entity)
     ids = make_approved_applications(taxpayer, size)
     queued: list[list[int]] = []
-    issuing._queue_batch = queued.append
+    platform_services._queue_batch = queued.append
     started = time.perf_counter()
-    batch = issuing.issue_batch_size()
+    batch = platform_services.issue_batch_size()
     for k in range(0, size, batch):
-        issuing.applications_submit_issue(applications=ids[k:k + batch])
+        platform_services.applications_submit_issue(applications=ids[k:k + batch])
     connections.close_all()  # each child opens its own
     children = []
     for w in range(processes):
@@ -175,7 +177,7 @@ def measure_processes(size: int, processes: int, n_entity: int) -> dict:
             code = 0
             try:
                 for chunk in queued[w::processes]:
-                    report = issuing.issue_batch(application_ids=chunk)
+                    report = platform_services.issue_batch(application_ids=chunk)
                     code |= bool(report.retry or report.errors)
             except BaseException:  # noqa: BLE001 - reported through the exit code
                 code = 1
@@ -206,16 +208,16 @@ def pg_child(args: argparse.Namespace) -> int:
 def measure_channel_only(size: int, n_entity: int) -> dict[str, float]:
     """The platform call alone (sign, in-process sandbox, ledger, call log): the floor of what issuing can cost."""
     from invoicing.channels import get_channel
-    from issuing import issuing
+    from issuing.applications.models import InvoiceApplication
     from issuing.management.commands.soak_issuing import make_approved_applications, soak_entity
-    from issuing.models import InvoiceApplication
+    from issuing.platform import services as platform_services
 
     taxpayer = soak_entity(n=n_entity)
     ids = make_approved_applications(taxpayer, size)
     requests = []
     for app in InvoiceApplication.objects.filter(pk__in=ids).select_related("taxpayer").order_by("id"):
         app.issue_serial = f"BASE-{app.number}"
-        requests.append(issuing.build_issue_request(app))
+        requests.append(platform_services.build_issue_request(app))
     channel = get_channel(taxpayer)
     started = time.perf_counter()
     for request in requests:
@@ -225,7 +227,7 @@ def measure_channel_only(size: int, n_entity: int) -> dict[str, float]:
 
 
 def issue_batch_size() -> int:
-    from issuing.issuing import issue_batch_size as size
+    from issuing.platform.services import issue_batch_size as size
 
     return size()
 

@@ -18,7 +18,7 @@ from django.utils.translation import pgettext_lazy
 
 from invoicing.fields import EncryptedTextField
 from invoicing.models import Taxpayer
-from issuing.models import Invoice
+from issuing.platform.models import Invoice
 
 # --- rendered files ----------------------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from django.utils.translation import gettext
 from delivery.models import PrintJob, RenderStatus
 from delivery.rendering import batch_print_pdf
 from invoicing.models import Event
-from issuing.models import Invoice, InvoiceLine
+from issuing.platform.models import Invoice, InvoiceLine
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from delivery.models import DELIVERED_FORMATS, FILE_EXTENSIONS, FileFormat, Invo
 from invoicing.documents.model import InvoiceDocument, InvoiceParty
 from invoicing.documents.model import InvoiceLine as DocumentLine
 from invoicing.words import amount_in_words
-from issuing.models import Invoice
+from issuing.platform.models import Invoice
 
 logger = logging.getLogger(__name__)
 

@@ -46,7 +46,7 @@ from invoicing.events import event_record
 from invoicing.models import Taxpayer
 from invoicing.redaction import redact_text
 from invoicing.scoping import user_may_act_on
-from issuing.models import Invoice
+from issuing.platform.models import Invoice
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ def auto_send_enabled() -> bool:
 def invoice_deliver_on_issue(invoice: Invoice) -> list[Delivery]:
     """Deliver a newly issued invoice to the application's e-mail and mobile. Idempotent per channel.
 
-    Called from the issuing hook (``issuing.rendering.invoice_files_queue``) inside the issuing transaction; the
+    Called on issuing's ``invoice_recorded`` signal (``delivery.receivers``) inside the issuing transaction; the
     sending itself is queued after commit. A bad address is logged and skipped: it never undoes the invoice.
     """
     app = invoice.application

@@ -30,7 +30,7 @@ from delivery.models import CONTENT_TYPES, DELIVERED_FORMATS, FILE_EXTENSIONS, I
 from delivery.rendering import InvoiceFileUnavailable, batch_print_pdf, invoice_file_bytes
 from invoicing.events import event_record
 from invoicing.scoping import scope_queryset, user_may_act_on
-from issuing.models import Invoice
+from issuing.platform.models import Invoice
 
 DOWNLOAD_PERMISSION = "issuing.download_invoice_file"
 logger = logging.getLogger(__name__)

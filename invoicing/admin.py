@@ -84,6 +84,23 @@ def flag_column(model, field: str):
     return admin.display(description=model._meta.get_field(field).verbose_name, ordering=field)(display)
 
 
+class ReadonlyInline(admin.TabularInline):
+    """Lines shown on a parent's page that only its services write."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):  # noqa: ANN001
+        return False
+
+    def has_change_permission(self, request, obj=None):  # noqa: ANN001
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # noqa: ANN001
+        return False
+
+
 class EntityListFilter(admin.RelatedFieldListFilter):
     """A 主体 filter that offers only the entities the user may see (the stock one lists every entity)."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext, ngettext
 
 MAX_LINES = 20  # reasons shown one per message; the rest are counted
@@ -52,3 +53,15 @@ def _failed_rows(n: int) -> str:
 def item_error(item, error: str) -> str:  # noqa: ANN001
     """One refused row: "number：reason"."""
     return gettext("%(item)s：%(error)s") % {"item": item, "error": error}
+
+
+def error_text(exc: Exception) -> str:
+    """A refused action's reason as the user reads it: the ValidationError's messages, joined with ；."""
+    if isinstance(exc, ValidationError):
+        return gettext("；").join(exc.messages)
+    return str(exc) or gettext("没有执行此操作的权限")
+
+
+def join_items(items: Sequence[object]) -> str:
+    """Numbers in a message, joined with 、 (", " in English)."""
+    return gettext("、").join(str(item) for item in items)

@@ -11,8 +11,11 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from invoicing.models import Counterparty, Taxpayer
-from issuing import selectors, services
-from issuing.models import BillingDocument, InvoicingBasis, IssuingPolicy, QuotaPeriod
+from issuing.applications import selectors as application_selectors
+from issuing.applications import services as application_services
+from issuing.applications.models import QuotaPeriod
+from issuing.billing import services as billing_services
+from issuing.billing.models import BillingDocument, InvoicingBasis, IssuingPolicy
 
 DEMO_SOURCE = "demo"
 
@@ -48,7 +51,7 @@ def seed(stdout=None) -> None:
             defaults={"auto_approve": True, "auto_approve_person_limit": Decimal("100.00"),
                       "invoicing_basis": InvoicingBasis.PAID},
         )
-        QuotaPeriod.objects.get_or_create(taxpayer=entity, month=selectors.quota_month(),
+        QuotaPeriod.objects.get_or_create(taxpayer=entity, month=application_selectors.quota_month(),
                                           defaults={"total": Decimal("1000000.00")})
         if BillingDocument.objects.filter(taxpayer=entity, source_system=DEMO_SOURCE).exists():
             continue
@@ -56,33 +59,33 @@ def seed(stdout=None) -> None:
         buyers = {c.code: c for c in Counterparty.objects.filter(taxpayer=entity)}
         docs = {}
         for suffix, buyer_code, lines in DOCUMENTS:
-            doc = services.billing_document_create(
+            doc = billing_services.billing_document_create(
                 actor=None, taxpayer=entity, external_no=f"DEMO-{tag}-{suffix}", source_system=DEMO_SOURCE,
                 counterparty=buyers[buyer_code], lines=[_line(*ln) for ln in lines],
             )
-            docs[suffix] = services.billing_document_record_payment(document=doc, actor=None, amount=doc.order_amount)
+            docs[suffix] = billing_services.billing_document_record_payment(document=doc, actor=None, amount=doc.order_amount)
         # 待审核: two orders of one company merged into one application
-        services.applications_merge(actor=None, documents=[docs["001"], docs["002"]])
+        application_services.applications_merge(actor=None, documents=[docs["001"], docs["002"]])
         # 审核中: claimed by customer service
-        claimed = services.application_create(actor=None, taxpayer=entity, sources=[docs["005"]])
+        claimed = application_services.application_create(actor=None, taxpayer=entity, sources=[docs["005"]])
         if reviewer is not None:
             try:  # the demo's 李客服; a user of that name that the demo did not create may not review here
                 with transaction.atomic():
-                    services.application_claim(application=claimed, actor=reviewer)
+                    application_services.application_claim(application=claimed, actor=reviewer)
             except PermissionDenied:
                 pass
         # 待开票: a small ordinary invoice to a person, approved by the entity's rule
-        services.application_create(actor=None, taxpayer=entity, sources=[docs["007"]])
+        application_services.application_create(actor=None, taxpayer=entity, sources=[docs["007"]])
         # 待开票 after review; and part of a refunded ride re-applied
-        approved = services.application_create(actor=None, taxpayer=entity, sources=[docs["003"]])
-        services.application_approve(application=approved, actor=None)
-        services.billing_document_refund(document=docs["004"], actor=None, amount="50.00", reason="部分退款")
-        services.application_create(actor=None, taxpayer=entity, sources=[docs["004"]], submit=False)
+        approved = application_services.application_create(actor=None, taxpayer=entity, sources=[docs["003"]])
+        application_services.application_approve(application=approved, actor=None)
+        billing_services.billing_document_refund(document=docs["004"], actor=None, amount="50.00", reason="部分退款")
+        application_services.application_create(actor=None, taxpayer=entity, sources=[docs["004"]], submit=False)
         # 驳回 with a reason the customer reads, then 已撤销
-        rejected = services.application_create(actor=None, taxpayer=entity, sources=[(docs["006"], "1000.00")])
-        services.application_reject(application=rejected, actor=None, reason="购买方名称与税号不一致，请核对后重新申请")
-        withdrawn = services.application_create(actor=None, taxpayer=entity, sources=[(docs["006"], "500.00")])
-        services.application_withdraw(application=withdrawn, actor=None, reason="客户取消")
+        rejected = application_services.application_create(actor=None, taxpayer=entity, sources=[(docs["006"], "1000.00")])
+        application_services.application_reject(application=rejected, actor=None, reason="购买方名称与税号不一致，请核对后重新申请")
+        withdrawn = application_services.application_create(actor=None, taxpayer=entity, sources=[(docs["006"], "500.00")])
+        application_services.application_withdraw(application=withdrawn, actor=None, reason="客户取消")
         made += 1
     if stdout:
         stdout.write(f"issuing: demo billing documents and applications for {made} entities")

@@ -1,20 +1,19 @@
-"""Non-admin pages of the issuing side (file downloads, QR link pages)."""
+"""Issuing's pages outside any ModelAdmin: imports, job pages and reports, each behind the admin's login."""
 
-from django.urls import path  # noqa: F401
+from django.contrib import admin
+from django.urls import path
+
+from issuing.intake import admin as intake_admin
+from issuing.reports import admin as reports_admin
 
 app_name = "issuing"
-urlpatterns: list = []
 
-# Imports, exports and reports: admin pages outside any ModelAdmin (issuing/admin_import_export.py).
-from django.contrib import admin as _admin  # noqa: E402
-
-from issuing import admin_import_export as _iex  # noqa: E402
-
-urlpatterns += [
-    path("issuing/import/", _admin.site.admin_view(_iex.fast_import), name="import"),
-    path("issuing/import/template.xlsx", _admin.site.admin_view(_iex.template_download), name="import_template"),
-    path("issuing/jobs/<str:job_id>/", _admin.site.admin_view(_iex.job_page), name="job"),
-    path("issuing/jobs/<str:job_id>/status.json", _admin.site.admin_view(_iex.job_status), name="job_status"),
-    path("issuing/jobs/<str:job_id>/<str:what>/", _admin.site.admin_view(_iex.job_download), name="job_download"),
-    path("issuing/reports/", _admin.site.admin_view(_iex.reports_view), name="reports"),
+urlpatterns = [
+    path("issuing/import/", admin.site.admin_view(intake_admin.fast_import), name="import"),
+    path("issuing/import/template.xlsx", admin.site.admin_view(intake_admin.template_download), name="import_template"),
+    path("issuing/jobs/<str:job_id>/", admin.site.admin_view(intake_admin.job_page), name="job"),
+    path("issuing/jobs/<str:job_id>/status.json", admin.site.admin_view(intake_admin.job_status), name="job_status"),
+    path("issuing/jobs/<str:job_id>/<str:what>/", admin.site.admin_view(intake_admin.job_download),
+         name="job_download"),
+    path("issuing/reports/", admin.site.admin_view(reports_admin.reports_view), name="reports"),
 ]

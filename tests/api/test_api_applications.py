@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 
 from invoicing.models import Event
-from issuing import services
-from issuing.models import ApplicationStatus, InvoiceApplication, Source
+from issuing.applications import services as application_services
+from issuing.applications.models import ApplicationStatus, InvoiceApplication
+from issuing.base import Source
 from tests.api.conftest import BUYER, assert_error, document_body, line
 
 pytestmark = pytest.mark.django_db
@@ -105,7 +106,7 @@ def test_withdrawing_gives_the_balance_back_and_cannot_happen_twice(shop):
 
 def test_a_rejection_reason_reaches_the_customer(shop, fiona):
     app = shop.post("applications/", {"buyer": BUYER, "lines": [line()]}).json()
-    services.application_reject(application=InvoiceApplication.objects.get(pk=app["id"]), actor=fiona,
+    application_services.application_reject(application=InvoiceApplication.objects.get(pk=app["id"]), actor=fiona,
                                 reason="抬头与营业执照不符")
     body = shop.get(f"applications/{app['id']}/").json()
     assert (body["status"], body["reject_reason"]) == ("rejected", "抬头与营业执照不符")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from issuing.models import ApplicationTrigger, InvoiceApplication, Source
+from issuing.applications.models import InvoiceApplication
+from issuing.base import Source
+from issuing.billing.models import ApplicationTrigger
 from tests.api.conftest import assert_error, document_body
 from tests.issuing.factories import policy
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from invoicing.models import Event
-from issuing.models import BillingDocument, BillingDocumentStatus, Source
+from issuing.base import Source
+from issuing.billing.models import BillingDocument, BillingDocumentStatus
 from tests.api.conftest import assert_error, document_body, line
 
 pytestmark = pytest.mark.django_db

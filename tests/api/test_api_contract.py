@@ -15,8 +15,10 @@ from django.utils import timezone
 from api.models import ApiClient, ClientDelivery
 from delivery.models import Delivery
 from invoicing.models import Event
-from issuing import services
-from issuing.models import BillingDocument, Invoice, InvoiceApplication, InvoiceStatus
+from issuing.applications import services as application_services
+from issuing.applications.models import InvoiceApplication
+from issuing.billing.models import BillingDocument
+from issuing.platform.models import Invoice, InvoiceStatus
 from tests.api.conftest import BUYER, assert_error, document_body, line
 from tests.delivery.factories import make_invoice
 
@@ -194,7 +196,7 @@ def test_a_rejected_application_is_applied_for_again_with_the_corrected_title(sh
     doc = shop.post("billing-documents/", document_body("SO-C6", "212.00")).json()
     first = shop.post("applications/", {"billing_documents": [{"id": doc["id"], "amount": "106.00"}]}).json()
     assert_error(shop.post(f"applications/{first['id']}/reapply/", {}), 409, "invalid_state")
-    services.application_reject(application=InvoiceApplication.objects.get(pk=first["id"]), actor=fiona,
+    application_services.application_reject(application=InvoiceApplication.objects.get(pk=first["id"]), actor=fiona,
                                 reason="抬头有误")
     corrected = {**BUYER, "name": "上海白鹭文化传媒股份有限公司"}
     response = shop.post(f"applications/{first['id']}/reapply/", {"buyer": corrected}, key="re-1")
@@ -212,7 +214,7 @@ def test_a_rejected_application_is_applied_for_again_with_the_corrected_title(sh
 def test_a_reapplication_needs_the_balance_it_takes(shop, fiona):
     doc = shop.post("billing-documents/", document_body("SO-C7")).json()
     first = shop.post("applications/", {"billing_documents": [{"id": doc["id"]}]}).json()
-    services.application_reject(application=InvoiceApplication.objects.get(pk=first["id"]), actor=fiona,
+    application_services.application_reject(application=InvoiceApplication.objects.get(pk=first["id"]), actor=fiona,
                                 reason="抬头有误")
     assert shop.post("applications/", {"billing_documents": [{"id": doc["id"]}]}).status_code == 201
     error = assert_error(shop.post(f"applications/{first['id']}/reapply/", {}), 400, "validation_error")
@@ -222,6 +224,6 @@ def test_a_reapplication_needs_the_balance_it_takes(shop, fiona):
 
 def test_applications_of_another_entity_cannot_be_reapplied(shop, erp, fiona):
     first = shop.post("applications/", {"buyer": BUYER, "lines": [line()]}).json()
-    services.application_reject(application=InvoiceApplication.objects.get(pk=first["id"]), actor=fiona,
+    application_services.application_reject(application=InvoiceApplication.objects.get(pk=first["id"]), actor=fiona,
                                 reason="抬头有误")
     assert_error(erp.post(f"applications/{first['id']}/reapply/", {}), 404, "not_found")

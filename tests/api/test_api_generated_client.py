@@ -19,8 +19,8 @@ from django.core.management import call_command
 
 from api.services import api_client_create
 from delivery.models import Delivery
-from issuing import services
-from issuing.models import InvoiceApplication
+from issuing.applications import services as application_services
+from issuing.applications.models import InvoiceApplication
 from tests.api.conftest import Receiver
 from tests.delivery.factories import make_invoice
 
@@ -155,7 +155,7 @@ def test_the_integrator_flow_through_a_generated_client(generated, schema_file, 
         assert [w.id for w in op(generated, "v1_webhooks_list").sync(client=client).results] == [hook.id]
         second = op(generated, "v1_applications_create").sync(client=client, body=m.ApplicationCreateRequest(
             billing_documents=[m.ApplicationSourceInputRequest(id=doc.id)], delivery_email="ap@bailu.example.com"))
-        services.application_reject(application=InvoiceApplication.objects.get(pk=second.id), actor=fiona,
+        application_services.application_reject(application=InvoiceApplication.objects.get(pk=second.id), actor=fiona,
                                      reason="抬头有误")
         assert any(json.loads(raw)["event"] == "application.status_changed" for _h, raw in receiver.received)
     rejected = op(generated, "v1_applications_retrieve").sync(client=client, id=second.id)

@@ -8,7 +8,8 @@ import pytest
 from django.db import connection
 
 from api.models import IdempotencyRecord
-from issuing.models import BillingDocument, InvoiceApplication
+from issuing.applications.models import InvoiceApplication
+from issuing.billing.models import BillingDocument
 from tests.api.conftest import Api, assert_error, document_body
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from issuing.models import BillingDocument
+from issuing.billing.models import BillingDocument
 from tests.api.conftest import BUYER, assert_error, document_body, line
 from tests.delivery.factories import make_invoice
 
@@ -98,7 +98,7 @@ def test_a_document_at_the_line_limit_takes_a_constant_number_of_queries(shop, s
 
     # Lines go in by bulk insert: one statement on PostgreSQL, a few on SQLite (its bound-parameter limit splits the
     # batch); everything else must not depend on the number of lines.
-    from issuing.models import BillingDocumentLine
+    from issuing.billing.models import BillingDocumentLine
 
     fields = [f for f in BillingDocumentLine._meta.concrete_fields if not f.primary_key]
     batch = connection.ops.bulk_batch_size(fields, [None] * 200) or 200

@@ -11,7 +11,7 @@ from django.test import Client
 from api import files
 from api.models import ApiClient
 from invoicing.models import Event
-from issuing.models_red import RedLetterForm
+from issuing.redletter.models import RedLetterForm
 from tests.api.conftest import assert_error, document_body
 from tests.delivery.factories import make_invoice
 

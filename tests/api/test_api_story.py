@@ -9,8 +9,9 @@ import pytest
 from django.test import Client
 
 from delivery.webhooks import webhook_verify
-from issuing import issuing, services
-from issuing.models import InvoiceApplication
+from issuing.applications import services as application_services
+from issuing.applications.models import InvoiceApplication
+from issuing.platform import services as platform_services
 from sandbox import services as sandbox
 from tests.api.conftest import Receiver, document_body
 
@@ -45,9 +46,9 @@ def test_an_upstream_system_gets_an_invoice_with_the_api_alone(
 
         # The back office reviews and issues (finance in the admin; here through the same services).
         with django_capture_on_commit_callbacks(execute=True):
-            approved = services.application_approve(application=InvoiceApplication.objects.get(pk=app["id"]),
+            approved = application_services.application_approve(application=InvoiceApplication.objects.get(pk=app["id"]),
                                                      actor=fiona)
-            issuing.application_submit_issue(application=approved, actor=fiona)
+            platform_services.application_submit_issue(application=approved, actor=fiona)
 
         app = shop.get(f"applications/{app['id']}/").json()
         assert (app["status"], app["status_label"]) == ("issued", "已开票")

@@ -8,8 +8,8 @@ import pytest
 
 from delivery.models import WebhookDelivery, WebhookEndpoint
 from delivery.webhooks import webhook_verify
-from issuing import services
-from issuing.models import InvoiceApplication
+from issuing.applications import services as application_services
+from issuing.applications.models import InvoiceApplication
 from tests.api.conftest import BUYER, Receiver, assert_error, line
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +48,7 @@ def test_a_status_change_reaches_the_subscriber_signed(shop, fiona, django_captu
         secret = shop.post("webhooks/", {"url": receiver.url, "events": ["*"]}).json()["secret"]
         app = shop.post("applications/", {"buyer": BUYER, "lines": [line()]}).json()
         with django_capture_on_commit_callbacks(execute=True):
-            services.application_reject(application=InvoiceApplication.objects.get(pk=app["id"]), actor=fiona,
+            application_services.application_reject(application=InvoiceApplication.objects.get(pk=app["id"]), actor=fiona,
                                         reason="抬头有误")
     assert WebhookDelivery.objects.filter(event="application.status_changed").count() == 1
     assert len(receiver.received) == 1
@@ -63,7 +63,7 @@ def test_a_status_change_reaches_the_subscriber_signed(shop, fiona, django_captu
 def test_internal_review_steps_send_nothing(shop, fiona):
     shop.post("webhooks/", {"url": "https://shop.example.com/hooks", "events": ["*"]})
     app = shop.post("applications/", {"buyer": BUYER, "lines": [line()]}).json()
-    services.application_claim(application=InvoiceApplication.objects.get(pk=app["id"]), actor=fiona)
+    application_services.application_claim(application=InvoiceApplication.objects.get(pk=app["id"]), actor=fiona)
     assert not WebhookDelivery.objects.exists()  # 待审核 → 审核中 reads 开票中 to a customer either way
 
 

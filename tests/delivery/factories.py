@@ -7,8 +7,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from issuing.models import Invoice, InvoiceApplication, InvoiceKind, InvoiceLine
-from issuing.rollup import rollup_invoice
+from issuing.applications.models import InvoiceApplication
+from issuing.base import InvoiceKind
+from issuing.platform.models import Invoice, InvoiceLine
+from issuing.reports.rollup import rollup_invoice
 from tests.factories import tax_category
 
 _seq = itertools.count(1)

@@ -13,7 +13,7 @@ from delivery.admin import invoice_deliveries_html, invoices_print_a5, invoices_
 from delivery.models import Delivery, DeliveryStatus, InvoiceFile, RenderStatus, WebhookEndpoint
 from delivery.rendering import invoice_files_queue
 from delivery.services import delivery_send
-from issuing.models import Invoice
+from issuing.platform.models import Invoice
 
 pytestmark = pytest.mark.django_db
 

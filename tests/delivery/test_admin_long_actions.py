@@ -8,7 +8,7 @@ from django.contrib.messages import constants
 from django.urls import reverse
 
 from delivery.models import PrintJob
-from issuing.models import Invoice
+from issuing.platform.models import Invoice
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from delivery.admin import invoice_file_links_html
 from delivery.models import InvoiceFile, RenderStatus
 from delivery.views import invoices_batch_print_response
 from invoicing.events import events_for
-from issuing.models import Invoice
+from issuing.platform.models import Invoice
 from tests.delivery.factories import make_invoice
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from delivery.services import invoice_link_create
-from issuing.models import Invoice
+from issuing.platform.models import Invoice
 
 pytestmark = pytest.mark.django_db
 

@@ -150,7 +150,7 @@ def test_an_sms_retry_sends_the_same_link(fiona, invoice, eager_retries, django_
 
 
 def test_the_customer_page_says_when_the_invoice_was_red_flushed(client, invoice):
-    from issuing.models import Invoice, InvoiceStatus
+    from issuing.platform.models import Invoice, InvoiceStatus
 
     Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.RED_FULL)
     link = invoice_link_create(invoice=invoice)

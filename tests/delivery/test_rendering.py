@@ -8,6 +8,8 @@ from delivery import rendering, tasks
 from delivery.models import InvoiceFile, RenderStatus
 from delivery.rendering import invoice_files_queue, invoice_to_document
 from invoicing.documents.xml import read_xml
+from issuing.platform.models import Invoice
+from issuing.platform.signals import invoice_recorded
 from tests.delivery.factories import make_invoice
 
 pytestmark = pytest.mark.django_db
@@ -102,13 +104,12 @@ def test_a_failure_marks_the_job_failed_with_the_reason_and_rerender_recovers(
     assert file.status == RenderStatus.DONE and file.attempts == 2 and file.message == ""
 
 
-def test_the_issuing_hook_queues_files_and_delivers_to_the_application_once(invoice, django_capture_on_commit_callbacks):
+def test_the_invoice_recorded_signal_queues_files_and_delivers_to_the_application_once(invoice, django_capture_on_commit_callbacks):
     from delivery.models import Delivery
-    from issuing import rendering as hook
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        hook.invoice_files_queue(invoice)
-        hook.invoice_files_queue(invoice)
+        invoice_recorded.send(sender=Invoice, invoice=invoice)
+        invoice_recorded.send(sender=Invoice, invoice=invoice)
     assert InvoiceFile.objects.filter(invoice=invoice).count() == 3
     assert sorted(Delivery.objects.filter(invoice=invoice).values_list("channel", "target")) == [
         ("email", "finance@bailu.example.com"), ("sms", "13800138000")]
@@ -117,10 +118,10 @@ def test_the_issuing_hook_queues_files_and_delivers_to_the_application_once(invo
 
 def test_automatic_delivery_can_be_switched_off(invoice, settings):
     from delivery.models import Delivery
-    from issuing import rendering as hook
+
 
     settings.DELIVERY_AUTO_SEND = False
-    hook.invoice_files_queue(invoice)
+    invoice_recorded.send(sender=Invoice, invoice=invoice)
     assert not Delivery.objects.exists()
 
 

@@ -10,7 +10,7 @@ import io
 import openpyxl
 import pytest
 
-from issuing.importing.template import DATA_SHEET, EXAMPLE_SHEET
+from issuing.intake.template import DATA_SHEET, EXAMPLE_SHEET
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -55,7 +55,7 @@ def _upload_on_import_page(page, live_server, path):
 
 def test_excel_import_with_an_error_file_then_a_clean_one(login, live_server, shots, tmp_path):
     from invoicing.demo import seed
-    from issuing.models import BillingDocument
+    from issuing.billing.models import BillingDocument
 
     seed()
     page = login("finance")

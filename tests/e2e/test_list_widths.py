@@ -20,9 +20,11 @@ def world(settings):
     """The demo (entities, users, documents, applications) and its approved applications issued in the sandbox."""
     from invoicing.demo import seed as seed_kernel
     from invoicing.models import Taxpayer
-    from issuing import issuing
+    from issuing.applications import services as application_services
+    from issuing.applications.models import ApplicationStatus, InvoiceApplication
     from issuing.demo import seed as seed_issuing
-    from issuing.models import ApplicationStatus, Invoice, InvoiceApplication
+    from issuing.platform import services as platform_services
+    from issuing.platform.models import Invoice
     from sandbox import services as sandbox
 
     settings.TAX_CHANNEL_TRANSPORT = "inprocess"
@@ -34,13 +36,13 @@ def world(settings):
                                secret=entity.channel_secret, region_code=entity.region_code)
     from django.contrib.auth import get_user_model
 
-    from issuing import services
+
 
     finance = get_user_model().objects.get(username="finance")
     for application in InvoiceApplication.objects.filter(status=ApplicationStatus.PENDING_REVIEW):
-        services.application_approve(application=application, actor=finance)  # company buyers too
+        application_services.application_approve(application=application, actor=finance)  # company buyers too
     for application in InvoiceApplication.objects.filter(status=ApplicationStatus.APPROVED):
-        issuing.application_submit_issue(application=application, actor=finance)
+        platform_services.application_submit_issue(application=application, actor=finance)
     assert Invoice.objects.filter(number__regex=r"^\d{20}$").count() >= 5
     assert Invoice.objects.exclude(buyer_tax_id="").exists()
 

@@ -12,9 +12,12 @@ from decimal import Decimal
 import pytest
 
 from invoicing.models import Taxpayer
-from issuing import services
-from issuing.models import ApplicationTrigger, BillingDocument, Invoice, InvoiceApplication, IssuingPolicy
-from issuing.models_red import RedLetterForm
+from issuing.applications.models import InvoiceApplication
+from issuing.billing import services as billing_services
+from issuing.billing.models import ApplicationTrigger, BillingDocument, IssuingPolicy
+from issuing.platform.models import Invoice
+from issuing.redletter import demo
+from issuing.redletter.models import RedLetterForm
 from tests.e2e.conftest import choose_blue_invoice
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -28,13 +31,13 @@ def red_world(demo_world, settings):
     """The demo plus the red-letter demo's blue invoices (three per entity, and one paid billing document each,
     invoiced in full), issued at once on the in-process sandbox."""
     settings.TAX_CHANNEL_TRANSPORT = "inprocess"
-    from issuing import demo_red
+
     from sandbox import demo as sandbox_demo
     from sandbox.models import SandboxAccount
 
     sandbox_demo.seed()
     SandboxAccount.objects.update(issue_delay_seconds=0)
-    demo_red.seed()
+    demo.seed()
     return Taxpayer.objects.get(credit_code=YUNTU)
 
 
@@ -137,7 +140,7 @@ def test_a_refund_on_a_billing_document_red_flushes_its_invoice(red_world, login
     shots(page, "refund-recorded-over-invoiced")
 
     # The beat runs the refund scan every minute; run it now, as it would.
-    from issuing.tasks_red import redletter_refunds_task
+    from issuing.redletter.tasks import redletter_refunds_task
 
     assert redletter_refunds_task()["forms"] == 1
     form = RedLetterForm.objects.get(billing_document=doc)
@@ -154,7 +157,7 @@ def test_a_refund_on_a_billing_document_red_flushes_its_invoice(red_world, login
 def test_on_payment_trigger_applies_and_issues_without_a_person(red_world, login, shots, live_server, eager_celery):
     IssuingPolicy.objects.update_or_create(taxpayer=red_world, defaults={
         "auto_approve": True, "auto_approve_company_limit": Decimal("5000.00")})
-    doc = services.billing_document_create(
+    doc = billing_services.billing_document_create(
         actor=None, taxpayer=red_world, external_no="SO-AUTO-1", source_system="shop",
         buyer={"buyer_name": "上海白鹭文化传媒有限公司", "buyer_tax_id": "91310000MA1K0BA10F"},
         buyer_email="ap@bailu.example.com",

@@ -32,13 +32,13 @@ def review_world(settings, transactional_db):
     devnull = open("/dev/null", "w")  # noqa: SIM115
     call_command("seed_demo", force=True, stdout=devnull, stderr=devnull)  # tests run with DEBUG off
     SandboxAccount.objects.update(issue_delay_seconds=0)
-    from issuing import services
+    from issuing.applications import services as application_services
 
     yuntu = Taxpayer.objects.get(credit_code=YUNTU)
     apps = {}
     for key in "abcde":
         doc = make_document(yuntu, external_no=f"E2E-{key.upper()}")
-        apps[key] = services.application_create(actor=None, taxpayer=yuntu, sources=[doc])
+        apps[key] = application_services.application_create(actor=None, taxpayer=yuntu, sources=[doc])
     return apps
 
 
@@ -149,7 +149,7 @@ def test_finance_approves_and_issues_and_sees_issued(review_world, login, shots,
 
 
 def test_finance_bulk_issues_and_lands_on_what_started(review_world, login, shots, live_server):
-    from issuing.models import ApplicationStatus, InvoiceApplication
+    from issuing.applications.models import ApplicationStatus, InvoiceApplication
 
     approved = list(InvoiceApplication.objects.filter(status=ApplicationStatus.APPROVED, taxpayer__credit_code=YUNTU)
                     .values_list("number", flat=True))
@@ -180,12 +180,13 @@ def test_a_red_letter_form_refused_by_the_platform_is_an_error_banner(review_wor
                                                                       monkeypatch):
     from invoicing.channels.base import ChannelRejected
     from invoicing.channels.sandbox import SandboxChannel
-    from issuing import issuing, services
-    from issuing.models import Invoice
+    from issuing.applications import services as application_services
+    from issuing.platform import services as platform_services
+    from issuing.platform.models import Invoice
 
-    app = services.application_approve(application=review_world["e"], actor=None)
-    services.application_mark_issuing(application=app, actor=None)
-    assert issuing.issue_attempt(application_id=app.pk) == issuing.Outcome.ISSUED
+    app = application_services.application_approve(application=review_world["e"], actor=None)
+    application_services.application_mark_issuing(application=app, actor=None)
+    assert platform_services.issue_attempt(application_id=app.pk) == platform_services.Outcome.ISSUED
     blue = Invoice.objects.get(application=app)
     refusal = "购方未进行用途确认或入账确认，只能全额红冲"
 
@@ -206,10 +207,10 @@ def test_a_red_letter_form_refused_by_the_platform_is_an_error_banner(review_wor
 
 
 def test_approve_over_quota_is_disabled_and_says_why(review_world, login, shots, live_server):
-    from issuing import services
-    from issuing.selectors import quota_month
+    from issuing.applications import quota
+    from issuing.applications.selectors import quota_month
 
-    services.quota_set(actor=None, taxpayer=Taxpayer.objects.get(credit_code=YUNTU), month=quota_month(),
+    quota.quota_set(actor=None, taxpayer=Taxpayer.objects.get(credit_code=YUNTU), month=quota_month(),
                        total="50.00")
     a = review_world["a"].number
     page = login("finance")

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from issuing.models import Invoice, InvoiceLine, InvoiceStatus
-from issuing.rollup import rollup_invoice
+from issuing.platform.models import Invoice, InvoiceLine, InvoiceStatus
+from issuing.reports.rollup import rollup_invoice
 from tests.factories import tax_category
 
 _numbers = itertools.count(1)

@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from issuing.exporting.specs import Col, ExportSpec
-from issuing.exporting.stream import csv_chunks, iter_rows
-from issuing.models import Invoice
+from issuing.platform.models import Invoice
+from issuing.reports.specs import Col, ExportSpec
+from issuing.reports.stream import csv_chunks, iter_rows
 
 SPEC = ExportSpec(
     name="t", model=Invoice,

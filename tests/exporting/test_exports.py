@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 from python_calamine import CalamineWorkbook
 
-from issuing.exporting.specs import get_spec
-from issuing.exporting.stream import csv_chunks, write_xlsx
-from issuing.models import Invoice
+from issuing.platform.models import Invoice
+from issuing.reports.specs import get_spec
+from issuing.reports.stream import csv_chunks, write_xlsx
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.importing.admin_urls")]
 
@@ -78,13 +78,14 @@ def test_a_large_export_becomes_a_job_with_a_download(client, invoices, fiona):
 
 
 def test_the_export_job_keeps_lily_in_scope(client, invoices, lily, mingyuan, settings):
-    from issuing import tasks_import
-    from issuing.importing import jobs
+    from invoicing.intake import jobs as intake_jobs
+    from issuing.reports import tasks
 
-    job_id = jobs.create("export", user_id=lily.pk, filename="x.csv")
+
+    job_id = intake_jobs.create("export", user_id=lily.pk, filename="x.csv")
     # even a query naming every invoice is narrowed to lily's entities in the worker
-    tasks_import.export_task(job_id, "invoices", tasks_import.sign_query(Invoice.objects.all()), "csv", lily.pk)
-    path = jobs.jobs_dir() / jobs.read(job_id)["output_file"]
+    tasks.export_task(job_id, "invoices", tasks.sign_query(Invoice.objects.all()), "csv", lily.pk)
+    path = intake_jobs.jobs_dir() / intake_jobs.read(job_id)["output_file"]
     rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
     assert {r[1] for r in rows[1:]} == {mingyuan.name}
 
@@ -92,11 +93,13 @@ def test_the_export_job_keeps_lily_in_scope(client, invoices, lily, mingyuan, se
 def test_a_tampered_query_token_is_refused(invoices, fiona):
     from django.core.signing import BadSignature
 
-    from issuing import tasks_import
+    from issuing.reports import tasks
 
-    token = tasks_import.sign_query(Invoice.objects.all())
+
+
+    token = tasks.sign_query(Invoice.objects.all())
     with pytest.raises(BadSignature):
-        tasks_import.unsign_query(Invoice, token[:-2] + "xx")
+        tasks.unsign_query(Invoice, token[:-2] + "xx")
 
 
 def test_the_reports_page_and_its_excel_export(client, invoices, fiona):

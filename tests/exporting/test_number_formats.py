@@ -6,7 +6,7 @@ import openpyxl
 import pytest
 from django.urls import reverse
 
-from issuing.exporting.xlsx import MONEY_FORMAT
+from issuing.reports.xlsx import MONEY_FORMAT
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.importing.admin_urls")]
 

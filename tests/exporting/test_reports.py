@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from invoicing.scoping import allowed_taxpayer_ids
-from issuing.exporting import reports
-from issuing.models import InvoiceLine, InvoiceStatus
+from issuing.platform.models import InvoiceLine, InvoiceStatus
+from issuing.reports import summary
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,7 @@ def python_summary(taxpayer_ids=None):
 
 
 def test_the_summary_ties_out_to_the_invoices(invoices, fiona):
-    rows = reports.summary_rows(fiona)
+    rows = summary.summary_rows(fiona)
     got = {(r["taxpayer_id"], r["period"], r["rate"].normalize()):
            (r["blue_count"], r["blue_amount"], r["blue_tax"], r["red_count"], r["red_amount"], r["red_tax"])
            for r in rows}
@@ -43,7 +43,7 @@ def test_the_summary_ties_out_to_the_invoices(invoices, fiona):
     assert (oct_6["blue_count"], oct_6["blue_amount"], oct_6["red_count"], oct_6["red_amount"]) == (
         2, Decimal("1500.00"), 1, Decimal("-1000.00"))
     assert oct_6["net_amount"] == Decimal("500.00") and oct_6["net_tax"] == Decimal("30.00")
-    totals = reports.summary_totals(rows)
+    totals = summary.summary_totals(rows)
     assert totals["net_amount"] == totals["blue_amount"] + totals["red_amount"]
 
 
@@ -53,37 +53,37 @@ def test_the_summary_is_one_query(invoices, fiona):
 
     allowed_taxpayer_ids(fiona)  # the user's scope is read once per request
     with CaptureQueriesContext(connection) as queries:
-        reports.summary_rows(fiona)
+        summary.summary_rows(fiona)
     selects = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
     assert len(selects) == 1 and "GROUP BY" in selects[0]
 
 
 def test_lily_sees_only_mingyuan(invoices, lily, mingyuan):
-    rows = reports.summary_rows(lily)
+    rows = summary.summary_rows(lily)
     assert {r["taxpayer_id"] for r in rows} == {mingyuan.pk}
     got = {(r["taxpayer_id"], r["period"], r["rate"].normalize()):
            (r["blue_count"], r["blue_amount"], r["blue_tax"], r["red_count"], r["red_amount"], r["red_tax"])
            for r in rows}
     assert got == python_summary({mingyuan.pk})
-    spec, qs = reports.detail_queryset(lily)
+    spec, qs = summary.detail_queryset(lily)
     assert set(qs.values_list("invoice__taxpayer_id", flat=True)) == {mingyuan.pk}
 
 
 def test_filters_by_entity_and_date(invoices, fiona, yuntu):
     import datetime as dt
 
-    rows = reports.summary_rows(fiona, reports.ReportFilters(taxpayer_ids=(yuntu.pk,),
+    rows = summary.summary_rows(fiona, summary.ReportFilters(taxpayer_ids=(yuntu.pk,),
                                                              date_from=dt.date(2026, 11, 1)))
     assert [(r["period"], r["blue_amount"]) for r in rows] == [("2026-11", Decimal("300.00"))]
 
 
 def test_application_status_report(fiona, yuntu):
-    from issuing.models import InvoiceApplication
+    from issuing.applications.models import InvoiceApplication
 
     InvoiceApplication.objects.create(number="SQ1", taxpayer=yuntu, buyer_name="张伟", amount=Decimal("100.00"),
                                       tax=Decimal("6.00"), total=Decimal("106.00"))
     InvoiceApplication.objects.create(number="SQ2", taxpayer=yuntu, buyer_name="李娜", amount=Decimal("10.00"),
                                       tax=Decimal("0.60"), total=Decimal("10.60"))
-    rows = reports.application_status_rows(fiona)
+    rows = summary.application_status_rows(fiona)
     assert rows == [{"taxpayer": yuntu.name, "status": "待审核", "count": 2, "amount": Decimal("110.00"),
                      "tax": Decimal("6.60"), "total": Decimal("116.60")}]

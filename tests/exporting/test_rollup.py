@@ -13,11 +13,12 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from issuing import redletter
-from issuing.exporting import reports
-from issuing.exporting.reports import ReportFilters
-from issuing.models import Invoice, InvoiceDailyRate, InvoiceStatus
-from issuing.rollup import rebuild_rollup, rollup_differences, rollup_invoice, rollup_invoices
+from issuing.platform.models import Invoice, InvoiceStatus
+from issuing.redletter import services
+from issuing.reports import summary
+from issuing.reports.models import InvoiceDailyRate
+from issuing.reports.rollup import rebuild_rollup, rollup_differences, rollup_invoice, rollup_invoices
+from issuing.reports.summary import ReportFilters
 from tests.exporting.conftest import make_invoice
 from tests.redletter.conftest import (  # noqa: F401 - fixtures
     _fast_retries,
@@ -46,7 +47,7 @@ def rollup_rows():
 def assert_rollup_is_live(user, filters=None):
     filters = filters or ReportFilters()
     assert rollup_differences() == []
-    assert reports.summary_rows(user, filters) == reports.summary_rows_live(user, filters)
+    assert summary.summary_rows(user, filters) == summary.summary_rows_live(user, filters)
 
 
 # --- through the services ----------------------------------------------------------------------------------------
@@ -57,12 +58,12 @@ def test_issuing_red_flushing_and_voiding_keep_the_rollup_equal_to_the_lines(blu
     assert_rollup_is_live(fiona)
     six = InvoiceDailyRate.objects.get(tax_rate=Decimal("0.06"), is_red=False)
     assert (six.invoice_count, six.amount, six.tax) == (1, Decimal("1200.00"), Decimal("72.00"))
-    redletter.redletter_request(actor=fiona, blue_invoice=mixed, reason="01", submit=True, channel=channel)
+    services.redletter_request(actor=fiona, blue_invoice=mixed, reason="01", submit=True, channel=channel)
     assert InvoiceDailyRate.objects.filter(is_red=True).count() == 2
     assert_rollup_is_live(fiona)
     paper = blue(kind="86")
     assert InvoiceDailyRate.objects.get(tax_rate=Decimal("0.06"), is_red=False).invoice_count == 2
-    outcome = redletter.paper_invoice_void(invoice=paper, actor=fiona, reason="开错抬头", channel=channel)
+    outcome = services.paper_invoice_void(invoice=paper, actor=fiona, reason="开错抬头", channel=channel)
     assert outcome.voided
     assert InvoiceDailyRate.objects.get(tax_rate=Decimal("0.06"), is_red=False).invoice_count == 1
     assert_rollup_is_live(fiona)
@@ -74,9 +75,9 @@ def test_issuing_red_flushing_and_voiding_keep_the_rollup_equal_to_the_lines(blu
 def test_a_void_that_empties_a_bucket_removes_it(blue, fiona, channel):  # noqa: F811
     paper = blue(kind="86", lines=[construction("300.00")])
     assert InvoiceDailyRate.objects.filter(tax_rate=Decimal("0.09")).exists()
-    redletter.paper_invoice_void(invoice=paper, actor=fiona, reason="开错抬头", channel=channel)
+    services.paper_invoice_void(invoice=paper, actor=fiona, reason="开错抬头", channel=channel)
     assert not InvoiceDailyRate.objects.exists()
-    assert reports.summary_rows(fiona) == reports.summary_rows_live(fiona) == []
+    assert summary.summary_rows(fiona) == summary.summary_rows_live(fiona) == []
 
 
 _blue_lines = st.lists(st.tuples(st.integers(1, 500_000), st.sampled_from(["0.06", "0.09"])), min_size=1, max_size=3)
@@ -110,18 +111,18 @@ def test_any_sequence_of_blue_red_and_void_keeps_the_rollup_right(steps, blue, f
             inv = Invoice.objects.get(pk=blues[step[1] % len(blues)].pk)
             try:
                 if step[0] == "void":
-                    redletter.paper_invoice_void(invoice=inv, actor=fiona, reason="开错", channel=channel)
+                    services.paper_invoice_void(invoice=inv, actor=fiona, reason="开错", channel=channel)
                 elif step[2] is None:
-                    redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True,
+                    services.redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True,
                                                 channel=channel)
                 else:
                     left = inv.total - inv.red_amount_total
                     part = (left * step[2] / 100).quantize(Decimal("0.01"))
-                    form = redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="04", submit=True,
+                    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="04", submit=True,
                                                        channel=channel, amount_with_tax=part)
                     if form.status == "02":
                         buyer_confirms(buyer_channel, form)
-                        redletter.redletter_sync(form=form, channel=channel)
+                        services.redletter_sync(form=form, channel=channel)
             except ValidationError:
                 pass  # not allowed in this state (already voided, fully flushed, an open form, ...)
             assert_rollup_is_live(fiona)
@@ -137,14 +138,14 @@ def test_any_sequence_of_blue_red_and_void_keeps_the_rollup_right(steps, blue, f
 
 def test_the_rollup_equals_the_live_aggregate_for_the_report_world(invoices, fiona):
     assert_rollup_is_live(fiona)
-    assert len(reports.summary_rows(fiona)) == 5
+    assert len(summary.summary_rows(fiona)) == 5
 
 
 def test_a_user_limited_to_one_entity_sees_only_its_rows(invoices, lily, mingyuan):
-    rows = reports.summary_rows(lily)
+    rows = summary.summary_rows(lily)
     assert {r["taxpayer_id"] for r in rows} == {mingyuan.pk}
-    assert rows == reports.summary_rows_live(lily)
-    assert reports.summary_rows(lily, ReportFilters(taxpayer_ids=(invoices.taxpayer_id,))) == []
+    assert rows == summary.summary_rows_live(lily)
+    assert summary.summary_rows(lily, ReportFilters(taxpayer_ids=(invoices.taxpayer_id,))) == []
 
 
 @pytest.mark.parametrize(("date_from", "date_to", "blue_amounts"), [
@@ -155,9 +156,9 @@ def test_a_user_limited_to_one_entity_sees_only_its_rows(invoices, lily, mingyua
 ])
 def test_date_filters_cut_at_the_day(invoices, fiona, yuntu, date_from, date_to, blue_amounts):
     filters = ReportFilters(taxpayer_ids=(yuntu.pk,), date_from=date_from, date_to=date_to)
-    rows = reports.summary_rows(fiona, filters)
+    rows = summary.summary_rows(fiona, filters)
     assert {(r["period"], str(r["rate"])): r["blue_amount"] for r in rows} == blue_amounts
-    assert rows == reports.summary_rows_live(fiona, filters)
+    assert rows == summary.summary_rows_live(fiona, filters)
 
 
 def test_many_invoices_roll_up_in_one_call_as_one_by_one(invoices, yuntu, mingyuan):
@@ -206,4 +207,4 @@ def test_the_command_checks_and_rebuilds(invoices, yuntu, capsys):
 def test_voided_invoices_stay_out_and_empty_months_do_not_appear(invoices, fiona):
     voided = Invoice.objects.get(status=InvoiceStatus.VOIDED)
     assert not InvoiceDailyRate.objects.filter(issue_date=voided.issue_date, amount=Decimal("999.00")).exists()
-    assert all(r["net_count"] > 0 for r in reports.summary_rows(fiona))
+    assert all(r["net_count"] > 0 for r in summary.summary_rows(fiona))

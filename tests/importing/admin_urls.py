@@ -5,8 +5,10 @@ from django.contrib import admin
 from django.urls import include, path
 
 from invoicing.admin import EntityScopedAdminMixin
-from issuing.admin_import_export import BillingImportAdminMixin, StreamingExportAdminMixin
-from issuing.models import BillingDocument, Invoice
+from issuing.billing.models import BillingDocument
+from issuing.intake.admin import BillingImportAdminMixin
+from issuing.platform.models import Invoice
+from issuing.reports.admin import StreamingExportAdminMixin
 
 site = admin.AdminSite(name="testadmin")
 

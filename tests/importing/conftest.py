@@ -9,8 +9,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from issuing.importing.columns import COLUMNS
-from issuing.models import BillingDocument, BillingDocumentLine
+from issuing.billing.models import BillingDocument, BillingDocumentLine
+from issuing.intake.columns import COLUMNS
 from tests.factories import CounterpartyFactory, ItemFactory, tax_category
 
 HEADERS = [c.header for c in COLUMNS]

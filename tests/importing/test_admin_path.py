@@ -7,10 +7,10 @@ import pytest
 import tablib
 from django.urls import reverse
 
-from issuing.importing import jobs
-from issuing.importing.run import import_billing_file
-from issuing.models import BillingDocument, BillingDocumentLine
-from issuing.resources import BillingLineResource, BillingXLSX
+from invoicing.intake import jobs as intake_jobs
+from issuing.billing.models import BillingDocument, BillingDocumentLine
+from issuing.intake.resources import BillingLineResource, BillingXLSX
+from issuing.intake.run import import_billing_file
 from tests.importing.conftest import counts, row, write_xlsx
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.importing.admin_urls")]
@@ -72,7 +72,7 @@ def test_the_admin_path_reports_every_error_and_writes_nothing(tmp_path, master,
     assert codes == [("tax_id.invalid", 2), ("item.unknown", 5)]
     assert len(result.invalid_rows) == 2
     assert counts() == (0, 0)
-    assert jobs.read(result.fapiao_errors_job)["errors_file"].endswith("errors.xlsx")
+    assert intake_jobs.read(result.fapiao_errors_job)["errors_file"].endswith("errors.xlsx")
 
 
 def test_the_admin_path_refuses_a_file_the_readers_refuse(tmp_path, master, fiona):

@@ -7,7 +7,7 @@ import zipfile
 import openpyxl
 import pytest
 
-from issuing.importing.run import import_billing_file
+from issuing.intake.run import import_billing_file
 from tests.importing.conftest import HEADERS, counts, row, write_csv, write_xlsx
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ from django.core.management import CommandError, call_command
 from python_calamine import CalamineWorkbook
 
 from invoicing.models import Event
-from issuing.importing.run import import_billing_file
-from issuing.importing.template import DATA_SHEET, EXAMPLE_SHEET, HELP_SHEET, build_template
+from issuing.intake.run import import_billing_file
+from issuing.intake.template import DATA_SHEET, EXAMPLE_SHEET, HELP_SHEET, build_template
 from tests.importing.conftest import counts, row, write_xlsx
 
 pytestmark = pytest.mark.django_db

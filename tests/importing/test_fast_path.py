@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from issuing.importing.run import import_billing_file
-from issuing.models import BillingDocument, BillingDocumentLine
+from issuing.billing.models import BillingDocument, BillingDocumentLine
+from issuing.intake.run import import_billing_file
 from tests.importing.conftest import MINGYUAN_CODE, counts, row, write_csv, write_xlsx
 
 pytestmark = pytest.mark.django_db

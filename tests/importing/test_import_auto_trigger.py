@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from issuing.importing.run import import_billing_file
-from issuing.models import ApplicationTrigger, BillingDocument, InvoiceApplication
+from issuing.applications.models import InvoiceApplication
+from issuing.billing.models import ApplicationTrigger, BillingDocument
+from issuing.intake.run import import_billing_file
 from tests.importing.conftest import row, write_xlsx
 from tests.issuing.factories import policy
 

@@ -8,10 +8,12 @@ import codecs
 import pytest
 from django.urls import reverse
 
-from issuing.importing import jobs
-from issuing.importing.run import import_billing_file
-from issuing.resources import BillingLineResource, BillingXLSX
-from issuing.tasks_import import import_billing_file_task
+from invoicing.intake import jobs as intake_jobs
+from issuing.intake import run as intake_run
+from issuing.intake import validate as intake_validate
+from issuing.intake.resources import BillingLineResource, BillingXLSX
+from issuing.intake.run import import_billing_file
+from issuing.intake.tasks import import_billing_file_task
 from tests.importing.conftest import HEADERS, KEY, counts, row, write_csv, write_xlsx
 
 pytestmark = pytest.mark.django_db
@@ -102,22 +104,22 @@ def test_utf16_without_a_bom_is_an_encoding_error_that_says_so(tmp_path, master,
 
 
 def test_an_unexpected_error_in_a_background_import_shows_a_generic_message(tmp_path, master, fiona, monkeypatch):
-    from issuing.importing import run
 
-    monkeypatch.setattr(run.BillingValidator, "run", lambda *a, **k: 1 / 0)
+
+    monkeypatch.setattr(intake_run.BillingValidator, "run", lambda *a, **k: 1 / 0)
     path = write_xlsx(tmp_path / "x.xlsx", [row()])
-    job_id = jobs.create("import", user_id=fiona.pk, filename="x.xlsx")
+    job_id = intake_jobs.create("import", user_id=fiona.pk, filename="x.xlsx")
     with pytest.raises(ZeroDivisionError):
         import_billing_file_task(job_id, str(path), None, fiona.pk)
-    job = jobs.read(job_id)
-    assert job["status"] == jobs.FAILED
+    job = intake_jobs.read(job_id)
+    assert job["status"] == intake_jobs.FAILED
     assert "ZeroDivision" not in job["message"] and "内部错误" in job["message"] and job_id in job["message"]
 
 
 def test_the_admin_import_never_shows_a_traceback(client, tmp_path, master, fiona, monkeypatch, caplog):
-    from issuing.importing import validate
 
-    monkeypatch.setattr(validate.BillingValidator, "run", lambda *a, **k: 1 / 0)
+
+    monkeypatch.setattr(intake_validate.BillingValidator, "run", lambda *a, **k: 1 / 0)
     client.force_login(fiona)
     with open(write_xlsx(tmp_path / "t.xlsx", [row()]), "rb") as fh:
         page = client.post(reverse("admin:issuing_billingdocument_import"), {"import_file": fh, "format": "0"})

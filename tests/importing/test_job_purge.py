@@ -6,33 +6,33 @@ import os
 import time
 
 from invoicing.celery import app as celery_app
-from issuing.importing import jobs
+from invoicing.intake import jobs as intake_jobs
 
 
 def test_old_jobs_go_with_their_files_and_recent_ones_stay(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path)
     settings.JOB_FILES_KEEP_DAYS = 7
-    old, recent = jobs.create("import", user_id=1), jobs.create("export", user_id=1)
+    old, recent = intake_jobs.create("import", user_id=1), intake_jobs.create("export", user_id=1)
     for job_id in (old, recent):
-        jobs.file_path(job_id, "upload.xlsx").write_bytes(b"PK")
-        jobs.file_path(job_id, "errors.xlsx").write_bytes(b"PK")
-    jobs.update(old, status=jobs.SUCCEEDED)
+        intake_jobs.file_path(job_id, "upload.xlsx").write_bytes(b"PK")
+        intake_jobs.file_path(job_id, "errors.xlsx").write_bytes(b"PK")
+    intake_jobs.update(old, status=intake_jobs.SUCCEEDED)
     eight_days_ago = time.time() - 8 * 86400
-    data = jobs.read(old)
+    data = intake_jobs.read(old)
     data["updated_at"] = eight_days_ago
-    jobs._write(old, data)
-    orphan = jobs.jobs_dir() / "0123456789abcdef0123456789abcdef-export.csv"  # its job file is gone
+    intake_jobs._write(old, data)
+    orphan = intake_jobs.jobs_dir() / "0123456789abcdef0123456789abcdef-export.csv"  # its job file is gone
     orphan.write_text("a,b\n")
     os.utime(orphan, (eight_days_ago, eight_days_ago))
-    leftover = jobs.jobs_dir() / ".job-killed.tmp"
+    leftover = intake_jobs.jobs_dir() / ".job-killed.tmp"
     leftover.write_text("{")
     os.utime(leftover, (time.time() - 2 * 86400,) * 2)
 
-    assert jobs.purge() == 5  # the old job's JSON and two files, the orphan, the leftover
+    assert intake_jobs.purge() == 5  # the old job's JSON and two files, the orphan, the leftover
 
-    remaining = sorted(p.name for p in jobs.jobs_dir().iterdir())
+    remaining = sorted(p.name for p in intake_jobs.jobs_dir().iterdir())
     assert remaining == sorted([f"{recent}.json", f"{recent}-errors.xlsx", f"{recent}-upload.xlsx"])
-    assert jobs.read(old) is None and jobs.read(recent)["kind"] == "export"
+    assert intake_jobs.read(old) is None and intake_jobs.read(recent)["kind"] == "export"
 
 
 def test_the_purge_runs_daily():

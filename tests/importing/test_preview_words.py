@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from issuing.models import BillingDocument
+from issuing.billing.models import BillingDocument
 from tests.importing.conftest import counts, row, write_xlsx
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.importing.admin_urls")]

@@ -2,9 +2,9 @@
 
 import pytest
 
-from issuing.importing.readers import open_table
-from issuing.importing.run import import_billing_file
-from issuing.models import BillingDocument
+from invoicing.intake.readers import open_table
+from issuing.billing.models import BillingDocument
+from issuing.intake.run import import_billing_file
 from tests.importing.conftest import counts, row, write_xlsx
 from tests.importing.test_bad_input import formula, merged
 
@@ -66,7 +66,7 @@ def test_a_sheet_read_in_many_slices_gives_every_row_as_read_whole(tmp_path, set
 
     import openpyxl
 
-    from issuing.importing.readers import _sheet_part, _sheet_slices
+    from invoicing.intake.readers import _sheet_part, _sheet_slices
 
     wb = openpyxl.Workbook()
     ws = wb.active

@@ -8,8 +8,10 @@ from itertools import count
 import factory
 
 from invoicing.models import CounterpartyKind
-from issuing import services
-from issuing.models import ApplicationLine, ApplicationStatus, InvoiceApplication, InvoiceKind, IssuingPolicy
+from issuing.applications.models import ApplicationLine, ApplicationStatus, InvoiceApplication
+from issuing.base import InvoiceKind
+from issuing.billing import services as billing_services
+from issuing.billing.models import IssuingPolicy
 from tests.factories import TaxpayerFactory, tax_category
 
 SOFTWARE = "3040201000000000000"  # 软件服务, 6%
@@ -38,7 +40,7 @@ def make_document(taxpayer, *, counterparty=None, buyer=None, lines=None, paid: 
     lines = lines if lines is not None else [software_line()]
     if counterparty is None and buyer is None:
         buyer = {"buyer_kind": CounterpartyKind.PERSON, "buyer_name": "张伟"}
-    doc = services.billing_document_create(
+    doc = billing_services.billing_document_create(
         actor=None,
         taxpayer=taxpayer,
         external_no=external_no or f"ORD{next(_numbers):06d}",
@@ -50,7 +52,7 @@ def make_document(taxpayer, *, counterparty=None, buyer=None, lines=None, paid: 
     if paid is None:
         paid = str(doc.order_amount)
     if Decimal(paid) > 0:
-        doc = services.billing_document_record_payment(document=doc, actor=None, amount=paid)
+        doc = billing_services.billing_document_record_payment(document=doc, actor=None, amount=paid)
     return doc
 
 

@@ -8,9 +8,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from issuing import services
-from issuing.models import ApplicationStatus as S
-from issuing.models import Invoice, InvoiceApplication
+from issuing.applications import quota
+from issuing.applications import services as application_services
+from issuing.applications.models import ApplicationStatus as S
+from issuing.applications.models import InvoiceApplication
+from issuing.platform import invoices as invoice_records
+from issuing.platform.models import Invoice
 from tests.factories import CounterpartyFactory
 from tests.issuing.factories import InvoiceApplicationFactory, make_document, software_line
 
@@ -26,10 +29,10 @@ CHANGELISTS = [
 
 def _issued_invoice(yuntu, person, number="26442000000000000101"):
     doc = make_document(yuntu, counterparty=person)
-    app = services.application_create(actor=None, taxpayer=yuntu, sources=[doc])
-    app = services.application_approve(application=app, actor=None)
-    app = services.application_mark_issuing(application=app, actor=None)
-    return services.application_mark_issued(application=app, invoice_number=number)
+    app = application_services.application_create(actor=None, taxpayer=yuntu, sources=[doc])
+    app = application_services.application_approve(application=app, actor=None)
+    app = application_services.application_mark_issuing(application=app, actor=None)
+    return invoice_records.application_mark_issued(application=app, invoice_number=number)
 
 
 @pytest.mark.parametrize("user_fixture", ["sam", "fiona", "ada"])
@@ -144,7 +147,7 @@ def test_no_delete_for_applications_past_draft_or_documents_with_applications(cl
     assert client.get(reverse("admin:issuing_invoiceapplication_delete", args=[pending.pk])).status_code == 403
     assert client.get(reverse("admin:issuing_invoiceapplication_delete", args=[draft.pk])).status_code == 200
     doc = make_document(yuntu, counterparty=person)
-    services.application_create(actor=None, taxpayer=yuntu, sources=[doc])
+    application_services.application_create(actor=None, taxpayer=yuntu, sources=[doc])
     assert client.get(reverse("admin:issuing_billingdocument_delete", args=[doc.pk])).status_code == 403
     invoice = _issued_invoice(yuntu, person, number="26442000000000000199")
     assert client.get(reverse("admin:issuing_invoice_delete", args=[invoice.pk])).status_code == 403
@@ -159,9 +162,9 @@ def test_the_queue_lists_pending_review_first(client, sam, yuntu):
 
 
 def test_bulk_approval_reports_what_does_not_fit_the_quota(client, fiona, yuntu):
-    from issuing.selectors import quota_month
+    from issuing.applications.selectors import quota_month
 
-    services.quota_set(actor=None, taxpayer=yuntu, month=quota_month(), total="150.00")
+    quota.quota_set(actor=None, taxpayer=yuntu, month=quota_month(), total="150.00")
     apps = [InvoiceApplicationFactory(taxpayer=yuntu) for _ in range(2)]
     client.force_login(fiona)
     response = client.post(
@@ -193,10 +196,10 @@ def test_changelists_run_a_constant_number_of_queries(client, fiona, yuntu, name
             elif "billingdocument" in name:
                 make_document(yuntu, counterparty=buyer)
             elif "quotaperiod" in name:
-                services.quota_set(actor=None, taxpayer=yuntu, month=f"{1900 + i}-01", total="1")
+                quota.quota_set(actor=None, taxpayer=yuntu, month=f"{1900 + i}-01", total="1")
             else:
                 app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.ISSUING)
-                services.application_mark_issued(application=app, invoice_number=f"2644200000{i:010d}")
+                invoice_records.application_mark_issued(application=app, invoice_number=f"2644200000{i:010d}")
 
     url = reverse(name)
     add(5)
@@ -247,7 +250,7 @@ def test_editing_the_title_before_approval_is_recorded(client, sam, yuntu):
 
 def test_finance_splits_and_records_a_refund_in_the_admin(client, fiona, yuntu, buyer):
     doc = make_document(yuntu, counterparty=buyer, lines=[software_line("1000.00"), software_line("500.00")])
-    app = services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
+    app = application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
     client.force_login(fiona)
     split = reverse("admin:issuing_invoiceapplication_split", args=[app.pk])
     assert client.get(split).status_code == 200
@@ -273,7 +276,6 @@ def test_customer_service_gets_no_print_actions_and_changelists_offer_exports(cl
 
 
 def test_an_application_needing_attention_offers_the_reissue_page_to_finance(client, fiona, sam, yuntu):
-    pytest.importorskip("issuing.admin_issuing")
     app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.ISSUING, needs_attention=True, issue_serial="SQX-1")
     change = reverse("admin:issuing_invoiceapplication_change", args=[app.pk])
     client.force_login(fiona)

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from invoicing.models import Counterparty
-from issuing.models import InvoiceApplication
+from issuing.applications.models import InvoiceApplication
 from tests.factories import CounterpartyFactory
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,11 @@ import pytest
 from django.contrib.messages import constants
 from django.urls import reverse
 
-from issuing import services
-from issuing.models import ApplicationStatus as S
-from issuing.selectors import quota_month
+from issuing.applications import quota
+from issuing.applications.models import ApplicationStatus as S
+from issuing.applications.selectors import quota_month
+from issuing.platform import invoices as invoice_records
+from issuing.platform import services as platform_services
 from tests.issuing.factories import InvoiceApplicationFactory
 
 pytestmark = pytest.mark.django_db
@@ -140,7 +142,7 @@ def test_a_bulk_claim_with_refusals_is_a_warning_and_all_refused_is_an_error(cli
 
 
 def test_a_bulk_approval_that_approves_nothing_is_an_error(client, fiona, yuntu):
-    services.quota_set(actor=None, taxpayer=yuntu, month=quota_month(), total="1.00")
+    quota.quota_set(actor=None, taxpayer=yuntu, month=quota_month(), total="1.00")
     app = InvoiceApplicationFactory(taxpayer=yuntu)
     client.force_login(fiona)
     done = client.post(reverse(LIST), {"action": "approve_selected", "_selected_action": [app.pk]}, follow=True)
@@ -152,7 +154,7 @@ def test_a_bulk_approval_that_approves_nothing_is_an_error(client, fiona, yuntu)
 
 
 def test_approve_is_offered_disabled_with_the_reason_while_the_quota_would_refuse(client, fiona, yuntu):
-    services.quota_set(actor=None, taxpayer=yuntu, month=quota_month(), total="50.00")
+    quota.quota_set(actor=None, taxpayer=yuntu, month=quota_month(), total="50.00")
     app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.IN_REVIEW, reviewer=fiona)
     client.force_login(fiona)
     page = client.get(_change(app)).content.decode()
@@ -160,7 +162,7 @@ def test_approve_is_offered_disabled_with_the_reason_while_the_quota_would_refus
     assert transition not in page  # no form that would post 批准
     assert 'data-transition="approve" disabled' in page and "fapiao-refused" in page
     assert 'data-rule="quota"' in page and "暂不可用" in page
-    services.quota_set(actor=None, taxpayer=yuntu, month=quota_month(), total="100000.00")
+    quota.quota_set(actor=None, taxpayer=yuntu, month=quota_month(), total="100000.00")
     page = client.get(_change(app)).content.decode()
     assert transition in page and "fapiao-refused" not in page
 
@@ -202,16 +204,15 @@ def test_a_platform_refusal_right_after_approval_is_an_error_on_the_page(client,
     """Finance's 批准 also issues; when the platform answers at once with a refusal, the page says so in red."""
     from django.db import transaction
 
-    from issuing import issuing
-    from issuing.models import InvoiceApplication
+    from issuing.applications.models import InvoiceApplication
 
     app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.IN_REVIEW, reviewer=fiona)
 
     def refused(pk):  # what the issuing task records when the platform refuses at once
-        services.application_mark_failed(application=InvoiceApplication.objects.get(pk=pk),
+        invoice_records.application_mark_failed(application=InvoiceApplication.objects.get(pk=pk),
                                          reason="[2001] 购买方纳税人识别号不存在")
 
-    monkeypatch.setattr(issuing, "_queue_issue", lambda pk: transaction.on_commit(lambda: refused(pk)))
+    monkeypatch.setattr(platform_services, "_queue_issue", lambda pk: transaction.on_commit(lambda: refused(pk)))
     client.force_login(fiona)
     response = client.post(reverse("admin:issuing_invoiceapplication_transition", args=[app.pk, "approve"]),
                            follow=True)

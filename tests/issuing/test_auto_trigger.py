@@ -9,8 +9,11 @@ import pytest
 from django.urls import reverse
 
 from invoicing.models import CounterpartyKind, Event
-from issuing import services
-from issuing.models import ApplicationStatus, ApplicationTrigger, InvoiceApplication, Source
+from issuing.applications import services as application_services
+from issuing.applications.models import ApplicationStatus, InvoiceApplication
+from issuing.base import Source
+from issuing.billing import services as billing_services
+from issuing.billing.models import ApplicationTrigger
 from tests.issuing.factories import make_document, policy, software_line
 from tests.threads import run_together
 
@@ -29,7 +32,7 @@ class TestOnPayment:
     def test_a_payment_that_settles_the_document_creates_one_application_with_its_buyer_and_contacts(self, yuntu):
         policy(yuntu, application_trigger=ApplicationTrigger.ON_PAYMENT)
         doc = unpaid(yuntu)
-        services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
+        billing_services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
         app = InvoiceApplication.objects.get(sources__billing_document=doc)
         assert (app.source, app.status, app.total) == (Source.AUTO, S.PENDING_REVIEW, Decimal("1060.00"))
         assert (app.buyer_name, app.buyer_tax_id) == ("上海白鹭文化传媒有限公司", "91310000MA1K0BA10F")
@@ -40,12 +43,12 @@ class TestOnPayment:
     def test_a_part_payment_waits_for_the_rest_and_a_second_event_changes_nothing(self, yuntu):
         policy(yuntu, application_trigger=ApplicationTrigger.ON_PAYMENT)
         doc = unpaid(yuntu)
-        services.billing_document_record_payment(document=doc, actor=None, amount="500.00")
+        billing_services.billing_document_record_payment(document=doc, actor=None, amount="500.00")
         assert not InvoiceApplication.objects.exists()
-        services.billing_document_record_payment(document=doc, actor=None, amount="560.00")
+        billing_services.billing_document_record_payment(document=doc, actor=None, amount="560.00")
         assert InvoiceApplication.objects.count() == 1
-        services.billing_document_record_payment(document=doc, actor=None, amount="10.00")  # an over-payment
-        assert services.billing_document_auto_apply(document=doc, event=services.DocumentEvent.PAID) is None
+        billing_services.billing_document_record_payment(document=doc, actor=None, amount="10.00")  # an over-payment
+        assert application_services.billing_document_auto_apply(document=doc, event=application_services.DocumentEvent.PAID) is None
         assert InvoiceApplication.objects.count() == 1
 
     def test_a_document_recorded_already_paid_applies_at_once(self, yuntu):
@@ -55,37 +58,37 @@ class TestOnPayment:
 
     def test_manual_and_delivery_triggers_ignore_payments(self, yuntu):
         doc = unpaid(yuntu)
-        services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
+        billing_services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
         policy(yuntu, application_trigger=ApplicationTrigger.ON_DELIVERY)
         doc2 = unpaid(yuntu)
-        services.billing_document_record_payment(document=doc2, actor=None, amount="1060.00")
+        billing_services.billing_document_record_payment(document=doc2, actor=None, amount="1060.00")
         assert not InvoiceApplication.objects.exists()
 
     def test_nothing_left_to_invoice_creates_nothing(self, yuntu):
         doc = unpaid(yuntu)
-        services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
-        services.application_create(actor=None, taxpayer=yuntu, sources=[doc])
+        billing_services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
+        application_services.application_create(actor=None, taxpayer=yuntu, sources=[doc])
         policy(yuntu, application_trigger=ApplicationTrigger.ON_PAYMENT)
-        assert services.billing_document_auto_apply(document=doc, event=services.DocumentEvent.PAID) is None
+        assert application_services.billing_document_auto_apply(document=doc, event=application_services.DocumentEvent.PAID) is None
         assert InvoiceApplication.objects.count() == 1
 
     def test_under_the_auto_approval_rule_it_is_approved_and_waits_in_to_issue(self, yuntu):
         policy(yuntu, application_trigger=ApplicationTrigger.ON_PAYMENT, auto_approve=True,
                auto_approve_company_limit=Decimal("5000.00"))
         doc = unpaid(yuntu)
-        services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
+        billing_services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
         app = InvoiceApplication.objects.get()
         assert app.status == S.APPROVED and app.auto_approved
 
     def test_with_auto_issue_it_goes_straight_to_issuing_after_commit(self, yuntu, django_capture_on_commit_callbacks,
                                                                       monkeypatch):
         queued = []
-        monkeypatch.setattr("issuing.tasks.issue_application_task.delay", lambda pk: queued.append(pk))
+        monkeypatch.setattr("issuing.platform.tasks.issue_application_task.delay", lambda pk: queued.append(pk))
         policy(yuntu, application_trigger=ApplicationTrigger.ON_PAYMENT, auto_approve=True,
                auto_approve_company_limit=Decimal("5000.00"), auto_issue=True)
         doc = unpaid(yuntu)
         with django_capture_on_commit_callbacks(execute=True):
-            services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
+            billing_services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
         app = InvoiceApplication.objects.get()
         assert app.status == S.ISSUING and queued == [app.pk]
 
@@ -93,7 +96,7 @@ class TestOnPayment:
         policy(yuntu, application_trigger=ApplicationTrigger.ON_PAYMENT, auto_approve=True,
                auto_approve_company_limit=Decimal("100.00"), auto_issue=True)
         doc = unpaid(yuntu)
-        services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
+        billing_services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
         assert InvoiceApplication.objects.get().status == S.PENDING_REVIEW
 
     def test_a_refused_application_keeps_the_payment_and_says_why_in_the_audit_trail(self, yuntu, monkeypatch):
@@ -104,8 +107,8 @@ class TestOnPayment:
             from django.core.exceptions import ValidationError
             raise ValidationError("规则拒绝")
 
-        monkeypatch.setattr(services, "application_create", refuse)
-        services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
+        monkeypatch.setattr(application_services, "application_create", refuse)
+        billing_services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
         doc.refresh_from_db()
         assert doc.paid_amount == Decimal("1060.00")
         assert Event.objects.get(object_id=str(doc.pk), action="auto_apply_failed").reason == "规则拒绝"
@@ -116,8 +119,8 @@ def test_on_delivery_the_delivered_date_creates_the_application_once(yuntu):
     policy(yuntu, application_trigger=ApplicationTrigger.ON_DELIVERY)
     doc = make_document(yuntu, buyer=COMPANY)
     assert not InvoiceApplication.objects.exists()
-    services.billing_document_mark_delivered(document=doc, actor=None)
-    services.billing_document_mark_delivered(document=doc, actor=None)
+    billing_services.billing_document_mark_delivered(document=doc, actor=None)
+    billing_services.billing_document_mark_delivered(document=doc, actor=None)
     app = InvoiceApplication.objects.get()
     assert app.trigger_key == f"delivered:{doc.pk}" and app.total == Decimal("106.00")
     doc.refresh_from_db()
@@ -165,7 +168,7 @@ def test_concurrent_payments_on_one_document_create_exactly_one_application(yunt
     policy(yuntu, application_trigger=ApplicationTrigger.ON_PAYMENT)
     doc = unpaid(yuntu)
     results, errors = run_together(
-        4, lambda: services.billing_document_record_payment(document=doc, actor=None, amount="265.00").paid_amount
+        4, lambda: billing_services.billing_document_record_payment(document=doc, actor=None, amount="265.00").paid_amount
     )
     assert not errors, errors
     assert sorted(results) == [Decimal("265.00"), Decimal("530.00"), Decimal("795.00"), Decimal("1060.00")]
@@ -177,10 +180,10 @@ def test_concurrent_payments_on_one_document_create_exactly_one_application(yunt
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_triggers_of_the_same_event_create_exactly_one_application(yuntu):
     doc = unpaid(yuntu)
-    services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
+    billing_services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
     policy(yuntu, application_trigger=ApplicationTrigger.ON_PAYMENT)
     results, errors = run_together(
-        4, lambda: services.billing_document_auto_apply(document=doc, event=services.DocumentEvent.PAID)
+        4, lambda: application_services.billing_document_auto_apply(document=doc, event=application_services.DocumentEvent.PAID)
     )
     assert not errors, errors
     assert len([r for r in results if r is not None]) == 1

@@ -5,8 +5,11 @@ from decimal import Decimal
 import pytest
 
 from invoicing.models import CounterpartyKind, TaxpayerType
-from issuing import compliance, selectors, services
-from issuing.models import ApplicationLine, ApplicationStatus, InvoiceApplication
+from issuing.applications import compliance as applications_compliance
+from issuing.applications import quota
+from issuing.applications import selectors as application_selectors
+from issuing.applications import services as application_services
+from issuing.applications.models import ApplicationLine, ApplicationStatus, InvoiceApplication
 from tests.factories import tax_category
 from tests.issuing.factories import CONSTRUCTION, SOFTWARE, SUMMARY, InvoiceApplicationFactory, policy
 
@@ -34,11 +37,11 @@ def make_app(taxpayer, *, lines=(("100.00", "6.00", "0.06", SOFTWARE, 0),), **fi
 
 
 def codes(app):
-    return {f.code for f in selectors.application_failures(app)}
+    return {f.code for f in application_selectors.application_failures(app)}
 
 
 def test_a_good_application_passes_every_rule(yuntu):
-    assert selectors.application_failures(make_app(yuntu)) == []
+    assert application_selectors.application_failures(make_app(yuntu)) == []
 
 
 @pytest.mark.parametrize(
@@ -61,8 +64,8 @@ def test_buyer_and_face_rules(yuntu, fields, code):
 
 def test_buyer_field_lengths_are_checked_before_anything_is_saved(yuntu):
     app = InvoiceApplication(taxpayer=yuntu, buyer_name="白鹭", buyer_tax_id="91310000MA1K0BA10F", buyer_address="路" * 301)
-    ctx = compliance.Context(application=app, lines=[], taxpayer=yuntu, policy=None)
-    assert [f.field for f in compliance.buyer_field_lengths(ctx)] == ["buyer_address"]
+    ctx = applications_compliance.Context(application=app, lines=[], taxpayer=yuntu, policy=None)
+    assert [f.field for f in applications_compliance.buyer_field_lengths(ctx)] == ["buyer_address"]
 
 
 def test_a_person_may_have_no_tax_id_on_an_ordinary_invoice(yuntu):
@@ -133,7 +136,7 @@ def test_quantity_and_price_go_together(yuntu):
 def test_line_and_invoice_tolerances(yuntu):
     assert "tolerance" in codes(make_app(yuntu, lines=[("100.00", "6.10", "0.06", SOFTWARE, 0)]))
     many = [("0.04", "0.01", "0.13", "1090101010000000000", 0)] * 300  # §8.2's worked example: 1.44 > 1.27
-    failures = [f for f in selectors.application_failures(make_app(yuntu, lines=many)) if f.code == "tolerance"]
+    failures = [f for f in application_selectors.application_failures(make_app(yuntu, lines=many)) if f.code == "tolerance"]
     assert len(failures) == 1 and "1.27" in failures[0].message
 
 
@@ -145,7 +148,7 @@ def test_totals_must_match_the_lines(yuntu):
 
 
 def test_quota(yuntu):
-    services.quota_set(actor=None, taxpayer=yuntu, month=selectors.quota_month(), total="50.00")
+    quota.quota_set(actor=None, taxpayer=yuntu, month=application_selectors.quota_month(), total="50.00")
     assert "quota" in codes(make_app(yuntu))
     policy(yuntu, enforce_quota=False)
     assert "quota" not in codes(make_app(yuntu))
@@ -186,12 +189,12 @@ def test_specific_business_with_its_fields_passes(yuntu, kind):
 def test_specific_business_failures(yuntu, kind, data, fragment):
     app = make_app(yuntu, specific_business=kind, specific_business_data=data,
                    lines=[("100.00", "9.00", "0.09", SPECIFIC_CODES.get(kind, CONSTRUCTION), 0)])
-    messages = [f.message for f in selectors.application_failures(app) if f.code == "specific_business"]
+    messages = [f.message for f in application_selectors.application_failures(app) if f.code == "specific_business"]
     assert any(fragment in m for m in messages), messages
 
 
 def test_a_bad_application_lists_all_its_failures_at_once(yuntu, fiona):
-    services.quota_set(actor=None, taxpayer=yuntu, month=selectors.quota_month(), total="1.00")
+    quota.quota_set(actor=None, taxpayer=yuntu, month=application_selectors.quota_month(), total="1.00")
     app = make_app(
         yuntu,
         kind="81",
@@ -206,8 +209,8 @@ def test_a_bad_application_lists_all_its_failures_at_once(yuntu, fiona):
     expected = {"buyer_tax_id", "special_buyer_details", "natural_person", "remark_length", "tax_category_leaf",
                 "rate_allowed", "negative_lines", "quota", "specific_business"}
     assert expected <= codes(app)
-    with pytest.raises(compliance.ComplianceError) as exc:
-        services.application_approve(application=app, actor=fiona)
+    with pytest.raises(applications_compliance.ComplianceError) as exc:
+        application_services.application_approve(application=app, actor=fiona)
     assert expected <= {f.code for f in exc.value.failures}
     assert len(exc.value.messages) == len(exc.value.failures) >= len(expected)
     app.refresh_from_db()
@@ -216,14 +219,14 @@ def test_a_bad_application_lists_all_its_failures_at_once(yuntu, fiona):
 
 def test_compliance_runs_again_before_issuing(yuntu, fiona):
     app = make_app(yuntu, status=ApplicationStatus.APPROVED)
-    services.quota_set(actor=None, taxpayer=yuntu, month=selectors.quota_month(), total="10.00")
-    with pytest.raises(compliance.ComplianceError) as exc:
-        services.application_mark_issuing(application=app, actor=fiona)
+    quota.quota_set(actor=None, taxpayer=yuntu, month=application_selectors.quota_month(), total="10.00")
+    with pytest.raises(applications_compliance.ComplianceError) as exc:
+        application_services.application_mark_issuing(application=app, actor=fiona)
     assert [f.code for f in exc.value.failures] == ["quota"]
 
 
 def test_every_rule_is_named():
-    assert compliance.rule_codes() == [
+    assert applications_compliance.rule_codes() == [
         "kind_issuable", "buyer_name", "buyer_tax_id", "special_buyer_details", "natural_person",
         "buyer_field_lengths", "lines_present", "line_count", "remark_length", "tax_category_leaf", "rate_allowed",
         "negative_lines", "line_amounts", "tolerance", "totals", "quota", "specific_business",

@@ -1,8 +1,9 @@
 import pytest
 from django.core.management import call_command
 
-from issuing.models import ApplicationStatus as S
-from issuing.models import BillingDocument, InvoiceApplication
+from issuing.applications.models import ApplicationStatus as S
+from issuing.applications.models import InvoiceApplication
+from issuing.billing.models import BillingDocument
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,14 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from issuing import selectors, services, splitting
-from issuing.models import ApplicationSource, BillingDocument, BillingDocumentStatus, InvoiceApplication, InvoicingBasis
-from issuing.models import ApplicationStatus as S
+from issuing.applications import selectors as application_selectors
+from issuing.applications import services as application_services
+from issuing.applications import splitting as applications_splitting
+from issuing.applications.models import ApplicationSource, InvoiceApplication
+from issuing.applications.models import ApplicationStatus as S
+from issuing.billing import selectors as billing_selectors
+from issuing.billing import services as billing_services
+from issuing.billing.models import BillingDocument, BillingDocumentStatus, InvoicingBasis
 from tests.factories import CounterpartyFactory
 from tests.issuing.factories import CONSTRUCTION, make_document, software_line
 
@@ -31,33 +36,33 @@ def test_order_amount_must_match_the_lines(yuntu, person):
 
 def test_pay_first_documents_are_invoiceable_only_for_what_was_paid(yuntu, person, fiona):
     doc = make_document(yuntu, counterparty=person, lines=[software_line("1000.00")], paid="400.00")
-    assert selectors.billing_document_balance(doc).balance == Decimal("400.00")
+    assert billing_selectors.billing_document_balance(doc).balance == Decimal("400.00")
     with pytest.raises(ValidationError):
-        services.application_create(actor=fiona, taxpayer=yuntu, sources=[(doc, "400.01")])
+        application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[(doc, "400.01")])
     invoice_first = make_document(yuntu, counterparty=person, lines=[software_line("1000.00")], paid="0",
                                   invoicing_basis=InvoicingBasis.ORDER)
-    assert selectors.billing_document_balance(invoice_first).balance == Decimal("1000.00")
+    assert billing_selectors.billing_document_balance(invoice_first).balance == Decimal("1000.00")
 
 
 def test_a_refund_after_invoicing_shows_as_over_invoiced_never_as_a_negative_balance(yuntu, person, fiona):
     doc = make_document(yuntu, counterparty=person)
-    services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
-    doc = services.billing_document_refund(document=doc, actor=fiona, amount="30.00")
-    bal = selectors.billing_document_balance(doc)
+    application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
+    doc = billing_services.billing_document_refund(document=doc, actor=fiona, amount="30.00")
+    bal = billing_selectors.billing_document_balance(doc)
     assert (bal.balance, bal.over_invoiced) == (Decimal("0.00"), Decimal("30.00"))
     with pytest.raises(ValidationError):
-        services.billing_document_refund(document=doc, actor=fiona, amount="100.00")
+        billing_services.billing_document_refund(document=doc, actor=fiona, amount="100.00")
 
 
 def test_withdrawing_gives_the_balance_back_and_the_status_follows(yuntu, person, fiona):
     doc = make_document(yuntu, counterparty=person, lines=[software_line("300.00")])
-    app = services.application_create(actor=fiona, taxpayer=yuntu, sources=[(doc, "100.00")])
+    app = application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[(doc, "100.00")])
     doc.refresh_from_db()
     assert doc.status == BillingDocumentStatus.PARTLY
-    services.application_withdraw(application=app, actor=fiona)
+    application_services.application_withdraw(application=app, actor=fiona)
     doc.refresh_from_db()
     assert doc.status == BillingDocumentStatus.OPEN
-    assert selectors.billing_document_balance(doc).balance == Decimal("300.00")
+    assert billing_selectors.billing_document_balance(doc).balance == Decimal("300.00")
 
 
 def test_partial_application_takes_lines_pro_rata_to_the_fen(yuntu, person, fiona):
@@ -66,22 +71,22 @@ def test_partial_application_takes_lines_pro_rata_to_the_fen(yuntu, person, fion
         software_line("50.00", item_name="实施费", discount="5.00"),
         {"item_name": "安装", "amount": "77.77", "tax_rate": "0.09", "tax_category": CONSTRUCTION},
     ])
-    first = services.application_create(actor=fiona, taxpayer=yuntu, sources=[(doc, "77.77")])
-    second = services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
+    first = application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[(doc, "77.77")])
+    second = application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
     assert first.total + second.total == doc.order_amount
     for app in (first, second):
         lines = list(app.lines.all())
         assert sum(ln.amount + ln.tax for ln in lines) == app.total
-        assert selectors.application_failures(app) == []
+        assert application_selectors.application_failures(app) == []
 
 
 def test_merge_several_documents_of_one_buyer(yuntu, buyer, fiona):
     docs = [make_document(yuntu, counterparty=buyer, lines=[software_line("106.00")]) for _ in range(3)]
-    app = services.applications_merge(actor=fiona, documents=docs, merge_identical_lines=True)
+    app = application_services.applications_merge(actor=fiona, documents=docs, merge_identical_lines=True)
     assert app.total == Decimal("318.00") and app.lines.count() == 1
     assert app.lines.get().amount == Decimal("300.00")
     assert sorted(app.sources.values_list("amount", flat=True)) == [Decimal("106.00")] * 3
-    unmerged = services.applications_merge(actor=fiona, documents=[
+    unmerged = application_services.applications_merge(actor=fiona, documents=[
         make_document(yuntu, counterparty=buyer), make_document(yuntu, counterparty=buyer)])
     assert unmerged.lines.count() == 2
 
@@ -89,10 +94,10 @@ def test_merge_several_documents_of_one_buyer(yuntu, buyer, fiona):
 def test_merge_refuses_different_buyers_or_entities(yuntu, mingyuan, buyer, fiona):
     other = CounterpartyFactory(taxpayer=yuntu)
     with pytest.raises(ValidationError):
-        services.applications_merge(actor=fiona, documents=[make_document(yuntu, counterparty=buyer),
+        application_services.applications_merge(actor=fiona, documents=[make_document(yuntu, counterparty=buyer),
                                                             make_document(yuntu, counterparty=other)])
     with pytest.raises(ValidationError):
-        services.applications_merge(actor=fiona, documents=[make_document(yuntu, counterparty=buyer),
+        application_services.applications_merge(actor=fiona, documents=[make_document(yuntu, counterparty=buyer),
                                                             make_document(mingyuan)])
 
 
@@ -115,17 +120,17 @@ def test_split_by_amount_limit_and_explicit_amounts(yuntu, buyer, fiona):
     yuntu.save()
     docs = [make_document(yuntu, counterparty=buyer, lines=[software_line(quantity=7, unit_price="318", amount=None)])
             for _ in range(2)]
-    app = services.applications_merge(actor=fiona, documents=docs)
+    app = application_services.applications_merge(actor=fiona, documents=docs)
     assert app.total == Decimal("4452.00")
-    parts = services.application_split(application=app, actor=fiona)
+    parts = application_services.application_split(application=app, actor=fiona)
     app.refresh_from_db()
     assert app.status == S.WITHDRAWN
     assert all(p.amount <= Decimal("1000.00") and p.status == S.PENDING_REVIEW for p in parts)
     _split_invariants(app, parts)
     for doc in docs:
-        assert selectors.billing_document_balance(doc).balance == 0
-    again = services.application_split(application=parts[0], actor=fiona, use_entity_limits=False,
-                                       plan=splitting.SplitPlan(amounts=(Decimal("100.00"),)))
+        assert billing_selectors.billing_document_balance(doc).balance == 0
+    again = application_services.application_split(application=parts[0], actor=fiona, use_entity_limits=False,
+                                       plan=applications_splitting.SplitPlan(amounts=(Decimal("100.00"),)))
     assert [p.total for p in again] == [Decimal("100.00"), parts[0].total - Decimal("100.00")]
     _split_invariants(parts[0], again)
 
@@ -136,19 +141,19 @@ def test_split_by_tax_category_group(yuntu, buyer, fiona):
         {"item_name": "安装", "amount": "109.00", "tax_rate": "0.09", "tax_category": CONSTRUCTION},
         software_line("212.00", item_name="维护"),
     ])
-    app = services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
-    parts = services.application_split(application=app, actor=fiona, plan=splitting.SplitPlan(group_by="category"))
+    app = application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
+    parts = application_services.application_split(application=app, actor=fiona, plan=applications_splitting.SplitPlan(group_by="category"))
     assert [p.lines.count() for p in parts] == [2, 1]
     _split_invariants(app, parts)
 
 
 def test_split_refuses_after_approval_or_when_nothing_splits(yuntu, buyer, fiona):
-    app = services.application_create(actor=fiona, taxpayer=yuntu, sources=[make_document(yuntu, counterparty=buyer)])
+    app = application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[make_document(yuntu, counterparty=buyer)])
     with pytest.raises(ValidationError):
-        services.application_split(application=app, actor=fiona)
-    app = services.application_approve(application=app, actor=fiona)
+        application_services.application_split(application=app, actor=fiona)
+    app = application_services.application_approve(application=app, actor=fiona)
     with pytest.raises(ValidationError):
-        services.application_split(application=app, actor=fiona, plan=splitting.SplitPlan(amounts=(Decimal("1"),)))
+        application_services.application_split(application=app, actor=fiona, plan=applications_splitting.SplitPlan(amounts=(Decimal("1"),)))
 
 
 @pytest.mark.postgres
@@ -161,7 +166,7 @@ def test_twenty_concurrent_applications_never_overdraw_a_document(transactional_
     def apply():
         try:
             barrier.wait(timeout=30)
-            services.application_create(actor=fiona, taxpayer=yuntu, sources=[(BillingDocument(pk=doc.pk), "7.00")])
+            application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[(BillingDocument(pk=doc.pk), "7.00")])
             result = "ok"
         except ValidationError:
             result = "refused"
@@ -179,7 +184,7 @@ def test_twenty_concurrent_applications_never_overdraw_a_document(transactional_
         t.join(timeout=60)
     assert sorted(set(outcomes)) == ["ok", "refused"], outcomes
     assert outcomes.count("ok") == 14
-    bal = selectors.billing_document_balance(BillingDocument.objects.get(pk=doc.pk))
+    bal = billing_selectors.billing_document_balance(BillingDocument.objects.get(pk=doc.pk))
     assert bal.applied == Decimal("98.00") and bal.balance == Decimal("2.00")
     assert InvoiceApplication.objects.count() == 14
     assert len(set(InvoiceApplication.objects.values_list("number", flat=True))) == 14

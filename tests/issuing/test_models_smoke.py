@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import FieldError  # noqa: F401
 from django_fsm import TransitionNotAllowed
 
-from issuing.models import ApplicationStatus, InvoiceApplication, customer_status
+from issuing.applications.models import ApplicationStatus, InvoiceApplication, customer_status
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,8 @@ from invoicing.tax import (
     split_line,
     validate_line_sequence,
 )
-from issuing import splitting
-from issuing.splitting import Line, SplitPlan
+from issuing.applications import splitting as applications_splitting
+from issuing.applications.splitting import Line, SplitPlan
 
 RATES = [Decimal("0.13"), Decimal("0.09"), Decimal("0.06"), Decimal("0.03"), Decimal("0")]
 CODES = ["1090101010000000000", "3040201000000000000", "3050100000000000000"]
@@ -34,7 +34,7 @@ def units(draw, index):
     else:
         cents = draw(st.integers(min_value=1, max_value=50_000_000))
         main = split_line(amount=Decimal(cents) / 100, rate=rate, tax_inclusive=True)
-    base = splitting.line_from_amounts(f"item{index % 4}", main, tax_code=code, ref=(index, 0))
+    base = applications_splitting.line_from_amounts(f"item{index % 4}", main, tax_code=code, ref=(index, 0))
     if main.total > Decimal("0.02") and draw(st.booleans()):
         cents = draw(st.integers(min_value=1, max_value=int(main.total * 100) - 1))
         try:
@@ -59,7 +59,7 @@ def line_lists(draw, max_units=30):
 
 
 def sums(lines):
-    t = splitting.totals(lines)
+    t = applications_splitting.totals(lines)
     return t.amount, t.tax, t.total
 
 
@@ -101,7 +101,7 @@ FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthChe
 )
 def test_a_split_accounts_for_every_fen_and_respects_every_limit(lines, group_by, max_lines, limit, tolerance):
     plan = SplitPlan(group_by=group_by, max_lines=max_lines, amount_limit=limit, tolerance=tolerance)
-    parts = splitting.plan_split(lines, plan)
+    parts = applications_splitting.plan_split(lines, plan)
     assert_every_fen(lines, parts)
     for part in parts:
         if max_lines:
@@ -122,8 +122,8 @@ def test_a_split_by_amounts_gives_parts_of_exactly_those_amounts(lines, cuts):
     assume(sum(targets) <= whole)
     # units worth less than a fen per piece cannot be cut; skip those rare draws
     try:
-        parts = splitting.split_by_amounts(lines, targets)
-    except splitting.SplitError:
+        parts = applications_splitting.split_by_amounts(lines, targets)
+    except applications_splitting.SplitError:
         assume(False)
     assert_every_fen(lines, parts)
     got = [sums(p)[2] for p in parts]
@@ -140,11 +140,11 @@ def test_a_split_by_amounts_gives_parts_of_exactly_those_amounts(lines, cuts):
 )
 def test_a_split_by_quantity_gives_exact_quantities(qty, price_cents, rate, data):
     main = split_line(quantity=Decimal(qty), unit_price=Decimal(price_cents) / 100, rate=rate, tax_inclusive=True)
-    line = splitting.line_from_amounts("货物", main, tax_code=CODES[0], ref=(0, 0))
+    line = applications_splitting.line_from_amounts("货物", main, tax_code=CODES[0], ref=(0, 0))
     first = data.draw(st.integers(min_value=1, max_value=qty - 1))
     try:
-        parts = splitting.split_by_quantities([line], [Decimal(first)])
-    except splitting.SplitError:
+        parts = applications_splitting.split_by_quantities([line], [Decimal(first)])
+    except applications_splitting.SplitError:
         assume(False)
     assert [p[0].quantity for p in parts] == [Decimal(first), Decimal(qty - first)]
     assert_every_fen([line], parts)
@@ -155,7 +155,7 @@ def test_a_split_by_quantity_gives_exact_quantities(qty, price_cents, rate, data
 @FAST
 @given(lines=line_lists(max_units=40))
 def test_merging_identical_lines_keeps_the_total_and_each_line_valid(lines):
-    merged = splitting.merge_identical(lines)
+    merged = applications_splitting.merge_identical(lines)
     assert sums(merged)[2] == sums(lines)[2]
     assert len(merged) <= len(lines)
     assert not check_tolerances(merged).line_breaches
@@ -166,31 +166,31 @@ def test_merging_identical_lines_keeps_the_total_and_each_line_valid(lines):
 
 
 def test_merging_many_small_lines_fixes_their_rounding():
-    small = splitting.line_from_amounts("配件", split_line(amount=Decimal("0.05"), rate=Decimal("0.13"), tax_inclusive=True),
+    small = applications_splitting.line_from_amounts("配件", split_line(amount=Decimal("0.05"), rate=Decimal("0.13"), tax_inclusive=True),
                                         tax_code=CODES[0])
-    merged = splitting.merge_identical([small] * 300)
+    merged = applications_splitting.merge_identical([small] * 300)
     assert len(merged) == 1
     assert merged[0].total == Decimal("15.00")
     assert (merged[0].amount, merged[0].tax) == (Decimal("13.27"), Decimal("1.73"))
 
 
 def test_the_1_27_tolerance_splits_the_worked_example():
-    small = splitting.line_from_amounts("配件", split_line(amount=Decimal("0.05"), rate=Decimal("0.13"), tax_inclusive=True),
+    small = applications_splitting.line_from_amounts("配件", split_line(amount=Decimal("0.05"), rate=Decimal("0.13"), tax_inclusive=True),
                                         tax_code=CODES[0])
-    parts = splitting.split_by_tolerance([small] * 300)
+    parts = applications_splitting.split_by_tolerance([small] * 300)
     assert len(parts) == 2
     assert all(check_tolerances(p).ok for p in parts)
 
 
 def test_a_negative_normal_line_cannot_be_split():
     line = Line(item_name="退款", amount=Decimal("-1.00"), tax=Decimal("-0.06"), rate=Decimal("0.06"))
-    with pytest.raises(splitting.SplitError):
-        splitting.plan_split([line], SplitPlan())
+    with pytest.raises(applications_splitting.SplitError):
+        applications_splitting.plan_split([line], SplitPlan())
 
 
 def test_a_line_above_the_limit_is_cut_by_whole_quantities():
     main = split_line(quantity=Decimal(10), unit_price=Decimal("1130"), rate=Decimal("0.13"), tax_inclusive=True)
-    line = splitting.line_from_amounts("服务器", main, tax_code=CODES[0], ref=(1, 0))
-    parts = splitting.split_by_amount_limit([line], Decimal("3000"))
+    line = applications_splitting.line_from_amounts("服务器", main, tax_code=CODES[0], ref=(1, 0))
+    parts = applications_splitting.split_by_amount_limit([line], Decimal("3000"))
     assert [p[0].quantity for p in parts] == [Decimal(3), Decimal(3), Decimal(2), Decimal(2)]
     assert_every_fen([line], parts)

@@ -6,9 +6,10 @@ from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
 from invoicing.events import events_for
-from issuing import services
-from issuing.models import CUSTOMER_STATUS, InvoiceApplication, customer_status
-from issuing.models import ApplicationStatus as S
+from issuing.applications import services as application_services
+from issuing.applications.models import CUSTOMER_STATUS, InvoiceApplication, customer_status
+from issuing.applications.models import ApplicationStatus as S
+from issuing.platform import invoices as invoice_records
 from tests.issuing.factories import InvoiceApplicationFactory
 
 ALL = list(S)
@@ -89,16 +90,16 @@ def test_customer_status_shows_review_and_issuing_both_as_issuing():
 # --- through the services ------------------------------------------------------------------------------------------
 
 SERVICE_CALLS = {
-    "submit": (services.application_submit, {}),
-    "claim": (services.application_claim, {}),
-    "release": (services.application_release, {}),
-    "approve": (services.application_approve, {}),
-    "reject": (services.application_reject, {"reason": "抬头有误"}),
-    "withdraw": (services.application_withdraw, {}),
-    "start_issuing": (services.application_mark_issuing, {}),
-    "mark_issued": (services.application_mark_issued, {"invoice_number": "26442000000000000777"}),
-    "mark_failed": (services.application_mark_failed, {"reason": "税局返回：购方名称有误"}),
-    "retry": (services.application_retry, {}),
+    "submit": (application_services.application_submit, {}),
+    "claim": (application_services.application_claim, {}),
+    "release": (application_services.application_release, {}),
+    "approve": (application_services.application_approve, {}),
+    "reject": (application_services.application_reject, {"reason": "抬头有误"}),
+    "withdraw": (application_services.application_withdraw, {}),
+    "start_issuing": (application_services.application_mark_issuing, {}),
+    "mark_issued": (invoice_records.application_mark_issued, {"invoice_number": "26442000000000000777"}),
+    "mark_failed": (invoice_records.application_mark_failed, {"reason": "税局返回：购方名称有误"}),
+    "retry": (application_services.application_retry, {}),
 }
 
 
@@ -132,45 +133,45 @@ def test_service_transition_matrix_for_finance(state, name, yuntu, fiona):
 class TestByRole:
     def test_sam_claims_then_approves_his_claim(self, yuntu, sam):
         app = InvoiceApplicationFactory(taxpayer=yuntu)
-        app = services.application_claim(application=app, actor=sam)
-        app = services.application_approve(application=app, actor=sam)
+        app = application_services.application_claim(application=app, actor=sam)
+        app = application_services.application_approve(application=app, actor=sam)
         assert app.status == S.APPROVED and app.reviewer == sam
 
     def test_sam_claims_then_rejects_with_a_reason(self, yuntu, sam):
         app = InvoiceApplicationFactory(taxpayer=yuntu)
-        app = services.application_claim(application=app, actor=sam)
+        app = application_services.application_claim(application=app, actor=sam)
         with pytest.raises(ValidationError):
-            services.application_reject(application=app, actor=sam, reason="  ")
-        app = services.application_reject(application=app, actor=sam, reason="税号错误")
+            application_services.application_reject(application=app, actor=sam, reason="  ")
+        app = application_services.application_reject(application=app, actor=sam, reason="税号错误")
         assert app.status == S.REJECTED and app.reject_reason == "税号错误"
 
     def test_sam_must_claim_before_approving(self, yuntu, sam):
         app = InvoiceApplicationFactory(taxpayer=yuntu)
         with pytest.raises(PermissionDenied):
-            services.application_approve(application=app, actor=sam)
+            application_services.application_approve(application=app, actor=sam)
 
     def test_sam_cannot_approve_someone_elses_claim_but_finance_can(self, yuntu, sam, fiona):
         app = InvoiceApplicationFactory(taxpayer=yuntu)
-        services.application_claim(application=app, actor=fiona)
+        application_services.application_claim(application=app, actor=fiona)
         with pytest.raises(PermissionDenied):
-            services.application_approve(application=app, actor=sam)
+            application_services.application_approve(application=app, actor=sam)
         with pytest.raises(PermissionDenied):
-            services.application_release(application=app, actor=sam)
+            application_services.application_release(application=app, actor=sam)
         other = InvoiceApplicationFactory(taxpayer=yuntu)
-        services.application_claim(application=other, actor=sam)
-        assert services.application_approve(application=other, actor=fiona).status == S.APPROVED
+        application_services.application_claim(application=other, actor=sam)
+        assert application_services.application_approve(application=other, actor=fiona).status == S.APPROVED
 
     def test_sam_cannot_trigger_issuing(self, yuntu, sam):
         app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.APPROVED)
         with pytest.raises(PermissionDenied):
-            services.application_mark_issuing(application=app, actor=sam)
+            application_services.application_mark_issuing(application=app, actor=sam)
         failed = InvoiceApplicationFactory(taxpayer=yuntu, status=S.FAILED)
         with pytest.raises(PermissionDenied):
-            services.application_retry(application=failed, actor=sam)
+            application_services.application_retry(application=failed, actor=sam)
 
     def test_finance_approves_from_the_queue_without_claiming(self, yuntu, fiona):
         app = InvoiceApplicationFactory(taxpayer=yuntu)
-        assert services.application_approve(application=app, actor=fiona).status == S.APPROVED
+        assert application_services.application_approve(application=app, actor=fiona).status == S.APPROVED
 
     @pytest.mark.parametrize("name", ["claim", "approve", "reject", "withdraw"])
     def test_a_user_without_review_permission_cannot_review(self, yuntu, nobody, name):
@@ -193,22 +194,22 @@ class TestByRole:
 
     def test_lily_works_on_mingyuan(self, mingyuan, lily):
         app = InvoiceApplicationFactory(taxpayer=mingyuan)
-        assert services.application_approve(application=app, actor=lily).status == S.APPROVED
+        assert application_services.application_approve(application=app, actor=lily).status == S.APPROVED
 
     def test_a_retry_after_failure_keeps_the_serial(self, yuntu, fiona):
         app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.APPROVED)
-        app = services.application_mark_issuing(application=app, actor=fiona)
+        app = application_services.application_mark_issuing(application=app, actor=fiona)
         serial = app.issue_serial
-        app = services.application_mark_failed(application=app, reason="网络超时", needs_attention=True)
+        app = invoice_records.application_mark_failed(application=app, reason="网络超时", needs_attention=True)
         assert app.needs_attention and app.fail_reason == "网络超时"
-        app = services.application_retry(application=app, actor=fiona)
-        app = services.application_mark_issuing(application=app, actor=fiona)
+        app = application_services.application_retry(application=app, actor=fiona)
+        app = application_services.application_mark_issuing(application=app, actor=fiona)
         assert app.issue_serial == serial and app.issue_attempts == 2
 
     def test_failing_needs_a_reason(self, yuntu):
         app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.ISSUING)
         with pytest.raises(ValidationError):
-            services.application_mark_failed(application=app, reason="")
+            invoice_records.application_mark_failed(application=app, reason="")
 
 
 @pytest.mark.django_db
@@ -216,25 +217,25 @@ def test_auto_approval_sends_small_ordinary_invoices_to_a_person_straight_to_app
     from tests.issuing.factories import make_document, policy, software_line
 
     policy(yuntu, auto_approve=True, auto_approve_person_limit="200.00")
-    small = services.application_create(actor=fiona, taxpayer=yuntu, sources=[make_document(yuntu, counterparty=person)])
+    small = application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[make_document(yuntu, counterparty=person)])
     assert small.status == S.APPROVED and small.auto_approved
     event = events_for(small).order_by("-id").first()
     assert (event.action, event.actor, event.actor_label) == ("auto_approve", None, "自动审核规则")
-    big = services.application_create(
+    big = application_services.application_create(
         actor=fiona, taxpayer=yuntu, sources=[make_document(yuntu, counterparty=person, lines=[software_line("500.00")])]
     )
     assert big.status == S.PENDING_REVIEW
-    company = services.application_create(actor=fiona, taxpayer=yuntu, sources=[make_document(yuntu, counterparty=buyer)])
+    company = application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[make_document(yuntu, counterparty=buyer)])
     assert company.status == S.PENDING_REVIEW  # no company limit set
     special = InvoiceApplicationFactory(taxpayer=yuntu, kind="81", status=S.DRAFT)
-    assert services.application_submit(application=special, actor=fiona).status == S.PENDING_REVIEW
+    assert application_services.application_submit(application=special, actor=fiona).status == S.PENDING_REVIEW
 
 
 @pytest.mark.django_db
 def test_events_carry_actor_from_to_and_reason_for_review(yuntu, sam):
     app = InvoiceApplicationFactory(taxpayer=yuntu)
-    services.application_claim(application=app, actor=sam)
-    services.application_reject(application=app, actor=sam, reason="请补充地址")
+    application_services.application_claim(application=app, actor=sam)
+    application_services.application_reject(application=app, actor=sam, reason="请补充地址")
     rows = list(events_for(app).order_by("id").values_list("action", "from_state", "to_state", "reason", "actor__username"))
     assert rows == [
         ("claim", "pending_review", "in_review", "", "sam"),

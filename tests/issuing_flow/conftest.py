@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from invoicing.channels import get_channel
+from issuing.applications.models import InvoiceApplication
 from issuing.management.commands.soak_issuing import make_approved_applications
-from issuing.models import InvoiceApplication
 from sandbox import services as sandbox
 from sandbox.faults import profile_set
 

@@ -8,8 +8,11 @@ from django.contrib.messages.storage.fallback import FallbackStorage
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 
-from issuing import admin_issuing
-from issuing.models import ApplicationStatus, Invoice, InvoiceApplication
+from issuing.applications import services as application_services
+from issuing.applications.models import ApplicationStatus, InvoiceApplication
+from issuing.platform import actions as issue_actions
+from issuing.platform import services as platform_services
+from issuing.platform.models import Invoice
 
 pytestmark = pytest.mark.django_db
 S = ApplicationStatus
@@ -32,7 +35,7 @@ def test_approving_with_the_issuing_service_gives_an_issued_invoice(approved, fi
     app = approved()
     InvoiceApplication.objects.filter(pk=app.pk).update(status=S.PENDING_REVIEW)
     with django_capture_on_commit_callbacks(execute=True):
-        admin_issuing.approve_and_issue_service(application=app, actor=fiona)
+        issue_actions.approve_and_issue_service(application=app, actor=fiona)
     app.refresh_from_db()
     assert app.status == S.ISSUED
     assert len(Invoice.objects.get(application=app).number) == 20
@@ -43,7 +46,7 @@ def test_the_submit_action_issues_the_selected_and_reports_counts(approved, fion
     apps = approved(2)
     request = request_for(fiona)
     with django_capture_on_commit_callbacks(execute=True):
-        admin_issuing.submit_issue(model_admin(), request, InvoiceApplication.objects.filter(
+        issue_actions.submit_issue(model_admin(), request, InvoiceApplication.objects.filter(
             pk__in=[a.pk for a in apps]))
     assert InvoiceApplication.objects.filter(pk__in=[a.pk for a in apps], status=S.ISSUED).count() == 2
     shown = [str(m) for m in request._messages]
@@ -56,11 +59,11 @@ def test_the_submit_action_says_which_were_already_started_and_why_others_were_r
 ):
     started, fresh, waiting = approved(3)
     with django_capture_on_commit_callbacks(execute=True):
-        admin_issuing.issuing.application_submit_issue(application=started, actor=fiona)
+        platform_services.application_submit_issue(application=started, actor=fiona)
     InvoiceApplication.objects.filter(pk=waiting.pk).update(status=S.PENDING_REVIEW)
     request = request_for(fiona)
     with django_capture_on_commit_callbacks(execute=True):
-        admin_issuing.submit_issue(model_admin(), request, InvoiceApplication.objects.filter(
+        issue_actions.submit_issue(model_admin(), request, InvoiceApplication.objects.filter(
             pk__in=[started.pk, fresh.pk, waiting.pk]))
     messages = [str(m) for m in request._messages]
     assert messages[:2] == ["已发起开票 1 张申请单", "1 张已在开票中或已开票，未重复发起"]
@@ -73,13 +76,13 @@ def test_the_submit_action_says_which_were_already_started_and_why_others_were_r
 def test_bulk_approval_issues_for_finance_and_waits_for_finance_after_a_reviewer(
     approved, request, who, after, django_capture_on_commit_callbacks
 ):
-    from issuing import services
+
 
     user = request.getfixturevalue(who)
     apps = approved(3)
     InvoiceApplication.objects.filter(pk__in=[a.pk for a in apps]).update(status=S.PENDING_REVIEW)
     for app in InvoiceApplication.objects.filter(pk__in=[a.pk for a in apps]):
-        services.application_claim(application=app, actor=user)
+        application_services.application_claim(application=app, actor=user)
     with django_capture_on_commit_callbacks(execute=True):
         model_admin().approve_selected(request_for(user), InvoiceApplication.objects.filter(
             pk__in=[a.pk for a in apps]))
@@ -90,33 +93,33 @@ def test_bulk_approval_issues_for_finance_and_waits_for_finance_after_a_reviewer
 
 def test_the_reissue_page_asks_for_a_reason_and_then_reissues(approved, fiona, faults,
                                                               django_capture_on_commit_callbacks):
-    from issuing import issuing
+
 
     faults(error_rate=1)
     app = approved()
     with django_capture_on_commit_callbacks(execute=True):
-        issuing.application_submit_issue(application=app)
+        platform_services.application_submit_issue(application=app)
     faults()
-    page = admin_issuing.reissue_view(model_admin(), request_for(fiona), app.pk)
+    page = issue_actions.reissue_view(model_admin(), request_for(fiona), app.pk)
     assert page.status_code == 200 and app.number in page.content.decode()
-    refused = admin_issuing.reissue_view(model_admin(), request_for(fiona, "post", {"reason": ""}), app.pk)
+    refused = issue_actions.reissue_view(model_admin(), request_for(fiona, "post", {"reason": ""}), app.pk)
     assert refused.status_code == 200 and "原因" in refused.content.decode()
     with django_capture_on_commit_callbacks(execute=True):
-        done = admin_issuing.reissue_view(model_admin(), request_for(fiona, "post", {"reason": "平台未受理"}), app.pk)
+        done = issue_actions.reissue_view(model_admin(), request_for(fiona, "post", {"reason": "平台未受理"}), app.pk)
     assert done.status_code == 302
     app.refresh_from_db()
     assert app.status == S.ISSUED and app.issue_serial.endswith("-R1")
 
 
 def test_the_query_action_reports_what_the_platform_says(approved, fiona, django_capture_on_commit_callbacks):
-    from issuing import issuing
+
 
     app = approved()
     with django_capture_on_commit_callbacks(execute=False):
-        issuing.application_submit_issue(application=app)
+        platform_services.application_submit_issue(application=app)
     request = request_for(fiona)
     with django_capture_on_commit_callbacks(execute=True):
-        admin_issuing.query_platform_now(model_admin(), request, InvoiceApplication.objects.filter(pk=app.pk))
+        issue_actions.query_platform_now(model_admin(), request, InvoiceApplication.objects.filter(pk=app.pk))
     assert "平台未受理 1" in [str(m) for m in request._messages][0]
     app.refresh_from_db()
     assert app.status == S.ISSUED  # re-queued with the same serial (eager here)

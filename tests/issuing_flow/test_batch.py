@@ -8,9 +8,10 @@ import pytest
 
 from delivery.models import WebhookDelivery, WebhookEndpoint
 from invoicing.events import events_for
-from issuing import issuing, services
-from issuing.models import ApplicationStatus, Invoice, InvoiceApplication, QuotaPeriod
-from issuing.rollup import rollup_differences
+from issuing.applications.models import ApplicationStatus, InvoiceApplication, QuotaPeriod
+from issuing.platform import services as platform_services
+from issuing.platform.models import Invoice
+from issuing.reports.rollup import rollup_differences
 from sandbox.models import LedgerInvoice
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +22,7 @@ S = ApplicationStatus
 def batches(monkeypatch):
     """The batch tasks that would be queued (the tests run them by hand)."""
     queued: list[list[int]] = []
-    monkeypatch.setattr(issuing, "_queue_batch", queued.append)
+    monkeypatch.setattr(platform_services, "_queue_batch", queued.append)
     return queued
 
 
@@ -35,7 +36,7 @@ def test_a_bulk_submit_marks_all_in_one_go_and_queues_batches_of_the_configured_
     settings.ISSUING_BATCH_SIZE = 4
     apps = approved(10)
     with django_assert_max_num_queries(20):  # a constant number of statements, not a few per application
-        result = issuing.applications_submit_issue(applications=apps, actor=fiona)
+        result = platform_services.applications_submit_issue(applications=apps, actor=fiona)
 
     assert result.refused == {} and len(result.marked) == 10
     assert batches == [[a.pk for a in apps[:4]], [a.pk for a in apps[4:8]], [a.pk for a in apps[8:]]]
@@ -47,10 +48,10 @@ def test_a_bulk_submit_marks_all_in_one_go_and_queues_batches_of_the_configured_
 
 def test_issue_batch_gives_each_application_exactly_one_invoice_and_records_like_one_by_one(approved, batches):
     apps = approved(7)
-    issuing.applications_submit_issue(applications=apps)
+    platform_services.applications_submit_issue(applications=apps)
     [ids] = batches
 
-    report = issuing.issue_batch(application_ids=ids, record_every=3)
+    report = platform_services.issue_batch(application_ids=ids, record_every=3)
 
     assert sorted(report.issued) == ids and report.retry == [] and report.errors == []
     for app in fresh(apps):
@@ -69,17 +70,17 @@ def test_issue_batch_gives_each_application_exactly_one_invoice_and_records_like
     assert LedgerInvoice.objects.filter(serial__in=[a.number for a in apps]).count() == 7
     assert rollup_differences() == []  # the 发票汇总表's rollup moved with the invoices
 
-    again = issuing.issue_batch(application_ids=ids)  # a redelivered batch message
+    again = platform_services.issue_batch(application_ids=ids)  # a redelivered batch message
     assert sorted(again.skipped) == ids and Invoice.objects.filter(application__in=apps).count() == 7
 
 
 def test_a_bulk_submit_leaves_issued_ones_alone_and_refuses_what_may_not_start(approved, batches, fiona):
     done, waiting, other = approved(3)
-    issuing.applications_submit_issue(applications=[done])
-    issuing.issue_batch(application_ids=batches.pop())
+    platform_services.applications_submit_issue(applications=[done])
+    platform_services.issue_batch(application_ids=batches.pop())
     InvoiceApplication.objects.filter(pk=other.pk).update(status=S.PENDING_REVIEW)
 
-    result = issuing.applications_submit_issue(applications=[done, waiting, other], actor=fiona)
+    result = platform_services.applications_submit_issue(applications=[done, waiting, other], actor=fiona)
 
     assert [a.pk for a in result.already] == [done.pk]
     assert [a.pk for a in result.marked] == [waiting.pk]
@@ -90,14 +91,15 @@ def test_a_bulk_submit_leaves_issued_ones_alone_and_refuses_what_may_not_start(a
 
 @pytest.mark.parametrize("short", [Decimal("0.01"), Decimal("0.00")])
 def test_a_bulk_submit_checks_quota_again_as_one_by_one_would(approved, batches, seller, short):
+    from issuing.applications import selectors as application_selectors
     apps = approved(3)
-    month = services.selectors.quota_month()
+    month = application_selectors.quota_month()
     # All three are approved, so each already holds its amount of the quota; one fen short and none may start.
     QuotaPeriod.objects.create(taxpayer=seller, month=month, total=sum(a.amount for a in apps) - short,
                                used=Decimal("0.00"))
-    one_by_one = {a.number: {f.code for f in services.selectors.application_failures(a)} for a in fresh(apps)}
+    one_by_one = {a.number: {f.code for f in application_selectors.application_failures(a)} for a in fresh(apps)}
 
-    result = issuing.applications_submit_issue(applications=apps)
+    result = platform_services.applications_submit_issue(applications=apps)
 
     assert {n: {f.code for f in fs} for n, fs in result.refused.items()} == {n: c for n, c in one_by_one.items() if c}
     if short:
@@ -107,12 +109,13 @@ def test_a_bulk_submit_checks_quota_again_as_one_by_one_would(approved, batches,
 
 
 def test_issued_invoices_consume_quota_with_one_event_each(approved, batches, seller):
+    from issuing.applications import selectors as application_selectors
     apps = approved(4)
-    month = services.selectors.quota_month()
+    month = application_selectors.quota_month()
     period = QuotaPeriod.objects.create(taxpayer=seller, month=month, total=Decimal("100000000.00"),
                                         used=Decimal("10.00"))
-    issuing.applications_submit_issue(applications=apps)
-    issuing.issue_batch(application_ids=batches.pop())
+    platform_services.applications_submit_issue(applications=apps)
+    platform_services.issue_batch(application_ids=batches.pop())
 
     period.refresh_from_db()
     assert period.used == Decimal("10.00") + sum(a.amount for a in apps)
@@ -123,11 +126,11 @@ def test_issued_invoices_consume_quota_with_one_event_each(approved, batches, se
 
 def test_faults_in_a_batch_still_end_with_one_invoice_per_application(approved, batches, faults, account):
     apps = approved(24)
-    issuing.applications_submit_issue(applications=apps)
+    platform_services.applications_submit_issue(applications=apps)
     faults(error_rate=Decimal("0.2"), timeout_before_rate=Decimal("0.1"), timeout_after_rate=Decimal("0.2"),
            duplicate_reply_rate=Decimal("0.2"), seed=7)
 
-    report = issuing.issue_batch(application_ids=batches.pop(), record_every=5)
+    report = platform_services.issue_batch(application_ids=batches.pop(), record_every=5)
     assert report.retry, "the fault profile should have made some calls unavailable"
     assert report.issued, "and let others through"
     for _ in range(20):  # the retries, one by one, as issue_application_task would make them
@@ -137,11 +140,11 @@ def test_faults_in_a_batch_still_end_with_one_invoice_per_application(approved, 
             break
         for pk in left:
             try:
-                issuing.issue_attempt(application_id=pk)
-            except issuing.ChannelUnavailable:
+                platform_services.issue_attempt(application_id=pk)
+            except platform_services.ChannelUnavailable:
                 pass
     faults()
-    issuing.issue_poll_pending(older_than_seconds=0)
+    platform_services.issue_poll_pending(older_than_seconds=0)
 
     for app in fresh(apps):
         assert app.status == S.ISSUED, (app.number, app.last_error)
@@ -159,21 +162,21 @@ class Killed(BaseException):
 
 def test_a_batch_killed_between_the_calls_and_the_record_is_recovered_by_serial(approved, batches, monkeypatch):
     apps = approved(6)
-    issuing.applications_submit_issue(applications=apps)
+    platform_services.applications_submit_issue(applications=apps)
     [ids] = batches
-    real = issuing.invoices_record_issued
+    real = platform_services.invoices_record_issued
 
     def die(*args, **kwargs):
         raise Killed
 
-    monkeypatch.setattr(issuing, "invoices_record_issued", die)
+    monkeypatch.setattr(platform_services, "invoices_record_issued", die)
     with pytest.raises(Killed):
-        issuing.issue_batch(application_ids=ids)
+        platform_services.issue_batch(application_ids=ids)
     assert LedgerInvoice.objects.filter(serial__in=[a.number for a in apps]).count() == 6  # the platform has them
     assert not Invoice.objects.filter(application__in=apps).exists()  # we lost the answers
 
-    monkeypatch.setattr(issuing, "invoices_record_issued", real)
-    report = issuing.issue_batch(application_ids=ids)  # the redelivered message: duplicate → query → record
+    monkeypatch.setattr(platform_services, "invoices_record_issued", real)
+    report = platform_services.issue_batch(application_ids=ids)  # the redelivered message: duplicate → query → record
 
     assert sorted(report.issued) == ids
     assert Invoice.objects.filter(application__in=apps).count() == 6
@@ -182,13 +185,13 @@ def test_a_batch_killed_between_the_calls_and_the_record_is_recovered_by_serial(
 
 def test_a_failed_batch_record_falls_back_to_one_by_one(approved, batches, monkeypatch):
     apps = approved(3)
-    issuing.applications_submit_issue(applications=apps)
+    platform_services.applications_submit_issue(applications=apps)
 
     def broken(*args, **kwargs):
         raise RuntimeError("bulk insert failed")
 
-    monkeypatch.setattr(issuing, "invoices_record_issued", broken)
-    report = issuing.issue_batch(application_ids=batches.pop())
+    monkeypatch.setattr(platform_services, "invoices_record_issued", broken)
+    report = platform_services.issue_batch(application_ids=batches.pop())
 
     assert len(report.issued) == 3
     assert all(app.status == S.ISSUED for app in fresh(apps))
@@ -196,9 +199,9 @@ def test_a_failed_batch_record_falls_back_to_one_by_one(approved, batches, monke
 
 def test_a_rejected_application_in_a_batch_fails_alone(approved, batches, monkeypatch):
     apps = approved(3)
-    issuing.applications_submit_issue(applications=apps)
+    platform_services.applications_submit_issue(applications=apps)
     bad = apps[1]
-    real = issuing.build_issue_request
+    real = platform_services.build_issue_request
 
     def request(app, lines=None):
         built = real(app, lines)
@@ -208,8 +211,8 @@ def test_a_rejected_application_in_a_batch_fails_alone(approved, batches, monkey
             return replace(built, buyer=replace(built.buyer, tax_id="91310000MA1K0BA10X"))
         return built
 
-    monkeypatch.setattr(issuing, "build_issue_request", request)
-    report = issuing.issue_batch(application_ids=batches.pop())
+    monkeypatch.setattr(platform_services, "build_issue_request", request)
+    report = platform_services.issue_batch(application_ids=batches.pop())
 
     assert report.failed == [bad.pk] and sorted(report.issued) == sorted([apps[0].pk, apps[2].pk])
     failed = InvoiceApplication.objects.get(pk=bad.pk)
@@ -221,8 +224,8 @@ def test_webhooks_are_announced_for_a_batch_as_for_one_by_one(approved, batches,
     WebhookEndpoint.objects.create(taxpayer=seller, url="https://shop.example.com/hooks", events=["*"])
     apps = approved(3)
     with django_capture_on_commit_callbacks(execute=False):
-        issuing.applications_submit_issue(applications=apps)
-        issuing.issue_batch(application_ids=batches.pop())
+        platform_services.applications_submit_issue(applications=apps)
+        platform_services.issue_batch(application_ids=batches.pop())
 
     issued = WebhookDelivery.objects.filter(event="invoice.issued")
     assert sorted(d.payload["invoice"]["number"] for d in issued) == sorted(

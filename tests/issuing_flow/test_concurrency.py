@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from issuing import issuing
-from issuing.models import ApplicationStatus, Invoice, InvoiceApplication
+from issuing.applications.models import ApplicationStatus, InvoiceApplication
+from issuing.platform import services as platform_services
+from issuing.platform.models import Invoice
 from sandbox.models import LedgerInvoice
 from tests.threads import run_together
 
@@ -14,14 +15,14 @@ S = ApplicationStatus
 
 
 def test_two_workers_issuing_the_same_application_at_once_make_one_invoice(approved, monkeypatch):
-    monkeypatch.setattr(issuing, "_queue_issue", lambda application_id: None)  # the "workers" are these threads
+    monkeypatch.setattr(platform_services, "_queue_issue", lambda application_id: None)  # the "workers" are these threads
     app = approved()
-    issuing.application_submit_issue(application=app)
+    platform_services.application_submit_issue(application=app)
 
-    results, errors = run_together(4, lambda: issuing.issue_attempt(application_id=app.pk))
+    results, errors = run_together(4, lambda: platform_services.issue_attempt(application_id=app.pk))
 
     assert errors == []
-    assert results.count(issuing.Outcome.ISSUED) >= 1
+    assert results.count(platform_services.Outcome.ISSUED) >= 1
     app.refresh_from_db()
     assert app.status == S.ISSUED
     assert Invoice.objects.filter(application=app).count() == 1
@@ -30,10 +31,10 @@ def test_two_workers_issuing_the_same_application_at_once_make_one_invoice(appro
 
 def test_two_clicks_at_once_queue_one_task(approved, monkeypatch):
     queued = []
-    monkeypatch.setattr(issuing, "_queue_issue", queued.append)
+    monkeypatch.setattr(platform_services, "_queue_issue", queued.append)
     app = approved()
 
-    results, errors = run_together(4, lambda: issuing.application_submit_issue(application=app).status)
+    results, errors = run_together(4, lambda: platform_services.application_submit_issue(application=app).status)
 
     assert errors == [] and results == [S.ISSUING] * 4
     assert queued == [app.pk]
@@ -41,14 +42,14 @@ def test_two_clicks_at_once_queue_one_task(approved, monkeypatch):
 
 
 def test_a_worker_recording_while_the_poller_records_makes_one_invoice(approved, channel, monkeypatch):
-    monkeypatch.setattr(issuing, "_queue_issue", lambda application_id: None)
+    monkeypatch.setattr(platform_services, "_queue_issue", lambda application_id: None)
     app = approved()
-    issuing.application_submit_issue(application=app)
+    platform_services.application_submit_issue(application=app)
     app.refresh_from_db()
-    result = channel.issue_invoice(issuing.build_issue_request(app))
+    result = channel.issue_invoice(platform_services.build_issue_request(app))
 
     results, errors = run_together(
-        4, lambda: issuing.invoice_record_issued(application_id=app.pk, result=result).number
+        4, lambda: platform_services.invoice_record_issued(application_id=app.pk, result=result).number
     )
 
     assert errors == [] and set(results) == {result.invoice_number}
@@ -57,12 +58,12 @@ def test_a_worker_recording_while_the_poller_records_makes_one_invoice(approved,
 
 def test_two_workers_running_the_same_batch_at_once_make_one_invoice_each(approved, monkeypatch):
     batches = []
-    monkeypatch.setattr(issuing, "_queue_batch", batches.append)
+    monkeypatch.setattr(platform_services, "_queue_batch", batches.append)
     apps = approved(8)
-    issuing.applications_submit_issue(applications=apps)
+    platform_services.applications_submit_issue(applications=apps)
     [ids] = batches
 
-    results, errors = run_together(3, lambda: issuing.issue_batch(application_ids=ids, record_every=3))
+    results, errors = run_together(3, lambda: platform_services.issue_batch(application_ids=ids, record_every=3))
 
     assert errors == []
     assert all(r.errors == [] for r in results)

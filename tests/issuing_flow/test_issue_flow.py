@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import sys
 import types
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from delivery.models import InvoiceFile
 from invoicing.celery import app as celery_app
 from invoicing.channels.base import ChannelRejected, ChannelUnavailable
 from invoicing.events import events_for
-from issuing import issuing
-from issuing.models import ApplicationStatus, Invoice, InvoiceApplication, InvoiceStatus
+from issuing.applications.models import ApplicationStatus, InvoiceApplication
+from issuing.platform import services as platform_services
+from issuing.platform import tasks as platform_tasks
+from issuing.platform.models import Invoice, InvoiceStatus
+from issuing.platform.signals import invoice_recorded
 from sandbox.models import LedgerInvoice
 from tests.issuing_flow.conftest import ScriptedChannel
 
@@ -23,14 +26,14 @@ S = ApplicationStatus
 
 def submit(app, capture, actor=None):
     with capture(execute=True) as callbacks:
-        issuing.application_submit_issue(application=app, actor=actor)
+        platform_services.application_submit_issue(application=app, actor=actor)
     app.refresh_from_db()
     return callbacks
 
 
 def script(monkeypatch, channel, **steps):
     scripted = ScriptedChannel(channel, **steps)
-    monkeypatch.setattr(issuing, "get_channel", lambda taxpayer: scripted)
+    monkeypatch.setattr(platform_services, "get_channel", lambda taxpayer: scripted)
     return scripted
 
 
@@ -100,7 +103,7 @@ def test_sandbox_timeout_after_and_duplicate_faults_still_give_one_invoice(
         faulty = SandboxChannel(seller, transport="inprocess", fault=fault)
         plain = SandboxChannel(seller, transport="inprocess")
         # the issue call carries the fault; the query that follows does not
-        monkeypatch.setattr(issuing, "get_channel", lambda taxpayer, f=faulty, p=plain: types.SimpleNamespace(
+        monkeypatch.setattr(platform_services, "get_channel", lambda taxpayer, f=faulty, p=plain: types.SimpleNamespace(
             issue_invoice=f.issue_invoice, query_issue=p.query_issue))
         submit(app, django_capture_on_commit_callbacks)
         assert app.status == S.ISSUED, fault
@@ -111,8 +114,8 @@ def test_sandbox_timeout_after_and_duplicate_faults_still_give_one_invoice(
 def test_double_submit_queues_one_task_and_gives_one_invoice(approved, django_capture_on_commit_callbacks):
     app = approved()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        issuing.application_submit_issue(application=app)
-        issuing.application_submit_issue(application=app)
+        platform_services.application_submit_issue(application=app)
+        platform_services.application_submit_issue(application=app)
     assert len(queued(callbacks)) == 1
     for callback in callbacks:
         callback()
@@ -126,10 +129,10 @@ def test_a_repeated_task_and_a_stale_result_do_not_make_a_second_invoice(approve
                                                                          django_capture_on_commit_callbacks):
     app = approved()
     submit(app, django_capture_on_commit_callbacks)
-    assert issuing.issue_attempt(application_id=app.pk) == issuing.Outcome.SKIPPED  # a redelivered message
+    assert platform_services.issue_attempt(application_id=app.pk) == platform_services.Outcome.SKIPPED  # a redelivered message
     result = channel.query_issue(app.issue_serial)
     first = Invoice.objects.get(application=app)
-    assert issuing.invoice_record_issued(application_id=app.pk, result=result) == first
+    assert platform_services.invoice_record_issued(application_id=app.pk, result=result) == first
     assert Invoice.objects.filter(application=app).count() == 1
 
 
@@ -159,7 +162,7 @@ def test_after_n_unavailable_attempts_it_needs_attention_and_stays_issuing(
     assert app.needs_attention and app.issue_attempts == 4
     assert "server" in app.last_error and not app.fail_reason
     assert actions(app).count("issue_needs_attention") == 1
-    assert issuing.issue_attempt(application_id=app.pk) == issuing.Outcome.NEEDS_ATTENTION
+    assert platform_services.issue_attempt(application_id=app.pk) == platform_services.Outcome.NEEDS_ATTENTION
     assert app.issue_serial == app.number
 
 
@@ -168,20 +171,20 @@ def test_reissue_with_a_new_serial_needs_attention_a_person_and_an_unknown_seria
 ):
     ready = approved()
     with pytest.raises(ValidationError):  # not needs_attention: nobody may change its serial
-        issuing.application_reissue_with_new_serial(application=ready, actor=issuer, reason="x")
+        platform_services.application_reissue_with_new_serial(application=ready, actor=issuer, reason="x")
 
     faults(error_rate=1)
     app = approved()
     submit(app, django_capture_on_commit_callbacks)
     assert app.needs_attention
     with pytest.raises(PermissionDenied):
-        issuing.application_reissue_with_new_serial(application=app, actor=None, reason="平台故障")
+        platform_services.application_reissue_with_new_serial(application=app, actor=None, reason="平台故障")
     with pytest.raises(ValidationError):
-        issuing.application_reissue_with_new_serial(application=app, actor=issuer, reason=" ")
+        platform_services.application_reissue_with_new_serial(application=app, actor=issuer, reason=" ")
 
     faults()  # the platform is back; it never saw the old serial
     with django_capture_on_commit_callbacks(execute=True):
-        issuing.application_reissue_with_new_serial(application=app, actor=issuer, reason="平台确认未受理，换流水号重开")
+        platform_services.application_reissue_with_new_serial(application=app, actor=issuer, reason="平台确认未受理，换流水号重开")
     app.refresh_from_db()
     assert app.status == S.ISSUED and app.issue_serial == f"{app.number}-R1"
     assert Invoice.objects.get(application=app).channel_serial == f"{app.number}-R1"
@@ -198,8 +201,8 @@ def test_reissue_records_the_invoice_when_the_platform_knows_the_serial(
     submit(app, django_capture_on_commit_callbacks)
     assert app.status == S.ISSUING and app.needs_attention  # issued on the platform, unknown to us
 
-    monkeypatch.setattr(issuing, "get_channel", lambda taxpayer: channel)
-    issuing.application_reissue_with_new_serial(application=app, actor=issuer, reason="换号重开")
+    monkeypatch.setattr(platform_services, "get_channel", lambda taxpayer: channel)
+    platform_services.application_reissue_with_new_serial(application=app, actor=issuer, reason="换号重开")
     app.refresh_from_db()
     assert app.status == S.ISSUED and app.issue_serial == app.number  # no new serial: it was already issued
     assert Invoice.objects.filter(application=app).count() == 1
@@ -216,15 +219,15 @@ def test_the_poller_records_pending_issues_once_the_platform_completes_them(
     submit(app, django_capture_on_commit_callbacks)
     assert app.status == S.ISSUING and not app.needs_attention  # pending on the platform
 
-    report = issuing.issue_poll_pending(older_than_seconds=0)
+    report = platform_services.issue_poll_pending(older_than_seconds=0)
     assert report.pending == 1 and report.issued == 0
     clock.advance(seconds=120)
     with django_capture_on_commit_callbacks(execute=True):
-        report = issuing.issue_poll_pending(older_than_seconds=0)
+        report = platform_services.issue_poll_pending(older_than_seconds=0)
     app.refresh_from_db()
     assert report.issued == 1 and app.status == S.ISSUED
     assert Invoice.objects.filter(application=app).count() == 1
-    assert issuing.issue_poll_pending(older_than_seconds=0).checked == 0
+    assert platform_services.issue_poll_pending(older_than_seconds=0).checked == 0
 
 
 def test_the_poller_requeues_with_the_same_serial_what_the_platform_never_saw(
@@ -232,8 +235,8 @@ def test_the_poller_requeues_with_the_same_serial_what_the_platform_never_saw(
 ):
     app = approved()
     with django_capture_on_commit_callbacks(execute=False):  # the worker died before it made the call
-        issuing.application_submit_issue(application=app)
-    report = issuing.issue_poll_pending(older_than_seconds=0)  # eager: the re-queued task runs now
+        platform_services.application_submit_issue(application=app)
+    report = platform_services.issue_poll_pending(older_than_seconds=0)  # eager: the re-queued task runs now
     app.refresh_from_db()
     assert report.requeued == 1
     assert app.status == S.ISSUED and app.issue_serial == app.number
@@ -246,21 +249,46 @@ def test_the_poller_leaves_unknown_needs_attention_applications_to_a_person(
     app = approved()
     submit(app, django_capture_on_commit_callbacks)
     faults()
-    report = issuing.issue_poll_pending(older_than_seconds=0)
+    report = platform_services.issue_poll_pending(older_than_seconds=0)
     app.refresh_from_db()
     assert report.left_for_person == 1 and app.status == S.ISSUING and app.needs_attention
 
 
-def test_files_are_queued_with_the_invoice(approved, settings, monkeypatch,
-                                                    django_capture_on_commit_callbacks):
+def test_files_are_queued_with_the_invoice(approved, settings, django_capture_on_commit_callbacks):
     settings.ISSUING_QUEUE_FILES = 1
     queued = []
-    fake = types.ModuleType("issuing.rendering")
-    fake.invoice_files_queue = lambda invoice: queued.append(invoice.number)
-    monkeypatch.setitem(sys.modules, "issuing.rendering", fake)
-    app = approved()
-    submit(app, django_capture_on_commit_callbacks)
-    assert queued == [Invoice.objects.get(application=app).number]
+
+    def listener(sender, *, invoice, **kwargs):
+        queued.append(invoice.number)
+
+    invoice_recorded.connect(listener, dispatch_uid="test-listener")
+    try:
+        app = approved()
+        submit(app, django_capture_on_commit_callbacks)
+    finally:
+        invoice_recorded.disconnect(dispatch_uid="test-listener")
+    number = Invoice.objects.get(application=app).number
+    assert queued == [number]
+    # the delivery app listens too: the new invoice's file jobs were written in the issuing transaction
+    assert InvoiceFile.objects.filter(invoice__number=number).count() == 3
+
+
+def test_a_listener_that_fails_never_undoes_the_invoice(approved, settings, django_capture_on_commit_callbacks,
+                                                        caplog):
+    settings.ISSUING_QUEUE_FILES = 1
+
+    def broken(sender, *, invoice, **kwargs):
+        raise RuntimeError("listener down")
+
+    invoice_recorded.connect(broken, dispatch_uid="test-broken")
+    try:
+        app = approved()
+        submit(app, django_capture_on_commit_callbacks)
+    finally:
+        invoice_recorded.disconnect(dispatch_uid="test-broken")
+    app.refresh_from_db()
+    assert app.status == S.ISSUED and Invoice.objects.filter(application=app).exists()
+    assert "could not queue files" in caplog.text
 
 
 def test_a_query_that_says_failed_marks_the_application_failed(approved, channel, monkeypatch,
@@ -287,7 +315,7 @@ def test_an_application_not_approved_cannot_be_submitted(approved):
     InvoiceApplication.objects.filter(pk=app.pk).update(status=S.PENDING_REVIEW)
     app.refresh_from_db()
     with pytest.raises(ValidationError):
-        issuing.application_submit_issue(application=app)
+        platform_services.application_submit_issue(application=app)
 
 
 def test_the_delivery_file_jobs_are_created_with_the_invoice(approved, settings, django_capture_on_commit_callbacks):
@@ -297,8 +325,8 @@ def test_the_delivery_file_jobs_are_created_with_the_invoice(approved, settings,
     settings.ISSUING_QUEUE_FILES = 1
     app = approved()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        issuing.application_submit_issue(application=app)
-    issuing.issue_attempt(application_id=app.pk)  # rendering is queued on commit, which this test never reaches
+        platform_services.application_submit_issue(application=app)
+    platform_services.issue_attempt(application_id=app.pk)  # rendering is queued on commit, which this test never reaches
     invoice = Invoice.objects.get(application=app)
     assert InvoiceFile.objects.filter(invoice=invoice).exists()
     assert queued(callbacks)
@@ -307,26 +335,26 @@ def test_the_delivery_file_jobs_are_created_with_the_invoice(approved, settings,
 def test_a_pending_issue_is_looked_at_again_shortly_not_only_by_the_periodic_poller(
     approved, account, monkeypatch
 ):
-    from issuing import tasks
+
     from sandbox import clock
 
     account.issue_delay_seconds = 60
     account.save()
     app = approved()
     scheduled = []
-    monkeypatch.setattr(tasks.check_issue_result_task, "apply_async",
+    monkeypatch.setattr(platform_tasks.check_issue_result_task, "apply_async",
                         lambda args, countdown: scheduled.append((args, countdown)))
-    issuing.application_submit_issue(application=app)  # no on-commit capture: the task is run directly below
+    platform_services.application_submit_issue(application=app)  # no on-commit capture: the task is run directly below
     # a worker's run (not eager): the platform accepted it and finishes later → a follow-up check is scheduled
-    monkeypatch.setattr(tasks.issue_application_task.request, "is_eager", False, raising=False)
-    outcome = tasks.issue_application_task.run(app.pk)
-    assert outcome == issuing.Outcome.PENDING
-    assert scheduled == [((app.pk, 1), tasks.FOLLOW_UP_SECONDS)]
+    monkeypatch.setattr(platform_tasks.issue_application_task.request, "is_eager", False, raising=False)
+    outcome = platform_tasks.issue_application_task.run(app.pk)
+    assert outcome == platform_services.Outcome.PENDING
+    assert scheduled == [((app.pk, 1), platform_tasks.FOLLOW_UP_SECONDS)]
 
     # the follow-up check: still pending → scheduled again with a longer wait; once done → recorded, nothing more
-    tasks.check_issue_result_task.run(app.pk, 1)
-    assert scheduled[-1] == ((app.pk, 2), tasks.FOLLOW_UP_SECONDS)
+    platform_tasks.check_issue_result_task.run(app.pk, 1)
+    assert scheduled[-1] == ((app.pk, 2), platform_tasks.FOLLOW_UP_SECONDS)
     clock.advance(seconds=120)
-    tasks.check_issue_result_task.run(app.pk, 2)
+    platform_tasks.check_issue_result_task.run(app.pk, 2)
     app.refresh_from_db()
     assert app.status == S.ISSUED and len(scheduled) == 2

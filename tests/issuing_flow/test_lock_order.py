@@ -16,8 +16,10 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
-from issuing import issuing, redletter
-from issuing.models import Invoice, InvoiceDailyRate
+from issuing.platform import services as platform_services
+from issuing.platform.models import Invoice
+from issuing.redletter import services
+from issuing.reports.models import InvoiceDailyRate
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -26,9 +28,9 @@ def _issued(channel, apps):
     """Submit ``apps`` (no task queued) and have the platform issue each; returns their results."""
     results = []
     for app in apps:
-        issuing.application_submit_issue(application=app)
+        platform_services.application_submit_issue(application=app)
         app = type(app).objects.get(pk=app.pk)
-        results.append(channel.issue_invoice(issuing.build_issue_request(app)))
+        results.append(channel.issue_invoice(platform_services.build_issue_request(app)))
     return results
 
 
@@ -56,7 +58,7 @@ def _against_a_batch(second, first_app_result):
     def batch():
         try:
             with transaction.atomic():
-                issuing.invoices_record_issued([first_app_result])
+                platform_services.invoices_record_issued([first_app_result])
                 batch_holds_rollup.set()
                 second_blocked.wait(20)
         except BaseException as exc:  # noqa: BLE001 - collected and asserted on
@@ -93,12 +95,12 @@ def _against_a_batch(second, first_app_result):
 
 def test_one_by_one_recording_against_a_batch_on_the_same_rollup_row_does_not_deadlock(approved, channel,
                                                                                        monkeypatch):
-    monkeypatch.setattr(issuing, "_queue_issue", lambda application_id: None)
+    monkeypatch.setattr(platform_services, "_queue_issue", lambda application_id: None)
     first, second = approved(2)
     r1, r2 = _issued(channel, [first, second])
 
     blocked, errors = _against_a_batch(
-        lambda: issuing.invoice_record_issued(application_id=second.pk, result=r2), (first.pk, r1)
+        lambda: platform_services.invoice_record_issued(application_id=second.pk, result=r2), (first.pk, r1)
     )
 
     assert blocked  # the one-by-one recording really waited for the batch's rollup row
@@ -110,13 +112,13 @@ def test_one_by_one_recording_against_a_batch_on_the_same_rollup_row_does_not_de
 
 def test_a_void_against_a_batch_on_the_same_day_does_not_deadlock(approved, channel, monkeypatch, fiona):
     """The void (and the red-letter paths) lock the blue invoice; they must not lock its entity with it."""
-    monkeypatch.setattr(issuing, "_queue_issue", lambda application_id: None)
+    monkeypatch.setattr(platform_services, "_queue_issue", lambda application_id: None)
     first, second = approved(2)
     r1, r2 = _issued(channel, [first, second])
-    issuing.invoice_record_issued(application_id=second.pk, result=r2)
+    platform_services.invoice_record_issued(application_id=second.pk, result=r2)
     blue = Invoice.objects.get(application=second, is_red=False)
 
-    blocked, errors = _against_a_batch(lambda: redletter._record_void(blue, actor=fiona, reason="开错了"),
+    blocked, errors = _against_a_batch(lambda: services._record_void(blue, actor=fiona, reason="开错了"),
                                        (first.pk, r1))
 
     assert blocked

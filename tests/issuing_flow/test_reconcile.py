@@ -9,9 +9,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from invoicing.events import events_for
-from issuing import issuing
-from issuing.models import ApplicationStatus, Invoice, InvoiceLine
-from issuing.reconcile import reconcile_entity
+from issuing.applications.models import ApplicationStatus
+from issuing.platform import services as platform_services
+from issuing.platform.models import Invoice, InvoiceLine
+from issuing.platform.reconcile import reconcile_entity
 
 pytestmark = pytest.mark.django_db
 S = ApplicationStatus
@@ -26,9 +27,9 @@ def test_an_invoice_the_platform_issued_but_we_never_recorded_is_bound_to_its_ap
 ):
     app = approved()
     with django_capture_on_commit_callbacks(execute=False):  # our side stops after the commit (worker lost)
-        issuing.application_submit_issue(application=app)
+        platform_services.application_submit_issue(application=app)
     app.refresh_from_db()
-    issued = channel.issue_invoice(issuing.build_issue_request(app))  # …but the platform did issue it
+    issued = channel.issue_invoice(platform_services.build_issue_request(app))  # …but the platform did issue it
 
     report = reconcile_entity(taxpayer=seller, day=today(), channel=channel)
 
@@ -45,7 +46,7 @@ def test_a_lost_local_invoice_row_is_written_again_from_the_platform(
 ):
     app = approved()
     with django_capture_on_commit_callbacks(execute=True):
-        issuing.application_submit_issue(application=app)
+        platform_services.application_submit_issue(application=app)
     number = Invoice.objects.get(application=app).number
     InvoiceLine.objects.filter(invoice__application=app).delete()
     Invoice.objects.filter(application=app).delete()  # bypassing every service: the local write is gone
@@ -62,7 +63,7 @@ def test_a_local_invoice_the_platform_does_not_know_is_flagged(
 ):
     good = approved()
     with django_capture_on_commit_callbacks(execute=True):
-        issuing.application_submit_issue(application=good)
+        platform_services.application_submit_issue(application=good)
     ghost_app = approved()
     ghost = Invoice.objects.create(
         taxpayer=seller, application=ghost_app, number="26440200000099999999", kind="82", issue_date=today(),
@@ -88,7 +89,7 @@ def test_a_local_invoice_whose_number_differs_from_the_ledger_is_flagged(
 ):
     app = approved()
     with django_capture_on_commit_callbacks(execute=True):
-        issuing.application_submit_issue(application=app)
+        platform_services.application_submit_issue(application=app)
     Invoice.objects.filter(application=app).update(number="26440200000088888888")
     report = reconcile_entity(taxpayer=seller, day=today(), channel=channel)
     assert [m["number"] for m in report.mismatched] == ["26440200000088888888"]
@@ -97,9 +98,9 @@ def test_a_local_invoice_whose_number_differs_from_the_ledger_is_flagged(
 def test_the_command_reports_for_an_entity_and_a_day(approved, seller, channel, django_capture_on_commit_callbacks):
     app = approved()
     with django_capture_on_commit_callbacks(execute=False):
-        issuing.application_submit_issue(application=app)
+        platform_services.application_submit_issue(application=app)
     app.refresh_from_db()
-    channel.issue_invoice(issuing.build_issue_request(app))
+    channel.issue_invoice(platform_services.build_issue_request(app))
     out = StringIO()
     call_command("reconcile_issuing", "--entity", seller.credit_code, "--date", today().isoformat(), stdout=out)
     assert "bound 1" in out.getvalue() and app.number in out.getvalue()
@@ -110,11 +111,11 @@ def test_the_command_reports_for_an_entity_and_a_day(approved, seller, channel, 
 
 
 def test_the_daily_task_reconciles_every_connected_entity(approved, seller, django_capture_on_commit_callbacks):
-    from issuing.tasks import reconcile_issuing_task
+    from issuing.platform.tasks import reconcile_issuing_task
 
     app = approved()
     with django_capture_on_commit_callbacks(execute=True):
-        issuing.application_submit_issue(application=app)
+        platform_services.application_submit_issue(application=app)
     reports = reconcile_issuing_task.delay(today().isoformat()).get()
     mine = [r for r in reports if r["taxpayer"] == seller.credit_code]
     assert mine and mine[0]["matched"] == 1 and mine[0]["clean"]

@@ -35,17 +35,17 @@ def test_a_clean_worker_log_has_no_problem():
     clean = [ln for ln in WORKER_LOG.splitlines() if "14:26:23" not in ln and "Traceback" not in ln
              and "deadlock" not in ln and "File " not in ln]
     assert log_problems(clean) == []
-    assert log_problems(["2026-12-06 14:26:23,487 ERROR issuing.issuing batch record failed"]) != []
+    assert log_problems(["2026-12-06 14:26:23,487 ERROR issuing.platform.services batch record failed"]) != []
     assert log_problems(["2026-12-06 14:26:23,487 INFO issuing.issuing an ERROR code 1005 was retried"]) == []
 
 
 def test_error_records_of_the_soak_process_are_collected():
     with ErrorRecords() as errors:
-        logging.getLogger("issuing.issuing").warning("a warning is no problem")
+        logging.getLogger("issuing.platform.services").warning("a warning is no problem")
         try:
             raise RuntimeError("boom")
         except RuntimeError:
-            logging.getLogger("issuing.issuing").exception("batch record failed; recording one by one")
-    logging.getLogger("issuing.issuing").error("after the run: not collected")
-    assert errors.found == ["this process: ERROR issuing.issuing batch record failed; recording one by one: "
+            logging.getLogger("issuing.platform.services").exception("batch record failed; recording one by one")
+    logging.getLogger("issuing.platform.services").error("after the run: not collected")
+    assert errors.found == ["this process: ERROR issuing.platform.services batch record failed; recording one by one: "
                             "RuntimeError('boom')"]

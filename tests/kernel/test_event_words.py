@@ -37,9 +37,9 @@ def _recorded_codes() -> set[str]:
     # Transitions record their own name (services._transition, redletter's platform moves).
     for model in apps.get_models():
         codes.update(n for n in dir(model) if hasattr(getattr(model, n, None), "_django_fsm"))
-    from issuing import redletter
+    from issuing.redletter import services
 
-    codes.update(re.findall(r'return "(\w+)"', inspect.getsource(redletter._transition_to)))
+    codes.update(re.findall(r'return "(\w+)"', inspect.getsource(services._transition_to)))
     # Delivery outcomes: f"delivery.{status}".
     from delivery.models import DeliveryStatus
 

@@ -33,7 +33,7 @@ def test_events_are_append_only(yuntu):
 
 def test_the_admin_trail_shows_state_labels_and_escapes_reasons(yuntu, fiona):
     from invoicing.admin import EventsReadonlyMixin
-    from issuing.models import InvoiceApplication
+    from issuing.applications.models import InvoiceApplication
     from tests.issuing.factories import InvoiceApplicationFactory
 
     app = InvoiceApplicationFactory(taxpayer=yuntu)

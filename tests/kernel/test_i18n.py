@@ -16,8 +16,9 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import translation
 
-from issuing import services
-from issuing.models import ApplicationStatus, InvoiceApplication, InvoiceKind
+from issuing.applications import services as application_services
+from issuing.applications.models import ApplicationStatus, InvoiceApplication
+from issuing.base import InvoiceKind
 from tests.issuing.factories import make_document
 
 MESSAGES = Path(settings.LOCALE_PATHS[0]) / "en" / "LC_MESSAGES"
@@ -168,7 +169,7 @@ def test_model_and_choice_labels_come_out_in_english():
 
 @pytest.fixture
 def application(yuntu, buyer):
-    return services.application_create(actor=None, taxpayer=yuntu, sources=[make_document(yuntu, counterparty=buyer)])
+    return application_services.application_create(actor=None, taxpayer=yuntu, sources=[make_document(yuntu, counterparty=buyer)])
 
 
 @pytest.mark.django_db

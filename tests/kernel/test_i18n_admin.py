@@ -14,7 +14,7 @@ from django.utils import translation
 from delivery.services import build_email, invoice_link_create
 from invoicing.documents.demo import demo_document
 from invoicing.documents.pdf import invoice_html
-from issuing import services
+from issuing.applications import services as application_services
 from tests.delivery.factories import make_invoice
 from tests.issuing.factories import make_document
 
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def applications(yuntu, buyer):
     """Two applications waiting for review."""
-    return [services.application_create(actor=None, taxpayer=yuntu, sources=[make_document(yuntu, counterparty=buyer)])
+    return [application_services.application_create(actor=None, taxpayer=yuntu, sources=[make_document(yuntu, counterparty=buyer)])
             for _ in range(2)]
 
 

@@ -13,12 +13,18 @@ from django.utils import translation
 from api.services import api_client_create
 from delivery.printing import print_job_create
 from delivery.services import clean_delivery_target, delivery_send
-from issuing import redletter, selectors, services, splitting
-from issuing.importing.columns import COLUMNS
-from issuing.importing.errors import write_error_workbook
-from issuing.importing.rules import issue
-from issuing.importing.run import import_billing_file
-from issuing.importing.validate import validate_rows
+from invoicing.intake.error_workbook import write_error_workbook
+from invoicing.intake.issues import issue
+from issuing import workflow
+from issuing.applications import quota
+from issuing.applications import selectors as application_selectors
+from issuing.applications import services as application_services
+from issuing.applications import splitting as applications_splitting
+from issuing.billing import services as billing_services
+from issuing.intake.columns import COLUMNS
+from issuing.intake.run import import_billing_file
+from issuing.intake.validate import validate_rows
+from issuing.redletter import services as redletter_services
 from tests.api.conftest import BUYER, Api, line
 from tests.delivery.factories import make_invoice
 from tests.importing.conftest import row as import_row
@@ -49,25 +55,25 @@ def messages_of(exc: ValidationError) -> dict[str, list[str]]:
 
 @pytest.fixture
 def application(yuntu, buyer):
-    return services.application_create(actor=None, taxpayer=yuntu, sources=[make_document(yuntu, counterparty=buyer)])
+    return application_services.application_create(actor=None, taxpayer=yuntu, sources=[make_document(yuntu, counterparty=buyer)])
 
 
 # --- compliance ------------------------------------------------------------------------------------------------------
 
 
 def test_a_quota_failure_in_english_and_in_chinese(yuntu, application):
-    month = selectors.quota_month()
-    services.quota_set(actor=None, taxpayer=yuntu, month=month, total="1.00")
-    available = selectors.compliance_context(application).quota_available
+    month = application_selectors.quota_month()
+    quota.quota_set(actor=None, taxpayer=yuntu, month=month, total="1.00")
+    available = application_selectors.compliance_context(application).quota_available
 
     with translation.override("en"):
-        [failure] = [f for f in selectors.application_failures(application) if f.code == "quota"]
+        [failure] = [f for f in application_selectors.application_failures(application) if f.code == "quota"]
     assert (failure.code, failure.field) == ("quota", "amount")
     assert failure.message == (
         f"The quota left for {month} ({available}) does not cover this application (amount {application.amount})"
     )
 
-    [failure] = [f for f in selectors.application_failures(application) if f.code == "quota"]
+    [failure] = [f for f in application_selectors.application_failures(application) if f.code == "quota"]
     assert failure.message == f"{month} 剩余可用授信额度 {available} 不足以开具本申请（合计金额 {application.amount}）"
 
 
@@ -75,8 +81,8 @@ def test_a_bad_buyer_tax_id_and_a_special_invoice_without_details(yuntu, applica
     application.buyer_tax_id = BAD_TAX_ID
     application.kind = "81"
     with translation.override("en"):
-        english = {(f.code, f.field): f.message for f in selectors.application_failures(application)}
-    chinese = {(f.code, f.field): f.message for f in selectors.application_failures(application)}
+        english = {(f.code, f.field): f.message for f in application_selectors.application_failures(application)}
+    chinese = {(f.code, f.field): f.message for f in application_selectors.application_failures(application)}
     assert english.keys() == chinese.keys()  # the same rules, codes and fields whatever the language
 
     assert english["buyer_tax_id", "buyer_tax_id"].startswith(f"Buyer taxpayer ID {BAD_TAX_ID} cannot be used: ")
@@ -90,8 +96,8 @@ def test_a_field_length_and_a_specific_business_item_name_their_field(yuntu, app
     application.specific_business = "04"
     application.specific_business_data = {"items": [{"qyd": "广州"}]}
     with translation.override("en"):
-        english = {f.field: f.message for f in selectors.application_failures(application)}
-    chinese = {f.field: f.message for f in selectors.application_failures(application)}
+        english = {f.field: f.message for f in application_selectors.application_failures(application)}
+    chinese = {f.field: f.message for f in application_selectors.application_failures(application)}
     assert english["buyer_address"] == "Buyer address cannot exceed 300 characters"
     assert chinese["buyer_address"] == "购买方地址不能超过300个字符"
     where = "specific_business_data.items[1].ddd"
@@ -103,11 +109,11 @@ def test_a_field_length_and_a_specific_business_item_name_their_field(yuntu, app
 
 
 def test_approving_a_withdrawn_application(application, fiona):
-    services.application_withdraw(application=application, actor=fiona)
+    application_services.application_withdraw(application=application, actor=fiona)
     with translation.override("en"), pytest.raises(ValidationError) as english:
-        services.application_approve(application=application, actor=fiona)
+        application_services.application_approve(application=application, actor=fiona)
     with pytest.raises(ValidationError) as chinese:
-        services.application_approve(application=application, actor=fiona)
+        application_services.application_approve(application=application, actor=fiona)
 
     assert english.value.error_list[0].code == chinese.value.error_list[0].code == "transition_not_allowed"
     assert english.value.messages == [
@@ -119,24 +125,24 @@ def test_approving_a_withdrawn_application(application, fiona):
 def test_field_errors_of_a_billing_document_and_a_permission_refusal(yuntu, lily):
     lines = [{"item_name": "软件技术服务费", "amount": "106.00", "tax_rate": "0.06", "tax_category": "999"}]
     with translation.override("en"), pytest.raises(ValidationError) as english:
-        services.billing_document_create(actor=None, taxpayer=yuntu, external_no="X-1", buyer=BUYER, lines=lines)
+        billing_services.billing_document_create(actor=None, taxpayer=yuntu, external_no="X-1", buyer=BUYER, lines=lines)
     with pytest.raises(ValidationError) as chinese:
-        services.billing_document_create(actor=None, taxpayer=yuntu, external_no="X-1", buyer=BUYER, lines=lines)
+        billing_services.billing_document_create(actor=None, taxpayer=yuntu, external_no="X-1", buyer=BUYER, lines=lines)
     assert messages_of(english.value) == {"tax_category": ["Tax classification code 999 does not exist"]}
     assert messages_of(chinese.value) == {"tax_category": ["税收分类编码 999 不存在"]}
 
     with translation.override("en"), pytest.raises(PermissionDenied, match="^You may not act on this entity's data$"):
-        services.authorize(lily, yuntu.pk)
+        workflow.authorize(lily, yuntu.pk)
     with pytest.raises(PermissionDenied, match="^无权操作该主体的数据$"):
-        services.authorize(lily, yuntu.pk)
+        workflow.authorize(lily, yuntu.pk)
 
 
 def test_a_split_plan_that_cannot_work(application, fiona):
-    plan = splitting.SplitPlan(amounts=[application.total + 1])
+    plan = applications_splitting.SplitPlan(amounts=[application.total + 1])
     with translation.override("en"), pytest.raises(ValidationError) as english:
-        services.application_split(application=application, actor=fiona, plan=plan)
+        application_services.application_split(application=application, actor=fiona, plan=plan)
     with pytest.raises(ValidationError) as chinese:
-        services.application_split(application=application, actor=fiona, plan=plan)
+        application_services.application_split(application=application, actor=fiona, plan=plan)
     whole = application.total
     assert english.value.messages == [
         f"The split amounts total {whole + 1}, more than the application's total incl. tax {whole}"
@@ -147,9 +153,9 @@ def test_a_split_plan_that_cannot_work(application, fiona):
 def test_a_red_flush_request_with_an_unknown_reason(yuntu, fiona):
     blue = make_invoice(yuntu)
     with translation.override("en"), pytest.raises(ValidationError) as english:
-        redletter.redletter_request(actor=fiona, blue_invoice=blue, reason="09")
+        redletter_services.redletter_request(actor=fiona, blue_invoice=blue, reason="09")
     with pytest.raises(ValidationError) as chinese:
-        redletter.redletter_request(actor=fiona, blue_invoice=blue, reason="09")
+        redletter_services.redletter_request(actor=fiona, blue_invoice=blue, reason="09")
     assert messages_of(english.value) == {"reason": ["Invalid red-flush reason code: 09"]}
     assert messages_of(chinese.value) == {"reason": ["冲红原因代码不合法：09"]}
 

@@ -43,7 +43,7 @@ def test_template_filters():
 def test_each_decimal_field_reads_by_its_kind():
     from django.contrib.admin.utils import display_for_field
 
-    from issuing.models import ApplicationLine, InvoiceApplication
+    from issuing.applications.models import ApplicationLine, InvoiceApplication
 
     line = ApplicationLine._meta
     assert display_for_field(Decimal("0.0600"), line.get_field("tax_rate"), "-") == "6%"

@@ -8,8 +8,10 @@ from decimal import Decimal
 import pytest
 
 from invoicing.channels import get_channel
-from issuing import issuing, services
-from issuing.models import Invoice
+from issuing.applications import services as application_services
+from issuing.billing import services as billing_services
+from issuing.platform import services as platform_services
+from issuing.platform.models import Invoice
 from sandbox import services as sandbox
 from tests.issuing_flow.conftest import _fast_retries, connect  # noqa: F401 - the autouse settings fixture
 
@@ -49,10 +51,10 @@ def line(amount="1000.00", *, quantity="10", price=None, discount="0", name="软
 
 def issue(application, channel) -> Invoice:
     """待审核 → 待开票 → 开票中 → 已开票 through the services and one issuing attempt on the channel."""
-    services.application_approve(application=application, actor=None)
-    services.application_mark_issuing(application=application, actor=None)
-    outcome = issuing.issue_attempt(application_id=application.pk, channel=channel)
-    assert outcome == issuing.Outcome.ISSUED, outcome
+    application_services.application_approve(application=application, actor=None)
+    application_services.application_mark_issuing(application=application, actor=None)
+    outcome = platform_services.issue_attempt(application_id=application.pk, channel=channel)
+    assert outcome == platform_services.Outcome.ISSUED, outcome
     return Invoice.objects.get(application=application, is_red=False)
 
 
@@ -63,7 +65,7 @@ def blue(seller, buyer_entity, channel):
     so forms need its confirmation and partial red is possible."""
 
     def make(*, lines=None, kind="82", booked=False):
-        app = services.application_create(
+        app = application_services.application_create(
             actor=None, taxpayer=seller, kind=kind, buyer=MINGYUAN_BUYER,
             lines=lines or [line("1000.00"), line("500.00", quantity="5")],
         )
@@ -80,13 +82,13 @@ def document_invoice(seller, buyer_entity, channel):
     """A paid billing document (价税合计 ``total``) fully invoiced by one blue invoice: (document, invoice)."""
 
     def make(total="1060.00", *, external_no="ORD-1", booked=False, kind="82"):
-        doc = services.billing_document_create(
+        doc = billing_services.billing_document_create(
             actor=None, taxpayer=seller, external_no=external_no, buyer=MINGYUAN_BUYER,
             lines=[{"item_name": "软件技术服务费", "tax_category": SOFTWARE, "tax_rate": "0.06", "amount": total,
                     "tax_inclusive": True}],
             paid_amount=total,
         )
-        app = services.application_create(actor=None, taxpayer=seller, kind=kind, sources=[doc])
+        app = application_services.application_create(actor=None, taxpayer=seller, kind=kind, sources=[doc])
         invoice = issue(app, channel)
         if booked:
             sandbox.invoice_mark_booked(number=invoice.number)

@@ -7,9 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from issuing import redletter, selectors, services
-from issuing.models import ApplicationStatus, InvoiceApplication, InvoiceStatus
-from issuing.models_red import RedFlushPolicy, RedLetterForm
+from issuing.applications import services as application_services
+from issuing.applications.models import ApplicationStatus, InvoiceApplication
+from issuing.billing import selectors as billing_selectors
+from issuing.billing import services as billing_services
+from issuing.platform.models import InvoiceStatus
+from issuing.redletter import services as redletter_services
+from issuing.redletter.models import RedFlushPolicy, RedLetterForm
 from tests.redletter.conftest import buyer_confirms
 
 pytestmark = pytest.mark.django_db
@@ -19,24 +23,24 @@ D = Decimal
 
 def test_a_full_refund_red_flushes_the_whole_invoice_on_its_own(document_invoice, channel):
     doc, inv = document_invoice("1060.00")
-    services.billing_document_refund(document=doc, actor=None, amount="1060.00", reason="整单退款")
-    [outcome] = redletter.refunds_scan(channel=channel)
+    billing_services.billing_document_refund(document=doc, actor=None, amount="1060.00", reason="整单退款")
+    [outcome] = redletter_services.refunds_scan(channel=channel)
     [form] = outcome.forms
     assert form.is_full and form.status == "01" and form.billing_document_id == doc.pk
     assert form.red_invoice.total == D("-1060.00")
     inv.refresh_from_db()
     assert inv.status == InvoiceStatus.RED_FULL and inv.application.status == S.RED_FLUSHED
     doc.refresh_from_db()
-    bal = selectors.billing_document_balance(doc)
+    bal = billing_selectors.billing_document_balance(doc)
     assert (bal.balance, bal.over_invoiced) == (D("0.00"), D("0.00"))
 
 
 def test_the_same_refund_twice_opens_one_form(document_invoice, channel):
     doc, _inv = document_invoice("1060.00")
-    services.billing_document_refund(document=doc, actor=None, amount="1060.00")
-    assert len(redletter.refunds_scan(channel=channel)) == 1
-    assert redletter.refunds_scan(channel=channel) == []
-    again = redletter.refund_red_flush(document=doc, refund_key=f"refund-event-{_refund_event(doc).pk}",
+    billing_services.billing_document_refund(document=doc, actor=None, amount="1060.00")
+    assert len(redletter_services.refunds_scan(channel=channel)) == 1
+    assert redletter_services.refunds_scan(channel=channel) == []
+    again = redletter_services.refund_red_flush(document=doc, refund_key=f"refund-event-{_refund_event(doc).pk}",
                                        channel=channel)
     assert again.already and len(again.forms) == 1
     assert RedLetterForm.objects.count() == 1
@@ -50,9 +54,9 @@ def _refund_event(doc):
 
 def test_an_explicit_refund_key_is_idempotent(document_invoice, channel):
     doc, _inv = document_invoice("1060.00")
-    services.billing_document_refund(document=doc, actor=None, amount="1060.00")
-    first = redletter.refund_red_flush(document=doc, refund_key="shop-refund-77", amount="1060.00", channel=channel)
-    second = redletter.refund_red_flush(document=doc, refund_key="shop-refund-77", amount="1060.00", channel=channel)
+    billing_services.billing_document_refund(document=doc, actor=None, amount="1060.00")
+    first = redletter_services.refund_red_flush(document=doc, refund_key="shop-refund-77", amount="1060.00", channel=channel)
+    second = redletter_services.refund_red_flush(document=doc, refund_key="shop-refund-77", amount="1060.00", channel=channel)
     assert [f.pk for f in second.forms] == [f.pk for f in first.forms] and second.already
     assert RedLetterForm.objects.count() == 1
 
@@ -60,24 +64,24 @@ def test_an_explicit_refund_key_is_idempotent(document_invoice, channel):
 def test_a_partial_refund_is_a_partial_red_when_the_buyer_has_used_the_invoice(document_invoice, channel,
                                                                               buyer_channel):
     doc, inv = document_invoice("1060.00", booked=True)
-    services.billing_document_refund(document=doc, actor=None, amount="318.00")
-    [outcome] = redletter.refunds_scan(channel=channel)
+    billing_services.billing_document_refund(document=doc, actor=None, amount="318.00")
+    [outcome] = redletter_services.refunds_scan(channel=channel)
     [form] = outcome.forms
     assert not form.is_full and form.status == "02" and form.total == D("-318.00") and form.reason == "02"
     buyer_confirms(buyer_channel, form)
-    redletter.redletter_poll(channel=channel)
+    redletter_services.redletter_poll(channel=channel)
     inv.refresh_from_db()
     assert inv.status == InvoiceStatus.RED_PARTIAL and inv.red_amount_total == D("318.00")
     assert inv.application.status == S.PARTLY_RED
     doc.refresh_from_db()
-    bal = selectors.billing_document_balance(doc)
+    bal = billing_selectors.billing_document_balance(doc)
     assert (bal.balance, bal.over_invoiced) == (D("0.00"), D("0.00"))
 
 
 def test_a_partial_refund_the_buyer_has_not_used_is_full_red_and_a_new_application(document_invoice, channel):
     doc, inv = document_invoice("1060.00")  # not booked: the platform allows only full red (01)
-    services.billing_document_refund(document=doc, actor=None, amount="318.00")
-    [outcome] = redletter.refunds_scan(channel=channel)
+    billing_services.billing_document_refund(document=doc, actor=None, amount="318.00")
+    [outcome] = redletter_services.refunds_scan(channel=channel)
     partial, full = outcome.forms
     assert partial.status == "submit_failed" and "3303" in partial.last_error
     assert full.is_full and full.status == "01" and full.red_invoice.total == D("-1060.00")
@@ -91,8 +95,8 @@ def test_a_partial_refund_the_buyer_has_not_used_is_full_red_and_a_new_applicati
 def test_the_full_and_reissue_policy_red_flushes_everything_and_applies_again(document_invoice, seller, channel):
     RedFlushPolicy.objects.create(taxpayer=seller, refund_policy="full_and_reissue")
     doc, inv = document_invoice("2120.00")
-    services.billing_document_refund(document=doc, actor=None, amount="1060.00")
-    [outcome] = redletter.refunds_scan(channel=channel)
+    billing_services.billing_document_refund(document=doc, actor=None, amount="1060.00")
+    [outcome] = redletter_services.refunds_scan(channel=channel)
     [form] = outcome.forms
     assert form.is_full and form.reissue_amount == D("1060.00") and form.red_invoice is not None
     new = InvoiceApplication.objects.get(pk=form.reissue_application_id)
@@ -102,8 +106,8 @@ def test_the_full_and_reissue_policy_red_flushes_everything_and_applies_again(do
 def test_an_allowance_only_entity_with_issued_in_error_reason_goes_full(document_invoice, seller, channel):
     RedFlushPolicy.objects.create(taxpayer=seller, refund_reason="01")
     doc, inv = document_invoice("1060.00", booked=True)
-    services.billing_document_refund(document=doc, actor=None, amount="106.00")
-    [outcome] = redletter.refunds_scan(channel=channel)
+    billing_services.billing_document_refund(document=doc, actor=None, amount="106.00")
+    [outcome] = redletter_services.refunds_scan(channel=channel)
     [form] = outcome.forms
     assert form.is_full and form.reason == "01" and form.status == "02" and form.reissue_amount == D("954.00")
 
@@ -111,26 +115,26 @@ def test_an_allowance_only_entity_with_issued_in_error_reason_goes_full(document
 def test_a_refund_of_what_was_never_invoiced_red_flushes_nothing(seller, buyer_entity, channel):
     from tests.redletter.conftest import MINGYUAN_BUYER, SOFTWARE, issue
 
-    doc = services.billing_document_create(
+    doc = billing_services.billing_document_create(
         actor=None, taxpayer=seller, external_no="ORD-HALF", buyer=MINGYUAN_BUYER, paid_amount="1060.00",
         lines=[{"item_name": "软件技术服务费", "tax_category": SOFTWARE, "tax_rate": "0.06", "amount": "1060.00"}],
     )
-    app = services.application_create(actor=None, taxpayer=seller, sources=[(doc, "530.00")])
+    app = application_services.application_create(actor=None, taxpayer=seller, sources=[(doc, "530.00")])
     issue(app, channel)
-    services.billing_document_refund(document=doc, actor=None, amount="318.00")
-    [outcome] = redletter.refunds_scan(channel=channel)
+    billing_services.billing_document_refund(document=doc, actor=None, amount="318.00")
+    [outcome] = redletter_services.refunds_scan(channel=channel)
     assert outcome.nothing_to_flush and outcome.forms == []
-    assert redletter.refunds_scan(channel=channel) == []  # remembered as handled
+    assert redletter_services.refunds_scan(channel=channel) == []  # remembered as handled
 
 
 def test_a_draft_only_entity_leaves_the_refund_form_for_finance(document_invoice, seller, fiona, channel):
     RedFlushPolicy.objects.create(taxpayer=seller, auto_submit=False)
     doc, inv = document_invoice("1060.00")
-    services.billing_document_refund(document=doc, actor=None, amount="1060.00")
-    [outcome] = redletter.refunds_scan(channel=channel)
+    billing_services.billing_document_refund(document=doc, actor=None, amount="1060.00")
+    [outcome] = redletter_services.refunds_scan(channel=channel)
     [form] = outcome.forms
     assert form.status == "draft"
     # a second refund scan does not red the same amount again while the draft waits
-    assert redletter.refund_red_flush(document=doc, refund_key="other", channel=channel).nothing_to_flush
-    form = redletter.redletter_submit(form=form, actor=fiona, channel=channel)
+    assert redletter_services.refund_red_flush(document=doc, refund_key="other", channel=channel).nothing_to_flush
+    form = redletter_services.redletter_submit(form=form, actor=fiona, channel=channel)
     assert form.status == "01" and form.red_invoice is not None

@@ -8,9 +8,10 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from invoicing.channels.base import RedFormLine, RedFormRequest
-from issuing import redletter
-from issuing.models import ApplicationStatus, Invoice, InvoiceStatus
-from issuing.models_red import RedLetterForm
+from issuing.applications.models import ApplicationStatus
+from issuing.platform.models import Invoice, InvoiceStatus
+from issuing.redletter import services
+from issuing.redletter.models import RedLetterForm
 from sandbox import clock
 from tests.redletter.conftest import buyer_confirms
 
@@ -21,7 +22,7 @@ S = ApplicationStatus
 def test_not_used_by_the_buyer_01_issues_the_red_invoice_at_once(blue, fiona, channel, settings):
     inv = blue()
     settings.ISSUING_QUEUE_FILES = 1
-    form = redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True, channel=channel)
+    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True, channel=channel)
     assert form.status == "01" and form.is_full and len(form.form_no) == 20
     red = form.red_invoice
     assert red is not None and red.is_red and red.blue_invoice_id == inv.pk
@@ -39,12 +40,12 @@ def test_not_used_by_the_buyer_01_issues_the_red_invoice_at_once(blue, fiona, ch
 
 def test_02_confirmed_by_the_buyer_becomes_04_and_the_red_invoice_is_recorded(blue, fiona, channel, buyer_channel):
     inv = blue(booked=True)
-    form = redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
+    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
     assert form.status == "02" and form.expires_at is not None and form.red_invoice is None
     inv.application.refresh_from_db()
     assert inv.application.status == S.RED_PENDING
     buyer_confirms(buyer_channel, form)
-    form = redletter.redletter_sync(form=form, channel=channel)
+    form = services.redletter_sync(form=form, channel=channel)
     assert form.status == "04" and form.confirmed_at and form.red_invoice.total == Decimal("-1590.00")
     inv.refresh_from_db()
     assert inv.status == InvoiceStatus.RED_FULL
@@ -53,9 +54,9 @@ def test_02_confirmed_by_the_buyer_becomes_04_and_the_red_invoice_is_recorded(bl
 
 def test_02_rejected_by_the_buyer_becomes_05_and_the_application_is_issued_again(blue, fiona, channel, buyer_channel):
     inv = blue(booked=True)
-    form = redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
+    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
     buyer_channel.red_form_reject(form.form_no)
-    form = redletter.redletter_sync(form=form, channel=channel)
+    form = services.redletter_sync(form=form, channel=channel)
     assert form.status == "05" and form.red_invoice is None
     inv.refresh_from_db()
     assert inv.status == InvoiceStatus.NORMAL and inv.application.status == S.ISSUED
@@ -63,26 +64,26 @@ def test_02_rejected_by_the_buyer_becomes_05_and_the_application_is_issued_again
 
 def test_02_left_unconfirmed_expires_as_07_after_72_sandbox_hours(blue, fiona, channel):
     inv = blue(booked=True)
-    form = redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
+    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
     clock.advance(hours=71)
-    assert redletter.redletter_poll(channel=channel).expired == 0
+    assert services.redletter_poll(channel=channel).expired == 0
     assert RedLetterForm.objects.get(pk=form.pk).status == "02"
     clock.advance(hours=1)
-    report = redletter.redletter_poll(channel=channel)
+    report = services.redletter_poll(channel=channel)
     assert report.expired == 1
     form.refresh_from_db()
     assert form.status == "07" and form.decided_at
     inv.refresh_from_db()
     assert inv.status == InvoiceStatus.NORMAL and inv.application.status == S.ISSUED
     # the blue invoice is free again
-    again = redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
+    again = services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
     assert again.status == "02"
 
 
 def test_we_revoke_our_waiting_form_as_08(blue, fiona, channel):
     inv = blue(booked=True)
-    form = redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
-    form = redletter.redletter_revoke(form=form, actor=fiona, channel=channel)
+    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
+    form = services.redletter_revoke(form=form, actor=fiona, channel=channel)
     assert form.status == "08"
     inv.refresh_from_db()
     assert inv.application.status == S.ISSUED
@@ -90,13 +91,13 @@ def test_we_revoke_our_waiting_form_as_08(blue, fiona, channel):
 
 def test_a_confirmed_paper_form_is_revoked_as_09_before_its_red_invoice(blue, fiona, channel, buyer_channel):
     inv = blue(booked=True, kind="86")
-    form = redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="02", channel=channel)
-    form = redletter.redletter_submit(form=form, actor=fiona, channel=channel)
+    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", channel=channel)
+    form = services.redletter_submit(form=form, actor=fiona, channel=channel)
     buyer_confirms(buyer_channel, form)
     # apply the confirmation without issuing the paper red invoice: query only
-    form = redletter.apply_remote(form_id=form.pk, remote=channel.red_form_query(form.form_no), channel=_NoIssue(channel))
+    form = services.apply_remote(form_id=form.pk, remote=channel.red_form_query(form.form_no), channel=_NoIssue(channel))
     assert form.status == "04" and form.red_invoice is None
-    form = redletter.redletter_revoke(form=form, actor=fiona, channel=channel)
+    form = services.redletter_revoke(form=form, actor=fiona, channel=channel)
     assert form.status == "09"
     inv.refresh_from_db()
     assert inv.status == InvoiceStatus.NORMAL and inv.application.status == S.ISSUED
@@ -124,7 +125,7 @@ class _NoIssue:
 
 def test_a_paper_form_gets_its_red_invoice_issued_by_us(blue, fiona, channel):
     inv = blue(kind="86")
-    form = redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True, channel=channel)
+    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True, channel=channel)
     assert form.status == "01" and form.red_invoice is not None
     assert form.red_invoice_serial == f"{form.request_no}-H"
     inv.refresh_from_db()
@@ -139,13 +140,13 @@ def test_a_buyer_form_03_is_pulled_inbound_and_we_confirm_it_04(blue, seller, fi
     inv = blue(booked=True)
     remote = _buyer_raises(buyer_channel, inv, lines=(
         RedFormLine(blue_line_no=1, amount=Decimal("-200.00"), tax=Decimal("-12.00"), quantity=Decimal("-2")),))
-    report = redletter.redletter_pull_inbound(taxpayer=seller, channel=channel)
+    report = services.redletter_pull_inbound(taxpayer=seller, channel=channel)
     assert report.created == 1
     form = RedLetterForm.objects.get(form_no=remote.form_no)
     assert form.status == "03" and form.initiator == "buyer" and form.waits_for_us and not form.is_full
     assert form.total == Decimal("-212.00")
-    assert redletter.redletter_pull_inbound(taxpayer=seller, channel=channel).created == 0  # idempotent
-    form = redletter.redletter_confirm(form=form, actor=fiona, channel=channel)
+    assert services.redletter_pull_inbound(taxpayer=seller, channel=channel).created == 0  # idempotent
+    form = services.redletter_confirm(form=form, actor=fiona, channel=channel)
     assert form.status == "04" and form.red_invoice.total == Decimal("-212.00")
     inv.refresh_from_db()
     assert inv.status == InvoiceStatus.RED_PARTIAL and inv.red_amount_total == Decimal("212.00")
@@ -155,9 +156,9 @@ def test_a_buyer_form_03_is_pulled_inbound_and_we_confirm_it_04(blue, seller, fi
 def test_a_buyer_form_03_rejected_by_us_becomes_06(blue, seller, fiona, channel, buyer_channel):
     inv = blue(booked=True)
     remote = _buyer_raises(buyer_channel, inv)
-    redletter.redletter_pull_inbound(taxpayer=seller, channel=channel)
+    services.redletter_pull_inbound(taxpayer=seller, channel=channel)
     form = RedLetterForm.objects.get(form_no=remote.form_no)
-    form = redletter.redletter_reject(form=form, actor=fiona, channel=channel)
+    form = services.redletter_reject(form=form, actor=fiona, channel=channel)
     assert form.status == "06"
     inv.refresh_from_db()
     assert inv.status == InvoiceStatus.NORMAL and inv.application.status == S.ISSUED
@@ -165,31 +166,31 @@ def test_a_buyer_form_03_rejected_by_us_becomes_06(blue, seller, fiona, channel,
 
 def test_customer_service_drafts_but_cannot_submit_or_confirm(blue, sam, fiona, seller, channel, buyer_channel):
     inv = blue(booked=True)
-    draft = redletter.redletter_request(actor=sam, blue_invoice=inv, reason="01")
+    draft = services.redletter_request(actor=sam, blue_invoice=inv, reason="01")
     assert draft.status == "draft" and draft.requested_by == sam
     with pytest.raises(PermissionDenied):
-        redletter.redletter_submit(form=draft, actor=sam, channel=channel)
+        services.redletter_submit(form=draft, actor=sam, channel=channel)
     with pytest.raises(PermissionDenied):
-        redletter.redletter_request(actor=sam, blue_invoice=inv, reason="01", submit=True, channel=channel)
+        services.redletter_request(actor=sam, blue_invoice=inv, reason="01", submit=True, channel=channel)
     remote = _buyer_raises(buyer_channel, inv, request_no="B9")
-    redletter.redletter_pull_inbound(taxpayer=seller, channel=channel)
+    services.redletter_pull_inbound(taxpayer=seller, channel=channel)
     inbound = RedLetterForm.objects.get(form_no=remote.form_no)
     with pytest.raises(PermissionDenied):
-        redletter.redletter_confirm(form=inbound, actor=sam, channel=channel)
-    assert redletter.redletter_reject(form=inbound, actor=fiona, channel=channel).status == "06"
-    form = redletter.redletter_submit(form=draft, actor=fiona, channel=channel)
+        services.redletter_confirm(form=inbound, actor=sam, channel=channel)
+    assert services.redletter_reject(form=inbound, actor=fiona, channel=channel).status == "06"
+    form = services.redletter_submit(form=draft, actor=fiona, channel=channel)
     assert form.status == "02"
 
 
 def test_lily_cannot_touch_yuntus_forms(blue, lily, fiona, channel):
     inv = blue()
     with pytest.raises(PermissionDenied):
-        redletter.redletter_request(actor=lily, blue_invoice=inv, reason="01")
-    draft = redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="01")
+        services.redletter_request(actor=lily, blue_invoice=inv, reason="01")
+    draft = services.redletter_request(actor=fiona, blue_invoice=inv, reason="01")
     with pytest.raises(PermissionDenied):
-        redletter.redletter_submit(form=draft, actor=lily, channel=channel)
+        services.redletter_submit(form=draft, actor=lily, channel=channel)
     with pytest.raises(PermissionDenied):
-        redletter.redletter_discard(form=draft, actor=lily)
+        services.redletter_discard(form=draft, actor=lily)
 
 
 def test_platform_unavailable_keeps_submitting_and_the_poller_resends_the_same_request_no(blue, fiona, channel):
@@ -208,10 +209,10 @@ def test_platform_unavailable_keeps_submitting_and_the_poller_resends_the_same_r
 
     inv = blue()
     down = Down(channel)
-    form = redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True, channel=down)
+    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True, channel=down)
     assert form.status == "submitting" and "重试" in form.last_error
-    RedLetterForm.objects.filter(pk=form.pk).update(updated_at=form.updated_at - redletter.RESEND_AFTER * 2)
-    redletter.redletter_poll(channel=channel)
+    RedLetterForm.objects.filter(pk=form.pk).update(updated_at=form.updated_at - services.RESEND_AFTER * 2)
+    services.redletter_poll(channel=channel)
     form.refresh_from_db()
     assert form.status == "01" and form.red_invoice is not None
     assert down.calls == [form.request_no]
@@ -220,7 +221,7 @@ def test_platform_unavailable_keeps_submitting_and_the_poller_resends_the_same_r
 
 def test_a_platform_refusal_is_submit_failed_and_the_application_goes_back(blue, fiona, channel):
     inv = blue()  # not booked: partial red is refused by the platform (3303), but our rules allow reason 02
-    form = redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="02", lines=[
+    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", lines=[
         {"blue_line_no": 1, "amount": "100.00"}], submit=True, channel=channel)
     assert form.status == "submit_failed" and "3303" in form.last_error
     inv.refresh_from_db()
@@ -229,17 +230,17 @@ def test_a_platform_refusal_is_submit_failed_and_the_application_goes_back(blue,
 
 def test_one_open_form_per_blue_invoice(blue, fiona, channel):
     inv = blue(booked=True)
-    redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
+    services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
     with pytest.raises(ValidationError, match="未完成"):
-        redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="04", lines=[
+        services.redletter_request(actor=fiona, blue_invoice=inv, reason="04", lines=[
             {"blue_line_no": 1, "amount": "1.00"}], submit=True, channel=channel)
 
 
 def test_a_draft_may_be_discarded_but_nothing_else(blue, fiona, sam, channel):
     inv = blue()
-    draft = redletter.redletter_request(actor=sam, blue_invoice=inv, reason="01")
-    redletter.redletter_discard(form=draft, actor=sam)
+    draft = services.redletter_request(actor=sam, blue_invoice=inv, reason="01")
+    services.redletter_discard(form=draft, actor=sam)
     assert not RedLetterForm.objects.filter(pk=draft.pk).exists()
-    sent = redletter.redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True, channel=channel)
+    sent = services.redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True, channel=channel)
     with pytest.raises(ValidationError):
-        redletter.redletter_discard(form=sent, actor=fiona)
+        services.redletter_discard(form=sent, actor=fiona)

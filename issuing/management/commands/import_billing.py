@@ -12,9 +12,9 @@ import time
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from invoicing.intake.error_workbook import write_error_workbook
 from invoicing.models import Taxpayer
-from issuing.importing.errors import write_error_workbook
-from issuing.importing.run import import_billing_file
+from issuing.intake.run import import_billing_file
 
 
 class Command(BaseCommand):

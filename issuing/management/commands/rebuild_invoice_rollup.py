@@ -12,8 +12,8 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 
 from invoicing.models import Taxpayer
-from issuing.reconcile import taxpayer_lookup
-from issuing.rollup import rebuild_rollup, rollup_differences
+from issuing.platform.reconcile import taxpayer_lookup
+from issuing.reports.rollup import rebuild_rollup, rollup_differences
 
 
 def _day(value: str | None, flag: str) -> date | None:

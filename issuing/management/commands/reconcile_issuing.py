@@ -8,7 +8,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 
 from invoicing.models import Taxpayer
-from issuing.reconcile import reconcile_all, reconcile_entity, taxpayer_lookup
+from issuing.platform.reconcile import reconcile_all, reconcile_entity, taxpayer_lookup
 
 
 class Command(BaseCommand):

@@ -43,7 +43,8 @@ from django.db import connection, transaction
 from django.db.models import Count
 
 from invoicing.models import ChannelCall, Taxpayer
-from issuing.models import ApplicationLine, ApplicationStatus, Invoice, InvoiceApplication
+from issuing.applications.models import ApplicationLine, ApplicationStatus, InvoiceApplication
+from issuing.platform.models import Invoice
 
 S = ApplicationStatus
 SOAK_NAME = "压测主体（沙箱）有限公司"
@@ -438,7 +439,11 @@ class Command(BaseCommand):
             errors_here.__enter__()
             set_knobs(enabled=True)
             with sending_to(broker, queue):
-                from issuing.issuing import application_submit_issue, applications_submit_issue, issue_poll_pending
+                from issuing.platform.services import (
+                    application_submit_issue,
+                    applications_submit_issue,
+                    issue_poll_pending,
+                )
 
                 def tick() -> int:
                     """Kill a worker once 30% are issued (while others are in flight), drop the session at 50%."""

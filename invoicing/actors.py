@@ -1,0 +1,52 @@
+"""Who acts in a service call: a signed-in user, or a named part of the system.
+
+Every service takes ``actor: Actor``. A user is checked against their permissions and entities and is recorded on
+the event by foreign key; a ``SystemActor`` (the importer run on the server, the reconciliation task, beat) is
+trusted and is recorded under its name. ``None`` is the same as ``SYSTEM``: the system, unnamed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """A part of the system acting on its own. ``name`` is a key of ``invoicing.events.ACTOR_LABELS`` (shown in
+    the audit trail in the reader's language) or a plain name shown as it is."""
+
+    name: str
+
+    is_authenticated = False
+
+    def __str__(self) -> str:
+        return self.name
+
+
+SYSTEM = SystemActor("system")
+RECONCILE = SystemActor("reconcile")
+
+Actor: TypeAlias = AbstractBaseUser | SystemActor | None
+
+
+def is_system(actor: Actor) -> bool:
+    """True for the system (``None`` or a ``SystemActor``): no permission or entity check applies."""
+    return actor is None or isinstance(actor, SystemActor)
+
+
+def actor_user(actor: Actor) -> AbstractBaseUser | None:
+    """The actor as a user row for a foreign key, or None (the system, an API client principal)."""
+    return actor if isinstance(actor, get_user_model()) else None
+
+
+def actor_label(actor: Actor) -> str:
+    """How the audit trail names a non-user actor: "" for a user (the event's foreign key names them)."""
+    if actor is None:
+        return SYSTEM.name
+    if isinstance(actor, SystemActor):
+        return actor.name
+    return "" if getattr(actor, "is_authenticated", False) else str(actor)

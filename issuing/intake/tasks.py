@@ -1,0 +1,64 @@
+"""Celery tasks of the billing import and the purge of job files."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from celery import shared_task
+from django.contrib.auth import get_user_model
+
+from invoicing.intake import jobs as intake_jobs
+from invoicing.models import Taxpayer
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="issuing.import_billing_file")
+def import_billing_file_task(job_id: str, path: str, taxpayer_id: int | None, user_id: int) -> dict:
+    from invoicing.intake.error_workbook import write_error_workbook
+    from issuing.intake.run import import_billing_file
+
+    user = get_user_model().objects.get(pk=user_id)
+    taxpayer = Taxpayer.objects.get(pk=taxpayer_id) if taxpayer_id else None
+    job = intake_jobs.read(job_id) or {}
+    intake_jobs.update(job_id, status=intake_jobs.RUNNING)
+    try:
+        out = import_billing_file(path, user=user, taxpayer=taxpayer, filename=job.get("filename", ""),
+                                  progress=intake_jobs.Progress(job_id))
+    except Exception:
+        # The exception (type, text, traceback) is for the log; the user reads that nothing was written.
+        logger.exception("import job %s failed", job_id)
+        intake_jobs.update(job_id, status=intake_jobs.FAILED, message=_internal_error_message(job_id))
+        raise
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+    result = out.as_dict()
+    if out.ok:
+        intake_jobs.update(job_id, status=intake_jobs.SUCCEEDED, processed=out.rows, total=out.rows, result=result,
+                    message=f"已导入 {out.documents} 张单据、{out.lines} 行明细")
+    else:
+        errors = intake_jobs.file_path(job_id, "errors.xlsx")
+        write_error_workbook(out.issues, errors, total=out.issue_count)
+        intake_jobs.update(job_id, status=intake_jobs.FAILED, result=result, errors_file=errors.name,
+                    issues=[i.as_dict() for i in out.issues[:500]],
+                    message=f"发现 {out.issue_count} 个错误，未写入任何数据")
+    return result
+
+
+def _internal_error_message(job_id: str) -> str:
+    from django.conf import settings
+    from django.utils import translation
+    from django.utils.translation import gettext
+
+    from invoicing.intake.issues import RULES
+
+    with translation.override(settings.LANGUAGE_CODE):  # job messages are written in the default language
+        return gettext("%(message)s（任务编号 %(job)s）") % {"message": gettext(RULES["file.internal"]), "job": job_id}
+
+
+@shared_task(name="issuing.purge_job_files", ignore_result=True)
+def purge_job_files_task() -> int:
+    """Daily: import/export job files older than ``JOB_FILES_KEEP_DAYS``."""
+    return intake_jobs.purge()

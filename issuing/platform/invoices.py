@@ -1,0 +1,189 @@
+"""Writing Invoice rows from approved applications (the platform's answer supplies number and date)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from invoicing.events import event_record
+from issuing.applications import selectors as application_selectors
+from issuing.applications.models import (
+    ApplicationLine,
+    InvoiceApplication,
+)
+from issuing.applications.quota import quota_consume
+from issuing.applications.services import S, _ensure_can, _lock_application, _transition
+from issuing.platform.models import Invoice, InvoiceLine
+from issuing.workflow import P_ISSUE, authorize
+
+
+def _invoice_rows(
+    app: InvoiceApplication,
+    lines: Iterable[ApplicationLine],
+    *,
+    number: str,
+    issued_at: datetime,
+    paper_code: str = "",
+    paper_number: str = "",
+    kind: str = "",
+    amount: Decimal | None = None,
+    tax: Decimal | None = None,
+    total: Decimal | None = None,
+    serial: str = "",
+) -> tuple[Invoice, list[InvoiceLine]]:
+    """The blue Invoice and its lines (unsaved) from the application's snapshot; the platform's figures win."""
+    seller = app.taxpayer
+    invoice = Invoice(
+        taxpayer=seller,
+        application=app,
+        number=number,
+        paper_code=paper_code,
+        paper_number=paper_number,
+        kind=kind or app.kind,
+        issue_date=timezone.localdate(issued_at),
+        issued_at=issued_at,
+        seller_name=seller.name,
+        seller_tax_id=seller.credit_code,
+        seller_address=seller.address,
+        seller_phone=seller.phone,
+        seller_bank_name=seller.bank_name,
+        seller_bank_account=seller.bank_account,
+        amount=app.amount if amount is None else amount,
+        tax=app.tax if tax is None else tax,
+        total=app.total if total is None else total,
+        remark=app.remark,
+        drawer=seller.drawer,
+        specific_business=app.specific_business,
+        specific_business_data=app.specific_business_data,
+        quota_month=application_selectors.quota_month(issued_at),
+        channel_serial=serial or app.issue_serial or "",
+        **app.buyer_snapshot(),
+    )
+    rows = [
+        InvoiceLine(
+            invoice=invoice,
+            line_no=ln.line_no,
+            item_name=ln.item_name,
+            short_name=ln.short_name,
+            spec=ln.spec,
+            unit=ln.unit,
+            quantity=ln.quantity,
+            unit_price=ln.unit_price,
+            amount=ln.amount,
+            tax_rate=ln.tax_rate,
+            tax=ln.tax,
+            tax_category_id=ln.tax_category_id,
+            line_property=ln.line_property,
+            favoured_policy=ln.favoured_policy,
+        )
+        for ln in lines
+    ]
+    return invoice, rows
+
+
+def invoices_create_from_applications(items: Sequence[tuple[InvoiceApplication, list[ApplicationLine], dict]]
+                                      ) -> list[Invoice]:
+    """``invoice_create_from_application`` for many: ``items`` are (application, its lines in order, the keyword
+    arguments of the one-by-one function). Invoices in one insert, lines in another, the rollup in a third."""
+    from issuing.reports.rollup import rollup_invoices
+
+    built = [_invoice_rows(app, lines, **kwargs) for app, lines, kwargs in items]
+    invoices = Invoice.objects.bulk_create([invoice for invoice, _ in built])
+    for invoice, rows in built:
+        for row in rows:
+            row.invoice = invoice  # the primary key the insert returned
+    InvoiceLine.objects.bulk_create([row for _, rows in built for row in rows])
+    # The 发票汇总表's daily rollup, in this transaction: one statement taking its rows in key order (a loop would
+    # take them in invoice order, and two batches could then deadlock on them).
+    rollup_invoices(invoices)
+    return invoices
+
+
+def invoice_create_from_application(
+    app: InvoiceApplication,
+    *,
+    number: str,
+    issued_at: datetime,
+    paper_code: str = "",
+    paper_number: str = "",
+    kind: str = "",
+    amount: Decimal | None = None,
+    tax: Decimal | None = None,
+    total: Decimal | None = None,
+    serial: str = "",
+) -> Invoice:
+    """The blue Invoice and its lines from the application's snapshot; the platform's figures win where given.
+
+    Callers hold the application's row lock and decide the state transition; this only writes rows.
+    """
+    invoice, rows = _invoice_rows(
+        app, app.lines.order_by("line_no"), number=number, issued_at=issued_at, paper_code=paper_code,
+        paper_number=paper_number, kind=kind, amount=amount, tax=tax, total=total, serial=serial,
+    )
+    invoice.save(force_insert=True)
+    InvoiceLine.objects.bulk_create(rows)
+    from issuing.reports.rollup import rollup_invoice
+
+    rollup_invoice(invoice)  # the 发票汇总表's daily rollup, in this transaction
+    return invoice
+
+
+def application_mark_issued(
+    *,
+    application: InvoiceApplication,
+    actor: Any = None,
+    invoice_number: str,
+    issued_at: datetime | None = None,
+    paper_code: str = "",
+    paper_number: str = "",
+) -> Invoice:
+    """开票中 → 已开票: write the Invoice from the application's snapshot and consume the month's quota.
+
+    Idempotent for the channel: a repeated call with the same invoice number returns the invoice already written.
+    """
+    number = (invoice_number or "").strip()
+    if not number:
+        raise ValidationError({"invoice_number": gettext("发票号码必须填写")})
+    issued_at = issued_at or timezone.now()
+    with transaction.atomic():
+        app = _lock_application(application)
+        authorize(actor, app.taxpayer_id, P_ISSUE)
+        if app.status == S.ISSUED:
+            existing = app.invoices.filter(number=number).first()
+            if existing is not None:
+                return existing
+        _ensure_can(app, "mark_issued")
+        if Invoice.objects.filter(number=number).exists():
+            raise ValidationError({"invoice_number": gettext("发票号码 %(number)s 已存在") % {"number": number}})
+        _transition(app, "mark_issued", actor=actor, data={"invoice_number": number}, args={"at": issued_at})
+        invoice = invoice_create_from_application(
+            app, number=number, issued_at=issued_at, paper_code=paper_code, paper_number=paper_number
+        )
+        event_record(obj=invoice, action="issued", actor=actor, to_state=invoice.status,
+                     data={"application": app.number, "total": str(invoice.total)})
+        quota_consume(taxpayer=app.taxpayer, amount=app.amount, month=invoice.quota_month, actor=actor,
+                      reference=number)
+        return invoice
+
+
+def application_mark_failed(
+    *, application: InvoiceApplication, actor: Any = None, reason: str, needs_attention: bool = False
+) -> InvoiceApplication:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"fail_reason": gettext("开票失败必须记录原因")})
+    with transaction.atomic():
+        app = _lock_application(application)
+        authorize(actor, app.taxpayer_id, P_ISSUE)
+        _ensure_can(app, "mark_failed")
+        app.needs_attention = needs_attention
+        return _transition(
+            app, "mark_failed", actor=actor, reason=reason, data={"attempt": app.issue_attempts}, args={"reason": reason}
+        )

@@ -1,0 +1,124 @@
+"""Issued invoices (蓝字 / 红字) with their lines, and the number sequences."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from invoicing.models import MoneyField, Taxpayer
+from issuing.applications.models import InvoiceApplication
+from issuing.base import (
+    ZERO,
+    BuyerFieldsMixin,
+    InvoiceKind,
+    LineFieldsMixin,
+    SpecificBusiness,
+    total_is_amount_plus_tax,
+)
+
+
+class NumberSequence(models.Model):
+    """Daily counters for document numbers (SQ20261122000001). Incremented under a row lock."""
+
+    prefix = models.CharField(_("前缀"), max_length=10)
+    day = models.DateField(_("日期"))
+    last_value = models.PositiveIntegerField(_("当日最后序号"), default=0)
+
+    class Meta:
+        verbose_name = _("编号序列")
+        verbose_name_plural = pgettext_lazy("plural", "编号序列")
+        constraints = [models.UniqueConstraint(fields=["prefix", "day"], name="numbersequence_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}{self.day:%Y%m%d}:{self.last_value}"
+
+
+class InvoiceStatus(models.TextChoices):
+    NORMAL = "normal", _("正常")
+    RED_FULL = "red_full", _("已全额红冲")
+    RED_PARTIAL = "red_partial", _("部分红冲")
+    VOIDED = "voided", _("已作废")
+
+
+class Invoice(BuyerFieldsMixin, models.Model):
+    """An invoice issued by one of our entities, blue or red. Never deleted."""
+
+    taxpayer = models.ForeignKey(Taxpayer, models.PROTECT, related_name="issued_invoices", verbose_name=_("主体"))
+    application = models.ForeignKey(
+        InvoiceApplication, models.PROTECT, null=True, blank=True, related_name="invoices", verbose_name=_("开票申请")
+    )
+    number = models.CharField(_("发票号码"), max_length=20, unique=True)
+    paper_code = models.CharField(_("纸质发票代码"), max_length=12, blank=True)
+    paper_number = models.CharField(_("纸质发票号码"), max_length=20, blank=True)
+    kind = models.CharField(_("发票种类"), max_length=2, choices=InvoiceKind.choices)
+    is_red = models.BooleanField(_("红字发票"), default=False)
+    blue_invoice = models.ForeignKey(
+        "self", models.PROTECT, null=True, blank=True, related_name="red_invoices", verbose_name=_("对应蓝字发票")
+    )
+    issue_date = models.DateField(_("开票日期"))
+    issued_at = models.DateTimeField(_("开票时间"))
+    seller_name = models.CharField(_("销售方名称"), max_length=150)
+    seller_tax_id = models.CharField(_("销售方纳税人识别号"), max_length=20)
+    seller_address = models.CharField(_("销售方地址"), max_length=250, blank=True)
+    seller_phone = models.CharField(_("销售方电话"), max_length=60, blank=True)
+    seller_bank_name = models.CharField(_("销售方开户行"), max_length=120, blank=True)
+    seller_bank_account = models.CharField(_("销售方银行账号"), max_length=100, blank=True)
+    amount = MoneyField(_("合计金额"))
+    tax = MoneyField(_("合计税额"))
+    total = MoneyField(_("价税合计"))
+    remark = models.TextField(_("备注"), blank=True)
+    drawer = models.CharField(_("开票人"), max_length=50, blank=True)
+    specific_business = models.CharField(
+        _("特定业务"), max_length=2, choices=SpecificBusiness.choices, blank=True, default=""
+    )
+    specific_business_data = models.JSONField(_("特定业务要素"), default=dict, blank=True)
+    status = models.CharField(_("状态"), max_length=12, choices=InvoiceStatus.choices, default=InvoiceStatus.NORMAL)
+    red_amount_total = MoneyField(
+        _("累计红冲价税合计"), default=ZERO, help_text=_("蓝票：已红冲的价税合计（正数）累计")
+    )
+    quota_month = models.CharField(_("占用额度月份"), max_length=7, blank=True, help_text=_("年-月，如 2026-05"))
+    channel_serial = models.CharField(_("通道流水号"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("入库时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("发票")
+        verbose_name_plural = pgettext_lazy("plural", "发票")
+        ordering = ["-issued_at", "-id"]
+        permissions = [
+            ("download_invoice_file", "可下载发票文件"),
+            ("request_red_flush", "可申请红冲"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=total_is_amount_plus_tax(), name="invoice_total_is_amount_plus_tax"),
+            models.CheckConstraint(
+                condition=Q(is_red=False) | Q(blue_invoice__isnull=False), name="invoice_red_has_blue"
+            ),
+            models.CheckConstraint(condition=Q(red_amount_total__gte=0), name="invoice_red_total_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["taxpayer", "issue_date"], name="invoice_entity_date"),
+            # the invoice changelist's order (newest first): served by the index, no sort over the whole table
+            models.Index(fields=["-issued_at", "-id"], name="invoice_newest_first"),
+            models.Index(fields=["buyer_tax_id"], name="invoice_buyer_tax_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class InvoiceLine(LineFieldsMixin):
+    invoice = models.ForeignKey(Invoice, models.CASCADE, related_name="lines", verbose_name=_("发票"))
+    blue_line = models.ForeignKey(
+        "self", models.PROTECT, null=True, blank=True, related_name="red_lines", verbose_name=_("对应蓝票明细")
+    )
+
+    class Meta:
+        verbose_name = _("发票明细")
+        verbose_name_plural = pgettext_lazy("plural", "发票明细")
+        ordering = ["invoice_id", "line_no"]
+        constraints = [models.UniqueConstraint(fields=["invoice", "line_no"], name="invoiceline_no_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.line_no}. {self.item_name}"

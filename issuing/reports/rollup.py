@@ -1,0 +1,171 @@
+"""The daily rollup behind the 发票汇总表 (``InvoiceDailyRate``), kept in step with the invoices.
+
+* ``rollup_invoice(invoice)`` adds one invoice, ``rollup_invoice(invoice, sign=-1)`` takes it out again (a void);
+  ``rollup_invoices(invoices)`` does the same for many. Call it inside the transaction that writes the invoices
+  (after their lines) or changes their status, so that the rollup and the invoices commit together. It is one
+  statement: an upsert that increments, with one bucket per distinct rate on an invoice (count +1 per bucket, as
+  the live aggregate's COUNT DISTINCT counts), rows taken in key order so that two transactions touching the same
+  day never lock its rows in opposite orders.
+* Lock order: a transaction that writes invoices takes its rollup rows (in key order) and then, at COMMIT, the
+  deferred foreign-key checks of its new rows (invoices, lines, new rollup rows) take KEY SHARE on the entity's
+  ``Taxpayer`` row. So such a transaction must never lock the ``Taxpayer`` row FOR UPDATE (``select_for_update``
+  with ``select_related("taxpayer")`` does, unless ``of=("self",)``): it would hold the entity and wait for the
+  rollup row, while the other holds the rollup row and waits for the entity (tests/issuing_flow/test_lock_order.py).
+* ``rebuild_rollup(...)`` recomputes the rollup from the lines, set-based, for some entities and days or all of
+  them: after an upgrade or a bulk load that bypassed the services (``manage.py rebuild_invoice_rollup``).
+* ``rollup_differences(...)`` compares the rollup with the lines without writing (``--check``).
+
+The statements are written once in SQL that SQLite (3.24+) and PostgreSQL both accept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.db import connection, transaction
+
+from issuing.platform.models import Invoice, InvoiceLine, InvoiceStatus
+from issuing.reports.models import InvoiceDailyRate
+
+KEY = ("taxpayer_id", "issue_date", "tax_rate", "is_red")
+
+
+def _tables() -> tuple[str, str, str]:
+    return InvoiceDailyRate._meta.db_table, Invoice._meta.db_table, InvoiceLine._meta.db_table
+
+
+def rollup_invoice(invoice: Invoice, sign: int = 1) -> None:
+    """Add the invoice's per-rate sums to its day's buckets (``sign=-1``: subtract them, for a void).
+
+    Reads the invoice's lines from the database, so call it after they are written. Buckets that reach zero
+    invoices are deleted, so the rollup holds only what the report would show.
+    """
+    rollup_invoices([invoice.pk], sign)
+
+
+def rollup_invoices(invoices: Iterable[Invoice | int], sign: int = 1) -> None:
+    """``rollup_invoice`` for many invoices (or ids) written in one transaction, in one statement.
+
+    Call this rather than ``rollup_invoice`` in a loop: the upsert takes the rollup rows in one global order
+    (entity, day, rate, colour), so two transactions recording invoices of the same entity and day cannot lock
+    the same rows in opposite orders (a loop locks them in the order of its invoices).
+    """
+    if sign not in (1, -1):
+        raise ValueError(f"sign must be 1 or -1, not {sign!r}")
+    ids = sorted({i if isinstance(i, int) else i.pk for i in invoices})
+    if not ids:
+        return
+    rollup, invoice_table, line = _tables()
+    neg = "-" if sign < 0 else ""
+    if connection.vendor == "postgresql":
+        batches, match = [ids], "= ANY(%s)"
+    else:  # SQLite takes each id as a variable; its writers are serialised, so lock order does not arise
+        batches, match = [ids[k:k + 500] for k in range(0, len(ids), 500)], None
+    with connection.cursor() as c:
+        for batch in batches:
+            where = match or f"IN ({', '.join(['%s'] * len(batch))})"
+            params = [batch] if match else batch
+            # Per invoice and rate first, so each invoice counts once per rate it carries; the outer WHERE keeps
+            # SQLite from reading ON CONFLICT's ON as a join's.
+            c.execute(
+                f"INSERT INTO {rollup} (taxpayer_id, issue_date, tax_rate, is_red, invoice_count, amount, tax) "
+                f"SELECT taxpayer_id, issue_date, tax_rate, is_red, {neg}COUNT(*), {neg}SUM(amount), {neg}SUM(tax) "
+                f"FROM (SELECT i.taxpayer_id, i.issue_date, l.tax_rate, i.is_red, SUM(l.amount) AS amount, "
+                f"SUM(l.tax) AS tax FROM {line} l JOIN {invoice_table} i ON i.id = l.invoice_id "
+                f"WHERE l.invoice_id {where} GROUP BY l.invoice_id, i.taxpayer_id, i.issue_date, i.is_red, l.tax_rate"
+                f") per_invoice WHERE 1 = 1 GROUP BY taxpayer_id, issue_date, tax_rate, is_red "
+                f"ORDER BY taxpayer_id, issue_date, tax_rate, is_red "
+                f"ON CONFLICT (taxpayer_id, issue_date, tax_rate, is_red) DO UPDATE SET "
+                f"invoice_count = {rollup}.invoice_count + excluded.invoice_count, "
+                f"amount = {rollup}.amount + excluded.amount, tax = {rollup}.tax + excluded.tax",
+                params,
+            )
+            if sign < 0:
+                c.execute(
+                    f"DELETE FROM {rollup} WHERE invoice_count = 0 AND (taxpayer_id, issue_date, is_red) IN "
+                    f"(SELECT taxpayer_id, issue_date, is_red FROM {invoice_table} WHERE id {where})",
+                    params,
+                )
+
+
+def _where(taxpayer_ids: Iterable[int] | None, date_from: dt.date | None, date_to: dt.date | None,
+           prefix: str) -> tuple[str, list]:
+    parts, params = [], []
+    ids = sorted(set(taxpayer_ids)) if taxpayer_ids is not None else None
+    if ids is not None:
+        if not ids:
+            return "1 = 0", []
+        parts.append(f"{prefix}taxpayer_id IN ({', '.join(['%s'] * len(ids))})")
+        params += ids
+    if date_from is not None:
+        parts.append(f"{prefix}issue_date >= %s")
+        params.append(connection.ops.adapt_datefield_value(date_from))
+    if date_to is not None:
+        parts.append(f"{prefix}issue_date <= %s")
+        params.append(connection.ops.adapt_datefield_value(date_to))
+    return " AND ".join(parts) or "1 = 1", params
+
+
+def _expected_sql(where: str) -> str:
+    """The rollup's rows computed from the lines: per invoice and rate first (hash-aggregable, unlike a
+    COUNT DISTINCT), then per day, so each invoice counts once per rate it carries."""
+    _, invoice, line = _tables()
+    return (
+        "SELECT taxpayer_id, issue_date, tax_rate, is_red, COUNT(*), SUM(amount), SUM(tax) FROM ("
+        f"SELECT i.taxpayer_id, i.issue_date, l.tax_rate, i.is_red, SUM(l.amount) AS amount, SUM(l.tax) AS tax "
+        f"FROM {line} l JOIN {invoice} i ON i.id = l.invoice_id "
+        f"WHERE i.status <> %s AND {where} "
+        "GROUP BY l.invoice_id, i.taxpayer_id, i.issue_date, i.is_red, l.tax_rate"
+        ") per_invoice GROUP BY taxpayer_id, issue_date, tax_rate, is_red"
+    )
+
+
+def rebuild_rollup(taxpayer_ids: Iterable[int] | None = None, date_from: dt.date | None = None,
+                   date_to: dt.date | None = None) -> int:
+    """Recompute the rollup for these entities and days (all of them by default); returns the rows written.
+
+    On PostgreSQL the rollup table is locked against writers for the length of the rebuild: invoices committed
+    before it are counted by the rebuild, and those still being written add themselves once it has committed.
+    """
+    rollup, _, _ = _tables()
+    where, params = _where(taxpayer_ids, date_from, date_to, "")
+    iwhere, iparams = _where(taxpayer_ids, date_from, date_to, "i.")
+    with transaction.atomic(), connection.cursor() as c:
+        if connection.vendor == "postgresql":
+            c.execute(f"LOCK TABLE {rollup} IN EXCLUSIVE MODE")
+            c.execute("SET LOCAL jit = off")
+        c.execute(f"DELETE FROM {rollup} WHERE {where}", params)
+        c.execute(
+            f"INSERT INTO {rollup} (taxpayer_id, issue_date, tax_rate, is_red, invoice_count, amount, tax) "
+            + _expected_sql(iwhere),
+            [InvoiceStatus.VOIDED.value, *iparams],
+        )
+        written = c.rowcount
+        if connection.vendor == "postgresql":
+            c.execute(f"ANALYZE {rollup}")
+    return written
+
+
+def _normalize(row) -> tuple:
+    taxpayer_id, day, rate, is_red, count, amount, tax = row
+    if isinstance(day, str):
+        day = dt.date.fromisoformat(day)
+    q = Decimal("0.01")
+    return ((taxpayer_id, day, Decimal(str(rate)).quantize(Decimal("0.0001")), bool(is_red)),
+            (int(count), Decimal(str(amount)).quantize(q), Decimal(str(tax)).quantize(q)))
+
+
+def rollup_differences(taxpayer_ids: Iterable[int] | None = None, date_from: dt.date | None = None,
+                       date_to: dt.date | None = None) -> list[tuple[tuple, tuple | None, tuple | None]]:
+    """Buckets where the rollup and the lines disagree: (key, in the rollup, from the lines), sorted by key."""
+    rollup, _, _ = _tables()
+    where, params = _where(taxpayer_ids, date_from, date_to, "")
+    iwhere, iparams = _where(taxpayer_ids, date_from, date_to, "i.")
+    with transaction.atomic(), connection.cursor() as c:
+        c.execute(f"SELECT {', '.join(KEY)}, invoice_count, amount, tax FROM {rollup} WHERE {where}", params)
+        have = dict(_normalize(r) for r in c.fetchall())
+        c.execute(_expected_sql(iwhere), [InvoiceStatus.VOIDED.value, *iparams])
+        want = dict(_normalize(r) for r in c.fetchall())
+    return [(k, have.get(k), want.get(k)) for k in sorted(have.keys() | want.keys()) if have.get(k) != want.get(k)]
