@@ -42,6 +42,7 @@ from delivery.rendering import invoice_file_bytes
 from delivery.sms import sms_provider
 from delivery.webhooks import webhook_post
 from invoicing import formatting
+from invoicing.actors import Actor, actor_user
 from invoicing.events import event_record
 from invoicing.models import Taxpayer
 from invoicing.redaction import redact_text
@@ -79,13 +80,13 @@ def retry_countdown(retries: int) -> int:
 
 
 def invoice_link_create(
-    *, invoice: Invoice, actor: Any = None, days: int | None = None, max_views: int | None = None
+    *, invoice: Invoice, actor: Actor = None, days: int | None = None, max_views: int | None = None
 ) -> InvoiceLink:
     link = InvoiceLink.objects.create(
         invoice=invoice,
         expires_at=timezone.now() + timedelta(days=days if days is not None else link_days()),
         max_views=max_views,
-        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        created_by=actor_user(actor),
     )
     event_record(obj=invoice, action="link.created", actor=actor, data={"link_id": link.pk, "days": days},
                  taxpayer=invoice.taxpayer)
@@ -146,7 +147,7 @@ def clean_delivery_target(invoice: Invoice, channel: str, target: str) -> str:
     raise ValidationError({"channel": gettext("未知的交付渠道：%(channel)s") % {"channel": channel}})
 
 
-def _check_scope(actor: Any, invoice: Invoice) -> None:
+def _check_scope(actor: Actor, invoice: Invoice) -> None:
     if actor is not None and not user_may_act_on(actor, invoice.taxpayer_id):
         raise PermissionDenied(gettext("无权操作该主体的发票"))
 
@@ -159,7 +160,7 @@ def _queue_attempt(delivery: Delivery) -> None:
 
 
 def delivery_send(
-    *, invoice: Invoice, channel: str, target: str = "", actor: Any = None, resend_of: Delivery | None = None
+    *, invoice: Invoice, channel: str, target: str = "", actor: Actor = None, resend_of: Delivery | None = None
 ) -> Delivery:
     """Record a delivery of ``invoice`` over ``channel`` and send it after commit.
 
@@ -170,7 +171,7 @@ def delivery_send(
     if channel not in Channel.values:
         raise ValidationError({"channel": gettext("未知的交付渠道：%(channel)s") % {"channel": channel}})
     target = clean_delivery_target(invoice, channel, target or default_delivery_target(invoice, channel))
-    user = actor if getattr(actor, "is_authenticated", False) else None
+    user = actor_user(actor)
     with transaction.atomic():
         delivery = Delivery(invoice=invoice, channel=channel, target=target, created_by=user, resend_of=resend_of)
         link = None
@@ -228,7 +229,7 @@ def invoice_deliver_on_issue(invoice: Invoice) -> list[Delivery]:
     return made
 
 
-def delivery_resend(*, delivery: Delivery, actor: Any) -> Delivery:
+def delivery_resend(*, delivery: Delivery, actor: Actor) -> Delivery:
     """Send the same invoice again over the same channel to the same target (customer service may do this)."""
     if actor is not None and not actor.has_perm(RESEND_PERMISSION):
         raise PermissionDenied(gettext("无权重发交付"))
@@ -380,7 +381,7 @@ def _record_failure(delivery: Delivery, status: str, error: str, taxpayer: Taxpa
         )
 
 
-def delivery_mark_bounced(*, delivery: Delivery, reason: str, actor: Any = None) -> Delivery:
+def delivery_mark_bounced(*, delivery: Delivery, reason: str, actor: Actor = None) -> Delivery:
     """A bounce reported after sending (a DSN, a provider callback): sent → bounced."""
     with transaction.atomic():
         updated = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENT).update(

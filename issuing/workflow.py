@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext
 
+from invoicing.actors import Actor, is_system
 from invoicing.scoping import user_may_act_on
 from issuing.applications import compliance as applications_compliance
 from issuing.platform.models import NumberSequence
@@ -45,9 +46,9 @@ P_ISSUE = "issuing.issue_invoiceapplication"
 P_QUOTA = "issuing.change_quotaperiod"
 
 
-def authorize(actor: Any, taxpayer_id: int | None, *perms: str, any_of: bool = False) -> None:
-    """Raise PermissionDenied unless ``actor`` (a user; None = the system) holds the permissions on the entity."""
-    if actor is None:
+def authorize(actor: Actor, taxpayer_id: int | None, *perms: str, any_of: bool = False) -> None:
+    """Raise PermissionDenied unless ``actor`` (a user; the system, None or a SystemActor, is trusted) holds the permissions on the entity."""
+    if is_system(actor):
         return
     if not getattr(actor, "is_authenticated", False) or not actor.is_active or not hasattr(actor, "has_perm"):
         raise PermissionDenied(gettext("未登录或账号已停用"))
@@ -57,13 +58,6 @@ def authorize(actor: Any, taxpayer_id: int | None, *perms: str, any_of: bool = F
             raise PermissionDenied(gettext("没有执行此操作的权限"))
     if not user_may_act_on(actor, taxpayer_id):
         raise PermissionDenied(gettext("无权操作该主体的数据"))
-
-
-def _user(actor: Any) -> Any:
-    """The actor as a user row for a foreign key, or None (the system, an API client principal)."""
-    from django.contrib.auth import get_user_model
-
-    return actor if isinstance(actor, get_user_model()) else None
 
 
 def lock_rows(model: type[models.Model], ids: Iterable[int]) -> list[Any]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from invoicing.actors import Actor
 from invoicing.events import event_record, events_record_many
 from invoicing.models import Taxpayer
 from invoicing.tax import q2, to_decimal
@@ -22,7 +22,7 @@ from issuing.platform.models import Invoice
 from issuing.workflow import P_QUOTA, ZERO, authorize
 
 
-def quota_set(*, actor: Any, taxpayer: Taxpayer, month: str, total: Decimal | str, used: Decimal | str | None = None
+def quota_set(*, actor: Actor, taxpayer: Taxpayer, month: str, total: Decimal | str, used: Decimal | str | None = None
               ) -> QuotaPeriod:
     """Record the month's quota as the platform reports it (finance, or the channel's sync with actor=None)."""
     authorize(actor, taxpayer.pk, P_QUOTA)
@@ -47,7 +47,7 @@ def quota_set(*, actor: Any, taxpayer: Taxpayer, month: str, total: Decimal | st
 
 
 def quota_consume(
-    *, taxpayer: Taxpayer, amount: Decimal, month: str, actor: Any = None, reference: str = ""
+    *, taxpayer: Taxpayer, amount: Decimal, month: str, actor: Actor = None, reference: str = ""
 ) -> QuotaPeriod | None:
     """Count an issued invoice's 合计金额 against the month's quota. The platform has already accepted the invoice,
     so this records and never refuses (the check happens at approval and before issuing). No period, no record."""
@@ -62,7 +62,7 @@ def quota_consume(
     return period
 
 
-def quota_consume_many(invoices: Sequence[Invoice], *, actor: Any = None) -> None:
+def quota_consume_many(invoices: Sequence[Invoice], *, actor: Actor = None) -> None:
     """``quota_consume`` for many issued invoices: each month's quota row locked and written once, one event per
     invoice (as one by one)."""
     groups: dict[tuple[int, str], list[Invoice]] = {}
@@ -84,7 +84,7 @@ def quota_consume_many(invoices: Sequence[Invoice], *, actor: Any = None) -> Non
 
 
 def quota_restore(
-    *, taxpayer: Taxpayer, amount: Decimal, month: str, actor: Any = None, reference: str = ""
+    *, taxpayer: Taxpayer, amount: Decimal, month: str, actor: Actor = None, reference: str = ""
 ) -> QuotaPeriod | None:
     """Give quota back for a red invoice, only if the entity's setting says red invoices restore it (the bureau's
     rule is unverified, domain.md §12.1). ``used`` never goes below zero."""

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django_fsm import can_proceed
 
+from invoicing.actors import Actor, actor_user
 from invoicing.events import event_record, events_record_many
 from invoicing.formatting import money
 from invoicing.models import Counterparty, TaxCategory, Taxpayer
@@ -53,7 +54,6 @@ from issuing.workflow import (
     ZERO,
     _next_number,
     _raise_failures,
-    _user,
     authorize,
     lock_rows,
 )
@@ -101,7 +101,7 @@ def _transition(
     app: InvoiceApplication,
     name: str,
     *,
-    actor: Any,
+    actor: Actor,
     reason: str = "",
     data: dict | None = None,
     actor_label: str = "",
@@ -315,7 +315,7 @@ def _auto_approval_applies(app: InvoiceApplication) -> bool:
     return limit is not None and app.total <= limit
 
 
-def _after_submit(app: InvoiceApplication, *, actor: Any) -> InvoiceApplication:
+def _after_submit(app: InvoiceApplication, *, actor: Actor) -> InvoiceApplication:
     """Apply the entity's auto-approval rules to a freshly submitted application (only if it passes compliance)."""
     if app.status == S.PENDING_REVIEW and _auto_approval_applies(app):
         if not application_selectors.application_failures(app):
@@ -334,7 +334,7 @@ class _Draft:
 
 def _insert_application(
     *,
-    actor: Any,
+    actor: Actor,
     taxpayer: Taxpayer,
     kind: str,
     buyer_fields: dict[str, str],
@@ -373,7 +373,7 @@ def _insert_application(
         total=totals.total,
         split_from=split_from,
         reapplication_of=reapplication_of,
-        created_by=_user(actor),
+        created_by=actor_user(actor),
         **buyer_fields,
     )
     app.full_clean(exclude=["number", "status"])
@@ -423,7 +423,7 @@ def _same_buyer(a: dict[str, str], b: dict[str, str]) -> bool:
 
 def application_create(
     *,
-    actor: Any,
+    actor: Actor,
     taxpayer: Taxpayer,
     kind: str = InvoiceKind.SHUDIAN_NORMAL,
     sources: Sequence[BillingDocument | tuple[BillingDocument, Decimal | str | None]] = (),
@@ -543,7 +543,7 @@ def application_create(
 
 def applications_merge(
     *,
-    actor: Any,
+    actor: Actor,
     documents: Sequence[BillingDocument],
     kind: str = InvoiceKind.SHUDIAN_NORMAL,
     merge_identical_lines: bool = False,
@@ -565,7 +565,7 @@ def applications_merge(
     )
 
 
-def application_submit(*, application: InvoiceApplication, actor: Any) -> InvoiceApplication:
+def application_submit(*, application: InvoiceApplication, actor: Actor) -> InvoiceApplication:
     with transaction.atomic():
         app = _lock_application(application)
         authorize(actor, app.taxpayer_id, P_CHANGE_APPLICATION)
@@ -573,7 +573,7 @@ def application_submit(*, application: InvoiceApplication, actor: Any) -> Invoic
         return _after_submit(app, actor=actor)
 
 
-def application_claim(*, application: InvoiceApplication, actor: Any) -> InvoiceApplication:
+def application_claim(*, application: InvoiceApplication, actor: Actor) -> InvoiceApplication:
     """A reviewer takes an application from the queue (待审核 → 审核中)."""
     with transaction.atomic():
         app = _lock_application(application)
@@ -581,7 +581,7 @@ def application_claim(*, application: InvoiceApplication, actor: Any) -> Invoice
         return _transition(app, "claim", actor=actor, args={"by": actor, "at": timezone.now()})
 
 
-def application_release(*, application: InvoiceApplication, actor: Any) -> InvoiceApplication:
+def application_release(*, application: InvoiceApplication, actor: Actor) -> InvoiceApplication:
     """Put a claimed application back in the queue (the claimer, or anyone who may approve)."""
     with transaction.atomic():
         app = _lock_application(application)
@@ -590,7 +590,7 @@ def application_release(*, application: InvoiceApplication, actor: Any) -> Invoi
         return _transition(app, "release", actor=actor)
 
 
-def _check_claim(app: InvoiceApplication, actor: Any) -> None:
+def _check_claim(app: InvoiceApplication, actor: Actor) -> None:
     """Review perm: only on one's own claim. Approve perm: also from the queue and over someone else's claim."""
     if actor is None or actor.has_perm(P_APPROVE):
         return
@@ -600,7 +600,7 @@ def _check_claim(app: InvoiceApplication, actor: Any) -> None:
         raise PermissionDenied(gettext("该申请单已被其他审核人领取"))
 
 
-def application_approve(*, application: InvoiceApplication, actor: Any, note: str = "") -> InvoiceApplication:
+def application_approve(*, application: InvoiceApplication, actor: Actor, note: str = "") -> InvoiceApplication:
     """Approve (→ 待开票) after every compliance rule passes; otherwise refuse with all failures at once."""
     with transaction.atomic():
         app = _lock_application(application)
@@ -611,7 +611,7 @@ def application_approve(*, application: InvoiceApplication, actor: Any, note: st
         return _transition(app, "approve", actor=actor, reason=note, args={"by": actor, "at": timezone.now()})
 
 
-def application_reject(*, application: InvoiceApplication, actor: Any, reason: str) -> InvoiceApplication:
+def application_reject(*, application: InvoiceApplication, actor: Actor, reason: str) -> InvoiceApplication:
     """Reject with a reason the customer will read (→ 驳回); the billing documents get their balance back."""
     reason = (reason or "").strip()
     if not reason:
@@ -632,7 +632,7 @@ def _refresh_sources(app: InvoiceApplication) -> None:
         _refresh_document_status(doc)
 
 
-def application_withdraw(*, application: InvoiceApplication, actor: Any, reason: str = "") -> InvoiceApplication:
+def application_withdraw(*, application: InvoiceApplication, actor: Actor, reason: str = "") -> InvoiceApplication:
     """Withdraw before issuing (→ 已撤销); the billing documents get their balance back."""
     with transaction.atomic():
         app = _lock_application(application)
@@ -645,7 +645,7 @@ def application_withdraw(*, application: InvoiceApplication, actor: Any, reason:
 def application_reapply(
     *,
     application: InvoiceApplication,
-    actor: Any,
+    actor: Actor,
     buyer: dict[str, Any] | None = None,
     delivery_email: str | None = None,
     delivery_mobile: str | None = None,
@@ -723,7 +723,7 @@ class BatchResult:
 
 
 def applications_approve_batch(
-    *, applications: Iterable[InvoiceApplication | int], actor: Any, note: str = ""
+    *, applications: Iterable[InvoiceApplication | int], actor: Actor, note: str = ""
 ) -> BatchResult:
     """Approve many at once (in primary-key order). Each is checked on its own; quota is counted cumulatively
     (each approval commits quota that the next one sees), so the result says which applications would not fit in
@@ -754,7 +754,7 @@ def applications_approve_batch(
 
 
 def application_mark_issuing(
-    *, application: InvoiceApplication, actor: Any, locked: bool = False
+    *, application: InvoiceApplication, actor: Actor, locked: bool = False
 ) -> InvoiceApplication:
     """待开票 → 开票中: compliance is checked again, and a stable request serial is fixed (reused on every retry).
 
@@ -785,7 +785,7 @@ ISSUING_FIELDS = ("status", "issue_serial", "issue_attempts", "fail_reason", "ne
                   "updated_at")
 
 
-def applications_mark_issuing(*, applications: Sequence[InvoiceApplication], actor: Any) -> BatchMarked:
+def applications_mark_issuing(*, applications: Sequence[InvoiceApplication], actor: Actor) -> BatchMarked:
     """待开票 → 开票中 for many applications in the caller's transaction: what ``application_mark_issuing`` does
     for one (permission, state, compliance checked again, a stable serial, one event each), in a few statements.
 
@@ -831,7 +831,7 @@ def applications_mark_issuing(*, applications: Sequence[InvoiceApplication], act
     return result
 
 
-def application_retry(*, application: InvoiceApplication, actor: Any) -> InvoiceApplication:
+def application_retry(*, application: InvoiceApplication, actor: Actor) -> InvoiceApplication:
     """开票失败 → 待开票; the next 发起开票 reuses the same request serial."""
     with transaction.atomic():
         app = _lock_application(application)
@@ -845,7 +845,7 @@ SPLITTABLE = (S.DRAFT, S.PENDING_REVIEW, S.IN_REVIEW)
 def application_split(
     *,
     application: InvoiceApplication,
-    actor: Any,
+    actor: Actor,
     plan: applications_splitting.SplitPlan | None = None,
     use_entity_limits: bool = True,
 ) -> list[InvoiceApplication]:
@@ -915,7 +915,7 @@ def application_split(
         return created
 
 
-def application_delete(*, application: InvoiceApplication, actor: Any) -> None:
+def application_delete(*, application: InvoiceApplication, actor: Actor) -> None:
     """Delete a draft (nothing past draft is ever deleted)."""
     with transaction.atomic():
         app = _lock_application(application)

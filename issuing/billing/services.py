@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from invoicing.actors import Actor, actor_user
 from invoicing.events import event_record
 from invoicing.models import Counterparty, Item, TaxCategory, Taxpayer
 from invoicing.tax import q2, to_decimal
@@ -35,12 +36,12 @@ from issuing.inputs import (
     _opt_decimal,
     _with_categories,
 )
-from issuing.workflow import P_ADD_DOCUMENT, P_CHANGE_DOCUMENT, ZERO, _user, authorize, lock_rows
+from issuing.workflow import P_ADD_DOCUMENT, P_CHANGE_DOCUMENT, ZERO, authorize, lock_rows
 
 
 def billing_document_create(
     *,
-    actor: Any,
+    actor: Actor,
     taxpayer: Taxpayer,
     external_no: str,
     lines: Sequence[dict[str, Any]],
@@ -108,7 +109,7 @@ def billing_document_create(
             buyer_mobile=buyer_mobile or (counterparty.mobile if counterparty else ""),
             remark=remark,
             delivered_on=delivered_on,
-            created_by=_user(actor),
+            created_by=actor_user(actor),
             **buyer_fields,
         )
         doc.full_clean()
@@ -148,7 +149,7 @@ def billing_document_create(
     return doc
 
 
-def billing_document_record_payment(*, document: BillingDocument, actor: Any, amount: Decimal | str) -> BillingDocument:
+def billing_document_record_payment(*, document: BillingDocument, actor: Actor, amount: Decimal | str) -> BillingDocument:
     """Add a received payment (实收) to a document."""
     value = q2(to_decimal(amount, "amount"))
     if value <= 0:
@@ -165,7 +166,7 @@ def billing_document_record_payment(*, document: BillingDocument, actor: Any, am
 
 
 def billing_document_mark_delivered(
-    *, document: BillingDocument, actor: Any, delivered_on: date | None = None
+    *, document: BillingDocument, actor: Actor, delivered_on: date | None = None
 ) -> BillingDocument:
     """Record that the goods or services of a document were delivered (交付). Once: a second call changes nothing."""
     with transaction.atomic():
@@ -180,7 +181,7 @@ def billing_document_mark_delivered(
 
 
 def billing_document_refund(
-    *, document: BillingDocument, actor: Any, amount: Decimal | str, reason: str = ""
+    *, document: BillingDocument, actor: Actor, amount: Decimal | str, reason: str = ""
 ) -> BillingDocument:
     """Record a refund. Only a record: red-letter invoices for what was already invoiced are another flow.
 

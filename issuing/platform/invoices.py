@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from invoicing.actors import Actor
 from invoicing.events import event_record
 from issuing.applications import selectors as application_selectors
 from issuing.applications.models import (
@@ -138,7 +138,7 @@ def invoice_create_from_application(
 def application_mark_issued(
     *,
     application: InvoiceApplication,
-    actor: Any = None,
+    actor: Actor = None,
     invoice_number: str,
     issued_at: datetime | None = None,
     paper_code: str = "",
@@ -174,7 +174,7 @@ def application_mark_issued(
 
 
 def application_mark_failed(
-    *, application: InvoiceApplication, actor: Any = None, reason: str, needs_attention: bool = False
+    *, application: InvoiceApplication, actor: Actor = None, reason: str, needs_attention: bool = False
 ) -> InvoiceApplication:
     reason = (reason or "").strip()
     if not reason:

@@ -41,6 +41,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from invoicing.actors import Actor, actor_label
 from invoicing.channels import get_channel
 from invoicing.channels.base import (
     ChannelDuplicate,
@@ -91,10 +92,6 @@ def poll_age_seconds() -> int:
     return _setting("ISSUING_POLL_AGE_SECONDS", 30)
 
 
-def _actor_label(actor: Any) -> str:
-    return "" if getattr(actor, "is_authenticated", False) else (str(actor) if actor else "system")
-
-
 # --- outcomes --------------------------------------------------------------------------------------------------------
 
 
@@ -122,7 +119,7 @@ def _queue_issue(application_id: int) -> None:
     transaction.on_commit(lambda: issue_application_task.delay(application_id))
 
 
-def application_submit_issue(*, application: InvoiceApplication, actor: Any = None) -> InvoiceApplication:
+def application_submit_issue(*, application: InvoiceApplication, actor: Actor = None) -> InvoiceApplication:
     """待开票 → 开票中 with a stable serial, committed before any call; the issuing task is queued after commit.
 
     Idempotent: an application already 开票中 or 已开票 is returned unchanged and nothing is queued again (a double
@@ -155,7 +152,7 @@ def issue_batch_size() -> int:
     return max(1, _setting("ISSUING_BATCH_SIZE", 100))
 
 
-def applications_submit_issue(*, applications: Iterable[InvoiceApplication | int], actor: Any = None) -> Any:
+def applications_submit_issue(*, applications: Iterable[InvoiceApplication | int], actor: Actor = None) -> Any:
     """``application_submit_issue`` for many (a finance user's bulk 发起开票, a batch approval): one transaction
     with a few statements whatever the number, serials committed before any call, then one batch task per
     ``ISSUING_BATCH_SIZE`` applications queued on commit (``issue_batch``).
@@ -455,7 +452,7 @@ def invoice_files_queue(invoice: Invoice) -> None:
         logger.exception("could not queue files for invoice %s", invoice.number)
 
 
-def invoice_record_issued(*, application_id: int, result: IssueResult, actor: Any = None,
+def invoice_record_issued(*, application_id: int, result: IssueResult, actor: Actor = None,
                           action: str = "issued") -> Invoice:
     """The Invoice row, its lines, the quota and 开票中 → 已开票 with its Event, in one transaction.
 
@@ -498,7 +495,7 @@ def invoice_record_issued(*, application_id: int, result: IssueResult, actor: An
             app.mark_issued(at=issued_at)
             app.save()
         event_record(
-            obj=app, action=action, actor=actor, actor_label=_actor_label(actor), from_state=from_state,
+            obj=app, action=action, actor=actor, actor_label=actor_label(actor), from_state=from_state,
             to_state=app.status,
             data={"serial": result.serial, "number": invoice.number, "total": str(invoice.total),
                   "attempts": app.issue_attempts},
@@ -656,14 +653,14 @@ def issue_poll_pending(*, older_than_seconds: int | None = None, limit: int = 10
 # --- a person's decisions ------------------------------------------------------------------------------------------
 
 
-def _require_person(actor: Any) -> None:
+def _require_person(actor: Actor) -> None:
     if actor is None or not getattr(actor, "is_authenticated", False):
         raise PermissionDenied(gettext("只有经办人员可以做出这个决定"))
     if not actor.has_perm("issuing.issue_invoiceapplication"):
         raise PermissionDenied(gettext("没有发起开票的权限"))
 
 
-def application_retry_issue(*, application: InvoiceApplication, actor: Any) -> InvoiceApplication:
+def application_retry_issue(*, application: InvoiceApplication, actor: Actor) -> InvoiceApplication:
     """A person asks to try again with the *same* serial (e.g. after the bureau session was restored)."""
     _require_person(actor)
     with transaction.atomic():
@@ -680,7 +677,7 @@ def application_retry_issue(*, application: InvoiceApplication, actor: Any) -> I
 
 
 def application_reissue_with_new_serial(
-    *, application: InvoiceApplication, actor: Any, reason: str, channel: Any = None
+    *, application: InvoiceApplication, actor: Actor, reason: str, channel: Any = None
 ) -> InvoiceApplication:
     """A person's explicit decision to send the application again under a new serial.
 

@@ -47,6 +47,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django_fsm import can_proceed
 
+from invoicing.actors import Actor, actor_label, actor_user
 from invoicing.channels import get_channel
 from invoicing.channels.base import (
     BuyerStatus,
@@ -118,12 +119,8 @@ class RedCapacityError(ValidationError):
 # --- actors ----------------------------------------------------------------------------------------------------------
 
 
-def _authorize(actor: Any, taxpayer_id: int, *perms: str, any_of: bool = False) -> None:
+def _authorize(actor: Actor, taxpayer_id: int, *perms: str, any_of: bool = False) -> None:
     workflow.authorize(actor, taxpayer_id, *perms, any_of=any_of)
-
-
-def _who(actor: Any) -> str:
-    return "" if getattr(actor, "is_authenticated", False) else (str(actor) if actor else "system")
 
 
 def policy_for(taxpayer: Taxpayer) -> RedFlushPolicy:
@@ -499,17 +496,17 @@ def _lock_app(blue: Invoice) -> InvoiceApplication | None:
     return InvoiceApplication.objects.select_for_update().get(pk=blue.application_id)
 
 
-def _app_step(app: InvoiceApplication | None, name: str, *, actor: Any, data: dict, args: dict | None = None) -> None:
+def _app_step(app: InvoiceApplication | None, name: str, *, actor: Actor, data: dict, args: dict | None = None) -> None:
     if app is None or not can_proceed(getattr(app, name)):
         return
-    application_services._transition(app, name, actor=actor, actor_label=_who(actor), data=data, args=args or {})
+    application_services._transition(app, name, actor=actor, actor_label=actor_label(actor), data=data, args=args or {})
 
 
-def _app_start_red(blue: Invoice, form: RedLetterForm, actor: Any) -> None:
+def _app_start_red(blue: Invoice, form: RedLetterForm, actor: Actor) -> None:
     _app_step(_lock_app(blue), "start_red", actor=actor, data={"form": form.request_no, "blue": blue.number})
 
 
-def _app_cancel_red(blue: Invoice, form: RedLetterForm, actor: Any) -> None:
+def _app_cancel_red(blue: Invoice, form: RedLetterForm, actor: Actor) -> None:
     app = _lock_app(blue)
     if app is None or app.status != S.RED_PENDING or _open_forms(blue, exclude_form=form.pk).exists():
         return
@@ -538,7 +535,7 @@ def _release_sources(app: InvoiceApplication, gross: Decimal) -> list[int]:
 
 def redletter_request(
     *,
-    actor: Any,
+    actor: Actor,
     blue_invoice: Invoice,
     reason: str,
     is_full: bool = True,
@@ -572,14 +569,14 @@ def redletter_request(
             taxpayer=blue.taxpayer, blue_invoice=blue, initiator=Initiator.SELLER, reason=reason, is_full=full,
             request_no=_next_request_no(), refund_key=refund_key, billing_document=billing_document,
             reissue_amount=reissue_amount, note=note[:300],
-            requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+            requested_by=actor_user(actor),
         )
         _write_totals_only(form, planned)
         form.full_clean(exclude=["status", "blue_invoice", "taxpayer", "billing_document", "reissue_application"])
         form.save()
         _write_lines(form, planned, blue_units(blue))
         form.save(update_fields=["amount", "tax", "total"])
-        event_record(obj=form, action="create", actor=actor, actor_label=_who(actor), to_state=form.status,
+        event_record(obj=form, action="create", actor=actor, actor_label=actor_label(actor), to_state=form.status,
                      reason=note, data={"blue": blue.number, "reason": reason, "full": full,
                                         "total": str(form.total), "refund_key": refund_key or ""})
         if submit:
@@ -623,16 +620,16 @@ def _write_totals_only(form: RedLetterForm, planned: Sequence[RedLine]) -> None:
     form.total = form.amount + form.tax
 
 
-def _mark_submitting(form: RedLetterForm, blue: Invoice, *, actor: Any) -> None:
+def _mark_submitting(form: RedLetterForm, blue: Invoice, *, actor: Actor) -> None:
     before = form.status
     form.submit()
     form.save()
-    event_record(obj=form, action="submit", actor=actor, actor_label=_who(actor), from_state=before,
+    event_record(obj=form, action="submit", actor=actor, actor_label=actor_label(actor), from_state=before,
                  to_state=form.status, data={"request_no": form.request_no, "attempt": form.submit_attempts})
     _app_start_red(blue, form, actor)
 
 
-def redletter_submit(*, form: RedLetterForm, actor: Any, channel: Any = None) -> RedLetterForm:
+def redletter_submit(*, form: RedLetterForm, actor: Actor, channel: Any = None) -> RedLetterForm:
     """草稿 / 提交失败 → 提交中 (finance): capacity checked again under the blue invoice's lock, the intent committed
     with the form's stable ``request_no``, then the platform is called outside the transaction."""
     _authorize(actor, form.taxpayer_id, P_DECIDE)
@@ -776,7 +773,7 @@ def _replace_lines_from_remote(form: RedLetterForm, blue: Invoice, remote: RedFo
     form.total = form.amount + form.tax
 
 
-def apply_remote(*, form_id: int, remote: RedForm, channel: Any = None, actor: Any = None) -> RedLetterForm:
+def apply_remote(*, form_id: int, remote: RedForm, channel: Any = None, actor: Actor = None) -> RedLetterForm:
     """Apply the platform's view of a form (status, number, expiry, lines); at 01 / 04 record the red invoice."""
     now = timezone.now()
     with transaction.atomic():
@@ -796,7 +793,7 @@ def apply_remote(*, form_id: int, remote: RedForm, channel: Any = None, actor: A
         moved = _transition_to(form, remote.status, at=now)
         form.save()
         if moved:
-            event_record(obj=form, action=moved, actor=actor, actor_label=_who(actor), from_state=before,
+            event_record(obj=form, action=moved, actor=actor, actor_label=actor_label(actor), from_state=before,
                          to_state=form.status, data={"form_no": form.form_no or "", "platform_status": remote.status})
             if form.status in VOID_CODES:
                 _app_cancel_red(blue, form, actor)
@@ -807,7 +804,7 @@ def apply_remote(*, form_id: int, remote: RedForm, channel: Any = None, actor: A
     return form
 
 
-def _fetch_and_record_red(*, form_id: int, remote: RedForm | None, channel: Any, actor: Any) -> RedLetterForm:
+def _fetch_and_record_red(*, form_id: int, remote: RedForm | None, channel: Any, actor: Actor) -> RedLetterForm:
     """The red invoice of an effective form: the platform's (电票) or ours to issue by hand (纸票)."""
     form = RedLetterForm.objects.select_related("taxpayer", "blue_invoice").get(pk=form_id)
     if form.red_invoice_id is not None:
@@ -872,7 +869,7 @@ def _issue_paper_red(form: RedLetterForm, ch: Any) -> IssueResult | None:
     return result
 
 
-def record_red_invoice(*, form_id: int, result: IssueResult, actor: Any = None) -> Invoice:
+def record_red_invoice(*, form_id: int, result: IssueResult, actor: Actor = None) -> Invoice:
     """The red Invoice (negative lines linked to the blue lines), the blue invoice's status and red total, the
     application, the billing documents and the quota, in one transaction with the blue invoice locked. Idempotent."""
     with transaction.atomic():
@@ -921,10 +918,10 @@ def record_red_invoice(*, form_id: int, result: IssueResult, actor: Any = None) 
         full = red_total >= blue.total
         new_status = InvoiceStatus.RED_FULL if full else InvoiceStatus.RED_PARTIAL
         Invoice.objects.filter(pk=blue.pk).update(red_amount_total=red_total, status=new_status)
-        event_record(obj=blue, action="red_flushed", actor=actor, actor_label=_who(actor), from_state=blue.status,
+        event_record(obj=blue, action="red_flushed", actor=actor, actor_label=actor_label(actor), from_state=blue.status,
                      to_state=new_status, data={"red": red.number, "form": form.form_no or form.request_no,
                                                 "red_total": str(red_total)})
-        event_record(obj=form, action="red_invoice_recorded", actor=actor, actor_label=_who(actor),
+        event_record(obj=form, action="red_invoice_recorded", actor=actor, actor_label=actor_label(actor),
                      from_state=form.status, to_state=form.status, data={"red": red.number, "total": str(red.total)})
         blue.status = new_status
         # the application and its billing documents
@@ -974,7 +971,7 @@ def _red_lines(red: Invoice, blue: Invoice, form: RedLetterForm, result: IssueRe
     InvoiceLine.objects.bulk_create(rows)
 
 
-def _reissue(form: RedLetterForm, app: InvoiceApplication, *, actor: Any) -> None:
+def _reissue(form: RedLetterForm, app: InvoiceApplication, *, actor: Actor) -> None:
     """After a full red for a partial refund: a new application for what the billing documents may still take."""
     if form.reissue_application_id:
         return
@@ -1000,14 +997,14 @@ def _reissue(form: RedLetterForm, app: InvoiceApplication, *, actor: Any) -> Non
         event_record(obj=form, action="reissue_failed", actor_label="system", reason="；".join(exc.messages)[:500])
         return
     RedLetterForm.objects.filter(pk=form.pk).update(reissue_application=new)
-    event_record(obj=form, action="reissue", actor=actor, actor_label=_who(actor) or "退款红冲",
+    event_record(obj=form, action="reissue", actor=actor, actor_label=actor_label(actor) or "退款红冲",
                  data={"application": new.number, "total": str(new.total)})
 
 
 # --- decisions on a form ---------------------------------------------------------------------------------------------
 
 
-def _decide(form: RedLetterForm, *, actor: Any, operation: str, allowed: Sequence[str], initiator: str | None,
+def _decide(form: RedLetterForm, *, actor: Actor, operation: str, allowed: Sequence[str], initiator: str | None,
             channel: Any) -> RedLetterForm:
     _authorize(actor, form.taxpayer_id, P_DECIDE)
     fresh = RedLetterForm.objects.select_related("taxpayer").get(pk=form.pk)
@@ -1026,19 +1023,19 @@ def _decide(form: RedLetterForm, *, actor: Any, operation: str, allowed: Sequenc
     return apply_remote(form_id=fresh.pk, remote=remote, channel=ch, actor=actor)
 
 
-def redletter_confirm(*, form: RedLetterForm, actor: Any, channel: Any = None) -> RedLetterForm:
+def redletter_confirm(*, form: RedLetterForm, actor: Actor, channel: Any = None) -> RedLetterForm:
     """购方录入待销方确认 (03) → 04: the platform issues the red invoice, which is recorded."""
     return _decide(form, actor=actor, operation="red_form_confirm", allowed=(F.BUYER_ENTERED,),
                    initiator=Initiator.BUYER, channel=channel)
 
 
-def redletter_reject(*, form: RedLetterForm, actor: Any, channel: Any = None) -> RedLetterForm:
+def redletter_reject(*, form: RedLetterForm, actor: Actor, channel: Any = None) -> RedLetterForm:
     """03 → 06 (作废：购方录入销方否认)."""
     return _decide(form, actor=actor, operation="red_form_reject", allowed=(F.BUYER_ENTERED,),
                    initiator=Initiator.BUYER, channel=channel)
 
 
-def redletter_revoke(*, form: RedLetterForm, actor: Any, channel: Any = None) -> RedLetterForm:
+def redletter_revoke(*, form: RedLetterForm, actor: Actor, channel: Any = None) -> RedLetterForm:
     """Our own form: 02 / 01 → 08, 04 → 09 (only while no red invoice has been issued)."""
     if form.red_invoice_id:
         raise ValidationError(gettext("红字确认单 %(form)s 已开具红字发票，不能撤销") % {"form": form})
@@ -1047,7 +1044,7 @@ def redletter_revoke(*, form: RedLetterForm, actor: Any, channel: Any = None) ->
                    channel=channel)
 
 
-def redletter_discard(*, form: RedLetterForm, actor: Any) -> None:
+def redletter_discard(*, form: RedLetterForm, actor: Actor) -> None:
     """Delete a draft that was never sent (nothing else is ever deleted)."""
     _authorize(actor, form.taxpayer_id, *P_REQUEST_ANY, any_of=True)
     with transaction.atomic():
@@ -1201,7 +1198,7 @@ class VoidOutcome:
     message: str = ""
 
 
-def paper_invoice_void(*, invoice: Invoice, actor: Any, reason: str = "", red_reason: str = "01",
+def paper_invoice_void(*, invoice: Invoice, actor: Actor, reason: str = "", red_reason: str = "01",
                        channel: Any = None) -> VoidOutcome:
     """Void a 数电纸票 issued this month (China time) with no red-letter form; otherwise — or when the platform
     refuses the void — open a full red form instead (reason ``red_reason``) and submit it."""
@@ -1233,14 +1230,14 @@ def paper_invoice_void(*, invoice: Invoice, actor: Any, reason: str = "", red_re
     )
 
 
-def _record_void(blue_in: Invoice, *, actor: Any, reason: str) -> None:
+def _record_void(blue_in: Invoice, *, actor: Actor, reason: str) -> None:
     with transaction.atomic():
         blue = _lock_blue(blue_in)
         if blue.status == InvoiceStatus.VOIDED:
             return
         Invoice.objects.filter(pk=blue.pk).update(status=InvoiceStatus.VOIDED)
         rollup_invoice(blue, sign=-1)  # a voided invoice leaves the 发票汇总表
-        event_record(obj=blue, action="void", actor=actor, actor_label=_who(actor), from_state=blue.status,
+        event_record(obj=blue, action="void", actor=actor, actor_label=actor_label(actor), from_state=blue.status,
                      to_state=InvoiceStatus.VOIDED, reason=reason)
         quota.quota_restore(taxpayer=blue.taxpayer, amount=blue.amount, month=blue.quota_month, actor=actor,
                                reference=blue.number)
@@ -1250,7 +1247,7 @@ def _record_void(blue_in: Invoice, *, actor: Any, reason: str) -> None:
         if app is not None and app.status == S.ISSUED:
             app.void()
             app.save()
-            event_record(obj=app, action="void", actor=actor, actor_label=_who(actor), from_state=S.ISSUED,
+            event_record(obj=app, action="void", actor=actor, actor_label=actor_label(actor), from_state=S.ISSUED,
                          to_state=app.status, reason=reason, data={"invoice": blue.number})
 
 
@@ -1296,7 +1293,7 @@ class _Plan:
 
 
 def refund_red_flush(*, document: BillingDocument, refund_key: str, amount: Decimal | str | None = None,
-                     actor: Any = None, channel: Any = None) -> RefundOutcome:
+                     actor: Actor = None, channel: Any = None) -> RefundOutcome:
     """Red-flush what a refund leaves over-invoiced on ``document``. Once per ``refund_key``.
 
     The amount to red is the document's 超开 (invoiced beyond paid − refunded) not already covered by other forms,
@@ -1327,7 +1324,7 @@ def refund_red_flush(*, document: BillingDocument, refund_key: str, amount: Deci
             need = min(need, q2(to_decimal(amount, "amount")))
         if need <= 0:
             outcome.nothing_to_flush = True
-            event_record(obj=doc, action="refund_red_none", actor=actor, actor_label=_who(actor) or "退款红冲",
+            event_record(obj=doc, action="refund_red_none", actor=actor, actor_label=actor_label(actor) or "退款红冲",
                          data={"refund_key": key, "over_invoiced": str(bal.over_invoiced)})
             return outcome
         plans: list[_Plan] = []
