@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench lint system-deps venv dev-venv migrate seed check messages clean
+.PHONY: help run test bench lint typecheck system-deps venv dev-venv migrate seed check messages clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,13 +40,18 @@ run: system-deps venv seed ## install, migrate, seed and serve the admin with a 
 test: system-deps dev-venv ## the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-check: dev-venv ## Django checks, migrations check, lint
+check: dev-venv ## Django checks, migrations check, lint (ruff, mypy)
 	DEBUG=1 $(BIN)/python manage.py check
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
+	DEBUG=1 $(BIN)/mypy
 
-lint: dev-venv ## ruff
+lint: dev-venv ## ruff, then mypy (strict on invoicing/; see [tool.mypy] in pyproject.toml)
 	$(BIN)/ruff check .
+	DEBUG=1 $(BIN)/mypy
+
+typecheck: dev-venv ## mypy alone
+	DEBUG=1 $(BIN)/mypy
 
 bench: system-deps dev-venv ## benchmarks, each printing ratios against a baseline from the same run
 	@for b in bench/bench_*.py; do echo "== $$b"; DEBUG=1 $(BIN)/python $$b || exit 1; done

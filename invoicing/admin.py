@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
 from django.contrib import admin
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import User
 from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
@@ -17,8 +23,40 @@ from invoicing.events import action_label, events_for
 from invoicing.models import Counterparty, EntityScope, Event, Item, TaxCategory, Taxpayer
 from invoicing.scoping import allowed_taxpayer_ids, allowed_taxpayers, scope_queryset
 
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _ListFilterT
+    from django.db.models.fields.related import ForeignKey, RelatedField
+    from django.forms import ModelChoiceField
+    from django_stubs_ext import StrOrPromise
 
-class CappedCountPaginator(Paginator):
+    # The mixins below are used with ModelAdmin (for mypy they are one, at run time plain classes in front of it).
+    _ModelAdminBase = admin.ModelAdmin[Any]
+else:
+    _ModelAdminBase = object
+
+_T = TypeVar("_T")
+
+AdminColumn = Callable[[Any, models.Model], str]
+"""A list or detail column made by the helpers below: a method of the ModelAdmin that shows one object's value."""
+
+
+def _verbose_name(model: type[models.Model], name: str) -> StrOrPromise:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):  # a reverse relation: nothing of this object to show
+        raise FieldDoesNotExist(f"{model._meta.label}.{name} is not a field of its own")
+    return field.verbose_name
+
+
+def _relation_choices(field: RelatedField[Any, Any], **options: Any) -> list[tuple[str, StrOrPromise]]:
+    """``field.get_choices(include_blank=False, ...)``: a list of (primary key, label), as the list filter wants.
+
+    The stubs type get_choices for any field (blank iterators, grouped choices), hence the cast: a relation without
+    a blank choice answers one flat list.
+    """
+    return cast(list[tuple[str, "StrOrPromise"]], field.get_choices(include_blank=False, **options))
+
+
+class CappedCountPaginator(Paginator[_T]):
     """Counts at most ``CAP`` rows, so a changelist over a million invoices never runs a full COUNT.
 
     Past the cap the list shows the first ``CAP`` rows' worth of pages; filters and search narrow it further.
@@ -29,43 +67,44 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         qs = self.object_list
-        if hasattr(qs, "order_by"):
+        if isinstance(qs, QuerySet):
             # SELECT COUNT(*) FROM (SELECT id … LIMIT cap): stops after cap rows whatever the table's size.
             return qs.order_by().values("pk")[: self.CAP].count()
         return super().count
 
 
-def _number_column(kind: str, model, field: str, description=None):
+def _number_column(kind: str, model: type[models.Model], field: str,
+                   description: StrOrPromise | None = None) -> AdminColumn:
     formatter = formatting.FORMATTERS[kind]
 
-    def display(self, obj):
+    def display(self: object, obj: models.Model) -> str:
         return formatter(getattr(obj, field, None))
 
     # The column's name starts with its kind: the admin's CSS right-aligns "money_…" and keeps every number on one
     # line (templates/admin/base_site.html, invoicing/static/invoicing/admin.css).
     display.__name__ = f"{kind}_{field}"
     if description is None:
-        description = model._meta.get_field(field).verbose_name
+        description = _verbose_name(model, field)
     ordering = field if any(f.name == field for f in model._meta.concrete_fields) else None
     return admin.display(description=description, ordering=ordering)(display)
 
 
-def money_column(model, field: str, description=None):
+def money_column(model: type[models.Model], field: str, description: StrOrPromise | None = None) -> AdminColumn:
     """A list column for an amount: 12,720.00, right-aligned. Use as ``money_total = money_column(Invoice, "total")``
     in the ModelAdmin and list ``"money_total"`` in ``list_display``. ``field`` may be an annotation (then give
     ``description``)."""
     return _number_column("money", model, field, description)
 
 
-def rate_column(model, field: str, description=None):
+def rate_column(model: type[models.Model], field: str, description: StrOrPromise | None = None) -> AdminColumn:
     """A list column for a rate: 6%."""
     return _number_column("rate", model, field, description)
 
 
-def person_column(field: str, description):
+def person_column(field: str, description: StrOrPromise) -> AdminColumn:
     """A list column for a user: their name (李客服), not their login."""
 
-    def display(self, obj):
+    def display(self: object, obj: models.Model) -> str:
         user = getattr(obj, field, None)
         return formatting.person_name(user) if user is not None else "-"
 
@@ -73,15 +112,15 @@ def person_column(field: str, description):
     return admin.display(description=description, ordering=field)(display)
 
 
-def flag_column(model, field: str):
+def flag_column(model: type[models.Model], field: str) -> AdminColumn:
     """A yes-only flag for a detail page: 是 when set, nothing when not (a red ✖ for "not red" or "not auto-approved"
     reads as an error)."""
 
-    def display(self, obj):
+    def display(self: object, obj: models.Model) -> str:
         return gettext("是") if getattr(obj, field) else ""
 
     display.__name__ = f"flag_{field}"
-    return admin.display(description=model._meta.get_field(field).verbose_name, ordering=field)(display)
+    return admin.display(description=_verbose_name(model, field), ordering=field)(display)
 
 
 class ReadonlyInline(admin.TabularInline):
@@ -104,22 +143,23 @@ class ReadonlyInline(admin.TabularInline):
 class EntityListFilter(admin.RelatedFieldListFilter):
     """A 主体 filter that offers only the entities the user may see (the stock one lists every entity)."""
 
-    def field_choices(self, field, request, model_admin):
+    def field_choices(self, field: RelatedField[Any, Any], request: HttpRequest,
+                      model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, StrOrPromise]]:
         ordering = self.field_admin_ordering(field, request, model_admin)
         ids = allowed_taxpayer_ids(request.user)
         if ids is None:
-            return field.get_choices(include_blank=False, ordering=ordering)
-        return field.get_choices(include_blank=False, ordering=ordering, limit_choices_to={"pk__in": ids})
+            return _relation_choices(field, ordering=ordering)
+        return _relation_choices(field, ordering=ordering, limit_choices_to={"pk__in": ids})
 
 
-def _leads_to_taxpayer(model, path: str) -> bool:
+def _leads_to_taxpayer(model: type[models.Model], path: str) -> bool:
     try:
         return get_fields_from_path(model, path)[-1].related_model is Taxpayer
     except (FieldDoesNotExist, NotRelationField):
         return False
 
 
-class EntityScopedAdminMixin:
+class EntityScopedAdminMixin(_ModelAdminBase):
     """Limit a ModelAdmin to the entities (主体) the user may see, in lists, forms and choices.
 
     ``entity_field`` is the lookup path from the model to its Taxpayer (``"taxpayer"`` by default).
@@ -127,17 +167,18 @@ class EntityScopedAdminMixin:
 
     entity_field = "taxpayer"
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return scope_queryset(super().get_queryset(request), request.user, self.entity_field)
 
-    def get_list_filter(self, request):
+    def get_list_filter(self, request: HttpRequest) -> list[_ListFilterT]:
         """Filters by entity list only the user's entities (their names are data of their own)."""
         return [
             (f, EntityListFilter) if isinstance(f, str) and _leads_to_taxpayer(self.model, f) else f
             for f in super().get_list_filter(request)
         ]
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+    def formfield_for_foreignkey(self, db_field: ForeignKey[Any, Any], request: HttpRequest,
+                                 **kwargs: Any) -> ModelChoiceField[Any] | None:
         if db_field.related_model is Taxpayer:
             kwargs["queryset"] = allowed_taxpayers(request.user)
         elif db_field.related_model is not None and any(
@@ -147,15 +188,17 @@ class EntityScopedAdminMixin:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-def _state_labels(obj) -> dict[str, str]:
+def _state_labels(obj: models.Model) -> dict[str, str]:
     """The object's status codes → their (translated) labels, so the trail reads 待审核 → 审核中, not codes."""
     return _state_labels_of(type(obj))
 
 
-def _state_labels_of(model) -> dict[str, str]:
+def _state_labels_of(model: type[models.Model]) -> dict[str, str]:
     try:
         field = model._meta.get_field("status")
     except Exception:  # noqa: BLE001 - a model without a status field
+        return {}
+    if not isinstance(field, models.Field):
         return {}
     return {str(code): str(label) for code, label in (field.choices or [])}
 
@@ -167,7 +210,7 @@ class EventsReadonlyMixin:
     """
 
     @admin.display(description=_("事件记录"))
-    def events_table(self, obj):
+    def events_table(self, obj: models.Model | None) -> str:
         if obj is None or obj.pk is None:
             return "-"
         labels = _state_labels(obj)
@@ -188,7 +231,7 @@ class EventsReadonlyMixin:
 
 
 @admin.register(Taxpayer)
-class TaxpayerAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
+class TaxpayerAdmin(EntityScopedAdminMixin, admin.ModelAdmin[Taxpayer]):
     entity_field = "pk"
     list_display = ("name", "credit_code", "taxpayer_type", "region_code", "channel", "is_active")
     list_filter = ("taxpayer_type", "channel", "is_active")
@@ -200,12 +243,12 @@ class TaxpayerAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
         (_("开票通道"), {"fields": ("channel", "channel_app_key", "channel_secret", "channel_operator")}),
     )
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Taxpayer | None = None) -> bool:
         return False
 
 
 @admin.register(Counterparty)
-class CounterpartyAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
+class CounterpartyAdmin(EntityScopedAdminMixin, admin.ModelAdmin[Counterparty]):
     list_display = ("name", "kind", "tax_id", "taxpayer", "email", "mobile", "is_active")
     list_filter = ("kind", "taxpayer", "is_active")
     search_fields = ("name", "tax_id", "code", "email", "mobile")
@@ -213,7 +256,7 @@ class CounterpartyAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Item)
-class ItemAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
+class ItemAdmin(EntityScopedAdminMixin, admin.ModelAdmin[Item]):
     list_display = ("code", "name", "spec", "unit", "tax_category", "tax_rate", "taxpayer", "is_active")
     list_filter = ("taxpayer", "tax_rate", "is_active")
     search_fields = ("code", "name")
@@ -222,7 +265,7 @@ class ItemAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TaxCategory)
-class TaxCategoryAdmin(admin.ModelAdmin):
+class TaxCategoryAdmin(admin.ModelAdmin[TaxCategory]):
     list_display = ("code", "name", "short_name", "is_summary", "is_active", "allowed_rates")
     list_filter = ("is_summary", "is_active")
     search_fields = ("code", "name", "short_name", "keywords")
@@ -236,26 +279,27 @@ class EventActionFilter(admin.SimpleListFilter):
     title = _("动作")
     parameter_name = "action"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         codes = model_admin.get_queryset(request).order_by("action").values_list("action", flat=True).distinct()
         return [(code, action_label(code)) for code in codes[:200]]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(action=self.value()) if self.value() else queryset
 
 
 class EventContentTypeFilter(admin.RelatedFieldListFilter):
     """对象类型: only the business apps' models (not the framework's own tables)."""
 
-    def field_choices(self, field, request, model_admin):
+    def field_choices(self, field: RelatedField[Any, Any], request: HttpRequest,
+                      model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, StrOrPromise]]:
         from invoicing.roles import BUSINESS_APPS
 
-        return field.get_choices(include_blank=False, ordering=("app_label", "model"),
+        return _relation_choices(field, ordering=("app_label", "model"),
                                  limit_choices_to={"app_label__in": BUSINESS_APPS})
 
 
 @admin.register(Event)
-class EventAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
+class EventAdmin(EntityScopedAdminMixin, admin.ModelAdmin[Event]):
     list_display = ("created_at", "who_display", "taxpayer", "content_type", "object_id", "action_display",
                     "from_state_display", "to_state_display", "reason")
     list_filter = (EventActionFilter, ("content_type", EventContentTypeFilter), "taxpayer")
@@ -264,40 +308,40 @@ class EventAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
         return False
 
     @admin.display(description=_("操作方"), ordering="actor")
-    def who_display(self, obj):
+    def who_display(self, obj: Event) -> str:
         return obj.who
 
     @admin.display(description=_("动作"), ordering="action")
-    def action_display(self, obj):
+    def action_display(self, obj: Event) -> str:
         return action_label(obj.action)
 
     @staticmethod
-    def _state(obj, code):
+    def _state(obj: Event, code: str) -> str:
         if not code:
             return "-"
         model = obj.content_type.model_class()
         return _state_labels_of(model).get(code, code) if model is not None else code
 
     @admin.display(description=_("原状态"), ordering="from_state")
-    def from_state_display(self, obj):
+    def from_state_display(self, obj: Event) -> str:
         return self._state(obj, obj.from_state)
 
     @admin.display(description=_("新状态"), ordering="to_state")
-    def to_state_display(self, obj):
+    def to_state_display(self, obj: Event) -> str:
         return self._state(obj, obj.to_state)
 
 
-class EntityScopeInline(admin.StackedInline):
+class EntityScopeInline(admin.StackedInline[EntityScope, User]):
     model = EntityScope
     can_delete = False
     filter_horizontal = ("taxpayers",)
@@ -308,7 +352,7 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(BaseUserAdmin[User]):
     inlines = (EntityScopeInline,)
 
 

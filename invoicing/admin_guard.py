@@ -22,7 +22,8 @@ not download invoice files).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib import admin
 from django.contrib.admin import widgets
@@ -31,6 +32,24 @@ from django.contrib.admin.utils import get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models.constants import LOOKUP_SEP
+from django.db.models.expressions import Combinable
+from django.http import HttpRequest
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _DisplayT, _FieldGroups, _FieldsetSpec, _ListDisplayT
+    from django.contrib.admin.views.main import ChangeList
+    from django.utils.datastructures import _ListOrTuple
+
+    from invoicing.fields import EncryptedTextField
+
+    # The mixins below sit in front of ChangeList and ModelAdmin (for mypy they are one, at run time plain classes).
+    _ChangeListBase = ChangeList
+    _ModelAdminBase = admin.ModelAdmin[Any]
+else:
+    _ChangeListBase = object
+    _ModelAdminBase = object
+
+_M = TypeVar("_M", bound=models.Model)
 
 # Secrets, tokens, hashes of secrets and file paths: never a filter, search or sort key, for anyone.
 # Keyed by the model's label_lower ("app_label.modelname").
@@ -65,7 +84,7 @@ def sensitive_fields(model: type[models.Model]) -> frozenset[str]:
     return frozenset(names)
 
 
-def unreadable_fields(admin_site: admin.AdminSite, model: type[models.Model], request) -> frozenset[str]:
+def unreadable_fields(admin_site: admin.AdminSite, model: type[models.Model], request: HttpRequest) -> frozenset[str]:
     """Fields of ``model`` that the request's user may not read: the sensitive ones and those its admin hides."""
     names = set(sensitive_fields(model))
     model_admin = admin_site._registry.get(model)
@@ -75,7 +94,8 @@ def unreadable_fields(admin_site: admin.AdminSite, model: type[models.Model], re
     return frozenset(names)
 
 
-def path_touches_unreadable(admin_site: admin.AdminSite, model: type[models.Model], path: str, request) -> bool:
+def path_touches_unreadable(admin_site: admin.AdminSite, model: type[models.Model], path: str,
+                            request: HttpRequest) -> bool:
     """Whether a lookup path (``a__b__c__regex``) reads an unreadable field on any model it passes through."""
     current = model
     for part in path.split(LOOKUP_SEP):
@@ -93,15 +113,17 @@ def path_touches_unreadable(admin_site: admin.AdminSite, model: type[models.Mode
     return False
 
 
-def _declared_filter_paths(model_admin, request) -> tuple[set[str], set[str]]:
+def _declared_filter_paths(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> tuple[set[str], set[str]]:
     """(field paths of the declared list filters and date hierarchy, parameter names of custom filters)."""
     paths: set[str] = set()
     parameters: set[str] = set()
     for item in model_admin.get_list_filter(request):
         if isinstance(item, type) and issubclass(item, SimpleListFilter):
-            parameters.add(item.parameter_name)
+            if item.parameter_name:  # always: Django refuses a SimpleListFilter without one
+                parameters.add(item.parameter_name)
         elif isinstance(item, (list, tuple)):
-            paths.add(item[0])
+            if isinstance(item[0], str):
+                paths.add(item[0])
         elif isinstance(item, str):
             paths.add(item)
     if model_admin.date_hierarchy:
@@ -129,14 +151,14 @@ def _suffix_is_safe(model: type[models.Model], path: str, suffix: list[str]) -> 
     return len(suffix) <= 1 and all(part in SAFE_FILTER_SUFFIXES for part in suffix)
 
 
-class GuardedChangeListMixin:
+class GuardedChangeListMixin(_ChangeListBase):
     """``?o=`` sorts only by the columns ``get_sortable_by`` allows (stock Django only hides the other headers)."""
 
-    def __init__(self, request, *args, **kwargs):
+    def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         self._guard_request = request
         super().__init__(request, *args, **kwargs)
 
-    def get_ordering_field(self, field_name):
+    def get_ordering_field(self, field_name: Callable[..., Any] | str) -> str | Combinable | None:
         if self.sortable_by is not None and field_name not in self.sortable_by:
             return None
         order_field = super().get_ordering_field(field_name)
@@ -147,12 +169,12 @@ class GuardedChangeListMixin:
         return order_field
 
 
-class LookupGuardMixin:
+class LookupGuardMixin(_ModelAdminBase):
     """Applied to every registered ModelAdmin by ``FapiaoAdminSite``; see the module docstring."""
 
     fapiao_lookup_guard = True
 
-    def lookup_allowed(self, lookup, value, request=None):
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
         for fk_lookup in self.model._meta.related_fkey_lookups:
             if callable(fk_lookup):
                 fk_lookup = fk_lookup()
@@ -172,17 +194,17 @@ class LookupGuardMixin:
                 return _suffix_is_safe(self.model, path, parts[i:])
         return False
 
-    def get_search_fields(self, request):
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
         return [
             field for field in super().get_search_fields(request)
             if not path_touches_unreadable(self.admin_site, self.model, field.lstrip("^=@"), request)
         ]
 
-    def get_sortable_by(self, request):
-        columns: Iterable = super().get_sortable_by(request)
+    def get_sortable_by(self, request: HttpRequest) -> list[_DisplayT[Any]]:
+        columns: Iterable[_DisplayT[Any]] = super().get_sortable_by(request)
         return [column for column in columns if not self._orders_by_unreadable(column, request)]
 
-    def _orders_by_unreadable(self, column, request) -> bool:
+    def _orders_by_unreadable(self, column: _DisplayT[Any], request: HttpRequest) -> bool:
         if callable(column):
             order = getattr(column, "admin_order_field", None)
         else:
@@ -198,12 +220,15 @@ class LookupGuardMixin:
 
     # --- secrets: write-only in forms (the field's widget), masked wherever they would be displayed ---------------
 
-    def _encrypted_names(self) -> set[str]:
+    def _encrypted_fields(self) -> dict[str, EncryptedTextField]:
         from invoicing.fields import EncryptedTextField
 
-        return {f.name for f in self.model._meta.concrete_fields if isinstance(f, EncryptedTextField)}
+        return {f.name: f for f in self.model._meta.concrete_fields if isinstance(f, EncryptedTextField)}
 
-    def _masked_names(self, request, obj) -> set[str]:
+    def _encrypted_names(self) -> set[str]:
+        return set(self._encrypted_fields())
+
+    def _masked_names(self, request: HttpRequest, obj: models.Model | None) -> set[str]:
         """Encrypted fields shown read-only here (view-only users, declared read-only): shown masked instead."""
         names = self._encrypted_names()
         if not names:
@@ -213,7 +238,7 @@ class LookupGuardMixin:
             return names
         return names & set(super().get_readonly_fields(request, obj))
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: models.Model | None = None) -> list[str]:
         declared = list(super().get_readonly_fields(request, obj))
         masked = self._masked_names(request, obj)
         if not masked:
@@ -221,7 +246,7 @@ class LookupGuardMixin:
         swapped = [f"{name}{MASKED_SUFFIX}" if name in masked else name for name in declared]
         return swapped + [f"{name}{MASKED_SUFFIX}" for name in sorted(masked) if f"{name}{MASKED_SUFFIX}" not in swapped]
 
-    def get_fieldsets(self, request, obj=None):
+    def get_fieldsets(self, request: HttpRequest, obj: models.Model | None = None) -> _FieldsetSpec:
         fieldsets = super().get_fieldsets(request, obj)
         masked = self._masked_names(request, obj)
         if not masked:
@@ -229,38 +254,37 @@ class LookupGuardMixin:
         return [(title, {**options, "fields": _swap_names(options.get("fields", ()), masked)})
                 for title, options in fieldsets]
 
-    def get_list_display(self, request):
+    def get_list_display(self, request: HttpRequest) -> _ListDisplayT[Any]:
         encrypted = self._encrypted_names()
         columns = super().get_list_display(request)
         if not encrypted:
             return columns
         return [f"{c}{MASKED_SUFFIX}" if isinstance(c, str) and c in encrypted else c for c in columns]
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Callable[[models.Model], str]:
         if name.endswith(MASKED_SUFFIX) and "model" in self.__dict__:
             field_name = name[: -len(MASKED_SUFFIX)]
-            if field_name in self._encrypted_names():
+            field = self._encrypted_fields().get(field_name)
+            if field is not None:
                 from invoicing.fields import masked
 
-                field = self.model._meta.get_field(field_name)
-
-                def display(obj):
+                def display(obj: models.Model) -> str:
                     return masked(getattr(obj, field_name)) or "-"
 
-                display.short_description = field.verbose_name
-                return display
+                return admin.display(description=field.verbose_name)(display)
         raise AttributeError(name)
 
-    def get_changelist(self, request, **kwargs):
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         base = super().get_changelist(request, **kwargs)
         if issubclass(base, GuardedChangeListMixin):
             return base
         return type(f"Guarded{base.__name__}", (GuardedChangeListMixin, base), {})
 
 
-def _swap_names(fields, names: set[str]) -> list:
+def _swap_names(fields: _FieldGroups, names: set[str]) -> list[str | _ListOrTuple[str]]:
     """``fields`` (a fieldset's names, possibly nested in rows) with ``names`` replaced by their masked display."""
-    out, seen = [], set()
+    out: list[str | _ListOrTuple[str]] = []
+    seen: set[str] = set()
     for item in fields:
         if isinstance(item, (list, tuple)):
             row = tuple(f"{n}{MASKED_SUFFIX}" if n in names else n for n in item)
@@ -274,7 +298,7 @@ def _swap_names(fields, names: set[str]) -> list:
     return out
 
 
-def guarded(admin_class: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:
+def guarded(admin_class: type[admin.ModelAdmin[_M]]) -> type[admin.ModelAdmin[_M]]:
     """``admin_class`` with the lookup guard in front of it (itself if it already has it)."""
     if issubclass(admin_class, LookupGuardMixin):
         return admin_class
@@ -286,6 +310,7 @@ def guarded(admin_class: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:
 class FapiaoAdminSite(admin.AdminSite):
     """The project's admin site: every ModelAdmin registered on it gets the lookup guard."""
 
-    def register(self, model_or_iterable, admin_class=None, **options):
+    def register(self, model_or_iterable: type[_M] | Iterable[type[_M]],
+                 admin_class: type[admin.ModelAdmin[_M]] | None = None, **options: Any) -> None:
         return super().register(model_or_iterable, guarded(admin_class or admin.ModelAdmin), **options)
 

@@ -9,17 +9,25 @@ counted texts (``ngettext``) so that every language gets its plural right.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 from django.utils.translation import gettext, ngettext
 
 MAX_LINES = 20  # reasons shown one per message; the rest are counted
 
 
+class MessagesUser(Protocol):
+    """What reports to the user: a ModelAdmin."""
+
+    def message_user(self, request: HttpRequest, message: str, level: int = ...) -> None: ...
+
+
 def report_rows(
-    modeladmin,  # noqa: ANN001
-    request,  # noqa: ANN001
+    modeladmin: MessagesUser,
+    request: HttpRequest,
     *,
     done: int,
     failures: Sequence[str],
@@ -50,7 +58,7 @@ def _failed_rows(n: int) -> str:
     return ngettext("%(n)d 条未能处理", "%(n)d 条未能处理", n) % {"n": n}
 
 
-def item_error(item, error: str) -> str:  # noqa: ANN001
+def item_error(item: object, error: str) -> str:
     """One refused row: "number：reason"."""
     return gettext("%(item)s：%(error)s") % {"item": item, "error": error}
 

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
@@ -32,18 +34,21 @@ def show_decimals_in_words() -> None:
     if getattr(original, "fapiao", False):
         return
 
-    def display_for_field(value, field, empty_value_display, *args, **kwargs):
+    def display_for_field(value: object, field: models.Field[Any, Any], empty_value_display: str, *args: Any,
+                          **kwargs: Any) -> str:
         if (isinstance(field, models.DecimalField) and not getattr(field, "flatchoices", None)
                 and value not in field.empty_values):
             return decimal_for_field(value, field)
         return original(value, field, empty_value_display, *args, **kwargs)
 
-    display_for_field.fapiao = True
+    display_for_field.fapiao = True  # type: ignore[attr-defined]  # the marker that makes this idempotent
     for module in (utils, helpers, admin_list):
-        module.display_for_field = display_for_field
+        # helpers and admin_list import the name from utils at load time, so each module's binding is replaced;
+        # the stubs declare it on utils only.
+        module.display_for_field = display_for_field  # type: ignore[attr-defined]  # not in helpers' stubs
 
 
-def ensure_reference_data(sender=None, **_kwargs) -> None:
+def ensure_reference_data(sender: AppConfig | None = None, **_kwargs: object) -> None:
     """Runs once per migrate or flush: after the last app's signal, when every app's permissions exist."""
     from django.apps import apps
 

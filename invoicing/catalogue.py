@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from invoicing.models import TaxCategory
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "tax_categories_2021_06.csv"
 CATALOGUE_VERSION = "2021-06"
@@ -14,14 +18,15 @@ def read_catalogue_rows(path: Path = DATA_FILE) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def load_catalogue(model, path: Path = DATA_FILE, version: str = CATALOGUE_VERSION) -> tuple[int, int]:
+def load_catalogue(model: type[TaxCategory], path: Path = DATA_FILE, version: str = CATALOGUE_VERSION) -> tuple[int, int]:
     """Insert or update every row (idempotent); ``model`` may be a historical model in a migration.
 
     Returns (created, updated).
     """
     rows = read_catalogue_rows(path)
     existing = {c.code: c for c in model.objects.all()}
-    to_create, to_update = [], []
+    to_create: list[TaxCategory] = []
+    to_update: list[TaxCategory] = []
     for row in rows:
         values = {
             "name": row["name"],

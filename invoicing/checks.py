@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from django.core.checks import Error, register
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.checks import CheckMessage, Error, register
 
 
 @register("fapiao")
-def documents_environment(app_configs, **kwargs):
+def documents_environment(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     try:
         from invoicing.documents.pdf import documents_environment_problems
     except ImportError:  # the documents package is optional at import time for pure kernel tools
@@ -18,7 +22,7 @@ def documents_environment(app_configs, **kwargs):
 
 
 @register("fapiao", deploy=False)
-def field_encryption_keys(app_configs, **kwargs):
+def field_encryption_keys(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     """Production refuses to start without FIELD_ENCRYPTION_KEYS; every key must be a valid Fernet key."""
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured

@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.contrib.auth.models import Group, User
+from django.core.management.base import OutputWrapper
 from django.db import transaction
 
 from invoicing import roles
@@ -25,7 +26,7 @@ DEMO_USERS = [
     ("finance_sz", roles.FINANCE, "陈会计（仅深圳明远）", "91440300MA5FM1NGYB"),
 ]
 
-ENTITIES = [
+ENTITIES: list[dict[str, object]] = [
     {
         "credit_code": "91440101MA5CYUN00U",
         "name": "广州云途出行科技有限公司",
@@ -99,11 +100,11 @@ ITEMS = [
 
 
 @transaction.atomic
-def seed(stdout=None) -> None:
-    entities = {}
+def seed(stdout: OutputWrapper | None = None) -> None:
+    entities: dict[str, Taxpayer] = {}
     for data in ENTITIES:
         values = dict(data)
-        code = values.pop("credit_code")
+        code = str(values.pop("credit_code"))
         entity, _ = Taxpayer.objects.update_or_create(credit_code=code, defaults=values)
         entities[code] = entity
 
@@ -135,7 +136,8 @@ def seed(stdout=None) -> None:
             )
 
     roles.sync_role_permissions()
-    created_users, kept = [], []
+    created_users: list[str] = []
+    kept: list[str] = []
     for username, role, full_name, limited_to in DEMO_USERS:
         if User.objects.filter(username=username).exists():
             # An existing user is never changed: not its password (an operator may have changed it), not its

@@ -16,14 +16,25 @@ ran) and is read as is and encrypted on its next save or by ``reencrypt_fields``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.db.models.expressions import Combinable
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django.apps.registry import Apps
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+    from django.db.models.lookups import Lookup, Transform
+
+    MigrationFunction = Callable[[Apps, BaseDatabaseSchemaEditor], None]
 
 PREFIX = "enc1:"
 MASK = "******"
@@ -81,10 +92,10 @@ def masked(value: str | None) -> str:
 class SecretInput(forms.PasswordInput):
     """A password-style input that never renders the stored value; says whether one is set."""
 
-    def __init__(self, attrs=None):
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
         super().__init__(attrs={"autocomplete": "new-password", **(attrs or {})}, render_value=False)
 
-    def get_context(self, name, value, attrs):
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
         context = super().get_context(name, value, attrs)
         if value:
             context["widget"]["attrs"]["placeholder"] = str(_("已设置（留空则不变）"))
@@ -94,63 +105,68 @@ class SecretInput(forms.PasswordInput):
 class SecretFormField(forms.CharField):
     widget = SecretInput
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs["required"] = False  # blank means "keep the stored secret"
         kwargs.setdefault("strip", True)
         super().__init__(**kwargs)
 
-    def has_changed(self, initial, data):
+    def has_changed(self, initial: Any | None, data: Any | None) -> bool:
         return bool(data)
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(models.TextField[str | Combinable, str]):
     """A text value encrypted at rest (see the module docstring). ``""`` is stored as is (nothing to hide)."""
 
     description = _("加密文本")
 
-    def from_db_value(self, value, expression, connection):
+    def from_db_value(self, value: str | None, expression: object, connection: BaseDatabaseWrapper) -> str | None:
         if value is None or value == "":
             return value
         return decrypt(value)
 
-    def to_python(self, value):
+    def to_python(self, value: object) -> str | None:
         if value is None or isinstance(value, str):
             return value
         return str(value)
 
-    def get_prep_value(self, value):
-        value = super().get_prep_value(value)
-        if value is None or value == "":
-            return value
-        return encrypt(value)
+    def get_prep_value(self, value: object) -> str | None:
+        prepared: str | None = super().get_prep_value(value)  # through to_python above: a str or None
+        if prepared is None or prepared == "":
+            return prepared
+        return encrypt(prepared)
 
-    def get_lookup(self, lookup_name):
+    def get_lookup(self, lookup_name: str) -> type[Lookup[Any]] | None:
         return super().get_lookup(lookup_name) if lookup_name == "isnull" else None
 
-    def get_transform(self, lookup_name):
+    def get_transform(self, lookup_name: str) -> type[Transform] | None:
         return None
 
-    def value_to_string(self, obj):
+    def value_to_string(self, obj: models.Model) -> str:
         return masked(self.value_from_object(obj))
 
-    def formfield(self, **kwargs):
+    def formfield(self, **kwargs: Any) -> forms.Field | None:
         # Forced, also over the admin's TextField widget: the form never shows the value.
         # No hidden "initial" input either (Django adds one for callable defaults: it would carry the value).
         field = super().formfield(**{**kwargs, "form_class": SecretFormField, "widget": SecretInput})
-        field.show_hidden_initial = False
-        field.initial = None
+        if field is not None:  # always, with a form_class; the base may answer None for fields without a form
+            field.show_hidden_initial = False
+            field.initial = None
         return field
 
-    def save_form_data(self, instance, data):
+    def save_form_data(self, instance: models.Model, data: Any) -> None:
         if data:  # blank keeps the stored secret
             setattr(instance, self.name, data)
 
 
-def _rewrite_column(connection, model: type[models.Model], field_name: str, transform) -> int:
+def _rewrite_column(connection: BaseDatabaseWrapper, model: type[models.Model], field_name: str,
+                    transform: Callable[[str], str]) -> int:
     """Rewrite one column's non-empty values with ``transform`` in raw SQL (independent of the field's own hooks)."""
     quote = connection.ops.quote_name
-    table, column = quote(model._meta.db_table), quote(model._meta.get_field(field_name).column)
-    pk = quote(model._meta.pk.column)
+    field, pk_field = model._meta.get_field(field_name), model._meta.pk
+    if not isinstance(field, models.Field) or not field.column or pk_field is None or not pk_field.column:
+        raise ValueError(f"{model._meta.label}.{field_name} is not a column of a table with a primary key")
+    table, column = quote(model._meta.db_table), quote(field.column)
+    pk = quote(pk_field.column)
     changed = 0
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {pk}, {column} FROM {table} WHERE {column} IS NOT NULL AND {column} <> ''")  # noqa: S608
@@ -162,14 +178,14 @@ def _rewrite_column(connection, model: type[models.Model], field_name: str, tran
     return changed
 
 
-def encrypt_column(label: str, field_name: str):
+def encrypt_column(label: str, field_name: str) -> tuple[MigrationFunction, MigrationFunction]:
     """A RunPython pair for a data migration: encrypt a column's plain values; decrypt them back on reverse."""
 
-    def forward(apps, schema_editor):
+    def forward(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         _rewrite_column(schema_editor.connection, apps.get_model(label), field_name,
                         lambda value: value if value.startswith(PREFIX) else encrypt(value))
 
-    def backward(apps, schema_editor):
+    def backward(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         _rewrite_column(schema_editor.connection, apps.get_model(label), field_name, decrypt)
 
     return forward, backward

@@ -14,7 +14,10 @@ columns in ``invoicing.admin.money_column`` / ``rate_column``.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.db import models
 
 EMPTY = "-"
 _FEN = Decimal("0.01")
@@ -77,7 +80,7 @@ def unit_price(value: Any, empty: str = EMPTY) -> str:
     return _grouped(d, places)
 
 
-def number_kind(field) -> str:
+def number_kind(field: models.DecimalField[Any, Any]) -> str:
     """"rate", "money", "price" or "quantity" for a model DecimalField."""
     name = field.name or ""
     if name == "rate" or name.endswith("_rate") or name.startswith("rate_"):
@@ -92,7 +95,7 @@ def number_kind(field) -> str:
 FORMATTERS = {"rate": rate, "money": money, "price": unit_price, "quantity": quantity}
 
 
-def decimal_for_field(value: Any, field) -> str:
+def decimal_for_field(value: Any, field: models.DecimalField[Any, Any]) -> str:
     return FORMATTERS[number_kind(field)](value)
 
 

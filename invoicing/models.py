@@ -2,25 +2,57 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypedDict, Unpack, overload
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.expressions import Combinable
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from invoicing.fields import EncryptedTextField
 from invoicing.validators import SafeTextModelMixin
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
-def MoneyField(verbose_name: str, **kwargs) -> models.DecimalField:  # noqa: N802 - reads like a field class
+
+MoneyInput = Decimal | int | float | str | Combinable  # what a money field accepts on assignment
+
+
+class MoneyOptions(TypedDict, total=False):
+    """The DecimalField options a money field may set (its precision is the project's)."""
+
+    blank: bool
+    default: Decimal
+    help_text: StrOrPromise
+    editable: bool
+    validators: Sequence[Callable[[Decimal], None]]
+
+
+@overload
+def MoneyField(  # noqa: N802 - reads like a field class
+    verbose_name: StrOrPromise, *, null: Literal[False] = False, **options: Unpack[MoneyOptions]
+) -> models.DecimalField[MoneyInput, Decimal]: ...
+
+
+@overload
+def MoneyField(  # noqa: N802
+    verbose_name: StrOrPromise, *, null: Literal[True], **options: Unpack[MoneyOptions]
+) -> models.DecimalField[MoneyInput | None, Decimal | None]: ...
+
+
+def MoneyField(  # noqa: N802
+    verbose_name: StrOrPromise, *, null: bool = False, **options: Unpack[MoneyOptions]
+) -> models.DecimalField[MoneyInput, Decimal | None]:
     """A DecimalField with the project's money precision (DECIMAL(18,2), domain.md §5.2)."""
-    kwargs.setdefault("max_digits", settings.MONEY_MAX_DIGITS)
-    kwargs.setdefault("decimal_places", settings.MONEY_DECIMAL_PLACES)
-    return models.DecimalField(verbose_name, **kwargs)
+    return models.DecimalField(verbose_name, max_digits=settings.MONEY_MAX_DIGITS,
+                               decimal_places=settings.MONEY_DECIMAL_PLACES, null=null, **options)
 
 
 class TaxpayerType(models.TextChoices):
@@ -240,12 +272,12 @@ class Event(models.Model):
     def __str__(self) -> str:
         return f"{self.action} {self.from_state}→{self.to_state}"
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:
             raise ValidationError("Events are append-only")
         return super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise ValidationError("Events are append-only")
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 MASK = "***"
@@ -41,9 +42,16 @@ def redact(value: Any) -> Any:
     return value
 
 
-def _redacting_factory(base):
-    def factory(*args, **kwargs):
-        record = base(*args, **kwargs)
+class _RedactingFactory:
+    """A log record factory that masks what the wrapped factory made (``fapiao_redacting`` marks it as installed)."""
+
+    fapiao_redacting = True
+
+    def __init__(self, base: Callable[..., logging.LogRecord]) -> None:
+        self.base = base
+
+    def __call__(self, *args: object, **kwargs: object) -> logging.LogRecord:
+        record = self.base(*args, **kwargs)
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a malformed record is the logging module's business, not ours
@@ -57,12 +65,9 @@ def _redacting_factory(base):
                 record.exc_text = redact_text(text)
         return record
 
-    factory.fapiao_redacting = True
-    return factory
-
 
 def install_log_redaction() -> None:
     """Idempotent: wraps the current log record factory once per process."""
     current = logging.getLogRecordFactory()
     if not getattr(current, "fapiao_redacting", False):
-        logging.setLogRecordFactory(_redacting_factory(current))
+        logging.setLogRecordFactory(_RedactingFactory(current))

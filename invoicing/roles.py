@@ -11,7 +11,7 @@ synchronised after every ``migrate`` (permissions of later apps only exist once 
 
 from __future__ import annotations
 
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.db.models import Q
 
 CUSTOMER_SERVICE = "客服"
@@ -102,12 +102,12 @@ def role_permissions(role: str) -> list[Permission]:
     raise ValueError(f"unknown role {role!r}")
 
 
-def sync_role_permissions(**_kwargs) -> None:
+def sync_role_permissions(**_kwargs: object) -> None:
     """Make each role group's permissions exactly what this module says (idempotent)."""
     for role in ROLE_NAMES:
         group, _created = Group.objects.get_or_create(name=role)
         group.permissions.set(role_permissions(role))
 
 
-def user_has_role(user, role: str) -> bool:
+def user_has_role(user: User | AnonymousUser | None, role: str) -> bool:
     return bool(user and user.is_authenticated and user.groups.filter(name=role).exists())

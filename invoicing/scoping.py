@@ -6,21 +6,26 @@ Fail closed: a staff user without an ``EntityScope`` row sees no entity's data.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
 from invoicing.models import EntityScope, Taxpayer
 
+MaybeUser: TypeAlias = User | AnonymousUser | None  # request.user, a service's actor, or nobody
+_QS = TypeVar("_QS", bound=QuerySet[Any])
+_CACHE_ATTRIBUTE = "_fapiao_entity_ids"  # the user object remembers its scope for the request
 
-def allowed_taxpayer_ids(user: Any) -> set[int] | None:
+
+def allowed_taxpayer_ids(user: MaybeUser) -> set[int] | None:
     """The ids of the entities ``user`` may act on, or ``None`` meaning all of them."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return set()
     if user.is_superuser:
         return None
-    cached = getattr(user, "_fapiao_entity_ids", "unset")
-    if cached != "unset":
+    if hasattr(user, _CACHE_ATTRIBUTE):
+        cached: set[int] | None = getattr(user, _CACHE_ATTRIBUTE)
         return cached
     try:
         scope = user.entity_scope
@@ -28,11 +33,11 @@ def allowed_taxpayer_ids(user: Any) -> set[int] | None:
         result: set[int] | None = set()
     else:
         result = None if scope.all_entities else set(scope.taxpayers.values_list("id", flat=True))
-    user._fapiao_entity_ids = result
+    setattr(user, _CACHE_ATTRIBUTE, result)
     return result
 
 
-def scope_queryset(qs: QuerySet, user: Any, field: str = "taxpayer") -> QuerySet:
+def scope_queryset(qs: _QS, user: MaybeUser, field: str = "taxpayer") -> _QS:
     """Filter ``qs`` to rows whose ``field`` (a path to a Taxpayer FK) the user may see."""
     ids = allowed_taxpayer_ids(user)
     if ids is None:
@@ -42,10 +47,10 @@ def scope_queryset(qs: QuerySet, user: Any, field: str = "taxpayer") -> QuerySet
     return qs.filter(**{f"{field}__in": ids})
 
 
-def allowed_taxpayers(user: Any) -> QuerySet[Taxpayer]:
+def allowed_taxpayers(user: MaybeUser) -> QuerySet[Taxpayer]:
     return scope_queryset(Taxpayer.objects.all(), user, field="pk")
 
 
-def user_may_act_on(user: Any, taxpayer_id: int | None) -> bool:
+def user_may_act_on(user: MaybeUser, taxpayer_id: int | None) -> bool:
     ids = allowed_taxpayer_ids(user)
     return ids is None or (taxpayer_id is not None and taxpayer_id in ids)

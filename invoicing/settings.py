@@ -10,10 +10,15 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.env import env_bool, env_choice, env_int, env_list, env_str
+
+# Django's generic classes take type arguments at run time as they do for mypy (``admin.ModelAdmin[Taxpayer]``,
+# ``QuerySet[Event]``). django-stubs-ext is installed with django-fsm-2.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("FAPIAO_VAR_DIR", str(BASE_DIR / "var")))

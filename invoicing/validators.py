@@ -75,7 +75,7 @@ class SafeTextModelMixin:
     """
 
     def clean_fields(self, exclude: Iterable[str] | None = None) -> None:
-        errors: dict[str, list] = {}
+        errors: dict[str, list[ValidationError]] = {}
         try:
             super().clean_fields(exclude=exclude)  # type: ignore[misc]
         except ValidationError as exc:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NoReturn
 
 # --- codes ---------------------------------------------------------------------------------------------------------
 
@@ -442,7 +442,7 @@ class TaxChannel(abc.ABC):
     def supports(self, capability: Capability | str) -> bool:
         return Capability(capability) in self.capabilities
 
-    def _unsupported(self, operation: str):  # noqa: ANN202 - always raises
+    def _unsupported(self, operation: str) -> NoReturn:
         raise ChannelUnsupported(operation)
 
     # issuing

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -55,6 +55,9 @@ from invoicing.channels.base import (
 )
 from invoicing.channels.log import record_call
 
+if TYPE_CHECKING:
+    from invoicing.models import Taxpayer
+
 # operation -> path under SANDBOX_URL (mirrors sandbox/urls.py; the client must not import the sandbox)
 PATHS = {
     "issue": "v1/issue/",
@@ -77,7 +80,7 @@ PATHS = {
     "deduction_confirm": "v1/deduction/confirm/",
     "deduction_confirm_undo": "v1/deduction/confirm/undo/",
 }
-ISSUE_STATES = {"2": "issued", "20": "pending", "21": "pending", "22": "failed", "24": "failed"}
+ISSUE_STATES: dict[str, Literal["issued", "pending", "failed"]] = {"2": "issued", "20": "pending", "21": "pending", "22": "failed", "24": "failed"}
 _CN = ZoneInfo("Asia/Shanghai")
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
@@ -92,6 +95,14 @@ def sign(secret: str, timestamp: str, nonce: str, body: bytes) -> str:
 class RawResponse:
     status: int
     body: bytes
+
+
+class Transport(Protocol):
+    """How a signed request reaches the sandbox: ``HttpTransport`` or ``InProcessTransport``."""
+
+    name: str
+
+    def send(self, path: str, body: bytes, headers: dict[str, str]) -> RawResponse: ...
 
 
 class HttpTransport:
@@ -127,13 +138,13 @@ class InProcessTransport:
             match = resolve("/" + path, urlconf="sandbox.urls")
         except Resolver404 as exc:
             raise ChannelUnavailable(f"no sandbox endpoint {path}", kind="server") from exc
-        meta = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items() if k.lower() != "content-type"}
+        meta: dict[str, Any] = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items() if k.lower() != "content-type"}
         request = RequestFactory().post("/sandbox/api/" + path, data=body, content_type="application/json", **meta)
         response = match.func(request, *match.args, **match.kwargs)
         return RawResponse(response.status_code, response.content)
 
 
-def _transport(name: str | None):  # noqa: ANN202
+def _transport(name: str | None) -> Transport:
     name = name or settings.TAX_CHANNEL_TRANSPORT
     if name == "http":
         return HttpTransport()
@@ -243,9 +254,9 @@ class SandboxChannel(TaxChannel):
     code = "sandbox"
     capabilities = frozenset(Capability)
 
-    def __init__(self, taxpayer: Any, *, transport: str | Any | None = None, fault: str = "") -> None:
+    def __init__(self, taxpayer: Taxpayer, *, transport: str | Transport | None = None, fault: str = "") -> None:
         self.taxpayer = taxpayer
-        self.transport = transport if hasattr(transport, "send") else _transport(transport)
+        self.transport = _transport(transport) if transport is None or isinstance(transport, str) else transport
         self.fault = fault  # X-Sandbox-Fault for every call of this client (tests, demos)
 
     def with_fault(self, fault: str) -> SandboxChannel:

@@ -52,7 +52,8 @@ def parse_xml(data: bytes, *, what: str = "XML") -> etree._Element:
     if docinfo.internalDTD is not None or docinfo.externalDTD is not None or docinfo.doctype:
         raise UnsafeDocument(f"{what}: DTDs and entity declarations are not accepted")
     for node in root.iter(etree.Entity):
-        raise UnsafeDocument(f"{what}: entity reference &{node.name}; is not accepted")
+        name = node.name if isinstance(node, etree._Entity) else ""  # always one: the stubs type iter() as elements
+        raise UnsafeDocument(f"{what}: entity reference &{name}; is not accepted")
     return root
 
 

@@ -517,7 +517,7 @@ def _pages(pkg: _Package) -> list[tuple[str, list[str]]]:
         path = z.resolve(tp.get("BaseLoc", ""), pkg.doc_dir)
         if path:
             templates[tp.get("ID", "")] = path
-    out = []
+    out: list[tuple[str, list[str]]] = []
     for page in _children(doc, "Page"):
         path = z.resolve(page.get("BaseLoc", ""), pkg.doc_dir)
         if path is None:
@@ -581,7 +581,7 @@ def _tag_values(pkg: _Package, pages: list[tuple[str, list[str]]], texts: list[P
                 name = local(el)
                 if name not in _TAG_NAMES or name in out:
                     continue
-                parts = []
+                parts: list[str] = []
                 for ref in el:
                     if local(ref) != "ObjectRef":
                         continue

@@ -80,7 +80,7 @@ FACE_ROWS = 8  # rows drawn on the face even when there are fewer lines (keeps t
 def _fetcher(allowed_roots: tuple[Path, ...]) -> Any:
     from weasyprint.urls import URLFetcher
 
-    class LocalOnlyFetcher(URLFetcher):
+    class LocalOnlyFetcher(URLFetcher):  # type: ignore[misc]  # WeasyPrint ships no types: its classes are Any
         """Serves data: URIs and files below ``allowed_roots``; refuses everything else (no network)."""
 
         def fetch(self, url: str, headers: Any = None) -> Any:
@@ -172,7 +172,7 @@ def _styles(paper: str) -> tuple[Any, Any, Any]:
 
     font = find_cjk_font()
     key = (paper, str(font))
-    cache = getattr(_local, "styles", None)
+    cache: dict[tuple[str, str], tuple[Any, Any, Any]] | None = getattr(_local, "styles", None)
     if cache is None:
         cache = _local.styles = {}
     if key not in cache:
@@ -189,7 +189,8 @@ def _write(html: str, paper: str) -> bytes:
 
     font_config, stylesheet, fetcher = _styles(paper)
     document = HTML(string=html, base_url=str(find_cjk_font().parent), url_fetcher=fetcher)
-    return document.write_pdf(stylesheets=[stylesheet], font_config=font_config)
+    pdf: bytes = document.write_pdf(stylesheets=[stylesheet], font_config=font_config)
+    return pdf
 
 
 def render_pdf(doc: InvoiceDocument, *, paper: str = "A4") -> bytes:
@@ -218,7 +219,8 @@ def render_batch_pdf(docs: Iterable[InvoiceDocument], paper: str = "A4") -> byte
         for doc in items
     ]
     pages = [page for document in rendered for page in document.pages]
-    return rendered[0].copy(pages).write_pdf()
+    pdf: bytes = rendered[0].copy(pages).write_pdf()
+    return pdf
 
 
 # -------------------------------------------------------------------------------------------------- read
@@ -306,7 +308,7 @@ def read_qr_payloads(data: bytes, page_width_pt: float = 595.0) -> list[str]:
     import zxingcpp
 
     image = _render_first_page(data, page_width_pt)
-    results = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+    results = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
     return [r.text for r in results if r.text]
 
 

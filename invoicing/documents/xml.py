@@ -8,7 +8,7 @@ order or namespaces: the 数电 ``EInvoice``, its XBRL (``einv:``) export, and t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from lxml import etree
@@ -279,7 +279,7 @@ def _flat(root: etree._Element) -> tuple[dict[str, str], list[etree._Element], d
     return values, sorted(groups, key=_doc_order(root)), labels
 
 
-def _doc_order(root: etree._Element):  # noqa: ANN202 - tiny key factory
+def _doc_order(root: etree._Element) -> Callable[[etree._Element], int]:
     order = {el: i for i, el in enumerate(root.iter())}
     return lambda el: order.get(el, 0)
 

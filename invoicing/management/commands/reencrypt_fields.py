@@ -6,6 +6,8 @@ then remove the old keys. Values already under the newest key are left alone; le
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -15,7 +17,7 @@ from invoicing.fields import encrypted_fields, reencrypt_column
 class Command(BaseCommand):
     help = "Re-encrypt encrypted fields (channel secrets, webhook and HMAC secrets) with the newest key"
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         total = 0
         for model, field_name in encrypted_fields():
             with transaction.atomic():

@@ -9,24 +9,25 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
     help = ("Seed the demo world: entities, buyers, the tax catalogue, one user per role, billing documents. "
             "Development only (DEBUG on); existing users are never changed.")
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--logins", action="store_true", help="only print the demo logins")
         parser.add_argument(
             "--force", action="store_true",
             help="seed even with DEBUG off (production settings): demo users with a public password are created",
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
             if options["logins"] and not options["force"]:
                 self.stdout.write("DEBUG is off: no demo logins to show (the demo is for development).")
