@@ -45,8 +45,9 @@ check: dev-venv ## Django checks, migrations check, lint
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
 
-lint: dev-venv ## ruff
+lint: dev-venv ## ruff and the import contracts (pyproject.toml, [tool.importlinter])
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: system-deps dev-venv ## benchmarks, each printing ratios against a baseline from the same run
 	@for b in bench/bench_*.py; do echo "== $$b"; DEBUG=1 $(BIN)/python $$b || exit 1; done
