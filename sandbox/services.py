@@ -89,6 +89,11 @@ def account_ensure(
     return account
 
 
+def account_get(*, credit_code: str) -> SandboxAccount:
+    """The platform account of a taxpayer (SandboxAccount.DoesNotExist when there is none)."""
+    return SandboxAccount.objects.get(credit_code=credit_code)
+
+
 # --- parsing helpers -----------------------------------------------------------------------------------------------
 
 
@@ -405,6 +410,11 @@ def invoice_by_serial(account: SandboxAccount, serial: str) -> LedgerInvoice:
     if inv is None:
         raise SandboxError("4004", f"未找到请求流水号为{serial}的开票请求")
     return invoice_refresh(inv)
+
+
+def ledger_by_serials(*, account: SandboxAccount, serials: Iterable[str]) -> list[LedgerInvoice]:
+    """The account's ledger rows for these request serials, as they stand (pending ones are not completed)."""
+    return list(LedgerInvoice.objects.filter(account=account, serial__in=list(serials)).order_by("id"))
 
 
 def _complete_due(account: SandboxAccount | None = None) -> None:
