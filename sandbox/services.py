@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 
+from invoicing import documents
 from invoicing import tax as vat
 from invoicing.ids import is_acceptable_tax_id
 from sandbox import clock, numbering
@@ -733,20 +734,18 @@ def quota_get(*, account: SandboxAccount, period: str = "") -> LedgerQuota:
 # --- files ---------------------------------------------------------------------------------------------------------
 
 
-def invoice_document(inv: LedgerInvoice):  # noqa: ANN201 - invoicing.documents.InvoiceDocument
-    from invoicing.documents import InvoiceDocument, InvoiceLine, InvoiceParty
-
+def invoice_document(inv: LedgerInvoice) -> documents.InvoiceDocument:
     issued = inv.issued_at.astimezone(CN)
-    return InvoiceDocument(
+    return documents.InvoiceDocument(
         number=inv.number or "", kind=inv.kind, issue_date=issued.date(), issue_time=issued.time().replace(microsecond=0),
-        seller=InvoiceParty(name=inv.seller_name, tax_id=inv.seller_credit_code),
-        buyer=InvoiceParty(
+        seller=documents.InvoiceParty(name=inv.seller_name, tax_id=inv.seller_credit_code),
+        buyer=documents.InvoiceParty(
             name=inv.buyer_name, tax_id=inv.buyer_tax_id, address=inv.buyer_address, phone=inv.buyer_phone,
             bank_name=inv.buyer_bank_name, bank_account=inv.buyer_bank_account,
         ),
         total_amount=inv.total_amount, total_tax=inv.total_tax, total_with_tax=inv.total_with_tax,
         lines=tuple(
-            InvoiceLine(
+            documents.InvoiceLine(
                 line_no=ln.line_no,
                 item_name=ln.item_name if ln.item_name.startswith("*") or not ln.short_name
                 else f"*{ln.short_name}*{ln.item_name}",
@@ -766,19 +765,13 @@ def invoice_document(inv: LedgerInvoice):  # noqa: ANN201 - invoicing.documents.
 
 def invoice_files(*, account: SandboxAccount, number: str, formats: Iterable[str]) -> tuple[dict[str, bytes], list[str]]:
     """The files the platform can produce for an issued invoice, and the formats it cannot (yet)."""
-    from invoicing import documents
-
     inv = invoice_by_number(number)
     if account.credit_code not in (inv.seller_credit_code, inv.buyer_tax_id):
         raise SandboxError("4004", f"发票{number}不存在")
     if inv.issue_state != IssueState.ISSUED:
         raise SandboxError("4004", f"发票{number}尚未开具完成")
     doc = invoice_document(inv)
-    writers = {
-        "xml": getattr(documents, "write_xml", None),
-        "ofd": getattr(documents, "write_ofd", None),
-        "pdf": getattr(documents, "render_pdf", None),
-    }
+    writers = {"xml": documents.write_xml, "ofd": documents.write_ofd, "pdf": documents.render_pdf}
     files: dict[str, bytes] = {}
     missing: list[str] = []
     for fmt in formats:
