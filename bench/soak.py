@@ -268,7 +268,9 @@ def worker_env(broker: str, *, database_url: str | None = None) -> dict[str, str
     env["CELERY_RESULT_BACKEND"] = "cache+memory://"  # results are not needed: the database is the outcome
     env["CELERY_TASK_ALWAYS_EAGER"] = "0"
     env.setdefault("DEBUG", "1")
-    env.setdefault("SECRET_KEY", "soak-only-not-secret")
+    # The same key as this process: it encrypts the channel secrets the workers decrypt (FIELD_ENCRYPTION_KEYS,
+    # when not set, derives from it).
+    env["SECRET_KEY"] = settings.SECRET_KEY
     env.setdefault("ISSUING_RETRY_BASE_SECONDS", "1")
     env.setdefault("ISSUING_RETRY_MAX_SECONDS", "8")
     env["ISSUING_QUEUE_FILES"] = "0"  # the soak measures issuing, not rendering
