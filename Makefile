@@ -45,10 +45,12 @@ check: dev-venv ## Django checks, migrations check, lint (ruff, mypy)
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
 	DEBUG=1 $(BIN)/mypy
+	$(BIN)/lint-imports
 
-lint: dev-venv ## ruff, then mypy (strict on invoicing/; see [tool.mypy] in pyproject.toml)
+lint: dev-venv ## ruff, mypy (strict on invoicing/; [tool.mypy]) and the import contracts ([tool.importlinter])
 	$(BIN)/ruff check .
 	DEBUG=1 $(BIN)/mypy
+	$(BIN)/lint-imports
 
 typecheck: dev-venv ## mypy alone
 	DEBUG=1 $(BIN)/mypy

@@ -14,6 +14,8 @@ from rest_framework.views import APIView
 from api.errors import ApiError
 from api.files import LinkExpired, LinkInvalid, file_link_resolve
 from api.schema import error
+from delivery.models import CONTENT_TYPES, DELIVERED_FORMATS, FILE_EXTENSIONS
+from delivery.rendering import InvoiceFileUnavailable, invoice_file_bytes
 from invoicing.events import event_record
 
 logger = logging.getLogger(__name__)
@@ -38,9 +40,6 @@ class InvoiceFileDownloadView(APIView):
         },
     )
     def get(self, request, token: str):
-        from delivery.models import CONTENT_TYPES, DELIVERED_FORMATS, FILE_EXTENSIONS
-        from delivery.rendering import InvoiceFileUnavailable, invoice_file_bytes
-
         try:
             client, invoice, fmt = file_link_resolve(token)
         except LinkExpired:

@@ -19,9 +19,12 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -104,11 +107,6 @@ def idempotent_create(request, view, handler: Callable[[], Response]) -> Respons
 def purge_expired(*, now=None) -> int:
     """Delete Idempotency-Key records older than ``API_IDEMPOTENCY_KEEP_HOURS`` (24): a client retries within
     minutes, and the table must not grow with every create call forever. Returns how many were deleted."""
-    from datetime import timedelta
-
-    from django.conf import settings
-    from django.utils import timezone
-
     keep = timedelta(hours=max(1, int(getattr(settings, "API_IDEMPOTENCY_KEEP_HOURS", 24))))
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=(now or timezone.now()) - keep).delete()
     return deleted

@@ -6,6 +6,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
+from issuing.applications.models import CUSTOMER_STATUS
+
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
     target_class = "api.authentication.BearerTokenAuthentication"
@@ -99,8 +101,6 @@ INVOICE_KIND_VALUES = ["81", "82", "85", "86"]
 
 
 def application_status_values() -> list[str]:
-    from issuing.applications.models import CUSTOMER_STATUS
-
     return sorted({code for code, _label in CUSTOMER_STATUS.values()})
 
 

@@ -10,7 +10,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from delivery.models import DeliveryStatus
+from delivery.models import DeliveryStatus, WebhookEvent
+from delivery.webhooks import webhook_url_problem
 from invoicing.models import CounterpartyKind, TaxCategory, Taxpayer
 from invoicing.validators import (
     category_rate_problem,
@@ -552,8 +553,6 @@ class WebhookCreateSerializer(ClientTaxpayerMixin, serializers.Serializer):
         self.fields["events"].child = serializers.ChoiceField(choices=webhook_event_choices())
 
     def validate_url(self, value: str) -> str:
-        from delivery.webhooks import webhook_url_problem
-
         problem = webhook_url_problem(value, resolve=False)
         if problem:
             raise serializers.ValidationError(problem)
@@ -561,8 +560,6 @@ class WebhookCreateSerializer(ClientTaxpayerMixin, serializers.Serializer):
 
 
 def webhook_event_choices() -> list[tuple[str, str]]:
-    from delivery.models import WebhookEvent
-
     return [("*", _("全部事件")), *WebhookEvent.choices]
 
 

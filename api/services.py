@@ -1,4 +1,5 @@
-"""Writes of the api app: issuing API client credentials, and the invoice deliveries a client asks for."""
+"""Writes of the api app: API client credentials, the audit trail of API calls, the API's own rules on top of the
+issuing services, webhook subscriptions, and the invoice deliveries a client asks for."""
 
 from __future__ import annotations
 
@@ -7,17 +8,22 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from api.models import TOKEN_PREFIX, ApiClient, ClientDelivery, token_digest
+from api.models import TOKEN_PREFIX, ApiClient, ClientDelivery, WebhookSubscription, token_digest
 from delivery.models import Channel, Delivery
+from delivery.services import delivery_send, webhook_endpoint_subscribe, webhook_endpoint_unsubscribe
 from invoicing.events import event_record
-from invoicing.models import Taxpayer
+from invoicing.models import Event, Taxpayer
+from issuing.applications import selectors as application_selectors
+from issuing.applications.compliance import ComplianceError
+from issuing.applications.models import InvoiceApplication
 from issuing.platform.models import Invoice, InvoiceStatus
 
 
@@ -80,6 +86,59 @@ def api_client_rotate(*, client: ApiClient, actor=None) -> Credentials:
     return Credentials(client=locked, token=token, hmac_key_id=locked.hmac_key_id, hmac_secret=secret)
 
 
+# --- the audit trail of API calls ---------------------------------------------------------------------------------
+
+
+def api_call_record(
+    *, client: ApiClient, obj: models.Model, action: str, idempotency_key: str = "", data: dict[str, Any] | None = None
+) -> Event:
+    """Name the client in the audit trail, next to the event of the service it called (the issuing services record
+    an API call as the system's)."""
+    data = dict(data or {})
+    if idempotency_key:
+        data["idempotency_key"] = idempotency_key
+    return event_record(obj=obj, action=action, actor_label=client.actor_label, data=data)
+
+
+# --- applications: the API refuses at once what the approval would refuse -----------------------------------------
+
+# Rules that describe this month's capacity rather than the application: an API application that breaks only these
+# is still accepted, and waits in review like one entered in the admin.
+NOT_BLOCKING_AT_CREATION = frozenset({"quota"})
+
+
+def application_refuse_noncompliant(*, application: InvoiceApplication) -> None:
+    """Raise ``ComplianceError`` (every failure, each naming its field) when ``application`` breaks a rule the
+    reviewer's approval runs (issuing/applications/compliance.py), apart from ``NOT_BLOCKING_AT_CREATION``."""
+    failures = [f for f in application_selectors.application_failures(application)
+                if f.code not in NOT_BLOCKING_AT_CREATION]
+    if failures:
+        raise ComplianceError(failures)
+
+
+# --- webhook subscriptions ---------------------------------------------------------------------------------------
+
+
+def webhook_subscription_create(
+    *, client: ApiClient, taxpayer: Taxpayer, url: str, events: list[str], name: str = ""
+) -> WebhookSubscription:
+    """Subscribe ``url`` to ``events`` of ``taxpayer``: a new webhook endpoint (delivery app) that belongs to
+    ``client``, named after the client unless ``name`` is given."""
+    if taxpayer.pk not in client.taxpayer_ids():
+        raise PermissionDenied(gettext("无权操作该主体的数据"))
+    with transaction.atomic():
+        endpoint = webhook_endpoint_subscribe(taxpayer=taxpayer, url=url, events=events, name=name or client.name,
+                                              actor=client.actor)
+        return WebhookSubscription.objects.create(client=client, endpoint=endpoint)
+
+
+def webhook_subscription_cancel(*, client: ApiClient, subscription: WebhookSubscription) -> None:
+    """End one of ``client``'s subscriptions: its endpoint is switched off and keeps its delivery history."""
+    if subscription.client_id != client.pk:
+        raise PermissionDenied(gettext("无权操作该主体的数据"))
+    webhook_endpoint_unsubscribe(endpoint=subscription.endpoint, actor=client.actor)
+
+
 # --- deliveries a client asks for ------------------------------------------------------------------------------------
 
 DELIVERY_WINDOW = timedelta(days=1)
@@ -104,8 +163,6 @@ def _wait(oldest, now) -> int:
 def invoice_delivery_request(*, client: ApiClient, invoice: Invoice, email: str) -> Delivery:
     """Send ``invoice`` by e-mail to ``email`` for ``client``, through the delivery app (tracked like the admin's
     deliveries, sent after commit), within the per-invoice and per-client limits of a rolling 24 hours."""
-    from delivery.services import delivery_send
-
     per_invoice, per_client = delivery_limits()
     with transaction.atomic():
         # The client's row serialises its requests, so that two at once cannot both take the last allowance.

@@ -5,29 +5,31 @@ Every object of an entity the client may not act on answers 404, exactly like an
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
 from typing import Any
 
-import django_filters
-from django import forms
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, QuerySet
 from django.http import Http404
-from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 
+from api import selectors
+from api import services as api_services
 from api.authentication import BearerTokenAuthentication, HmacAuthentication
 from api.errors import ApiError, english
 from api.files import file_link
+from api.filters import (
+    MAX_ID,
+    ApplicationFilter,
+    BillingDocumentFilter,
+    InvoiceFilter,
+    RedFlushRequestFilter,
+)
 from api.idempotency import idempotent_create
-from api.models import WebhookSubscription
+from api.parsers import SafeJSONParser
 from api.permissions import CanDownloadFiles, IsApiClient, client_of
 from api.schema import IDEMPOTENCY_KEY, LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, error
 from api.serializers import (
@@ -50,114 +52,13 @@ from api.serializers import (
     WebhookSerializer,
     WithdrawSerializer,
 )
-from api.services import DeliveryLimitReached, invoice_delivery_request
+from api.services import DeliveryLimitReached
 from api.throttling import ClientRateThrottle
-from delivery.models import DELIVERED_FORMATS, WebhookEndpoint
-from invoicing.events import event_record
-from invoicing.validators import unsafe_char, unsafe_text_message
-from issuing.applications import selectors as application_selectors
+from delivery.models import DELIVERED_FORMATS
 from issuing.applications import services as application_services
-from issuing.applications.compliance import ComplianceError
-from issuing.applications.models import CUSTOMER_STATUS, ApplicationLine, ApplicationSource, InvoiceApplication
 from issuing.base import Source
-from issuing.billing import selectors as billing_selectors
 from issuing.billing import services as billing_services
-from issuing.billing.models import BillingDocument, BillingDocumentStatus
-from issuing.platform.models import Invoice, InvoiceLine, InvoiceStatus
 from issuing.redletter import services as redletter_services
-from issuing.redletter.models import RedFormState, RedLetterForm
-
-# Rules that describe this month's capacity rather than the application: an API application that breaks only these
-# is still accepted, and waits in review like one entered in the admin.
-NOT_BLOCKING_AT_CREATION = frozenset({"quota"})
-MAX_ID = 2**63 - 1
-
-
-@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
-class IdFilter(django_filters.NumberFilter):
-    """An object id: a whole number in the database's range (a larger one is a 400, never an overflow)."""
-
-    field_class = forms.IntegerField
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", MAX_ID)
-        super().__init__(*args, **kwargs)
-
-
-class _UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
-    """An ISO 8601 time, converted to UTC; offsets beyond ±14 hours (which PostgreSQL refuses) are invalid."""
-
-    def to_python(self, value):
-        result = super().to_python(value)
-        if result is None:
-            return None
-        offset = result.utcoffset()
-        if offset is not None and abs(offset) > timedelta(hours=14):
-            raise forms.ValidationError(_("时区偏移超出范围"), code="invalid")
-        try:
-            return result.astimezone(UTC)
-        except (OverflowError, ValueError):
-            raise forms.ValidationError(_("时间超出范围"), code="invalid") from None
-
-
-class TimeFilter(django_filters.IsoDateTimeFilter):
-    field_class = _UtcIsoDateTimeField
-
-
-MAX_JSON_DEPTH = 32  # the deepest request body is 4 levels (lines[i].field); anything far deeper is not ours
-
-
-class SafeJSONParser(JSONParser):
-    """JSON whose strings can be stored and put on an invoice, and that is not absurdly deep.
-
-    NUL characters (PostgreSQL text and jsonb cannot store them) and nesting deeper than ``MAX_JSON_DEPTH`` are parse
-    errors. A string holding a character that may not reach an invoice (``invoicing.validators``: control characters,
-    bidirectional overrides, zero-width characters) is a field error naming the field's path, like a serializer's.
-    The walk is iterative: a deep body cannot exhaust the stack.
-    """
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            data = super().parse(stream, media_type, parser_context)
-        except RecursionError:  # the json module's own limit, for bodies nested about a thousand deep
-            raise _too_deep() from None
-        fields = _check_strings(data)
-        if fields:
-            raise serializers.ValidationError(fields)
-        return data
-
-
-def _too_deep() -> ApiError:
-    return ApiError("parse_error", message=_("请求内容嵌套层数过多（最多 %(depth)s 层）") % {"depth": MAX_JSON_DEPTH})
-
-
-def _check_strings(data: Any) -> dict[str, list[str]]:
-    """Field errors for unsafe strings in a parsed body; refuses NUL characters and deep nesting as parse errors."""
-    fields: dict[str, list[str]] = {}
-    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
-    while stack:
-        value, path, depth = stack.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                raise ApiError("parse_error", message=str(_("请求内容不能包含 NUL 字符（\\u0000）")))
-            found = unsafe_char(value)
-            if found is not None:
-                fields.setdefault(path or api_settings.NON_FIELD_ERRORS_KEY, []).append(unsafe_text_message(*found))
-            continue
-        if not isinstance(value, dict | list):
-            continue
-        if depth >= MAX_JSON_DEPTH:
-            raise _too_deep()
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if "\x00" in key or unsafe_char(key) is not None:
-                    raise ApiError("parse_error", message=str(_("字段名含有不允许的字符")))
-                stack.append((item, f"{path}.{key}" if path else key, depth + 1))
-        else:
-            for i, item in enumerate(value, start=1):  # numbered from 1, like the API's other field paths
-                stack.append((item, f"{path}[{i}]", depth + 1))
-    return dict(sorted(fields.items()))
 
 
 class ClientPagination(LimitOffsetPagination):
@@ -177,7 +78,6 @@ class ClientApiView(viewsets.GenericViewSet):
     throttle_classes = [ClientRateThrottle]
     parser_classes = [SafeJSONParser]
     pagination_class = ClientPagination
-    scope_field = "taxpayer"
     # Any path segment reaches the view, so that /invoices/0.5/ is the API's JSON 404 (get_object), not Django's page.
     lookup_value_regex = "[^/]+"
 
@@ -191,11 +91,10 @@ class ClientApiView(viewsets.GenericViewSet):
     def client(self):
         return client_of(self.request)
 
-    def scoped(self, qs: QuerySet) -> QuerySet:
+    def taxpayer_ids(self) -> set[int]:
+        """The entities the client may act on (none while the schema is generated, without a request)."""
         client = self.client
-        if client is None:  # schema generation
-            return qs.none()
-        return qs.filter(**{f"{self.scope_field}__in": client.taxpayer_ids()})
+        return set() if client is None else client.taxpayer_ids()
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "client": self.client}
@@ -208,27 +107,11 @@ class ClientApiView(viewsets.GenericViewSet):
 
     def audit(self, obj, action_name: str, **data: Any) -> None:
         """Name the API client in the audit trail: the services record a system actor for API calls."""
-        key = self.request.headers.get("Idempotency-Key")
-        if key:
-            data["idempotency_key"] = key
-        event_record(obj=obj, action=action_name, actor_label=self.client.actor_label, data=data)
+        api_services.api_call_record(client=self.client, obj=obj, action=action_name, data=data,
+                                     idempotency_key=self.request.headers.get("Idempotency-Key", ""))
 
 
 # --- billing documents -------------------------------------------------------------------------------------------
-
-
-class BillingDocumentFilter(django_filters.FilterSet):
-    taxpayer = django_filters.CharFilter(field_name="taxpayer__credit_code", help_text="主体统一社会信用代码")
-    external_no = django_filters.CharFilter(help_text="上游单号（精确匹配）")
-    status = django_filters.ChoiceFilter(choices=BillingDocumentStatus.choices)
-    business_date_from = django_filters.DateFilter(field_name="business_date", lookup_expr="gte")
-    business_date_to = django_filters.DateFilter(field_name="business_date", lookup_expr="lte")
-    created_after = TimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = TimeFilter(field_name="created_at", lookup_expr="lt")
-
-    class Meta:
-        model = BillingDocument
-        fields = ["taxpayer", "external_no", "status"]
 
 
 @extend_schema_view(
@@ -240,10 +123,7 @@ class BillingDocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
     filterset_class = BillingDocumentFilter
 
     def get_queryset(self):
-        qs = billing_selectors.billing_documents_with_applied(BillingDocument.objects.all())
-        return self.scoped(qs).select_related("taxpayer", "taxpayer__issuing_policy").prefetch_related(
-            "lines__tax_category"
-        ).order_by("-created_at", "-id")
+        return selectors.billing_documents(taxpayer_ids=self.taxpayer_ids())
 
     @extend_schema(
         summary="提交业务单据（含明细）",
@@ -259,8 +139,8 @@ class BillingDocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
         data = self.input(BillingDocumentCreateSerializer)
         client = self.client
         taxpayer = data["taxpayer"]
-        if BillingDocument.objects.filter(taxpayer=taxpayer, source_system=client.name,
-                                          external_no=data["external_no"].strip()).exists():
+        if selectors.billing_document_exists(taxpayer=taxpayer, source_system=client.name,
+                                             external_no=data["external_no"]):
             raise _already_exists(data["external_no"])
         lines = [dict(line) for line in data["lines"]]
         for line in lines:  # the service takes strings and Decimals; None means "not given"
@@ -363,30 +243,6 @@ class BuyerFields:
 
 # --- applications --------------------------------------------------------------------------------------------------
 
-CUSTOMER_CODES = sorted({code for code, _label in CUSTOMER_STATUS.values()})
-
-
-class ApplicationFilter(django_filters.FilterSet):
-    taxpayer = django_filters.CharFilter(field_name="taxpayer__credit_code", help_text="主体统一社会信用代码")
-    number = django_filters.CharFilter(help_text="申请单号（精确匹配）")
-    status = django_filters.ChoiceFilter(
-        choices=[(c, c) for c in CUSTOMER_CODES], method="filter_status", help_text="面向客户的状态"
-    )
-    billing_document = IdFilter(field_name="sources__billing_document_id",
-                                                   help_text="来源业务单据 id")
-    external_no = django_filters.CharFilter(field_name="sources__billing_document__external_no",
-                                            help_text="来源业务单据的上游单号")
-    created_after = TimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = TimeFilter(field_name="created_at", lookup_expr="lt")
-
-    class Meta:
-        model = InvoiceApplication
-        fields = ["taxpayer", "number"]
-
-    def filter_status(self, qs, name, value):
-        internal = [s for s, (code, _label) in CUSTOMER_STATUS.items() if code == value]
-        return qs.filter(status__in=internal)
-
 
 @extend_schema_view(
     list=extend_schema(summary="开票申请列表", responses={200: ApplicationSerializer(many=True), **LIST_ERRORS}),
@@ -398,11 +254,7 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clien
     filterset_class = ApplicationFilter
 
     def get_queryset(self):
-        return self.scoped(InvoiceApplication.objects.all()).select_related("taxpayer", "reapplication").prefetch_related(
-            Prefetch("lines", queryset=ApplicationLine.objects.select_related("tax_category").order_by("line_no")),
-            Prefetch("sources", queryset=ApplicationSource.objects.select_related("billing_document")),
-            "invoices",
-        ).distinct().order_by("-created_at", "-id")
+        return selectors.applications(taxpayer_ids=self.taxpayer_ids())
 
     @extend_schema(
         summary="提交开票申请",
@@ -437,10 +289,7 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clien
                 specific_business_data=data["specific_business_data"],
                 source=Source.API,
             )
-            # The same rules the reviewer's approval runs (issuing/compliance.py): refuse now what would be refused.
-            failures = [f for f in application_selectors.application_failures(app) if f.code not in NOT_BLOCKING_AT_CREATION]
-            if failures:
-                raise ComplianceError(failures)
+            api_services.application_refuse_noncompliant(application=app)  # now, what the approval would refuse
             self.audit(app, "api_create")
         return Response(self.get_serializer(self.get_queryset().get(pk=app.pk)).data, status=status.HTTP_201_CREATED)
 
@@ -489,28 +338,12 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clien
                 delivery_email=data["delivery_email"], delivery_mobile=data["delivery_mobile"],
                 remark=data["remark"], source=Source.API,
             )
-            failures = [f for f in application_selectors.application_failures(new) if f.code not in NOT_BLOCKING_AT_CREATION]
-            if failures:
-                raise ComplianceError(failures)
+            api_services.application_refuse_noncompliant(application=new)
             self.audit(new, "api_reapply", reapplication_of=app.number)
         return Response(self.get_serializer(self.get_queryset().get(pk=new.pk)).data, status=status.HTTP_201_CREATED)
 
 
 # --- invoices and their files ------------------------------------------------------------------------------------
-
-
-class InvoiceFilter(django_filters.FilterSet):
-    taxpayer = django_filters.CharFilter(field_name="taxpayer__credit_code", help_text="主体统一社会信用代码")
-    number = django_filters.CharFilter(help_text="发票号码（精确匹配）")
-    application = IdFilter(field_name="application_id", help_text="开票申请 id")
-    is_red = django_filters.BooleanFilter()
-    status = django_filters.ChoiceFilter(choices=InvoiceStatus.choices)
-    issue_date_from = django_filters.DateFilter(field_name="issue_date", lookup_expr="gte")
-    issue_date_to = django_filters.DateFilter(field_name="issue_date", lookup_expr="lte")
-
-    class Meta:
-        model = Invoice
-        fields = ["taxpayer", "number", "is_red", "status"]
 
 
 @extend_schema_view(
@@ -522,9 +355,7 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApi
     filterset_class = InvoiceFilter
 
     def get_queryset(self):
-        return self.scoped(Invoice.objects.all()).select_related("taxpayer", "application", "blue_invoice").prefetch_related(
-            Prefetch("lines", queryset=InvoiceLine.objects.select_related("tax_category").order_by("line_no"))
-        ).order_by("-issued_at", "-id")
+        return selectors.invoices(taxpayer_ids=self.taxpayer_ids())
 
     @extend_schema(
         summary="获取发票文件的下载链接",
@@ -568,7 +399,7 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApi
         invoice = self.get_object()
         data = self.input(DeliveryCreateSerializer)
         try:
-            delivery = invoice_delivery_request(client=self.client, invoice=invoice, email=data["email"])
+            delivery = api_services.invoice_delivery_request(client=self.client, invoice=invoice, email=data["email"])
         except DeliveryLimitReached as exc:
             raise _delivery_limit(exc) from None
         return Response(InvoiceDeliverySerializer(delivery).data, status=status.HTTP_201_CREATED)
@@ -589,15 +420,6 @@ def _delivery_limit(exc: DeliveryLimitReached) -> ApiError:
 # --- red-flush requests --------------------------------------------------------------------------------------------
 
 
-class RedFlushRequestFilter(django_filters.FilterSet):
-    invoice = IdFilter(field_name="blue_invoice_id", help_text="蓝字发票 id")
-    status = django_filters.ChoiceFilter(choices=RedFormState.choices)
-
-    class Meta:
-        model = RedLetterForm
-        fields = ["invoice", "status"]
-
-
 @extend_schema_view(
     list=extend_schema(summary="红冲请求列表", responses={200: RedFlushRequestSerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(summary="红冲请求详情（红字确认单）", responses={200: RedFlushRequestSerializer, **READ_ERRORS}),
@@ -607,9 +429,7 @@ class RedFlushRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
     filterset_class = RedFlushRequestFilter
 
     def get_queryset(self):
-        return self.scoped(RedLetterForm.objects.all()).select_related(
-            "taxpayer", "blue_invoice", "red_invoice"
-        ).order_by("-created_at", "-id")
+        return selectors.red_letter_forms(taxpayer_ids=self.taxpayer_ids())
 
     @extend_schema(
         summary="提交红冲请求",
@@ -627,7 +447,7 @@ class RedFlushRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
 
     def _create(self) -> Response:
         data = self.input(RedFlushRequestCreateSerializer)
-        invoice = self.scoped(Invoice.objects.select_related("taxpayer")).filter(pk=data["invoice"]).first()
+        invoice = selectors.invoice_get(taxpayer_ids=self.taxpayer_ids(), invoice_id=data["invoice"])
         if invoice is None:
             raise _field_error("invoice", "发票不存在", "No such invoice")
         with transaction.atomic():
@@ -660,12 +480,7 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
     filter_backends: list = []
 
     def get_queryset(self):
-        client = self.client
-        if client is None:
-            return WebhookSubscription.objects.none()
-        return WebhookSubscription.objects.filter(
-            client=client, endpoint__is_active=True, endpoint__taxpayer_id__in=client.taxpayer_ids()
-        ).select_related("endpoint__taxpayer").order_by("-created_at", "-id")
+        return selectors.webhook_subscriptions(client=self.client)
 
     @extend_schema(
         summary="订阅推送",
@@ -683,20 +498,11 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
 
     def _create(self) -> Response:
         data = self.input(WebhookCreateSerializer)
-        client = self.client
-        with transaction.atomic():
-            endpoint = WebhookEndpoint(taxpayer=data["taxpayer"], name=data["name"] or client.name, url=data["url"],
-                                       events=sorted(set(data["events"])))
-            endpoint.full_clean()
-            endpoint.save()
-            subscription = WebhookSubscription.objects.create(client=client, endpoint=endpoint)
-            event_record(obj=endpoint, action="webhook_subscribed", actor_label=client.actor_label,
-                         data={"url": endpoint.url, "events": endpoint.events}, taxpayer=endpoint.taxpayer)
+        subscription = api_services.webhook_subscription_create(
+            client=self.client, taxpayer=data["taxpayer"], url=data["url"], events=data["events"], name=data["name"],
+        )
         return Response(WebhookCreatedSerializer(subscription).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance) -> None:
-        # Endpoints keep their delivery history, so they are switched off rather than deleted.
-        with transaction.atomic():
-            WebhookEndpoint.objects.filter(pk=instance.endpoint_id).update(is_active=False)
-            event_record(obj=instance.endpoint, action="webhook_unsubscribed", actor_label=self.client.actor_label,
-                         taxpayer=instance.endpoint.taxpayer)
+        # The endpoint is switched off rather than deleted: it keeps its delivery history.
+        api_services.webhook_subscription_cancel(client=self.client, subscription=instance)

@@ -18,6 +18,8 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 
+from delivery.models import WebhookEndpoint, WebhookEvent
+from delivery.services import webhook_emit
 from issuing.applications.models import ApplicationStatus, InvoiceApplication, customer_status
 
 logger = logging.getLogger(__name__)
@@ -67,8 +69,6 @@ def application_payload(app: InvoiceApplication, *, previous: str = "") -> dict[
 
 def webhooks_for_event(event) -> list[tuple[str, dict[str, Any]]]:
     """(webhook event name, payload) pairs that one audit event calls for."""
-    from delivery.models import WebhookEvent
-
     if not event.from_state or not event.to_state or event.from_state == event.to_state:
         return []
     if event.content_type_id != ContentType.objects.get_for_model(InvoiceApplication).pk:
@@ -106,9 +106,6 @@ def on_events_recorded(sender, events, **kwargs) -> None:
     changes = [e for e in events if e.taxpayer_id is not None and e.from_state and e.from_state != e.to_state]
     if not changes:
         return
-    from delivery.models import WebhookEndpoint
-    from delivery.services import webhook_emit
-
     # One cheap query first: most entities subscribe no endpoint, and this runs for every audit event.
     subscribed = set(
         WebhookEndpoint.objects.filter(taxpayer_id__in={e.taxpayer_id for e in changes}, is_active=True)

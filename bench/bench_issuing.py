@@ -12,7 +12,7 @@ Standalone: ``python bench/bench_issuing.py [--sizes 1000,10000] [--soak 2000 | 
   machine would run it, next to the channel call alone on the same database.
 * Baseline from the same run: the channel alone (``issue_invoice`` straight to the sandbox, no local bookkeeping),
   so the figure says what our exactly-once bookkeeping costs on top of the platform call.
-* Then the soak (``manage.py soak_issuing``) with 2,000 applications, 20% faults and a killed worker, when a Redis
+* Then the soak (``bench/soak.py``) with 2,000 applications, 20% faults and a killed worker, when a Redis
   broker answers (``CELERY_BROKER_URL_TEST_REDIS`` or redis://127.0.0.1:6379/3), on PostgreSQL when one answers
   (see ``soak_database_url``).
 
@@ -59,9 +59,9 @@ class Probe:
     so a segment's cost is also reported relative to the probe measured at the same moment."""
 
     def __init__(self, n_entity: int, per_probe: int = 20, probes: int = 40) -> None:
+        from bench.soak import make_approved_applications, soak_entity
         from invoicing.channels import get_channel
         from issuing.applications.models import InvoiceApplication
-        from issuing.management.commands.soak_issuing import make_approved_applications, soak_entity
         from issuing.platform import services as platform_services
 
         taxpayer = soak_entity(n=n_entity)
@@ -82,8 +82,8 @@ class Probe:
 
 
 def measure(size: int, n_entity: int, *, segment: int = 1000, probe: Probe | None = None) -> dict:
+    from bench.soak import make_approved_applications, soak_entity
     from issuing.applications.models import ApplicationStatus, InvoiceApplication
-    from issuing.management.commands.soak_issuing import make_approved_applications, soak_entity
     from issuing.platform import services as platform_services
     from issuing.platform.models import Invoice
 
@@ -117,8 +117,8 @@ def measure(size: int, n_entity: int, *, segment: int = 1000, probe: Probe | Non
 def measure_batch(size: int, n_entity: int, *, segment: int = 1000, probe: Probe | None = None) -> dict:
     """The bulk path (a finance user's bulk 发起开票): ``applications_submit_issue`` per ``ISSUING_BATCH_SIZE``
     applications, then ``issue_batch`` for each batch task it would queue, as a worker would run them."""
+    from bench.soak import make_approved_applications, soak_entity
     from issuing.applications.models import ApplicationStatus, InvoiceApplication
-    from issuing.management.commands.soak_issuing import make_approved_applications, soak_entity
     from issuing.platform import services as platform_services
     from issuing.platform.models import Invoice
 
@@ -157,7 +157,7 @@ def measure_processes(size: int, processes: int, n_entity: int) -> dict:
     processes running the batch tasks side by side (each its own database connection). Wall time, both steps."""
     from django.db import connections
 
-    from issuing.management.commands.soak_issuing import make_approved_applications, soak_entity
+    from bench.soak import make_approved_applications, soak_entity
     from issuing.platform import services as platform_services
     from issuing.platform.models import Invoice
 
@@ -207,9 +207,9 @@ def pg_child(args: argparse.Namespace) -> int:
 
 def measure_channel_only(size: int, n_entity: int) -> dict[str, float]:
     """The platform call alone (sign, in-process sandbox, ledger, call log): the floor of what issuing can cost."""
+    from bench.soak import make_approved_applications, soak_entity
     from invoicing.channels import get_channel
     from issuing.applications.models import InvoiceApplication
-    from issuing.management.commands.soak_issuing import make_approved_applications, soak_entity
     from issuing.platform import services as platform_services
 
     taxpayer = soak_entity(n=n_entity)
@@ -321,11 +321,11 @@ def main() -> int:
     print(f"== soak: {args.soak} applications, 20% faults, one worker killed "
           f"({database_url.split('://', 1)[0]}, broker {args.broker.rsplit('@', 1)[-1]})")
     env = dict(os.environ, DATABASE_URL=database_url)
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0", "--noinput"], env=env, cwd=ROOT, check=True)
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0", "--noinput"], env=env, cwd=ROOT,
+                   check=True)
     done = subprocess.run(
-        [*manage, "soak_issuing", f"--count={args.soak}", "--fault-rate=0.2", "--kill-worker",
-         f"--broker={args.broker}", f"--timeout={max(300, args.soak // 3)}"],
+        [sys.executable, str(ROOT / "bench" / "soak.py"), f"--count={args.soak}", "--fault-rate=0.2",
+         "--kill-worker", f"--broker={args.broker}", f"--timeout={max(300, args.soak // 3)}"],
         env=env, cwd=ROOT,
     )
     return done.returncode

@@ -42,7 +42,7 @@ from delivery.rendering import invoice_file_bytes
 from delivery.sms import sms_provider
 from delivery.webhooks import webhook_post
 from invoicing import formatting
-from invoicing.actors import Actor, actor_user
+from invoicing.actors import Actor, actor_user, is_system
 from invoicing.events import event_record
 from invoicing.models import Taxpayer
 from invoicing.redaction import redact_text
@@ -445,3 +445,39 @@ def webhook_retry(*, row: WebhookDelivery) -> bool:
     if updated:
         transaction.on_commit(lambda: webhook_deliver_task.delay(row.pk))
     return bool(updated)
+
+
+# --- webhook subscriptions (an upstream system subscribes through the API) -----------------------------------------
+
+
+def _check_entity(actor: Actor, taxpayer_id: int) -> None:
+    if not is_system(actor) and not user_may_act_on(actor, taxpayer_id):
+        raise PermissionDenied(gettext("无权操作该主体的数据"))
+
+
+def webhook_endpoint_subscribe(
+    *, taxpayer: Taxpayer, url: str, events: list[str], name: str = "", actor: Actor
+) -> WebhookEndpoint:
+    """A new active endpoint of ``taxpayer`` that receives ``events`` (``["*"]``: all) at ``url``, checked like the
+    admin's form (``WebhookEndpoint.clean``: no internal address, known event names). Records webhook_subscribed."""
+    _check_entity(actor, taxpayer.pk)
+    endpoint = WebhookEndpoint(taxpayer=taxpayer, name=name, url=url, events=sorted(set(events)))
+    endpoint.full_clean()
+    with transaction.atomic():
+        endpoint.save()
+        event_record(obj=endpoint, action="webhook_subscribed", actor=actor,
+                     data={"url": endpoint.url, "events": endpoint.events}, taxpayer=taxpayer)
+    return endpoint
+
+
+def webhook_endpoint_unsubscribe(*, endpoint: WebhookEndpoint, actor: Actor) -> WebhookEndpoint:
+    """Switch an endpoint off: it receives nothing more, and keeps its delivery history (so it is not deleted).
+    Records webhook_unsubscribed; an endpoint already off is left as it is."""
+    _check_entity(actor, endpoint.taxpayer_id)
+    with transaction.atomic():
+        locked = WebhookEndpoint.objects.select_for_update().select_related("taxpayer").get(pk=endpoint.pk)
+        if locked.is_active:
+            locked.is_active = False
+            locked.save(update_fields=["is_active"])
+            event_record(obj=locked, action="webhook_unsubscribed", actor=actor, taxpayer=locked.taxpayer)
+    return locked

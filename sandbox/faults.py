@@ -18,6 +18,7 @@ from django.db.models import F
 from sandbox.models import FaultProfile, SandboxAccount
 
 KINDS = ("error", "timeout_before", "timeout_after", "duplicate", "session", "rate_limit")
+DRAWN_KINDS = ("error", "timeout_before", "timeout_after", "duplicate")  # what an enabled profile draws per call
 
 
 @dataclass
@@ -70,24 +71,28 @@ def decide(account: SandboxAccount, header: str = "") -> Decision:
     with transaction.atomic():
         FaultProfile.objects.filter(pk=profile.pk).update(draws=F("draws") + 1)
         n = FaultProfile.objects.values_list("draws", flat=True).get(pk=profile.pk)
-    rng = random.Random(f"{profile.seed}:{n}")
-    for kind, rate in (
-        ("error", profile.error_rate),
-        ("timeout_before", profile.timeout_before_rate),
-        ("timeout_after", profile.timeout_after_rate),
-        ("duplicate", profile.duplicate_reply_rate),
-    ):
-        if rng.random() < float(rate):
-            decision.kinds.add(kind)
+    decision.kinds |= drawn_kinds(profile, n)
     return decision
 
 
-def profile_set(*, account: SandboxAccount, **values) -> FaultProfile:
-    """Switch faults for an account (admin, demo, tests). Unknown knobs raise TypeError."""
+def drawn_kinds(profile: FaultProfile, n: int) -> set[str]:
+    """The faults the profile's rates draw for its ``n``-th call (``random.Random(f"{seed}:{n}")``, in
+    ``DRAWN_KINDS`` order). ``decide`` uses it; a soak replays its draws with it."""
+    rng = random.Random(f"{profile.seed}:{n}")
+    rates = (profile.error_rate, profile.timeout_before_rate, profile.timeout_after_rate, profile.duplicate_reply_rate)
+    return {kind for kind, rate in zip(DRAWN_KINDS, rates, strict=True) if rng.random() < float(rate)}
+
+
+def _check_knobs(values: dict) -> None:
     allowed = {f.name for f in FaultProfile._meta.get_fields() if getattr(f, "editable", False)} - {"id", "account"}
     unknown = set(values) - allowed
     if unknown:
         raise TypeError(f"unknown fault knobs: {sorted(unknown)}")
+
+
+def profile_set(*, account: SandboxAccount, **values) -> FaultProfile:
+    """Switch faults for an account (admin, demo, tests). Unknown knobs raise TypeError."""
+    _check_knobs(values)
     profile, _ = FaultProfile.objects.get_or_create(account=account)
     for key, value in values.items():
         setattr(profile, key, value)
@@ -101,3 +106,11 @@ def profile_clear(*, account: SandboxAccount) -> FaultProfile:
         account=account, enabled=False, latency_ms=0, error_rate=0, timeout_before_rate=0, timeout_after_rate=0,
         duplicate_reply_rate=0, session_dropped=False, rate_limit_per_second=0,
     )
+
+
+def profile_switch(*, account: SandboxAccount, **values) -> int:
+    """Turn knobs of a running profile (``enabled``, ``session_dropped``, ...) with an UPDATE of those columns
+    only: ``profile_set`` saves the whole row, including the draw counter that calls are incrementing at the same
+    moment. Returns the number of profiles changed (0 or 1)."""
+    _check_knobs(values)
+    return FaultProfile.objects.filter(account=account).update(**values)

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 
+from invoicing import documents
 from invoicing import tax as vat
 from invoicing.ids import is_acceptable_tax_id
 from sandbox import clock, numbering
@@ -87,6 +88,11 @@ def account_ensure(
         account, _ = SandboxAccount.objects.update_or_create(credit_code=credit_code, defaults=defaults)
         FaultProfile.objects.get_or_create(account=account)
     return account
+
+
+def account_get(*, credit_code: str) -> SandboxAccount:
+    """The platform account of a taxpayer (SandboxAccount.DoesNotExist when there is none)."""
+    return SandboxAccount.objects.get(credit_code=credit_code)
 
 
 # --- parsing helpers -----------------------------------------------------------------------------------------------
@@ -407,6 +413,11 @@ def invoice_by_serial(account: SandboxAccount, serial: str) -> LedgerInvoice:
     return invoice_refresh(inv)
 
 
+def ledger_by_serials(*, account: SandboxAccount, serials: Iterable[str]) -> list[LedgerInvoice]:
+    """The account's ledger rows for these request serials, as they stand (pending ones are not completed)."""
+    return list(LedgerInvoice.objects.filter(account=account, serial__in=list(serials)).order_by("id"))
+
+
 def _complete_due(account: SandboxAccount | None = None) -> None:
     now = clock.now()
     qs = LedgerInvoice.objects.filter(issue_state=IssueState.PENDING, complete_at__lte=now)
@@ -723,20 +734,18 @@ def quota_get(*, account: SandboxAccount, period: str = "") -> LedgerQuota:
 # --- files ---------------------------------------------------------------------------------------------------------
 
 
-def invoice_document(inv: LedgerInvoice):  # noqa: ANN201 - invoicing.documents.InvoiceDocument
-    from invoicing.documents import InvoiceDocument, InvoiceLine, InvoiceParty
-
+def invoice_document(inv: LedgerInvoice) -> documents.InvoiceDocument:
     issued = inv.issued_at.astimezone(CN)
-    return InvoiceDocument(
+    return documents.InvoiceDocument(
         number=inv.number or "", kind=inv.kind, issue_date=issued.date(), issue_time=issued.time().replace(microsecond=0),
-        seller=InvoiceParty(name=inv.seller_name, tax_id=inv.seller_credit_code),
-        buyer=InvoiceParty(
+        seller=documents.InvoiceParty(name=inv.seller_name, tax_id=inv.seller_credit_code),
+        buyer=documents.InvoiceParty(
             name=inv.buyer_name, tax_id=inv.buyer_tax_id, address=inv.buyer_address, phone=inv.buyer_phone,
             bank_name=inv.buyer_bank_name, bank_account=inv.buyer_bank_account,
         ),
         total_amount=inv.total_amount, total_tax=inv.total_tax, total_with_tax=inv.total_with_tax,
         lines=tuple(
-            InvoiceLine(
+            documents.InvoiceLine(
                 line_no=ln.line_no,
                 item_name=ln.item_name if ln.item_name.startswith("*") or not ln.short_name
                 else f"*{ln.short_name}*{ln.item_name}",
@@ -756,19 +765,13 @@ def invoice_document(inv: LedgerInvoice):  # noqa: ANN201 - invoicing.documents.
 
 def invoice_files(*, account: SandboxAccount, number: str, formats: Iterable[str]) -> tuple[dict[str, bytes], list[str]]:
     """The files the platform can produce for an issued invoice, and the formats it cannot (yet)."""
-    from invoicing import documents
-
     inv = invoice_by_number(number)
     if account.credit_code not in (inv.seller_credit_code, inv.buyer_tax_id):
         raise SandboxError("4004", f"发票{number}不存在")
     if inv.issue_state != IssueState.ISSUED:
         raise SandboxError("4004", f"发票{number}尚未开具完成")
     doc = invoice_document(inv)
-    writers = {
-        "xml": getattr(documents, "write_xml", None),
-        "ofd": getattr(documents, "write_ofd", None),
-        "pdf": getattr(documents, "render_pdf", None),
-    }
+    writers = {"xml": documents.write_xml, "ofd": documents.write_ofd, "pdf": documents.render_pdf}
     files: dict[str, bytes] = {}
     missing: list[str] = []
     for fmt in formats:

@@ -7,6 +7,7 @@ failures; 429 when rate limited; 500/503 for injected server errors; 504 for tim
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable
@@ -162,8 +163,6 @@ def quota(account, payload):
 
 @endpoint("files")
 def files(account, payload):
-    import base64
-
     formats = payload.get("formats") or ["pdf", "ofd", "xml"]
     content, missing = services.invoice_files(account=account, number=str(payload.get("number", "")), formats=formats)
     return {"number": payload.get("number"), "files": {k: base64.b64encode(v).decode() for k, v in content.items()},

@@ -8,6 +8,7 @@ import pytest
 
 from delivery.models import WebhookDelivery, WebhookEndpoint
 from delivery.webhooks import webhook_verify
+from invoicing.models import Event
 from issuing.applications import services as application_services
 from issuing.applications.models import InvoiceApplication
 from tests.api.conftest import BUYER, Receiver, assert_error, line
@@ -27,6 +28,18 @@ def test_a_subscription_is_created_listed_and_removed(shop, erp, yuntu):
     assert shop.delete(f"webhooks/{body['id']}/").status_code == 204
     assert shop.get("webhooks/").json()["count"] == 0
     assert not WebhookEndpoint.objects.get(url="https://shop.example.com/hooks").is_active
+
+
+def test_subscribing_and_cancelling_are_in_the_audit_trail_under_the_client(shop, yuntu):
+    body = shop.post("webhooks/", {"url": "https://shop.example.com/hooks", "events": ["invoice.issued"]}).json()
+    endpoint = WebhookEndpoint.objects.get(url="https://shop.example.com/hooks")
+    subscribed = Event.objects.get(object_id=str(endpoint.pk), action="webhook_subscribed")
+    assert (subscribed.actor_id, subscribed.actor_label, subscribed.taxpayer_id) == (None, "api:shop", yuntu.pk)
+    assert subscribed.data == {"url": "https://shop.example.com/hooks", "events": ["invoice.issued"]}
+    assert shop.delete(f"webhooks/{body['id']}/").status_code == 204
+    assert_error(shop.delete(f"webhooks/{body['id']}/"), 404, "not_found")  # gone from the client's list
+    cancelled = Event.objects.filter(object_id=str(endpoint.pk), action="webhook_unsubscribed")
+    assert [(e.actor_label, e.taxpayer_id) for e in cancelled] == [("api:shop", yuntu.pk)]
 
 
 def test_an_unknown_event_name_is_a_field_error(shop):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bench.soak import make_approved_applications
 from invoicing.channels import get_channel
 from issuing.applications.models import InvoiceApplication
-from issuing.management.commands.soak_issuing import make_approved_applications
 from sandbox import services as sandbox
 from sandbox.faults import profile_set
 

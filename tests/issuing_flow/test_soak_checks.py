@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from issuing.management.commands.soak_issuing import ErrorRecords, log_problems, worker_log_problems
+from bench.soak import ErrorRecords, log_problems, worker_log_problems
 
 # From a soak's worker log (the deadlock of the one-by-one recording against a batch), shortened.
 WORKER_LOG = """\
