@@ -123,20 +123,24 @@ def flag_column(model: type[models.Model], field: str) -> AdminColumn:
     return admin.display(description=_verbose_name(model, field), ordering=field)(display)
 
 
-class ReadonlyInline(admin.TabularInline):
+_Child = TypeVar("_Child", bound=models.Model)
+_Parent = TypeVar("_Parent", bound=models.Model)
+
+
+class ReadonlyInline(admin.TabularInline[_Child, _Parent]):
     """Lines shown on a parent's page that only its services write."""
 
     extra = 0
     can_delete = False
     show_change_link = False
 
-    def has_add_permission(self, request, obj=None):  # noqa: ANN001
+    def has_add_permission(self, request: HttpRequest, obj: _Parent | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # noqa: ANN001
+    def has_change_permission(self, request: HttpRequest, obj: _Parent | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):  # noqa: ANN001
+    def has_delete_permission(self, request: HttpRequest, obj: _Parent | None = None) -> bool:
         return False
 
 

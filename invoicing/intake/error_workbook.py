@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO
 
 from django.utils.translation import ngettext
 from openpyxl import Workbook
@@ -15,7 +16,7 @@ from invoicing.intake.issues import Issue
 HEADERS = ("工作表", "行号", "列", "单元格内容", "规则", "错误说明")
 
 
-def write_error_workbook(issues: Iterable[Issue], target: str | Path | object, *, total: int | None = None) -> None:
+def write_error_workbook(issues: Iterable[Issue], target: str | Path | IO[bytes], *, total: int | None = None) -> None:
     """Write the issues to ``target`` (a path or a binary file object) in write-only mode."""
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("导入错误")

@@ -92,7 +92,7 @@ class Issue:
     code: str
     message: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str | int | None]:
         return {
             "sheet": self.sheet,
             "row": self.row,

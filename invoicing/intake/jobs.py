@@ -14,16 +14,22 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from django.conf import settings
 from django.utils.translation import gettext_noop
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 # Marked for the catalogue; the job page and its status JSON translate them with gettext(label).
 STATUS_LABELS = {QUEUED: gettext_noop("排队中"), RUNNING: gettext_noop("进行中"), SUCCEEDED: gettext_noop("已完成"),
                  FAILED: gettext_noop("失败")}
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+Job: TypeAlias = dict[str, Any]
+"""A job file's JSON object: the keys above, and whatever else ``create`` and ``update`` were given (JSON values)."""
 
 
 def jobs_dir() -> Path:
@@ -46,7 +52,7 @@ def file_path(job_id: str, suffix: str) -> Path:
     return jobs_dir() / f"{job_id}-{suffix}"
 
 
-def _write(job_id: str, data: dict) -> None:
+def _write(job_id: str, data: Job) -> None:
     target = job_path(job_id)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".job-", suffix=".tmp")
     try:
@@ -67,15 +73,16 @@ def create(kind: str, *, user_id: int | None, total: int = 0, **extra: Any) -> s
     return job_id
 
 
-def read(job_id: str) -> dict | None:
+def read(job_id: str) -> Job | None:
     try:
         with open(job_path(job_id), encoding="utf-8") as fh:
-            return json.load(fh)
+            data: Job = json.load(fh)  # only _write writes job files: always an object
+            return data
     except (FileNotFoundError, ValueError):
         return None
 
 
-def update(job_id: str, **changes: Any) -> dict:
+def update(job_id: str, **changes: Any) -> Job:
     data = read(job_id) or {"id": job_id}
     data.update(changes)
     data["updated_at"] = time.time()
@@ -98,15 +105,17 @@ class Progress:
             update(self.job_id, status=RUNNING, processed=processed, total=total)
 
 
-def percent(job: dict) -> int:
+def percent(job: Job) -> int:
     total = job.get("total") or 0
     if job.get("status") == SUCCEEDED:
         return 100
     return min(99, int(100 * (job.get("processed") or 0) / total)) if total else 0
 
 
-def visible_to(job: dict | None, user) -> bool:
-    return bool(job) and (user.is_superuser or job.get("user_id") == user.pk)
+def visible_to(job: Job | None, user: User | AnonymousUser) -> bool:
+    if not job:
+        return False
+    return user.is_superuser or job.get("user_id") == user.pk
 
 
 def purge(*, keep_days: int | None = None, now: float | None = None) -> int:
@@ -117,7 +126,8 @@ def purge(*, keep_days: int | None = None, now: float | None = None) -> int:
     now = now if now is not None else time.time()
     cutoff = now - max(1, keep) * 86400
     folder = jobs_dir()
-    expired, live = set(), set()
+    expired: set[str] = set()
+    live: set[str] = set()
     for path in folder.glob("*.json"):
         job = read(path.stem) if _JOB_ID.fullmatch(path.stem) else None
         touched = (job or {}).get("updated_at") or path.stat().st_mtime

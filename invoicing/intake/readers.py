@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime
 import logging
 import os
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
 from xml.etree import ElementTree
 
 from django.conf import settings
@@ -75,6 +76,15 @@ def column_letter(index: int) -> str:
     return letters
 
 
+Cells: TypeAlias = Sequence[object]
+"""One row's cells: text from a CSV file; text, numbers, booleans and dates from a sheet (as calamine reads them);
+whatever the rows given to ``table_from_rows`` hold."""
+
+SheetCell: TypeAlias = (
+    int | float | str | bool | datetime.time | datetime.date | datetime.datetime | datetime.timedelta)
+"""A cell as calamine reads it (python-calamine's stubs spell this union out and export no name for it)."""
+
+
 @dataclass
 class Table:
     """One sheet (or a CSV file) as a header and an iterator of (row number, cells)."""
@@ -83,24 +93,25 @@ class Table:
     sheet: str
     headers: list[str]
     total: int  # data rows, blank ones included (progress only)
-    _rows: Any = None
+    _rows: Iterable[tuple[int, Cells]]
     issues: list[Issue] = field(default_factory=list)  # structural problems (merged cells, formulas)
     header_row: int = 1
     col_offset: int = 0
+    # Releases what the rows are read from (the open file, the workbook, temporary files); called by close().
+    _closer: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
-    def rows(self) -> Iterator[tuple[int, list]]:
+    def rows(self) -> Iterator[tuple[int, Cells]]:
         yield from self._rows
 
     def close(self) -> None:
-        closer = getattr(self, "_closer", None)
-        if closer:
-            closer()
+        if self._closer:
+            self._closer()
 
 
 # --- sniffing ------------------------------------------------------------------------------------------------------
 
 
-def sniff(path: str | os.PathLike, filename: str = "") -> str:
+def sniff(path: str | os.PathLike[str], filename: str = "") -> str:
     """'xlsx' or 'csv' from the file's bytes (and, for text, its name); raise FileRejected otherwise."""
     path = Path(path)
     name = filename or path.name
@@ -192,7 +203,7 @@ def _check_xlsx_zip(path: Path, name: str) -> None:
 # --- opening -------------------------------------------------------------------------------------------------------
 
 
-def open_table(path: str | os.PathLike, filename: str = "", *, sheet: str | None = None) -> Table:
+def open_table(path: str | os.PathLike[str], filename: str = "", *, sheet: str | None = None) -> Table:
     kind = sniff(path, filename)
     return _open_xlsx(Path(path), sheet) if kind == "xlsx" else _open_csv(Path(path), filename or Path(path).name)
 
@@ -209,7 +220,7 @@ def _pick_sheet(names: list[str], wanted: str | None) -> str:
     return names[0]
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -228,8 +239,7 @@ def _open_xlsx(path: Path, wanted: str | None) -> Table:
         raise FileRejected([_corrupt(exc)]) from exc
     structure = _scan_structure(path, sheet_name)
     if structure.xml_bytes > stream_above_bytes():
-        if hasattr(wb, "close"):
-            wb.close()
+        wb.close()
         return _open_xlsx_sliced(path, sheet_name, structure)
     try:
         sh = wb.get_sheet_by_name(sheet_name)
@@ -249,14 +259,13 @@ def _open_xlsx(path: Path, wanted: str | None) -> Table:
         raise FileRejected([issue("sheet.empty", sheet=sheet_name)])
     first = start_row + 2  # spreadsheet row number of the first data row
 
-    def gen():
+    def gen() -> Iterator[tuple[int, Cells]]:
         for i, cells in enumerate(rows):
             yield first + i, cells
 
-    table = Table(kind="xlsx", sheet=sheet_name, headers=headers, total=height - 1, _rows=gen(),
-                  issues=structure.issues(sheet_name), header_row=start_row + 1, col_offset=start_col)
-    table._closer = getattr(wb, "close", None)
-    return table
+    return Table(kind="xlsx", sheet=sheet_name, headers=headers, total=height - 1, _rows=gen(),
+                 issues=structure.issues(sheet_name), header_row=start_row + 1, col_offset=start_col,
+                 _closer=wb.close)
 
 
 def slice_bytes() -> int:
@@ -268,7 +277,7 @@ _SHEET_DATA = re.compile(rb"<(\w+:)?sheetData\b[^>]*?(/?)>")
 _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b[^>]*/>")
 
 
-def _sheet_slices(zf: zipfile.ZipFile, part: str, limit: int) -> Iterator[bytes]:
+def _sheet_slices(zf: zipfile.ZipFile, part: str, limit: int) -> Generator[bytes, None, None]:
     """The sheet's XML cut at row boundaries into standalone sheets of about ``limit`` bytes (the head, without its
     ``<dimension>``, then some whole rows), streamed: never more than a slice and a read block in memory."""
     with zf.open(part) as fh:
@@ -328,6 +337,8 @@ def _open_xlsx_sliced(path: Path, sheet_name: str, structure: _Structure) -> Tab
     try:
         zf = zipfile.ZipFile(path)
         part = _sheet_part(zf, sheet_name)
+        if part is None:  # not reached: the scan that sent the sheet here measured this part
+            raise KeyError(sheet_name)
         base = workdir / "base.xlsx"
         with zipfile.ZipFile(base, "w", zipfile.ZIP_STORED) as out:  # every part but the sheet, once
             for info in zf.infolist():
@@ -338,12 +349,12 @@ def _open_xlsx_sliced(path: Path, sheet_name: str, structure: _Structure) -> Tab
         shutil.rmtree(workdir, ignore_errors=True)
         raise FileRejected([_corrupt(exc)]) from exc
 
-    def close():
+    def close() -> None:
         slices.close()
         zf.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    def sheets() -> Iterator[tuple[int, int, Iterator[list]]]:
+    def sheets() -> Iterator[tuple[int, int, Iterator[list[SheetCell]]]]:
         """(first row, first column, rows) of each slice, 0-based as calamine gives them. The first slice's rows as
         the whole-sheet path reads them (``iter_rows``); the others' from their first row on (``iter_rows`` would
         start at the sheet's row 1 and yield every row before the slice, empty)."""
@@ -372,29 +383,27 @@ def _open_xlsx_sliced(path: Path, sheet_name: str, structure: _Structure) -> Tab
         first = next(pieces, None)
         header_cells = next(first[2], None) if first else None
         headers = [_text(h) for h in header_cells or []]
-        if not any(headers):
+        if first is None or not any(headers):  # no slice at all has no headers either
             raise FileRejected([issue("sheet.empty", sheet=sheet_name)])
     except BaseException:
         close()
         raise
-    start_row, start_col = first[0], first[1]
+    start_row, start_col, first_rows = first
 
-    def gen():
+    def gen() -> Iterator[tuple[int, Cells]]:
         try:
-            for i, cells in enumerate(first[2]):
+            for i, cells in enumerate(first_rows):
                 yield start_row + 2 + i, cells
             for row0, col0, rows in pieces:
-                pad = [""] * (col0 - start_col) if col0 > start_col else []
+                pad: list[SheetCell] = [""] * (col0 - start_col) if col0 > start_col else []
                 skip = start_col - col0 if col0 < start_col else 0  # cells left of the header's first column
                 for i, cells in enumerate(rows):
                     yield row0 + 1 + i, pad + cells if pad else cells[skip:] if skip else cells
         finally:
             close()
 
-    table = Table(kind="xlsx", sheet=sheet_name, headers=headers, total=total, _rows=gen(),
-                  issues=structure.issues(sheet_name), header_row=start_row + 1, col_offset=start_col)
-    table._closer = close
-    return table
+    return Table(kind="xlsx", sheet=sheet_name, headers=headers, total=total, _rows=gen(),
+                 issues=structure.issues(sheet_name), header_row=start_row + 1, col_offset=start_col, _closer=close)
 
 
 _NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -441,8 +450,9 @@ class _Structure:
         if self.merged_count > len(self.merged):
             more = self.merged_count - len(self.merged)
             out.append(issue("sheet.merged_cells", sheet=sheet, detail=gettext("另有 %(count)s 处") % {"count": more}))
-        for col, row in self.formulas:
-            out.append(issue("sheet.formula", sheet=sheet, row=row, column=col, value=f"{col}{row or ''}"))
+        for col, formula_row in self.formulas:
+            out.append(issue("sheet.formula", sheet=sheet, row=formula_row, column=col,
+                             value=f"{col}{formula_row or ''}"))
         if self.formula_count > len(self.formulas):
             more = self.formula_count - len(self.formulas)
             out.append(issue("sheet.formula", sheet=sheet,
@@ -485,8 +495,8 @@ def _scan_structure(path: Path, sheet_name: str) -> _Structure:
                     for m in _MERGE.finditer(scan):
                         found.merged_count += 1
                         if len(found.merged) < MAX_STRUCTURE_ISSUES:
-                            ref = b"%s%s:%s%s" % m.groups()
-                            found.merged.append((ref.decode(), int(m.group(2))))
+                            merged_ref = b"%s%s:%s%s" % m.groups()
+                            found.merged.append((merged_ref.decode(), int(m.group(2))))
                     if not chunk:
                         break
     except (zipfile.BadZipFile, KeyError, ElementTree.ParseError):
@@ -514,8 +524,8 @@ def _open_csv(path: Path, name: str) -> Table:
     encoding = _detect_encoding(path)
     total = 0
     newline = b"\n\x00" if encoding == "utf-16" else b"\n"  # approximate for UTF-16: progress and the row cap only
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
+    with open(path, "rb") as raw:
+        for block in iter(lambda: raw.read(1 << 20), b""):
             total += block.count(newline)
     if total > max_rows() + 1:
         detail = gettext("约 %(rows)s 行，上限 %(limit)s 行") % {"rows": total, "limit": max_rows()}
@@ -537,7 +547,7 @@ def _open_csv(path: Path, name: str) -> Table:
         fh.close()
         raise FileRejected([issue("sheet.empty", sheet=name)])
 
-    def gen():
+    def gen() -> Iterator[tuple[int, Cells]]:
         try:
             for i, cells in enumerate(reader):
                 yield i + 2, cells
@@ -546,12 +556,10 @@ def _open_csv(path: Path, name: str) -> Table:
         finally:
             fh.close()
 
-    table = Table(kind="csv", sheet=name, headers=headers, total=max(total - 1, 0), _rows=gen())
-    table._closer = fh.close
-    return table
+    return Table(kind="csv", sheet=name, headers=headers, total=max(total - 1, 0), _rows=gen(), _closer=fh.close)
 
 
-def table_from_rows(headers: list[str], rows: list[list], *, sheet: str = "Sheet1") -> Table:
+def table_from_rows(headers: list[str], rows: Sequence[Sequence[object]], *, sheet: str = "Sheet1") -> Table:
     """A Table over rows already in memory (the admin path's tablib dataset, tests)."""
     return Table(kind="memory", sheet=sheet, headers=[_text(h) for h in headers], total=len(rows),
                  _rows=((i + 2, list(r)) for i, r in enumerate(rows)))
@@ -572,7 +580,7 @@ def read_bytes_table(data: bytes, filename: str) -> Table:
         raise
     inner = table._closer
 
-    def closer():
+    def closer() -> None:
         if inner:
             inner()
         try:
