@@ -5,6 +5,9 @@ makes ``DROP DATABASE`` fail with "being accessed by other users" and leaves ``t
 before pytest-django drops the database, this lists every other session on it (after a few seconds' grace for the
 backends of killed processes to go), with the process that holds it when it is on this machine, ends them so that
 the drop goes through, and fails the run. After the run it checks that the database is gone.
+
+Under pytest-xdist each worker has a database of its own (``test_…_gw0``, ``test_…_gw1``) and checks it the same
+way; what it finds goes back to the controlling process, which reports it and fails the run.
 """
 
 from __future__ import annotations
@@ -106,6 +109,16 @@ def _still_there(name: str) -> bool:
         return c.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
 
 
+WORKER_KEY = "db_teardown"
+from_workers: list[str] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist, in the controlling process: what a worker found at its own database's teardown."""
+    from_workers.extend(getattr(node, "workeroutput", {}).get(WORKER_KEY, []))
+
+
 def pytest_sessionfinish(session, exitstatus):
     for name in _checked:
         try:
@@ -113,10 +126,16 @@ def pytest_sessionfinish(session, exitstatus):
                 not_dropped.append(name)
         except Exception as exc:  # noqa: BLE001 - reported, not raised: the run's own result comes first
             not_dropped.append(f"{name} (could not check: {exc})")
+    lines = list(from_workers)
     if left_behind or not_dropped:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        lines = [f"connections still open on the test database at teardown: {len(left_behind)}", *left_behind]
+        lines += [f"connections still open on the test database at teardown: {len(left_behind)}", *left_behind]
         lines += [f"test database not dropped: {name}" for name in not_dropped]
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker (its own test_…_gwN): the controller reports and fails
+        workeroutput[WORKER_KEY] = lines
+        return
+    if lines:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_sep("=", "test database teardown", red=True)
             for line in lines:
