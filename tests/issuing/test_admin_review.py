@@ -200,10 +200,8 @@ def test_finance_bulk_approval_issues_and_lands_on_what_it_started(client, fiona
 @pytest.mark.django_db(transaction=True)
 def test_a_platform_refusal_right_after_approval_is_an_error_on_the_page(client, fiona, yuntu, monkeypatch):
     """Finance's 批准 also issues; when the platform answers at once with a refusal, the page says so in red."""
-    from django.db import transaction
-
-    from issuing import issuing
     from issuing.models import InvoiceApplication
+    from issuing.tasks import issue_application_task
 
     app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.IN_REVIEW, reviewer=fiona)
 
@@ -211,7 +209,7 @@ def test_a_platform_refusal_right_after_approval_is_an_error_on_the_page(client,
         services.application_mark_failed(application=InvoiceApplication.objects.get(pk=pk),
                                          reason="[2001] 购买方纳税人识别号不存在")
 
-    monkeypatch.setattr(issuing, "_queue_issue", lambda pk: transaction.on_commit(lambda: refused(pk)))
+    monkeypatch.setattr(issue_application_task, "delay", refused)  # the task queued on commit, run by a worker
     client.force_login(fiona)
     response = client.post(reverse("admin:issuing_invoiceapplication_transition", args=[app.pk, "approve"]),
                            follow=True)
