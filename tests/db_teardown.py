@@ -13,6 +13,7 @@ way; what it finds goes back to the controlling process, which reports it and fa
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from django.db import connection, connections
 
 GRACE_SECONDS = 10
 left_behind: list[str] = []
+threads_seen: list[str] = []
 not_dropped: list[str] = []
 _checked: dict[str, bool] = {}
 
@@ -90,6 +92,8 @@ def django_db_setup(django_db_setup, django_db_blocker, request):
             left_behind.append(f"backend {pid} ({app or 'no application_name'}, {state}, since {started:%H:%M:%S}) "
                                f"held by {_socket_owner(port)}; last query: {query!r}")
         if sessions:
+            others = [t for t in threading.enumerate() if t is not threading.current_thread()]
+            threads_seen.append(f"threads still running in this process: {[t.name for t in others] or 'none'}")
             with connection._nodb_cursor() as c:
                 c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                           "WHERE datname = %s AND pid <> pg_backend_pid()", [name])
@@ -116,7 +120,8 @@ from_workers: list[str] = []
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error):
     """pytest-xdist, in the controlling process: what a worker found at its own database's teardown."""
-    from_workers.extend(getattr(node, "workeroutput", {}).get(WORKER_KEY, []))
+    worker = getattr(getattr(node, "gateway", None), "id", "a worker")
+    from_workers.extend(f"[{worker}] {line}" for line in getattr(node, "workeroutput", {}).get(WORKER_KEY, []))
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -128,7 +133,8 @@ def pytest_sessionfinish(session, exitstatus):
             not_dropped.append(f"{name} (could not check: {exc})")
     lines = list(from_workers)
     if left_behind or not_dropped:
-        lines += [f"connections still open on the test database at teardown: {len(left_behind)}", *left_behind]
+        lines += [f"connections still open on the test database at teardown: {len(left_behind)}", *left_behind,
+                  *threads_seen]
         lines += [f"test database not dropped: {name}" for name in not_dropped]
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:  # a pytest-xdist worker (its own test_…_gwN): the controller reports and fails
