@@ -37,8 +37,13 @@ seed: migrate ## create the demo world (idempotent)
 run: system-deps venv seed ## install, migrate, seed and serve the admin with a Celery worker and beat
 	@HOST=$(HOST) PORT=$(PORT) scripts/run_dev.sh
 
-test: system-deps dev-venv ## the whole test suite
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# The suite runs in parallel (pytest-xdist): one worker per core by default, TEST_WORKERS=N for N workers,
+# TEST_WORKERS=0 for one process. Each worker has its own test database (test_<name>_gw0, …) and var/ folder. The
+# tests of one file stay on one worker, so a file's module fixtures (a migrated var/, a generated client) are built
+# once; the browser and the live server are built once per worker.
+TEST_WORKERS ?= auto
+test: system-deps dev-venv ## the whole test suite, in parallel (TEST_WORKERS=0: one process)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 check: dev-venv ## Django checks, migrations check, lint (ruff, mypy)
 	DEBUG=1 $(BIN)/python manage.py check

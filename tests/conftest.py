@@ -8,6 +8,7 @@ ad-hoc users.
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 from django.db import connection
@@ -18,9 +19,29 @@ from tests.factories import CounterpartyFactory, PersonFactory, TaxpayerFactory,
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def pytest_itemcollected(item):
+    """Give each test that schemathesis generates per API operation (``@schema.parametrize()``) its operation in its
+    node id, as a parametrized test has: ``test_x[GET /api/v1/invoices/]``.
+
+    schemathesis names the item so but passes neither ``callspec`` nor a node id, and pytest 9 builds an item's id
+    from ``originalname`` and ``callspec``: every operation's item would get the bare ``test_x``. Items that share
+    an id are reported as one (pytest-xdist keeps one result per id), so most of them would go uncounted.
+    """
+    base = getattr(item, "originalname", None)
+    if (base and item.name.startswith(f"{base}[") and item.name.endswith("]") and item.nodeid.endswith(f"::{base}")
+            and hasattr(item, "_id")):
+        item._id = item._id.with_params(item.name[len(base) + 1:-1])
+
+
 def pytest_collection_modifyitems(config, items):
-    """PostgreSQL-only and browser tests skip on a developer's SQLite run, but never in CI."""
+    """Every test has a node id of its own (or it would be counted as another); PostgreSQL-only and browser tests
+    skip on a developer's SQLite run, but never in CI."""
     from django.conf import settings
+
+    shared = [nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1]
+    if shared:
+        raise pytest.UsageError(f"{len(shared)} node ids are shared by several tests (each would be reported as one "
+                                f"test): {shared[:5]}")
 
     on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     for item in items:
@@ -88,4 +109,4 @@ def _default_language():
 
 
 # The test database must be dropped at the end: the run fails if anything still holds it (tests/db_teardown.py).
-from tests.db_teardown import django_db_setup, pytest_sessionfinish  # noqa: E402,F401
+from tests.db_teardown import django_db_setup, pytest_sessionfinish, pytest_testnodedown  # noqa: E402,F401

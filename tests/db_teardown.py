@@ -5,11 +5,15 @@ makes ``DROP DATABASE`` fail with "being accessed by other users" and leaves ``t
 before pytest-django drops the database, this lists every other session on it (after a few seconds' grace for the
 backends of killed processes to go), with the process that holds it when it is on this machine, ends them so that
 the drop goes through, and fails the run. After the run it checks that the database is gone.
+
+Under pytest-xdist each worker has a database of its own (``test_…_gw0``, ``test_…_gw1``) and checks it the same
+way; what it finds goes back to the controlling process, which reports it and fails the run.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from django.db import connection, connections
 
 GRACE_SECONDS = 10
 left_behind: list[str] = []
+threads_seen: list[str] = []
 not_dropped: list[str] = []
 _checked: dict[str, bool] = {}
 
@@ -87,6 +92,8 @@ def django_db_setup(django_db_setup, django_db_blocker, request):
             left_behind.append(f"backend {pid} ({app or 'no application_name'}, {state}, since {started:%H:%M:%S}) "
                                f"held by {_socket_owner(port)}; last query: {query!r}")
         if sessions:
+            others = [t for t in threading.enumerate() if t is not threading.current_thread()]
+            threads_seen.append(f"threads still running in this process: {[t.name for t in others] or 'none'}")
             with connection._nodb_cursor() as c:
                 c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                           "WHERE datname = %s AND pid <> pg_backend_pid()", [name])
@@ -106,6 +113,17 @@ def _still_there(name: str) -> bool:
         return c.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
 
 
+WORKER_KEY = "db_teardown"
+from_workers: list[str] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist, in the controlling process: what a worker found at its own database's teardown."""
+    worker = getattr(getattr(node, "gateway", None), "id", "a worker")
+    from_workers.extend(f"[{worker}] {line}" for line in getattr(node, "workeroutput", {}).get(WORKER_KEY, []))
+
+
 def pytest_sessionfinish(session, exitstatus):
     for name in _checked:
         try:
@@ -113,10 +131,17 @@ def pytest_sessionfinish(session, exitstatus):
                 not_dropped.append(name)
         except Exception as exc:  # noqa: BLE001 - reported, not raised: the run's own result comes first
             not_dropped.append(f"{name} (could not check: {exc})")
+    lines = list(from_workers)
     if left_behind or not_dropped:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        lines = [f"connections still open on the test database at teardown: {len(left_behind)}", *left_behind]
+        lines += [f"connections still open on the test database at teardown: {len(left_behind)}", *left_behind,
+                  *threads_seen]
         lines += [f"test database not dropped: {name}" for name in not_dropped]
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker (its own test_…_gwN): the controller reports and fails
+        workeroutput[WORKER_KEY] = lines
+        return
+    if lines:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_sep("=", "test database teardown", red=True)
             for line in lines:

@@ -1,4 +1,5 @@
-"""Test settings: the real settings with fast hashing, in-process Celery and an isolated var/ folder."""
+"""Test settings: the real settings with fast hashing, in-process Celery and an isolated var/ folder (one per
+pytest-xdist worker), media in a temporary folder of the test process."""
 
 import os
 import tempfile
@@ -6,6 +7,8 @@ import tempfile
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
 os.environ.setdefault("FAPIAO_VAR_DIR", os.path.join(tempfile.gettempdir(), "fapiao-test-var"))
+if os.environ.get("PYTEST_XDIST_WORKER"):  # each pytest-xdist worker has a var/ of its own (gw0/, gw1/, …)
+    os.environ["FAPIAO_VAR_DIR"] = os.path.join(os.environ["FAPIAO_VAR_DIR"], os.environ["PYTEST_XDIST_WORKER"])
 
 from invoicing.settings import *  # noqa: E402,F403
 

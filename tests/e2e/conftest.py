@@ -27,12 +27,19 @@ def browser():
             pytest.fail("Chromium is missing in CI (.ci/run installs it)")
         pytest.skip("Debian chromium is not installed (apt-get install chromium)")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # playwright's sync API runs an event loop in this thread
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
+    # While an event loop runs in a thread, Django keeps that thread's database connections apart from the ones it
+    # had without it: each side is hidden from the other (and from connections.close_all()) until the loop stops. So
+    # the connections are closed before the loop starts and before it stops; else one stays open and the test
+    # database cannot be dropped (tests/db_teardown.py).
+    connections.close_all()
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
+        connections.close_all()
 
 
 @pytest.fixture

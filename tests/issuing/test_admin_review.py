@@ -13,7 +13,6 @@ from issuing.applications import quota
 from issuing.applications.models import ApplicationStatus as S
 from issuing.applications.selectors import quota_month
 from issuing.platform import invoices as invoice_records
-from issuing.platform import services as platform_services
 from tests.issuing.factories import InvoiceApplicationFactory
 
 pytestmark = pytest.mark.django_db
@@ -202,9 +201,8 @@ def test_finance_bulk_approval_issues_and_lands_on_what_it_started(client, fiona
 @pytest.mark.django_db(transaction=True)
 def test_a_platform_refusal_right_after_approval_is_an_error_on_the_page(client, fiona, yuntu, monkeypatch):
     """Finance's 批准 also issues; when the platform answers at once with a refusal, the page says so in red."""
-    from django.db import transaction
-
     from issuing.applications.models import InvoiceApplication
+    from issuing.platform.tasks import issue_application_task
 
     app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.IN_REVIEW, reviewer=fiona)
 
@@ -212,7 +210,7 @@ def test_a_platform_refusal_right_after_approval_is_an_error_on_the_page(client,
         invoice_records.application_mark_failed(application=InvoiceApplication.objects.get(pk=pk),
                                          reason="[2001] 购买方纳税人识别号不存在")
 
-    monkeypatch.setattr(platform_services, "_queue_issue", lambda pk: transaction.on_commit(lambda: refused(pk)))
+    monkeypatch.setattr(issue_application_task, "delay", refused)  # the task queued on commit, run by a worker
     client.force_login(fiona)
     response = client.post(reverse("admin:issuing_invoiceapplication_transition", args=[app.pk, "approve"]),
                            follow=True)

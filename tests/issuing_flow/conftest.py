@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import pytest
 
 from bench.soak import make_approved_applications
@@ -58,6 +60,22 @@ def approved(seller):
         return apps[0] if n == 1 else apps
 
     return make
+
+
+@pytest.fixture
+def queued_tasks(monkeypatch):
+    """The issuing tasks handed to Celery, recorded instead of run: the test plays the worker.
+
+    The code under test queues them with ``transaction.on_commit``: in a test inside a transaction they are handed
+    over when ``django_capture_on_commit_callbacks(execute=True)`` runs the callbacks, in a transactional test at
+    the commit. ``.issue``: the application id of each one-by-one task; ``.batches``: the ids of each batch task.
+    """
+    from issuing.platform.tasks import issue_application_task, issue_batch_task
+
+    queued = types.SimpleNamespace(issue=[], batches=[])
+    monkeypatch.setattr(issue_application_task, "delay", queued.issue.append)
+    monkeypatch.setattr(issue_batch_task, "delay", queued.batches.append)
+    return queued
 
 
 @pytest.fixture

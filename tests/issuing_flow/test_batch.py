@@ -8,6 +8,7 @@ import pytest
 
 from delivery.models import WebhookDelivery, WebhookEndpoint
 from invoicing.events import events_for
+from issuing.applications import selectors as application_selectors
 from issuing.applications.models import ApplicationStatus, InvoiceApplication, QuotaPeriod
 from issuing.platform import services as platform_services
 from issuing.platform.models import Invoice
@@ -19,11 +20,20 @@ S = ApplicationStatus
 
 
 @pytest.fixture
-def batches(monkeypatch):
-    """The batch tasks that would be queued (the tests run them by hand)."""
-    queued: list[list[int]] = []
-    monkeypatch.setattr(platform_services, "_queue_batch", queued.append)
-    return queued
+def batches(queued_tasks):
+    """The ids of each batch task queued on commit (recorded, not run: the tests run them by hand)."""
+    return queued_tasks.batches
+
+
+@pytest.fixture
+def submit(django_capture_on_commit_callbacks):
+    """A bulk 发起开票 that commits: what it queued for after the commit (its batch tasks) is then queued."""
+
+    def run(**kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return platform_services.applications_submit_issue(**kwargs)
+
+    return run
 
 
 def fresh(apps):
@@ -31,12 +41,12 @@ def fresh(apps):
 
 
 def test_a_bulk_submit_marks_all_in_one_go_and_queues_batches_of_the_configured_size(
-    approved, batches, settings, fiona, django_assert_max_num_queries
+    approved, batches, submit, settings, fiona, django_assert_max_num_queries
 ):
     settings.ISSUING_BATCH_SIZE = 4
     apps = approved(10)
     with django_assert_max_num_queries(20):  # a constant number of statements, not a few per application
-        result = platform_services.applications_submit_issue(applications=apps, actor=fiona)
+        result = submit(applications=apps, actor=fiona)
 
     assert result.refused == {} and len(result.marked) == 10
     assert batches == [[a.pk for a in apps[:4]], [a.pk for a in apps[4:8]], [a.pk for a in apps[8:]]]
@@ -46,9 +56,9 @@ def test_a_bulk_submit_marks_all_in_one_go_and_queues_batches_of_the_configured_
         assert (event.from_state, event.to_state, event.actor) == (S.APPROVED, S.ISSUING, fiona)
 
 
-def test_issue_batch_gives_each_application_exactly_one_invoice_and_records_like_one_by_one(approved, batches):
+def test_issue_batch_gives_each_application_exactly_one_invoice_and_records_like_one_by_one(approved, batches, submit):
     apps = approved(7)
-    platform_services.applications_submit_issue(applications=apps)
+    submit(applications=apps)
     [ids] = batches
 
     report = platform_services.issue_batch(application_ids=ids, record_every=3)
@@ -74,13 +84,13 @@ def test_issue_batch_gives_each_application_exactly_one_invoice_and_records_like
     assert sorted(again.skipped) == ids and Invoice.objects.filter(application__in=apps).count() == 7
 
 
-def test_a_bulk_submit_leaves_issued_ones_alone_and_refuses_what_may_not_start(approved, batches, fiona):
+def test_a_bulk_submit_leaves_issued_ones_alone_and_refuses_what_may_not_start(approved, batches, submit, fiona):
     done, waiting, other = approved(3)
-    platform_services.applications_submit_issue(applications=[done])
+    submit(applications=[done])
     platform_services.issue_batch(application_ids=batches.pop())
     InvoiceApplication.objects.filter(pk=other.pk).update(status=S.PENDING_REVIEW)
 
-    result = platform_services.applications_submit_issue(applications=[done, waiting, other], actor=fiona)
+    result = submit(applications=[done, waiting, other], actor=fiona)
 
     assert [a.pk for a in result.already] == [done.pk]
     assert [a.pk for a in result.marked] == [waiting.pk]
@@ -90,8 +100,7 @@ def test_a_bulk_submit_leaves_issued_ones_alone_and_refuses_what_may_not_start(a
 
 
 @pytest.mark.parametrize("short", [Decimal("0.01"), Decimal("0.00")])
-def test_a_bulk_submit_checks_quota_again_as_one_by_one_would(approved, batches, seller, short):
-    from issuing.applications import selectors as application_selectors
+def test_a_bulk_submit_checks_quota_again_as_one_by_one_would(approved, batches, submit, seller, short):
     apps = approved(3)
     month = application_selectors.quota_month()
     # All three are approved, so each already holds its amount of the quota; one fen short and none may start.
@@ -99,7 +108,7 @@ def test_a_bulk_submit_checks_quota_again_as_one_by_one_would(approved, batches,
                                used=Decimal("0.00"))
     one_by_one = {a.number: {f.code for f in application_selectors.application_failures(a)} for a in fresh(apps)}
 
-    result = platform_services.applications_submit_issue(applications=apps)
+    result = submit(applications=apps)
 
     assert {n: {f.code for f in fs} for n, fs in result.refused.items()} == {n: c for n, c in one_by_one.items() if c}
     if short:
@@ -108,13 +117,12 @@ def test_a_bulk_submit_checks_quota_again_as_one_by_one_would(approved, batches,
         assert len(result.marked) == 3 and batches == [[a.pk for a in apps]]
 
 
-def test_issued_invoices_consume_quota_with_one_event_each(approved, batches, seller):
-    from issuing.applications import selectors as application_selectors
+def test_issued_invoices_consume_quota_with_one_event_each(approved, batches, submit, seller):
     apps = approved(4)
     month = application_selectors.quota_month()
     period = QuotaPeriod.objects.create(taxpayer=seller, month=month, total=Decimal("100000000.00"),
                                         used=Decimal("10.00"))
-    platform_services.applications_submit_issue(applications=apps)
+    submit(applications=apps)
     platform_services.issue_batch(application_ids=batches.pop())
 
     period.refresh_from_db()
@@ -124,9 +132,9 @@ def test_issued_invoices_consume_quota_with_one_event_each(approved, batches, se
         Invoice.objects.filter(application__in=apps).values_list("number", flat=True))
 
 
-def test_faults_in_a_batch_still_end_with_one_invoice_per_application(approved, batches, faults, account):
+def test_faults_in_a_batch_still_end_with_one_invoice_per_application(approved, batches, submit, faults, account):
     apps = approved(24)
-    platform_services.applications_submit_issue(applications=apps)
+    submit(applications=apps)
     faults(error_rate=Decimal("0.2"), timeout_before_rate=Decimal("0.1"), timeout_after_rate=Decimal("0.2"),
            duplicate_reply_rate=Decimal("0.2"), seed=7)
 
@@ -160,9 +168,9 @@ class Killed(BaseException):
     """A worker killed after its calls and before it recorded them (no ``except Exception`` catches it)."""
 
 
-def test_a_batch_killed_between_the_calls_and_the_record_is_recovered_by_serial(approved, batches, monkeypatch):
+def test_a_batch_killed_between_the_calls_and_the_record_is_recovered_by_serial(approved, batches, submit, monkeypatch):
     apps = approved(6)
-    platform_services.applications_submit_issue(applications=apps)
+    submit(applications=apps)
     [ids] = batches
     real = platform_services.invoices_record_issued
 
@@ -183,9 +191,9 @@ def test_a_batch_killed_between_the_calls_and_the_record_is_recovered_by_serial(
     assert LedgerInvoice.objects.filter(serial__in=[a.number for a in apps]).count() == 6
 
 
-def test_a_failed_batch_record_falls_back_to_one_by_one(approved, batches, monkeypatch):
+def test_a_failed_batch_record_falls_back_to_one_by_one(approved, batches, submit, monkeypatch):
     apps = approved(3)
-    platform_services.applications_submit_issue(applications=apps)
+    submit(applications=apps)
 
     def broken(*args, **kwargs):
         raise RuntimeError("bulk insert failed")
@@ -197,9 +205,9 @@ def test_a_failed_batch_record_falls_back_to_one_by_one(approved, batches, monke
     assert all(app.status == S.ISSUED for app in fresh(apps))
 
 
-def test_a_rejected_application_in_a_batch_fails_alone(approved, batches, monkeypatch):
+def test_a_rejected_application_in_a_batch_fails_alone(approved, batches, submit, monkeypatch):
     apps = approved(3)
-    platform_services.applications_submit_issue(applications=apps)
+    submit(applications=apps)
     bad = apps[1]
     real = platform_services.build_issue_request
 
@@ -219,12 +227,12 @@ def test_a_rejected_application_in_a_batch_fails_alone(approved, batches, monkey
     assert failed.status == S.FAILED and "3105" in failed.fail_reason
 
 
-def test_webhooks_are_announced_for_a_batch_as_for_one_by_one(approved, batches, seller,
+def test_webhooks_are_announced_for_a_batch_as_for_one_by_one(approved, batches, submit, seller,
                                                              django_capture_on_commit_callbacks):
     WebhookEndpoint.objects.create(taxpayer=seller, url="https://shop.example.com/hooks", events=["*"])
     apps = approved(3)
+    submit(applications=apps)
     with django_capture_on_commit_callbacks(execute=False):
-        platform_services.applications_submit_issue(applications=apps)
         platform_services.issue_batch(application_ids=batches.pop())
 
     issued = WebhookDelivery.objects.filter(event="invoice.issued")

@@ -14,9 +14,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 S = ApplicationStatus
 
 
-def test_two_workers_issuing_the_same_application_at_once_make_one_invoice(approved, monkeypatch):
-    monkeypatch.setattr(platform_services, "_queue_issue", lambda application_id: None)  # the "workers" are these threads
-    app = approved()
+def test_two_workers_issuing_the_same_application_at_once_make_one_invoice(approved, queued_tasks):
+    app = approved()  # the issuing task queued on commit is not run: the "workers" are these threads
     platform_services.application_submit_issue(application=app)
 
     results, errors = run_together(4, lambda: platform_services.issue_attempt(application_id=app.pk))
@@ -29,20 +28,17 @@ def test_two_workers_issuing_the_same_application_at_once_make_one_invoice(appro
     assert LedgerInvoice.objects.filter(serial=app.issue_serial).count() == 1
 
 
-def test_two_clicks_at_once_queue_one_task(approved, monkeypatch):
-    queued = []
-    monkeypatch.setattr(platform_services, "_queue_issue", queued.append)
+def test_two_clicks_at_once_queue_one_task(approved, queued_tasks):
     app = approved()
 
     results, errors = run_together(4, lambda: platform_services.application_submit_issue(application=app).status)
 
     assert errors == [] and results == [S.ISSUING] * 4
-    assert queued == [app.pk]
+    assert queued_tasks.issue == [app.pk]
     assert InvoiceApplication.objects.get(pk=app.pk).issue_attempts == 1
 
 
-def test_a_worker_recording_while_the_poller_records_makes_one_invoice(approved, channel, monkeypatch):
-    monkeypatch.setattr(platform_services, "_queue_issue", lambda application_id: None)
+def test_a_worker_recording_while_the_poller_records_makes_one_invoice(approved, channel, queued_tasks):
     app = approved()
     platform_services.application_submit_issue(application=app)
     app.refresh_from_db()
@@ -56,12 +52,10 @@ def test_a_worker_recording_while_the_poller_records_makes_one_invoice(approved,
     assert Invoice.objects.filter(application=app).count() == 1
 
 
-def test_two_workers_running_the_same_batch_at_once_make_one_invoice_each(approved, monkeypatch):
-    batches = []
-    monkeypatch.setattr(platform_services, "_queue_batch", batches.append)
+def test_two_workers_running_the_same_batch_at_once_make_one_invoice_each(approved, queued_tasks):
     apps = approved(8)
     platform_services.applications_submit_issue(applications=apps)
-    [ids] = batches
+    [ids] = queued_tasks.batches
 
     results, errors = run_together(3, lambda: platform_services.issue_batch(application_ids=ids, record_every=3))
 

@@ -25,7 +25,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def _issued(channel, apps):
-    """Submit ``apps`` (no task queued) and have the platform issue each; returns their results."""
+    """Submit ``apps`` (their tasks queued, not run: ``queued_tasks``) and have the platform issue each; returns
+    their results."""
     results = []
     for app in apps:
         platform_services.application_submit_issue(application=app)
@@ -94,8 +95,7 @@ def _against_a_batch(second, first_app_result):
 
 
 def test_one_by_one_recording_against_a_batch_on_the_same_rollup_row_does_not_deadlock(approved, channel,
-                                                                                       monkeypatch):
-    monkeypatch.setattr(platform_services, "_queue_issue", lambda application_id: None)
+                                                                                       queued_tasks):
     first, second = approved(2)
     r1, r2 = _issued(channel, [first, second])
 
@@ -110,9 +110,8 @@ def test_one_by_one_recording_against_a_batch_on_the_same_rollup_row_does_not_de
     assert bucket.invoice_count == 2
 
 
-def test_a_void_against_a_batch_on_the_same_day_does_not_deadlock(approved, channel, monkeypatch, fiona):
+def test_a_void_against_a_batch_on_the_same_day_does_not_deadlock(approved, channel, queued_tasks, fiona):
     """The void (and the red-letter paths) lock the blue invoice; they must not lock its entity with it."""
-    monkeypatch.setattr(platform_services, "_queue_issue", lambda application_id: None)
     first, second = approved(2)
     r1, r2 = _issued(channel, [first, second])
     platform_services.invoice_record_issued(application_id=second.pk, result=r2)

@@ -12,7 +12,9 @@ from django.conf import settings
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
-def test_a_connection_left_open_fails_the_run_and_the_test_database_is_still_dropped():
+@pytest.mark.parametrize(("workers", "suffix"), [("0", ""), ("1", "_gw0")], ids=["one-process", "xdist-worker"])
+def test_a_connection_left_open_fails_the_run_and_the_test_database_is_still_dropped(workers, suffix):
+    """In one process, and in a pytest-xdist worker (its own database, reported by the controlling process)."""
     db = settings.DATABASES["default"]
     base = db["NAME"].removeprefix("test_") + "_teardown_probe"
     auth = db.get("USER") or ""
@@ -22,7 +24,8 @@ def test_a_connection_left_open_fails_the_run_and_the_test_database_is_still_dro
     env = dict(os.environ, DATABASE_URL=url)
     env.pop("PYTEST_XDIST_WORKER", None)
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/kernel/teardown_probe.py", "-q", "-p", "no:cacheprovider", "-n", "0"],
+        [sys.executable, "-m", "pytest", "tests/kernel/teardown_probe.py", "-q", "-p", "no:cacheprovider",
+         "-n", workers],
         cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=600,
     )
     out = run.stdout + run.stderr
@@ -33,4 +36,4 @@ def test_a_connection_left_open_fails_the_run_and_the_test_database_is_still_dro
     assert "being accessed by other users" not in out, out[-3000:]
     with psycopg.connect(host=db.get("HOST") or None, port=db.get("PORT") or None, user=db.get("USER") or None,
                          password=db.get("PASSWORD") or None, dbname="postgres", autocommit=True) as c:
-        assert c.execute("SELECT 1 FROM pg_database WHERE datname = %s", [f"test_{base}"]).fetchone() is None
+        assert c.execute("SELECT 1 FROM pg_database WHERE datname = %s", [f"test_{base}{suffix}"]).fetchone() is None

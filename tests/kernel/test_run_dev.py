@@ -9,6 +9,7 @@ group (another session) is found too.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -29,9 +30,21 @@ START_WITHIN = 90
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range. The server binds it seconds later; meanwhile the outgoing
+    connections of other test processes (pytest-xdist workers) take their source ports from that range."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 0
+    candidates = random.sample(range(max(1024, low - 8000), low), 200) if low > 2024 else []
+    for port in [*candidates, 0]:  # 0: any port the kernel gives
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port")
 
 
 def _env(var_dir: Path, marker: str) -> dict[str, str]:
