@@ -60,7 +60,6 @@ from issuing.applications import services as application_services
 from issuing.applications.compliance import ComplianceError
 from issuing.applications.models import CUSTOMER_STATUS, ApplicationLine, ApplicationSource, InvoiceApplication
 from issuing.base import Source
-from issuing.billing import selectors as billing_selectors
 from issuing.billing import services as billing_services
 from issuing.billing.models import BillingDocument, BillingDocumentStatus
 from issuing.platform.models import Invoice, InvoiceLine, InvoiceStatus
@@ -240,7 +239,7 @@ class BillingDocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
     filterset_class = BillingDocumentFilter
 
     def get_queryset(self):
-        qs = billing_selectors.billing_documents_with_applied(BillingDocument.objects.all())
+        qs = application_selectors.billing_documents_with_applied(BillingDocument.objects.all())
         return self.scoped(qs).select_related("taxpayer", "taxpayer__issuing_policy").prefetch_related(
             "lines__tax_category"
         ).order_by("-created_at", "-id")

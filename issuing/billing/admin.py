@@ -24,6 +24,7 @@ from invoicing.admin import (
 from invoicing.admin_messages import error_text, item_error, report_rows
 from invoicing.events import event_record
 from invoicing.formatting import money
+from issuing.applications import selectors as application_selectors
 from issuing.applications import services as application_services
 from issuing.applications.models import (
     InvoiceApplication,
@@ -80,7 +81,7 @@ class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, E
         return [f.name for f in BillingDocument._meta.fields] + ["balance_display", "events_table"]
 
     def get_queryset(self, request):
-        return billing_selectors.billing_documents_with_applied(super().get_queryset(request))
+        return application_selectors.billing_documents_with_applied(super().get_queryset(request))
 
     def has_add_permission(self, request):
         return False  # billing documents arrive by import or API (or billing_document_create)
@@ -112,7 +113,7 @@ class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, E
     def balance_display(self, obj):
         if obj is None or obj.pk is None:
             return "-"
-        bal = billing_selectors.billing_document_balance(obj, policy=billing_selectors.policy_for(obj.taxpayer))
+        bal = application_selectors.billing_document_balance(obj, policy=billing_selectors.policy_for(obj.taxpayer))
         if bal.over_invoiced:
             note = gettext("（超开 %(amount)s，需红冲）") % {"amount": money(bal.over_invoiced)}
             return format_html("{} <span style='color:#ba2121'>{}</span>", money(bal.balance), note)

@@ -122,6 +122,11 @@ class BillingDocument(BuyerFieldsMixin, models.Model):
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
+    # What live applications take from the document; not a column. Set by the applied-amount annotation
+    # (``issuing.applications.selectors.billing_documents_with_applied``) and, after a payment or a refund, by
+    # applications' listener of ``issuing.billing.signals.billing_document_changed``.
+    applied: Decimal
+
     class Meta:
         verbose_name = _("业务单据")
         verbose_name_plural = pgettext_lazy("plural", "业务单据")

@@ -1,4 +1,8 @@
-"""Billing documents: create, record payment and delivery, refund; each locks, checks and records its event."""
+"""Billing documents: create, record payment and delivery, refund; each locks, checks and records its event.
+
+What follows from a new document, a payment, a delivery or a refund for applications (the document's status, the
+automatic application of the entity's 申请时机) is theirs: each service sends ``issuing.billing.signals``' signal
+inside its transaction and applications react there."""
 
 from __future__ import annotations
 
@@ -22,21 +26,20 @@ from invoicing.validators import (
     document_lines_problem,
     tax_rate_problem,
 )
-from issuing.applications.services import DocumentEvent, billing_document_auto_apply, billing_documents_auto_apply
-from issuing.base import Source
-from issuing.billing import selectors as billing_selectors
+from issuing.base import ZERO, Source
 from issuing.billing.models import BillingDocument, BillingDocumentLine
-from issuing.billing.status import _refresh_document_status
+from issuing.billing.selectors import balance_of, policy_for
+from issuing.billing.signals import DocumentChange, billing_document_changed, billing_documents_created
 from issuing.inputs import (
-    _buyer_from_counterparty,
-    _buyer_from_dict,
-    _category,
-    _check_line_text,
-    _input_lines,
-    _opt_decimal,
-    _with_categories,
+    buyer_from_counterparty,
+    buyer_from_dict,
+    check_line_text,
+    input_lines,
+    lines_with_categories,
+    optional_decimal,
+    tax_category_of,
 )
-from issuing.workflow import P_ADD_DOCUMENT, P_CHANGE_DOCUMENT, ZERO, authorize, lock_rows
+from issuing.workflow import P_ADD_DOCUMENT, P_CHANGE_DOCUMENT, authorize, lock_rows
 
 
 def billing_document_create(
@@ -66,7 +69,7 @@ def billing_document_create(
         raise ValidationError({"counterparty": gettext("购买方不属于该主体")})
     if counterparty is None and not buyer:
         raise ValidationError({"buyer_name": gettext("请选择购买方或填写购买方抬头")})
-    buyer_fields = _buyer_from_counterparty(counterparty) if counterparty else _buyer_from_dict(buyer or {})
+    buyer_fields = buyer_from_counterparty(counterparty) if counterparty else buyer_from_dict(buyer or {})
     if not lines:
         raise ValidationError({"lines": gettext("业务单据至少要有一行明细")})
     problem = document_lines_problem(len(lines))
@@ -75,11 +78,11 @@ def billing_document_create(
     problem = business_date_problem(business_date)
     if problem:
         raise ValidationError({"business_date": problem})
-    lines = _with_categories(lines)
+    lines = lines_with_categories(lines)
     computed: list[tuple[dict[str, Any], Decimal]] = []
     for no, raw in enumerate(lines, start=1):
-        _check_line_text(raw, no=no)
-        invoice_lines = _input_lines(raw, no=no)
+        check_line_text(raw, no=no)
+        invoice_lines = input_lines(raw, no=no)
         category = raw.get("tax_category")
         problem = tax_rate_problem(invoice_lines[0].rate, taxpayer.taxpayer_type) or category_rate_problem(
             invoice_lines[0].rate, category.allowed_rates if isinstance(category, TaxCategory) else (),
@@ -125,14 +128,14 @@ def billing_document_create(
                     item_name=str(raw["item_name"]).strip(),
                     spec=str(raw.get("spec") or ""),
                     unit=str(raw.get("unit") or ""),
-                    quantity=_opt_decimal(raw.get("quantity"), "quantity"),
-                    unit_price=_opt_decimal(raw.get("unit_price"), "unit_price"),
+                    quantity=optional_decimal(raw.get("quantity"), "quantity"),
+                    unit_price=optional_decimal(raw.get("unit_price"), "unit_price"),
                     amount=q2(to_decimal(raw["amount"], "amount")) if raw.get("amount") not in (None, "") else q2(
-                        _opt_decimal(raw.get("quantity"), "quantity") * _opt_decimal(raw.get("unit_price"), "unit_price")  # type: ignore[operator]
+                        optional_decimal(raw.get("quantity"), "quantity") * optional_decimal(raw.get("unit_price"), "unit_price")  # type: ignore[operator]
                     ),
                     tax_inclusive=bool(raw.get("tax_inclusive", True)),
-                    discount=_opt_decimal(raw.get("discount"), "discount") or ZERO,
-                    tax_category=_category(raw.get("tax_category")),
+                    discount=optional_decimal(raw.get("discount"), "discount") or ZERO,
+                    tax_category=tax_category_of(raw.get("tax_category")),
                     tax_rate=to_decimal(raw["tax_rate"], "tax_rate"),
                     total=total,
                 )
@@ -145,7 +148,7 @@ def billing_document_create(
             to_state=doc.status,
             data={"order_amount": str(order), "paid_amount": str(doc.paid_amount), "source": source},
         )
-        billing_documents_auto_apply(documents=[doc])
+        billing_documents_created.send(sender=BillingDocument, documents=[doc], actor=actor)
     return doc
 
 
@@ -159,9 +162,8 @@ def billing_document_record_payment(*, document: BillingDocument, actor: Actor, 
         authorize(actor, doc.taxpayer_id, P_CHANGE_DOCUMENT)
         doc.paid_amount += value
         doc.save(update_fields=["paid_amount", "updated_at"])
-        _refresh_document_status(doc)
         event_record(obj=doc, action="payment", actor=actor, data={"amount": str(value), "paid": str(doc.paid_amount)})
-        billing_document_auto_apply(document=doc, event=DocumentEvent.PAID)
+        billing_document_changed.send(sender=BillingDocument, document=doc, change=DocumentChange.PAID, actor=actor)
     return doc
 
 
@@ -176,7 +178,8 @@ def billing_document_mark_delivered(
             doc.delivered_on = delivered_on or timezone.localdate()
             doc.save(update_fields=["delivered_on", "updated_at"])
             event_record(obj=doc, action="delivered", actor=actor, data={"delivered_on": doc.delivered_on.isoformat()})
-            billing_document_auto_apply(document=doc, event=DocumentEvent.DELIVERED)
+            billing_document_changed.send(sender=BillingDocument, document=doc, change=DocumentChange.DELIVERED,
+                                          actor=actor)
     return doc
 
 
@@ -200,8 +203,8 @@ def billing_document_refund(
             )
         doc.refunded_amount += value
         doc.save(update_fields=["refunded_amount", "updated_at"])
-        _refresh_document_status(doc)
-        bal = billing_selectors.billing_document_balance(doc, applied=billing_selectors.applied_amount(doc))
+        billing_document_changed.send(sender=BillingDocument, document=doc, change=DocumentChange.REFUNDED, actor=actor)
+        bal = balance_of(doc, policy=policy_for(doc.taxpayer), applied=doc.applied)
         event_record(
             obj=doc,
             action="refund",

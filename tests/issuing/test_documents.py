@@ -12,7 +12,6 @@ from issuing.applications import services as application_services
 from issuing.applications import splitting as applications_splitting
 from issuing.applications.models import ApplicationSource, InvoiceApplication
 from issuing.applications.models import ApplicationStatus as S
-from issuing.billing import selectors as billing_selectors
 from issuing.billing import services as billing_services
 from issuing.billing.models import BillingDocument, BillingDocumentStatus, InvoicingBasis
 from tests.factories import CounterpartyFactory
@@ -36,19 +35,19 @@ def test_order_amount_must_match_the_lines(yuntu, person):
 
 def test_pay_first_documents_are_invoiceable_only_for_what_was_paid(yuntu, person, fiona):
     doc = make_document(yuntu, counterparty=person, lines=[software_line("1000.00")], paid="400.00")
-    assert billing_selectors.billing_document_balance(doc).balance == Decimal("400.00")
+    assert application_selectors.billing_document_balance(doc).balance == Decimal("400.00")
     with pytest.raises(ValidationError):
         application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[(doc, "400.01")])
     invoice_first = make_document(yuntu, counterparty=person, lines=[software_line("1000.00")], paid="0",
                                   invoicing_basis=InvoicingBasis.ORDER)
-    assert billing_selectors.billing_document_balance(invoice_first).balance == Decimal("1000.00")
+    assert application_selectors.billing_document_balance(invoice_first).balance == Decimal("1000.00")
 
 
 def test_a_refund_after_invoicing_shows_as_over_invoiced_never_as_a_negative_balance(yuntu, person, fiona):
     doc = make_document(yuntu, counterparty=person)
     application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
     doc = billing_services.billing_document_refund(document=doc, actor=fiona, amount="30.00")
-    bal = billing_selectors.billing_document_balance(doc)
+    bal = application_selectors.billing_document_balance(doc)
     assert (bal.balance, bal.over_invoiced) == (Decimal("0.00"), Decimal("30.00"))
     with pytest.raises(ValidationError):
         billing_services.billing_document_refund(document=doc, actor=fiona, amount="100.00")
@@ -62,7 +61,7 @@ def test_withdrawing_gives_the_balance_back_and_the_status_follows(yuntu, person
     application_services.application_withdraw(application=app, actor=fiona)
     doc.refresh_from_db()
     assert doc.status == BillingDocumentStatus.OPEN
-    assert billing_selectors.billing_document_balance(doc).balance == Decimal("300.00")
+    assert application_selectors.billing_document_balance(doc).balance == Decimal("300.00")
 
 
 def test_partial_application_takes_lines_pro_rata_to_the_fen(yuntu, person, fiona):
@@ -128,7 +127,7 @@ def test_split_by_amount_limit_and_explicit_amounts(yuntu, buyer, fiona):
     assert all(p.amount <= Decimal("1000.00") and p.status == S.PENDING_REVIEW for p in parts)
     _split_invariants(app, parts)
     for doc in docs:
-        assert billing_selectors.billing_document_balance(doc).balance == 0
+        assert application_selectors.billing_document_balance(doc).balance == 0
     again = application_services.application_split(application=parts[0], actor=fiona, use_entity_limits=False,
                                        plan=applications_splitting.SplitPlan(amounts=(Decimal("100.00"),)))
     assert [p.total for p in again] == [Decimal("100.00"), parts[0].total - Decimal("100.00")]
@@ -184,7 +183,7 @@ def test_twenty_concurrent_applications_never_overdraw_a_document(transactional_
         t.join(timeout=60)
     assert sorted(set(outcomes)) == ["ok", "refused"], outcomes
     assert outcomes.count("ok") == 14
-    bal = billing_selectors.billing_document_balance(BillingDocument.objects.get(pk=doc.pk))
+    bal = application_selectors.billing_document_balance(BillingDocument.objects.get(pk=doc.pk))
     assert bal.applied == Decimal("98.00") and bal.balance == Decimal("2.00")
     assert InvoiceApplication.objects.count() == 14
     assert len(set(InvoiceApplication.objects.values_list("number", flat=True))) == 14
