@@ -628,13 +628,22 @@ def application_reject(*, application: InvoiceApplication, actor: Actor, reason:
         return app
 
 
+# The transition that brings a billing document to each status it may be refreshed to.
+DOCUMENT_STATUS_TRANSITIONS = {
+    BillingDocumentStatus.OPEN: "mark_open",
+    BillingDocumentStatus.PARTLY: "mark_partly_applied",
+    BillingDocumentStatus.FULLY: "mark_fully_applied",
+}
+
+
 def billing_document_refresh_status(
     *, document: BillingDocument, actor: Actor = None, applied: Decimal | None = None
 ) -> BillingDocument:
     """A billing document's status follows what live applications take from it: nothing → 未开票, all it may be
     invoiced for → 已全部申请, some → 部分开票; a closed one stays closed. Called after every change of that amount
-    or of the document's ceiling (payment, refund). The caller holds the document's row lock. ``applied``: what live
-    applications take, when the caller has just read it."""
+    or of the document's ceiling (an application created, withdrawn, rejected, red-flushed; a payment, a refund).
+    A change is the document's transition, with its event. The caller holds the document's row lock (``document``
+    was read under it). ``applied``: what live applications take, when the caller has just read it."""
     if document.status == BillingDocumentStatus.CLOSED:
         return document
     if applied is None:
@@ -646,9 +655,14 @@ def billing_document_refresh_status(
         status = BillingDocumentStatus.FULLY
     else:
         status = BillingDocumentStatus.PARTLY
-    if status != document.status:
-        BillingDocument.objects.filter(pk=document.pk).update(status=status)
-        document.status = status
+    if status == document.status:
+        return document
+    name = DOCUMENT_STATUS_TRANSITIONS[status]
+    before = document.status
+    getattr(document, name)()
+    document.save(update_fields=["status"])
+    event_record(obj=document, action=name, actor=actor, from_state=before, to_state=document.status,
+                 data={"applied": str(bal.applied), "balance": str(bal.balance)})
     return document
 
 

@@ -115,7 +115,7 @@ def billing_document_create(
             created_by=actor_user(actor),
             **buyer_fields,
         )
-        doc.full_clean()
+        doc.full_clean(exclude=["status"])  # a new document is 未开票; the status is its transitions' only
         doc.save()
         rows = []
         for no, (raw, total) in enumerate(computed, start=1):

@@ -6,7 +6,9 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django_fsm import TransitionNotAllowed
 
+from invoicing.events import events_for
 from issuing.applications import selectors as application_selectors
 from issuing.applications import services as application_services
 from issuing.applications import splitting as applications_splitting
@@ -187,3 +189,76 @@ def test_twenty_concurrent_applications_never_overdraw_a_document(transactional_
     assert bal.applied == Decimal("98.00") and bal.balance == Decimal("2.00")
     assert InvoiceApplication.objects.count() == 14
     assert len(set(InvoiceApplication.objects.values_list("number", flat=True))) == 14
+
+
+DS = BillingDocumentStatus
+# transition → the statuses it may start from, and the status it ends in
+DOCUMENT_MATRIX = {
+    "mark_open": ({DS.PARTLY, DS.FULLY}, DS.OPEN),
+    "mark_partly_applied": ({DS.OPEN, DS.FULLY}, DS.PARTLY),
+    "mark_fully_applied": ({DS.OPEN, DS.PARTLY}, DS.FULLY),
+}
+
+
+@pytest.mark.parametrize("name", DOCUMENT_MATRIX)
+@pytest.mark.parametrize("status", list(DS))
+def test_every_document_status_and_transition_in_the_model(name, status):
+    sources, target = DOCUMENT_MATRIX[name]
+    doc = BillingDocument(status=status)
+    if status in sources:
+        getattr(doc, name)()
+        assert doc.status == target
+    else:
+        with pytest.raises(TransitionNotAllowed):
+            getattr(doc, name)()
+        assert doc.status == status
+
+
+def test_the_document_status_cannot_be_set_directly(yuntu, person):
+    doc = make_document(yuntu, counterparty=person)
+    with pytest.raises(AttributeError):
+        doc.status = DS.FULLY
+    doc.refresh_from_db()  # a protected field still reloads
+    assert doc.status == DS.OPEN
+
+
+def test_each_status_change_is_a_transition_with_its_event(yuntu, person, fiona):
+    doc = make_document(yuntu, counterparty=person, lines=[software_line("300.00")])
+    part = application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[(doc, "100.00")])
+    application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
+    application_services.application_withdraw(application=part, actor=fiona)
+    rest = InvoiceApplication.objects.exclude(pk=part.pk).get()
+    application_services.application_reject(application=rest, actor=fiona, reason="抬头有误")
+    moves = [(e.action, e.from_state, e.to_state, e.actor) for e in events_for(doc).order_by("pk")
+             if e.from_state]
+    assert moves == [
+        ("mark_partly_applied", DS.OPEN, DS.PARTLY, fiona),
+        ("mark_fully_applied", DS.PARTLY, DS.FULLY, fiona),
+        ("mark_partly_applied", DS.FULLY, DS.PARTLY, fiona),
+        ("mark_open", DS.PARTLY, DS.OPEN, fiona),
+    ]
+    doc.refresh_from_db()
+    assert doc.status == DS.OPEN
+
+
+def test_a_refund_moves_the_status_through_its_transition(yuntu, person, fiona):
+    doc = make_document(yuntu, counterparty=person, lines=[software_line("300.00")])
+    application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[(doc, "200.00")])
+    doc = billing_services.billing_document_refund(document=doc, actor=fiona, amount="100.00")
+    assert doc.status == DS.FULLY
+    event = events_for(doc).filter(action="mark_fully_applied").get()
+    assert (event.from_state, event.to_state, event.data) == (DS.PARTLY, DS.FULLY,
+                                                              {"applied": "200.00", "balance": "0.00"})
+    refund = events_for(doc).filter(action="refund").get()
+    assert refund.data["over_invoiced"] == "0.00"
+
+
+def test_a_closed_document_keeps_its_status(yuntu, person, fiona):
+    doc = make_document(yuntu, counterparty=person)
+    BillingDocument.objects.filter(pk=doc.pk).update(status=DS.CLOSED)  # no service closes a document yet
+    doc = BillingDocument.objects.get(pk=doc.pk)
+    application_services.billing_document_refresh_status(document=doc, actor=fiona)
+    doc.refresh_from_db()
+    assert doc.status == DS.CLOSED and not events_for(doc).filter(from_state=DS.CLOSED).exists()
+    with pytest.raises(ValidationError):
+        application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
