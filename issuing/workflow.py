@@ -23,6 +23,15 @@ P_ADD_DOCUMENT = "issuing.add_billingdocument"
 P_CHANGE_DOCUMENT = "issuing.change_billingdocument"
 
 
+P_DELETE_DOCUMENT = "issuing.delete_billingdocument"
+
+
+P_ADD_POLICY = "issuing.add_issuingpolicy"
+
+
+P_CHANGE_POLICY = "issuing.change_issuingpolicy"
+
+
 P_ADD_APPLICATION = "issuing.add_invoiceapplication"
 
 

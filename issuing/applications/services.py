@@ -567,6 +567,36 @@ def applications_merge(
     )
 
 
+# What may be edited on an application before approval: the buyer title, the delivery contacts and the remark.
+EDITABLE_FIELDS = ("delivery_email", "delivery_mobile", "remark", *BUYER_KEYS)
+EDITABLE_UNTIL_APPROVAL = (S.DRAFT, S.PENDING_REVIEW, S.IN_REVIEW)
+
+
+def application_edit(*, application: InvoiceApplication, actor: Actor, changes: dict[str, Any]) -> InvoiceApplication:
+    """Correct an application before approval (``EDITABLE_FIELDS`` only); the event records the new values. Lines,
+    amounts and documents are never edited: split, withdraw or reject and reapply instead."""
+    unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise ValueError(f"not editable on an application: {', '.join(unknown)}")
+    with transaction.atomic():
+        app = application_lock(application)
+        authorize(actor, app.taxpayer_id, P_CHANGE_APPLICATION)
+        if app.status not in EDITABLE_UNTIL_APPROVAL:
+            raise ValidationError(
+                gettext("申请单 %(number)s 当前状态为「%(status)s」，审核通过后不能修改")
+                % {"number": app.number, "status": _status_label(app.status)},
+                code="transition_not_allowed",
+            )
+        if not changes:
+            return app
+        for name, value in changes.items():
+            setattr(app, name, value)
+        app.full_clean(exclude=[f.name for f in InvoiceApplication._meta.fields if f.name not in changes])
+        app.save(update_fields=[*changes, "updated_at"])
+        event_record(obj=app, action="edit", actor=actor, data={name: str(value) for name, value in changes.items()})
+        return app
+
+
 def application_submit(*, application: InvoiceApplication, actor: Actor) -> InvoiceApplication:
     with transaction.atomic():
         app = application_lock(application)

@@ -1,4 +1,5 @@
-"""Billing documents: create, record payment and delivery, refund; each locks, checks and records its event.
+"""Billing documents: create, record payment and delivery, refund, delete, and the record of an import; the
+entity's issuing settings. Each locks, checks and records its event.
 
 What follows from a new document, a payment, a delivery or a refund for applications (the document's status, the
 automatic application of the entity's 申请时机) is theirs: each service sends ``issuing.billing.signals``' signal
@@ -6,7 +7,7 @@ inside its transaction and applications react there."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -16,8 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from invoicing.actors import Actor, actor_user
-from invoicing.events import event_record
+from invoicing.actors import Actor, SystemActor, actor_user
+from invoicing.events import event_record, events_record_many
 from invoicing.models import Counterparty, Item, TaxCategory, Taxpayer
 from invoicing.tax import q2, to_decimal
 from invoicing.validators import (
@@ -27,7 +28,7 @@ from invoicing.validators import (
     tax_rate_problem,
 )
 from issuing.base import ZERO, Source
-from issuing.billing.models import BillingDocument, BillingDocumentLine
+from issuing.billing.models import BillingDocument, BillingDocumentLine, IssuingPolicy
 from issuing.billing.selectors import balance_of, policy_for
 from issuing.billing.signals import DocumentChange, billing_document_changed, billing_documents_created
 from issuing.inputs import (
@@ -39,7 +40,18 @@ from issuing.inputs import (
     optional_decimal,
     tax_category_of,
 )
-from issuing.workflow import P_ADD_DOCUMENT, P_CHANGE_DOCUMENT, authorize, lock_rows
+from issuing.workflow import (
+    P_ADD_DOCUMENT,
+    P_ADD_POLICY,
+    P_CHANGE_DOCUMENT,
+    P_CHANGE_POLICY,
+    P_DELETE_DOCUMENT,
+    authorize,
+    lock_rows,
+)
+
+# An import run on the server without a user (``manage.py import_billing`` without ``--user``).
+IMPORTER = SystemActor("import")
 
 
 def billing_document_create(
@@ -213,3 +225,63 @@ def billing_document_refund(
             data={"amount": str(value), "refunded": str(doc.refunded_amount), "over_invoiced": str(bal.over_invoiced)},
         )
     return doc
+
+
+def billing_document_delete(*, document: BillingDocument, actor: Actor) -> None:
+    """Delete a document that no application ever took from (one entered by mistake); recorded before it goes."""
+    with transaction.atomic():
+        doc = lock_rows(BillingDocument, [document.pk])[0]
+        authorize(actor, doc.taxpayer_id, P_DELETE_DOCUMENT)
+        if doc.application_sources.exists():
+            raise ValidationError(
+                gettext("业务单据 %(number)s 已申请开票，不能删除") % {"number": doc.external_no},
+                code="transition_not_allowed",
+            )
+        event_record(obj=doc, action="delete", actor=actor, from_state=doc.status,
+                     data={"external_no": doc.external_no, "order_amount": str(doc.order_amount)})
+        doc.delete()
+
+
+def billing_documents_record_import(
+    *,
+    actor: Actor,
+    document_ids: Sequence[int],
+    taxpayer_ids: Iterable[int],
+    filename: str,
+    lines: int,
+    path: str,
+) -> None:
+    """Close an import whose documents and lines the importer has just written (``issuing.intake``), in its
+    transaction: one audit event per entity for the whole file (not one per document), then the documents are
+    announced like ``billing_document_create``'s (the entities' 申请时机 apply to them). ``path``: ``fast`` (the
+    file import) or ``admin`` (the admin's import pages)."""
+    taxpayers = list(Taxpayer.objects.filter(pk__in=set(taxpayer_ids)).order_by("pk"))
+    for taxpayer in taxpayers:
+        authorize(actor, taxpayer.pk, P_ADD_DOCUMENT)
+    events_record_many([
+        {"obj": taxpayer, "action": "billing_import", "actor": actor, "taxpayer": taxpayer,
+         "data": {"file": filename, "documents": len(document_ids), "lines": lines, "path": path}}
+        for taxpayer in taxpayers
+    ])
+    billing_documents_created.send(sender=BillingDocument, documents=list(document_ids), actor=actor)
+
+
+def issuing_policy_set(*, actor: Actor, taxpayer: Taxpayer, changes: dict[str, Any]) -> IssuingPolicy:
+    """Create or change an entity's issuing settings (开票设置): ``changes`` are the settings to set, by field name;
+    the event records them."""
+    if "taxpayer" in changes:
+        raise ValueError("the entity of issuing settings is not a setting: pass taxpayer")
+    with transaction.atomic():
+        policy = IssuingPolicy.objects.select_for_update().filter(taxpayer=taxpayer).first()
+        created = policy is None
+        authorize(actor, taxpayer.pk, P_ADD_POLICY if created else P_CHANGE_POLICY)
+        if policy is None:
+            policy = IssuingPolicy(taxpayer=taxpayer)
+        for name, value in changes.items():
+            setattr(policy, name, value)
+        policy.full_clean()
+        policy.save()
+        data = {"taxpayer": str(taxpayer)} if created else {}
+        data.update({name: str(value) for name, value in changes.items()})
+        event_record(obj=policy, action="policy_change", actor=actor, taxpayer=taxpayer, data=data)
+    return policy
