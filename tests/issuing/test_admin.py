@@ -4,14 +4,18 @@ from decimal import Decimal
 from itertools import count
 
 import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from invoicing.events import events_for
 from issuing.applications import quota
 from issuing.applications import services as application_services
 from issuing.applications.models import ApplicationStatus as S
 from issuing.applications.models import InvoiceApplication
+from issuing.billing import services as billing_services
+from issuing.billing.models import ApplicationTrigger, BillingDocument, IssuingPolicy
 from issuing.platform import invoices as invoice_records
 from issuing.platform.models import Invoice
 from tests.factories import CounterpartyFactory
@@ -228,8 +232,6 @@ def test_customer_service_creates_an_application_from_entered_lines(client, sam,
 
 
 def test_editing_the_title_before_approval_is_recorded(client, sam, yuntu):
-    from invoicing.events import events_for
-
     app = InvoiceApplicationFactory(taxpayer=yuntu)
     client.force_login(sam)
     change = reverse("admin:issuing_invoiceapplication_change", args=[app.pk])
@@ -305,9 +307,6 @@ def test_detail_pages_show_flags_that_are_not_set_as_nothing_rather_than_a_red_c
 
 
 def test_deleting_a_document_in_the_admin_goes_through_the_service_and_is_recorded(client, ada, yuntu, person):
-    from invoicing.events import events_for
-    from issuing.billing.models import BillingDocument
-
     doc = make_document(yuntu, counterparty=person, external_no="SO-DEL")
     client.force_login(ada)
     response = client.post(reverse("admin:issuing_billingdocument_delete", args=[doc.pk]), {"post": "yes"})
@@ -319,10 +318,6 @@ def test_deleting_a_document_in_the_admin_goes_through_the_service_and_is_record
 
 def test_the_service_refuses_to_delete_a_document_with_applications_or_without_the_permission(yuntu, person, ada,
                                                                                               sam):
-    from django.core.exceptions import PermissionDenied, ValidationError
-
-    from issuing.billing import services as billing_services
-
     doc = make_document(yuntu, counterparty=person)
     application_services.application_create(actor=None, taxpayer=yuntu, sources=[doc])
     with pytest.raises(ValidationError):
@@ -333,9 +328,6 @@ def test_the_service_refuses_to_delete_a_document_with_applications_or_without_t
 
 
 def test_issuing_settings_are_changed_through_the_service_and_recorded(client, fiona, ada, yuntu):
-    from invoicing.events import events_for
-    from issuing.billing.models import ApplicationTrigger, IssuingPolicy
-
     client.force_login(ada)
     add = reverse("admin:issuing_issuingpolicy_add")
     form = client.get(add).context["adminform"].form
@@ -362,8 +354,6 @@ def test_issuing_settings_are_changed_through_the_service_and_recorded(client, f
 
 
 def test_an_application_approved_meanwhile_is_not_edited(yuntu, sam):
-    from django.core.exceptions import ValidationError
-
     app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.APPROVED)
     with pytest.raises(ValidationError):
         application_services.application_edit(application=app, actor=sam, changes={"remark": "改"})
