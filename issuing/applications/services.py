@@ -270,8 +270,9 @@ def billing_document_auto_apply(*, document: BillingDocument, event: str) -> Inv
     document (so concurrent payments see each other) and the application's unique ``trigger_key`` backs that up.
     The entity's auto-approval rule applies; an auto-approved application is announced
     (``issuing.applications.signals.auto_application_approved``), and the platform issues it at once when the
-    entity's ``IssuingPolicy.auto_issue`` says so (the channel call after commit). A refusal (no balance, a compliance rule)
-    never undoes the payment: it is written into the document's audit trail. Returns the application created, if any.
+    entity's ``IssuingPolicy.auto_issue`` says so (the channel call after commit). A refusal (no balance, a
+    compliance rule) never undoes the payment: it is written into the document's audit trail. Returns the
+    application created, if any.
     """
     if event not in _EVENT_TRIGGER:
         raise ValueError(f"unknown document event {event!r}")
@@ -285,7 +286,8 @@ def billing_document_auto_apply(*, document: BillingDocument, event: str) -> Inv
         key = trigger_key(doc, event)
         if InvoiceApplication.objects.filter(trigger_key=key).exists():
             return None
-        bal = application_selectors.billing_document_balance(doc, policy=policy, applied=application_selectors.applied_amount(doc))
+        bal = application_selectors.billing_document_balance(
+            doc, policy=policy, applied=application_selectors.applied_amount(doc))
         if bal.balance <= 0:
             return None
         try:
@@ -469,7 +471,8 @@ def application_create(
             if doc.status == BillingDocumentStatus.CLOSED:
                 errors.append(gettext("业务单据 %(number)s 已关闭") % {"number": doc.external_no})
                 continue
-            bal = application_selectors.billing_document_balance(doc, policy=policy, applied=application_selectors.applied_amount(doc))
+            bal = application_selectors.billing_document_balance(
+                doc, policy=policy, applied=application_selectors.applied_amount(doc))
             take = bal.balance if amount is None else amount
             if take <= 0:
                 errors.append(
@@ -640,7 +643,8 @@ def application_approve(*, application: InvoiceApplication, actor: Actor, note: 
         application_ensure_can(app, "approve")
         _check_claim(app, actor)
         applications_compliance.raise_failures(application_selectors.application_failures(app))
-        return application_transition(app, "approve", actor=actor, reason=note, args={"by": actor, "at": timezone.now()})
+        return application_transition(app, "approve", actor=actor, reason=note,
+                                      args={"by": actor, "at": timezone.now()})
 
 
 def application_reject(*, application: InvoiceApplication, actor: Actor, reason: str) -> InvoiceApplication:
@@ -653,7 +657,8 @@ def application_reject(*, application: InvoiceApplication, actor: Actor, reason:
         authorize(actor, app.taxpayer_id, P_REVIEW, P_APPROVE, any_of=True)
         application_ensure_can(app, "reject")
         _check_claim(app, actor)
-        application_transition(app, "reject", actor=actor, reason=reason, args={"by": actor, "at": timezone.now(), "reason": reason})
+        application_transition(app, "reject", actor=actor, reason=reason,
+                               args={"by": actor, "at": timezone.now(), "reason": reason})
         _refresh_sources(app, actor=actor)
         return app
 
@@ -745,7 +750,8 @@ def application_reapply(
         errors: list[str] = []
         for src in sources:
             doc = docs[src.billing_document_id]
-            bal = application_selectors.billing_document_balance(doc, policy=policy, applied=application_selectors.applied_amount(doc))
+            bal = application_selectors.billing_document_balance(
+                doc, policy=policy, applied=application_selectors.applied_amount(doc))
             if doc.status == BillingDocumentStatus.CLOSED:
                 errors.append(gettext("业务单据 %(number)s 已关闭") % {"number": doc.external_no})
             elif src.amount > bal.balance:
@@ -957,7 +963,8 @@ def application_split(
         matrix = applications_splitting.allocate_sources(part_totals, [s.amount - s.released_amount for s in sources]) if sources else []
         doc_by_pk = {d.pk: d for d in docs}
         was_submitted = app.status != S.DRAFT
-        application_transition(app, "withdraw", actor=actor, reason=f"拆分为 {len(parts)} 张", data={"split_into": len(parts)})
+        application_transition(app, "withdraw", actor=actor, reason=f"拆分为 {len(parts)} 张",
+                               data={"split_into": len(parts)})
         created = []
         for i, lines in enumerate(parts):
             taken = [

@@ -498,7 +498,8 @@ def _lock_app(blue: Invoice) -> InvoiceApplication | None:
 def _app_step(app: InvoiceApplication | None, name: str, *, actor: Actor, data: dict, args: dict | None = None) -> None:
     if app is None or not can_proceed(getattr(app, name)):
         return
-    application_services.application_transition(app, name, actor=actor, actor_label=actor_label(actor), data=data, args=args or {})
+    application_services.application_transition(app, name, actor=actor, actor_label=actor_label(actor), data=data,
+                                                args=args or {})
 
 
 def _app_start_red(blue: Invoice, form: RedLetterForm, actor: Actor) -> None:
