@@ -12,8 +12,8 @@ from django.db.models import Prefetch, QuerySet
 
 from api.models import ApiClient, WebhookSubscription
 from invoicing.models import Taxpayer
+from issuing.applications import selectors as application_selectors
 from issuing.applications.models import ApplicationLine, ApplicationSource, InvoiceApplication
-from issuing.billing import selectors as billing_selectors
 from issuing.billing.models import BillingDocument
 from issuing.platform.models import Invoice, InvoiceLine
 from issuing.redletter.models import RedLetterForm
@@ -21,7 +21,7 @@ from issuing.redletter.models import RedLetterForm
 
 def billing_documents(*, taxpayer_ids: Collection[int]) -> QuerySet[BillingDocument]:
     """Billing documents with their lines and the amount already applied for, newest first."""
-    qs = billing_selectors.billing_documents_with_applied(BillingDocument.objects.all())
+    qs = application_selectors.billing_documents_with_applied(BillingDocument.objects.all())
     return qs.filter(taxpayer__in=taxpayer_ids).select_related("taxpayer", "taxpayer__issuing_policy").prefetch_related(
         "lines__tax_category"
     ).order_by("-created_at", "-id")

@@ -19,6 +19,7 @@ from invoicing.validators import (
     tax_rate_problem,
     validate_business_date,
 )
+from issuing.applications import selectors as application_selectors
 from issuing.applications.models import InvoiceApplication, customer_status
 from issuing.base import ISSUABLE_KINDS, InvoiceKind, SpecificBusiness
 from issuing.billing import selectors as billing_selectors
@@ -259,7 +260,7 @@ class BillingDocumentSerializer(serializers.ModelSerializer):
         policies = self.context.setdefault("policies", {})
         if obj.taxpayer_id not in policies:
             policies[obj.taxpayer_id] = billing_selectors.policy_for(obj.taxpayer)
-        bal = billing_selectors.billing_document_balance(obj, policy=policies[obj.taxpayer_id])
+        bal = application_selectors.billing_document_balance(obj, policy=policies[obj.taxpayer_id])
         return BalanceSerializer(bal).data
 
 

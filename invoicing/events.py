@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.dispatch import Signal
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from invoicing.models import Event, Taxpayer
 from invoicing.redaction import redact, redact_text
@@ -25,6 +25,10 @@ ACTION_LABELS = {
     "auto_apply": pgettext_lazy("event", "自动申请开票"),
     "auto_apply_failed": pgettext_lazy("event", "自动申请开票未成功"),
     "billing_import": pgettext_lazy("event", "导入业务单据"),
+    # a billing document's status, named as the status it moves to (issuing.billing.models.BillingDocumentStatus)
+    "mark_open": gettext_lazy("未开票"),
+    "mark_partly_applied": gettext_lazy("部分开票"),
+    "mark_fully_applied": gettext_lazy("已全部申请"),
     "policy_change": pgettext_lazy("event", "修改开票设置"),
     # applications
     "submit": pgettext_lazy("event", "提交"),

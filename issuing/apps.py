@@ -5,3 +5,18 @@ from django.utils.translation import gettext_lazy as _
 class IssuingConfig(AppConfig):
     name = "issuing"
     verbose_name = _("开票")
+
+    def ready(self) -> None:
+        # cycle: the listeners import the models, which Django loads only after this module (the app registry).
+        from issuing.applications import receivers as application_receivers
+        from issuing.applications.signals import auto_application_approved
+        from issuing.billing.signals import billing_document_changed, billing_documents_created
+        from issuing.platform import receivers as platform_receivers
+
+        # A lower sub-package emits, a higher one reacts (issuing's layers: billing < applications < platform).
+        billing_documents_created.connect(application_receivers.on_billing_documents_created,
+                                          dispatch_uid="issuing-applications-on-billing-documents-created")
+        billing_document_changed.connect(application_receivers.on_billing_document_changed,
+                                         dispatch_uid="issuing-applications-on-billing-document-changed")
+        auto_application_approved.connect(platform_receivers.on_auto_application_approved,
+                                          dispatch_uid="issuing-platform-on-auto-application-approved")

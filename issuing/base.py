@@ -1,4 +1,5 @@
-"""Field factories, choices and abstract mixins shared by billing documents, applications and invoices."""
+"""Field factories, choices and abstract mixins shared by billing documents, applications and invoices, and the
+daily number sequences every sub-package numbers its rows from."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from invoicing.models import CounterpartyKind, MoneyField, TaxCategory
 from invoicing.validators import SafeTextModelMixin
@@ -155,3 +157,20 @@ class LineFieldsMixin(SafeTextModelMixin, models.Model):
     def face_name(self) -> str:
         """项目名称 on the face: *简称*名称 (domain.md §5.1)."""
         return f"*{self.short_name}*{self.item_name}" if self.short_name else self.item_name
+
+
+class NumberSequence(models.Model):
+    """Daily counters for document numbers (SQ20261122000001). Incremented under a row lock
+    (``issuing.workflow.next_number``)."""
+
+    prefix = models.CharField(_("前缀"), max_length=10)
+    day = models.DateField(_("日期"))
+    last_value = models.PositiveIntegerField(_("当日最后序号"), default=0)
+
+    class Meta:
+        verbose_name = _("编号序列")
+        verbose_name_plural = pgettext_lazy("plural", "编号序列")
+        constraints = [models.UniqueConstraint(fields=["prefix", "day"], name="numbersequence_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}{self.day:%Y%m%d}:{self.last_value}"

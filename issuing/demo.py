@@ -10,7 +10,9 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from invoicing.actors import SystemActor
 from invoicing.models import Counterparty, Taxpayer
+from issuing.applications import quota
 from issuing.applications import selectors as application_selectors
 from issuing.applications import services as application_services
 from issuing.applications.models import QuotaPeriod
@@ -18,6 +20,7 @@ from issuing.billing import services as billing_services
 from issuing.billing.models import BillingDocument, InvoicingBasis, IssuingPolicy
 
 DEMO_SOURCE = "demo"
+DEMO = SystemActor("demo")  # the demo seed writes through the services like anyone, named in the audit trail
 
 SOFTWARE = "3040201000000000000"
 RIDE = "3010101020203000000"
@@ -46,13 +49,13 @@ def seed(stdout=None) -> None:
     reviewer = User.objects.filter(username="service").first()
     made = 0
     for entity in Taxpayer.objects.filter(credit_code__in=["91440101MA5CYUN00U", "91440300MA5FM1NGYB"]):
-        IssuingPolicy.objects.get_or_create(
-            taxpayer=entity,
-            defaults={"auto_approve": True, "auto_approve_person_limit": Decimal("100.00"),
-                      "invoicing_basis": InvoicingBasis.PAID},
-        )
-        QuotaPeriod.objects.get_or_create(taxpayer=entity, month=application_selectors.quota_month(),
-                                          defaults={"total": Decimal("1000000.00")})
+        if not IssuingPolicy.objects.filter(taxpayer=entity).exists():
+            billing_services.issuing_policy_set(actor=DEMO, taxpayer=entity, changes={
+                "auto_approve": True, "auto_approve_person_limit": Decimal("100.00"),
+                "invoicing_basis": InvoicingBasis.PAID})
+        month = application_selectors.quota_month()
+        if not QuotaPeriod.objects.filter(taxpayer=entity, month=month).exists():
+            quota.quota_set(actor=DEMO, taxpayer=entity, month=month, total=Decimal("1000000.00"))
         if BillingDocument.objects.filter(taxpayer=entity, source_system=DEMO_SOURCE).exists():
             continue
         tag = "YT" if entity.credit_code.startswith("914401") else "MY"

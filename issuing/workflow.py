@@ -1,11 +1,10 @@
-"""What every issuing service does first: check the actor's permission, lock rows in a stable order, number new rows,
-and turn rule failures into one ValidationError."""
+"""What every issuing service does first: check the actor's permission, lock rows in a stable order, number new
+rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,16 +15,21 @@ from django.utils.translation import gettext
 
 from invoicing.actors import Actor, is_system
 from invoicing.scoping import user_may_act_on
-from issuing.applications import compliance as applications_compliance
-from issuing.platform.models import NumberSequence
-
-ZERO = Decimal("0.00")
-
+from issuing.base import NumberSequence
 
 P_ADD_DOCUMENT = "issuing.add_billingdocument"
 
 
 P_CHANGE_DOCUMENT = "issuing.change_billingdocument"
+
+
+P_DELETE_DOCUMENT = "issuing.delete_billingdocument"
+
+
+P_ADD_POLICY = "issuing.add_issuingpolicy"
+
+
+P_CHANGE_POLICY = "issuing.change_issuingpolicy"
 
 
 P_ADD_APPLICATION = "issuing.add_invoiceapplication"
@@ -69,7 +73,7 @@ def lock_rows(model: type[models.Model], ids: Iterable[int]) -> list[Any]:
     return rows
 
 
-def _next_number(prefix: str, day: date | None = None) -> str:
+def next_number(prefix: str, day: date | None = None) -> str:
     """SQ20261122000001: prefix, local date, a daily sequence (row-locked, inside the caller's transaction)."""
     day = day or timezone.localdate()
     try:
@@ -81,8 +85,3 @@ def _next_number(prefix: str, day: date | None = None) -> str:
     seq.last_value += 1
     seq.save(update_fields=["last_value"])
     return f"{prefix}{day:%Y%m%d}{seq.last_value:06d}"
-
-
-def _raise_failures(failures: Sequence[applications_compliance.RuleFailure]) -> None:
-    if failures:
-        raise applications_compliance.ComplianceError(failures)

@@ -27,7 +27,6 @@ from invoicing.admin import (
     person_column,
 )
 from invoicing.admin_messages import error_text, item_error, join_items, report_rows
-from invoicing.events import event_record
 from invoicing.formatting import money
 from invoicing.models import Counterparty, CounterpartyKind, TaxCategory
 from invoicing.scoping import allowed_taxpayers, scope_queryset
@@ -53,7 +52,7 @@ from issuing.reports.admin import StreamingExportAdminMixin
 S = ApplicationStatus
 
 
-PRE_APPROVAL = (S.DRAFT, S.PENDING_REVIEW, S.IN_REVIEW)
+PRE_APPROVAL = application_services.EDITABLE_UNTIL_APPROVAL
 
 
 class ApplicationLineInline(ReadonlyInline):
@@ -163,8 +162,7 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
         (_("事件记录"), {"fields": ("events_table",)}),
     )
 
-    EDITABLE = ("delivery_email", "delivery_mobile", "remark", "buyer_kind", "buyer_name", "buyer_tax_id",
-                "buyer_address", "buyer_phone", "buyer_bank_name", "buyer_bank_account")
+    EDITABLE = application_services.EDITABLE_FIELDS
 
     def get_ordering(self, request):
         return (application_selectors.queue_order().asc(), "created_at", "id")  # 待审核 first
@@ -204,19 +202,16 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
         application_services.application_delete(application=obj, actor=request.user)
 
     def save_model(self, request, obj, form, change):
-        """Edits before approval (buyer title, delivery, remark) go through a locked save with an event."""
+        """Edits before approval (buyer title, delivery, remark) go through ``application_edit``."""
         if not change:
             raise PermissionDenied  # additions go through add_view → application_create
-        changed = {f: str(getattr(obj, f)) for f in form.changed_data if f in self.EDITABLE}
-        if not changed:
+        changes = {f: getattr(obj, f) for f in form.changed_data if f in self.EDITABLE}
+        if not changes:
             return
-        with transaction.atomic():
-            locked = workflow.lock_rows(InvoiceApplication, [obj.pk])[0]
-            workflow.authorize(request.user, locked.taxpayer_id, workflow.P_CHANGE_APPLICATION)
-            if locked.status not in PRE_APPROVAL:
-                raise PermissionDenied
-            InvoiceApplication.objects.filter(pk=obj.pk).update(**{f: getattr(obj, f) for f in changed})
-            event_record(obj=locked, action="edit", actor=request.user, data=changed)
+        try:
+            application_services.application_edit(application=obj, actor=request.user, changes=changes)
+        except ValidationError as exc:  # approved meanwhile: its fields are read-only now
+            raise PermissionDenied(error_text(exc)) from exc
 
     def save_related(self, request, form, formsets, change):
         pass  # lines and sources are written by the services only

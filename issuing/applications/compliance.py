@@ -583,5 +583,11 @@ def check(ctx: Context, *, rules: Sequence[tuple[str, Rule]] | None = None) -> l
     return failures
 
 
+def raise_failures(failures: Sequence[RuleFailure]) -> None:
+    """Refuse with every failure at once (a ``ComplianceError``, a ValidationError); nothing when there is none."""
+    if failures:
+        raise ComplianceError(failures)
+
+
 def rule_codes() -> list[str]:
     return [code for code, _ in RULES]

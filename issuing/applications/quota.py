@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Protocol
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -17,9 +18,19 @@ from invoicing.tax import q2, to_decimal
 from issuing.applications.models import (
     QuotaPeriod,
 )
-from issuing.billing import selectors as billing_selectors
-from issuing.platform.models import Invoice
-from issuing.workflow import P_QUOTA, ZERO, authorize
+from issuing.base import ZERO
+from issuing.billing.selectors import policy_for
+from issuing.workflow import P_QUOTA, authorize
+
+
+class QuotaCharge(Protocol):
+    """What counting an issued invoice against the quota reads of it (``issuing.platform.models.Invoice`` fits)."""
+
+    taxpayer_id: int
+    taxpayer: Taxpayer
+    quota_month: str
+    amount: Decimal
+    number: str
 
 
 def quota_set(*, actor: Actor, taxpayer: Taxpayer, month: str, total: Decimal | str, used: Decimal | str | None = None
@@ -62,10 +73,10 @@ def quota_consume(
     return period
 
 
-def quota_consume_many(invoices: Sequence[Invoice], *, actor: Actor = None) -> None:
+def quota_consume_many(invoices: Sequence[QuotaCharge], *, actor: Actor = None) -> None:
     """``quota_consume`` for many issued invoices: each month's quota row locked and written once, one event per
     invoice (as one by one)."""
-    groups: dict[tuple[int, str], list[Invoice]] = {}
+    groups: dict[tuple[int, str], list[QuotaCharge]] = {}
     for invoice in invoices:
         groups.setdefault((invoice.taxpayer_id, invoice.quota_month), []).append(invoice)
     events = []
@@ -88,7 +99,7 @@ def quota_restore(
 ) -> QuotaPeriod | None:
     """Give quota back for a red invoice, only if the entity's setting says red invoices restore it (the bureau's
     rule is unverified, domain.md §12.1). ``used`` never goes below zero."""
-    if not billing_selectors.policy_for(taxpayer).red_restores_quota:
+    if not policy_for(taxpayer).red_restores_quota:
         return None
     with transaction.atomic():
         period = QuotaPeriod.objects.select_for_update().filter(taxpayer=taxpayer, month=month).first()

@@ -1,4 +1,5 @@
-"""Reads about applications: review queue, quota in use, compliance contexts."""
+"""Reads about applications: review queue, quota in use, compliance contexts, and what live applications take from
+billing documents (the applied amount, and so each document's balance)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,75 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, IntegerField, QuerySet, Sum, Value, When
+from django.db.models import Case, DecimalField, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from invoicing.scoping import scope_queryset
 from issuing.applications import compliance as applications_compliance
 from issuing.applications.models import (
+    INACTIVE_STATUSES,
     REVIEW_QUEUE_ORDER,
     ApplicationLine,
+    ApplicationSource,
     ApplicationStatus,
     InvoiceApplication,
     QuotaPeriod,
 )
-from issuing.billing.models import IssuingPolicy
-from issuing.billing.selectors import policy_for
+from issuing.base import ZERO
+from issuing.billing.models import BillingDocument, IssuingPolicy
+from issuing.billing.selectors import Balance, balance_of, policy_for
 
-ZERO = Decimal("0.00")
+MONEY = DecimalField(max_digits=18, decimal_places=2)
+
+
+# --- what applications take from billing documents -----------------------------------------------------------------
+
+
+def active_sources() -> QuerySet[ApplicationSource]:
+    return ApplicationSource.objects.exclude(application__status__in=INACTIVE_STATUSES)
+
+
+def applied_subquery() -> Subquery:
+    """Σ (amount − released) that active applications take from the billing document ``OuterRef("pk")``."""
+    taken = (
+        active_sources()
+        .filter(billing_document=OuterRef("pk"))
+        .order_by()
+        .values("billing_document")
+        .annotate(s=Sum(F("amount") - F("released_amount")))
+        .values("s")
+    )
+    return Coalesce(Subquery(taken, output_field=MONEY), Value(ZERO), output_field=MONEY)
+
+
+def billing_documents_with_applied(qs: QuerySet[BillingDocument] | None = None) -> QuerySet[BillingDocument]:
+    qs = qs if qs is not None else BillingDocument.objects.all()
+    return qs.annotate(applied=applied_subquery())
+
+
+def applied_amount(document: BillingDocument) -> Decimal:
+    total = active_sources().filter(billing_document=document).aggregate(
+        s=Sum(F("amount") - F("released_amount"), output_field=MONEY)
+    )["s"]
+    return total or ZERO
+
+
+def billing_document_balance(
+    document: BillingDocument, *, policy: IssuingPolicy | None = None, applied: Decimal | None = None
+) -> Balance:
+    """What ``document`` may still be invoiced for. ``applied``: what live applications take from it, when the caller
+    knows; otherwise the annotation's (``billing_documents_with_applied``) or one query."""
+    if policy is None:
+        policy = policy_for(document.taxpayer)
+    if applied is None:
+        applied = getattr(document, "applied", None)
+    if applied is None:
+        applied = applied_amount(document)
+    return balance_of(document, policy=policy, applied=applied)
+
+
+# --- quota ---------------------------------------------------------------------------------------------------------
 
 
 def quota_month(at: datetime | None = None) -> str:

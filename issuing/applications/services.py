@@ -32,18 +32,18 @@ from issuing.applications.models import (
     ApplicationStatus,
     InvoiceApplication,
 )
-from issuing.base import ISSUABLE_KINDS, InvoiceKind, Source
-from issuing.billing import selectors as billing_selectors
+from issuing.applications.signals import auto_application_approved
+from issuing.base import ISSUABLE_KINDS, ZERO, InvoiceKind, Source
 from issuing.billing.models import ApplicationTrigger as Trigger
 from issuing.billing.models import BillingDocument, BillingDocumentLine, BillingDocumentStatus, IssuingPolicy
-from issuing.billing.status import _refresh_document_status
+from issuing.billing.selectors import policy_for
 from issuing.inputs import (
     BUYER_KEYS,
-    _buyer_from_counterparty,
-    _buyer_from_dict,
-    _check_line_text,
-    _input_lines,
-    _with_categories,
+    buyer_from_counterparty,
+    buyer_from_dict,
+    check_line_text,
+    input_lines,
+    lines_with_categories,
 )
 from issuing.workflow import (
     P_ADD_APPLICATION,
@@ -51,11 +51,9 @@ from issuing.workflow import (
     P_CHANGE_APPLICATION,
     P_ISSUE,
     P_REVIEW,
-    ZERO,
-    _next_number,
-    _raise_failures,
     authorize,
     lock_rows,
+    next_number,
 )
 
 S = ApplicationStatus
@@ -79,7 +77,8 @@ ACTION_LABELS = {
 }
 
 
-def _lock_application(application: InvoiceApplication | int) -> InvoiceApplication:
+def application_lock(application: InvoiceApplication | int) -> InvoiceApplication:
+    """The application re-read under its row lock (inside the caller's transaction)."""
     pk = application if isinstance(application, int) else application.pk
     return lock_rows(InvoiceApplication, [pk])[0]
 
@@ -88,7 +87,8 @@ def _status_label(status: str) -> str:
     return str(S(status).label)
 
 
-def _ensure_can(app: InvoiceApplication, name: str) -> None:
+def application_ensure_can(app: InvoiceApplication, name: str) -> None:
+    """Refuse (ValidationError, code ``transition_not_allowed``) unless the transition ``name`` may run now."""
     if not can_proceed(getattr(app, name)):
         raise ValidationError(
             gettext("申请单 %(number)s 当前状态为「%(status)s」，不能%(action)s")
@@ -97,7 +97,7 @@ def _ensure_can(app: InvoiceApplication, name: str) -> None:
         )
 
 
-def _transition(
+def application_transition(
     app: InvoiceApplication,
     name: str,
     *,
@@ -107,8 +107,10 @@ def _transition(
     actor_label: str = "",
     args: dict[str, Any] | None = None,
 ) -> InvoiceApplication:
-    """Run the transition ``name`` with ``args``, save, and record the event (action, from, to, reason)."""
-    _ensure_can(app, name)
+    """Run the transition ``name`` with ``args``, save, and record the event (action, from, to, reason). The caller
+    holds the row lock (``application_lock``); the services of this module and the platform's and red-letter's
+    moves of an application all go through here."""
+    application_ensure_can(app, name)
     before = app.status
     getattr(app, name)(**(args or {}))
     app.save()
@@ -144,7 +146,7 @@ def _document_line_input(bl: BillingDocumentLine) -> dict[str, Any]:
 def _document_lines(document: BillingDocument) -> list[applications_splitting.Line]:
     out: list[applications_splitting.Line] = []
     for bl in document.lines.select_related("tax_category").order_by("line_no"):
-        out.extend(_input_lines(_document_line_input(bl), no=bl.line_no))
+        out.extend(input_lines(_document_line_input(bl), no=bl.line_no))
     return out
 
 
@@ -266,15 +268,17 @@ def billing_document_auto_apply(*, document: BillingDocument, event: str) -> Inv
 
     Every entrance (admin, API, import) calls this after recording the payment or the delivery; it locks the
     document (so concurrent payments see each other) and the application's unique ``trigger_key`` backs that up.
-    The entity's auto-approval rule applies; with ``IssuingPolicy.auto_issue`` an auto-approved application is
-    sent to the platform through the issuing service once committed. A refusal (no balance, a compliance rule)
-    never undoes the payment: it is written into the document's audit trail. Returns the application created, if any.
+    The entity's auto-approval rule applies; an auto-approved application is announced
+    (``issuing.applications.signals.auto_application_approved``), and the platform issues it at once when the
+    entity's ``IssuingPolicy.auto_issue`` says so (the channel call after commit). A refusal (no balance, a
+    compliance rule) never undoes the payment: it is written into the document's audit trail. Returns the
+    application created, if any.
     """
     if event not in _EVENT_TRIGGER:
         raise ValueError(f"unknown document event {event!r}")
     with transaction.atomic():
         doc = lock_rows(BillingDocument, [document.pk])[0]
-        policy = billing_selectors.policy_for(doc.taxpayer)
+        policy = policy_for(doc.taxpayer)
         if policy.application_trigger != _EVENT_TRIGGER[event] or not _event_happened(doc, event):
             return None
         if doc.status == BillingDocumentStatus.CLOSED:
@@ -282,7 +286,8 @@ def billing_document_auto_apply(*, document: BillingDocument, event: str) -> Inv
         key = trigger_key(doc, event)
         if InvoiceApplication.objects.filter(trigger_key=key).exists():
             return None
-        bal = billing_selectors.billing_document_balance(doc, policy=policy, applied=billing_selectors.applied_amount(doc))
+        bal = application_selectors.billing_document_balance(
+            doc, policy=policy, applied=application_selectors.applied_amount(doc))
         if bal.balance <= 0:
             return None
         try:
@@ -299,16 +304,15 @@ def billing_document_auto_apply(*, document: BillingDocument, event: str) -> Inv
             return None
         event_record(obj=doc, action="auto_apply", actor_label="自动申请",
                       data={"event": event, "application": app.number, "total": str(app.total)})
-        if app.status == S.APPROVED and policy.auto_issue:
-            from issuing.platform.services import application_submit_issue
-
-            app = application_submit_issue(application=app, actor=None)
+        if app.status == S.APPROVED:
+            auto_application_approved.send(sender=InvoiceApplication, application=app, policy=policy, actor=None)
+            app.refresh_from_db()  # a listener may have moved it on (开票中)
     return app
 
 
 def _auto_approval_applies(app: InvoiceApplication) -> bool:
     """Entity rules: 数电普票 below the configured amount go straight to 待开票; 专票 are always reviewed."""
-    policy = billing_selectors.policy_for(app.taxpayer)
+    policy = policy_for(app.taxpayer)
     if not policy.auto_approve or app.kind != InvoiceKind.SHUDIAN_NORMAL:
         return False
     limit = policy.auto_approve_person_limit if app.buyer_is_person else policy.auto_approve_company_limit
@@ -319,7 +323,7 @@ def _after_submit(app: InvoiceApplication, *, actor: Actor) -> InvoiceApplicatio
     """Apply the entity's auto-approval rules to a freshly submitted application (only if it passes compliance)."""
     if app.status == S.PENDING_REVIEW and _auto_approval_applies(app):
         if not application_selectors.application_failures(app):
-            _transition(
+            application_transition(
                 app, "auto_approve", actor=None, actor_label="自动审核规则", args={"at": timezone.now()},
                 data={"rule": "auto_approve", "total": str(app.total)},
             )
@@ -357,7 +361,7 @@ def _insert_application(
     if totals.total <= 0:
         raise ValidationError({"total": gettext("申请开票的价税合计必须大于0")})
     app = InvoiceApplication(
-        number=_next_number("SQ"),
+        number=next_number("SQ"),
         taxpayer=taxpayer,
         counterparty=counterparty,
         kind=kind,
@@ -396,7 +400,7 @@ def _insert_application(
         },
     )
     for doc, _amount in draft.sources:
-        _refresh_document_status(doc)
+        billing_document_refresh_status(document=doc, actor=actor)
     if submit:
         _after_submit(app, actor=actor)
     return app
@@ -457,7 +461,7 @@ def application_create(
     with transaction.atomic():
         docs = lock_rows(BillingDocument, [d.pk for d, _ in wanted]) if wanted else []
         by_pk = {d.pk: d for d in docs}
-        policy = billing_selectors.policy_for(taxpayer)
+        policy = policy_for(taxpayer)
         taken: list[tuple[BillingDocument, Decimal]] = []
         errors: list[str] = []
         for doc_in, amount in wanted:
@@ -467,7 +471,8 @@ def application_create(
             if doc.status == BillingDocumentStatus.CLOSED:
                 errors.append(gettext("业务单据 %(number)s 已关闭") % {"number": doc.external_no})
                 continue
-            bal = billing_selectors.billing_document_balance(doc, policy=policy, applied=billing_selectors.applied_amount(doc))
+            bal = application_selectors.billing_document_balance(
+                doc, policy=policy, applied=application_selectors.applied_amount(doc))
             take = bal.balance if amount is None else amount
             if take <= 0:
                 errors.append(
@@ -486,9 +491,9 @@ def application_create(
             raise ValidationError({"sources": errors})
         # The buyer: the chosen counterparty, an entered title, or the documents' (which must all agree).
         if counterparty is not None:
-            buyer_fields = _buyer_from_counterparty(counterparty)
+            buyer_fields = buyer_from_counterparty(counterparty)
         elif buyer:
-            buyer_fields = _buyer_from_dict(buyer)
+            buyer_fields = buyer_from_dict(buyer)
         elif taken:
             buyer_fields = {k: getattr(taken[0][0], k) for k in BUYER_KEYS}
             counterparty = taken[0][0].counterparty
@@ -503,10 +508,10 @@ def application_create(
             problem = document_lines_problem(len(lines))
             if problem:
                 raise ValidationError({"lines": problem})
-            lines = _with_categories(lines)
+            lines = lines_with_categories(lines)
             for no, raw in enumerate(lines, start=1):
-                _check_line_text(raw, no=no)
-            split_lines = [ln for no, raw in enumerate(lines, start=1) for ln in _input_lines(raw, no=no)]
+                check_line_text(raw, no=no)
+            split_lines = [ln for no, raw in enumerate(lines, start=1) for ln in input_lines(raw, no=no)]
             if taken:
                 entered = applications_splitting.totals(split_lines).total
                 wanted_total = sum((a for _, a in taken), ZERO)
@@ -565,29 +570,59 @@ def applications_merge(
     )
 
 
+# What may be edited on an application before approval: the buyer title, the delivery contacts and the remark.
+EDITABLE_FIELDS = ("delivery_email", "delivery_mobile", "remark", *BUYER_KEYS)
+EDITABLE_UNTIL_APPROVAL = (S.DRAFT, S.PENDING_REVIEW, S.IN_REVIEW)
+
+
+def application_edit(*, application: InvoiceApplication, actor: Actor, changes: dict[str, Any]) -> InvoiceApplication:
+    """Correct an application before approval (``EDITABLE_FIELDS`` only); the event records the new values. Lines,
+    amounts and documents are never edited: split, withdraw or reject and reapply instead."""
+    unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise ValueError(f"not editable on an application: {', '.join(unknown)}")
+    with transaction.atomic():
+        app = application_lock(application)
+        authorize(actor, app.taxpayer_id, P_CHANGE_APPLICATION)
+        if app.status not in EDITABLE_UNTIL_APPROVAL:
+            raise ValidationError(
+                gettext("申请单 %(number)s 当前状态为「%(status)s」，审核通过后不能修改")
+                % {"number": app.number, "status": _status_label(app.status)},
+                code="transition_not_allowed",
+            )
+        if not changes:
+            return app
+        for name, value in changes.items():
+            setattr(app, name, value)
+        app.full_clean(exclude=[f.name for f in InvoiceApplication._meta.fields if f.name not in changes])
+        app.save(update_fields=[*changes, "updated_at"])
+        event_record(obj=app, action="edit", actor=actor, data={name: str(value) for name, value in changes.items()})
+        return app
+
+
 def application_submit(*, application: InvoiceApplication, actor: Actor) -> InvoiceApplication:
     with transaction.atomic():
-        app = _lock_application(application)
+        app = application_lock(application)
         authorize(actor, app.taxpayer_id, P_CHANGE_APPLICATION)
-        _transition(app, "submit", actor=actor)
+        application_transition(app, "submit", actor=actor)
         return _after_submit(app, actor=actor)
 
 
 def application_claim(*, application: InvoiceApplication, actor: Actor) -> InvoiceApplication:
     """A reviewer takes an application from the queue (待审核 → 审核中)."""
     with transaction.atomic():
-        app = _lock_application(application)
+        app = application_lock(application)
         authorize(actor, app.taxpayer_id, P_REVIEW, P_APPROVE, any_of=True)
-        return _transition(app, "claim", actor=actor, args={"by": actor, "at": timezone.now()})
+        return application_transition(app, "claim", actor=actor, args={"by": actor, "at": timezone.now()})
 
 
 def application_release(*, application: InvoiceApplication, actor: Actor) -> InvoiceApplication:
     """Put a claimed application back in the queue (the claimer, or anyone who may approve)."""
     with transaction.atomic():
-        app = _lock_application(application)
+        app = application_lock(application)
         authorize(actor, app.taxpayer_id, P_REVIEW, P_APPROVE, any_of=True)
         _check_claim(app, actor)
-        return _transition(app, "release", actor=actor)
+        return application_transition(app, "release", actor=actor)
 
 
 def _check_claim(app: InvoiceApplication, actor: Actor) -> None:
@@ -603,12 +638,13 @@ def _check_claim(app: InvoiceApplication, actor: Actor) -> None:
 def application_approve(*, application: InvoiceApplication, actor: Actor, note: str = "") -> InvoiceApplication:
     """Approve (→ 待开票) after every compliance rule passes; otherwise refuse with all failures at once."""
     with transaction.atomic():
-        app = _lock_application(application)
+        app = application_lock(application)
         authorize(actor, app.taxpayer_id, P_REVIEW, P_APPROVE, any_of=True)
-        _ensure_can(app, "approve")
+        application_ensure_can(app, "approve")
         _check_claim(app, actor)
-        _raise_failures(application_selectors.application_failures(app))
-        return _transition(app, "approve", actor=actor, reason=note, args={"by": actor, "at": timezone.now()})
+        applications_compliance.raise_failures(application_selectors.application_failures(app))
+        return application_transition(app, "approve", actor=actor, reason=note,
+                                      args={"by": actor, "at": timezone.now()})
 
 
 def application_reject(*, application: InvoiceApplication, actor: Actor, reason: str) -> InvoiceApplication:
@@ -617,28 +653,67 @@ def application_reject(*, application: InvoiceApplication, actor: Actor, reason:
     if not reason:
         raise ValidationError({"reject_reason": gettext("驳回必须填写原因")})
     with transaction.atomic():
-        app = _lock_application(application)
+        app = application_lock(application)
         authorize(actor, app.taxpayer_id, P_REVIEW, P_APPROVE, any_of=True)
-        _ensure_can(app, "reject")
+        application_ensure_can(app, "reject")
         _check_claim(app, actor)
-        _transition(app, "reject", actor=actor, reason=reason, args={"by": actor, "at": timezone.now(), "reason": reason})
-        _refresh_sources(app)
+        application_transition(app, "reject", actor=actor, reason=reason,
+                               args={"by": actor, "at": timezone.now(), "reason": reason})
+        _refresh_sources(app, actor=actor)
         return app
 
 
-def _refresh_sources(app: InvoiceApplication) -> None:
+# The transition that brings a billing document to each status it may be refreshed to.
+DOCUMENT_STATUS_TRANSITIONS = {
+    BillingDocumentStatus.OPEN: "mark_open",
+    BillingDocumentStatus.PARTLY: "mark_partly_applied",
+    BillingDocumentStatus.FULLY: "mark_fully_applied",
+}
+
+
+def billing_document_refresh_status(
+    *, document: BillingDocument, actor: Actor = None, applied: Decimal | None = None
+) -> BillingDocument:
+    """A billing document's status follows what live applications take from it: nothing → 未开票, all it may be
+    invoiced for → 已全部申请, some → 部分开票; a closed one stays closed. Called after every change of that amount
+    or of the document's ceiling (an application created, withdrawn, rejected, red-flushed; a payment, a refund).
+    A change is the document's transition, with its event. The caller holds the document's row lock (``document``
+    was read under it). ``applied``: what live applications take, when the caller has just read it."""
+    if document.status == BillingDocumentStatus.CLOSED:
+        return document
+    if applied is None:
+        applied = application_selectors.applied_amount(document)
+    bal = application_selectors.billing_document_balance(document, applied=applied)
+    if bal.applied == 0:
+        status = BillingDocumentStatus.OPEN
+    elif bal.balance == 0:
+        status = BillingDocumentStatus.FULLY
+    else:
+        status = BillingDocumentStatus.PARTLY
+    if status == document.status:
+        return document
+    name = DOCUMENT_STATUS_TRANSITIONS[status]
+    before = document.status
+    getattr(document, name)()
+    document.save(update_fields=["status"])
+    event_record(obj=document, action=name, actor=actor, from_state=before, to_state=document.status,
+                 data={"applied": str(bal.applied), "balance": str(bal.balance)})
+    return document
+
+
+def _refresh_sources(app: InvoiceApplication, *, actor: Actor) -> None:
     doc_ids = list(app.sources.values_list("billing_document_id", flat=True))
     for doc in lock_rows(BillingDocument, doc_ids) if doc_ids else []:
-        _refresh_document_status(doc)
+        billing_document_refresh_status(document=doc, actor=actor)
 
 
 def application_withdraw(*, application: InvoiceApplication, actor: Actor, reason: str = "") -> InvoiceApplication:
     """Withdraw before issuing (→ 已撤销); the billing documents get their balance back."""
     with transaction.atomic():
-        app = _lock_application(application)
+        app = application_lock(application)
         authorize(actor, app.taxpayer_id, P_CHANGE_APPLICATION)
-        _transition(app, "withdraw", actor=actor, reason=reason)
-        _refresh_sources(app)
+        application_transition(app, "withdraw", actor=actor, reason=reason)
+        _refresh_sources(app, actor=actor)
         return app
 
 
@@ -659,7 +734,7 @@ def application_reapply(
     application is reapplied at most once; the documents' balance is checked again under a row lock.
     """
     with transaction.atomic():
-        app = _lock_application(application)
+        app = application_lock(application)
         authorize(actor, app.taxpayer_id, P_ADD_APPLICATION)
         if app.status != S.REJECTED:
             raise ValidationError(
@@ -670,12 +745,13 @@ def application_reapply(
             raise ValidationError(gettext("该申请已经重新申请过"), code="transition_not_allowed")
         sources = list(app.sources.select_related("billing_document").order_by("pk"))
         docs = {d.pk: d for d in lock_rows(BillingDocument, [s.billing_document_id for s in sources])} if sources else {}
-        policy = billing_selectors.policy_for(app.taxpayer)
+        policy = policy_for(app.taxpayer)
         taken: list[tuple[BillingDocument, Decimal]] = []
         errors: list[str] = []
         for src in sources:
             doc = docs[src.billing_document_id]
-            bal = billing_selectors.billing_document_balance(doc, policy=policy, applied=billing_selectors.applied_amount(doc))
+            bal = application_selectors.billing_document_balance(
+                doc, policy=policy, applied=application_selectors.applied_amount(doc))
             if doc.status == BillingDocumentStatus.CLOSED:
                 errors.append(gettext("业务单据 %(number)s 已关闭") % {"number": doc.external_no})
             elif src.amount > bal.balance:
@@ -687,7 +763,7 @@ def application_reapply(
                 taken.append((doc, src.amount))
         if errors:
             raise ValidationError({"sources": errors})
-        buyer_fields = _buyer_from_dict(buyer) if buyer else {k: getattr(app, k) for k in BUYER_KEYS}
+        buyer_fields = buyer_from_dict(buyer) if buyer else {k: getattr(app, k) for k in BUYER_KEYS}
         return _insert_application(
             actor=actor,
             taxpayer=app.taxpayer,
@@ -734,7 +810,7 @@ def applications_approve_batch(
         for app in lock_rows(InvoiceApplication, ids):
             try:
                 authorize(actor, app.taxpayer_id, P_REVIEW, P_APPROVE, any_of=True)
-                _ensure_can(app, "approve")
+                application_ensure_can(app, "approve")
                 _check_claim(app, actor)
             except (PermissionDenied, ValidationError) as exc:
                 message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
@@ -746,7 +822,7 @@ def applications_approve_batch(
                 if any(f.code == "quota" for f in failures):
                     result.not_fitting.append(app.number)
                 continue
-            _transition(
+            application_transition(
                 app, "approve", actor=actor, reason=note, data={"batch": True}, args={"by": actor, "at": timezone.now()}
             )
             result.approved.append(app)
@@ -762,11 +838,11 @@ def application_mark_issuing(
     ``locked``: the caller already holds this very row's lock (``select_for_update`` in its transaction).
     """
     with transaction.atomic():
-        app = application if locked else _lock_application(application)
+        app = application if locked else application_lock(application)
         authorize(actor, app.taxpayer_id, P_ISSUE)
-        _ensure_can(app, "start_issuing")
-        _raise_failures(application_selectors.application_failures(app))
-        return _transition(
+        application_ensure_can(app, "start_issuing")
+        applications_compliance.raise_failures(application_selectors.application_failures(app))
+        return application_transition(
             app, "start_issuing", actor=actor, data={"attempt": app.issue_attempts + 1},
             args={"serial": app.issue_serial or app.number},
         )
@@ -805,7 +881,7 @@ def applications_mark_issuing(*, applications: Sequence[InvoiceApplication], act
         try:
             if allowed[app.taxpayer_id] is not None:
                 raise allowed[app.taxpayer_id]
-            _ensure_can(app, "start_issuing")
+            application_ensure_can(app, "start_issuing")
         except (PermissionDenied, ValidationError) as exc:
             message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
             result.refused[app.number] = [applications_compliance.RuleFailure("not_allowed", "status", message)]
@@ -834,9 +910,9 @@ def applications_mark_issuing(*, applications: Sequence[InvoiceApplication], act
 def application_retry(*, application: InvoiceApplication, actor: Actor) -> InvoiceApplication:
     """开票失败 → 待开票; the next 发起开票 reuses the same request serial."""
     with transaction.atomic():
-        app = _lock_application(application)
+        app = application_lock(application)
         authorize(actor, app.taxpayer_id, P_ISSUE)
-        return _transition(app, "retry", actor=actor)
+        return application_transition(app, "retry", actor=actor)
 
 
 SPLITTABLE = (S.DRAFT, S.PENDING_REVIEW, S.IN_REVIEW)
@@ -857,7 +933,7 @@ def application_split(
     """
     plan = plan or applications_splitting.SplitPlan()
     with transaction.atomic():
-        app = _lock_application(application)
+        app = application_lock(application)
         authorize(actor, app.taxpayer_id, P_CHANGE_APPLICATION)
         if app.status not in SPLITTABLE:
             raise ValidationError(
@@ -887,7 +963,8 @@ def application_split(
         matrix = applications_splitting.allocate_sources(part_totals, [s.amount - s.released_amount for s in sources]) if sources else []
         doc_by_pk = {d.pk: d for d in docs}
         was_submitted = app.status != S.DRAFT
-        _transition(app, "withdraw", actor=actor, reason=f"拆分为 {len(parts)} 张", data={"split_into": len(parts)})
+        application_transition(app, "withdraw", actor=actor, reason=f"拆分为 {len(parts)} 张",
+                               data={"split_into": len(parts)})
         created = []
         for i, lines in enumerate(parts):
             taken = [
@@ -918,7 +995,7 @@ def application_split(
 def application_delete(*, application: InvoiceApplication, actor: Actor) -> None:
     """Delete a draft (nothing past draft is ever deleted)."""
     with transaction.atomic():
-        app = _lock_application(application)
+        app = application_lock(application)
         authorize(actor, app.taxpayer_id, "issuing.delete_invoiceapplication")
         if app.status not in EDITABLE_STATUSES:
             raise ValidationError(gettext("申请单 %(number)s 已提交，不能删除；请撤销") % {"number": app.number})
@@ -926,4 +1003,4 @@ def application_delete(*, application: InvoiceApplication, actor: Actor) -> None
         doc_ids = list(app.sources.values_list("billing_document_id", flat=True))
         app.delete()
         for doc in lock_rows(BillingDocument, doc_ids) if doc_ids else []:
-            _refresh_document_status(doc)
+            billing_document_refresh_status(document=doc, actor=actor)

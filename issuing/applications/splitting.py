@@ -37,44 +37,9 @@ from invoicing.tax import (
     q2,
     split_line,
 )
+from issuing.inputs import Line
 
 ZERO = Decimal("0.00")
-
-
-@dataclass(frozen=True)
-class Line:
-    """One invoice line as the splitter sees it. ``amount`` is net (不含税); ``ref`` is carried along untouched."""
-
-    item_name: str
-    amount: Decimal
-    tax: Decimal
-    rate: Decimal
-    tax_code: str = ""
-    short_name: str = ""
-    spec: str = ""
-    unit: str = ""
-    quantity: Decimal | None = None
-    unit_price: Decimal | None = None
-    line_property: int = LineProperty.NORMAL
-    favoured_policy: str = ""
-    ref: Any = None
-
-    @property
-    def total(self) -> Decimal:
-        return self.amount + self.tax
-
-    @property
-    def merge_key(self) -> tuple:
-        return (
-            self.item_name,
-            self.short_name,
-            self.spec,
-            self.unit,
-            self.unit_price.normalize() if self.unit_price is not None else None,
-            self.rate.normalize(),
-            self.tax_code,
-            self.favoured_policy,
-        )
 
 
 Unit = tuple[Line, ...]
@@ -505,11 +470,6 @@ def plan_split(lines: Sequence[Line], plan: SplitPlan) -> list[Part]:
 def allocate_sources(part_totals: Sequence[Decimal], source_amounts: Sequence[Decimal]) -> list[list[Decimal]]:
     """Which part takes how much from which billing document: rows = parts, columns = documents, both exact."""
     return _northwest(part_totals, source_amounts)
-
-
-def line_from_amounts(item_name: str, la: LineAmounts, **fields) -> Line:
-    return Line(item_name=item_name, amount=la.amount, tax=la.tax, rate=la.rate, quantity=la.quantity,
-                unit_price=la.unit_price_excl, **fields)
 
 
 __all__ = [

@@ -22,8 +22,8 @@ from invoicing.admin import (
     money_column,
 )
 from invoicing.admin_messages import error_text, item_error, report_rows
-from invoicing.events import event_record
 from invoicing.formatting import money
+from issuing.applications import selectors as application_selectors
 from issuing.applications import services as application_services
 from issuing.applications.models import (
     InvoiceApplication,
@@ -80,7 +80,7 @@ class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, E
         return [f.name for f in BillingDocument._meta.fields] + ["balance_display", "events_table"]
 
     def get_queryset(self, request):
-        return billing_selectors.billing_documents_with_applied(super().get_queryset(request))
+        return application_selectors.billing_documents_with_applied(super().get_queryset(request))
 
     def has_add_permission(self, request):
         return False  # billing documents arrive by import or API (or billing_document_create)
@@ -89,6 +89,9 @@ class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, E
         if obj is None:
             return False  # no bulk delete of financial records
         return super().has_delete_permission(request, obj) and not obj.application_sources.exists()
+
+    def delete_model(self, request, obj):
+        billing_services.billing_document_delete(document=obj, actor=request.user)
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -112,7 +115,7 @@ class BillingDocumentAdmin(BillingImportAdminMixin, StreamingExportAdminMixin, E
     def balance_display(self, obj):
         if obj is None or obj.pk is None:
             return "-"
-        bal = billing_selectors.billing_document_balance(obj, policy=billing_selectors.policy_for(obj.taxpayer))
+        bal = application_selectors.billing_document_balance(obj, policy=billing_selectors.policy_for(obj.taxpayer))
         if bal.over_invoiced:
             note = gettext("（超开 %(amount)s，需红冲）") % {"amount": money(bal.over_invoiced)}
             return format_html("{} <span style='color:#ba2121'>{}</span>", money(bal.balance), note)
@@ -254,7 +257,10 @@ class IssuingPolicyAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_readonly_fields(self, request, obj=None):
+        return ("taxpayer",) if obj is not None else ()  # the settings of one entity, never moved to another
+
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        event_record(obj=obj, action="policy_change", actor=request.user, taxpayer=obj.taxpayer,
-                     data={f: str(form.cleaned_data.get(f)) for f in form.changed_data})
+        changes = {f: form.cleaned_data.get(f) for f in form.changed_data if f != "taxpayer"}
+        policy = billing_services.issuing_policy_set(actor=request.user, taxpayer=obj.taxpayer, changes=changes)
+        obj.pk = policy.pk

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from invoicing.models import Counterparty, Item, MoneyField, TaxCategory, Taxpayer
 from invoicing.validators import SafeTextModelMixin
@@ -78,13 +79,19 @@ class IssuingPolicy(models.Model):
 
 
 class BillingDocumentStatus(models.TextChoices):
+    """How much of a document live applications take: none, some, or all it may be invoiced for. A closed
+    document is out of invoicing: no transition leads out of it (nor, today, into it)."""
+
     OPEN = "open", _("未开票")
     PARTLY = "partly", _("部分开票")
     FULLY = "fully", _("已全部申请")
     CLOSED = "closed", _("已关闭")
 
 
-class BillingDocument(BuyerFieldsMixin, models.Model):
+DS = BillingDocumentStatus
+
+
+class BillingDocument(ConcurrentTransitionMixin, BuyerFieldsMixin, models.Model):
     """业务单据 / 订单 / 流水单: what a customer bought and paid, the basis of invoice applications (1:N)."""
 
     taxpayer = models.ForeignKey(Taxpayer, models.PROTECT, related_name="billing_documents", verbose_name=_("主体"))
@@ -113,14 +120,18 @@ class BillingDocument(BuyerFieldsMixin, models.Model):
     delivered_on = models.DateField(
         _("交付日期"), null=True, blank=True, help_text=_("商品或服务交付客户的日期；为空表示尚未交付")
     )
-    status = models.CharField(
-        _("状态"), max_length=10, choices=BillingDocumentStatus.choices, default=BillingDocumentStatus.OPEN
-    )
+    # Moved only by its transitions below, in ``issuing.applications.services.billing_document_refresh_status``.
+    status = FSMField(_("状态"), max_length=10, choices=DS.choices, default=DS.OPEN, protected=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("创建人")
     )
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    # What live applications take from the document; not a column. Set by the applied-amount annotation
+    # (``issuing.applications.selectors.billing_documents_with_applied``) and, after a payment or a refund, by
+    # applications' listener of ``issuing.billing.signals.billing_document_changed``.
+    applied: Decimal
 
     class Meta:
         verbose_name = _("业务单据")
@@ -140,6 +151,20 @@ class BillingDocument(BuyerFieldsMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.external_no} {self.buyer_name}"
+
+    # --- transitions: the status follows what live applications take (no side effects here) -----------------------
+
+    @transition(field=status, source=[DS.PARTLY, DS.FULLY], target=DS.OPEN)
+    def mark_open(self) -> None:
+        """No live application takes anything from the document any more (withdrawn, rejected, red-flushed)."""
+
+    @transition(field=status, source=[DS.OPEN, DS.FULLY], target=DS.PARTLY)
+    def mark_partly_applied(self) -> None:
+        """Live applications take part of what the document may be invoiced for."""
+
+    @transition(field=status, source=[DS.OPEN, DS.PARTLY], target=DS.FULLY)
+    def mark_fully_applied(self) -> None:
+        """Live applications take all the document may be invoiced for (after a refund, possibly more)."""
 
     def effective_basis(self, policy: IssuingPolicy | None) -> str:
         if self.invoicing_basis:

@@ -1,8 +1,13 @@
-"""Billing documents: create, record payment and delivery, refund; each locks, checks and records its event."""
+"""Billing documents: create, record payment and delivery, refund, delete, and the record of an import; the
+entity's issuing settings. Each locks, checks and records its event.
+
+What follows from a new document, a payment, a delivery or a refund for applications (the document's status, the
+automatic application of the entity's 申请时机) is theirs: each service sends ``issuing.billing.signals``' signal
+inside its transaction and applications react there."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -12,8 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from invoicing.actors import Actor, actor_user
-from invoicing.events import event_record
+from invoicing.actors import Actor, SystemActor, actor_user
+from invoicing.events import event_record, events_record_many
 from invoicing.models import Counterparty, Item, TaxCategory, Taxpayer
 from invoicing.tax import q2, to_decimal
 from invoicing.validators import (
@@ -22,21 +27,31 @@ from invoicing.validators import (
     document_lines_problem,
     tax_rate_problem,
 )
-from issuing.applications.services import DocumentEvent, billing_document_auto_apply, billing_documents_auto_apply
-from issuing.base import Source
-from issuing.billing import selectors as billing_selectors
-from issuing.billing.models import BillingDocument, BillingDocumentLine
-from issuing.billing.status import _refresh_document_status
+from issuing.base import ZERO, Source
+from issuing.billing.models import BillingDocument, BillingDocumentLine, IssuingPolicy
+from issuing.billing.selectors import balance_of, policy_for
+from issuing.billing.signals import DocumentChange, billing_document_changed, billing_documents_created
 from issuing.inputs import (
-    _buyer_from_counterparty,
-    _buyer_from_dict,
-    _category,
-    _check_line_text,
-    _input_lines,
-    _opt_decimal,
-    _with_categories,
+    buyer_from_counterparty,
+    buyer_from_dict,
+    check_line_text,
+    input_lines,
+    lines_with_categories,
+    optional_decimal,
+    tax_category_of,
 )
-from issuing.workflow import P_ADD_DOCUMENT, P_CHANGE_DOCUMENT, ZERO, authorize, lock_rows
+from issuing.workflow import (
+    P_ADD_DOCUMENT,
+    P_ADD_POLICY,
+    P_CHANGE_DOCUMENT,
+    P_CHANGE_POLICY,
+    P_DELETE_DOCUMENT,
+    authorize,
+    lock_rows,
+)
+
+# An import run on the server without a user (``manage.py import_billing`` without ``--user``).
+IMPORTER = SystemActor("import")
 
 
 def billing_document_create(
@@ -66,7 +81,7 @@ def billing_document_create(
         raise ValidationError({"counterparty": gettext("购买方不属于该主体")})
     if counterparty is None and not buyer:
         raise ValidationError({"buyer_name": gettext("请选择购买方或填写购买方抬头")})
-    buyer_fields = _buyer_from_counterparty(counterparty) if counterparty else _buyer_from_dict(buyer or {})
+    buyer_fields = buyer_from_counterparty(counterparty) if counterparty else buyer_from_dict(buyer or {})
     if not lines:
         raise ValidationError({"lines": gettext("业务单据至少要有一行明细")})
     problem = document_lines_problem(len(lines))
@@ -75,11 +90,11 @@ def billing_document_create(
     problem = business_date_problem(business_date)
     if problem:
         raise ValidationError({"business_date": problem})
-    lines = _with_categories(lines)
+    lines = lines_with_categories(lines)
     computed: list[tuple[dict[str, Any], Decimal]] = []
     for no, raw in enumerate(lines, start=1):
-        _check_line_text(raw, no=no)
-        invoice_lines = _input_lines(raw, no=no)
+        check_line_text(raw, no=no)
+        invoice_lines = input_lines(raw, no=no)
         category = raw.get("tax_category")
         problem = tax_rate_problem(invoice_lines[0].rate, taxpayer.taxpayer_type) or category_rate_problem(
             invoice_lines[0].rate, category.allowed_rates if isinstance(category, TaxCategory) else (),
@@ -112,7 +127,7 @@ def billing_document_create(
             created_by=actor_user(actor),
             **buyer_fields,
         )
-        doc.full_clean()
+        doc.full_clean(exclude=["status"])  # a new document is 未开票; the status is its transitions' only
         doc.save()
         rows = []
         for no, (raw, total) in enumerate(computed, start=1):
@@ -125,14 +140,14 @@ def billing_document_create(
                     item_name=str(raw["item_name"]).strip(),
                     spec=str(raw.get("spec") or ""),
                     unit=str(raw.get("unit") or ""),
-                    quantity=_opt_decimal(raw.get("quantity"), "quantity"),
-                    unit_price=_opt_decimal(raw.get("unit_price"), "unit_price"),
+                    quantity=optional_decimal(raw.get("quantity"), "quantity"),
+                    unit_price=optional_decimal(raw.get("unit_price"), "unit_price"),
                     amount=q2(to_decimal(raw["amount"], "amount")) if raw.get("amount") not in (None, "") else q2(
-                        _opt_decimal(raw.get("quantity"), "quantity") * _opt_decimal(raw.get("unit_price"), "unit_price")  # type: ignore[operator]
+                        optional_decimal(raw.get("quantity"), "quantity") * optional_decimal(raw.get("unit_price"), "unit_price")  # type: ignore[operator]
                     ),
                     tax_inclusive=bool(raw.get("tax_inclusive", True)),
-                    discount=_opt_decimal(raw.get("discount"), "discount") or ZERO,
-                    tax_category=_category(raw.get("tax_category")),
+                    discount=optional_decimal(raw.get("discount"), "discount") or ZERO,
+                    tax_category=tax_category_of(raw.get("tax_category")),
                     tax_rate=to_decimal(raw["tax_rate"], "tax_rate"),
                     total=total,
                 )
@@ -145,7 +160,7 @@ def billing_document_create(
             to_state=doc.status,
             data={"order_amount": str(order), "paid_amount": str(doc.paid_amount), "source": source},
         )
-        billing_documents_auto_apply(documents=[doc])
+        billing_documents_created.send(sender=BillingDocument, documents=[doc], actor=actor)
     return doc
 
 
@@ -159,9 +174,8 @@ def billing_document_record_payment(*, document: BillingDocument, actor: Actor, 
         authorize(actor, doc.taxpayer_id, P_CHANGE_DOCUMENT)
         doc.paid_amount += value
         doc.save(update_fields=["paid_amount", "updated_at"])
-        _refresh_document_status(doc)
         event_record(obj=doc, action="payment", actor=actor, data={"amount": str(value), "paid": str(doc.paid_amount)})
-        billing_document_auto_apply(document=doc, event=DocumentEvent.PAID)
+        billing_document_changed.send(sender=BillingDocument, document=doc, change=DocumentChange.PAID, actor=actor)
     return doc
 
 
@@ -176,7 +190,8 @@ def billing_document_mark_delivered(
             doc.delivered_on = delivered_on or timezone.localdate()
             doc.save(update_fields=["delivered_on", "updated_at"])
             event_record(obj=doc, action="delivered", actor=actor, data={"delivered_on": doc.delivered_on.isoformat()})
-            billing_document_auto_apply(document=doc, event=DocumentEvent.DELIVERED)
+            billing_document_changed.send(sender=BillingDocument, document=doc, change=DocumentChange.DELIVERED,
+                                          actor=actor)
     return doc
 
 
@@ -200,8 +215,8 @@ def billing_document_refund(
             )
         doc.refunded_amount += value
         doc.save(update_fields=["refunded_amount", "updated_at"])
-        _refresh_document_status(doc)
-        bal = billing_selectors.billing_document_balance(doc, applied=billing_selectors.applied_amount(doc))
+        billing_document_changed.send(sender=BillingDocument, document=doc, change=DocumentChange.REFUNDED, actor=actor)
+        bal = balance_of(doc, policy=policy_for(doc.taxpayer), applied=doc.applied)
         event_record(
             obj=doc,
             action="refund",
@@ -210,3 +225,63 @@ def billing_document_refund(
             data={"amount": str(value), "refunded": str(doc.refunded_amount), "over_invoiced": str(bal.over_invoiced)},
         )
     return doc
+
+
+def billing_document_delete(*, document: BillingDocument, actor: Actor) -> None:
+    """Delete a document that no application ever took from (one entered by mistake); recorded before it goes."""
+    with transaction.atomic():
+        doc = lock_rows(BillingDocument, [document.pk])[0]
+        authorize(actor, doc.taxpayer_id, P_DELETE_DOCUMENT)
+        if doc.application_sources.exists():
+            raise ValidationError(
+                gettext("业务单据 %(number)s 已申请开票，不能删除") % {"number": doc.external_no},
+                code="transition_not_allowed",
+            )
+        event_record(obj=doc, action="delete", actor=actor, from_state=doc.status,
+                     data={"external_no": doc.external_no, "order_amount": str(doc.order_amount)})
+        doc.delete()
+
+
+def billing_documents_record_import(
+    *,
+    actor: Actor,
+    document_ids: Sequence[int],
+    taxpayer_ids: Iterable[int],
+    filename: str,
+    lines: int,
+    path: str,
+) -> None:
+    """Close an import whose documents and lines the importer has just written (``issuing.intake``), in its
+    transaction: one audit event per entity for the whole file (not one per document), then the documents are
+    announced like ``billing_document_create``'s (the entities' 申请时机 apply to them). ``path``: ``fast`` (the
+    file import) or ``admin`` (the admin's import pages)."""
+    taxpayers = list(Taxpayer.objects.filter(pk__in=set(taxpayer_ids)).order_by("pk"))
+    for taxpayer in taxpayers:
+        authorize(actor, taxpayer.pk, P_ADD_DOCUMENT)
+    events_record_many([
+        {"obj": taxpayer, "action": "billing_import", "actor": actor, "taxpayer": taxpayer,
+         "data": {"file": filename, "documents": len(document_ids), "lines": lines, "path": path}}
+        for taxpayer in taxpayers
+    ])
+    billing_documents_created.send(sender=BillingDocument, documents=list(document_ids), actor=actor)
+
+
+def issuing_policy_set(*, actor: Actor, taxpayer: Taxpayer, changes: dict[str, Any]) -> IssuingPolicy:
+    """Create or change an entity's issuing settings (开票设置): ``changes`` are the settings to set, by field name;
+    the event records them."""
+    if "taxpayer" in changes:
+        raise ValueError("the entity of issuing settings is not a setting: pass taxpayer")
+    with transaction.atomic():
+        policy = IssuingPolicy.objects.select_for_update().filter(taxpayer=taxpayer).first()
+        created = policy is None
+        authorize(actor, taxpayer.pk, P_ADD_POLICY if created else P_CHANGE_POLICY)
+        if policy is None:
+            policy = IssuingPolicy(taxpayer=taxpayer)
+        for name, value in changes.items():
+            setattr(policy, name, value)
+        policy.full_clean()
+        policy.save()
+        data = {"taxpayer": str(taxpayer)} if created else {}
+        data.update({name: str(value) for name, value in changes.items()})
+        event_record(obj=policy, action="policy_change", actor=actor, taxpayer=taxpayer, data=data)
+    return policy

@@ -33,7 +33,7 @@ TOOLS_TEMPLATE = "admin/issuing/import_export_change_list.html"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _base_change_list(model_admin):
+def base_change_list_template(model_admin):
     """The changelist template the admin would use without us (a model's own override, if any)."""
     opts = model_admin.model._meta
     return select_template([
@@ -55,7 +55,7 @@ class BillingImportAdminMixin(ImportMixin):
     def init_change_list_template(self):
         super().init_change_list_template()
         if self.ie_base_change_list_template == "admin/change_list.html":
-            self.ie_base_change_list_template = _base_change_list(self)
+            self.ie_base_change_list_template = base_change_list_template(self)
 
     def get_import_context_data(self, **kwargs):
         context = super().get_import_context_data(**kwargs)
@@ -81,13 +81,14 @@ class BillingImportAdminMixin(ImportMixin):
         return super().changelist_view(request, extra_context)
 
 
-def _require(request, perm: str) -> None:
+def require_permission(request, perm: str) -> None:
+    """403 unless the user holds ``perm`` (the import and report pages outside a ModelAdmin)."""
     if not request.user.has_perm(perm):
         raise PermissionDenied
 
 
 def template_download(request):
-    _require(request, P_IMPORT)
+    require_permission(request, P_IMPORT)
     response = HttpResponse(build_template(), content_type=XLSX_TYPE)
     response["Content-Disposition"] = "attachment; filename=\"billing-import-template.xlsx\"; " \
                                       "filename*=UTF-8''%E4%B8%9A%E5%8A%A1%E5%8D%95%E6%8D%AE%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx"
@@ -112,7 +113,7 @@ class FastImportForm(forms.Form):
 
 
 def fast_import(request):
-    _require(request, P_IMPORT)
+    require_permission(request, P_IMPORT)
     form = FastImportForm(request.POST or None, request.FILES or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]

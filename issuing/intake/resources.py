@@ -31,7 +31,9 @@ from invoicing.intake import jobs as intake_jobs
 from invoicing.intake.error_workbook import write_error_workbook
 from invoicing.intake.issues import FileRejected
 from invoicing.intake.readers import read_bytes_table, table_from_rows
+from issuing.billing import services as billing_services
 from issuing.billing.models import BillingDocument, BillingDocumentLine
+from issuing.intake.run import import_actor
 from issuing.intake.validate import BillingValidator
 from issuing.intake.writer import LINE_COLUMNS, insert_documents, line_values
 
@@ -191,6 +193,7 @@ class BillingLineResource(resources.ModelResource):
         self.errors_job: str | None = None
         self.report = None
         self.written = (0, 0)
+        self.written_ids: list[int] = []
 
     # -- before: validate everything, then either issues or normalised lines --
 
@@ -212,6 +215,7 @@ class BillingLineResource(resources.ModelResource):
         ids = insert_documents(plans, user=user)
         self.report = report
         self.written = (len(plans), sum(len(p.lines) for p in plans))
+        self.written_ids = ids
         dataset.wipe()
         dataset.headers = list(DATASET_COLUMNS)
         for doc_id, plan in zip(ids, plans, strict=True):
@@ -265,11 +269,11 @@ class BillingLineResource(resources.ModelResource):
 
     def after_import(self, dataset, result, **kwargs):
         if self.report is not None and not kwargs.get("dry_run") and not result.has_errors():
-            from issuing.intake.run import record_import_events
-
-            record_import_events(self.report.taxpayer_ids, user=kwargs.get("user"),
-                                 filename=kwargs.get("file_name") or "", documents=self.written[0],
-                                 lines=self.written[1], path="admin")
+            billing_services.billing_documents_record_import(
+                actor=import_actor(kwargs.get("user")), document_ids=self.written_ids,
+                taxpayer_ids=self.report.taxpayer_ids, filename=kwargs.get("file_name") or "", lines=self.written[1],
+                path="admin",
+            )
         result.fapiao_issues = self.issue_rows or []
         result.fapiao_issue_count = self.issue_count
         result.fapiao_errors_job = self.errors_job

@@ -17,14 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.utils import translation
 
+from invoicing.actors import Actor
 from invoicing.intake.issues import FileRejected, Issue, issue
 from invoicing.intake.readers import open_table
-from invoicing.models import Event, Taxpayer
-from issuing.applications import services as application_services
+from invoicing.models import Taxpayer
+from issuing.billing import services as billing_services
 from issuing.intake.validate import BillingValidator, Report
 from issuing.intake.writer import BillingWriter
 
@@ -104,10 +104,12 @@ def _import_billing_file(path: str | os.PathLike, *, user, taxpayer: Taxpayer | 
                 report = validator.report
             if not validator.ok or dry_run:
                 raise _RollbackError
-            record_import_events(report.taxpayer_ids, user=user, filename=filename, documents=writer.documents,
-                                 lines=writer.lines, path="fast")
-            # The entities' 申请时机 (付款后自动申请 / 交付后申请): in the same transaction, all or nothing with the file.
-            application_services.billing_documents_auto_apply(documents=writer.document_ids)
+            # The audit events, then the entities' 申请时机 (付款后自动申请 / 交付后申请): in the same transaction, all or
+            # nothing with the file.
+            billing_services.billing_documents_record_import(
+                actor=import_actor(user), document_ids=writer.document_ids, taxpayer_ids=report.taxpayer_ids,
+                filename=filename, lines=writer.lines, path="fast",
+            )
     except _RollbackError:
         pass
     finally:
@@ -125,13 +127,6 @@ def _import_billing_file(path: str | os.PathLike, *, user, taxpayer: Taxpayer | 
     return outcome
 
 
-def record_import_events(taxpayer_ids, *, user, filename: str, documents: int, lines: int, path: str) -> None:
-    """One audit event per entity for the whole import (not one per document)."""
-    ct = ContentType.objects.get_for_model(Taxpayer)
-    actor = user if getattr(user, "pk", None) else None
-    Event.objects.bulk_create([
-        Event(actor=actor, actor_label="" if actor else "import", taxpayer_id=tp_id, content_type=ct,
-              object_id=str(tp_id), action="billing_import",
-              data={"file": filename, "documents": documents, "lines": lines, "path": path})
-        for tp_id in sorted(taxpayer_ids)
-    ])
+def import_actor(user) -> Actor:
+    """Who the audit trail says imported: the user, or the importer on the server (a command run without --user)."""
+    return user if getattr(user, "pk", None) else billing_services.IMPORTER

@@ -6,19 +6,22 @@ import logging
 import os
 
 from celery import shared_task
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils import translation
+from django.utils.translation import gettext
 
 from invoicing.intake import jobs as intake_jobs
+from invoicing.intake.error_workbook import write_error_workbook
+from invoicing.intake.issues import RULES
 from invoicing.models import Taxpayer
+from issuing.intake.run import import_billing_file
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(name="issuing.import_billing_file")
 def import_billing_file_task(job_id: str, path: str, taxpayer_id: int | None, user_id: int) -> dict:
-    from invoicing.intake.error_workbook import write_error_workbook
-    from issuing.intake.run import import_billing_file
-
     user = get_user_model().objects.get(pk=user_id)
     taxpayer = Taxpayer.objects.get(pk=taxpayer_id) if taxpayer_id else None
     job = intake_jobs.read(job_id) or {}
@@ -48,12 +51,6 @@ def import_billing_file_task(job_id: str, path: str, taxpayer_id: int | None, us
 
 
 def _internal_error_message(job_id: str) -> str:
-    from django.conf import settings
-    from django.utils import translation
-    from django.utils.translation import gettext
-
-    from invoicing.intake.issues import RULES
-
     with translation.override(settings.LANGUAGE_CODE):  # job messages are written in the default language
         return gettext("%(message)s（任务编号 %(job)s）") % {"message": gettext(RULES["file.internal"]), "job": job_id}
 

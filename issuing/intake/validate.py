@@ -28,7 +28,7 @@ from django.utils.translation import gettext
 
 from invoicing.ids import compact_id, is_acceptable_tax_id
 from invoicing.intake.issues import Issue, issue
-from invoicing.intake.readers import Table
+from invoicing.intake.readers import Table, column_letter, table_from_rows
 from invoicing.models import Counterparty, Item, TaxCategory, Taxpayer
 from invoicing.scoping import allowed_taxpayer_ids
 from invoicing.tax import FEN, LEVY_RATES, check_tolerances, split_line
@@ -399,8 +399,6 @@ class BillingValidator:
     # -- headers --
 
     def map_headers(self, headers: Sequence[str]) -> bool:
-        from invoicing.intake.readers import column_letter
-
         before = self.issue_count
         for i, raw in enumerate(headers):
             text = str(raw or "").strip()
@@ -834,8 +832,6 @@ class BillingValidator:
 def validate_rows(headers: Sequence[str], rows: Iterable[Sequence], *, user, taxpayer: Taxpayer | None = None,
                   sheet: str = "Sheet1") -> tuple[Report, list[DocPlan]]:
     """Validate rows already in memory (the admin path); returns the report and, when valid, all document plans."""
-    from invoicing.intake.readers import table_from_rows
-
     collected: list[DocPlan] = []
     validator = BillingValidator(user=user, taxpayer=taxpayer, sheet=sheet, chunk_rows=10**9)
     report = validator.run(table_from_rows(list(headers), [list(r) for r in rows], sheet=sheet),

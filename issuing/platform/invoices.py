@@ -19,7 +19,7 @@ from issuing.applications.models import (
     InvoiceApplication,
 )
 from issuing.applications.quota import quota_consume
-from issuing.applications.services import S, _ensure_can, _lock_application, _transition
+from issuing.applications.services import S, application_ensure_can, application_lock, application_transition
 from issuing.platform.models import Invoice, InvoiceLine
 from issuing.workflow import P_ISSUE, authorize
 
@@ -153,16 +153,16 @@ def application_mark_issued(
         raise ValidationError({"invoice_number": gettext("发票号码必须填写")})
     issued_at = issued_at or timezone.now()
     with transaction.atomic():
-        app = _lock_application(application)
+        app = application_lock(application)
         authorize(actor, app.taxpayer_id, P_ISSUE)
         if app.status == S.ISSUED:
             existing = app.invoices.filter(number=number).first()
             if existing is not None:
                 return existing
-        _ensure_can(app, "mark_issued")
+        application_ensure_can(app, "mark_issued")
         if Invoice.objects.filter(number=number).exists():
             raise ValidationError({"invoice_number": gettext("发票号码 %(number)s 已存在") % {"number": number}})
-        _transition(app, "mark_issued", actor=actor, data={"invoice_number": number}, args={"at": issued_at})
+        application_transition(app, "mark_issued", actor=actor, data={"invoice_number": number}, args={"at": issued_at})
         invoice = invoice_create_from_application(
             app, number=number, issued_at=issued_at, paper_code=paper_code, paper_number=paper_number
         )
@@ -180,10 +180,10 @@ def application_mark_failed(
     if not reason:
         raise ValidationError({"fail_reason": gettext("开票失败必须记录原因")})
     with transaction.atomic():
-        app = _lock_application(application)
+        app = application_lock(application)
         authorize(actor, app.taxpayer_id, P_ISSUE)
-        _ensure_can(app, "mark_failed")
+        application_ensure_can(app, "mark_failed")
         app.needs_attention = needs_attention
-        return _transition(
+        return application_transition(
             app, "mark_failed", actor=actor, reason=reason, data={"attempt": app.issue_attempts}, args={"reason": reason}
         )

@@ -1,4 +1,4 @@
-"""Issued invoices (蓝字 / 红字) with their lines, and the number sequences."""
+"""Issued invoices (蓝字 / 红字) with their lines."""
 
 from __future__ import annotations
 
@@ -17,22 +17,6 @@ from issuing.base import (
     SpecificBusiness,
     total_is_amount_plus_tax,
 )
-
-
-class NumberSequence(models.Model):
-    """Daily counters for document numbers (SQ20261122000001). Incremented under a row lock."""
-
-    prefix = models.CharField(_("前缀"), max_length=10)
-    day = models.DateField(_("日期"))
-    last_value = models.PositiveIntegerField(_("当日最后序号"), default=0)
-
-    class Meta:
-        verbose_name = _("编号序列")
-        verbose_name_plural = pgettext_lazy("plural", "编号序列")
-        constraints = [models.UniqueConstraint(fields=["prefix", "day"], name="numbersequence_unique")]
-
-    def __str__(self) -> str:
-        return f"{self.prefix}{self.day:%Y%m%d}:{self.last_value}"
 
 
 class InvoiceStatus(models.TextChoices):

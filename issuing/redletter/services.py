@@ -70,11 +70,10 @@ from invoicing.models import TaxCategory, Taxpayer
 from invoicing.tax import LINE_TOLERANCE, allocate, normalise_qty_price, q2, to_decimal
 from issuing import workflow
 from issuing.applications import quota
+from issuing.applications import selectors as application_selectors
 from issuing.applications import services as application_services
 from issuing.applications.models import ApplicationSource, ApplicationStatus, InvoiceApplication
 from issuing.base import PAPER_KINDS, LineProperty
-from issuing.billing import selectors as billing_selectors
-from issuing.billing import status as billing_status
 from issuing.billing.models import BillingDocument
 from issuing.platform.models import Invoice, InvoiceLine, InvoiceStatus
 from issuing.redletter.models import (
@@ -404,7 +403,7 @@ def _lock_form(form: RedLetterForm | int) -> RedLetterForm:
 
 
 def _next_request_no() -> str:
-    return workflow._next_number("HZ")
+    return workflow.next_number("HZ")
 
 
 def _check_blue(blue: Invoice, taxpayer_id: int | None = None) -> None:
@@ -499,7 +498,8 @@ def _lock_app(blue: Invoice) -> InvoiceApplication | None:
 def _app_step(app: InvoiceApplication | None, name: str, *, actor: Actor, data: dict, args: dict | None = None) -> None:
     if app is None or not can_proceed(getattr(app, name)):
         return
-    application_services._transition(app, name, actor=actor, actor_label=actor_label(actor), data=data, args=args or {})
+    application_services.application_transition(app, name, actor=actor, actor_label=actor_label(actor), data=data,
+                                                args=args or {})
 
 
 def _app_start_red(blue: Invoice, form: RedLetterForm, actor: Actor) -> None:
@@ -935,7 +935,7 @@ def record_red_invoice(*, form_id: int, result: IssueResult, actor: Actor = None
             if not full:
                 _release_sources(app, -red.total)
         for doc in workflow.lock_rows(BillingDocument, doc_ids) if doc_ids else []:
-            billing_status._refresh_document_status(doc)
+            application_services.billing_document_refresh_status(document=doc, actor=actor)
         quota.quota_restore(taxpayer=taxpayer, amount=red.amount, month=red.quota_month, actor=actor,
                                reference=red.number)
         if form.reissue_amount and app is not None:
@@ -978,7 +978,7 @@ def _reissue(form: RedLetterForm, app: InvoiceApplication, *, actor: Actor) -> N
     wanted = []
     for src in app.sources.select_related("billing_document").order_by("billing_document_id"):
         doc = src.billing_document
-        bal = billing_selectors.billing_document_balance(doc, applied=billing_selectors.applied_amount(doc))
+        bal = application_selectors.billing_document_balance(doc, applied=application_selectors.applied_amount(doc))
         take = min(bal.balance, src.amount - src.released_amount)
         if take > 0:
             wanted.append((doc, take))
@@ -1318,7 +1318,7 @@ def refund_red_flush(*, document: BillingDocument, refund_key: str, amount: Deci
             outcome.forms, outcome.already = done, True
             return outcome
         policy = policy_for(doc.taxpayer)
-        bal = billing_selectors.billing_document_balance(doc, applied=billing_selectors.applied_amount(doc))
+        bal = application_selectors.billing_document_balance(doc, applied=application_selectors.applied_amount(doc))
         need = bal.over_invoiced - _pending_red_for(doc)
         if amount is not None:
             need = min(need, q2(to_decimal(amount, "amount")))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.core.management import call_command
 
+from invoicing.models import Event
 from issuing.applications.models import InvoiceApplication
 from issuing.billing.models import ApplicationTrigger, BillingDocument
+from issuing.intake.resources import BillingLineResource, BillingXLSX
 from issuing.intake.run import import_billing_file
 from tests.importing.conftest import row, write_xlsx
 from tests.issuing.factories import policy
@@ -37,3 +40,19 @@ def test_a_dry_run_creates_nothing(tmp_path, fiona, yuntu, master):
     policy(yuntu, application_trigger=ApplicationTrigger.ON_PAYMENT)
     out = import_billing_file(write_xlsx(tmp_path / "p.xlsx", [row()]), user=fiona, dry_run=True)
     assert out.ok and not InvoiceApplication.objects.exists()
+
+
+def test_the_admin_import_applies_for_paid_rows_too(tmp_path, fiona, yuntu, master):
+    policy(yuntu, application_trigger=ApplicationTrigger.ON_PAYMENT)
+    path = write_xlsx(tmp_path / "admin.xlsx", [row(external_no="SO-1"), row(external_no="SO-2", paid_amount="100")])
+    result = BillingLineResource().import_data(BillingXLSX().create_dataset(path.read_bytes()), dry_run=False,
+                                               user=fiona, raise_errors=False)
+    assert not result.has_errors() and not result.has_validation_errors()
+    assert [a.sources.get().billing_document.external_no for a in InvoiceApplication.objects.all()] == ["SO-1"]
+
+
+def test_an_import_without_a_user_is_recorded_as_the_importer(tmp_path, yuntu, master):
+    call_command("import_billing", str(write_xlsx(tmp_path / "cmd.xlsx", [row()])))
+    event = Event.objects.get(action="billing_import")
+    assert (event.actor, event.actor_label, event.taxpayer) == (None, "import", yuntu)
+    assert (event.data["documents"], event.data["lines"], event.data["path"]) == (1, 1, "fast")

@@ -4,14 +4,18 @@ from decimal import Decimal
 from itertools import count
 
 import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from invoicing.events import events_for
 from issuing.applications import quota
 from issuing.applications import services as application_services
 from issuing.applications.models import ApplicationStatus as S
 from issuing.applications.models import InvoiceApplication
+from issuing.billing import services as billing_services
+from issuing.billing.models import ApplicationTrigger, BillingDocument, IssuingPolicy
 from issuing.platform import invoices as invoice_records
 from issuing.platform.models import Invoice
 from tests.factories import CounterpartyFactory
@@ -228,8 +232,6 @@ def test_customer_service_creates_an_application_from_entered_lines(client, sam,
 
 
 def test_editing_the_title_before_approval_is_recorded(client, sam, yuntu):
-    from invoicing.events import events_for
-
     app = InvoiceApplicationFactory(taxpayer=yuntu)
     client.force_login(sam)
     change = reverse("admin:issuing_invoiceapplication_change", args=[app.pk])
@@ -302,3 +304,60 @@ def test_detail_pages_show_flags_that_are_not_set_as_nothing_rather_than_a_red_c
     assert invoice_admin.red_mark(invoice) == ""
     invoice.is_red = True
     assert 'class="fapiao-red"' in invoice_admin.red_mark(invoice)
+
+
+def test_deleting_a_document_in_the_admin_goes_through_the_service_and_is_recorded(client, ada, yuntu, person):
+    doc = make_document(yuntu, counterparty=person, external_no="SO-DEL")
+    client.force_login(ada)
+    response = client.post(reverse("admin:issuing_billingdocument_delete", args=[doc.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not BillingDocument.objects.filter(pk=doc.pk).exists()
+    event = events_for(doc).get(action="delete")
+    assert (event.actor, event.from_state, event.data["external_no"]) == (ada, "open", "SO-DEL")
+
+
+def test_the_service_refuses_to_delete_a_document_with_applications_or_without_the_permission(yuntu, person, ada,
+                                                                                              sam):
+    doc = make_document(yuntu, counterparty=person)
+    application_services.application_create(actor=None, taxpayer=yuntu, sources=[doc])
+    with pytest.raises(ValidationError):
+        billing_services.billing_document_delete(document=doc, actor=ada)
+    free = make_document(yuntu, counterparty=person, external_no="SO-2")
+    with pytest.raises(PermissionDenied):
+        billing_services.billing_document_delete(document=free, actor=sam)
+
+
+def test_issuing_settings_are_changed_through_the_service_and_recorded(client, fiona, ada, yuntu):
+    client.force_login(ada)
+    add = reverse("admin:issuing_issuingpolicy_add")
+    form = client.get(add).context["adminform"].form
+    data = {name: field.initial if field.initial is not None else "" for name, field in form.fields.items()}
+    data = {k: v for k, v in data.items() if v is not False}
+    data.update({"taxpayer": yuntu.pk, "application_trigger": ApplicationTrigger.ON_PAYMENT})
+    response = client.post(add, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    policy = IssuingPolicy.objects.get(taxpayer=yuntu)
+    assert policy.application_trigger == ApplicationTrigger.ON_PAYMENT
+    created = events_for(policy).get(action="policy_change")
+    assert created.data["taxpayer"] == str(yuntu) and created.data["application_trigger"] == "on_payment"
+    client.force_login(fiona)
+    change = reverse("admin:issuing_issuingpolicy_change", args=[policy.pk])
+    assert b'name="taxpayer"' not in client.get(change).content  # the entity of its settings is read-only
+    data.pop("taxpayer")
+    data.update({"auto_approve": "on", "auto_approve_person_limit": "100.00"})
+    assert client.post(change, data).status_code == 302
+    policy.refresh_from_db()
+    assert policy.auto_approve and policy.auto_approve_person_limit == Decimal("100.00")
+    changed = events_for(policy).filter(action="policy_change").order_by("pk").last()
+    assert changed.actor == fiona
+    assert changed.data == {"auto_approve": "True", "auto_approve_person_limit": "100.00"}
+
+
+def test_an_application_approved_meanwhile_is_not_edited(yuntu, sam):
+    app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.APPROVED)
+    with pytest.raises(ValidationError):
+        application_services.application_edit(application=app, actor=sam, changes={"remark": "改"})
+    with pytest.raises(ValueError):
+        application_services.application_edit(application=app, actor=sam, changes={"total": "1.00"})
+    app.refresh_from_db()
+    assert app.remark != "改"

@@ -6,13 +6,14 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django_fsm import TransitionNotAllowed
 
+from invoicing.events import events_for
 from issuing.applications import selectors as application_selectors
 from issuing.applications import services as application_services
 from issuing.applications import splitting as applications_splitting
 from issuing.applications.models import ApplicationSource, InvoiceApplication
 from issuing.applications.models import ApplicationStatus as S
-from issuing.billing import selectors as billing_selectors
 from issuing.billing import services as billing_services
 from issuing.billing.models import BillingDocument, BillingDocumentStatus, InvoicingBasis
 from tests.factories import CounterpartyFactory
@@ -36,19 +37,19 @@ def test_order_amount_must_match_the_lines(yuntu, person):
 
 def test_pay_first_documents_are_invoiceable_only_for_what_was_paid(yuntu, person, fiona):
     doc = make_document(yuntu, counterparty=person, lines=[software_line("1000.00")], paid="400.00")
-    assert billing_selectors.billing_document_balance(doc).balance == Decimal("400.00")
+    assert application_selectors.billing_document_balance(doc).balance == Decimal("400.00")
     with pytest.raises(ValidationError):
         application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[(doc, "400.01")])
     invoice_first = make_document(yuntu, counterparty=person, lines=[software_line("1000.00")], paid="0",
                                   invoicing_basis=InvoicingBasis.ORDER)
-    assert billing_selectors.billing_document_balance(invoice_first).balance == Decimal("1000.00")
+    assert application_selectors.billing_document_balance(invoice_first).balance == Decimal("1000.00")
 
 
 def test_a_refund_after_invoicing_shows_as_over_invoiced_never_as_a_negative_balance(yuntu, person, fiona):
     doc = make_document(yuntu, counterparty=person)
     application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
     doc = billing_services.billing_document_refund(document=doc, actor=fiona, amount="30.00")
-    bal = billing_selectors.billing_document_balance(doc)
+    bal = application_selectors.billing_document_balance(doc)
     assert (bal.balance, bal.over_invoiced) == (Decimal("0.00"), Decimal("30.00"))
     with pytest.raises(ValidationError):
         billing_services.billing_document_refund(document=doc, actor=fiona, amount="100.00")
@@ -62,7 +63,7 @@ def test_withdrawing_gives_the_balance_back_and_the_status_follows(yuntu, person
     application_services.application_withdraw(application=app, actor=fiona)
     doc.refresh_from_db()
     assert doc.status == BillingDocumentStatus.OPEN
-    assert billing_selectors.billing_document_balance(doc).balance == Decimal("300.00")
+    assert application_selectors.billing_document_balance(doc).balance == Decimal("300.00")
 
 
 def test_partial_application_takes_lines_pro_rata_to_the_fen(yuntu, person, fiona):
@@ -128,7 +129,7 @@ def test_split_by_amount_limit_and_explicit_amounts(yuntu, buyer, fiona):
     assert all(p.amount <= Decimal("1000.00") and p.status == S.PENDING_REVIEW for p in parts)
     _split_invariants(app, parts)
     for doc in docs:
-        assert billing_selectors.billing_document_balance(doc).balance == 0
+        assert application_selectors.billing_document_balance(doc).balance == 0
     again = application_services.application_split(application=parts[0], actor=fiona, use_entity_limits=False,
                                        plan=applications_splitting.SplitPlan(amounts=(Decimal("100.00"),)))
     assert [p.total for p in again] == [Decimal("100.00"), parts[0].total - Decimal("100.00")]
@@ -184,7 +185,80 @@ def test_twenty_concurrent_applications_never_overdraw_a_document(transactional_
         t.join(timeout=60)
     assert sorted(set(outcomes)) == ["ok", "refused"], outcomes
     assert outcomes.count("ok") == 14
-    bal = billing_selectors.billing_document_balance(BillingDocument.objects.get(pk=doc.pk))
+    bal = application_selectors.billing_document_balance(BillingDocument.objects.get(pk=doc.pk))
     assert bal.applied == Decimal("98.00") and bal.balance == Decimal("2.00")
     assert InvoiceApplication.objects.count() == 14
     assert len(set(InvoiceApplication.objects.values_list("number", flat=True))) == 14
+
+
+DS = BillingDocumentStatus
+# transition → the statuses it may start from, and the status it ends in
+DOCUMENT_MATRIX = {
+    "mark_open": ({DS.PARTLY, DS.FULLY}, DS.OPEN),
+    "mark_partly_applied": ({DS.OPEN, DS.FULLY}, DS.PARTLY),
+    "mark_fully_applied": ({DS.OPEN, DS.PARTLY}, DS.FULLY),
+}
+
+
+@pytest.mark.parametrize("name", DOCUMENT_MATRIX)
+@pytest.mark.parametrize("status", list(DS))
+def test_every_document_status_and_transition_in_the_model(name, status):
+    sources, target = DOCUMENT_MATRIX[name]
+    doc = BillingDocument(status=status)
+    if status in sources:
+        getattr(doc, name)()
+        assert doc.status == target
+    else:
+        with pytest.raises(TransitionNotAllowed):
+            getattr(doc, name)()
+        assert doc.status == status
+
+
+def test_the_document_status_cannot_be_set_directly(yuntu, person):
+    doc = make_document(yuntu, counterparty=person)
+    with pytest.raises(AttributeError):
+        doc.status = DS.FULLY
+    doc.refresh_from_db()  # a protected field still reloads
+    assert doc.status == DS.OPEN
+
+
+def test_each_status_change_is_a_transition_with_its_event(yuntu, person, fiona):
+    doc = make_document(yuntu, counterparty=person, lines=[software_line("300.00")])
+    part = application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[(doc, "100.00")])
+    application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
+    application_services.application_withdraw(application=part, actor=fiona)
+    rest = InvoiceApplication.objects.exclude(pk=part.pk).get()
+    application_services.application_reject(application=rest, actor=fiona, reason="抬头有误")
+    moves = [(e.action, e.from_state, e.to_state, e.actor) for e in events_for(doc).order_by("pk")
+             if e.from_state]
+    assert moves == [
+        ("mark_partly_applied", DS.OPEN, DS.PARTLY, fiona),
+        ("mark_fully_applied", DS.PARTLY, DS.FULLY, fiona),
+        ("mark_partly_applied", DS.FULLY, DS.PARTLY, fiona),
+        ("mark_open", DS.PARTLY, DS.OPEN, fiona),
+    ]
+    doc.refresh_from_db()
+    assert doc.status == DS.OPEN
+
+
+def test_a_refund_moves_the_status_through_its_transition(yuntu, person, fiona):
+    doc = make_document(yuntu, counterparty=person, lines=[software_line("300.00")])
+    application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[(doc, "200.00")])
+    doc = billing_services.billing_document_refund(document=doc, actor=fiona, amount="100.00")
+    assert doc.status == DS.FULLY
+    event = events_for(doc).filter(action="mark_fully_applied").get()
+    assert (event.from_state, event.to_state, event.data) == (DS.PARTLY, DS.FULLY,
+                                                              {"applied": "200.00", "balance": "0.00"})
+    refund = events_for(doc).filter(action="refund").get()
+    assert refund.data["over_invoiced"] == "0.00"
+
+
+def test_a_closed_document_keeps_its_status(yuntu, person, fiona):
+    doc = make_document(yuntu, counterparty=person)
+    BillingDocument.objects.filter(pk=doc.pk).update(status=DS.CLOSED)  # no service closes a document yet
+    doc = BillingDocument.objects.get(pk=doc.pk)
+    application_services.billing_document_refresh_status(document=doc, actor=fiona)
+    doc.refresh_from_db()
+    assert doc.status == DS.CLOSED and not events_for(doc).filter(from_state=DS.CLOSED).exists()
+    with pytest.raises(ValidationError):
+        application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])

@@ -12,7 +12,6 @@ from issuing.applications import services as application_services
 from issuing.applications.models import ApplicationStatus as S
 from issuing.applications.models import QuotaPeriod
 from issuing.base import InvoiceKind
-from issuing.billing import selectors as billing_selectors
 from issuing.billing import services as billing_services
 from issuing.billing.models import BillingDocumentStatus
 from issuing.platform import invoices as invoice_records
@@ -65,16 +64,16 @@ def test_partial_refund_then_reapplication_for_the_rest(yuntu, person, fiona):
     doc = make_document(yuntu, counterparty=person, lines=[software_line(quantity=3, unit_price="100", amount=None)])
     first = application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[(doc, "100.00")])
     assert first.total == Decimal("100.00")
-    assert billing_selectors.billing_document_balance(doc).balance == Decimal("200.00")
+    assert application_selectors.billing_document_balance(doc).balance == Decimal("200.00")
     billing_services.billing_document_refund(document=doc, actor=fiona, amount="50.00", reason="部分退款")
     second = application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
     assert second.total == Decimal("150.00")
     doc.refresh_from_db()
-    assert billing_selectors.billing_document_balance(doc).balance == 0
+    assert application_selectors.billing_document_balance(doc).balance == 0
     with pytest.raises(ValidationError):
         application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
     application_services.application_reject(application=second, actor=fiona, reason="金额有误")
-    assert billing_selectors.billing_document_balance(doc).balance == Decimal("150.00")
+    assert application_selectors.billing_document_balance(doc).balance == Decimal("150.00")
 
 
 def test_quota_is_consumed_at_issue(yuntu, person, fiona):

@@ -16,7 +16,8 @@ from invoicing.tax import (
     validate_line_sequence,
 )
 from issuing.applications import splitting as applications_splitting
-from issuing.applications.splitting import Line, SplitPlan
+from issuing.applications.splitting import SplitPlan
+from issuing.inputs import Line, line_from_amounts
 
 RATES = [Decimal("0.13"), Decimal("0.09"), Decimal("0.06"), Decimal("0.03"), Decimal("0")]
 CODES = ["1090101010000000000", "3040201000000000000", "3050100000000000000"]
@@ -34,7 +35,7 @@ def units(draw, index):
     else:
         cents = draw(st.integers(min_value=1, max_value=50_000_000))
         main = split_line(amount=Decimal(cents) / 100, rate=rate, tax_inclusive=True)
-    base = applications_splitting.line_from_amounts(f"item{index % 4}", main, tax_code=code, ref=(index, 0))
+    base = line_from_amounts(f"item{index % 4}", main, tax_code=code, ref=(index, 0))
     if main.total > Decimal("0.02") and draw(st.booleans()):
         cents = draw(st.integers(min_value=1, max_value=int(main.total * 100) - 1))
         try:
@@ -140,7 +141,7 @@ def test_a_split_by_amounts_gives_parts_of_exactly_those_amounts(lines, cuts):
 )
 def test_a_split_by_quantity_gives_exact_quantities(qty, price_cents, rate, data):
     main = split_line(quantity=Decimal(qty), unit_price=Decimal(price_cents) / 100, rate=rate, tax_inclusive=True)
-    line = applications_splitting.line_from_amounts("货物", main, tax_code=CODES[0], ref=(0, 0))
+    line = line_from_amounts("货物", main, tax_code=CODES[0], ref=(0, 0))
     first = data.draw(st.integers(min_value=1, max_value=qty - 1))
     try:
         parts = applications_splitting.split_by_quantities([line], [Decimal(first)])
@@ -166,7 +167,7 @@ def test_merging_identical_lines_keeps_the_total_and_each_line_valid(lines):
 
 
 def test_merging_many_small_lines_fixes_their_rounding():
-    small = applications_splitting.line_from_amounts("配件", split_line(amount=Decimal("0.05"), rate=Decimal("0.13"), tax_inclusive=True),
+    small = line_from_amounts("配件", split_line(amount=Decimal("0.05"), rate=Decimal("0.13"), tax_inclusive=True),
                                         tax_code=CODES[0])
     merged = applications_splitting.merge_identical([small] * 300)
     assert len(merged) == 1
@@ -175,7 +176,7 @@ def test_merging_many_small_lines_fixes_their_rounding():
 
 
 def test_the_1_27_tolerance_splits_the_worked_example():
-    small = applications_splitting.line_from_amounts("配件", split_line(amount=Decimal("0.05"), rate=Decimal("0.13"), tax_inclusive=True),
+    small = line_from_amounts("配件", split_line(amount=Decimal("0.05"), rate=Decimal("0.13"), tax_inclusive=True),
                                         tax_code=CODES[0])
     parts = applications_splitting.split_by_tolerance([small] * 300)
     assert len(parts) == 2
@@ -190,7 +191,7 @@ def test_a_negative_normal_line_cannot_be_split():
 
 def test_a_line_above_the_limit_is_cut_by_whole_quantities():
     main = split_line(quantity=Decimal(10), unit_price=Decimal("1130"), rate=Decimal("0.13"), tax_inclusive=True)
-    line = applications_splitting.line_from_amounts("服务器", main, tax_code=CODES[0], ref=(1, 0))
+    line = line_from_amounts("服务器", main, tax_code=CODES[0], ref=(1, 0))
     parts = applications_splitting.split_by_amount_limit([line], Decimal("3000"))
     assert [p[0].quantity for p in parts] == [Decimal(3), Decimal(3), Decimal(2), Decimal(2)]
     assert_every_fen([line], parts)

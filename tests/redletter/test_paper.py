@@ -10,8 +10,8 @@ import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from issuing.applications import selectors as application_selectors
 from issuing.applications.models import QuotaPeriod
-from issuing.billing import selectors as billing_selectors
 from issuing.platform.models import InvoiceStatus
 from issuing.redletter import services
 from issuing.redletter.models import RedLetterForm
@@ -34,7 +34,7 @@ def test_voiding_the_invoice_voids_its_application_and_frees_its_billing_documen
     from issuing.applications.models import ApplicationStatus, InvoiceApplication, customer_status
 
     doc, inv = document_invoice(kind="86")
-    assert billing_selectors.applied_amount(doc) == Decimal("1060.00")
+    assert application_selectors.applied_amount(doc) == Decimal("1060.00")
 
     services.paper_invoice_void(invoice=inv, actor=fiona, reason="开错抬头", channel=channel)
 
@@ -44,7 +44,7 @@ def test_voiding_the_invoice_voids_its_application_and_frees_its_billing_documen
     [event] = [e for e in events_for(app) if e.action == "void"]
     assert (event.from_state, event.to_state, event.reason, event.actor) == (
         ApplicationStatus.ISSUED, ApplicationStatus.VOIDED, "开错抬头", fiona)
-    assert billing_selectors.applied_amount(doc) == Decimal("0.00")  # free for a correct application
+    assert application_selectors.applied_amount(doc) == Decimal("0.00")  # free for a correct application
 
 
 def test_next_month_on_the_platform_clock_the_void_becomes_a_red_flush(blue, fiona, channel):

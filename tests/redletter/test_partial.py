@@ -11,8 +11,8 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from issuing.applications import selectors as application_selectors
 from issuing.applications.models import ApplicationStatus
-from issuing.billing import selectors as billing_selectors
 from issuing.platform.models import Invoice, InvoiceStatus
 from issuing.redletter import services
 from issuing.redletter.models import RedFlushPolicy, RedLetterForm
@@ -116,7 +116,7 @@ def test_a_partial_red_releases_the_amount_from_the_billing_document(document_in
     buyer_confirms(buyer_channel, form)
     services.redletter_sync(form=form, channel=channel)
     assert ApplicationSource.objects.get(application=inv.application).released_amount == D("106.00")
-    assert billing_selectors.applied_amount(doc) == D("954.00")
+    assert application_selectors.applied_amount(doc) == D("954.00")
 
 
 # --- arithmetic: pure ------------------------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from issuing.applications import selectors as application_selectors
 from issuing.applications import services as application_services
 from issuing.applications.models import ApplicationStatus, InvoiceApplication
-from issuing.billing import selectors as billing_selectors
 from issuing.billing import services as billing_services
 from issuing.platform.models import InvoiceStatus
 from issuing.redletter import services as redletter_services
@@ -31,7 +31,7 @@ def test_a_full_refund_red_flushes_the_whole_invoice_on_its_own(document_invoice
     inv.refresh_from_db()
     assert inv.status == InvoiceStatus.RED_FULL and inv.application.status == S.RED_FLUSHED
     doc.refresh_from_db()
-    bal = billing_selectors.billing_document_balance(doc)
+    bal = application_selectors.billing_document_balance(doc)
     assert (bal.balance, bal.over_invoiced) == (D("0.00"), D("0.00"))
 
 
@@ -74,7 +74,7 @@ def test_a_partial_refund_is_a_partial_red_when_the_buyer_has_used_the_invoice(d
     assert inv.status == InvoiceStatus.RED_PARTIAL and inv.red_amount_total == D("318.00")
     assert inv.application.status == S.PARTLY_RED
     doc.refresh_from_db()
-    bal = billing_selectors.billing_document_balance(doc)
+    bal = application_selectors.billing_document_balance(doc)
     assert (bal.balance, bal.over_invoiced) == (D("0.00"), D("0.00"))
 
 
