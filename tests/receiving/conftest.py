@@ -7,7 +7,6 @@ from the licensed samples in tests/fixtures (see its README).
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,8 @@ from invoicing import roles
 from invoicing.documents import render_pdf, write_ofd, write_xml
 from invoicing.documents.demo import demo_document
 from invoicing.documents.model import InvoiceDocument, InvoiceLine, InvoiceParty
+from receiving import services
+from receiving.models import Method
 from tests.factories import TaxpayerFactory, UserFactory
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -33,6 +34,12 @@ def fiona(db):
     return UserFactory(username="fiona", role=roles.FINANCE, entities=None)
 
 
+@pytest.fixture
+def upload(pujiang, fiona):
+    """An open batch of uploads by Fiona for 浦江."""
+    return services.collection_start(taxpayer=pujiang, method=Method.UPLOAD, actor=fiona)
+
+
 def small_document(*, number: str = "25312000000123456789", buyer: tuple[str, str] = PUJIANG,
                    seller: tuple[str, str] = XIHU, amount: str = "1000.00", rate: str = "0.06",
                    kind: str = "81", **changes) -> InvoiceDocument:
@@ -47,26 +54,27 @@ def small_document(*, number: str = "25312000000123456789", buyer: tuple[str, st
                             buyer=InvoiceParty(*buyer), seller=InvoiceParty(*seller), **changes)
 
 
-@lru_cache(maxsize=64)
-def _files(doc: InvoiceDocument) -> dict[str, bytes]:
-    return {"xml": write_xml(doc), "ofd": write_ofd(doc)}
+_CACHE: dict[tuple[str, str], bytes] = {}
 
 
-@lru_cache(maxsize=16)
-def _pdf(doc: InvoiceDocument) -> bytes:
-    return render_pdf(doc)
+def _made(doc: InvoiceDocument, fmt: str) -> bytes:
+    """The document written as ``fmt`` (cached per run: rendering a PDF takes a second)."""
+    key = (repr(doc), fmt)
+    if key not in _CACHE:
+        _CACHE[key] = {"xml": write_xml, "ofd": write_ofd, "pdf": render_pdf}[fmt](doc)
+    return _CACHE[key]
 
 
 def as_xml(doc: InvoiceDocument) -> bytes:
-    return _files(doc)["xml"]
+    return _made(doc, "xml")
 
 
 def as_ofd(doc: InvoiceDocument) -> bytes:
-    return _files(doc)["ofd"]
+    return _made(doc, "ofd")
 
 
 def as_pdf(doc: InvoiceDocument) -> bytes:
-    return _pdf(doc)
+    return _made(doc, "pdf")
 
 
 def fixture_bytes(*parts: str) -> bytes:
