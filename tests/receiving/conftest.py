@@ -6,7 +6,7 @@ from the licensed samples in tests/fixtures (see its README).
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -45,7 +45,7 @@ def small_document(*, number: str = "25312000000123456789", buyer: tuple[str, st
                    kind: str = "81", **changes) -> InvoiceDocument:
     """A one-line invoice whose figures all agree (amount × rate = tax, amount + tax = total)."""
     a = Decimal(amount)
-    t = (a * Decimal(rate)).quantize(Decimal("0.01"))
+    t = (a * Decimal(rate)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     doc = demo_document(number=number, kind=kind, lines=1)
     line = InvoiceLine(line_no=1, item_name="*信息技术服务*软件开发服务", short_name="信息技术服务", amount=a,
                        tax_rate=Decimal(rate), tax=t, quantity=Decimal(1), unit_price=a, unit="项",
