@@ -861,3 +861,31 @@ def received_invoice_create_manual(*, taxpayer: Taxpayer, actor: Actor, kind: st
             locked.complete(at=timezone.now())
             locked.save(update_fields=["status", "finished_at"])
     return record
+
+
+# --- review --------------------------------------------------------------------------------------------------------
+
+
+def received_invoice_review_resolve(*, record: ReceivedInvoice, actor: Actor, note: str) -> ReceivedInvoice:
+    """A person has compared the record with its files and confirms it as it stands: the reasons stay on the record
+    for the audit trail, the review is resolved and the invoice enters the pool. ``note`` says what was checked."""
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": gettext("请填写复核说明")})
+    with transaction.atomic():
+        locked = ReceivedInvoice.objects.select_for_update().get(pk=record.pk)
+        authorize(actor, locked.taxpayer_id, P_REVIEW)
+        if locked.review_state != ReviewState.NEEDS_REVIEW:
+            raise ValidationError(gettext("这张发票不在待复核状态"))
+        before = locked.review_state
+        locked.resolve_review()
+        locked.save(update_fields=["review_state", "updated_at"])
+        event_record(obj=locked, action="resolve_review", actor=actor, from_state=before, to_state=locked.review_state,
+                     reason=note[:500], data={"reasons": [r.get("code") for r in locked.review_reasons]},
+                     taxpayer=locked.taxpayer)
+        if locked.use_state == UseState.IN_REVIEW:
+            locked.release_to_pool()
+            locked.save(update_fields=["use_state", "updated_at"])
+            event_record(obj=locked, action="release_to_pool", actor=actor, from_state=UseState.IN_REVIEW,
+                         to_state=locked.use_state, taxpayer=locked.taxpayer)
+    return locked
