@@ -162,7 +162,7 @@ class SourceInline(ReadonlyInline):
 @admin.register(ReceivedInvoice)
 class ReceivedInvoiceAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
     list_display = ("invoice_key", "kind", "seller_link", "money_total", "issue_date", "review_state", "use_state",
-                    "platform_status", "other_buyer_mark", "taxpayer")
+                    "taxpayer")
     list_filter = ("review_state", "use_state", "kind", "platform_status", SourceFilter, SellerFilter, "issue_date",
                    "other_buyer", "taxpayer")
     search_fields = ("=number", "seller_name", "=seller_tax_id", "=buyer_tax_id")
@@ -174,9 +174,9 @@ class ReceivedInvoiceAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mo
     change_form_template = "admin/receiving/receivedinvoice/change_form.html"
     fieldsets = (
         (None, {"fields": ("taxpayer", "kind", ("code", "number"), ("paper_code", "paper_number"), "issue_date",
-                           "check_code", "is_red", "blue_number")}),
+                           "check_code", "red_mark", "blue_number")}),
         (_("购销双方"), {"fields": (("seller_name", "seller_tax_id"), ("buyer_name", "buyer_tax_id"),
-                                 "other_buyer")}),
+                                 "other_buyer_mark")}),
         (_("金额"), {"fields": ("amount", "tax", "total", "remark")}),
         (_("复核与使用"), {"fields": ("review_state", "reasons_table", "use_state", "data_source",
                                   ("platform_status", "platform_status_code", "risk_level"))}),
@@ -201,7 +201,12 @@ class ReceivedInvoiceAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mo
 
     @admin.display(description=_("购买方非本主体"), ordering="other_buyer")
     def other_buyer_mark(self, obj):
+        """是 when flagged, nothing when not (a red cross would read as an error)."""
         return gettext("是") if obj.other_buyer else ""
+
+    @admin.display(description=_("红字发票"), ordering="is_red")
+    def red_mark(self, obj):
+        return gettext("红字") if obj.is_red else ""
 
     @admin.display(description=_("复核原因"))
     def reasons_table(self, obj):
@@ -212,7 +217,7 @@ class ReceivedInvoiceAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mo
             values = r.get("values") or {}
             shown = (gettext("记录：%(record)s；文件：%(file)s") % {"record": values.get("record", ""),
                                                              "file": values.get("file", "")}) if values else ""
-            rows.append((services.FIELD_WORDS.get(r.get("field", ""), r.get("field", "")), r.get("message", ""),
+            rows.append((str(services.FIELD_WORDS.get(r.get("field", ""), r.get("field", ""))), r.get("message", ""),
                          shown, r.get("code", "")))
         header = format_html("<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>", _("字段"), _("原因"),
                              _("两边的值"), _("规则"))
@@ -221,7 +226,8 @@ class ReceivedInvoiceAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mo
                                             rows))
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in ReceivedInvoice._meta.fields] + ["reasons_table", "events_table"]
+        return [f.name for f in ReceivedInvoice._meta.fields] + ["reasons_table", "events_table", "red_mark",
+                                                                  "other_buyer_mark"]
 
     def has_add_permission(self, request):
         return False  # invoices come in through batches: upload, scanner, manual entry, the command line

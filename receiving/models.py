@@ -301,7 +301,7 @@ class Carrier(models.Model):
     format = models.CharField(_("格式"), max_length=8, choices=CarrierFormat.choices)
     file = models.FileField(_("文件"), max_length=255)
     original_name = models.CharField(_("文件名"), max_length=255, blank=True)
-    reader = models.CharField(_("读取方式"), max_length=30, blank=True, help_text=_("xml、ofd、pdf-text、qr …"))
+    reader = models.CharField(_("读取方式"), max_length=30, blank=True, help_text=_("读取文件所用的方式：XML、OFD、PDF 文字层或二维码"))
     read_data = models.JSONField(_("读取结果"), default=dict, blank=True)
     needs_review = models.BooleanField(_("读取结果待复核"), default=False)
     review_reasons = models.JSONField(_("读取问题"), default=list, blank=True)

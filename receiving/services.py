@@ -36,6 +36,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from invoicing.actors import Actor, actor_label, actor_user, is_system
 from invoicing.documents.crosscheck import Checker
@@ -76,10 +77,10 @@ FEN = Decimal("0.01")
 ORIGIN_READER, ORIGIN_CONFLICT, ORIGIN_ENTITY, ORIGIN_NEEDS_FILE = "reader", "conflict", "entity", "needs_file"
 
 FIELD_WORDS = {
-    "kind": "票种", "number": "发票号码", "code": "发票代码", "issue_date": "开票日期", "check_code": "校验码",
-    "seller_name": "销售方名称", "seller_tax_id": "销售方纳税人识别号", "buyer_name": "购买方名称",
-    "buyer_tax_id": "购买方纳税人识别号", "amount": "合计金额", "tax": "合计税额", "total": "价税合计",
-    "lines": "明细", "document": "文件",
+    "kind": _("票种"), "number": _("发票号码"), "code": _("发票代码"), "issue_date": _("开票日期"),
+    "check_code": _("校验码"), "seller_name": _("销售方名称"), "seller_tax_id": _("销售方纳税人识别号"),
+    "buyer_name": _("购买方名称"), "buyer_tax_id": _("购买方纳税人识别号"), "amount": _("合计金额"),
+    "tax": _("合计税额"), "total": _("价税合计"), "lines": _("明细"), "document": _("文件"),
 }
 
 
@@ -645,7 +646,7 @@ def _attach(collection: Collection, *, record: ReceivedInvoice, name: str, value
     notes = [gettext("已补充到发票 %(invoice)s") % {"invoice": record}]
     if ignored:
         notes.append(gettext("本文件读取不确定的字段未采用：%(fields)s") % {
-            "fields": "、".join(FIELD_WORDS[f] for f in ignored)})
+            "fields": "、".join(str(FIELD_WORDS[f]) for f in ignored)})
     return _item_create(collection, name=name, outcome=Outcome.ATTACHED, reason="；".join(notes), detail=detail,
                         invoice=record, carrier=carrier)
 
