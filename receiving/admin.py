@@ -243,6 +243,13 @@ class ReceivedInvoiceAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mo
         actions.pop("delete_selected", None)
         return actions
 
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        if request.user.has_perm(services.P_COLLECT):
+            extra_context["upload_url"] = reverse("admin:receiving_collection_upload")
+            extra_context["scanner_url"] = reverse("admin:receiving_collection_scanner")
+        return super().changelist_view(request, extra_context)
+
     def may_review(self, request, obj) -> bool:
         return (obj is not None and obj.review_state == ReviewState.NEEDS_REVIEW
                 and request.user.has_perm(services.P_REVIEW))
@@ -403,6 +410,18 @@ class UploadForm(forms.Form):
         self.fields["taxpayer"].queryset = allowed_taxpayers(user)
 
 
+class ScannerForm(forms.Form):
+    taxpayer = forms.ModelChoiceField(label=capfirst(_("收票主体")), queryset=None, empty_label=None)
+    payload = forms.CharField(label=capfirst(_("二维码内容")), max_length=500, required=False, strip=False,
+                              widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "size": 80}),
+                              help_text=_("把光标放在这里，用扫码枪扫发票上的二维码；也可以粘贴二维码内容后按回车"))
+    collection = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["taxpayer"].queryset = allowed_taxpayers(user)
+
+
 def _items_payload(items) -> list[dict]:
     out = []
     for item in items:
@@ -457,6 +476,8 @@ class CollectionAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAd
         view = self.admin_site.admin_view
         return [
             path("upload/", view(self.upload_view), name="receiving_collection_upload"),
+            path("scanner/", view(self.scanner_view), name="receiving_collection_scanner"),
+            path("scanner/scan/", view(self.scan_view), name="receiving_collection_scan"),
             path("<int:pk>/status/", view(self.status_view), name="receiving_collection_status"),
         ] + super().get_urls()
 
@@ -464,6 +485,7 @@ class CollectionAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAd
         extra_context = extra_context or {}
         if request.user.has_perm(services.P_COLLECT):
             extra_context["upload_url"] = reverse("admin:receiving_collection_upload")
+            extra_context["scanner_url"] = reverse("admin:receiving_collection_scanner")
         return super().changelist_view(request, extra_context)
 
     def status_view(self, request, pk):
@@ -493,6 +515,49 @@ class CollectionAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAd
             extra_context["running"] = obj.status in (CollectionStatus.OPEN, CollectionStatus.QUEUED,
                                                       CollectionStatus.RUNNING)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def scanner_view(self, request):
+        """扫码枪: one field; the scanner types an invoice's QR payload and Enter, the page posts it and shows the
+        result without reloading. The batch starts with the first scan and is closed by the button."""
+        if not request.user.has_perm(services.P_COLLECT):
+            raise PermissionDenied
+        form = ScannerForm(user=request.user)
+        context = {**self.admin_site.each_context(request), "title": gettext("扫码录入"), "opts": self.model._meta,
+                   "form": form, "scan_url": reverse("admin:receiving_collection_scan")}
+        return TemplateResponse(request, "admin/receiving/scanner.html", context)
+
+    def scan_view(self, request):
+        """One scan (POST taxpayer, payload, and the batch once there is one), or ``finish=1`` to close the batch.
+        Answers JSON: the item's outcome, reason and the invoice's link."""
+        if request.method != "POST":
+            return JsonResponse({"error": "POST only"}, status=405)
+        if not request.user.has_perm(services.P_COLLECT):
+            raise PermissionDenied
+        form = ScannerForm(request.POST, user=request.user)
+        if not form.is_valid():
+            problems = [f"{form.fields[name].label if name in form.fields else ''}：{message}" for name, messages_ in
+                        form.errors.items() for message in messages_]
+            return JsonResponse({"error": "；".join(problems)}, status=400)
+        taxpayer = form.cleaned_data["taxpayer"]
+        batch_id = form.cleaned_data.get("collection")
+        collection = None
+        if batch_id:
+            collection = self.get_queryset(request).filter(pk=batch_id, taxpayer=taxpayer, method=Method.SCANNER,
+                                                           status=CollectionStatus.OPEN).first()
+        try:
+            if request.POST.get("finish") == "1":
+                if collection is not None:
+                    services.collection_finish(collection=collection, actor=request.user)
+                return JsonResponse({"finished": True, "collection": batch_id})
+            if collection is None:
+                collection = services.collection_start(taxpayer=taxpayer, method=Method.SCANNER, actor=request.user)
+            item = services.collection_add_qr(collection=collection, payload=form.cleaned_data["payload"],
+                                              actor=request.user)
+        except (ValidationError, PermissionDenied) as exc:
+            return JsonResponse({"error": error_text(exc)}, status=400)
+        (payload,) = _items_payload([item])
+        return JsonResponse({**payload, "collection": collection.pk,
+                             "collection_url": reverse("admin:receiving_collection_change", args=[collection.pk])})
 
     def upload_view(self, request):
         """Many files or a ZIP → one batch read by a Celery job → its page with the progress and each file's result."""

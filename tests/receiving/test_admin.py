@@ -194,3 +194,32 @@ def test_the_receiving_pages_read_in_english_for_an_english_reader(client, fiona
                            HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Invoice pool" in pool and "To review" in pool
     assert "Result per file" in batch and "Created" in batch and "To review" in batch
+
+
+def test_the_scanner_page_turns_each_scan_into_a_result_without_a_reload(client, fiona, pujiang):
+    client.force_login(fiona)
+    assert "扫码枪" in client.get(reverse("admin:receiving_collection_scanner")).content.decode()
+    url = reverse("admin:receiving_collection_scan")
+    first = client.post(url, {"taxpayer": pujiang.pk,
+                              "payload": "01,32,,25317000002856140513,73.20,2025-11-08,,"}).json()
+    assert first["outcome"] == "review" and first["invoice_url"]
+    batch = Collection.objects.get(pk=first["collection"])
+    assert (batch.method, batch.status, batch.taxpayer) == (Method.SCANNER, CollectionStatus.OPEN, pujiang)
+    again = client.post(url, {"taxpayer": pujiang.pk, "collection": batch.pk,
+                              "payload": " 01,32,,25317000002856140513,73.20,20251108,, "}).json()
+    assert again["outcome"] == "duplicate" and again["collection"] == batch.pk
+    assert again["invoice_url"] == first["invoice_url"] and "已在发票池" in again["reason"]
+    wrong = client.post(url, {"taxpayer": pujiang.pk, "collection": batch.pk, "payload": "https://example.com/x"})
+    assert wrong.json()["outcome"] == "rejected"
+    assert client.post(url, {"taxpayer": pujiang.pk, "collection": batch.pk, "finish": "1"}).json()["finished"]
+    assert Collection.objects.get(pk=batch.pk).status == CollectionStatus.DONE
+    assert Collection.objects.get(pk=batch.pk).processed == 3
+
+
+def test_a_scan_cannot_reach_another_entity(client, pujiang):
+    lily = UserFactory(username="lily-s", role=roles.FINANCE, entities=[TaxpayerFactory()])
+    client.force_login(lily)
+    response = client.post(reverse("admin:receiving_collection_scan"),
+                           {"taxpayer": pujiang.pk, "payload": "01,32,,25317000002856140513,73.20,20251108,,"})
+    assert response.status_code == 400
+    assert not ReceivedInvoice.objects.exists()
