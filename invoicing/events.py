@@ -114,6 +114,7 @@ ACTOR_LABELS = {
     "system": pgettext_lazy("actor", "系统"),
     "reconcile": pgettext_lazy("actor", "对账任务"),
     "cli": pgettext_lazy("actor", "命令行"),
+    "demo": pgettext_lazy("actor", "演示数据"),
 }
 
 
