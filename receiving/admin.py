@@ -31,9 +31,10 @@ from invoicing.admin import (
     person_column,
 )
 from invoicing.admin_messages import error_text
+from invoicing.documents.model import parse_rate
 from invoicing.events import actor_label_words, event_record
 from invoicing.formatting import person_name, rate
-from invoicing.scoping import allowed_taxpayers
+from invoicing.scoping import allowed_taxpayers, scope_queryset
 from receiving import bundles, collecting, services
 from receiving.models import (
     CARRIER_CONTENT_TYPES,
@@ -44,6 +45,7 @@ from receiving.models import (
     Outcome,
     ReceivedInvoice,
     ReceivedInvoiceLine,
+    ReceivedKind,
     ReviewState,
     Source,
 )
@@ -248,6 +250,7 @@ class ReceivedInvoiceAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mo
         if request.user.has_perm(services.P_COLLECT):
             extra_context["upload_url"] = reverse("admin:receiving_collection_upload")
             extra_context["scanner_url"] = reverse("admin:receiving_collection_scanner")
+            extra_context["manual_url"] = reverse("admin:receiving_receivedinvoice_manual")
         return super().changelist_view(request, extra_context)
 
     def may_review(self, request, obj) -> bool:
@@ -256,8 +259,49 @@ class ReceivedInvoiceAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mo
 
     def get_urls(self):
         view = self.admin_site.admin_view
-        return [path("<int:pk>/review/", view(self.review_view), name="receiving_receivedinvoice_review")] + \
+        return [path("<int:pk>/review/", view(self.review_view), name="receiving_receivedinvoice_review"),
+                path("manual/", view(self.manual_view), name="receiving_receivedinvoice_manual")] + \
             super().get_urls()
+
+    def manual_view(self, request):
+        """手工录入: an invoice typed from paper, or from a file the readers could not read (``?carrier=``, shown
+        beside the form). Checked like a reader's result by ``received_invoice_create_manual``."""
+        if not request.user.has_perm(services.P_COLLECT):
+            raise PermissionDenied
+        carrier = None
+        carrier_id = request.GET.get("carrier") or request.POST.get("carrier")
+        if carrier_id:
+            carrier = get_object_or_404(scope_queryset(Carrier.objects.all(), request.user), pk=carrier_id,
+                                        invoice__isnull=True)
+        initial = manual_initial(carrier)
+        form = ManualForm(request.POST or None, user=request.user, initial=initial)
+        lines = ManualLineFormSet(request.POST or None, prefix="lines", initial=initial.get("lines"))
+        if request.method == "POST" and form.is_valid() and lines.is_valid():
+            data = form.cleaned_data
+            rows = [row for row in lines.cleaned_data if row and row.get("amount") is not None]
+            try:
+                record = services.received_invoice_create_manual(
+                    taxpayer=data["taxpayer"], actor=request.user, kind=data["kind"], number=data["number"],
+                    code=data["code"], issue_date=data["issue_date"], seller_name=data["seller_name"],
+                    seller_tax_id=data["seller_tax_id"], buyer_name=data["buyer_name"],
+                    buyer_tax_id=data["buyer_tax_id"], amount=data["amount"], tax=data["tax"], total=data["total"],
+                    check_code=data["check_code"], remark=data["remark"], lines=rows, carrier=carrier)
+            except (ValidationError, PermissionDenied) as exc:
+                if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+                    for name, errors in exc.message_dict.items():
+                        form.add_error(name if name in form.fields else None, errors)
+                else:
+                    form.add_error(None, error_text(exc))
+            else:
+                self.message_user(request, gettext("发票 %(invoice)s 已录入发票池") % {"invoice": record},
+                                  messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:receiving_receivedinvoice_change", args=[record.pk]))
+        preview = carrier_download_url(carrier, inline=True) if carrier is not None and may_download(request) \
+            and carrier.format == "pdf" else ""
+        context = {**self.admin_site.each_context(request), "title": gettext("手工录入发票"),
+                   "opts": self.model._meta, "form": form, "lines": lines, "carrier": carrier, "preview_url": preview,
+                   "media": self.media + form.media}
+        return TemplateResponse(request, "admin/receiving/receivedinvoice/manual.html", context)
 
     def review_view(self, request, pk):
         record = get_object_or_404(self.get_queryset(request), pk=pk)
@@ -288,6 +332,64 @@ class ReceivedInvoiceAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mo
             preview = obj.carriers.filter(format="pdf").order_by("pk").first()
         extra_context["preview_url"] = carrier_download_url(preview, inline=True) if preview else ""
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+class ManualForm(forms.Form):
+    taxpayer = forms.ModelChoiceField(label=capfirst(_("收票主体")), queryset=None, empty_label=None)
+    kind = forms.ChoiceField(label=capfirst(_("票种")), choices=ReceivedKind.choices)
+    code = forms.CharField(label=capfirst(_("发票代码")), max_length=12, required=False,
+                           help_text=_("税控发票 10 或 12 位；数电发票为空"))
+    number = forms.CharField(label=capfirst(_("发票号码")), max_length=30)
+    issue_date = forms.DateField(label=capfirst(_("开票日期")), widget=forms.DateInput(attrs={"type": "date"}))
+    check_code = forms.CharField(label=capfirst(_("校验码")), max_length=20, required=False)
+    seller_name = forms.CharField(label=capfirst(_("销售方名称")), max_length=200, required=False)
+    seller_tax_id = forms.CharField(label=capfirst(_("销售方纳税人识别号")), max_length=20, required=False)
+    buyer_name = forms.CharField(label=capfirst(_("购买方名称")), max_length=200, required=False)
+    buyer_tax_id = forms.CharField(label=capfirst(_("购买方纳税人识别号")), max_length=20, required=False)
+    amount = forms.DecimalField(label=capfirst(_("合计金额")), max_digits=18, decimal_places=2, required=False)
+    tax = forms.DecimalField(label=capfirst(_("合计税额")), max_digits=18, decimal_places=2, required=False)
+    total = forms.DecimalField(label=capfirst(_("价税合计")), max_digits=18, decimal_places=2, required=False)
+    remark = forms.CharField(label=capfirst(_("备注")), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["taxpayer"].queryset = allowed_taxpayers(user)
+
+
+class ManualLineForm(forms.Form):
+    item_name = forms.CharField(label=capfirst(_("项目名称")), max_length=300, required=False)
+    amount = forms.DecimalField(label=capfirst(_("金额")), max_digits=18, decimal_places=2, required=False)
+    tax_rate = forms.CharField(label=capfirst(_("税率")), max_length=10, required=False,
+                               help_text=_("如 6% 或 0.06；免税留空"))
+    tax = forms.DecimalField(label=capfirst(_("税额")), max_digits=18, decimal_places=2, required=False)
+
+    def clean_tax_rate(self):
+        text = self.cleaned_data.get("tax_rate") or ""
+        if not text.strip():
+            return None
+        rate = parse_rate(text)
+        if rate is None:
+            raise ValidationError(gettext("税率应写成 6% 或 0.06"))
+        return rate
+
+
+ManualLineFormSet = forms.formset_factory(ManualLineForm, extra=3, max_num=50)
+
+
+def manual_initial(carrier: Carrier | None) -> dict:
+    """What a file the readers could not fully read did give (its QR code, say), to start the entry from."""
+    if carrier is None:
+        return {}
+    read = (carrier.read_data or {}).get("invoice") or {}
+    initial = {name: read.get(name) for name in ("kind", "code", "number", "issue_date", "seller_name",
+                                                  "seller_tax_id", "buyer_name", "buyer_tax_id", "amount", "tax",
+                                                  "total") if read.get(name) not in (None, "")}
+    initial["taxpayer"] = carrier.taxpayer_id
+    lines = [{"item_name": ln.get("item_name", ""), "amount": ln.get("amount"), "tax_rate": ln.get("tax_rate") or "",
+              "tax": ln.get("tax")} for ln in read.get("lines") or []]
+    if lines:
+        initial["lines"] = lines
+    return initial
 
 
 class ReviewForm(forms.Form):
@@ -329,7 +431,8 @@ class CarrierAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("发票"), ordering="invoice__number")
     def invoice_link(self, obj):
         if obj.invoice_id is None:
-            return gettext("待人工录入")
+            return format_html('<a href="{}?{}">{}</a>', reverse("admin:receiving_receivedinvoice_manual"),
+                               urlencode({"carrier": obj.pk}), gettext("待人工录入：去录入"))
         return format_html('<a href="{}">{}</a>', reverse("admin:receiving_receivedinvoice_change",
                                                           args=[obj.invoice_id]), obj.invoice)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -223,3 +224,43 @@ def test_a_scan_cannot_reach_another_entity(client, pujiang):
                            {"taxpayer": pujiang.pk, "payload": "01,32,,25317000002856140513,73.20,20251108,,"})
     assert response.status_code == 400
     assert not ReceivedInvoice.objects.exists()
+
+
+def _manual_post(pujiang, **changes):
+    data = {"taxpayer": pujiang.pk, "kind": "82", "code": "", "number": "25312000000000000501",
+            "issue_date": "2025-10-15", "check_code": "", "seller_name": "杭州西湖云计算服务有限公司",
+            "seller_tax_id": "91330106MA2GL8XY7N", "buyer_name": pujiang.name, "buyer_tax_id": pujiang.credit_code,
+            "amount": "100.00", "tax": "6.00", "total": "106.00", "remark": "",
+            "lines-TOTAL_FORMS": "3", "lines-INITIAL_FORMS": "0", "lines-MIN_NUM_FORMS": "0", "lines-MAX_NUM_FORMS": "50",
+            "lines-0-item_name": "*信息技术服务*咨询费", "lines-0-amount": "100.00", "lines-0-tax_rate": "6%",
+            "lines-0-tax": "6.00"}
+    data.update(changes)
+    return data
+
+
+def test_manual_entry_in_the_admin_is_checked_by_the_service(client, fiona, pujiang):
+    client.force_login(fiona)
+    url = reverse("admin:receiving_receivedinvoice_manual")
+    page = client.post(url, _manual_post(pujiang, total="107.00")).content.decode()
+    assert not ReceivedInvoice.objects.exists() and "价税合计" in page
+    response = client.post(url, _manual_post(pujiang))
+    record = ReceivedInvoice.objects.get()
+    assert response["Location"] == reverse("admin:receiving_receivedinvoice_change", args=[record.pk])
+    assert (record.data_source, record.total, record.lines.get().tax_rate) == ("manual", Decimal("106.00"),
+                                                                              Decimal("0.0600"))
+    assert "已在发票池" in client.post(url, _manual_post(pujiang)).content.decode()
+
+
+def test_a_file_awaiting_entry_is_entered_beside_its_preview_and_linked(client, fiona, upload, pujiang):
+    from PIL import Image
+
+    blank = io.BytesIO()
+    Image.new("RGB", (300, 200), "white").save(blank, format="PDF")
+    item = collect(upload, "scan.pdf", blank.getvalue(), fiona)
+    client.force_login(fiona)
+    assert "去录入" in client.get(reverse("admin:receiving_carrier_changelist")).content.decode()
+    url = reverse("admin:receiving_receivedinvoice_manual") + f"?carrier={item.carrier.pk}"
+    page = client.get(url).content.decode()
+    assert "scan.pdf" in page and reverse("admin:receiving_carrier_download", args=[item.carrier.pk]) in page
+    client.post(url, _manual_post(pujiang))
+    assert ReceivedInvoice.objects.get().carriers.get() == item.carrier
