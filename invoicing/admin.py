@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django_fsm import FSMField
 
 from invoicing import formatting
 from invoicing.events import action_label, events_for
@@ -198,13 +199,13 @@ def _state_labels(obj: models.Model) -> dict[str, str]:
 
 
 def _state_labels_of(model: type[models.Model]) -> dict[str, str]:
-    try:
-        field = model._meta.get_field("status")
-    except Exception:  # noqa: BLE001 - a model without a status field
-        return {}
-    if not isinstance(field, models.Field):
-        return {}
-    return {str(code): str(label) for code, label in (field.choices or [])}
+    """The labels of the model's ``status`` field and of every other state machine field it has (a received
+    invoice moves its review state and its use state)."""
+    labels: dict[str, str] = {}
+    for field in model._meta.concrete_fields:
+        if field.name == "status" or isinstance(field, FSMField):
+            labels.update({str(code): str(label) for code, label in (field.choices or [])})
+    return labels
 
 
 class EventsReadonlyMixin:

@@ -59,6 +59,7 @@ SENSITIVE_FIELDS: dict[str, frozenset[str]] = {
     "delivery.invoicelink": frozenset({"token"}),
     "delivery.invoicefile": frozenset({"file", "sha256"}),
     "delivery.printjob": frozenset({"file"}),
+    "receiving.carrier": frozenset({"file", "sha256"}),
     "api.apiclient": frozenset({"hmac_secret", "token_hash", "token_hint"}),
     "api.idempotencyrecord": frozenset({"request_hash", "response_body"}),
     "sandbox.sandboxaccount": frozenset({"secret"}),

@@ -86,6 +86,19 @@ ACTION_LABELS = {
     "delivery.sent": pgettext_lazy("event", "已发送"),
     "delivery.failed": pgettext_lazy("event", "发送失败"),
     "delivery.bounced": pgettext_lazy("event", "被退回"),
+    # receiving: the pool, its files and the batches that bring them
+    "receive": pgettext_lazy("event", "收票入池"),
+    "carrier_attach": pgettext_lazy("event", "补充发票文件"),
+    "hold_for_review": pgettext_lazy("event", "转入复核"),
+    "release_to_pool": pgettext_lazy("event", "复核后入池"),
+    "flag_for_review": pgettext_lazy("event", "标记待复核"),
+    "resolve_review": pgettext_lazy("event", "复核完成"),
+    "clear_review": pgettext_lazy("event", "复核问题已由新文件消除"),
+    "carrier.downloaded": pgettext_lazy("event", "下载收票文件"),
+    "collection_start": pgettext_lazy("event", "开始采集"),
+    "begin_processing": pgettext_lazy("event", "开始处理"),
+    "complete": pgettext_lazy("event", "采集完成"),
+    "abort": pgettext_lazy("event", "采集中止"),
     # API clients and webhooks
     "api_create": pgettext_lazy("event", "接口创建"),
     "api_refund": pgettext_lazy("event", "接口登记退款"),
@@ -104,6 +117,8 @@ ACTION_LABELS = {
 ACTOR_LABELS = {
     "system": pgettext_lazy("actor", "系统"),
     "reconcile": pgettext_lazy("actor", "对账任务"),
+    "cli": pgettext_lazy("actor", "命令行"),
+    "demo": pgettext_lazy("actor", "演示数据"),
 }
 
 

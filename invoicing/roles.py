@@ -74,6 +74,13 @@ FINANCE_DENIED: set[str] = {
     "issuing.delete_invoiceline",
     "issuing.delete_applicationsource",
     "sandbox.delete_ledgerinvoice",
+    # received invoices, their files and batches are never deleted (the pool is the record of what came in)
+    "receiving.delete_receivedinvoice",
+    "receiving.delete_receivedinvoiceline",
+    "receiving.delete_carrier",
+    "receiving.delete_collection",
+    "receiving.delete_collectionitem",
+    "receiving.delete_source",
 }
 # Permissions outside the business apps that finance gets. Not Celery's task results: their arguments and results
 # are not scoped to entities (a reconciliation's result names every entity's invoices), so only administrators read

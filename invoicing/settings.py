@@ -209,6 +209,13 @@ API_DELIVERIES_PER_INVOICE_PER_DAY = env_int("API_DELIVERIES_PER_INVOICE_PER_DAY
 API_DELIVERIES_PER_CLIENT_PER_DAY = env_int("API_DELIVERIES_PER_CLIENT_PER_DAY", 200)
 # Import/export job files (uploads, error workbooks, exports) are deleted this many days after their last change.
 JOB_FILES_KEEP_DAYS = env_int("JOB_FILES_KEEP_DAYS", 7)
+# Receiving (用票): one upload (many files, or a ZIP of them) holds at most this many files and bytes; a single
+# file above RECEIVING_MAX_FILE_BYTES is refused without being read (the kernel readers refuse 20 MB and more).
+RECEIVING_MAX_UPLOAD_FILES = env_int("RECEIVING_MAX_UPLOAD_FILES", 500)
+RECEIVING_MAX_UPLOAD_BYTES = env_int("RECEIVING_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
+RECEIVING_MAX_FILE_BYTES = env_int("RECEIVING_MAX_FILE_BYTES", 20 * 1024 * 1024)
+# The upload form sends every file as its own part: Django's default of 100 parts would refuse a full batch.
+DATA_UPLOAD_MAX_NUMBER_FILES = RECEIVING_MAX_UPLOAD_FILES + 10
 # Input rules shared by the API, the import and the admin (invoicing/validators.py). A business date may be at most
 # this many days after today (upstream clocks and time zones a little ahead) and at most this many days old.
 BUSINESS_DATE_MAX_FUTURE_DAYS = env_int("BUSINESS_DATE_MAX_FUTURE_DAYS", 1)

@@ -338,7 +338,10 @@ class VerifyRequest:
 
 
 @dataclass(frozen=True)
-class ReceivedInvoice:
+class InboundInvoice:
+    """An invoice addressed to our entity as the platform describes it (verification, the received list); the
+    receiving app's pool record is ``receiving.models.ReceivedInvoice``."""
+
     number: str
     kind: str
     issue_date: date
@@ -361,7 +364,7 @@ class ReceivedInvoice:
 class VerifyResult:
     code: str  # VerifyCode
     message: str = ""
-    invoice: ReceivedInvoice | None = None
+    invoice: InboundInvoice | None = None
 
     @property
     def ok(self) -> bool:
@@ -370,7 +373,7 @@ class VerifyResult:
 
 @dataclass(frozen=True)
 class ReceivedPage:
-    items: tuple[ReceivedInvoice, ...]
+    items: tuple[InboundInvoice, ...]
     total: int
     page: int
     page_size: int

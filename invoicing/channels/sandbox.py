@@ -39,11 +39,11 @@ from invoicing.channels.base import (
     DeductionSelectResult,
     DeductionStatistics,
     FileBundle,
+    InboundInvoice,
     IssueLine,
     IssueRequest,
     IssueResult,
     Quota,
-    ReceivedInvoice,
     ReceivedPage,
     RedForm,
     RedFormLine,
@@ -223,10 +223,10 @@ def _red_form(data: dict[str, Any]) -> RedForm:
     )
 
 
-def _received(data: dict[str, Any]) -> ReceivedInvoice:
+def _received(data: dict[str, Any]) -> InboundInvoice:
     issued = _dt(data.get("issued_at"))
     buyer = data.get("buyer") or {}
-    return ReceivedInvoice(
+    return InboundInvoice(
         number=data.get("number", ""), kind=data.get("kind", ""),
         issue_date=issued.astimezone(_CN).date() if issued else date.min,
         seller_name=data.get("seller_name", ""), seller_tax_id=data.get("seller_credit_code", ""),

@@ -1,0 +1,695 @@
+"""Admin for receiving: the pool (with the review queue as a filter), its files, the batches, and the upload page.
+
+Nothing here writes by itself: uploads go through ``collecting.upload_stage`` (a Celery job), review through
+``services.received_invoice_review_resolve``. Lists are scoped to the user's entities and cost a constant number of
+queries whatever their size (capped count, select_related, one query for the seller filter's choices).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.storage import default_storage
+from django.db.models import Exists, OuterRef
+from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.text import capfirst
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from invoicing.admin import (
+    CappedCountPaginator,
+    EntityScopedAdminMixin,
+    EventsReadonlyMixin,
+    ReadonlyInline,
+    money_column,
+    person_column,
+)
+from invoicing.admin_messages import error_text
+from invoicing.documents.model import parse_rate
+from invoicing.events import actor_label_words, event_record
+from invoicing.formatting import person_name, rate
+from invoicing.scoping import allowed_taxpayers, scope_queryset
+from receiving import bundles, collecting, services
+from receiving.models import (
+    CARRIER_CONTENT_TYPES,
+    Carrier,
+    Collection,
+    CollectionStatus,
+    Method,
+    Outcome,
+    ReceivedInvoice,
+    ReceivedInvoiceLine,
+    ReceivedKind,
+    ReviewState,
+    Source,
+)
+
+P_DOWNLOAD = "receiving.download_carrier"
+
+
+def may_download(request) -> bool:
+    """Files of received invoices: like issued invoice files, only for those who hold the download permission."""
+    return request.user.has_perm(P_DOWNLOAD)
+
+
+def carrier_download_url(carrier: Carrier, *, inline: bool = False) -> str:
+    url = reverse("admin:receiving_carrier_download", args=[carrier.pk])
+    return f"{url}?inline=1" if inline else url
+
+
+# --- the pool ------------------------------------------------------------------------------------------------------
+
+
+class SourceFilter(admin.SimpleListFilter):
+    """采集方式: records delivered at least once that way (EXISTS, so a record with two sources is listed once)."""
+
+    title = _("采集方式")
+    parameter_name = "source"
+
+    def lookups(self, request, model_admin):
+        return Method.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in Method.values:
+            return queryset.filter(Exists(Source.objects.filter(invoice=OuterRef("pk"), method=self.value())))
+        return queryset
+
+
+class SellerFilter(admin.SimpleListFilter):
+    """销售方, by tax id. The choices are the sellers of the newest records (one bounded query); any seller is one
+    click away from its name in the list."""
+
+    title = _("销售方")
+    parameter_name = "seller"
+    RECENT = 500
+    SHOWN = 15
+
+    def lookups(self, request, model_admin):
+        recent = model_admin.get_queryset(request).order_by("-created_at", "-id").values_list(
+            "seller_tax_id", "seller_name")[: self.RECENT]
+        choices: dict[str, str] = {}
+        for tax_id, name in recent:
+            if tax_id and tax_id not in choices and len(choices) < self.SHOWN:
+                choices[tax_id] = name or tax_id
+        value = self.value()
+        if value and value not in choices:
+            choices[value] = value
+        return list(choices.items())
+
+    def queryset(self, request, queryset):
+        return queryset.filter(seller_tax_id=self.value()) if self.value() else queryset
+
+
+class ReceivedInvoiceLineInline(ReadonlyInline):
+    model = ReceivedInvoiceLine
+    fields = ("line_no", "item_name", "spec", "unit", "quantity", "unit_price", "amount", "tax_rate_shown", "tax",
+              "tax_code")
+    readonly_fields = fields
+
+    @admin.display(description=_("税率/征收率"))
+    def tax_rate_shown(self, obj):
+        return rate(obj.tax_rate) if obj.tax_rate is not None else (obj.tax_rate_text or "-")
+
+
+class CarrierInline(ReadonlyInline):
+    model = Carrier
+    fk_name = "invoice"
+    verbose_name_plural = _("发票文件（载体）")
+
+    def get_fields(self, request, obj=None):
+        base = ["format", "original_name", "reader", "read_problems", "size", "created_at"]
+        return [*base, "file_links"] if may_download(request) else base
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    @admin.display(description=_("读取问题"))
+    def read_problems(self, obj):
+        if not obj.review_reasons:
+            return "-"
+        return format_html_join("", "<div>{}</div>", ((r.get("message", ""),) for r in obj.review_reasons))
+
+    @admin.display(description=_("文件"))
+    def file_links(self, obj):
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a> · <a href="{}">{}</a>',
+                           carrier_download_url(obj, inline=True), gettext("预览"), carrier_download_url(obj),
+                           gettext("下载"))
+
+
+class SourceInline(ReadonlyInline):
+    model = Source
+    fields = ("method", "batch", "who", "created_at")
+    readonly_fields = fields
+    verbose_name_plural = _("来源")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor", "collection")
+
+    @admin.display(description=_("采集批次"))
+    def batch(self, obj):
+        return format_html('<a href="{}">#{}</a>', reverse("admin:receiving_collection_change",
+                                                           args=[obj.collection_id]), obj.collection_id)
+
+    @admin.display(description=_("操作方"))
+    def who(self, obj):
+        return person_name(obj.actor) if obj.actor_id else actor_label_words(obj.actor_label or "system")
+
+
+@admin.register(ReceivedInvoice)
+class ReceivedInvoiceAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+    list_display = ("invoice_key", "kind", "seller_link", "money_total", "issue_date", "review_state", "use_state",
+                    "taxpayer")
+    list_filter = ("review_state", "use_state", "kind", "platform_status", SourceFilter, SellerFilter, "issue_date",
+                   "other_buyer", "taxpayer")
+    search_fields = ("=number", "seller_name", "=seller_tax_id", "=buyer_tax_id")
+    search_help_text = _("按发票号码、销售方名称或纳税人识别号查找")
+    list_select_related = ("taxpayer",)
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    inlines = (ReceivedInvoiceLineInline, CarrierInline, SourceInline)
+    change_form_template = "admin/receiving/receivedinvoice/change_form.html"
+    fieldsets = (
+        (None, {"fields": ("taxpayer", "kind", ("code", "number"), ("paper_code", "paper_number"), "issue_date",
+                           "check_code", "red_mark", "blue_number")}),
+        (_("购销双方"), {"fields": (("seller_name", "seller_tax_id"), ("buyer_name", "buyer_tax_id"),
+                                 "other_buyer_mark")}),
+        (_("金额"), {"fields": ("amount", "tax", "total", "remark")}),
+        (_("复核与使用"), {"fields": ("review_state", "reasons_table", "use_state", "data_source",
+                                  ("platform_status", "platform_status_code", "risk_level"))}),
+        (_("旅客运输"), {"classes": ("collapse",),
+                      "fields": ("passenger_name", "passenger_id_number", "travel_date", ("travel_from", "travel_to"),
+                                 ("vehicle_number", "seat_class"), "deductible_tax")}),
+        (_("事件记录"), {"fields": ("events_table",)}),
+    )
+
+    money_total = money_column(ReceivedInvoice, "total")
+
+    @admin.display(description=_("发票代码/号码"), ordering="number")
+    def invoice_key(self, obj):
+        return str(obj)
+
+    @admin.display(description=_("销售方"), ordering="seller_name")
+    def seller_link(self, obj):
+        if not obj.seller_tax_id:
+            return obj.seller_name or "-"
+        return format_html('<a href="?{}" title="{}">{}</a>', urlencode({"seller": obj.seller_tax_id}),
+                           obj.seller_tax_id, obj.seller_name or obj.seller_tax_id)
+
+    @admin.display(description=_("购买方非本主体"), ordering="other_buyer")
+    def other_buyer_mark(self, obj):
+        """是 when flagged, nothing when not (a red cross would read as an error)."""
+        return gettext("是") if obj.other_buyer else ""
+
+    @admin.display(description=_("红字发票"), ordering="is_red")
+    def red_mark(self, obj):
+        return gettext("红字") if obj.is_red else ""
+
+    @admin.display(description=_("复核原因"))
+    def reasons_table(self, obj):
+        if not obj.review_reasons:
+            return "-"
+        rows = []
+        for r in obj.review_reasons:
+            values = r.get("values") or {}
+            shown = (gettext("记录：%(record)s；文件：%(file)s") % {"record": values.get("record", ""),
+                                                             "file": values.get("file", "")}) if values else ""
+            rows.append((str(services.FIELD_WORDS.get(r.get("field", ""), r.get("field", ""))), r.get("message", ""),
+                         shown, r.get("code", "")))
+        header = format_html("<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>", _("字段"), _("原因"),
+                             _("两边的值"), _("规则"))
+        return format_html('<table class="fapiao-review-reasons">{}{}</table>', header,
+                           format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                                            rows))
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in ReceivedInvoice._meta.fields] + ["reasons_table", "events_table", "red_mark",
+                                                                  "other_buyer_mark"]
+
+    def has_add_permission(self, request):
+        return False  # invoices come in through batches: upload, scanner, manual entry, the command line
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # received invoices are never deleted
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        if request.user.has_perm(services.P_COLLECT):
+            extra_context["upload_url"] = reverse("admin:receiving_collection_upload")
+            extra_context["scanner_url"] = reverse("admin:receiving_collection_scanner")
+            extra_context["manual_url"] = reverse("admin:receiving_receivedinvoice_manual")
+        return super().changelist_view(request, extra_context)
+
+    def may_review(self, request, obj) -> bool:
+        return (obj is not None and obj.review_state == ReviewState.NEEDS_REVIEW
+                and request.user.has_perm(services.P_REVIEW))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [path("<int:pk>/review/", view(self.review_view), name="receiving_receivedinvoice_review"),
+                path("manual/", view(self.manual_view), name="receiving_receivedinvoice_manual")] + \
+            super().get_urls()
+
+    def manual_view(self, request):
+        """手工录入: an invoice typed from paper, or from a file the readers could not read (``?carrier=``, shown
+        beside the form). Checked like a reader's result by ``received_invoice_create_manual``."""
+        if not request.user.has_perm(services.P_COLLECT):
+            raise PermissionDenied
+        carrier = None
+        carrier_id = request.GET.get("carrier") or request.POST.get("carrier")
+        if carrier_id:
+            carrier = get_object_or_404(scope_queryset(Carrier.objects.all(), request.user), pk=carrier_id,
+                                        invoice__isnull=True)
+        initial = manual_initial(carrier)
+        form = ManualForm(request.POST or None, user=request.user, initial=initial)
+        lines = ManualLineFormSet(request.POST or None, prefix="lines", initial=initial.get("lines"))
+        if request.method == "POST" and form.is_valid() and lines.is_valid():
+            data = form.cleaned_data
+            rows = [row for row in lines.cleaned_data if row and row.get("amount") is not None]
+            try:
+                record = services.received_invoice_create_manual(
+                    taxpayer=data["taxpayer"], actor=request.user, kind=data["kind"], number=data["number"],
+                    code=data["code"], issue_date=data["issue_date"], seller_name=data["seller_name"],
+                    seller_tax_id=data["seller_tax_id"], buyer_name=data["buyer_name"],
+                    buyer_tax_id=data["buyer_tax_id"], amount=data["amount"], tax=data["tax"], total=data["total"],
+                    check_code=data["check_code"], remark=data["remark"], lines=rows, carrier=carrier)
+            except (ValidationError, PermissionDenied) as exc:
+                if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+                    for name, errors in exc.message_dict.items():
+                        form.add_error(name if name in form.fields else None, errors)
+                else:
+                    form.add_error(None, error_text(exc))
+            else:
+                self.message_user(request, gettext("发票 %(invoice)s 已录入发票池") % {"invoice": record},
+                                  messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:receiving_receivedinvoice_change", args=[record.pk]))
+        preview = carrier_download_url(carrier, inline=True) if carrier is not None and may_download(request) \
+            and carrier.format == "pdf" else ""
+        context = {**self.admin_site.each_context(request), "title": gettext("手工录入发票"),
+                   "opts": self.model._meta, "form": form, "lines": lines, "carrier": carrier, "preview_url": preview,
+                   "media": self.media + form.media}
+        return TemplateResponse(request, "admin/receiving/receivedinvoice/manual.html", context)
+
+    def review_view(self, request, pk):
+        record = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.may_review(request, record):
+            raise PermissionDenied
+        form = ReviewForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.received_invoice_review_resolve(record=record, actor=request.user,
+                                                         note=form.cleaned_data["note"])
+            except (ValidationError, PermissionDenied) as exc:
+                form.add_error(None, error_text(exc))
+            else:
+                self.message_user(request, gettext("发票 %(invoice)s 已复核并入池") % {"invoice": record},
+                                  messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:receiving_receivedinvoice_change", args=[record.pk]))
+        context = {**self.admin_site.each_context(request), "title": gettext("复核发票 %(invoice)s") % {"invoice": record},
+                   "opts": self.model._meta, "original": record, "form": form,
+                   "reasons": self.reasons_table(record)}
+        return TemplateResponse(request, "admin/receiving/receivedinvoice/review.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        obj = self.get_object(request, object_id)
+        extra_context["may_review"] = self.may_review(request, obj)
+        preview = None
+        if obj is not None and may_download(request) and obj.review_state == ReviewState.NEEDS_REVIEW:
+            preview = obj.carriers.filter(format="pdf").order_by("pk").first()
+        extra_context["preview_url"] = carrier_download_url(preview, inline=True) if preview else ""
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+class ManualForm(forms.Form):
+    taxpayer = forms.ModelChoiceField(label=capfirst(_("收票主体")), queryset=None, empty_label=None)
+    kind = forms.ChoiceField(label=capfirst(_("票种")), choices=ReceivedKind.choices)
+    code = forms.CharField(label=capfirst(_("发票代码")), max_length=12, required=False,
+                           help_text=_("税控发票 10 或 12 位；数电发票为空"))
+    number = forms.CharField(label=capfirst(_("发票号码")), max_length=30)
+    issue_date = forms.DateField(label=capfirst(_("开票日期")), widget=forms.DateInput(attrs={"type": "date"}))
+    check_code = forms.CharField(label=capfirst(_("校验码")), max_length=20, required=False)
+    seller_name = forms.CharField(label=capfirst(_("销售方名称")), max_length=200, required=False)
+    seller_tax_id = forms.CharField(label=capfirst(_("销售方纳税人识别号")), max_length=20, required=False)
+    buyer_name = forms.CharField(label=capfirst(_("购买方名称")), max_length=200, required=False)
+    buyer_tax_id = forms.CharField(label=capfirst(_("购买方纳税人识别号")), max_length=20, required=False)
+    amount = forms.DecimalField(label=capfirst(_("合计金额")), max_digits=18, decimal_places=2, required=False)
+    tax = forms.DecimalField(label=capfirst(_("合计税额")), max_digits=18, decimal_places=2, required=False)
+    total = forms.DecimalField(label=capfirst(_("价税合计")), max_digits=18, decimal_places=2, required=False)
+    remark = forms.CharField(label=capfirst(_("备注")), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["taxpayer"].queryset = allowed_taxpayers(user)
+
+
+class ManualLineForm(forms.Form):
+    item_name = forms.CharField(label=capfirst(_("项目名称")), max_length=300, required=False)
+    amount = forms.DecimalField(label=capfirst(_("金额")), max_digits=18, decimal_places=2, required=False)
+    tax_rate = forms.CharField(label=capfirst(_("税率")), max_length=10, required=False,
+                               help_text=_("如 6% 或 0.06；免税留空"))
+    tax = forms.DecimalField(label=capfirst(_("税额")), max_digits=18, decimal_places=2, required=False)
+
+    def clean_tax_rate(self):
+        text = self.cleaned_data.get("tax_rate") or ""
+        if not text.strip():
+            return None
+        rate = parse_rate(text)
+        if rate is None:
+            raise ValidationError(gettext("税率应写成 6% 或 0.06"))
+        return rate
+
+
+ManualLineFormSet = forms.formset_factory(ManualLineForm, extra=3, max_num=50)
+
+
+def manual_initial(carrier: Carrier | None) -> dict:
+    """What a file the readers could not fully read did give (its QR code, say), to start the entry from."""
+    if carrier is None:
+        return {}
+    read = (carrier.read_data or {}).get("invoice") or {}
+    initial = {name: read.get(name) for name in ("kind", "code", "number", "issue_date", "seller_name",
+                                                  "seller_tax_id", "buyer_name", "buyer_tax_id", "amount", "tax",
+                                                  "total") if read.get(name) not in (None, "")}
+    initial["taxpayer"] = carrier.taxpayer_id
+    lines = [{"item_name": ln.get("item_name", ""), "amount": ln.get("amount"), "tax_rate": ln.get("tax_rate") or "",
+              "tax": ln.get("tax")} for ln in read.get("lines") or []]
+    if lines:
+        initial["lines"] = lines
+    return initial
+
+
+class ReviewForm(forms.Form):
+    note = forms.CharField(label=capfirst(_("复核说明")), max_length=500,
+                           widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+                           help_text=_("写明核对了什么，例如“已与 PDF 核对金额，OFD 读取有误”"),
+                           error_messages={"required": _("请填写复核说明")})
+
+
+# --- files ---------------------------------------------------------------------------------------------------------
+
+
+class AwaitingEntryFilter(admin.SimpleListFilter):
+    title = _("关联发票")
+    parameter_name = "linked"
+
+    def lookups(self, request, model_admin):
+        return (("no", _("待人工录入")), ("yes", _("已关联发票")))
+
+    def queryset(self, request, queryset):
+        if self.value() == "no":
+            return queryset.filter(invoice__isnull=True)
+        if self.value() == "yes":
+            return queryset.filter(invoice__isnull=False)
+        return queryset
+
+
+@admin.register(Carrier)
+class CarrierAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
+    list_display = ("original_name", "format", "invoice_link", "reader", "needs_review", "created_at", "taxpayer")
+    list_filter = (AwaitingEntryFilter, "format", "needs_review", "taxpayer")
+    search_fields = ("original_name", "=invoice__number")
+    list_select_related = ("taxpayer", "invoice")
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    fields = ("taxpayer", "invoice", "original_name", "format", "size", "sha256", "reader", "needs_review",
+              "problems", "created_at")
+
+    @admin.display(description=_("发票"), ordering="invoice__number")
+    def invoice_link(self, obj):
+        if obj.invoice_id is None:
+            return format_html('<a href="{}?{}">{}</a>', reverse("admin:receiving_receivedinvoice_manual"),
+                               urlencode({"carrier": obj.pk}), gettext("待人工录入：去录入"))
+        return format_html('<a href="{}">{}</a>', reverse("admin:receiving_receivedinvoice_change",
+                                                          args=[obj.invoice_id]), obj.invoice)
+
+    @admin.display(description=_("读取问题"))
+    def problems(self, obj):
+        return format_html_join("", "<div>{}</div>", ((r.get("message", ""),) for r in obj.review_reasons)) or "-"
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [path("<int:pk>/download/", view(self.download_view), name="receiving_carrier_download")] + \
+            super().get_urls()
+
+    def download_view(self, request, pk):
+        """The file as received, for those who may download files, of an entity they may see (else 404)."""
+        if not may_download(request):
+            raise PermissionDenied
+        carrier = get_object_or_404(self.get_queryset(request).select_related("invoice"), pk=pk)
+        try:
+            fh = default_storage.open(carrier.file.name, "rb")
+        except FileNotFoundError:
+            raise Http404("file missing") from None
+        inline = request.GET.get("inline") == "1" and carrier.format == "pdf"
+        event_record(obj=carrier.invoice or carrier, action="carrier.downloaded", actor=request.user,
+                     data={"carrier": carrier.pk, "format": carrier.format}, taxpayer=carrier.taxpayer)
+        response = FileResponse(fh, as_attachment=not inline, filename=carrier.download_name,
+                                content_type=CARRIER_CONTENT_TYPES.get(carrier.format, "application/octet-stream"))
+        response["Cache-Control"] = "private, no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        if inline:
+            response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+        return response
+
+
+# --- batches and the upload page -----------------------------------------------------------------------------------
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".pdf,.ofd,.xml,.zip,.png,.jpg,.jpeg"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)]
+
+
+class UploadForm(forms.Form):
+    taxpayer = forms.ModelChoiceField(label=capfirst(_("收票主体")), queryset=None,
+                                      help_text=_("发票的购买方；购买方不是该主体的发票也会保留并标记"))
+    files = MultipleFileField(label=capfirst(_("文件")),
+                              help_text=_("可一次选择多个 PDF、OFD、XML 或图片，或一个 ZIP 压缩包"))
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["taxpayer"].queryset = allowed_taxpayers(user)
+
+
+class ScannerForm(forms.Form):
+    taxpayer = forms.ModelChoiceField(label=capfirst(_("收票主体")), queryset=None, empty_label=None)
+    payload = forms.CharField(label=capfirst(_("二维码内容")), max_length=500, required=False, strip=False,
+                              widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "size": 80}),
+                              help_text=_("把光标放在这里，用扫码枪扫发票上的二维码；也可以粘贴二维码内容后按回车"))
+    collection = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["taxpayer"].queryset = allowed_taxpayers(user)
+
+
+def _items_payload(items) -> list[dict]:
+    out = []
+    for item in items:
+        out.append({
+            "position": item.position, "name": item.name, "outcome": item.outcome,
+            "outcome_label": str(item.get_outcome_display()), "reason": item.reason,
+            "invoice": str(item.invoice) if item.invoice_id else "",
+            "invoice_url": reverse("admin:receiving_receivedinvoice_change", args=[item.invoice_id])
+            if item.invoice_id else "",
+            "carrier_url": reverse("admin:receiving_carrier_change", args=[item.carrier_id]) if item.carrier_id else "",
+        })
+    return out
+
+
+@admin.register(Collection)
+class CollectionAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+    list_display = ("__str__", "taxpayer", "method", "status", "progress", "created_count", "attached_count",
+                    "duplicate_count", "review_count", "rejected_count", "person_created_by", "created_at")
+    list_filter = ("method", "status", "taxpayer")
+    list_select_related = ("taxpayer", "created_by")
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    change_form_template = "admin/receiving/collection/change_form.html"
+    fields = ("taxpayer", "method", "status", "note", "progress", "created_count", "attached_count",
+              "duplicate_count", "review_count", "rejected_count", "message", "person_created_by", "created_at",
+              "finished_at", "events_table")
+
+    person_created_by = person_column("created_by", _("操作人"))
+
+    @admin.display(description=_("进度"))
+    def progress(self, obj):
+        return f"{obj.processed}/{obj.total}"
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("upload/", view(self.upload_view), name="receiving_collection_upload"),
+            path("scanner/", view(self.scanner_view), name="receiving_collection_scanner"),
+            path("scanner/scan/", view(self.scan_view), name="receiving_collection_scan"),
+            path("<int:pk>/status/", view(self.status_view), name="receiving_collection_status"),
+        ] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        if request.user.has_perm(services.P_COLLECT):
+            extra_context["upload_url"] = reverse("admin:receiving_collection_upload")
+            extra_context["scanner_url"] = reverse("admin:receiving_collection_scanner")
+        return super().changelist_view(request, extra_context)
+
+    def status_view(self, request, pk):
+        """The batch's progress and its items after ``?after=<position>``, for the page that follows a job."""
+        collection = get_object_or_404(self.get_queryset(request), pk=pk)
+        try:
+            after = int(request.GET.get("after", "0"))
+        except ValueError:
+            after = 0
+        items = collection.items.filter(position__gt=after).select_related("invoice").order_by("position")[:200]
+        return JsonResponse({
+            "status": collection.status, "status_label": str(collection.get_status_display()),
+            "processed": collection.processed, "total": collection.total, "percent": collection.percent,
+            "done": collection.status in (CollectionStatus.DONE, CollectionStatus.FAILED),
+            "message": collection.message,
+            "counts": {o.value: getattr(collection, f"{o.value}_count") for o in Outcome},
+            "items": _items_payload(items),
+        })
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            items = obj.items.select_related("invoice").order_by("position")[:2000]
+            extra_context["items"] = _items_payload(items)
+            extra_context["status_url"] = reverse("admin:receiving_collection_status", args=[obj.pk])
+            extra_context["running"] = obj.status in (CollectionStatus.OPEN, CollectionStatus.QUEUED,
+                                                      CollectionStatus.RUNNING)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def scanner_view(self, request):
+        """扫码枪: one field; the scanner types an invoice's QR payload and Enter, the page posts it and shows the
+        result without reloading. The batch starts with the first scan and is closed by the button."""
+        if not request.user.has_perm(services.P_COLLECT):
+            raise PermissionDenied
+        form = ScannerForm(user=request.user)
+        context = {**self.admin_site.each_context(request), "title": gettext("扫码录入"), "opts": self.model._meta,
+                   "form": form, "scan_url": reverse("admin:receiving_collection_scan")}
+        return TemplateResponse(request, "admin/receiving/scanner.html", context)
+
+    def scan_view(self, request):
+        """One scan (POST taxpayer, payload, and the batch once there is one), or ``finish=1`` to close the batch.
+        Answers JSON: the item's outcome, reason and the invoice's link."""
+        if request.method != "POST":
+            return JsonResponse({"error": "POST only"}, status=405)
+        if not request.user.has_perm(services.P_COLLECT):
+            raise PermissionDenied
+        form = ScannerForm(request.POST, user=request.user)
+        if not form.is_valid():
+            problems = [f"{form.fields[name].label if name in form.fields else ''}：{message}" for name, messages_ in
+                        form.errors.items() for message in messages_]
+            return JsonResponse({"error": "；".join(problems)}, status=400)
+        taxpayer = form.cleaned_data["taxpayer"]
+        batch_id = form.cleaned_data.get("collection")
+        collection = None
+        if batch_id:
+            collection = self.get_queryset(request).filter(pk=batch_id, taxpayer=taxpayer, method=Method.SCANNER,
+                                                           status=CollectionStatus.OPEN).first()
+        try:
+            if request.POST.get("finish") == "1":
+                if collection is not None:
+                    services.collection_finish(collection=collection, actor=request.user)
+                return JsonResponse({"finished": True, "collection": batch_id})
+            if collection is None:
+                collection = services.collection_start(taxpayer=taxpayer, method=Method.SCANNER, actor=request.user)
+            item = services.collection_add_qr(collection=collection, payload=form.cleaned_data["payload"],
+                                              actor=request.user)
+        except (ValidationError, PermissionDenied) as exc:
+            return JsonResponse({"error": error_text(exc)}, status=400)
+        (payload,) = _items_payload([item])
+        return JsonResponse({**payload, "collection": collection.pk,
+                             "collection_url": reverse("admin:receiving_collection_change", args=[collection.pk])})
+
+    def upload_view(self, request):
+        """Many files or a ZIP → one batch read by a Celery job → its page with the progress and each file's result."""
+        if not request.user.has_perm(services.P_COLLECT):
+            raise PermissionDenied
+        limits = bundles.Limits.from_settings()
+        form = UploadForm(user=request.user)
+        if request.method == "POST":
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+            if length > limits.max_bytes + 1024 * 1024:  # refused before the body is read into temporary files
+                form = UploadForm(user=request.user)
+                form.add_error(None, bundles.Measure(0, length).problem(limits))
+            else:
+                form = UploadForm(request.POST, request.FILES, user=request.user)
+                if form.is_valid():
+                    try:
+                        collection = collecting.upload_stage(taxpayer=form.cleaned_data["taxpayer"],
+                                                             files=form.cleaned_data["files"], actor=request.user,
+                                                             limits=limits)
+                    except (ValidationError, PermissionDenied) as exc:
+                        form.add_error(None, error_text(exc))
+                    else:
+                        self.message_user(request, gettext("已开始处理 %(n)d 个文件") % {"n": collection.total},
+                                          messages.INFO)
+                        return HttpResponseRedirect(reverse("admin:receiving_collection_change",
+                                                            args=[collection.pk]))
+        context = {**self.admin_site.each_context(request), "title": gettext("上传发票文件"),
+                   "opts": self.model._meta, "form": form, "max_files": limits.max_files,
+                   "max_mb": limits.max_bytes // (1024 * 1024), "max_file_mb": limits.max_file_bytes // (1024 * 1024),
+                   "media": self.media + form.media}
+        return TemplateResponse(request, "admin/receiving/upload.html", context)
+
