@@ -1,8 +1,8 @@
-"""Admin for invoice files, deliveries, webhook endpoints and customer links.
+"""Admin for invoice files, deliveries, webhook endpoints and customer links, and delivery's part of the Invoice page.
 
 Customer service sees and resends deliveries but never sees files or links (they grant the invoice's files).
-Finance sees everything here. ``invoice_file_links_html`` and ``invoice_deliveries_html`` are for the Invoice
-change page (issuing admin).
+Finance sees everything here. Issuing's Invoice page does not know delivery: ``InvoiceAdmin`` below extends it with
+the file links and downloads, the list of deliveries and the send and print actions, and is registered in its place.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import segno
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.urls import reverse
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import format_lazy
@@ -46,6 +48,8 @@ from delivery.views import invoices_batch_print_response, user_may_download
 from invoicing.admin import EntityScopedAdminMixin, EventsReadonlyMixin
 from invoicing.admin_messages import item_error, report_rows
 from invoicing.scoping import user_may_act_on
+from issuing.platform import admin as issuing_invoice_admin
+from issuing.platform.models import Invoice
 
 
 def invoice_file_links_html(request, invoice) -> str:
@@ -385,7 +389,7 @@ def invoice_deliveries_html(request, invoice) -> str:
     return format_html("<ul>{}</ul>", rows) if rows else ""
 
 
-# --- actions for the Invoice changelist (issuing admin: ``actions = [..., invoices_print_a4, ...]``) -------------
+# --- actions for the Invoice changelist (``InvoiceAdmin`` below) ----------------------------------------------------
 
 
 def _print_action(paper: str):
@@ -433,3 +437,45 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return gettext("；").join(exc.messages)
     return str(exc) or gettext("没有执行此操作的权限")
+
+
+# --- the Invoice page ----------------------------------------------------------------------------------------------
+
+
+class InvoiceAdmin(issuing_invoice_admin.InvoiceAdmin):
+    """Issuing's Invoice page with delivery's parts: the file links and downloads (for those who may download), the
+    invoice's deliveries, and the send and print actions on the changelist."""
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        extra = [invoices_send_email]
+        if self.has_download_permission(request):  # printing hands out the files: not for customer service
+            extra += [invoices_print_a4, invoices_print_a5]
+        for func in extra:
+            actions[func.__name__] = (func, func.__name__, func.short_description)
+        return actions
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/download/<str:fmt>/", self.admin_site.admin_view(self.download_view),
+                 name="issuing_invoice_download"),
+        ] + super().get_urls()
+
+    def download_view(self, request, pk, fmt):
+        if not self.has_download_permission(request):
+            raise PermissionDenied
+        invoice = get_object_or_404(self.get_queryset(request), pk=pk)  # scoped: another entity's is a 404
+        return HttpResponseRedirect(reverse("delivery:invoice_file", args=[invoice.pk, fmt]))
+
+    def change_page_context(self, request, obj) -> dict:
+        context = super().change_page_context(request, obj)
+        may_download = self.has_download_permission(request)
+        context["show_file_links"] = may_download
+        if obj is not None:
+            context["file_links_html"] = invoice_file_links_html(request, obj) if may_download else ""
+            context["deliveries_html"] = invoice_deliveries_html(request, obj)
+        return context
+
+
+admin.site.unregister(Invoice)
+admin.site.register(Invoice, InvoiceAdmin)
