@@ -21,6 +21,7 @@ from issuing.applications.models import (
 from issuing.applications.quota import quota_consume
 from issuing.applications.services import S, _ensure_can, _lock_application, _transition
 from issuing.platform.models import Invoice, InvoiceLine
+from issuing.platform.rollup import rollup_invoice, rollup_invoices
 from issuing.workflow import P_ISSUE, authorize
 
 
@@ -92,8 +93,6 @@ def invoices_create_from_applications(items: Sequence[tuple[InvoiceApplication, 
                                       ) -> list[Invoice]:
     """``invoice_create_from_application`` for many: ``items`` are (application, its lines in order, the keyword
     arguments of the one-by-one function). Invoices in one insert, lines in another, the rollup in a third."""
-    from issuing.reports.rollup import rollup_invoices
-
     built = [_invoice_rows(app, lines, **kwargs) for app, lines, kwargs in items]
     invoices = Invoice.objects.bulk_create([invoice for invoice, _ in built])
     for invoice, rows in built:
@@ -129,8 +128,6 @@ def invoice_create_from_application(
     )
     invoice.save(force_insert=True)
     InvoiceLine.objects.bulk_create(rows)
-    from issuing.reports.rollup import rollup_invoice
-
     rollup_invoice(invoice)  # the 发票汇总表's daily rollup, in this transaction
     return invoice
 

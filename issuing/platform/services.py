@@ -465,7 +465,7 @@ def invoice_record_issued(*, application_id: int, result: IssueResult, actor: Ac
     with transaction.atomic():
         # Only the application's row (of=self): locking the entity row FOR UPDATE here, before the rollup row,
         # deadlocks with a batch recording that holds the rollup row and whose deferred foreign-key checks take
-        # KEY SHARE on the entity at COMMIT (issuing/rollup.py, "Lock order").
+        # KEY SHARE on the entity at COMMIT (issuing/platform/rollup.py, "Lock order").
         app = (InvoiceApplication.objects.select_for_update(of=("self",)).select_related("taxpayer")
                .get(pk=application_id))
         existing = Invoice.objects.filter(application=app, is_red=False)

@@ -77,6 +77,7 @@ from issuing.billing import selectors as billing_selectors
 from issuing.billing import status as billing_status
 from issuing.billing.models import BillingDocument
 from issuing.platform.models import Invoice, InvoiceLine, InvoiceStatus
+from issuing.platform.rollup import rollup_invoice
 from issuing.redletter.models import (
     EFFECTIVE,
     RESERVING,
@@ -89,7 +90,6 @@ from issuing.redletter.models import (
     RedLetterFormLine,
     RefundPolicy,
 )
-from issuing.reports.rollup import rollup_invoice
 
 logger = logging.getLogger(__name__)
 
@@ -394,7 +394,7 @@ def _open_forms(blue: Invoice, *, exclude_form: int | None = None):  # noqa: ANN
 
 def _lock_blue(blue: Invoice | int) -> Invoice:
     pk = blue if isinstance(blue, int) else blue.pk
-    # The invoice's row only, never its entity's: see issuing/rollup.py, "Lock order".
+    # The invoice's row only, never its entity's: see issuing/platform/rollup.py, "Lock order".
     return Invoice.objects.select_for_update(of=("self",)).select_related("taxpayer").get(pk=pk)
 
 

@@ -13,11 +13,10 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from issuing.platform.models import Invoice, InvoiceStatus
+from issuing.platform.models import Invoice, InvoiceDailyRate, InvoiceStatus
+from issuing.platform.rollup import rebuild_rollup, rollup_differences, rollup_invoice, rollup_invoices
 from issuing.redletter import services
 from issuing.reports import summary
-from issuing.reports.models import InvoiceDailyRate
-from issuing.reports.rollup import rebuild_rollup, rollup_differences, rollup_invoice, rollup_invoices
 from issuing.reports.summary import ReportFilters
 from tests.exporting.conftest import make_invoice
 from tests.redletter.conftest import (  # noqa: F401 - fixtures

@@ -11,7 +11,7 @@ from invoicing.events import events_for
 from issuing.applications.models import ApplicationStatus, InvoiceApplication, QuotaPeriod
 from issuing.platform import services as platform_services
 from issuing.platform.models import Invoice
-from issuing.reports.rollup import rollup_differences
+from issuing.platform.rollup import rollup_differences
 from sandbox.models import LedgerInvoice
 
 pytestmark = pytest.mark.django_db

@@ -17,9 +17,8 @@ import pytest
 from django.db import connection, transaction
 
 from issuing.platform import services as platform_services
-from issuing.platform.models import Invoice
+from issuing.platform.models import Invoice, InvoiceDailyRate
 from issuing.redletter import services
-from issuing.reports.models import InvoiceDailyRate
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
