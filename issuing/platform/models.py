@@ -9,10 +9,13 @@ lines, for upgrades and after bulk loads that bypass the services. The reports r
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from invoicing.models import MoneyField, Taxpayer
 from issuing.applications.models import InvoiceApplication
@@ -49,8 +52,16 @@ class InvoiceStatus(models.TextChoices):
     VOIDED = "voided", _("已作废")
 
 
-class Invoice(BuyerFieldsMixin, models.Model):
-    """An invoice issued by one of our entities, blue or red. Never deleted."""
+S = InvoiceStatus
+
+
+class Invoice(ConcurrentTransitionMixin, BuyerFieldsMixin, models.Model):
+    """An invoice issued by one of our entities, blue or red. Never deleted.
+
+    Its status moves only through the transitions below (in memory; the red-letter services lock the row, call
+    them, save and record the Event): a blue invoice is red-flushed in part or in full, and a 数电纸票 may be voided
+    in the month it was issued.
+    """
 
     taxpayer = models.ForeignKey(Taxpayer, models.PROTECT, related_name="issued_invoices", verbose_name=_("主体"))
     application = models.ForeignKey(
@@ -81,7 +92,8 @@ class Invoice(BuyerFieldsMixin, models.Model):
         _("特定业务"), max_length=2, choices=SpecificBusiness.choices, blank=True, default=""
     )
     specific_business_data = models.JSONField(_("特定业务要素"), default=dict, blank=True)
-    status = models.CharField(_("状态"), max_length=12, choices=InvoiceStatus.choices, default=InvoiceStatus.NORMAL)
+    status = FSMField(_("状态"), max_length=12, choices=InvoiceStatus.choices, default=InvoiceStatus.NORMAL,
+                      protected=True)
     red_amount_total = MoneyField(
         _("累计红冲价税合计"), default=ZERO, help_text=_("蓝票：已红冲的价税合计（正数）累计")
     )
@@ -113,6 +125,19 @@ class Invoice(BuyerFieldsMixin, models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+    # --- transitions (in memory only) -------------------------------------------------------------------------
+
+    @transition(field=status, source=[S.NORMAL, S.RED_PARTIAL], target=RETURN_VALUE(S.RED_FULL, S.RED_PARTIAL))
+    def red_flush(self, *, red_total: Decimal) -> str:
+        """A red invoice of ``red_total`` (价税合计, positive) recorded against this blue one: 部分红冲 until the red
+        invoices cover its whole total, then 已全额红冲."""
+        self.red_amount_total += red_total
+        return S.RED_FULL if self.red_amount_total >= self.total else S.RED_PARTIAL
+
+    @transition(field=status, source=S.NORMAL, target=S.VOIDED)
+    def void(self) -> None:
+        """作废: only a 数电纸票 with nothing red-flushed (the service checks the kind, the month and the forms)."""
 
 
 class InvoiceLine(LineFieldsMixin):

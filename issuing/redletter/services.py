@@ -913,17 +913,21 @@ def record_red_invoice(*, form_id: int, result: IssueResult, actor: Actor = None
         form.red_invoice = red
         form.red_invoice_serial = result.serial
         form.save()
-        # the blue invoice
-        red_total = blue.red_amount_total - red.total
-        full = red_total >= blue.total
-        new_status = InvoiceStatus.RED_FULL if full else InvoiceStatus.RED_PARTIAL
-        Invoice.objects.filter(pk=blue.pk).update(red_amount_total=red_total, status=new_status)
-        event_record(obj=blue, action="red_flushed", actor=actor, actor_label=actor_label(actor), from_state=blue.status,
-                     to_state=new_status, data={"red": red.number, "form": form.form_no or form.request_no,
-                                                "red_total": str(red_total)})
+        # the blue invoice (locked above)
+        if not can_proceed(blue.red_flush):
+            raise ValidationError(
+                gettext("蓝字发票 %(number)s 状态为「%(status)s」，不能记录红字发票 %(red)s")
+                % {"number": blue.number, "status": blue.get_status_display(), "red": red.number}
+            )
+        before = blue.status
+        blue.red_flush(red_total=-red.total)
+        blue.save(update_fields=["status", "red_amount_total"])
+        full = blue.status == InvoiceStatus.RED_FULL
+        event_record(obj=blue, action="red_flushed", actor=actor, actor_label=actor_label(actor), from_state=before,
+                     to_state=blue.status, data={"red": red.number, "form": form.form_no or form.request_no,
+                                                 "red_total": str(blue.red_amount_total)})
         event_record(obj=form, action="red_invoice_recorded", actor=actor, actor_label=actor_label(actor),
                      from_state=form.status, to_state=form.status, data={"red": red.number, "total": str(red.total)})
-        blue.status = new_status
         # the application and its billing documents
         app = _lock_app(blue)
         doc_ids: list[int] = []
@@ -1235,10 +1239,17 @@ def _record_void(blue_in: Invoice, *, actor: Actor, reason: str) -> None:
         blue = _lock_blue(blue_in)
         if blue.status == InvoiceStatus.VOIDED:
             return
-        Invoice.objects.filter(pk=blue.pk).update(status=InvoiceStatus.VOIDED)
+        if not can_proceed(blue.void):
+            raise ValidationError(
+                gettext("发票 %(number)s 状态为「%(status)s」，不能作废")
+                % {"number": blue.number, "status": blue.get_status_display()}
+            )
+        before = blue.status
+        blue.void()
+        blue.save(update_fields=["status"])
         rollup_invoice(blue, sign=-1)  # a voided invoice leaves the 发票汇总表
-        event_record(obj=blue, action="void", actor=actor, actor_label=actor_label(actor), from_state=blue.status,
-                     to_state=InvoiceStatus.VOIDED, reason=reason)
+        event_record(obj=blue, action="void", actor=actor, actor_label=actor_label(actor), from_state=before,
+                     to_state=blue.status, reason=reason)
         quota.quota_restore(taxpayer=blue.taxpayer, amount=blue.amount, month=blue.quota_month, actor=actor,
                                reference=blue.number)
         # Its application is 已作废 too (not 已开票 with a void invoice): what it took from its billing documents is

@@ -10,6 +10,7 @@ import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from invoicing.events import events_for
 from issuing.applications.models import QuotaPeriod
 from issuing.billing import selectors as billing_selectors
 from issuing.platform.models import InvoiceStatus
@@ -27,10 +28,12 @@ def test_a_paper_invoice_of_this_month_is_voided(blue, fiona, channel):
     inv.refresh_from_db()
     assert inv.status == InvoiceStatus.VOIDED
     assert not RedLetterForm.objects.exists()
+    [event] = [e for e in events_for(inv) if e.action == "void"]
+    assert (event.from_state, event.to_state, event.reason, event.actor) == (
+        InvoiceStatus.NORMAL, InvoiceStatus.VOIDED, "开错抬头", fiona)
 
 
 def test_voiding_the_invoice_voids_its_application_and_frees_its_billing_document(document_invoice, fiona, channel):
-    from invoicing.events import events_for
     from issuing.applications.models import ApplicationStatus, InvoiceApplication, customer_status
 
     doc, inv = document_invoice(kind="86")

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django_fsm import TransitionNotAllowed
 
 from invoicing.channels.base import RedFormLine, RedFormRequest
 from issuing.applications.models import ApplicationStatus
@@ -244,3 +245,54 @@ def test_a_draft_may_be_discarded_but_nothing_else(blue, fiona, sam, channel):
     sent = services.redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True, channel=channel)
     with pytest.raises(ValidationError):
         services.redletter_discard(form=sent, actor=fiona)
+
+
+# --- the blue invoice's own states ------------------------------------------------------------------------------
+
+IS = InvoiceStatus
+INVOICE_MOVES = {  # transition → the states it may start from, and its arguments
+    "red_flush": ({IS.NORMAL, IS.RED_PARTIAL}, {"red_total": Decimal("1.00")}),
+    "void": ({IS.NORMAL}, {}),
+}
+
+
+@pytest.mark.parametrize("state", list(IS))
+@pytest.mark.parametrize("name", list(INVOICE_MOVES))
+def test_invoice_transition_matrix(state, name):
+    inv = Invoice(status=state, total=Decimal("10.00"), red_amount_total=Decimal("0.00"))
+    sources, kwargs = INVOICE_MOVES[name]
+    if state in sources:
+        getattr(inv, name)(**kwargs)
+        assert inv.status == {"red_flush": IS.RED_PARTIAL, "void": IS.VOIDED}[name]
+    else:
+        with pytest.raises(TransitionNotAllowed):
+            getattr(inv, name)(**kwargs)
+        assert inv.status == state
+
+
+def test_a_blue_invoice_is_partly_red_until_its_red_invoices_cover_its_total():
+    inv = Invoice(status=IS.NORMAL, total=Decimal("10.00"), red_amount_total=Decimal("0.00"))
+    inv.red_flush(red_total=Decimal("4.00"))
+    assert (inv.status, inv.red_amount_total) == (IS.RED_PARTIAL, Decimal("4.00"))
+    inv.red_flush(red_total=Decimal("6.00"))
+    assert (inv.status, inv.red_amount_total) == (IS.RED_FULL, Decimal("10.00"))
+
+
+def test_the_invoice_status_cannot_be_assigned():
+    inv = Invoice(status=IS.NORMAL)
+    with pytest.raises(AttributeError):
+        inv.status = IS.VOIDED
+
+
+def test_red_flushing_records_the_blue_invoices_move_in_the_audit_trail(blue, fiona, channel, buyer_channel):
+    from invoicing.events import events_for
+
+    inv = blue(booked=True)
+    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", amount_with_tax="530.00",
+                                      submit=True, channel=channel)
+    buyer_confirms(buyer_channel, form)
+    services.redletter_sync(form=form, channel=channel)
+    inv.refresh_from_db()
+    assert (inv.status, inv.red_amount_total) == (IS.RED_PARTIAL, Decimal("530.00"))
+    [event] = [e for e in events_for(inv) if e.action == "red_flushed"]
+    assert (event.from_state, event.to_state, event.data["red_total"]) == (IS.NORMAL, IS.RED_PARTIAL, "530.00")
