@@ -18,15 +18,20 @@ import hashlib
 import logging
 from datetime import timedelta
 
+from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from delivery.models import DELIVERED_FORMATS, FILE_EXTENSIONS, FileFormat, InvoiceFile, RenderStatus
+from invoicing.actors import Actor
 from invoicing.documents.model import InvoiceDocument, InvoiceParty
 from invoicing.documents.model import InvoiceLine as DocumentLine
+from invoicing.events import event_record
+from invoicing.scoping import user_may_act_on
 from invoicing.words import amount_in_words
 from issuing.platform.models import Invoice
 
@@ -208,14 +213,21 @@ def invoice_file_render(file_id: int) -> InvoiceFile | None:
     return file
 
 
-def invoice_file_rerender(*, file: InvoiceFile) -> bool:
+def invoice_file_rerender(*, file: InvoiceFile, actor: Actor) -> bool:
     """Put a done or failed file back to pending and queue it (the admin's "re-render"). False if it is busy."""
-    updated = InvoiceFile.objects.filter(
-        pk=file.pk, status__in=[RenderStatus.DONE, RenderStatus.FAILED]
-    ).update(status=RenderStatus.PENDING, updated_at=timezone.now())
-    if updated:
-        _queue_render(file.pk)
-    return bool(updated)
+    with transaction.atomic():
+        locked = InvoiceFile.objects.select_for_update(of=("self",)).select_related("invoice__taxpayer").get(pk=file.pk)
+        invoice = locked.invoice
+        if actor is not None and not user_may_act_on(actor, invoice.taxpayer_id):
+            raise PermissionDenied(gettext("无权操作该主体的发票"))
+        if locked.status not in (RenderStatus.DONE, RenderStatus.FAILED):
+            return False
+        before = locked.status
+        InvoiceFile.objects.filter(pk=locked.pk).update(status=RenderStatus.PENDING, updated_at=timezone.now())
+        event_record(obj=invoice, action="file.rerender", actor=actor, from_state=before, to_state=RenderStatus.PENDING,
+                     data={"format": locked.format}, taxpayer=invoice.taxpayer)
+        _queue_render(locked.pk)
+    return True
 
 
 def invoice_files_requeue_stale(*, older_than: timedelta = timedelta(minutes=5)) -> int:

@@ -54,8 +54,10 @@ from invoicing.channels.base import (
 )
 from invoicing.events import event_record, events_record_many
 from issuing.applications.models import ApplicationLine, ApplicationStatus, InvoiceApplication
-from issuing.applications.quota import quota_consume
+from issuing.applications.quota import quota_consume, quota_consume_many
 from issuing.applications.selectors import lines_by_application
+from issuing.applications.services import application_approve, application_mark_issuing, applications_mark_issuing
+from issuing.platform.invoices import invoice_create_from_application, invoices_create_from_applications
 from issuing.platform.models import Invoice
 from issuing.platform.signals import invoice_recorded
 
@@ -126,8 +128,6 @@ def application_submit_issue(*, application: InvoiceApplication, actor: Actor = 
     click, two admins, an API retry). The transition itself (permission, compliance re-check, serial, Event) is
     ``issuing.services.application_mark_issuing``.
     """
-    from issuing.applications.services import application_mark_issuing
-
     with transaction.atomic():
         app = (
             InvoiceApplication.objects.select_for_update(of=("self",)).select_related("taxpayer")
@@ -139,6 +139,17 @@ def application_submit_issue(*, application: InvoiceApplication, actor: Actor = 
         app.needs_attention, app.last_error = False, ""
         app = application_mark_issuing(application=app, actor=actor, locked=True)
         _queue_issue(app.pk)
+    return app
+
+
+def application_approve_and_submit_issue(*, application: InvoiceApplication, actor: Actor,
+                                         note: str = "") -> InvoiceApplication:
+    """批准, then 发起开票 in the same transaction (finance approving what it may issue): the issuing task is queued
+    once both are committed. An application the rules leave short of 待开票 is returned as approval left it."""
+    with transaction.atomic():
+        app = application_approve(application=application, actor=actor, note=note)
+        if app.status == S.APPROVED:
+            app = application_submit_issue(application=app, actor=actor)
     return app
 
 
@@ -160,8 +171,6 @@ def applications_submit_issue(*, applications: Iterable[InvoiceApplication | int
     Idempotent like the one-by-one function: applications already 开票中 or 已开票 are left as they are (and counted
     in ``already``). Returns ``services.BatchMarked`` (``marked``, ``refused`` with the reasons, ``already``).
     """
-    from issuing.applications.services import applications_mark_issuing
-
     ids = sorted({a if isinstance(a, int) else a.pk for a in applications})
     with transaction.atomic():
         rows = list(
@@ -476,8 +485,6 @@ def invoice_record_issued(*, application_id: int, result: IssueResult, actor: Ac
                 gettext("申请单 %(number)s 状态为%(status)s，平台却已开具发票 %(invoice)s")
                 % {"number": app.number, "status": app.get_status_display(), "invoice": result.invoice_number}
             )
-        from issuing.platform.invoices import invoice_create_from_application
-
         issued_at = _issued_at(result)
         invoice = invoice_create_from_application(
             app,
@@ -510,10 +517,6 @@ def invoices_record_issued(results: list[tuple[int, IssueResult]], *,
     locked in primary-key order, invoices and lines in two inserts, quota once per month, 开票中 → 已开票 in one
     update, one event each. Idempotent the same way: an application that has its invoice already is left alone.
     Returns the invoices written. ``lines``: the applications' lines in order, when the caller has them."""
-    from issuing.applications import quota
-    from issuing.platform import invoices as invoice_records
-
-
     for _pk, result in results:
         if result.status != "issued" or not result.invoice_number:
             raise ValueError(f"serial {result.serial}: not an issued result ({result.status})")
@@ -543,8 +546,8 @@ def invoices_record_issued(results: list[tuple[int, IssueResult]], *,
             })
             for pk, result in todo
         ]
-        invoices = invoice_records.invoices_create_from_applications(items)
-        quota.quota_consume_many(invoices)
+        invoices = invoices_create_from_applications(items)
+        quota_consume_many(invoices)
         now = timezone.now()
         moved, events = [], []
         for invoice, (pk, result) in zip(invoices, todo, strict=True):

@@ -473,5 +473,8 @@ class RedFlushPolicyAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
                     "updated_at")
     list_select_related = ("taxpayer",)
 
+    def save_model(self, request, obj, form, change):
+        services.red_flush_policy_save(policy=obj, actor=request.user, changed=form.changed_data)
+
     def has_delete_permission(self, request, obj=None):
         return False

@@ -130,6 +130,20 @@ def policy_for(taxpayer: Taxpayer) -> RedFlushPolicy:
         return RedFlushPolicy(taxpayer=taxpayer)
 
 
+def red_flush_policy_save(*, policy: RedFlushPolicy, actor: Actor, changed: Iterable[str] = ()) -> RedFlushPolicy:
+    """An entity's red-flush settings, new or changed (set on ``policy`` by the caller's form): checked, saved and
+    recorded with the fields that changed."""
+    _authorize(actor, policy.taxpayer_id, "issuing.change_redflushpolicy" if policy.pk else "issuing.add_redflushpolicy")
+    with transaction.atomic():
+        if policy.pk is not None:
+            RedFlushPolicy.objects.select_for_update().only("pk").get(pk=policy.pk)  # two edits: one at a time
+        policy.full_clean()
+        policy.save()
+        event_record(obj=policy, action="policy_change", actor=actor, taxpayer=policy.taxpayer,
+                     data={name: str(getattr(policy, name)) for name in sorted(changed)})
+    return policy
+
+
 def reason_allows_partial(reason: str, policy: RedFlushPolicy | None = None) -> bool:
     """01 开票有误: full only (§11.1). 02 / 04: partial allowed. 03 服务中止: as the entity's setting says."""
     if reason in PARTIAL_REASONS:

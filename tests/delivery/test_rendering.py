@@ -99,7 +99,7 @@ def test_a_failure_marks_the_job_failed_with_the_reason_and_rerender_recovers(
 
     monkeypatch.setattr(rendering, "render_invoice_bytes", real)
     with django_capture_on_commit_callbacks(execute=True):
-        assert rendering.invoice_file_rerender(file=file) is True
+        assert rendering.invoice_file_rerender(file=file, actor=None) is True
     file.refresh_from_db()
     assert file.status == RenderStatus.DONE and file.attempts == 2 and file.message == ""
 

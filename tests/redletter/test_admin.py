@@ -124,3 +124,17 @@ def test_the_queue_runs_a_fixed_number_of_queries(client, fiona, blue, django_as
         services.redletter_request(actor=fiona, blue_invoice=blue(), reason="01")
     with django_assert_max_num_queries(len(one.captured_queries)):
         assert client.get(reverse(LIST)).status_code == 200
+
+
+def test_finance_saves_the_red_flush_settings_and_the_change_is_recorded(client, fiona, seller):
+    from invoicing.events import events_for
+    from issuing.redletter.models import RedFlushPolicy
+
+    client.force_login(fiona)
+    response = client.post(reverse("admin:issuing_redflushpolicy_add"), {
+        "taxpayer": seller.pk, "refund_policy": "full_and_reissue", "refund_reason": "02", "auto_submit": "on"})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    policy = RedFlushPolicy.objects.get(taxpayer=seller)
+    assert policy.refund_policy == "full_and_reissue" and policy.auto_submit
+    [event] = events_for(policy).filter(action="policy_change")
+    assert event.actor == fiona and event.data["refund_policy"] == "full_and_reissue"
