@@ -12,9 +12,8 @@ from django.urls import reverse
 from issuing.applications import quota
 from issuing.applications.models import ApplicationStatus as S
 from issuing.applications.selectors import quota_month
-from issuing.platform import invoices as invoice_records
 from issuing.platform import services as platform_services
-from tests.issuing.factories import InvoiceApplicationFactory
+from tests.issuing.factories import InvoiceApplicationFactory, refused
 
 pytestmark = pytest.mark.django_db
 
@@ -208,11 +207,10 @@ def test_a_platform_refusal_right_after_approval_is_an_error_on_the_page(client,
 
     app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.IN_REVIEW, reviewer=fiona)
 
-    def refused(pk):  # what the issuing task records when the platform refuses at once
-        invoice_records.application_mark_failed(application=InvoiceApplication.objects.get(pk=pk),
-                                         reason="[2001] 购买方纳税人识别号不存在")
+    def refuse(pk):  # the issuing task's call answered at once with a refusal
+        refused(InvoiceApplication.objects.get(pk=pk), code="2001", message="购买方纳税人识别号不存在")
 
-    monkeypatch.setattr(platform_services, "_queue_issue", lambda pk: transaction.on_commit(lambda: refused(pk)))
+    monkeypatch.setattr(platform_services, "_queue_issue", lambda pk: transaction.on_commit(lambda: refuse(pk)))
     client.force_login(fiona)
     response = client.post(reverse("admin:issuing_invoiceapplication_transition", args=[app.pk, "approve"]),
                            follow=True)
