@@ -64,7 +64,7 @@ from issuing.billing import selectors as billing_selectors
 from issuing.billing import services as billing_services
 from issuing.billing.models import BillingDocument, BillingDocumentStatus
 from issuing.platform.models import Invoice, InvoiceLine, InvoiceStatus
-from issuing.redletter import services as redletter_services
+from issuing.redletter.forms import redletter_request
 from issuing.redletter.models import RedFormState, RedLetterForm
 
 # Rules that describe this month's capacity rather than the application: an API application that breaks only these
@@ -631,7 +631,7 @@ class RedFlushRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
         if invoice is None:
             raise _field_error("invoice", "发票不存在", "No such invoice")
         with transaction.atomic():
-            form = redletter_services.redletter_request(
+            form = redletter_request(
                 actor=None, blue_invoice=invoice, reason=data["reason"], amount_with_tax=data["amount"],
                 note=data["note"], submit=False,
             )

@@ -29,9 +29,9 @@ from invoicing.admin import (
 from invoicing.admin_messages import error_text
 from issuing.base import PAPER_KINDS
 from issuing.platform.models import Invoice, InvoiceLine, InvoiceStatus
-from issuing.redletter import services
 from issuing.redletter.admin import is_red_form_lookup, red_flushable_invoices
 from issuing.redletter.models import RedFormState
+from issuing.redletter.voids import paper_invoice_void
 from issuing.reports.admin import StreamingExportAdminMixin
 
 
@@ -129,7 +129,7 @@ class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsRead
         change = reverse("admin:issuing_invoice_change", args=[invoice.pk])
         if request.method == "POST" and form.is_valid():
             try:
-                outcome = services.paper_invoice_void(invoice=invoice, actor=request.user,
+                outcome = paper_invoice_void(invoice=invoice, actor=request.user,
                                                        reason=form.cleaned_data["reason"])
             except (ValidationError, PermissionDenied) as exc:
                 form.add_error(None, error_text(exc))
