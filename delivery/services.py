@@ -209,7 +209,7 @@ def _check_scope(actor: Actor, invoice: Invoice) -> None:
 
 
 def _queue_attempt(delivery: Delivery) -> None:
-    from delivery.tasks import delivery_send as delivery_send_task
+    from delivery.tasks import delivery_send as delivery_send_task  # cycle: tasks import services
 
     delivery_id = delivery.pk
     transaction.on_commit(lambda: delivery_send_task.delay(delivery_id))
@@ -455,7 +455,7 @@ def delivery_mark_bounced(*, delivery: Delivery, reason: str, actor: Actor = Non
 
 def webhook_emit(*, taxpayer: Taxpayer, event: str, payload: dict[str, Any]) -> list[WebhookDelivery]:
     """Queue ``event`` to every active endpoint of ``taxpayer`` subscribed to it (after commit)."""
-    from delivery.tasks import webhook_deliver as webhook_deliver_task
+    from delivery.tasks import webhook_deliver as webhook_deliver_task  # cycle: tasks import services
 
     rows = []
     for endpoint in WebhookEndpoint.objects.filter(taxpayer=taxpayer, is_active=True).order_by("pk"):

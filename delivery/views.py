@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -115,8 +116,6 @@ def print_job_page(request: HttpRequest, job_id: int) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
     job = _own_print_job(request, job_id)
-    from django.contrib import admin
-
     title = gettext("批量打印（{paper}）").format(paper=job.paper)
     context = {**admin.site.each_context(request), "job": job, "title": title}
     return TemplateResponse(request, "delivery/print_job.html", context)

@@ -69,7 +69,7 @@ def lock_rows(model: type[models.Model], ids: Iterable[int]) -> list[Any]:
     return rows
 
 
-def _next_number(prefix: str, day: date | None = None) -> str:
+def next_number(prefix: str, day: date | None = None) -> str:
     """SQ20261122000001: prefix, local date, a daily sequence (row-locked, inside the caller's transaction)."""
     day = day or timezone.localdate()
     try:

@@ -36,7 +36,7 @@ from issuing.base import ISSUABLE_KINDS, InvoiceKind, Source
 from issuing.billing import selectors as billing_selectors
 from issuing.billing.models import ApplicationTrigger as Trigger
 from issuing.billing.models import BillingDocument, BillingDocumentLine, BillingDocumentStatus, IssuingPolicy
-from issuing.billing.status import _refresh_document_status
+from issuing.billing.status import billing_document_status_refresh
 from issuing.inputs import (
     BUYER_KEYS,
     _buyer_from_counterparty,
@@ -52,10 +52,10 @@ from issuing.workflow import (
     P_ISSUE,
     P_REVIEW,
     ZERO,
-    _next_number,
     _raise_failures,
     authorize,
     lock_rows,
+    next_number,
 )
 
 S = ApplicationStatus
@@ -97,7 +97,7 @@ def _ensure_can(app: InvoiceApplication, name: str) -> None:
         )
 
 
-def _transition(
+def application_transition(
     app: InvoiceApplication,
     name: str,
     *,
@@ -319,7 +319,7 @@ def _after_submit(app: InvoiceApplication, *, actor: Actor) -> InvoiceApplicatio
     """Apply the entity's auto-approval rules to a freshly submitted application (only if it passes compliance)."""
     if app.status == S.PENDING_REVIEW and _auto_approval_applies(app):
         if not application_selectors.application_failures(app):
-            _transition(
+            application_transition(
                 app, "auto_approve", actor=None, actor_label="自动审核规则", args={"at": timezone.now()},
                 data={"rule": "auto_approve", "total": str(app.total)},
             )
@@ -357,7 +357,7 @@ def _insert_application(
     if totals.total <= 0:
         raise ValidationError({"total": gettext("申请开票的价税合计必须大于0")})
     app = InvoiceApplication(
-        number=_next_number("SQ"),
+        number=next_number("SQ"),
         taxpayer=taxpayer,
         counterparty=counterparty,
         kind=kind,
@@ -396,7 +396,7 @@ def _insert_application(
         },
     )
     for doc, _amount in draft.sources:
-        _refresh_document_status(doc)
+        billing_document_status_refresh(doc)
     if submit:
         _after_submit(app, actor=actor)
     return app
@@ -569,7 +569,7 @@ def application_submit(*, application: InvoiceApplication, actor: Actor) -> Invo
     with transaction.atomic():
         app = _lock_application(application)
         authorize(actor, app.taxpayer_id, P_CHANGE_APPLICATION)
-        _transition(app, "submit", actor=actor)
+        application_transition(app, "submit", actor=actor)
         return _after_submit(app, actor=actor)
 
 
@@ -578,7 +578,7 @@ def application_claim(*, application: InvoiceApplication, actor: Actor) -> Invoi
     with transaction.atomic():
         app = _lock_application(application)
         authorize(actor, app.taxpayer_id, P_REVIEW, P_APPROVE, any_of=True)
-        return _transition(app, "claim", actor=actor, args={"by": actor, "at": timezone.now()})
+        return application_transition(app, "claim", actor=actor, args={"by": actor, "at": timezone.now()})
 
 
 def application_release(*, application: InvoiceApplication, actor: Actor) -> InvoiceApplication:
@@ -587,7 +587,7 @@ def application_release(*, application: InvoiceApplication, actor: Actor) -> Inv
         app = _lock_application(application)
         authorize(actor, app.taxpayer_id, P_REVIEW, P_APPROVE, any_of=True)
         _check_claim(app, actor)
-        return _transition(app, "release", actor=actor)
+        return application_transition(app, "release", actor=actor)
 
 
 def _check_claim(app: InvoiceApplication, actor: Actor) -> None:
@@ -608,7 +608,7 @@ def application_approve(*, application: InvoiceApplication, actor: Actor, note: 
         _ensure_can(app, "approve")
         _check_claim(app, actor)
         _raise_failures(application_selectors.application_failures(app))
-        return _transition(app, "approve", actor=actor, reason=note, args={"by": actor, "at": timezone.now()})
+        return application_transition(app, "approve", actor=actor, reason=note, args={"by": actor, "at": timezone.now()})
 
 
 def application_reject(*, application: InvoiceApplication, actor: Actor, reason: str) -> InvoiceApplication:
@@ -621,7 +621,7 @@ def application_reject(*, application: InvoiceApplication, actor: Actor, reason:
         authorize(actor, app.taxpayer_id, P_REVIEW, P_APPROVE, any_of=True)
         _ensure_can(app, "reject")
         _check_claim(app, actor)
-        _transition(app, "reject", actor=actor, reason=reason, args={"by": actor, "at": timezone.now(), "reason": reason})
+        application_transition(app, "reject", actor=actor, reason=reason, args={"by": actor, "at": timezone.now(), "reason": reason})
         _refresh_sources(app)
         return app
 
@@ -629,7 +629,7 @@ def application_reject(*, application: InvoiceApplication, actor: Actor, reason:
 def _refresh_sources(app: InvoiceApplication) -> None:
     doc_ids = list(app.sources.values_list("billing_document_id", flat=True))
     for doc in lock_rows(BillingDocument, doc_ids) if doc_ids else []:
-        _refresh_document_status(doc)
+        billing_document_status_refresh(doc)
 
 
 def application_withdraw(*, application: InvoiceApplication, actor: Actor, reason: str = "") -> InvoiceApplication:
@@ -637,7 +637,7 @@ def application_withdraw(*, application: InvoiceApplication, actor: Actor, reaso
     with transaction.atomic():
         app = _lock_application(application)
         authorize(actor, app.taxpayer_id, P_CHANGE_APPLICATION)
-        _transition(app, "withdraw", actor=actor, reason=reason)
+        application_transition(app, "withdraw", actor=actor, reason=reason)
         _refresh_sources(app)
         return app
 
@@ -746,7 +746,7 @@ def applications_approve_batch(
                 if any(f.code == "quota" for f in failures):
                     result.not_fitting.append(app.number)
                 continue
-            _transition(
+            application_transition(
                 app, "approve", actor=actor, reason=note, data={"batch": True}, args={"by": actor, "at": timezone.now()}
             )
             result.approved.append(app)
@@ -766,7 +766,7 @@ def application_mark_issuing(
         authorize(actor, app.taxpayer_id, P_ISSUE)
         _ensure_can(app, "start_issuing")
         _raise_failures(application_selectors.application_failures(app))
-        return _transition(
+        return application_transition(
             app, "start_issuing", actor=actor, data={"attempt": app.issue_attempts + 1},
             args={"serial": app.issue_serial or app.number},
         )
@@ -836,7 +836,7 @@ def application_retry(*, application: InvoiceApplication, actor: Actor) -> Invoi
     with transaction.atomic():
         app = _lock_application(application)
         authorize(actor, app.taxpayer_id, P_ISSUE)
-        return _transition(app, "retry", actor=actor)
+        return application_transition(app, "retry", actor=actor)
 
 
 SPLITTABLE = (S.DRAFT, S.PENDING_REVIEW, S.IN_REVIEW)
@@ -887,7 +887,7 @@ def application_split(
         matrix = applications_splitting.allocate_sources(part_totals, [s.amount - s.released_amount for s in sources]) if sources else []
         doc_by_pk = {d.pk: d for d in docs}
         was_submitted = app.status != S.DRAFT
-        _transition(app, "withdraw", actor=actor, reason=f"拆分为 {len(parts)} 张", data={"split_into": len(parts)})
+        application_transition(app, "withdraw", actor=actor, reason=f"拆分为 {len(parts)} 张", data={"split_into": len(parts)})
         created = []
         for i, lines in enumerate(parts):
             taken = [
@@ -926,4 +926,4 @@ def application_delete(*, application: InvoiceApplication, actor: Actor) -> None
         doc_ids = list(app.sources.values_list("billing_document_id", flat=True))
         app.delete()
         for doc in lock_rows(BillingDocument, doc_ids) if doc_ids else []:
-            _refresh_document_status(doc)
+            billing_document_status_refresh(doc)

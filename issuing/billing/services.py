@@ -26,7 +26,7 @@ from issuing.applications.services import DocumentEvent, billing_document_auto_a
 from issuing.base import Source
 from issuing.billing import selectors as billing_selectors
 from issuing.billing.models import BillingDocument, BillingDocumentLine
-from issuing.billing.status import _refresh_document_status
+from issuing.billing.status import billing_document_status_refresh
 from issuing.inputs import (
     _buyer_from_counterparty,
     _buyer_from_dict,
@@ -159,7 +159,7 @@ def billing_document_record_payment(*, document: BillingDocument, actor: Actor, 
         authorize(actor, doc.taxpayer_id, P_CHANGE_DOCUMENT)
         doc.paid_amount += value
         doc.save(update_fields=["paid_amount", "updated_at"])
-        _refresh_document_status(doc)
+        billing_document_status_refresh(doc)
         event_record(obj=doc, action="payment", actor=actor, data={"amount": str(value), "paid": str(doc.paid_amount)})
         billing_document_auto_apply(document=doc, event=DocumentEvent.PAID)
     return doc
@@ -200,7 +200,7 @@ def billing_document_refund(
             )
         doc.refunded_amount += value
         doc.save(update_fields=["refunded_amount", "updated_at"])
-        _refresh_document_status(doc)
+        billing_document_status_refresh(doc)
         bal = billing_selectors.billing_document_balance(doc, applied=billing_selectors.applied_amount(doc))
         event_record(
             obj=doc,

@@ -6,7 +6,7 @@ from issuing.billing import selectors as billing_selectors
 from issuing.billing.models import BillingDocument, BillingDocumentStatus
 
 
-def _refresh_document_status(document: BillingDocument) -> None:
+def billing_document_status_refresh(document: BillingDocument) -> None:
     if document.status == BillingDocumentStatus.CLOSED:
         return
     bal = billing_selectors.billing_document_balance(document, applied=billing_selectors.applied_amount(document))

@@ -33,7 +33,7 @@ TOOLS_TEMPLATE = "admin/issuing/import_export_change_list.html"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _base_change_list(model_admin):
+def base_change_list_template(model_admin):
     """The changelist template the admin would use without us (a model's own override, if any)."""
     opts = model_admin.model._meta
     return select_template([
@@ -55,7 +55,7 @@ class BillingImportAdminMixin(ImportMixin):
     def init_change_list_template(self):
         super().init_change_list_template()
         if self.ie_base_change_list_template == "admin/change_list.html":
-            self.ie_base_change_list_template = _base_change_list(self)
+            self.ie_base_change_list_template = base_change_list_template(self)
 
     def get_import_context_data(self, **kwargs):
         context = super().get_import_context_data(**kwargs)

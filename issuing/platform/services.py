@@ -115,8 +115,9 @@ def serial_for(application: InvoiceApplication, *, generation: int = 0) -> str:
     return base if generation == 0 else f"{base}-R{generation}"
 
 
-def _queue_issue(application_id: int) -> None:
-    from issuing.platform.tasks import issue_application_task
+def application_issue_queue(application_id: int) -> None:
+    """The issuing task for one application, queued when the transaction commits."""
+    from issuing.platform.tasks import issue_application_task  # cycle: tasks import services
 
     transaction.on_commit(lambda: issue_application_task.delay(application_id))
 
@@ -138,7 +139,7 @@ def application_submit_issue(*, application: InvoiceApplication, actor: Actor = 
         # A person starting it again clears what the last round left (saved with the transition below).
         app.needs_attention, app.last_error = False, ""
         app = application_mark_issuing(application=app, actor=actor, locked=True)
-        _queue_issue(app.pk)
+        application_issue_queue(app.pk)
     return app
 
 
@@ -153,8 +154,9 @@ def application_approve_and_submit_issue(*, application: InvoiceApplication, act
     return app
 
 
-def _queue_batch(application_ids: list[int]) -> None:
-    from issuing.platform.tasks import issue_batch_task
+def applications_issue_queue(application_ids: list[int]) -> None:
+    """One batch issuing task for these applications, queued when the transaction commits."""
+    from issuing.platform.tasks import issue_batch_task  # cycle: tasks import services
 
     transaction.on_commit(lambda: issue_batch_task.delay(application_ids))
 
@@ -185,7 +187,7 @@ def applications_submit_issue(*, applications: Iterable[InvoiceApplication | int
         marked = [app.pk for app in result.marked]
         size = issue_batch_size()
         for k in range(0, len(marked), size):
-            _queue_batch(marked[k:k + size])
+            applications_issue_queue(marked[k:k + size])
     result.already = already
     return result
 
@@ -634,7 +636,7 @@ def issue_poll_pending(*, older_than_seconds: int | None = None, limit: int = 10
             ).update(updated_at=timezone.now())
             if touched:  # claimed: one poller re-queues it, another one running at the same time does not
                 report.requeued += 1
-                from issuing.platform.tasks import issue_application_task
+                from issuing.platform.tasks import issue_application_task  # cycle: tasks import services
 
                 issue_application_task.delay(app.pk)
             continue
@@ -675,7 +677,7 @@ def application_retry_issue(*, application: InvoiceApplication, actor: Actor) ->
         )
         event_record(obj=app, action="issue_retried", actor=actor, from_state=app.status, to_state=app.status,
                      data={"serial": app.issue_serial})
-        _queue_issue(app.pk)
+        application_issue_queue(app.pk)
     return _fresh(app.pk)
 
 
@@ -735,6 +737,6 @@ def application_reissue_with_new_serial(
             to_state=locked.status, reason=reason.strip(),
             data={"old_serial": old_serial, "new_serial": new_serial},
         )
-        _queue_issue(locked.pk)
+        application_issue_queue(locked.pk)
     return _fresh(app.pk)
 

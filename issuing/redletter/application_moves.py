@@ -31,7 +31,8 @@ def application_step(app: InvoiceApplication | None, name: str, *, actor: Actor,
     """The application's transition ``name`` with its Event, when it may take it (a locked ``app``)."""
     if app is None or not can_proceed(getattr(app, name)):
         return
-    application_services._transition(app, name, actor=actor, actor_label=actor_label(actor), data=data, args=args or {})
+    application_services.application_transition(app, name, actor=actor, actor_label=actor_label(actor), data=data,
+                                                args=args or {})
 
 
 def application_start_red(blue: Invoice, form: RedLetterForm, actor: Actor) -> None:

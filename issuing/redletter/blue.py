@@ -19,10 +19,12 @@ F = RedFormState
 
 
 def blue_units(blue: Invoice) -> list[Unit]:
+    """The blue invoice's lines as red-flushing sees them (discount lines joined to the lines they discount)."""
     return units_from_lines(list(InvoiceLine.objects.filter(invoice=blue).order_by("line_no")))
 
 
 def blue_reserving_lines(blue: Invoice, *, exclude_form: int | None = None) -> list[RedLine]:
+    """The red lines of every form that holds part of ``blue`` (but ``exclude_form``)."""
     qs = RedLetterFormLine.objects.filter(form__blue_invoice=blue, form__status__in=RESERVING)
     if exclude_form is not None:
         qs = qs.exclude(form_id=exclude_form)
@@ -35,10 +37,13 @@ def blue_remaining(blue: Invoice, *, exclude_form: int | None = None) -> list[Un
 
 
 def blue_remaining_total(blue: Invoice) -> Decimal:
+    """价税合计 still red-flushable of ``blue``."""
     return sum((u.total for u in blue_remaining(blue)), ZERO)
 
 
 def blue_open_forms(blue: Invoice, *, exclude_form: int | None = None):  # noqa: ANN202
+    """``blue``'s forms not finished yet: on their way to the platform, waiting for a decision, or effective without
+    their red invoice (a blue invoice has at most one at a time)."""
     qs = RedLetterForm.objects.filter(blue_invoice=blue).filter(
         Q(status__in=(F.SUBMITTING, *WAITING)) | Q(status__in=EFFECTIVE, red_invoice__isnull=True)
     )
@@ -46,6 +51,7 @@ def blue_open_forms(blue: Invoice, *, exclude_form: int | None = None):  # noqa:
 
 
 def blue_check(blue: Invoice, taxpayer_id: int | None = None) -> None:
+    """Refuse a red invoice, a blue one fully red-flushed or void, or (with ``taxpayer_id``) another entity's."""
     if blue.is_red:
         raise ValidationError(gettext("发票 %(number)s 是红字发票，不能再红冲") % {"number": blue.number})
     if blue.status not in (InvoiceStatus.NORMAL, InvoiceStatus.RED_PARTIAL):
@@ -58,11 +64,13 @@ def blue_check(blue: Invoice, taxpayer_id: int | None = None) -> None:
 
 
 def blue_lock(blue: Invoice | int) -> Invoice:
+    """The blue invoice, re-read under a row lock (inside the caller's transaction)."""
     pk = blue if isinstance(blue, int) else blue.pk
     # The invoice's row only, never its entity's: see issuing/platform/rollup.py, "Lock order".
     return Invoice.objects.select_for_update(of=("self",)).select_related("taxpayer").get(pk=pk)
 
 
 def form_lock(form: RedLetterForm | int) -> RedLetterForm:
+    """The form, re-read under a row lock (inside the caller's transaction)."""
     pk = form if isinstance(form, int) else form.pk
     return RedLetterForm.objects.select_for_update().get(pk=pk)

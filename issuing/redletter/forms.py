@@ -70,7 +70,7 @@ F = RedFormState
 
 
 def _next_request_no() -> str:
-    return workflow._next_number("HZ")
+    return workflow.next_number("HZ")
 
 
 def _plan_lines(

@@ -42,6 +42,7 @@ CN = ZoneInfo("Asia/Shanghai")
 
 
 def platform_time(dt: datetime | None) -> datetime | None:
+    """A time the platform gave, aware (China time when it came naive)."""
     if dt is None:
         return None
     return dt if timezone.is_aware(dt) else timezone.make_aware(dt, CN)
@@ -115,7 +116,7 @@ def red_invoice_record(*, form_id: int, result: IssueResult, actor: Actor = None
             if not full:
                 application_sources_release(app, -red.total)
         for doc in workflow.lock_rows(BillingDocument, doc_ids) if doc_ids else []:
-            billing_status._refresh_document_status(doc)
+            billing_status.billing_document_status_refresh(doc)
         quota.quota_restore(taxpayer=taxpayer, amount=red.amount, month=red.quota_month, actor=actor,
                             reference=red.number)
         if form.reissue_amount and app is not None:

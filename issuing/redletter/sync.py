@@ -72,6 +72,7 @@ RESEND_AFTER = timedelta(seconds=30)
 
 
 def channel_for(form_or_taxpayer: Any, channel: Any) -> Any:
+    """``channel`` when the caller gives one, else the entity's own (of the form, or the taxpayer given)."""
     if channel is not None:
         return channel
     taxpayer = form_or_taxpayer if isinstance(form_or_taxpayer, Taxpayer) else form_or_taxpayer.taxpayer

@@ -17,7 +17,7 @@ from import_export.admin import ImportMixin
 
 from invoicing.intake import jobs as intake_jobs
 from invoicing.scoping import allowed_taxpayers
-from issuing.intake.admin import TOOLS_TEMPLATE, _base_change_list, _require
+from issuing.intake.admin import TOOLS_TEMPLATE, base_change_list_template
 from issuing.reports import summary as reports_summary
 from issuing.reports import tasks  # noqa: F401 - registers the Celery tasks in every process that loads the admin
 from issuing.reports.specs import get_spec
@@ -29,7 +29,7 @@ P_REPORTS = "issuing.view_invoice"
 class StreamingExportAdminMixin:
     """CSV / XLSX export of the changelist as filtered (and scoped to the user's entities), streamed.
 
-    ``export_spec_name``: a spec in ``issuing.exporting.specs`` (billing_documents, billing_document_lines,
+    ``export_spec_name``: a spec in ``issuing.reports.specs`` (billing_documents, billing_document_lines,
     applications, invoices, invoice_detail). ``export_async_threshold``: above this many rows the export runs as a
     job (progress bar, download link) instead of in the request.
     """
@@ -56,7 +56,7 @@ class StreamingExportAdminMixin:
 
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
-        extra_context.setdefault("ie_base_change_list_template", _base_change_list(self))
+        extra_context.setdefault("ie_base_change_list_template", base_change_list_template(self))
         if self.export_spec_name and self.has_stream_export_permission(request):
             opts = self.model._meta
             base = f"admin:{opts.app_label}_{opts.model_name}_stream_export"
@@ -106,7 +106,8 @@ class ReportFilterForm(forms.Form):
 
 
 def reports_view(request):
-    _require(request, P_REPORTS)
+    if not request.user.has_perm(P_REPORTS):
+        raise PermissionDenied
     params = request.GET.copy()
     if not any(params.get(k) for k in ("taxpayer", "date_from", "date_to")):
         # The tax period people ask for first: this month so far (and it keeps the page fast on a large history).

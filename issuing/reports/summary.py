@@ -20,7 +20,7 @@ from invoicing.scoping import scope_queryset
 from invoicing.tax import q2
 from issuing.applications.models import ApplicationStatus, InvoiceApplication
 from issuing.platform.models import InvoiceDailyRate, InvoiceLine, InvoiceStatus
-from issuing.reports.specs import Col, ExportSpec
+from issuing.reports.specs import Col, ExportSpec, get_spec
 
 ZERO = Decimal("0.00")
 
@@ -180,8 +180,6 @@ def status_tuples(rows: list[dict]) -> list[tuple]:
 
 
 def detail_queryset(user, filters: ReportFilters = ReportFilters()):
-    from issuing.reports.specs import get_spec
-
     spec = get_spec("invoice_detail")
     qs = spec.scoped(InvoiceLine.objects.all(), user).order_by("invoice__issue_date", "invoice_id", "line_no")
     if filters.taxpayer_ids:

@@ -22,12 +22,12 @@ from issuing.reports import summary
 from issuing.reports.summary import ReportFilters
 from tests.exporting.conftest import make_invoice
 from tests.redletter.conftest import (  # noqa: F401 - fixtures
-    _fast_retries,
     blue,
     buyer_channel,
     buyer_confirms,
     buyer_entity,
     channel,
+    fast_retries,
     line,
     seller,
 )

@@ -210,7 +210,8 @@ def test_a_platform_refusal_right_after_approval_is_an_error_on_the_page(client,
     def refuse(pk):  # the issuing task's call answered at once with a refusal
         refused(InvoiceApplication.objects.get(pk=pk), code="2001", message="购买方纳税人识别号不存在")
 
-    monkeypatch.setattr(platform_services, "_queue_issue", lambda pk: transaction.on_commit(lambda: refuse(pk)))
+    monkeypatch.setattr(platform_services, "application_issue_queue",
+                        lambda pk: transaction.on_commit(lambda: refuse(pk)))
     client.force_login(fiona)
     response = client.post(reverse("admin:issuing_invoiceapplication_transition", args=[app.pk, "approve"]),
                            follow=True)

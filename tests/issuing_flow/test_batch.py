@@ -22,7 +22,7 @@ S = ApplicationStatus
 def batches(monkeypatch):
     """The batch tasks that would be queued (the tests run them by hand)."""
     queued: list[list[int]] = []
-    monkeypatch.setattr(platform_services, "_queue_batch", queued.append)
+    monkeypatch.setattr(platform_services, "applications_issue_queue", queued.append)
     return queued
 
 

@@ -15,7 +15,8 @@ S = ApplicationStatus
 
 
 def test_two_workers_issuing_the_same_application_at_once_make_one_invoice(approved, monkeypatch):
-    monkeypatch.setattr(platform_services, "_queue_issue", lambda application_id: None)  # the "workers" are these threads
+    # the "workers" are these threads
+    monkeypatch.setattr(platform_services, "application_issue_queue", lambda application_id: None)
     app = approved()
     platform_services.application_submit_issue(application=app)
 
@@ -31,7 +32,7 @@ def test_two_workers_issuing_the_same_application_at_once_make_one_invoice(appro
 
 def test_two_clicks_at_once_queue_one_task(approved, monkeypatch):
     queued = []
-    monkeypatch.setattr(platform_services, "_queue_issue", queued.append)
+    monkeypatch.setattr(platform_services, "application_issue_queue", queued.append)
     app = approved()
 
     results, errors = run_together(4, lambda: platform_services.application_submit_issue(application=app).status)
@@ -42,7 +43,7 @@ def test_two_clicks_at_once_queue_one_task(approved, monkeypatch):
 
 
 def test_a_worker_recording_while_the_poller_records_makes_one_invoice(approved, channel, monkeypatch):
-    monkeypatch.setattr(platform_services, "_queue_issue", lambda application_id: None)
+    monkeypatch.setattr(platform_services, "application_issue_queue", lambda application_id: None)
     app = approved()
     platform_services.application_submit_issue(application=app)
     app.refresh_from_db()
@@ -58,7 +59,7 @@ def test_a_worker_recording_while_the_poller_records_makes_one_invoice(approved,
 
 def test_two_workers_running_the_same_batch_at_once_make_one_invoice_each(approved, monkeypatch):
     batches = []
-    monkeypatch.setattr(platform_services, "_queue_batch", batches.append)
+    monkeypatch.setattr(platform_services, "applications_issue_queue", batches.append)
     apps = approved(8)
     platform_services.applications_submit_issue(applications=apps)
     [ids] = batches

@@ -94,7 +94,7 @@ def _against_a_batch(second, first_app_result):
 
 def test_one_by_one_recording_against_a_batch_on_the_same_rollup_row_does_not_deadlock(approved, channel,
                                                                                        monkeypatch):
-    monkeypatch.setattr(platform_services, "_queue_issue", lambda application_id: None)
+    monkeypatch.setattr(platform_services, "application_issue_queue", lambda application_id: None)
     first, second = approved(2)
     r1, r2 = _issued(channel, [first, second])
 
@@ -111,7 +111,7 @@ def test_one_by_one_recording_against_a_batch_on_the_same_rollup_row_does_not_de
 
 def test_a_void_against_a_batch_on_the_same_day_does_not_deadlock(approved, channel, monkeypatch, fiona):
     """The void (and the red-letter paths) lock the blue invoice; they must not lock its entity with it."""
-    monkeypatch.setattr(platform_services, "_queue_issue", lambda application_id: None)
+    monkeypatch.setattr(platform_services, "application_issue_queue", lambda application_id: None)
     first, second = approved(2)
     r1, r2 = _issued(channel, [first, second])
     platform_services.invoice_record_issued(application_id=second.pk, result=r2)

@@ -35,7 +35,7 @@ def _recorded_codes() -> set[str]:
                     continue
                 for pattern in LITERALS:
                     codes.update(pattern.findall(line))
-    # Transitions record their own name (services._transition, redletter's platform moves).
+    # Transitions record their own name (services.application_transition, redletter's platform moves).
     for model in apps.get_models():
         codes.update(n for n in dir(model) if hasattr(getattr(model, n, None), "_django_fsm"))
     codes.update(re.findall(r'return "(\w+)"', inspect.getsource(form_transition_to)))
