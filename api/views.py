@@ -58,7 +58,7 @@ from delivery.models import DELIVERED_FORMATS
 from issuing.applications import services as application_services
 from issuing.base import Source
 from issuing.billing import services as billing_services
-from issuing.redletter import services as redletter_services
+from issuing.redletter.forms import redletter_request
 
 
 class ClientPagination(LimitOffsetPagination):
@@ -451,7 +451,7 @@ class RedFlushRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
         if invoice is None:
             raise _field_error("invoice", "发票不存在", "No such invoice")
         with transaction.atomic():
-            form = redletter_services.redletter_request(
+            form = redletter_request(
                 actor=None, blue_invoice=invoice, reason=data["reason"], amount_with_tax=data["amount"],
                 note=data["note"], submit=False,
             )

@@ -203,10 +203,9 @@ def pg_figures(sizes: list[int]) -> None:
     from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
 
-    from issuing.platform.models import Invoice, InvoiceLine
+    from issuing.platform.models import Invoice, InvoiceDailyRate, InvoiceLine
+    from issuing.platform.rollup import rebuild_rollup
     from issuing.reports import summary
-    from issuing.reports.models import InvoiceDailyRate
-    from issuing.reports.rollup import rebuild_rollup
     from issuing.reports.summary import ReportFilters
 
     with connection.cursor() as c:

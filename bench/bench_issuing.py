@@ -90,8 +90,9 @@ def measure(size: int, n_entity: int, *, segment: int = 1000, probe: Probe | Non
     taxpayer = soak_entity(n=n_entity)
     ids = make_approved_applications(taxpayer, size)
     apps = list(InvoiceApplication.objects.filter(pk__in=ids).order_by("id"))
-    original = platform_services._queue_issue
-    platform_services._queue_issue = lambda application_id: None  # no worker: this process makes each attempt itself
+    original = platform_services.application_issue_queue
+    # no worker: this process makes each attempt itself
+    platform_services.application_issue_queue = lambda application_id: None
     segments = []
     elapsed = 0.0
     try:
@@ -106,7 +107,7 @@ def measure(size: int, n_entity: int, *, segment: int = 1000, probe: Probe | Non
             n = len(apps[k:k + segment])
             segments.append({"ms": seconds / n * 1000, "probe_ms": probe_ms})
     finally:
-        platform_services._queue_issue = original
+        platform_services.application_issue_queue = original
     issued = InvoiceApplication.objects.filter(pk__in=ids, status=ApplicationStatus.ISSUED).count()
     invoices = Invoice.objects.filter(application_id__in=ids).count()
     assert issued == invoices == size, (issued, invoices, size)
@@ -126,8 +127,8 @@ def measure_batch(size: int, n_entity: int, *, segment: int = 1000, probe: Probe
     ids = make_approved_applications(taxpayer, size)
     batch = platform_services.issue_batch_size()
     queued: list[list[int]] = []
-    original = platform_services._queue_batch
-    platform_services._queue_batch = queued.append  # no worker: this process runs each batch task itself
+    original = platform_services.applications_issue_queue
+    platform_services.applications_issue_queue = queued.append  # no worker: this process runs each batch task itself
     segments = []
     elapsed = 0.0
     try:
@@ -144,7 +145,7 @@ def measure_batch(size: int, n_entity: int, *, segment: int = 1000, probe: Probe
             elapsed += seconds
             segments.append({"ms": seconds / len(part) * 1000, "probe_ms": probe_ms})
     finally:
-        platform_services._queue_batch = original
+        platform_services.applications_issue_queue = original
     issued = InvoiceApplication.objects.filter(pk__in=ids, status=ApplicationStatus.ISSUED).count()
     invoices = Invoice.objects.filter(application_id__in=ids).count()
     assert issued == invoices == size, (issued, invoices, size)
@@ -164,7 +165,7 @@ def measure_processes(size: int, processes: int, n_entity: int) -> dict:
     taxpayer = soak_entity(n=n_entity)
     ids = make_approved_applications(taxpayer, size)
     queued: list[list[int]] = []
-    platform_services._queue_batch = queued.append
+    platform_services.applications_issue_queue = queued.append
     started = time.perf_counter()
     batch = platform_services.issue_batch_size()
     for k in range(0, size, batch):

@@ -10,12 +10,14 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from delivery.webhooks import webhook_url_problem
 from invoicing.fields import EncryptedTextField
 from invoicing.models import Taxpayer
 from issuing.platform.models import Invoice
@@ -202,10 +204,6 @@ class WebhookEndpoint(models.Model):
         return self.name or self.url
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
-        from delivery.webhooks import webhook_url_problem
-
         problem = webhook_url_problem(self.url, resolve=False)
         if problem:
             raise ValidationError({"url": problem})

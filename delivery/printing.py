@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from django.db import transaction
 from django.db.models import F, Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext
+from pypdf import PdfReader, PdfWriter
 
 from delivery.models import PrintJob, RenderStatus
 from delivery.rendering import batch_print_pdf
@@ -57,7 +59,7 @@ def record_printed(invoices: list[Invoice], user: Any, paper: str) -> None:
 
 def print_job_create(*, user: Any, invoice_ids: list[int], paper: str) -> PrintJob:
     """Record a batch print (ids already scoped to ``user``) and queue its rendering after commit."""
-    from delivery.tasks import print_job_render as print_job_render_task
+    from delivery.tasks import print_job_render as print_job_render_task  # cycle: tasks import printing
 
     if paper not in ("A4", "A5"):
         raise ValidationError({"paper": gettext("纸张只能是 A4 或 A5")})
@@ -72,8 +74,6 @@ def print_job_create(*, user: Any, invoice_ids: list[int], paper: str) -> PrintJ
 
 def print_job_render(job_id: int) -> PrintJob | None:
     """Render a print job in chunks (claimed pending → rendering, so a duplicate task does nothing)."""
-    from pypdf import PdfReader, PdfWriter
-
     now = timezone.now()
     if not PrintJob.objects.filter(pk=job_id, status=RenderStatus.PENDING).update(
         status=RenderStatus.RENDERING, done_count=0, updated_at=now
@@ -107,9 +107,7 @@ def print_job_render(job_id: int) -> PrintJob | None:
 
 def print_jobs_requeue_stale(*, older_than_minutes: int = 5) -> int:
     """Queue again print jobs left pending (a lost message) or rendering far too long (a killed worker)."""
-    from datetime import timedelta
-
-    from delivery.tasks import print_job_render as print_job_render_task
+    from delivery.tasks import print_job_render as print_job_render_task  # cycle: tasks import printing
 
     now = timezone.now()
     PrintJob.objects.filter(status=RenderStatus.RENDERING, updated_at__lt=now - timedelta(minutes=30)).update(

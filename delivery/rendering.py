@@ -18,15 +18,23 @@ import hashlib
 import logging
 from datetime import timedelta
 
+from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from delivery.models import DELIVERED_FORMATS, FILE_EXTENSIONS, FileFormat, InvoiceFile, RenderStatus
+from invoicing.actors import Actor
 from invoicing.documents.model import InvoiceDocument, InvoiceParty
 from invoicing.documents.model import InvoiceLine as DocumentLine
+from invoicing.documents.ofd import write_ofd
+from invoicing.documents.pdf import render_batch_pdf, render_pdf
+from invoicing.documents.xml import write_xml
+from invoicing.events import event_record
+from invoicing.scoping import user_may_act_on
 from invoicing.words import amount_in_words
 from issuing.platform.models import Invoice
 
@@ -114,16 +122,10 @@ def render_invoice_bytes(invoice: Invoice, fmt: str) -> bytes:
     """Render one format. Pure: no database writes."""
     doc = invoice_to_document(invoice)
     if fmt == FileFormat.XML:
-        from invoicing.documents.xml import write_xml
-
         return write_xml(doc)
     if fmt == FileFormat.OFD:
-        from invoicing.documents.ofd import write_ofd
-
         return write_ofd(doc, created=invoice.issue_date)
     if fmt in (FileFormat.PDF, FileFormat.PDF_A4, FileFormat.PDF_A5):
-        from invoicing.documents.pdf import render_pdf
-
         return render_pdf(doc, paper="A5" if fmt == FileFormat.PDF_A5 else "A4")
     raise ValueError(f"unknown file format {fmt!r}")
 
@@ -138,7 +140,7 @@ def storage_name(invoice: Invoice, fmt: str) -> str:
 
 
 def _queue_render(file_id: int) -> None:
-    from delivery.tasks import invoice_file_render as invoice_file_render_task
+    from delivery.tasks import invoice_file_render as invoice_file_render_task  # cycle: tasks import rendering
 
     transaction.on_commit(lambda: invoice_file_render_task.delay(file_id))
 
@@ -154,7 +156,7 @@ def invoice_files_queue(invoice: Invoice, formats: tuple[str, ...] = DELIVERED_F
     return files
 
 
-def _claim(file_id: int) -> bool:
+def invoice_file_claim(file_id: int) -> bool:
     """pending → rendering, or take over a row stuck in rendering. True only for the one caller that moved it."""
     now = timezone.now()
     claimable = Q(status=RenderStatus.PENDING) | Q(status=RenderStatus.RENDERING, updated_at__lt=now - RENDER_STALE_AFTER)
@@ -179,7 +181,7 @@ def invoice_file_store(file: InvoiceFile, data: bytes) -> None:
 
 def invoice_file_render(file_id: int) -> InvoiceFile | None:
     """Render and store one file job. Returns None when another worker has it (or it is already done)."""
-    if not _claim(file_id):
+    if not invoice_file_claim(file_id):
         logger.info("invoice file %s: not claimable, nothing to do", file_id)
         return None
     file = InvoiceFile.objects.select_related("invoice__taxpayer", "invoice__blue_invoice").get(pk=file_id)
@@ -208,14 +210,21 @@ def invoice_file_render(file_id: int) -> InvoiceFile | None:
     return file
 
 
-def invoice_file_rerender(*, file: InvoiceFile) -> bool:
+def invoice_file_rerender(*, file: InvoiceFile, actor: Actor) -> bool:
     """Put a done or failed file back to pending and queue it (the admin's "re-render"). False if it is busy."""
-    updated = InvoiceFile.objects.filter(
-        pk=file.pk, status__in=[RenderStatus.DONE, RenderStatus.FAILED]
-    ).update(status=RenderStatus.PENDING, updated_at=timezone.now())
-    if updated:
-        _queue_render(file.pk)
-    return bool(updated)
+    with transaction.atomic():
+        locked = InvoiceFile.objects.select_for_update(of=("self",)).select_related("invoice__taxpayer").get(pk=file.pk)
+        invoice = locked.invoice
+        if actor is not None and not user_may_act_on(actor, invoice.taxpayer_id):
+            raise PermissionDenied(gettext("无权操作该主体的发票"))
+        if locked.status not in (RenderStatus.DONE, RenderStatus.FAILED):
+            return False
+        before = locked.status
+        InvoiceFile.objects.filter(pk=locked.pk).update(status=RenderStatus.PENDING, updated_at=timezone.now())
+        event_record(obj=invoice, action="file.rerender", actor=actor, from_state=before, to_state=RenderStatus.PENDING,
+                     data={"format": locked.format}, taxpayer=invoice.taxpayer)
+        _queue_render(locked.pk)
+    return True
 
 
 def invoice_files_requeue_stale(*, older_than: timedelta = timedelta(minutes=5)) -> int:
@@ -276,8 +285,6 @@ def invoice_file_bytes(invoice: Invoice, fmt: str) -> bytes:
 
 def batch_print_pdf(invoices: list[Invoice], paper: str = "A4") -> bytes:
     """Many invoices in one PDF (one per page at least), for printing."""
-    from invoicing.documents.pdf import render_batch_pdf
-
     return render_batch_pdf([invoice_to_document(inv) for inv in invoices], paper=paper)
 
 
@@ -285,6 +292,7 @@ __all__ = [
     "InvoiceFileUnavailable",
     "batch_print_pdf",
     "invoice_file_bytes",
+    "invoice_file_claim",
     "invoice_file_render",
     "invoice_file_rerender",
     "invoice_file_store",

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import re
 import smtplib
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -80,17 +81,72 @@ def retry_countdown(retries: int) -> int:
 
 
 def invoice_link_create(
-    *, invoice: Invoice, actor: Actor = None, days: int | None = None, max_views: int | None = None
+    *, invoice: Invoice, actor: Actor = None, days: int | None = None, expires_at: datetime | None = None,
+    max_views: int | None = None,
 ) -> InvoiceLink:
-    link = InvoiceLink.objects.create(
-        invoice=invoice,
-        expires_at=timezone.now() + timedelta(days=days if days is not None else link_days()),
-        max_views=max_views,
-        created_by=actor_user(actor),
-    )
-    event_record(obj=invoice, action="link.created", actor=actor, data={"link_id": link.pk, "days": days},
-                 taxpayer=invoice.taxpayer)
+    """A customer link to ``invoice``, open until ``expires_at`` (default: ``days`` from now, ``DELIVERY_LINK_DAYS``
+    by default) and for at most ``max_views`` opens (None: unlimited)."""
+    _check_scope(actor, invoice)
+    if expires_at is None:
+        expires_at = timezone.now() + timedelta(days=days if days is not None else link_days())
+    with transaction.atomic():
+        link = InvoiceLink.objects.create(invoice=invoice, expires_at=expires_at, max_views=max_views,
+                                          created_by=actor_user(actor))
+        event_record(obj=invoice, action="link.created", actor=actor, data={"link_id": link.pk, "days": days},
+                     taxpayer=invoice.taxpayer)
     return link
+
+
+def invoice_link_change(*, link: InvoiceLink, actor: Actor, expires_at: datetime, max_views: int | None) -> InvoiceLink:
+    """New terms for a customer link: until ``expires_at``, at most ``max_views`` opens (None: unlimited)."""
+    with transaction.atomic():
+        locked = InvoiceLink.objects.select_for_update(of=("self",)).select_related("invoice__taxpayer").get(pk=link.pk)
+        invoice = locked.invoice
+        _check_scope(actor, invoice)
+        if locked.revoked_at is not None:
+            raise ValidationError(gettext("链接已撤销，不能修改"))
+        before = {"expires_at": locked.expires_at.isoformat(), "max_views": locked.max_views}
+        locked.expires_at, locked.max_views = expires_at, max_views
+        locked.full_clean()
+        locked.save(update_fields=["expires_at", "max_views"])
+        event_record(obj=invoice, action="link.changed", actor=actor, taxpayer=invoice.taxpayer,
+                     data={"link_id": locked.pk, "before": before,
+                           "after": {"expires_at": expires_at.isoformat(), "max_views": max_views}})
+    return locked
+
+
+def invoice_link_revoke(*, link: InvoiceLink, actor: Actor) -> bool:
+    """Revoke a customer link: from now on it opens nothing. False when it was revoked already."""
+    with transaction.atomic():
+        locked = InvoiceLink.objects.select_for_update(of=("self",)).select_related("invoice__taxpayer").get(pk=link.pk)
+        invoice = locked.invoice
+        _check_scope(actor, invoice)
+        if locked.revoked_at is not None:
+            return False
+        locked.revoked_at = timezone.now()
+        locked.save(update_fields=["revoked_at"])
+        event_record(obj=invoice, action="link.revoked", actor=actor, data={"link_id": locked.pk},
+                     taxpayer=invoice.taxpayer)
+    link.revoked_at = locked.revoked_at
+    return True
+
+
+def invoice_link_open(*, link: InvoiceLink) -> bool:
+    """Count one opening of a customer link's page. False, and nothing counted, when the link is revoked, expired or
+    used up: a conditional UPDATE, so two customers opening its last view at once count once."""
+    now = timezone.now()
+    live = Q(revoked_at__isnull=True, expires_at__gt=now) & (Q(max_views__isnull=True) | Q(views__lt=F("max_views")))
+    return InvoiceLink.objects.filter(live, pk=link.pk).update(views=F("views") + 1) == 1
+
+
+def invoice_file_record_download(*, invoice: Invoice, fmt: str, actor: Actor, link: InvoiceLink | None = None) -> None:
+    """The audit trail's "file downloaded": by a user (``actor``), or by whoever holds a customer ``link``."""
+    if link is None:
+        event_record(obj=invoice, action="file.downloaded", actor=actor, data={"format": fmt},
+                     taxpayer=invoice.taxpayer)
+    else:
+        event_record(obj=invoice, action="file.downloaded", actor_label="客户链接",
+                     data={"format": fmt, "link_id": link.pk}, taxpayer=invoice.taxpayer)
 
 
 def invoice_link_url(link: InvoiceLink) -> str:
@@ -153,7 +209,7 @@ def _check_scope(actor: Actor, invoice: Invoice) -> None:
 
 
 def _queue_attempt(delivery: Delivery) -> None:
-    from delivery.tasks import delivery_send as delivery_send_task
+    from delivery.tasks import delivery_send as delivery_send_task  # cycle: tasks import services
 
     delivery_id = delivery.pk
     transaction.on_commit(lambda: delivery_send_task.delay(delivery_id))
@@ -399,7 +455,7 @@ def delivery_mark_bounced(*, delivery: Delivery, reason: str, actor: Actor = Non
 
 def webhook_emit(*, taxpayer: Taxpayer, event: str, payload: dict[str, Any]) -> list[WebhookDelivery]:
     """Queue ``event`` to every active endpoint of ``taxpayer`` subscribed to it (after commit)."""
-    from delivery.tasks import webhook_deliver as webhook_deliver_task
+    from delivery.tasks import webhook_deliver as webhook_deliver_task  # cycle: tasks import services
 
     rows = []
     for endpoint in WebhookEndpoint.objects.filter(taxpayer=taxpayer, is_active=True).order_by("pk"):
@@ -408,6 +464,24 @@ def webhook_emit(*, taxpayer: Taxpayer, event: str, payload: dict[str, Any]) -> 
     for row in rows:
         transaction.on_commit(lambda pk=row.pk: webhook_deliver_task.delay(pk))
     return rows
+
+
+def webhook_endpoint_save(*, endpoint: WebhookEndpoint, actor: Actor, changed: Iterable[str] = ()) -> WebhookEndpoint:
+    """Register a new endpoint, or save the new settings of one (set on ``endpoint`` by the caller's form): checked,
+    saved and recorded (``changed``: the fields the form changed; the secret itself is never recorded)."""
+    if actor is not None and not user_may_act_on(actor, endpoint.taxpayer_id):
+        raise PermissionDenied(gettext("无权操作该主体的推送地址"))
+    created = endpoint.pk is None
+    with transaction.atomic():
+        if not created:
+            WebhookEndpoint.objects.select_for_update().only("pk").get(pk=endpoint.pk)  # two edits: one at a time
+        endpoint.full_clean()
+        endpoint.save()
+        changed = set(changed)
+        event_record(obj=endpoint, action="webhook_endpoint.saved", actor=actor, taxpayer=endpoint.taxpayer,
+                     data={"created": created, "changed": sorted(changed - {"secret"}),
+                           "secret_changed": "secret" in changed})
+    return endpoint
 
 
 def webhook_attempt(webhook_delivery_id: int, *, final: bool = False) -> WebhookDelivery | None:
@@ -435,16 +509,24 @@ def webhook_attempt(webhook_delivery_id: int, *, final: bool = False) -> Webhook
     return row
 
 
-def webhook_retry(*, row: WebhookDelivery) -> bool:
-    """Queue a failed webhook delivery again (admin action)."""
-    from delivery.tasks import webhook_deliver as webhook_deliver_task
+def webhook_delivery_retry(*, row: WebhookDelivery, actor: Actor) -> bool:
+    """Queue a failed webhook delivery again (failed → pending, the push after commit). False when it is not failed."""
+    from delivery.tasks import webhook_deliver as webhook_deliver_task  # cycle: tasks import services
 
-    updated = WebhookDelivery.objects.filter(pk=row.pk, status=DeliveryStatus.FAILED).update(
-        status=DeliveryStatus.PENDING, updated_at=timezone.now()
-    )
-    if updated:
-        transaction.on_commit(lambda: webhook_deliver_task.delay(row.pk))
-    return bool(updated)
+    with transaction.atomic():
+        locked = WebhookDelivery.objects.select_for_update(of=("self",)).select_related("endpoint__taxpayer").get(
+            pk=row.pk)
+        if locked.status != DeliveryStatus.FAILED:
+            return False
+        taxpayer = locked.endpoint.taxpayer
+        if not is_system(actor) and not user_may_act_on(actor, taxpayer.pk):
+            raise PermissionDenied(gettext("无权操作该主体的推送"))
+        WebhookDelivery.objects.filter(pk=locked.pk).update(status=DeliveryStatus.PENDING, updated_at=timezone.now())
+        event_record(obj=locked, action="webhook.retried", actor=actor, from_state=DeliveryStatus.FAILED,
+                     to_state=DeliveryStatus.PENDING, data={"event": locked.event, "attempts": locked.attempts},
+                     taxpayer=taxpayer)
+        transaction.on_commit(lambda: webhook_deliver_task.delay(locked.pk))
+    return True
 
 
 # --- webhook subscriptions (an upstream system subscribes through the API) -----------------------------------------

@@ -12,11 +12,12 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
-from django.db.models import F, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -28,7 +29,7 @@ from django.views.decorators.http import require_safe
 from delivery import printing
 from delivery.models import CONTENT_TYPES, DELIVERED_FORMATS, FILE_EXTENSIONS, InvoiceLink, PrintJob, RenderStatus
 from delivery.rendering import InvoiceFileUnavailable, batch_print_pdf, invoice_file_bytes
-from invoicing.events import event_record
+from delivery.services import invoice_file_record_download, invoice_link_open
 from invoicing.scoping import scope_queryset, user_may_act_on
 from issuing.platform.models import Invoice
 
@@ -71,8 +72,7 @@ def invoice_file_download(request: HttpRequest, invoice_id: int, fmt: str) -> Ht
         data = invoice_file_bytes(invoice, fmt)
     except InvoiceFileUnavailable as exc:
         return _unavailable(invoice, fmt, exc)
-    event_record(obj=invoice, action="file.downloaded", actor=request.user, data={"format": fmt},
-                 taxpayer=invoice.taxpayer)
+    invoice_file_record_download(invoice=invoice, fmt=fmt, actor=request.user)
     return _file_response(data, f"{invoice.number}.{FILE_EXTENSIONS[fmt]}", CONTENT_TYPES[fmt])
 
 
@@ -116,8 +116,6 @@ def print_job_page(request: HttpRequest, job_id: int) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
     job = _own_print_job(request, job_id)
-    from django.contrib import admin
-
     title = gettext("批量打印（{paper}）").format(paper=job.paper)
     context = {**admin.site.each_context(request), "job": job, "title": title}
     return TemplateResponse(request, "delivery/print_job.html", context)
@@ -191,22 +189,13 @@ def _too_many() -> HttpResponse:
     return response
 
 
-def _live(now) -> Q:
-    return Q(revoked_at__isnull=True, expires_at__gt=now)
-
-
 @never_cache
 @require_safe
 def invoice_link_page(request: HttpRequest, token: str) -> HttpResponse:
     link = _link_or_limit(request, token)
     if isinstance(link, HttpResponse):
         return link
-    opened = (
-        InvoiceLink.objects.filter(_live(timezone.now()), pk=link.pk)
-        .filter(Q(max_views__isnull=True) | Q(views__lt=F("max_views")))
-        .update(views=F("views") + 1)
-    )
-    if not opened:
+    if not invoice_link_open(link=link):
         return _gone()
     response = TemplateResponse(request, "delivery/link.html", {
         "invoice": link.invoice,
@@ -236,8 +225,7 @@ def invoice_link_file(request: HttpRequest, token: str, fmt: str) -> HttpRespons
         data = invoice_file_bytes(invoice, fmt)
     except InvoiceFileUnavailable as exc:
         return _unavailable(invoice, fmt, exc)
-    event_record(obj=invoice, action="file.downloaded", actor_label="客户链接", data={"format": fmt, "link_id": link.pk},
-                 taxpayer=invoice.taxpayer)
+    invoice_file_record_download(invoice=invoice, fmt=fmt, actor=None, link=link)
     response = _file_response(data, f"{invoice.number}.{FILE_EXTENSIONS[fmt]}", CONTENT_TYPES[fmt])
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response

@@ -67,6 +67,7 @@ ACTION_LABELS = {
     "expire": pgettext_lazy("event", "已过期"),
     "revoke": pgettext_lazy("event", "已撤销确认单"),
     "void_by_platform": pgettext_lazy("event", "平台作废"),
+    "red_flush": pgettext_lazy("event", "红冲"),
     "red_flushed": pgettext_lazy("event", "已红冲"),
     "red_invoice_recorded": pgettext_lazy("event", "红字发票入账"),
     "reissue": pgettext_lazy("event", "重开发票"),
@@ -78,7 +79,10 @@ ACTION_LABELS = {
     # files and deliveries
     "file.printed": pgettext_lazy("event", "打印"),
     "file.downloaded": pgettext_lazy("event", "下载发票文件"),
+    "file.rerender": pgettext_lazy("event", "重新生成发票文件"),
     "link.created": pgettext_lazy("event", "生成客户链接"),
+    "link.changed": pgettext_lazy("event", "修改客户链接"),
+    "link.revoked": pgettext_lazy("event", "撤销客户链接"),
     "delivery.created": pgettext_lazy("event", "创建交付"),
     "delivery.resent": pgettext_lazy("event", "重新发送"),
     "delivery.pending": pgettext_lazy("event", "待发送"),
@@ -110,6 +114,8 @@ ACTION_LABELS = {
     "api_client_created": pgettext_lazy("event", "创建接口客户端"),
     "api_client_rotated": pgettext_lazy("event", "更换接口密钥"),
     "webhook_subscribed": pgettext_lazy("event", "订阅推送"),
+    "webhook_endpoint.saved": pgettext_lazy("event", "保存推送地址"),
+    "webhook.retried": pgettext_lazy("event", "重新推送"),
     "webhook_unsubscribed": pgettext_lazy("event", "取消订阅推送"),
 }
 

@@ -7,9 +7,8 @@ app registry, which loads ``issuing.models``.
 from issuing.applications.models import ApplicationLine, ApplicationSource, InvoiceApplication, QuotaPeriod
 from issuing.base import NumberSequence
 from issuing.billing.models import BillingDocument, BillingDocumentLine, IssuingPolicy
-from issuing.platform.models import Invoice, InvoiceLine
+from issuing.platform.models import Invoice, InvoiceDailyRate, InvoiceLine
 from issuing.redletter.models import RedFlushPolicy, RedLetterForm, RedLetterFormLine
-from issuing.reports.models import InvoiceDailyRate
 
 __all__ = [
     "ApplicationLine", "ApplicationSource", "BillingDocument", "BillingDocumentLine", "Invoice", "InvoiceApplication",

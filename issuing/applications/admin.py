@@ -301,7 +301,7 @@ class InvoiceApplicationAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin,
         "withdraw": (application_services.application_withdraw, _("已撤销 1 张申请单：%(number)s")),
         "submit": (application_services.application_submit, _("已提交 1 张申请单：%(number)s")),
         "start_issuing": (
-            issue_actions.submit_issue_service,
+            platform_services.application_submit_issue,
             _("已发起开票 1 张申请单：%(number)s"),
         ),
         "retry": (application_services.application_retry, _("已转为待开票 1 张申请单：%(number)s")),

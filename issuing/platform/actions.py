@@ -1,35 +1,18 @@
-"""Admin pieces for exactly-once issuing, for the issuing admin to wire. This module registers nothing itself.
+"""Admin pieces for exactly-once issuing, wired by the application admin (``issuing/applications/admin.py``). This
+module registers nothing itself.
 
-Wiring in ``issuing/admin.py`` (``InvoiceApplicationAdmin``):
-
-* the 发起开票 button must queue the call, not only move the state::
-
-      SERVICES["start_issuing"] = (admin_issuing.submit_issue_service, _("已发起开票 1 张申请单：%(number)s"))
-
-  (``services.application_mark_issuing`` alone leaves the application 开票中 with no task: the poller would find it
-  and queue it, but only after ``ISSUING_POLL_AGE_SECONDS``.)
-* 批准 that issues at once (the demo's "approve → issued invoice within seconds")::
-
-      SERVICES["approve"] = (admin_issuing.approve_and_issue_service, _("已批准 1 张申请单：%(number)s"))
-
-* changelist actions and the filter::
-
-      actions = [..., admin_issuing.submit_issue, admin_issuing.retry_same_serial, admin_issuing.query_platform_now]
-      list_filter = [..., admin_issuing.NeedsAttentionFilter]
-
-* the person's decision to re-send under a new serial (a reason is required), in ``get_urls``::
-
-      path("<int:pk>/reissue/", view(functools.partial(admin_issuing.reissue_view, self)),
-           name="issuing_invoiceapplication_reissue"),
-
-  and a button to it when ``obj.status == "issuing" and obj.needs_attention``.
+* 批准 (``approve_service``): finance approves and issues at once (the demo's "approve → issued invoice within
+  seconds"), a reviewer only approves.
+* changelist actions and the filter: ``submit_issue``, ``retry_same_serial``, ``query_platform_now``,
+  ``NeedsAttentionFilter``.
+* the person's decision to re-send under a new serial (a reason is required): ``reissue_view``, with a button to it
+  when ``obj.status == "issuing" and obj.needs_attention``.
 """
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -52,31 +35,14 @@ def _text(exc: Exception) -> str:
     return str(exc) or exc.__class__.__name__
 
 
-# --- services with the admin's (application, actor) signature -------------------------------------------------------
-
-
-def submit_issue_service(*, application, actor):  # noqa: ANN001, ANN201
-    return platform_services.application_submit_issue(application=application, actor=actor)
-
-
-def approve_and_issue_service(*, application, actor, note: str = ""):  # noqa: ANN001, ANN201
-    """批准, then 发起开票 in the same transaction: the task is queued once both are committed."""
-
-
-    with transaction.atomic():
-        app = application_services.application_approve(application=application, actor=actor, note=note)
-        if app.status == S.APPROVED:
-            app = platform_services.application_submit_issue(application=app, actor=actor)
-    return app
+# --- the admin's choice of service ------------------------------------------------------------------------------
 
 
 def approve_service(*, application, actor, note: str = ""):  # noqa: ANN001, ANN201
     """批准 in the admin: whoever may also issue (finance) approves and issues at once; a reviewer only approves and
     the application waits in 待开票 for finance."""
     if actor.has_perm("issuing.issue_invoiceapplication"):
-        return approve_and_issue_service(application=application, actor=actor, note=note)
-
-
+        return platform_services.application_approve_and_submit_issue(application=application, actor=actor, note=note)
     return application_services.application_approve(application=application, actor=actor, note=note)
 
 

@@ -1,4 +1,9 @@
-"""Admin for issued invoices: lines, files, deliveries, paper voids."""
+"""Admin for issued invoices: lines and paper voids.
+
+The delivery app extends this page with the invoice's files, deliveries and the send and print actions: it
+registers its subclass of ``InvoiceAdmin`` in place of this one (``delivery/admin.py``). Issuing never imports
+delivery.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext
@@ -24,17 +29,10 @@ from invoicing.admin import (
 from invoicing.admin_messages import error_text
 from issuing.base import PAPER_KINDS
 from issuing.platform.models import Invoice, InvoiceLine, InvoiceStatus
-from issuing.redletter import services
+from issuing.redletter.admin import is_red_form_lookup, red_flushable_invoices
+from issuing.redletter.models import RedFormState
+from issuing.redletter.voids import paper_invoice_void
 from issuing.reports.admin import StreamingExportAdminMixin
-
-
-def _delivery_admin():
-    """The delivery app's pieces for the Invoice page (file links, deliveries, print and send actions), if present."""
-    try:
-        from delivery import admin as delivery_admin
-    except ImportError:  # pragma: no cover
-        return None
-    return delivery_admin
 
 
 class InvoiceLineInline(ReadonlyInline):
@@ -80,8 +78,6 @@ class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsRead
         return [f.name for f in Invoice._meta.fields] + ["red_mark", "events_table"]
 
     def get_search_results(self, request, queryset, search_term):
-        from issuing.redletter.admin import is_red_form_lookup, red_flushable_invoices
-
         if is_red_form_lookup(request):  # the red-letter form's blue invoice: only what may be red-flushed
             queryset = queryset & red_flushable_invoices(request.user)
         return super().get_search_results(request, queryset, search_term)
@@ -102,14 +98,6 @@ class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsRead
     def get_actions(self, request):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
-        delivery_admin = _delivery_admin()
-        if delivery_admin is not None:
-            extra = [delivery_admin.invoices_send_email]
-            if self.has_download_permission(request):  # printing hands out the files: not for customer service
-                extra += [delivery_admin.invoices_print_a4, delivery_admin.invoices_print_a5]
-            for func in extra:
-                name, description = func.__name__, getattr(func, "short_description", func.__name__)
-                actions[name] = (func, name, description)
         return actions
 
     def has_download_permission(self, request) -> bool:
@@ -119,7 +107,6 @@ class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsRead
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
-            path("<int:pk>/download/<str:fmt>/", view(self.download_view), name="issuing_invoice_download"),
             path("<int:pk>/void/", view(self.void_view), name="issuing_invoice_void"),
         ] + super().get_urls()
 
@@ -135,8 +122,6 @@ class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsRead
         """作废 a 数电纸票, after a confirmation with the reason; the service voids it this month, or else (or when the
         platform refuses the void) opens and submits a full red-letter form instead, and says so."""
 
-        from issuing.redletter.models import RedFormState
-
         invoice = get_object_or_404(self.get_queryset(request), pk=pk)  # scoped: another entity's is a 404
         if not request.user.has_perm(self.P_VOID):
             raise PermissionDenied
@@ -144,7 +129,7 @@ class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsRead
         change = reverse("admin:issuing_invoice_change", args=[invoice.pk])
         if request.method == "POST" and form.is_valid():
             try:
-                outcome = services.paper_invoice_void(invoice=invoice, actor=request.user,
+                outcome = paper_invoice_void(invoice=invoice, actor=request.user,
                                                        reason=form.cleaned_data["reason"])
             except (ValidationError, PermissionDenied) as exc:
                 form.add_error(None, error_text(exc))
@@ -164,29 +149,15 @@ class InvoiceAdmin(StreamingExportAdminMixin, EntityScopedAdminMixin, EventsRead
                    "original": invoice, "form": form}
         return TemplateResponse(request, "admin/issuing/invoice/void.html", context)
 
-    def download_view(self, request, pk, fmt):
-        if not self.has_download_permission(request):
-            raise PermissionDenied
-        invoice = get_object_or_404(self.get_queryset(request), pk=pk)
-        try:
-            target = reverse("delivery:invoice_file", args=[invoice.pk, fmt])
-        except NoReverseMatch:
-            return TemplateResponse(request, "admin/issuing/invoice/no_file.html",
-                                    {**self.admin_site.each_context(request), "original": invoice,
-                                     "opts": self.model._meta, "fmt": fmt}, status=404)
-        return HttpResponseRedirect(target)
-
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = extra_context or {}
-        may_download = self.has_download_permission(request)
-        extra_context["show_file_links"] = may_download
-        delivery_admin = _delivery_admin()
         obj = self.get_object(request, object_id)
-        extra_context["may_void"] = obj is not None and self.may_void(request, obj)
-        if obj is not None and delivery_admin is not None:
-            extra_context["file_links_html"] = delivery_admin.invoice_file_links_html(request, obj) if may_download else ""
-            extra_context["deliveries_html"] = delivery_admin.invoice_deliveries_html(request, obj)
-        return super().change_view(request, object_id, form_url, extra_context)
+        context = {**(extra_context or {}), **self.change_page_context(request, obj)}
+        return super().change_view(request, object_id, form_url, context)
+
+    def change_page_context(self, request, obj) -> dict:
+        """What the change page shows beside the fields (``obj`` is None for a missing or out-of-scope invoice). A
+        subclass adds its own parts to it."""
+        return {"may_void": obj is not None and self.may_void(request, obj)}
 
 
 class VoidForm(forms.Form):

@@ -6,22 +6,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext
 
-from invoicing.actors import Actor
-from invoicing.events import event_record
 from issuing.applications import selectors as application_selectors
 from issuing.applications.models import (
     ApplicationLine,
     InvoiceApplication,
 )
-from issuing.applications.quota import quota_consume
-from issuing.applications.services import S, application_ensure_can, application_lock, application_transition
 from issuing.platform.models import Invoice, InvoiceLine
-from issuing.workflow import P_ISSUE, authorize
+from issuing.platform.rollup import rollup_invoice, rollup_invoices
 
 
 def _invoice_rows(
@@ -92,8 +85,6 @@ def invoices_create_from_applications(items: Sequence[tuple[InvoiceApplication, 
                                       ) -> list[Invoice]:
     """``invoice_create_from_application`` for many: ``items`` are (application, its lines in order, the keyword
     arguments of the one-by-one function). Invoices in one insert, lines in another, the rollup in a third."""
-    from issuing.reports.rollup import rollup_invoices
-
     built = [_invoice_rows(app, lines, **kwargs) for app, lines, kwargs in items]
     invoices = Invoice.objects.bulk_create([invoice for invoice, _ in built])
     for invoice, rows in built:
@@ -129,61 +120,5 @@ def invoice_create_from_application(
     )
     invoice.save(force_insert=True)
     InvoiceLine.objects.bulk_create(rows)
-    from issuing.reports.rollup import rollup_invoice
-
     rollup_invoice(invoice)  # the 发票汇总表's daily rollup, in this transaction
     return invoice
-
-
-def application_mark_issued(
-    *,
-    application: InvoiceApplication,
-    actor: Actor = None,
-    invoice_number: str,
-    issued_at: datetime | None = None,
-    paper_code: str = "",
-    paper_number: str = "",
-) -> Invoice:
-    """开票中 → 已开票: write the Invoice from the application's snapshot and consume the month's quota.
-
-    Idempotent for the channel: a repeated call with the same invoice number returns the invoice already written.
-    """
-    number = (invoice_number or "").strip()
-    if not number:
-        raise ValidationError({"invoice_number": gettext("发票号码必须填写")})
-    issued_at = issued_at or timezone.now()
-    with transaction.atomic():
-        app = application_lock(application)
-        authorize(actor, app.taxpayer_id, P_ISSUE)
-        if app.status == S.ISSUED:
-            existing = app.invoices.filter(number=number).first()
-            if existing is not None:
-                return existing
-        application_ensure_can(app, "mark_issued")
-        if Invoice.objects.filter(number=number).exists():
-            raise ValidationError({"invoice_number": gettext("发票号码 %(number)s 已存在") % {"number": number}})
-        application_transition(app, "mark_issued", actor=actor, data={"invoice_number": number}, args={"at": issued_at})
-        invoice = invoice_create_from_application(
-            app, number=number, issued_at=issued_at, paper_code=paper_code, paper_number=paper_number
-        )
-        event_record(obj=invoice, action="issued", actor=actor, to_state=invoice.status,
-                     data={"application": app.number, "total": str(invoice.total)})
-        quota_consume(taxpayer=app.taxpayer, amount=app.amount, month=invoice.quota_month, actor=actor,
-                      reference=number)
-        return invoice
-
-
-def application_mark_failed(
-    *, application: InvoiceApplication, actor: Actor = None, reason: str, needs_attention: bool = False
-) -> InvoiceApplication:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"fail_reason": gettext("开票失败必须记录原因")})
-    with transaction.atomic():
-        app = application_lock(application)
-        authorize(actor, app.taxpayer_id, P_ISSUE)
-        application_ensure_can(app, "mark_failed")
-        app.needs_attention = needs_attention
-        return application_transition(
-            app, "mark_failed", actor=actor, reason=reason, data={"attempt": app.issue_attempts}, args={"reason": reason}
-        )

@@ -1,11 +1,21 @@
-"""Issued invoices (蓝字 / 红字) with their lines."""
+"""Issued invoices (蓝字 / 红字) with their lines, and the daily rollup written with them.
+
+``InvoiceDailyRate`` is the rollup behind the 发票汇总表: per entity, issue date, tax rate and colour (blue / red),
+how many invoices carry that rate and the sums of their lines' amount and tax. Voided invoices (作废) are not in it.
+It is maintained in the same transaction as the invoice rows (``issuing/platform/rollup.py``): every place an
+invoice is recorded or voided calls ``rollup_invoice``. ``manage.py rebuild_invoice_rollup`` recomputes it from the
+lines, for upgrades and after bulk loads that bypass the services. The reports read it.
+"""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from invoicing.models import MoneyField, Taxpayer
 from issuing.applications.models import InvoiceApplication
@@ -26,8 +36,16 @@ class InvoiceStatus(models.TextChoices):
     VOIDED = "voided", _("已作废")
 
 
-class Invoice(BuyerFieldsMixin, models.Model):
-    """An invoice issued by one of our entities, blue or red. Never deleted."""
+S = InvoiceStatus
+
+
+class Invoice(ConcurrentTransitionMixin, BuyerFieldsMixin, models.Model):
+    """An invoice issued by one of our entities, blue or red. Never deleted.
+
+    Its status moves only through the transitions below (in memory; the red-letter services lock the row, call
+    them, save and record the Event): a blue invoice is red-flushed in part or in full, and a 数电纸票 may be voided
+    in the month it was issued.
+    """
 
     taxpayer = models.ForeignKey(Taxpayer, models.PROTECT, related_name="issued_invoices", verbose_name=_("主体"))
     application = models.ForeignKey(
@@ -58,7 +76,8 @@ class Invoice(BuyerFieldsMixin, models.Model):
         _("特定业务"), max_length=2, choices=SpecificBusiness.choices, blank=True, default=""
     )
     specific_business_data = models.JSONField(_("特定业务要素"), default=dict, blank=True)
-    status = models.CharField(_("状态"), max_length=12, choices=InvoiceStatus.choices, default=InvoiceStatus.NORMAL)
+    status = FSMField(_("状态"), max_length=12, choices=InvoiceStatus.choices, default=InvoiceStatus.NORMAL,
+                      protected=True)
     red_amount_total = MoneyField(
         _("累计红冲价税合计"), default=ZERO, help_text=_("蓝票：已红冲的价税合计（正数）累计")
     )
@@ -91,6 +110,19 @@ class Invoice(BuyerFieldsMixin, models.Model):
     def __str__(self) -> str:
         return self.number
 
+    # --- transitions (in memory only) -------------------------------------------------------------------------
+
+    @transition(field=status, source=[S.NORMAL, S.RED_PARTIAL], target=RETURN_VALUE(S.RED_FULL, S.RED_PARTIAL))
+    def red_flush(self, *, red_total: Decimal) -> str:
+        """A red invoice of ``red_total`` (价税合计, positive) recorded against this blue one: 部分红冲 until the red
+        invoices cover its whole total, then 已全额红冲."""
+        self.red_amount_total += red_total
+        return S.RED_FULL if self.red_amount_total >= self.total else S.RED_PARTIAL
+
+    @transition(field=status, source=S.NORMAL, target=S.VOIDED)
+    def void(self) -> None:
+        """作废: only a 数电纸票 with nothing red-flushed (the service checks the kind, the month and the forms)."""
+
 
 class InvoiceLine(LineFieldsMixin):
     invoice = models.ForeignKey(Invoice, models.CASCADE, related_name="lines", verbose_name=_("发票"))
@@ -106,3 +138,31 @@ class InvoiceLine(LineFieldsMixin):
 
     def __str__(self) -> str:
         return f"{self.line_no}. {self.item_name}"
+
+
+class InvoiceDailyRate(models.Model):
+    # no index of its own: the unique constraint below starts with it
+    taxpayer = models.ForeignKey(
+        Taxpayer, models.PROTECT, related_name="+", db_index=False, verbose_name=_("主体")
+    )
+    issue_date = models.DateField(_("开票日期"))
+    tax_rate = models.DecimalField(_("税率/征收率"), max_digits=7, decimal_places=4)
+    is_red = models.BooleanField(_("红字发票"))
+    invoice_count = models.IntegerField(_("张数"), default=0, help_text=_("带有该税率明细的发票张数"))
+    amount = MoneyField(_("金额（不含税）"), default=ZERO)
+    tax = MoneyField(_("税额"), default=ZERO)
+
+    class Meta:
+        verbose_name = _("发票日汇总")
+        verbose_name_plural = pgettext_lazy("plural", "发票日汇总")
+        ordering = ["taxpayer_id", "issue_date", "-tax_rate", "is_red"]
+        constraints = [
+            # the upsert's conflict target, and the index the report reads by entity and date
+            models.UniqueConstraint(
+                fields=["taxpayer", "issue_date", "tax_rate", "is_red"], name="invoicedailyrate_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        colour = "红" if self.is_red else "蓝"
+        return f"{self.taxpayer_id} {self.issue_date} {self.tax_rate} {colour}: {self.invoice_count}"

@@ -54,8 +54,10 @@ from invoicing.channels.base import (
 )
 from invoicing.events import event_record, events_record_many
 from issuing.applications.models import ApplicationLine, ApplicationStatus, InvoiceApplication
-from issuing.applications.quota import quota_consume
+from issuing.applications.quota import quota_consume, quota_consume_many
 from issuing.applications.selectors import lines_by_application
+from issuing.applications.services import application_approve, application_mark_issuing, applications_mark_issuing
+from issuing.platform.invoices import invoice_create_from_application, invoices_create_from_applications
 from issuing.platform.models import Invoice
 from issuing.platform.signals import invoice_recorded
 
@@ -113,8 +115,9 @@ def serial_for(application: InvoiceApplication, *, generation: int = 0) -> str:
     return base if generation == 0 else f"{base}-R{generation}"
 
 
-def _queue_issue(application_id: int) -> None:
-    from issuing.platform.tasks import issue_application_task
+def application_issue_queue(application_id: int) -> None:
+    """The issuing task for one application, queued when the transaction commits."""
+    from issuing.platform.tasks import issue_application_task  # cycle: tasks import services
 
     transaction.on_commit(lambda: issue_application_task.delay(application_id))
 
@@ -126,8 +129,6 @@ def application_submit_issue(*, application: InvoiceApplication, actor: Actor = 
     click, two admins, an API retry). The transition itself (permission, compliance re-check, serial, Event) is
     ``issuing.services.application_mark_issuing``.
     """
-    from issuing.applications.services import application_mark_issuing
-
     with transaction.atomic():
         app = (
             InvoiceApplication.objects.select_for_update(of=("self",)).select_related("taxpayer")
@@ -138,12 +139,24 @@ def application_submit_issue(*, application: InvoiceApplication, actor: Actor = 
         # A person starting it again clears what the last round left (saved with the transition below).
         app.needs_attention, app.last_error = False, ""
         app = application_mark_issuing(application=app, actor=actor, locked=True)
-        _queue_issue(app.pk)
+        application_issue_queue(app.pk)
     return app
 
 
-def _queue_batch(application_ids: list[int]) -> None:
-    from issuing.platform.tasks import issue_batch_task
+def application_approve_and_submit_issue(*, application: InvoiceApplication, actor: Actor,
+                                         note: str = "") -> InvoiceApplication:
+    """批准, then 发起开票 in the same transaction (finance approving what it may issue): the issuing task is queued
+    once both are committed. An application the rules leave short of 待开票 is returned as approval left it."""
+    with transaction.atomic():
+        app = application_approve(application=application, actor=actor, note=note)
+        if app.status == S.APPROVED:
+            app = application_submit_issue(application=app, actor=actor)
+    return app
+
+
+def applications_issue_queue(application_ids: list[int]) -> None:
+    """One batch issuing task for these applications, queued when the transaction commits."""
+    from issuing.platform.tasks import issue_batch_task  # cycle: tasks import services
 
     transaction.on_commit(lambda: issue_batch_task.delay(application_ids))
 
@@ -160,8 +173,6 @@ def applications_submit_issue(*, applications: Iterable[InvoiceApplication | int
     Idempotent like the one-by-one function: applications already 开票中 or 已开票 are left as they are (and counted
     in ``already``). Returns ``services.BatchMarked`` (``marked``, ``refused`` with the reasons, ``already``).
     """
-    from issuing.applications.services import applications_mark_issuing
-
     ids = sorted({a if isinstance(a, int) else a.pk for a in applications})
     with transaction.atomic():
         rows = list(
@@ -176,7 +187,7 @@ def applications_submit_issue(*, applications: Iterable[InvoiceApplication | int
         marked = [app.pk for app in result.marked]
         size = issue_batch_size()
         for k in range(0, len(marked), size):
-            _queue_batch(marked[k:k + size])
+            applications_issue_queue(marked[k:k + size])
     result.already = already
     return result
 
@@ -465,7 +476,7 @@ def invoice_record_issued(*, application_id: int, result: IssueResult, actor: Ac
     with transaction.atomic():
         # Only the application's row (of=self): locking the entity row FOR UPDATE here, before the rollup row,
         # deadlocks with a batch recording that holds the rollup row and whose deferred foreign-key checks take
-        # KEY SHARE on the entity at COMMIT (issuing/rollup.py, "Lock order").
+        # KEY SHARE on the entity at COMMIT (issuing/platform/rollup.py, "Lock order").
         app = (InvoiceApplication.objects.select_for_update(of=("self",)).select_related("taxpayer")
                .get(pk=application_id))
         existing = Invoice.objects.filter(application=app, is_red=False)
@@ -476,8 +487,6 @@ def invoice_record_issued(*, application_id: int, result: IssueResult, actor: Ac
                 gettext("申请单 %(number)s 状态为%(status)s，平台却已开具发票 %(invoice)s")
                 % {"number": app.number, "status": app.get_status_display(), "invoice": result.invoice_number}
             )
-        from issuing.platform.invoices import invoice_create_from_application
-
         issued_at = _issued_at(result)
         invoice = invoice_create_from_application(
             app,
@@ -510,10 +519,6 @@ def invoices_record_issued(results: list[tuple[int, IssueResult]], *,
     locked in primary-key order, invoices and lines in two inserts, quota once per month, 开票中 → 已开票 in one
     update, one event each. Idempotent the same way: an application that has its invoice already is left alone.
     Returns the invoices written. ``lines``: the applications' lines in order, when the caller has them."""
-    from issuing.applications import quota
-    from issuing.platform import invoices as invoice_records
-
-
     for _pk, result in results:
         if result.status != "issued" or not result.invoice_number:
             raise ValueError(f"serial {result.serial}: not an issued result ({result.status})")
@@ -543,8 +548,8 @@ def invoices_record_issued(results: list[tuple[int, IssueResult]], *,
             })
             for pk, result in todo
         ]
-        invoices = invoice_records.invoices_create_from_applications(items)
-        quota.quota_consume_many(invoices)
+        invoices = invoices_create_from_applications(items)
+        quota_consume_many(invoices)
         now = timezone.now()
         moved, events = [], []
         for invoice, (pk, result) in zip(invoices, todo, strict=True):
@@ -631,7 +636,7 @@ def issue_poll_pending(*, older_than_seconds: int | None = None, limit: int = 10
             ).update(updated_at=timezone.now())
             if touched:  # claimed: one poller re-queues it, another one running at the same time does not
                 report.requeued += 1
-                from issuing.platform.tasks import issue_application_task
+                from issuing.platform.tasks import issue_application_task  # cycle: tasks import services
 
                 issue_application_task.delay(app.pk)
             continue
@@ -672,7 +677,7 @@ def application_retry_issue(*, application: InvoiceApplication, actor: Actor) ->
         )
         event_record(obj=app, action="issue_retried", actor=actor, from_state=app.status, to_state=app.status,
                      data={"serial": app.issue_serial})
-        _queue_issue(app.pk)
+        application_issue_queue(app.pk)
     return _fresh(app.pk)
 
 
@@ -732,6 +737,6 @@ def application_reissue_with_new_serial(
             to_state=locked.status, reason=reason.strip(),
             data={"old_serial": old_serial, "new_serial": new_serial},
         )
-        _queue_issue(locked.pk)
+        application_issue_queue(locked.pk)
     return _fresh(app.pk)
 

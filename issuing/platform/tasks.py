@@ -11,6 +11,7 @@ from invoicing.celery import app as celery_app
 from invoicing.channels.base import ChannelUnavailable
 from issuing.celery_schedule import BEAT_SCHEDULE
 from issuing.platform import services as platform_services
+from issuing.platform.reconcile import reconcile_all
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +75,6 @@ def poll_pending_issues_task(older_than_seconds: int | None = None) -> dict:
 @shared_task(name="issuing.reconcile_issuing")
 def reconcile_issuing_task(day: str | None = None, taxpayer_id: int | None = None) -> list[dict]:
     """Daily: every active entity's invoices of ``day`` (default yesterday) against the platform."""
-    from issuing.platform.reconcile import reconcile_all
-
     return [r.as_dict() for r in reconcile_all(day=date.fromisoformat(day) if day else None, taxpayer_id=taxpayer_id)]
 
 

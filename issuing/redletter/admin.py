@@ -30,7 +30,15 @@ from invoicing.admin_messages import error_text, report_rows
 from invoicing.scoping import scope_queryset
 from invoicing.validators import add_text_validators
 from issuing.platform.models import Invoice, InvoiceStatus
-from issuing.redletter import services
+from issuing.redletter.forms import (
+    redletter_check_partial,
+    redletter_confirm,
+    redletter_discard,
+    redletter_reject,
+    redletter_request,
+    redletter_revoke,
+    redletter_submit,
+)
 from issuing.redletter.models import (
     EFFECTIVE,
     WAITING,
@@ -41,6 +49,8 @@ from issuing.redletter.models import (
     RedLetterFormLine,
     RedReasonCode,
 )
+from issuing.redletter.policy import red_flush_policy_save
+from issuing.redletter.sync import redletter_sync
 
 F = RedFormState
 P_DECIDE = "issuing.confirm_redletterform"
@@ -306,18 +316,18 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
         """(what it did, ``failure_of`` the form after it)."""
         if name == "submit":
             if not obj.is_full and obj.status in (F.DRAFT, F.SUBMIT_FAILED):
-                services.redletter_check_partial(blue_invoice=obj.blue_invoice)
-            form = services.redletter_submit(form=obj, actor=user)
+                redletter_check_partial(blue_invoice=obj.blue_invoice)
+            form = redletter_submit(form=obj, actor=user)
         elif name == "confirm":
-            form = services.redletter_confirm(form=obj, actor=user)
+            form = redletter_confirm(form=obj, actor=user)
         elif name == "reject":
-            form = services.redletter_reject(form=obj, actor=user)
+            form = redletter_reject(form=obj, actor=user)
         elif name == "revoke":
-            form = services.redletter_revoke(form=obj, actor=user)
+            form = redletter_revoke(form=obj, actor=user)
         elif name == "sync":
-            form = services.redletter_sync(form=obj)
+            form = redletter_sync(form=obj)
         elif name == "discard":
-            services.redletter_discard(form=obj, actor=user)
+            redletter_discard(form=obj, actor=user)
             return gettext("已删除草稿"), None
         else:
             raise PermissionDenied
@@ -433,8 +443,8 @@ class RedLetterFormAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
                 if form.is_partial:
                     # Before anything is written or sent: where the platform tells the buyer's status, a partial
                     # red of an invoice the buyer has neither confirmed nor booked is refused here (§11.1).
-                    services.redletter_check_partial(blue_invoice=blue)
-                red = services.redletter_request(
+                    redletter_check_partial(blue_invoice=blue)
+                red = redletter_request(
                     actor=request.user, blue_invoice=blue, reason=data["reason"],
                     amount_with_tax=data.get("amount_with_tax"), lines=data.get("lines") or None,
                     note=data.get("note", ""), submit=submit,
@@ -472,6 +482,9 @@ class RedFlushPolicyAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
     list_display = ("taxpayer", "refund_policy", "refund_reason", "service_stop_allows_partial", "auto_submit",
                     "updated_at")
     list_select_related = ("taxpayer",)
+
+    def save_model(self, request, obj, form, change):
+        red_flush_policy_save(policy=obj, actor=request.user, changed=form.changed_data)
 
     def has_delete_permission(self, request, obj=None):
         return False

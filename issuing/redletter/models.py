@@ -3,7 +3,8 @@
 The form's status mirrors the bureau's ``hzqrxxztDm`` codes "01".."13", preceded by three local pre-states: a draft
 (customer service may raise one for finance), ``submitting`` (the intent is committed with a stable ``request_no``
 and the platform is being asked) and ``submit_failed`` (the platform refused the application). Transitions change
-the instance in memory only; ``issuing/redletter.py`` locks, calls them, saves and records events.
+the instance in memory only; the services (``issuing/redletter/forms.py``, ``sync.py``) lock, call them, save and
+record events.
 
 Amounts on a form and its lines are negative, as on the red invoice (§8.3); unit prices stay positive.
 """

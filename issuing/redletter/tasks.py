@@ -1,8 +1,8 @@
 """Red-letter tasks: thin. Poll forms (status changes, the 72-hour expiry on the platform's clock, red invoices),
-pull forms our buyers raised, and red-flush refunds; each calls ``issuing.redletter``.
+pull forms our buyers raised, and red-flush refunds; each calls ``issuing.redletter.sync`` or ``.refunds``.
 
-The beat entries are added to Celery's schedule the way ``issuing/tasks.py`` adds its own. This module is imported
-by ``issuing/admin_red.py`` (loaded in every process that sets Django up, the workers and beat included).
+The beat entries are added to Celery's schedule the way ``issuing/platform/tasks.py`` adds its own. This module is
+imported by ``issuing/tasks.py``, which the workers' autodiscovery loads.
 """
 
 from __future__ import annotations
@@ -13,6 +13,16 @@ from celery import shared_task
 
 from invoicing.celery import app as celery_app
 from invoicing.channels.base import ChannelError
+from invoicing.models import Taxpayer
+from issuing.redletter.models import RedLetterForm
+from issuing.redletter.refunds import refunds_scan
+from issuing.redletter.sync import (
+    redletter_expire_due,
+    redletter_poll,
+    redletter_pull_inbound,
+    redletter_send,
+    redletter_sync,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,40 +56,28 @@ BEAT_SCHEDULE = {
 
 @shared_task(name="issuing.redletter_send", acks_late=True)
 def redletter_send_task(form_id: int) -> str:
-    from issuing.redletter.services import redletter_send
-
     return redletter_send(form_id=form_id).status
 
 
 @shared_task(name="issuing.redletter_sync", acks_late=True)
 def redletter_sync_task(form_id: int) -> str:
-    from issuing.redletter.models import RedLetterForm
-    from issuing.redletter.services import redletter_sync
-
     form = RedLetterForm.objects.filter(pk=form_id).first()
     return "" if form is None else redletter_sync(form=form).status
 
 
 @shared_task(name="issuing.redletter_poll", ignore_result=True)
 def redletter_poll_task(taxpayer_id: int | None = None) -> dict:
-    from issuing.redletter.services import redletter_poll
-
     return redletter_poll(taxpayer_id=taxpayer_id).as_dict()
 
 
 @shared_task(name="issuing.redletter_expire_due", ignore_result=True)
 def redletter_expire_due_task() -> dict:
-    from issuing.redletter.services import redletter_expire_due
-
     return redletter_expire_due().as_dict()
 
 
 @shared_task(name="issuing.redletter_pull_inbound", ignore_result=True)
 def redletter_pull_inbound_task(taxpayer_id: int | None = None) -> dict:
     """Every active entity with a platform channel (or one): forms its buyers raised against its invoices."""
-    from invoicing.models import Taxpayer
-    from issuing.redletter.services import redletter_pull_inbound
-
     qs = Taxpayer.objects.filter(is_active=True).exclude(channel="").exclude(channel_app_key="")
     if taxpayer_id is not None:
         qs = qs.filter(pk=taxpayer_id)
@@ -100,7 +98,6 @@ def redletter_pull_inbound_task(taxpayer_id: int | None = None) -> dict:
 @shared_task(name="issuing.redletter_refunds", ignore_result=True)
 def redletter_refunds_task() -> dict:
     """Refunds recorded on billing documents (from the admin, the API or an import) red-flush on their own."""
-    from issuing.redletter.services import refunds_scan
 
     outcomes = refunds_scan()
     return {"refunds": len(outcomes), "forms": sum(len(o.forms) for o in outcomes)}

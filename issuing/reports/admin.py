@@ -29,7 +29,7 @@ P_REPORTS = "issuing.view_invoice"
 class StreamingExportAdminMixin:
     """CSV / XLSX export of the changelist as filtered (and scoped to the user's entities), streamed.
 
-    ``export_spec_name``: a spec in ``issuing.exporting.specs`` (billing_documents, billing_document_lines,
+    ``export_spec_name``: a spec in ``issuing.reports.specs`` (billing_documents, billing_document_lines,
     applications, invoices, invoice_detail). ``export_async_threshold``: above this many rows the export runs as a
     job (progress bar, download link) instead of in the request.
     """

@@ -9,6 +9,9 @@ from typing import Any
 from django.db import models
 
 from invoicing.scoping import scope_queryset
+from issuing.applications.models import InvoiceApplication
+from issuing.billing.models import BillingDocument, BillingDocumentLine
+from issuing.platform.models import Invoice, InvoiceLine
 
 
 @dataclass(frozen=True)
@@ -77,13 +80,11 @@ _loaded: list[bool] = []
 
 
 def _load() -> None:
+    """Register the specs on first use, not at import: a choice column's labels are read then (``_field_choices``),
+    once the translations are ready."""
     if _loaded:
         return
     _loaded.append(True)
-    from issuing.applications.models import InvoiceApplication
-    from issuing.billing.models import BillingDocument, BillingDocumentLine
-    from issuing.platform.models import Invoice, InvoiceLine
-
     register("billing_documents", BillingDocument, [
         Col("主体", "taxpayer__name"), Col("来源", "source", "choice"), Col("来源系统", "source_system"),
         Col("订单号", "external_no"), Col("业务日期", "business_date", "date"), Col("购买方名称", "buyer_name"),

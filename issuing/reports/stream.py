@@ -1,6 +1,6 @@
 """Streaming writers: rows from ``values_list().iterator()`` (a server-side cursor on PostgreSQL), formatted per
 column kind, to CSV (generated chunk by chunk into a StreamingHttpResponse) or to XLSX (written row by row into the zip by
-``issuing.exporting.xlsx``, then sent in blocks). Memory stays flat whatever the number of rows."""
+``issuing.reports.xlsx``, then sent in blocks). Memory stays flat whatever the number of rows."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
 
 from issuing.reports.specs import ExportSpec
+from issuing.reports.xlsx import write_xlsx_rows
 
 CHUNK = 2000
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -184,9 +185,7 @@ def csv_chunks(spec: ExportSpec, qs, *, progress: Callable[[int, int], None] | N
 
 def write_xlsx(spec: ExportSpec, qs, target, *, progress: Callable[[int, int], None] | None = None,
                title: str = "") -> int:
-    """Stream the rows into an .xlsx (``issuing.exporting.xlsx``: row by row into the zip, flat memory)."""
-    from issuing.reports.xlsx import write_xlsx_rows
-
+    """Stream the rows into an .xlsx (``issuing.reports.xlsx``: row by row into the zip, flat memory)."""
     widths = [max(10, min(40, len(c.header) * 2 + 4)) for c in spec.columns]
     return write_xlsx_rows(target, spec.headers, iter_rows(spec, qs, "xlsx"), sheet=title or spec.filename,
                            widths=widths, progress=progress, kinds=[c.kind for c in spec.columns])

@@ -19,9 +19,8 @@ from django.db.models.functions import Coalesce, TruncMonth
 from invoicing.scoping import scope_queryset
 from invoicing.tax import q2
 from issuing.applications.models import ApplicationStatus, InvoiceApplication
-from issuing.platform.models import InvoiceLine, InvoiceStatus
-from issuing.reports.models import InvoiceDailyRate
-from issuing.reports.specs import Col, ExportSpec
+from issuing.platform.models import InvoiceDailyRate, InvoiceLine, InvoiceStatus
+from issuing.reports.specs import Col, ExportSpec, get_spec
 
 ZERO = Decimal("0.00")
 
@@ -39,7 +38,7 @@ def _money(expr, flt=None):
 
 def summary_rows(user, filters: ReportFilters = ReportFilters()) -> list[dict]:
     """发票汇总表 rows (scoped to the user's entities), one aggregate query over the daily rollup
-    (``InvoiceDailyRate``, kept by ``issuing/rollup.py`` in the invoices' own transactions): a few thousand rows
+    (``InvoiceDailyRate``, kept by ``issuing/platform/rollup.py`` in the invoices' own transactions): a few thousand rows
     a year instead of every invoice line. Equal to ``summary_rows_live``."""
     qs = scope_queryset(InvoiceDailyRate.objects.all(), user, "taxpayer")
     if filters.taxpayer_ids:
@@ -181,8 +180,6 @@ def status_tuples(rows: list[dict]) -> list[tuple]:
 
 
 def detail_queryset(user, filters: ReportFilters = ReportFilters()):
-    from issuing.reports.specs import get_spec
-
     spec = get_spec("invoice_detail")
     qs = spec.scoped(InvoiceLine.objects.all(), user).order_by("invoice__issue_date", "invoice_id", "line_no")
     if filters.taxpayer_ids:

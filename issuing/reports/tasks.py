@@ -11,6 +11,8 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 
 from invoicing.intake import jobs as intake_jobs
+from issuing.reports.specs import get_spec
+from issuing.reports.stream import write_file
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +35,6 @@ def unsign_query(model, token: str):
 
 @shared_task(name="issuing.export")
 def export_task(job_id: str, spec_name: str, query_token: str, fmt: str, user_id: int) -> dict:
-    from issuing.reports.specs import get_spec
-    from issuing.reports.stream import write_file
-
     user = get_user_model().objects.get(pk=user_id)
     spec = get_spec(spec_name)
     qs = spec.scoped(unsign_query(spec.model, query_token), user)

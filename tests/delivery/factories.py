@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from issuing.applications.models import InvoiceApplication
 from issuing.base import InvoiceKind
 from issuing.platform.models import Invoice, InvoiceLine
-from issuing.reports.rollup import rollup_invoice
+from issuing.platform.rollup import rollup_invoice
 from tests.factories import tax_category
 
 _seq = itertools.count(1)

@@ -13,6 +13,7 @@ from delivery.admin import invoice_deliveries_html, invoices_print_a5, invoices_
 from delivery.models import Delivery, DeliveryStatus, InvoiceFile, RenderStatus, WebhookEndpoint
 from delivery.rendering import invoice_files_queue
 from delivery.services import delivery_send
+from invoicing.events import events_for
 from issuing.platform.models import Invoice
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +65,9 @@ def test_rerender_action_queues_failed_files_with_a_counted_message(client, fion
     assert "已排队重新生成 1 个文件" in response.content.decode()
     file.refresh_from_db()
     assert file.status == RenderStatus.DONE
+    [event] = events_for(invoice).filter(action="file.rerender")
+    assert (event.actor, event.from_state, event.to_state, event.data) == (
+        fiona, RenderStatus.FAILED, RenderStatus.PENDING, {"format": "xml"})
 
 
 def test_the_invoice_print_action_returns_one_pdf(fiona, sam, yuntu, invoice):
@@ -132,6 +136,8 @@ def test_finance_creates_a_customer_link_in_the_admin(client, fiona, invoice):
     assert response.status_code == 302, response.content.decode()[:3000]
     link = InvoiceLink.objects.get()
     assert link.created_by == fiona and link.max_views == 5 and len(link.token) >= 32
+    [event] = events_for(invoice).filter(action="link.created")
+    assert (event.actor, event.data["link_id"]) == (fiona, link.pk)
 
 
 def test_lily_cannot_link_or_send_another_entitys_invoice_from_the_admin(client, lily, invoice):
@@ -143,3 +149,22 @@ def test_lily_cannot_link_or_send_another_entitys_invoice_from_the_admin(client,
                            {"invoice": invoice.pk, "channel": "email", "target": "a@b.example.com"})
     assert response.status_code == 200
     assert not Delivery.objects.exists()
+
+
+def test_saving_a_webhook_endpoint_in_the_admin_records_what_changed_but_never_the_secret(client, fiona, yuntu):
+    client.force_login(fiona)
+    response = client.post(reverse("admin:delivery_webhookendpoint_add"),
+                           {"taxpayer": yuntu.pk, "name": "shop", "url": "https://shop.example.com/hook",
+                            "secret": "a-secret-of-the-receiver-0123456789", "events": '["*"]', "is_active": "on"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    endpoint = WebhookEndpoint.objects.get()
+    response = client.post(reverse("admin:delivery_webhookendpoint_change", args=[endpoint.pk]),
+                           {"taxpayer": yuntu.pk, "name": "mall", "url": "https://shop.example.com/hook",
+                            "secret": "", "events": '["*"]', "is_active": "on"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    endpoint.refresh_from_db()
+    assert (endpoint.name, endpoint.secret) == ("mall", "a-secret-of-the-receiver-0123456789")
+    created, changed = events_for(endpoint).filter(action="webhook_endpoint.saved").order_by("id")
+    assert created.data["created"] and created.data["secret_changed"] and created.actor == fiona
+    assert not changed.data["created"] and "name" in changed.data["changed"] and not changed.data["secret_changed"]
+    assert "a-secret-of-the-receiver" not in str(created.data) + str(changed.data)

@@ -4,12 +4,14 @@ import logging
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
 from delivery.models import Delivery, DeliveryStatus, InvoiceFile, InvoiceLink
-from delivery.services import delivery_send, invoice_link_create
+from delivery.services import delivery_send, invoice_link_change, invoice_link_create, invoice_link_revoke
+from invoicing.events import events_for
 from tests.delivery.factories import make_invoice
 
 pytestmark = pytest.mark.django_db
@@ -49,13 +51,60 @@ def test_an_expired_link_is_gone(client, invoice):
     assert client.get(reverse("delivery:link_file", args=[link.token, "xml"])).status_code == 410
 
 
-def test_a_link_is_gone_after_its_views_or_when_revoked(client, invoice):
+def test_a_link_is_gone_after_its_views_or_when_revoked(client, fiona, invoice):
     link = invoice_link_create(invoice=invoice, max_views=1)
     assert client.get(reverse("delivery:link", args=[link.token])).status_code == 200
     assert client.get(reverse("delivery:link", args=[link.token])).status_code == 410
     revoked = invoice_link_create(invoice=invoice)
-    InvoiceLink.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
+    assert invoice_link_revoke(link=revoked, actor=fiona) is True
+    assert invoice_link_revoke(link=revoked, actor=fiona) is False  # once
     assert client.get(reverse("delivery:link", args=[revoked.token])).status_code == 410
+
+
+def test_finance_revokes_links_in_the_admin_with_a_counted_message_and_an_event_each(client, fiona, invoice):
+    live, gone = invoice_link_create(invoice=invoice), invoice_link_create(invoice=invoice)
+    invoice_link_revoke(link=gone, actor=fiona)
+    client.force_login(fiona)
+    response = client.post(reverse("admin:delivery_invoicelink_changelist"),
+                           {"action": "revoke", "_selected_action": [live.pk, gone.pk]}, follow=True)
+    page = response.content.decode()
+    assert "已撤销 1 个链接" in page and "1 个此前已撤销" in page
+    live.refresh_from_db()
+    assert live.revoked_at is not None
+    assert client.get(reverse("delivery:link", args=[live.token])).status_code == 410
+    events = list(events_for(invoice).filter(action="link.revoked"))
+    assert sorted(e.data["link_id"] for e in events) == sorted([live.pk, gone.pk])
+    assert {e.actor for e in events} == {fiona}
+
+
+def test_finance_changes_a_links_terms_in_the_admin_but_never_its_invoice_nor_a_revoked_one(client, fiona, yuntu,
+                                                                                          invoice):
+    link = invoice_link_create(invoice=invoice)
+    other = make_invoice(yuntu)
+    client.force_login(fiona)
+    response = client.post(reverse("admin:delivery_invoicelink_change", args=[link.pk]), {
+        "invoice": other.pk, "expires_at_0": "2030-01-01", "expires_at_1": "12:00:00", "max_views": "3"})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    link.refresh_from_db()
+    assert (link.max_views, link.invoice_id, link.expires_at.year) == (3, invoice.pk, 2030)
+    [event] = events_for(invoice).filter(action="link.changed")
+    assert (event.actor, event.data["after"]["max_views"], event.data["before"]["max_views"]) == (fiona, 3, None)
+    invoice_link_revoke(link=link, actor=fiona)
+    with pytest.raises(ValidationError):
+        invoice_link_change(link=link, actor=fiona, expires_at=timezone.now() + timedelta(days=9), max_views=None)
+
+
+def test_lily_cannot_revoke_or_change_another_entitys_link(lily, invoice):
+    link = invoice_link_create(invoice=invoice)
+    with pytest.raises(PermissionDenied):
+        invoice_link_revoke(link=link, actor=lily)
+    with pytest.raises(PermissionDenied):
+        invoice_link_change(link=link, actor=lily, expires_at=timezone.now() + timedelta(days=1), max_views=1)
+    with pytest.raises(PermissionDenied):
+        invoice_link_create(invoice=invoice, actor=lily)
+    link.refresh_from_db()
+    assert (link.revoked_at, link.max_views) == (None, None)
+    assert not events_for(invoice).filter(action__in=("link.revoked", "link.changed")).exists()
 
 
 def test_an_unknown_token_is_not_found(client, invoice):

@@ -67,8 +67,8 @@ def test_a_duplicate_task_does_nothing(invoice, django_capture_on_commit_callbac
     assert calls == [] and file.attempts == 1 and file.status == RenderStatus.DONE
     # Two workers racing on a pending job: only the first claim wins.
     InvoiceFile.objects.filter(pk=file.pk).update(status=RenderStatus.PENDING)
-    assert rendering._claim(file.pk) is True
-    assert rendering._claim(file.pk) is False
+    assert rendering.invoice_file_claim(file.pk) is True
+    assert rendering.invoice_file_claim(file.pk) is False
 
 
 def test_queueing_again_does_not_duplicate_rows(invoice, django_capture_on_commit_callbacks):
@@ -99,7 +99,7 @@ def test_a_failure_marks_the_job_failed_with_the_reason_and_rerender_recovers(
 
     monkeypatch.setattr(rendering, "render_invoice_bytes", real)
     with django_capture_on_commit_callbacks(execute=True):
-        assert rendering.invoice_file_rerender(file=file) is True
+        assert rendering.invoice_file_rerender(file=file, actor=None) is True
     file.refresh_from_db()
     assert file.status == RenderStatus.DONE and file.attempts == 2 and file.message == ""
 

@@ -5,6 +5,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.urls import reverse
 
 from delivery.models import Delivery, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from delivery.services import delivery_send, webhook_emit
@@ -89,6 +90,30 @@ def test_an_endpoint_that_keeps_failing_ends_failed(yuntu, eager_retries, django
     row.refresh_from_db()
     assert row.status == DeliveryStatus.FAILED and row.response_status == 503 and "HTTP 503" in row.last_error
     assert row.attempts == len(receiver.requests) > 1
+
+
+def test_finance_retries_a_failed_push_from_the_admin_and_it_goes_out_again(client, fiona, yuntu, eager_retries,
+                                                                           django_capture_on_commit_callbacks):
+    from invoicing.events import events_for
+
+    with Receiver([503] * 20) as receiver:
+        WebhookEndpoint.objects.create(taxpayer=yuntu, url=receiver.url, events=["*"])
+        with django_capture_on_commit_callbacks(execute=True):
+            (row,) = webhook_emit(taxpayer=yuntu, event="invoice.issued", payload={})
+        row.refresh_from_db()
+        assert row.status == DeliveryStatus.FAILED
+        sent = WebhookDelivery.objects.create(endpoint=row.endpoint, event="invoice.issued", status=DeliveryStatus.SENT)
+        receiver.statuses = [200]
+        client.force_login(fiona)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(reverse("admin:delivery_webhookdelivery_changelist"),
+                                   {"action": "retry", "_selected_action": [row.pk, sent.pk]}, follow=True)
+    page = response.content.decode()
+    assert "已重新排队 1 条推送" in page and "1 条不是失败状态，未重新推送" in page
+    row.refresh_from_db()
+    assert row.status == DeliveryStatus.SENT
+    [event] = events_for(row).filter(action="webhook.retried")
+    assert (event.actor, event.from_state, event.to_state) == (fiona, DeliveryStatus.FAILED, DeliveryStatus.PENDING)
 
 
 def test_the_webhook_channel_posts_the_invoice_and_its_customer_link(fiona, yuntu, invoice,

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from issuing.platform.models import Invoice, InvoiceLine, InvoiceStatus
-from issuing.reports.rollup import rollup_invoice
+from issuing.platform.rollup import rollup_invoice
 from tests.factories import tax_category
 
 _numbers = itertools.count(1)

@@ -13,20 +13,21 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from issuing.platform.models import Invoice, InvoiceStatus
-from issuing.redletter import services
+from issuing.platform.models import Invoice, InvoiceDailyRate, InvoiceStatus
+from issuing.platform.rollup import rebuild_rollup, rollup_differences, rollup_invoice, rollup_invoices
+from issuing.redletter.forms import redletter_request
+from issuing.redletter.sync import redletter_sync
+from issuing.redletter.voids import paper_invoice_void
 from issuing.reports import summary
-from issuing.reports.models import InvoiceDailyRate
-from issuing.reports.rollup import rebuild_rollup, rollup_differences, rollup_invoice, rollup_invoices
 from issuing.reports.summary import ReportFilters
 from tests.exporting.conftest import make_invoice
 from tests.redletter.conftest import (  # noqa: F401 - fixtures
-    _fast_retries,
     blue,
     buyer_channel,
     buyer_confirms,
     buyer_entity,
     channel,
+    fast_retries,
     line,
     seller,
 )
@@ -58,12 +59,12 @@ def test_issuing_red_flushing_and_voiding_keep_the_rollup_equal_to_the_lines(blu
     assert_rollup_is_live(fiona)
     six = InvoiceDailyRate.objects.get(tax_rate=Decimal("0.06"), is_red=False)
     assert (six.invoice_count, six.amount, six.tax) == (1, Decimal("1200.00"), Decimal("72.00"))
-    services.redletter_request(actor=fiona, blue_invoice=mixed, reason="01", submit=True, channel=channel)
+    redletter_request(actor=fiona, blue_invoice=mixed, reason="01", submit=True, channel=channel)
     assert InvoiceDailyRate.objects.filter(is_red=True).count() == 2
     assert_rollup_is_live(fiona)
     paper = blue(kind="86")
     assert InvoiceDailyRate.objects.get(tax_rate=Decimal("0.06"), is_red=False).invoice_count == 2
-    outcome = services.paper_invoice_void(invoice=paper, actor=fiona, reason="开错抬头", channel=channel)
+    outcome = paper_invoice_void(invoice=paper, actor=fiona, reason="开错抬头", channel=channel)
     assert outcome.voided
     assert InvoiceDailyRate.objects.get(tax_rate=Decimal("0.06"), is_red=False).invoice_count == 1
     assert_rollup_is_live(fiona)
@@ -75,7 +76,7 @@ def test_issuing_red_flushing_and_voiding_keep_the_rollup_equal_to_the_lines(blu
 def test_a_void_that_empties_a_bucket_removes_it(blue, fiona, channel):  # noqa: F811
     paper = blue(kind="86", lines=[construction("300.00")])
     assert InvoiceDailyRate.objects.filter(tax_rate=Decimal("0.09")).exists()
-    services.paper_invoice_void(invoice=paper, actor=fiona, reason="开错抬头", channel=channel)
+    paper_invoice_void(invoice=paper, actor=fiona, reason="开错抬头", channel=channel)
     assert not InvoiceDailyRate.objects.exists()
     assert summary.summary_rows(fiona) == summary.summary_rows_live(fiona) == []
 
@@ -111,18 +112,18 @@ def test_any_sequence_of_blue_red_and_void_keeps_the_rollup_right(steps, blue, f
             inv = Invoice.objects.get(pk=blues[step[1] % len(blues)].pk)
             try:
                 if step[0] == "void":
-                    services.paper_invoice_void(invoice=inv, actor=fiona, reason="开错", channel=channel)
+                    paper_invoice_void(invoice=inv, actor=fiona, reason="开错", channel=channel)
                 elif step[2] is None:
-                    services.redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True,
+                    redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True,
                                                 channel=channel)
                 else:
                     left = inv.total - inv.red_amount_total
                     part = (left * step[2] / 100).quantize(Decimal("0.01"))
-                    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="04", submit=True,
+                    form = redletter_request(actor=fiona, blue_invoice=inv, reason="04", submit=True,
                                                        channel=channel, amount_with_tax=part)
                     if form.status == "02":
                         buyer_confirms(buyer_channel, form)
-                        services.redletter_sync(form=form, channel=channel)
+                        redletter_sync(form=form, channel=channel)
             except ValidationError:
                 pass  # not allowed in this state (already voided, fully flushed, an open form, ...)
             assert_rollup_is_live(fiona)

@@ -7,11 +7,13 @@ from itertools import count
 
 import factory
 
+from invoicing.channels.base import IssueResult
 from invoicing.models import CounterpartyKind
 from issuing.applications.models import ApplicationLine, ApplicationStatus, InvoiceApplication
 from issuing.base import InvoiceKind
 from issuing.billing import services as billing_services
 from issuing.billing.models import IssuingPolicy
+from issuing.platform import services as platform_services
 from tests.factories import TaxpayerFactory, tax_category
 
 SOFTWARE = "3040201000000000000"  # 软件服务, 6%
@@ -83,6 +85,18 @@ class InvoiceApplicationFactory(factory.django.DjangoModelFactory):
                 application=self, line_no=1, item_name="软件技术服务费", short_name="信息技术服务",
                 amount=self.amount, tax=self.tax, tax_rate=Decimal("0.06"), tax_category=tax_category(SOFTWARE),
             )
+
+
+def issued(app: InvoiceApplication, number: str, *, actor=None):  # noqa: ANN001, ANN201
+    """The platform's answer "issued under ``number``" for ``app`` (开票中), recorded as the issuing task records it."""
+    result = IssueResult(serial=app.issue_serial or app.number, status="issued", invoice_number=number)
+    return platform_services.invoice_record_issued(application_id=app.pk, result=result, actor=actor)
+
+
+def refused(app: InvoiceApplication, *, code: str = "2001", message: str = "购买方纳税人识别号不存在") -> str:
+    """The platform refusing ``app`` (开票中 → 开票失败), recorded as the issuing task records it: the outcome."""
+    result = IssueResult(serial=app.issue_serial, status="failed", code=code, message=message)
+    return platform_services.apply_result(application_id=app.pk, result=result)
 
 
 def policy(taxpayer, **fields) -> IssuingPolicy:

@@ -16,10 +16,9 @@ from issuing.applications.models import ApplicationStatus as S
 from issuing.applications.models import InvoiceApplication
 from issuing.billing import services as billing_services
 from issuing.billing.models import ApplicationTrigger, BillingDocument, IssuingPolicy
-from issuing.platform import invoices as invoice_records
 from issuing.platform.models import Invoice
 from tests.factories import CounterpartyFactory
-from tests.issuing.factories import InvoiceApplicationFactory, make_document, software_line
+from tests.issuing.factories import InvoiceApplicationFactory, issued, make_document, software_line
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +35,7 @@ def _issued_invoice(yuntu, person, number="26442000000000000101"):
     app = application_services.application_create(actor=None, taxpayer=yuntu, sources=[doc])
     app = application_services.application_approve(application=app, actor=None)
     app = application_services.application_mark_issuing(application=app, actor=None)
-    return invoice_records.application_mark_issued(application=app, invoice_number=number)
+    return issued(app, number)
 
 
 @pytest.mark.parametrize("user_fixture", ["sam", "fiona", "ada"])
@@ -203,7 +202,7 @@ def test_changelists_run_a_constant_number_of_queries(client, fiona, yuntu, name
                 quota.quota_set(actor=None, taxpayer=yuntu, month=f"{1900 + i}-01", total="1")
             else:
                 app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.ISSUING)
-                invoice_records.application_mark_issued(application=app, invoice_number=f"2644200000{i:010d}")
+                issued(app, f"2644200000{i:010d}")
 
     url = reverse(name)
     add(5)

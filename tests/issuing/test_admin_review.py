@@ -12,8 +12,7 @@ from django.urls import reverse
 from issuing.applications import quota
 from issuing.applications.models import ApplicationStatus as S
 from issuing.applications.selectors import quota_month
-from issuing.platform import invoices as invoice_records
-from tests.issuing.factories import InvoiceApplicationFactory
+from tests.issuing.factories import InvoiceApplicationFactory, refused
 
 pytestmark = pytest.mark.django_db
 
@@ -206,11 +205,10 @@ def test_a_platform_refusal_right_after_approval_is_an_error_on_the_page(client,
 
     app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.IN_REVIEW, reviewer=fiona)
 
-    def refused(pk):  # what the issuing task records when the platform refuses at once
-        invoice_records.application_mark_failed(application=InvoiceApplication.objects.get(pk=pk),
-                                         reason="[2001] 购买方纳税人识别号不存在")
+    def refuse(pk):  # the issuing task's call answered at once with a refusal
+        refused(InvoiceApplication.objects.get(pk=pk), code="2001", message="购买方纳税人识别号不存在")
 
-    monkeypatch.setattr(issue_application_task, "delay", refused)  # the task queued on commit, run by a worker
+    monkeypatch.setattr(issue_application_task, "delay", refuse)  # the task queued on commit, run by a worker
     client.force_login(fiona)
     response = client.post(reverse("admin:issuing_invoiceapplication_transition", args=[app.pk, "approve"]),
                            follow=True)

@@ -14,9 +14,8 @@ from issuing.applications.models import QuotaPeriod
 from issuing.base import InvoiceKind
 from issuing.billing import services as billing_services
 from issuing.billing.models import BillingDocumentStatus
-from issuing.platform import invoices as invoice_records
 from issuing.platform.models import Invoice
-from tests.issuing.factories import make_document, software_line
+from tests.issuing.factories import issued, make_document, software_line
 
 pytestmark = pytest.mark.django_db
 
@@ -46,12 +45,12 @@ def test_person_gets_ordinary_invoice_and_it_is_issued(yuntu, person, fiona):
     assert app.status == S.APPROVED
     app = application_services.application_mark_issuing(application=app, actor=fiona)
     assert app.status == S.ISSUING and app.issue_serial == app.number and app.issue_attempts == 1
-    invoice = invoice_records.application_mark_issued(application=app, actor=None, invoice_number="26442000000000000001")
+    invoice = issued(app, "26442000000000000001")
     assert isinstance(invoice, Invoice) and invoice.total == Decimal("106.00") and invoice.lines.count() == 1
-    again = invoice_records.application_mark_issued(application=app, actor=None, invoice_number="26442000000000000001")
+    again = issued(app, "26442000000000000001")
     assert again.pk == invoice.pk
     actions = list(events_for(app).order_by("id").values_list("action", flat=True))
-    assert actions == ["create", "approve", "start_issuing", "mark_issued"]
+    assert actions == ["create", "approve", "start_issuing", "issued"]
 
 
 def test_lily_cannot_touch_yuntu(yuntu, person, lily):
@@ -82,7 +81,7 @@ def test_quota_is_consumed_at_issue(yuntu, person, fiona):
     app = application_services.application_create(actor=fiona, taxpayer=yuntu, sources=[doc])
     app = application_services.application_approve(application=app, actor=fiona)
     app = application_services.application_mark_issuing(application=app, actor=fiona)
-    invoice_records.application_mark_issued(application=app, invoice_number="26442000000000000002")
+    issued(app, "26442000000000000002")
     assert QuotaPeriod.objects.get(taxpayer=yuntu).used == Decimal("100.00")
 
 

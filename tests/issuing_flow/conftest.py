@@ -26,7 +26,7 @@ def connect(taxpayer, **account):
 
 
 @pytest.fixture(autouse=True)
-def _fast_retries(settings):
+def fast_retries(settings):
     settings.TAX_CHANNEL_TRANSPORT = "inprocess"
     settings.ISSUING_RETRY_BASE_SECONDS = 0
     settings.ISSUING_MAX_ATTEMPTS = 4

@@ -35,7 +35,7 @@ def test_approving_with_the_issuing_service_gives_an_issued_invoice(approved, fi
     app = approved()
     InvoiceApplication.objects.filter(pk=app.pk).update(status=S.PENDING_REVIEW)
     with django_capture_on_commit_callbacks(execute=True):
-        issue_actions.approve_and_issue_service(application=app, actor=fiona)
+        platform_services.application_approve_and_submit_issue(application=app, actor=fiona)
     app.refresh_from_db()
     assert app.status == S.ISSUED
     assert len(Invoice.objects.get(application=app).number) == 20

@@ -12,7 +12,7 @@ from issuing.applications import selectors as application_selectors
 from issuing.applications.models import ApplicationStatus, InvoiceApplication, QuotaPeriod
 from issuing.platform import services as platform_services
 from issuing.platform.models import Invoice
-from issuing.reports.rollup import rollup_differences
+from issuing.platform.rollup import rollup_differences
 from sandbox.models import LedgerInvoice
 
 pytestmark = pytest.mark.django_db

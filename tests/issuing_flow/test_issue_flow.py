@@ -39,7 +39,7 @@ def script(monkeypatch, channel, **steps):
 
 def queued(callbacks):
     """The issuing-task callbacks among those captured (others: file rendering queued after the invoice commits)."""
-    return [c for c in callbacks if "_queue_issue" in c.__qualname__]
+    return [c for c in callbacks if "application_issue_queue" in c.__qualname__]
 
 
 def actions(app):

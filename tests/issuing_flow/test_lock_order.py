@@ -17,9 +17,8 @@ import pytest
 from django.db import connection, transaction
 
 from issuing.platform import services as platform_services
-from issuing.platform.models import Invoice
-from issuing.redletter import services
-from issuing.reports.models import InvoiceDailyRate
+from issuing.platform.models import Invoice, InvoiceDailyRate
+from issuing.redletter.voids import invoice_void_record
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -117,7 +116,7 @@ def test_a_void_against_a_batch_on_the_same_day_does_not_deadlock(approved, chan
     platform_services.invoice_record_issued(application_id=second.pk, result=r2)
     blue = Invoice.objects.get(application=second, is_red=False)
 
-    blocked, errors = _against_a_batch(lambda: services._record_void(blue, actor=fiona, reason="开错了"),
+    blocked, errors = _against_a_batch(lambda: invoice_void_record(invoice=blue, actor=fiona, reason="开错了"),
                                        (first.pk, r1))
 
     assert blocked

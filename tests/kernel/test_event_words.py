@@ -11,6 +11,7 @@ from django.apps import apps
 from django.utils import translation
 
 from invoicing.events import ACTION_LABELS, action_label
+from issuing.redletter.sync import form_transition_to
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ("invoicing", "issuing", "delivery", "api", "receiving", "deduction", "sandbox")
@@ -34,12 +35,10 @@ def _recorded_codes() -> set[str]:
                     continue
                 for pattern in LITERALS:
                     codes.update(pattern.findall(line))
-    # Transitions record their own name (services._transition, redletter's platform moves).
+    # Transitions record their own name (services.application_transition, redletter's platform moves).
     for model in apps.get_models():
         codes.update(n for n in dir(model) if hasattr(getattr(model, n, None), "_django_fsm"))
-    from issuing.redletter import services
-
-    codes.update(re.findall(r'return "(\w+)"', inspect.getsource(services._transition_to)))
+    codes.update(re.findall(r'return "(\w+)"', inspect.getsource(form_transition_to)))
     # Delivery outcomes: f"delivery.{status}".
     from delivery.models import DeliveryStatus
 

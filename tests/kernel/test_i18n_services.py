@@ -24,7 +24,7 @@ from issuing.billing import services as billing_services
 from issuing.intake.columns import COLUMNS
 from issuing.intake.run import import_billing_file
 from issuing.intake.validate import validate_rows
-from issuing.redletter import services as redletter_services
+from issuing.redletter.forms import redletter_request
 from tests.api.conftest import BUYER, Api, line
 from tests.delivery.factories import make_invoice
 from tests.importing.conftest import row as import_row
@@ -153,9 +153,9 @@ def test_a_split_plan_that_cannot_work(application, fiona):
 def test_a_red_flush_request_with_an_unknown_reason(yuntu, fiona):
     blue = make_invoice(yuntu)
     with translation.override("en"), pytest.raises(ValidationError) as english:
-        redletter_services.redletter_request(actor=fiona, blue_invoice=blue, reason="09")
+        redletter_request(actor=fiona, blue_invoice=blue, reason="09")
     with pytest.raises(ValidationError) as chinese:
-        redletter_services.redletter_request(actor=fiona, blue_invoice=blue, reason="09")
+        redletter_request(actor=fiona, blue_invoice=blue, reason="09")
     assert messages_of(english.value) == {"reason": ["Invalid red-flush reason code: 09"]}
     assert messages_of(chinese.value) == {"reason": ["冲红原因代码不合法：09"]}
 

@@ -13,7 +13,7 @@ from issuing.billing import services as billing_services
 from issuing.platform import services as platform_services
 from issuing.platform.models import Invoice
 from sandbox import services as sandbox
-from tests.issuing_flow.conftest import _fast_retries, connect  # noqa: F401 - the autouse settings fixture
+from tests.issuing_flow.conftest import connect, fast_retries  # noqa: F401 - the autouse settings fixture
 
 MINGYUAN_BUYER = {"buyer_name": "深圳明远信息技术有限公司", "buyer_tax_id": "91440300MA5FM1NGYB",
                   "buyer_address": "深圳市南山区科技园明远大厦",

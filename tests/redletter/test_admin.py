@@ -8,8 +8,9 @@ import pytest
 from django.urls import reverse
 
 from invoicing.channels.base import RedFormRequest
-from issuing.redletter import services
+from issuing.redletter.forms import redletter_request
 from issuing.redletter.models import RedLetterForm
+from issuing.redletter.sync import redletter_pull_inbound
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,7 @@ def _inprocess(settings):
 def _inbound(blue, seller, buyer_channel, channel):
     inv = blue(booked=True)
     remote = buyer_channel.red_form_apply(RedFormRequest("B1", inv.number, "02", initiator="buyer"))
-    services.redletter_pull_inbound(taxpayer=seller, channel=channel)
+    redletter_pull_inbound(taxpayer=seller, channel=channel)
     return inv, RedLetterForm.objects.get(form_no=remote.form_no)
 
 
@@ -95,7 +96,7 @@ def test_finance_requests_a_partial_red_by_amount_and_sees_refusals_in_the_form(
 
 def test_lily_sees_none_of_yuntus_forms(client, lily, fiona, blue, channel):
     inv = blue()
-    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="01")
+    form = redletter_request(actor=fiona, blue_invoice=inv, reason="01")
     client.force_login(lily)
     assert form.request_no not in client.get(reverse(LIST)).content.decode()
     assert client.post(reverse("admin:issuing_redletterform_act", args=[form.pk, "submit"])).status_code == 404
@@ -104,7 +105,7 @@ def test_lily_sees_none_of_yuntus_forms(client, lily, fiona, blue, channel):
 
 
 def test_bulk_actions_end_with_a_counted_message(client, fiona, blue, channel):
-    forms = [services.redletter_request(actor=fiona, blue_invoice=blue(), reason="01") for _ in range(2)]
+    forms = [redletter_request(actor=fiona, blue_invoice=blue(), reason="01") for _ in range(2)]
     client.force_login(fiona)
     done = client.post(reverse(LIST), {"action": "submit_selected", "_selected_action": [f.pk for f in forms]},
                        follow=True)
@@ -117,10 +118,24 @@ def test_the_queue_runs_a_fixed_number_of_queries(client, fiona, blue, django_as
     from django.test.utils import CaptureQueriesContext
 
     client.force_login(fiona)
-    services.redletter_request(actor=fiona, blue_invoice=blue(), reason="01")
+    redletter_request(actor=fiona, blue_invoice=blue(), reason="01")
     with CaptureQueriesContext(connection) as one:
         assert client.get(reverse(LIST)).status_code == 200
     for _ in range(3):
-        services.redletter_request(actor=fiona, blue_invoice=blue(), reason="01")
+        redletter_request(actor=fiona, blue_invoice=blue(), reason="01")
     with django_assert_max_num_queries(len(one.captured_queries)):
         assert client.get(reverse(LIST)).status_code == 200
+
+
+def test_finance_saves_the_red_flush_settings_and_the_change_is_recorded(client, fiona, seller):
+    from invoicing.events import events_for
+    from issuing.redletter.models import RedFlushPolicy
+
+    client.force_login(fiona)
+    response = client.post(reverse("admin:issuing_redflushpolicy_add"), {
+        "taxpayer": seller.pk, "refund_policy": "full_and_reissue", "refund_reason": "02", "auto_submit": "on"})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    policy = RedFlushPolicy.objects.get(taxpayer=seller)
+    assert policy.refund_policy == "full_and_reissue" and policy.auto_submit
+    [event] = events_for(policy).filter(action="policy_change")
+    assert event.actor == fiona and event.data["refund_policy"] == "full_and_reissue"

@@ -10,7 +10,7 @@ from django.urls import reverse
 from invoicing.channels.base import ChannelRejected
 from invoicing.channels.sandbox import SandboxChannel
 from issuing.platform.models import InvoiceStatus
-from issuing.redletter import services
+from issuing.redletter.forms import redletter_request
 from issuing.redletter.models import RedFormState, RedLetterForm
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +49,7 @@ def test_a_form_refused_on_submit_from_the_request_page_is_an_error_with_the_pla
 
 
 def test_the_submit_button_and_the_bulk_submit_report_a_refusal_as_an_error(client, fiona, blue, refusing_platform):
-    drafts = [services.redletter_request(actor=fiona, blue_invoice=blue(), reason="01") for _ in range(2)]
+    drafts = [redletter_request(actor=fiona, blue_invoice=blue(), reason="01") for _ in range(2)]
     client.force_login(fiona)
     one = client.post(reverse("admin:issuing_redletterform_act", args=[drafts[0].pk, "submit"]), follow=True)
     shown = _messages(one)

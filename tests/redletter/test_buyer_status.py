@@ -12,7 +12,7 @@ from django.urls import reverse
 from invoicing.channels.base import BuyerStatus, Capability
 from invoicing.channels.sandbox import SandboxChannel
 from invoicing.models import ChannelCall
-from issuing.redletter import services
+from issuing.redletter.forms import redletter_buyer_status, redletter_check_partial, redletter_request
 from issuing.redletter.models import RedLetterForm
 from sandbox import services as sandbox
 
@@ -40,8 +40,8 @@ def test_the_invoice_query_tells_the_buyers_use_and_booking(blue, channel):
 def test_a_channel_without_the_capability_answers_unknown(blue, channel, monkeypatch):
     inv = blue()
     monkeypatch.setattr(SandboxChannel, "capabilities", frozenset(Capability) - {Capability.BUYER_STATUS})
-    assert services.redletter_buyer_status(blue_invoice=inv, channel=channel) is None
-    assert services.redletter_check_partial(blue_invoice=inv, channel=channel) is None
+    assert redletter_buyer_status(blue_invoice=inv, channel=channel) is None
+    assert redletter_check_partial(blue_invoice=inv, channel=channel) is None
 
 
 def test_the_form_refuses_a_partial_red_before_submitting_when_the_buyer_has_not_confirmed(client, fiona, blue):
@@ -88,7 +88,7 @@ def test_where_the_status_is_unknown_the_platforms_refusal_names_the_remedy(clie
 
 def test_submitting_a_partial_draft_of_an_unconfirmed_invoice_is_refused_on_the_change_page(client, fiona, blue):
     inv = blue()
-    draft = services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", amount_with_tax="106.00")
+    draft = redletter_request(actor=fiona, blue_invoice=inv, reason="02", amount_with_tax="106.00")
     client.force_login(fiona)
     page = client.post(reverse("admin:issuing_redletterform_act", args=[draft.pk, "submit"]), follow=True)
     assert "只能全额红冲" in page.content.decode()
@@ -98,7 +98,7 @@ def test_submitting_a_partial_draft_of_an_unconfirmed_invoice_is_refused_on_the_
 
 def test_the_blue_invoice_is_chosen_with_an_autocomplete_scoped_to_red_flushable_invoices(client, fiona, lily, blue):
     first, second = blue(), blue()
-    red = services.redletter_request(actor=fiona, blue_invoice=second, reason="01", submit=True).red_invoice
+    red = redletter_request(actor=fiona, blue_invoice=second, reason="01", submit=True).red_invoice
     client.force_login(fiona)
     page = client.get(reverse(ADD), {"blue": first.number}).content.decode()
     assert 'class="admin-autocomplete' in page and 'data-field-name="blue_invoice"' in page

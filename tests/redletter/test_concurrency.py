@@ -11,8 +11,9 @@ from django.db import connection
 
 from issuing.billing import services as billing_services
 from issuing.platform.models import Invoice
-from issuing.redletter import services as redletter_services
+from issuing.redletter.forms import redletter_request, redletter_submit
 from issuing.redletter.models import RESERVING, RedLetterForm, RedLetterFormLine
+from issuing.redletter.refunds import refund_red_flush
 
 D = Decimal
 
@@ -42,7 +43,7 @@ def _race(n, work):
 @pytest.mark.django_db(transaction=True)
 def test_partial_reds_racing_for_the_remainder_never_exceed_the_blue(blue, fiona, channel):
     inv = blue(booked=True)  # line 1: 1000.00 + 60.00, line 2: 500.00 + 30.00
-    results = _race(4, lambda i: redletter_services.redletter_request(
+    results = _race(4, lambda i: redletter_request(
         actor=fiona, blue_invoice=Invoice.objects.get(pk=inv.pk), reason="02", submit=True, channel=channel,
         lines=[{"blue_line_no": 1, "amount": "600.00"}]))
     made = [r for r in results if isinstance(r, RedLetterForm)]
@@ -56,9 +57,9 @@ def test_partial_reds_racing_for_the_remainder_never_exceed_the_blue(blue, fiona
 @pytest.mark.django_db(transaction=True)
 def test_drafts_racing_to_be_submitted_leave_one_holding_the_blue(blue, fiona, channel):
     inv = blue(booked=True)
-    drafts = [redletter_services.redletter_request(actor=fiona, blue_invoice=inv, reason="02",
+    drafts = [redletter_request(actor=fiona, blue_invoice=inv, reason="02",
                                           lines=[{"blue_line_no": 2, "amount": "400.00"}]) for _ in range(3)]
-    results = _race(3, lambda i: redletter_services.redletter_submit(form=drafts[i], actor=fiona, channel=channel))
+    results = _race(3, lambda i: redletter_submit(form=drafts[i], actor=fiona, channel=channel))
     assert sum(isinstance(r, RedLetterForm) for r in results) == 1, results
     held = RedLetterForm.objects.filter(blue_invoice=inv, status__in=RESERVING)
     assert held.count() == 1 and -sum((f.total for f in held), D("0")) <= inv.total
@@ -71,6 +72,6 @@ def test_the_same_refund_racing_with_itself_opens_one_form(document_invoice, cha
 
     doc, inv = document_invoice("1060.00")
     billing_services.billing_document_refund(document=doc, actor=None, amount="1060.00")
-    _race(3, lambda i: redletter_services.refund_red_flush(document=doc, refund_key="race-1", channel=channel))
+    _race(3, lambda i: refund_red_flush(document=doc, refund_key="race-1", channel=channel))
     assert RedLetterForm.objects.filter(refund_key__startswith="race-1:").count() == 1
     assert Invoice.objects.filter(blue_invoice=inv, is_red=True).count() == 1

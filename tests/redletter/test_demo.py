@@ -13,7 +13,7 @@ from issuing.billing import services as billing_services
 from issuing.billing.models import BillingDocument
 from issuing.platform.models import Invoice, InvoiceStatus
 from issuing.redletter import demo, tasks
-from issuing.redletter import services as redletter_services
+from issuing.redletter.forms import redletter_request
 from sandbox import clock
 from sandbox import services as sandbox
 from sandbox.models import SandboxAccount
@@ -33,12 +33,12 @@ def test_the_red_letter_demo(settings):
                                               application__remark="红冲演示").order_by("total"))
     full, partial, expiring = yuntu_blues
 
-    form = redletter_services.redletter_request(actor=finance, blue_invoice=full, reason="01", submit=True)
+    form = redletter_request(actor=finance, blue_invoice=full, reason="01", submit=True)
     full.refresh_from_db()
     assert form.status == "01" and full.status == InvoiceStatus.RED_FULL
 
     sandbox.invoice_mark_booked(number=partial.number)
-    form = redletter_services.redletter_request(actor=finance, blue_invoice=partial, reason="04", amount_with_tax="530.00",
+    form = redletter_request(actor=finance, blue_invoice=partial, reason="04", amount_with_tax="530.00",
                                        submit=True)
     assert form.status == "02"
     mingyuan = Taxpayer.objects.get(credit_code=demo.CODES[1])
@@ -54,7 +54,7 @@ def test_the_red_letter_demo(settings):
     assert refunded.status == InvoiceStatus.RED_FULL
 
     sandbox.invoice_mark_booked(number=expiring.number)
-    form = redletter_services.redletter_request(actor=finance, blue_invoice=expiring, reason="02", submit=True)
+    form = redletter_request(actor=finance, blue_invoice=expiring, reason="02", submit=True)
     clock.advance(hours=72)
     tasks.redletter_poll_task.delay()
     form.refresh_from_db()

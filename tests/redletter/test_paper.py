@@ -10,11 +10,13 @@ import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from invoicing.events import events_for
 from issuing.applications import selectors as application_selectors
 from issuing.applications.models import QuotaPeriod
 from issuing.platform.models import InvoiceStatus
-from issuing.redletter import services
+from issuing.redletter.forms import redletter_request
 from issuing.redletter.models import RedLetterForm
+from issuing.redletter.voids import paper_invoice_void
 from sandbox import clock
 
 pytestmark = pytest.mark.django_db
@@ -22,21 +24,23 @@ pytestmark = pytest.mark.django_db
 
 def test_a_paper_invoice_of_this_month_is_voided(blue, fiona, channel):
     inv = blue(kind="86")
-    outcome = services.paper_invoice_void(invoice=inv, actor=fiona, reason="开错抬头", channel=channel)
+    outcome = paper_invoice_void(invoice=inv, actor=fiona, reason="开错抬头", channel=channel)
     assert outcome.voided and outcome.form is None
     inv.refresh_from_db()
     assert inv.status == InvoiceStatus.VOIDED
     assert not RedLetterForm.objects.exists()
+    [event] = [e for e in events_for(inv) if e.action == "void"]
+    assert (event.from_state, event.to_state, event.reason, event.actor) == (
+        InvoiceStatus.NORMAL, InvoiceStatus.VOIDED, "开错抬头", fiona)
 
 
 def test_voiding_the_invoice_voids_its_application_and_frees_its_billing_document(document_invoice, fiona, channel):
-    from invoicing.events import events_for
     from issuing.applications.models import ApplicationStatus, InvoiceApplication, customer_status
 
     doc, inv = document_invoice(kind="86")
     assert application_selectors.applied_amount(doc) == Decimal("1060.00")
 
-    services.paper_invoice_void(invoice=inv, actor=fiona, reason="开错抬头", channel=channel)
+    paper_invoice_void(invoice=inv, actor=fiona, reason="开错抬头", channel=channel)
 
     app = InvoiceApplication.objects.get(pk=inv.application_id)
     assert app.status == ApplicationStatus.VOIDED
@@ -50,7 +54,7 @@ def test_voiding_the_invoice_voids_its_application_and_frees_its_billing_documen
 def test_next_month_on_the_platform_clock_the_void_becomes_a_red_flush(blue, fiona, channel):
     inv = blue(kind="86")
     clock.advance(hours=24 * 32)  # the platform's month has turned; ours has not
-    outcome = services.paper_invoice_void(invoice=inv, actor=fiona, reason="退货", channel=channel)
+    outcome = paper_invoice_void(invoice=inv, actor=fiona, reason="退货", channel=channel)
     assert not outcome.voided and outcome.form.status == "01" and outcome.form.reason == "01"
     inv.refresh_from_db()
     assert inv.status == InvoiceStatus.RED_FULL
@@ -61,20 +65,20 @@ def test_next_month_on_our_clock_goes_straight_to_red(blue, fiona, channel):
     inv = blue(kind="85")
     with time_machine.travel(timezone.now() + timedelta(days=40)):
         clock.advance(hours=24 * 40)
-        outcome = services.paper_invoice_void(invoice=inv, actor=fiona, channel=channel)
+        outcome = paper_invoice_void(invoice=inv, actor=fiona, channel=channel)
     assert not outcome.voided and outcome.form.red_invoice is not None
 
 
 def test_an_electronic_invoice_cannot_be_voided(blue, fiona, channel):
     inv = blue(kind="82")
     with pytest.raises(ValidationError, match="不能作废"):
-        services.paper_invoice_void(invoice=inv, actor=fiona, channel=channel)
+        paper_invoice_void(invoice=inv, actor=fiona, channel=channel)
 
 
 def test_customer_service_cannot_void(blue, sam, channel):
     inv = blue(kind="86")
     with pytest.raises(PermissionDenied):
-        services.paper_invoice_void(invoice=inv, actor=sam, channel=channel)
+        paper_invoice_void(invoice=inv, actor=sam, channel=channel)
 
 
 def test_red_restores_quota_only_when_the_entity_says_so(blue, fiona, seller, channel):
@@ -85,7 +89,7 @@ def test_red_restores_quota_only_when_the_entity_says_so(blue, fiona, seller, ch
     inv = blue()
     period.refresh_from_db()
     used = period.used
-    services.redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True, channel=channel)
+    redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True, channel=channel)
     period.refresh_from_db()
     assert period.used == used
     IssuingPolicy.objects.create(taxpayer=seller, red_restores_quota=True)
@@ -93,6 +97,6 @@ def test_red_restores_quota_only_when_the_entity_says_so(blue, fiona, seller, ch
     inv2 = blue()
     period.refresh_from_db()
     used = period.used
-    services.redletter_request(actor=fiona, blue_invoice=inv2, reason="01", submit=True, channel=channel)
+    redletter_request(actor=fiona, blue_invoice=inv2, reason="01", submit=True, channel=channel)
     period.refresh_from_db()
     assert period.used == used - inv2.amount

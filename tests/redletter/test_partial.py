@@ -14,9 +14,19 @@ from hypothesis import strategies as st
 from issuing.applications import selectors as application_selectors
 from issuing.applications.models import ApplicationStatus
 from issuing.platform.models import Invoice, InvoiceStatus
-from issuing.redletter import services
+from issuing.redletter.forms import redletter_request
+from issuing.redletter.lines import (
+    IndivisibleRemainderError,
+    RedCapacityError,
+    RedLine,
+    Unit,
+    check_red_lines,
+    lines_for_gross,
+    red_line_for,
+    remaining_units,
+)
 from issuing.redletter.models import RedFlushPolicy, RedLetterForm
-from issuing.redletter.services import RedCapacityError, RedLine, Unit
+from issuing.redletter.sync import redletter_sync
 from tests.redletter.conftest import buyer_confirms, line
 
 S = ApplicationStatus
@@ -30,17 +40,17 @@ D = Decimal
 def test_issued_in_error_01_is_full_red_only(blue, fiona):
     inv = blue(booked=True)
     with pytest.raises(ValidationError, match="只能全额红冲"):
-        services.redletter_request(actor=fiona, blue_invoice=inv, reason="01",
+        redletter_request(actor=fiona, blue_invoice=inv, reason="01",
                                     lines=[{"blue_line_no": 1, "amount": "100.00"}])
     with pytest.raises(ValidationError, match="只能全额红冲"):
-        services.redletter_request(actor=fiona, blue_invoice=inv, reason="01", amount_with_tax="100.00")
+        redletter_request(actor=fiona, blue_invoice=inv, reason="01", amount_with_tax="100.00")
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("reason", ["02", "04"])
 def test_sales_return_and_allowance_allow_partial_red(blue, fiona, reason):
     inv = blue(booked=True)
-    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason=reason,
+    form = redletter_request(actor=fiona, blue_invoice=inv, reason=reason,
                                        lines=[{"blue_line_no": 2, "amount": "100.00", "quantity": "1"}])
     assert not form.is_full and (form.amount, form.tax, form.total) == (D("-100.00"), D("-6.00"), D("-106.00"))
     ln = form.lines.get()
@@ -51,12 +61,12 @@ def test_sales_return_and_allowance_allow_partial_red(blue, fiona, reason):
 def test_service_stopped_03_is_partial_only_when_the_entity_says_so(blue, fiona, seller):
     inv = blue(booked=True)
     with pytest.raises(ValidationError, match="只能全额红冲"):
-        services.redletter_request(actor=fiona, blue_invoice=inv, reason="03",
+        redletter_request(actor=fiona, blue_invoice=inv, reason="03",
                                     lines=[{"blue_line_no": 1, "amount": "10.00"}])
     RedFlushPolicy.objects.create(taxpayer=seller, service_stop_allows_partial=True)
     seller.refresh_from_db()
     inv.refresh_from_db()
-    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="03",
+    form = redletter_request(actor=fiona, blue_invoice=inv, reason="03",
                                        lines=[{"blue_line_no": 1, "amount": "10.00"}])
     assert form.total == D("-10.60")
 
@@ -66,15 +76,15 @@ def test_a_discounted_line_is_red_flushed_by_its_own_number_up_to_its_net_amount
     inv = blue(booked=True, lines=[line("1000.00", discount="100.00"), line("500.00", quantity="5")])
     assert [ln.line_property for ln in inv.lines.order_by("line_no")] == [2, 1, 0]
     with pytest.raises(RedCapacityError, match="折扣行不传"):
-        services.redletter_request(actor=fiona, blue_invoice=inv, reason="04",
+        redletter_request(actor=fiona, blue_invoice=inv, reason="04",
                                     lines=[{"blue_line_no": 2, "amount": "10.00"}])
     with pytest.raises(RedCapacityError, match="超过可冲金额 900.00"):
-        services.redletter_request(actor=fiona, blue_invoice=inv, reason="04",
+        redletter_request(actor=fiona, blue_invoice=inv, reason="04",
                                     lines=[{"blue_line_no": 1, "amount": "900.01"}])
-    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="04", submit=True, channel=channel,
+    form = redletter_request(actor=fiona, blue_invoice=inv, reason="04", submit=True, channel=channel,
                                        lines=[{"blue_line_no": 1, "amount": "900.00"}])
     buyer_confirms(buyer_channel, form)
-    form = services.redletter_sync(form=form, channel=channel)
+    form = redletter_sync(form=form, channel=channel)
     assert form.red_invoice.total == D("-954.00")
     assert form.red_invoice.lines.get().blue_line.line_no == 1
     inv.refresh_from_db()
@@ -84,24 +94,24 @@ def test_a_discounted_line_is_red_flushed_by_its_own_number_up_to_its_net_amount
 @pytest.mark.django_db
 def test_partial_then_the_rest_leaves_the_blue_invoice_fully_red(blue, fiona, channel, buyer_channel):
     inv = blue(booked=True)
-    first = services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel,
+    first = redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel,
                                         amount_with_tax="530.00")
     buyer_confirms(buyer_channel, first)
-    services.redletter_sync(form=first, channel=channel)
+    redletter_sync(form=first, channel=channel)
     inv.refresh_from_db()
     assert inv.status == InvoiceStatus.RED_PARTIAL and inv.red_amount_total == D("530.00")
     assert inv.application.status == S.PARTLY_RED
     with pytest.raises(ValidationError, match="不允许部分红冲"):
-        services.redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True, channel=channel)
-    rest = services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
+        redletter_request(actor=fiona, blue_invoice=inv, reason="01", submit=True, channel=channel)
+    rest = redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
     assert not rest.is_full and rest.total == D("-1060.00")
     buyer_confirms(buyer_channel, rest)
-    services.redletter_sync(form=rest, channel=channel)
+    redletter_sync(form=rest, channel=channel)
     inv.refresh_from_db()
     assert inv.status == InvoiceStatus.RED_FULL and inv.red_amount_total == inv.total
     assert inv.application.status == S.RED_FLUSHED
     with pytest.raises(ValidationError, match="不能红冲"):
-        services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", amount_with_tax="1.00")
+        redletter_request(actor=fiona, blue_invoice=inv, reason="02", amount_with_tax="1.00")
 
 
 @pytest.mark.django_db
@@ -111,10 +121,10 @@ def test_a_partial_red_releases_the_amount_from_the_billing_document(document_in
     from issuing.applications.models import ApplicationSource
 
     doc, inv = document_invoice("1060.00", booked=True)
-    form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="04", submit=True, channel=channel,
+    form = redletter_request(actor=fiona, blue_invoice=inv, reason="04", submit=True, channel=channel,
                                        amount_with_tax="106.00")
     buyer_confirms(buyer_channel, form)
-    services.redletter_sync(form=form, channel=channel)
+    redletter_sync(form=form, channel=channel)
     assert ApplicationSource.objects.get(application=inv.application).released_amount == D("106.00")
     assert application_selectors.applied_amount(doc) == D("954.00")
 
@@ -145,28 +155,28 @@ def test_no_sequence_of_partial_reds_exceeds_the_blue_invoice(raw, grosses):
     used: list[RedLine] = []
     for cents in grosses:
         gross = D(cents) / 100
-        remaining = services.remaining_units(units, used)
+        remaining = remaining_units(units, used)
         left = sum((u.total for u in remaining), D("0"))
         if gross > left:
             with pytest.raises(RedCapacityError, match="超过蓝字发票可冲价税合计"):
-                services.lines_for_gross(remaining, gross)
+                lines_for_gross(remaining, gross)
             continue
         try:
-            lines = services.lines_for_gross(remaining, gross)
-        except services.IndivisibleRemainderError:
+            lines = lines_for_gross(remaining, gross)
+        except IndivisibleRemainderError:
             # only when a unit is down to one fen of amount and the request is not all that is left
             assert gross < left and any(u.amount <= D("0.01") < u.total for u in remaining)
             continue
-        services.check_red_lines(remaining, lines)
+        check_red_lines(remaining, lines)
         assert -sum((rl.total for rl in lines), D("0")) == gross
         used.extend(lines)
-        after = services.remaining_units(units, used)
+        after = remaining_units(units, used)
         assert all(u.amount >= 0 and u.tax >= 0 for u in after)
         assert all(u.amount > 0 or u.tax == 0 for u in after)  # never tax left without an amount
         assert all(u.quantity is None or u.quantity >= 0 for u in after)
         assert -sum((rl.total for rl in used), D("0")) <= blue_total
     assert -sum((rl.total for rl in used), D("0")) + sum(
-        (u.total for u in services.remaining_units(units, used)), D("0")) == blue_total
+        (u.total for u in remaining_units(units, used)), D("0")) == blue_total
 
 
 @settings(max_examples=200, deadline=None)
@@ -176,18 +186,18 @@ def test_line_requests_beyond_what_is_left_are_refused_and_change_nothing(raw, p
     units = _units(raw)
     used: list[RedLine] = []
     for idx, cents in picks:
-        u = services.remaining_units(units, used)[idx % len(units)]
+        u = remaining_units(units, used)[idx % len(units)]
         amount = D(cents) / 100
         if u.amount <= 0:
             continue
         if amount > u.amount:
             with pytest.raises(RedCapacityError, match="超过可冲金额"):
-                services.check_red_lines([u], [services.red_line_for(u, amount=amount)])
+                check_red_lines([u], [red_line_for(u, amount=amount)])
             continue
-        rl = services.red_line_for(u, amount=amount)
-        services.check_red_lines(services.remaining_units(units, used), [rl])
+        rl = red_line_for(u, amount=amount)
+        check_red_lines(remaining_units(units, used), [rl])
         used.append(rl)
-    for u in services.remaining_units(units, used):
+    for u in remaining_units(units, used):
         assert u.amount >= 0 and u.tax >= 0
 
 
@@ -208,14 +218,14 @@ def test_partial_reds_through_the_platform_never_exceed_the_blue(blue, fiona, ch
             amount = D(50 * (1 + cents % 22)).quantize(D("0.01"))
         if amount > left[line_no]:
             with pytest.raises(RedCapacityError, match=f"蓝字明细序号{line_no}：红冲金额 {amount} 超过可冲金额"):
-                services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True,
+                redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True,
                                             channel=channel, lines=[{"blue_line_no": line_no, "amount": amount}])
             continue
-        form = services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel,
+        form = redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel,
                                            lines=[{"blue_line_no": line_no, "amount": amount}])
         assert form.status == "02", form.last_error
         buyer_confirms(buyer_channel, form)
-        form = services.redletter_sync(form=form, channel=channel)
+        form = redletter_sync(form=form, channel=channel)
         assert form.red_invoice is not None
         left[line_no] -= amount
     inv.refresh_from_db()

@@ -10,8 +10,8 @@ from invoicing.celery import app as celery_app
 from invoicing.channels.base import RedFormRequest
 from issuing.billing import services as billing_services
 from issuing.platform.models import InvoiceStatus
-from issuing.redletter import services as redletter_services
 from issuing.redletter import tasks
+from issuing.redletter.forms import redletter_request
 from issuing.redletter.models import RedLetterForm
 from sandbox import clock
 
@@ -26,7 +26,7 @@ def test_the_beat_schedule_has_the_red_letter_entries():
 
 def test_the_poll_task_expires_an_unconfirmed_form_after_72_sandbox_hours(blue, fiona, channel):
     inv = blue(booked=True)
-    form = redletter_services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
+    form = redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
     clock.advance(hours=72)
     report = tasks.redletter_poll_task.delay().get()
     assert report["expired"] == 1
@@ -38,7 +38,7 @@ def test_the_poll_task_expires_an_unconfirmed_form_after_72_sandbox_hours(blue, 
 
 def test_the_expire_task_asks_the_platform_about_forms_past_their_deadline(blue, fiona, channel):
     inv = blue(booked=True)
-    form = redletter_services.redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
+    form = redletter_request(actor=fiona, blue_invoice=inv, reason="02", submit=True, channel=channel)
     clock.advance(hours=73)
     RedLetterForm.objects.filter(pk=form.pk).update(expires_at=form.expires_at - clock.offset())
     assert tasks.redletter_expire_due_task.delay().get()["expired"] == 1

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from invoicing.models import Taxpayer
 from issuing.platform.reconcile import taxpayer_lookup
-from issuing.reports.rollup import rebuild_rollup, rollup_differences
+from issuing.platform.rollup import rebuild_rollup, rollup_differences
 
 
 def _day(value: str | None, flag: str) -> date | None:

@@ -26,8 +26,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
-from issuing.platform.models import Invoice, InvoiceLine, InvoiceStatus
-from issuing.reports.models import InvoiceDailyRate
+from issuing.platform.models import Invoice, InvoiceDailyRate, InvoiceLine, InvoiceStatus
 
 KEY = ("taxpayer_id", "issue_date", "tax_rate", "is_red")
 
