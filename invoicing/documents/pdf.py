@@ -58,10 +58,11 @@ from invoicing.documents.model import (
     format_money,
     format_plain,
     normalize_text,
+    printed_total_in_words,
 )
 from invoicing.documents.pdfface import read_face, words_from_pdf
 from invoicing.documents.qr import qr_data_uri
-from invoicing.documents.xml import _amount_in_words, document_from_values, full_remark
+from invoicing.documents.xml import document_from_values, full_remark
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def invoice_context(doc: InvoiceDocument) -> dict[str, Any]:
         "total_amount": f"¥{format_money(doc.total_amount)}",
         "total_tax": f"¥{format_money(doc.total_tax)}",
         "total_with_tax": f"¥{format_money(doc.total_with_tax)}",
-        "total_in_words": _amount_in_words(doc),
+        "total_in_words": printed_total_in_words(doc),
         "remark": full_remark(doc),
         "drawer": doc.drawer,
     }
