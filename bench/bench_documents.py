@@ -29,11 +29,17 @@ django.setup()
 
 from invoicing.documents.demo import demo_document  # noqa: E402
 from invoicing.documents.fonts import documents_environment_problems, find_cjk_font  # noqa: E402
-from invoicing.documents.model import InvoiceDocument, format_cn_date, format_money, format_plain  # noqa: E402
+from invoicing.documents.model import (  # noqa: E402
+    InvoiceDocument,
+    format_cn_date,
+    format_money,
+    format_plain,
+    printed_total_in_words,
+)
 from invoicing.documents.ofd import read_ofd, write_ofd  # noqa: E402
 from invoicing.documents.pdf import render_batch_pdf, render_pdf  # noqa: E402
 from invoicing.documents.qr import qr_payload  # noqa: E402
-from invoicing.documents.xml import _amount_in_words, full_remark, read_xml, write_xml  # noqa: E402
+from invoicing.documents.xml import full_remark, read_xml, write_xml  # noqa: E402
 
 
 def median_ms(fn, runs: int, warmup: int = 2) -> float:
@@ -160,7 +166,7 @@ def reportlab_face(doc: InvoiceDocument) -> bytes:
     text(203, 97, f"¥{format_money(doc.total_tax)}", right=True)
     line(5, 99, 205, 99)
     text(8, 104, "价税合计（大写）", color=brown)
-    text(45, 104, f"⊗ {_amount_in_words(doc)}")
+    text(45, 104, f"⊗ {printed_total_in_words(doc)}")
     text(150, 104, "（小写）", color=brown)
     text(166, 104, f"¥{format_money(doc.total_with_tax)}")
     line(5, 107, 205, 107)
@@ -189,7 +195,7 @@ def main() -> int:
         return 1
 
     doc = demo_document()  # the 8-line face of docs/invoice-face.png
-    doc = doc.with_changes(total_in_words=_amount_in_words(doc))
+    doc = doc.with_changes(total_in_words=printed_total_in_words(doc))
     _register_font()
     xml_bytes, ofd_bytes = write_xml(doc), write_ofd(doc)
 
@@ -224,7 +230,7 @@ def main() -> int:
         print(f"{name:36} {ms:10.2f} {ratio:8.2f} {size_s}  {goal:13} {ok}")
 
     docs = [demo_document(number=f"25312000000{i:09d}") for i in range(args.batch)]
-    docs = [d.with_changes(total_in_words=_amount_in_words(d)) for d in docs]
+    docs = [d.with_changes(total_in_words=printed_total_in_words(d)) for d in docs]
     render_batch_pdf(docs[:2], "A4")  # warm-up
     t0 = time.perf_counter()
     batch = render_batch_pdf(docs, "A4")

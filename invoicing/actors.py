@@ -12,12 +12,13 @@ from typing import TypeAlias
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.utils.translation import pgettext_lazy
 
 
 @dataclass(frozen=True)
 class SystemActor:
-    """A part of the system acting on its own. ``name`` is a key of ``invoicing.events.ACTOR_LABELS`` (shown in
-    the audit trail in the reader's language) or a plain name shown as it is."""
+    """A part of the system acting on its own. ``name`` is a key of ``ACTOR_LABELS`` (shown in the audit trail in
+    the reader's language) or a plain name shown as it is."""
 
     name: str
 
@@ -30,6 +31,14 @@ class SystemActor:
 SYSTEM = SystemActor("system")
 RECONCILE = SystemActor("reconcile")
 
+# The system actors' names in words, for the audit trail.
+ACTOR_LABELS = {
+    SYSTEM.name: pgettext_lazy("actor", "系统"),
+    RECONCILE.name: pgettext_lazy("actor", "对账任务"),
+    "cli": pgettext_lazy("actor", "命令行"),
+    "demo": pgettext_lazy("actor", "演示数据"),
+}
+
 Actor: TypeAlias = AbstractBaseUser | SystemActor | None
 
 
@@ -41,6 +50,12 @@ def is_system(actor: Actor) -> bool:
 def actor_user(actor: Actor) -> AbstractBaseUser | None:
     """The actor as a user row for a foreign key, or None (the system, an API client principal)."""
     return actor if isinstance(actor, get_user_model()) else None
+
+
+def actor_label_words(label: str) -> str:
+    """An event's ``actor_label`` in words: a system actor's label, or the name as it was recorded."""
+    known = ACTOR_LABELS.get(label)
+    return str(known) if known is not None else label
 
 
 def actor_label(actor: Actor) -> str:

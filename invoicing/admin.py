@@ -22,6 +22,7 @@ from django_fsm import FSMField
 from invoicing import formatting
 from invoicing.events import action_label, events_for
 from invoicing.models import Counterparty, EntityScope, Event, Item, TaxCategory, Taxpayer
+from invoicing.roles import BUSINESS_APPS
 from invoicing.scoping import allowed_taxpayer_ids, allowed_taxpayers, scope_queryset
 
 if TYPE_CHECKING:
@@ -297,8 +298,6 @@ class EventContentTypeFilter(admin.RelatedFieldListFilter):
 
     def field_choices(self, field: RelatedField[Any, Any], request: HttpRequest,
                       model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, StrOrPromise]]:
-        from invoicing.roles import BUSINESS_APPS
-
         return _relation_choices(field, ordering=("app_label", "model"),
                                  limit_choices_to={"app_label__in": BUSINESS_APPS})
 

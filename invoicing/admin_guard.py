@@ -35,12 +35,12 @@ from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import Combinable
 from django.http import HttpRequest
 
+from invoicing.fields import EncryptedTextField, masked
+
 if TYPE_CHECKING:
     from django.contrib.admin.options import _DisplayT, _FieldGroups, _FieldsetSpec, _ListDisplayT
     from django.contrib.admin.views.main import ChangeList
     from django.utils.datastructures import _ListOrTuple
-
-    from invoicing.fields import EncryptedTextField
 
     # The mixins below sit in front of ChangeList and ModelAdmin (for mypy they are one, at run time plain classes).
     _ChangeListBase = ChangeList
@@ -77,8 +77,6 @@ SAFE_FILTER_SUFFIXES = frozenset({"exact", "isnull", "isempty", "gte", "lt", "ye
 def sensitive_fields(model: type[models.Model]) -> frozenset[str]:
     """The model's fields that nobody may filter, search or sort by."""
     names = set(SENSITIVE_FIELDS.get(model._meta.label_lower, ()))
-    from invoicing.fields import EncryptedTextField
-
     for field in model._meta.concrete_fields:
         if isinstance(field, models.FileField | EncryptedTextField):
             names.add(field.name)
@@ -222,8 +220,6 @@ class LookupGuardMixin(_ModelAdminBase):
     # --- secrets: write-only in forms (the field's widget), masked wherever they would be displayed ---------------
 
     def _encrypted_fields(self) -> dict[str, EncryptedTextField]:
-        from invoicing.fields import EncryptedTextField
-
         return {f.name: f for f in self.model._meta.concrete_fields if isinstance(f, EncryptedTextField)}
 
     def _encrypted_names(self) -> set[str]:
@@ -267,8 +263,6 @@ class LookupGuardMixin(_ModelAdminBase):
             field_name = name[: -len(MASKED_SUFFIX)]
             field = self._encrypted_fields().get(field_name)
             if field is not None:
-                from invoicing.fields import masked
-
                 def display(obj: models.Model) -> str:
                     return masked(getattr(obj, field_name)) or "-"
 

@@ -6,15 +6,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.apps import AppConfig
+from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
+from django.core.exceptions import ImproperlyConfigured
+
+from invoicing.documents.fonts import documents_environment_problems
+from invoicing.fields import fernet
 
 
 @register("fapiao")
 def documents_environment(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
-    try:
-        from invoicing.documents.pdf import documents_environment_problems
-    except ImportError:  # the documents package is optional at import time for pure kernel tools
-        return []
     return [
         Error(problem, id="fapiao.E001", hint="make run installs them: sudo apt-get install libharfbuzz-subset0 fonts-wqy-zenhei")
         for problem in documents_environment_problems()
@@ -24,11 +25,6 @@ def documents_environment(app_configs: Sequence[AppConfig] | None, **kwargs: Any
 @register("fapiao", deploy=False)
 def field_encryption_keys(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     """Production refuses to start without FIELD_ENCRYPTION_KEYS; every key must be a valid Fernet key."""
-    from django.conf import settings
-    from django.core.exceptions import ImproperlyConfigured
-
-    from invoicing.fields import fernet
-
     keys = getattr(settings, "FIELD_ENCRYPTION_KEYS", [])
     if not keys:
         return [Error("FIELD_ENCRYPTION_KEYS is not set: channel and webhook secrets cannot be stored encrypted",

@@ -119,24 +119,10 @@ ACTION_LABELS = {
     "webhook_unsubscribed": pgettext_lazy("event", "取消订阅推送"),
 }
 
-# Non-user actors recorded under a code-like label.
-ACTOR_LABELS = {
-    "system": pgettext_lazy("actor", "系统"),
-    "reconcile": pgettext_lazy("actor", "对账任务"),
-    "cli": pgettext_lazy("actor", "命令行"),
-    "demo": pgettext_lazy("actor", "演示数据"),
-}
-
-
 def action_label(code: str) -> str:
     """The audit trail's action in words; an unknown code is shown as it is."""
     label = ACTION_LABELS.get(code)
     return str(label) if label is not None else code
-
-
-def actor_label_words(label: str) -> str:
-    known = ACTOR_LABELS.get(label)
-    return str(known) if known is not None else label
 
 
 # Sent with ``events=[...]`` after ``events_record_many`` (bulk inserts send no ``post_save``): whatever listens to

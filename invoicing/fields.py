@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django import forms
+from django.apps import apps as installed_apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
+from django.db import connections, models, router
 from django.db.models.expressions import Combinable
 from django.utils.translation import gettext_lazy as _
 
@@ -193,8 +194,6 @@ def encrypt_column(label: str, field_name: str) -> tuple[MigrationFunction, Migr
 
 def reencrypt_column(model: type[models.Model], field_name: str) -> int:
     """Rewrite ``model.field_name`` with the newest key (and encrypt legacy plain values); returns rows changed."""
-    from django.db import connections, router
-
     def rotate(value: str) -> str:
         if not value.startswith(PREFIX):
             return encrypt(value)
@@ -207,7 +206,5 @@ def reencrypt_column(model: type[models.Model], field_name: str) -> int:
 
 def encrypted_fields() -> list[tuple[type[models.Model], str]]:
     """Every (model, field name) stored with ``EncryptedTextField`` in the installed apps."""
-    from django.apps import apps
-
-    return [(model, field.name) for model in apps.get_models() for field in model._meta.concrete_fields
+    return [(model, field.name) for model in installed_apps.get_models() for field in model._meta.concrete_fields
             if isinstance(field, EncryptedTextField)]

@@ -15,7 +15,10 @@ from django.db.models.expressions import Combinable
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from invoicing.actors import actor_label_words
 from invoicing.fields import EncryptedTextField
+from invoicing.formatting import person_name
+from invoicing.ids import is_acceptable_tax_id
 from invoicing.validators import SafeTextModelMixin
 
 if TYPE_CHECKING:
@@ -155,8 +158,6 @@ class Counterparty(SafeTextModelMixin, models.Model):
         return self.name
 
     def clean(self) -> None:
-        from invoicing.ids import is_acceptable_tax_id
-
         if self.kind == CounterpartyKind.COMPANY and not self.tax_id:
             raise ValidationError({"tax_id": _("企业购买方必须填写纳税人识别号")})
         if self.tax_id:
@@ -283,9 +284,6 @@ class Event(models.Model):
     @property
     def who(self) -> str:
         """The actor in words: a user's name (not the login), or the system's label for itself."""
-        from invoicing.events import actor_label_words
-        from invoicing.formatting import person_name
-
         if self.actor_id:
             return person_name(self.actor)
         return actor_label_words(self.actor_label) if self.actor_label else str(_("系统"))

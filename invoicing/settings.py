@@ -6,6 +6,8 @@ Defaults need no server: SQLite and a file-based Celery broker under ``var/``. P
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 from pathlib import Path
 
@@ -54,9 +56,6 @@ def _field_encryption_keys() -> list[str]:
     keys = env_list("FIELD_ENCRYPTION_KEYS")
     if keys or not DEBUG:
         return keys
-    import base64
-    import hashlib
-
     digest = hashlib.sha256(b"fapiao-field-encryption-dev:" + SECRET_KEY.encode("utf-8")).digest()
     return [base64.urlsafe_b64encode(digest).decode("ascii")]
 

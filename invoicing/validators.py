@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -94,8 +95,6 @@ class SafeTextModelMixin:
 
 def add_text_validators(form: Any) -> None:
     """Give every text field of a plain (non-model) Django form the invoice-text validator."""
-    from django import forms
-
     for field in form.fields.values():
         if isinstance(field, forms.CharField) and validate_invoice_text not in field.validators:
             field.validators.append(validate_invoice_text)

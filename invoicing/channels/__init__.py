@@ -13,6 +13,7 @@ from invoicing.channels.base import (
     ChannelUnsupported,
     TaxChannel,
 )
+from invoicing.channels.sandbox import SandboxChannel
 
 if TYPE_CHECKING:
     from invoicing.models import Taxpayer
@@ -32,7 +33,5 @@ __all__ = [
 def get_channel(taxpayer: Taxpayer, *, transport: str | None = None) -> TaxChannel:
     """The channel client for ``taxpayer.channel``; the transport defaults to ``settings.TAX_CHANNEL_TRANSPORT``."""
     if taxpayer.channel == "sandbox":
-        from invoicing.channels.sandbox import SandboxChannel
-
         return SandboxChannel(taxpayer, transport=transport)
     raise ChannelUnsupported(f"channel {taxpayer.channel!r}")

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from invoicing.ids import is_valid_id_card
+from invoicing.models import ChannelCall
 from invoicing.redaction import redact_text
 
 logger = logging.getLogger(__name__)
@@ -97,8 +98,6 @@ def record_call(
     response_body: Any = None,
 ) -> None:
     """Write one log row in its own short transaction. A failure to log never breaks the call it describes."""
-    from invoicing.models import ChannelCall
-
     try:
         with transaction.atomic():
             ChannelCall.objects.create(

@@ -13,6 +13,7 @@ Mapping from the sandbox to the contract:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -24,8 +25,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
+import requests
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.test import RequestFactory
+from django.urls import Resolver404, resolve
 
 from invoicing.channels.base import (
     BuyerStatus,
@@ -114,8 +118,6 @@ class HttpTransport:
         self.timeout = (connect_timeout, read_timeout)
 
     def send(self, path: str, body: bytes, headers: dict[str, str]) -> RawResponse:
-        import requests
-
         try:
             response = requests.post(self.base_url + path, data=body, headers=headers, timeout=self.timeout)
         except requests.Timeout as exc:
@@ -131,9 +133,6 @@ class InProcessTransport:
     name = "inprocess"
 
     def send(self, path: str, body: bytes, headers: dict[str, str]) -> RawResponse:
-        from django.test import RequestFactory
-        from django.urls import Resolver404, resolve
-
         try:
             match = resolve("/" + path, urlconf="sandbox.urls")
         except Resolver404 as exc:
@@ -409,8 +408,6 @@ class SandboxChannel(TaxChannel):
                      used=Decimal(data["used"]), remaining=Decimal(data["remaining"]))
 
     def download_files(self, invoice_number: str, formats: tuple[str, ...] = ("pdf", "ofd", "xml")) -> FileBundle:
-        import base64
-
         data = self._call("files", {"number": invoice_number, "formats": list(formats)}, serial=invoice_number)
         return FileBundle(
             invoice_number=invoice_number,

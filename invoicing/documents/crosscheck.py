@@ -28,6 +28,8 @@ from invoicing.documents.model import (
     InvoiceDocument,
     ReviewReason,
 )
+from invoicing.ids import is_valid_uscc
+from invoicing.words import parse_amount_in_words
 
 FEN = Decimal("0.01")
 LINE_TOLERANCE = Decimal("0.01")
@@ -126,8 +128,6 @@ class Checker:
     def _words(self, words: str) -> None:
         if not words:
             return
-        from invoicing.words import parse_amount_in_words
-
         try:
             value = parse_amount_in_words(words)
         except (ValueError, ArithmeticError):
@@ -169,8 +169,6 @@ class Checker:
                 self.flag(name, "qr_mismatch", f"二维码金额 {qr.amount} 与票面金额不符")
 
     def _tax_ids(self) -> None:
-        from invoicing.ids import is_valid_uscc
-
         for name, value in (("buyer_tax_id", self.doc.buyer.tax_id), ("seller_tax_id", self.doc.seller.tax_id)):
             if not value:
                 continue

@@ -57,10 +57,4 @@ def documents_environment_problems() -> list[str]:
         find_cjk_font()
     except DocumentEnvironmentError as exc:
         problems.append(str(exc))
-    if shutil.which("pdftoppm") is None:
-        try:
-            import pypdfium2  # noqa: F401
-        except ImportError:
-            problems.append("neither pypdfium2 nor pdftoppm is available: PDF QR codes cannot be read; "
-                            "run: apt-get install poppler-utils")
     return problems

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, time
 from decimal import Decimal, InvalidOperation
 
+from invoicing.words import amount_in_words
+
 # Invoice kinds (查验 fplx code set, domain.md §1.2a) -> printed title.
 KIND_TITLES: dict[str, str] = {
     "81": "电子发票（增值税专用发票）",
@@ -122,6 +124,14 @@ class InvoiceDocument:
 
     def with_changes(self, **changes: object) -> InvoiceDocument:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def printed_total_in_words(doc: InvoiceDocument) -> str:
+    """The 价税合计 in words as the face and the XML print it: the document's own text when it has one, else the
+    total spelled out by the kernel (``invoicing.words``, 圆 by default)."""
+    if doc.total_in_words:
+        return doc.total_in_words
+    return amount_in_words(doc.total_with_tax)
 
 
 # ---------------------------------------------------------------------------------------------- helpers

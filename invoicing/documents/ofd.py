@@ -39,9 +39,10 @@ from invoicing.documents.model import (
     format_money,
     format_plain,
     normalize_text,
+    printed_total_in_words,
 )
 from invoicing.documents.qr import qr_png
-from invoicing.documents.xml import _amount_in_words, document_from_values, full_remark, read_xml_element, write_xml
+from invoicing.documents.xml import document_from_values, full_remark, read_xml_element, write_xml
 
 NS = "http://www.ofdspec.org/2016"
 FACE_LINES = 8  # lines that fit on the face; more go to the 销货清单 pages
@@ -266,7 +267,7 @@ def _draw_face(b: _Builder, doc: InvoiceDocument, pages: int) -> None:
     b.text(page, 8.0, 98.3, "价税合计（大写）", color=BROWN)
     # ⊗ drawn as a path (a circle and a cross), as real invoice OFDs do: no font needs the glyph
     b.path(page, 56.5, 98.2, 3.2, 3.2, _CIRCLED_CROSS, width=0.2, color=BLACK)
-    b.text(page, 61.0, 98.3, _amount_in_words(doc), tag="TaxInclusiveTotalAmountInWords")
+    b.text(page, 61.0, 98.3, printed_total_in_words(doc), tag="TaxInclusiveTotalAmountInWords")
     b.text(page, 150.0, 98.3, "（小写）", color=BROWN)
     b.text(page, 162.0, 98.3, f"¥{format_money(doc.total_with_tax)}", tag="TaxInclusiveTotalAmount")
     b.hline(page, 4.5, 205.5, 103.8)

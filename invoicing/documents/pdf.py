@@ -4,8 +4,12 @@ Rendering embeds a local CJK font (see ``fonts.py``) and fetches nothing from th
 ``data:`` URIs and files under the font directories only.
 
 ``read_pdf`` reads the text layer (pdfplumber; letter-spaced text is merged by glyph distance) with the same label
-heuristics as the OFD page-text reader, then the QR code (page 1 rendered by pypdfium2 or ``pdftoppm`` and decoded
-with zxing-cpp) for anything the text did not give.
+heuristics as the OFD page-text reader, then the QR code (page 1 rendered by pypdfium2 and decoded with zxing-cpp)
+for anything the text did not give.
+
+WeasyPrint, pdfplumber (with pdfminer) and pypdfium2 are imported where they are used: together they cost more than
+a second and about 80 MB at import, which the web and worker processes that never render or read a PDF (and every
+process imports ``invoicing.documents``) should not pay.
 
 ``read_pdf_result`` returns a ``ReadResult`` (model.py): the document, each field's source and confidence, and the
 review reasons from the cross-checks in ``crosscheck.py``. The face is read by its structure (``pdfface.py``).
@@ -18,22 +22,19 @@ from __future__ import annotations
 
 import atexit
 import io
-import logging
 import re
-import shutil
-import subprocess
-import tempfile
 import threading
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
+import zxingcpp
 from django.template.loader import render_to_string
 
 from invoicing.documents.crosscheck import Checker
 from invoicing.documents.errors import (
-    DocumentEnvironmentError,
     DocumentError,
     MalformedDocument,
     UnsafeDocument,
@@ -58,12 +59,12 @@ from invoicing.documents.model import (
     format_money,
     format_plain,
     normalize_text,
+    printed_total_in_words,
 )
 from invoicing.documents.pdfface import read_face, words_from_pdf
 from invoicing.documents.qr import qr_data_uri
-from invoicing.documents.xml import _amount_in_words, document_from_values, full_remark
-
-logger = logging.getLogger(__name__)
+from invoicing.documents.xml import document_from_values, full_remark
+from invoicing.ids import QrPayloadError, parse_invoice_qr
 
 __all__ = ["documents_environment_problems", "invoice_html", "read_pdf", "read_pdf_result", "render_batch_pdf", "render_pdf"]
 
@@ -78,7 +79,7 @@ FACE_ROWS = 8  # rows drawn on the face even when there are fewer lines (keeps t
 
 
 def _fetcher(allowed_roots: tuple[Path, ...]) -> Any:
-    from weasyprint.urls import URLFetcher
+    from weasyprint.urls import URLFetcher  # lazy: WeasyPrint, about a second and 50 MB; only rendering needs it
 
     class LocalOnlyFetcher(URLFetcher):  # type: ignore[misc]  # WeasyPrint ships no types: its classes are Any
         """Serves data: URIs and files below ``allowed_roots``; refuses everything else (no network)."""
@@ -88,8 +89,6 @@ def _fetcher(allowed_roots: tuple[Path, ...]) -> Any:
             if scheme == "data":
                 return super().fetch(url, headers)
             if scheme == "file":
-                from urllib.parse import unquote, urlparse
-
                 path = Path(unquote(urlparse(url).path)).resolve()
                 if any(path.is_relative_to(root) for root in allowed_roots) and path.is_file():
                     return super().fetch(url, headers)
@@ -133,7 +132,7 @@ def invoice_context(doc: InvoiceDocument) -> dict[str, Any]:
         "total_amount": f"¥{format_money(doc.total_amount)}",
         "total_tax": f"¥{format_money(doc.total_tax)}",
         "total_with_tax": f"¥{format_money(doc.total_with_tax)}",
-        "total_in_words": _amount_in_words(doc),
+        "total_in_words": printed_total_in_words(doc),
         "remark": full_remark(doc),
         "drawer": doc.drawer,
     }
@@ -167,8 +166,8 @@ def _styles(paper: str) -> tuple[Any, Any, Any]:
     Re-using one FontConfiguration keeps Pango's font map warm: loading the CJK font for every render would
     roughly double the time per invoice.
     """
-    from weasyprint import CSS
-    from weasyprint.text.fonts import FontConfiguration
+    from weasyprint import CSS  # lazy: WeasyPrint, about a second and 50 MB; only rendering needs it
+    from weasyprint.text.fonts import FontConfiguration  # lazy: as above
 
     font = find_cjk_font()
     key = (paper, str(font))
@@ -185,7 +184,7 @@ def _styles(paper: str) -> tuple[Any, Any, Any]:
 
 
 def _write(html: str, paper: str) -> bytes:
-    from weasyprint import HTML
+    from weasyprint import HTML  # lazy: WeasyPrint, about a second and 50 MB; only rendering needs it
 
     font_config, stylesheet, fetcher = _styles(paper)
     document = HTML(string=html, base_url=str(find_cjk_font().parent), url_fetcher=fetcher)
@@ -204,7 +203,7 @@ def render_batch_pdf(docs: Iterable[InvoiceDocument], paper: str = "A4") -> byte
     Each invoice is laid out on its own (layout cost stays linear) and the pages are written once, so the font
     is subset and embedded a single time.
     """
-    from weasyprint import HTML
+    from weasyprint import HTML  # lazy: WeasyPrint, about a second and 50 MB; only rendering needs it
 
     items = list(docs)
     if not items:
@@ -277,36 +276,19 @@ def _fragment(chars: list[dict[str, Any]], raw: str, page_index: int, scale: flo
 
 
 def _render_first_page(data: bytes, page_width_pt: float) -> Any:
-    """Page 1 as a PIL image, about 2000 px wide: pypdfium2 when installed, else poppler's pdftoppm."""
-    from PIL import Image
+    """Page 1 as a PIL image, about 2000 px wide (pypdfium2)."""
+    import pypdfium2 as pdfium  # lazy: PDFium, about 60 ms and 10 MB; only reading a PDF's QR code needs it
 
     scale = max(1.0, min(8.0, 2000.0 / max(page_width_pt, 1.0)))
+    pdf = pdfium.PdfDocument(data)
     try:
-        import pypdfium2 as pdfium
-    except ImportError:
-        pdfium = None
-    if pdfium is not None:
-        pdf = pdfium.PdfDocument(data)
-        try:
-            return pdf[0].render(scale=scale).to_pil()
-        finally:
-            pdf.close()
-    exe = shutil.which("pdftoppm")
-    if exe is None:
-        raise DocumentEnvironmentError("cannot rasterise PDF pages: install pypdfium2 or poppler-utils")
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "in.pdf"
-        src.write_bytes(data)
-        subprocess.run([exe, "-png", "-r", str(int(72 * scale)), "-f", "1", "-l", "1", "-singlefile", str(src),
-                        str(Path(tmp) / "out")], check=True, capture_output=True, timeout=60)
-        with Image.open(Path(tmp) / "out.png") as im:
-            return im.copy()
+        return pdf[0].render(scale=scale).to_pil()
+    finally:
+        pdf.close()
 
 
 def read_qr_payloads(data: bytes, page_width_pt: float = 595.0) -> list[str]:
     """Texts of the QR codes on page 1."""
-    import zxingcpp
-
     image = _render_first_page(data, page_width_pt)
     results = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
     return [r.text for r in results if r.text]
@@ -359,16 +341,11 @@ def _unmapped_share(words: list[Any]) -> float:
 
 
 def _qr_of(data: bytes, page_width: float) -> Any:
-    try:
-        from invoicing.ids import QrPayloadError, parse_invoice_qr
-
-        for payload in read_qr_payloads(data, page_width):
-            try:
-                return parse_invoice_qr(payload)
-            except QrPayloadError:
-                continue
-    except DocumentEnvironmentError:
-        logger.warning("PDF QR code not read: no rasteriser available")
+    for payload in read_qr_payloads(data, page_width):
+        try:
+            return parse_invoice_qr(payload)
+        except QrPayloadError:
+            continue
     return None
 
 
@@ -376,8 +353,8 @@ _FAMILY_TITLES = (("铁路电子客票", FAMILY_RAIL, "51"), ("航空运输电�
 
 
 def _read_pdf(data: bytes) -> ReadResult:
-    import pdfplumber
-    from pdfminer.pdfparser import PDFSyntaxError
+    import pdfplumber  # lazy: pdfplumber with pdfminer, about 100 ms and 27 MB; only reading a PDF needs them
+    from pdfminer.pdfparser import PDFSyntaxError  # lazy: as above
 
     try:
         pdf = pdfplumber.open(io.BytesIO(data))

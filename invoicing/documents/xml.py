@@ -31,6 +31,7 @@ from invoicing.documents.model import (
     parse_decimal,
     parse_rate,
     parse_time,
+    printed_total_in_words,
     split_item_name,
 )
 
@@ -55,14 +56,6 @@ def _region(doc: InvoiceDocument) -> str:
     if len(doc.number) == 20 and doc.number[2:4].isdigit():
         return doc.number[2:4] + "00"
     return "0000"
-
-
-def _amount_in_words(doc: InvoiceDocument) -> str:
-    if doc.total_in_words:
-        return doc.total_in_words
-    from invoicing.words import amount_in_words  # the kernel's implementation (圆 by default)
-
-    return amount_in_words(doc.total_with_tax)
 
 
 def red_remark_prefix(doc: InvoiceDocument) -> str:
@@ -138,7 +131,7 @@ def write_xml(doc: InvoiceDocument) -> bytes:
     _sub(basic, "TotalAmWithoutTax", format_money(doc.total_amount))
     _sub(basic, "TotalTaxAm", format_money(doc.total_tax))
     _sub(basic, "TotalTax-includedAmount", format_money(doc.total_with_tax))
-    _sub(basic, "TotalTax-includedAmountInChinese", _amount_in_words(doc))
+    _sub(basic, "TotalTax-includedAmountInChinese", printed_total_in_words(doc))
     _sub(basic, "Drawer", doc.drawer)
     _sub(basic, "RequestTime", _issue_time_text(doc))
 

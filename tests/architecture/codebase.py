@@ -13,6 +13,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ("invoicing", "issuing", "delivery", "api", "sandbox", "receiving", "deduction")
+PROJECT_PACKAGES = (*APPS, "tests", "bench")
+"""Every top-level package of ours: an import of one of them is a project import, whatever the importing module."""
 
 
 @dataclass(frozen=True)

@@ -109,3 +109,40 @@ def test_app_config_ready_may_import_late_and_a_multi_line_import_may_carry_the_
             def ready(self):
                 from delivery import receivers
     """)) == ["delivery/example.py:4: in ready(): from delivery import receivers"]
+
+
+def test_a_third_party_library_may_load_on_demand_when_the_comment_says_why():
+    assert unexplained_late_imports(source("invoicing.documents.example", """
+        def render(html):
+            from weasyprint import HTML  # lazy: about a second and 50 MB; only renderers need it
+
+            # lazy: pdfplumber loads pdfminer, about 100 ms; only readers need them
+            import pdfplumber
+            from pdfminer.pdfparser import (  # lazy: loaded with pdfplumber
+                PDFSyntaxError,
+            )
+            return HTML, pdfplumber, PDFSyntaxError
+    """)) == []
+
+
+def test_a_lazy_comment_does_not_excuse_a_project_or_standard_library_import():
+    found = unexplained_late_imports(source("invoicing.documents.example", """
+        def render(doc):
+            from weasyprint import HTML  # lazy:
+            from invoicing.words import amount_in_words  # lazy: saves nothing
+            from .xml import write_xml  # lazy: relative, so ours
+            import issuing.workflow  # lazy: ours
+            import weasyprint, invoicing.tax  # lazy: one of them is ours
+            from tests.factories import make  # lazy: ours
+            import base64  # lazy: the standard library is cheap
+            return amount_in_words, write_xml, issuing, weasyprint, make, base64, HTML
+    """))
+    assert found == [
+        "invoicing/documents/example.py:3: in render(): from weasyprint import HTML  # lazy:",
+        "invoicing/documents/example.py:4: in render(): from invoicing.words import amount_in_words  # lazy: saves nothing",
+        "invoicing/documents/example.py:5: in render(): from .xml import write_xml  # lazy: relative, so ours",
+        "invoicing/documents/example.py:6: in render(): import issuing.workflow  # lazy: ours",
+        "invoicing/documents/example.py:7: in render(): import weasyprint, invoicing.tax  # lazy: one of them is ours",
+        "invoicing/documents/example.py:8: in render(): from tests.factories import make  # lazy: ours",
+        "invoicing/documents/example.py:9: in render(): import base64  # lazy: the standard library is cheap",
+    ]

@@ -15,6 +15,8 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from invoicing.demo import DEMO_PASSWORD, DEMO_USERS
+
 
 class Command(BaseCommand):
     help = ("Seed the demo world: entities, buyers, the tax catalogue, one user per role, billing documents. "
@@ -48,7 +50,6 @@ class Command(BaseCommand):
             if importlib.util.find_spec(module_name) is None:
                 continue
             importlib.import_module(module_name).seed(stdout=self.stdout)
-        from invoicing.demo import DEMO_PASSWORD, DEMO_USERS
 
         self.stdout.write(self.style.SUCCESS(f"Demo logins (password: {DEMO_PASSWORD}, for users the demo created):"))
         for username, role, full_name, _limited in DEMO_USERS:
