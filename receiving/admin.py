@@ -22,6 +22,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from invoicing.actors import actor_label_words
 from invoicing.admin import (
     CappedCountPaginator,
     EntityScopedAdminMixin,
@@ -32,7 +33,7 @@ from invoicing.admin import (
 )
 from invoicing.admin_messages import error_text
 from invoicing.documents.model import parse_rate
-from invoicing.events import actor_label_words, event_record
+from invoicing.events import event_record
 from invoicing.formatting import person_name, rate
 from invoicing.scoping import allowed_taxpayers, scope_queryset
 from receiving import bundles, collecting, services
