@@ -15,6 +15,8 @@ import datetime
 import logging
 import os
 import re
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from xml.etree import ElementTree
 
 from django.conf import settings
 from django.utils.translation import gettext, gettext_noop, ngettext
+from python_calamine import CalamineWorkbook
 
 from invoicing.intake.issues import FileRejected, Issue, issue
 
@@ -229,7 +232,6 @@ def _text(value: object) -> str:
 
 
 def _open_xlsx(path: Path, wanted: str | None) -> Table:
-    from python_calamine import CalamineWorkbook
 
     try:
         wb = CalamineWorkbook.from_path(str(path))
@@ -324,10 +326,7 @@ def _sheet_slices(zf: zipfile.ZipFile, part: str, limit: int) -> Generator[bytes
 def _open_xlsx_sliced(path: Path, sheet_name: str, structure: _Structure) -> Table:
     """A huge sheet read by calamine slice by slice (``_sheet_slices``, each written with the workbook's other parts
     to a temporary .xlsx): calamine's speed and cell types, and memory bounded by the slice, not the file."""
-    import shutil
-    import tempfile
 
-    from python_calamine import CalamineWorkbook
 
     total = max(structure.rows - 1, 0)
     if total > max_rows():
@@ -567,7 +566,6 @@ def table_from_rows(headers: list[str], rows: Sequence[Sequence[object]], *, she
 
 def read_bytes_table(data: bytes, filename: str) -> Table:
     """Open uploaded bytes (spooled to a temporary file, which is removed when the table is closed)."""
-    import tempfile
 
     suffix = Path(filename).suffix or ".bin"
     tmp = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)  # noqa: SIM115

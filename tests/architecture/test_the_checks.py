@@ -19,18 +19,18 @@ def source(module: str, code: str) -> Source:
 def test_a_private_name_imported_from_another_module_is_found():
     found = private_name_crossings(source("issuing.billing.example", """
         from issuing.workflow import _next_number, authorize
-        from issuing.billing import status
+        from issuing.billing import selectors
         import issuing.workflow
         from issuing import workflow as wf
 
         def f(doc):
-            status._refresh_document_status(doc)
+            selectors._refresh_document_status(doc)
             issuing.workflow._next_number("SQ")
             return wf._raise_failures([])
     """))
     assert found == [
         "issuing/billing/example.py:2: from issuing.workflow import _next_number",
-        "issuing/billing/example.py:8: status._refresh_document_status (private name of issuing.billing.status)",
+        "issuing/billing/example.py:8: selectors._refresh_document_status (private name of issuing.billing.selectors)",
         "issuing/billing/example.py:9: issuing.workflow._next_number (private name of issuing.workflow)",
         "issuing/billing/example.py:10: wf._raise_failures (private name of issuing.workflow)",
     ]
