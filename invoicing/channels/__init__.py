@@ -30,9 +30,14 @@ __all__ = [
 
 
 def get_channel(taxpayer: Taxpayer, *, transport: str | None = None) -> TaxChannel:
-    """The channel client for ``taxpayer.channel``; the transport defaults to ``settings.TAX_CHANNEL_TRANSPORT``."""
+    """The channel client for ``taxpayer.channel``. For the sandbox, the transport defaults to
+    ``settings.TAX_CHANNEL_TRANSPORT``; Nuonuo is always reached over HTTP (``settings.NUONUO_API_URL``)."""
     if taxpayer.channel == "sandbox":
         from invoicing.channels.sandbox import SandboxChannel
 
         return SandboxChannel(taxpayer, transport=transport)
+    if taxpayer.channel == "nuonuo":
+        from invoicing.channels.nuonuo import NuonuoChannel
+
+        return NuonuoChannel(taxpayer)
     raise ChannelUnsupported(f"channel {taxpayer.channel!r}")
