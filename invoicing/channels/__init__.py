@@ -13,6 +13,7 @@ from invoicing.channels.base import (
     ChannelUnsupported,
     TaxChannel,
 )
+from invoicing.channels.nuonuo import NuonuoChannel
 
 if TYPE_CHECKING:
     from invoicing.models import Taxpayer
@@ -37,7 +38,5 @@ def get_channel(taxpayer: Taxpayer, *, transport: str | None = None) -> TaxChann
 
         return SandboxChannel(taxpayer, transport=transport)
     if taxpayer.channel == "nuonuo":
-        from invoicing.channels.nuonuo import NuonuoChannel
-
         return NuonuoChannel(taxpayer)
     raise ChannelUnsupported(f"channel {taxpayer.channel!r}")

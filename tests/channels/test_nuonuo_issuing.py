@@ -11,11 +11,11 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
+from bench.soak import make_approved_applications
 from invoicing.channels import get_channel
 from invoicing.channels.base import ChannelUnavailable
 from invoicing.channels.nuonuo_callback import callback_result
 from issuing.applications.models import ApplicationStatus, InvoiceApplication
-from issuing.management.commands.soak_issuing import make_approved_applications
 from issuing.platform import services as platform_services
 from issuing.platform import tasks as platform_tasks
 from issuing.platform.models import Invoice
