@@ -10,7 +10,7 @@ codes: a refusal is ``ChannelRejected`` with whatever code and message the platf
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -286,6 +286,22 @@ def test_a_waiting_form_expires_after_72_hours(provider):
     assert provider.channel.red_form_query(form.form_no).status == "07"
     with pytest.raises(ChannelRejected):
         provider.buyer_channel.red_form_confirm(form.form_no)
+
+
+def test_the_red_invoice_of_a_paper_invoice_is_issued_by_hand_under_its_form(provider):
+    paper = blue_invoice(provider, kind="86")
+    form = provider.channel.red_form_apply(RedFormRequest("HZ-PAPER-1", paper.invoice_number, "01"))
+    assert form.status == "01" and not form.red_invoice_number  # 纸票: the platform does not issue it
+    red_lines = tuple(replace(x, amount=-x.amount, tax=-x.tax,
+                              quantity=-x.quantity if x.quantity is not None else None) for x in paper.lines)
+    request = issue_request(provider.seller, kind="86", serial="HZ-PAPER-1-H", is_red=True,
+                            blue_number=paper.invoice_number, red_form_no=form.form_no, lines=red_lines)
+    provider.channel.issue_invoice(request)
+    red = settled(provider, request.serial)
+    assert red.status == "issued" and red.is_red and red.total_with_tax == Decimal("-1590.00")
+    assert provider.channel.red_form_query(form.form_no).red_invoice_number == red.invoice_number
+    with pytest.raises((ChannelRejected, ChannelDuplicate)):  # one red invoice per form
+        provider.channel.issue_invoice(replace(request, serial="HZ-PAPER-1-H2"))
 
 
 # --- void ----------------------------------------------------------------------------------------------------------
