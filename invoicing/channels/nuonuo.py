@@ -427,10 +427,10 @@ class NuonuoChannel(TaxChannel):
             raise ChannelUnavailable(message or "rate limited", kind="rate_limited", code=code)
         if status == 504:
             raise ChannelUnavailable(message or "gateway time-out", kind="timeout", code=code)
-        if status >= 500 or "raw" in answer:
-            raise ChannelUnavailable(message or f"server error {status}", kind="server", code=code)
         if status == 403:
             raise ChannelUnavailable(message or "forbidden by the gateway", kind="session", code=code)
+        if status >= 500 or "raw" in answer:
+            raise ChannelUnavailable(message or f"server error {status}", kind="server", code=code)
         if code in proto.TOKEN_REJECTED_CODES:
             raise _TokenRefused(code, message)
         if code in proto.CREDENTIAL_CODES or code == proto.SIGNATURE_MISMATCH:
@@ -687,9 +687,11 @@ class NuonuoChannel(TaxChannel):
 
     def _decide(self, form_no: str, *, agree: bool) -> RedForm:
         form = self.red_form_query(form_no)
-        payload: JsonObject = {"billNo": form_no, "identity": self._our_identity(form),
-                               "confirmAgreement": "1" if agree else "0"}
-        if agree:
+        identity = self._our_identity(form)
+        payload: JsonObject = {"billNo": form_no, "identity": identity, "confirmAgreement": "1" if agree else "0"}
+        if agree and identity == proto.IDENTITY_SELLER:
+            # the seller confirms a buyer's form: the red invoice Nuonuo then issues is ours, under this number
+            # (a buyer confirming leaves the number the seller chose when applying)
             payload["orderNo"] = self.red_order_no(form_no)
         self._call("red_form_confirm" if agree else "red_form_reject", proto.M_RED_CONFIRM, payload, serial=form_no)
         return self.red_form_query(form_no)

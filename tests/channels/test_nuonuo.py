@@ -388,6 +388,29 @@ def test_a_buyer_entered_form_is_downloaded_listed_and_confirmed_by_the_seller(f
     assert nn_channel.red_form_list_inbound() == ()
 
 
+def test_when_the_buyer_confirms_the_red_invoice_keeps_the_sellers_order_number(fake_nuonuo, nn_seller, nn_buyer,
+                                                                                 nn_channel, nn_buyer_channel):
+    blue = issued(fake_nuonuo, nn_channel, issue_request(nn_seller))
+    fake_nuonuo.mark_booked(blue.invoice_number)
+    form = nn_channel.red_form_apply(RedFormRequest("HZ1", blue.invoice_number, "02"))
+    nn_buyer_channel.red_form_confirm(form.form_no)
+    assert "orderNo" not in json.loads(fake_nuonuo.calls_of(proto.M_RED_CONFIRM)[0]["body"])
+    done = nn_channel.red_form_query(form.form_no)
+    assert done.status == "04" and done.red_invoice_serial == "HZ1-H" and done.red_invoice_number
+    assert nn_channel.query_issue("HZ1-H").invoice_number == done.red_invoice_number
+
+
+def test_an_html_error_page_with_403_is_a_refused_session_not_a_server_error():
+    from invoicing.channels.nuonuo import NuonuoChannel as Client
+
+    with pytest.raises(ChannelUnavailable) as exc:
+        Client._interpret(403, {"raw": "<html>forbidden</html>"}, serial="S1")
+    assert exc.value.kind == "session"
+    with pytest.raises(ChannelUnavailable) as exc:
+        Client._interpret(502, {"raw": "<html>bad gateway</html>"}, serial="S1")
+    assert exc.value.kind == "server"
+
+
 def test_a_form_still_being_applied_is_unavailable_and_a_failed_one_rejected(fake_nuonuo, nn_seller, nn_buyer,
                                                                             nn_channel):
     blue = issued(fake_nuonuo, nn_channel, issue_request(nn_seller))
