@@ -65,6 +65,7 @@ class TaxpayerType(models.TextChoices):
 
 class ChannelCode(models.TextChoices):
     SANDBOX = "sandbox", _("沙箱平台")
+    NUONUO = "nuonuo", _("诺诺开放平台")
 
 
 class Taxpayer(SafeTextModelMixin, models.Model):
@@ -323,3 +324,7 @@ class ChannelCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} {self.serial} {self.outcome}"
+
+
+# The channel clients' own tables (access tokens, invoice handles) live in invoicing/channels/models.py.
+from invoicing.channels.models import ChannelInvoiceRef, ChannelToken  # noqa: E402,F401

@@ -276,6 +276,13 @@ IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 # Tax-platform channel. "sandbox" talks to the built-in stand-in over HTTP (SANDBOX_URL) or in process.
 TAX_CHANNEL_TRANSPORT = env_choice("TAX_CHANNEL_TRANSPORT", ("inprocess", "http"), "inprocess")
 SANDBOX_URL = env_str("SANDBOX_URL", SITE_URL + "/sandbox/api/")
+# Nuonuo (诺诺) open platform, for entities whose channel is "nuonuo" (docs/operations.md, "Nuonuo").
+NUONUO_API_URL = env_str("NUONUO_API_URL", "https://sdk.nuonuo.com/open/v1/services")
+NUONUO_TOKEN_URL = env_str("NUONUO_TOKEN_URL", "https://open.nuonuo.com/accessToken")
+NUONUO_FILE_HOSTS = env_list("NUONUO_FILE_HOSTS", [".nuonuo.com", ".jss.com.cn", ".nuonuocs.cn", ".nntest.cn"])
+NUONUO_CONNECT_TIMEOUT = env_int("NUONUO_CONNECT_TIMEOUT", 5)
+NUONUO_READ_TIMEOUT = env_int("NUONUO_READ_TIMEOUT", 20)
+NUONUO_CALLBACK_URL = env_str("NUONUO_CALLBACK_URL", "").rstrip("/")  # empty: no callBackUrl, polling only
 
 # Tax rule knobs (domain.md §8.2); configurable because the platform's exact formula is unverified.
 TAX_LINE_TOLERANCE = env_str("TAX_LINE_TOLERANCE", "0.06")

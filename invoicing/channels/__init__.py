@@ -13,6 +13,7 @@ from invoicing.channels.base import (
     ChannelUnsupported,
     TaxChannel,
 )
+from invoicing.channels.nuonuo import NuonuoChannel
 from invoicing.channels.sandbox import SandboxChannel
 
 if TYPE_CHECKING:
@@ -31,7 +32,10 @@ __all__ = [
 
 
 def get_channel(taxpayer: Taxpayer, *, transport: str | None = None) -> TaxChannel:
-    """The channel client for ``taxpayer.channel``; the transport defaults to ``settings.TAX_CHANNEL_TRANSPORT``."""
+    """The channel client for ``taxpayer.channel``. For the sandbox, the transport defaults to
+    ``settings.TAX_CHANNEL_TRANSPORT``; Nuonuo is always reached over HTTP (``settings.NUONUO_API_URL``)."""
     if taxpayer.channel == "sandbox":
         return SandboxChannel(taxpayer, transport=transport)
+    if taxpayer.channel == "nuonuo":
+        return NuonuoChannel(taxpayer)
     raise ChannelUnsupported(f"channel {taxpayer.channel!r}")

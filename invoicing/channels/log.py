@@ -23,8 +23,8 @@ MASK = "***"
 _SECRET_KEYS = ("secret", "signature", "password", "token", "app_key", "appkey", "x-signature", "authorization")
 _PHONE_KEYS = ("phone", "mobile", "tel")
 _EMAIL_KEYS = ("email", "mail")
-_ACCOUNT_KEYS = ("bank_account", "account_no", "bankaccount", "card_no")
-_ID_KEYS = ("id_card", "id_number", "sfzjhm", "idcard")
+_ACCOUNT_KEYS = ("bank_account", "account_no", "bankaccount", "card_no", "buyeraccount", "saleraccount")
+_ID_KEYS = ("id_card", "id_number", "sfzjhm", "idcard", "cardno")
 _BLOB_KEYS = ("files", "content", "pdf", "ofd", "xml")
 MAX_STRING = 2000
 

@@ -67,3 +67,60 @@ def issue_request(seller, *, buyer=None, kind="81", lines=None, serial=None, **k
     )
     values.update(kw)
     return IssueRequest(**values)
+
+
+# --- the fake Nuonuo open platform --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def nuonuo_server():
+    from tests.channels.fake_nuonuo import FakeNuonuo
+
+    server = FakeNuonuo().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_nuonuo(nuonuo_server, settings):
+    """The fake platform, empty, with the client pointed at it (short read time-out: the fake's time-outs are
+    real ones)."""
+    nuonuo_server.reset()
+    settings.NUONUO_API_URL = nuonuo_server.api_url
+    settings.NUONUO_TOKEN_URL = nuonuo_server.token_url
+    settings.NUONUO_FILE_HOSTS = ["127.0.0.1"]
+    settings.NUONUO_CONNECT_TIMEOUT = 2
+    settings.NUONUO_READ_TIMEOUT = 1.5
+    settings.NUONUO_CALLBACK_URL = ""
+    yield nuonuo_server
+    nuonuo_server.reset()
+
+
+def connect_nuonuo(fake, taxpayer):
+    taxpayer.channel = "nuonuo"
+    taxpayer.channel_app_key = f"nn-{taxpayer.credit_code}"
+    taxpayer.channel_secret = f"nn-secret-{taxpayer.credit_code}"
+    taxpayer.save()
+    fake.add_app(app_key=taxpayer.channel_app_key, secret=taxpayer.channel_secret, tax_no=taxpayer.credit_code,
+                 name=taxpayer.name)
+    return taxpayer
+
+
+@pytest.fixture
+def nn_seller(fake_nuonuo, yuntu):
+    return connect_nuonuo(fake_nuonuo, yuntu)
+
+
+@pytest.fixture
+def nn_buyer(fake_nuonuo, mingyuan):
+    return connect_nuonuo(fake_nuonuo, mingyuan)
+
+
+@pytest.fixture
+def nn_channel(nn_seller):
+    return get_channel(nn_seller)
+
+
+@pytest.fixture
+def nn_buyer_channel(nn_buyer):
+    return get_channel(nn_buyer)
