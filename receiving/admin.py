@@ -494,6 +494,7 @@ class MultipleFileInput(forms.ClearableFileInput):
 class MultipleFileField(forms.FileField):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".pdf,.ofd,.xml,.zip,.png,.jpg,.jpeg"}))
+        kwargs.setdefault("allow_empty_file", True)  # an empty file is one rejected item, not a refused upload
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):

@@ -40,7 +40,15 @@ from django.utils.translation import gettext_lazy as _
 
 from invoicing.actors import Actor, actor_label, actor_user, is_system
 from invoicing.documents.crosscheck import Checker
-from invoicing.documents.model import InvoiceDocument, InvoiceLine, InvoiceParty, ReviewReason
+from invoicing.documents.model import (
+    MISSING,
+    UNCERTAIN,
+    InvoiceDocument,
+    InvoiceLine,
+    InvoiceParty,
+    ReadResult,
+    ReviewReason,
+)
 from invoicing.events import event_record
 from invoicing.ids import QrPayloadError, compact_id, is_acceptable_tax_id, parse_invoice_qr
 from invoicing.models import Taxpayer
@@ -296,35 +304,31 @@ def collection_add_file(*, collection: Collection, name: str, data: bytes, actor
     input: whatever is wrong with the file is the item's reason."""
     authorize(actor, collection.taxpayer_id, P_COLLECT)
     _open_for_items(collection)
-    stored: str | None = None
     try:
-        item, stored = _add_file(collection, name=name, data=data, actor=actor)
-        return item
+        return _add_file(collection, name=name, data=data, actor=actor)
     except (PermissionDenied, ValidationError):
         raise
-    except Exception as exc:  # noqa: BLE001 - a file must never stop the batch
+    except Exception as exc:  # noqa: BLE001 - a file must never stop the batch (its stored bytes are already gone)
         logger.exception("collecting %r into batch %s failed", name, collection.pk)
-        if stored:
-            _unstore(stored)
         return collection_item_reject(
             collection=collection, name=name, rule="internal_error", actor=actor,
             reason=gettext("处理时发生内部错误（%(error)s），已记录，请稍后重试或联系管理员") % {"error": type(exc).__name__})
 
 
-def _add_file(collection: Collection, *, name: str, data: bytes, actor: Actor) -> tuple[CollectionItem, str | None]:
+def _add_file(collection: Collection, *, name: str, data: bytes, actor: Actor) -> CollectionItem:
     entity = collection.taxpayer
     if not data:
         return collection_item_reject(collection=collection, name=name, rule="empty_file", actor=actor,
-                                      reason=gettext("文件为空（0 字节）")), None
+                                      reason=gettext("文件为空（0 字节）"))
     if len(data) > max_file_bytes():
         return collection_item_reject(
             collection=collection, name=name, rule="oversize", actor=actor,
             reason=gettext("文件 %(size)s 字节，超过单个文件上限 %(limit)s 字节") % {
-                "size": len(data), "limit": max_file_bytes()}), None
+                "size": len(data), "limit": max_file_bytes()})
     sha = hashlib.sha256(data).hexdigest()
     existing = Carrier.objects.filter(taxpayer=entity, sha256=sha).select_related("invoice").first()
     if existing is not None:
-        return _duplicate(collection, name=name, carrier=existing, actor=actor), None
+        return _duplicate(collection, name=name, carrier=existing, actor=actor)
 
     fmt = reading.sniff_format(data, name)
     ext = reading.extension(name)
@@ -332,12 +336,12 @@ def _add_file(collection: Collection, *, name: str, data: bytes, actor: Actor) -
     if fmt is None:
         return collection_item_reject(
             collection=collection, name=name, rule="unknown_format", actor=actor,
-            reason=gettext("内容不是 PDF、OFD、XML 或图片（扩展名“%(ext)s”）") % {"ext": ext or "-"}), None
+            reason=gettext("内容不是 PDF、OFD、XML 或图片（扩展名“%(ext)s”）") % {"ext": ext or "-"})
     if fmt == reading.ARCHIVE:
         return collection_item_reject(
             collection=collection, name=name, rule="zip_in_zip" if "/" in name else "archive", actor=actor,
             reason=gettext("压缩包里的压缩包不展开，请解压后上传") if "/" in name
-            else gettext("压缩包请通过上传或命令行整体提交，由系统展开")), None
+            else gettext("压缩包请通过上传或命令行整体提交，由系统展开"))
     if ext and reading.EXTENSIONS.get(ext) not in (None, fmt):
         detail["extension_mismatch"] = gettext("扩展名为 .%(ext)s，内容是 %(fmt)s，按内容读取") % {
             "ext": ext, "fmt": fmt.upper()}
@@ -345,7 +349,7 @@ def _add_file(collection: Collection, *, name: str, data: bytes, actor: Actor) -
     read = reading.read_file(data, fmt)
     if read.refused:
         return collection_item_reject(collection=collection, name=name, rule=read.rule, actor=actor,
-                                      reason=read.message), None
+                                      reason=read.message)
     result = read.result
     assert result is not None
     values = reading.values_from_result(result) if result.document is not None else None
@@ -385,10 +389,10 @@ def _add_file(collection: Collection, *, name: str, data: bytes, actor: Actor) -
             _unstore(stored)
         raise
     _sync(collection, locked)
-    return item, None
+    return item
 
 
-def _key_unsure(values: InvoiceValues, result: Any) -> str:
+def _key_unsure(values: InvoiceValues, result: ReadResult) -> str:
     """Why these values must not key a record: a malformed key, or a key the reader is not sure of."""
     problem = reading.key_problem(values)
     if problem:
@@ -397,12 +401,12 @@ def _key_unsure(values: InvoiceValues, result: Any) -> str:
         reading_ = result.fields.get(name)
         if name == "code" and not values.code:
             continue
-        if reading_ is None or reading_.confidence in ("uncertain", "missing") or result.reasons_for(name):
+        if reading_ is None or reading_.confidence in (UNCERTAIN, MISSING) or result.reasons_for(name):
             return gettext("%(field)s读取不确定") % {"field": FIELD_WORDS[name]}
     return ""
 
 
-def _read_data(values: InvoiceValues | None, result: Any) -> dict[str, Any]:
+def _read_data(values: InvoiceValues | None, result: ReadResult) -> dict[str, Any]:
     return {
         "invoice": values.as_json() if values is not None else None,
         "fields": {name: [r.source, r.confidence] for name, r in result.fields.items()},

@@ -153,14 +153,14 @@ def test_the_upload_page_hands_files_and_zips_to_the_job_and_shows_the_batch(
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("b.xml", as_xml(small_document(number="25312000000000000402")))
     files = [SimpleUploadedFile("a.xml", as_xml(small_document(number="25312000000000000401"))),
-             SimpleUploadedFile("more.zip", archive.getvalue())]
+             SimpleUploadedFile("more.zip", archive.getvalue()), SimpleUploadedFile("empty.pdf", b"")]
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(url, {"taxpayer": pujiang.pk, "files": files})
     batch = Collection.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("admin:receiving_collection_change",
                                                                             args=[batch.pk])
-    assert (batch.status, batch.method, batch.created_count, batch.created_by) == (
-        CollectionStatus.DONE, Method.UPLOAD, 2, fiona)
+    assert (batch.status, batch.method, batch.created_count, batch.rejected_count, batch.created_by) == (
+        CollectionStatus.DONE, Method.UPLOAD, 2, 1, fiona)  # an empty file is one rejected item, not a refusal
     page = client.get(response["Location"]).content.decode()
     assert "more.zip/b.xml" in page
 
