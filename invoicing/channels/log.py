@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
+from invoicing.channels.base import ChannelDuplicate, ChannelError, ChannelRejected, ChannelUnavailable
 from invoicing.ids import is_valid_id_card
 from invoicing.models import ChannelCall
 from invoicing.redaction import redact_text
@@ -116,3 +117,14 @@ def record_call(
             )
     except Exception:  # noqa: BLE001 - the log is best effort; the caller's outcome matters more
         logger.exception("could not record channel call %s %s", operation, serial)
+
+
+def call_outcome(exc: ChannelError) -> tuple[str, str, str]:
+    """How the integration log names a call that ended in a channel error: (outcome, error code, message)."""
+    if isinstance(exc, ChannelDuplicate):
+        return "duplicate", exc.code, exc.message
+    if isinstance(exc, ChannelRejected):
+        return "rejected", exc.code, exc.message
+    if isinstance(exc, ChannelUnavailable):
+        return "unavailable", exc.code or exc.kind, exc.message
+    return "error", exc.code, exc.message

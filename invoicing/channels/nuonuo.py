@@ -72,7 +72,7 @@ from invoicing.channels.base import (
     TaxChannel,
     VoidResult,
 )
-from invoicing.channels.log import record_call
+from invoicing.channels.log import call_outcome, record_call
 from invoicing.channels.models import ChannelInvoiceRef
 from invoicing.channels.nuonuo_callback import callback_url
 from invoicing.channels.tokens import TokenGrant, token_get, token_invalidate
@@ -400,17 +400,8 @@ class NuonuoChannel(TaxChannel):
         except _TokenRefused as exc:
             outcome, code, message = "unavailable", exc.code, exc.message
             raise
-        except ChannelDuplicate as exc:
-            outcome, code, message = "duplicate", exc.code, exc.message
-            raise
-        except ChannelRejected as exc:
-            outcome, code, message = "rejected", exc.code, exc.message
-            raise
-        except ChannelUnavailable as exc:
-            outcome, code, message = "unavailable", exc.code or exc.kind, exc.message
-            raise
         except ChannelError as exc:
-            outcome, code, message = "error", exc.code, exc.message
+            outcome, code, message = call_outcome(exc)
             raise
         finally:
             record_call(

@@ -57,7 +57,7 @@ from invoicing.channels.base import (
     VerifyResult,
     VoidResult,
 )
-from invoicing.channels.log import record_call
+from invoicing.channels.log import call_outcome, record_call
 
 if TYPE_CHECKING:
     from invoicing.models import Taxpayer
@@ -294,17 +294,8 @@ class SandboxChannel(TaxChannel):
             result = self._interpret(raw.status, answer)
             outcome, message = "ok", str(answer.get("message", ""))
             return result
-        except ChannelDuplicate as exc:
-            outcome, code, message = "duplicate", exc.code, exc.message
-            raise
-        except ChannelRejected as exc:
-            outcome, code, message = "rejected", exc.code, exc.message
-            raise
-        except ChannelUnavailable as exc:
-            outcome, code, message = "unavailable", exc.code or exc.kind, exc.message
-            raise
         except ChannelError as exc:
-            outcome, code, message = "error", exc.code, exc.message
+            outcome, code, message = call_outcome(exc)
             raise
         except Exception as exc:
             outcome, message = "error", f"{exc.__class__.__name__}: {exc}"
