@@ -129,6 +129,20 @@ _Child = TypeVar("_Child", bound=models.Model)
 _Parent = TypeVar("_Parent", bound=models.Model)
 
 
+class ReadOnlyAdminMixin:
+    """Rows that only services write: the admin shows them and adds, changes and deletes none (Django then drops
+    the delete action too)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return False
+
+
 class ReadonlyInline(admin.TabularInline[_Child, _Parent]):
     """Lines shown on a parent's page that only its services write."""
 

@@ -27,6 +27,7 @@ from invoicing.admin import (
     CappedCountPaginator,
     EntityScopedAdminMixin,
     EventsReadonlyMixin,
+    ReadOnlyAdminMixin,
     ReadonlyInline,
     money_column,
     person_column,
@@ -163,7 +164,8 @@ class SourceInline(ReadonlyInline):
 
 
 @admin.register(ReceivedInvoice)
-class ReceivedInvoiceAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+class ReceivedInvoiceAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+    # Invoices come in through batches (upload, scanner, manual entry, the command line) and are never deleted.
     list_display = ("invoice_key", "kind", "seller_link", "money_total", "issue_date", "review_state", "use_state",
                     "taxpayer")
     list_filter = ("review_state", "use_state", "kind", "platform_status", SourceFilter, SellerFilter, "issue_date",
@@ -231,20 +233,6 @@ class ReceivedInvoiceAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mo
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in ReceivedInvoice._meta.fields] + ["reasons_table", "events_table", "red_mark",
                                                                   "other_buyer_mark"]
-
-    def has_add_permission(self, request):
-        return False  # invoices come in through batches: upload, scanner, manual entry, the command line
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # received invoices are never deleted
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
@@ -419,7 +407,7 @@ class AwaitingEntryFilter(admin.SimpleListFilter):
 
 
 @admin.register(Carrier)
-class CarrierAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
+class CarrierAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, admin.ModelAdmin):
     list_display = ("original_name", "format", "invoice_link", "reader", "needs_review", "created_at", "taxpayer")
     list_filter = (AwaitingEntryFilter, "format", "needs_review", "taxpayer")
     search_fields = ("original_name", "=invoice__number")
@@ -443,20 +431,6 @@ class CarrierAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -542,7 +516,7 @@ def _items_payload(items) -> list[dict]:
 
 
 @admin.register(Collection)
-class CollectionAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+class CollectionAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
     list_display = ("__str__", "taxpayer", "method", "status", "progress", "created_count", "attached_count",
                     "duplicate_count", "review_count", "rejected_count", "person_created_by", "created_at")
     list_filter = ("method", "status", "taxpayer")
@@ -562,20 +536,6 @@ class CollectionAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAd
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
     def get_urls(self):
         view = self.admin_site.admin_view
