@@ -8,11 +8,14 @@ trusted and is recorded under its name. ``None`` is the same as ``SYSTEM``: the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils.translation import pgettext_lazy
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User  # the user model (AUTH_USER_MODEL is not swapped)
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ def is_system(actor: Actor) -> bool:
     return actor is None or isinstance(actor, SystemActor)
 
 
-def actor_user(actor: Actor) -> AbstractBaseUser | None:
+def actor_user(actor: Actor) -> User | None:
     """The actor as a user row for a foreign key, or None (the system, an API client principal)."""
     return actor if isinstance(actor, get_user_model()) else None
 

@@ -53,7 +53,7 @@ def staging_dir(collection_id: int) -> Path:
 _UNSAFE = re.compile(r"[^\w.\-]+")
 
 
-def upload_stage(*, taxpayer: Taxpayer, files: Sequence[UploadedFile], actor: Actor,
+def upload_stage(*, taxpayer: Taxpayer, files: Sequence[UploadedFile[bytes]], actor: Actor,
                  limits: bundles.Limits | None = None) -> Collection:
     """Keep an upload's files until the job reads them, and queue the job. Over the limits (files, or bytes once
     ZIPs are expanded), nothing is queued and a ValidationError says why."""

@@ -16,11 +16,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from django.conf import settings
+from django.core.management.base import OutputWrapper
 
 from invoicing.actors import SystemActor
 from invoicing.documents import documents_environment_problems, render_pdf, write_ofd, write_xml
 from invoicing.documents.demo import demo_document
-from invoicing.documents.model import InvoiceLine, InvoiceParty
+from invoicing.documents.model import InvoiceDocument, InvoiceLine, InvoiceParty
 from invoicing.models import Taxpayer
 from receiving import services
 from receiving.models import Method, ReceivedInvoice
@@ -31,7 +32,7 @@ SUPPLIER = ("杭州西湖云计算服务有限公司", "91330106MA2GL8XY7N")
 FIXTURES = Path(settings.BASE_DIR) / "tests" / "fixtures"
 
 
-def _invoice(number: str, amount: str, buyer: Taxpayer):
+def _invoice(number: str, amount: str, buyer: Taxpayer) -> InvoiceDocument:
     a = Decimal(amount)
     tax = (a * Decimal("0.06")).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     line = InvoiceLine(line_no=1, item_name="*信息技术服务*云服务器租用", short_name="信息技术服务", amount=a,
@@ -43,7 +44,7 @@ def _invoice(number: str, amount: str, buyer: Taxpayer):
         remark="云服务器 2026 年 3 月")
 
 
-def seed(stdout=None) -> None:
+def seed(stdout: OutputWrapper | None = None) -> None:
     entity = Taxpayer.objects.filter(credit_code=YUNTU).first()
     if entity is None or ReceivedInvoice.objects.filter(taxpayer=entity).exists():
         return

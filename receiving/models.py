@@ -12,7 +12,9 @@ Every row here is written by ``receiving/services.py``; the models hold fields, 
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -231,7 +233,7 @@ class ReceivedInvoice(models.Model):
 
     @transition(field=review_state, source=[ReviewState.CLEAR, ReviewState.RESOLVED, ReviewState.NEEDS_REVIEW],
                 target=ReviewState.NEEDS_REVIEW)
-    def flag_for_review(self, *, reasons: list[dict]) -> None:
+    def flag_for_review(self, *, reasons: list[dict[str, Any]]) -> None:
         known = {(r.get("field"), r.get("code"), r.get("message")) for r in self.review_reasons}
         self.review_reasons = [*self.review_reasons,
                                *(r for r in reasons if (r.get("field"), r.get("code"), r.get("message")) not in known)]
@@ -374,12 +376,12 @@ class Collection(models.Model):
         pass
 
     @transition(field=status, source=[CollectionStatus.OPEN, CollectionStatus.RUNNING], target=CollectionStatus.DONE)
-    def complete(self, *, at) -> None:
+    def complete(self, *, at: datetime) -> None:
         self.finished_at = at
 
     @transition(field=status, source=[CollectionStatus.OPEN, CollectionStatus.QUEUED, CollectionStatus.RUNNING],
                 target=CollectionStatus.FAILED)
-    def abort(self, *, at, message: str) -> None:
+    def abort(self, *, at: datetime, message: str) -> None:
         self.finished_at = at
         self.message = message
 

@@ -54,7 +54,7 @@ MAX_IMAGE_PIXELS = 40_000_000  # a phone photo is 12-50 Mpx at most after scalin
 
 # Reader names stored on the carrier.
 READER_XML, READER_OFD, READER_PDF, READER_QR = "xml", "ofd", "pdf-text", "qr"
-TRUST = {DataSource.XML: 4, DataSource.OFD: 3, DataSource.PDF: 2, DataSource.QR: 1, DataSource.MANUAL: 0}
+TRUST: dict[str, int] = {DataSource.XML: 4, DataSource.OFD: 3, DataSource.PDF: 2, DataSource.QR: 1, DataSource.MANUAL: 0}
 READER_SOURCE = {READER_XML: DataSource.XML, READER_OFD: DataSource.OFD, READER_PDF: DataSource.PDF,
                  READER_QR: DataSource.QR}
 
@@ -172,7 +172,7 @@ def _read_image(data: bytes) -> Reading:
     except Exception as exc:  # noqa: BLE001 - Pillow raises many unrelated types for damaged images
         raise MalformedDocument(f"image: cannot decode ({type(exc).__name__}: {exc})") from exc
     qr = None
-    for barcode in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode):
+    for barcode in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)):
         try:
             qr = parse_invoice_qr(barcode.text)
             break

@@ -30,6 +30,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -38,7 +39,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from invoicing.actors import Actor, actor_label, actor_user, is_system
+from invoicing.actors import Actor, SystemActor, actor_label, actor_user
 from invoicing.documents.crosscheck import Checker
 from invoicing.documents.model import (
     MISSING,
@@ -55,6 +56,7 @@ from invoicing.models import Taxpayer
 from invoicing.scoping import user_may_act_on
 from receiving import reading
 from receiving.models import (
+    LEGACY_KINDS,
     OUTCOME_COUNTERS,
     TICKET_KINDS,
     Carrier,
@@ -101,9 +103,10 @@ def max_file_bytes() -> int:
 
 def authorize(actor: Actor, taxpayer_id: int | None, *perms: str) -> None:
     """Raise PermissionDenied unless ``actor`` holds ``perms`` on the entity (the system is trusted)."""
-    if is_system(actor):
+    if actor is None or isinstance(actor, SystemActor):  # is_system(actor), spelled out so that mypy narrows
         return
-    if not getattr(actor, "is_authenticated", False) or not actor.is_active or not hasattr(actor, "has_perm"):
+    # Only a user row holds permissions (an API client principal does not: it acts through its own checks).
+    if not getattr(actor, "is_authenticated", False) or not actor.is_active or not isinstance(actor, User):
         raise PermissionDenied(gettext("未登录或账号已停用"))
     if perms and not all(actor.has_perm(p) for p in perms):
         raise PermissionDenied(gettext("没有执行此操作的权限"))
@@ -463,7 +466,7 @@ def _same(name: str, old: Any, new: Any) -> bool:
             return Decimal(old) == Decimal(new)
         except (InvalidOperation, TypeError):
             return False
-    return old == new
+    return bool(old == new)
 
 
 def _shown(value: Any) -> str:
@@ -530,7 +533,8 @@ def _record_create(entity: Taxpayer, *, values: InvoiceValues, source: str, reas
                    other_buyer: bool) -> ReceivedInvoice:
     review = bool(reasons)
     fields = {name: getattr(values, name) for name in reading.VALUE_FIELDS}
-    if None not in (values.amount, values.tax, values.total) and values.amount + values.tax != values.total:
+    if (values.amount is not None and values.tax is not None and values.total is not None
+            and values.amount + values.tax != values.total):
         fields["tax"] = None  # the three disagree (the reasons say so, with the figures): keep no wrong triple
     fields = {name: _fit(name, value) for name, value in fields.items()}
     record = ReceivedInvoice(
@@ -583,7 +587,8 @@ def _attach(collection: Collection, *, record: ReceivedInvoice, name: str, value
                 "field": FIELD_WORDS[field_name], "fmt": carrier.get_format_display(), "new": _shown(new),
                 "old": _shown(old)},
         })
-    if None not in (record.amount, record.tax, record.total) and record.amount + record.tax != record.total:
+    if (record.amount is not None and record.tax is not None and record.total is not None
+            and record.amount + record.tax != record.total):
         for money_field in ("amount", "tax", "total"):  # filling would make a wrong triple: the conflict says why
             if money_field in filled:
                 setattr(record, money_field, None)
@@ -769,7 +774,7 @@ def manual_values(*, kind: str, number: str, code: str = "", issue_date: date | 
         buyer_name=(buyer_name or "").strip(), buyer_tax_id=compact_id(buyer_tax_id or ""),
         amount=money["amount"], tax=money["tax"], total=money["total"], check_code=(check_code or "").strip(),
         remark=remark or "")
-    if values.kind in reading.LEGACY_KINDS and values.number.isdigit() and len(values.number) < 8:
+    if values.kind in LEGACY_KINDS and values.number.isdigit() and len(values.number) < 8:
         values.number = values.number.zfill(8)  # "不满8位请左补0" (domain.md §2.2)
     if kind in ReceivedKind.values:
         problem = reading.key_problem(values)
@@ -789,7 +794,7 @@ def manual_values(*, kind: str, number: str, code: str = "", issue_date: date | 
                                         quantity=_decimal_or_none(raw.get("quantity"), "quantity", {}),
                                         unit_price=_decimal_or_none(raw.get("unit_price"), "unit_price", {}),
                                         tax_rate=rate, tax=tax_, tax_code=str(raw.get("tax_code") or "")))
-    if not errors and money["amount"] is not None and money["tax"] is not None:
+    if not errors and money["amount"] is not None and money["tax"] is not None and money["total"] is not None:
         doc = InvoiceDocument(number=values.number, kind=kind, issue_date=values.issue_date,
                               seller=InvoiceParty(values.seller_name, values.seller_tax_id),
                               buyer=InvoiceParty(values.buyer_name, values.buyer_tax_id),

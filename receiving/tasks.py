@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import NotRequired, TypedDict
 
 from celery import shared_task
 from django.contrib.auth import get_user_model
@@ -14,8 +15,16 @@ from receiving.models import Collection, CollectionStatus
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="receiving.collect_upload")
-def collect_upload_task(collection_id: int, user_id: int | None) -> dict:
+class UploadJobResult(TypedDict):
+    """What the upload job returns (kept by the Celery result backend)."""
+
+    collection: int
+    status: str
+    processed: NotRequired[int]
+
+
+@shared_task(name="receiving.collect_upload")  # type: ignore[untyped-decorator]  # Celery ships no type information
+def collect_upload_task(collection_id: int, user_id: int | None) -> UploadJobResult:
     """Read an upload's staged files into its batch. A job that a killed worker left half done is resumed where it
     stopped (its items are counted); a batch already finished is left alone."""
     collection = Collection.objects.select_related("taxpayer").get(pk=collection_id)

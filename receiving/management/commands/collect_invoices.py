@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext
 
-from invoicing.actors import SystemActor
+from invoicing.actors import Actor, SystemActor
 from invoicing.models import Taxpayer
 from receiving import bundles, collecting, services
 from receiving.models import CollectionItem, Method, Outcome, ReceivedInvoice
@@ -63,16 +63,16 @@ class Command(BaseCommand):
     help = ("Collect invoice files (PDF, OFD, XML, images; folders and ZIP archives are expanded) into an entity's "
             "receiving pool. Prints one JSON object per file; exits 1 when any file was rejected.")
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--entity", required=True, help="the receiving entity's 统一社会信用代码 (credit code)")
         parser.add_argument("--user", default="", help="act as this user (their permissions and entities apply)")
         parser.add_argument("paths", nargs="+", help="files, folders or ZIP archives")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         entity = Taxpayer.objects.filter(credit_code=options["entity"].strip().upper()).first()
         if entity is None:
             raise CommandError(f"no entity with credit code {options['entity']!r}")
-        actor: Any = CLI
+        actor: Actor = CLI
         if options["user"]:
             actor = get_user_model().objects.filter(username=options["user"]).first()
             if actor is None:
