@@ -52,7 +52,7 @@ check: dev-venv ## Django checks, migrations check, lint (ruff, mypy)
 	DEBUG=1 $(BIN)/mypy
 	$(BIN)/lint-imports
 
-lint: dev-venv ## ruff, mypy (strict on invoicing/; [tool.mypy]) and the import contracts ([tool.importlinter])
+lint: dev-venv ## ruff, mypy (strict on invoicing/, receiving/, deduction/; [tool.mypy]) and the import contracts ([tool.importlinter])
 	$(BIN)/ruff check .
 	DEBUG=1 $(BIN)/mypy
 	$(BIN)/lint-imports

@@ -125,6 +125,13 @@ def flag_column(model: type[models.Model], field: str) -> AdminColumn:
     return admin.display(description=_verbose_name(model, field), ordering=field)(display)
 
 
+class AdminRequest(HttpRequest):
+    """The request of a view the admin site wraps (``admin_site.admin_view``): only an active staff user gets in, so
+    ``request.user`` is a user row, never AnonymousUser (the stubs' pattern for views behind a login)."""
+
+    user: User
+
+
 _Child = TypeVar("_Child", bound=models.Model)
 _Parent = TypeVar("_Parent", bound=models.Model)
 

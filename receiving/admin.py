@@ -7,15 +7,20 @@ queries whatever their size (capped count, select_related, one query for the sel
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypedDict, cast
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
-from django.db.models import Exists, OuterRef
-from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
+from django.core.files.uploadedfile import UploadedFile
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import capfirst
@@ -24,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 
 from invoicing.actors import actor_label_words
 from invoicing.admin import (
+    AdminRequest,
     CappedCountPaginator,
     EntityScopedAdminMixin,
     EventsReadonlyMixin,
@@ -36,12 +42,14 @@ from invoicing.admin_messages import error_text
 from invoicing.documents.model import parse_rate
 from invoicing.events import event_record
 from invoicing.formatting import person_name, rate
-from invoicing.scoping import allowed_taxpayers, scope_queryset
+from invoicing.models import Taxpayer
+from invoicing.scoping import MaybeUser, allowed_taxpayers, scope_queryset
 from receiving import bundles, collecting, services
 from receiving.models import (
     CARRIER_CONTENT_TYPES,
     Carrier,
     Collection,
+    CollectionItem,
     CollectionStatus,
     Method,
     Outcome,
@@ -52,10 +60,15 @@ from receiving.models import (
     Source,
 )
 
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups
+    from django.utils.datastructures import _ListOrTuple
+    from django_stubs_ext import StrOrPromise
+
 P_DOWNLOAD = "receiving.download_carrier"
 
 
-def may_download(request) -> bool:
+def may_download(request: HttpRequest) -> bool:
     """Files of received invoices: like issued invoice files, only for those who hold the download permission."""
     return request.user.has_perm(P_DOWNLOAD)
 
@@ -74,10 +87,12 @@ class SourceFilter(admin.SimpleListFilter):
     title = _("采集方式")
     parameter_name = "source"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest,
+                model_admin: admin.ModelAdmin[Any]) -> Sequence[tuple[str, StrOrPromise]]:
         return Method.choices
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest,
+                 queryset: QuerySet[ReceivedInvoice]) -> QuerySet[ReceivedInvoice]:
         if self.value() in Method.values:
             return queryset.filter(Exists(Source.objects.filter(invoice=OuterRef("pk"), method=self.value())))
         return queryset
@@ -92,7 +107,7 @@ class SellerFilter(admin.SimpleListFilter):
     RECENT = 500
     SHOWN = 15
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         recent = model_admin.get_queryset(request).order_by("-created_at", "-id").values_list(
             "seller_tax_id", "seller_name")[: self.RECENT]
         choices: dict[str, str] = {}
@@ -104,67 +119,73 @@ class SellerFilter(admin.SimpleListFilter):
             choices[value] = value
         return list(choices.items())
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest,
+                 queryset: QuerySet[ReceivedInvoice]) -> QuerySet[ReceivedInvoice]:
         return queryset.filter(seller_tax_id=self.value()) if self.value() else queryset
 
 
-class ReceivedInvoiceLineInline(ReadonlyInline):
+class ReceivedInvoiceLineInline(ReadonlyInline[ReceivedInvoiceLine, ReceivedInvoice]):
     model = ReceivedInvoiceLine
     fields = ("line_no", "item_name", "spec", "unit", "quantity", "unit_price", "amount", "tax_rate_shown", "tax",
               "tax_code")
     readonly_fields = fields
 
     @admin.display(description=_("税率/征收率"))
-    def tax_rate_shown(self, obj):
+    def tax_rate_shown(self, obj: ReceivedInvoiceLine) -> str:
         return rate(obj.tax_rate) if obj.tax_rate is not None else (obj.tax_rate_text or "-")
 
 
-class CarrierInline(ReadonlyInline):
+class CarrierInline(ReadonlyInline[Carrier, ReceivedInvoice]):
     model = Carrier
     fk_name = "invoice"
     verbose_name_plural = _("发票文件（载体）")
 
-    def get_fields(self, request, obj=None):
+    @staticmethod
+    def _fields(request: HttpRequest) -> list[str]:
         base = ["format", "original_name", "reader", "read_problems", "size", "created_at"]
         return [*base, "file_links"] if may_download(request) else base
 
-    def get_readonly_fields(self, request, obj=None):
-        return self.get_fields(request, obj)
+    def get_fields(self, request: HttpRequest, obj: ReceivedInvoice | None = None) -> _FieldGroups:
+        return [*self._fields(request)]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ReceivedInvoice | None = None) -> _ListOrTuple[str]:
+        return self._fields(request)
 
     @admin.display(description=_("读取问题"))
-    def read_problems(self, obj):
+    def read_problems(self, obj: Carrier) -> str:
         if not obj.review_reasons:
             return "-"
         return format_html_join("", "<div>{}</div>", ((r.get("message", ""),) for r in obj.review_reasons))
 
     @admin.display(description=_("文件"))
-    def file_links(self, obj):
+    def file_links(self, obj: Carrier) -> str:
         return format_html('<a href="{}" target="_blank" rel="noopener">{}</a> · <a href="{}">{}</a>',
                            carrier_download_url(obj, inline=True), gettext("预览"), carrier_download_url(obj),
                            gettext("下载"))
 
 
-class SourceInline(ReadonlyInline):
+class SourceInline(ReadonlyInline[Source, ReceivedInvoice]):
     model = Source
     fields = ("method", "batch", "who", "created_at")
     readonly_fields = fields
     verbose_name_plural = _("来源")
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Source]:
         return super().get_queryset(request).select_related("actor", "collection")
 
     @admin.display(description=_("采集批次"))
-    def batch(self, obj):
+    def batch(self, obj: Source) -> str:
         return format_html('<a href="{}">#{}</a>', reverse("admin:receiving_collection_change",
                                                            args=[obj.collection_id]), obj.collection_id)
 
     @admin.display(description=_("操作方"))
-    def who(self, obj):
+    def who(self, obj: Source) -> str:
         return person_name(obj.actor) if obj.actor_id else actor_label_words(obj.actor_label or "system")
 
 
 @admin.register(ReceivedInvoice)
-class ReceivedInvoiceAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+class ReceivedInvoiceAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin,
+                           admin.ModelAdmin[ReceivedInvoice]):
     # Invoices come in through batches (upload, scanner, manual entry, the command line) and are never deleted.
     list_display = ("invoice_key", "kind", "seller_link", "money_total", "issue_date", "review_state", "use_state",
                     "taxpayer")
@@ -194,30 +215,30 @@ class ReceivedInvoiceAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsRea
     money_total = money_column(ReceivedInvoice, "total")
 
     @admin.display(description=_("发票代码/号码"), ordering="number")
-    def invoice_key(self, obj):
+    def invoice_key(self, obj: ReceivedInvoice) -> str:
         return str(obj)
 
     @admin.display(description=_("销售方"), ordering="seller_name")
-    def seller_link(self, obj):
+    def seller_link(self, obj: ReceivedInvoice) -> str:
         if not obj.seller_tax_id:
             return obj.seller_name or "-"
         return format_html('<a href="?{}" title="{}">{}</a>', urlencode({"seller": obj.seller_tax_id}),
                            obj.seller_tax_id, obj.seller_name or obj.seller_tax_id)
 
     @admin.display(description=_("购买方非本主体"), ordering="other_buyer")
-    def other_buyer_mark(self, obj):
+    def other_buyer_mark(self, obj: ReceivedInvoice) -> str:
         """是 when flagged, nothing when not (a red cross would read as an error)."""
         return gettext("是") if obj.other_buyer else ""
 
     @admin.display(description=_("红字发票"), ordering="is_red")
-    def red_mark(self, obj):
+    def red_mark(self, obj: ReceivedInvoice) -> str:
         return gettext("红字") if obj.is_red else ""
 
     @admin.display(description=_("复核原因"))
-    def reasons_table(self, obj):
+    def reasons_table(self, obj: ReceivedInvoice) -> str:
         if not obj.review_reasons:
             return "-"
-        rows = []
+        rows: list[tuple[str, str, str, str]] = []
         for r in obj.review_reasons:
             values = r.get("values") or {}
             shown = (gettext("记录：%(record)s；文件：%(file)s") % {"record": values.get("record", ""),
@@ -230,11 +251,11 @@ class ReceivedInvoiceAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsRea
                            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
                                             rows))
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: ReceivedInvoice | None = None) -> list[str]:
         return [f.name for f in ReceivedInvoice._meta.fields] + ["reasons_table", "events_table", "red_mark",
                                                                   "other_buyer_mark"]
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra_context = extra_context or {}
         if request.user.has_perm(services.P_COLLECT):
             extra_context["upload_url"] = reverse("admin:receiving_collection_upload")
@@ -242,17 +263,17 @@ class ReceivedInvoiceAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsRea
             extra_context["manual_url"] = reverse("admin:receiving_receivedinvoice_manual")
         return super().changelist_view(request, extra_context)
 
-    def may_review(self, request, obj) -> bool:
+    def may_review(self, request: HttpRequest, obj: ReceivedInvoice | None) -> bool:
         return (obj is not None and obj.review_state == ReviewState.NEEDS_REVIEW
                 and request.user.has_perm(services.P_REVIEW))
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [path("<int:pk>/review/", view(self.review_view), name="receiving_receivedinvoice_review"),
                 path("manual/", view(self.manual_view), name="receiving_receivedinvoice_manual")] + \
             super().get_urls()
 
-    def manual_view(self, request):
+    def manual_view(self, request: AdminRequest) -> HttpResponse:
         """手工录入: an invoice typed from paper, or from a file the readers could not read (``?carrier=``, shown
         beside the form). Checked like a reader's result by ``received_invoice_create_manual``."""
         if not request.user.has_perm(services.P_COLLECT):
@@ -292,7 +313,7 @@ class ReceivedInvoiceAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsRea
                    "media": self.media + form.media}
         return TemplateResponse(request, "admin/receiving/receivedinvoice/manual.html", context)
 
-    def review_view(self, request, pk):
+    def review_view(self, request: AdminRequest, pk: int) -> HttpResponse:
         record = get_object_or_404(self.get_queryset(request), pk=pk)
         if not self.may_review(request, record):
             raise PermissionDenied
@@ -312,7 +333,8 @@ class ReceivedInvoiceAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsRea
                    "reasons": self.reasons_table(record)}
         return TemplateResponse(request, "admin/receiving/receivedinvoice/review.html", context)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra_context = extra_context or {}
         obj = self.get_object(request, object_id)
         extra_context["may_review"] = self.may_review(request, obj)
@@ -323,8 +345,14 @@ class ReceivedInvoiceAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsRea
         return super().change_view(request, object_id, form_url, extra_context)
 
 
+def _limit_taxpayers(form: forms.Form, user: MaybeUser) -> None:
+    """The form's 收票主体 choices: the entities the user may act on (the field is declared without a queryset)."""
+    cast("forms.ModelChoiceField[Taxpayer]", form.fields["taxpayer"]).queryset = allowed_taxpayers(user)
+
+
 class ManualForm(forms.Form):
-    taxpayer = forms.ModelChoiceField(label=capfirst(_("收票主体")), queryset=None, empty_label=None)
+    taxpayer: forms.ModelChoiceField[Taxpayer] = forms.ModelChoiceField(label=capfirst(_("收票主体")), queryset=None,
+                                                                        empty_label=None)
     kind = forms.ChoiceField(label=capfirst(_("票种")), choices=ReceivedKind.choices)
     code = forms.CharField(label=capfirst(_("发票代码")), max_length=12, required=False,
                            help_text=_("税控发票 10 或 12 位；数电发票为空"))
@@ -340,9 +368,9 @@ class ManualForm(forms.Form):
     total = forms.DecimalField(label=capfirst(_("价税合计")), max_digits=18, decimal_places=2, required=False)
     remark = forms.CharField(label=capfirst(_("备注")), required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
-    def __init__(self, *args, user=None, **kwargs):
+    def __init__(self, *args: Any, user: MaybeUser = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["taxpayer"].queryset = allowed_taxpayers(user)
+        _limit_taxpayers(self, user)
 
 
 class ManualLineForm(forms.Form):
@@ -352,7 +380,7 @@ class ManualLineForm(forms.Form):
                                help_text=_("如 6% 或 0.06；免税留空"))
     tax = forms.DecimalField(label=capfirst(_("税额")), max_digits=18, decimal_places=2, required=False)
 
-    def clean_tax_rate(self):
+    def clean_tax_rate(self) -> Decimal | None:
         text = self.cleaned_data.get("tax_rate") or ""
         if not text.strip():
             return None
@@ -365,7 +393,7 @@ class ManualLineForm(forms.Form):
 ManualLineFormSet = forms.formset_factory(ManualLineForm, extra=3, max_num=50)
 
 
-def manual_initial(carrier: Carrier | None) -> dict:
+def manual_initial(carrier: Carrier | None) -> dict[str, Any]:
     """What a file the readers could not fully read did give (its QR code, say), to start the entry from."""
     if carrier is None:
         return {}
@@ -395,10 +423,11 @@ class AwaitingEntryFilter(admin.SimpleListFilter):
     title = _("关联发票")
     parameter_name = "linked"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest,
+                model_admin: admin.ModelAdmin[Any]) -> tuple[tuple[str, StrOrPromise], ...]:
         return (("no", _("待人工录入")), ("yes", _("已关联发票")))
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Carrier]) -> QuerySet[Carrier]:
         if self.value() == "no":
             return queryset.filter(invoice__isnull=True)
         if self.value() == "yes":
@@ -407,7 +436,7 @@ class AwaitingEntryFilter(admin.SimpleListFilter):
 
 
 @admin.register(Carrier)
-class CarrierAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, admin.ModelAdmin):
+class CarrierAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, admin.ModelAdmin[Carrier]):
     list_display = ("original_name", "format", "invoice_link", "reader", "needs_review", "created_at", "taxpayer")
     list_filter = (AwaitingEntryFilter, "format", "needs_review", "taxpayer")
     search_fields = ("original_name", "=invoice__number")
@@ -416,9 +445,10 @@ class CarrierAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, admin.ModelAdmin)
     paginator = CappedCountPaginator
     fields = ("taxpayer", "invoice", "original_name", "format", "size", "sha256", "reader", "needs_review",
               "problems", "created_at")
+    readonly_fields = fields
 
     @admin.display(description=_("发票"), ordering="invoice__number")
-    def invoice_link(self, obj):
+    def invoice_link(self, obj: Carrier) -> str:
         if obj.invoice_id is None:
             return format_html('<a href="{}?{}">{}</a>', reverse("admin:receiving_receivedinvoice_manual"),
                                urlencode({"carrier": obj.pk}), gettext("待人工录入：去录入"))
@@ -426,18 +456,15 @@ class CarrierAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, admin.ModelAdmin)
                                                           args=[obj.invoice_id]), obj.invoice)
 
     @admin.display(description=_("读取问题"))
-    def problems(self, obj):
+    def problems(self, obj: Carrier) -> str:
         return format_html_join("", "<div>{}</div>", ((r.get("message", ""),) for r in obj.review_reasons)) or "-"
 
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
-
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [path("<int:pk>/download/", view(self.download_view), name="receiving_carrier_download")] + \
             super().get_urls()
 
-    def download_view(self, request, pk):
+    def download_view(self, request: AdminRequest, pk: int) -> FileResponse:
         """The file as received, for those who may download files, of an entity they may see (else 404)."""
         if not may_download(request):
             raise PermissionDenied
@@ -466,12 +493,12 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 
 class MultipleFileField(forms.FileField):
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".pdf,.ofd,.xml,.zip,.png,.jpg,.jpeg"}))
         kwargs.setdefault("allow_empty_file", True)  # an empty file is one rejected item, not a refused upload
         super().__init__(*args, **kwargs)
 
-    def clean(self, data, initial=None):
+    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile[bytes]]:
         single = super().clean
         if isinstance(data, (list, tuple)):
             return [single(d, initial) for d in data]
@@ -479,30 +506,46 @@ class MultipleFileField(forms.FileField):
 
 
 class UploadForm(forms.Form):
-    taxpayer = forms.ModelChoiceField(label=capfirst(_("收票主体")), queryset=None,
-                                      help_text=_("发票的购买方；购买方不是该主体的发票也会保留并标记"))
-    files = MultipleFileField(label=capfirst(_("文件")),
+    taxpayer: forms.ModelChoiceField[Taxpayer] = forms.ModelChoiceField(
+        label=capfirst(_("收票主体")), queryset=None, help_text=_("发票的购买方；购买方不是该主体的发票也会保留并标记"))
+    # The form's metaclass takes declared fields out of the class, so this field does not shadow BaseForm.files (the
+    # submitted files), which the stubs cannot tell.
+    files = MultipleFileField(label=capfirst(_("文件")),  # type: ignore[assignment]
                               help_text=_("可一次选择多个 PDF、OFD、XML 或图片，或一个 ZIP 压缩包"))
 
-    def __init__(self, *args, user=None, **kwargs):
+    def __init__(self, *args: Any, user: MaybeUser = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["taxpayer"].queryset = allowed_taxpayers(user)
+        _limit_taxpayers(self, user)
 
 
 class ScannerForm(forms.Form):
-    taxpayer = forms.ModelChoiceField(label=capfirst(_("收票主体")), queryset=None, empty_label=None)
+    taxpayer: forms.ModelChoiceField[Taxpayer] = forms.ModelChoiceField(label=capfirst(_("收票主体")), queryset=None,
+                                                                        empty_label=None)
     payload = forms.CharField(label=capfirst(_("二维码内容")), max_length=500, required=False, strip=False,
                               widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "size": 80}),
                               help_text=_("把光标放在这里，用扫码枪扫发票上的二维码；也可以粘贴二维码内容后按回车"))
     collection = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, user=None, **kwargs):
+    def __init__(self, *args: Any, user: MaybeUser = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["taxpayer"].queryset = allowed_taxpayers(user)
+        _limit_taxpayers(self, user)
 
 
-def _items_payload(items) -> list[dict]:
-    out = []
+class ItemPayload(TypedDict):
+    """One batch item as the batch pages' scripts read it."""
+
+    position: int
+    name: str
+    outcome: str
+    outcome_label: str
+    reason: str
+    invoice: str
+    invoice_url: str
+    carrier_url: str
+
+
+def _items_payload(items: Iterable[CollectionItem]) -> list[ItemPayload]:
+    out: list[ItemPayload] = []
     for item in items:
         out.append({
             "position": item.position, "name": item.name, "outcome": item.outcome,
@@ -516,7 +559,7 @@ def _items_payload(items) -> list[dict]:
 
 
 @admin.register(Collection)
-class CollectionAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+class CollectionAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin[Collection]):
     list_display = ("__str__", "taxpayer", "method", "status", "progress", "created_count", "attached_count",
                     "duplicate_count", "review_count", "rejected_count", "person_created_by", "created_at")
     list_filter = ("method", "status", "taxpayer")
@@ -527,17 +570,15 @@ class CollectionAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonly
     fields = ("taxpayer", "method", "status", "note", "progress", "created_count", "attached_count",
               "duplicate_count", "review_count", "rejected_count", "message", "person_created_by", "created_at",
               "finished_at", "events_table")
+    readonly_fields = fields
 
     person_created_by = person_column("created_by", _("操作人"))
 
     @admin.display(description=_("进度"))
-    def progress(self, obj):
+    def progress(self, obj: Collection) -> str:
         return f"{obj.processed}/{obj.total}"
 
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
-
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [
             path("upload/", view(self.upload_view), name="receiving_collection_upload"),
@@ -546,14 +587,14 @@ class CollectionAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonly
             path("<int:pk>/status/", view(self.status_view), name="receiving_collection_status"),
         ] + super().get_urls()
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra_context = extra_context or {}
         if request.user.has_perm(services.P_COLLECT):
             extra_context["upload_url"] = reverse("admin:receiving_collection_upload")
             extra_context["scanner_url"] = reverse("admin:receiving_collection_scanner")
         return super().changelist_view(request, extra_context)
 
-    def status_view(self, request, pk):
+    def status_view(self, request: AdminRequest, pk: int) -> JsonResponse:
         """The batch's progress and its items after ``?after=<position>``, for the page that follows a job."""
         collection = get_object_or_404(self.get_queryset(request), pk=pk)
         try:
@@ -570,7 +611,8 @@ class CollectionAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonly
             "items": _items_payload(items),
         })
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra_context = extra_context or {}
         obj = self.get_object(request, object_id)
         if obj is not None:
@@ -581,7 +623,7 @@ class CollectionAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonly
                                                       CollectionStatus.RUNNING)
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def scanner_view(self, request):
+    def scanner_view(self, request: AdminRequest) -> TemplateResponse:
         """扫码枪: one field; the scanner types an invoice's QR payload and Enter, the page posts it and shows the
         result without reloading. The batch starts with the first scan and is closed by the button."""
         if not request.user.has_perm(services.P_COLLECT):
@@ -591,7 +633,7 @@ class CollectionAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonly
                    "form": form, "scan_url": reverse("admin:receiving_collection_scan")}
         return TemplateResponse(request, "admin/receiving/scanner.html", context)
 
-    def scan_view(self, request):
+    def scan_view(self, request: AdminRequest) -> JsonResponse:
         """One scan (POST taxpayer, payload, and the batch once there is one), or ``finish=1`` to close the batch.
         Answers JSON: the item's outcome, reason and the invoice's link."""
         if request.method != "POST":
@@ -624,7 +666,7 @@ class CollectionAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonly
         return JsonResponse({**payload, "collection": collection.pk,
                              "collection_url": reverse("admin:receiving_collection_change", args=[collection.pk])})
 
-    def upload_view(self, request):
+    def upload_view(self, request: AdminRequest) -> HttpResponse:
         """Many files or a ZIP → one batch read by a Celery job → its page with the progress and each file's result."""
         if not request.user.has_perm(services.P_COLLECT):
             raise PermissionDenied
