@@ -686,7 +686,7 @@ class CollectJsonSerializer(ClientTaxpayerMixin, serializers.Serializer):
 class CollectFilesSerializer(ClientTaxpayerMixin, serializers.Serializer):
     """Invoice files (PDF, OFD, XML, images, or ZIPs of them), as multipart/form-data."""
 
-    taxpayer = TaxpayerField(required=False, allow_null=True, default=None,
+    taxpayer = TaxpayerField(required=False, default=None,
                              help_text=_("收票主体（购买方）的统一社会信用代码；客户端只有一个主体时可省略"))
     files = serializers.ListField(
         child=serializers.FileField(allow_empty_file=True, use_url=False), allow_empty=False,

@@ -270,6 +270,8 @@ SPECTACULAR_SETTINGS = {
         "RedReasonCodeEnum": "issuing.redletter.models.RedReasonCode",
         "RedFlushRequestStatusEnum": "issuing.redletter.models.RedFormState",
         "DeliveryStatusEnum": "delivery.models.DeliveryStatus",
+        "ReceivedKindEnum": "receiving.models.ReceivedKind",
+        "CollectOutcomeEnum": "receiving.models.Outcome",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.postprocess"],
 }
