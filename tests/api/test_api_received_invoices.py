@@ -9,11 +9,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from PIL import Image
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from PIL import Image
 
 from api import files as api_files
 from api.models import ApiClient
@@ -21,7 +21,7 @@ from invoicing.events import ACTION_LABELS
 from invoicing.ids import build_invoice_qr
 from invoicing.models import Event
 from receiving.models import Carrier, Collection, Method, ReceivedInvoice, ReviewState, Source, UseState
-from tests.api.conftest import assert_error
+from tests.api.conftest import Api, assert_error
 from tests.receiving.conftest import XIHU, as_ofd, as_xml, small_document
 
 pytestmark = pytest.mark.django_db
@@ -331,3 +331,14 @@ def test_the_detail_has_lines_sources_and_links_to_the_files(shop):
     assert [(c["url"], c["expires_at"]) for c in carriers] == [(None, None), (None, None)]
     assert_error(Client().get(xml["url"]), 404, "not_found")
     assert_error(shop.get("received-invoices/0.5/"), 404, "not_found")
+
+
+def test_errors_and_reasons_speak_english_when_asked(shop_credentials):
+    english = Api(shop_credentials.token, language="en")
+    future = (date.today() + timedelta(days=2)).isoformat()
+    error = assert_error(collect(english, {"invoices": [entered(issue_date=future)]}), 400, "validation_error")
+    assert error["fields"]["invoices[1].issue_date"] == ["The issue date cannot be later than today"]
+    settings_error = assert_error(collect(english, {"qr": ["x"], "invoices": [entered()]}), 400, "validation_error")
+    assert settings_error["fields"]["non_field_errors"][0].startswith("Send exactly one of qr")
+    item = collect(english, {"qr": ["hello"]}).json()["items"][0]
+    assert item["outcome"] == "rejected" and item["reason"].isascii()
