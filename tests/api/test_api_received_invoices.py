@@ -4,6 +4,7 @@ pool's list and detail with signed links to the files, limits, idempotency and e
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from datetime import date, timedelta
 from decimal import Decimal
@@ -342,3 +343,15 @@ def test_errors_and_reasons_speak_english_when_asked(shop_credentials):
     assert settings_error["fields"]["non_field_errors"][0].startswith("Send exactly one of qr")
     item = collect(english, {"qr": ["hello"]}).json()["items"][0]
     assert item["outcome"] == "rejected" and item["reason"].isascii()
+
+
+def test_the_schema_declares_both_bodies_the_answers_and_the_file_types(client):
+    openapi = json.loads(client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").content)
+    collect_op = openapi["paths"]["/api/v1/received-invoices/collect/"]["post"]
+    assert set(collect_op["requestBody"]["content"]) == {"multipart/form-data", "application/json"}
+    assert {"201", "400", "401", "413", "422", "429"} <= set(collect_op["responses"])
+    files = openapi["paths"]["/api/v1/received-files/{token}/"]["get"]["responses"]["200"]["content"]
+    assert set(files) == {"application/pdf", "application/ofd", "application/xml", "application/octet-stream"}
+    schemas = openapi["components"]["schemas"]
+    assert schemas["CollectOutcomeEnum"]["enum"] == ["created", "attached", "duplicate", "review", "rejected"]
+    assert "rail_paper" in schemas["ReceivedKindEnum"]["enum"]
