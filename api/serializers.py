@@ -793,7 +793,7 @@ class ReceivedSourceSerializer(serializers.Serializer):
     collection = serializers.IntegerField(source="collection_id", help_text=_("采集批次 id"))
     method = serializers.CharField(help_text=_("采集方式：upload、scanner、manual、api、cli……"))
     carrier = serializers.IntegerField(source="carrier_id", allow_null=True, help_text=_("这次带来的文件 id"))
-    actor = serializers.CharField(source="actor_label", help_text=_("操作方（接口客户端为 api:名称）"))
+    actor = serializers.CharField(source="actor_label", help_text=_("操作方：接口客户端为 api:名称，系统任务为其名称，后台用户为空字符串"))
     created_at = serializers.DateTimeField()
 
 

@@ -194,6 +194,19 @@ def test_a_request_says_what_it_brings(shop):
     assert "qr[2]" in error["fields"]
 
 
+def test_a_multipart_request_needs_files(shop, yuntu):
+    response = shop.http.post("/api/v1/received-invoices/collect/", {"taxpayer": yuntu.credit_code},
+                              headers=shop.headers())
+    assert "files" in assert_error(response, 400, "validation_error")["fields"]
+
+
+def test_more_parts_than_django_reads_are_a_400_in_the_error_shape(shop, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    error = assert_error(upload(shop, [("a.xml", b"1"), ("b.xml", b"2"), ("c.xml", b"3")]), 400, "validation_error")
+    assert "最多 2" in error["fields"]["files"][0]
+    assert not Collection.objects.exists()
+
+
 def test_too_many_items_are_refused_before_anything_is_written(shop, settings):
     settings.RECEIVING_API_MAX_ITEMS = 2
     error = assert_error(upload(shop, [("a.xml", as_xml(A)), ("b.xml", as_xml(B)), ("c.xml", as_xml(C))]), 400,
