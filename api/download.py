@@ -1,10 +1,12 @@
-"""GET /api/v1/files/<signed token>/: the file behind a short-lived link (see api/files.py)."""
+"""GET /api/v1/files/<signed token>/ and /api/v1/received-files/<signed token>/: the file behind a short-lived link
+(see api/files.py)."""
 
 from __future__ import annotations
 
 import io
 import logging
 
+from django.core.files.storage import default_storage
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -12,11 +14,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from api.errors import ApiError
-from api.files import LinkExpired, LinkInvalid, file_link_resolve
+from api.files import LinkExpired, LinkInvalid, carrier_link_resolve, file_link_resolve
 from api.schema import error
 from delivery.models import CONTENT_TYPES, DELIVERED_FORMATS, FILE_EXTENSIONS
 from delivery.rendering import InvoiceFileUnavailable, invoice_file_bytes
 from invoicing.events import event_record
+from receiving.models import CARRIER_CONTENT_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +61,48 @@ class InvoiceFileDownloadView(APIView):
                      taxpayer=invoice.taxpayer)
         response = FileResponse(io.BytesIO(data), as_attachment=True, filename=f"{invoice.number}.{FILE_EXTENSIONS[fmt]}",
                                 content_type=CONTENT_TYPES[fmt])
+        response["Cache-Control"] = "private, no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+class ReceivedFileDownloadView(APIView):
+    """A received invoice's file (carrier), exactly as it was received."""
+
+    authentication_classes: list = []  # the signed link is the credential
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(
+        summary="下载收票文件（签名链接）",
+        description="由 GET /api/v1/received-invoices/{id}/ 的 carriers[].url 返回的链接；10 分钟内有效，无需认证头。"
+                    "文件按收到时的原样返回。",
+        auth=[],
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="PDF 文件"),
+            (200, "application/ofd"): OpenApiResponse(OpenApiTypes.BINARY, description="OFD 文件"),
+            (200, "application/xml"): OpenApiResponse(OpenApiTypes.BINARY, description="XML 文件"),
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="图片等其他文件"),
+            404: error("链接无效，或已无权下载（not_found）"),
+            410: error("链接已过期（link_expired）"),
+        },
+    )
+    def get(self, request, token: str):
+        try:
+            client, carrier = carrier_link_resolve(token)
+        except LinkExpired:
+            raise ApiError("link_expired", status_code=410) from None
+        except LinkInvalid:
+            raise ApiError("not_found", status_code=404) from None
+        try:
+            fh = default_storage.open(carrier.file.name, "rb")
+        except FileNotFoundError:
+            logger.error("received file %s: its stored bytes are missing", carrier.pk)
+            raise ApiError("not_found", status_code=404) from None
+        event_record(obj=carrier.invoice or carrier, action="carrier.downloaded", actor_label=client.actor_label,
+                     data={"carrier": carrier.pk, "format": carrier.format}, taxpayer=carrier.taxpayer)
+        response = FileResponse(fh, as_attachment=True, filename=carrier.download_name,
+                                content_type=CARRIER_CONTENT_TYPES.get(carrier.format, "application/octet-stream"))
         response["Cache-Control"] = "private, no-store"
         response["X-Content-Type-Options"] = "nosniff"
         return response

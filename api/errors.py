@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -154,6 +154,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if limit:
             message += (f" (at most {limit} bytes)" if english() else f"（上限 {limit} 字节）")
         return Response(error_body("payload_too_large", message), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, (TooManyFilesSent, TooManyFieldsSent)):
+        files = isinstance(exc, TooManyFilesSent)
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES if files else settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        message = ((f"Too many {'files' if files else 'fields'} in one request (at most {limit})") if english()
+                   else f"一次请求的{'文件' if files else '字段'}过多（最多 {limit} 个）")
+        return Response(error_body("validation_error", message, {"files" if files else api_settings.NON_FIELD_ERRORS_KEY:
+                                                                 [message]}), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, (Http404, ObjectDoesNotExist)):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -13,6 +13,7 @@ from issuing.applications.models import CUSTOMER_STATUS, InvoiceApplication
 from issuing.billing.models import BillingDocument, BillingDocumentStatus
 from issuing.platform.models import Invoice, InvoiceStatus
 from issuing.redletter.models import RedFormState, RedLetterForm
+from receiving.models import PlatformStatus, ReceivedInvoice, ReceivedKind, ReviewState, UseState
 
 MAX_ID = 2**63 - 1  # the largest object id PostgreSQL's bigint holds
 
@@ -109,3 +110,32 @@ class RedFlushRequestFilter(django_filters.FilterSet):
     class Meta:
         model = RedLetterForm
         fields = ["invoice", "status"]
+
+
+PLATFORM_STATUS_FILTER = [("unknown", _("未查验")), *((v, label) for v, label in PlatformStatus.choices if v)]
+
+
+class ReceivedInvoiceFilter(django_filters.FilterSet):
+    taxpayer = django_filters.CharFilter(field_name="taxpayer__credit_code", help_text="收票主体统一社会信用代码")
+    kind = django_filters.ChoiceFilter(choices=ReceivedKind.choices, help_text="票种（查验 fplx 代码或文字代码）")
+    platform_status = django_filters.ChoiceFilter(choices=PLATFORM_STATUS_FILTER, method="filter_platform_status",
+                                                  help_text="发票状态；unknown 为未查验")
+    review_state = django_filters.ChoiceFilter(choices=ReviewState.choices, help_text="复核状态")
+    use_state = django_filters.ChoiceFilter(choices=UseState.choices, help_text="使用状态")
+    seller_tax_id = django_filters.CharFilter(method="filter_seller_tax_id", help_text="销售方纳税人识别号（精确匹配）")
+    number = django_filters.CharFilter(help_text="发票号码（精确匹配）")
+    code = django_filters.CharFilter(help_text="发票代码（税控发票，精确匹配）")
+    issue_date_from = django_filters.DateFilter(field_name="issue_date", lookup_expr="gte")
+    issue_date_to = django_filters.DateFilter(field_name="issue_date", lookup_expr="lte")
+    created_after = TimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = TimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = ReceivedInvoice
+        fields = ["taxpayer", "kind", "review_state", "use_state", "number", "code"]
+
+    def filter_platform_status(self, qs, name, value):
+        return qs.filter(platform_status="" if value == "unknown" else value)
+
+    def filter_seller_tax_id(self, qs, name, value):
+        return qs.filter(seller_tax_id=value.strip().upper())

@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
@@ -37,15 +38,28 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
+def _file_digest(upload: UploadedFile) -> dict[str, Any]:
+    """An uploaded file by its name, size and content: the same name with other bytes is another request."""
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return {"name": upload.name, "size": upload.size, "sha256": digest.hexdigest()}
+
+
+def _jsonable(value: Any) -> Any:
+    return _file_digest(value) if isinstance(value, UploadedFile) else str(value)
+
+
 def request_fingerprint(request) -> str:
     data: Any = request.data
-    if hasattr(data, "lists"):  # a QueryDict
+    if hasattr(data, "lists"):  # a QueryDict (a multipart body: its files are in it too)
         data = {k: v for k, v in data.lists()}
     canonical = json.dumps(
         {"method": request.method, "path": request.path, "body": data},
         sort_keys=True,
         ensure_ascii=False,
-        default=str,
+        default=_jsonable,
         separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

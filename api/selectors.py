@@ -17,6 +17,14 @@ from issuing.applications.models import ApplicationLine, ApplicationSource, Invo
 from issuing.billing.models import BillingDocument
 from issuing.platform.models import Invoice, InvoiceLine
 from issuing.redletter.models import RedLetterForm
+from receiving.models import (
+    Carrier,
+    CollectionItem,
+    ReceivedInvoice,
+    ReceivedInvoiceLine,
+    Source,
+)
+from receiving.models import Collection as ReceivingCollection
 
 
 def billing_documents(*, taxpayer_ids: Collection[int]) -> QuerySet[BillingDocument]:
@@ -74,3 +82,23 @@ def webhook_subscriptions(*, client: ApiClient | None) -> QuerySet[WebhookSubscr
     return WebhookSubscription.objects.filter(
         client=client, endpoint__is_active=True, endpoint__taxpayer_id__in=client.taxpayer_ids()
     ).select_related("endpoint__taxpayer").order_by("-created_at", "-id")
+
+
+def received_invoices(*, taxpayer_ids: Collection[int]) -> QuerySet[ReceivedInvoice]:
+    """The pool of received invoices, newest first (one query per page: no per-row reads)."""
+    return ReceivedInvoice.objects.filter(taxpayer__in=taxpayer_ids).select_related("taxpayer").order_by(
+        "-created_at", "-id")
+
+
+def received_invoice_details(*, taxpayer_ids: Collection[int]) -> QuerySet[ReceivedInvoice]:
+    """Received invoices with their lines, sources (the batches that brought each) and files."""
+    return received_invoices(taxpayer_ids=taxpayer_ids).prefetch_related(
+        Prefetch("lines", queryset=ReceivedInvoiceLine.objects.order_by("line_no")),
+        Prefetch("sources", queryset=Source.objects.order_by("created_at", "id")),
+        Prefetch("carriers", queryset=Carrier.objects.order_by("created_at", "id")),
+    )
+
+
+def collection_items(*, collection: ReceivingCollection) -> QuerySet[CollectionItem]:
+    """A batch's items in order, with the record each one names."""
+    return CollectionItem.objects.filter(collection=collection).select_related("invoice").order_by("position")

@@ -5,11 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
+from api.files import carrier_link
 from delivery.models import DeliveryStatus, WebhookEvent
 from delivery.webhooks import webhook_url_problem
 from invoicing.models import CounterpartyKind, TaxCategory, Taxpayer
@@ -26,6 +29,8 @@ from issuing.billing import selectors as billing_selectors
 from issuing.billing.models import BillingDocument, BillingDocumentLine, InvoicingBasis
 from issuing.platform.models import Invoice
 from issuing.redletter.models import RedLetterForm, RedReasonCode
+from receiving import services as receiving_services
+from receiving.models import Carrier, Outcome, ReceivedInvoice, ReceivedKind
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
 QTY = {"max_digits": 25, "decimal_places": 13}
@@ -577,3 +582,260 @@ class WebhookSerializer(serializers.Serializer):
 class WebhookCreatedSerializer(WebhookSerializer):
     secret = serializers.CharField(source="endpoint.secret", help_text=_(
         "签名密钥，只在创建时返回一次。验签：X-Fapiao-Signature = sha256=hex(HMAC-SHA256(密钥, 时间戳 + '.' + 原始请求体))"))
+
+
+# --- received invoices (用票) ----------------------------------------------------------------------------------------
+
+
+def max_collect_items() -> int:
+    return int(getattr(settings, "RECEIVING_API_MAX_ITEMS", 20))
+
+
+def _too_many(n: int) -> str:
+    return str(_("一次最多 %(max)d 项，本次 %(n)d 项；更多的请分批提交或在后台上传") % {"max": max_collect_items(), "n": n})
+
+
+class ItemListSerializer(serializers.ListSerializer):
+    """Entries of one collect request, at most ``RECEIVING_API_MAX_ITEMS``: refused before any is validated."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, list) and len(data) > max_collect_items():
+            raise serializers.ValidationError([_too_many(len(data))], code="too_many_items")
+        return super().to_internal_value(data)
+
+
+def django_errors_as_fields(exc: DjangoValidationError, prefix: str = "") -> dict[str, list[str]]:
+    """A service's ValidationError as field errors under ``prefix`` (``invoices[2].number``)."""
+    fields: dict[str, list[str]] = {}
+    items = exc.message_dict.items() if hasattr(exc, "error_dict") else [("__all__", exc.messages)]
+    for name, messages in items:
+        key = (prefix or "non_field_errors") if name == "__all__" else (f"{prefix}.{name}" if prefix else name)
+        fields.setdefault(key, []).extend(str(m) for m in messages)
+    return fields
+
+
+class ReceivedLineInputSerializer(serializers.Serializer):
+    item_name = serializers.CharField(max_length=300, required=False, allow_blank=True, default="",
+                                      help_text=_("项目名称"))
+    spec = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    unit = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
+    quantity = serializers.DecimalField(**QTY, required=False, allow_null=True, default=None)
+    unit_price = serializers.DecimalField(**QTY, required=False, allow_null=True, default=None)
+    amount = serializers.DecimalField(**MONEY, help_text=_("金额（不含税）"))
+    tax_rate = serializers.DecimalField(**RATE, required=False, allow_null=True, default=None,
+                                        help_text=_("税率/征收率，如 0.06；免税、不征税时为空"))
+    tax = serializers.DecimalField(**MONEY, required=False, allow_null=True, default=None)
+    tax_code = serializers.CharField(max_length=19, required=False, allow_blank=True, default="",
+                                     help_text=_("税收分类编码"))
+
+
+class ReceivedInvoiceInputSerializer(serializers.Serializer):
+    """One invoice typed from its face; checked by the same rules as manual entry in the admin."""
+
+    class Meta:
+        list_serializer_class = ItemListSerializer
+
+    kind = serializers.ChoiceField(choices=ReceivedKind.choices, help_text=_("票种：81 数电专票，82 数电普票，01/04/08/10 等税控发票，51 铁路电子客票，61 航空电子客票……"))
+    number = serializers.CharField(max_length=30, help_text=_("发票号码：数电发票 20 位，税控发票 8 位"))
+    code = serializers.CharField(max_length=12, required=False, allow_blank=True, default="",
+                                 help_text=_("发票代码：税控发票 10 或 12 位；数电发票为空"))
+    issue_date = serializers.DateField(help_text=_("开票日期"))
+    seller_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    seller_tax_id = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    buyer_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    buyer_tax_id = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    amount = serializers.DecimalField(**MONEY, required=False, allow_null=True, default=None,
+                                      help_text=_("合计金额（不含税）"))
+    tax = serializers.DecimalField(**MONEY, required=False, allow_null=True, default=None, help_text=_("合计税额"))
+    total = serializers.DecimalField(**MONEY, required=False, allow_null=True, default=None,
+                                     help_text=_("价税合计；为空时按金额 + 税额"))
+    check_code = serializers.CharField(max_length=20, required=False, allow_blank=True, default="",
+                                       help_text=_("校验码"))
+    remark = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    lines = ReceivedLineInputSerializer(many=True, required=False, default=list, max_length=2000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            receiving_services.manual_values(**attrs)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(django_errors_as_fields(exc)) from None
+        return attrs
+
+
+class CollectJsonSerializer(ClientTaxpayerMixin, serializers.Serializer):
+    """QR payloads, or invoices typed from their face (one of the two)."""
+
+    taxpayer = TaxpayerField(required=False, allow_null=True, default=None,
+                             help_text=_("收票主体（购买方）的统一社会信用代码；客户端只有一个主体时可省略"))
+    qr = serializers.ListField(
+        child=serializers.CharField(max_length=500, allow_blank=True, trim_whitespace=False), required=False,
+        allow_empty=False, help_text=_("发票二维码内容，每项一张（扫码枪读出的文字，如 01,32,,2532…）"))
+    invoices = ReceivedInvoiceInputSerializer(many=True, required=False, allow_empty=False,
+                                              help_text=_("按票面填写的发票"))
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        given = [name for name in ("qr", "invoices") if attrs.get(name)]
+        if len(given) != 1:
+            raise serializers.ValidationError({"non_field_errors": [_("请只提交一种：qr（二维码）或 invoices（票面字段）；文件请用 multipart/form-data 的 files")]})
+        if "qr" in given and len(attrs["qr"]) > max_collect_items():
+            raise serializers.ValidationError({"qr": [_too_many(len(attrs["qr"]))]})
+        return attrs
+
+
+class CollectFilesSerializer(ClientTaxpayerMixin, serializers.Serializer):
+    """Invoice files (PDF, OFD, XML, images, or ZIPs of them), as multipart/form-data."""
+
+    taxpayer = TaxpayerField(required=False, default=None,
+                             help_text=_("收票主体（购买方）的统一社会信用代码；客户端只有一个主体时可省略"))
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True, use_url=False), allow_empty=False,
+        help_text=_("发票文件，可多个（同名字段重复）；ZIP 压缩包会展开。文件数和总大小上限见 RECEIVING_API_MAX_ITEMS、"
+                    "RECEIVING_API_MAX_BYTES"))
+
+
+class ReceivedInvoiceRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField(help_text=_("票种代码"))
+    number = serializers.CharField()
+    code = serializers.CharField(help_text=_("发票代码（税控发票）；数电发票为空字符串"))
+    issue_date = serializers.DateField()
+    seller_name = serializers.CharField()
+    seller_tax_id = serializers.CharField()
+    total = serializers.DecimalField(**MONEY, allow_null=True)
+    review_state = serializers.CharField(help_text=_("clear 无需复核，review 待复核，resolved 已复核"))
+    use_state = serializers.CharField(help_text=_("in_review 复核中，in_pool 在池，booked 已入账……"))
+
+
+class CollectItemSerializer(serializers.Serializer):
+    index = serializers.IntegerField(source="position", help_text=_("序号，从 1 开始（ZIP 展开后按文件计）"))
+    name = serializers.CharField(help_text=_("文件名（压缩包内为 包名/路径）、二维码内容或“手工录入 …”"))
+    outcome = serializers.ChoiceField(choices=Outcome.choices, help_text=_(
+        "created 新建，attached 补充到已有发票，duplicate 重复（已在发票池或同一文件），review 待复核，rejected 拒收"))
+    rule = serializers.CharField(help_text=_("决定结果的规则代码，如 same_file、needs_entry、qr_invalid、encrypted_pdf"))
+    reason = serializers.CharField(help_text=_("原因说明"))
+    invoice = ReceivedInvoiceRefSerializer(allow_null=True, help_text=_("涉及的发票池记录；拒收或待人工录入时为 null"))
+    carrier = serializers.IntegerField(source="carrier_id", allow_null=True, help_text=_("收到的文件 id"))
+
+
+class CollectCountsSerializer(serializers.Serializer):
+    created = serializers.IntegerField(source="created_count")
+    attached = serializers.IntegerField(source="attached_count")
+    duplicate = serializers.IntegerField(source="duplicate_count")
+    review = serializers.IntegerField(source="review_count")
+    rejected = serializers.IntegerField(source="rejected_count")
+
+
+class CollectResultSerializer(serializers.Serializer):
+    collection = serializers.IntegerField(source="pk", help_text=_("采集批次 id"))
+    taxpayer = serializers.CharField(source="taxpayer.credit_code")
+    method = serializers.CharField(help_text=_("采集方式，本接口为 api"))
+    status = serializers.CharField(help_text=_("done 已完成"))
+    total = serializers.IntegerField()
+    counts = CollectCountsSerializer(source="*")
+    items = CollectItemSerializer(many=True, source="api_items")
+
+
+class ReviewReasonSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text=_("字段，document 表示整张票"))
+    code = serializers.CharField(help_text=_("规则代码"))
+    message = serializers.CharField()
+
+
+class ReceivedInvoiceSerializer(serializers.ModelSerializer):
+    taxpayer = serializers.SlugRelatedField(slug_field="credit_code", read_only=True,
+                                            help_text=_("收票主体的统一社会信用代码"))
+    kind = serializers.CharField(read_only=True, help_text=_("票种代码（查验 fplx，或 rail_paper 等文字代码）"))
+    kind_label = serializers.CharField(source="get_kind_display", read_only=True)
+    platform_status = serializers.CharField(read_only=True, help_text=_(
+        "发票状态：空字符串未查验，normal 正常，voided 作废，red_full 全额红冲，red_partial 部分红冲，"
+        "out_of_control 失控，abnormal 异常"))
+    platform_status_label = serializers.CharField(source="get_platform_status_display", read_only=True)
+    review_state = serializers.CharField(read_only=True, help_text=_("clear 无需复核，review 待复核，resolved 已复核"))
+    review_state_label = serializers.CharField(source="get_review_state_display", read_only=True)
+    review_reasons = serializers.SerializerMethodField()
+    use_state = serializers.CharField(read_only=True, help_text=_(
+        "in_review 复核中，in_pool 在池，booked 已入账，reimbursed 已报销，selected 已勾选抵扣"))
+    use_state_label = serializers.CharField(source="get_use_state_display", read_only=True)
+    risk_level = serializers.CharField(read_only=True, help_text=_("风险等级：空字符串未知，01 正常，02 异常凭证，03 疑点发票"))
+    data_source = serializers.CharField(read_only=True, help_text=_("字段来源：xml、ofd、pdf、qr 或 manual"))
+
+    class Meta:
+        model = ReceivedInvoice
+        fields = ["id", "taxpayer", "kind", "kind_label", "number", "code", "paper_code", "paper_number",
+                  "issue_date", "seller_name", "seller_tax_id", "buyer_name", "buyer_tax_id", "amount", "tax", "total",
+                  "check_code", "remark", "is_red", "blue_number", "deductible_tax", "platform_status",
+                  "platform_status_label", "risk_level", "review_state", "review_state_label", "review_reasons",
+                  "use_state", "use_state_label", "other_buyer", "data_source", "created_at", "updated_at"]
+        read_only_fields = fields
+
+    @extend_schema_field(ReviewReasonSerializer(many=True))
+    def get_review_reasons(self, obj: ReceivedInvoice) -> list[dict[str, str]]:
+        return [{"field": str(r.get("field") or ""), "code": str(r.get("code") or ""),
+                 "message": str(r.get("message") or "")} for r in obj.review_reasons or []]
+
+
+class ReceivedLineSerializer(serializers.Serializer):
+    line_no = serializers.IntegerField()
+    item_name = serializers.CharField()
+    spec = serializers.CharField()
+    unit = serializers.CharField()
+    quantity = serializers.DecimalField(**QTY, allow_null=True)
+    unit_price = serializers.DecimalField(**QTY, allow_null=True)
+    amount = serializers.DecimalField(**MONEY)
+    tax_rate = serializers.DecimalField(max_digits=7, decimal_places=4, allow_null=True)
+    tax_rate_text = serializers.CharField(help_text=_("税率为文字时（免税、不征税、***）"))
+    tax = serializers.DecimalField(**MONEY, allow_null=True)
+    tax_code = serializers.CharField()
+
+
+class ReceivedSourceSerializer(serializers.Serializer):
+    collection = serializers.IntegerField(source="collection_id", help_text=_("采集批次 id"))
+    method = serializers.CharField(help_text=_("采集方式：upload、scanner、manual、api、cli……"))
+    carrier = serializers.IntegerField(source="carrier_id", allow_null=True, help_text=_("这次带来的文件 id"))
+    actor = serializers.CharField(source="actor_label", help_text=_("操作方：接口客户端为 api:名称，系统任务为其名称，后台用户为空字符串"))
+    created_at = serializers.DateTimeField()
+
+
+class CarrierSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    format = serializers.CharField(help_text=_("xml、ofd、pdf 或 image"))
+    size = serializers.IntegerField(help_text=_("字节数"))
+    sha256 = serializers.CharField()
+    name = serializers.CharField(source="original_name", help_text=_("收到时的文件名"))
+    reader = serializers.CharField(help_text=_("读取方式"))
+    needs_review = serializers.BooleanField(help_text=_("读取结果待复核"))
+    created_at = serializers.DateTimeField()
+    url = serializers.SerializerMethodField(help_text=_(
+        "短时有效的签名下载链接（10 分钟，无需认证头）；客户端无“可下载发票文件”权限时为 null"))
+    expires_at = serializers.SerializerMethodField()
+
+    def _link(self, obj: Carrier) -> tuple[str, Any] | None:
+        client, request = self.context.get("client"), self.context.get("request")
+        if client is None or request is None or not client.can_download_files:
+            return None
+        links = self.context.setdefault("carrier_links", {})
+        if obj.pk not in links:
+            links[obj.pk] = carrier_link(request, client=client, carrier=obj)
+        return links[obj.pk]
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_url(self, obj: Carrier) -> str | None:
+        link = self._link(obj)
+        return None if link is None else link[0]
+
+    @extend_schema_field({"type": "string", "format": "date-time", "nullable": True})
+    def get_expires_at(self, obj: Carrier) -> str | None:
+        link = self._link(obj)
+        return None if link is None else serializers.DateTimeField().to_representation(link[1])
+
+
+class ReceivedInvoiceDetailSerializer(ReceivedInvoiceSerializer):
+    lines = ReceivedLineSerializer(many=True, read_only=True)
+    sources = ReceivedSourceSerializer(many=True, read_only=True)
+    carriers = CarrierSerializer(many=True, read_only=True)
+
+    class Meta(ReceivedInvoiceSerializer.Meta):
+        fields = [*ReceivedInvoiceSerializer.Meta.fields, "passenger_name", "travel_date", "travel_from", "travel_to",
+                  "vehicle_number", "seat_class", "lines", "sources", "carriers"]
+        read_only_fields = fields

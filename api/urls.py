@@ -4,7 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from api import views
-from api.download import InvoiceFileDownloadView
+from api.download import InvoiceFileDownloadView, ReceivedFileDownloadView
 
 router = SimpleRouter()
 router.register("billing-documents", views.BillingDocumentViewSet, basename="api-billing-document")
@@ -12,8 +12,10 @@ router.register("applications", views.ApplicationViewSet, basename="api-applicat
 router.register("invoices", views.InvoiceViewSet, basename="api-invoice")
 router.register("red-flush-requests", views.RedFlushRequestViewSet, basename="api-red-flush-request")
 router.register("webhooks", views.WebhookViewSet, basename="api-webhook")
+router.register("received-invoices", views.ReceivedInvoiceViewSet, basename="api-received-invoice")
 
 urlpatterns = [
     *router.urls,
     path("files/<str:token>/", InvoiceFileDownloadView.as_view(), name="api-file"),
+    path("received-files/<str:token>/", ReceivedFileDownloadView.as_view(), name="api-received-file"),
 ]

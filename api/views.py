@@ -7,25 +7,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import selectors
 from api import services as api_services
 from api.authentication import BearerTokenAuthentication, HmacAuthentication
-from api.errors import ApiError, english
+from api.errors import ApiError, english, message_for
 from api.files import file_link
 from api.filters import (
     MAX_ID,
     ApplicationFilter,
     BillingDocumentFilter,
     InvoiceFilter,
+    ReceivedInvoiceFilter,
     RedFlushRequestFilter,
 )
 from api.idempotency import idempotent_create
@@ -37,6 +41,9 @@ from api.serializers import (
     ApplicationSerializer,
     BillingDocumentCreateSerializer,
     BillingDocumentSerializer,
+    CollectFilesSerializer,
+    CollectJsonSerializer,
+    CollectResultSerializer,
     DeliveredSerializer,
     DeliveryCreateSerializer,
     FileLinkSerializer,
@@ -44,6 +51,8 @@ from api.serializers import (
     InvoiceSerializer,
     PaymentSerializer,
     ReapplySerializer,
+    ReceivedInvoiceDetailSerializer,
+    ReceivedInvoiceSerializer,
     RedFlushRequestCreateSerializer,
     RedFlushRequestSerializer,
     RefundSerializer,
@@ -51,6 +60,7 @@ from api.serializers import (
     WebhookCreateSerializer,
     WebhookSerializer,
     WithdrawSerializer,
+    django_errors_as_fields,
 )
 from api.services import DeliveryLimitReached
 from api.throttling import ClientRateThrottle
@@ -59,6 +69,9 @@ from issuing.applications import services as application_services
 from issuing.base import Source
 from issuing.billing import services as billing_services
 from issuing.redletter.forms import redletter_request
+from receiving import bundles, collecting
+from receiving import services as receiving_services
+from receiving.models import Method
 
 
 class ClientPagination(LimitOffsetPagination):
@@ -462,6 +475,112 @@ class RedFlushRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
 def _field_error(field: str, zh: str, en: str) -> ApiError:
     message = en if english() else zh
     return ApiError("validation_error", status_code=400, message=message, fields={field: [message]})
+
+
+# --- received invoices (用票) ----------------------------------------------------------------------------------------
+
+COLLECT_DESCRIPTION = (
+    "把发票收入收票主体的发票池，当场处理并逐项返回结果。三种提交方式，每次只用一种："
+    "multipart/form-data 的 files（一个或多个文件：PDF、OFD、XML、图片，ZIP 压缩包会展开）；"
+    "JSON 的 qr（发票二维码内容的列表，按二维码建立待复核的记录）；JSON 的 invoices（按票面填写的字段，"
+    "与后台手工录入的检查相同，不通过时返回 400，fields 指明 invoices[序号].字段）。"
+    "每项结果 outcome：created 新建，attached 补充到已有发票，duplicate 重复，review 待复核，rejected 拒收"
+    "（文件损坏、不是发票、二维码无效等，rule 和 reason 说明原因）。"
+    "一次最多 RECEIVING_API_MAX_ITEMS 项（默认 20，ZIP 按展开后的文件计，超出返回 400），"
+    "总大小最多 RECEIVING_API_MAX_BYTES 字节（默认 20 MB，超出返回 413 payload_too_large）；更大的批次请在后台上传。"
+)
+
+
+def receiving_api_limits() -> bundles.Limits:
+    return bundles.Limits(max_files=int(settings.RECEIVING_API_MAX_ITEMS),
+                          max_bytes=int(settings.RECEIVING_API_MAX_BYTES),
+                          max_file_bytes=int(settings.RECEIVING_MAX_FILE_BYTES))
+
+
+MULTIPART_OVERHEAD = 256 * 1024  # part headers and form fields around the files
+
+
+@extend_schema_view(
+    list=extend_schema(summary="收票列表（发票池）", responses={200: ReceivedInvoiceSerializer(many=True), **LIST_ERRORS}),
+    retrieve=extend_schema(summary="收票详情（含明细、来源和文件链接）",
+                           responses={200: ReceivedInvoiceDetailSerializer, **READ_ERRORS}),
+)
+class ReceivedInvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApiView):
+    """The pool of received invoices of the client's entities, and collecting into it."""
+
+    serializer_class = ReceivedInvoiceSerializer
+    filterset_class = ReceivedInvoiceFilter
+
+    def get_queryset(self):
+        if self.action == "retrieve":
+            return selectors.received_invoice_details(taxpayer_ids=self.taxpayer_ids())
+        return selectors.received_invoices(taxpayer_ids=self.taxpayer_ids())
+
+    def get_serializer_class(self):
+        return ReceivedInvoiceDetailSerializer if self.action == "retrieve" else ReceivedInvoiceSerializer
+
+    @extend_schema(
+        summary="收票采集（文件、二维码或票面字段）",
+        description=COLLECT_DESCRIPTION,
+        request={"multipart/form-data": CollectFilesSerializer, "application/json": CollectJsonSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: CollectResultSerializer,
+                   413: error("请求超过大小上限（payload_too_large）"), **WRITE_ERRORS},
+    )
+    @action(detail=False, methods=["post"], url_path="collect", parser_classes=[SafeJSONParser, MultiPartParser],
+            pagination_class=None, filter_backends=[])
+    def collect(self, request: Request) -> Response:
+        limits = receiving_api_limits()
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limits.max_bytes + MULTIPART_OVERHEAD:
+            raise _over_bytes(limits.max_bytes)
+        return idempotent_create(request, self, lambda: self._collect(limits))
+
+    def _collect(self, limits: bundles.Limits) -> Response:
+        actor = self.client.actor
+        if (self.request.content_type or "").startswith("multipart/"):
+            data = self.input(CollectFilesSerializer)
+            try:
+                with transaction.atomic():
+                    collection = collecting.collection_collect_files(
+                        taxpayer=data["taxpayer"], files=data["files"], actor=actor, limits=limits)
+                    self.audit(collection, "api_create", items=collection.processed)
+            except collecting.OverLimits as exc:
+                if exc.what == "bytes":
+                    raise _over_bytes(limits.max_bytes) from None
+                raise ApiError("validation_error", status_code=400, message=exc.message,
+                               fields={"files": [exc.message]}) from None
+        else:
+            data = self.input(CollectJsonSerializer)
+            with transaction.atomic():
+                collection = self._collect_entries(data, actor)
+                self.audit(collection, "api_create", items=collection.processed)
+        collection.api_items = list(selectors.collection_items(collection=collection))
+        return Response(CollectResultSerializer(collection).data, status=status.HTTP_201_CREATED)
+
+    def _collect_entries(self, data: dict[str, Any], actor):
+        qr, invoices = data.get("qr") or [], data.get("invoices") or []
+        collection = receiving_services.collection_start(taxpayer=data["taxpayer"], method=Method.API, actor=actor,
+                                                         total=len(qr) + len(invoices))
+        for payload in qr:
+            receiving_services.collection_add_qr(collection=collection, payload=payload, actor=actor)
+        for i, entry in enumerate(invoices, start=1):
+            try:
+                receiving_services.collection_add_manual(collection=collection, actor=actor, **entry)
+            except DjangoValidationError as exc:  # rules that need the pool (the parties): the whole request fails
+                raise ApiError("validation_error", status_code=400,
+                               fields=django_errors_as_fields(exc, f"invoices[{i}]")) from None
+        return receiving_services.collection_finish(collection=collection, actor=actor)
+
+
+def _over_bytes(limit: int) -> ApiError:
+    mb = f"{limit / 1024 / 1024:.1f}".rstrip("0").rstrip(".")
+    message = message_for("payload_too_large") + (f" (at most {mb} MB per request)" if english()
+                                                  else f"（每次最多 {mb} MB）")
+    return ApiError("payload_too_large", status_code=413, message=message, fields={"files": [message]})
 
 
 # --- webhook subscriptions -----------------------------------------------------------------------------------------

@@ -213,6 +213,12 @@ JOB_FILES_KEEP_DAYS = env_int("JOB_FILES_KEEP_DAYS", 7)
 RECEIVING_MAX_UPLOAD_FILES = env_int("RECEIVING_MAX_UPLOAD_FILES", 500)
 RECEIVING_MAX_UPLOAD_BYTES = env_int("RECEIVING_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 RECEIVING_MAX_FILE_BYTES = env_int("RECEIVING_MAX_FILE_BYTES", 20 * 1024 * 1024)
+# Staged upload files are purged hourly once their batch is finished, or when a batch not being processed is older.
+RECEIVING_STAGING_MAX_AGE_HOURS = env_int("RECEIVING_STAGING_MAX_AGE_HOURS", 24)
+# POST /api/v1/received-invoices/collect is read while the client waits: at most this many items (files once ZIPs
+# are expanded, QR payloads or entered invoices) and bytes per request; larger batches go through the upload page.
+RECEIVING_API_MAX_ITEMS = env_int("RECEIVING_API_MAX_ITEMS", 20)
+RECEIVING_API_MAX_BYTES = env_int("RECEIVING_API_MAX_BYTES", 20 * 1024 * 1024)
 # The upload form sends every file as its own part: Django's default of 100 parts would refuse a full batch.
 DATA_UPLOAD_MAX_NUMBER_FILES = RECEIVING_MAX_UPLOAD_FILES + 10
 # Input rules shared by the API, the import and the admin (invoicing/validators.py). A business date may be at most
@@ -247,8 +253,9 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Fapiao Desk API",
-    "DESCRIPTION": "发票台: invoice applications, invoices and files for upstream business systems.",
-    "VERSION": "1.1.0",
+    "DESCRIPTION": "发票台: invoice applications, invoices and files for upstream business systems, and the pool of "
+                   "received invoices.",
+    "VERSION": "1.2.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Generated clients: separate request and response components (XRequest for what is sent), English enum names,
     # no Chinese titles, and the headers the API sends and reads (api/schema.py).
@@ -264,6 +271,8 @@ SPECTACULAR_SETTINGS = {
         "RedReasonCodeEnum": "issuing.redletter.models.RedReasonCode",
         "RedFlushRequestStatusEnum": "issuing.redletter.models.RedFormState",
         "DeliveryStatusEnum": "delivery.models.DeliveryStatus",
+        "ReceivedKindEnum": "receiving.models.ReceivedKind",
+        "CollectOutcomeEnum": "receiving.models.Outcome",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.postprocess"],
 }

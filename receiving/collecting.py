@@ -5,24 +5,32 @@ item; the batch's counts are its progress."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext
 
-from invoicing.actors import Actor, actor_user
+from invoicing.actors import Actor, SystemActor, actor_user
 from invoicing.models import Taxpayer
 from receiving import bundles, services
-from receiving.models import Collection, CollectionItem, Method
+from receiving.models import Collection, CollectionItem, CollectionStatus, Method
+
+logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+PURGE_ACTOR = SystemActor("receiving:purge")
 
 
 def collect_entries(*, collection: Collection, entries: Iterable[bundles.Entry], actor: Actor,
@@ -110,3 +118,117 @@ def staged_entries(collection: Collection, limits: bundles.Limits) -> Iterator[b
 
 def upload_discard(collection_id: int) -> None:
     shutil.rmtree(staging_dir(collection_id), ignore_errors=True)
+
+
+# --- collecting at once (the API): a small request, read while the caller waits --------------------------------------
+
+
+class OverLimits(Exception):  # noqa: N818 - a refusal the caller turns into its own answer
+    """A request over the limits, refused before anything was written. ``what``: "files" or "bytes"."""
+
+    def __init__(self, what: str, message: str):
+        self.what, self.message = what, message
+        super().__init__(message)
+
+
+def _measure_problem(measured: bundles.Measure, limits: bundles.Limits) -> None:
+    if measured.files > limits.max_files:
+        raise OverLimits("files", measured.problem(limits))
+    if measured.bytes > limits.max_bytes:
+        raise OverLimits("bytes", measured.problem(limits))
+
+
+def collection_collect_files(*, taxpayer: Taxpayer, files: Sequence[UploadedFile], actor: Actor,
+                             limits: bundles.Limits, method: str = Method.API) -> Collection:
+    """Collect uploaded files into a new batch now, one item per file (ZIPs expanded with ``bundles``), and finish
+    the batch. Over ``limits`` (as sent, or once ZIPs are expanded) ``OverLimits`` is raised before the batch
+    exists. The files are kept in a temporary folder only while they are read."""
+    services.authorize(actor, taxpayer.pk, services.P_COLLECT)
+    if not files:
+        raise ValidationError({"files": [gettext("请选择要上传的文件")]})
+    _measure_problem(bundles.Measure(len(files), sum(f.size or 0 for f in files)), limits)
+    with tempfile.TemporaryDirectory(prefix="collect-") as tmp:
+        paths: list[Path] = []
+        names: list[str] = []
+        for i, upload in enumerate(files, start=1):
+            name = Path(upload.name or f"file-{i}").name or f"file-{i}"
+            target = Path(tmp) / f"{i:04d}-{_UNSAFE.sub('_', name)[-100:]}"
+            with target.open("wb") as fh:
+                for chunk in upload.chunks():
+                    fh.write(chunk)
+            paths.append(target)
+            names.append(name)
+        measured = bundles.measure(paths)
+        _measure_problem(measured, limits)
+        note = "、".join(names)
+        collection = services.collection_start(taxpayer=taxpayer, method=method, actor=actor,
+                                               note=note if len(note) <= 300 else note[:297] + "…",
+                                               total=measured.files)
+        for _item in collect_entries(collection=collection, entries=bundles.entries(paths, limits=limits, names=names),
+                                     actor=actor):
+            pass
+    return services.collection_finish(collection=collection, actor=actor)
+
+
+# --- purging the staging area -----------------------------------------------------------------------------------------
+
+
+def staging_max_age() -> timedelta:
+    return timedelta(hours=max(1, int(getattr(settings, "RECEIVING_STAGING_MAX_AGE_HOURS", 24))))
+
+
+@dataclass
+class StagingPurge:
+    """What one purge removed: the batches' ids (no file names: they may name customers), folders and bytes."""
+
+    collections: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    folders: int = 0
+    bytes: int = 0
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def staging_purge(*, now: datetime | None = None) -> StagingPurge:
+    """Remove staged uploads nobody will read: the folders of finished or failed batches, and of any batch older than
+    ``RECEIVING_STAGING_MAX_AGE_HOURS`` (24) whose job is not running (a queued batch whose job never ran is failed,
+    saying so); half-written folders (``.new-…``) and folders of no batch, once that old. Logs what it removed by
+    batch id and size only."""
+    root = staging_root()
+    result = StagingPurge()
+    if not root.is_dir():
+        return result
+    now = now or timezone.now()
+    cutoff = now - staging_max_age()
+    folders = [p for p in root.iterdir() if p.is_dir()]
+    ids = [int(p.name) for p in folders if p.name.isdigit()]
+    batches = {c.pk: c for c in Collection.objects.filter(pk__in=ids).only("id", "status", "created_at", "taxpayer")}
+    for folder in folders:
+        batch = batches.get(int(folder.name)) if folder.name.isdigit() else None
+        old = folder.stat().st_mtime < cutoff.timestamp()
+        if batch is None:
+            remove = old  # a folder being staged right now has no committed batch yet: only old ones go
+        elif batch.status in (CollectionStatus.DONE, CollectionStatus.FAILED):
+            remove = True
+        else:
+            remove = batch.created_at < cutoff and batch.status != CollectionStatus.RUNNING
+        if not remove:
+            continue
+        size = _size(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        if folder.exists():
+            continue
+        result.folders += 1
+        result.bytes += size
+        if batch is not None:
+            result.collections.append(batch.pk)
+            if batch.status in (CollectionStatus.OPEN, CollectionStatus.QUEUED):
+                services.collection_fail(collection=batch, actor=PURGE_ACTOR, message=gettext(
+                    "上传的文件超过保留时间仍未处理，已清除，请重新上传"))
+                result.failed.append(batch.pk)
+    if result.folders:
+        logger.info("receiving staging purge: removed %d folder(s), %d bytes; batches %s; failed as expired %s",
+                    result.folders, result.bytes, result.collections, result.failed)
+    return result

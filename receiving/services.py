@@ -827,6 +827,36 @@ def received_invoice_create_manual(*, taxpayer: Taxpayer, actor: Actor, kind: st
                                    passenger: dict[str, Any] | None = None) -> ReceivedInvoice:
     """A person enters an invoice (from paper, or from a file the readers could not read: ``carrier``). Checked like
     a reader's result; a wrong key, sums that do not add up, or buyer and seller the wrong way round are refused."""
+    record, _item = _manual_create(
+        taxpayer=taxpayer, actor=actor, kind=kind, number=number, issue_date=issue_date, code=code,
+        seller_name=seller_name, seller_tax_id=seller_tax_id, buyer_name=buyer_name, buyer_tax_id=buyer_tax_id,
+        amount=amount, tax=tax, total=total, check_code=check_code, remark=remark, lines=lines, carrier=carrier,
+        collection=collection, passenger=passenger, duplicate_ok=False)
+    assert record is not None
+    return record
+
+
+def collection_add_manual(*, collection: Collection, actor: Actor, kind: str, number: str, issue_date: date | None,
+                          code: str = "", seller_name: str = "", seller_tax_id: str = "", buyer_name: str = "",
+                          buyer_tax_id: str = "", amount: Any = None, tax: Any = None, total: Any = None,
+                          check_code: str = "", remark: str = "", lines: Sequence[dict[str, Any]] = ()
+                          ) -> CollectionItem:
+    """Entered fields as one item of an open batch (the API): checked exactly like ``received_invoice_create_manual``
+    (bad input raises one ValidationError naming each field); an invoice already in the pool is a *duplicate* item
+    that names it (the batch is added to its sources), not an error."""
+    _record, item = _manual_create(
+        taxpayer=collection.taxpayer, actor=actor, kind=kind, number=number, issue_date=issue_date, code=code,
+        seller_name=seller_name, seller_tax_id=seller_tax_id, buyer_name=buyer_name, buyer_tax_id=buyer_tax_id,
+        amount=amount, tax=tax, total=total, check_code=check_code, remark=remark, lines=lines, carrier=None,
+        collection=collection, passenger=None, duplicate_ok=True)
+    return item
+
+
+def _manual_create(*, taxpayer: Taxpayer, actor: Actor, kind: str, number: str, issue_date: date | None, code: str,
+                   seller_name: str, seller_tax_id: str, buyer_name: str, buyer_tax_id: str, amount: Any, tax: Any,
+                   total: Any, check_code: str, remark: str, lines: Sequence[dict[str, Any]],
+                   carrier: Carrier | None, collection: Collection | None, passenger: dict[str, Any] | None,
+                   duplicate_ok: bool) -> tuple[ReceivedInvoice | None, CollectionItem]:
     authorize(actor, taxpayer.pk, P_COLLECT)
     values = manual_values(kind=kind, number=number, code=code, issue_date=issue_date, seller_name=seller_name,
                            seller_tax_id=seller_tax_id, buyer_name=buyer_name, buyer_tax_id=buyer_tax_id,
@@ -846,6 +876,17 @@ def received_invoice_create_manual(*, taxpayer: Taxpayer, actor: Actor, kind: st
         _open_for_items(locked)
         existing = (ReceivedInvoice.objects.select_for_update()
                     .filter(taxpayer=taxpayer, **_record_key(values)).first())
+        if existing is not None and duplicate_ok:
+            _source_add(existing, locked, None, actor)
+            item = _item_create(locked, name=gettext("手工录入 %(invoice)s") % {"invoice": existing},
+                                outcome=Outcome.DUPLICATE, rule="in_pool",
+                                reason=gettext("发票 %(invoice)s 已在发票池") % {"invoice": existing},
+                                detail={"invoice": values.as_json()}, invoice=existing)
+            if own_collection:
+                locked.complete(at=timezone.now())
+                locked.save(update_fields=["status", "finished_at"])
+            _sync(collection, locked)
+            return None, item
         if existing is not None:
             raise ValidationError({"number": gettext("发票 %(invoice)s 已在发票池") % {"invoice": existing}})
         record = _record_create(taxpayer, values=values, source=DataSource.MANUAL, reasons=[],
@@ -864,13 +905,15 @@ def received_invoice_create_manual(*, taxpayer: Taxpayer, actor: Actor, kind: st
         event_record(obj=record, action="receive", actor=actor, to_state=record.use_state,
                      data={"collection": locked.pk, "method": locked.method, "source": DataSource.MANUAL},
                      taxpayer=taxpayer)
-        _item_create(locked, name=gettext("手工录入 %(invoice)s") % {"invoice": record},
-                     outcome=Outcome.CREATED, rule="other_buyer" if parties.other_buyer else "",
-                     reason=parties.note, detail={"invoice": values.as_json()}, invoice=record, carrier=carrier)
+        item = _item_create(locked, name=gettext("手工录入 %(invoice)s") % {"invoice": record},
+                            outcome=Outcome.CREATED, rule="other_buyer" if parties.other_buyer else "",
+                            reason=parties.note, detail={"invoice": values.as_json()}, invoice=record,
+                            carrier=carrier)
         if own_collection:
             locked.complete(at=timezone.now())
             locked.save(update_fields=["status", "finished_at"])
-    return record
+    _sync(collection, locked)
+    return record, item
 
 
 # --- review --------------------------------------------------------------------------------------------------------

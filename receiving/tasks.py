@@ -1,4 +1,4 @@
-"""Celery tasks of receiving: the upload job."""
+"""Celery tasks of receiving: the upload job, and the hourly purge of its staging area."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from celery import shared_task
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext
 
+from invoicing.celery import app as celery_app
 from receiving import bundles, collecting, services
+from receiving.celery_schedule import BEAT_SCHEDULE
 from receiving.models import Collection, CollectionStatus
 
 logger = logging.getLogger(__name__)
@@ -46,3 +48,20 @@ def collect_upload_task(collection_id: int, user_id: int | None) -> UploadJobRes
     finally:
         collecting.upload_discard(collection_id)
     return {"collection": collection_id, "status": collection.status, "processed": collection.processed}
+
+
+@shared_task(name="receiving.purge_staging", ignore_result=True)
+def purge_staging_task() -> dict:
+    """Remove staged uploads no job will read (``collecting.staging_purge``)."""
+    result = collecting.staging_purge()
+    return {"folders": result.folders, "bytes": result.bytes, "collections": result.collections,
+            "failed": result.failed}
+
+
+def _register_schedule(sender, **kwargs) -> None:  # noqa: ANN001
+    for name, entry in BEAT_SCHEDULE.items():
+        sender.conf.beat_schedule.setdefault(name, entry)
+
+
+celery_app.on_after_finalize.connect(_register_schedule, weak=False)
+_register_schedule(celery_app)

@@ -88,7 +88,7 @@ def test_headers_sent_and_read_are_declared(openapi):
             idempotent += 1
             ok = next(code for code in responses if code.startswith("2"))
             assert "Idempotent-Replayed" in responses[ok]["headers"], (method, path)
-    assert idempotent == 10  # 8 creates and actions, plus payment and delivery on a billing document
+    assert idempotent == 11  # 8 creates and actions, payment and delivery on a billing document, and collect
 
 
 def test_the_declared_headers_are_the_ones_sent(shop):

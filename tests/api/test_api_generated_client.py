@@ -5,6 +5,7 @@ also validated against the schema (formats included) on its way in."""
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from issuing.applications import services as application_services
 from issuing.applications.models import InvoiceApplication
 from tests.api.conftest import Receiver
 from tests.delivery.factories import make_invoice
+from tests.receiving.conftest import as_xml, small_document
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "fapiao_desk_client"
@@ -200,6 +202,26 @@ def test_the_integrator_flow_through_a_generated_client(generated, schema_file, 
     assert over.status_code == 429 and over.parsed.error.code == "delivery_limit_reached"
     assert 0 < int(over.headers["Retry-After"]) <= 86400
     assert Delivery.objects.filter(invoice=invoice).count() == 2
+
+    # Received invoices: a file collected into the pool with its outcome, the pool, the record and its file.
+    from fapiao_desk_client.types import File  # noqa: PLC0415
+
+    xml = as_xml(small_document(number="25312000000000000501", buyer=(yuntu.name, yuntu.credit_code)))
+    collect = op(generated, "v1_received_invoices_collect_create")
+    collected = collect.sync_detailed(client=client, idempotency_key="gen-collect-1", body=m.CollectFilesRequest(
+        files=[File(payload=io.BytesIO(xml), file_name="a.xml", mime_type="application/xml")]))
+    assert collected.status_code == 201, collected.content
+    item = collected.parsed.items[0]
+    assert (item.index, item.name, item.outcome) == (1, "a.xml", m.CollectOutcomeEnum.CREATED)
+    scanned = collect.sync(client=client, body=m.CollectJsonRequest(qr=["not a qr"]))
+    assert scanned.items[0].outcome == m.CollectOutcomeEnum.REJECTED and scanned.items[0].invoice is None
+    pool = op(generated, "v1_received_invoices_list").sync(client=client, number="25312000000000000501")
+    assert [r.id for r in pool.results] == [item.invoice.id]
+    record = op(generated, "v1_received_invoices_retrieve").sync(client=client, id=item.invoice.id)
+    assert record.kind == "81" and [c.name for c in record.carriers] == ["a.xml"]
+    token = urlsplit(record.carriers[0].url).path.rstrip("/").rsplit("/", 1)[-1]
+    received_file = op(generated, "v1_received_files_retrieve").sync_detailed(client=client, token=token)
+    assert received_file.status_code == 200 and received_file.parsed.payload.read() == xml
 
     # The English messages, asked for with the declared header.
     missing = op(generated, "v1_applications_retrieve").sync_detailed(client=client, id=999999,
