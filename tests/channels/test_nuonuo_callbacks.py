@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from invoicing.channels.nuonuo_callback import callback_token
 from invoicing.channels.nuonuo_protocol import CALLBACK_ANSWER
+from invoicing.checks import nuonuo_callback_address
 from invoicing.models import ChannelCall, Event
 from issuing.applications.models import ApplicationStatus, InvoiceApplication
 from issuing.platform import services as platform_services
@@ -183,3 +184,15 @@ def test_the_callback_token_never_reaches_the_integration_log(client, issued_wit
     everything = json.dumps([[c.request_body, c.response_body, c.message] for c in ChannelCall.objects.all()],
                             ensure_ascii=False)
     assert token not in everything
+
+
+def test_the_system_check_names_a_callback_address_that_is_not_the_endpoint_or_not_https(settings):
+    settings.DEBUG = False
+    settings.NUONUO_CALLBACK_URL = BASE
+    assert nuonuo_callback_address(None) == []
+    settings.NUONUO_CALLBACK_URL = "https://fapiao.example.com/nuonuo/callback"
+    assert [m.id for m in nuonuo_callback_address(None)] == ["fapiao.W021"]
+    settings.NUONUO_CALLBACK_URL = "http://fapiao.example.com/channels/nuonuo/callback"
+    assert [m.id for m in nuonuo_callback_address(None)] == ["fapiao.W020"]
+    settings.NUONUO_CALLBACK_URL = ""
+    assert nuonuo_callback_address(None) == []
