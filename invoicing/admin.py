@@ -3,11 +3,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import User
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import QuerySet
@@ -21,6 +22,7 @@ from django_fsm import FSMField
 
 from invoicing import formatting
 from invoicing.channels.connection import channel_connection_check
+from invoicing.channels.signals import channel_switch_refusals
 from invoicing.events import action_label, events_for
 from invoicing.models import Counterparty, EntityScope, Event, Item, TaxCategory, Taxpayer
 from invoicing.roles import BUSINESS_APPS
@@ -251,8 +253,28 @@ class EventsReadonlyMixin:
         return format_html('<table class="fapiao-events">{}{}</table>', header, rows)
 
 
+class TaxpayerForm(forms.ModelForm[Taxpayer]):
+    """The entity's form: its channel changes only when nothing is in flight on the current platform (the apps say
+    what, ``invoicing.channels.signals``)."""
+
+    class Meta:
+        model = Taxpayer
+        fields = ("name", "short_name", "credit_code", "taxpayer_type", "region_code", "is_active", "address", "phone",
+                  "bank_name", "bank_account", "drawer", "reviewer", "payee", "single_invoice_limit",
+                  "max_lines_per_invoice", "channel", "channel_app_key", "channel_secret", "channel_operator")
+
+    def clean_channel(self) -> str:
+        channel = str(self.cleaned_data["channel"])
+        if self.instance.pk and channel != self.instance.channel:  # the instance still holds the stored value here
+            reasons = channel_switch_refusals(self.instance)
+            if reasons:
+                raise ValidationError(reasons)
+        return channel
+
+
 @admin.register(Taxpayer)
 class TaxpayerAdmin(EntityScopedAdminMixin, admin.ModelAdmin[Taxpayer]):
+    form = TaxpayerForm
     entity_field = "pk"
     list_display = ("name", "credit_code", "taxpayer_type", "region_code", "channel", "is_active")
     list_filter = ("taxpayer_type", "channel", "is_active")

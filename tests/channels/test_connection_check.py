@@ -9,13 +9,17 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from bench.soak import make_approved_applications
 from invoicing import roles
 from invoicing.channels import get_channel
 from invoicing.channels.connection import ConnectionCheck, channel_connection_check
 from invoicing.channels.nuonuo import NuonuoChannel
 from invoicing.channels.sandbox import SandboxChannel
 from invoicing.models import ChannelCall, Taxpayer
+from issuing.applications.models import ApplicationStatus, InvoiceApplication
+from issuing.redletter.models import RedLetterForm
 from tests.channels.conftest import connect
+from tests.delivery.factories import make_invoice
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +165,31 @@ def test_the_channel_is_chosen_per_entity_with_a_write_only_secret(client, ada, 
     assert client.post(url, change_form_data(client.get(url)) | {"channel": "sandbox"}).status_code == 302
     assert isinstance(get_channel(Taxpayer.objects.get(pk=yuntu.pk)), SandboxChannel)
 
+
+
+def test_the_channel_does_not_change_while_work_is_in_flight_on_the_current_platform(client, ada, yuntu, in_process):
+    connect(yuntu)
+    (pk,) = make_approved_applications(yuntu, 1)
+    InvoiceApplication.objects.filter(pk=pk).update(status=ApplicationStatus.ISSUING, issue_serial="SER-IN-FLIGHT")
+    client.force_login(ada)
+    url = reverse("admin:invoicing_taxpayer_change", args=[yuntu.pk])
+    data = change_form_data(client.get(url)) | {"channel": "nuonuo"}
+    page = client.post(url, data)
+    assert page.status_code == 200
+    assert "有 1 张申请单开票中，结果只能向原通道查询；请待其开票完成后再切换通道" in page.content.decode()
+    assert Taxpayer.objects.get(pk=yuntu.pk).channel == "sandbox"
+    # other changes still save while it is in flight
+    assert client.post(url, data | {"channel": "sandbox", "drawer": "钱七"}).status_code == 302
+    assert Taxpayer.objects.get(pk=yuntu.pk).drawer == "钱七"
+
+    blue = make_invoice(yuntu)
+    InvoiceApplication.objects.filter(pk=pk).update(status=ApplicationStatus.ISSUED)
+    form = RedLetterForm.objects.create(taxpayer=yuntu, blue_invoice=blue, reason="01", status="02",
+                                        amount=-blue.amount, tax=-blue.tax)
+    page = client.post(url, data)
+    assert "有 1 张红字确认单在原通道办理中；请待其办结后再切换通道" in page.content.decode()
+    assert Taxpayer.objects.get(pk=yuntu.pk).channel == "sandbox"
+
+    RedLetterForm.objects.filter(pk=form.pk).update(status="08")
+    assert client.post(url, data).status_code == 302
+    assert Taxpayer.objects.get(pk=yuntu.pk).channel == "nuonuo"
