@@ -73,6 +73,7 @@ from django.db.models import Count
 from django.test import RequestFactory
 from django.test.utils import override_settings
 from django.urls import resolve
+from kombu import pools as kombu_pools
 from stdnum.cn import uscc
 
 from invoicing.celery import app as celery_app
@@ -606,6 +607,9 @@ def sending_to(broker: str, queue: str):
         amqp = celery_app.__dict__.get("amqp")
         if amqp is not None:
             amqp._producer_pool = None
+        # The app's pool is kombu's global one for this broker URL: closed above, it would stay registered and a
+        # second run in this process (two soaks in one test session) would get it back closed. Forget them all.
+        kombu_pools.reset()
 
     conf.update(broker_url=broker, broker_write_url=broker, task_always_eager=False, task_default_queue=queue)
     reset_pools()
