@@ -196,3 +196,19 @@ def test_the_system_check_names_a_callback_address_that_is_not_the_endpoint_or_n
     assert [m.id for m in nuonuo_callback_address(None)] == ["fapiao.W020"]
     settings.NUONUO_CALLBACK_URL = ""
     assert nuonuo_callback_address(None) == []
+
+
+def test_a_callback_about_a_failed_order_records_the_failure_as_the_poller_would(client, fake_nuonuo, nn_seller,
+                                                                                  quiet_queue, callbacks_on):  # noqa: F811
+    (pk,) = submitted(nn_seller, 1)
+    fake_nuonuo.fail_next = "购方税号有误"
+    platform_services.issue_attempt(application_id=pk)
+    app = InvoiceApplication.objects.get(pk=pk)
+    content = json.dumps({"c_orderno": app.issue_serial, "c_status": "2", "c_errorMessage": "购方税号有误"},
+                         ensure_ascii=False)
+    path = urlsplit(f"{BASE}/{nn_seller.pk}/{callback_token(nn_seller)}/").path
+    response = post(client, path, {"operater": "callback", "orderno": app.issue_serial, "content": content})
+    assert response.status_code == 200 and response.json() == CALLBACK_ANSWER
+    app = InvoiceApplication.objects.get(pk=pk)
+    assert app.status == S.FAILED and "购方税号有误" in app.fail_reason
+    assert not Invoice.objects.filter(application_id=pk).exists()
