@@ -48,7 +48,7 @@ def webhook_url_problem(url: str, *, resolve: bool) -> str | None:
     try:
         verdict = netguard.url_verdict(url, resolve=resolve,
                                        allow_internal=getattr(settings, "WEBHOOK_ALLOW_PRIVATE_HOSTS", False))
-    except netguard.LookupFailed as exc:
+    except netguard.LookupFailedError as exc:
         raise WebhookError(str(exc)) from exc  # a lookup that fails now may work later: retry
     if verdict is netguard.Verdict.BAD_SCHEME:
         return _("推送地址须为 http 或 https 网址")

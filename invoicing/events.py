@@ -103,6 +103,17 @@ ACTION_LABELS = {
     "begin_processing": pgettext_lazy("event", "开始处理"),
     "complete": pgettext_lazy("event", "采集完成"),
     "abort": pgettext_lazy("event", "采集中止"),
+    # receiving: mailboxes and their pending queue
+    "mailbox_create": pgettext_lazy("event", "添加收票邮箱"),
+    "mailbox_update": pgettext_lazy("event", "修改收票邮箱"),
+    "mailbox_fetch_request": pgettext_lazy("event", "立即收取邮件"),
+    "mailbox_fetch": pgettext_lazy("event", "收取邮件"),
+    "mailbox_fetch_failed": pgettext_lazy("event", "收取邮件失败"),
+    "mailbox_uidvalidity_reset": pgettext_lazy("event", "邮箱文件夹已重建，重新扫描"),
+    "mail_issue_open": pgettext_lazy("event", "邮件转入待处理"),
+    "mail_issue_retry": pgettext_lazy("event", "重试邮件链接"),
+    "mail_issue_upload": pgettext_lazy("event", "手工上传邮件发票"),
+    "mail_issue_ignore": pgettext_lazy("event", "忽略邮件待处理"),
     # API clients and webhooks
     "api_create": pgettext_lazy("event", "接口创建"),
     "api_refund": pgettext_lazy("event", "接口登记退款"),

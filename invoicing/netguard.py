@@ -24,7 +24,7 @@ class Verdict(enum.Enum):
     INTERNAL = "internal"  # the host is, or resolves to, an internal address
 
 
-class LookupFailed(Exception):
+class LookupFailedError(Exception):
     """The host name could not be resolved (now: a later attempt may succeed)."""
 
 
@@ -41,7 +41,7 @@ def url_host(url: str) -> str:
 
 def url_verdict(url: str, *, resolve: bool, allow_internal: bool = False) -> Verdict:
     """Whether ``url`` may be requested. ``allow_internal`` lifts the address rule (a receiver on the same network,
-    tests); the scheme rule stays. Raises ``LookupFailed`` when ``resolve`` and the name does not resolve."""
+    tests); the scheme rule stays. Raises ``LookupFailedError`` when ``resolve`` and the name does not resolve."""
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return Verdict.BAD_SCHEME
@@ -65,7 +65,7 @@ def url_verdict(url: str, *, resolve: bool, allow_internal: bool = False) -> Ver
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
-        raise LookupFailed(f"DNS: {host}: {exc}") from exc
+        raise LookupFailedError(f"DNS: {host}: {exc}") from exc
     if any(is_internal_ip(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])) for info in infos):
         return Verdict.INTERNAL
     return Verdict.OK

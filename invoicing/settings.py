@@ -213,6 +213,11 @@ JOB_FILES_KEEP_DAYS = env_int("JOB_FILES_KEEP_DAYS", 7)
 RECEIVING_MAX_UPLOAD_FILES = env_int("RECEIVING_MAX_UPLOAD_FILES", 500)
 RECEIVING_MAX_UPLOAD_BYTES = env_int("RECEIVING_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 RECEIVING_MAX_FILE_BYTES = env_int("RECEIVING_MAX_FILE_BYTES", 20 * 1024 * 1024)
+# Mailboxes (receiving/mailbox): links in e-mails are fetched with a deadline in seconds; internal addresses are refused
+# (invoicing/netguard.py) unless RECEIVING_LINK_ALLOW_PRIVATE_HOSTS (tests, a provider on the same network).
+RECEIVING_LINK_TIMEOUT = env_int("RECEIVING_LINK_TIMEOUT", 30)
+RECEIVING_LINK_ALLOW_PRIVATE_HOSTS = env_bool("RECEIVING_LINK_ALLOW_PRIVATE_HOSTS", False)
+RECEIVING_IMAP_TIMEOUT = env_int("RECEIVING_IMAP_TIMEOUT", 30)
 # The upload form sends every file as its own part: Django's default of 100 parts would refuse a full batch.
 DATA_UPLOAD_MAX_NUMBER_FILES = RECEIVING_MAX_UPLOAD_FILES + 10
 # Input rules shared by the API, the import and the admin (invoicing/validators.py). A business date may be at most

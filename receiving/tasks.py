@@ -37,3 +37,7 @@ def collect_upload_task(collection_id: int, user_id: int | None) -> dict:
     finally:
         collecting.upload_discard(collection_id)
     return {"collection": collection_id, "status": collection.status, "processed": collection.processed}
+
+
+# The mailboxes' tasks live in their sub-package; Celery autodiscovers this module.
+from receiving.mailbox.tasks import mailbox_fetch_task, mailboxes_due_task  # noqa: E402, F401
