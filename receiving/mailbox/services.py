@@ -152,7 +152,7 @@ def mailbox_run_begin(*, mailbox: Mailbox, uidvalidity: int, actor: Actor = MAIL
     """A run has reached the folder: close the batch a killed run left open, and start over when the server says
     the folder's UIDs are no longer what they were (UIDVALIDITY changed)."""
     with transaction.atomic():
-        locked = Mailbox.objects.select_for_update().select_related("current_collection").get(pk=mailbox.pk)
+        locked = Mailbox.objects.select_for_update(of=("self",)).select_related("current_collection").get(pk=mailbox.pk)
         stale = locked.current_collection
         if stale is not None and stale.status in (CollectionStatus.OPEN, CollectionStatus.RUNNING):
             pool.collection_fail(collection=stale, actor=actor,
@@ -172,7 +172,7 @@ def mailbox_run_begin(*, mailbox: Mailbox, uidvalidity: int, actor: Actor = MAIL
 def mailbox_run_collection(*, mailbox: Mailbox, actor: Actor = MAILBOX) -> Collection:
     """The batch this run's files go into, opened on the first message that has any."""
     with transaction.atomic():
-        locked = Mailbox.objects.select_for_update().select_related("current_collection", "taxpayer").get(
+        locked = Mailbox.objects.select_for_update(of=("self",)).select_related("current_collection", "taxpayer").get(
             pk=mailbox.pk)
         current = locked.current_collection
         if current is not None and current.status == CollectionStatus.OPEN:
@@ -193,7 +193,7 @@ class RunCounts:
 
 def mailbox_run_succeeded(*, mailbox: Mailbox, counts: RunCounts, actor: Actor = MAILBOX) -> Mailbox:
     with transaction.atomic():
-        locked = Mailbox.objects.select_for_update().select_related("current_collection").get(pk=mailbox.pk)
+        locked = Mailbox.objects.select_for_update(of=("self",)).select_related("current_collection").get(pk=mailbox.pk)
         if locked.current_collection is not None and locked.current_collection.status == CollectionStatus.OPEN:
             pool.collection_finish(collection=locked.current_collection, actor=actor)
         recovered = locked.failures > 0
@@ -221,7 +221,7 @@ def backoff(failures: int, interval_minutes: int) -> timedelta:
 def mailbox_run_failed(*, mailbox: Mailbox, rule: str, message: str, actor: Actor = MAILBOX) -> Mailbox:
     """The server could not be reached, refused the login or the folder: the mailbox shows it and backs off."""
     with transaction.atomic():
-        locked = Mailbox.objects.select_for_update().select_related("current_collection").get(pk=mailbox.pk)
+        locked = Mailbox.objects.select_for_update(of=("self",)).select_related("current_collection").get(pk=mailbox.pk)
         if locked.current_collection is not None and locked.current_collection.status == CollectionStatus.OPEN:
             pool.collection_finish(collection=locked.current_collection, actor=actor)
         now = timezone.now()
@@ -289,7 +289,7 @@ def mail_message_done(*, message: MailMessage, collection: Collection | None, fi
     """Close a message: its issues join the pending queue, the mailbox's last UID and counts move, in one
     transaction. A message already done is left as it is (exactly once)."""
     with transaction.atomic():
-        row = MailMessage.objects.select_for_update().select_related("mailbox__taxpayer").get(pk=message.pk)
+        row = MailMessage.objects.select_for_update(of=("self",)).select_related("mailbox__taxpayer").get(pk=message.pk)
         if row.state == MessageState.DONE:
             return row
         mailbox = row.mailbox
@@ -327,7 +327,7 @@ def claimed_uids(*, mailbox: Mailbox, uidvalidity: int) -> list[int]:
 
 
 def _open_issue(issue: MailIssue, actor: Actor) -> MailIssue:
-    locked = MailIssue.objects.select_for_update().select_related("message__mailbox", "taxpayer").get(pk=issue.pk)
+    locked = MailIssue.objects.select_for_update(of=("self",)).select_related("message__mailbox", "taxpayer").get(pk=issue.pk)
     pool.authorize(actor, locked.taxpayer_id, P_COLLECT)
     if locked.state != IssueState.OPEN:
         raise ValidationError(gettext("这条待处理已处理过"))
