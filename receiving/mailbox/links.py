@@ -14,12 +14,13 @@ should do (``Remedy``): retry later, download by hand, or ask the sender again.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -241,6 +242,7 @@ _FILE_HINT = re.compile(r"(\.(pdf|ofd|xml|zip)(\?|#|$))|([?&](file)?type=(pdf|of
 def page_file_links(html: str, base: str) -> list[str]:
     """The invoice file links on a provider's page: anchors and script strings whose address names a file type or a
     download, in page order, each once."""
+    html = html.replace("\\/", "/")  # JSON in a script escapes its slashes
     anchors, _text = html_anchors(html, base)
     found: list[str] = []
     for link in anchors:
@@ -284,7 +286,13 @@ def follow(link: Link) -> Followed:
         html = _page_text(got.data)
         files: list[Downloaded] = []
         problems: list[LinkProblemError] = []
-        for url in page_file_links(html, got.url):
+        file_links = page_file_links(html, got.url)
+        if not file_links and provider is not None and provider.code == "nuonuo":
+            try:
+                file_links = nuonuo_file_links(session, got.url, deadline)
+            except LinkProblemError as problem:
+                problems.append(problem)
+        for url in file_links:
             try:
                 item = download(url, session=session, deadline=_deadline())
             except LinkProblemError as problem:
@@ -292,6 +300,8 @@ def follow(link: Link) -> Followed:
                 continue
             if is_file(item.data):
                 files.append(item)
+        if files:
+            problems = []  # the page gave its invoice: a second format that failed is no one's work
         if not files and not problems:
             if provider is not None:
                 problems.append(LinkProblemError(
@@ -305,6 +315,54 @@ def follow(link: Link) -> Followed:
         return Followed(files, problems, provider.name if provider else "")
     finally:
         session.close()
+
+
+NUONUO_DETAIL = "/scan2/getIvcDetailShow.do"
+MAX_JSON_BYTES = 1024 * 1024
+
+
+def nuonuo_file_links(session: requests.Session, page_url: str, deadline: float) -> list[str]:
+    """诺诺's short link lands on a script-only page whose address carries ``paramList``; the page asks
+    ``/scan2/getIvcDetailShow.do`` for the invoice (``invoiceSimpleVo``), whose ``url`` fields are the files."""
+    params = parse_qs(urlsplit(page_url).query)
+    if not params.get("paramList"):
+        return []
+    api = urljoin(page_url, NUONUO_DETAIL)
+    _checked(api)
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise LinkProblemError("timeout", Remedy.RETRY, gettext("链接响应超时，稍后重试"))
+    form = {key: values[0] for key, values in params.items() if key in ("paramList", "aliView", "shortLinkSource")}
+    try:
+        response = session.post(api, data=form, stream=True, allow_redirects=False,
+                                timeout=(min(5.0, remaining), min(15.0, remaining)))
+    except requests.RequestException as exc:
+        raise LinkProblemError("unreachable", Remedy.RETRY,
+                               gettext("链接无法连接（%(error)s），稍后重试") % {"error": type(exc).__name__}) from exc
+    with response:
+        if response.status_code != 200:
+            raise _status_problem(response.status_code)
+        body = response.raw.read(MAX_JSON_BYTES + 1, decode_content=True)
+    if len(body) > MAX_JSON_BYTES:
+        return []
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return []
+    return [url for url in _json_urls(payload)
+            if (_FILE_HINT.search(url) or "/group" in url)
+            and not urlsplit(url).path.lower().endswith(NOT_INVOICE_EXTENSIONS)][:MAX_FILES_PER_PAGE]
+
+
+def _json_urls(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _json_urls(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _json_urls(item)
+    elif isinstance(value, str) and value.lower().startswith(("http://", "https://")):
+        yield value
 
 
 def _page_text(data: bytes) -> str:

@@ -99,7 +99,9 @@ _URL = re.compile(r"https?://[^\s<>\"'，。；）》]+", re.IGNORECASE)
 
 
 def _text_links(text: str) -> list[Link]:
-    return [Link(m.group(0).rstrip(".,;:!?)]")) for m in _URL.finditer(text)]
+    """Bare addresses in a text body, each with the words just before it as its text ("发票下载地址：http://…")."""
+    return [Link(m.group(0).rstrip(".,;:!?)]"), " ".join(text[max(0, m.start() - 40):m.start()].split()))
+            for m in _URL.finditer(text)]
 
 
 def _kind_of(name: str, data: bytes, content_type: str) -> str | None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -66,9 +68,19 @@ class Web:
             handler.send_header("Content-Type", content_type)
             handler.send_header("Content-Length", str(len(data)))
             if filename:
-                handler.send_header("Content-Disposition", f"attachment; filename*=UTF-8''{filename}")
+                handler.send_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(filename)}")
             handler.end_headers()
             handler.wfile.write(data)
+
+        self.routes[path] = route
+        return path
+
+    def slow(self, path: str, seconds: float) -> str:
+        def route(handler: BaseHTTPRequestHandler) -> None:
+            time.sleep(seconds)
+            handler.send_response(200)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
 
         self.routes[path] = route
         return path
@@ -127,6 +139,19 @@ def web(monkeypatch, settings) -> Iterator[Web]:
         def do_GET(self) -> None:  # noqa: N802 - the http.server name
             state.hits.append(self.path)
             route = state.routes.get(self.path.split("#")[0])
+            if route is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            route(self)
+
+        def do_POST(self) -> None:  # noqa: N802 - the http.server name
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            state.hits.append("POST " + self.path)
+            route = state.routes.get("POST " + self.path.split("?")[0])
             if route is None:
                 self.send_response(404)
                 self.send_header("Content-Length", "0")
