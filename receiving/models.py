@@ -456,8 +456,8 @@ class Source(models.Model):
 # The mailbox's tables live in their sub-package; Django loads them from here.
 from receiving.mailbox.models import (  # noqa: E402, F401
     IssueState,
-    MailIssue,
     Mailbox,
+    MailIssue,
     MailMessage,
     MessageState,
     Remedy,
