@@ -43,7 +43,8 @@ EDITABLE = ("name", "host", "port", "security", "username", "folder", "enabled",
 # --- mailboxes -----------------------------------------------------------------------------------------------------
 
 
-def _check_settings(values: dict[str, Any]) -> None:
+def mailbox_settings_check(values: dict[str, Any]) -> None:
+    """Raise one ValidationError naming each setting that is wrong (the admin's form asks before saving)."""
     errors: dict[str, list[str]] = {}
     if not str(values.get("host") or "").strip():
         errors["host"] = [gettext("请填写 IMAP 服务器")]
@@ -71,7 +72,7 @@ def mailbox_create(*, taxpayer: Taxpayer, name: str, host: str, username: str, p
     values = {"name": (name or "").strip()[:100], "host": (host or "").strip(), "port": port, "security": security,
               "username": (username or "").strip(), "folder": (folder or "").strip() or "INBOX",
               "enabled": enabled, "interval_minutes": interval_minutes}
-    _check_settings(values)
+    mailbox_settings_check(values)
     if not password:
         raise ValidationError({"password": [gettext("请填写密码")]})
     with transaction.atomic():
@@ -96,7 +97,7 @@ def mailbox_update(*, mailbox: Mailbox, actor: Actor, password: str = "", **chan
         values = {f: getattr(locked, f) for f in EDITABLE}
         for f, v in changes.items():
             values[f] = v.strip() if isinstance(v, str) and f != "name" else v
-        _check_settings(values)
+        mailbox_settings_check(values)
         changed = sorted(f for f in EDITABLE if values[f] != getattr(locked, f))
         if not changed and not password:
             return locked

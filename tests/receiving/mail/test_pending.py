@@ -10,7 +10,7 @@ from django.db import connection
 from invoicing import roles
 from invoicing.models import Event
 from receiving.mailbox import fetching, services
-from receiving.mailbox.models import IssueState, MailIssue, Mailbox, Remedy
+from receiving.mailbox.models import IssueState, Mailbox, MailIssue, Remedy
 from receiving.models import ReceivedInvoice
 from tests.factories import TaxpayerFactory, UserFactory
 from tests.receiving.conftest import as_pdf, as_xml, small_document
