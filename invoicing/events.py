@@ -114,6 +114,9 @@ ACTION_LABELS = {
     "mail_issue_retry": pgettext_lazy("event", "重试邮件链接"),
     "mail_issue_upload": pgettext_lazy("event", "手工上传邮件发票"),
     "mail_issue_ignore": pgettext_lazy("event", "忽略邮件待处理"),
+    "message_done": pgettext_lazy("event", "邮件处理完成"),
+    "issue_resolve": pgettext_lazy("event", "待处理已解决"),
+    "issue_ignore": pgettext_lazy("event", "待处理已忽略"),
     # API clients and webhooks
     "api_create": pgettext_lazy("event", "接口创建"),
     "api_refund": pgettext_lazy("event", "接口登记退款"),

@@ -121,7 +121,7 @@ class MailMessage(models.Model):
         return self.subject or f"UID {self.uid}"
 
     @transition(field=state, source=MessageState.CLAIMED, target=MessageState.DONE)
-    def finish(self, *, at) -> None:
+    def message_done(self, *, at) -> None:
         self.done_at = at
 
 
@@ -171,10 +171,10 @@ class MailIssue(models.Model):
         return f"{self.get_remedy_display()}: {self.rule}"
 
     @transition(field=state, source=IssueState.OPEN, target=IssueState.RESOLVED)
-    def resolve(self, *, at) -> None:
+    def issue_resolve(self, *, at) -> None:
         self.resolved_at = at
 
     @transition(field=state, source=IssueState.OPEN, target=IssueState.IGNORED)
-    def ignore(self, *, at, note: str) -> None:
+    def issue_ignore(self, *, at, note: str) -> None:
         self.resolved_at = at
         self.note = note

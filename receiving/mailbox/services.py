@@ -305,7 +305,7 @@ def mail_message_done(*, message: MailMessage, collection: Collection | None, fi
                 event_record(obj=issue, action="mail_issue_open", actor=actor, to_state=issue.state,
                              reason=spec.reason[:500], taxpayer=mailbox.taxpayer,
                              data={"rule": spec.rule, "remedy": spec.remedy, "message": row.pk})
-        row.finish(at=timezone.now())
+        row.message_done(at=timezone.now())
         row.collection = collection
         row.file_count = files
         row.issue_count = len(issues)
@@ -344,9 +344,9 @@ def _close(locked: MailIssue, *, action: str, actor: Actor, note: str = "", data
            ignore: bool = False) -> MailIssue:
     before = locked.state
     if ignore:
-        locked.ignore(at=timezone.now(), note=note[:300])
+        locked.issue_ignore(at=timezone.now(), note=note[:300])
     else:
-        locked.resolve(at=timezone.now())
+        locked.issue_resolve(at=timezone.now())
         locked.note = note[:300]
     locked.resolved_by = actor_user(actor)
     locked.save()
