@@ -24,7 +24,7 @@ SENDER = "发票通知 <invoice@xihu.example.com>"
 
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[Dovecot]:
-    server, _ = start_dovecot()
+    server = start_dovecot()
     yield server
     stop_dovecot(server)
 
