@@ -88,6 +88,16 @@ def run(server) -> int:
     from receiving.mailbox import services as mail_services
     from receiving.models import Method, ReceivedInvoice
 
+    if ReceivedInvoice.objects.exists():  # a disposable database used before: start from an empty pool
+        from django.apps import apps
+
+        tables = [m._meta.db_table for m in apps.get_app_config("receiving").get_models()]
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+            else:
+                for table in reversed(tables):
+                    cursor.execute(f"DELETE FROM {table}")
     entity, _ = Taxpayer.objects.get_or_create(credit_code="91310115MA1K4ABC2X",
                                                defaults={"name": "上海浦江数字科技有限公司", "short_name": "浦江"})
     print(f"database: {connection.vendor}; messages: {MESSAGES}")

@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from invoicing.admin import CappedCountPaginator, EntityScopedAdminMixin, EventsReadonlyMixin
 from invoicing.admin_messages import error_text
 from invoicing.fields import masked
+from invoicing.scoping import scope_queryset
 from receiving.mailbox import services
 from receiving.mailbox.models import IssueState, Mailbox, MailIssue, Remedy
 from receiving.mailbox.tasks import mailbox_fetch_task
@@ -200,8 +201,19 @@ class IssueStateFilter(admin.SimpleListFilter):
         return queryset if value == "all" else queryset.filter(state=value)
 
 
-class RetryForm(forms.Form):
-    pass
+class MailboxFilter(admin.SimpleListFilter):
+    """The user's entities' mailboxes only (a mailbox's name is its entity's data)."""
+
+    title = _("收票邮箱")
+    parameter_name = "message__mailbox__id__exact"
+
+    def lookups(self, request, model_admin):
+        boxes = scope_queryset(Mailbox.objects.all(), request.user).only("id", "name", "username", "host")
+        return [(str(box.pk), str(box)) for box in boxes.order_by("name", "pk")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(message__mailbox_id=value) if value and value.isdigit() else queryset
 
 
 class UploadForm(forms.Form):
@@ -217,7 +229,7 @@ class MailIssueAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
     list_display = ("remedy", "reason_short", "subject", "sender", "sent_at", "mailbox", "created_at", "state")
     list_display_links = ("reason_short",)
     list_select_related = ("message__mailbox", "taxpayer")
-    list_filter = (IssueStateFilter, "remedy", "rule", "taxpayer", "message__mailbox")
+    list_filter = (IssueStateFilter, "remedy", "rule", "taxpayer", MailboxFilter)
     search_fields = ("message__subject", "message__sender", "url")
     ordering = ("remedy", "-created_at", "-id")
     paginator = CappedCountPaginator

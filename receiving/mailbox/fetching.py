@@ -134,7 +134,7 @@ class _Run:
         for link in links.candidates(parsed.links):
             followed = links.follow(link)
             for got in followed.files:
-                self._file(got.name, got.data, taken)
+                self._attachment(messages.Attachment(got.name, got.data), taken)  # a ZIP behind a link: expanded
             for problem in followed.problems:
                 taken.issues.append(services.IssueSpec(_key(link.url, problem.rule), problem.remedy, problem.rule,
                                                        problem.message, link.url))

@@ -3,6 +3,9 @@ be taken queued with the reason and the remedy."""
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import pytest
 
 from receiving.mailbox import fetching
@@ -154,3 +157,13 @@ def test_unrelated_links_are_not_followed(mailbox, dovecot, imap_user, web):
     _run(mailbox, dovecot, imap_user, mail(html=html))
     assert web.hits == []
     assert _issue().rule == "no_invoice_link"
+
+
+def test_a_zip_behind_a_link_is_expanded_like_an_attachment(mailbox, dovecot, imap_user, web):
+    doc = small_document(number="25312000000000016404")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("发票.xml", as_xml(doc))
+    url = web.url(web.file("/bundle", buffer.getvalue(), "application/zip"))
+    result = _run(mailbox, dovecot, imap_user, mail(text=f"发票打包下载：{url}"))
+    assert result.files == 1 and ReceivedInvoice.objects.get().number == doc.number
