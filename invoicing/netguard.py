@@ -36,18 +36,25 @@ def is_internal_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
 
 def url_host(url: str) -> str:
-    return (urlsplit(url or "").hostname or "").rstrip(".").lower()
+    try:
+        return (urlsplit(url or "").hostname or "").rstrip(".").lower()
+    except ValueError:  # "http://[not-an-address/"
+        return ""
 
 
 def url_verdict(url: str, *, resolve: bool, allow_internal: bool = False) -> Verdict:
     """Whether ``url`` may be requested. ``allow_internal`` lifts the address rule (a receiver on the same network,
     tests); the scheme rule stays. Raises ``LookupFailedError`` when ``resolve`` and the name does not resolve."""
-    parts = urlsplit(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url or "")
+        hostname = parts.hostname
+    except ValueError:
+        return Verdict.BAD_SCHEME
+    if parts.scheme not in ("http", "https") or not hostname:
         return Verdict.BAD_SCHEME
     if allow_internal:
         return Verdict.OK
-    host = parts.hostname.rstrip(".").lower()
+    host = hostname.rstrip(".").lower()
     if host == "localhost" or host.endswith(LOCAL_SUFFIXES):
         return Verdict.INTERNAL
     try:

@@ -89,6 +89,11 @@ def mailbox_fetch(mailbox_id: int) -> RunResult:
             services.mailbox_run_failed(mailbox=run.mailbox, rule=exc.rule, message=exc.message)
             return RunResult(mailbox_id, "failed", run.counts.messages, run.counts.files, run.counts.issues,
                              exc.message)
+        except Exception:  # noqa: BLE001 - a fault of ours: the mailbox shows it, the message is retried next run
+            logger.exception("mailbox %s: run failed", mailbox_id)
+            message = gettext("收取时发生内部错误（已记录）：已处理的邮件保留，未完成的邮件下次重新处理")
+            services.mailbox_run_failed(mailbox=run.mailbox, rule="internal_error", message=message)
+            return RunResult(mailbox_id, "failed", run.counts.messages, run.counts.files, run.counts.issues, message)
         services.mailbox_run_succeeded(mailbox=run.mailbox, counts=run.counts)
         return RunResult(mailbox_id, "done", run.counts.messages, run.counts.files, run.counts.issues)
 

@@ -251,7 +251,10 @@ def page_file_links(html: str, base: str) -> list[str]:
     for match in _QUOTED_URL.finditer(html):
         candidate = match.group(1)
         if _FILE_HINT.search(candidate) and not candidate.lower().endswith(NOT_INVOICE_EXTENSIONS):
-            found.append(urljoin(base, candidate))
+            try:
+                found.append(urljoin(base, candidate))
+            except ValueError:
+                continue
     out: list[str] = []
     for url in found:
         if url.lower().startswith(("http://", "https://")) and url not in out and url != base:
@@ -350,8 +353,15 @@ def nuonuo_file_links(session: requests.Session, page_url: str, deadline: float)
     except (UnicodeDecodeError, ValueError):
         return []
     return [url for url in _json_urls(payload)
-            if (_FILE_HINT.search(url) or "/group" in url)
-            and not urlsplit(url).path.lower().endswith(NOT_INVOICE_EXTENSIONS)][:MAX_FILES_PER_PAGE]
+            if (_FILE_HINT.search(url) or "/group" in url) and not _path_of(url).endswith(NOT_INVOICE_EXTENSIONS)
+            ][:MAX_FILES_PER_PAGE]
+
+
+def _path_of(url: str) -> str:
+    try:
+        return urlsplit(url).path.lower()
+    except ValueError:
+        return ""
 
 
 def _json_urls(value: Any) -> Iterator[str]:

@@ -18,7 +18,7 @@ from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from html.parser import HTMLParser
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 FILE_EXTENSIONS = ("pdf", "ofd", "xml", "zip")
 MAX_BODY_CHARS = 20_000
@@ -66,7 +66,10 @@ class _Anchors(HTMLParser):
             self._skip += 1
         if tag == "a":
             href = dict(attrs).get("href")
-            self._href = urljoin(self.base, href.strip()) if href else None
+            try:
+                self._href = urljoin(self.base, href.strip()) if href else None
+            except ValueError:  # a malformed address: no link
+                self._href = None
             self._anchor = []
         if tag in ("br", "p", "div", "tr", "li"):
             self.text.append("\n")
@@ -200,7 +203,11 @@ def parse(raw: bytes) -> ParsedMessage:
     parsed.text = ("\n\n".join(texts) if texts else "\n\n".join(html_text))[:MAX_BODY_CHARS]
     seen: set[str] = set()
     for link in links:
-        if link.url.lower().startswith(("http://", "https://")) and link.url not in seen:
+        try:
+            usable = bool(urlsplit(link.url).hostname)
+        except ValueError:  # "http://[not-an-address/": nothing to follow
+            usable = False
+        if usable and link.url.lower().startswith(("http://", "https://")) and link.url not in seen:
             seen.add(link.url)
             parsed.links.append(link)
     parsed.links = parsed.links[:MAX_LINKS]

@@ -71,3 +71,12 @@ def test_html_links_keep_their_text_and_only_likely_ones_are_followed():
 def test_a_broken_message_still_parses():
     parsed = messages.parse(b"Subject: =?unknown-charset?B?xx?=\r\nContent-Type: multipart/mixed\r\n\r\nno boundary")
     assert parsed.fingerprint and parsed.attachments == []
+
+
+def test_malformed_addresses_are_dropped_not_fatal():
+    html = '<a href="http://[not-an-address/x.pdf">下载发票</a><a href="https://ok.example.com/f.pdf">发票</a>'
+    parsed = messages.parse(messages.compose(subject="s", sender="a@b.c", to="c@d.e",
+                                             text="发票 http://[::1/oops.pdf", html=html))
+    assert [link.url for link in parsed.links] == ["https://ok.example.com/f.pdf"]
+    assert links.page_file_links('<a href="http://[bad/x.pdf">PDF</a><script>u="/d?type=pdf"</script>',
+                                 "https://p.example.com/") == ["https://p.example.com/d?type=pdf"]
