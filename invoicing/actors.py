@@ -40,6 +40,7 @@ ACTOR_LABELS = {
     RECONCILE.name: pgettext_lazy("actor", "对账任务"),
     "cli": pgettext_lazy("actor", "命令行"),
     "demo": pgettext_lazy("actor", "演示数据"),
+    "mailbox": pgettext_lazy("actor", "邮箱收取"),
 }
 
 Actor: TypeAlias = AbstractBaseUser | SystemActor | None

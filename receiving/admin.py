@@ -697,3 +697,7 @@ class CollectionAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonly
                    "media": self.media + form.media}
         return TemplateResponse(request, "admin/receiving/upload.html", context)
 
+
+
+# The mailboxes' pages live in their sub-package; Django's autodiscovery loads this module.
+from receiving.mailbox import admin as mailbox_admin  # noqa: E402, F401

@@ -453,3 +453,16 @@ class Source(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_method_display()} #{self.collection_id}"
+
+
+# The mailbox's tables live in their sub-package; Django loads them from here.
+from receiving.mailbox.models import (  # noqa: E402, F401
+    IssueState,
+    Mailbox,
+    MailIssue,
+    MailMessage,
+    MessageState,
+    Remedy,
+    Security,
+)
+

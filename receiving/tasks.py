@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 from typing import NotRequired, TypedDict
 
-from celery import shared_task
+from celery import Celery, shared_task
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext
 
 from invoicing.celery import app as celery_app
 from receiving import bundles, collecting, services
 from receiving.celery_schedule import BEAT_SCHEDULE
+
+# The mailboxes' tasks live in their sub-package; Celery autodiscovers this module, which re-exports them.
+from receiving.mailbox.tasks import mailbox_fetch_task, mailboxes_due_task  # noqa: F401
 from receiving.models import Collection, CollectionStatus
 
 logger = logging.getLogger(__name__)
@@ -50,15 +53,15 @@ def collect_upload_task(collection_id: int, user_id: int | None) -> UploadJobRes
     return {"collection": collection_id, "status": collection.status, "processed": collection.processed}
 
 
-@shared_task(name="receiving.purge_staging", ignore_result=True)
-def purge_staging_task() -> dict:
+@shared_task(name="receiving.purge_staging", ignore_result=True)  # type: ignore[untyped-decorator]  # as above
+def purge_staging_task() -> dict[str, int | list[int]]:
     """Remove staged uploads no job will read (``collecting.staging_purge``)."""
     result = collecting.staging_purge()
     return {"folders": result.folders, "bytes": result.bytes, "collections": result.collections,
             "failed": result.failed}
 
 
-def _register_schedule(sender, **kwargs) -> None:  # noqa: ANN001
+def _register_schedule(sender: Celery, **kwargs: object) -> None:
     for name, entry in BEAT_SCHEDULE.items():
         sender.conf.beat_schedule.setdefault(name, entry)
 
