@@ -37,6 +37,7 @@ ACTOR_LABELS = {
     RECONCILE.name: pgettext_lazy("actor", "对账任务"),
     "cli": pgettext_lazy("actor", "命令行"),
     "demo": pgettext_lazy("actor", "演示数据"),
+    "platform_download": pgettext_lazy("actor", "平台下载"),
 }
 
 Actor: TypeAlias = AbstractBaseUser | SystemActor | None

@@ -103,6 +103,10 @@ ACTION_LABELS = {
     "begin_processing": pgettext_lazy("event", "开始处理"),
     "complete": pgettext_lazy("event", "采集完成"),
     "abort": pgettext_lazy("event", "采集中止"),
+    "platform_status_change": pgettext_lazy("event", "平台发票状态变更"),
+    "platform_download_request": pgettext_lazy("event", "请求平台下载"),
+    "platform_download_progress": pgettext_lazy("event", "平台下载进度"),
+    "platform_reconcile": pgettext_lazy("event", "收票对账"),
     # API clients and webhooks
     "api_create": pgettext_lazy("event", "接口创建"),
     "api_refund": pgettext_lazy("event", "接口登记退款"),
