@@ -26,7 +26,7 @@ from invoicing.documents.demo import demo_document
 from invoicing.documents.model import InvoiceLine, InvoiceParty
 from invoicing.models import Taxpayer
 from receiving import platform, services
-from receiving.models import Method, ReceivedInvoice
+from receiving.models import Method, PlatformSync, ReceivedInvoice
 
 DEMO = SystemActor("demo")
 YUNTU = "91440101MA5CYUN00U"
@@ -48,7 +48,9 @@ def _invoice(number: str, amount: str, buyer: Taxpayer):
 
 def seed(stdout=None) -> None:
     _seed_uploads(stdout)
-    for taxpayer in Taxpayer.objects.filter(channel="sandbox", is_active=True).exclude(channel_app_key=""):
+    downloaded = PlatformSync.objects.values_list("taxpayer_id", flat=True)
+    for taxpayer in (Taxpayer.objects.filter(channel="sandbox", is_active=True).exclude(channel_app_key="")
+                     .exclude(pk__in=downloaded)):  # the first download only: later ones are the daily task's
         result = platform.platform_download(taxpayer=taxpayer, actor=DEMO,
                                             channel=get_channel(taxpayer, transport="inprocess"))
         if stdout is not None:

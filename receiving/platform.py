@@ -208,7 +208,21 @@ def inbound_values(invoice: InboundInvoice) -> InvoiceValues:
               "total"})
 
 
-def _one(channel: TaxChannel, collection: Collection, invoice: InboundInvoice, record: ReceivedInvoice | None,
+class Batch:
+    """The run's batch, opened with the first invoice it collects: a run that finds nothing new leaves none."""
+
+    def __init__(self, taxpayer: Taxpayer, actor: Actor, note: str) -> None:
+        self.taxpayer, self.actor, self.note = taxpayer, actor, note
+        self.collection: Collection | None = None
+
+    def get(self) -> Collection:
+        if self.collection is None:
+            self.collection = services.collection_start(taxpayer=self.taxpayer, method=Method.PLATFORM,
+                                                        actor=self.actor, note=self.note)
+        return self.collection
+
+
+def _one(channel: TaxChannel, batch: Batch, invoice: InboundInvoice, record: ReceivedInvoice | None,
          downloaded: bool, result: DownloadResult, actor: Actor) -> None:
     """One listed invoice into the pool (or only its status, when it was downloaded before)."""
     if record is not None and downloaded:
@@ -216,7 +230,7 @@ def _one(channel: TaxChannel, collection: Collection, invoice: InboundInvoice, r
         if record.platform_status_code == invoice.status:
             return
         if invoice.status and services.received_invoice_platform_status_set(
-                record=record, code=invoice.status, actor=actor, collection=collection):
+                record=record, code=invoice.status, actor=actor, collection=batch.collection):
             result.status_changed += 1
         return
     files: dict[str, bytes] = {}
@@ -225,6 +239,7 @@ def _one(channel: TaxChannel, collection: Collection, invoice: InboundInvoice, r
         files = dict(channel.download_files(invoice.number, download_formats()).files)
     except ChannelRejected as exc:  # the platform has no file for it: its list's values are enough to file it
         logger.info("platform download: no files for %s: %s", invoice.number, exc)
+    collection = batch.get()
     got: ReceivedInvoice | None = None
     for fmt, data in files.items():
         item = services.collection_add_file(collection=collection, name=f"{invoice.number}.{fmt}", data=data,
@@ -260,14 +275,12 @@ def platform_download(*, taxpayer: Taxpayer, actor: Actor = PLATFORM, channel: T
         days=first_days())
     list_from = min(date_from, today - timedelta(days=status_days())) if sync.synced_through else date_from
     result.date_from, result.date_to = date_from, today
-    collection: Collection | None = None
+    note = gettext("下载 %(start)s 至 %(end)s") % {"start": date_from.isoformat(), "end": today.isoformat()}
+    if list_from < date_from:
+        note += gettext("；核对 %(start)s 起已下载发票的状态") % {"start": list_from.isoformat()}
+    batch = Batch(taxpayer, actor, note)
     try:
         channel = channel or get_channel(taxpayer)
-        note = gettext("下载 %(start)s 至 %(end)s") % {"start": date_from.isoformat(), "end": today.isoformat()}
-        if list_from < date_from:
-            note += gettext("；核对 %(start)s 起已下载发票的状态") % {"start": list_from.isoformat()}
-        collection = services.collection_start(taxpayer=taxpayer, method=Method.PLATFORM, actor=actor, note=note)
-        result.collection_id = collection.pk
         for items in _pages(channel, list_from, today, result):
             numbers = [i.number for i in items]
             records = {r.number: r for r in ReceivedInvoice.objects.filter(taxpayer=taxpayer, code="",
@@ -276,14 +289,15 @@ def platform_download(*, taxpayer: Taxpayer, actor: Actor = PLATFORM, channel: T
                              .values_list("invoice__number", flat=True))
             for invoice in items:
                 result.listed += 1
-                _one(channel, collection, invoice, records.get(invoice.number), invoice.number in downloaded,
+                _one(channel, batch, invoice, records.get(invoice.number), invoice.number in downloaded,
                      result, actor)
             last_day = items[-1].issue_date
             if last_day - timedelta(days=1) >= date_from:
                 platform_sync_advance(sync=sync, through=min(last_day, today) - timedelta(days=1), actor=actor,
-                                      collection=collection)
+                                      collection=batch.collection)
         if today - timedelta(days=1) >= date_from:
-            platform_sync_advance(sync=sync, through=today - timedelta(days=1), actor=actor, collection=collection)
+            platform_sync_advance(sync=sync, through=today - timedelta(days=1), actor=actor,
+                                  collection=batch.collection)
     except ChannelUnavailable as exc:
         result.ok = False
         result.message = gettext("税务平台暂不可用（%(why)s）：已处理的发票保留，下次从水位线继续") % {"why": exc.message}
@@ -297,7 +311,9 @@ def platform_download(*, taxpayer: Taxpayer, actor: Actor = PLATFORM, channel: T
         raise
     finally:
         summary = result.summary() if result.ok else f"{result.message}；{result.summary()}"
+        collection = batch.collection
         if collection is not None:
+            result.collection_id = collection.pk
             if result.ok:
                 services.collection_finish(collection=collection, actor=actor, message=summary)
             else:
