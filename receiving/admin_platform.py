@@ -66,9 +66,10 @@ class PlatformSyncAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadon
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.fields
 
-    @admin.display(description=_("下载中"), boolean=True)
-    def running(self, obj: PlatformSync) -> bool:
-        return obj.running_since is not None
+    @admin.display(description=_("下载中"))
+    def running(self, obj: PlatformSync) -> str:
+        """下载中 while a run holds the entity, nothing otherwise (a red cross would read as an error)."""
+        return gettext("下载中") if obj.running_since is not None else ""
 
     @admin.display(description=_("上次采集批次"))
     def batch_link(self, obj: PlatformSync) -> str:

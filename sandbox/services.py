@@ -858,23 +858,29 @@ def received_seed(*, buyer_credit_code: str, buyer_name: str, count: int, days: 
         serial = f"{prefix}-{buyer_credit_code}-{i:06d}"
         if LedgerInvoice.objects.filter(account=account, serial=serial).exists():
             continue
-        amount = Decimal(300 + (i * 137) % 9000).quantize(Decimal("0.01"))
-        tax = (amount * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-        inv = invoice_submit(account=account, payload={
-            "serial": serial, "kind": "81" if i % 3 else "82", "seller_credit_code": account.credit_code,
-            "buyer": {"name": buyer_name, "tax_id": buyer_credit_code},
-            "lines": [{"line_no": 1, "item_name": item, "short_name": short, "tax_code": tax_code,
-                       "tax_rate": str(rate), "amount": str(amount), "tax": str(tax), "quantity": "1",
-                       "unit_price": str(amount), "unit": "项"}],
-            "total_amount": str(amount), "total_tax": str(tax), "total_with_tax": str(amount + tax),
-            "remark": "第三方销售方开具（沙箱演示）", "drawer": "王芳",
-        })
+        with transaction.atomic():
+            inv = _seed_one(account, serial, i, buyer_credit_code, buyer_name, item, short, tax_code, rate)
         back = timedelta(days=(days * (count - 1 - i)) // max(count, 1), minutes=i % 600)
         if back and inv.issued_at is not None:
             LedgerInvoice.objects.filter(pk=inv.pk).update(issued_at=now - back, accepted_at=now - back,
                                                            complete_at=now - back)
         out.append(inv)
     return out
+
+
+def _seed_one(account: SandboxAccount, serial: str, i: int, buyer_credit_code: str, buyer_name: str, item: str,
+              short: str, tax_code: str, rate: Decimal) -> LedgerInvoice:
+    amount = Decimal(300 + (i * 137) % 9000).quantize(Decimal("0.01"))
+    tax = (amount * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return invoice_submit(account=account, payload={
+        "serial": serial, "kind": "81" if i % 3 else "82", "seller_credit_code": account.credit_code,
+        "buyer": {"name": buyer_name, "tax_id": buyer_credit_code},
+        "lines": [{"line_no": 1, "item_name": item, "short_name": short, "tax_code": tax_code,
+                   "tax_rate": str(rate), "amount": str(amount), "tax": str(tax), "quantity": "1",
+                   "unit_price": str(amount), "unit": "项"}],
+        "total_amount": str(amount), "total_tax": str(tax), "total_with_tax": str(amount + tax),
+        "remark": "第三方销售方开具（沙箱演示）", "drawer": "王芳",
+    })
 
 
 # --- deduction (§14.4, §14.5) --------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ def test_an_excel_file_with_a_wrong_row_lists_its_errors_and_the_corrected_one_f
 
     page = login("finance")
     page.goto(f"{live_server.url}/admin/receiving/receivedinvoice/")
-    page.click("text=Excel 导入")
+    page.click(".object-tools >> text=Excel 导入")
     page.wait_for_selector("#excel-template")
     shots(page, "excel-page")
     bad = workbook(tmp_path / "bad.xlsx", [row("26332000000077770001"), row("26332000000077770002", total="9.99")])
@@ -64,7 +64,7 @@ def test_the_download_button_fills_the_pool_and_the_list_shows_the_watermark(log
     seed_sandbox()  # the platform accounts, and invoices from third-party sellers to each demo entity
     page = login("finance")
     page.goto(f"{live_server.url}/admin/receiving/receivedinvoice/")
-    page.click("text=平台下载")
+    page.click(".object-tools >> text=平台下载")
     page.wait_for_selector("#fapiao-download-button")
     page.select_option("#id_download_taxpayer", label="云途出行")
     shots(page, "platform-list")
