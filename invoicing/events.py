@@ -106,6 +106,7 @@ ACTION_LABELS = {
     "platform_status_change": pgettext_lazy("event", "平台发票状态变更"),
     "platform_download_request": pgettext_lazy("event", "请求平台下载"),
     "platform_download_progress": pgettext_lazy("event", "平台下载进度"),
+    "platform_download_finish": pgettext_lazy("event", "平台下载结束"),
     "platform_reconcile": pgettext_lazy("event", "收票对账"),
     # API clients and webhooks
     "api_create": pgettext_lazy("event", "接口创建"),

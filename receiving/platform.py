@@ -131,7 +131,7 @@ def platform_sync_finish(*, sync: PlatformSync, ok: bool, message: str, listed: 
                          collection: Collection | None, actor: Actor) -> PlatformSync:
     """The run is over (done, or stopped by the platform): the entity's row says how it went."""
     with transaction.atomic():
-        locked = PlatformSync.objects.select_for_update().get(pk=sync.pk)
+        locked = PlatformSync.objects.select_for_update().select_related("taxpayer").get(pk=sync.pk)
         locked.running_since = None
         locked.last_finished_at = timezone.now()
         locked.last_ok = ok
@@ -141,6 +141,10 @@ def platform_sync_finish(*, sync: PlatformSync, ok: bool, message: str, listed: 
             locked.last_collection = collection
         locked.save(update_fields=["running_since", "last_finished_at", "last_ok", "last_message", "listed_count",
                                    "last_collection"])
+        event_record(obj=locked, action="platform_download_finish", actor=actor, taxpayer=locked.taxpayer,
+                     to_state="ok" if ok else "failed", reason=message[:500],
+                     data={"listed": listed, "collection": collection.pk if collection is not None else None,
+                           "synced_through": locked.synced_through.isoformat() if locked.synced_through else None})
     return locked
 
 
@@ -407,7 +411,8 @@ def platform_reconcile(*, taxpayer: Taxpayer, date_from: date, date_to: date, ac
                     **common))
                 continue
             expected = STATUS_OF_CODE.get(inv.status)
-            if expected is not None and record.platform_status != expected:
+            # a record the platform's status never reached (uploaded, not downloaded yet) is not a difference
+            if expected is not None and record.platform_status and record.platform_status != expected:
                 differences.append(_difference(
                     "both", "status_differs", gettext("发票状态不同：发票池为 %(pool)s，平台为 %(platform)s") % {
                         "pool": PlatformStatus(record.platform_status).label,
