@@ -207,3 +207,25 @@ def test_the_query_count_per_page_does_not_grow_with_known_invoices(entity, chan
     # comparison per invoice that the page's queries already answer
     with django_assert_max_num_queries(60 + 18 * 2):
         assert platform.platform_download(taxpayer=entity, channel=channel).known == 18
+
+
+def test_the_daily_task_downloads_for_every_entity_on_a_listing_channel(entity, yuntu):
+    from receiving.tasks import platform_download_all_task
+
+    connect(yuntu)
+    seed(entity, 2)
+    sandbox.received_seed(buyer_credit_code=yuntu.credit_code, buyer_name=yuntu.name, count=3, days=2, prefix="y")
+    platform_download_all_task()  # queues one task per entity (run at once here)
+    assert ReceivedInvoice.objects.filter(taxpayer=entity).count() == 2
+    assert ReceivedInvoice.objects.filter(taxpayer=yuntu).count() == 3
+    assert set(PlatformSync.objects.values_list("last_ok", flat=True)) == {True}
+
+
+def test_every_change_of_the_watermark_and_each_run_leave_an_event(entity, channel):
+    seed(entity, 3, days=3)
+    platform.platform_download(taxpayer=entity, channel=channel)
+    sync = PlatformSync.objects.get(taxpayer=entity)
+    events = Event.objects.filter(object_id=str(sync.pk), content_type__model="platformsync")
+    progress = events.filter(action="platform_download_progress").order_by("id")
+    assert progress.exists() and progress.last().to_state == sync.synced_through.isoformat()
+    assert events.filter(action="platform_download_finish", to_state="ok").count() == 1
