@@ -41,6 +41,7 @@ ACTOR_LABELS = {
     "cli": pgettext_lazy("actor", "命令行"),
     "demo": pgettext_lazy("actor", "演示数据"),
     "mailbox": pgettext_lazy("actor", "邮箱收取"),
+    "platform_download": pgettext_lazy("actor", "平台下载"),
 }
 
 Actor: TypeAlias = AbstractBaseUser | SystemActor | None

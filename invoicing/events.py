@@ -117,6 +117,11 @@ ACTION_LABELS = {
     "message_done": pgettext_lazy("event", "邮件处理完成"),
     "issue_resolve": pgettext_lazy("event", "待处理已解决"),
     "issue_ignore": pgettext_lazy("event", "待处理已忽略"),
+    "platform_status_change": pgettext_lazy("event", "平台发票状态变更"),
+    "platform_download_request": pgettext_lazy("event", "请求平台下载"),
+    "platform_download_progress": pgettext_lazy("event", "平台下载进度"),
+    "platform_download_finish": pgettext_lazy("event", "平台下载结束"),
+    "platform_reconcile": pgettext_lazy("event", "收票对账"),
     # API clients and webhooks
     "api_create": pgettext_lazy("event", "接口创建"),
     "api_refund": pgettext_lazy("event", "接口登记退款"),

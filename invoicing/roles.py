@@ -85,6 +85,8 @@ FINANCE_DENIED: set[str] = {
     "receiving.delete_mailbox",
     "receiving.delete_mailmessage",
     "receiving.delete_mailissue",
+    "receiving.delete_platformsync",
+    "receiving.delete_platformreconciliation",
 }
 # Permissions outside the business apps that finance gets. Not Celery's task results: their arguments and results
 # are not scoped to entities (a reconciliation's result names every entity's invoices), so only administrators read

@@ -83,9 +83,9 @@ INSTALLED_APPS = [
     "invoicing",
     "issuing",
     "delivery",
+    "sandbox",  # before receiving: seed_demo seeds the platform's invoices before receiving's first download
     "receiving",
     "deduction",
-    "sandbox",
     "api",
 ]
 

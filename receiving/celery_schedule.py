@@ -17,4 +17,12 @@ BEAT_SCHEDULE = {
         "schedule": crontab(minute=40),  # hourly: finished batches' staged files go within the hour
         "options": {"expires": 3600},
     },
+    "receiving-platform-download": {
+        "task": "receiving.platform_download_all",
+        "schedule": crontab(hour=1, minute=40),  # CELERY_TIMEZONE (Asia/Shanghai): yesterday is complete by then
+    },
+    "receiving-platform-reconcile": {
+        "task": "receiving.platform_reconcile_all",
+        "schedule": crontab(hour=2, minute=50),  # after the download
+    },
 }

@@ -1,4 +1,5 @@
-"""Celery tasks of receiving: the upload job, and the hourly purge of its staging area."""
+"""Celery tasks of receiving: the upload job, the hourly purge of its staging area, the platform download and the daily
+reconciliation (their beat entries in ``receiving/celery_schedule.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext
 
 from invoicing.celery import app as celery_app
-from receiving import bundles, collecting, services
+from invoicing.models import Taxpayer
+from receiving import bundles, collecting, platform, services
 from receiving.celery_schedule import BEAT_SCHEDULE
 
 # The mailboxes' tasks live in their sub-package; Celery autodiscovers this module, which re-exports them.
@@ -59,6 +61,37 @@ def purge_staging_task() -> dict[str, int | list[int]]:
     result = collecting.staging_purge()
     return {"folders": result.folders, "bytes": result.bytes, "collections": result.collections,
             "failed": result.failed}
+
+
+# --- the platform ----------------------------------------------------------------------------------------------------
+
+@shared_task(name="receiving.platform_download")  # type: ignore[untyped-decorator]  # as above
+def platform_download_task(taxpayer_id: int, user_id: int | None = None) -> dict[str, object]:
+    """One entity's platform download (the button, or the daily run for each entity)."""
+    taxpayer = Taxpayer.objects.get(pk=taxpayer_id)
+    actor = get_user_model().objects.filter(pk=user_id).first() if user_id else platform.PLATFORM
+    result = platform.platform_download(taxpayer=taxpayer, actor=actor)
+    return {"taxpayer": taxpayer.credit_code, "ok": result.ok, "skipped": result.skipped, "listed": result.listed,
+            "created": result.created, "message": result.message}
+
+
+@shared_task(name="receiving.platform_download_all", ignore_result=True)  # type: ignore[untyped-decorator]
+def platform_download_all_task() -> None:
+    """Daily: queue one download per entity whose channel lists received invoices."""
+    for taxpayer in platform.platform_entities():
+        platform_download_task.delay(taxpayer.pk, None)
+
+
+@shared_task(name="receiving.platform_reconcile_all")  # type: ignore[untyped-decorator]
+def platform_reconcile_all_task() -> list[dict[str, object]]:
+    """Daily: the report of differences between each entity's pool and the platform's list."""
+    date_from, date_to = platform.reconcile_range()
+    out: list[dict[str, object]] = []
+    for taxpayer in platform.platform_entities():
+        report = platform.platform_reconcile(taxpayer=taxpayer, date_from=date_from, date_to=date_to)
+        out.append({"taxpayer": taxpayer.credit_code, "report": report.pk, "differences": report.difference_count,
+                    "complete": report.complete})
+    return out
 
 
 def _register_schedule(sender: Celery, **kwargs: object) -> None:
