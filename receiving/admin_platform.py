@@ -14,7 +14,7 @@ of queries.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -27,12 +27,19 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from invoicing.admin import CappedCountPaginator, EntityScopedAdminMixin, EventsReadonlyMixin, ReadOnlyAdminMixin
+from invoicing.admin import (
+    AdminRequest,
+    CappedCountPaginator,
+    EntityScopedAdminMixin,
+    EventsReadonlyMixin,
+    ReadOnlyAdminMixin,
+)
 from invoicing.admin_messages import error_text
 from invoicing.formatting import money
 from invoicing.intake import jobs as intake_jobs
 from invoicing.intake.error_workbook import write_error_workbook
-from invoicing.scoping import allowed_taxpayers
+from invoicing.models import Taxpayer
+from invoicing.scoping import MaybeUser, allowed_taxpayers
 from receiving import excel, platform, services
 from receiving.models import PlatformReconciliation, PlatformSync
 
@@ -41,19 +48,26 @@ EXCEL_JOB = "receiving_excel"
 SHOWN_ISSUES = 200
 
 
-class EntityForm(forms.Form):
-    taxpayer = forms.ModelChoiceField(label=capfirst(_("收票主体")), queryset=None, empty_label=None)
+def _limit_taxpayers(form: forms.Form, user: MaybeUser) -> None:
+    """The form's 收票主体 choices: the entities the user may act on (the field is declared without a queryset)."""
+    cast("forms.ModelChoiceField[Taxpayer]", form.fields["taxpayer"]).queryset = allowed_taxpayers(user)
 
-    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+
+class EntityForm(forms.Form):
+    taxpayer: forms.ModelChoiceField[Taxpayer] = forms.ModelChoiceField(
+        label=capfirst(_("收票主体")), queryset=None, empty_label=None)
+
+    def __init__(self, *args: Any, user: MaybeUser = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["taxpayer"].queryset = allowed_taxpayers(user)  # type: ignore[attr-defined]
+        _limit_taxpayers(self, user)
 
 
 # --- the watermark and the download button -------------------------------------------------------------------------
 
 
 @admin.register(PlatformSync)
-class PlatformSyncAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+class PlatformSyncAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin,
+                        admin.ModelAdmin[PlatformSync]):
     list_display = ("taxpayer", "synced_through", "running", "last_finished_at", "last_ok", "last_message",
                     "batch_link", "download_button")
     list_select_related = ("taxpayer",)
@@ -96,7 +110,7 @@ class PlatformSyncAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadon
             extra_context["download_url"] = reverse("admin:receiving_platformsync_download")
         return super().changelist_view(request, extra_context)
 
-    def download_view(self, request: HttpRequest) -> HttpResponseBase:
+    def download_view(self, request: AdminRequest) -> HttpResponseBase:
         """POST an entity: its download is queued; back to the list, which shows the watermark and the batch."""
         if request.method != "POST" or not request.user.has_perm(services.P_COLLECT):
             raise PermissionDenied
@@ -134,7 +148,8 @@ SIDE_WORDS = {"pool": _("发票池缺少"), "platform": _("平台未列出"), "b
 
 
 @admin.register(PlatformReconciliation)
-class PlatformReconciliationAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+class PlatformReconciliationAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin,
+                                  admin.ModelAdmin[PlatformReconciliation]):
     list_display = ("__str__", "taxpayer", "platform_count", "pool_count", "matched_count", "difference_count",
                     "complete", "created_at")
     list_filter = ("complete", "taxpayer")
@@ -182,7 +197,7 @@ class PlatformReconciliationAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, Ev
             extra_context["run_url"] = reverse("admin:receiving_platformreconciliation_run")
         return super().changelist_view(request, extra_context)
 
-    def run_view(self, request: HttpRequest) -> HttpResponseBase:
+    def run_view(self, request: AdminRequest) -> HttpResponseBase:
         if request.method != "POST" or not request.user.has_perm(services.P_COLLECT):
             raise PermissionDenied
         form = ReconcileForm(request.POST, user=request.user)
@@ -205,12 +220,13 @@ class PlatformReconciliationAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, Ev
 
 class ExcelForm(forms.Form):
     file = forms.FileField(label=capfirst(_("文件")), help_text=_("按模板填写的 .xlsx 或 .csv；任何一行有错都不会写入"))
-    taxpayer = forms.ModelChoiceField(label=capfirst(_("收票主体")), queryset=None, required=False,
-                                      help_text=_("选定后，文件中的“收票主体税号”列可留空"))
+    taxpayer: forms.ModelChoiceField[Taxpayer] = forms.ModelChoiceField(
+        label=capfirst(_("收票主体")), queryset=None, required=False,
+        help_text=_("选定后，文件中的“收票主体税号”列可留空"))
 
-    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: MaybeUser = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["taxpayer"].queryset = allowed_taxpayers(user)  # type: ignore[attr-defined]
+        _limit_taxpayers(self, user)
 
     def clean_file(self) -> Any:
         f = self.cleaned_data["file"]
@@ -234,7 +250,7 @@ def excel_template_view(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def excel_import_view(request: HttpRequest, admin_site: admin.AdminSite, opts: Any) -> HttpResponse:
+def excel_import_view(request: AdminRequest, admin_site: admin.AdminSite, opts: Any) -> HttpResponse:
     """Upload, check every row, write all or nothing; on success the batch page (each row's outcome), else this
     page with every error and the error workbook."""
     _require_collect(request)

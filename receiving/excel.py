@@ -28,7 +28,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from invoicing.actors import Actor, is_system
+from invoicing.actors import Actor, actor_user, is_system
 from invoicing.ids import compact_id
 from invoicing.intake.issues import FileRejected, Issue, issue
 from invoicing.intake.readers import Table, column_letter, open_table
@@ -108,7 +108,7 @@ RULES_TEXT = [
 
 def build_template() -> bytes:
     wb = Workbook()
-    ws = wb.active
+    ws = wb.worksheets[0]  # a new workbook's one sheet, the active one (the stubs type ``active`` as optional)
     ws.title = DATA_SHEET
     example_ws = wb.create_sheet(EXAMPLE_SHEET)
     headers = [("*" if c.required else "") + c.header for c in COLUMNS]
@@ -351,7 +351,8 @@ class Validator:
         if found is None:
             self.err("entity.unknown", rowno, "entity", raw)
             return None
-        if not is_system(self.actor) and not user_may_act_on(self.actor, found.pk):
+        user = actor_user(self.actor)
+        if not is_system(self.actor) and (user is None or not user_may_act_on(user, found.pk)):
             self.err("entity.forbidden", rowno, "entity", raw)
             return None
         return found
@@ -415,8 +416,9 @@ def import_received_file(path: str | os.PathLike[str], *, actor: Actor, taxpayer
     """Validate the whole file, then write it all in one transaction, or nothing (see the module's text)."""
     filename = filename or os.path.basename(str(path))
     outcome = ExcelOutcome(filename=filename)
-    if not is_system(actor) and not (getattr(actor, "is_authenticated", False) and getattr(actor, "is_active", False)
-                                     and actor.has_perm(services.P_COLLECT)):
+    user = actor_user(actor)  # only a user row holds permissions (as in ``services.authorize``)
+    if not is_system(actor) and not (user is not None and user.is_authenticated and user.is_active
+                                     and user.has_perm(services.P_COLLECT)):
         outcome.issues = [issue("receiving.permission", sheet=filename)]
         return outcome
     if taxpayer is not None:

@@ -24,7 +24,8 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -345,6 +346,16 @@ def platform_entities() -> list[Taxpayer]:
 STATUS_OF_CODE = {code: status for code, status in services.PLATFORM_STATUSES.items()}
 
 
+class _Facts(TypedDict):
+    """What a difference shows of the invoice, from whichever side has it (``_difference``'s keywords)."""
+
+    number: str
+    seller_tax_id: str
+    seller_name: str
+    issue_date: date | None
+    total: Decimal | None
+
+
 def _difference(side: str, rule: str, reason: str, *, number: str, seller_tax_id: str, seller_name: str,
                 issue_date: date | None, total: Any, invoice: int | None = None) -> dict[str, Any]:
     return {"side": side, "rule": rule, "reason": reason, "number": number, "seller_tax_id": seller_tax_id,
@@ -387,7 +398,7 @@ def platform_reconcile(*, taxpayer: Taxpayer, date_from: date, date_to: date, ac
         sync = PlatformSync.objects.filter(taxpayer=taxpayer).first()
         for inv in listed:
             record = by_number.get(inv.number)
-            common = {"number": inv.number, "seller_tax_id": inv.seller_tax_id, "seller_name": inv.seller_name,
+            common: _Facts = {"number": inv.number, "seller_tax_id": inv.seller_tax_id, "seller_name": inv.seller_name,
                       "issue_date": inv.issue_date, "total": inv.total_with_tax}
             if record is None:
                 other = outside.get(inv.number)

@@ -10,20 +10,25 @@ Lists are scoped to the user's entities and cost a constant number of queries wh
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpResponseRedirect
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from invoicing.admin import CappedCountPaginator, EntityScopedAdminMixin, EventsReadonlyMixin
+from invoicing.admin import AdminRequest, CappedCountPaginator, EntityScopedAdminMixin, EventsReadonlyMixin
 from invoicing.admin_messages import error_text
 from invoicing.fields import masked
 from invoicing.scoping import scope_queryset
@@ -31,29 +36,36 @@ from receiving.mailbox import services
 from receiving.mailbox.models import IssueState, Mailbox, MailIssue, Remedy
 from receiving.mailbox.tasks import mailbox_fetch_task
 
+if TYPE_CHECKING:
+    from django.contrib.admin.filters import _ListFilterChoices
+    from django.contrib.admin.options import _FieldGroups, _FieldsetSpec
+    from django.contrib.admin.views.main import ChangeList
+    from django.utils.datastructures import _ListOrTuple
+    from django_stubs_ext import StrOrPromise
+
 STATE_FIELDS = ("uidvalidity", "last_uid", "last_run_at", "last_success_at", "next_run_at", "failures", "last_error",
                 "message_count", "file_count", "pending_count")
 
 
-def _fetch_now(request, mailbox: Mailbox) -> Mailbox:
+def _fetch_now(request: AdminRequest, mailbox: Mailbox) -> Mailbox:
     fresh = services.mailbox_fetch_request(mailbox=mailbox, actor=request.user)
     transaction.on_commit(lambda: mailbox_fetch_task.delay(fresh.pk))
     return fresh
 
 
-class MailboxForm(forms.ModelForm):
+class MailboxForm(forms.ModelForm[Mailbox]):
     class Meta:
         model = Mailbox
         fields = ("taxpayer", "name", "host", "port", "security", "username", "password", "folder", "enabled",
                   "interval_minutes")
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk and "password" in self.fields:
             self.fields["password"].required = False
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         values = {f: data.get(f, getattr(self.instance, f)) for f in services.EDITABLE}
         try:
             services.mailbox_settings_check(values)
@@ -65,7 +77,7 @@ class MailboxForm(forms.ModelForm):
 
 
 @admin.register(Mailbox)
-class MailboxAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+class MailboxAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin[Mailbox]):
     form = MailboxForm
     list_display = ("name", "taxpayer", "account", "enabled", "last_run_at", "next_run_at", "message_count",
                     "file_count", "pending_link", "health")
@@ -76,14 +88,15 @@ class MailboxAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin
     actions = ["fetch_now"]
     change_form_template = "admin/receiving/mailbox/change_form.html"
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Mailbox | None = None) -> _ListOrTuple[str]:
         if obj is None:
             return ()
         return ("taxpayer", "password_shown", *STATE_FIELDS, "events_table")
 
-    def get_fieldsets(self, request, obj=None):
-        settings_fields = ["taxpayer", "name", "host", "port", "security", "username",
-                           "password" if obj is None else "password_shown", "folder", "enabled", "interval_minutes"]
+    def get_fieldsets(self, request: HttpRequest, obj: Mailbox | None = None) -> _FieldsetSpec:
+        settings_fields: _FieldGroups = ["taxpayer", "name", "host", "port", "security", "username",
+                                         "password" if obj is None else "password_shown", "folder", "enabled",
+                                         "interval_minutes"]
         if obj is None:
             return [(None, {"fields": settings_fields})]
         return [(None, {"fields": settings_fields}),
@@ -92,11 +105,12 @@ class MailboxAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin
                 (_("收取情况"), {"fields": list(STATE_FIELDS)}),
                 (_("事件记录"), {"fields": ["events_table"]})]
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
+    def get_form(self, request: HttpRequest, obj: Mailbox | None = None, change: bool = False,
+                 **kwargs: Any) -> type[forms.ModelForm[Mailbox]]:
         kwargs["fields"] = [f for f in MailboxForm.Meta.fields if not (obj is not None and f == "taxpayer")]
         return super().get_form(request, obj, change, **kwargs)
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Mailbox | None = None) -> bool:
         return False  # a mailbox is disabled, not deleted: its messages and queue stay
 
     @admin.display(description=_("密码"))
@@ -108,15 +122,15 @@ class MailboxAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin
         return f"{obj.username} @ {obj.host}:{obj.port} / {obj.folder}"
 
     @admin.display(description=_("待处理"), ordering="pending_count")
-    def pending_link(self, obj: Mailbox):
+    def pending_link(self, obj: Mailbox) -> str:
         if not obj.pending_count:
             return "0"
-        url = reverse("admin:receiving_mailissue_changelist") + "?" + urlencode(
-            {"message__mailbox__id__exact": obj.pk, "state__exact": IssueState.OPEN})
+        query: dict[str, int | str] = {"message__mailbox__id__exact": obj.pk, "state__exact": IssueState.OPEN}
+        url = reverse("admin:receiving_mailissue_changelist") + "?" + urlencode(query)
         return format_html('<a href="{}">{}</a>', url, obj.pending_count)
 
     @admin.display(description=_("状态"))
-    def health(self, obj: Mailbox):
+    def health(self, obj: Mailbox) -> str:
         if not obj.enabled:
             return gettext("已停用")
         if obj.last_error:
@@ -125,30 +139,32 @@ class MailboxAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin
                                                                          "error": obj.last_error[:120]})
         return gettext("正常") if obj.last_success_at else gettext("尚未收取")
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: Mailbox, form: MailboxForm, change: bool) -> None:
+        user = cast(AdminRequest, request).user  # the add and change pages are served behind admin_view
         data = form.cleaned_data
         values = {f: data[f] for f in services.EDITABLE if f in data}
         if change:
-            saved = services.mailbox_update(mailbox=obj, actor=request.user, password=data.get("password") or "",
+            saved = services.mailbox_update(mailbox=obj, actor=user, password=data.get("password") or "",
                                             **values)
         else:
             saved = services.mailbox_create(taxpayer=data["taxpayer"], password=data.get("password") or "",
-                                            actor=request.user, **values)
+                                            actor=user, **values)
         obj.pk = obj.id = saved.pk
         obj.created_at, obj.updated_at = saved.created_at, saved.updated_at
 
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+    def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
+                        extra_context: dict[str, Any] | None = None) -> HttpResponse:
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except (ValidationError, PermissionDenied) as exc:
             self.message_user(request, error_text(exc), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [path("<int:pk>/fetch/", view(self.fetch_view), name="receiving_mailbox_fetch")] + super().get_urls()
 
-    def fetch_view(self, request, pk):
+    def fetch_view(self, request: AdminRequest, pk: int) -> HttpResponseRedirect:
         if request.method != "POST":
             raise PermissionDenied
         mailbox = get_object_or_404(self.get_queryset(request), pk=pk)
@@ -162,8 +178,9 @@ class MailboxAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin
         return HttpResponseRedirect(reverse("admin:receiving_mailbox_change", args=[mailbox.pk]))
 
     @admin.action(description=_("立即收取所选邮箱"))
-    def fetch_now(self, request, queryset):
-        done, errors = 0, []
+    def fetch_now(self, request: AdminRequest, queryset: QuerySet[Mailbox]) -> None:
+        done = 0
+        errors: list[str] = []
         for mailbox in queryset.order_by("pk"):
             try:
                 _fetch_now(request, mailbox)
@@ -184,19 +201,20 @@ class IssueStateFilter(admin.SimpleListFilter):
     title = _("状态")
     parameter_name = "state__exact"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest,
+                model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, StrOrPromise]]:
         return [(IssueState.OPEN, IssueState.OPEN.label), (IssueState.RESOLVED, IssueState.RESOLVED.label),
                 (IssueState.IGNORED, IssueState.IGNORED.label), ("all", _("全部"))]
 
-    def value(self):
+    def value(self) -> str:
         return super().value() or IssueState.OPEN
 
-    def choices(self, changelist):
+    def choices(self, changelist: ChangeList) -> Iterator[_ListFilterChoices]:
         for lookup, title in self.lookup_choices:
             yield {"selected": self.value() == lookup, "query_string": changelist.get_query_string(
                 {self.parameter_name: lookup}), "display": title}
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[MailIssue]) -> QuerySet[MailIssue]:
         value = self.value()
         return queryset if value == "all" else queryset.filter(state=value)
 
@@ -207,11 +225,11 @@ class MailboxFilter(admin.SimpleListFilter):
     title = _("收票邮箱")
     parameter_name = "message__mailbox__id__exact"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         boxes = scope_queryset(Mailbox.objects.all(), request.user).only("id", "name", "username", "host")
         return [(str(box.pk), str(box)) for box in boxes.order_by("name", "pk")]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[MailIssue]) -> QuerySet[MailIssue]:
         value = self.value()
         return queryset.filter(message__mailbox_id=value) if value and value.isdigit() else queryset
 
@@ -225,7 +243,7 @@ class IgnoreForm(forms.Form):
 
 
 @admin.register(MailIssue)
-class MailIssueAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
+class MailIssueAdmin(EntityScopedAdminMixin, admin.ModelAdmin[MailIssue]):
     list_display = ("remedy", "reason_short", "subject", "sender", "sent_at", "mailbox", "created_at", "state")
     list_display_links = ("reason_short",)
     list_select_related = ("message__mailbox", "taxpayer")
@@ -234,13 +252,13 @@ class MailIssueAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
     ordering = ("remedy", "-created_at", "-id")
     paginator = CappedCountPaginator
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: MailIssue | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: MailIssue | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: MailIssue | None = None) -> bool:
         return request.user.has_perm(services.P_COLLECT)
 
     @admin.display(description=_("原因"))
@@ -256,19 +274,20 @@ class MailIssueAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
         return obj.message.sender or "-"
 
     @admin.display(description=_("发送时间"), ordering="message__sent_at")
-    def sent_at(self, obj: MailIssue):
+    def sent_at(self, obj: MailIssue) -> datetime | None:
         return obj.message.sent_at
 
     @admin.display(description=_("收票邮箱"))
     def mailbox(self, obj: MailIssue) -> str:
         return str(obj.message.mailbox)
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra_context = extra_context or {}
         extra_context["title"] = gettext("邮件待处理（按处理方式分组）")
         return super().changelist_view(request, extra_context)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
         issue = get_object_or_404(self.get_queryset(request).select_related("message__mailbox", "collection"),
                                   pk=object_id)
         may_act = issue.state == IssueState.OPEN and request.user.has_perm(services.P_COLLECT)
@@ -278,7 +297,8 @@ class MailIssueAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
         if request.method == "POST":
             if not may_act:
                 raise PermissionDenied
-            done = self._act(request, issue, request.POST.get("do"), upload, ignore)
+            # the change page is served behind admin_view: a signed-in staff user
+            done = self._act(cast(AdminRequest, request), issue, request.POST.get("do"), upload, ignore)
             if done is not None:
                 return done
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "original": issue,
@@ -288,7 +308,8 @@ class MailIssueAdmin(EntityScopedAdminMixin, admin.ModelAdmin):
                    "others": issue.message.issues.exclude(pk=issue.pk).order_by("pk")}
         return TemplateResponse(request, "admin/receiving/mailissue/change_form.html", context)
 
-    def _act(self, request, issue: MailIssue, action: str | None, upload: UploadForm, ignore: IgnoreForm):
+    def _act(self, request: AdminRequest, issue: MailIssue, action: str | None, upload: UploadForm,
+             ignore: IgnoreForm) -> HttpResponseRedirect | None:
         back = HttpResponseRedirect(request.get_full_path())
         try:
             if action == "retry":

@@ -14,6 +14,8 @@ Every row is written by ``receiving/mailbox/services.py``.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -121,7 +123,7 @@ class MailMessage(models.Model):
         return self.subject or f"UID {self.uid}"
 
     @transition(field=state, source=MessageState.CLAIMED, target=MessageState.DONE)
-    def message_done(self, *, at) -> None:
+    def message_done(self, *, at: datetime) -> None:
         self.done_at = at
 
 
@@ -171,10 +173,10 @@ class MailIssue(models.Model):
         return f"{self.get_remedy_display()}: {self.rule}"
 
     @transition(field=state, source=IssueState.OPEN, target=IssueState.RESOLVED)
-    def issue_resolve(self, *, at) -> None:
+    def issue_resolve(self, *, at: datetime) -> None:
         self.resolved_at = at
 
     @transition(field=state, source=IssueState.OPEN, target=IssueState.IGNORED)
-    def issue_ignore(self, *, at, note: str) -> None:
+    def issue_ignore(self, *, at: datetime, note: str) -> None:
         self.resolved_at = at
         self.note = note
