@@ -10,18 +10,20 @@ the pool part is skipped.
 
 1. Collecting: ``--files`` made-up invoices (distinct numbers) addressed to a bench entity, a third each written by
    the kernel's XML, OFD and PDF writers. Baseline: the kernel readers alone on the same bytes (``receiving.reading``:
-   the format by content, then ``read_file``), timed before and after the job (their mean is the baseline, the
-   machine being shared). Measured: the upload job into a fresh pool, ``collecting.upload_stage`` (the files kept,
-   the batch opened) and the Celery task body run in process (eager). Prints files/s per format for both and the
-   ratio of the totals. Goal: ≤ 1.5× the readers alone.
+   the format by content, then ``read_file``), each file read alone just before the job collects it, so that both
+   see the same load on a shared machine (that read is left out of the job's time). Measured: the upload job into
+   a fresh pool, ``collecting.upload_stage`` (the files kept, the batch opened) and the Celery task body run in
+   process (eager). Prints files/s per format for both and the ratio of the totals. Goal: ≤ 1.5× the readers alone.
 2. Pool changelist (PostgreSQL): 10,000 then ``--rows`` received invoices (with a file and a source each), written
    in SQL around the services; the admin changelist for a superuser (default order, the review queue, one entity,
    one seller, one collecting method, a number search) and for a finance user limited to one entity: queries per
-   request and p50 over ``--requests`` requests at each size. Goals: ≤ 10 queries, p50 at the large size ≤ 1.5×
-   the same page at 10,000.
+   request and p50 over ``--requests`` requests at each size, each request followed by one of a probe page of
+   constant cost (the batches' list). Goals: ≤ 10 queries, p50 at the large size ≤ 1.5× the same page at 10,000,
+   each p50 divided by its probe's (raw ratios printed too: on a shared machine they mostly say how the load moved).
 3. Dedupe look-ups (PostgreSQL, same pools): the queries ``collection_add_file`` runs to find a record by its key
-   (taxpayer + code + number; a key present and a key not yet in the pool) and a file by its SHA-256, p50 over
-   many look-ups at each size. Goal: the large size ≤ 1.5× the 10,000 figure.
+   (taxpayer + code + number; a key present and a key not yet in the pool) and a file by its SHA-256, 500 of each
+   at each size in turn with a probe (the same round trip on a two-row table). Goal: the large size ≤ 1.5× the
+   10,000 figure, on the tenth percentile divided by the probe's (p50 ratios printed too).
 
 Exit status 1 when a goal is missed.
 """
@@ -173,51 +175,50 @@ def make_files(n: int, buyer) -> list[tuple[str, bytes]]:
         return pool.map(_write, jobs, chunksize=8)
 
 
-def readers_alone(files: list[tuple[str, bytes]]) -> dict[str, float]:
-    """Seconds per format spent by the kernel readers (format by content, then the reader) on the files."""
-    from receiving import reading
-
-    spent: dict[str, float] = defaultdict(float)
-    for name, data in files:
-        t = time.perf_counter()
-        read = reading.read_file(data, reading.sniff_format(data, name))
-        spent[reading.extension(name)] += time.perf_counter() - t
-        assert not read.refused, (name, read.rule, read.message)
-    return spent
-
-
-def upload_job(files: list[tuple[str, bytes]], entity, user) -> tuple[float, dict[str, float], object]:
+def upload_job(files: list[tuple[str, bytes]], entity, user) -> tuple[float, dict[str, float], dict[str, float], object]:
     """The upload as the upload page makes it (staged, the job queued), the job's task body run in process.
-    Returns the wall time, the seconds per format spent in ``collection_add_file``, and the batch."""
+
+    Just before the job collects each file, the kernel reader reads the same bytes on its own (format by content,
+    then the reader): the baseline, taken file by file in turn with the job so that both see the same load on a
+    shared machine, and left out of the job's time. Returns the job's seconds (staging, the task, every file), the
+    seconds per format of the readers alone and of ``collection_add_file``, and the batch."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from receiving import collecting, services
+    from receiving import collecting, reading, services
     from receiving.models import Collection
 
+    alone: dict[str, float] = defaultdict(float)
     spent: dict[str, float] = defaultdict(float)
     original = services.collection_add_file
 
     def timed(**kwargs):
+        fmt = reading.extension(kwargs["name"])
+        data = kwargs["data"]
+        t = time.perf_counter()
+        read = reading.read_file(data, reading.sniff_format(data, kwargs["name"]))
+        alone[fmt] += time.perf_counter() - t
+        assert not read.refused, (kwargs["name"], read.rule, read.message)
         t = time.perf_counter()
         try:
             return original(**kwargs)
         finally:
-            spent[kwargs["name"].rsplit(".", 1)[-1]] += time.perf_counter() - t
+            spent[fmt] += time.perf_counter() - t
 
     uploads = [SimpleUploadedFile(name, data) for name, data in files]
     services.collection_add_file = timed
     try:
         t = time.perf_counter()
         batch = collecting.upload_stage(taxpayer=entity, files=uploads, actor=user)
-        wall = time.perf_counter() - t
+        wall = time.perf_counter() - t - sum(alone.values())
     finally:
         services.collection_add_file = original
-    return wall, spent, Collection.objects.get(pk=batch.pk)
+    return wall, alone, spent, Collection.objects.get(pk=batch.pk)
 
 
 def collect_figures(n: int) -> bool:
     from django.db import connection
 
+    from receiving import reading
     from receiving.models import CollectionStatus, ReceivedInvoice
 
     empty_pool()
@@ -230,14 +231,12 @@ def collect_figures(n: int) -> bool:
     size = sum(len(d) for _, d in files)
     print(f"collecting {n:,} files on {connection.vendor} ({', '.join(f'{per_format[f]} {f.upper()}' for f in FORMATS)}"
           f", {size / 1024 / 1024:.1f} MB; written by the kernel's writers in {made:.0f} s)")
-    readers_alone(files[:30])  # warm-up: imports, fonts, caches
-    before = readers_alone(files)
-    wall, job, batch = upload_job(files, entity, finance)
-    after = readers_alone(files)
+    for name, data in files[:30]:  # warm-up: imports, fonts, caches
+        reading.read_file(data, reading.sniff_format(data, name))
+    wall, base, job, batch = upload_job(files, entity, finance)
     assert batch.status == CollectionStatus.DONE, (batch.status, batch.message)
     assert batch.processed == n and batch.rejected_count == 0, (batch.processed, batch.rejected_count)
     assert ReceivedInvoice.objects.filter(taxpayer=entity).count() == n
-    base = {fmt: (before[fmt] + after[fmt]) / 2 for fmt in FORMATS}
     print(f"  outcomes: {batch.created_count} created, {batch.review_count} to review, "
           f"{batch.rejected_count} rejected")
     for fmt in FORMATS:
@@ -248,8 +247,7 @@ def collect_figures(n: int) -> bool:
     total_base = sum(base.values())
     ratio = wall / total_base
     print(f"  all  readers alone {n / total_base:8.1f} files/s   upload job {n / wall:8.1f} files/s"
-          f"   (readers {sum(before.values()):.1f} s before, {sum(after.values()):.1f} s after the job; job "
-          f"{wall:.1f} s, of which staging and the batch's bookkeeping {wall - sum(job.values()):.1f} s)")
+          f"   (job {wall:.1f} s, of which staging and the batch's bookkeeping {wall - sum(job.values()):.1f} s)")
     ok = ratio <= GOAL
     print(f"  upload job / readers alone: {ratio:.2f}× (goal ≤ {GOAL}) {'met' if ok else 'NOT met'}")
     return ok
@@ -364,8 +362,9 @@ def changelist(client, url: str, probe, requests: int) -> tuple[float, float, in
     return p50_ms(samples), p50_ms(probes), queries, full_count
 
 
-def lookups(entity, keys: list[int], missing: list[int]) -> dict[str, float]:
-    """p50 (ms) of the services' look-ups: a record by its key (present, absent) and a file by its SHA-256."""
+def lookups(entity, keys: list[int], missing: list[int]) -> dict[str, tuple[float, float]]:
+    """p50 and p10 (ms) of the services' look-ups: a record by its key (present, absent) and a file by its SHA-256,
+    and of a probe (the same round trip on a table of two rows) timed in turn with them."""
     import hashlib
 
     from django.db import transaction
@@ -403,7 +402,11 @@ def lookups(entity, keys: list[int], missing: list[int]) -> dict[str, float]:
             out["record by key, not in pool"].append(by_key(absent))
             out["file by SHA-256"].append(by_sha(present))
             out[PROBE].append(probe())
-    return {label: p50_ms(samples) for label, samples in out.items()}
+    return {label: (p50_ms(samples), quantile_ms(samples, 0.1)) for label, samples in out.items()}
+
+
+def quantile_ms(samples: list[float], q: float) -> float:
+    return sorted(samples)[int(q * (len(samples) - 1))] * 1000
 
 
 def pool_figures(sizes: list[int], requests: int) -> bool:
@@ -433,7 +436,7 @@ def pool_figures(sizes: list[int], requests: int) -> bool:
     }
     probe = (as_admin, reverse("admin:receiving_collection_changelist"))  # three batches at every size
     results: dict[int, dict[str, tuple[float, float, int, bool]]] = {}
-    found: dict[int, dict[str, float]] = {}
+    found: dict[int, dict[str, tuple[float, float]]] = {}
     have = 0
     for size in sizes:
         t = time.perf_counter()
@@ -447,11 +450,11 @@ def pool_figures(sizes: list[int], requests: int) -> bool:
             p50, probe_p50, queries, full = results[size][label]
             print(f"  changelist {label:20} p50 {p50:7.1f} ms (probe {probe_p50:5.1f} ms), {queries} queries"
                   f"{', a full COUNT' if full else ''}")
-        keys = [2 * rng.randrange(1, size // 2) for _ in range(300)]  # entity a holds the even ids
-        missing = [size + 2 * rng.randrange(1, size) for _ in range(300)]
+        keys = [2 * rng.randrange(1, size // 2) for _ in range(500)]  # entity a holds the even ids
+        missing = [size + 2 * rng.randrange(1, size) for _ in range(500)]
         found[size] = lookups(a, keys, missing)
-        for label, p50 in found[size].items():
-            print(f"  look-up {label:27} p50 {p50:6.3f} ms")
+        for label, (p50, p10) in found[size].items():
+            print(f"  look-up {label:27} p50 {p50:6.3f} ms, p10 {p10:6.3f} ms")
     ok = True
     small, large = sizes[0], sizes[-1]
     if small == large:
@@ -467,14 +470,16 @@ def pool_figures(sizes: list[int], requests: int) -> bool:
         ok &= good
         print(f"  changelist {label:20} {raw:5.2f}× raw, {ratio:5.2f}× normalised, {queries} queries "
               f"(goals ≤ {GOAL}×, ≤ {MAX_QUERIES} queries) {'met' if good else 'NOT met'}")
+    # A look-up is a millisecond: a neighbour's burst moves its median more than the table's size does. The goal is
+    # judged on the tenth percentile (what the look-up costs when the machine lets it run), against the probe's.
     for label in found[small]:
         if label == PROBE:
             continue
-        raw = found[large][label] / found[small][label]
-        ratio = raw / (found[large][PROBE] / found[small][PROBE])
+        raw = found[large][label][0] / found[small][label][0]
+        ratio = (found[large][label][1] / found[large][PROBE][1]) / (found[small][label][1] / found[small][PROBE][1])
         good = ratio <= GOAL
         ok &= good
-        print(f"  look-up {label:27} {raw:5.2f}× raw, {ratio:5.2f}× normalised (goal ≤ {GOAL}×) "
+        print(f"  look-up {label:27} p50 {raw:5.2f}× raw, p10 {ratio:5.2f}× normalised (goal ≤ {GOAL}×) "
               f"{'met' if good else 'NOT met'}")
     return ok
 
