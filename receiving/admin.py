@@ -2,7 +2,9 @@
 
 Nothing here writes by itself: uploads go through ``collecting.upload_stage`` (a Celery job), review through
 ``services.received_invoice_review_resolve``. Lists are scoped to the user's entities and cost a constant number of
-queries whatever their size (capped count, select_related, one query for the seller filter's choices).
+queries whatever their size (capped count, select_related, one query for the seller filter's choices); the pool's
+default order, its filters and a search by number or tax id follow indexes (bench/bench_receiving.py measures them
+at a million records).
 """
 
 from __future__ import annotations
