@@ -206,7 +206,9 @@ class ReceivedInvoice(models.Model):
             models.Index(fields=["taxpayer", "-created_at", "-id"], name="recv_entity_newest"),
             models.Index(fields=["-created_at", "-id"], name="recv_newest"),
             models.Index(fields=["taxpayer", "review_state"], name="recv_entity_review"),
-            models.Index(fields=["seller_tax_id"], name="recv_seller_tax_id"),
+            # one seller's invoices, newest first (the seller filter, a click on the seller's name)
+            models.Index(fields=["seller_tax_id", "-created_at", "-id"], name="recv_seller_newest"),
+            models.Index(fields=["buyer_tax_id"], name="recv_buyer_tax_id"),
             models.Index(fields=["number"], name="recv_number"),
             models.Index(fields=["issue_date"], name="recv_issue_date"),
         ]

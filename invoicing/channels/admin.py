@@ -18,11 +18,21 @@ from django.utils.translation import gettext_lazy as _
 from invoicing import roles
 from invoicing.models import ChannelCall
 
+_ADMINISTRATOR_CACHE = "_fapiao_is_administrator"
+
 
 def is_administrator(user: User | AnonymousUser | None) -> bool:
+    """Superuser or in the 系统管理员 group. The user object remembers the answer for the request (every admin page
+    asks once per registered admin of the integration log and the sandbox, to build its menu)."""
     if user is None or not getattr(user, "is_active", False) or not getattr(user, "is_staff", False):
         return False
-    return user.is_superuser or user.groups.filter(name=roles.ADMINISTRATOR).exists()
+    if user.is_superuser:
+        return True
+    cached: bool | None = getattr(user, _ADMINISTRATOR_CACHE, None)
+    if cached is None:
+        cached = user.groups.filter(name=roles.ADMINISTRATOR).exists()
+        setattr(user, _ADMINISTRATOR_CACHE, cached)
+    return cached
 
 
 @admin.register(ChannelCall)

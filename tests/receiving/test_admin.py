@@ -81,6 +81,43 @@ def test_changelists_run_a_constant_number_of_queries(client, fiona, pujiang, ur
     assert _count(client, reverse(url)) == few
 
 
+POOL_PAGES = ("", "?review_state__exact=review", "?seller=91330106MA2GL8XY7N", "?source=upload",
+              "?q=25312000000000000001", "?q=91330106ma2gl8xy7n", "?q=西湖")
+
+
+@pytest.mark.parametrize("query", POOL_PAGES)
+def test_the_pool_costs_at_most_ten_queries_whatever_its_size_for_a_user_of_one_entity(client, pujiang, query):
+    """Filters and searches included; the query count is the same with 2 records as with 14 (bench/bench_receiving.py
+    measures the same pages at a million records)."""
+    finance = UserFactory(username="fred-r", role=roles.FINANCE, entities=[pujiang])
+    client.force_login(finance)
+    url = reverse(POOL) + query
+    serial = iter(range(1000))
+
+    def add(n):
+        batch = services.collection_start(taxpayer=pujiang, method=Method.UPLOAD, actor=None)
+        for _ in range(n):
+            number = f"253120000000000{next(serial):05d}"
+            collect(batch, f"{number}.xml", as_xml(small_document(number=number)))
+        services.collection_finish(collection=batch, actor=None)
+
+    add(2)
+    few = _count(client, url)
+    add(12)
+    assert _count(client, url) == few <= 10
+
+
+def test_a_number_or_a_tax_id_is_searched_exactly_and_a_name_by_part(client, fiona, filled):
+    client.force_login(fiona)
+    for term in ("25312000000000000302", "91110108ma01abcd1e"):
+        found = client.get(reverse(POOL), {"q": term}).content.decode()
+        assert "25312000000000000302" in found and "25312000000000000301" not in found
+    by_buyer = client.get(reverse(POOL), {"q": "91310115MA1K4ABC2B"}).content.decode()  # 浦江 buys all three
+    assert all(f"2531200000000000030{n}" in by_buyer for n in (1, 2, 3))
+    assert "25312000000000000301" not in client.get(reverse(POOL), {"q": "2531200000000000030"}).content.decode()
+    assert "25312000000000000302" in client.get(reverse(POOL), {"q": "别的供应商"}).content.decode()
+
+
 def test_a_record_page_shows_lines_files_sources_and_the_reasons_with_both_values(client, fiona, filled):
     record = ReceivedInvoice.objects.get(number="25312000000000000303")
     client.force_login(fiona)
