@@ -37,6 +37,8 @@ ACTOR_LABELS = {
     RECONCILE.name: pgettext_lazy("actor", "对账任务"),
     "cli": pgettext_lazy("actor", "命令行"),
     "demo": pgettext_lazy("actor", "演示数据"),
+    "rules": pgettext_lazy("actor", "收票规则"),
+    "verification": pgettext_lazy("actor", "查验任务"),
 }
 
 Actor: TypeAlias = AbstractBaseUser | SystemActor | None

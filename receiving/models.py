@@ -451,3 +451,16 @@ class Source(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_method_display()} #{self.collection_id}"
+
+
+# The pool's controls (verification, rules) live in their own module; imported here so Django registers them.
+from receiving.control_models import (  # noqa: E402,F401
+    InvoiceCheck,
+    ReceivingRule,
+    RuleOverride,
+    Seller,
+    Verification,
+    VerificationJob,
+    VerificationRate,
+    VerificationUsage,
+)

@@ -37,3 +37,7 @@ def collect_upload_task(collection_id: int, user_id: int | None) -> dict:
     finally:
         collecting.upload_discard(collection_id)
     return {"collection": collection_id, "status": collection.status, "processed": collection.processed}
+
+
+# verification's tasks live in their own module; imported so that Celery's autodiscovery registers them
+from receiving.tasks_verification import verification_job_task, verification_retry_due_task  # noqa: E402,F401
