@@ -29,7 +29,7 @@ def pool_invoice(entity, *, kind="81", number=None, code="", issue_date=None, se
                  amount="1000.00", tax="60.00", lines=(("*信息技术服务*软件开发服务", "3040201000000000000"),),
                  **fields) -> ReceivedInvoice:
     if number is None:
-        n = next(_numbers)
+        n = next(_numbers) * 10
         number = f"2544200000{n:010d}" if not code else f"{n:08d}"
     a, t = Decimal(amount), Decimal(tax)
     buyer = buyer or (entity.name, entity.credit_code)
