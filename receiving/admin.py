@@ -38,6 +38,7 @@ from invoicing.events import event_record
 from invoicing.formatting import person_name, rate
 from invoicing.scoping import allowed_taxpayers, scope_queryset
 from receiving import bundles, collecting, services
+from receiving.control_admin import PoolControlsAdminMixin
 from receiving.models import (
     CARRIER_CONTENT_TYPES,
     Carrier,
@@ -164,7 +165,8 @@ class SourceInline(ReadonlyInline):
 
 
 @admin.register(ReceivedInvoice)
-class ReceivedInvoiceAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):
+class ReceivedInvoiceAdmin(PoolControlsAdminMixin, ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin,
+                           admin.ModelAdmin):
     # Invoices come in through batches (upload, scanner, manual entry, the command line) and are never deleted.
     list_display = ("invoice_key", "kind", "seller_link", "money_total", "issue_date", "review_state", "use_state",
                     "taxpayer")
@@ -232,7 +234,7 @@ class ReceivedInvoiceAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsRea
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in ReceivedInvoice._meta.fields] + ["reasons_table", "events_table", "red_mark",
-                                                                  "other_buyer_mark"]
+                                                                  "other_buyer_mark", *self.control_fields]
 
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
