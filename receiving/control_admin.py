@@ -177,7 +177,7 @@ class PoolControlsAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
             who = person_name(v.requested_by) if v.requested_by_id else actor_label_words(v.actor_label or "system")
             when = v.verified_at or v.created_at
             result = v.get_code_display() if v.code else gettext("待完成：%(why)s") % {
-                "why": v.wait_reason or "-"}
+                "why": verification.WAIT_WORDS.get(v.wait_reason, v.wait_reason or "-")}
             diffs = "；".join(
                 gettext("%(label)s：记录 %(record)s，平台 %(platform)s") % d if d.get("platform")
                 else gettext("%(label)s：记录 %(record)s") % d for d in v.differences)
@@ -303,8 +303,9 @@ class PoolControlsAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
                         "invoice": record, "result": v.get_code_display()},
                         messages.SUCCESS if v.code == "00" else messages.WARNING)
                 else:
-                    self.message_user(request, gettext("发票 %(invoice)s 暂未查验完成（%(why)s），稍后自动重试") % {
-                        "invoice": record, "why": v.wait_reason}, messages.WARNING)
+                    self.message_user(request, gettext("发票 %(invoice)s 暂未查验完成：%(why)s") % {
+                        "invoice": record, "why": verification.WAIT_WORDS.get(v.wait_reason, v.wait_reason)},
+                        messages.WARNING)
                 return HttpResponseRedirect(reverse("admin:receiving_receivedinvoice_change", args=[record.pk]))
         return self._page(request, record, title=gettext("查验发票 %(invoice)s") % {"invoice": record},
                           intro=gettext("向税务平台查验这张发票。每张发票每天最多查验 %(n)d 次。") % {

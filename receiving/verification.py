@@ -42,6 +42,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from invoicing.actors import Actor, actor_label, actor_user
 from invoicing.channels import get_channel
@@ -84,6 +85,15 @@ VERIFIABLE_KINDS = AMOUNT_EXCL_TAX_KINDS | TOTAL_KINDS | CHECK_CODE_KINDS
 # fpzt (domain.md §14.3) → the pool's status
 STATUS_BY_CODE = {"01": PlatformStatus.NORMAL, "02": PlatformStatus.VOIDED, "03": PlatformStatus.RED_FULL,
                   "04": PlatformStatus.RED_PARTIAL}
+
+# why a request still waits, in words
+WAIT_WORDS = {
+    "budget": _("今日查验次数已用完，次日重试"), "rate": _("查验频率已达上限，稍后重试"),
+    "calling": _("查验中"), "network": _("平台网络不通，稍后重试"), "timeout": _("平台超时，稍后重试"),
+    "server": _("平台服务异常，稍后重试"), "session": _("平台会话失效，稍后重试"),
+    "rate_limited": _("平台限流，稍后重试"), "rejected": _("平台拒绝请求，稍后重试"),
+    "unsupported": _("当前通道不支持查验"),
+}
 
 USE_PURPOSES = frozenset({"reimburse", "deduct", "book"})
 LEASE = timedelta(minutes=2)  # how long a worker holds a pending request while it calls the platform
