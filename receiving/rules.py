@@ -17,7 +17,9 @@ records costs a handful of queries, not some per record.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import logging
 import unicodedata
 from collections import defaultdict
@@ -28,7 +30,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext
@@ -243,6 +246,7 @@ ROW_FIELDS = ("id", "taxpayer_id", "kind", "code", "number", "issue_date", "sell
 FINGERPRINT_FIELDS = tuple(f for f in ROW_FIELDS if f not in ("id", "taxpayer_id", "use_state"))
 
 
+@functools.lru_cache(maxsize=4096)
 def norm_name(value: str) -> str:
     """Names compared as a person reads them: full-width and half-width brackets and letters alike (NFKC), spaces
     of any width removed, 【】〔〕［］ read as round brackets."""
@@ -293,12 +297,13 @@ def evaluate(row: dict[str, Any], lines: Sequence[tuple[str, str]], ctx: Context
     out: list[dict[str, Any]] = []
     rules = ctx.rules
     r = rules["buyer_name"]
-    if r.severity != Severity.OFF and row["buyer_name"] and norm_name(row["buyer_name"]) != norm_name(ctx.entity_name):
+    if (r.severity != Severity.OFF and row["buyer_name"] and row["buyer_name"] != ctx.entity_name
+            and norm_name(row["buyer_name"]) != norm_name(ctx.entity_name)):
         out.append(_failure(r, gettext("购买方名称“%(buyer)s”与本主体“%(entity)s”不一致") % {
             "buyer": row["buyer_name"], "entity": ctx.entity_name}, field="buyer_name"))
     r = rules["buyer_tax_id"]
-    if r.severity != Severity.OFF and row["buyer_tax_id"] and not tax_ids_match(row["buyer_tax_id"],
-                                                                                 ctx.entity_tax_id):
+    if (r.severity != Severity.OFF and row["buyer_tax_id"] and row["buyer_tax_id"] != ctx.entity_tax_id
+            and not tax_ids_match(row["buyer_tax_id"], ctx.entity_tax_id)):
         out.append(_failure(r, gettext("购买方纳税人识别号 %(buyer)s 与本主体 %(entity)s 不一致") % {
             "buyer": row["buyer_tax_id"], "entity": ctx.entity_tax_id}, field="buyer_tax_id"))
     seller = ctx.sellers.get(row["seller_tax_id"]) if row["seller_tax_id"] else None
@@ -451,10 +456,15 @@ def build_context(taxpayer: Taxpayer, rows: list[dict[str, Any]], *, whole_entit
                 neighbours[key[0]][key[1]].append(row["issue_date"])
     used: set[tuple[str, str]] = set()
     if "duplicate_use" in on:
-        numbers = sorted({row["number"] for row in rows})
-        for chunk in _chunks(numbers):
-            used.update(ReceivedInvoice.objects.filter(number__in=chunk, use_state__in=sorted(USED_STATES))
-                        .exclude(taxpayer=taxpayer).order_by().values_list("code", "number"))
+        others = (ReceivedInvoice.objects.filter(use_state__in=sorted(USED_STATES)).exclude(taxpayer=taxpayer)
+                  .order_by())
+        if whole_entity:  # one semi-join: this pool's records that another entity holds as used
+            theirs = others.filter(number=OuterRef("number"), code=OuterRef("code"))
+            used.update(ReceivedInvoice.objects.filter(taxpayer=taxpayer).filter(Exists(theirs)).order_by()
+                        .values_list("code", "number"))
+        else:
+            for chunk in _chunks(sorted({row["number"] for row in rows})):
+                used.update(others.filter(number__in=chunk).values_list("code", "number"))
     ids = [row["id"] for row in rows]
     overrides: dict[int, dict[str, str]] = defaultdict(dict)
     checks: dict[int, str] = {}
@@ -528,8 +538,8 @@ def rules_run(*, taxpayer: Taxpayer, actor: Actor, invoice_ids: Sequence[int] | 
         for chunk in _chunks([row["id"] for row in rows]):
             stored.update({r[0]: (r[1], r[2], r[3]) for r in check_qs.filter(invoice_id__in=chunk)
                            .values_list(*fields_read)})
-    at = timezone.now()
-    upserts: list[InvoiceCheck] = []
+    at = connection.ops.adapt_datetimefield_value(timezone.now())
+    upserts: list[tuple[Any, ...]] = []
     events: list[dict[str, Any]] = []
     lapsed: list[tuple[int, str]] = []
     label, user = actor_label(actor), actor_user(actor)
@@ -556,9 +566,8 @@ def rules_run(*, taxpayer: Taxpayer, actor: Actor, invoice_ids: Sequence[int] | 
         if before is not None and before[0] == outcome and before[1] == failures and before[2] == fp:
             continue
         report.changed += 1
-        upserts.append(InvoiceCheck(invoice_id=row["id"], taxpayer_id=taxpayer.pk, rules_outcome=outcome,
-                                    rules_failures=failures, rules_fingerprint=fp, rules_checked_at=at,
-                                    needs_second_approver=second))
+        upserts.append((row["id"], taxpayer.pk, str(outcome), json.dumps(failures, ensure_ascii=False), fp, at,
+                        second))
         old_outcome = before[0] if before is not None else ""
         if (old_outcome or outcome != RulesOutcome.PASS) and (
                 old_outcome != outcome or _signature(before[1] if before else []) != _signature(failures)):
@@ -570,17 +579,47 @@ def rules_run(*, taxpayer: Taxpayer, actor: Actor, invoice_ids: Sequence[int] | 
                                 "overridden": bool(f.get("overridden"))} for f in failures]},
                            "taxpayer": taxpayer})
     with transaction.atomic():
-        for chunk in _chunks(upserts, 2000):
-            InvoiceCheck.objects.bulk_create(
-                chunk, update_conflicts=True, unique_fields=["invoice"],
-                update_fields=["rules_outcome", "rules_failures", "rules_fingerprint", "rules_checked_at",
-                               "needs_second_approver"])
+        _store(upserts)
         if lapsed:
             _lapse(lapsed, taxpayer=taxpayer, actor=actor)
             report.lapsed = len(lapsed)
         for chunk in _chunks(events, 2000):
             events_record_many(list(chunk))
     return report
+
+
+def _store(rows: list[tuple[Any, ...]]) -> None:
+    """Upsert the rule results (invoice, entity, outcome, failures JSON, fingerprint, when, second approver) in one
+    statement per chunk; a new row starts with no verification. The verification columns of an existing row are
+    left alone (verification writes them under its own lock)."""
+    if not rows:
+        return
+    table = connection.ops.quote_name(InvoiceCheck._meta.db_table)
+    columns = ("(invoice_id, taxpayer_id, verify_code, verify_pending, verify_message, verify_differences, "
+               "verify_fingerprint, verify_status_code, verified_at, verified_by_id, verified_by_label, rules_outcome, "
+               "rules_failures, rules_fingerprint, rules_checked_at, needs_second_approver)")
+    conflict = ("ON CONFLICT (invoice_id) DO UPDATE SET rules_outcome = EXCLUDED.rules_outcome, "
+                "rules_failures = EXCLUDED.rules_failures, rules_fingerprint = EXCLUDED.rules_fingerprint, "
+                "rules_checked_at = EXCLUDED.rules_checked_at, needs_second_approver = EXCLUDED.needs_second_approver")
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # COPY into a scratch table, then one upsert from it
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS receiving_rule_results (invoice_id bigint, taxpayer_id bigint, "
+                "rules_outcome varchar(10), rules_failures jsonb, rules_fingerprint varchar(64), "
+                "rules_checked_at timestamptz, needs_second_approver boolean)")
+            cursor.execute("TRUNCATE receiving_rule_results")
+            with cursor.cursor.copy("COPY receiving_rule_results FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO {table} {columns} SELECT invoice_id, taxpayer_id, '', FALSE, '', '[]', '', '', NULL, "
+                "NULL, '', rules_outcome, rules_failures, rules_fingerprint, rules_checked_at, needs_second_approver "
+                f"FROM receiving_rule_results {conflict}")
+            cursor.execute("TRUNCATE receiving_rule_results")
+            return
+        cursor.executemany(f"INSERT INTO {table} {columns} VALUES "
+                           f"(%s, %s, '', FALSE, '', '[]', '', '', NULL, NULL, '', %s, %s, %s, %s, %s) {conflict}",
+                           rows)
 
 
 def _lapse(lapsed: list[tuple[int, str]], *, taxpayer: Taxpayer, actor: Actor) -> None:
