@@ -368,11 +368,14 @@ class ReceivingRuleForm(forms.ModelForm):  # type: ignore[type-arg]
 
 def _params_help() -> str:
     lines = []
-    for code, spec in rules.SPECS.items():
+    for spec in rules.SPECS.values():
         if spec.params:
-            described = "，".join(f"{name}（{p.label}，默认 {p.default}）" for name, p in spec.params.items())
-            lines.append(f"{spec.name}：{described}")
-    return "；".join(lines)
+            described = gettext("，").join(
+                gettext("%(name)s（%(label)s，默认 %(default)s）") % {"name": name, "label": p.label,
+                                                                    "default": p.default}
+                for name, p in spec.params.items())
+            lines.append(gettext("%(rule)s：%(params)s") % {"rule": spec.name, "params": described})
+    return gettext("；").join(lines)
 
 
 @admin.register(ReceivingRule)

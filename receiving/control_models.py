@@ -135,6 +135,9 @@ class VerificationUsage(models.Model):
         verbose_name_plural = pgettext_lazy("plural", "查验次数")
         constraints = [models.UniqueConstraint(fields=["invoice", "day"], name="verificationusage_once_a_day")]
 
+    def __str__(self) -> str:
+        return f"{self.invoice_id} {self.day}: {self.calls}"
+
 
 class VerificationRate(models.Model):
     """Platform verification calls of one entity in its current one-second window (the entity's rate)."""
@@ -146,6 +149,9 @@ class VerificationRate(models.Model):
     class Meta:
         verbose_name = _("查验频率")
         verbose_name_plural = pgettext_lazy("plural", "查验频率")
+
+    def __str__(self) -> str:
+        return f"{self.taxpayer_id} @{self.window}: {self.calls}"
 
 
 # --- rules ---------------------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -96,6 +97,7 @@ WAIT_WORDS = {
 }
 
 USE_PURPOSES = frozenset({"reimburse", "deduct", "book"})
+CHINA = ZoneInfo("Asia/Shanghai")  # the platform's day (the daily budget)
 LEASE = timedelta(minutes=2)  # how long a worker holds a pending request while it calls the platform
 
 
@@ -127,10 +129,8 @@ def china_day(at: datetime) -> date:
     return timezone.localdate(at, timezone=_china())
 
 
-def _china() -> Any:
-    from zoneinfo import ZoneInfo  # noqa: PLC0415 - stdlib, cheap; keeps the module's top free of tz setup
-
-    return ZoneInfo("Asia/Shanghai")
+def _china() -> ZoneInfo:
+    return CHINA
 
 
 def channel_for(taxpayer: Taxpayer) -> TaxChannel:
@@ -141,7 +141,7 @@ def channel_for(taxpayer: Taxpayer) -> TaxChannel:
 # --- the request ---------------------------------------------------------------------------------------------------
 
 
-class NotVerifiable(ValidationError):
+class NotVerifiable(ValidationError):  # noqa: N818 - reads as a verdict
     """The record cannot be verified (its kind has no 查验, or a key field is missing)."""
 
 
@@ -317,7 +317,7 @@ def attempt(*, verification: Verification, actor: Actor, channel: TaxChannel | N
             wait_for_rate: bool = False) -> Outcome:
     """One try at a pending request: reserve within the budget, call, record. ``wait_for_rate``: when the entity's
     second is used up, pause until the next one (a few times) instead of leaving the request pending."""
-    for _ in range(5 if wait_for_rate else 1):
+    for _try in range(5 if wait_for_rate else 1):
         reservation = _reserve(verification)
         if reservation.wait != "rate" or not wait_for_rate:
             break

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -36,8 +37,6 @@ def blue(seller, buyer):
 
 @pytest.fixture
 def record(blue, buyer, seller):
-    from zoneinfo import ZoneInfo
-
     return pool_invoice(buyer, number=blue.invoice_number, seller=(seller.name, seller.credit_code),
                         issue_date=clock.now().astimezone(ZoneInfo("Asia/Shanghai")).date(),
                         amount="1500.00", tax="90.00")
