@@ -21,6 +21,8 @@ import functools
 import hashlib
 import json
 import logging
+import operator
+import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -256,11 +258,15 @@ def norm_name(value: str) -> str:
     return "".join(text.split())
 
 
+_fingerprint_values = operator.itemgetter(*FINGERPRINT_FIELDS)
+
+
 def invoice_fingerprint(row: dict[str, Any], lines: Sequence[tuple[str, str]]) -> str:
     """Everything a rule reads of one invoice: any change to it lapses an override."""
-    parts = [str(row[f]) for f in FINGERPRINT_FIELDS]
-    parts.extend(f"{name}\x1f{code}" for name, code in lines)
-    return hashlib.blake2b("\x1e".join(parts).encode(), digest_size=16).hexdigest()
+    text = "\x1e".join(map(str, _fingerprint_values(row)))
+    if lines:
+        text += "\x1d" + "\x1e".join(f"{name}\x1f{code}" for name, code in lines)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 @dataclass
@@ -278,6 +284,15 @@ class Context:
     verify_codes: dict[int, str]
     purpose: str = "arrival"
     today: date = field(default_factory=timezone.localdate)
+    on: frozenset[str] = frozenset()
+    not_reimbursable: re.Pattern[str] | None = None  # item names on the list
+    not_reimbursable_codes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.on = frozenset(code for code, r in self.rules.items() if r.severity != Severity.OFF)
+        words = self.rules["not_reimbursable"].params["names"]
+        self.not_reimbursable = re.compile("|".join(map(re.escape, words))) if words else None
+        self.not_reimbursable_codes = tuple(self.rules["not_reimbursable"].params["tax_codes"])
 
 
 def _failure(rule: ActiveRule, message: str, severity: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -295,98 +310,97 @@ def _neighbour_key(row: dict[str, Any]) -> tuple[tuple[str, str, int], int] | No
 def evaluate(row: dict[str, Any], lines: Sequence[tuple[str, str]], ctx: Context) -> list[dict[str, Any]]:
     """Every failing rule of one invoice (rules that are off are not run)."""
     out: list[dict[str, Any]] = []
-    rules = ctx.rules
-    r = rules["buyer_name"]
-    if (r.severity != Severity.OFF and row["buyer_name"] and row["buyer_name"] != ctx.entity_name
+    rules, on = ctx.rules, ctx.on
+    if ("buyer_name" in on and row["buyer_name"] and row["buyer_name"] != ctx.entity_name
             and norm_name(row["buyer_name"]) != norm_name(ctx.entity_name)):
-        out.append(_failure(r, gettext("购买方名称“%(buyer)s”与本主体“%(entity)s”不一致") % {
+        out.append(_failure(rules["buyer_name"], gettext("购买方名称“%(buyer)s”与本主体“%(entity)s”不一致") % {
             "buyer": row["buyer_name"], "entity": ctx.entity_name}, field="buyer_name"))
-    r = rules["buyer_tax_id"]
-    if (r.severity != Severity.OFF and row["buyer_tax_id"] and row["buyer_tax_id"] != ctx.entity_tax_id
+    if ("buyer_tax_id" in on and row["buyer_tax_id"] and row["buyer_tax_id"] != ctx.entity_tax_id
             and not tax_ids_match(row["buyer_tax_id"], ctx.entity_tax_id)):
-        out.append(_failure(r, gettext("购买方纳税人识别号 %(buyer)s 与本主体 %(entity)s 不一致") % {
+        out.append(_failure(rules["buyer_tax_id"], gettext("购买方纳税人识别号 %(buyer)s 与本主体 %(entity)s 不一致") % {
             "buyer": row["buyer_tax_id"], "entity": ctx.entity_tax_id}, field="buyer_tax_id"))
     seller = ctx.sellers.get(row["seller_tax_id"]) if row["seller_tax_id"] else None
-    r = rules["seller_blacklist"]
-    if r.severity != Severity.OFF and seller is not None and seller[0]:
-        out.append(_failure(r, gettext("销售方 %(seller)s 在黑名单：%(reason)s") % {
+    if "seller_blacklist" in on and seller is not None and seller[0]:
+        out.append(_failure(rules["seller_blacklist"], gettext("销售方 %(seller)s 在黑名单：%(reason)s") % {
             "seller": row["seller_name"] or row["seller_tax_id"], "reason": seller[1] or "-"}, field="seller_tax_id"))
-    r = rules["seller_not_active"]
-    if r.severity != Severity.OFF and (seller is None or seller[2] != SellerStatus.ACTIVE):
-        out.append(_failure(r, gettext("销售方 %(seller)s 未核实为正常经营") % {
+    if "seller_not_active" in on and (seller is None or seller[2] != SellerStatus.ACTIVE):
+        out.append(_failure(rules["seller_not_active"], gettext("销售方 %(seller)s 未核实为正常经营") % {
             "seller": row["seller_name"] or row["seller_tax_id"] or "-"}, field="seller_tax_id"))
-    r = rules["consecutive_numbers"]
-    if r.severity != Severity.OFF:
-        key = _neighbour_key(row)
-        if key is not None and row["issue_date"] is not None:
-            numbers = ctx.neighbours.get(key[0], {})
-            window = timedelta(days=r.params["days"])
-            near = [key[1] + d for d in (-1, 1)
-                    if any(abs(day - row["issue_date"]) <= window for day in numbers.get(key[1] + d, ()))]
-            if near:
-                width = key[0][2]
-                out.append(_failure(r, gettext("同一销售方 %(days)s 天内有连号发票：%(numbers)s") % {
-                    "days": r.params["days"], "numbers": "、".join(str(n).zfill(width) for n in near)},
-                    field="number"))
-    r = rules["duplicate_use"]
-    if r.severity != Severity.OFF:
-        if (row["code"], row["number"]) in ctx.used_elsewhere:
-            out.append(_failure(r, gettext("这张发票已在其他主体报销或入账"), field="number"))
+    if "consecutive_numbers" in on and row["issue_date"] is not None:
+        key = row["_nkey"] if "_nkey" in row else _neighbour_key(row)
+        if key is not None:
+            numbers = ctx.neighbours.get(key[0])
+            n = key[1]
+            if numbers and (n - 1 in numbers or n + 1 in numbers):
+                r = rules["consecutive_numbers"]
+                window = timedelta(days=r.params["days"])
+                near = [n + d for d in (-1, 1)
+                        if any(abs(day - row["issue_date"]) <= window for day in numbers.get(n + d, ()))]
+                if near:
+                    width = key[0][2]
+                    out.append(_failure(r, gettext("同一销售方 %(days)s 天内有连号发票：%(numbers)s") % {
+                        "days": r.params["days"], "numbers": "、".join(str(x).zfill(width) for x in near)},
+                        field="number"))
+    if "duplicate_use" in on:
+        if ctx.used_elsewhere and (row["code"], row["number"]) in ctx.used_elsewhere:
+            out.append(_failure(rules["duplicate_use"], gettext("这张发票已在其他主体报销或入账"), field="number"))
         elif ctx.purpose != "arrival" and row["use_state"] in USED_STATES:
-            out.append(_failure(r, gettext("这张发票已使用（%(state)s），不能再次使用") % {
+            out.append(_failure(rules["duplicate_use"], gettext("这张发票已使用（%(state)s），不能再次使用") % {
                 "state": UseState(row["use_state"]).label}, field="use_state"))
-    r = rules["platform_status"]
-    if r.severity != Severity.OFF:
+    if "platform_status" in on:
         status, risk = row["platform_status"], row["risk_level"]
-        if status in (PlatformStatus.VOIDED, PlatformStatus.RED_FULL, PlatformStatus.OUT_OF_CONTROL,
-                      PlatformStatus.ABNORMAL):
-            out.append(_failure(r, gettext("发票状态为%(status)s") % {"status": PlatformStatus(status).label},
-                                field="platform_status"))
-        elif status == PlatformStatus.RED_PARTIAL:
-            # domain.md §14.3: a partly red-flushed invoice stays valid for its unflushed part: a warning at most
-            out.append(_failure(r, gettext("发票已部分红冲：仅未冲销部分可用"), severity=Severity.WARN,
-                                field="platform_status"))
-        if risk in (RiskLevel.ABNORMAL, RiskLevel.SUSPECT):
-            out.append(_failure(r, gettext("风险等级为%(risk)s") % {"risk": RiskLevel(risk).label},
-                                field="risk_level"))
-    r = rules["verification"]
-    if r.severity != Severity.OFF:
+        if status and status != PlatformStatus.NORMAL:
+            r = rules["platform_status"]
+            if status == PlatformStatus.RED_PARTIAL:
+                # domain.md §14.3: a partly red-flushed invoice stays valid for its unflushed part: a warning at most
+                out.append(_failure(r, gettext("发票已部分红冲：仅未冲销部分可用"), severity=Severity.WARN,
+                                    field="platform_status"))
+            elif status in BAD_STATUSES:
+                out.append(_failure(r, gettext("发票状态为%(status)s") % {"status": PlatformStatus(status).label},
+                                    field="platform_status"))
+        if risk in BAD_RISKS:
+            out.append(_failure(rules["platform_status"], gettext("风险等级为%(risk)s") % {
+                "risk": RiskLevel(risk).label}, field="risk_level"))
+    if "verification" in on:
         code = ctx.verify_codes.get(row["id"], "")
         if code in FAILED_VERIFY_CODES:
-            out.append(_failure(r, gettext("查验结果 %(code)s：%(words)s") % {
+            out.append(_failure(rules["verification"], gettext("查验结果 %(code)s：%(words)s") % {
                 "code": code, "words": VERIFY_WORDS.get(code, "")}, field="verification"))
-        elif not code and r.params["require_verified"]:
-            out.append(_failure(r, gettext("尚未查验"), field="verification"))
-    r = rules["issue_date_age"]
-    if r.severity != Severity.OFF and row["issue_date"] is not None:
-        age = (ctx.today - row["issue_date"]).days
-        if age > r.params["days"]:
-            out.append(_failure(r, gettext("开票日期 %(date)s 已超过 %(days)s 天") % {
-                "date": row["issue_date"].isoformat(), "days": r.params["days"]}, field="issue_date"))
-    r = rules["second_approver"]
-    if r.severity != Severity.OFF and row["total"] is not None:
-        limit = Decimal(r.params["amount"])
+        elif not code and rules["verification"].params["require_verified"]:
+            out.append(_failure(rules["verification"], gettext("尚未查验"), field="verification"))
+    if "issue_date_age" in on and row["issue_date"] is not None:
+        days = rules["issue_date_age"].params["days"]
+        if (ctx.today - row["issue_date"]).days > days:
+            out.append(_failure(rules["issue_date_age"], gettext("开票日期 %(date)s 已超过 %(days)s 天") % {
+                "date": row["issue_date"].isoformat(), "days": days}, field="issue_date"))
+    if "second_approver" in on and row["total"] is not None:
+        limit = Decimal(rules["second_approver"].params["amount"])
         if row["total"] > limit:
-            out.append(_failure(r, gettext("价税合计 %(total)s 超过 %(limit)s，需第二审批人") % {
+            out.append(_failure(rules["second_approver"], gettext("价税合计 %(total)s 超过 %(limit)s，需第二审批人") % {
                 "total": f"{row['total']:,.2f}", "limit": f"{limit:,.2f}"}, field="total", second_approver=True))
-    r = rules["not_reimbursable"]
-    if r.severity != Severity.OFF and lines:
-        names, codes = r.params["names"], r.params["tax_codes"]
+    if "not_reimbursable" in on and lines:
+        pattern, codes = ctx.not_reimbursable, ctx.not_reimbursable_codes
         hits = [name for name, tax_code in lines
-                if any(word in name for word in names) or any(tax_code.startswith(c) for c in codes if tax_code)]
+                if (pattern is not None and pattern.search(name)) or (codes and tax_code.startswith(codes))]
         if hits:
-            out.append(_failure(r, gettext("含不可报销项目：%(items)s") % {"items": "、".join(hits[:5])},
-                                field="lines"))
-    r = rules["ticket_passenger"]
-    if r.severity != Severity.OFF and row["kind"] in TICKET_KINDS and not (row["passenger_name"] or "").strip():
-        out.append(_failure(r, gettext("客票没有旅客姓名"), field="passenger_name"))
+            out.append(_failure(rules["not_reimbursable"], gettext("含不可报销项目：%(items)s") % {
+                "items": "、".join(hits[:5])}, field="lines"))
+    if "ticket_passenger" in on and row["kind"] in TICKET_KINDS and not (row["passenger_name"] or "").strip():
+        out.append(_failure(rules["ticket_passenger"], gettext("客票没有旅客姓名"), field="passenger_name"))
     return out
+
+
+BAD_STATUSES = frozenset({PlatformStatus.VOIDED, PlatformStatus.RED_FULL, PlatformStatus.OUT_OF_CONTROL,
+                          PlatformStatus.ABNORMAL})
+BAD_RISKS = frozenset({RiskLevel.ABNORMAL, RiskLevel.SUSPECT})
 
 
 VERIFY_WORDS = {"01": _("查验失败"), "02": _("查无此票"), "03": _("查验不一致"), "04": _("非本单位开具或取得")}
 
 
 def outcome_of(failures: list[dict[str, Any]]) -> str:
+    if not failures:
+        return RulesOutcome.PASS
     blocking = [f for f in failures if f["severity"] == Severity.BLOCK]
     if any(not f.get("overridden") for f in blocking):
         return RulesOutcome.BLOCK
@@ -452,6 +466,8 @@ def build_context(taxpayer: Taxpayer, rows: list[dict[str, Any]], *, whole_entit
                     "seller_tax_id", "code", "number", "kind", "issue_date"))
         for row in source:
             key = _neighbour_key(row)
+            if whole_entity:
+                row["_nkey"] = key  # evaluate reads it instead of computing it again
             if key is not None and row["issue_date"] is not None:
                 neighbours[key[0]][key[1]].append(row["issue_date"])
     used: set[tuple[str, str]] = set()
@@ -529,20 +545,21 @@ def rules_run(*, taxpayer: Taxpayer, actor: Actor, invoice_ids: Sequence[int] | 
     if not rows:
         return report
     ctx = build_context(taxpayer, rows, whole_entity=invoice_ids is None, purpose=purpose)
-    stored: dict[int, tuple[str, list[dict[str, Any]], str]] = {}
+    # what is stored: the outcome and a digest of the invoice and its failures (the failures are read only for the
+    # records whose result changed, to tell whether the change is news)
+    stored: dict[int, tuple[str, str]] = {}
     check_qs = InvoiceCheck.objects.filter(taxpayer=taxpayer)
-    fields_read = ("invoice_id", "rules_outcome", "rules_failures", "rules_fingerprint")
     if invoice_ids is None:
-        stored = {r[0]: (r[1], r[2], r[3]) for r in check_qs.values_list(*fields_read)}
+        stored = {r[0]: (r[1], r[2]) for r in check_qs.values_list("invoice_id", "rules_outcome",
+                                                                    "rules_fingerprint")}
     else:
         for chunk in _chunks([row["id"] for row in rows]):
-            stored.update({r[0]: (r[1], r[2], r[3]) for r in check_qs.filter(invoice_id__in=chunk)
-                           .values_list(*fields_read)})
+            stored.update({r[0]: (r[1], r[2]) for r in check_qs.filter(invoice_id__in=chunk)
+                           .values_list("invoice_id", "rules_outcome", "rules_fingerprint")})
     at = connection.ops.adapt_datetimefield_value(timezone.now())
     upserts: list[tuple[Any, ...]] = []
-    events: list[dict[str, Any]] = []
+    changed: list[tuple[int, str, list[dict[str, Any]], str]] = []  # id, outcome, failures, old outcome
     lapsed: list[tuple[int, str]] = []
-    label, user = actor_label(actor), actor_user(actor)
     for row in rows:
         invoice_lines = lines.get(row["id"], ())
         fp = invoice_fingerprint(row, invoice_lines)
@@ -558,26 +575,21 @@ def rules_run(*, taxpayer: Taxpayer, actor: Actor, invoice_ids: Sequence[int] | 
             lapsed.extend((row["id"], rule) for rule, rule_fp in granted.items()
                           if rule_fp != fp and not any(f["rule"] == rule for f in failures))
         outcome = outcome_of(failures)
-        second = any(f.get("second_approver") for f in failures)
         report.checked += 1
+        second = bool(failures) and any(f.get("second_approver") for f in failures)
         if keep_verdicts:
             report.verdicts[row["id"]] = Verdict(row["id"], outcome, failures, second)
+        as_json = json.dumps(failures, ensure_ascii=False) if failures else "[]"
+        digest = hashlib.blake2b(f"{fp}{as_json}".encode(), digest_size=16).hexdigest() if failures else fp
         before = stored.get(row["id"])
-        if before is not None and before[0] == outcome and before[1] == failures and before[2] == fp:
+        if before is not None and before[0] == outcome and before[1] == digest:
             continue
         report.changed += 1
-        upserts.append((row["id"], taxpayer.pk, str(outcome), json.dumps(failures, ensure_ascii=False), fp, at,
-                        second))
+        upserts.append((row["id"], taxpayer.pk, str(outcome), as_json, digest, at, second))
         old_outcome = before[0] if before is not None else ""
-        if (old_outcome or outcome != RulesOutcome.PASS) and (
-                old_outcome != outcome or _signature(before[1] if before else []) != _signature(failures)):
-            events.append({"obj": ReceivedInvoice(id=row["id"]), "action": "rules_check", "actor": user, "actor_label": label,
-                           "from_state": old_outcome, "to_state": outcome,
-                           "reason": "；".join(f["message"] for f in failures)[:500],
-                           "data": {"purpose": purpose, "failures": [
-                               {"rule": f["rule"], "version": f["version"], "severity": f["severity"],
-                                "overridden": bool(f.get("overridden"))} for f in failures]},
-                           "taxpayer": taxpayer})
+        if old_outcome or outcome != RulesOutcome.PASS:
+            changed.append((row["id"], outcome, failures, old_outcome))
+    events = _change_events(changed, taxpayer=taxpayer, actor=actor, purpose=purpose)
     with transaction.atomic():
         _store(upserts)
         if lapsed:
@@ -586,6 +598,28 @@ def rules_run(*, taxpayer: Taxpayer, actor: Actor, invoice_ids: Sequence[int] | 
         for chunk in _chunks(events, 2000):
             events_record_many(list(chunk))
     return report
+
+
+def _change_events(changed: list[tuple[int, str, list[dict[str, Any]], str]], *, taxpayer: Taxpayer, actor: Actor,
+                   purpose: str) -> list[dict[str, Any]]:
+    """An event for each record whose outcome or set of failing rules changed (a new text alone is no news)."""
+    before: dict[int, list[dict[str, Any]]] = {}
+    known = [invoice_id for invoice_id, _outcome, _failures, old in changed if old]
+    for chunk in _chunks(known):
+        before.update(InvoiceCheck.objects.filter(invoice_id__in=chunk).values_list("invoice_id", "rules_failures"))
+    label, user = actor_label(actor), actor_user(actor)
+    events = []
+    for invoice_id, outcome, failures, old_outcome in changed:
+        if old_outcome == outcome and _signature(before.get(invoice_id, [])) == _signature(failures):
+            continue
+        events.append({"obj": ReceivedInvoice(id=invoice_id), "action": "rules_check", "actor": user,
+                       "actor_label": label, "from_state": old_outcome, "to_state": outcome,
+                       "reason": "；".join(f["message"] for f in failures)[:500],
+                       "data": {"purpose": purpose, "failures": [
+                           {"rule": f["rule"], "version": f["version"], "severity": f["severity"],
+                            "overridden": bool(f.get("overridden"))} for f in failures]},
+                       "taxpayer": taxpayer})
+    return events
 
 
 def _store(rows: list[tuple[Any, ...]]) -> None:
