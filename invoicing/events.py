@@ -107,6 +107,7 @@ ACTION_LABELS = {
     "verify": pgettext_lazy("event", "查验"),
     "verify_bulk_start": pgettext_lazy("event", "开始批量查验"),
     "verify_bulk_progress": pgettext_lazy("event", "批量查验进度"),
+    "platform_status": pgettext_lazy("event", "平台报告发票状态"),
     "rules_check": pgettext_lazy("event", "收票规则结果变化"),
     "rule_override": pgettext_lazy("event", "放行规则"),
     "rule_override_lapse": pgettext_lazy("event", "规则放行失效"),

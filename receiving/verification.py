@@ -39,7 +39,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -564,3 +564,50 @@ def verification_retry_due(*, actor: Actor, channel_factory: Callable[[Taxpayer]
         attempt(verification=v, actor=actor, channel=channel)
         tried += 1
     return tried
+
+
+# --- status reports and uses ---------------------------------------------------------------------------------------
+
+
+def received_invoice_platform_status_record(*, record: ReceivedInvoice, status_code: str, actor: Actor,
+                                            risk_level: str = "") -> ReceivedInvoice:
+    """The platform reported the invoice's status (fpzt) and risk level outside a verification (the received list,
+    a download): kept on the record; a cached verification no longer stands (``needs_call``: status_changed) and the
+    rules run again."""
+    if status_code not in STATUS_BY_CODE:
+        raise ValidationError({"status_code": gettext("发票状态代码不正确：%(code)s") % {"code": status_code}})
+    with transaction.atomic():
+        locked = ReceivedInvoice.objects.select_for_update().get(pk=record.pk)
+        authorize(actor, locked.taxpayer_id, P_VERIFY)
+        changed = []
+        before = locked.platform_status_code
+        if status_code != locked.platform_status_code:
+            locked.platform_status_code, locked.platform_status = status_code, STATUS_BY_CODE[status_code]
+            changed += ["platform_status", "platform_status_code"]
+        if risk_level and risk_level != locked.risk_level:
+            locked.risk_level = risk_level
+            changed.append("risk_level")
+        if not changed:
+            return locked
+        locked.save(update_fields=[*changed, "updated_at"])
+        event_record(obj=locked, action="platform_status", actor=actor, from_state=before, to_state=status_code,
+                     data={"risk": locked.risk_level}, taxpayer=locked.taxpayer)
+        transaction.on_commit(lambda: rules.run_after_change(locked.pk))
+    return locked
+
+
+def received_invoice_check_before_use(*, record: ReceivedInvoice, actor: Actor, purpose: str) -> rules.Verdict:
+    """What a use (``purpose``: reimburse, deduct, book) asks first: the verification again when its cached result
+    is stale or the platform has reported another status (within the budget; a platform that cannot answer leaves it
+    pending and the last result stands), then the rules, run now. The verdict says whether the invoice may be used."""
+    if purpose not in USE_PURPOSES:
+        raise ValidationError({"purpose": gettext("用途不正确：%(purpose)s") % {"purpose": purpose}})
+    authorize(actor, record.taxpayer_id)
+    try:
+        received_invoice_verify(record=record, actor=actor, purpose=purpose)
+    except NotVerifiable:
+        pass  # nothing to ask the platform: the rules decide (the verification rule may require a result)
+    except PermissionDenied:
+        pass  # the user may use the invoice but not verify it: the cached result stands
+    return rules.received_invoice_rules_check(record=ReceivedInvoice.objects.get(pk=record.pk), actor=actor,
+                                              purpose=purpose)

@@ -308,3 +308,41 @@ def test_an_unavailable_platform_stops_a_bulk_run_and_the_rest_wait(yuntu, fake,
     verification.verification_retry_due(actor=None, channel_factory=lambda t: fake)
     job.refresh_from_db()
     assert (job.done, job.status) == (5, JobStatus.DONE)
+
+
+# --- before a use, status reports -----------------------------------------------------------------------------------
+
+
+def test_before_a_use_a_stale_result_is_verified_again_and_the_rules_answer(yuntu, fiona, fake, clock):
+    record = pool_invoice(yuntu)
+    verify(record)
+    clock.at += timedelta(hours=30)
+    fake.status = "03"  # fully red-flushed since
+    verdict = verification.received_invoice_check_before_use(record=record, actor=fiona, purpose="reimburse")
+    assert len(fake.calls) == 2
+    assert not verdict.usable and verdict.blocking[0]["rule"] == "platform_status"
+
+
+def test_before_a_use_a_platform_that_cannot_answer_leaves_the_last_result_standing(yuntu, fiona, fake, clock):
+    record = pool_invoice(yuntu)
+    verify(record)
+    clock.at += timedelta(hours=30)
+    fake.answers[record.number] = unavailable()
+    verdict = verification.received_invoice_check_before_use(record=record, actor=fiona, purpose="deduct")
+    assert verdict.usable
+    assert InvoiceCheck.objects.get(invoice=record).verify_code == "00"
+
+
+def test_a_status_the_platform_reports_is_kept_and_makes_the_next_use_verify(yuntu, fiona, fake,
+                                                                              django_capture_on_commit_callbacks):
+    record = pool_invoice(yuntu)
+    verify(record)
+    with django_capture_on_commit_callbacks(execute=True):
+        verification.received_invoice_platform_status_record(record=record, status_code="02", actor=None)
+    record = ReceivedInvoice.objects.get(pk=record.pk)
+    assert record.platform_status == PlatformStatus.VOIDED
+    assert InvoiceCheck.objects.get(invoice=record).rules_outcome == "block"
+    assert events_for(record).filter(action="platform_status").exists()
+    fake.status = "02"
+    verification.received_invoice_check_before_use(record=record, actor=fiona, purpose="reimburse")
+    assert len(fake.calls) == 2
