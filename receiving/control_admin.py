@@ -276,7 +276,9 @@ class PoolControlsAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
         extra_context = extra_context or {}
         if request.user.has_perm(verification.P_VERIFY):
             extra_context["verify_url"] = reverse("admin:receiving_receivedinvoice_verify", args=[object_id])
-        if request.user.has_perm(rules.P_OVERRIDE):
+        check = InvoiceCheck.objects.filter(invoice_id=object_id).only("rules_outcome").first() \
+            if str(object_id).isdigit() else None
+        if request.user.has_perm(rules.P_OVERRIDE) and check is not None and check.rules_outcome == RulesOutcome.BLOCK:
             extra_context["override_url"] = reverse("admin:receiving_receivedinvoice_override", args=[object_id])
         return super().change_view(request, object_id, form_url, extra_context)
 

@@ -83,6 +83,10 @@ def test_the_record_page_shows_verifications_and_rule_results(client, fiona, yun
     assert "查验不一致" in page and "价税合计：记录 1,060.00" in page
     assert "购买方名称与本主体不一致" in page and "查验失败或不一致" in page
     assert reverse("admin:receiving_receivedinvoice_verify", args=[record.pk]) in page
+    assert reverse("admin:receiving_receivedinvoice_override", args=[record.pk]) in page  # it is blocked
+    clean = pool_invoice(yuntu)
+    page = client.get(reverse("admin:receiving_receivedinvoice_change", args=[clean.pk])).content.decode()
+    assert reverse("admin:receiving_receivedinvoice_override", args=[clean.pk]) not in page
 
 
 def test_the_bulk_verify_action_starts_a_job_and_counts(client, fiona, yuntu, fake,
