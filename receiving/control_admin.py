@@ -27,7 +27,13 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.actors import actor_label_words
-from invoicing.admin import CappedCountPaginator, EntityScopedAdminMixin, EventsReadonlyMixin, ReadOnlyAdminMixin
+from invoicing.admin import (
+    CappedCountPaginator,
+    EntityScopedAdminMixin,
+    EventsReadonlyMixin,
+    ReadOnlyAdminMixin,
+    state_labels_register,
+)
 from invoicing.admin_messages import error_text, item_error, report_rows
 from invoicing.formatting import person_name
 from invoicing.models import Taxpayer
@@ -108,6 +114,9 @@ def _controls(obj: ReceivedInvoice) -> InvoiceCheck | None:
         return None
 
 
+# the pool's audit trail names the rule outcomes and verification results it records
+state_labels_register(ReceivedInvoice, [*RulesOutcome.choices, *VerifyOutcome.choices])
+
 OUTCOME_CLASS = {RulesOutcome.BLOCK: "fapiao-bad", RulesOutcome.WARN: "fapiao-warn",
                  RulesOutcome.OVERRIDDEN: "fapiao-warn", RulesOutcome.PASS: "fapiao-ok"}
 
@@ -133,7 +142,11 @@ class PoolControlsAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
         return [*super().get_list_filter(request), *self.control_list_filter]
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        return [*super().get_fieldsets(request, obj), (_("查验与收票规则"), {"fields": self.control_fields})]
+        """The results' section goes before the audit trail."""
+        sets = list(super().get_fieldsets(request, obj))
+        at = next((i for i, (_name, options) in enumerate(sets) if "events_table" in options.get("fields", ())),
+                  len(sets))
+        return [*sets[:at], (_("查验与收票规则"), {"fields": self.control_fields}), *sets[at:]]
 
     def get_actions(self, request: HttpRequest) -> Any:
         actions = super().get_actions(request)

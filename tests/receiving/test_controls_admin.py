@@ -148,6 +148,8 @@ def test_the_override_page_lets_finance_through_a_blocking_rule_with_a_reason(cl
     client.post(url, {"rule": "buyer_name", "reason": "简称"})
     assert RuleOverride.objects.get().reason == "简称"
     assert InvoiceCheck.objects.get(invoice=record).rules_outcome == "overridden"
+    page = client.get(reverse("admin:receiving_receivedinvoice_change", args=[record.pk])).content.decode()
+    assert "不可使用 → 已放行" in page  # the audit trail names the outcomes
 
 
 def test_a_rule_with_a_bad_parameter_is_refused_on_the_form(client, fiona, yuntu):
