@@ -335,7 +335,8 @@ class PoolControlsAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
         blocking = [f for f in (check.rules_failures if check else []) if f["severity"] == Severity.BLOCK
                     and not f.get("overridden")]
         form = OverrideForm(request.POST or None,
-                            rule_choices=[(f["rule"], f["message"]) for f in blocking])
+                            rule_choices=[(f["rule"], rules.SPECS[f["rule"]].name if f["rule"] in rules.SPECS
+                                           else f["rule"]) for f in blocking])
         if request.method == "POST" and form.is_valid():
             try:
                 rules.received_invoice_rule_override(record=record, rule=form.cleaned_data["rule"],

@@ -61,6 +61,7 @@ P_OVERRIDE = "receiving.override_rule"
 RULES_ACTOR = SystemActor("rules")
 
 USED_STATES = frozenset({UseState.BOOKED, UseState.REIMBURSED, UseState.SELECTED})
+USE_PURPOSES = frozenset({"use", "reimburse", "deduct", "book"})  # a run before a use: its own use counts too
 FAILED_VERIFY_CODES = frozenset({"01", "02", "03", "04"})
 CHUNK = 5000
 
@@ -344,7 +345,7 @@ def evaluate(row: dict[str, Any], lines: Sequence[tuple[str, str]], ctx: Context
     if "duplicate_use" in on:
         if ctx.used_elsewhere and (row["code"], row["number"]) in ctx.used_elsewhere:
             out.append(_failure(rules["duplicate_use"], gettext("这张发票已在其他主体报销或入账"), field="number"))
-        elif ctx.purpose != "arrival" and row["use_state"] in USED_STATES:
+        elif ctx.purpose in USE_PURPOSES and row["use_state"] in USED_STATES:
             out.append(_failure(rules["duplicate_use"], gettext("这张发票已使用（%(state)s），不能再次使用") % {
                 "state": UseState(row["use_state"]).label}, field="use_state"))
     if "platform_status" in on:

@@ -314,9 +314,10 @@ def _reserve(verification: Verification) -> Reservation:
 
 
 def attempt(*, verification: Verification, actor: Actor, channel: TaxChannel | None = None,
-            wait_for_rate: bool = False) -> Outcome:
+            wait_for_rate: bool = False, rules_now: bool = True) -> Outcome:
     """One try at a pending request: reserve within the budget, call, record. ``wait_for_rate``: when the entity's
-    second is used up, pause until the next one (a few times) instead of leaving the request pending."""
+    second is used up, pause until the next one (a few times) instead of leaving the request pending.
+    ``rules_now``: re-run the record's rules once the result commits (a bulk run re-runs them once for its batch)."""
     for _try in range(5 if wait_for_rate else 1):
         reservation = _reserve(verification)
         if reservation.wait != "rate" or not wait_for_rate:
@@ -343,7 +344,7 @@ def attempt(*, verification: Verification, actor: Actor, channel: TaxChannel | N
         return Outcome(_keep_pending(verification, exc.kind, exc, retry=True), True)
     except ChannelError as exc:
         return Outcome(_keep_pending(verification, "rejected", exc, retry=True), True)
-    return Outcome(_record_result(verification, record, result, actor), True)
+    return Outcome(_record_result(verification, record, result, actor, rules_now=rules_now), True)
 
 
 def _keep_pending(verification: Verification, reason: str, exc: Exception, *, retry: bool) -> Verification:
@@ -394,7 +395,7 @@ def _differences(record: ReceivedInvoice, result: VerifyResult) -> list[dict[str
 
 
 def _record_result(verification: Verification, record: ReceivedInvoice, result: VerifyResult,
-                   actor: Actor) -> Verification:
+                   actor: Actor, *, rules_now: bool = True) -> Verification:
     at = now()
     with transaction.atomic():
         locked = ReceivedInvoice.objects.select_for_update().get(pk=record.pk)
@@ -442,7 +443,8 @@ def _record_result(verification: Verification, record: ReceivedInvoice, result: 
                            "differences": [d["field"] for d in differences], "purpose": v.purpose,
                            "status_before": before_status if changed else None},
                      taxpayer=locked.taxpayer)
-        transaction.on_commit(lambda: rules.run_after_change(locked.pk))
+        if rules_now:
+            transaction.on_commit(lambda: rules.run_after_change(locked.pk))
     return v
 
 
@@ -499,6 +501,7 @@ def verification_job_run(*, job: VerificationJob, actor: Actor, channel: TaxChan
     pending = (Verification.objects.filter(job=job, state=VerifyState.PENDING)
                .select_related("invoice").order_by("pk"))
     stop_reason = ""
+    answered: list[int] = []
     for v in pending.iterator(chunk_size=200):
         if limit is not None and processed >= limit:
             break
@@ -518,10 +521,14 @@ def verification_job_run(*, job: VerificationJob, actor: Actor, channel: TaxChan
         if client is None:
             client = channel_for(job.taxpayer)
         _mark_pending(record)
-        outcome = attempt(verification=v, actor=actor, channel=client, wait_for_rate=True)
+        outcome = attempt(verification=v, actor=actor, channel=client, wait_for_rate=True, rules_now=False)
+        if outcome.verification.state == VerifyState.DONE:
+            answered.append(v.invoice_id)
         if outcome.pending and outcome.verification.wait_reason not in ("budget", "unsupported", "rate"):
             stop_reason = outcome.verification.wait_reason  # the platform cannot answer now: the rest wait
             break
+    if answered:  # the rules of every answered record, in one run
+        rules.rules_run(taxpayer=job.taxpayer, actor=actor, invoice_ids=answered, purpose="verification")
     return _job_progress(job, actor=actor, stop_reason=stop_reason)
 
 

@@ -170,6 +170,7 @@ def test_before_a_use_an_invoice_already_used_here_fails(yuntu):
     record = pool_invoice(yuntu)
     ReceivedInvoice.objects.filter(pk=record.pk).update(use_state=UseState.BOOKED)
     assert run(yuntu, record).usable  # arrival: its own use is no news
+    assert run(yuntu, record, purpose="asked").usable  # nor a re-run the pool asks for
     assert failed(run(yuntu, record, purpose="reimburse")) == {"duplicate_use": "block"}
 
 

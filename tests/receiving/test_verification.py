@@ -347,3 +347,12 @@ def test_a_status_the_platform_reports_is_kept_and_makes_the_next_use_verify(yun
     fake.status = "02"
     verification.received_invoice_check_before_use(record=record, actor=fiona, purpose="reimburse")
     assert len(fake.calls) == 2
+
+
+def test_a_bulk_job_runs_the_rules_of_what_it_verified(yuntu, fake):
+    records = [pool_invoice(yuntu) for _ in range(3)]
+    fake.answers[records[1].number] = "02"
+    job = verification.verification_job_start(taxpayer=yuntu, invoice_ids=[r.pk for r in records], actor=None)
+    verification.verification_job_run(job=job, actor=None, channel=fake)
+    outcomes = dict(InvoiceCheck.objects.values_list("invoice_id", "rules_outcome"))
+    assert outcomes == {records[0].pk: "pass", records[1].pk: "block", records[2].pk: "pass"}
