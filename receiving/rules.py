@@ -591,6 +591,7 @@ def rules_run(*, taxpayer: Taxpayer, actor: Actor, invoice_ids: Sequence[int] | 
         if old_outcome or outcome != RulesOutcome.PASS:
             changed.append((row["id"], outcome, failures, old_outcome))
     events = _change_events(changed, taxpayer=taxpayer, actor=actor, purpose=purpose)
+    upserts.sort(key=operator.itemgetter(0))  # rows locked in one order by every run: no deadlock between runs
     with transaction.atomic():
         _store(upserts)
         if lapsed:
@@ -649,7 +650,7 @@ def _store(rows: list[tuple[Any, ...]]) -> None:
             cursor.execute(
                 f"INSERT INTO {table} {columns} SELECT invoice_id, taxpayer_id, '', FALSE, '', '[]', '', '', NULL, "
                 "NULL, '', rules_outcome, rules_failures, rules_fingerprint, rules_checked_at, needs_second_approver "
-                f"FROM receiving_rule_results {conflict}")
+                f"FROM receiving_rule_results ORDER BY invoice_id {conflict}")
             cursor.execute("TRUNCATE receiving_rule_results")
             return
         cursor.executemany(f"INSERT INTO {table} {columns} VALUES "
