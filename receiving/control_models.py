@@ -45,6 +45,14 @@ class VerifyOutcome(models.TextChoices):
     NOT_OURS = "04", _("非本单位开具或取得")
 
 
+class VerifyPurpose(models.TextChoices):
+    ASKED = "asked", _("人工查验")
+    BULK = "bulk", _("批量查验")
+    REIMBURSE = "reimburse", _("报销前")
+    DEDUCT = "deduct", _("勾选抵扣前")
+    BOOK = "book", _("入账前")
+
+
 class JobStatus(models.TextChoices):
     RUNNING = "running", _("进行中")
     WAITING = "waiting", _("等待重试")
@@ -91,7 +99,7 @@ class Verification(models.Model):
     job = models.ForeignKey(VerificationJob, models.CASCADE, null=True, blank=True, related_name="items",
                             verbose_name=_("批量查验"))
     state = models.CharField(_("状态"), max_length=10, choices=VerifyState.choices, default=VerifyState.PENDING)
-    purpose = models.CharField(_("用途"), max_length=20, blank=True, help_text=_("asked、bulk、reimburse、deduct"))
+    purpose = models.CharField(_("用途"), max_length=20, choices=VerifyPurpose.choices, blank=True)
     force = models.BooleanField(_("强制重新查验"), default=False)
     fingerprint = models.CharField(_("查验要素摘要"), max_length=64, blank=True)
     request = models.JSONField(_("查验要素"), default=dict, blank=True)
