@@ -42,6 +42,8 @@ ACTOR_LABELS = {
     "demo": pgettext_lazy("actor", "演示数据"),
     "mailbox": pgettext_lazy("actor", "邮箱收取"),
     "platform_download": pgettext_lazy("actor", "平台下载"),
+    "rules": pgettext_lazy("actor", "收票规则"),
+    "verification": pgettext_lazy("actor", "查验任务"),
 }
 
 Actor: TypeAlias = AbstractBaseUser | SystemActor | None

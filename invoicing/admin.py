@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django import forms
@@ -223,10 +223,20 @@ def _state_labels(obj: models.Model) -> dict[str, str]:
     return _state_labels_of(type(obj))
 
 
+# States an app records in a model's events beyond its own fields (a received invoice's rule outcome, its
+# verification result): model → (code, label) pairs, added by ``state_labels_register``.
+_EXTRA_STATE_LABELS: dict[type[models.Model], list[tuple[str, StrOrPromise]]] = {}
+
+
+def state_labels_register(model: type[models.Model], choices: Iterable[tuple[str, StrOrPromise]]) -> None:
+    """Name more state codes in ``model``'s audit trail (empty codes are skipped: they read as "no state")."""
+    _EXTRA_STATE_LABELS.setdefault(model, []).extend((str(code), label) for code, label in choices if code)
+
+
 def _state_labels_of(model: type[models.Model]) -> dict[str, str]:
     """The labels of the model's ``status`` field and of every other state machine field it has (a received
-    invoice moves its review state and its use state)."""
-    labels: dict[str, str] = {}
+    invoice moves its review state and its use state), and those registered for it."""
+    labels: dict[str, str] = {code: str(label) for code, label in _EXTRA_STATE_LABELS.get(model, [])}
     for field in model._meta.concrete_fields:
         if field.name == "status" or isinstance(field, FSMField):
             labels.update({str(code): str(label) for code, label in (field.choices or [])})

@@ -87,6 +87,17 @@ FINANCE_DENIED: set[str] = {
     "receiving.delete_mailissue",
     "receiving.delete_platformsync",
     "receiving.delete_platformreconciliation",
+    # verification results, rule results and overrides are the record of what was checked and decided
+    "receiving.delete_verification",
+    "receiving.delete_verificationjob",
+    "receiving.delete_invoicecheck",
+    "receiving.delete_ruleoverride",
+    "receiving.add_invoicecheck",
+    "receiving.change_invoicecheck",
+    "receiving.add_ruleoverride",
+    "receiving.change_ruleoverride",
+    "receiving.add_verification",
+    "receiving.change_verification",
 }
 # Permissions outside the business apps that finance gets. Not Celery's task results: their arguments and results
 # are not scoped to entities (a reconciliation's result names every entity's invoices), so only administrators read

@@ -48,6 +48,7 @@ from invoicing.formatting import person_name, rate
 from invoicing.models import Taxpayer
 from invoicing.scoping import MaybeUser, allowed_taxpayers, scope_queryset
 from receiving import admin_platform, bundles, collecting, services
+from receiving.control_admin import PoolControlsAdminMixin
 from receiving.models import (
     CARRIER_CONTENT_TYPES,
     Carrier,
@@ -190,7 +191,7 @@ class SourceInline(ReadonlyInline[Source, ReceivedInvoice]):
 
 
 @admin.register(ReceivedInvoice)
-class ReceivedInvoiceAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin,
+class ReceivedInvoiceAdmin(PoolControlsAdminMixin, ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin,
                            admin.ModelAdmin[ReceivedInvoice]):
     # Invoices come in through batches (upload, scanner, manual entry, the command line) and are never deleted.
     list_display = ("invoice_key", "kind", "seller_link", "money_total", "issue_date", "review_state", "use_state",
@@ -269,7 +270,7 @@ class ReceivedInvoiceAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsRea
 
     def get_readonly_fields(self, request: HttpRequest, obj: ReceivedInvoice | None = None) -> list[str]:
         return [f.name for f in ReceivedInvoice._meta.fields] + ["reasons_table", "events_table", "red_mark",
-                                                                  "other_buyer_mark"]
+                                                                  "other_buyer_mark", *self.control_fields]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra_context = extra_context or {}

@@ -25,4 +25,9 @@ BEAT_SCHEDULE = {
         "task": "receiving.platform_reconcile_all",
         "schedule": crontab(hour=2, minute=50),  # after the download
     },
+    "receiving-verification-retry": {
+        "task": "receiving.verification_retry_due",
+        "schedule": 60.0,
+        "options": {"expires": 120.0},  # a backlog of retries is pointless: the next one does the same
+    },
 }

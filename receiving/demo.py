@@ -26,7 +26,7 @@ from invoicing.documents import documents_environment_problems, render_pdf, writ
 from invoicing.documents.demo import demo_document
 from invoicing.documents.model import InvoiceDocument, InvoiceLine, InvoiceParty
 from invoicing.models import Taxpayer
-from receiving import platform, services
+from receiving import demo_controls, platform, services
 from receiving.models import Method, PlatformSync, ReceivedInvoice
 
 DEMO = SystemActor("demo")
@@ -61,7 +61,10 @@ def seed(stdout: OutputWrapper | None = None) -> None:
 
 def _seed_uploads(stdout: OutputWrapper | None = None) -> None:
     entity = Taxpayer.objects.filter(credit_code=YUNTU).first()
-    if entity is None or ReceivedInvoice.objects.filter(taxpayer=entity).exists():
+    if entity is None:
+        return
+    demo_controls.seed(entity)  # the bad cases of verification and the receiving rules (once)
+    if ReceivedInvoice.objects.filter(taxpayer=entity).exclude(number__in=demo_controls.NUMBERS).exists():
         return
     batch = services.collection_start(taxpayer=entity, method=Method.UPLOAD, actor=DEMO, note="演示数据")
     three = _invoice("26332000000012340001", "8000.00", entity)

@@ -531,3 +531,14 @@ class PlatformReconciliation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.taxpayer} {self.date_from}–{self.date_to}"
+# The pool's controls (verification, rules) live in their own module; imported here so Django registers them.
+from receiving.control_models import (  # noqa: E402,F401
+    InvoiceCheck,
+    ReceivingRule,
+    RuleOverride,
+    Seller,
+    Verification,
+    VerificationJob,
+    VerificationRate,
+    VerificationUsage,
+)

@@ -76,6 +76,7 @@ from receiving.models import (
     carrier_path,
 )
 from receiving.reading import TRUST, InvoiceValues
+from receiving.signals import invoice_arrived_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -549,6 +550,7 @@ def _record_create(entity: Taxpayer, *, values: InvoiceValues, source: str, reas
     )
     record.save()
     _lines_create(record, values.lines)
+    invoice_arrived_on_commit(record.pk)  # the receiving rules run once it commits
     return record
 
 
@@ -635,6 +637,7 @@ def _attach(collection: Collection, *, record: ReceivedInvoice, name: str, value
     carrier.invoice = record
     carrier.save(update_fields=["invoice"])
     _source_add(record, collection, carrier, actor)
+    invoice_arrived_on_commit(record.pk)  # filled fields: the receiving rules run again once it commits
     event_record(obj=record, action="carrier_attach", actor=actor,
                  data={"collection": collection.pk, "carrier": carrier.sha256, "format": carrier.format,
                        "filled": filled, "conflicts": [c["field"] for c in conflicts],

@@ -19,6 +19,9 @@ from receiving.celery_schedule import BEAT_SCHEDULE
 from receiving.mailbox.tasks import mailbox_fetch_task, mailboxes_due_task  # noqa: F401
 from receiving.models import Collection, CollectionStatus
 
+# verification's tasks live in their own module; imported so that Celery's autodiscovery registers them
+from receiving.tasks_verification import verification_job_task, verification_retry_due_task  # noqa: F401
+
 logger = logging.getLogger(__name__)
 
 

@@ -791,21 +791,32 @@ def invoice_files(*, account: SandboxAccount, number: str, formats: Iterable[str
 
 def invoice_verify(*, account: SandboxAccount, payload: dict[str, Any]) -> tuple[str, str, LedgerInvoice | None]:
     """(result code, message, invoice) per §14.2: 数电 number + date + 价税合计."""
+    code, message, inv, _differences = invoice_verify_detailed(account=account, payload=payload)
+    return code, message, inv
+
+
+def invoice_verify_detailed(
+    *, account: SandboxAccount, payload: dict[str, Any]
+) -> tuple[str, str, LedgerInvoice | None, list[str]]:
+    """``invoice_verify`` and, on 03, the request's fields that do not match (the invoice itself is not shown)."""
     number = _str(payload, "number")
     kind = _str(payload, "kind")
     try:
         issue_date = date.fromisoformat(_str(payload, "issue_date"))
         amount = _money(payload.get("amount"), "amount")
     except (ValueError, SandboxError):
-        return "01", "查验参数不正确", None
+        return "01", "查验参数不正确", None, []
     _complete_due()
     inv = LedgerInvoice.objects.filter(number=number, issue_state=IssueState.ISSUED).first()
     if inv is None:
-        return "02", "查无此票", None
+        return "02", "查无此票", None, []
     expected = inv.total_amount if kind in ("01", "08", "85") else inv.total_with_tax
-    if kind != inv.kind or inv.issued_at.astimezone(CN).date() != issue_date or expected != amount:
-        return "03", "查验信息不一致", None
-    return "00", "查验成功", inv
+    differences = [name for name, same in (("kind", kind == inv.kind),
+                                           ("issue_date", inv.issued_at.astimezone(CN).date() == issue_date),
+                                           ("amount", expected == amount)) if not same]
+    if differences:
+        return "03", "查验信息不一致", None, differences
+    return "00", "查验成功", inv, []
 
 
 def received_list(

@@ -171,8 +171,9 @@ def files(account, payload):
 
 @endpoint("verify")
 def verify_invoice(account, payload):
-    code, message, inv = services.invoice_verify(account=account, payload=payload)
-    return {"result": code, "message": message, "invoice": services.invoice_to_dict(inv) if inv else None}
+    code, message, inv, differences = services.invoice_verify_detailed(account=account, payload=payload)
+    return {"result": code, "message": message, "invoice": services.invoice_to_dict(inv) if inv else None,
+            "differences": differences}
 
 
 @endpoint("received")

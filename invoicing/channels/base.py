@@ -358,6 +358,7 @@ class InboundInvoice:
     lines: tuple[IssueLine, ...] = ()
     selected_period: str = ""  # 勾选 into this 所属期 (YYYYMM), empty if not selected
     purpose: str = ""  # 1 勾选抵扣, 4 不抵扣
+    risk_level: str = ""  # 风险等级 fxdj: 01 正常, 02 异常凭证, 03 疑点发票 (§14.3); "" when not reported
 
 
 @dataclass(frozen=True)
@@ -365,6 +366,9 @@ class VerifyResult:
     code: str  # VerifyCode
     message: str = ""
     invoice: InboundInvoice | None = None
+    # On 03 查验不一致: the request's fields that did not match, where the platform says ("issue_date", "amount",
+    # "kind", "check_code", "code"); empty when it does not.
+    differences: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -238,6 +238,7 @@ def _received(data: dict[str, Any]) -> InboundInvoice:
         is_red=bool(data.get("is_red")), blue_number=data.get("blue_number", ""),
         lines=tuple(_line_in(x) for x in data.get("lines") or ()),
         selected_period=data.get("selected_period", ""), purpose=data.get("purpose", ""),
+        risk_level=data.get("risk_level", ""),
     )
 
 
@@ -427,7 +428,8 @@ class SandboxChannel(TaxChannel):
                    "amount": request.amount, "code": request.code, "check_code": request.check_code}
         data = self._call("verify", payload, serial=request.number)
         invoice = _received(data["invoice"]) if data.get("invoice") else None
-        return VerifyResult(code=data["result"], message=data.get("message", ""), invoice=invoice)
+        return VerifyResult(code=data["result"], message=data.get("message", ""), invoice=invoice,
+                            differences=tuple(str(x) for x in data.get("differences") or ()))
 
     def list_received(self, *, date_from: date, date_to: date, page: int = 1, page_size: int = 100) -> ReceivedPage:
         data = self._call("received", {"date_from": date_from, "date_to": date_to, "page": page,
