@@ -44,7 +44,9 @@ from invoicing.events import event_record
 from invoicing.formatting import person_name, rate
 from invoicing.models import Taxpayer
 from invoicing.scoping import MaybeUser, allowed_taxpayers, scope_queryset
+from receiving import admin_redforms  # noqa: F401  # registers the red-letter queue
 from receiving import bundles, collecting, services
+from receiving.admin_bookkeeping import BookkeepingAdminMixin
 from receiving.models import (
     CARRIER_CONTENT_TYPES,
     Carrier,
@@ -184,7 +186,7 @@ class SourceInline(ReadonlyInline[Source, ReceivedInvoice]):
 
 
 @admin.register(ReceivedInvoice)
-class ReceivedInvoiceAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin,
+class ReceivedInvoiceAdmin(BookkeepingAdminMixin, ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin,
                            admin.ModelAdmin[ReceivedInvoice]):
     # Invoices come in through batches (upload, scanner, manual entry, the command line) and are never deleted.
     list_display = ("invoice_key", "kind", "seller_link", "money_total", "issue_date", "review_state", "use_state",
@@ -696,4 +698,3 @@ class CollectionAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonly
                    "max_mb": limits.max_bytes // (1024 * 1024), "max_file_mb": limits.max_file_bytes // (1024 * 1024),
                    "media": self.media + form.media}
         return TemplateResponse(request, "admin/receiving/upload.html", context)
-
