@@ -44,8 +44,12 @@ from invoicing.events import event_record
 from invoicing.formatting import person_name, rate
 from invoicing.models import Taxpayer
 from invoicing.scoping import MaybeUser, allowed_taxpayers, scope_queryset
-from receiving import admin_redforms  # noqa: F401  # registers the red-letter queue
-from receiving import bundles, collecting, services
+from receiving import (
+    admin_redforms,  # noqa: F401  # registers the red-letter queue
+    bundles,
+    collecting,
+    services,
+)
 from receiving.admin_bookkeeping import BookkeepingAdminMixin
 from receiving.models import (
     CARRIER_CONTENT_TYPES,

@@ -16,7 +16,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -34,8 +34,6 @@ from receiving.bookkeeping import P_BOOK, BulkReport, Voucher
 from receiving.models import BookingSync, ReceivedInvoice, ReceivedRedReason, UseState
 
 if TYPE_CHECKING:
-    from django.contrib.admin.options import _FieldsetSpec
-
     _Base = admin.ModelAdmin[ReceivedInvoice]
 else:
     _Base = object
@@ -153,8 +151,8 @@ class BookkeepingAdminMixin(_Base):
         return [*shown[:-1], "booking_display", shown[-1]] if shown else ["booking_display"]
 
     def get_fieldsets(self, request: HttpRequest, obj: ReceivedInvoice | None = None) -> Any:
-        sets: list[_FieldsetSpec] = list(super().get_fieldsets(request, obj))
-        extra: list[_FieldsetSpec] = [
+        sets: list[Any] = list(super().get_fieldsets(request, obj))
+        extra: list[Any] = [
             (_("入账"), {"fields": (("voucher_no", "booked_on"), ("account_code", "cost_centre", "claim_no"),
                                   ("booked_by", "booked_at"), "booking_display", "booking_error")}),
             (_("红冲"), {"fields": (("red_amount", "red_tax"), "remaining_display", "red_attention",
@@ -219,7 +217,7 @@ class BookkeepingAdminMixin(_Base):
                 path("<int:pk>/red-form/", view(self.red_form_view), name="receiving_receivedinvoice_red_form"),
                 *super().get_urls()]
 
-    def booked_export_view(self, request: AdminRequest) -> HttpResponse:
+    def booked_export_view(self, request: AdminRequest) -> HttpResponseBase:
         """入账明细: the invoices booked in a period, for the user's entities, as a streamed .xlsx."""
         if not self.has_book_permission(request):
             raise PermissionDenied

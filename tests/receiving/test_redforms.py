@@ -12,7 +12,7 @@ from invoicing.channels.base import RedFormLine, RedFormRequest
 from invoicing.models import Event
 from receiving import bookkeeping, redforms
 from receiving.bookkeeping import Voucher
-from receiving.models import PlatformStatus, ReceivedInvoice, ReceivedRedForm, ReceivedRedFormState, UseState
+from receiving.models import PlatformStatus, ReceivedInvoice, ReceivedRedForm, ReceivedRedFormState
 from receiving.redforms import RedLineChoice
 from sandbox import clock
 from tests.receiving.platform_world import channel_of, connect, supplied_invoice
