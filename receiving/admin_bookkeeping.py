@@ -134,7 +134,7 @@ class BookkeepingAdminMixin(_Base):
             return None
         context = {**self.admin_site.each_context(request), "title": gettext("入账所选发票"),
                    "opts": self.model._meta, "form": form, "queryset": queryset[:200], "count": queryset.count(),
-                   "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "action": "book_selected",
+                   "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "action_name": "book_selected",
                    "media": self.media + form.media}
         return TemplateResponse(request, "admin/receiving/receivedinvoice/book.html", context)
 
