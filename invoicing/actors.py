@@ -40,6 +40,7 @@ ACTOR_LABELS = {
     RECONCILE.name: pgettext_lazy("actor", "对账任务"),
     "cli": pgettext_lazy("actor", "命令行"),
     "demo": pgettext_lazy("actor", "演示数据"),
+    "platform": pgettext_lazy("actor", "税务平台"),  # what the tax platform decided (入账, red-letter forms)
 }
 
 Actor: TypeAlias = AbstractBaseUser | SystemActor | None

@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 P_BOOK = "receiving.book_receivedinvoice"
 UNUSABLE_STATUSES = (PlatformStatus.VOIDED, PlatformStatus.RED_FULL)
 PENDING = (BookingSync.BOOK_PENDING, BookingSync.UNBOOK_PENDING)
+PLATFORM = "platform"  # the actor of what the platform decided (invoicing.actors.ACTOR_LABELS names it)
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,8 @@ def received_invoice_book(*, record: ReceivedInvoice, voucher: Voucher, actor: A
         locked.booking_sync, locked.booking_request_no = BookingSync.BOOK_PENDING, _new_request_no()
         locked.booking_attempts, locked.booking_error = 0, ""
         locked.save()
-        event_record(obj=locked, action="book_request", actor=actor, from_state=before, to_state=locked.booking_sync,
-                     data={"request_no": locked.booking_request_no, "voucher_no": voucher.voucher_no,
+        event_record(obj=locked, action="book_request", actor=actor,
+                     data={"sync_before": before, "request_no": locked.booking_request_no, "voucher_no": voucher.voucher_no,
                            "booked_on": voucher.booked_on.isoformat(), "account_code": voucher.account_code,
                            "cost_centre": voucher.cost_centre, "claim_no": voucher.claim_no},
                      taxpayer=locked.taxpayer)
@@ -141,9 +142,8 @@ def received_invoice_unbook(*, record: ReceivedInvoice, actor: Actor, reason: st
         locked.booking_sync, locked.booking_request_no = BookingSync.UNBOOK_PENDING, _new_request_no()
         locked.booking_attempts, locked.booking_error = 0, ""
         locked.save()
-        event_record(obj=locked, action="unbook_request", actor=actor, from_state=before,
-                     to_state=locked.booking_sync, reason=(reason or "")[:500],
-                     data={"request_no": locked.booking_request_no, "voucher_no": locked.voucher_no},
+        event_record(obj=locked, action="unbook_request", actor=actor, reason=(reason or "")[:500],
+                     data={"sync_before": before, "request_no": locked.booking_request_no, "voucher_no": locked.voucher_no},
                      taxpayer=locked.taxpayer)
     return booking_send(record=locked, channel=channel)
 
@@ -187,8 +187,8 @@ def _rejected(record: ReceivedInvoice, request: BookingRequest, message: str) ->
         locked.booking_attempts += 1
         locked.save()
         event_record(obj=locked, action="book_rejected" if request.booked else "unbook_rejected",
-                     actor_label=gettext("税务平台"), from_state=before, to_state=locked.booking_sync,
-                     reason=message[:500], data={"request_no": request.request_no}, taxpayer=locked.taxpayer)
+                     actor_label=PLATFORM, reason=message[:500],
+                     data={"request_no": request.request_no, "sync_before": before}, taxpayer=locked.taxpayer)
     return locked
 
 
@@ -215,7 +215,7 @@ def _accepted(record: ReceivedInvoice, request: BookingRequest, result: BookingR
         data = {"request_no": request.request_no, "platform_booked": result.booked}
         if not request.booked:
             data["voucher"] = voucher
-        event_record(obj=locked, action=action, actor_label=gettext("税务平台"), from_state=before,
+        event_record(obj=locked, action=action, actor_label=PLATFORM, from_state=before,
                      to_state=locked.use_state, data=data, taxpayer=locked.taxpayer)
     return locked
 

@@ -68,7 +68,7 @@ ZERO = Decimal("0.00")
 WAITING = (S.SELLER_ENTERED, S.BUYER_ENTERED)
 EFFECTIVE = (S.NO_CONFIRMATION, S.CONFIRMED)
 USED_STATES = (UseState.BOOKED, UseState.REIMBURSED, UseState.SELECTED)
-PLATFORM = "税务平台"
+PLATFORM = "platform"  # invoicing.actors.ACTOR_LABELS
 
 
 def _q2(value: Decimal) -> Decimal:
@@ -122,8 +122,8 @@ def _apply_red_to_pool(form: ReceivedRedForm, actor: Actor) -> None:
         record.red_attention = True
     record.save()
     event_record(obj=record, action="received_red_flushed", actor=actor, actor_label="" if actor else PLATFORM,
-                 from_state=before_status, to_state=record.platform_status,
-                 data={"form_no": form.form_no, "red_invoice": form.red_invoice_number,
+                 reason=str(record.get_platform_status_display()),
+                 data={"status_before": before_status, "status": record.platform_status, "form_no": form.form_no, "red_invoice": form.red_invoice_number,
                        "red_amount": str(-form.amount), "red_tax": str(-form.tax),
                        "remaining_total": str(remaining) if remaining is not None else ""},
                  taxpayer=record.taxpayer)
