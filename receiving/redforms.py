@@ -212,6 +212,8 @@ def received_red_forms_pull(*, taxpayer: Taxpayer, channel: TaxChannel | None = 
         report.seen += 1
         known = ReceivedRedForm.objects.filter(taxpayer=taxpayer, form_no=remote.form_no).first()
         if known is not None:
+            if known.status == remote.status and (known.applied or not remote.red_invoice_number):
+                continue  # nothing new: no lock, no write
             report.updated += int(_changed(known, apply_remote(form_id=known.pk, remote=remote)))
             continue
         if remote.initiator != "seller":
