@@ -146,6 +146,10 @@ class BookkeepingAdminMixin(_Base):
 
     # --- the record page ---------------------------------------------------------------------------------------
 
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        shown = list(super().get_list_filter(request))
+        return [*shown[:-1], "booking_sync", "red_attention", *shown[-1:]]
+
     def get_list_display(self, request: HttpRequest) -> Any:
         shown = list(super().get_list_display(request))
         return [*shown[:-1], "booking_display", shown[-1]] if shown else ["booking_display"]

@@ -191,3 +191,16 @@ def test_a_refused_form_is_marked_with_the_platforms_message(booked, supplier, e
     channel_of(supplier).red_form_apply(RedFormRequest("HZ-FIRST", booked.number, "02"))  # the platform's open form
     form = redforms.received_red_form_request(record=booked, reason="02", actor=fiona, channel=channel_of(entity))
     assert form.status == S.SUBMIT_FAILED and "3305" in form.last_error
+
+
+def test_the_periodic_tasks_pull_forms_and_retry_bookings_for_every_entity(held, supplier, entity, fiona, settings):
+    from receiving import tasks
+
+    settings.TAX_CHANNEL_TRANSPORT = "inprocess"
+    pending = bookkeeping.received_invoice_book(record=held, voucher=Voucher("记-T", date(2026, 12, 6)), actor=fiona,
+                                                channel=channel_of(entity, "error"))
+    assert pending.booking_sync == "book_pending"
+    assert tasks.booking_retry_task() == {"sent": 1, "done": 1, "pending": 0, "rejected": 0}
+    supplier_partial(supplier, held)
+    assert tasks.red_forms_pull_task()["created"] == 1
+    assert ReceivedRedForm.objects.get().status == S.SELLER_ENTERED
