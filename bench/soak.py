@@ -16,6 +16,15 @@ until everything is issued or ``--timeout``, then checks:
 It prints its figures and exits non-zero if a check fails. The workers reach the sandbox in process (the views run
 in the worker against the same database) unless ``TAX_CHANNEL_TRANSPORT=http``.
 
+``--provider nuonuo`` runs the same soak with the soak entity on the Nuonuo channel: the fake Nuonuo open platform
+(``tests/channels/fake_nuonuo.py``) is served over HTTP on 127.0.0.1 by this process, the workers reach it with the
+Nuonuo client (signatures, access tokens, its codes), and the fake draws the same four faults (its time-outs are real:
+it holds the answer longer than the workers' read time-out); the session window is the fake refusing every access
+token. Nuonuo answers every issue request "pending", so invoices are recorded by the poller and, unless
+``--no-callbacks``, by Nuonuo's callbacks: this process plays Nuonuo's side, posting each callback the fake sends to the
+real endpoint (``issuing/platform/callbacks.py``, resolved by URL), again while the answer is not ``0000``, and every
+fifth one twice, as Nuonuo repeats them. The local set is compared with the fake's orders instead of the ledger.
+
 A test and benchmark tool, not part of the product: it drives the sandbox through the sandbox's own services (an
 account per soak entity, the fault profile, the ledger), which no app may import. Run it from anywhere with the
 environment ``manage.py`` would get (``DATABASE_URL``, ``CELERY_BROKER_URL_TEST_REDIS``); ``--help`` lists the options.
@@ -37,13 +46,16 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,9 +70,15 @@ import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count
+from django.test import RequestFactory
+from django.test.utils import override_settings
+from django.urls import resolve
+from kombu import pools as kombu_pools
 from stdnum.cn import uscc
 
 from invoicing.celery import app as celery_app
+from invoicing.channels.models import ChannelToken
+from invoicing.channels.nuonuo_protocol import CALLBACK_ANSWER
 from invoicing.models import ChannelCall, TaxCategory, Taxpayer
 from issuing.applications.models import ApplicationLine, ApplicationStatus, InvoiceApplication
 from issuing.platform.models import Invoice
@@ -68,9 +86,13 @@ from issuing.platform.services import application_submit_issue, applications_sub
 from sandbox import faults as sandbox_faults
 from sandbox import services as sandbox_services
 from sandbox.models import IssueState, SandboxAccount
+from tests.channels import fake_nuonuo
 
 S = ApplicationStatus
 SOAK_NAME = "压测主体（沙箱）有限公司"
+SOAK_NAME_NUONUO = "压测主体（诺诺）有限公司"
+PROVIDERS = ("sandbox", "nuonuo")
+NUONUO_CALLBACK_BASE = "http://soak.invalid/channels/nuonuo/callback"  # the path is the endpoint's route
 TAX_CODE = "3040201000000000000"  # 信息技术服务 (in the catalogue the migration loads)
 FAULT_KINDS = sandbox_faults.DRAWN_KINDS  # error, timeout_before, timeout_after, duplicate
 
@@ -158,8 +180,9 @@ def local_set(application_ids: list[int]) -> set[tuple[str, str, str]]:
     }
 
 
-def verify(taxpayer: Taxpayer, application_ids: list[int]) -> dict[str, Any]:
-    """The soak's assertions, as figures. ``ok`` is True when every one holds."""
+def verify(taxpayer: Taxpayer, application_ids: list[int], *, remote_set: Any = None) -> dict[str, Any]:
+    """The soak's assertions, as figures. ``ok`` is True when every one holds. ``remote_set(taxpayer, serials)``:
+    the platform's side (default: the sandbox ledger)."""
     apps = InvoiceApplication.objects.filter(pk__in=application_ids)
     statuses = Counter(apps.values_list("status", flat=True))
     per_app = (
@@ -170,7 +193,7 @@ def verify(taxpayer: Taxpayer, application_ids: list[int]) -> dict[str, Any]:
     numbers = list(Invoice.objects.filter(application_id__in=application_ids).values_list("number", flat=True))
     serials = set(apps.values_list("issue_serial", flat=True))
     local = local_set(application_ids)
-    remote = ledger_set(taxpayer, serials)
+    remote = (remote_set or ledger_set)(taxpayer, serials)
     result = {
         "applications": len(application_ids),
         "statuses": {str(k): v for k, v in statuses.items()},
@@ -208,6 +231,239 @@ def replay_fault_draws(account: SandboxAccount, *, first_draw: int, last_draw: i
         for k in kinds:
             drawn[k] += 1
     return drawn
+
+
+# --- the platforms ---------------------------------------------------------------------------------------------
+
+
+class SandboxPlatform:
+    """The sandbox: an account per soak entity, its fault profile (shared with the workers through the database),
+    its ledger."""
+
+    name = "sandbox"
+    session_code = "1005"  # the sandbox's "bureau session expired"
+
+    def __init__(self) -> None:
+        self.account: SandboxAccount | None = None
+        self.first_draw = 0
+
+    def entity(self) -> Taxpayer:
+        taxpayer = soak_entity()
+        self.account = sandbox_account(taxpayer)
+        return taxpayer
+
+    def prepare_faults(self, per_kind: Decimal, seed: int) -> None:
+        assert self.account is not None
+        profile = sandbox_faults.profile_set(
+            account=self.account, enabled=False, error_rate=per_kind, timeout_before_rate=per_kind,
+            timeout_after_rate=per_kind, duplicate_reply_rate=per_kind, seed=seed,
+            session_dropped=False, latency_ms=0, rate_limit_per_second=0,
+        )
+        self.first_draw = profile.draws
+
+    def switch(self, **values: Any) -> None:
+        # Only these columns: the workers are incrementing the profile's draw counter at the same moment.
+        assert self.account is not None
+        sandbox_faults.profile_switch(account=self.account, **values)
+
+    def settings(self) -> dict[str, Any]:
+        return {}
+
+    def worker_env(self) -> dict[str, str]:
+        return {}
+
+    def remote_set(self, taxpayer: Taxpayer, serials: set[str]) -> set[tuple[str, str, str]]:
+        return ledger_set(taxpayer, serials)
+
+    def draws(self) -> Counter:
+        assert self.account is not None
+        self.account.refresh_from_db()
+        self.account.fault.refresh_from_db()
+        return replay_fault_draws(self.account, first_draw=self.first_draw, last_draw=self.account.fault.draws)
+
+    def stop(self) -> None:
+        pass
+
+
+class NuonuoPlatform:
+    """The fake Nuonuo open platform served on 127.0.0.1 by this process (its state in memory here; the workers reach
+    it over HTTP with the Nuonuo client)."""
+
+    name = "nuonuo"
+    session_code = fake_nuonuo.TOKEN_INVALID  # the gateway refusing the access token
+    read_timeout = 2  # the workers' NUONUO_READ_TIMEOUT; the fake holds a timed-out answer longer
+
+    def __init__(self, *, callbacks: bool = True, issue_delay_seconds: float = 1.0) -> None:
+        self.fake = fake_nuonuo.FakeNuonuo().start()
+        self.fake.hang_seconds = self.read_timeout + 1.5
+        self.fake.issue_delay = timedelta(seconds=issue_delay_seconds)
+        # Invoice numbers are unique in the database; the fake's sequence lives in memory and would start at 1 again
+        # (where the sandbox's numbers are too): each run counts from its own start, far above the sandbox's.
+        self.fake.start_numbers_at(900_000_000_000_000 + int(time.time() * 1000))
+        self.callbacks = callbacks
+
+    def entity(self) -> Taxpayer:
+        code = soak_credit_code(2)
+        taxpayer, _ = Taxpayer.objects.update_or_create(
+            credit_code=code,
+            defaults={"name": SOAK_NAME_NUONUO, "channel": "nuonuo", "channel_app_key": f"soak-nn-{code}",
+                      "channel_secret": f"soak-nn-secret-{code}", "drawer": "压测", "region_code": "4401"},
+        )
+        ChannelToken.objects.filter(taxpayer=taxpayer).delete()  # a token of an earlier run's fake means nothing here
+        app = self.fake.add_app(app_key=taxpayer.channel_app_key, secret=taxpayer.channel_secret, tax_no=code,
+                                name=taxpayer.name)
+        app.credit_total = Decimal("999999999999.00")
+        return taxpayer
+
+    def prepare_faults(self, per_kind: Decimal, seed: int) -> None:
+        rate = float(per_kind)
+        self.fake.faults = fake_nuonuo.Faults(enabled=False, error_rate=rate, timeout_before_rate=rate,
+                                              timeout_after_rate=rate, duplicate_reply_rate=rate, seed=seed)
+
+    def switch(self, **values: Any) -> None:
+        with self.fake.lock:
+            for key, value in values.items():
+                setattr(self.fake.faults, key, value)
+
+    def settings(self) -> dict[str, Any]:
+        """This process's settings (its poller and the callback endpoint it plays to call Nuonuo)."""
+        return {"NUONUO_API_URL": self.fake.api_url, "NUONUO_TOKEN_URL": self.fake.token_url,
+                "NUONUO_CONNECT_TIMEOUT": 2, "NUONUO_READ_TIMEOUT": self.read_timeout,
+                "NUONUO_CALLBACK_URL": NUONUO_CALLBACK_BASE if self.callbacks else ""}
+
+    def worker_env(self) -> dict[str, str]:
+        return {key: str(value) for key, value in self.settings().items()}
+
+    def remote_set(self, taxpayer: Taxpayer, serials: set[str]) -> set[tuple[str, str, str]]:
+        """The fake's orders for these serials: (order number, invoice number, 价税合计), or pending."""
+        with self.fake.lock:
+            orders = [i for i in self.fake.invoices.values()
+                      if i.tax_no == taxpayer.credit_code and i.order_no in serials]
+            issued = {"2", "3", "31"}
+            return ({(i.order_no, i.number, str(i.amount + i.tax)) for i in orders if i.status in issued}
+                    | {(i.order_no, "", "pending") for i in orders if i.status not in issued})
+
+    def draws(self) -> Counter:
+        with self.fake.lock:
+            drawn = Counter(k for k in self.fake.fault_log if k in FAULT_KINDS)
+            drawn["calls"] = self.fake.draws
+            drawn["faulted_calls"] = self.fake.faulted_calls
+        return drawn
+
+    def stop(self) -> None:
+        self.fake.stop()
+
+
+class PollerThread(threading.Thread):
+    """The periodic poller (beat's ``issue_poll_pending``), more often, beside the soak's main loop: on Nuonuo a
+    query may take the read time-out under faults, and with every answer "pending" the poller has a lot to do; inline
+    it would hold up the loop's kill and session-window timing."""
+
+    def __init__(self, taxpayer_id: int, *, every: float = 3.0, limit: int = 100) -> None:
+        super().__init__(name="soak-poller", daemon=True)
+        self.taxpayer_id = taxpayer_id
+        self.every = every
+        self.limit = limit
+        self.stopping = threading.Event()
+        self.rounds = self.requeued = 0
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.wait(self.every):
+                report = issue_poll_pending(older_than_seconds=15, taxpayer_id=self.taxpayer_id, limit=self.limit)
+                self.rounds += 1
+                self.requeued += report.requeued
+        except Exception:
+            logging.getLogger(__name__).exception("the soak's poller failed")
+            raise
+        finally:
+            connection.close()
+
+    def finish(self) -> None:
+        self.stopping.set()
+        self.join(120)
+
+
+class CallbackCourier(threading.Thread):
+    """Nuonuo's side of the callbacks: each one the fake sends is posted to the endpoint (the real view, resolved by
+    its URL, in this process; ``senders`` at a time), again after a moment while the answer is not ``0000`` (at most
+    ``tries`` times), and every ``repeat_every``-th one a second time at once, as Nuonuo repeats callbacks."""
+
+    def __init__(self, fake: fake_nuonuo.FakeNuonuo, *, repeat_every: int = 5, tries: int = 8,
+                 senders: int = 4) -> None:
+        super().__init__(name="soak-callbacks", daemon=True)
+        self.fake = fake
+        self.repeat_every = repeat_every
+        self.tries = tries
+        self.senders = senders
+        self.stopping = threading.Event()
+        self.stats: Counter = Counter()
+        self.lock = threading.Lock()
+        self.factory = RequestFactory()
+
+    def post(self, url: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        path = urlsplit(url).path
+        request = self.factory.post(path, urlencode(form), content_type="application/x-www-form-urlencoded")
+        match = resolve(path)
+        try:
+            response = match.func(request, *match.args, **match.kwargs)
+        finally:
+            connection.close()  # this sender thread's connection (the pool's threads outlive no run)
+        return response.status_code, json.loads(response.content or b"{}")
+
+    def deliver(self, url: str, form: dict[str, str], tried: int) -> tuple[str, dict[str, str], int] | None:
+        """One post; what to post again later (or None)."""
+        status, body = self.post(url, form)
+        with self.lock:
+            self.stats["posted"] += 1
+            if status == 200 and body == dict(CALLBACK_ANSWER):
+                self.stats["answered_0000"] += 1
+                return None
+            if status == 403:
+                self.stats["refused"] += 1
+                return None
+            if tried + 1 >= self.tries:
+                self.stats["given_up"] += 1
+                return None
+            self.stats["answered_try_again"] += 1
+        return url, form, tried + 1
+
+    def run(self) -> None:
+        waiting: list[tuple[float, str, dict[str, str], int]] = []  # (due, url, form, tries so far)
+        try:
+            with ThreadPoolExecutor(self.senders, thread_name_prefix="soak-callback") as pool:
+                while not (self.stopping.is_set() and not waiting and not self.fake.callbacks):
+                    with self.fake.lock:
+                        arrived, self.fake.callbacks[:] = list(self.fake.callbacks), []
+                    for url, form in arrived:
+                        self.stats["sent_by_platform"] += 1
+                        waiting.append((0.0, url, form, 0))
+                        if self.stats["sent_by_platform"] % self.repeat_every == 0:
+                            self.stats["repeated"] += 1
+                            waiting.append((0.0, url, form, 0))
+                    now = time.monotonic()
+                    due, waiting = [w for w in waiting if w[0] <= now], [w for w in waiting if w[0] > now]
+                    for again in pool.map(lambda w: self.deliver(w[1], w[2], w[3]), due):
+                        if again is not None:
+                            waiting.append((time.monotonic() + 1.0, *again))
+                    if not due:
+                        time.sleep(0.1)
+        except Exception:
+            logging.getLogger(__name__).exception("the callback courier failed")
+            raise
+
+    def finish(self, timeout: float = 60) -> dict[str, int]:
+        self.stopping.set()
+        self.join(timeout)
+        return dict(self.stats)
+
+
+def soak_platform(provider: str, *, callbacks: bool = True) -> SandboxPlatform | NuonuoPlatform:
+    if provider == "sandbox":
+        return SandboxPlatform()
+    if provider == "nuonuo":
+        return NuonuoPlatform(callbacks=callbacks)
+    raise SoakError(f"unknown provider {provider!r} (one of {', '.join(PROVIDERS)})")
 
 
 # --- the logs --------------------------------------------------------------------------------------------------
@@ -320,10 +576,13 @@ class Worker:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
+            # A warm shutdown: SIGTERM to the main process only, which lets the pool finish the tasks it is running
+            # (a batch task may still be going through its list when the callbacks or the poller have recorded every
+            # invoice). SIGTERM to the whole group would kill those children mid-task, and the log would say so.
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                os.kill(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
                 return
@@ -348,6 +607,9 @@ def sending_to(broker: str, queue: str):
         amqp = celery_app.__dict__.get("amqp")
         if amqp is not None:
             amqp._producer_pool = None
+        # The app's pool is kombu's global one for this broker URL: closed above, it would stay registered and a
+        # second run in this process (two soaks in one test session) would get it back closed. Forget them all.
+        kombu_pools.reset()
 
     conf.update(broker_url=broker, broker_write_url=broker, task_always_eager=False, task_default_queue=queue)
     reset_pools()
@@ -386,7 +648,7 @@ def redis_cleanup(broker: str, queue: str) -> int:
 # --- the run -----------------------------------------------------------------------------------------------------
 
 
-def run_soak(  # noqa: C901 - one linear script
+def run_soak(
     *,
     count: int = 500,
     fault_rate: float = 0.2,
@@ -400,9 +662,38 @@ def run_soak(  # noqa: C901 - one linear script
     database_url: str = "",
     no_batches: bool = False,
     submitters: int = 0,
+    provider: str = "sandbox",
+    no_callbacks: bool = False,
 ) -> dict[str, Any]:
     """One soak run on this process's database (the test database under pytest); returns its figures, with ``ok``
     False when a check failed. The options are the command line's (``--help``)."""
+    platform = soak_platform(provider, callbacks=not no_callbacks)
+    try:
+        with override_settings(**platform.settings()):
+            return _run_soak(platform, count=count, fault_rate=fault_rate, kill_worker=kill_worker, broker=broker,
+                             workers=workers, concurrency=concurrency, timeout=timeout, seed=seed,
+                             session_drop_seconds=session_drop_seconds, database_url=database_url,
+                             no_batches=no_batches, submitters=submitters)
+    finally:
+        platform.stop()
+
+
+def _run_soak(  # noqa: C901 - one linear script
+    platform: SandboxPlatform | NuonuoPlatform,
+    *,
+    count: int,
+    fault_rate: float,
+    kill_worker: bool,
+    broker: str,
+    workers: int,
+    concurrency: int,
+    timeout: int,
+    seed: int,
+    session_drop_seconds: float,
+    database_url: str,
+    no_batches: bool,
+    submitters: int,
+) -> dict[str, Any]:
     rate = fault_rate
     broker = broker or os.environ.get("CELERY_BROKER_URL_TEST_REDIS") or "redis://127.0.0.1:6379/3"
     if not broker.startswith(("redis://", "rediss://", "amqp://")):
@@ -413,21 +704,18 @@ def run_soak(  # noqa: C901 - one linear script
     log_dir = Path(settings.VAR_DIR) / "soak"
     log_dir.mkdir(parents=True, exist_ok=True)
 
-    taxpayer = soak_entity()
-    account = sandbox_account(taxpayer)
+    taxpayer = platform.entity()
     # Four independent kinds. Aim 5 points above the asked rate so that the share observed over a few hundred
     # calls (the draws are random) is at least the asked rate; the figures report the observed share.
     target = min(0.95, rate + 0.05) if rate else 0.0
     per_kind = Decimal(math.ceil((1 - (1 - target) ** (1 / len(FAULT_KINDS))) * 1000)) / 1000
-    profile = sandbox_faults.profile_set(
-        account=account, enabled=False, error_rate=per_kind, timeout_before_rate=per_kind,
-        timeout_after_rate=per_kind, duplicate_reply_rate=per_kind, seed=seed,
-        session_dropped=False, latency_ms=0, rate_limit_per_second=0,
-    )
+    platform.prepare_faults(per_kind, seed)
     ids = make_approved_applications(taxpayer, count)
-    first_draw = profile.draws
     last_call_id = ChannelCall.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    env = worker_env(broker, database_url=database_url)
+    env = worker_env(broker, database_url=database_url) | platform.worker_env()
+    courier = CallbackCourier(platform.fake) if isinstance(platform, NuonuoPlatform) and platform.callbacks else None
+    callbacks: dict[str, int] = {}
+    poller = PollerThread(taxpayer.pk) if isinstance(platform, NuonuoPlatform) else None
     running = [Worker(f"soak{i}-{queue}", broker=broker, queue=queue, concurrency=concurrency, env=env,
                       log_dir=log_dir) for i in range(workers)]
     killed = replaced = False
@@ -436,13 +724,16 @@ def run_soak(  # noqa: C901 - one linear script
     started = time.monotonic()
 
     def set_knobs(**values: Any) -> None:
-        # Only these columns: the workers are incrementing the profile's draw counter at the same moment.
-        sandbox_faults.profile_switch(account=account, **values)
+        platform.switch(**values)
 
     errors_here = ErrorRecords()
     try:
         errors_here.__enter__()
         set_knobs(enabled=True)
+        if courier is not None:
+            courier.start()
+        if poller is not None:
+            poller.start()
         with sending_to(broker, queue):
 
             def tick() -> int:
@@ -461,7 +752,7 @@ def run_soak(  # noqa: C901 - one linear script
                     state["session_window"] = {"opened_at_issued": issued}
                 if state["session"] and state["session"] is not True:
                     drops = ChannelCall.objects.filter(taxpayer=taxpayer, id__gt=last_call_id,
-                                                       error_code="1005").count()
+                                                       error_code=platform.session_code).count()
                     open_for = time.monotonic() - state["session"]
                     if (open_for >= session_drop_seconds and drops >= 3) or open_for >= 10:
                         set_knobs(session_dropped=False)  # …and is restored
@@ -504,7 +795,7 @@ def run_soak(  # noqa: C901 - one linear script
                 issued = tick()
                 if issued >= count or time.monotonic() - started > timeout:
                     break
-                if time.monotonic() - last_poll > 3:
+                if poller is None and time.monotonic() - last_poll > 3:
                     # What the periodic poller does, more often; a small batch keeps the ticks going.
                     report = issue_poll_pending(older_than_seconds=15, taxpayer_id=taxpayer.pk, limit=40)
                     poll_rounds += 1
@@ -515,9 +806,18 @@ def run_soak(  # noqa: C901 - one linear script
             drain = time.monotonic() - submitted_at
             killed, replaced = state["killed_at"] is not None, state["killed_at"] is not None
             set_knobs(enabled=False)
+            if poller is not None:
+                poller.finish()
+                poll_rounds, requeued = poller.rounds, poller.requeued
+            if courier is not None:  # what Nuonuo still had to post, with the faults off
+                callbacks = courier.finish()
             # A follow-up poll for anything left (needs_attention included): issued ones get recorded.
             final_poll = issue_poll_pending(older_than_seconds=0, taxpayer_id=taxpayer.pk).as_dict()
     finally:
+        if courier is not None and courier.is_alive():
+            courier.finish(timeout=10)
+        if poller is not None and poller.is_alive():
+            poller.finish()
         errors_here.__exit__()
         for w in running:
             if w.proc.poll() is None:
@@ -527,16 +827,15 @@ def run_soak(  # noqa: C901 - one linear script
         with contextlib.suppress(Exception):
             redis_cleanup(broker, queue)
 
-    account.refresh_from_db()
-    account.fault.refresh_from_db()
-    drawn = replay_fault_draws(account, first_draw=first_draw, last_draw=account.fault.draws)
+    drawn = platform.draws()
     calls = ChannelCall.objects.filter(taxpayer=taxpayer, id__gt=last_call_id)
     outcomes = Counter(calls.values_list("outcome", flat=True))
-    session_drops = calls.filter(error_code="1005").count()
-    figures = verify(taxpayer, ids)
+    session_drops = calls.filter(error_code=platform.session_code).count()
+    figures = verify(taxpayer, ids, remote_set=platform.remote_set)
     problems = errors_here.found + worker_log_problems([w.log_path for w in running])
     attempts = InvoiceApplication.objects.filter(pk__in=ids).values_list("issue_attempts", flat=True)
     figures.update({
+        "provider": platform.name,
         "count": count,
         "fault_rate_asked": rate,
         "faults_drawn": {k: drawn.get(k, 0) for k in FAULT_KINDS},
@@ -564,8 +863,10 @@ def run_soak(  # noqa: C901 - one linear script
         "logs": str(log_dir),
         "log_problems": problems[:20],
         "log_problem_count": len(problems),
+        "callbacks": callbacks,
+        "callbacks_recorded": calls.filter(operation="callback", outcome="ok").count(),
     })
-    figures["ok"] = figures["ok"] and not problems
+    figures["ok"] = figures["ok"] and not problems and not callbacks.get("refused") and not callbacks.get("given_up")
     return figures
 
 
@@ -573,7 +874,8 @@ def figures_text(figures: dict[str, Any]) -> str:
     """The figures of a run, in a few lines."""
     problems = figures["log_problems"]
     return (
-        f"soak: {figures['count']} applications, fault rate {figures['fault_rate_asked']:.0%} asked, "
+        f"soak ({figures['provider']}): {figures['count']} applications, "
+        f"fault rate {figures['fault_rate_asked']:.0%} asked, "
         f"{figures['fault_share']:.1%} of {figures['calls_drawn']} calls faulted {figures['faults_drawn']}, "
         f"session drops {figures['session_drops']}, worker killed: {figures['killed_at']}\n"
         f"  {figures['invoices']} invoices in {figures['wall_seconds']} s "
@@ -582,7 +884,9 @@ def figures_text(figures: dict[str, Any]) -> str:
         f"  statuses {figures['statuses']}, one invoice each: {figures['apps_with_one_invoice']}, "
         f"several: {figures['apps_with_several']}, numbers unique: {figures['numbers_unique']}, "
         f"local == ledger: {figures['local_equals_ledger']}\n"
-        f"  errors in the logs: {figures['log_problem_count']}" + "".join(f"\n    {p}" for p in problems)
+        + (f"  callbacks {figures['callbacks']}, recorded through the endpoint {figures['callbacks_recorded']}\n"
+           if figures["callbacks"] else "")
+        + f"  errors in the logs: {figures['log_problem_count']}" + "".join(f"\n    {p}" for p in problems)
     )
 
 
@@ -604,6 +908,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="submit every application one by one (default: every other submitter in bulk)")
     parser.add_argument("--submitters", type=int, default=0,
                         help="threads submitting applications (default 4 on PostgreSQL, 1 on SQLite)")
+    parser.add_argument("--provider", choices=PROVIDERS, default="sandbox",
+                        help="the platform: the sandbox, or the fake Nuonuo open platform served by this process")
+    parser.add_argument("--no-callbacks", action="store_true",
+                        help="Nuonuo only: no callbacks, the poller records everything")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     options = vars(parser.parse_args(argv))
     as_json = options.pop("json")

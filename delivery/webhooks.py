@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
-import socket
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.translation import gettext as _
+
+from invoicing import netguard
 
 SIGNATURE_HEADER = "X-Fapiao-Signature"
 TIMESTAMP_HEADER = "X-Fapiao-Timestamp"
@@ -40,47 +39,21 @@ class WebhookError(Exception):
         self.status = status
 
 
-# Host names that never leave the machine or the internal network, refused without a DNS lookup.
-LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".localdomain", ".home.arpa")
-
-
-def _private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
-            or ip.is_unspecified)
-
-
 def webhook_url_problem(url: str, *, resolve: bool) -> str | None:
     """Why ``url`` may not receive webhooks, or None. A webhook is a request this server makes on a customer's
-    behalf: to the loopback, private, link-local (cloud metadata) or other internal addresses it would reach what
-    the customer cannot (server-side request forgery). ``resolve``: also look the name up (at sending time; the
-    check at subscription time must not depend on DNS). ``WEBHOOK_ALLOW_PRIVATE_HOSTS`` lifts the rule (a
-    receiver on the same network, tests)."""
-    parts = urlsplit(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    behalf: the kernel's address rule (``invoicing.netguard``) keeps it off the loopback, private, link-local
+    (cloud metadata) and other internal addresses. ``resolve``: also look the name up (at sending time; the check
+    at subscription time must not depend on DNS). ``WEBHOOK_ALLOW_PRIVATE_HOSTS`` lifts the rule (a receiver on
+    the same network, tests)."""
+    try:
+        verdict = netguard.url_verdict(url, resolve=resolve,
+                                       allow_internal=getattr(settings, "WEBHOOK_ALLOW_PRIVATE_HOSTS", False))
+    except netguard.LookupFailedError as exc:
+        raise WebhookError(str(exc)) from exc  # a lookup that fails now may work later: retry
+    if verdict is netguard.Verdict.BAD_SCHEME:
         return _("推送地址须为 http 或 https 网址")
-    if getattr(settings, "WEBHOOK_ALLOW_PRIVATE_HOSTS", False):
-        return None
-    host = parts.hostname.rstrip(".").lower()
-    refused = _("推送地址不能指向本机或内网地址：%(host)s") % {"host": host}
-    if host == "localhost" or host.endswith(LOCAL_SUFFIXES):
-        return refused
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    if literal is not None:
-        return refused if _private(literal) else None
-    if not resolve:
-        return None
-    try:
-        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
-                                   proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise WebhookError(f"DNS: {host}: {exc}") from exc  # a lookup that fails now may work later: retry
-    if any(_private(ipaddress.ip_address(info[4][0].split("%", 1)[0])) for info in infos):
-        return refused
+    if verdict is netguard.Verdict.INTERNAL:
+        return _("推送地址不能指向本机或内网地址：%(host)s") % {"host": netguard.url_host(url)}
     return None
 
 

@@ -41,6 +41,8 @@ ACTOR_LABELS = {
     "cli": pgettext_lazy("actor", "命令行"),
     "demo": pgettext_lazy("actor", "演示数据"),
     "platform": pgettext_lazy("actor", "税务平台"),  # what the tax platform decided (入账, red-letter forms)
+    "mailbox": pgettext_lazy("actor", "邮箱收取"),
+    "platform_download": pgettext_lazy("actor", "平台下载"),
 }
 
 Actor: TypeAlias = AbstractBaseUser | SystemActor | None

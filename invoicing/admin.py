@@ -3,11 +3,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import User
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import QuerySet
@@ -20,6 +21,8 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField
 
 from invoicing import formatting
+from invoicing.channels.connection import channel_connection_check
+from invoicing.channels.signals import channel_switch_refusals
 from invoicing.events import action_label, events_for
 from invoicing.models import Counterparty, EntityScope, Event, Item, TaxCategory, Taxpayer
 from invoicing.roles import BUSINESS_APPS
@@ -257,8 +260,28 @@ class EventsReadonlyMixin:
         return format_html('<table class="fapiao-events">{}{}</table>', header, rows)
 
 
+class TaxpayerForm(forms.ModelForm[Taxpayer]):
+    """The entity's form: its channel changes only when nothing is in flight on the current platform (the apps say
+    what, ``invoicing.channels.signals``)."""
+
+    class Meta:
+        model = Taxpayer
+        fields = ("name", "short_name", "credit_code", "taxpayer_type", "region_code", "is_active", "address", "phone",
+                  "bank_name", "bank_account", "drawer", "reviewer", "payee", "single_invoice_limit",
+                  "max_lines_per_invoice", "channel", "channel_app_key", "channel_secret", "channel_operator")
+
+    def clean_channel(self) -> str:
+        channel = str(self.cleaned_data["channel"])
+        if self.instance.pk and channel != self.instance.channel:  # the instance still holds the stored value here
+            reasons = channel_switch_refusals(self.instance)
+            if reasons:
+                raise ValidationError(reasons)
+        return channel
+
+
 @admin.register(Taxpayer)
 class TaxpayerAdmin(EntityScopedAdminMixin, admin.ModelAdmin[Taxpayer]):
+    form = TaxpayerForm
     entity_field = "pk"
     list_display = ("name", "credit_code", "taxpayer_type", "region_code", "channel", "is_active")
     list_filter = ("taxpayer_type", "channel", "is_active")
@@ -269,9 +292,29 @@ class TaxpayerAdmin(EntityScopedAdminMixin, admin.ModelAdmin[Taxpayer]):
         (_("开票设置"), {"fields": ("drawer", "reviewer", "payee", "single_invoice_limit", "max_lines_per_invoice")}),
         (_("开票通道"), {"fields": ("channel", "channel_app_key", "channel_secret", "channel_operator")}),
     )
+    actions = ("test_connection",)
+    max_connection_tests = 20  # each one is a call to the platform, with its time-outs
 
     def has_delete_permission(self, request: HttpRequest, obj: Taxpayer | None = None) -> bool:
         return False
+
+    @admin.action(description=_("测试连接"), permissions=["change"])
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Taxpayer]) -> None:
+        """Each selected entity's channel settings tried against its platform (``channel_connection_check``), one
+        message per entity in words: never the secret nor the platform's own message."""
+        chosen = list(queryset.order_by("pk")[: self.max_connection_tests + 1])
+        if len(chosen) > self.max_connection_tests:
+            self.message_user(request, gettext("一次最多测试 %(n)d 个主体，请少选一些") % {"n": self.max_connection_tests},
+                              messages.ERROR)
+            return
+        for taxpayer in chosen:
+            check = channel_connection_check(taxpayer=taxpayer)
+            self.message_user(
+                request,
+                gettext("%(entity)s（%(channel)s）：%(outcome)s")
+                % {"entity": taxpayer, "channel": taxpayer.get_channel_display(), "outcome": check.words},
+                messages.SUCCESS if check.ok else messages.ERROR,
+            )
 
 
 @admin.register(Counterparty)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import Resolver404, resolve
 
 from invoicing.documents.fonts import documents_environment_problems
 from invoicing.fields import fernet
@@ -36,3 +38,26 @@ def field_encryption_keys(app_configs: Sequence[AppConfig] | None, **kwargs: Any
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="fapiao.E011")]
     return []
+
+
+@register("fapiao")
+def nuonuo_callback_address(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """NUONUO_CALLBACK_URL, when set, leads to the callback endpoint (``<base>/<entity id>/<token>/``), over HTTPS
+    outside development. Resolved by name: the kernel imports no app."""
+    base = str(getattr(settings, "NUONUO_CALLBACK_URL", "") or "")
+    if not base:
+        return []
+    parts = urlsplit(base)
+    found: list[CheckMessage] = []
+    if parts.scheme != "https" and not settings.DEBUG:
+        found.append(Warning("NUONUO_CALLBACK_URL is not an https:// address: Nuonuo would post results in clear",
+                             id="fapiao.W020"))
+    try:
+        match = resolve(f"{parts.path.rstrip('/')}/1/{'0' * 40}/")
+    except Resolver404:
+        match = None
+    if match is None or match.url_name != "nuonuo_callback":
+        found.append(Warning("NUONUO_CALLBACK_URL does not lead to the callback endpoint: Nuonuo's callbacks would be "
+                             "lost (polling still records every result)", id="fapiao.W021",
+                             hint="Use https://<public host>/channels/nuonuo/callback"))
+    return found

@@ -1,8 +1,9 @@
-"""Customer links and bearer tokens never reach a log, the audit trail or the integration log.
+"""Customer links, bearer tokens and callback tokens never reach a log, the audit trail or the integration log.
 
-A customer link (``…/i/<token>/``) opens an invoice without logging in, and an API token (``fpd_…``) acts as its
-client: both are masked like secrets wherever text is recorded. ``redact_text``/``redact`` mask them in strings and
-JSON-like values; ``install_log_redaction`` makes every log record (whatever its handler: Django's console, the
+A customer link (``…/i/<token>/``) opens an invoice without logging in, an API token (``fpd_…``) acts as its
+client, and the token in a Nuonuo callback address (``…/callback/<entity id>/<token>/``,
+``invoicing.channels.nuonuo_callback``) is the only proof a callback carries: all three are masked like secrets
+wherever text is recorded. ``redact_text``/``redact`` mask them in strings and JSON-like values; ``install_log_redaction`` makes every log record (whatever its handler: Django's console, the
 Celery worker's file, pytest's caplog) pass through ``redact_text``, message and traceback alike. Services also
 redact at the source (the SMS text, delivery errors, event payloads) so nothing depends on the logging set-up alone.
 """
@@ -20,11 +21,14 @@ _PATTERNS = (
     (re.compile(r"(/i/)[A-Za-z0-9_-]{8,}"), r"\1" + MASK),
     # API bearer tokens (api/models.py TOKEN_PREFIX).
     (re.compile(r"\b(fpd_)[A-Za-z0-9_-]{8,}"), r"\1" + MASK),
+    # <NUONUO_CALLBACK_URL>/<entity id>/<token>: the callback route (issuing/urls.py), in an order's callBackUrl
+    # as logged, or in an access log line.
+    (re.compile(r"(/callback/\d+/)[A-Za-z0-9_-]{8,}"), r"\1" + MASK),
 )
 
 
 def redact_text(text: str) -> str:
-    if not text or ("/i/" not in text and "fpd_" not in text):
+    if not text or ("/i/" not in text and "fpd_" not in text and "/callback/" not in text):
         return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)

@@ -81,6 +81,14 @@ FINANCE_DENIED: set[str] = {
     "receiving.delete_collection",
     "receiving.delete_collectionitem",
     "receiving.delete_source",
+    # mailboxes keep what they read: a mailbox is disabled, not deleted; its messages and pending queue stay
+    "receiving.delete_mailbox",
+    "receiving.delete_mailmessage",
+    "receiving.delete_mailissue",
+    "receiving.delete_platformsync",
+    "receiving.delete_platformreconciliation",
+    "receiving.delete_receivedredform",
+    "receiving.delete_receivedredformline",
 }
 # Permissions outside the business apps that finance gets. Not Celery's task results: their arguments and results
 # are not scoped to entities (a reconciliation's result names every entity's invoices), so only administrators read

@@ -83,9 +83,9 @@ INSTALLED_APPS = [
     "invoicing",
     "issuing",
     "delivery",
+    "sandbox",  # before receiving: seed_demo seeds the platform's invoices before receiving's first download
     "receiving",
     "deduction",
-    "sandbox",
     "api",
 ]
 
@@ -219,6 +219,11 @@ RECEIVING_STAGING_MAX_AGE_HOURS = env_int("RECEIVING_STAGING_MAX_AGE_HOURS", 24)
 # are expanded, QR payloads or entered invoices) and bytes per request; larger batches go through the upload page.
 RECEIVING_API_MAX_ITEMS = env_int("RECEIVING_API_MAX_ITEMS", 20)
 RECEIVING_API_MAX_BYTES = env_int("RECEIVING_API_MAX_BYTES", 20 * 1024 * 1024)
+# Mailboxes (receiving/mailbox): links in e-mails are fetched with a deadline in seconds; internal addresses are refused
+# (invoicing/netguard.py) unless RECEIVING_LINK_ALLOW_PRIVATE_HOSTS (tests, a provider on the same network).
+RECEIVING_LINK_TIMEOUT = env_int("RECEIVING_LINK_TIMEOUT", 30)
+RECEIVING_LINK_ALLOW_PRIVATE_HOSTS = env_bool("RECEIVING_LINK_ALLOW_PRIVATE_HOSTS", False)
+RECEIVING_IMAP_TIMEOUT = env_int("RECEIVING_IMAP_TIMEOUT", 30)
 # The upload form sends every file as its own part: Django's default of 100 parts would refuse a full batch.
 DATA_UPLOAD_MAX_NUMBER_FILES = RECEIVING_MAX_UPLOAD_FILES + 10
 # Input rules shared by the API, the import and the admin (invoicing/validators.py). A business date may be at most

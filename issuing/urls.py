@@ -1,9 +1,11 @@
-"""Issuing's pages outside any ModelAdmin: imports, job pages and reports, each behind the admin's login."""
+"""Issuing's pages outside any ModelAdmin: imports, job pages and reports, each behind the admin's login; and the
+endpoint Nuonuo posts issue results to (no login: its address carries its proof, ``issuing/platform/callbacks.py``)."""
 
 from django.contrib import admin
 from django.urls import path
 
 from issuing.intake import admin as intake_admin
+from issuing.platform import callbacks
 from issuing.reports import admin as reports_admin
 
 app_name = "issuing"
@@ -16,4 +18,7 @@ urlpatterns = [
     path("issuing/jobs/<str:job_id>/<str:what>/", admin.site.admin_view(intake_admin.job_download),
          name="job_download"),
     path("issuing/reports/", admin.site.admin_view(reports_admin.reports_view), name="reports"),
+    # NUONUO_CALLBACK_URL is https://<host>/channels/nuonuo/callback (the kernel adds "<entity id>/<token>/").
+    path("channels/nuonuo/callback/<int:taxpayer_id>/<str:token>/", callbacks.nuonuo_callback,
+         name="nuonuo_callback"),
 ]

@@ -45,6 +45,7 @@ from invoicing.formatting import person_name, rate
 from invoicing.models import Taxpayer
 from invoicing.scoping import MaybeUser, allowed_taxpayers, scope_queryset
 from receiving import (
+    admin_platform,
     admin_redforms,  # noqa: F401  # registers the red-letter queue
     bundles,
     collecting,
@@ -267,6 +268,8 @@ class ReceivedInvoiceAdmin(BookkeepingAdminMixin, ReadOnlyAdminMixin, EntityScop
             extra_context["upload_url"] = reverse("admin:receiving_collection_upload")
             extra_context["scanner_url"] = reverse("admin:receiving_collection_scanner")
             extra_context["manual_url"] = reverse("admin:receiving_receivedinvoice_manual")
+            extra_context["excel_url"] = reverse("admin:receiving_collection_excel")
+            extra_context["platform_url"] = reverse("admin:receiving_platformsync_changelist")
         return super().changelist_view(request, extra_context)
 
     def may_review(self, request: HttpRequest, obj: ReceivedInvoice | None) -> bool:
@@ -591,13 +594,22 @@ class CollectionAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonly
             path("scanner/", view(self.scanner_view), name="receiving_collection_scanner"),
             path("scanner/scan/", view(self.scan_view), name="receiving_collection_scan"),
             path("<int:pk>/status/", view(self.status_view), name="receiving_collection_status"),
+            path("excel/", view(self.excel_view), name="receiving_collection_excel"),
+            path("excel/template.xlsx", view(admin_platform.excel_template_view),
+                 name="receiving_collection_excel_template"),
+            path("excel/errors/<str:job_id>/", view(admin_platform.excel_errors_view),
+                 name="receiving_collection_excel_errors"),
         ] + super().get_urls()
+
+    def excel_view(self, request: AdminRequest) -> HttpResponse:
+        return admin_platform.excel_import_view(request, self.admin_site, self.model._meta)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra_context = extra_context or {}
         if request.user.has_perm(services.P_COLLECT):
             extra_context["upload_url"] = reverse("admin:receiving_collection_upload")
             extra_context["scanner_url"] = reverse("admin:receiving_collection_scanner")
+            extra_context["excel_url"] = reverse("admin:receiving_collection_excel")
         return super().changelist_view(request, extra_context)
 
     def status_view(self, request: AdminRequest, pk: int) -> JsonResponse:
@@ -702,3 +714,8 @@ class CollectionAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonly
                    "max_mb": limits.max_bytes // (1024 * 1024), "max_file_mb": limits.max_file_bytes // (1024 * 1024),
                    "media": self.media + form.media}
         return TemplateResponse(request, "admin/receiving/upload.html", context)
+
+
+
+# The mailboxes' pages live in their sub-package; Django's autodiscovery loads this module.
+from receiving.mailbox import admin as mailbox_admin  # noqa: E402, F401

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from celery.schedules import crontab
 
+MAILBOXES_DUE_SECONDS = 60.0
+
 BEAT_SCHEDULE = {
+    "receiving-mailboxes-due": {  # one fetch per mailbox that is due (receiving/mailbox/tasks.py)
+        "task": "receiving.mailboxes_due",
+        "schedule": MAILBOXES_DUE_SECONDS,
+        "options": {"expires": MAILBOXES_DUE_SECONDS},
+    },
     "receiving-purge-staging": {
         "task": "receiving.purge_staging",
         "schedule": crontab(minute=40),  # hourly: finished batches' staged files go within the hour
@@ -19,5 +26,13 @@ BEAT_SCHEDULE = {
         "task": "receiving.red_forms_pull",
         "schedule": crontab(minute="*/15"),  # a supplier's form has 72 hours: seen within a quarter of an hour
         "options": {"expires": 900},
+    },
+    "receiving-platform-download": {
+        "task": "receiving.platform_download_all",
+        "schedule": crontab(hour=1, minute=40),  # CELERY_TIMEZONE (Asia/Shanghai): yesterday is complete by then
+    },
+    "receiving-platform-reconcile": {
+        "task": "receiving.platform_reconcile_all",
+        "schedule": crontab(hour=2, minute=50),  # after the download
     },
 }

@@ -138,7 +138,7 @@ def _measure_problem(measured: bundles.Measure, limits: bundles.Limits) -> None:
         raise OverLimits("bytes", measured.problem(limits))
 
 
-def collection_collect_files(*, taxpayer: Taxpayer, files: Sequence[UploadedFile], actor: Actor,
+def collection_collect_files(*, taxpayer: Taxpayer, files: Sequence[UploadedFile[bytes]], actor: Actor,
                              limits: bundles.Limits, method: str = Method.API) -> Collection:
     """Collect uploaded files into a new batch now, one item per file (ZIPs expanded with ``bundles``), and finish
     the batch. Over ``limits`` (as sent, or once ZIPs are expanded) ``OverLimits`` is raised before the batch

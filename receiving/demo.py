@@ -3,9 +3,11 @@
 - one supplier invoice in three carriers (XML, OFD, PDF): one pool record with three files;
 - one invoice whose OFD disagrees with its XML on the amount: a record in review with both values shown;
 - the licensed sample OFD and PDF files in tests/fixtures (their buyers are other companies: kept and flagged);
-- two scans of QR payloads from the shared vectors: prefilled records waiting for their files.
+- two scans of QR payloads from the shared vectors: prefilled records waiting for their files;
+- then, for every entity on the sandbox channel, a first platform download (the sandbox's demo holds invoices from
+  third-party sellers to each demo entity), so that the pool is not empty on first login.
 
-Idempotent: an entity whose pool is not empty is left alone.
+Idempotent: an entity whose pool is not empty gets no uploads; the download is incremental (its watermark).
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from django.conf import settings
 from django.core.management.base import OutputWrapper
 
 from invoicing.actors import SystemActor
+from invoicing.channels import get_channel
 from invoicing.documents import documents_environment_problems, render_pdf, write_ofd, write_xml
 from invoicing.documents.demo import demo_document
 from invoicing.documents.model import InvoiceDocument, InvoiceLine, InvoiceParty
 from invoicing.models import Taxpayer
-from receiving import services
-from receiving.models import Method, ReceivedInvoice
+from receiving import platform, services
+from receiving.models import Method, PlatformSync, ReceivedInvoice
 
 DEMO = SystemActor("demo")
 YUNTU = "91440101MA5CYUN00U"
@@ -45,6 +48,18 @@ def _invoice(number: str, amount: str, buyer: Taxpayer) -> InvoiceDocument:
 
 
 def seed(stdout: OutputWrapper | None = None) -> None:
+    _seed_uploads(stdout)
+    downloaded = PlatformSync.objects.values_list("taxpayer_id", flat=True)
+    for taxpayer in (Taxpayer.objects.filter(channel="sandbox", is_active=True).exclude(channel_app_key="")
+                     .exclude(pk__in=downloaded)):  # the first download only: later ones are the daily task's
+        result = platform.platform_download(taxpayer=taxpayer, actor=DEMO,
+                                            channel=get_channel(taxpayer, transport="inprocess"))
+        if stdout is not None:
+            stdout.write(f"receiving: platform download for {taxpayer}: {result.summary()}"
+                         + ("" if result.ok else f" ({result.message})"))
+
+
+def _seed_uploads(stdout: OutputWrapper | None = None) -> None:
     entity = Taxpayer.objects.filter(credit_code=YUNTU).first()
     if entity is None or ReceivedInvoice.objects.filter(taxpayer=entity).exists():
         return

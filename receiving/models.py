@@ -128,6 +128,7 @@ class DataSource(models.TextChoices):
     PDF = "pdf", _("PDF 文字层")
     QR = "qr", _("二维码")
     MANUAL = "manual", _("手工录入")
+    PLATFORM = "platform", _("税务平台")
 
 
 class ReceivedInvoice(models.Model):
@@ -624,3 +625,76 @@ class ReceivedRedFormLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.blue_line_no}. {self.item_name}"
+# The mailbox's tables live in their sub-package; Django loads them from here.
+from receiving.mailbox.models import (  # noqa: E402, F401
+    IssueState,
+    Mailbox,
+    MailIssue,
+    MailMessage,
+    MessageState,
+    Remedy,
+    Security,
+)
+
+
+class PlatformSync(models.Model):
+    """The platform download of one entity: how far it got (the watermark), and its last run.
+
+    ``synced_through``: every invoice the platform lists as issued to the entity on or before this day (China time)
+    is in the pool; the next run lists from the day after. A run that stops half way (the platform unavailable)
+    leaves the watermark at the last day it finished, and the next run resumes from there.
+    """
+
+    taxpayer = models.OneToOneField(Taxpayer, models.PROTECT, related_name="+", verbose_name=_("主体"))
+    synced_through = models.DateField(_("已下载至"), null=True, blank=True,
+                                      help_text=_("该日及以前平台所列发票均已入池；下次从次日开始下载"))
+    running_since = models.DateTimeField(_("正在下载（开始时间）"), null=True, blank=True)
+    last_started_at = models.DateTimeField(_("上次开始"), null=True, blank=True)
+    last_finished_at = models.DateTimeField(_("上次结束"), null=True, blank=True)
+    last_ok = models.BooleanField(_("上次成功"), default=False)
+    last_message = models.TextField(_("上次结果"), blank=True)
+    last_collection = models.ForeignKey(Collection, models.SET_NULL, null=True, blank=True, related_name="+",
+                                        verbose_name=_("上次采集批次"))
+    listed_count = models.PositiveIntegerField(_("累计列出"), default=0)
+
+    class Meta:
+        verbose_name = _("平台下载")
+        verbose_name_plural = pgettext_lazy("plural", "平台下载")
+        ordering = ["taxpayer_id"]
+
+    def __str__(self) -> str:
+        return f"{self.taxpayer}: {self.synced_through or '-'}"
+
+
+class PlatformReconciliation(models.Model):
+    """One comparison of an entity's pool with what the platform lists as issued to it over a range of days.
+
+    Matched on 发票号码 and the seller's tax id exactly, never on amounts; each difference in ``differences``
+    names the side it is missing from and why: ``{"side", "number", "seller_tax_id", "seller_name", "issue_date",
+    "total", "rule", "reason", "invoice"}``.
+    """
+
+    taxpayer = models.ForeignKey(Taxpayer, models.PROTECT, related_name="+", verbose_name=_("主体"))
+    date_from = models.DateField(_("开票日期自"))
+    date_to = models.DateField(_("开票日期至"))
+    platform_count = models.PositiveIntegerField(_("平台发票数"), default=0)
+    pool_count = models.PositiveIntegerField(_("发票池发票数"), default=0)
+    matched_count = models.PositiveIntegerField(_("一致"), default=0)
+    difference_count = models.PositiveIntegerField(_("差异数"), default=0)
+    differences = models.JSONField(_("差异"), default=list, blank=True)
+    complete = models.BooleanField(_("完整"), default=True, help_text=_("平台不可用时对账不完整，差异不可信"))
+    message = models.TextField(_("信息"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("操作人")
+    )
+    actor_label = models.CharField(_("操作方"), max_length=100, blank=True)
+    created_at = models.DateTimeField(_("对账时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("收票对账")
+        verbose_name_plural = pgettext_lazy("plural", "收票对账")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["taxpayer", "-created_at"], name="recv_recon_entity_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.taxpayer} {self.date_from}–{self.date_to}"

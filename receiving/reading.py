@@ -54,8 +54,9 @@ MAX_IMAGE_PIXELS = 40_000_000  # a phone photo is 12-50 Mpx at most after scalin
 
 # Reader names stored on the carrier.
 READER_XML, READER_OFD, READER_PDF, READER_QR = "xml", "ofd", "pdf-text", "qr"
-TRUST: dict[str, int] = {DataSource.XML: 4, DataSource.OFD: 3, DataSource.PDF: 2, DataSource.QR: 1,
-                         DataSource.MANUAL: 0}
+# The platform's own ledger (its received list, without a file) is above every file.
+TRUST: dict[str, int] = {DataSource.PLATFORM: 5, DataSource.XML: 4, DataSource.OFD: 3, DataSource.PDF: 2,
+                         DataSource.QR: 1, DataSource.MANUAL: 0}
 READER_SOURCE = {READER_XML: DataSource.XML, READER_OFD: DataSource.OFD, READER_PDF: DataSource.PDF,
                  READER_QR: DataSource.QR}
 

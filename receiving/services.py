@@ -66,6 +66,7 @@ from receiving.models import (
     DataSource,
     Method,
     Outcome,
+    PlatformStatus,
     ReceivedInvoice,
     ReceivedInvoiceLine,
     ReceivedKind,
@@ -200,8 +201,8 @@ def collection_begin_processing(*, collection: Collection, actor: Actor) -> Coll
     return locked
 
 
-def collection_finish(*, collection: Collection, actor: Actor) -> Collection:
-    """Close a batch: its counts are final."""
+def collection_finish(*, collection: Collection, actor: Actor, message: str = "") -> Collection:
+    """Close a batch: its counts are final. ``message``: a summary the batch's page shows."""
     with transaction.atomic():
         locked = Collection.objects.select_for_update().get(pk=collection.pk)
         authorize(actor, locked.taxpayer_id, P_COLLECT)
@@ -210,7 +211,9 @@ def collection_finish(*, collection: Collection, actor: Actor) -> Collection:
         before = locked.status
         locked.complete(at=timezone.now())
         locked.total = max(locked.total, locked.processed)
-        locked.save(update_fields=["status", "finished_at", "total"])
+        if message:
+            locked.message = message[:2000]
+        locked.save(update_fields=["status", "finished_at", "total", "message"])
         event_record(obj=locked, action="complete", actor=actor, from_state=before, to_state=locked.status,
                      data=_counts(locked), taxpayer=locked.taxpayer)
     return locked
@@ -942,3 +945,80 @@ def received_invoice_review_resolve(*, record: ReceivedInvoice, actor: Actor, no
             event_record(obj=locked, action="release_to_pool", actor=actor, from_state=UseState.IN_REVIEW,
                          to_state=locked.use_state, taxpayer=locked.taxpayer)
     return locked
+
+
+# --- values given whole (an Excel row, the platform's list) ----------------------------------------------------------
+
+
+def collection_add_values(*, collection: Collection, name: str, values: InvoiceValues, source: str, actor: Actor,
+                          platform_status_code: str = "") -> CollectionItem:
+    """Put an invoice given as checked values (an Excel row through ``manual_values``, the platform's own list) into
+    the batch's entity pool: a new record (*created*), or the record already there, which gets this batch as one
+    more source (*duplicate*: nothing is collected twice, nothing is overwritten). ``platform_status_code``: the
+    platform's 发票状态 (fpzt) of a new record."""
+    authorize(actor, collection.taxpayer_id, P_COLLECT)
+    _open_for_items(collection)
+    problem = reading.key_problem(values)
+    if problem:
+        return collection_item_reject(collection=collection, name=name, rule="bad_key", actor=actor, reason=problem)
+    entity = collection.taxpayer
+    parties = parties_check(values, entity)
+    with transaction.atomic():
+        locked = Collection.objects.select_for_update().get(pk=collection.pk)
+        _open_for_items(locked)
+        record = (ReceivedInvoice.objects.select_for_update()
+                  .filter(taxpayer=entity, **_record_key(values)).first())
+        if record is not None:
+            _source_add(record, locked, None, actor)
+            item = _item_create(locked, name=name, outcome=Outcome.DUPLICATE, rule="in_pool",
+                                reason=gettext("发票 %(invoice)s 已在发票池，已记下本次来源") % {"invoice": record},
+                                detail={"invoice": values.as_json()}, invoice=record)
+        else:
+            reasons = [{**r, "carrier": None} for r in parties.reasons]
+            record = _record_create(entity, values=values, source=source, reasons=reasons,
+                                    other_buyer=parties.other_buyer)
+            status = PLATFORM_STATUSES.get(platform_status_code)
+            if status is not None:
+                record.platform_status, record.platform_status_code = status, platform_status_code
+                record.save(update_fields=["platform_status", "platform_status_code"])
+            _source_add(record, locked, None, actor)
+            event_record(obj=record, action="receive", actor=actor, to_state=record.use_state,
+                         data={"collection": locked.pk, "method": locked.method, "source": source,
+                               "platform_status": platform_status_code, "review": len(reasons)}, taxpayer=entity)
+            if reasons:
+                item = _item_create(locked, name=name, outcome=Outcome.REVIEW, rule=reasons[0]["code"],
+                                    reason=_joined(reasons), detail={"invoice": values.as_json()}, invoice=record)
+            else:
+                item = _item_create(locked, name=name, outcome=Outcome.CREATED,
+                                    rule="other_buyer" if parties.other_buyer else "", reason=parties.note,
+                                    detail={"invoice": values.as_json()}, invoice=record)
+    _sync(collection, locked)
+    return item
+
+
+# 发票状态 fpzt (domain.md §14.3) -> the record's platform status.
+PLATFORM_STATUSES = {"01": PlatformStatus.NORMAL, "02": PlatformStatus.VOIDED, "03": PlatformStatus.RED_FULL,
+                     "04": PlatformStatus.RED_PARTIAL}
+
+
+def received_invoice_platform_status_set(*, record: ReceivedInvoice, code: str, actor: Actor,
+                                         collection: Collection | None = None) -> bool:
+    """The platform's 发票状态 (fpzt) for a pool record: 正常, 已作废, 已红冲-全额 / 部分. A change is saved with its
+    event (from → to); the same status again changes nothing. Returns whether the record changed."""
+    status = PLATFORM_STATUSES.get(code)
+    if status is None:
+        raise ValidationError({"platform_status": gettext("未知的发票状态代码 %(code)s") % {"code": code}})
+    with transaction.atomic():
+        locked = ReceivedInvoice.objects.select_for_update().get(pk=record.pk)
+        authorize(actor, locked.taxpayer_id, P_COLLECT)
+        if locked.platform_status == status and locked.platform_status_code == code:
+            return False
+        before = locked.platform_status
+        locked.platform_status, locked.platform_status_code = status, code
+        locked.save(update_fields=["platform_status", "platform_status_code", "updated_at"])
+        event_record(obj=locked, action="platform_status_change", actor=actor, from_state=before,
+                     to_state=locked.platform_status,
+                     data={"code": code, "collection": collection.pk if collection is not None else None},
+                     taxpayer=locked.taxpayer)
+    record.platform_status, record.platform_status_code = status, code
+    return True

@@ -1,19 +1,23 @@
-"""Celery tasks of receiving: the upload job, and the hourly purge of its staging area."""
+"""Celery tasks of receiving: the upload job, the hourly purge of its staging area, the platform download and the daily
+reconciliation (their beat entries in ``receiving/celery_schedule.py``)."""
 
 from __future__ import annotations
 
 import logging
 from typing import NotRequired, TypedDict
 
-from celery import shared_task
+from celery import Celery, shared_task
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext
 
 from invoicing.celery import app as celery_app
 from invoicing.channels import ChannelError
 from invoicing.models import Taxpayer
-from receiving import bookkeeping, bundles, collecting, redforms, services
+from receiving import bookkeeping, bundles, collecting, platform, redforms, services
 from receiving.celery_schedule import BEAT_SCHEDULE
+
+# The mailboxes' tasks live in their sub-package; Celery autodiscovers this module, which re-exports them.
+from receiving.mailbox.tasks import mailbox_fetch_task, mailboxes_due_task  # noqa: F401
 from receiving.models import Collection, CollectionStatus, ReceivedInvoice
 
 logger = logging.getLogger(__name__)
@@ -52,8 +56,8 @@ def collect_upload_task(collection_id: int, user_id: int | None) -> UploadJobRes
     return {"collection": collection_id, "status": collection.status, "processed": collection.processed}
 
 
-@shared_task(name="receiving.purge_staging", ignore_result=True)
-def purge_staging_task() -> dict:
+@shared_task(name="receiving.purge_staging", ignore_result=True)  # type: ignore[untyped-decorator]  # as above
+def purge_staging_task() -> dict[str, int | list[int]]:
     """Remove staged uploads no job will read (``collecting.staging_purge``)."""
     result = collecting.staging_purge()
     return {"folders": result.folders, "bytes": result.bytes, "collections": result.collections,
@@ -83,7 +87,38 @@ def red_forms_pull_task(taxpayer_id: int | None = None) -> dict[str, int]:
     return totals
 
 
-def _register_schedule(sender, **kwargs) -> None:  # noqa: ANN001
+# --- the platform ----------------------------------------------------------------------------------------------------
+
+@shared_task(name="receiving.platform_download")  # type: ignore[untyped-decorator]  # as above
+def platform_download_task(taxpayer_id: int, user_id: int | None = None) -> dict[str, object]:
+    """One entity's platform download (the button, or the daily run for each entity)."""
+    taxpayer = Taxpayer.objects.get(pk=taxpayer_id)
+    actor = get_user_model().objects.filter(pk=user_id).first() if user_id else platform.PLATFORM
+    result = platform.platform_download(taxpayer=taxpayer, actor=actor)
+    return {"taxpayer": taxpayer.credit_code, "ok": result.ok, "skipped": result.skipped, "listed": result.listed,
+            "created": result.created, "message": result.message}
+
+
+@shared_task(name="receiving.platform_download_all", ignore_result=True)  # type: ignore[untyped-decorator]
+def platform_download_all_task() -> None:
+    """Daily: queue one download per entity whose channel lists received invoices."""
+    for taxpayer in platform.platform_entities():
+        platform_download_task.delay(taxpayer.pk, None)
+
+
+@shared_task(name="receiving.platform_reconcile_all")  # type: ignore[untyped-decorator]
+def platform_reconcile_all_task() -> list[dict[str, object]]:
+    """Daily: the report of differences between each entity's pool and the platform's list."""
+    date_from, date_to = platform.reconcile_range()
+    out: list[dict[str, object]] = []
+    for taxpayer in platform.platform_entities():
+        report = platform.platform_reconcile(taxpayer=taxpayer, date_from=date_from, date_to=date_to)
+        out.append({"taxpayer": taxpayer.credit_code, "report": report.pk, "differences": report.difference_count,
+                    "complete": report.complete})
+    return out
+
+
+def _register_schedule(sender: Celery, **kwargs: object) -> None:
     for name, entry in BEAT_SCHEDULE.items():
         sender.conf.beat_schedule.setdefault(name, entry)
 

@@ -1,4 +1,6 @@
-"""Demo accounts on the sandbox platform: one per entity that uses the sandbox channel. Idempotent."""
+"""Demo accounts on the sandbox platform: one per entity that uses the sandbox channel, and invoices that
+third-party sellers issued to each of them over the last weeks (their received list is not only what one demo
+entity issues to the other). Idempotent."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ from invoicing.models import Taxpayer
 from sandbox import services
 
 DEMO_ISSUE_DELAY_SECONDS = 2  # long enough to see 开票中 in the admin, short enough for a demo
+THIRD_PARTY_INVOICES = 12  # per demo entity, from the third-party sellers, over the last THIRD_PARTY_DAYS days
+THIRD_PARTY_DAYS = 20
 
 
 def seed(stdout=None) -> None:
@@ -16,6 +20,9 @@ def seed(stdout=None) -> None:
             secret=taxpayer.channel_secret, region_code=taxpayer.region_code, is_demo=True,
             issue_delay_seconds=DEMO_ISSUE_DELAY_SECONDS,
         )
+        services.received_seed(buyer_credit_code=taxpayer.credit_code, buyer_name=taxpayer.name,
+                               count=THIRD_PARTY_INVOICES, days=THIRD_PARTY_DAYS, prefix="demo")
         count += 1
     if stdout is not None:
-        stdout.write(f"sandbox: {count} demo platform account(s)")
+        stdout.write(f"sandbox: {count} demo platform account(s), each with {THIRD_PARTY_INVOICES} invoices from "
+                     f"third-party sellers")

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -842,6 +842,66 @@ def received_list(
     page = max(page, 1)
     page_size = min(max(page_size, 1), 500)
     return list(qs[(page - 1) * page_size: page * page_size]), total
+
+
+# --- invoices from sellers outside the demo (third parties) --------------------------------------------------------
+
+THIRD_PARTY_SELLERS = (
+    ("杭州西湖云计算服务有限公司", "91330106MA2GL8XY7N", "3300",
+     ("*信息技术服务*云服务器租用", "信息技术服务", "3040203000000000000", Decimal("0.06"))),
+    ("北京京华办公用品有限公司", "91110105MA01JHBG2W", "1100",
+     ("*纸制品*复印纸", "纸制品", "1060201070000000000", Decimal("0.13"))),
+    ("上海申城物业管理有限公司", "91310104MA1FR3PW64", "3100",
+     ("*物业管理服务*物业管理费", "物业管理服务", "3040802010000000000", Decimal("0.06"))),
+)
+
+
+def third_party_account(index: int) -> SandboxAccount:
+    """The platform account of one of the third-party sellers (created once; never a demo entity's)."""
+    name, credit_code, region, _item = THIRD_PARTY_SELLERS[index % len(THIRD_PARTY_SELLERS)]
+    existing = SandboxAccount.objects.filter(credit_code=credit_code).first()
+    if existing is not None:
+        return existing
+    return account_ensure(credit_code=credit_code, name=name, app_key=f"third-party-{credit_code}",
+                          secret=uuid.uuid4().hex, region_code=region, monthly_quota=Decimal("1000000000.00"))
+
+
+def received_seed(*, buyer_credit_code: str, buyer_name: str, count: int, days: int = 20,
+                  prefix: str = "third-party") -> list[LedgerInvoice]:
+    """Issue ``count`` invoices from the third-party sellers to a buyer, spread over the last ``days`` days (the
+    platform's clock), so that the buyer's received list holds invoices it did not issue itself. Idempotent per
+    ``prefix`` and index (the serial): a second call issues nothing new."""
+    now = clock.now()
+    out: list[LedgerInvoice] = []
+    for i in range(count):
+        account = third_party_account(i)
+        _name, _code, _region, (item, short, tax_code, rate) = THIRD_PARTY_SELLERS[i % len(THIRD_PARTY_SELLERS)]
+        serial = f"{prefix}-{buyer_credit_code}-{i:06d}"
+        if LedgerInvoice.objects.filter(account=account, serial=serial).exists():
+            continue
+        with transaction.atomic():
+            inv = _seed_one(account, serial, i, buyer_credit_code, buyer_name, item, short, tax_code, rate)
+        back = timedelta(days=(days * (count - 1 - i)) // max(count, 1), minutes=i % 600)
+        if back and inv.issued_at is not None:
+            LedgerInvoice.objects.filter(pk=inv.pk).update(issued_at=now - back, accepted_at=now - back,
+                                                           complete_at=now - back)
+        out.append(inv)
+    return out
+
+
+def _seed_one(account: SandboxAccount, serial: str, i: int, buyer_credit_code: str, buyer_name: str, item: str,
+              short: str, tax_code: str, rate: Decimal) -> LedgerInvoice:
+    amount = Decimal(300 + (i * 137) % 9000).quantize(Decimal("0.01"))
+    tax = (amount * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return invoice_submit(account=account, payload={
+        "serial": serial, "kind": "81" if i % 3 else "82", "seller_credit_code": account.credit_code,
+        "buyer": {"name": buyer_name, "tax_id": buyer_credit_code},
+        "lines": [{"line_no": 1, "item_name": item, "short_name": short, "tax_code": tax_code,
+                   "tax_rate": str(rate), "amount": str(amount), "tax": str(tax), "quantity": "1",
+                   "unit_price": str(amount), "unit": "项"}],
+        "total_amount": str(amount), "total_tax": str(tax), "total_with_tax": str(amount + tax),
+        "remark": "第三方销售方开具（沙箱演示）", "drawer": "王芳",
+    })
 
 
 # --- deduction (§14.4, §14.5) --------------------------------------------------------------------------------------

@@ -468,6 +468,14 @@ class TaxChannel(abc.ABC):
     def _unsupported(self, operation: str) -> NoReturn:
         raise ChannelUnsupported(operation)
 
+    def check_connection(self) -> str:
+        """Prove the entity's credentials and rights with one cheap call that changes nothing on the platform.
+
+        Returns "ok"; raises ``ChannelUnavailable`` (``kind`` session: the credentials or the token were refused;
+        network, timeout, server, rate_limited) or ``ChannelRejected``. ``invoicing.channels.connection`` puts the
+        outcome in words for the admin's 测试连接."""
+        self._unsupported("check_connection")
+
     # issuing
     @abc.abstractmethod
     def issue_invoice(self, request: IssueRequest) -> IssueResult:

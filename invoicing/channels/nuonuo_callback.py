@@ -11,9 +11,9 @@ Even a genuine callback is only a hint: ``callback_result`` asks the platform (`
 result, so what gets recorded is what the poller would have recorded, through the same function. A callback and a
 poll for the same invoice then make one invoice, because recording is idempotent.
 
-Not wired yet: the view that receives the POST (find the entity, call ``callback_result``, find the application by
-its serial, record through the poller's function, answer ``CALLBACK_ANSWER``); until then ``NUONUO_CALLBACK_URL``
-stays empty and polling does all the work.
+The view that receives the POST is issuing's (``issuing/platform/callbacks.py``, routed at
+``channels/nuonuo/callback/<entity id>/<token>/``: the kernel imports no app): it finds the entity, checks the request
+here, asks the platform, records through the poller's function and answers ``CALLBACK_ANSWER``.
 """
 
 from __future__ import annotations

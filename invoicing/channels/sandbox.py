@@ -64,6 +64,9 @@ from invoicing.channels.log import call_outcome, record_call
 if TYPE_CHECKING:
     from invoicing.models import Taxpayer
 
+NOT_FOUND_CODE = "4004"  # the contract's "the platform never saw this serial" (base.py, query_issue)
+SIGNATURE_CODES = frozenset({"1001", "1002", "1004"})  # answered with HTTP 401: the request was not authenticated
+
 # operation -> path under SANDBOX_URL (mirrors sandbox/urls.py; the client must not import the sandbox)
 PATHS = {
     "issue": "v1/issue/",
@@ -352,6 +355,19 @@ class SandboxChannel(TaxChannel):
 
     def query_issue(self, serial: str) -> IssueResult:
         return _issue_result(self._call("issue_query", {"serial": serial}, serial=serial))
+
+    def check_connection(self) -> str:
+        """Signature, app key and clock in one cheap call: ask for a serial that cannot exist ("not found" is fine).
+        The signature failures (HTTP 401: 1001 signature, 1002 timestamp, 1004 app key) read as a refused session."""
+        probe = f"CHECK-{int(time.time())}"
+        try:
+            self._call("issue_query", {"serial": probe}, serial=probe)
+        except ChannelRejected as exc:
+            if exc.code in SIGNATURE_CODES:
+                raise ChannelUnavailable(exc.message, kind="session", code=exc.code) from None
+            if exc.code != NOT_FOUND_CODE:
+                raise
+        return "ok"
 
     def list_issued(self, *, day: date) -> list[IssueResult]:
         data = self._call("issued", {"day": day}, serial=day.isoformat())

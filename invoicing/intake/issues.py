@@ -1,4 +1,4 @@
-"""Rule codes of the billing import, each with the message a user reads.
+"""Rule codes of the table imports (billing documents, received invoices), each with the message a user reads.
 
 Every problem found in a file is one ``Issue``: sheet, row, column, value, rule code and message. Row numbers are the
 spreadsheet's (the header is row 1); file-level problems have no row.
@@ -80,6 +80,15 @@ RULES: dict[str, str] = {
     "doc.out_of_range": gettext_noop("订单价税合计超出金额范围"),
     "doc.duplicate_in_file": gettext_noop("订单号在文件中重复出现（同一订单的行须连续）"),
     "doc.duplicate_in_db": gettext_noop("订单号已存在"),
+    # received invoices (the receiving app's Excel import)
+    "receiving.permission": gettext_noop("没有采集发票的权限（需要“添加收票”权限）"),
+    "invoice.key": gettext_noop("发票号码或发票代码不正确"),
+    "invoice.kind": gettext_noop("票种不正确"),
+    "invoice.date": gettext_noop("开票日期不正确"),
+    "invoice.amounts": gettext_noop("金额、税额与价税合计不符或缺失"),
+    "invoice.party": gettext_noop("购销双方信息不正确"),
+    "invoice.wrong_way": gettext_noop("销售方是我方主体而购买方不是本主体：购销双方可能填反"),
+    "invoice.duplicate_in_file": gettext_noop("同一张发票在文件中重复出现"),
 }
 
 

@@ -1,12 +1,15 @@
-"""The platform's answers to what applications tell (``issuing.applications.signals``), connected in
-``issuing.apps.IssuingConfig.ready``."""
+"""The platform's answers to what applications tell (``issuing.applications.signals``) and to the kernel's question
+before an entity's channel changes (``invoicing.channels.signals``), connected in ``issuing.apps.IssuingConfig.ready``."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import ngettext
+
 from invoicing.actors import Actor
-from issuing.applications.models import InvoiceApplication
+from invoicing.models import Taxpayer
+from issuing.applications.models import ApplicationStatus, InvoiceApplication
 from issuing.billing.models import IssuingPolicy
 from issuing.platform import services as platform_services
 
@@ -19,3 +22,12 @@ def on_auto_application_approved(
     开票中 in the same transaction; the channel call is queued on commit (``application_submit_issue``)."""
     if policy.auto_issue:
         platform_services.application_submit_issue(application=application, actor=actor)
+
+
+def on_channel_switch(sender: type[Taxpayer], *, taxpayer: Taxpayer, **kwargs: Any) -> list[str]:
+    """Applications 开票中 were sent to the current platform under serials the new one has never seen."""
+    n = InvoiceApplication.objects.filter(taxpayer=taxpayer, status=ApplicationStatus.ISSUING).count()
+    if not n:
+        return []
+    return [ngettext("有 %(n)d 张申请单开票中，结果只能向原通道查询；请待其开票完成后再切换通道",
+                     "有 %(n)d 张申请单开票中，结果只能向原通道查询；请待其开票完成后再切换通道", n) % {"n": n}]

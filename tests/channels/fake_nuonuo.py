@@ -177,6 +177,7 @@ class FakeNuonuo:
         self.hang_seconds = 2.5
         self.server: _Server | None = None
         self.base_url = ""
+        self.first_sequence = 1  # numbers, serials and form numbers count from here (``start_numbers_at``)
         self.reset()
 
     # -- lifecycle
@@ -220,6 +221,7 @@ class FakeNuonuo:
             self.reseal_limited = False
             self.faults = Faults()
             self.draws = 0
+            self.faulted_calls = 0
             self.forced: list[set[str]] = []
             self.calls: list[dict[str, Any]] = []
             self.callbacks: list[tuple[str, dict[str, str]]] = []
@@ -227,7 +229,14 @@ class FakeNuonuo:
             self.downloads = 0
             self.file_generation = 1
             self.fault_log: list[str] = []
-            self._seq = itertools.count(1)
+            self._seq = itertools.count(self.first_sequence)
+
+    def start_numbers_at(self, first: int) -> None:
+        """Count invoice numbers (and serials) from ``first``: a database that keeps invoices of earlier runs (a soak
+        run again, the sandbox's own numbers) never sees a number twice."""
+        with self.lock:
+            self.first_sequence = first
+            self._seq = itertools.count(first)
 
     # -- world
 
@@ -329,11 +338,12 @@ class FakeNuonuo:
                     kinds.add("session")
                 self.draws += 1
                 rng = random.Random(f"{f.seed}:{self.draws}")
-                for kind, rate in (("error", f.error_rate), ("timeout_before", f.timeout_before_rate),
-                                   ("timeout_after", f.timeout_after_rate), ("duplicate", f.duplicate_reply_rate),
-                                   ("rate_limit", f.rate_limit_rate)):
-                    if rng.random() < rate:
-                        kinds.add(kind)
+                drawn = {kind for kind, rate in (
+                    ("error", f.error_rate), ("timeout_before", f.timeout_before_rate),
+                    ("timeout_after", f.timeout_after_rate), ("duplicate", f.duplicate_reply_rate),
+                    ("rate_limit", f.rate_limit_rate)) if rng.random() < rate}
+                kinds |= drawn
+                self.faulted_calls += bool(drawn)  # calls with a drawn fault (a dropped session is counted apart)
             self.fault_log.extend(sorted(kinds))
             return kinds, latency
 

@@ -207,6 +207,17 @@ def test_an_unknown_serial_is_not_found(provider):
     assert exc.value.code == "4004"
 
 
+@pytest.mark.parametrize(("fault", "kind"), [(None, None), ("error", "server"), ("session", "session")])
+def test_the_connection_check_proves_the_credentials_or_names_the_failure(provider, fault, kind):
+    provider.channel.check_connection()  # a first call (a provider's token) before any forced fault
+    if fault is None:
+        assert provider.channel.check_connection() == "ok"
+    else:
+        with pytest.raises(ChannelUnavailable) as exc:
+            provider.faulty(fault).check_connection()
+        assert exc.value.kind == kind
+
+
 # --- red-letter forms ----------------------------------------------------------------------------------------------
 
 

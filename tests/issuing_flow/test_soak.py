@@ -1,4 +1,6 @@
-"""The soak: 500 applications, ≥20% injected faults, real Celery workers on Redis, one worker SIGKILLed mid-run.
+"""The soak: 500 applications, ≥20% injected faults, real Celery workers on Redis, one worker SIGKILLed mid-run; and
+the same on the Nuonuo channel against the fake Nuonuo platform, with its callbacks (200 applications: its time-outs
+are real ones).
 
 PostgreSQL only (the workers are other processes and share the test database); the broker is
 ``CELERY_BROKER_URL_TEST_REDIS`` (CI) or Redis db 3 on this machine.
@@ -59,3 +61,32 @@ def test_500_applications_with_faults_and_a_killed_worker_give_exactly_one_invoi
     assert figures["worker_killed"] and figures["worker_replaced"]
     assert figures["killed_at"]["issued"] < 500  # mid-run, not after the end
     assert 0 < figures["submitted_in_batches"] < 500  # both paths: bulk batch tasks and one-by-one tasks
+
+
+def test_the_soak_on_nuonuo_with_callbacks_gives_exactly_one_invoice_each(capsys):
+    """The same soak with the entity on the Nuonuo channel (the fake Nuonuo platform over HTTP, the same faults, a
+    session window, a killed worker), the invoices recorded by Nuonuo's callbacks (repeated ones included) and the
+    poller side by side."""
+    if not _redis_answers():
+        pytest.fail(f"the soak needs a Redis broker at {BROKER}")
+    figures = json.loads(json.dumps(
+        run_soak(provider="nuonuo", count=200, fault_rate=0.2, kill_worker=True, broker=BROKER, timeout=420),
+        ensure_ascii=False, default=str,
+    ))
+    with capsys.disabled():
+        print("\nsoak figures (nuonuo):", json.dumps(figures, ensure_ascii=False))
+
+    assert figures["log_problems"] == [] and figures["log_problem_count"] == 0, figures["log_problems"]
+    assert figures["ok"], figures
+    assert figures["statuses"] == {"issued": 200}
+    assert figures["apps_with_one_invoice"] == 200 and figures["apps_with_several"] == 0
+    assert figures["numbers_unique"] and figures["numbers_20_digits"]
+    assert figures["local_equals_ledger"]  # the fake platform's orders
+    assert figures["fault_share"] >= 0.2
+    assert all(figures["faults_drawn"][kind] > 0 for kind in ("error", "timeout_before", "timeout_after", "duplicate"))
+    assert figures["session_drops"] > 0
+    assert figures["worker_killed"] and figures["killed_at"]["issued"] < 200
+    callbacks = figures["callbacks"]
+    assert callbacks["sent_by_platform"] == 200 and callbacks["repeated"] > 0
+    assert callbacks.get("refused", 0) == 0 and callbacks.get("given_up", 0) == 0
+    assert callbacks["answered_0000"] == callbacks["sent_by_platform"] + callbacks["repeated"]

@@ -10,7 +10,7 @@ import pytest
 
 from sandbox import clock, numbering
 from sandbox import services as sandbox
-from sandbox.models import FaultProfile, SandboxAccount
+from sandbox.models import FaultProfile, LedgerInvoice, SandboxAccount
 
 
 @pytest.fixture
@@ -64,6 +64,13 @@ def test_the_demo_gives_each_sandbox_entity_a_demo_account(db):
     kernel_demo.seed()
     demo.seed()
     demo.seed()
-    accounts = SandboxAccount.objects.order_by("credit_code")
+    accounts = SandboxAccount.objects.filter(is_demo=True).order_by("credit_code")
     assert [a.app_key for a in accounts] == ["yuntu-sandbox", "mingyuan-sandbox"]
     assert all(a.is_demo and a.issue_delay_seconds == demo.DEMO_ISSUE_DELAY_SECONDS for a in accounts)
+    # the third-party sellers' accounts are not demo entities' (nobody toggles their faults), and their invoices to
+    # each demo entity are issued once however often the demo runs
+    third = SandboxAccount.objects.filter(is_demo=False)
+    assert {a.credit_code for a in third} == {s[1] for s in sandbox.THIRD_PARTY_SELLERS}
+    for account in accounts:
+        received = LedgerInvoice.objects.filter(buyer_tax_id=account.credit_code, account__in=third)
+        assert received.count() == demo.THIRD_PARTY_INVOICES

@@ -105,3 +105,14 @@ def test_the_integration_log_masks_links(yuntu):
 def test_redact_leaves_other_text_alone():
     assert redact_text("发票 12345 已开具 /admin/issuing/invoice/") == "发票 12345 已开具 /admin/issuing/invoice/"
     assert redact({"a": ["/i/abcdefghijkl/"], "n": 3}) == {"a": ["/i/***/"], "n": 3}
+
+
+def test_a_nuonuo_callback_token_is_masked_in_text_and_log_records(caplog):
+    token = "0123456789abcdef0123456789abcdef01234567"
+    line = f'"POST /channels/nuonuo/callback/12/{token}/ HTTP/1.1" 403'
+    assert redact_text(line) == '"POST /channels/nuonuo/callback/12/***/ HTTP/1.1" 403'
+    assert redact({"order": {"callBackUrl": f"https://fapiao.example.com/channels/nuonuo/callback/3/{token}/"}}) == {
+        "order": {"callBackUrl": "https://fapiao.example.com/channels/nuonuo/callback/3/***/"}}
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("django.request").warning("Forbidden: %s", f"/channels/nuonuo/callback/12/{token}/")
+    assert token not in caplog.text and "/callback/12/***/" in caplog.text

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('invoicing', '0006_channel_tokens_and_invoice_refs'),
-        ('receiving', '0001_initial'),
+        ('receiving', '0003_platform_download_and_reconciliation'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
