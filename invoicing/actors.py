@@ -40,6 +40,7 @@ ACTOR_LABELS = {
     RECONCILE.name: pgettext_lazy("actor", "对账任务"),
     "cli": pgettext_lazy("actor", "命令行"),
     "demo": pgettext_lazy("actor", "演示数据"),
+    "platform": pgettext_lazy("actor", "税务平台"),  # what the tax platform decided (入账, red-letter forms)
     "mailbox": pgettext_lazy("actor", "邮箱收取"),
     "platform_download": pgettext_lazy("actor", "平台下载"),
     "rules": pgettext_lazy("actor", "收票规则"),

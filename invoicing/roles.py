@@ -98,6 +98,8 @@ FINANCE_DENIED: set[str] = {
     "receiving.change_ruleoverride",
     "receiving.add_verification",
     "receiving.change_verification",
+    "receiving.delete_receivedredform",
+    "receiving.delete_receivedredformline",
 }
 # Permissions outside the business apps that finance gets. Not Celery's task results: their arguments and results
 # are not scoped to entities (a reconciliation's result names every entity's invoices), so only administrators read

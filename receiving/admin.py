@@ -47,7 +47,14 @@ from invoicing.events import event_record
 from invoicing.formatting import person_name, rate
 from invoicing.models import Taxpayer
 from invoicing.scoping import MaybeUser, allowed_taxpayers, scope_queryset
-from receiving import admin_platform, bundles, collecting, services
+from receiving import (
+    admin_platform,
+    admin_redforms,  # noqa: F401  # registers the red-letter queue
+    bundles,
+    collecting,
+    services,
+)
+from receiving.admin_bookkeeping import BookkeepingAdminMixin
 from receiving.control_admin import PoolControlsAdminMixin
 from receiving.models import (
     CARRIER_CONTENT_TYPES,
@@ -191,7 +198,8 @@ class SourceInline(ReadonlyInline[Source, ReceivedInvoice]):
 
 
 @admin.register(ReceivedInvoice)
-class ReceivedInvoiceAdmin(PoolControlsAdminMixin, ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyMixin,
+class ReceivedInvoiceAdmin(PoolControlsAdminMixin, BookkeepingAdminMixin, ReadOnlyAdminMixin, EntityScopedAdminMixin,
+                           EventsReadonlyMixin,
                            admin.ModelAdmin[ReceivedInvoice]):
     # Invoices come in through batches (upload, scanner, manual entry, the command line) and are never deleted.
     list_display = ("invoice_key", "kind", "seller_link", "money_total", "issue_date", "review_state", "use_state",
@@ -204,6 +212,8 @@ class ReceivedInvoiceAdmin(PoolControlsAdminMixin, ReadOnlyAdminMixin, EntitySco
     show_full_result_count = False
     paginator = CappedCountPaginator
     inlines = (ReceivedInvoiceLineInline, CarrierInline, SourceInline)
+    # both mixins' bulk actions (verification and rules; bookkeeping), each behind its own permission
+    actions = (*PoolControlsAdminMixin.actions, *BookkeepingAdminMixin.actions)
     change_form_template = "admin/receiving/receivedinvoice/change_form.html"
     fieldsets = (
         (None, {"fields": ("taxpayer", "kind", ("code", "number"), ("paper_code", "paper_number"), "issue_date",

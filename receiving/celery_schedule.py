@@ -17,6 +17,16 @@ BEAT_SCHEDULE = {
         "schedule": crontab(minute=40),  # hourly: finished batches' staged files go within the hour
         "options": {"expires": 3600},
     },
+    "receiving-booking-retry": {
+        "task": "receiving.booking_retry",
+        "schedule": crontab(minute="*/5"),  # 入账 waiting for the platform: again every five minutes
+        "options": {"expires": 300},
+    },
+    "receiving-red-forms-pull": {
+        "task": "receiving.red_forms_pull",
+        "schedule": crontab(minute="*/15"),  # a supplier's form has 72 hours: seen within a quarter of an hour
+        "options": {"expires": 900},
+    },
     "receiving-platform-download": {
         "task": "receiving.platform_download_all",
         "schedule": crontab(hour=1, minute=40),  # CELERY_TIMEZONE (Asia/Shanghai): yesterday is complete by then

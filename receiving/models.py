@@ -21,7 +21,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
-from django_fsm import FSMField, transition
+from django_fsm import RETURN_VALUE, FSMField, transition
 
 from invoicing.models import MoneyField, Taxpayer
 
@@ -111,6 +111,15 @@ class Method(models.TextChoices):
     PLATFORM = "platform", _("税务平台下载")
 
 
+class BookingSync(models.TextChoices):
+    """Where 入账 / 取消入账 stands with the platform (the request is committed before the platform is called)."""
+
+    NONE = "", _("无")
+    BOOK_PENDING = "book_pending", _("入账待平台确认")
+    UNBOOK_PENDING = "unbook_pending", _("取消入账待平台确认")
+    REJECTED = "rejected", _("平台拒绝")
+
+
 class DataSource(models.TextChoices):
     """Which path gave the record's fields, in the order of trust (domain.md §4, product.md item 9)."""
 
@@ -171,6 +180,27 @@ class ReceivedInvoice(models.Model):
         _("购买方非本主体"), default=False, help_text=_("票面购买方不是收票主体：保留，由后续规则处理")
     )
     data_source = models.CharField(_("数据来源"), max_length=8, choices=DataSource.choices)
+    # 入账 (bookkeeping): the accounting dimensions, and the platform's side (receiving/bookkeeping.py).
+    voucher_no = models.CharField(_("凭证号"), max_length=40, blank=True)
+    booked_on = models.DateField(_("入账日期"), null=True, blank=True)
+    account_code = models.CharField(_("会计科目"), max_length=60, blank=True)
+    cost_centre = models.CharField(_("成本中心"), max_length=60, blank=True)
+    claim_no = models.CharField(_("报销单号"), max_length=40, blank=True, help_text=_("报销功能上线后填写"))
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("入账人")
+    )
+    booked_at = models.DateTimeField(_("入账操作时间"), null=True, blank=True)
+    booking_sync = models.CharField(_("入账同步"), max_length=16, choices=BookingSync.choices, default="", blank=True)
+    booking_request_no = models.CharField(_("入账请求号"), max_length=40, blank=True)
+    booking_attempts = models.PositiveIntegerField(_("入账同步次数"), default=0)
+    booking_error = models.TextField(_("平台信息"), blank=True)
+    platform_booked = models.BooleanField(_("平台已入账"), default=False)
+    # Red-flushed by the seller (receiving/redforms.py): what is left to use, and whether a use must be revisited.
+    red_amount = MoneyField(_("已红冲金额"), default=Decimal("0.00"))
+    red_tax = MoneyField(_("已红冲税额"), default=Decimal("0.00"))
+    red_attention = models.BooleanField(
+        _("红冲待处理"), default=False, help_text=_("已入账、报销或抵扣后被红冲：需调账或进项税额转出")
+    )
     created_at = models.DateTimeField(_("入池时间"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
@@ -181,6 +211,7 @@ class ReceivedInvoice(models.Model):
         permissions = [
             ("download_carrier", "可下载收票文件"),
             ("review_receivedinvoice", "可复核收票"),
+            ("book_receivedinvoice", "可入账收票"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["taxpayer", "code", "number"], name="receivedinvoice_key_per_entity"),
@@ -224,6 +255,20 @@ class ReceivedInvoice(models.Model):
     def is_ticket(self) -> bool:
         return self.kind in TICKET_KINDS
 
+    @property
+    def remaining_amount(self) -> Decimal | None:
+        """合计金额 still usable after red-flushing."""
+        return None if self.amount is None else self.amount - self.red_amount
+
+    @property
+    def remaining_tax(self) -> Decimal | None:
+        return None if self.tax is None else self.tax - self.red_tax
+
+    @property
+    def remaining_total(self) -> Decimal | None:
+        """价税合计 still usable after red-flushing (剩余可用金额)."""
+        return None if self.total is None else self.total - self.red_amount - self.red_tax
+
     # --- transitions (in memory only; services lock, save and record the event) -----------------------------------
 
     @transition(field=use_state, source=UseState.IN_POOL, target=UseState.IN_REVIEW)
@@ -233,6 +278,14 @@ class ReceivedInvoice(models.Model):
     @transition(field=use_state, source=UseState.IN_REVIEW, target=UseState.IN_POOL)
     def release_to_pool(self) -> None:
         pass
+
+    @transition(field=use_state, source=UseState.IN_POOL, target=UseState.BOOKED)
+    def book(self) -> None:
+        """The platform has recorded the 入账."""
+
+    @transition(field=use_state, source=UseState.BOOKED, target=UseState.IN_POOL)
+    def unbook(self) -> None:
+        """The platform has recorded the 取消入账."""
 
     @transition(field=review_state, source=[ReviewState.CLEAR, ReviewState.RESOLVED, ReviewState.NEEDS_REVIEW],
                 target=ReviewState.NEEDS_REVIEW)
@@ -458,6 +511,122 @@ class Source(models.Model):
         return f"{self.get_method_display()} #{self.collection_id}"
 
 
+# --- red-letter forms against invoices we hold (domain.md §11.1) --------------------------------------------------
+
+
+class ReceivedRedFormState(models.TextChoices):
+    """The bureau's ``hzqrxxztDm`` codes, preceded by our own pre-states for a form we (the buyer) raise."""
+
+    SUBMITTING = "submitting", _("提交中")
+    SUBMIT_FAILED = "submit_failed", _("提交失败")
+    NO_CONFIRMATION = "01", _("01 无需确认")
+    SELLER_ENTERED = "02", _("02 销方录入待购方确认")
+    BUYER_ENTERED = "03", _("03 购方录入待销方确认")
+    CONFIRMED = "04", _("04 购销双方已确认")
+    VOID_BUYER_DENIED = "05", _("05 作废（销方录入购方否认）")
+    VOID_SELLER_DENIED = "06", _("06 作废（购方录入销方否认）")
+    VOID_EXPIRED = "07", _("07 作废（超72小时未确认）")
+    VOID_REVOKED = "08", _("08 作废（发起方已撤销）")
+    VOID_REVOKED_AFTER_CONFIRM = "09", _("09 作废（确认后撤销）")
+    VOID_ABNORMAL_VOUCHER = "10", _("10 作废（异常凭证）")
+    VOID_TAXPAYER_BLOCKED = "11", _("11 作废（纳税人状态异常阻断）")
+    VOID_PERSON_REFUSED = "12", _("12 作废（自然人拒收）")
+    VOID_REFUND_FORM = "13", _("13 作废（已开具退税申请单）")
+
+
+RED_FORM_CODES = tuple(f"{n:02d}" for n in range(1, 14))
+
+
+class ReceivedRedReason(models.TextChoices):
+    ISSUED_IN_ERROR = "01", _("01 开票有误")
+    SALES_RETURN = "02", _("02 销货退回")
+    SERVICE_STOPPED = "03", _("03 服务中止")
+    SALES_ALLOWANCE = "04", _("04 销售折让")
+
+
+class RedInitiator(models.TextChoices):
+    SELLER = "seller", _("销方发起（待我方确认）")
+    BUYER = "buyer", _("我方（购方）发起")
+
+
+class ReceivedRedForm(models.Model):
+    """A 红字确认单 against an invoice in our pool: raised by the supplier (we confirm or reject it within 72 hours)
+    or by us as the buyer (the supplier confirms). Written by ``receiving/redforms.py`` only."""
+
+    taxpayer = models.ForeignKey(Taxpayer, models.PROTECT, related_name="+", verbose_name=_("主体"))
+    invoice = models.ForeignKey(ReceivedInvoice, models.PROTECT, related_name="red_forms", verbose_name=_("蓝字发票"))
+    initiator = models.CharField(_("录入方"), max_length=6, choices=RedInitiator.choices)
+    status = FSMField(_("状态"), max_length=14, choices=ReceivedRedFormState.choices,
+                      default=ReceivedRedFormState.SUBMITTING, protected=True)
+    reason = models.CharField(_("冲红原因"), max_length=2, choices=ReceivedRedReason.choices)
+    is_full = models.BooleanField(_("全额红冲"), default=True)
+    form_no = models.CharField(_("确认单编号"), max_length=20, blank=True)
+    form_uuid = models.CharField(_("确认单UUID"), max_length=32, blank=True)
+    request_no = models.CharField(_("申请流水号"), max_length=40)
+    amount = MoneyField(_("红冲金额"), default=Decimal("0.00"))
+    tax = MoneyField(_("红冲税额"), default=Decimal("0.00"))
+    expires_at = models.DateTimeField(_("确认期限"), null=True, blank=True)
+    red_invoice_number = models.CharField(_("红字发票号码"), max_length=20, blank=True)
+    red_issued_at = models.DateTimeField(_("红字发票开具时间"), null=True, blank=True)
+    applied = models.BooleanField(_("已更新发票池"), default=False)
+    last_error = models.TextField(_("平台信息"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("操作人")
+    )
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("收票红字确认单")
+        verbose_name_plural = pgettext_lazy("plural", "收票红字确认单")
+        ordering = ["expires_at", "-created_at", "-id"]
+        permissions = [("decide_receivedredform", "可确认或拒绝收票红字确认单")]
+        constraints = [
+            models.UniqueConstraint(fields=["taxpayer", "form_no"], condition=~Q(form_no=""),
+                                    name="receivedredform_no_per_entity"),
+            models.UniqueConstraint(fields=["request_no"], name="receivedredform_request_no"),
+        ]
+        indexes = [models.Index(fields=["taxpayer", "status"], name="recvred_entity_status")]
+
+    def __str__(self) -> str:
+        return self.form_no or self.request_no
+
+    @property
+    def total(self) -> Decimal:
+        return self.amount + self.tax
+
+    @property
+    def is_waiting_for_us(self) -> bool:
+        return self.status == ReceivedRedFormState.SELLER_ENTERED and self.initiator == RedInitiator.SELLER
+
+    @transition(field=status, source="*", target=RETURN_VALUE(*RED_FORM_CODES))
+    def take_remote_status(self, *, code: str) -> str:
+        """The platform's status (the bureau's code) as it answered or as the poller read it."""
+        return code
+
+    @transition(field=status, source=ReceivedRedFormState.SUBMITTING, target=ReceivedRedFormState.SUBMIT_FAILED)
+    def fail_submit(self, *, message: str) -> None:
+        self.last_error = message
+
+
+class ReceivedRedFormLine(models.Model):
+    """A line of the form (negative amounts, as on the red invoice)."""
+
+    form = models.ForeignKey(ReceivedRedForm, models.CASCADE, related_name="lines", verbose_name=_("红字确认单"))
+    blue_line_no = models.PositiveIntegerField(_("蓝字明细序号"))
+    item_name = models.CharField(_("项目名称"), max_length=300, blank=True)
+    quantity = models.DecimalField(_("数量"), max_digits=25, decimal_places=13, null=True, blank=True)
+    amount = MoneyField(_("金额"))
+    tax_rate = models.DecimalField(_("税率"), max_digits=7, decimal_places=4, default=Decimal("0"))
+    tax = MoneyField(_("税额"))
+
+    class Meta:
+        verbose_name = _("收票红字确认单明细")
+        verbose_name_plural = pgettext_lazy("plural", "收票红字确认单明细")
+        ordering = ["form_id", "blue_line_no"]
+
+    def __str__(self) -> str:
+        return f"{self.blue_line_no}. {self.item_name}"
 # The mailbox's tables live in their sub-package; Django loads them from here.
 from receiving.mailbox.models import (  # noqa: E402, F401
     IssueState,

@@ -11,13 +11,14 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext
 
 from invoicing.celery import app as celery_app
+from invoicing.channels import ChannelError
 from invoicing.models import Taxpayer
-from receiving import bundles, collecting, platform, services
+from receiving import bookkeeping, bundles, collecting, platform, redforms, services
 from receiving.celery_schedule import BEAT_SCHEDULE
 
 # The mailboxes' tasks live in their sub-package; Celery autodiscovers this module, which re-exports them.
 from receiving.mailbox.tasks import mailbox_fetch_task, mailboxes_due_task  # noqa: F401
-from receiving.models import Collection, CollectionStatus
+from receiving.models import Collection, CollectionStatus, ReceivedInvoice
 
 # verification's tasks live in their own module; imported so that Celery's autodiscovery registers them
 from receiving.tasks_verification import verification_job_task, verification_retry_due_task  # noqa: F401
@@ -64,6 +65,29 @@ def purge_staging_task() -> dict[str, int | list[int]]:
     result = collecting.staging_purge()
     return {"folders": result.folders, "bytes": result.bytes, "collections": result.collections,
             "failed": result.failed}
+
+
+@shared_task(name="receiving.booking_retry", ignore_result=True)  # type: ignore[untyped-decorator]
+def booking_retry_task() -> dict[str, int]:
+    """入账 / 取消入账 the platform has not answered yet: sent again with their request numbers."""
+    return bookkeeping.booking_retry_pending()
+
+
+@shared_task(name="receiving.red_forms_pull", ignore_result=True)  # type: ignore[untyped-decorator]
+def red_forms_pull_task(taxpayer_id: int | None = None) -> dict[str, int]:
+    """Red-letter forms against invoices in each entity's pool (``redforms.received_red_forms_pull``)."""
+    totals = {"seen": 0, "created": 0, "updated": 0, "sent": 0}
+    entities = Taxpayer.objects.filter(pk=taxpayer_id) if taxpayer_id else Taxpayer.objects.filter(
+        pk__in=ReceivedInvoice.objects.values("taxpayer_id").distinct())
+    for taxpayer in entities:
+        try:
+            report = redforms.received_red_forms_pull(taxpayer=taxpayer)
+        except ChannelError as exc:  # one entity's channel failing must not stop the others
+            logger.info("red forms of %s: %s", taxpayer.pk, exc.__class__.__name__)
+            continue
+        for key in totals:
+            totals[key] += getattr(report, key)
+    return totals
 
 
 # --- the platform ----------------------------------------------------------------------------------------------------

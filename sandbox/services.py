@@ -465,6 +465,27 @@ def invoice_set_buyer_status(*, number: str, booked: bool, usage: str = "") -> L
     return inv
 
 
+def invoice_book(*, account: SandboxAccount, payload: dict[str, Any]) -> LedgerInvoice:
+    """The buyer's 入账 (``booked`` true) or 取消入账 through the API (§11.1, §14.5 入账状态). Only the invoice's buyer
+    may; a voided or fully red-flushed invoice cannot be booked. Repeats answer the current state."""
+    number = _str(payload, "number", required=True, max_len=20)
+    booked = payload.get("booked", True)
+    if not isinstance(booked, bool):
+        raise SandboxError("3001", "入账标志应为true或false")
+    _complete_due()
+    inv = LedgerInvoice.objects.select_for_update().filter(
+        number=number, buyer_tax_id=account.credit_code, issue_state=IssueState.ISSUED
+    ).first()
+    if inv is None:
+        raise SandboxError("4004", f"发票{number}不存在或非本单位取得")
+    if booked and not inv.buyer_booked and inv.status in (LedgerStatus.VOIDED, LedgerStatus.RED_FULL):
+        raise SandboxError("3601", f"发票状态为{inv.get_status_display()}，不能入账")
+    if inv.buyer_booked != booked:
+        inv.buyer_booked = booked
+        inv.save(update_fields=["buyer_booked"])
+    return inv
+
+
 # --- red-letter forms (§11.1) --------------------------------------------------------------------------------------
 
 

@@ -186,6 +186,12 @@ def received(account, payload):
             "page": int(payload.get("page") or 1), "page_size": int(payload.get("page_size") or 100)}
 
 
+@endpoint("received_book")
+def received_book(account, payload):
+    inv = services.invoice_book(account=account, payload=payload)
+    return {"number": inv.number, "booked": inv.buyer_booked, "status": inv.status}
+
+
 @endpoint("deduction_select")
 def deduction_select(account, payload):
     results = services.deduction_select(account=account, payload=payload)

@@ -106,6 +106,7 @@ class Capability(StrEnum):
     RECEIVED = "received"
     DEDUCTION = "deduction"
     BUYER_STATUS = "buyer_status"  # query_issue tells the buyer's 用途确认 / 入账 of an issued blue invoice
+    BOOKING = "booking"  # received_book: the buyer's 入账 / 取消入账 of a received invoice (入账状态 accountStatus)
 
 
 Initiator = Literal["seller", "buyer"]
@@ -383,6 +384,25 @@ class ReceivedPage:
     page_size: int
 
 
+@dataclass(frozen=True)
+class BookingRequest:
+    """入账 (``booked``) or 取消入账 of an invoice this taxpayer received (domain.md §11.1: once booked, a red-letter
+    form against it needs the buyer's confirmation and a partial red becomes possible; §14.5 入账状态)."""
+
+    request_no: str  # our stable key: a retry reuses it; the platform answers a repeat with the current state
+    number: str  # the invoice's number (20 digits for 数电)
+    booked: bool = True  # False: 取消入账
+    voucher_no: str = ""  # 凭证号, for the platform's record
+    booked_on: date | None = None  # 入账日期
+
+
+@dataclass(frozen=True)
+class BookingResult:
+    number: str
+    booked: bool  # the platform's 入账状态 after the request
+    invoice_status: str = ""  # fpzt as the platform knows it
+
+
 # --- deduction (§14.4, §14.5) --------------------------------------------------------------------------------------
 
 
@@ -511,6 +531,12 @@ class TaxChannel(abc.ABC):
         self, *, date_from: date, date_to: date, page: int = 1, page_size: int = 100
     ) -> ReceivedPage:
         self._unsupported("list_received")
+
+    def received_book(self, request: BookingRequest) -> BookingResult:
+        """入账 / 取消入账 (``request.booked``) of a received invoice on the platform. Idempotent: booking a booked
+        invoice (or unbooking an unbooked one) answers its state. Refused (ChannelRejected) for an invoice not
+        addressed to this taxpayer, or voided / fully red-flushed when booking."""
+        self._unsupported("received_book")
 
     # deduction (wave 2)
     def deduction_select(self, request: DeductionSelectRequest) -> DeductionSelectResult:

@@ -22,6 +22,8 @@ What the client does with each contract operation (capabilities declared below; 
 * ``get_quota``: getCreditLine (授信额度) for the current month; refreshed from the bureau when Nuonuo has none yet.
 * ``download_files``: the pdfUrl / ofdUrl / xmlUrl that queryInvoiceResult returned, fetched over HTTP from the
   hosts in ``settings.NUONUO_FILE_HOSTS``; addresses are asked again once when they no longer answer.
+* not offered: ``received_book`` (入账 / 取消入账; Nuonuo's 诺税通 methods have no buyer-side booking), the received
+  list, verification and deduction; ``Capability.BOOKING`` is absent, so they raise ChannelUnsupported.
 * ``redeliver`` (not in the contract): deliveryInvoice, the platform's own e-mail / SMS delivery.
 
 Mapping to the contract's failures: connection errors and time-outs → ChannelUnavailable (network / timeout); HTTP

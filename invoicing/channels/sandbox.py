@@ -32,6 +32,8 @@ from django.test import RequestFactory
 from django.urls import Resolver404, resolve
 
 from invoicing.channels.base import (
+    BookingRequest,
+    BookingResult,
     BuyerStatus,
     Capability,
     ChannelDuplicate,
@@ -81,6 +83,7 @@ PATHS = {
     "files": "v1/invoices/files/",
     "verify": "v1/invoices/verify/",
     "received": "v1/invoices/received/",
+    "received_book": "v1/invoices/received/book/",
     "deduction_select": "v1/deduction/select/",
     "deduction_statistics_apply": "v1/deduction/statistics/apply/",
     "deduction_statistics_undo": "v1/deduction/statistics/undo/",
@@ -436,6 +439,12 @@ class SandboxChannel(TaxChannel):
                                        "page_size": page_size})
         return ReceivedPage(items=tuple(_received(x) for x in data["items"]), total=int(data["total"]),
                             page=int(data["page"]), page_size=int(data["page_size"]))
+
+    def received_book(self, request: BookingRequest) -> BookingResult:
+        payload = {"request_no": request.request_no, "number": request.number, "booked": request.booked,
+                   "voucher_no": request.voucher_no, "booked_on": request.booked_on}
+        data = self._call("received_book", payload, serial=request.request_no)
+        return BookingResult(number=data["number"], booked=bool(data["booked"]), invoice_status=data.get("status", ""))
 
     # -- deduction
 

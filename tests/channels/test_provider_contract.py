@@ -18,6 +18,7 @@ import pytest
 from django.utils import timezone
 
 from invoicing.channels.base import (
+    BookingRequest,
     Capability,
     ChannelDuplicate,
     ChannelRejected,
@@ -330,6 +331,31 @@ def test_a_paper_invoice_can_be_voided_and_an_electronic_one_cannot(provider):
 # --- capabilities --------------------------------------------------------------------------------------------------
 
 
+def test_booking_by_the_buyer_needs_confirmation_for_a_red_form_and_unbooking_lifts_it(provider):
+    if not provider.buyer_channel.supports(Capability.BOOKING):
+        with pytest.raises(ChannelUnsupported):
+            provider.buyer_channel.received_book(BookingRequest("RZ-NS-1", "0" * 20))
+        return
+    blue = blue_invoice(provider)
+    booked = provider.buyer_channel.received_book(BookingRequest("RZ-1", blue.invoice_number, voucher_no="记-1"))
+    assert booked.booked and booked.number == blue.invoice_number
+    assert provider.buyer_channel.received_book(BookingRequest("RZ-1", blue.invoice_number)).booked  # a repeat
+    assert provider.channel.query_issue(blue.serial).buyer_status.booked
+    with pytest.raises(ChannelRejected):  # only the buyer books
+        provider.channel.received_book(BookingRequest("RZ-2", blue.invoice_number))
+    unbooked = provider.buyer_channel.received_book(BookingRequest("RZ-3", blue.invoice_number, booked=False))
+    assert not unbooked.booked
+    assert not provider.channel.query_issue(blue.serial).buyer_status.booked
+    # booked again: the seller's full red waits for the buyer (02) instead of being issued at once (01)
+    provider.buyer_channel.received_book(BookingRequest("RZ-4", blue.invoice_number))
+    form = provider.channel.red_form_apply(RedFormRequest("HZ-BOOKED-1", blue.invoice_number, "01"))
+    assert form.status == "02"
+    provider.buyer_channel.red_form_confirm(form.form_no)
+    provider.buyer_channel.received_book(BookingRequest("RZ-5", blue.invoice_number, booked=False))
+    with pytest.raises(ChannelRejected):  # fully red-flushed: cannot be booked any more
+        provider.buyer_channel.received_book(BookingRequest("RZ-6", blue.invoice_number))
+
+
 def _exercise(provider: Provider, capability: Capability, blue: IssueResult) -> object:
     channel = provider.channel
     today = timezone.localdate()
@@ -347,6 +373,8 @@ def _exercise(provider: Provider, capability: Capability, blue: IssueResult) -> 
         Capability.DEDUCTION: lambda: channel.deduction_select(DeductionSelectRequest(period=f"{today:%Y%m}",
                                                                                       items=())),
         Capability.BUYER_STATUS: lambda: channel.query_issue(blue.serial).buyer_status,
+        Capability.BOOKING: lambda: provider.buyer_channel.received_book(BookingRequest("RZ-CAP-1",
+                                                                                        blue.invoice_number)),
     }
     return calls[capability]()
 
