@@ -2,12 +2,15 @@
 by tax rate and the invoice changelist at 10k and 1M invoices.
 
 Standalone: ``python bench/bench_export.py`` (``make bench`` runs it). Environment:
-``BENCH_EXPORT_ROWS`` (default 100000) invoices to export; ``BENCH_PG_URL`` (default: ``DATABASE_URL`` when it is
+``BENCH_EXPORT_ROWS`` (default 100000) invoices to export; ``BENCH_EXPORT_RUNS`` (default 5) floor/ours pairs
+for the CSV ratio (their median); ``BENCH_PG_URL`` (default: ``DATABASE_URL`` when it is
 PostgreSQL, else postgres://postgres@127.0.0.1:5432/fapiao_bench_export, created if missing, when it answers; the database is emptied and
-filled, so it must be disposable); ``BENCH_PG_INVOICES`` (default 1000000; 0 skips the PostgreSQL part).
+filled, so it must be disposable); ``BENCH_PG_INVOICES`` (default 1000000; 0 skips the PostgreSQL part, and
+PostgreSQL altogether unless ``BENCH_PG_URL`` is set).
 
 * Export floor, same run: ``csv.writer`` / openpyxl write-only over the raw ``values_list`` tuples, no formatting.
-  Goals: ours ≥ 10,000 rows/s and peak memory growth ≤ 50 MB for 100k rows; CSV ≤ 1.2× the floor's time.
+  Goals: ours ≥ 10,000 rows/s and peak memory growth ≤ 50 MB for 100k rows; CSV ≤ 1.2× the floor's time (the
+  median ratio of the pairs; the bench exits 1 when it is missed).
 * PostgreSQL: invoices and lines generated in SQL, then the summary's daily rollup rebuilt from them
   (``rebuild_rollup``, timed, as after any bulk load); ``summary_rows`` (one aggregate over the rollup) p50 of 9 runs
   for everything and for one month, next to ``summary_rows_live`` (the aggregate over every invoice line, the
@@ -33,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 ROWS = int(os.environ.get("BENCH_EXPORT_ROWS", "100000"))
+RUNS = int(os.environ.get("BENCH_EXPORT_RUNS", "5"))
 PG_INVOICES = int(os.environ.get("BENCH_PG_INVOICES", "1000000"))
 
 
@@ -159,7 +163,10 @@ def fill_invoices_orm(n: int) -> None:
     Invoice.objects.bulk_create(batch)
 
 
-def export_figures(n: int) -> None:
+def export_figures(n: int, runs: int) -> bool:
+    """The CSV and XLSX exports against their floors: ``runs`` pairs (floor, then ours) per format, one after the
+    other so that both see the same machine load; the ratio is the median of the pairs' ratios. Returns whether the
+    CSV goal is met."""
     from bench_import import PeakRss
     from openpyxl import Workbook
 
@@ -170,7 +177,8 @@ def export_figures(n: int) -> None:
     spec = get_spec("invoices")
     qs = Invoice.objects.order_by("id")
     out = Path(tempfile.mkdtemp(prefix="fapiao-bench-out-"))
-    for fmt in ("csv", "xlsx"):
+
+    def floor(fmt: str) -> float:
         started = time.perf_counter()
         if fmt == "csv":
             with open(out / "floor.csv", "w", newline="", encoding="utf-8") as fh:
@@ -185,15 +193,31 @@ def export_figures(n: int) -> None:
             for row in qs.values_list(*spec.paths).iterator(chunk_size=2000):
                 ws.append(row)
             wb.save(out / "floor.xlsx")
-        floor = time.perf_counter() - started
-        with PeakRss() as mem:
-            started = time.perf_counter()
-            rows = write_file(spec, qs, out / f"ours.{fmt}", fmt)
-            ours = time.perf_counter() - started
-        assert rows == n, (rows, n)
+        return time.perf_counter() - started
+
+    met = True
+    for fmt in ("csv", "xlsx"):
+        floors, ours_times, growth = [], [], 0.0
+        for _ in range(runs if fmt == "csv" else 1):
+            floors.append(floor(fmt))
+            with PeakRss() as mem:
+                started = time.perf_counter()
+                rows = write_file(spec, qs, out / f"ours.{fmt}", fmt)
+                ours_times.append(time.perf_counter() - started)
+            growth = max(growth, mem.growth_mb)
+            assert rows == n, (rows, n)
+        ratio = statistics.median(o / f for o, f in zip(ours_times, floors, strict=True))
+        ours, fl = statistics.median(ours_times), statistics.median(floors)
+        goal = ""
+        if fmt == "csv":
+            ok = ratio <= 1.2
+            met = met and ok
+            goal = f" (goal <= 1.2: {'yes' if ok else 'NO'})"
         print(f"export {fmt.upper():4} {n:,} rows: ours {n / ours:9,.0f} rows/s (goal >= 10,000), "
-              f"peak RSS +{mem.growth_mb:.0f} MB (goal <= 50); floor {n / floor:9,.0f} rows/s "
-              f"-> ours {ours / floor:.2f}x the floor's time{' (goal <= 1.2)' if fmt == 'csv' else ''}")
+              f"peak RSS +{growth:.0f} MB (goal <= 50); floor {n / fl:9,.0f} rows/s "
+              f"-> ours {ratio:.2f}x the floor's time{goal}"
+              f"{f', median of {len(floors)} pairs' if len(floors) > 1 else ''}")
+    return met
 
 
 def pg_figures(sizes: list[int]) -> None:
@@ -265,8 +289,8 @@ def ms(times: list[float]) -> str:
     return f"{statistics.median(times) * 1000:6.0f}"
 
 
-def main() -> None:
-    url = pg_url() if PG_INVOICES else None
+def main() -> int:
+    url = pg_url() if PG_INVOICES or os.environ.get("BENCH_PG_URL") else None
     if url and "fapiao_import" in url:
         subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "fapiao_import"], capture_output=True)
     setup_django(url)
@@ -281,10 +305,11 @@ def main() -> None:
     else:
         fill_invoices_orm(ROWS)
     print(f"database: {connection.vendor}")
-    export_figures(ROWS)
+    met = export_figures(ROWS, RUNS)
     if connection.vendor == "postgresql" and PG_INVOICES:
         pg_figures(sorted({min(10000, PG_INVOICES), PG_INVOICES}))
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

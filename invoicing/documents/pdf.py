@@ -21,10 +21,12 @@ and every cross-check then apply unchanged.
 from __future__ import annotations
 
 import atexit
+import gc
 import io
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -197,11 +199,48 @@ def render_pdf(doc: InvoiceDocument, *, paper: str = "A4") -> bytes:
     return _write(_html([doc], paper), paper)
 
 
+class _CollectorPause:
+    """How many batch renders are running, and whether the cyclic garbage collector was on before the first."""
+
+    lock = threading.Lock()
+    depth = 0
+    was_enabled = True
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while WeasyPrint lays out and writes a batch, back on after.
+
+    Laying out an invoice makes tens of thousands of small objects, so the collector runs often, and each pass walks
+    the boxes laid out so far: about a quarter of a batch's time, counting the one collection that follows. Nothing
+    leaks: the boxes are freed by reference counting when the document is dropped, and any cycle at the next
+    collection. Nested or concurrent renders (threads) count: the collector comes back on when the last one ends,
+    and only if it was on before the first.
+    """
+    with _CollectorPause.lock:
+        if _CollectorPause.depth == 0:
+            _CollectorPause.was_enabled = gc.isenabled()
+            gc.disable()
+        _CollectorPause.depth += 1
+    try:
+        yield
+    finally:
+        with _CollectorPause.lock:
+            _CollectorPause.depth -= 1
+            if _CollectorPause.depth == 0 and _CollectorPause.was_enabled:
+                gc.enable()
+
+
 def render_batch_pdf(docs: Iterable[InvoiceDocument], paper: str = "A4") -> bytes:
     """Many invoices in one PDF, each starting on a new page (batch printing).
 
-    Each invoice is laid out on its own (layout cost stays linear) and the pages are written once, so the font
-    is subset and embedded a single time.
+    One HTML document holds every invoice (the template loops over them, each section breaking to a new page), so
+    the batch is parsed, styled and laid out in one pass: WeasyPrint computes each distinct style once and shares it
+    between the invoices (styles are cached by element, parent style and matching rules), the fonts and the
+    stylesheet are the per-thread ones of ``_styles``, and the pages are written once (the font subset and embedded
+    a single time). The pages are the same, pixel for pixel, as each invoice rendered on its own (``render_pdf``);
+    tests/documents/test_doc_batch_pixels.py compares them. The PDF's title is the first invoice's, as it was when
+    each invoice was laid out on its own.
     """
     from weasyprint import HTML  # lazy: WeasyPrint, about a second and 50 MB; only rendering needs it
 
@@ -211,14 +250,12 @@ def render_batch_pdf(docs: Iterable[InvoiceDocument], paper: str = "A4") -> byte
     if len(items) > MAX_BATCH:
         raise ValueError(f"at most {MAX_BATCH} invoices per batch PDF")
     font_config, stylesheet, fetcher = _styles(paper)
-    base_url = str(find_cjk_font().parent)
-    rendered = [
-        HTML(string=_html([doc], paper), base_url=base_url, url_fetcher=fetcher).render(
+    html = _html(items, paper)
+    with _collector_paused():
+        document = HTML(string=html, base_url=str(find_cjk_font().parent), url_fetcher=fetcher).render(
             stylesheets=[stylesheet], font_config=font_config)
-        for doc in items
-    ]
-    pages = [page for document in rendered for page in document.pages]
-    pdf: bytes = rendered[0].copy(pages).write_pdf()
+        document.metadata.title = f"{items[0].title} {items[0].number}"
+        pdf: bytes = document.write_pdf()
     return pdf
 
 

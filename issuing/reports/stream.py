@@ -11,7 +11,10 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from decimal import Decimal
+from functools import partial
 from itertools import islice
+from operator import is_not
 from pathlib import Path
 from urllib.parse import quote
 
@@ -112,7 +115,8 @@ class _Echo:
 
 _BOOL_LABELS = {True: "是", False: "否"}
 _FORMULA_START = re.compile("\n[" + re.escape("".join(FORMULA_PREFIXES)) + "]")
-_TWO_PLACES = re.compile(r"-?[0-9]+\.[0-9]{2}(?:\n-?[0-9]+\.[0-9]{2})*")
+_CENT = Decimal("0.01")
+_NOT_NONE = partial(is_not, None)
 
 
 def _csv_column(kind: str, f: Callable, labels: dict | None) -> Callable[[tuple], Sequence]:
@@ -126,7 +130,8 @@ def _csv_column(kind: str, f: Callable, labels: dict | None) -> Callable[[tuple]
     if kind == "text":
         def text(col: tuple) -> Sequence:
             try:  # strings (and None, written as ""), none starting like a formula: unchanged
-                if not _FORMULA_START.search("\n" + "\n".join(filter(None, col))):
+                joined = "\n".join(filter(None, col))
+                if not joined.startswith(FORMULA_PREFIXES) and not _FORMULA_START.search(joined):
                     return col
             except TypeError:  # something other than a string: str() it per cell
                 pass
@@ -134,9 +139,14 @@ def _csv_column(kind: str, f: Callable, labels: dict | None) -> Callable[[tuple]
         return text
     if kind == "money":
         def money(col: tuple) -> Sequence:
-            # amounts read from a 2-place decimal column: str() is already the 2-place form
-            strs = list(map(str, col))
-            return strs if _TWO_PLACES.fullmatch("\n".join(strs)) else slow(col)
+            # amounts read from a 2-place decimal column have the exponent -2, and then the str() that csv.writer
+            # applies to them is already the 2-place form: the column goes through as it is
+            try:
+                if all(map(_CENT.same_quantum, filter(_NOT_NONE, col))):
+                    return col
+            except TypeError:  # a float, a string...: same_quantum takes decimals and integers only
+                pass
+            return slow(col)
         return money
     if kind == "date":
         def date(col: tuple) -> Sequence:  # str(a date) is its isoformat()
@@ -167,7 +177,10 @@ def csv_chunks(spec: ExportSpec, qs, *, progress: Callable[[int, int], None] | N
                                                                                   strict=True)]
     width = len(columns)
     source = iter(qs.values_list(*spec.paths).iterator(chunk_size=CHUNK) if isinstance(qs, QuerySet) else qs)
-    out = io.StringIO()
+    # csv.writer writes row by row into a UTF-8 text wrapper, which encodes each line as it comes (a StringIO would
+    # widen Chinese text to four bytes a character, then build and encode the whole chunk again)
+    buffer = io.BytesIO()
+    out = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
     body = csv.writer(out)
     n = 0
     while rows := list(islice(source, 500)):
@@ -175,9 +188,10 @@ def csv_chunks(spec: ExportSpec, qs, *, progress: Callable[[int, int], None] | N
         if len(cols) != width:
             raise ValueError(f"rows of {len(cols)} values for {width} columns")
         body.writerows(zip(*[fmt(col) for fmt, col in zip(columns, cols, strict=True)], strict=True))
-        yield out.getvalue().encode("utf-8")
-        out.seek(0)
-        out.truncate()
+        out.flush()
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
         n += len(rows)
         if progress:
             progress(n, 0)

@@ -51,6 +51,7 @@ PLAIN = ("云途", Decimal("300.00"), dt.date(2026, 10, 1), False, "normal", Dec
     {},
     {0: None}, {0: ""}, {0: "=SUM(A1)"}, {0: "-3"}, {0: "@x"}, {0: 42}, {0: 0}, {0: "多行\n备注, \"引号\""}, {0: "a\n=b"}, {0: "\rx"},
     {1: None}, {1: Decimal("300")}, {1: Decimal("1E+3")}, {1: Decimal("0.005")}, {1: Decimal("-0.00")}, {1: 7}, {1: 0.25}, {1: 1.5}, {1: Decimal("12.345")},
+    {1: Decimal("0")}, {1: Decimal("3.0")}, {1: Decimal("0.00")}, {1: True}, {1: Decimal("NaN")},
     {2: None}, {2: dt.datetime(2026, 10, 1, 9, 0)},
     {3: None}, {3: True}, {3: 1}, {3: 2}, {3: ""},
     {4: None}, {4: "void"}, {4: "unknown"}, {4: 3},
