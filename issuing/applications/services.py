@@ -861,18 +861,16 @@ def application_request_issuing(*, application: InvoiceApplication, actor: Actor
     """
     authorize(actor, application.taxpayer_id, P_ISSUE)
     now = timezone.now()
-    with transaction.atomic():
-        made = InvoiceApplication.objects.filter(
-            pk=application.pk, status=S.APPROVED, issue_requested_at__isnull=True
-        ).update(issue_requested_at=now, issue_requested_by=actor_user(actor), needs_attention=False, last_error="",
-                 updated_at=now)
-        if made:
-            return True
-        app = InvoiceApplication.objects.filter(pk=application.pk).first()
-        if app is None:
-            raise ValidationError(gettext("%(model)s不存在或已被删除") % {"model": InvoiceApplication._meta.verbose_name})
-        if app.status in (S.ISSUING, S.ISSUED) or app.status == S.APPROVED:
-            return False
+    made = InvoiceApplication.objects.filter(  # one statement: atomic on its own, in the caller's transaction if any
+        pk=application.pk, status=S.APPROVED, issue_requested_at__isnull=True
+    ).update(issue_requested_at=now, issue_requested_by=actor_user(actor), needs_attention=False, last_error="",
+             updated_at=now)
+    if made:
+        return True
+    app = InvoiceApplication.objects.filter(pk=application.pk).first()
+    if app is None:
+        raise ValidationError(gettext("%(model)s不存在或已被删除") % {"model": InvoiceApplication._meta.verbose_name})
+    if app.status not in (S.APPROVED, S.ISSUING, S.ISSUED):
         application_ensure_can(app, "start_issuing")
     return False
 

@@ -48,6 +48,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from invoicing.actors import Actor, actor_label
+from invoicing.celery import app as celery_app
 from invoicing.channels import get_channel
 from invoicing.channels.base import (
     ChannelDuplicate,
@@ -253,12 +254,18 @@ def issue_drain_arm(*, now: bool = False) -> None:
 
     wait = group_max_wait()
     try:
-        if now or wait <= 0 or issue_drain_task.app.conf.task_always_eager:
+        if now or wait <= 0 or tasks_run_eagerly():
             issue_drain_task.apply_async()
         elif cache.add(DRAIN_ARMED_KEY, 1, timeout=wait):
             issue_drain_task.apply_async(countdown=wait)
     except Exception:  # noqa: BLE001 - the requests are committed; issue_poll_pending arms a drain for them
         logger.warning("could not arm the issuing drain; the poller will", exc_info=True)
+
+
+def tasks_run_eagerly() -> bool:
+    """Celery runs tasks in the caller (``CELERY_TASK_ALWAYS_EAGER``: tests, a machine without a broker): a countdown
+    would not wait, so a drain is not worth delaying."""
+    return bool(celery_app.conf.get("task_always_eager"))
 
 
 def issue_drain_disarm() -> None:
