@@ -238,11 +238,13 @@ def application_request_issue(*, application: InvoiceApplication, actor: Actor =
     """发起开票 for one application through the grouped path (``issuing.applications.services
     .application_request_issuing``): it waits at most ``ISSUING_GROUP_MAX_WAIT`` for the drain that starts it with
     the others waiting. Returns True when this call made the request (a drain is armed on commit), False when it
-    was made already or the application is 开票中 / 已开票 (idempotent)."""
-    with transaction.atomic():
-        made = application_request_issuing(application=application, actor=actor)
-        if made:
-            transaction.on_commit(issue_drain_arm)
+    was made already or the application is 开票中 / 已开票 (idempotent).
+
+    In the caller's transaction when there is one (the payment's: the drain is armed when it commits); alone, the
+    request is one autocommitted statement and the drain is armed right after it."""
+    made = application_request_issuing(application=application, actor=actor)
+    if made:
+        transaction.on_commit(issue_drain_arm)
     return made
 
 
