@@ -187,7 +187,8 @@ def test_a_lone_application_is_issued_without_waiting_for_a_full_batch(approved,
     one_invoice_each([app])
 
 
-def test_a_request_left_waiting_gets_a_drain_from_the_poller(approved, queued_tasks, request_issue):
+def test_a_request_left_waiting_gets_a_drain_from_the_poller(approved, queued_tasks, request_issue, settings):
+    settings.ISSUING_GROUP_MAX_WAIT = 30  # "not yet stranded" holds however slow the machine
     app = approved()
     request_issue(app)
     queued_tasks.drains.clear()  # the drain's message was lost
