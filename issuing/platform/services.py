@@ -297,6 +297,8 @@ def issue_drain_claim(*, limit: int | None = None) -> DrainClaim:
         waiting = InvoiceApplication.objects.filter(status=S.APPROVED, issue_requested_at__isnull=False)
         if connection.features.has_select_for_update_skip_locked:
             waiting = waiting.select_for_update(skip_locked=True, of=("self",))
+        # Oldest request first, not primary-key order: a claim that skips locked rows never waits, so it cannot
+        # take part in a deadlock whatever order it locks in.
         rows = list(waiting.select_related("taxpayer", "issue_requested_by")
                     .order_by("issue_requested_at", "id")[:size])
         claim.full = len(rows) >= size
