@@ -5,14 +5,17 @@ Standalone: ``python bench/bench_issuing.py [--sizes 1000,10000] [--soak 2000 | 
 * In process, no worker, no file rendering: for each size, a fresh entity with that many approved applications,
   issued through the in-process sandbox channel exactly as a worker would, two ways: one by one (each submitted
   with ``application_submit_issue``, the task queue stubbed out, and issued with ``issue_attempt``), and in bulk
-  (``applications_submit_issue`` per ``ISSUING_BATCH_SIZE``, then ``issue_batch`` for each batch task). Prints
-  invoices/s and the per-invoice cost ratio (largest size / smallest; 1.0 is flat).
+  (``applications_submit_issue`` per ``ISSUING_BATCH_SIZE``, then ``issue_batch`` for each batch task); and a stream
+  of single submissions on the grouped path (``application_request_issue`` each, the drains run as the worker would:
+  ``issue_drain``). Prints invoices/s and the per-invoice cost ratio (largest size / smallest; 1.0 is flat), and the
+  goal for single submissions (stream ≥ the batch path's rate, ≤ 2× the channel call): exit status 3 if missed.
 * On PostgreSQL when one answers (``BENCH_ISSUING_PG_URL`` or a ``fapiao_bench_issuing`` database, created if
   missing): the bulk path with 1 and 2 forked worker processes (``--processes``), as a deployment on this
   machine would run it, next to the channel call alone on the same database.
 * Baseline from the same run: the channel alone (``issue_invoice`` straight to the sandbox, no local bookkeeping),
   so the figure says what our exactly-once bookkeeping costs on top of the platform call.
-* Then the soak (``bench/soak.py``) with 2,000 applications, 20% faults and a killed worker, when a Redis
+* Then the soak (``bench/soak.py``) with 2,000 applications, 20% faults and a killed worker, twice (half in bulk;
+  then all single submissions on the grouped path, ``--singly``), when a Redis
   broker answers (``CELERY_BROKER_URL_TEST_REDIS`` or redis://127.0.0.1:6379/3), on PostgreSQL when one answers
   (see ``soak_database_url``).
 
@@ -153,6 +156,74 @@ def measure_batch(size: int, n_entity: int, *, segment: int = 1000, probe: Probe
             "segments": segments}
 
 
+def measure_stream(size: int, n_entity: int, *, segment: int = 1000, probe: Probe | None = None) -> dict:
+    """A stream of single submissions (one application per paid order: the auto-trigger, the API): each one
+    requested in its own transaction (``application_request_issue``), and the drain run as a worker would run
+    ``issue_drain_task`` once ``ISSUING_BATCH_SIZE`` are waiting or the first has waited ``ISSUING_GROUP_MAX_WAIT``
+    (``issue_drain``: the claim, then ``issue_batch``; again at once while a batch comes out full). This process
+    makes the requests and plays the worker in turn, so the time is both."""
+    from bench.soak import make_approved_applications, soak_entity
+    from issuing.applications.models import ApplicationStatus, InvoiceApplication
+    from issuing.platform import services as platform_services
+    from issuing.platform.models import Invoice
+
+    taxpayer = soak_entity(n=n_entity)
+    ids = make_approved_applications(taxpayer, size)
+    apps = list(InvoiceApplication.objects.filter(pk__in=ids).order_by("id"))
+    batch = platform_services.issue_batch_size()
+    max_wait = platform_services.group_max_wait()
+    armed: list[bool] = []
+    original = platform_services.issue_drain_arm
+    platform_services.issue_drain_arm = lambda now=False: armed.append(now)  # no worker: this process drains
+    drains = 0
+    drain_seconds = 0.0
+
+    def drain() -> None:
+        nonlocal drains, drain_seconds
+        began = time.perf_counter()
+        try:
+            run_drains()
+        finally:
+            drain_seconds += time.perf_counter() - began
+
+    def run_drains() -> None:
+        nonlocal drains
+        while True:
+            claim, report = platform_services.issue_drain()
+            assert not report.retry and not report.errors and not claim.refused, report.as_dict()
+            drains += bool(claim.marked)
+            if not claim.full:
+                return
+
+    segments = []
+    elapsed = 0.0
+    try:
+        for k in range(0, size, segment):
+            probe_ms = probe.ms_per_call() if probe else None
+            started = time.perf_counter()
+            waiting, first_at = 0, 0.0
+            for app in apps[k:k + segment]:
+                platform_services.application_request_issue(application=app)
+                waiting += 1
+                first_at = first_at or time.perf_counter()
+                if waiting >= batch or time.perf_counter() - first_at >= max_wait:
+                    drain()
+                    waiting, first_at = 0, 0.0
+            if waiting:
+                drain()
+            seconds = time.perf_counter() - started
+            elapsed += seconds
+            n = len(apps[k:k + segment])
+            segments.append({"ms": seconds / n * 1000, "probe_ms": probe_ms})
+    finally:
+        platform_services.issue_drain_arm = original
+    issued = InvoiceApplication.objects.filter(pk__in=ids, status=ApplicationStatus.ISSUED).count()
+    invoices = Invoice.objects.filter(application_id__in=ids).count()
+    assert issued == invoices == size and len(armed) == size, (issued, invoices, size, len(armed))
+    return {"size": size, "seconds": elapsed, "per_second": size / elapsed, "ms_per_invoice": elapsed / size * 1000,
+            "segments": segments, "batches": drains, "drain_ms_per_invoice": drain_seconds / size * 1000}
+
+
 def measure_processes(size: int, processes: int, n_entity: int) -> dict:
     """The bulk path as a deployment runs it: the batches submitted here, then ``processes`` forked worker
     processes running the batch tasks side by side (each its own database connection). Wall time, both steps."""
@@ -250,6 +321,76 @@ def report_flatness(results: list[dict]) -> None:
               f"{normalised:.2f}")
 
 
+class Statements:
+    """Counts the SQL statements this process sends (commits included) while installed: a figure the machine's load
+    does not move, next to the timings it does."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):  # noqa: ANN001, ANN204 - Django's execute_wrapper
+        self.count += 1
+        return execute(sql, params, many, context)
+
+    def __enter__(self) -> Statements:
+        from django.db import connection
+
+        self._wrapper = connection.execute_wrapper(self)
+        self._wrapper.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._wrapper.__exit__(*exc)
+
+
+def measure_pairs(pairs: int, size: int, probe: Probe) -> dict[str, float]:
+    """The stream against the batch path in alternating rounds of ``size`` applications each (the machine's load
+    drifts: each ratio compares neighbours), with the channel call timed in the same round. Medians."""
+    from statistics import median
+
+    rates, costs, batch_costs, drain_costs = [], [], [], []
+    for k in range(pairs):
+        channel_ms = probe.ms_per_call()
+        with Statements() as b_sql:
+            b = measure_batch(size, n_entity=400 + 2 * k, segment=size)
+        with Statements() as s_sql:
+            s = measure_stream(size, n_entity=401 + 2 * k, segment=size)
+        if k == 0:  # the same every round (Django's BEGIN/COMMIT are not statements it sees; savepoints are)
+            print(f"    SQL statements per invoice, setup included: stream {s_sql.count / size:.1f}, "
+                  f"batch path {b_sql.count / size:.1f}")
+        channel_ms = (channel_ms + probe.ms_per_call()) / 2
+        rates.append(s["per_second"] / b["per_second"])
+        costs.append(s["ms_per_invoice"] / channel_ms)
+        batch_costs.append(b["ms_per_invoice"] / channel_ms)
+        drain_costs.append(s["drain_ms_per_invoice"] / b["ms_per_invoice"])
+        print(f"    round {k + 1}: stream {s['per_second']:.1f}/s, batch {b['per_second']:.1f}/s "
+              f"(ratio {rates[-1]:.2f}); per invoice {costs[-1]:.2f}× (stream) and {batch_costs[-1]:.2f}× (batch) the "
+              f"channel call of this round ({channel_ms:.1f} ms); the stream's drains alone "
+              f"{drain_costs[-1]:.2f}× the batch path")
+    return {"rate": median(rates), "cost": median(costs), "batch_cost": median(batch_costs),
+            "drains": median(drain_costs)}
+
+
+def report_stream_goal(stream: list[dict], batch: list[dict], base: dict, pairs: dict[str, float] | None) -> bool:
+    """Issue 21's goal for single submissions: a stream issues at ≥ the batch path's rate and costs ≤ 2× the channel
+    call per invoice. Judged on the paired rounds' medians when there are some (``--pairs``), else on each size."""
+    for s, b in zip(stream, batch, strict=True):
+        print(f"  {s['size']} single submissions: stream {s['per_second']:.1f}/s = "
+              f"{s['per_second'] / b['per_second']:.2f}× the batch path's {b['per_second']:.1f}/s, "
+              f"{s['ms_per_invoice'] / base['ms_per_invoice']:.2f}× the channel call")
+    if pairs:
+        rate, cost = pairs["rate"], pairs["cost"]
+    else:
+        rate = min(s["per_second"] / b["per_second"] for s, b in zip(stream, batch, strict=True))
+        cost = max(s["ms_per_invoice"] for s in stream) / base["ms_per_invoice"]
+    met = rate >= 1.0 and cost <= 2.0
+    print(f"  goal for single submissions (stream ≥ batch rate, ≤ 2× the channel call): {'met' if met else 'NOT met'} "
+          f"(stream {rate:.2f}× the batch rate, {cost:.2f}× the channel call"
+          + (f"; medians of the paired rounds; batch {pairs['batch_cost']:.2f}× the channel call, "
+             f"the stream's drains alone {pairs['drains']:.2f}× the batch path)" if pairs else ")"))
+    return met
+
+
 def redis_answers(url: str) -> bool:
     from urllib.parse import urlparse
 
@@ -272,6 +413,11 @@ def main() -> int:
     parser.add_argument("--processes", default="1,2", help="worker processes for the PostgreSQL run ('' skips it)")
     parser.add_argument("--pg-size", type=int, default=3000, help="applications for the PostgreSQL run")
     parser.add_argument("--pg-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pairs", type=int, default=5,
+                        help="alternating rounds of the stream and the batch path, judged on their medians (0: none)")
+    parser.add_argument("--pair-size", type=int, default=300, help="applications per path in each round")
+    parser.add_argument("--skip-one-by-one", action="store_true",
+                        help="leave out the old one-by-one path (the slowest, for a quicker run)")
     args = parser.parse_args()
     setup_django()
     if args.pg_child:
@@ -283,23 +429,35 @@ def main() -> int:
     base = measure_channel_only(args.baseline, n_entity=90)
     print(f"  baseline: channel call alone ({base['size']}): {base['per_second']:.1f} calls/s, "
           f"{base['ms_per_invoice']:.2f} ms each")
-    probe = Probe(n_entity=91, probes=2 * sum(max(1, -(-size // args.segment)) for size in sizes) + 2)
+    probe = Probe(n_entity=91, probes=3 * sum(max(1, -(-size // args.segment)) for size in sizes) + 2 * args.pairs + 2)
     best = 0.0
-    for label, run, offset in (("one by one (application_submit_issue + issue_attempt)", measure, 100),
-                               (f"in batches of {issue_batch_size()} (applications_submit_issue + issue_batch)",
-                                measure_batch, 200)):
+    by_path: dict[str, list[dict]] = {}
+    for key, label, run, offset in (
+        ("one", "one by one (application_submit_issue + issue_attempt)", measure, 100),
+        ("batch", f"in batches of {issue_batch_size()} (applications_submit_issue + issue_batch)", measure_batch, 200),
+        ("stream", "one by one on the grouped path (application_request_issue each, then the drains: "
+                   "issue_drain_claim + issue_batch)", measure_stream, 300),
+    ):
+        if key == "one" and args.skip_one_by_one:
+            continue
         print(f"  {label}:")
-        results = []
+        results = by_path.setdefault(key, [])
         for i, size in enumerate(sizes):
             r = run(size, n_entity=offset + i, segment=args.segment, probe=probe)
             results.append(r)
             best = max(best, r["per_second"])
+            extra = f", {r['batches']} batches" if "batches" in r else ""
             print(f"    {size:>6} applications: {r['seconds']:.1f} s, {r['per_second']:.1f} invoices/s, "
                   f"{r['ms_per_invoice']:.2f} ms per invoice ({r['ms_per_invoice'] / base['ms_per_invoice']:.2f}× "
-                  f"the channel call alone)")
+                  f"the channel call alone){extra}")
         report_flatness(results)
     goal = 100.0
     print(f"  goal ≥{goal:.0f} invoices/s: {'met' if best >= goal else 'NOT met'} (best {best:.1f})")
+    pairs = None
+    if args.pairs:
+        print(f"  the stream against the batch path, {args.pairs} alternating rounds of {args.pair_size}:")
+        pairs = measure_pairs(args.pairs, args.pair_size, probe)
+    stream_met = report_stream_goal(by_path["stream"], by_path["batch"], base, pairs)
 
     if args.processes:
         try:
@@ -313,11 +471,12 @@ def main() -> int:
             subprocess.run([sys.executable, __file__, "--pg-child", f"--processes={args.processes}",
                             f"--pg-size={args.pg_size}"], env=dict(os.environ, DATABASE_URL=pg_url), check=True)
 
+    missed = 0 if stream_met else 3
     if args.no_soak:
-        return 0
+        return missed
     if not redis_answers(args.broker):
         print(f"  soak skipped: no broker at {args.broker.rsplit('@', 1)[-1]}")
-        return 0
+        return missed
     database_url = soak_database_url(connection)
     print(f"== soak: {args.soak} applications, 20% faults, one worker killed "
           f"({database_url.split('://', 1)[0]}, broker {args.broker.rsplit('@', 1)[-1]})")
@@ -329,7 +488,15 @@ def main() -> int:
          "--kill-worker", f"--broker={args.broker}", f"--timeout={max(300, args.soak // 3)}"],
         env=env, cwd=ROOT,
     )
-    return done.returncode
+    if done.returncode:
+        return done.returncode
+    print(f"== soak on the grouped path: {args.soak} single submissions (--singly), 20% faults, one worker killed")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "soak.py"), f"--count={args.soak}", "--fault-rate=0.2",
+         "--kill-worker", "--singly", f"--broker={args.broker}", f"--timeout={max(300, args.soak // 3)}"],
+        env=env, cwd=ROOT,
+    )
+    return done.returncode or missed
 
 
 def soak_database_url(connection) -> str:  # noqa: ANN001

@@ -4,7 +4,8 @@ Creates ``--count`` approved applications for a soak entity, switches on the san
 before and after processing, duplicate replies, and one window where the bureau session drops), starts real Celery
 workers (``celery -A invoicing worker -P prefork``) on ``--broker``, submits the applications one by one
 (``application_submit_issue``) and, half of them unless ``--no-batches``, in bulk (``applications_submit_issue``:
-batch tasks), SIGKILLs one worker (its whole process group) mid-run and starts a replacement, polls
+batch tasks), or with ``--singly`` every one on the grouped path (``application_request_issue``: drain tasks),
+SIGKILLs one worker (its whole process group) mid-run and starts a replacement, polls
 until everything is issued or ``--timeout``, then checks:
 
 * exactly one Invoice per application, every application 已开票;
@@ -82,7 +83,12 @@ from invoicing.channels.nuonuo_protocol import CALLBACK_ANSWER
 from invoicing.models import ChannelCall, TaxCategory, Taxpayer
 from issuing.applications.models import ApplicationLine, ApplicationStatus, InvoiceApplication
 from issuing.platform.models import Invoice
-from issuing.platform.services import application_submit_issue, applications_submit_issue, issue_poll_pending
+from issuing.platform.services import (
+    application_request_issue,
+    application_submit_issue,
+    applications_submit_issue,
+    issue_poll_pending,
+)
 from sandbox import faults as sandbox_faults
 from sandbox import services as sandbox_services
 from sandbox.models import IssueState, SandboxAccount
@@ -516,7 +522,7 @@ class ErrorRecords(logging.Handler):
 # --- the workers -------------------------------------------------------------------------------------------------
 
 
-def worker_env(broker: str, *, database_url: str | None = None) -> dict[str, str]:
+def worker_env(broker: str, *, database_url: str | None = None, queue: str = "") -> dict[str, str]:
     """The environment of a worker: the production settings module, the same database, the soak's broker."""
     env = dict(os.environ)
     env["DJANGO_SETTINGS_MODULE"] = "invoicing.settings"
@@ -530,6 +536,8 @@ def worker_env(broker: str, *, database_url: str | None = None) -> dict[str, str
     env.setdefault("ISSUING_RETRY_BASE_SECONDS", "1")
     env.setdefault("ISSUING_RETRY_MAX_SECONDS", "8")
     env["ISSUING_QUEUE_FILES"] = "0"  # the soak measures issuing, not rendering
+    if queue:  # what the tasks send (a drain's next, a batch's retries) comes back to this run's workers
+        env["CELERY_TASK_DEFAULT_QUEUE"] = queue
     env["PGAPPNAME"] = "fapiao-soak-worker"  # named in pg_stat_activity (and in the test database's teardown check)
     env.setdefault("TAX_CHANNEL_TRANSPORT", getattr(settings, "TAX_CHANNEL_TRANSPORT", "inprocess"))
     if database_url:
@@ -664,6 +672,7 @@ def run_soak(
     submitters: int = 0,
     provider: str = "sandbox",
     no_callbacks: bool = False,
+    singly: bool = False,
 ) -> dict[str, Any]:
     """One soak run on this process's database (the test database under pytest); returns its figures, with ``ok``
     False when a check failed. The options are the command line's (``--help``)."""
@@ -673,7 +682,7 @@ def run_soak(
             return _run_soak(platform, count=count, fault_rate=fault_rate, kill_worker=kill_worker, broker=broker,
                              workers=workers, concurrency=concurrency, timeout=timeout, seed=seed,
                              session_drop_seconds=session_drop_seconds, database_url=database_url,
-                             no_batches=no_batches, submitters=submitters)
+                             no_batches=no_batches, submitters=submitters, singly=singly)
     finally:
         platform.stop()
 
@@ -693,6 +702,7 @@ def _run_soak(  # noqa: C901 - one linear script
     database_url: str,
     no_batches: bool,
     submitters: int,
+    singly: bool,
 ) -> dict[str, Any]:
     rate = fault_rate
     broker = broker or os.environ.get("CELERY_BROKER_URL_TEST_REDIS") or "redis://127.0.0.1:6379/3"
@@ -712,7 +722,7 @@ def _run_soak(  # noqa: C901 - one linear script
     platform.prepare_faults(per_kind, seed)
     ids = make_approved_applications(taxpayer, count)
     last_call_id = ChannelCall.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    env = worker_env(broker, database_url=database_url) | platform.worker_env()
+    env = worker_env(broker, database_url=database_url, queue=queue) | platform.worker_env()
     courier = CallbackCourier(platform.fake) if isinstance(platform, NuonuoPlatform) and platform.callbacks else None
     callbacks: dict[str, int] = {}
     poller = PollerThread(taxpayer.pk) if isinstance(platform, NuonuoPlatform) else None
@@ -770,7 +780,10 @@ def _run_soak(  # noqa: C901 - one linear script
                             in_batches.extend(a.pk for a in apps[k:k + 25])
                         return
                     for app in apps:
-                        application_submit_issue(application=app, actor=None)
+                        if singly:  # as the auto-trigger and the API: the grouped path, drain tasks on the workers
+                            application_request_issue(application=app, actor=None)
+                        else:
+                            application_submit_issue(application=app, actor=None)
                 finally:
                     if submitters > 1:
                         connection.close()  # this thread's own connection
@@ -779,7 +792,7 @@ def _run_soak(  # noqa: C901 - one linear script
             if submitters > 1:
                 with ThreadPoolExecutor(submitters) as pool:
                     futures = [pool.submit(submit_many, apps[k::submitters],
-                                           not no_batches and k % 2 == 1) for k in range(submitters)]
+                                           not (no_batches or singly) and k % 2 == 1) for k in range(submitters)]
                     while not all(f.done() for f in futures):
                         tick()
                         time.sleep(0.5)
@@ -787,7 +800,7 @@ def _run_soak(  # noqa: C901 - one linear script
                         f.result()
             else:
                 for k in range(0, len(apps), 20):
-                    submit_many(apps[k:k + 20], not no_batches and (k // 20) % 2 == 1)
+                    submit_many(apps[k:k + 20], not (no_batches or singly) and (k // 20) % 2 == 1)
                     tick()
             submitted_at = time.monotonic()
             last_poll = time.monotonic()
@@ -851,6 +864,7 @@ def _run_soak(  # noqa: C901 - one linear script
         "submit_seconds": round(submitted_at - started, 2),
         "submitters": submitters,
         "submitted_in_batches": len(in_batches),
+        "submitted_singly_grouped": count if singly else 0,
         "session_window": state.get("session_window"),
         "poll_rounds": poll_rounds,
         "requeued_by_poller": requeued,
@@ -906,6 +920,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default="", help="for the workers (default: this connection)")
     parser.add_argument("--no-batches", action="store_true",
                         help="submit every application one by one (default: every other submitter in bulk)")
+    parser.add_argument("--singly", action="store_true",
+                        help="submit every application singly on the grouped path (application_request_issue, drain "
+                             "tasks), as the auto-trigger and the API do")
     parser.add_argument("--submitters", type=int, default=0,
                         help="threads submitting applications (default 4 on PostgreSQL, 1 on SQLite)")
     parser.add_argument("--provider", choices=PROVIDERS, default="sandbox",

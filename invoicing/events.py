@@ -49,6 +49,7 @@ ACTION_LABELS = {
     "issued": pgettext_lazy("event", "已开票"),
     "issue_failed": pgettext_lazy("event", "开票失败"),
     "issue_needs_attention": pgettext_lazy("event", "开票结果待确认"),
+    "issue_request_refused": pgettext_lazy("event", "排队开票未通过"),
     "issue_retried": pgettext_lazy("event", "重试开票"),
     "issue_reissued_new_serial": pgettext_lazy("event", "换流水号重开"),
     "reconcile_flagged": pgettext_lazy("event", "对账发现问题"),

@@ -101,6 +101,13 @@ class InvoiceApplication(ConcurrentTransitionMixin, BuyerFieldsMixin, models.Mod
     needs_attention = models.BooleanField(_("需人工处理"), default=False)
     last_error = models.TextField(_("最近错误"), blank=True)
     issued_at = models.DateTimeField(_("开票时间"), null=True, blank=True)
+    # A single submission waiting for the grouped path (issuing.platform.services.application_request_issue): the
+    # next drain takes it with others into one batch and starts issuing on the requester's behalf.
+    issue_requested_at = models.DateTimeField(_("排队开票时间"), null=True, blank=True, editable=False)
+    issue_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+", editable=False,
+        verbose_name=_("排队开票人"),
+    )
     split_from = models.ForeignKey(
         "self", models.SET_NULL, null=True, blank=True, related_name="split_parts", verbose_name=_("拆分自")
     )
@@ -136,6 +143,8 @@ class InvoiceApplication(ConcurrentTransitionMixin, BuyerFieldsMixin, models.Mod
             models.Index(fields=["taxpayer", "status", "created_at"], name="application_entity_status"),
             models.Index(fields=["status", "created_at"], name="application_status_created"),
             models.Index(fields=["buyer_tax_id"], name="application_buyer_tax_id"),
+            models.Index(fields=["issue_requested_at", "id"], name="application_issue_requested",
+                         condition=Q(issue_requested_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -194,6 +203,8 @@ class InvoiceApplication(ConcurrentTransitionMixin, BuyerFieldsMixin, models.Mod
             self.issue_serial = serial
         self.issue_attempts += 1
         self.fail_reason = ""
+        self.issue_requested_at = None
+        self.issue_requested_by = None
 
     @transition(field=status, source=S.ISSUING, target=S.ISSUED)
     def mark_issued(self, *, at) -> None:

@@ -848,6 +848,33 @@ def application_mark_issuing(
         )
 
 
+def application_request_issuing(*, application: InvoiceApplication, actor: Actor) -> bool:
+    """A single submission of a 待开票 application for the grouped path: it waits (``issue_requested_at``) for
+    the next drain, which starts it with others in one batch (``applications_mark_issuing(on_behalf=True)``: the
+    state and compliance checked again, the serial, the ``start_issuing`` event naming ``actor``).
+
+    Cheap on purpose, as it runs once per paid order: the permission, then one conditional UPDATE (the row's lock
+    and the state check in one statement), no event of its own. Returns True when this call made the request (the
+    caller arms a drain on commit); False, changing nothing, when it was waiting already or the application is
+    开票中 or 已开票 (a double click, an API retry). Any other state is refused as ``application_mark_issuing``
+    refuses it.
+    """
+    authorize(actor, application.taxpayer_id, P_ISSUE)
+    now = timezone.now()
+    made = InvoiceApplication.objects.filter(  # one statement: atomic on its own, in the caller's transaction if any
+        pk=application.pk, status=S.APPROVED, issue_requested_at__isnull=True
+    ).update(issue_requested_at=now, issue_requested_by=actor_user(actor), needs_attention=False, last_error="",
+             updated_at=now)
+    if made:
+        return True
+    app = InvoiceApplication.objects.filter(pk=application.pk).first()
+    if app is None:
+        raise ValidationError(gettext("%(model)s不存在或已被删除") % {"model": InvoiceApplication._meta.verbose_name})
+    if app.status not in (S.APPROVED, S.ISSUING, S.ISSUED):
+        application_ensure_can(app, "start_issuing")
+    return False
+
+
 @dataclass
 class BatchMarked:
     """What ``applications_mark_issuing`` did: the applications now 开票中, and why the others were left."""
@@ -858,15 +885,18 @@ class BatchMarked:
 
 
 ISSUING_FIELDS = ("status", "issue_serial", "issue_attempts", "fail_reason", "needs_attention", "last_error",
-                  "updated_at")
+                  "issue_requested_at", "issue_requested_by", "updated_at")
 
 
-def applications_mark_issuing(*, applications: Sequence[InvoiceApplication], actor: Actor) -> BatchMarked:
+def applications_mark_issuing(*, applications: Sequence[InvoiceApplication], actor: Actor,
+                              on_behalf: bool = False) -> BatchMarked:
     """待开票 → 开票中 for many applications in the caller's transaction: what ``application_mark_issuing`` does
     for one (permission, state, compliance checked again, a stable serial, one event each), in a few statements.
 
     The caller holds the rows' locks (taken in primary-key order, with ``taxpayer`` selected) and queues the calls
     on commit. An application that may not start is left unchanged and reported, the others go on.
+    ``on_behalf``: the grouped path of single submissions (``actor`` is the system): each event names the one who
+    asked (``issue_requested_by``, checked when they asked) and says how long the request waited.
     """
     result = BatchMarked()
     allowed: dict[int, PermissionDenied | None] = {}
@@ -896,11 +926,17 @@ def applications_mark_issuing(*, applications: Sequence[InvoiceApplication], act
             result.refused[app.number] = failures
             continue
         before = app.status
+        data: dict[str, Any] = {"batch": True}
+        by: Actor = actor
+        if on_behalf:
+            by = app.issue_requested_by
+            if app.issue_requested_at is not None:
+                data["waited_ms"] = max(0, int((now - app.issue_requested_at).total_seconds() * 1000))
         app.start_issuing(serial=app.issue_serial or app.number)
         app.updated_at = now
         result.marked.append(app)
-        events.append({"obj": app, "action": "start_issuing", "actor": actor, "from_state": before,
-                       "to_state": app.status, "data": {"attempt": app.issue_attempts, "batch": True}})
+        events.append({"obj": app, "action": "start_issuing", "actor": by, "from_state": before,
+                       "to_state": app.status, "data": {"attempt": app.issue_attempts, **data}})
     if result.marked:
         InvoiceApplication.objects.bulk_update(result.marked, ISSUING_FIELDS)
         events_record_many(events)

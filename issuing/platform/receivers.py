@@ -18,10 +18,11 @@ def on_auto_application_approved(
     sender: type[InvoiceApplication], *, application: InvoiceApplication, policy: IssuingPolicy, actor: Actor = None,
     **kwargs: Any,
 ) -> None:
-    """自动审核通过后直接开票: with the entity's ``auto_issue`` an automatic application approved by the rule goes to
-    开票中 in the same transaction; the channel call is queued on commit (``application_submit_issue``)."""
+    """自动审核通过后直接开票: with the entity's ``auto_issue`` an automatic application approved by the rule is
+    requested for issuing in the same transaction (``application_request_issue``, the grouped path: one per paid
+    order, issued in batches by the drain armed on commit)."""
     if policy.auto_issue:
-        platform_services.application_submit_issue(application=application, actor=actor)
+        platform_services.application_request_issue(application=application, actor=actor)
 
 
 def on_channel_switch(sender: type[Taxpayer], *, taxpayer: Taxpayer, **kwargs: Any) -> list[str]:

@@ -15,12 +15,17 @@ The rules (issue #4, domain.md §16.3):
 * In bulk (``applications_submit_issue`` → ``issue_batch_task`` → ``issue_batch``): the same rules, with the local
   bookkeeping done per batch: many serials committed in one transaction, one call per application, the issued
   results recorded a chunk at a time (``invoices_record_issued``). Unavailable ones go on alone with backoff.
+* Singly (``application_request_issue``: the auto-trigger on payment, the API) the same batch path: the request is
+  committed, a drain (``issue_drain_task`` → ``issue_drain_claim`` + ``issue_batch``) takes up to a batch of waiting
+  applications within ``ISSUING_GROUP_MAX_WAIT``, starts them in one transaction (serials committed before any
+  call) and issues them. Claims are row locks (SKIP LOCKED): two drains never start the same application.
 * ``issue_poll_pending`` (periodic) queries every 开票中 application that has been quiet for a while: pending ones
-  stay, issued ones are recorded, ones the platform never saw are queued again with the same serial.
+  stay, issued ones are recorded, ones the platform never saw are queued again with the same serial; and it arms a
+  drain for requests left waiting.
 
 Settings (read from ``django.conf.settings`` or the environment, in that order): ``ISSUING_MAX_ATTEMPTS`` (8),
 ``ISSUING_RETRY_BASE_SECONDS`` (2), ``ISSUING_RETRY_MAX_SECONDS`` (300), ``ISSUING_POLL_AGE_SECONDS`` (30),
-``ISSUING_BATCH_SIZE`` (100), ``ISSUING_QUEUE_FILES`` (1: queue the new invoice's files with
+``ISSUING_BATCH_SIZE`` (100), ``ISSUING_GROUP_MAX_WAIT`` (1 second, a float), ``ISSUING_QUEUE_FILES`` (1: queue the new invoice's files with
 the listeners of ``issuing.platform.signals.invoice_recorded``: the delivery app).
 """
 
@@ -35,13 +40,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from invoicing.actors import Actor, actor_label
+from invoicing.celery import app as celery_app
 from invoicing.channels import get_channel
 from invoicing.channels.base import (
     ChannelDuplicate,
@@ -56,7 +63,12 @@ from invoicing.events import event_record, events_record_many
 from issuing.applications.models import ApplicationLine, ApplicationStatus, InvoiceApplication
 from issuing.applications.quota import quota_consume, quota_consume_many
 from issuing.applications.selectors import lines_by_application
-from issuing.applications.services import application_approve, application_mark_issuing, applications_mark_issuing
+from issuing.applications.services import (
+    application_approve,
+    application_mark_issuing,
+    application_request_issuing,
+    applications_mark_issuing,
+)
 from issuing.platform.invoices import invoice_create_from_application, invoices_create_from_applications
 from issuing.platform.models import Invoice
 from issuing.platform.signals import invoice_recorded
@@ -77,6 +89,20 @@ def _setting(name: str, default: int) -> int:
     if value is None or value == "":
         return default
     return int(value)
+
+
+def _setting_seconds(name: str, default: float) -> float:
+    value = getattr(settings, name, None)
+    if value is None:
+        value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return float(value)
+
+
+def group_max_wait() -> float:
+    """``ISSUING_GROUP_MAX_WAIT``: the longest a single submission waits for others to share its batch (s)."""
+    return max(0.0, _setting_seconds("ISSUING_GROUP_MAX_WAIT", 1.0))
 
 
 def max_attempts() -> int:
@@ -190,6 +216,124 @@ def applications_submit_issue(*, applications: Iterable[InvoiceApplication | int
             applications_issue_queue(marked[k:k + size])
     result.already = already
     return result
+
+
+# --- single submissions, issued in groups ----------------------------------------------------------------------
+#
+# A stream of single submissions (the auto-trigger on payment, the API) takes the batch path: each one only marks its
+# application as waiting (``application_request_issue``) and arms a drain; the drain (``issuing.issue_drain``) claims
+# up to ``ISSUING_BATCH_SIZE`` waiting applications, starts them together (serials and events committed in one
+# transaction before any call) and runs ``issue_batch`` on them. The claim is a row lock (FOR UPDATE SKIP LOCKED on
+# PostgreSQL): two drains never start the same application, whatever the timing; and were one to issue the same
+# application twice, the exactly-once rules of ``issue_batch`` (serial, duplicate → query, idempotent recording)
+# would still hold. Timing only decides how many share a batch: the first request arms a drain to run after
+# ``ISSUING_GROUP_MAX_WAIT`` (a cache key keeps the others from arming more), a drain that took a full batch arms
+# the next one at once, and the poller arms one for any request left waiting (a lost message, a killed worker).
+
+DRAIN_ARMED_KEY = "issuing:drain-armed"
+REFUSED_ACTION = "issue_request_refused"
+
+
+def application_request_issue(*, application: InvoiceApplication, actor: Actor = None) -> bool:
+    """发起开票 for one application through the grouped path (``issuing.applications.services
+    .application_request_issuing``): it waits at most ``ISSUING_GROUP_MAX_WAIT`` for the drain that starts it with
+    the others waiting. Returns True when this call made the request (a drain is armed on commit), False when it
+    was made already or the application is 开票中 / 已开票 (idempotent).
+
+    In the caller's transaction when there is one (the payment's: the drain is armed when it commits); alone, the
+    request is one autocommitted statement and the drain is armed right after it."""
+    made = application_request_issuing(application=application, actor=actor)
+    if made:
+        transaction.on_commit(issue_drain_arm)
+    return made
+
+
+def issue_drain_arm(*, now: bool = False) -> None:
+    """Make sure a drain runs soon: after ``ISSUING_GROUP_MAX_WAIT`` unless one is armed already (the cache key
+    lives as long as the wait), or at once (``now``: more is waiting than a batch holds; eager tasks; no wait).
+    A broker that does not answer is logged, not raised: the request is committed and the poller arms a drain."""
+    from issuing.platform.tasks import issue_drain_task  # cycle: tasks import services
+
+    wait = group_max_wait()
+    try:
+        if now or wait <= 0 or tasks_run_eagerly():
+            issue_drain_task.apply_async()
+        elif cache.add(DRAIN_ARMED_KEY, 1, timeout=wait):
+            issue_drain_task.apply_async(countdown=wait)
+    except Exception:  # noqa: BLE001 - the requests are committed; issue_poll_pending arms a drain for them
+        logger.warning("could not arm the issuing drain; the poller will", exc_info=True)
+
+
+def tasks_run_eagerly() -> bool:
+    """Celery runs tasks in the caller (``CELERY_TASK_ALWAYS_EAGER``: tests, a machine without a broker): a countdown
+    would not wait, so a drain is not worth delaying."""
+    return bool(celery_app.conf.get("task_always_eager"))
+
+
+def issue_drain_disarm() -> None:
+    """A drain is starting: the next request arms another one (after the claim it might miss)."""
+    cache.delete(DRAIN_ARMED_KEY)
+
+
+@dataclass
+class DrainClaim:
+    """What ``issue_drain_claim`` took: ``marked`` are 开票中 now (issue them), ``refused`` stay 待开票 with the reason
+    in their audit trail; ``full``: the batch was full, so more may be waiting."""
+
+    marked: list[int] = field(default_factory=list)
+    refused: list[int] = field(default_factory=list)
+    full: bool = False
+
+
+def issue_drain_claim(*, limit: int | None = None) -> DrainClaim:
+    """Take up to ``limit`` (``ISSUING_BATCH_SIZE``) waiting applications, oldest request first, and start them in
+    one transaction (``applications_mark_issuing`` on the requesters' behalf: state and compliance checked again,
+    serials and events committed before any call). Rows another drain holds are skipped (PostgreSQL: FOR UPDATE
+    SKIP LOCKED); on SQLite, which has one writer at a time, the transaction itself is the claim. An application
+    the checks refuse leaves the queue and stays 待开票 with an ``issue_request_refused`` event saying why."""
+    size = limit or issue_batch_size()
+    claim = DrainClaim()
+    with transaction.atomic():
+        waiting = InvoiceApplication.objects.filter(status=S.APPROVED, issue_requested_at__isnull=False)
+        if connection.features.has_select_for_update_skip_locked:
+            waiting = waiting.select_for_update(skip_locked=True, of=("self",))
+        # Oldest request first, not primary-key order: a claim that skips locked rows never waits, so it cannot
+        # take part in a deadlock whatever order it locks in.
+        rows = list(waiting.select_related("taxpayer", "issue_requested_by")
+                    .order_by("issue_requested_at", "id")[:size])
+        claim.full = len(rows) >= size
+        if not rows:
+            return claim
+        requested_by = {app.pk: app.issue_requested_by for app in rows}
+        result = applications_mark_issuing(applications=rows, actor=None, on_behalf=True)
+        claim.marked = sorted(app.pk for app in result.marked)
+        refused = [app for app in rows if app.number in result.refused]
+        if refused:
+            claim.refused = sorted(app.pk for app in refused)
+            InvoiceApplication.objects.filter(pk__in=claim.refused).update(
+                issue_requested_at=None, issue_requested_by=None, updated_at=timezone.now())
+            events_record_many([
+                {"obj": app, "action": REFUSED_ACTION, "actor": requested_by[app.pk], "from_state": app.status,
+                 "to_state": app.status, "reason": "；".join(f.message for f in result.refused[app.number])[:2000],
+                 "data": {"rules": [f.code for f in result.refused[app.number]]}}
+                for app in refused
+            ])
+    return claim
+
+
+def issue_drain(*, limit: int | None = None, channel: Any = None) -> tuple[DrainClaim, BatchReport]:
+    """One drain as the task runs it, in this process: the claim (committed), then ``issue_batch`` on what it
+    started. Never inside a transaction."""
+    claim = issue_drain_claim(limit=limit)
+    report = issue_batch(application_ids=claim.marked, channel=channel) if claim.marked else BatchReport()
+    return claim, report
+
+
+def issue_requests_waiting(*, older_than_seconds: float = 0.0) -> int:
+    """How many single submissions have waited longer than ``older_than_seconds`` for a drain."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return InvoiceApplication.objects.filter(
+        status=S.APPROVED, issue_requested_at__isnull=False, issue_requested_at__lte=cutoff).count()
 
 
 # --- the request ---------------------------------------------------------------------------------------------------
@@ -587,10 +731,15 @@ class PollReport:
     requeued: int = 0
     unavailable: int = 0
     left_for_person: int = 0
+    drains_armed: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "errors"} | {"errors": len(self.errors)}
+
+
+# A single submission still waiting this long after its maximum wait has lost its drain: the poller arms one.
+STRANDED_SECONDS = 5.0
 
 
 def _touch(app: InvoiceApplication) -> None:
@@ -612,6 +761,9 @@ def issue_poll_pending(*, older_than_seconds: int | None = None, limit: int = 10
     if application_id is not None:
         qs = qs.filter(pk=application_id)
     report = PollReport()
+    if application_id is None and issue_requests_waiting(older_than_seconds=group_max_wait() + STRANDED_SECONDS):
+        report.drains_armed += 1  # requests left waiting (a lost message, a killed worker): drain them now
+        issue_drain_arm(now=True)
     channels: dict[int, Any] = {}
     for app in qs.select_related("taxpayer").order_by("updated_at", "id")[:limit]:
         report.checked += 1

@@ -48,11 +48,33 @@ def issue_batch_task(application_ids: list[int]) -> dict:
     take now go on alone as ``issue_application_task`` after their backoff, pending ones get the follow-up checks.
     Redelivered after a killed worker, it finds what was issued by serial (duplicate → query): still one invoice."""
     report = platform_services.issue_batch(application_ids=application_ids)
+    _follow_up(report)
+    return report.as_dict()
+
+
+@shared_task(name="issuing.issue_drain", acks_late=True, ignore_result=True)
+def issue_drain_task() -> dict:
+    """Single submissions waiting for the grouped path (``application_request_issue``): claim up to a batch and
+    start them (``issue_drain_claim``, committed), arm the next drain at once when the batch was full (another
+    worker takes it meanwhile), then issue them as ``issue_batch_task`` does, with the same follow-ups. Killed after
+    the claim, its applications are 开票中 with their serials: the poller finds them, as for a batch task."""
+    platform_services.issue_drain_disarm()
+    claim = platform_services.issue_drain_claim()
+    if claim.full:
+        platform_services.issue_drain_arm(now=True)
+    if not claim.marked:
+        return {"claimed": 0, "refused": len(claim.refused)}
+    report = platform_services.issue_batch(application_ids=claim.marked)
+    _follow_up(report)
+    return report.as_dict() | {"claimed": len(claim.marked), "refused": len(claim.refused)}
+
+
+def _follow_up(report: platform_services.BatchReport) -> None:
+    """Those the platform could not take now go on alone after their backoff; pending ones get the checks."""
     for application_id, attempt in report.retry:
         issue_application_task.apply_async((application_id,), countdown=platform_services.retry_countdown(attempt - 1))
     for application_id in report.pending:
         check_issue_result_task.apply_async((application_id, 1), countdown=FOLLOW_UP_SECONDS)
-    return report.as_dict()
 
 
 FOLLOW_UP_SECONDS = 2

@@ -54,3 +54,36 @@ def test_delivery_through_the_api_and_at_creation(shop, yuntu):
 def test_another_entitys_document_is_a_404(erp, shop):
     doc = shop.post("billing-documents/", document_body("SO-X", "106.00", paid_amount="0")).json()
     assert erp.post(f"billing-documents/{doc['id']}/payment/", {"amount": "1.00"}).status_code == 404
+
+
+def test_payments_with_auto_issue_go_to_the_platform_together(shop, yuntu, monkeypatch, settings,
+                                                              django_capture_on_commit_callbacks):
+    """One application per paid order (自动审核 + 自动开票): each payment only requests issuing; the first arms one
+    drain for ``ISSUING_GROUP_MAX_WAIT``, which starts all three in one batch."""
+    from decimal import Decimal
+
+    from django.core.cache import cache
+
+    from issuing.applications.models import ApplicationStatus
+    from issuing.platform import services as platform_services
+    from issuing.platform import tasks as platform_tasks
+
+    drains = []
+    settings.ISSUING_GROUP_MAX_WAIT = 60  # longer than the three calls take, however slow the machine
+    monkeypatch.setattr(platform_services, "tasks_run_eagerly", lambda: False)  # a real broker
+    monkeypatch.setattr(platform_tasks.issue_drain_task, "apply_async",
+                        lambda *args, countdown=None, **kwargs: drains.append(countdown))
+    cache.delete(platform_services.DRAIN_ARMED_KEY)
+    policy(yuntu, application_trigger=ApplicationTrigger.ON_PAYMENT, auto_approve=True,
+           auto_approve_company_limit=Decimal("5000.00"), auto_issue=True)
+    for n in range(3):
+        doc = shop.post("billing-documents/", document_body(f"SO-G{n}", "106.00", paid_amount="0")).json()
+        with django_capture_on_commit_callbacks(execute=True):
+            response = shop.post(f"billing-documents/{doc['id']}/payment/", {"amount": "106.00"}, key=f"pay-g{n}")
+        assert response.status_code == 200, response.content
+
+    apps = list(InvoiceApplication.objects.order_by("id"))
+    assert [a.status for a in apps] == [ApplicationStatus.APPROVED] * 3
+    assert all(a.issue_requested_at for a in apps) and drains == [60.0]
+    assert platform_services.issue_drain_claim().marked == [a.pk for a in apps]
+    assert set(InvoiceApplication.objects.values_list("status", flat=True)) == {ApplicationStatus.ISSUING}

@@ -82,15 +82,25 @@ class TestOnPayment:
 
     def test_with_auto_issue_it_goes_straight_to_issuing_after_commit(self, yuntu, django_capture_on_commit_callbacks,
                                                                       monkeypatch):
-        queued = []
-        monkeypatch.setattr("issuing.platform.tasks.issue_application_task.delay", lambda pk: queued.append(pk))
+        """One application per paid order, on the grouped path: requested in the payment's transaction, a drain
+        armed on commit, and the drain starts it (开票中, its serial) on the way to the platform."""
+        from issuing.platform import services as platform_services
+
+        drains = []
+        monkeypatch.setattr("issuing.platform.tasks.issue_drain_task.apply_async",
+                            lambda *args, countdown=None, **kwargs: drains.append(countdown))
         policy(yuntu, application_trigger=ApplicationTrigger.ON_PAYMENT, auto_approve=True,
                auto_approve_company_limit=Decimal("5000.00"), auto_issue=True)
         doc = unpaid(yuntu)
         with django_capture_on_commit_callbacks(execute=True):
             billing_services.billing_document_record_payment(document=doc, actor=None, amount="1060.00")
         app = InvoiceApplication.objects.get()
-        assert app.status == S.ISSUING and queued == [app.pk]
+        assert app.status == S.APPROVED and app.issue_requested_at is not None and len(drains) == 1
+
+        claim = platform_services.issue_drain_claim()
+        app = InvoiceApplication.objects.get()
+        assert claim.marked == [app.pk]
+        assert app.status == S.ISSUING and app.issue_serial == app.number and app.issue_requested_at is None
 
     def test_above_the_auto_approval_limit_auto_issue_does_not_skip_review(self, yuntu):
         policy(yuntu, application_trigger=ApplicationTrigger.ON_PAYMENT, auto_approve=True,

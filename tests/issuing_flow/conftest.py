@@ -68,13 +68,20 @@ def queued_tasks(monkeypatch):
 
     The code under test queues them with ``transaction.on_commit``: in a test inside a transaction they are handed
     over when ``django_capture_on_commit_callbacks(execute=True)`` runs the callbacks, in a transactional test at
-    the commit. ``.issue``: the application id of each one-by-one task; ``.batches``: the ids of each batch task.
+    the commit. ``.issue``: the application id of each one-by-one task; ``.batches``: the ids of each batch task;
+    ``.drains``: the countdown of each drain armed for single submissions (None: at once, as with eager tasks).
     """
-    from issuing.platform.tasks import issue_application_task, issue_batch_task
+    from django.core.cache import cache
 
-    queued = types.SimpleNamespace(issue=[], batches=[])
+    from issuing.platform import services as platform_services
+    from issuing.platform.tasks import issue_application_task, issue_batch_task, issue_drain_task
+
+    queued = types.SimpleNamespace(issue=[], batches=[], drains=[])
     monkeypatch.setattr(issue_application_task, "delay", queued.issue.append)
     monkeypatch.setattr(issue_batch_task, "delay", queued.batches.append)
+    monkeypatch.setattr(issue_drain_task, "apply_async",
+                        lambda args=None, kwargs=None, countdown=None, **options: queued.drains.append(countdown))
+    cache.delete(platform_services.DRAIN_ARMED_KEY)
     return queued
 
 

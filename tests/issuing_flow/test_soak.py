@@ -90,3 +90,26 @@ def test_the_soak_on_nuonuo_with_callbacks_gives_exactly_one_invoice_each(capsys
     assert callbacks["sent_by_platform"] == 200 and callbacks["repeated"] > 0
     assert callbacks.get("refused", 0) == 0 and callbacks.get("given_up", 0) == 0
     assert callbacks["answered_0000"] == callbacks["sent_by_platform"] + callbacks["repeated"]
+def test_500_single_submissions_on_the_grouped_path_with_faults_and_a_killed_worker_give_one_invoice_each(capsys):
+    """The same soak with every application submitted singly (``--singly``: ``application_request_issue``, drain
+    tasks on the workers), as the auto-trigger and the API submit them."""
+    if not _redis_answers():
+        pytest.fail(f"the soak needs a Redis broker at {BROKER}")
+    figures = json.loads(json.dumps(
+        run_soak(count=500, fault_rate=0.2, kill_worker=True, broker=BROKER, timeout=240, singly=True),
+        ensure_ascii=False, default=str,
+    ))
+    with capsys.disabled():
+        print("\nsoak figures (singly, grouped):", json.dumps(figures, ensure_ascii=False))
+
+    assert figures["log_problems"] == [] and figures["log_problem_count"] == 0, figures["log_problems"]
+    assert figures["ok"], figures
+    assert figures["submitted_singly_grouped"] == 500 and figures["submitted_in_batches"] == 0
+    assert figures["statuses"] == {"issued": 500}
+    assert figures["apps_with_one_invoice"] == 500 and figures["apps_with_several"] == 0
+    assert figures["numbers_unique"] and figures["numbers_20_digits"]
+    assert figures["local_equals_ledger"]
+    assert figures["fault_share"] >= 0.2
+    assert all(figures["faults_drawn"][kind] > 0 for kind in ("error", "timeout_before", "timeout_after", "duplicate"))
+    assert figures["worker_killed"] and figures["worker_replaced"]
+    assert figures["killed_at"]["issued"] < 500
