@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -20,7 +20,8 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
+from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
@@ -28,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 
 from invoicing.actors import actor_label_words
 from invoicing.admin import (
+    AdminRequest,
     CappedCountPaginator,
     EntityScopedAdminMixin,
     EventsReadonlyMixin,
@@ -117,7 +119,7 @@ def _controls(obj: ReceivedInvoice) -> InvoiceCheck | None:
 # the pool's audit trail names the rule outcomes and verification results it records
 state_labels_register(ReceivedInvoice, [*RulesOutcome.choices, *VerifyOutcome.choices])
 
-OUTCOME_CLASS = {RulesOutcome.BLOCK: "fapiao-bad", RulesOutcome.WARN: "fapiao-warn",
+OUTCOME_CLASS: dict[str, str] = {RulesOutcome.BLOCK: "fapiao-bad", RulesOutcome.WARN: "fapiao-warn",
                  RulesOutcome.OVERRIDDEN: "fapiao-warn", RulesOutcome.PASS: "fapiao-ok"}
 
 
@@ -225,14 +227,14 @@ class PoolControlsAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
     # actions
 
     @admin.action(description=_("查验所选发票（沿用有效结果）"))
-    def verify_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+    def verify_selected(self, request: AdminRequest, queryset: QuerySet[Any]) -> None:
         self._verify(request, queryset, force=False)
 
     @admin.action(description=_("重新查验所选发票"))
-    def reverify_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+    def reverify_selected(self, request: AdminRequest, queryset: QuerySet[Any]) -> None:
         self._verify(request, queryset, force=True)
 
-    def _verify(self, request: HttpRequest, queryset: QuerySet[Any], *, force: bool) -> None:
+    def _verify(self, request: AdminRequest, queryset: QuerySet[Any], *, force: bool) -> None:
         by_entity: dict[int, list[int]] = defaultdict(list)
         for pk, taxpayer_id in queryset.values_list("pk", "taxpayer_id"):
             by_entity[taxpayer_id].append(pk)
@@ -256,7 +258,7 @@ class PoolControlsAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
                                                  "已提交 %(n)d 张发票批量查验，进度见“批量查验”", n) % {"n": n})
 
     @admin.action(description=_("重新运行收票规则"))
-    def rerun_rules(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+    def rerun_rules(self, request: AdminRequest, queryset: QuerySet[Any]) -> None:
         by_entity: dict[int, list[int]] = defaultdict(list)
         for pk, taxpayer_id in queryset.values_list("pk", "taxpayer_id"):
             by_entity[taxpayer_id].append(pk)
@@ -278,7 +280,7 @@ class PoolControlsAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     # pages
 
-    def get_urls(self) -> Any:
+    def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [path("<int:pk>/verify/", view(self.verify_view), name="receiving_receivedinvoice_verify"),
                 path("<int:pk>/override/", view(self.override_view), name="receiving_receivedinvoice_override"),
@@ -289,7 +291,7 @@ class PoolControlsAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
         extra_context = extra_context or {}
         if request.user.has_perm(verification.P_VERIFY):
             extra_context["verify_url"] = reverse("admin:receiving_receivedinvoice_verify", args=[object_id])
-        check = InvoiceCheck.objects.filter(invoice_id=object_id).only("rules_outcome").first() \
+        check = InvoiceCheck.objects.filter(invoice_id=int(object_id)).only("rules_outcome").first() \
             if str(object_id).isdigit() else None
         if request.user.has_perm(rules.P_OVERRIDE) and check is not None and check.rules_outcome == RulesOutcome.BLOCK:
             extra_context["override_url"] = reverse("admin:receiving_receivedinvoice_override", args=[object_id])
@@ -301,7 +303,7 @@ class PoolControlsAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
                    "original": record, "form": form, "intro": intro, "submit": submit, "table": table}
         return TemplateResponse(request, "admin/receiving/receivedinvoice/control_form.html", context)
 
-    def verify_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def verify_view(self, request: AdminRequest, pk: int) -> HttpResponse:
         record = get_object_or_404(self.get_queryset(request), pk=pk)
         if not request.user.has_perm(verification.P_VERIFY):
             raise PermissionDenied
@@ -327,7 +329,7 @@ class PoolControlsAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
                               "n": verification.per_invoice_daily()},
                           form=form, submit=gettext("查验"), table=self.verification_table(record))
 
-    def override_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def override_view(self, request: AdminRequest, pk: int) -> HttpResponse:
         record = get_object_or_404(self.get_queryset(request), pk=pk)
         if not request.user.has_perm(rules.P_OVERRIDE):
             raise PermissionDenied
@@ -356,9 +358,9 @@ class OverrideForm(forms.Form):
     rule = forms.ChoiceField(label=capfirst(_("规则")))
     reason = forms.CharField(label=capfirst(_("放行原因")), max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
 
-    def __init__(self, *args: Any, rule_choices: list[tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, rule_choices: list[tuple[str, str | Promise]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["rule"].choices = rule_choices
+        cast(forms.ChoiceField, self.fields["rule"]).choices = rule_choices  # the ChoiceField declared above
 
 
 # --- rules ---------------------------------------------------------------------------------------------------------
@@ -425,8 +427,9 @@ class ReceivingRuleAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
         return False  # a rule is turned off, never deleted: its results keep naming its version
 
     def save_model(self, request: HttpRequest, obj: ReceivingRule, form: Any, change: bool) -> None:
+        user = cast(AdminRequest, request).user  # the add and change pages are served behind admin_view
         saved = rules.receiving_rule_save(taxpayer=obj.taxpayer, code=obj.code, severity=obj.severity,
-                                          params=form.cleaned_data.get("params") or {}, actor=request.user)
+                                          params=form.cleaned_data.get("params") or {}, actor=user)
         obj.pk, obj.version = saved.pk, saved.version
 
 
@@ -476,6 +479,7 @@ class SellerAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin)
         return False  # taken off the blacklist, never deleted: the events keep why it was on
 
     def save_model(self, request: HttpRequest, obj: Seller, form: Any, change: bool) -> None:
+        user = cast(AdminRequest, request).user  # the add and change pages are served behind admin_view
         before = Seller.objects.filter(pk=obj.pk).first() if obj.pk else None
         data = form.cleaned_data
         taxpayer = obj.taxpayer
@@ -483,15 +487,15 @@ class SellerAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin)
         if data["blacklisted"] and (before is None or not before.blacklisted or before.reason != data["reason"]
                                     or before.name != data["name"]):
             saved = sellers.seller_blacklist_add(taxpayer=taxpayer, tax_id=obj.tax_id, name=data["name"],
-                                                 reason=data["reason"], actor=request.user)
+                                                 reason=data["reason"], actor=user)
         elif not data["blacklisted"] and before is not None and before.blacklisted:
-            saved = sellers.seller_blacklist_remove(seller=before, reason=data.get("reason") or "", actor=request.user)
+            saved = sellers.seller_blacklist_remove(seller=before, reason=data.get("reason") or "", actor=user)
         if data["status"] != (before.status if before else "") or saved is None:
             saved = sellers.seller_status_set(taxpayer=taxpayer, tax_id=obj.tax_id, status=data["status"],
-                                              name=data["name"], actor=request.user)
+                                              name=data["name"], actor=user)
         obj.pk = saved.pk if saved is not None else obj.pk
 
-    def get_urls(self) -> Any:
+    def get_urls(self) -> list[URLPattern]:
         return [path("import/", self.admin_site.admin_view(self.import_view), name="receiving_seller_import"),
                 *super().get_urls()]
 
@@ -501,7 +505,7 @@ class SellerAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin)
             extra_context["import_url"] = reverse("admin:receiving_seller_import")
         return super().changelist_view(request, extra_context)
 
-    def import_view(self, request: HttpRequest) -> HttpResponse:
+    def import_view(self, request: AdminRequest) -> HttpResponse:
         if not request.user.has_perm(sellers.P_SELLERS):
             raise PermissionDenied
         form = ImportForm(request.POST or None, request.FILES or None, user=request.user)

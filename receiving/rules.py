@@ -25,7 +25,7 @@ import operator
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -301,7 +301,7 @@ def _failure(rule: ActiveRule, message: str, severity: str | None = None, **extr
             **extra}
 
 
-def _neighbour_key(row: dict[str, Any]) -> tuple[tuple[str, str, int], int] | None:
+def _neighbour_key(row: Mapping[str, Any]) -> tuple[tuple[str, str, int], int] | None:
     number = row["number"]
     if not row["seller_tax_id"] or not number.isdigit() or row["kind"] in TICKET_KINDS:
         return None
@@ -450,7 +450,9 @@ def build_context(taxpayer: Taxpayer, rows: list[dict[str, Any]], *, whole_entit
     neighbours: dict[tuple[str, str, int], dict[int, list[date]]] = defaultdict(lambda: defaultdict(list))
     if "consecutive_numbers" in on:
         if whole_entity:
-            source: Iterable[dict[str, Any]] = rows
+            for row in rows:
+                row["_nkey"] = _neighbour_key(row)  # evaluate reads it instead of computing it again
+            source: Iterable[Mapping[str, Any]] = rows
         else:
             wanted: set[str] = set()
             sellers_wanted: set[str] = set()
@@ -460,17 +462,16 @@ def build_context(taxpayer: Taxpayer, rows: list[dict[str, Any]], *, whole_entit
                     width = key[0][2]
                     wanted.update(str(key[1] + d).zfill(width) for d in (-1, 1))
                     sellers_wanted.add(row["seller_tax_id"])
-            source = []
+            fetched: list[Mapping[str, Any]] = []
             for chunk in _chunks(sorted(wanted)):
-                source.extend(ReceivedInvoice.objects.filter(
+                fetched.extend(ReceivedInvoice.objects.filter(
                     taxpayer=taxpayer, number__in=chunk, seller_tax_id__in=sellers_wanted).order_by().values(
                     "seller_tax_id", "code", "number", "kind", "issue_date"))
-        for row in source:
-            key = _neighbour_key(row)
-            if whole_entity:
-                row["_nkey"] = key  # evaluate reads it instead of computing it again
-            if key is not None and row["issue_date"] is not None:
-                neighbours[key[0]][key[1]].append(row["issue_date"])
+            source = fetched
+        for neighbour in source:
+            key = neighbour["_nkey"] if whole_entity else _neighbour_key(neighbour)
+            if key is not None and neighbour["issue_date"] is not None:
+                neighbours[key[0]][key[1]].append(neighbour["issue_date"])
     used: set[tuple[str, str]] = set()
     if "duplicate_use" in on:
         others = (ReceivedInvoice.objects.filter(use_state__in=sorted(USED_STATES)).exclude(taxpayer=taxpayer)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import NotRequired, TypedDict
+
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
@@ -13,8 +15,17 @@ from receiving.control_models import JobStatus, VerificationJob
 RETRY_ACTOR = SystemActor("verification")
 
 
-@shared_task(name="receiving.verification_job")
-def verification_job_task(job_id: int) -> dict:
+class VerificationJobResult(TypedDict):
+    """What the bulk verification job returns (kept by the Celery result backend)."""
+
+    job: int
+    status: str
+    done: NotRequired[int]
+    waiting: NotRequired[int]
+
+
+@shared_task(name="receiving.verification_job")  # type: ignore[untyped-decorator]  # Celery ships no type information
+def verification_job_task(job_id: int) -> VerificationJobResult:
     """Run a bulk verification. What waits (platform unavailable, budget) is picked up by the periodic retry."""
     job = VerificationJob.objects.select_related("taxpayer").get(pk=job_id)
     if job.status == JobStatus.DONE:
@@ -24,6 +35,6 @@ def verification_job_task(job_id: int) -> dict:
     return {"job": job_id, "status": job.status, "done": job.done, "waiting": job.waiting}
 
 
-@shared_task(name="receiving.verification_retry_due")
+@shared_task(name="receiving.verification_retry_due")  # type: ignore[untyped-decorator]  # as above
 def verification_retry_due_task() -> int:
     return verification.verification_retry_due(actor=RETRY_ACTOR)
