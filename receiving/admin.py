@@ -213,7 +213,7 @@ class ReceivedInvoiceAdmin(PoolControlsAdminMixin, BookkeepingAdminMixin, ReadOn
     paginator = CappedCountPaginator
     inlines = (ReceivedInvoiceLineInline, CarrierInline, SourceInline)
     # both mixins' bulk actions (verification and rules; bookkeeping), each behind its own permission
-    actions = (*PoolControlsAdminMixin.actions, *BookkeepingAdminMixin.actions)
+    actions: Sequence[str] = ("verify_selected", "reverify_selected", "rerun_rules", "book_selected", "unbook_selected")
     change_form_template = "admin/receiving/receivedinvoice/change_form.html"
     fieldsets = (
         (None, {"fields": ("taxpayer", "kind", ("code", "number"), ("paper_code", "paper_number"), "issue_date",

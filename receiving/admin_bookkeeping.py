@@ -8,6 +8,7 @@ Mixed into ``receiving.admin.ReceivedInvoiceAdmin``; every write goes through ``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +105,7 @@ def _undone(n: int) -> str:
 class BookkeepingAdminMixin(_Base):
     """入账 on the pool's admin (see the module's docstring)."""
 
-    actions = ["book_selected", "unbook_selected"]
+    actions: Sequence[str] = ("book_selected", "unbook_selected")
 
     def has_book_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(P_BOOK)

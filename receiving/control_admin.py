@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any, cast
 
 from django import forms
@@ -157,7 +158,7 @@ class PoolControlsAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
             actions.pop("reverify_selected", None)
         return actions
 
-    actions = ("verify_selected", "reverify_selected", "rerun_rules")
+    actions: Sequence[str] = ("verify_selected", "reverify_selected", "rerun_rules")
 
     # columns
 
