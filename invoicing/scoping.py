@@ -27,6 +27,11 @@ def allowed_taxpayer_ids(user: MaybeUser) -> set[int] | None:
     if hasattr(user, _CACHE_ATTRIBUTE):
         cached: set[int] | None = getattr(user, _CACHE_ATTRIBUTE)
         return cached
+    if User.entity_scope.is_cached(user):  # the scope row is already loaded: an all-entities scope costs nothing
+        scope: EntityScope | None = user.entity_scope
+        if scope is not None and scope.all_entities:
+            setattr(user, _CACHE_ATTRIBUTE, None)
+            return None
     # One query: the scope's flag with each of its entities (a scope without entities gives one row, id NULL).
     rows = list(EntityScope.objects.filter(user_id=user.pk).values_list("all_entities", "taxpayers__id"))
     result: set[int] | None
