@@ -17,7 +17,6 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from io import BytesIO
 from typing import Any
 
 from django.conf import settings
@@ -25,13 +24,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from invoicing.actors import Actor, actor_user, is_system
 from invoicing.ids import compact_id
 from invoicing.intake.issues import FileRejected, Issue, issue
 from invoicing.intake.readers import Table, column_letter, open_table
+from invoicing.intake.template import help_sheet_add, workbook_bytes
 from invoicing.models import Taxpayer
 from invoicing.scoping import user_may_act_on
 from invoicing.validators import unsafe_char, unsafe_text_message
@@ -128,25 +128,12 @@ def build_template() -> bytes:
             for r in range(2, 502):
                 ws.cell(row=r, column=i).number_format = "@"
             example_ws.cell(row=2, column=i).number_format = "@"
-    help_ws = wb.create_sheet(HELP_SHEET)
-    help_ws.append(["列名", "是否必填", "说明", "示例"])
-    for cell in help_ws[1]:
-        cell.font = Font(bold=True)
-    for col in COLUMNS:
-        help_ws.append([col.header, "必填" if col.required else "选填", col.help, col.example])
-    help_ws.append([])
-    help_ws.append(["规则"])
-    for text in RULES_TEXT:
-        help_ws.append([text])
-    help_ws.column_dimensions["A"].width = 22
-    help_ws.column_dimensions["C"].width = 80
-    help_ws.column_dimensions["D"].width = 26
-    for row in help_ws.iter_rows(min_row=2):
-        for cell in row:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-    out = BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    help_sheet_add(
+        wb, title=HELP_SHEET, header=["列名", "是否必填", "说明", "示例"],
+        rows=([col.header, "必填" if col.required else "选填", col.help, col.example] for col in COLUMNS),
+        rules=RULES_TEXT, widths={"A": 22, "C": 80, "D": 26},
+    )
+    return workbook_bytes(wb)
 
 
 # --- cells ---------------------------------------------------------------------------------------------------------

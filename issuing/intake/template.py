@@ -4,12 +4,11 @@ instructions sheet listing every column and the rules."""
 
 from __future__ import annotations
 
-from io import BytesIO
-
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from invoicing.intake.template import help_sheet_add, workbook_bytes
 from issuing.intake.columns import COLUMNS
 
 DATA_SHEET = "业务单据明细"
@@ -59,23 +58,11 @@ def build_template() -> bytes:
                 for r in range(2, 502):
                     sheet.cell(row=r, column=i).number_format = "@"
 
-    help_ws = wb.create_sheet(HELP_SHEET)
-    help_ws.append(["列名", "级别", "是否必填", "说明", "示例"])
-    for cell in help_ws[1]:
-        cell.font = Font(bold=True)
-    for col in COLUMNS:
-        required = "必填" if col.required_column else ("见说明" if "必填" in col.help else "选填")
-        help_ws.append([col.header, "订单" if col.doc else "明细", required, col.help, col.example])
-    help_ws.append([])
-    help_ws.append(["规则"])
-    for text in RULES_TEXT:
-        help_ws.append([text])
-    help_ws.column_dimensions["A"].width = 22
-    help_ws.column_dimensions["D"].width = 80
-    help_ws.column_dimensions["E"].width = 24
-    for row in help_ws.iter_rows(min_row=2):
-        for cell in row:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-    out = BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    help_sheet_add(
+        wb, title=HELP_SHEET, header=["列名", "级别", "是否必填", "说明", "示例"],
+        rows=([col.header, "订单" if col.doc else "明细",
+               "必填" if col.required_column else ("见说明" if "必填" in col.help else "选填"), col.help, col.example]
+              for col in COLUMNS),
+        rules=RULES_TEXT, widths={"A": 22, "D": 80, "E": 24},
+    )
+    return workbook_bytes(wb)
