@@ -485,14 +485,26 @@ def _record_key(values: InvoiceValues) -> dict[str, str]:
     return {"code": values.code, "number": values.number}
 
 
+def _pool_record_locked(entity: Taxpayer, values: InvoiceValues) -> ReceivedInvoice | None:
+    """The entity's pool record with the key fields of ``values``, locked; None when it is not in the pool."""
+    return ReceivedInvoice.objects.select_for_update().filter(taxpayer=entity, **_record_key(values)).first()
+
+
+def _item_in_pool(collection: Collection, *, record: ReceivedInvoice, name: str, values: InvoiceValues, reason: str,
+                  actor: Actor) -> CollectionItem:
+    """The item for an invoice already in the pool: one more source on the record, nothing overwritten."""
+    _source_add(record, collection, None, actor)
+    return _item_create(collection, name=name, outcome=Outcome.DUPLICATE, rule="in_pool", reason=reason,
+                        detail={"invoice": values.as_json()}, invoice=record)
+
+
 def _file_into_pool(collection: Collection, *, name: str, values: InvoiceValues, source: str, carrier: Carrier,
                     detail: dict[str, Any], actor: Actor) -> CollectionItem:
     """Create or complete the pool record for a read file (inside the batch's transaction)."""
     entity = collection.taxpayer
     parties = parties_check(values, entity)
     detail = {**detail, "invoice": values.as_json()}
-    record = (ReceivedInvoice.objects.select_for_update()
-              .filter(taxpayer=entity, **_record_key(values)).first())
+    record = _pool_record_locked(entity, values)
     if record is None:
         reasons = _reader_reasons(values, carrier) + parties.reasons
         try:
@@ -703,13 +715,10 @@ def collection_add_qr(*, collection: Collection, payload: str, actor: Actor) -> 
     with transaction.atomic():
         locked = Collection.objects.select_for_update().get(pk=collection.pk)
         _open_for_items(locked)
-        record = (ReceivedInvoice.objects.select_for_update()
-                  .filter(taxpayer=entity, **_record_key(values)).first())
+        record = _pool_record_locked(entity, values)
         if record is not None:
-            _source_add(record, locked, None, actor)
-            item = _item_create(locked, name=shown, outcome=Outcome.DUPLICATE, rule="in_pool",
-                                reason=gettext("发票 %(invoice)s 已在发票池") % {"invoice": record},
-                                detail={"invoice": values.as_json()}, invoice=record)
+            item = _item_in_pool(locked, record=record, name=shown, values=values, actor=actor,
+                                 reason=gettext("发票 %(invoice)s 已在发票池") % {"invoice": record})
         else:
             reasons = [{**r, "origin": ORIGIN_NEEDS_FILE if r["code"] == "needs_file" else ORIGIN_READER,
                         "carrier": None} for r in values.reasons]
@@ -880,14 +889,11 @@ def _manual_create(*, taxpayer: Taxpayer, actor: Actor, kind: str, number: str, 
         if locked.taxpayer_id != taxpayer.pk:
             raise ValidationError(gettext("采集批次不属于该主体"))
         _open_for_items(locked)
-        existing = (ReceivedInvoice.objects.select_for_update()
-                    .filter(taxpayer=taxpayer, **_record_key(values)).first())
+        existing = _pool_record_locked(taxpayer, values)
         if existing is not None and duplicate_ok:
-            _source_add(existing, locked, None, actor)
-            item = _item_create(locked, name=gettext("手工录入 %(invoice)s") % {"invoice": existing},
-                                outcome=Outcome.DUPLICATE, rule="in_pool",
-                                reason=gettext("发票 %(invoice)s 已在发票池") % {"invoice": existing},
-                                detail={"invoice": values.as_json()}, invoice=existing)
+            item = _item_in_pool(locked, record=existing, name=gettext("手工录入 %(invoice)s") % {"invoice": existing},
+                                 values=values, actor=actor,
+                                 reason=gettext("发票 %(invoice)s 已在发票池") % {"invoice": existing})
             if own_collection:
                 locked.complete(at=timezone.now())
                 locked.save(update_fields=["status", "finished_at"])
@@ -969,13 +975,10 @@ def collection_add_values(*, collection: Collection, name: str, values: InvoiceV
     with transaction.atomic():
         locked = Collection.objects.select_for_update().get(pk=collection.pk)
         _open_for_items(locked)
-        record = (ReceivedInvoice.objects.select_for_update()
-                  .filter(taxpayer=entity, **_record_key(values)).first())
+        record = _pool_record_locked(entity, values)
         if record is not None:
-            _source_add(record, locked, None, actor)
-            item = _item_create(locked, name=name, outcome=Outcome.DUPLICATE, rule="in_pool",
-                                reason=gettext("发票 %(invoice)s 已在发票池，已记下本次来源") % {"invoice": record},
-                                detail={"invoice": values.as_json()}, invoice=record)
+            item = _item_in_pool(locked, record=record, name=name, values=values, actor=actor,
+                                 reason=gettext("发票 %(invoice)s 已在发票池，已记下本次来源") % {"invoice": record})
         else:
             reasons = [{**r, "carrier": None} for r in parties.reasons]
             record = _record_create(entity, values=values, source=source, reasons=reasons,
