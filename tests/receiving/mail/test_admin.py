@@ -128,3 +128,14 @@ def test_ignore_from_the_page(client, fiona, mailbox, dovecot, imap_user):
     assert client.post(url, {"do": "ignore", "note": "不是发票邮件"}).status_code == 302
     assert MailIssue.objects.get().state == IssueState.IGNORED
     assert Mailbox.objects.get(pk=mailbox.pk).pending_count == 0
+
+
+def test_a_role_without_the_mailbox_pages_is_refused_not_sent_round_in_circles(client, pujiang):
+    box = services.mailbox_create(taxpayer=pujiang, name="财务收票", host="imap.example.com", username="fp",
+                                  password="p", actor=None)
+    client.force_login(UserFactory(username="kefu", role=roles.CUSTOMER_SERVICE, entities=None))
+    for url in (reverse(BOXES), reverse("admin:receiving_mailbox_change", args=[box.pk]),
+                reverse("admin:receiving_mailbox_add"), reverse(QUEUE)):
+        assert client.get(url).status_code == 403, url
+    refused = client.post(reverse("admin:receiving_mailbox_change", args=[box.pk]), {"name": "改名"})
+    assert refused.status_code in (302, 403) and Mailbox.objects.get().name == "财务收票"
