@@ -133,7 +133,7 @@ class MailboxAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin
         if not obj.enabled:
             return gettext("已停用")
         if obj.last_error:
-            return format_html('<span class="errornote" style="display:inline;padding:2px 6px">{}</span>',
+            return format_html('<span class="errornote mailbox-error" style="display:inline-block;max-width:24em;margin:0;padding:2px 6px">{}</span>',
                                gettext("连续失败 %(n)d 次：%(error)s") % {"n": obj.failures,
                                                                          "error": obj.last_error[:120]})
         return gettext("正常") if obj.last_success_at else gettext("尚未收取")
