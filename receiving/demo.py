@@ -5,7 +5,9 @@
 - the licensed sample OFD and PDF files in tests/fixtures (their buyers are other companies: kept and flagged);
 - two scans of QR payloads from the shared vectors: prefilled records waiting for their files;
 - then, for every entity on the sandbox channel, a first platform download (the sandbox's demo holds invoices from
-  third-party sellers to each demo entity), so that the pool is not empty on first login.
+  third-party sellers to each demo entity), so that the pool is not empty on first login;
+- one mailbox per entity, *disabled*, on ``imap.example.invalid`` (a name that never resolves): the mailbox page shows
+  what a configured mailbox looks like; nothing connects anywhere until someone puts in a real server and enables it.
 
 Idempotent: an entity whose pool is not empty gets no uploads; the download is incremental (its watermark).
 """
@@ -27,6 +29,8 @@ from invoicing.documents.demo import demo_document
 from invoicing.documents.model import InvoiceDocument, InvoiceLine, InvoiceParty
 from invoicing.models import Taxpayer
 from receiving import demo_controls, platform, services
+from receiving.mailbox import services as mailbox_services
+from receiving.mailbox.models import Mailbox
 from receiving.models import Method, PlatformSync, ReceivedInvoice
 
 DEMO = SystemActor("demo")
@@ -47,8 +51,12 @@ def _invoice(number: str, amount: str, buyer: Taxpayer) -> InvoiceDocument:
         remark="云服务器 2026 年 3 月")
 
 
+DEMO_MAILBOX_HOST = "imap.example.invalid"  # RFC 2606: .invalid never resolves
+
+
 def seed(stdout: OutputWrapper | None = None) -> None:
     _seed_uploads(stdout)
+    _seed_mailboxes(stdout)
     downloaded = PlatformSync.objects.values_list("taxpayer_id", flat=True)
     for taxpayer in (Taxpayer.objects.filter(channel="sandbox", is_active=True).exclude(channel_app_key="")
                      .exclude(pk__in=downloaded)):  # the first download only: later ones are the daily task's
@@ -90,3 +98,15 @@ def _seed_uploads(stdout: OutputWrapper | None = None) -> None:
     if stdout is not None:
         count = ReceivedInvoice.objects.filter(taxpayer=entity).count()
         stdout.write(f"receiving: {count} invoices in {entity}'s pool ({batch.processed} files uploaded)")
+
+
+def _seed_mailboxes(stdout: OutputWrapper | None = None) -> None:
+    """A disabled example mailbox for each entity that has none (never read: disabled, and its host never resolves)."""
+    have = Mailbox.objects.values_list("taxpayer_id", flat=True)
+    for entity in Taxpayer.objects.filter(is_active=True).exclude(pk__in=have).order_by("pk"):
+        mailbox_services.mailbox_create(
+            taxpayer=entity, name="演示邮箱（未连接，改为真实服务器后启用）", host=DEMO_MAILBOX_HOST,
+            username=f"invoice@{entity.credit_code.lower()}.example.com", password="demo-not-a-real-password",
+            enabled=False, actor=DEMO)
+        if stdout is not None:
+            stdout.write(f"receiving: a disabled example mailbox for {entity} ({DEMO_MAILBOX_HOST})")

@@ -100,8 +100,7 @@ class MailboxAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin
         if obj is None:
             return [(None, {"fields": settings_fields})]
         return [(None, {"fields": settings_fields}),
-                (_("新密码"), {"fields": ["password"],
-                               "description": _("留空则保留原密码；保存后不再显示")}),
+                (_("新密码"), {"fields": ["password"]}),  # the field's help says it is kept when left blank
                 (_("收取情况"), {"fields": list(STATE_FIELDS)}),
                 (_("事件记录"), {"fields": ["events_table"]})]
 
@@ -134,7 +133,7 @@ class MailboxAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin
         if not obj.enabled:
             return gettext("已停用")
         if obj.last_error:
-            return format_html('<span class="errornote" style="display:inline;padding:2px 6px">{}</span>',
+            return format_html('<span class="errornote mailbox-error" style="display:inline-block;max-width:24em;margin:0;padding:2px 6px">{}</span>',
                                gettext("连续失败 %(n)d 次：%(error)s") % {"n": obj.failures,
                                                                          "error": obj.last_error[:120]})
         return gettext("正常") if obj.last_success_at else gettext("尚未收取")
@@ -157,6 +156,8 @@ class MailboxAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except (ValidationError, PermissionDenied) as exc:
+            if request.method != "POST":
+                raise  # the page itself is refused (a role without the right): no redirect back to it, no loop
             self.message_user(request, error_text(exc), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
@@ -244,7 +245,9 @@ class IgnoreForm(forms.Form):
 
 @admin.register(MailIssue)
 class MailIssueAdmin(EntityScopedAdminMixin, admin.ModelAdmin[MailIssue]):
-    list_display = ("remedy", "reason_short", "subject", "sender", "sent_at", "mailbox", "created_at", "state")
+    # fits 1440 px with the navigation sidebar (the state column on screen): the time found is the list's order,
+    # not a column; the message's own time is
+    list_display = ("remedy", "reason_short", "subject", "sender", "sent_at", "mailbox", "state")
     list_display_links = ("reason_short",)
     list_select_related = ("message__mailbox", "taxpayer")
     list_filter = (IssueStateFilter, "remedy", "rule", "taxpayer", MailboxFilter)

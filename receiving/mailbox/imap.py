@@ -8,6 +8,7 @@ the login is refused, the folder does not exist, or the connection broke.
 from __future__ import annotations
 
 import imaplib
+import logging
 import socket
 import ssl
 from collections.abc import Iterator
@@ -17,9 +18,11 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils.translation import gettext
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
 
 from receiving.mailbox.models import Mailbox, Security
+
+logger = logging.getLogger(__name__)
 
 FETCH_BATCH = 25
 BODY = b"BODY[]"
@@ -64,7 +67,7 @@ class Folder:
 
 def _broken(exc: BaseException) -> MailboxUnavailableError:
     return MailboxUnavailableError("connection_lost", gettext("与邮件服务器的连接中断（%(error)s）") % {
-        "error": type(exc).__name__})
+        "error": _words(exc)})
 
 
 @contextmanager
@@ -80,7 +83,11 @@ def open_folder(mailbox: Mailbox) -> Iterator[Folder]:
     try:
         try:
             if mailbox.security == Security.STARTTLS:
-                client.starttls(context)
+                try:
+                    client.starttls(context)
+                except CapabilityError as exc:
+                    raise MailboxUnavailableError("starttls_unsupported", gettext(
+                        "邮件服务器不支持 STARTTLS：请改用 SSL/TLS（993），或核对端口")) from exc
             client.login(mailbox.username, mailbox.password)
         except LoginError as exc:
             raise MailboxUnavailableError("login_refused", gettext(
@@ -113,4 +120,8 @@ def _words(exc: BaseException) -> str:
         return gettext("域名无法解析")
     if isinstance(exc, ssl.SSLError):
         return gettext("TLS 握手失败")
-    return type(exc).__name__
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return gettext("连接被服务器断开")
+    # the mailbox page is read by finance, not by programmers: words, not an exception's class name (that is logged)
+    logger.info("mailbox IMAP fault: %s: %s", type(exc).__name__, exc)
+    return gettext("服务器应答异常")

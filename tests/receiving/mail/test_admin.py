@@ -128,3 +128,29 @@ def test_ignore_from_the_page(client, fiona, mailbox, dovecot, imap_user):
     assert client.post(url, {"do": "ignore", "note": "不是发票邮件"}).status_code == 302
     assert MailIssue.objects.get().state == IssueState.IGNORED
     assert Mailbox.objects.get(pk=mailbox.pk).pending_count == 0
+
+
+def test_a_role_without_the_mailbox_pages_is_refused_not_sent_round_in_circles(client, pujiang):
+    box = services.mailbox_create(taxpayer=pujiang, name="财务收票", host="imap.example.com", username="fp",
+                                  password="p", actor=None)
+    client.force_login(UserFactory(username="kefu", role=roles.CUSTOMER_SERVICE, entities=None))
+    for url in (reverse(BOXES), reverse("admin:receiving_mailbox_change", args=[box.pk]),
+                reverse("admin:receiving_mailbox_add"), reverse(QUEUE)):
+        assert client.get(url).status_code == 403, url
+    refused = client.post(reverse("admin:receiving_mailbox_change", args=[box.pk]), {"name": "改名"})
+    assert refused.status_code in (302, 403) and Mailbox.objects.get().name == "财务收票"
+
+
+def test_the_pages_words_and_punctuation_are_english_in_english(client, fiona, mailbox, dovecot, imap_user, web):
+    web.status("/fp", 404)
+    dovecot.append(imap_user, mail("Notice", html=f'<p>Dear customer</p><a href="{web.url("/fp")}">download</a>'))
+    fetching.mailbox_fetch(mailbox.pk)
+    issue = MailIssue.objects.get()
+    client.force_login(fiona)
+    boxed = client.get(reverse("admin:receiving_mailbox_change", args=[mailbox.pk]), HTTP_ACCEPT_LANGUAGE="en")
+    assert "Pending (1)" in boxed.content.decode()
+    page = client.get(reverse("admin:receiving_mailissue_change", args=[issue.pk]),
+                      HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f"(rule {issue.rule})" in page and "(UID 1)" in page
+    page = page.replace(issue.reason, "").replace(str(mailbox), "")  # what the run wrote is kept as written
+    assert not any(mark in page for mark in ("（", "）", "：", "规则")), [m for m in ("（", "）", "：", "规则") if m in page]

@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from invoicing.models import Event
-from receiving.mailbox import fetching, services, tasks
+from receiving.mailbox import fetching, imap, services, tasks
 from receiving.mailbox.models import Mailbox, MailMessage, MessageState
 from receiving.models import ReceivedInvoice
 from tests.receiving.conftest import as_pdf, as_xml, small_document
@@ -119,3 +119,22 @@ def test_a_worker_killed_in_the_middle_of_a_mailbox_loses_no_message_and_doubles
     assert all(ReceivedInvoice.objects.get(number=n).carriers.count() == 2 for n in numbers)
     mailbox.refresh_from_db()
     assert (mailbox.last_uid, mailbox.message_count, mailbox.file_count) == (count, count, 2 * count)
+
+
+@pytest.mark.django_db
+def test_the_wrong_security_is_named_in_words_not_a_class_name(pujiang, dovecot, imap_user, settings):
+    settings.RECEIVING_IMAP_TIMEOUT = 5
+    starttls = services.mailbox_create(taxpayer=pujiang, name="starttls", host=dovecot.host, port=dovecot.port,
+                                       security="starttls", username=imap_user, password="secret", actor=None)
+    result = fetching.mailbox_fetch(starttls.pk)
+    assert result.status == "failed" and "不支持 STARTTLS" in result.error and "Error" not in result.error
+    starttls.refresh_from_db()
+    assert "不支持 STARTTLS" in starttls.last_error
+    ssl = services.mailbox_create(taxpayer=pujiang, name="ssl", host=dovecot.host, port=dovecot.port, security="ssl",
+                                  username=imap_user, password="secret", folder="Other", actor=None)
+    assert "TLS 握手失败" in fetching.mailbox_fetch(ssl.pk).error
+
+
+def test_a_fault_without_words_of_its_own_is_named_in_words():
+    assert imap._broken(ConnectionResetError()).message == "与邮件服务器的连接中断（连接被服务器断开）"
+    assert "IMAPClientError" not in imap._broken(imap.IMAPClientError("bad")).message
