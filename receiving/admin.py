@@ -40,6 +40,7 @@ from invoicing.admin import (
     ReadonlyInline,
     money_column,
     person_column,
+    state_labels_register,
 )
 from invoicing.admin_messages import error_text
 from invoicing.documents.model import parse_rate
@@ -64,6 +65,7 @@ from receiving.models import (
     CollectionStatus,
     Method,
     Outcome,
+    PlatformStatus,
     ReceivedInvoice,
     ReceivedInvoiceLine,
     ReceivedKind,
@@ -77,6 +79,9 @@ if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
 P_DOWNLOAD = "receiving.download_carrier"
+
+# the pool's audit trail also records the platform's 发票状态 as it changes (normal → voided ...): named in words
+state_labels_register(ReceivedInvoice, PlatformStatus.choices)
 # A search term that is an invoice number or a tax id (8 to 20 letters and digits, at least one digit): looked up in
 # the indexed exact fields only, never by a scan of the names.
 IDENTIFIER_TERM = re.compile(r"(?=[0-9A-Za-z]*[0-9])[0-9A-Za-z]{8,20}")

@@ -229,3 +229,15 @@ def test_every_change_of_the_watermark_and_each_run_leave_an_event(entity, chann
     progress = events.filter(action="platform_download_progress").order_by("id")
     assert progress.exists() and progress.last().to_state == sync.synced_through.isoformat()
     assert events.filter(action="platform_download_finish", to_state="ok").count() == 1
+
+
+def test_the_record_page_names_a_platform_status_change_in_words(entity, channel, admin_client):
+    (inv,) = seed(entity, 1, days=3)
+    platform.platform_download(taxpayer=entity, channel=channel)
+    LedgerInvoice.objects.filter(pk=inv.pk).update(status=LedgerStatus.VOIDED)
+    platform.platform_download(taxpayer=entity, channel=channel)
+    record = ReceivedInvoice.objects.get(taxpayer=entity)
+    page = admin_client.get(f"/admin/receiving/receivedinvoice/{record.pk}/change/").content.decode()
+    trail = page[page.index("平台发票状态变更"):]
+    assert "正常 → 作废" in trail[:200]
+    assert "→ voided" not in page and "normal →" not in page
