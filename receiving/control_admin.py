@@ -397,9 +397,18 @@ def _params_help() -> str:
     return gettext("；").join(lines)
 
 
+def _param_words(value: Any) -> str:
+    if isinstance(value, bool):
+        return gettext("是") if value else gettext("否")
+    if isinstance(value, list | tuple):
+        return "、".join(str(v) for v in value) or "-"
+    return str(value)
+
+
 @admin.register(ReceivingRule)
 class ReceivingRuleAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     form = ReceivingRuleForm
+    change_list_template = "admin/receiving/receivingrule/change_list.html"
     list_display = ("rule_name", "severity", "params", "version", "updated_at", "taxpayer")
     list_filter = ("severity", "taxpayer")
     list_select_related = ("taxpayer",)
@@ -426,6 +435,21 @@ class ReceivingRuleAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a rule is turned off, never deleted: its results keep naming its version
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """Above the saved rules: every rule in effect for each of the user's entities, defaults included (a rule
+        nobody saved runs with its default severity and parameters)."""
+        entities = list(allowed_taxpayers(request.user).order_by("pk"))
+        effect = rules.rules_in_effect([e.pk for e in entities])
+        severity_words = dict(Severity.choices)
+        extra_context = {**(extra_context or {}), "rules_in_effect": [
+            (entity, [(rules.SPECS[code].name, severity_words.get(rule.severity, rule.severity),
+                       "；".join(f"{rules.SPECS[code].params[k].label}：{_param_words(v)}"
+                                for k, v in rule.params.items()),
+                       rule.version or gettext("默认"))
+                      for code, rule in effect[entity.pk].items()])
+            for entity in entities]}
+        return super().changelist_view(request, extra_context)
 
     def save_model(self, request: HttpRequest, obj: ReceivingRule, form: Any, change: bool) -> None:
         user = cast(AdminRequest, request).user  # the add and change pages are served behind admin_view

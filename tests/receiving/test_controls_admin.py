@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from invoicing.events import events_for
 from receiving import rules, verification
-from receiving.control_models import InvoiceCheck, ReceivingRule, RuleOverride, Seller, VerificationJob
+from receiving.control_models import InvoiceCheck, ReceivingRule, RuleOverride, Seller, Severity, VerificationJob
 from tests.receiving.controls import FakeVerifier, pool_invoice
 
 pytestmark = pytest.mark.django_db
@@ -196,3 +196,23 @@ def test_a_bad_import_shows_each_row_and_writes_nothing(client, fiona, yuntu):
                        {"taxpayer": yuntu.pk, "file": SimpleUploadedFile("b.xlsx", data.getvalue())}).content.decode()
     assert "纳税人识别号不正确" in page and "未导入任何数据" in page
     assert not Seller.objects.exists()
+
+
+def test_the_rules_page_shows_every_rule_in_effect_for_the_users_entities_only(client, lily, yuntu, mingyuan):
+    """An entity that never saved a rule still sees every rule that runs, with its default severity and
+    parameters; a saved rule shows its own; another entity's rules are not shown."""
+    rules.receiving_rule_save(taxpayer=mingyuan, code="consecutive_numbers", severity=Severity.BLOCK,
+                              params={"days": 7}, actor=lily)
+    client.force_login(lily)
+    page = client.get(reverse("admin:receiving_receivingrule_changelist")).content.decode()
+    box = page[page.index("生效中的收票规则"):]
+    for spec in rules.SPECS.values():
+        assert str(spec.name) in box
+    assert mingyuan.short_name in box and yuntu.short_name not in box
+    def row(code):
+        start = box.index(str(rules.SPECS[code].name))
+        return box[start:box.index("</tr>", start)]
+
+    assert "阻止" in row("consecutive_numbers") and "：7<" in row("consecutive_numbers")
+    assert "默认" not in row("consecutive_numbers")
+    assert "提醒" in row("issue_date_age") and "360" in row("issue_date_age") and "默认" in row("issue_date_age")
