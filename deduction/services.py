@@ -36,6 +36,8 @@ from deduction.models import (
     Selection,
     SelectionState,
     TaxPeriod,
+    TransferLine,
+    TransferOut,
 )
 from deduction.periods import valid_period
 from invoicing.actors import Actor, actor_user
@@ -478,3 +480,81 @@ def snapshot_of(period: TaxPeriod) -> dict[str, object]:
     return {"period": period.period, "taken_at": timezone.now().isoformat(), "selections": [
         {"invoice_id": r.invoice_id, "number": str(r.invoice), "kind": r.kind, "purpose": r.purpose,
          "amount": str(r.amount), "tax": str(r.effective_tax), "extra_tax": str(r.extra_tax)} for r in rows]}
+
+
+# --- transfers-out (进项税额转出) ------------------------------------------------------------------------------------
+
+
+def _open_for_transfers(tax_period: TaxPeriod, actor: Actor) -> TaxPeriod:
+    locked = _lock_period(tax_period, actor, P_PERIOD)
+    if locked.state == PeriodState.FILED:
+        raise ValidationError(gettext("所属期 %(period)s 已申报，不能再登记转出") % {"period": locked.period})
+    return locked
+
+
+def transfer_out_record(*, tax_period: TaxPeriod, line: str, tax: Decimal, reason: str, actor: Actor,
+                        invoice: ReceivedInvoice | None = None) -> TransferOut:
+    """A manual 进项税额转出 on line 14–23b, with its reason (and the invoice when there is one)."""
+    errors: dict[str, list[str]] = {}
+    if line not in TransferLine.values:
+        errors["line"] = [gettext("栏次不正确：%(value)s（应为 14–23b）") % {"value": line}]
+    if not isinstance(tax, Decimal) or tax == 0 or (tax < 0 and line != TransferLine.ABNORMAL):
+        errors["tax"] = [gettext("转出税额：须为非零金额（只有第 23a 栏可为负数）")]
+    reason = (reason or "").strip()
+    if not reason:
+        errors["reason"] = [gettext("原因：必填")]
+    elif len(reason) > 300:
+        errors["reason"] = [gettext("原因：不能超过 300 个字符")]
+    if invoice is not None and invoice.taxpayer_id != tax_period.taxpayer_id:
+        errors["invoice"] = [gettext("发票不属于本主体")]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        locked = _open_for_transfers(tax_period, actor)
+        row = TransferOut.objects.create(tax_period=locked, line=line, tax=input_tax.fen(tax), reason=reason,
+                                         invoice=invoice, created_by=actor_user(actor))
+        event_record(obj=locked, action="transfer_out", actor=actor, reason=reason, taxpayer=locked.taxpayer,
+                     data={"line": line, "tax": str(row.tax), "invoice_id": invoice.pk if invoice else None})
+    return row
+
+
+def transfers_out_detect(*, tax_period: TaxPeriod, actor: Actor) -> list[TransferOut]:
+    """The automatic transfers-out into ``tax_period``, each recorded once (keyed by its source):
+
+    * a red-letter invoice against an invoice deducted in an earlier, confirmed period → line 20 (§15: 红字发票信息
+      确认单注明的进项税额), for the red tax not yet transferred, at most what was deducted;
+    * an invoice deducted in an earlier period that became 异常凭证 → line 23a, its deducted tax."""
+    made: list[TransferOut] = []
+    with transaction.atomic():
+        locked = _open_for_transfers(tax_period, actor)
+        deducted = (Selection.objects.filter(
+            tax_period__taxpayer_id=locked.taxpayer_id, tax_period__period__lt=locked.period,
+            tax_period__state__in=[PeriodState.CONFIRMED, PeriodState.FILED], state=SelectionState.ACCEPTED,
+            purpose=Purpose.DEDUCT).select_related("invoice", "tax_period").order_by("pk"))
+        for sel in deducted:
+            inv = sel.invoice
+            if inv.red_tax > 0:
+                done = sum((t.tax for t in TransferOut.objects.filter(invoice=inv, line=TransferLine.RED_FORM)),
+                           Decimal("0.00"))
+                due = min(inv.red_tax, sel.effective_tax) - done
+                key = f"red:{inv.pk}:{inv.red_tax}"
+                if due > 0 and not TransferOut.objects.filter(source_key=key).exists():
+                    made.append(_auto_transfer(locked, TransferLine.RED_FORM, due, key, inv, actor, gettext(
+                        "发票 %(number)s（%(period)s 已抵扣）被红冲，红字税额 %(tax)s") % {
+                        "number": inv, "period": sel.tax_period.period, "tax": inv.red_tax}))
+            if inv.risk_level == RiskLevel.ABNORMAL:
+                key = f"abnormal:{inv.pk}"
+                if not TransferOut.objects.filter(source_key=key).exists():
+                    made.append(_auto_transfer(locked, TransferLine.ABNORMAL, sel.effective_tax, key, inv, actor,
+                                               gettext("发票 %(number)s（%(period)s 已抵扣）为异常凭证") % {
+                                                   "number": inv, "period": sel.tax_period.period}))
+    return made
+
+
+def _auto_transfer(period: TaxPeriod, line: str, tax: Decimal, key: str, invoice: ReceivedInvoice, actor: Actor,
+                   reason: str) -> TransferOut:
+    row = TransferOut.objects.create(tax_period=period, line=line, tax=tax, reason=reason[:300], invoice=invoice,
+                                     automatic=True, source_key=key)
+    event_record(obj=period, action="transfer_out", actor=actor, reason=reason[:500], taxpayer=period.taxpayer,
+                 data={"line": line, "tax": str(tax), "invoice_id": invoice.pk, "automatic": True})
+    return row
