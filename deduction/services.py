@@ -62,7 +62,8 @@ logger = logging.getLogger(__name__)
 P_SELECT = "deduction.add_selection"
 P_PERIOD = "deduction.change_taxperiod"
 PLATFORM = "platform"
-ALREADY_SELECTED = "3504"  # the sandbox's "发票已于{period}勾选"
+ALREADY_SELECTED = "3504"  # the platform's "发票已于{period}勾选"
+NOT_SELECTED = "3502"  # the platform's "发票未在本期勾选"
 
 
 @dataclass(frozen=True)
@@ -282,8 +283,11 @@ def _apply(pending: list[Selection], result: DeductionSelectResult, *, period: s
             if answer is None and fallback is None:
                 out.append(row)  # no word on it: stays pending
                 continue
+            # A request asked again after a time-out may already have been done: selected in this very period, or
+            # no longer selected (an undo) counts as done.
             ok = answer is not None and (answer.ok or (
-                row.state == SelectionState.PENDING and answer.code == ALREADY_SELECTED and period in answer.message))
+                row.state == SelectionState.PENDING and answer.code == ALREADY_SELECTED and period in answer.message)
+                or (row.state == SelectionState.UNDO_PENDING and answer.code == NOT_SELECTED))
             code, message = ((answer.code, answer.message) if answer is not None else fallback or ("", ""))
             before = row.state
             undo = row.state == SelectionState.UNDO_PENDING

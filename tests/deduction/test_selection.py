@@ -106,3 +106,23 @@ def test_time_out_before_the_platform_saw_it_recovers_too(period, invoice, fiona
     assert row.state == SelectionState.PENDING
     [row] = services.deduction_selection_resend(tax_period=period, actor=fiona, channel=channel_of(world))
     assert row.state == SelectionState.ACCEPTED
+
+
+def test_an_undo_that_timed_out_after_the_platform_did_it_recovers(period, invoice, fiona, world):
+    [row] = services.deduction_select(tax_period=period, items=[SelectionInput(invoice_id=invoice.pk)], actor=fiona,
+                                      channel=channel_of(world))
+    [row] = services.deduction_unselect(tax_period=period, selection_ids=[row.pk], actor=fiona,
+                                        channel=channel_of(world, "timeout_after"))
+    assert row.state == SelectionState.UNDO_PENDING
+    [row] = services.deduction_selection_resend(tax_period=period, actor=fiona, channel=channel_of(world))
+    assert row.state == SelectionState.UNDONE
+
+
+def test_selected_in_another_period_on_the_platform_is_refused_with_its_reason(period, invoice, fiona, world):
+    october = services.tax_period_ensure(taxpayer=world, period="202610", actor=fiona)
+    [row] = services.deduction_select(tax_period=october, items=[SelectionInput(invoice_id=invoice.pk)], actor=fiona,
+                                      channel=channel_of(world))
+    Selection.objects.filter(pk=row.pk).delete()  # our side lost it; the platform still has it in 202610
+    [again] = services.deduction_select(tax_period=period, items=[SelectionInput(invoice_id=invoice.pk)],
+                                        actor=fiona, channel=channel_of(world))
+    assert again.state == SelectionState.REFUSED and "202610" in again.platform_message
