@@ -39,7 +39,7 @@ from invoicing.admin_messages import error_text
 from invoicing.formatting import money
 from invoicing.models import Taxpayer
 from invoicing.scoping import allowed_taxpayers
-from receiving.models import PlatformStatus, ReceivedInvoice
+from receiving.models import PlatformStatus, ReceivedInvoice, ReceivedKind
 
 SELECTABLE_LIMIT = 200
 
@@ -139,9 +139,9 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
             "selectable": list(selectable_invoices(obj)[:SELECTABLE_LIMIT]) if may_select else [],
             "may_select": may_select, "may_step": request.user.has_perm(services.P_PERIOD),
             "steps": steps, "purposes": Purpose.choices, "reasons": NotDeductReason.choices,
-            "by_purpose_kind": [{**x, "purpose_label": Purpose(x["purpose"]).label,
-                                 "amount": money(x["amount"]), "tax": money(x["tax"])}
-                                for x in totals["by_purpose_kind"]],  # type: ignore[attr-defined]
+            "by_purpose_kind": [{"purpose_label": Purpose(x.purpose).label, "kind": ReceivedKind(x.kind).label,
+                                 "count": x.count,
+                                 "amount": money(x.amount), "tax": money(x.tax)} for x in totals.by_purpose_kind],
             "deadline": filing_deadline(obj.period),
             "report_ready": obj.state in (PeriodState.CONFIRMED, PeriodState.FILED),
         }

@@ -153,7 +153,7 @@ def _clean_input(item: SelectionInput, record: ReceivedInvoice) -> list[str]:
     return problems
 
 
-def selection_refusal(record: ReceivedInvoice, *, period: str) -> str:
+def selection_refusal(record: ReceivedInvoice) -> str:
     """Why ``record`` may not be selected now (the pool's side), in words; empty when it may."""
     if record.kind not in input_tax.DEDUCTIBLE_KINDS:
         return gettext("票种「%(kind)s」不能勾选抵扣") % {"kind": record.get_kind_display()}
@@ -205,7 +205,7 @@ def deduction_select(*, tax_period: TaxPeriod, items: Sequence[SelectionInput], 
             for n, item in enumerate(items, start=1):
                 record = locked[item.invoice_id]
                 problems = _clean_input(item, record)
-                refusal = selection_refusal(record, period=period.period)
+                refusal = selection_refusal(record)
                 if refusal:
                     problems.append(refusal)
                 verdict = verdicts[item.invoice_id]
@@ -354,22 +354,39 @@ def _refund_confirmed(period: TaxPeriod) -> bool:
 # --- statistics and confirmation -----------------------------------------------------------------------------------
 
 
-def our_totals(period: TaxPeriod) -> dict[str, object]:
-    """Our side of the 抵扣统计表: the accepted selections by purpose and kind, and the figures the platform reports."""
+@dataclass(frozen=True)
+class KindTotal:
+    purpose: str
+    kind: str
+    count: int
+    amount: Decimal
+    tax: Decimal
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Our side of the 抵扣统计表: what the platform reports (purpose 抵扣), and the detail by purpose and kind."""
+
+    count: int
+    amount: Decimal
+    tax: Decimal
+    not_deducted_count: int
+    by_purpose_kind: tuple[KindTotal, ...]
+    invoice_ids: tuple[int, ...]
+
+
+def our_totals(period: TaxPeriod) -> Totals:
     rows = list(Selection.objects.filter(tax_period=period, state=SelectionState.ACCEPTED).order_by("pk"))
-    by: dict[str, dict[str, object]] = {}
+    groups: dict[tuple[str, str], list[Selection]] = {}
     for r in rows:
-        key = f"{r.purpose}:{r.kind}"
-        slot = by.setdefault(key, {"purpose": r.purpose, "kind": r.kind, "count": 0, "amount": Decimal("0.00"),
-                                   "tax": Decimal("0.00")})
-        slot["count"] = int(str(slot["count"])) + 1
-        slot["amount"] = Decimal(str(slot["amount"])) + r.amount
-        slot["tax"] = Decimal(str(slot["tax"])) + r.effective_tax
+        groups.setdefault((r.purpose, r.kind), []).append(r)
+    by = tuple(KindTotal(purpose=p, kind=k, count=len(g), amount=sum((r.amount for r in g), Decimal("0.00")),
+                         tax=sum((r.effective_tax for r in g), Decimal("0.00"))) for (p, k), g in sorted(groups.items()))
     deducted = [r for r in rows if r.purpose == Purpose.DEDUCT]
-    return {"count": len(deducted), "amount": sum((r.amount for r in deducted), Decimal("0.00")),
-            "tax": sum((r.effective_tax for r in deducted), Decimal("0.00")),
-            "not_deducted_count": len(rows) - len(deducted), "by_purpose_kind": list(by.values()),
-            "invoice_ids": [r.invoice_id for r in rows]}
+    return Totals(count=len(deducted), amount=sum((r.amount for r in deducted), Decimal("0.00")),
+                  tax=sum((r.effective_tax for r in deducted), Decimal("0.00")),
+                  not_deducted_count=len(rows) - len(deducted), by_purpose_kind=by,
+                  invoice_ids=tuple(r.invoice_id for r in rows))
 
 
 def statistics_differences(period: TaxPeriod, platform: dict[str, str]) -> list[dict[str, str]]:
@@ -377,7 +394,7 @@ def statistics_differences(period: TaxPeriod, platform: dict[str, str]) -> list[
     out = []
     for field, words in (("count", gettext("抵扣份数")), ("amount", gettext("抵扣金额")), ("tax", gettext("抵扣税额")),
                          ("not_deducted_count", gettext("其他用途份数"))):
-        mine, theirs = str(ours[field]), str(platform.get(field, ""))
+        mine, theirs = str(getattr(ours, field)), str(platform.get(field, ""))
         if (Decimal(mine) if mine else None) != (Decimal(theirs) if theirs else None):
             out.append({"field": field, "label": str(words), "ours": mine, "platform": theirs})
     return out
@@ -444,7 +461,7 @@ def tax_period_confirm(*, tax_period: TaxPeriod, actor: Actor, channel: TaxChann
             ours = our_totals(locked)
             raise ValidationError(gettext("平台统计与本系统不一致，不能确认：%(diff)s；涉及发票 ID：%(ids)s") % {
                 "diff": "；".join(f"{d['label']} {d['ours']} ≠ {d['platform']}" for d in locked.differences),
-                "ids": ", ".join(str(i) for i in ours["invoice_ids"]) or "-"})  # type: ignore[attr-defined]
+                "ids": ", ".join(str(i) for i in ours.invoice_ids) or "-"})
     stats = _platform_period_call(locked, "deduction_confirm", channel)
     with transaction.atomic():
         locked = _lock_period(tax_period, actor, P_PERIOD)
