@@ -11,6 +11,7 @@ from collections.abc import Collection
 from django.db.models import Prefetch, QuerySet
 
 from api.models import ApiClient, WebhookSubscription
+from deduction.models import TaxPeriod
 from invoicing.models import Taxpayer
 from issuing.applications import selectors as application_selectors
 from issuing.applications.models import ApplicationLine, ApplicationSource, InvoiceApplication
@@ -102,3 +103,8 @@ def received_invoice_details(*, taxpayer_ids: Collection[int]) -> QuerySet[Recei
 def collection_items(*, collection: ReceivingCollection) -> QuerySet[CollectionItem]:
     """A batch's items in order, with the record each one names."""
     return CollectionItem.objects.filter(collection=collection).select_related("invoice").order_by("position")
+
+
+def tax_periods(*, taxpayer_ids: Collection[int]) -> QuerySet[TaxPeriod]:
+    """The deduction periods (所属期) of the client's entities, newest first."""
+    return TaxPeriod.objects.filter(taxpayer__in=taxpayer_ids).select_related("taxpayer").order_by("-period", "-id")

@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from api.files import carrier_link
+from deduction.models import TaxPeriod
 from delivery.models import DeliveryStatus, WebhookEvent
 from delivery.webhooks import webhook_url_problem
 from invoicing.models import CounterpartyKind, TaxCategory, Taxpayer
@@ -839,3 +840,33 @@ class ReceivedInvoiceDetailSerializer(ReceivedInvoiceSerializer):
         fields = [*ReceivedInvoiceSerializer.Meta.fields, "passenger_name", "travel_date", "travel_from", "travel_to",
                   "vehicle_number", "seat_class", "lines", "sources", "carriers"]
         read_only_fields = fields
+
+
+# --- deduction (抵扣) ------------------------------------------------------------------------------------------------
+
+
+class TaxPeriodSerializer(serializers.ModelSerializer):
+    taxpayer = serializers.SlugRelatedField(slug_field="credit_code", read_only=True,
+                                            help_text=_("主体的统一社会信用代码"))
+    period = serializers.CharField(read_only=True, help_text=_("所属期 YYYYMM"))
+    state = serializers.CharField(read_only=True, help_text=_(
+        "open 可勾选，statistics 已申请统计，confirmed 已确认，filed 已申报"))
+    state_label = serializers.CharField(source="get_state_display", read_only=True)
+
+    class Meta:
+        model = TaxPeriod
+        fields = ["id", "taxpayer", "period", "state", "state_label", "statistics_at", "confirmed_at", "filed_at"]
+        read_only_fields = fields
+
+
+class Schedule2LineSerializer(serializers.Serializer):
+    line = serializers.CharField(help_text=_("栏次：1–36（含 8a、8b、23a、23b）"))
+    count = serializers.IntegerField(help_text=_("份数"))
+    amount = serializers.DecimalField(max_digits=18, decimal_places=2, help_text=_("金额"))
+    tax = serializers.DecimalField(max_digits=18, decimal_places=2, help_text=_("税额"))
+    invoice_ids = serializers.ListField(child=serializers.IntegerField(), help_text=_("本栏的收票 ID（明细）"))
+
+
+class Schedule2Serializer(serializers.Serializer):
+    period = serializers.CharField(help_text=_("所属期 YYYYMM"))
+    lines = Schedule2LineSerializer(many=True)

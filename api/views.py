@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from api import selectors
 from api import services as api_services
 from api.authentication import BearerTokenAuthentication, HmacAuthentication
-from api.errors import ApiError, english, message_for
+from api.errors import ApiError, InvalidStateError, english, message_for
 from api.files import file_link
 from api.filters import (
     MAX_ID,
@@ -56,6 +56,8 @@ from api.serializers import (
     RedFlushRequestCreateSerializer,
     RedFlushRequestSerializer,
     RefundSerializer,
+    Schedule2Serializer,
+    TaxPeriodSerializer,
     WebhookCreatedSerializer,
     WebhookCreateSerializer,
     WebhookSerializer,
@@ -64,6 +66,8 @@ from api.serializers import (
 )
 from api.services import DeliveryLimitReached
 from api.throttling import ClientRateThrottle
+from deduction import schedule2
+from deduction import selectors as deduction_selectors
 from delivery.models import DELIVERED_FORMATS
 from issuing.applications import services as application_services
 from issuing.base import Source
@@ -581,6 +585,37 @@ def _over_bytes(limit: int) -> ApiError:
     message = message_for("payload_too_large") + (f" (at most {mb} MB per request)" if english()
                                                   else f"（每次最多 {mb} MB）")
     return ApiError("payload_too_large", status_code=413, message=message, fields={"files": [message]})
+
+
+# --- deduction (抵扣) ------------------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="抵扣所属期列表", responses={200: TaxPeriodSerializer(many=True), **LIST_ERRORS}),
+    retrieve=extend_schema(summary="抵扣所属期详情", responses={200: TaxPeriodSerializer, **READ_ERRORS}),
+)
+class TaxPeriodViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApiView):
+    """The deduction periods of the client's entities and their confirmed 附列资料二."""
+
+    serializer_class = TaxPeriodSerializer
+    filter_backends: list[Any] = []
+
+    def get_queryset(self):
+        return selectors.tax_periods(taxpayer_ids=self.taxpayer_ids())
+
+    @extend_schema(summary="附列资料（二）本期进项税额明细（已确认的所属期）",
+                   responses={200: Schedule2Serializer, 409: error("所属期尚未确认（invalid_state）"), **READ_ERRORS})
+    @action(detail=True, methods=["get"], url_path="schedule2", pagination_class=None)
+    def schedule2(self, request: Request, pk: str | None = None) -> Response:
+        period = self.get_object()
+        try:
+            lines = deduction_selectors.schedule2_of(period)
+        except DjangoValidationError as exc:
+            raise InvalidStateError(" ".join(exc.messages)) from None
+        body = {"period": period.period, "lines": [
+            {"line": n, "count": lines[n].count, "amount": lines[n].amount, "tax": lines[n].tax,
+             "invoice_ids": lines[n].invoice_ids} for n in schedule2.LINES]}
+        return Response(Schedule2Serializer(body).data)
 
 
 # --- webhook subscriptions -----------------------------------------------------------------------------------------

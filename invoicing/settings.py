@@ -224,6 +224,12 @@ RECEIVING_API_MAX_BYTES = env_int("RECEIVING_API_MAX_BYTES", 20 * 1024 * 1024)
 RECEIVING_LINK_TIMEOUT = env_int("RECEIVING_LINK_TIMEOUT", 30)
 RECEIVING_LINK_ALLOW_PRIVATE_HOSTS = env_bool("RECEIVING_LINK_ALLOW_PRIVATE_HOSTS", False)
 RECEIVING_IMAP_TIMEOUT = env_int("RECEIVING_IMAP_TIMEOUT", 30)
+# Deduction (抵扣, domain.md §14.4–§14.5). Rules the domain notes mark UNVERIFIED are settings: the filing deadline's
+# day of the next month (moved past weekends and the holidays kept in the admin), whether a confirmation may be undone
+# before the period is filed, and whether a partially red-flushed invoice may be selected for its unflushed part.
+DEDUCTION_FILING_DAY = env_int("DEDUCTION_FILING_DAY", 15)
+DEDUCTION_ALLOW_CONFIRM_UNDO = env_bool("DEDUCTION_ALLOW_CONFIRM_UNDO", True)
+DEDUCTION_ALLOW_PARTIAL_RED = env_bool("DEDUCTION_ALLOW_PARTIAL_RED", True)
 # The upload form sends every file as its own part: Django's default of 100 parts would refuse a full batch.
 DATA_UPLOAD_MAX_NUMBER_FILES = RECEIVING_MAX_UPLOAD_FILES + 10
 # Input rules shared by the API, the import and the admin (invoicing/validators.py). A business date may be at most
@@ -262,7 +268,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Fapiao Desk API",
     "DESCRIPTION": "发票台: invoice applications, invoices and files for upstream business systems, and the pool of "
                    "received invoices.",
-    "VERSION": "1.2.0",
+    "VERSION": "1.3.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Generated clients: separate request and response components (XRequest for what is sent), English enum names,
     # no Chinese titles, and the headers the API sends and reads (api/schema.py).
