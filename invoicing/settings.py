@@ -190,8 +190,17 @@ def _default_storage() -> dict[str, object]:
     return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
 
 
+def _jobs_storage() -> dict[str, object]:
+    """Import and export jobs (invoicing/intake/jobs.py): records are saved again at every step, replacing the last."""
+    default = _default_storage()
+    if S3_BUCKET:
+        return {**default, "OPTIONS": {**default["OPTIONS"], "file_overwrite": True}}  # type: ignore[dict-item]
+    return {"BACKEND": "invoicing.storage.ReplacingFileSystemStorage"}
+
+
 STORAGES = {
     "default": _default_storage(),
+    "jobs": _jobs_storage(),
     # Hashed names and compressed copies made by collectstatic; development serves the source files as they are.
     "staticfiles": {"BACKEND": env_str(
         "STATICFILES_BACKEND",

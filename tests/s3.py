@@ -45,7 +45,9 @@ def s3_storage(moto_s3: str, settings) -> Iterator[tuple[str, str]]:
     """The default storage is a fresh private bucket on the moto server: yields (endpoint, bucket)."""
     bucket = f"fapiao-{uuid.uuid4().hex[:12]}"
     s3_client(moto_s3).create_bucket(Bucket=bucket)
-    settings.STORAGES = {**settings.STORAGES, "default": storage_settings(moto_s3, bucket)}
+    default = storage_settings(moto_s3, bucket)
+    jobs = {**default, "OPTIONS": {**default["OPTIONS"], "file_overwrite": True}}  # as invoicing/settings.py
+    settings.STORAGES = {**settings.STORAGES, "default": default, "jobs": jobs}
     settings.S3_BUCKET = bucket
     assert default_storage.bucket_name == bucket  # the storages were reset by the setting_changed signal
     yield moto_s3, bucket
