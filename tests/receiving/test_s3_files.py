@@ -38,3 +38,28 @@ def test_a_received_file_is_kept_in_the_bucket_and_downloaded_through_a_signed_u
     elsewhere = UserFactory(username="elsewhere", role=roles.FINANCE, entities=[TaxpayerFactory()])
     client.force_login(elsewhere)
     assert client.get(url).status_code == 404  # the entity check comes before any URL
+
+
+def test_an_upload_is_staged_in_the_bucket_and_read_from_there_by_the_job(
+        pujiang, fiona, s3_storage, django_capture_on_commit_callbacks):  # noqa: F811
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from receiving import collecting
+    from receiving.models import CollectionStatus
+
+    endpoint, bucket = s3_storage
+    files = [SimpleUploadedFile("a.xml", as_xml(small_document(number="25312000000000000501"))),
+             SimpleUploadedFile("b.xml", as_xml(small_document(number="25312000000000000502")))]
+    seen: list[set[str]] = []
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        batch = collecting.upload_stage(taxpayer=pujiang, files=files, actor=fiona)
+    listing = s3_client(endpoint).list_objects_v2(Bucket=bucket, Prefix=collecting.staging_dir(batch.pk))
+    seen.append({o["Key"].rsplit("/", 1)[-1] for o in listing.get("Contents", [])})
+    assert seen[0] == {"0001-a.xml", "0002-b.xml", collecting.MANIFEST}
+    for callback in callbacks:  # the job, as a worker on another host runs it
+        callback()
+    batch = type(batch).objects.get(pk=batch.pk)
+    assert batch.status == CollectionStatus.DONE and batch.created_count == 2
+    listing = s3_client(endpoint).list_objects_v2(Bucket=bucket, Prefix=collecting.staging_dir(batch.pk))
+    assert listing.get("KeyCount", 0) == 0  # the staged copy is gone once read
+    assert ReceivedInvoice.objects.filter(number="25312000000000000502").exists()
