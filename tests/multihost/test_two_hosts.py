@@ -170,8 +170,8 @@ def stack(tmp_path, moto_s3):  # noqa: F811
         stack.stop()
 
 
-def test_two_webs_and_two_workers_share_only_the_database_the_broker_and_the_bucket(stack, master, fiona,
-                                                                                    tmp_path, moto_s3):  # noqa: F811
+def test_two_webs_and_two_workers_share_only_the_database_the_broker_and_the_bucket(  # noqa: F811
+        stack, master, fiona, tmp_path, moto_s3):  # noqa: F811
     from issuing.billing.models import BillingDocument
 
     # The processes hash as production does (the tests' settings use MD5 for speed).
