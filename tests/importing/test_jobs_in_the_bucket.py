@@ -39,3 +39,21 @@ def test_an_import_job_and_its_error_workbook_live_in_the_bucket(client, tmp_pat
     client.force_login(lily)  # another user's job: no record, no link
     assert client.get(status["errors_url"]).status_code == 404
     assert intake_jobs.read(job_id)["user_id"] == fiona.pk
+
+
+def test_an_export_job_writes_its_file_to_the_bucket_and_hands_it_out_signed(client, master, fiona, s3_storage):  # noqa: F811
+    from issuing.billing.models import BillingDocument
+    from issuing.reports import tasks
+
+    endpoint, bucket = s3_storage
+    job_id = intake_jobs.create("export", user_id=fiona.pk, filename="单据.csv")
+    tasks.export_task(job_id, "billing_documents", tasks.sign_query(BillingDocument.objects.all()), "csv", fiona.pk)
+    job = intake_jobs.read(job_id)
+    assert job["status"] == intake_jobs.SUCCEEDED and job["output_file"] == f"{job_id}-export.csv"
+    assert s3_client(endpoint).head_object(Bucket=bucket, Key=f"jobs/{job_id}-export.csv")["ContentLength"] > 0
+    client.force_login(fiona)
+    link = client.get(reverse("issuing:job_download", args=[job_id, "output"]))
+    assert link.status_code == 302
+    fetched = requests.get(link["Location"], timeout=10)
+    assert fetched.status_code == 200 and fetched.content.startswith(b"\xef\xbb\xbf")  # the CSV, with its BOM
+    assert fetched.headers["Content-Type"].startswith("text/csv")

@@ -204,6 +204,12 @@ def test_two_webs_and_two_workers_share_only_the_database_the_broker_and_the_buc
         assert status["status"] == "succeeded", status
     assert BillingDocument.objects.filter(external_no__startswith="MH-").count() == 4 * 300  # nothing lost, once
 
+    # An export through the web process left standing: every document imported on either side, once.
+    export = two.get(f"{web2}/admin/issuing/billingdocument/export/csv/", timeout=60)
+    assert export.status_code == 200
+    lines = export.content.decode("utf-8-sig").splitlines()
+    assert sum(1 for line in lines if ",MH-" in line or line.startswith("MH-")) == 4 * 300, lines[:3]
+
     # Nothing was written to any host's local media folder: every file went to the bucket.
     for name in ("web1", "web2", "worker1", "worker2"):
         media = tmp_path / name / "media"
