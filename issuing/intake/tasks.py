@@ -25,6 +25,9 @@ def import_billing_file_task(job_id: str, path: str, taxpayer_id: int | None, us
     user = get_user_model().objects.get(pk=user_id)
     taxpayer = Taxpayer.objects.get(pk=taxpayer_id) if taxpayer_id else None
     job = intake_jobs.read(job_id) or {}
+    if job.get("status") in (intake_jobs.SUCCEEDED, intake_jobs.FAILED):
+        # Delivered again (a worker died before acknowledging it): the job has its outcome, the upload is gone.
+        return dict(job.get("result") or {})
     intake_jobs.update(job_id, status=intake_jobs.RUNNING)
     try:
         with intake_jobs.local_copy(path) as local:

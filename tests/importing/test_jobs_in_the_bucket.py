@@ -57,3 +57,13 @@ def test_an_export_job_writes_its_file_to_the_bucket_and_hands_it_out_signed(cli
     fetched = requests.get(link["Location"], timeout=10)
     assert fetched.status_code == 200 and fetched.content.startswith(b"\xef\xbb\xbf")  # the CSV, with its BOM
     assert fetched.headers["Content-Type"].startswith("text/csv")
+
+
+def test_an_import_delivered_again_after_it_finished_keeps_its_outcome(master, fiona):
+    from issuing.intake.tasks import import_billing_file_task
+
+    job_id = intake_jobs.create("import", user_id=fiona.pk, filename="x.xlsx")
+    intake_jobs.update(job_id, status=intake_jobs.SUCCEEDED, result={"rows": 3})
+    # Its upload was removed when it finished; a second delivery neither fails nor runs it again.
+    assert import_billing_file_task(job_id, f"{job_id}-upload.xlsx", None, fiona.pk) == {"rows": 3}
+    assert intake_jobs.read(job_id)["status"] == intake_jobs.SUCCEEDED
