@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import logging
 
-from django.core.files.storage import default_storage
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -19,6 +18,7 @@ from api.schema import error
 from delivery.models import CONTENT_TYPES, DELIVERED_FORMATS, FILE_EXTENSIONS
 from delivery.rendering import InvoiceFileUnavailable, invoice_file_bytes
 from invoicing.events import event_record
+from invoicing.stored_files import stored_file_response
 from receiving.models import CARRIER_CONTENT_TYPES
 
 logger = logging.getLogger(__name__)
@@ -95,14 +95,12 @@ class ReceivedFileDownloadView(APIView):
         except LinkInvalid:
             raise ApiError("not_found", status_code=404) from None
         try:
-            fh = default_storage.open(carrier.file.name, "rb")
+            response = stored_file_response(
+                carrier.file.name, filename=carrier.download_name,
+                content_type=CARRIER_CONTENT_TYPES.get(carrier.format, "application/octet-stream"))
         except FileNotFoundError:
             logger.error("received file %s: its stored bytes are missing", carrier.pk)
             raise ApiError("not_found", status_code=404) from None
         event_record(obj=carrier.invoice or carrier, action="carrier.downloaded", actor_label=client.actor_label,
                      data={"carrier": carrier.pk, "format": carrier.format}, taxpayer=carrier.taxpayer)
-        response = FileResponse(fh, as_attachment=True, filename=carrier.download_name,
-                                content_type=CARRIER_CONTENT_TYPES.get(carrier.format, "application/octet-stream"))
-        response["Cache-Control"] = "private, no-store"
-        response["X-Content-Type-Options"] = "nosniff"
         return response

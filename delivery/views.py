@@ -16,7 +16,6 @@ from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -31,6 +30,7 @@ from delivery.models import CONTENT_TYPES, DELIVERED_FORMATS, FILE_EXTENSIONS, I
 from delivery.rendering import InvoiceFileUnavailable, batch_print_pdf, invoice_file_bytes
 from delivery.services import invoice_file_record_download, invoice_link_open
 from invoicing.scoping import scope_queryset, user_may_act_on
+from invoicing.stored_files import stored_file_response
 from issuing.platform.models import Invoice
 
 DOWNLOAD_PERMISSION = "issuing.download_invoice_file"
@@ -129,9 +129,11 @@ def print_job_file(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _own_print_job(request, job_id)
     if job.status != RenderStatus.DONE or not job.file:
         raise Http404("not ready")
-    with default_storage.open(job.file.name, "rb") as fh:
-        data = fh.read()
-    return _file_response(data, f"invoices-{job.paper}-{job.pk}.pdf", "application/pdf", inline=True)
+    try:
+        return stored_file_response(job.file.name, filename=f"invoices-{job.paper}-{job.pk}.pdf",
+                                    content_type="application/pdf", inline=True)
+    except FileNotFoundError:
+        raise Http404("file missing") from None
 
 
 # --- the customer's link -----------------------------------------------------------------------------------------

@@ -91,6 +91,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from the web process (compressed, cached forever once hashed): no separate file server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -154,12 +156,57 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = VAR_DIR / "static"  # collectstatic writes here; WhiteNoise serves it
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Stored files (uploads, error workbooks, exports, invoice files, received carriers, print jobs) go through Django's
+# storage API only. FAPIAO_S3_BUCKET puts them in a private S3 bucket (any S3-compatible server with
+# FAPIAO_S3_ENDPOINT_URL), so web and worker hosts share nothing on disk; a file handed out is a signed URL valid for
+# FAPIAO_S3_URL_SECONDS, given only after the view's permission and entity checks (invoicing/files.py).
+S3_BUCKET = env_str("FAPIAO_S3_BUCKET")
+S3_URL_SECONDS = env_int("FAPIAO_S3_URL_SECONDS", 300)
+
+
+def _default_storage() -> dict[str, object]:
+    if not S3_BUCKET:
+        return {"BACKEND": env_str("DEFAULT_FILE_STORAGE", "django.core.files.storage.FileSystemStorage")}
+    options: dict[str, object] = {
+        "bucket_name": S3_BUCKET,
+        "default_acl": "private",
+        "querystring_auth": True,
+        "querystring_expire": S3_URL_SECONDS,
+        "file_overwrite": False,  # as on a file system: a second file of the same name gets a new name
+        "location": env_str("FAPIAO_S3_PREFIX", ""),
+        "signature_version": "s3v4",
+        "addressing_style": env_choice("FAPIAO_S3_ADDRESSING_STYLE", ("auto", "path", "virtual"), "auto"),
+    }
+    for option, variable in (("endpoint_url", "FAPIAO_S3_ENDPOINT_URL"), ("region_name", "FAPIAO_S3_REGION"),
+                             ("access_key", "FAPIAO_S3_ACCESS_KEY_ID"),
+                             ("secret_key", "FAPIAO_S3_SECRET_ACCESS_KEY")):
+        value = env_str(variable)
+        if value:
+            options[option] = value  # otherwise boto3's own chain (AWS_* variables, instance role)
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
+def _jobs_storage() -> dict[str, object]:
+    """Import and export jobs (invoicing/intake/jobs.py): records are saved again at every step, replacing the last."""
+    default = _default_storage()
+    if S3_BUCKET:
+        return {**default, "OPTIONS": {**default["OPTIONS"], "file_overwrite": True}}  # type: ignore[dict-item]
+    return {"BACKEND": "invoicing.storage.ReplacingFileSystemStorage"}
+
+
 STORAGES = {
-    "default": {"BACKEND": env_str("DEFAULT_FILE_STORAGE", "django.core.files.storage.FileSystemStorage")},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "default": _default_storage(),
+    "jobs": _jobs_storage(),
+    # Hashed names and compressed copies made by collectstatic; development serves the source files as they are.
+    "staticfiles": {"BACKEND": env_str(
+        "STATICFILES_BACKEND",
+        "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage",
+    )},
 }
 
 # Money: every amount field uses these; amounts are Decimal rounded ROUND_HALF_UP to the fen.
@@ -245,8 +292,25 @@ CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the message for 
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Graceful shutdown (SIGTERM): a worker stops taking messages and lets its running tasks finish for up to
+# CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT seconds, then gives back (requeues) the messages of those still running; as
+# tasks are acknowledged late, a worker killed outright leaves them for another worker too (on Redis after the
+# visibility timeout). Every task is idempotent, so a task run twice does its work once.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(env_int("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", 60))
+CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # An unacknowledged message (its worker died) is delivered again after this many seconds: longer than the
+    # longest task, or that task would run twice at once.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# A task running longer than this is stopped (soft: an exception the task may handle; hard: the process is killed).
+# 0 means no limit; imports and exports of the largest allowed files take minutes, not hours.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 0) or None
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 0) or None
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# One beat sends, however many are started (invoicing/beat.py: a PostgreSQL advisory lock).
+CELERY_BEAT_SCHEDULER = "invoicing.beat:SingleBeatScheduler"
 
 CACHES = {
     "default": {

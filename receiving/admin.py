@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -48,6 +48,7 @@ from invoicing.events import event_record
 from invoicing.formatting import person_name, rate
 from invoicing.models import Taxpayer
 from invoicing.scoping import MaybeUser, allowed_taxpayers, scope_queryset
+from invoicing.stored_files import stored_file_response
 from receiving import (
     admin_platform,
     admin_redforms,  # noqa: F401  # registers the red-letter queue
@@ -498,22 +499,20 @@ class CarrierAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, admin.ModelAdmin[
         return [path("<int:pk>/download/", view(self.download_view), name="receiving_carrier_download")] + \
             super().get_urls()
 
-    def download_view(self, request: AdminRequest, pk: int) -> FileResponse:
+    def download_view(self, request: AdminRequest, pk: int) -> HttpResponseBase:
         """The file as received, for those who may download files, of an entity they may see (else 404)."""
         if not may_download(request):
             raise PermissionDenied
         carrier = get_object_or_404(self.get_queryset(request).select_related("invoice"), pk=pk)
+        inline = request.GET.get("inline") == "1" and carrier.format == "pdf"
         try:
-            fh = default_storage.open(carrier.file.name, "rb")
+            response = stored_file_response(
+                carrier.file.name, filename=carrier.download_name, inline=inline,
+                content_type=CARRIER_CONTENT_TYPES.get(carrier.format, "application/octet-stream"))
         except FileNotFoundError:
             raise Http404("file missing") from None
-        inline = request.GET.get("inline") == "1" and carrier.format == "pdf"
         event_record(obj=carrier.invoice or carrier, action="carrier.downloaded", actor=request.user,
                      data={"carrier": carrier.pk, "format": carrier.format}, taxpayer=carrier.taxpayer)
-        response = FileResponse(fh, as_attachment=not inline, filename=carrier.download_name,
-                                content_type=CARRIER_CONTENT_TYPES.get(carrier.format, "application/octet-stream"))
-        response["Cache-Control"] = "private, no-store"
-        response["X-Content-Type-Options"] = "nosniff"
         if inline:
             response["Content-Security-Policy"] = "sandbox; default-src 'none'"
         return response

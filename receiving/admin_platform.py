@@ -13,13 +13,14 @@ of queries.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -262,24 +263,23 @@ def excel_import_view(request: AdminRequest, admin_site: admin.AdminSite, opts: 
         upload = form.cleaned_data["file"]
         suffix = Path(upload.name).suffix.lower().lstrip(".")
         job_id = intake_jobs.create(EXCEL_JOB, user_id=request.user.pk, filename=upload.name)
-        source = intake_jobs.file_path(job_id, f"upload.{suffix}")
-        try:
-            with open(source, "wb") as fh:
+        # Read in this request from a temporary file (removed afterwards), never kept.
+        with tempfile.TemporaryDirectory(prefix="fapiao-excel-") as folder:
+            source = Path(folder) / f"upload.{suffix}"
+            with source.open("wb") as fh:
                 for chunk in upload.chunks():
                     fh.write(chunk)
             outcome = excel.import_received_file(source, actor=request.user, taxpayer=form.cleaned_data["taxpayer"],
                                                  filename=upload.name)
-        finally:
-            source.unlink(missing_ok=True)
         if outcome.ok:
             intake_jobs.update(job_id, status=intake_jobs.SUCCEEDED, processed=outcome.rows, total=outcome.rows)
             messages.success(request, gettext("已导入 %(rows)d 行：新入池 %(created)d 张，已在池中 %(duplicate)d 张") % {
                 "rows": outcome.rows, "created": outcome.created, "duplicate": outcome.duplicate})
             first = outcome.collections[0]
             return HttpResponseRedirect(reverse("admin:receiving_collection_change", args=[first.pk]))
-        target = intake_jobs.file_path(job_id, "errors.xlsx")
-        write_error_workbook(outcome.issues, target, total=outcome.issue_count)
-        intake_jobs.update(job_id, status=intake_jobs.FAILED, errors_file=target.name,
+        target, _ = intake_jobs.write_file(
+            job_id, "errors.xlsx", lambda path: write_error_workbook(outcome.issues, path, total=outcome.issue_count))
+        intake_jobs.update(job_id, status=intake_jobs.FAILED, errors_file=target,
                            message=gettext("发现 %(n)d 个错误，未写入任何数据") % {"n": outcome.issue_count})
         issues = outcome.issues[:SHOWN_ISSUES]
         issue_count = outcome.issue_count
@@ -291,7 +291,7 @@ def excel_import_view(request: AdminRequest, admin_site: admin.AdminSite, opts: 
     return TemplateResponse(request, "admin/receiving/excel.html", context)
 
 
-def excel_errors_view(request: HttpRequest, job_id: str) -> FileResponse:
+def excel_errors_view(request: HttpRequest, job_id: str) -> HttpResponseBase:
     _require_collect(request)
     try:
         job = intake_jobs.read(job_id)
@@ -300,9 +300,12 @@ def excel_errors_view(request: HttpRequest, job_id: str) -> FileResponse:
     if not intake_jobs.visible_to(job, request.user) or (job or {}).get("kind") != EXCEL_JOB:
         raise Http404
     assert job is not None
-    target = intake_jobs.jobs_dir() / Path(job.get("errors_file") or "missing").name
-    if not job.get("errors_file") or not target.exists():
+    errors_file = job.get("errors_file")
+    if not errors_file:
         raise Http404
     name = f"导入错误-{Path(job.get('filename') or 'import').stem}.xlsx"
-    return FileResponse(open(target, "rb"), as_attachment=True, filename=name)  # noqa: SIM115
+    try:
+        return intake_jobs.file_response(errors_file, filename=name, content_type=XLSX_TYPE)
+    except (FileNotFoundError, ValueError):
+        raise Http404 from None
 

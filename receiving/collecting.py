@@ -9,7 +9,6 @@ import logging
 import re
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,6 +16,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -48,17 +49,40 @@ def collect_entries(*, collection: Collection, entries: Iterable[bundles.Entry],
 
 
 # --- the upload job's staging area ----------------------------------------------------------------------------------
+# Staged files are kept through the storage API (the S3 bucket in production), under STAGING/<batch id>/: the web
+# process that takes the upload and the worker that reads it may be on different hosts. The manifest is written
+# last: a folder without one is half written.
 
 
-def staging_root() -> Path:
-    return Path(settings.MEDIA_ROOT) / "receiving" / "incoming"
+STAGING = "receiving/incoming"
 
 
-def staging_dir(collection_id: int) -> Path:
-    return staging_root() / str(int(collection_id))
+def staging_dir(collection_id: int) -> str:
+    """The storage folder of a batch's staged files."""
+    return f"{STAGING}/{int(collection_id)}"
 
 
 _UNSAFE = re.compile(r"[^\w.\-]+")
+
+
+def _staged_names(folder: str) -> list[str]:
+    try:
+        _folders, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return []
+    return [f"{folder}/{name}" for name in files]
+
+
+def _delete_folder(folder: str) -> int:
+    """Delete a staging folder's files; return their bytes."""
+    size = 0
+    for name in _staged_names(folder):
+        try:
+            size += default_storage.size(name)
+        except FileNotFoundError:
+            continue
+        default_storage.delete(name)
+    return size
 
 
 def upload_stage(*, taxpayer: Taxpayer, files: Sequence[UploadedFile[bytes]], actor: Actor,
@@ -72,11 +96,10 @@ def upload_stage(*, taxpayer: Taxpayer, files: Sequence[UploadedFile[bytes]], ac
     sent = sum(f.size or 0 for f in files)
     if sent > limits.max_bytes:
         raise ValidationError(bundles.Measure(len(files), sent).problem(limits))
-    staging_root().mkdir(parents=True, exist_ok=True)
-    tmp = staging_root() / f".new-{uuid.uuid4().hex}"
-    tmp.mkdir(parents=True)
-    target_dir: Path | None = None
-    try:
+    saved: list[str] = []
+    # Measured (ZIPs expanded) in a temporary local folder, removed at the end; kept in the storage.
+    with tempfile.TemporaryDirectory(prefix="fapiao-upload-") as tmp_name:
+        tmp = Path(tmp_name)
         manifest = []
         for i, upload in enumerate(files, start=1):
             name = Path(upload.name or f"file-{i}").name
@@ -89,35 +112,53 @@ def upload_stage(*, taxpayer: Taxpayer, files: Sequence[UploadedFile[bytes]], ac
         problem = measured.problem(limits)
         if problem:
             raise ValidationError(problem)
-        with transaction.atomic():
-            note = "、".join(m["name"] for m in manifest)
-            collection = services.collection_start(taxpayer=taxpayer, method=Method.UPLOAD, actor=actor,
-                                                   note=note if len(note) <= 300 else note[:297] + "…",
-                                                   total=measured.files, queued=True)
-            (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
-            target_dir = staging_dir(collection.pk)
-            shutil.rmtree(target_dir, ignore_errors=True)
-            tmp.rename(target_dir)
-            user = actor_user(actor)
-            from receiving.tasks import collect_upload_task  # cycle: tasks import this module
+        try:
+            with transaction.atomic():
+                note = "、".join(m["name"] for m in manifest)
+                collection = services.collection_start(taxpayer=taxpayer, method=Method.UPLOAD, actor=actor,
+                                                       note=note if len(note) <= 300 else note[:297] + "…",
+                                                       total=measured.files, queued=True)
+                folder = staging_dir(collection.pk)
+                _delete_folder(folder)  # a leftover of a batch id used before (SQLite reuses a rolled-back id)
+                for m in manifest:
+                    with (tmp / m["path"]).open("rb") as fh:
+                        stored = default_storage.save(f"{folder}/{m['path']}", File(fh))
+                    saved.append(stored)
+                    m["path"] = stored.rsplit("/", 1)[-1]
+                manifest_data = json.dumps(manifest, ensure_ascii=False).encode("utf-8")
+                saved.append(default_storage.save(f"{folder}/{MANIFEST}", ContentFile(manifest_data)))
+                user = actor_user(actor)
+                from receiving.tasks import collect_upload_task  # cycle: tasks import this module
 
-            transaction.on_commit(lambda: collect_upload_task.delay(collection.pk, user.pk if user else None))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if target_dir is not None:
-            shutil.rmtree(target_dir, ignore_errors=True)
-        raise
+                transaction.on_commit(lambda: collect_upload_task.delay(collection.pk, user.pk if user else None))
+        except BaseException:
+            for name in saved:
+                default_storage.delete(name)
+            raise
     return collection
 
 
 def staged_entries(collection: Collection, limits: bundles.Limits) -> Iterator[bundles.Entry]:
+    """The staged files of a batch, copied into a temporary local folder while they are read."""
     folder = staging_dir(collection.pk)
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    return bundles.entries([folder / m["path"] for m in manifest], limits=limits, names=[m["name"] for m in manifest])
+    with default_storage.open(f"{folder}/{MANIFEST}", "rb") as fh:
+        manifest = json.loads(fh.read())
+    return _local_entries(folder, manifest, limits)
+
+
+def _local_entries(folder: str, manifest: list[dict[str, str]], limits: bundles.Limits) -> Iterator[bundles.Entry]:
+    with tempfile.TemporaryDirectory(prefix="fapiao-staged-") as tmp:
+        paths = []
+        for m in manifest:
+            local = Path(tmp) / Path(m["path"]).name
+            with default_storage.open(f"{folder}/{Path(m['path']).name}", "rb") as src, local.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
+            paths.append(local)
+        yield from bundles.entries(paths, limits=limits, names=[m["name"] for m in manifest])
 
 
 def upload_discard(collection_id: int) -> None:
-    shutil.rmtree(staging_dir(collection_id), ignore_errors=True)
+    _delete_folder(staging_dir(collection_id))
 
 
 # --- collecting at once (the API): a small request, read while the caller waits --------------------------------------
@@ -187,27 +228,28 @@ class StagingPurge:
     bytes: int = 0
 
 
-def _size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
 def staging_purge(*, now: datetime | None = None) -> StagingPurge:
     """Remove staged uploads nobody will read: the folders of finished or failed batches, and of any batch older than
     ``RECEIVING_STAGING_MAX_AGE_HOURS`` (24) whose job is not running (a queued batch whose job never ran is failed,
     saying so); half-written folders (``.new-…``) and folders of no batch, once that old. Logs what it removed by
     batch id and size only."""
-    root = staging_root()
     result = StagingPurge()
-    if not root.is_dir():
+    try:
+        names, _files = default_storage.listdir(STAGING)
+    except FileNotFoundError:
         return result
     now = now or timezone.now()
     cutoff = now - staging_max_age()
-    folders = [p for p in root.iterdir() if p.is_dir()]
-    ids = [int(p.name) for p in folders if p.name.isdigit()]
+    ids = [int(name) for name in names if name.isdigit()]
     batches = {c.pk: c for c in Collection.objects.filter(pk__in=ids).only("id", "status", "created_at", "taxpayer")}
-    for folder in folders:
-        batch = batches.get(int(folder.name)) if folder.name.isdigit() else None
-        old = folder.stat().st_mtime < cutoff.timestamp()
+    for name in names:
+        folder = f"{STAGING}/{name}"
+        batch = batches.get(int(name)) if name.isdigit() else None
+        files = _staged_names(folder)
+        if not files:
+            continue  # nothing left in it (a file system keeps the empty folder; object storage has none)
+        # A folder's age is its newest file's (object storage has no folders of its own).
+        old = all(default_storage.get_modified_time(f) < cutoff for f in files)
         if batch is None:
             remove = old  # a folder being staged right now has no committed batch yet: only old ones go
         elif batch.status in (CollectionStatus.DONE, CollectionStatus.FAILED):
@@ -216,9 +258,8 @@ def staging_purge(*, now: datetime | None = None) -> StagingPurge:
             remove = batch.created_at < cutoff and batch.status != CollectionStatus.RUNNING
         if not remove:
             continue
-        size = _size(folder)
-        shutil.rmtree(folder, ignore_errors=True)
-        if folder.exists():
+        size = _delete_folder(folder)
+        if _staged_names(folder):
             continue
         result.folders += 1
         result.bytes += size

@@ -1,23 +1,32 @@
-"""Progress of import and export jobs, kept as small JSON files under MEDIA_ROOT/jobs/ (no model, no migration).
+"""Import and export jobs: a small JSON record per job and the job's files, all in the ``jobs`` file storage.
 
-A job file holds: id, kind, status, processed, total, message, the owner's user id, and the paths (relative to
-MEDIA_ROOT/jobs/) of its error workbook or output file. Every write goes to a temporary file first and is then moved
-into place with ``os.replace``, so a reader never sees half a file.
+The record holds: id, kind, status, processed, total, message, the owner's user id, and the names of its error
+workbook or output file. Records and files live under ``jobs/`` of the storage ``STORAGES["jobs"]`` (the media
+folder in development, the S3 bucket when ``FAPIAO_S3_BUCKET`` is set), never at a local path: the web process that
+takes an upload, the worker that reads it and the web process that hands out the result may be on different hosts.
+Saving a record replaces it whole (a rename on a file system, one PUT on S3), so a reader never sees half of one.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
+import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import IO, TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from django.conf import settings
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import Storage, storages
+from django.http.response import HttpResponseBase
 from django.utils.translation import gettext_noop
+
+from invoicing.stored_files import stored_file_response
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -27,42 +36,95 @@ QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 STATUS_LABELS = {QUEUED: gettext_noop("排队中"), RUNNING: gettext_noop("进行中"), SUCCEEDED: gettext_noop("已完成"),
                  FAILED: gettext_noop("失败")}
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
+FOLDER = "jobs"
 
 Job: TypeAlias = dict[str, Any]
-"""A job file's JSON object: the keys above, and whatever else ``create`` and ``update`` were given (JSON values)."""
+"""A job record's JSON object: the keys above, and whatever else ``create`` and ``update`` were given (JSON values)."""
+T = TypeVar("T")
 
 
-def jobs_dir() -> Path:
-    path = Path(settings.MEDIA_ROOT) / "jobs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def job_storage() -> Storage:
+    return storages["jobs"]
 
 
-def job_path(job_id: str) -> Path:
+def _check_id(job_id: str) -> None:
     if not _JOB_ID.fullmatch(job_id or ""):
         raise ValueError(f"not a job id: {job_id!r}")
-    return jobs_dir() / f"{job_id}.json"
 
 
-def file_path(job_id: str, suffix: str) -> Path:
-    """A file that belongs to a job, e.g. ``<id>-errors.xlsx``, ``<id>-upload.xlsx``, ``<id>-export.csv``."""
-    job_path(job_id)
+def record_name(job_id: str) -> str:
+    _check_id(job_id)
+    return f"{FOLDER}/{job_id}.json"
+
+
+def file_name(job_id: str, suffix: str) -> str:
+    """The name (within the job folder) of a file that belongs to a job: ``<id>-errors.xlsx``, ``<id>-upload.xlsx``,
+    ``<id>-export.csv``. Records keep this name; the storage keeps the file under ``jobs/``."""
+    _check_id(job_id)
     if not re.fullmatch(r"[a-z]+\.[a-z]+", suffix):
         raise ValueError(f"bad suffix {suffix!r}")
-    return jobs_dir() / f"{job_id}-{suffix}"
+    return f"{job_id}-{suffix}"
+
+
+def _stored(name: str) -> str:
+    base = Path(name).name  # a record's file name, never a path
+    if not re.fullmatch(r"[0-9a-f]{32}-[a-z]+\.[a-z]+", base):
+        raise ValueError(f"not a job file: {name!r}")
+    return f"{FOLDER}/{base}"
+
+
+def save_file(job_id: str, suffix: str, content: File[Any] | bytes) -> str:
+    """Store a job's file (an upload, bytes) and return its name for the record."""
+    name = file_name(job_id, suffix)
+    job_storage().save(_stored(name), ContentFile(content) if isinstance(content, bytes) else content)
+    return name
+
+
+def write_file(job_id: str, suffix: str, writer: Callable[[Path], T]) -> tuple[str, T]:
+    """Let ``writer`` write a job's file at a temporary local path, then store it; return its name and what
+    ``writer`` returned. The temporary file is removed either way."""
+    with tempfile.TemporaryDirectory(prefix="fapiao-job-") as folder:
+        path = Path(folder) / file_name(job_id, suffix)
+        result = writer(path)
+        with path.open("rb") as fh:
+            job_storage().save(_stored(path.name), File(fh))
+    return path.name, result
+
+
+@contextmanager
+def local_copy(name: str) -> Iterator[Path]:
+    """A job's stored file as a temporary local file, for readers that need a path; removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="fapiao-job-") as folder:
+        path = Path(folder) / Path(name).name
+        with job_storage().open(_stored(name), "rb") as src, path.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+        yield path
+
+
+def open_file(name: str) -> IO[bytes]:
+    opened: IO[bytes] = job_storage().open(_stored(name), "rb")
+    return opened
+
+
+def delete_file(name: str) -> None:
+    job_storage().delete(_stored(name))
+
+
+def file_exists(name: str | None) -> bool:
+    try:
+        return bool(name) and job_storage().exists(_stored(str(name)))
+    except ValueError:
+        return False
+
+
+def file_response(name: str, *, filename: str, content_type: str = "application/octet-stream") -> HttpResponseBase:
+    """A job's file as a download (a signed URL on S3); the caller has checked that the job is the user's."""
+    return stored_file_response(_stored(name), filename=filename, content_type=content_type, storage=job_storage())
 
 
 def _write(job_id: str, data: Job) -> None:
-    target = job_path(job_id)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".job-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, default=str)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    payload = json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+    job_storage().save(record_name(job_id), ContentFile(payload))
 
 
 def create(kind: str, *, user_id: int | None, total: int = 0, **extra: Any) -> str:
@@ -74,9 +136,13 @@ def create(kind: str, *, user_id: int | None, total: int = 0, **extra: Any) -> s
 
 
 def read(job_id: str) -> Job | None:
+    name = record_name(job_id)
+    storage = job_storage()
     try:
-        with open(job_path(job_id), encoding="utf-8") as fh:
-            data: Job = json.load(fh)  # only _write writes job files: always an object
+        if not storage.exists(name):
+            return None
+        with storage.open(name, "rb") as fh:
+            data: Job = json.loads(fh.read())  # only _write writes job records: always an object
             return data
     except (FileNotFoundError, ValueError):
         return None
@@ -125,25 +191,34 @@ def purge(*, keep_days: int | None = None, now: float | None = None) -> int:
     keep = keep_days if keep_days is not None else int(getattr(settings, "JOB_FILES_KEEP_DAYS", 7))
     now = now if now is not None else time.time()
     cutoff = now - max(1, keep) * 86400
-    folder = jobs_dir()
+    storage = job_storage()
+    try:
+        _folders, names = storage.listdir(FOLDER)
+    except FileNotFoundError:
+        return 0
+
+    def modified(name: str) -> float:
+        return storage.get_modified_time(f"{FOLDER}/{name}").timestamp()
+
     expired: set[str] = set()
     live: set[str] = set()
-    for path in folder.glob("*.json"):
-        job = read(path.stem) if _JOB_ID.fullmatch(path.stem) else None
-        touched = (job or {}).get("updated_at") or path.stat().st_mtime
-        (expired if touched < cutoff else live).add(path.stem)
-    deleted = 0
-    for path in folder.iterdir():
-        if not path.is_file():
+    for name in names:
+        stem, _, ext = name.partition(".")
+        if ext != "json" or not _JOB_ID.fullmatch(stem):
             continue
-        job_id = path.name.split("-", 1)[0].split(".", 1)[0]
-        if path.name.startswith(".job-"):
-            stale = path.stat().st_mtime < now - 86400  # a writer's temporary file: seconds old unless killed
+        job = read(stem)
+        touched = (job or {}).get("updated_at") or modified(name)
+        (expired if touched < cutoff else live).add(stem)
+    deleted = 0
+    for name in names:
+        job_id = name.split("-", 1)[0].split(".", 1)[0]
+        if name.startswith(".job-"):
+            stale = modified(name) < now - 86400  # a writer's temporary file: seconds old unless killed
         elif job_id in expired:
             stale = True
         else:
-            stale = job_id not in live and path.stat().st_mtime < cutoff  # a file whose job file is gone
+            stale = job_id not in live and modified(name) < cutoff  # a file whose job record is gone
         if stale:
-            path.unlink(missing_ok=True)
+            storage.delete(f"{FOLDER}/{name}")
             deleted += 1
     return deleted

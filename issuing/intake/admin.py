@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.loader import select_template
 from django.template.response import TemplateResponse
@@ -120,12 +121,9 @@ def fast_import(request):
         taxpayer = form.cleaned_data["taxpayer"]
         suffix = Path(upload.name).suffix.lower().lstrip(".")
         job_id = intake_jobs.create("import", user_id=request.user.pk, filename=upload.name, total=0)
-        target = intake_jobs.file_path(job_id, f"upload.{suffix}")
-        with open(target, "wb") as fh:
-            for chunk in upload.chunks():
-                fh.write(chunk)
-        tasks.import_billing_file_task.delay(job_id, str(target), taxpayer.pk if taxpayer else None,
-                                                    request.user.pk)
+        # Stored, not written to a local path: the worker that reads it may be on another host.
+        stored = intake_jobs.save_file(job_id, f"upload.{suffix}", upload)
+        tasks.import_billing_file_task.delay(job_id, stored, taxpayer.pk if taxpayer else None, request.user.pk)
         return redirect("issuing:job", job_id=job_id)
     context = {**admin.site.each_context(request), "title": gettext("导入业务单据（大批量）"), "form": form,
                "template_url": reverse("issuing:import_template")}
@@ -174,11 +172,12 @@ def job_download(request, job_id: str, what: str):
     name = job.get("errors_file") if what == "errors" else job.get("output_file") if what == "output" else None
     if not name:
         raise Http404
-    target = intake_jobs.jobs_dir() / Path(name).name
-    if not target.exists():
-        raise Http404
     if what == "errors":
         filename = f"导入错误-{Path(job.get('filename') or 'import').stem}.xlsx"
     else:
-        filename = job.get("filename") or target.name
-    return FileResponse(open(target, "rb"), as_attachment=True, filename=filename)  # noqa: SIM115
+        filename = job.get("filename") or Path(name).name
+    try:
+        return intake_jobs.file_response(name, filename=filename,
+                                         content_type=mimetypes.guess_type(filename)[0] or "application/octet-stream")
+    except (FileNotFoundError, ValueError):
+        raise Http404 from None

@@ -228,8 +228,9 @@ class BillingLineResource(resources.ModelResource):
         self.issue_rows = self.issues[:MAX_SHOWN_ISSUES]
         self.errors_job = intake_jobs.create("import-errors", user_id=getattr(user, "pk", None), status=intake_jobs.FAILED,
                                       message=f"发现 {total} 个错误，未写入任何数据")
-        write_error_workbook(self.issues, intake_jobs.file_path(self.errors_job, "errors.xlsx"), total=total)
-        intake_jobs.update(self.errors_job, errors_file=intake_jobs.file_path(self.errors_job, "errors.xlsx").name)
+        errors, _ = intake_jobs.write_file(self.errors_job, "errors.xlsx",
+                                           lambda target: write_error_workbook(self.issues, target, total=total))
+        intake_jobs.update(self.errors_job, errors_file=errors)
         dataset.wipe()
         dataset.headers = ISSUE_HEADERS
         for item in self.issue_rows:

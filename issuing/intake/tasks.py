@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from celery import shared_task
 from django.conf import settings
@@ -22,29 +21,33 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="issuing.import_billing_file")
 def import_billing_file_task(job_id: str, path: str, taxpayer_id: int | None, user_id: int) -> dict:
+    """Import the upload stored as ``path`` (a job file's name in the jobs storage, not a local path)."""
     user = get_user_model().objects.get(pk=user_id)
     taxpayer = Taxpayer.objects.get(pk=taxpayer_id) if taxpayer_id else None
     job = intake_jobs.read(job_id) or {}
+    if job.get("status") in (intake_jobs.SUCCEEDED, intake_jobs.FAILED):
+        # Delivered again (a worker died before acknowledging it): the job has its outcome, the upload is gone.
+        return dict(job.get("result") or {})
     intake_jobs.update(job_id, status=intake_jobs.RUNNING)
     try:
-        out = import_billing_file(path, user=user, taxpayer=taxpayer, filename=job.get("filename", ""),
-                                  progress=intake_jobs.Progress(job_id))
+        with intake_jobs.local_copy(path) as local:
+            out = import_billing_file(local, user=user, taxpayer=taxpayer, filename=job.get("filename", ""),
+                                      progress=intake_jobs.Progress(job_id))
     except Exception:
         # The exception (type, text, traceback) is for the log; the user reads that nothing was written.
         logger.exception("import job %s failed", job_id)
         intake_jobs.update(job_id, status=intake_jobs.FAILED, message=_internal_error_message(job_id))
         raise
     finally:
-        if os.path.exists(path):
-            os.unlink(path)
+        intake_jobs.delete_file(path)
     result = out.as_dict()
     if out.ok:
         intake_jobs.update(job_id, status=intake_jobs.SUCCEEDED, processed=out.rows, total=out.rows, result=result,
                     message=f"已导入 {out.documents} 张单据、{out.lines} 行明细")
     else:
-        errors = intake_jobs.file_path(job_id, "errors.xlsx")
-        write_error_workbook(out.issues, errors, total=out.issue_count)
-        intake_jobs.update(job_id, status=intake_jobs.FAILED, result=result, errors_file=errors.name,
+        errors, _ = intake_jobs.write_file(
+            job_id, "errors.xlsx", lambda target: write_error_workbook(out.issues, target, total=out.issue_count))
+        intake_jobs.update(job_id, status=intake_jobs.FAILED, result=result, errors_file=errors,
                     issues=[i.as_dict() for i in out.issues[:500]],
                     message=f"发现 {out.issue_count} 个错误，未写入任何数据")
     return result

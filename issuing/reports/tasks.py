@@ -38,14 +38,16 @@ def export_task(job_id: str, spec_name: str, query_token: str, fmt: str, user_id
     user = get_user_model().objects.get(pk=user_id)
     spec = get_spec(spec_name)
     qs = spec.scoped(unsign_query(spec.model, query_token), user)
-    target = intake_jobs.file_path(job_id, f"export.{fmt}")
     intake_jobs.update(job_id, status=intake_jobs.RUNNING)
     try:
-        rows = write_file(spec, qs, target, fmt, progress=intake_jobs.Progress(job_id))
+        # Written locally, then stored: the web process that hands it out may be on another host.
+        output, rows = intake_jobs.write_file(
+            job_id, f"export.{fmt}",
+            lambda target: write_file(spec, qs, target, fmt, progress=intake_jobs.Progress(job_id)))
     except Exception as exc:
         logger.exception("export job %s failed", job_id)
         intake_jobs.update(job_id, status=intake_jobs.FAILED, message=f"导出出错：{type(exc).__name__}")
         raise
-    intake_jobs.update(job_id, status=intake_jobs.SUCCEEDED, processed=rows, total=rows, output_file=target.name,
+    intake_jobs.update(job_id, status=intake_jobs.SUCCEEDED, processed=rows, total=rows, output_file=output,
                 message=f"已导出 {rows} 行")
     return {"rows": rows}

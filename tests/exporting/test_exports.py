@@ -85,8 +85,8 @@ def test_the_export_job_keeps_lily_in_scope(client, invoices, lily, mingyuan, se
     job_id = intake_jobs.create("export", user_id=lily.pk, filename="x.csv")
     # even a query naming every invoice is narrowed to lily's entities in the worker
     tasks.export_task(job_id, "invoices", tasks.sign_query(Invoice.objects.all()), "csv", lily.pk)
-    path = intake_jobs.jobs_dir() / intake_jobs.read(job_id)["output_file"]
-    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    with intake_jobs.open_file(intake_jobs.read(job_id)["output_file"]) as fh:
+        rows = list(csv.reader(io.StringIO(fh.read().decode("utf-8-sig"))))
     assert {r[1] for r in rows[1:]} == {mingyuan.name}
 
 

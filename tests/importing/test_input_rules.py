@@ -109,8 +109,10 @@ def test_an_unexpected_error_in_a_background_import_shows_a_generic_message(tmp_
     monkeypatch.setattr(intake_run.BillingValidator, "run", lambda *a, **k: 1 / 0)
     path = write_xlsx(tmp_path / "x.xlsx", [row()])
     job_id = intake_jobs.create("import", user_id=fiona.pk, filename="x.xlsx")
+    stored = intake_jobs.save_file(job_id, "upload.xlsx", path.read_bytes())  # as the upload page stores it
     with pytest.raises(ZeroDivisionError):
-        import_billing_file_task(job_id, str(path), None, fiona.pk)
+        import_billing_file_task(job_id, stored, None, fiona.pk)
+    assert not intake_jobs.file_exists(stored)  # the upload is not kept
     job = intake_jobs.read(job_id)
     assert job["status"] == intake_jobs.FAILED
     assert "ZeroDivision" not in job["message"] and "内部错误" in job["message"] and job_id in job["message"]

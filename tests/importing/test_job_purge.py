@@ -7,6 +7,7 @@ import time
 
 from invoicing.celery import app as celery_app
 from invoicing.intake import jobs as intake_jobs
+from tests.s3 import moto_s3, s3_storage  # noqa: F401
 
 
 def test_old_jobs_go_with_their_files_and_recent_ones_stay(settings, tmp_path):
@@ -14,25 +15,40 @@ def test_old_jobs_go_with_their_files_and_recent_ones_stay(settings, tmp_path):
     settings.JOB_FILES_KEEP_DAYS = 7
     old, recent = intake_jobs.create("import", user_id=1), intake_jobs.create("export", user_id=1)
     for job_id in (old, recent):
-        intake_jobs.file_path(job_id, "upload.xlsx").write_bytes(b"PK")
-        intake_jobs.file_path(job_id, "errors.xlsx").write_bytes(b"PK")
+        intake_jobs.save_file(job_id, "upload.xlsx", b"PK")
+        intake_jobs.save_file(job_id, "errors.xlsx", b"PK")
+    folder = tmp_path / "jobs"  # the jobs storage in development: the media folder
     intake_jobs.update(old, status=intake_jobs.SUCCEEDED)
     eight_days_ago = time.time() - 8 * 86400
     data = intake_jobs.read(old)
     data["updated_at"] = eight_days_ago
     intake_jobs._write(old, data)
-    orphan = intake_jobs.jobs_dir() / "0123456789abcdef0123456789abcdef-export.csv"  # its job file is gone
+    orphan = folder / "0123456789abcdef0123456789abcdef-export.csv"  # its job file is gone
     orphan.write_text("a,b\n")
     os.utime(orphan, (eight_days_ago, eight_days_ago))
-    leftover = intake_jobs.jobs_dir() / ".job-killed.tmp"
+    leftover = folder / ".job-killed.tmp"
     leftover.write_text("{")
     os.utime(leftover, (time.time() - 2 * 86400,) * 2)
 
     assert intake_jobs.purge() == 5  # the old job's JSON and two files, the orphan, the leftover
 
-    remaining = sorted(p.name for p in intake_jobs.jobs_dir().iterdir())
+    remaining = sorted(p.name for p in folder.iterdir())
     assert remaining == sorted([f"{recent}.json", f"{recent}-errors.xlsx", f"{recent}-upload.xlsx"])
     assert intake_jobs.read(old) is None and intake_jobs.read(recent)["kind"] == "export"
+
+
+def test_in_the_bucket_old_jobs_go_with_their_files_too(s3_storage, settings):  # noqa: F811
+    settings.JOB_FILES_KEEP_DAYS = 7
+    old, recent = intake_jobs.create("import", user_id=1), intake_jobs.create("export", user_id=1)
+    for job_id in (old, recent):
+        intake_jobs.save_file(job_id, "upload.xlsx", b"PK")
+    data = intake_jobs.read(old)
+    data["updated_at"] = time.time() - 8 * 86400
+    intake_jobs._write(old, data)  # saved again: replaced, not a second object
+
+    assert intake_jobs.purge() == 2
+    assert intake_jobs.read(old) is None and intake_jobs.read(recent)["kind"] == "export"
+    assert intake_jobs.file_exists(f"{recent}-upload.xlsx") and not intake_jobs.file_exists(f"{old}-upload.xlsx")
 
 
 def test_the_purge_runs_daily():

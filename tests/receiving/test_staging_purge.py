@@ -8,6 +8,8 @@ import os
 from datetime import timedelta
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from invoicing.celery import app as celery_app
@@ -32,14 +34,25 @@ def batch(pujiang, fiona, status: str, *, age_hours: float = 0) -> Collection:
     return Collection.objects.get(pk=collection.pk)
 
 
-def staged(name: str, *, age_hours: float = 0):
-    folder = collecting.staging_root() / name
-    folder.mkdir(parents=True)
-    (folder / "0001-客户名称发票.pdf").write_bytes(b"%PDF-1.7\n" + b"x" * 100)
-    (folder / collecting.MANIFEST).write_text("[]", encoding="utf-8")
+class Staged:
+    """A staging folder in the storage (the media folder in these tests), as ``upload_stage`` leaves it."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.folder = f"{collecting.STAGING}/{name}"
+
+    def exists(self) -> bool:
+        return bool(default_storage.listdir(self.folder)[1]) if default_storage.exists(self.folder) else False
+
+
+def staged(name: str, *, age_hours: float = 0) -> Staged:
+    folder = Staged(name)
+    names = [default_storage.save(f"{folder.folder}/0001-客户名称发票.pdf", ContentFile(b"%PDF-1.7\n" + b"x" * 100)),
+             default_storage.save(f"{folder.folder}/{collecting.MANIFEST}", ContentFile(b"[]"))]
     if age_hours:
         then = (timezone.now() - timedelta(hours=age_hours)).timestamp()
-        os.utime(folder, (then, then))
+        for stored in names:
+            os.utime(default_storage.path(stored), (then, then))
     return folder
 
 
@@ -88,5 +101,5 @@ def test_the_purge_is_an_hourly_beat_task(pujiang, fiona):
 
 
 def test_nothing_to_purge_without_a_staging_area():
-    assert not collecting.staging_root().exists()
+    assert not default_storage.exists(collecting.STAGING)
     assert collecting.staging_purge().folders == 0

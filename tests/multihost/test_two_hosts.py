@@ -1,0 +1,218 @@
+"""Two web processes and two workers, each with a var/ folder of its own and no shared file system, sharing only
+PostgreSQL, Redis and an S3 server (moto's, over HTTP). Through the web processes alternately: an Excel import with
+its progress and error workbook, a good import, the downloads; then one worker and one web process are killed
+mid-run and every job still finishes, nothing lost.
+
+Needs PostgreSQL and CELERY_BROKER_URL_TEST_REDIS (CI has both); a queue of its own keeps other tests' workers out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+from django.conf import settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+from tests.importing.conftest import master, row, write_xlsx  # noqa: F401
+from tests.s3 import ACCESS_KEY, REGION, SECRET_KEY, moto_s3, s3_client  # noqa: F401
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    user = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
+    return f"postgres://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Stack:
+    def __init__(self, tmp: Path, endpoint: str, bucket: str, broker: str):
+        self.tmp = tmp
+        self.queue = f"multihost-{uuid.uuid4().hex[:8]}"
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DJANGO_SETTINGS_MODULE": "invoicing.settings",
+            "DEBUG": "0", "SECRET_KEY": "multihost-test-only", "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "FIELD_ENCRYPTION_KEYS": "f" * 43 + "=",
+            "STATICFILES_BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
+            "DATABASE_URL": _database_url(), "CELERY_BROKER_URL": broker, "CELERY_RESULT_BACKEND": "django-db",
+            "CELERY_TASK_DEFAULT_QUEUE": self.queue, "CELERY_VISIBILITY_TIMEOUT": "5",
+            "CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT": "5",
+            "FAPIAO_S3_BUCKET": bucket, "FAPIAO_S3_ENDPOINT_URL": endpoint, "FAPIAO_S3_ADDRESSING_STYLE": "path",
+            "FAPIAO_S3_REGION": REGION, "FAPIAO_S3_ACCESS_KEY_ID": ACCESS_KEY,
+            "FAPIAO_S3_SECRET_ACCESS_KEY": SECRET_KEY, "ISSUING_QUEUE_FILES": "0", "LOG_LEVEL": "WARNING",
+        }
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.webs: dict[str, str] = {}
+
+    def _start(self, name: str, args: list[str], extra: dict[str, str] | None = None) -> None:
+        var = self.tmp / name  # each "host" its own var/ and media folder: nothing shared on disk
+        var.mkdir()
+        env = {**self.env, "FAPIAO_VAR_DIR": str(var), "MEDIA_ROOT": str(var / "media"), **(extra or {})}
+        log = (self.tmp / f"{name}.log").open("wb")
+        self.procs[name] = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+
+    def web(self, name: str) -> None:
+        port = _free_port()
+        self._start(name, [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "invoicing.wsgi"],
+                    {"GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1", "GUNICORN_THREADS": "2",
+                     "GUNICORN_WORKER_TMP_DIR": str(self.tmp)})
+        self.webs[name] = f"http://127.0.0.1:{port}"
+
+    def worker(self, name: str) -> None:
+        self._start(name, [str(BIN / "celery"), "-A", "invoicing", "worker", "-Q", self.queue, "--concurrency=1",
+                           "--without-mingle", "--without-gossip", "-n", f"{name}@%h", "--loglevel=WARNING"])
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        for name, url in self.webs.items():
+            while True:
+                try:
+                    if requests.get(f"{url}/health/ready", timeout=20).status_code == 200:
+                        break
+                except (requests.ConnectionError, requests.Timeout):
+                    pass
+                if time.monotonic() > deadline or self.procs[name].poll() is not None:
+                    raise AssertionError(f"{name} not ready:\n{self.log(name)}")
+                time.sleep(0.3)
+
+    def kill(self, name: str) -> None:
+        os.killpg(self.procs[name].pid, signal.SIGKILL)
+        self.procs[name].wait(10)
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _login(base: str, username: str, password: str) -> requests.Session:
+    session = requests.Session()
+    session.get(f"{base}/admin/login/", timeout=10)
+    answer = session.post(f"{base}/admin/login/", timeout=10, allow_redirects=False, data={
+        "username": username, "password": password, "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        "next": "/admin/"})
+    assert answer.status_code == 302, answer.text[:500]
+    return session
+
+
+def _upload(session: requests.Session, base: str, path: Path) -> str:
+    page = session.get(f"{base}/issuing/import/", timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    with path.open("rb") as fh:
+        answer = session.post(f"{base}/issuing/import/", data={"csrfmiddlewaretoken": token}, files={"file": fh},
+                              headers={"Referer": f"{base}/issuing/import/"}, allow_redirects=False, timeout=30)
+    assert answer.status_code == 302, answer.text[:500]
+    return answer.headers["Location"].rstrip("/").split("/")[-1]
+
+
+def _wait_done(sessions: list[tuple[requests.Session, str]], job_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    turn = 0
+    while time.monotonic() < deadline:
+        session, base = sessions[turn % len(sessions)]  # the web processes alternately
+        turn += 1
+        try:
+            status = session.get(f"{base}/issuing/jobs/{job_id}/status.json", timeout=10).json()
+        except (requests.ConnectionError, requests.Timeout):
+            continue
+        if status["done"]:
+            return status
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+@pytest.fixture
+def stack(tmp_path, moto_s3):  # noqa: F811
+    broker = os.environ.get("CELERY_BROKER_URL_TEST_REDIS")
+    if not broker:
+        pytest.skip("needs Redis: set CELERY_BROKER_URL_TEST_REDIS")
+    bucket = f"fapiao-{uuid.uuid4().hex[:12]}"
+    s3_client(moto_s3).create_bucket(Bucket=bucket)
+    stack = Stack(tmp_path, moto_s3, bucket, broker)
+    stack.bucket = bucket
+    try:
+        for name in ("web1", "web2"):
+            stack.web(name)
+        for name in ("worker1", "worker2"):
+            stack.worker(name)
+        stack.wait_ready()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_two_webs_and_two_workers_share_only_the_database_the_broker_and_the_bucket(  # noqa: F811
+        stack, master, fiona, tmp_path, moto_s3):  # noqa: F811
+    from issuing.billing.models import BillingDocument
+
+    # The processes hash as production does (the tests' settings use MD5 for speed).
+    fiona.password = PBKDF2PasswordHasher().encode("multihost-pass", "multihostsalt", iterations=1000)
+    fiona.save()
+    web1, web2 = stack.webs["web1"], stack.webs["web2"]
+    one, two = _login(web1, "fiona", "multihost-pass"), _login(web2, "fiona", "multihost-pass")
+    both = [(one, web1), (two, web2)]
+
+    # An import with an error: uploaded through web1, its progress read through both, its workbook through web2.
+    bad = write_xlsx(tmp_path / "bad.xlsx", [row(), row(external_no="SO-2", amount="abc")])
+    job = _upload(one, web1, bad)
+    status = _wait_done(both, job)
+    assert status["status"] == "failed" and status["issues"][0]["code"] == "cell.not_number"
+    link = two.get(f"{web2}{status['errors_url']}", allow_redirects=False, timeout=10)
+    assert link.status_code == 302 and link.headers["Location"].startswith(moto_s3)
+    workbook = requests.get(link.headers["Location"], timeout=10)
+    assert workbook.status_code == 200 and workbook.content[:2] == b"PK"
+
+    # Good imports, through web2 and web1; then one worker and one web process die while they run.
+    jobs = []
+    for i in range(4):
+        session, base = both[i % 2]
+        rows = [row(external_no=f"MH-{i}-{n}") for n in range(300)]
+        jobs.append(_upload(session, base, write_xlsx(tmp_path / f"good-{i}.xlsx", rows)))
+    stack.kill("worker1")
+    stack.kill("web1")
+    for job_id in jobs:
+        status = _wait_done([(two, web2)], job_id, timeout=180)
+        assert status["status"] == "succeeded", status
+    assert BillingDocument.objects.filter(external_no__startswith="MH-").count() == 4 * 300  # nothing lost, once
+
+    # An export through the web process left standing: every document imported on either side, once.
+    export = two.get(f"{web2}/admin/issuing/billingdocument/export/csv/", timeout=60)
+    assert export.status_code == 200
+    lines = export.content.decode("utf-8-sig").splitlines()
+    assert sum(1 for line in lines if ",MH-" in line or line.startswith("MH-")) == 4 * 300, lines[:3]
+
+    # Nothing was written to any host's local media folder: every file went to the bucket.
+    for name in ("web1", "web2", "worker1", "worker2"):
+        media = tmp_path / name / "media"
+        assert not media.exists() or not any(p.is_file() for p in media.rglob("*")), name
+    keys = {o["Key"] for o in s3_client(moto_s3).list_objects_v2(Bucket=stack.bucket).get("Contents", [])}
+    assert f"jobs/{job}-errors.xlsx" in keys and all(f"jobs/{j}.json" in keys for j in jobs)
