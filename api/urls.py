@@ -13,6 +13,7 @@ router.register("invoices", views.InvoiceViewSet, basename="api-invoice")
 router.register("red-flush-requests", views.RedFlushRequestViewSet, basename="api-red-flush-request")
 router.register("webhooks", views.WebhookViewSet, basename="api-webhook")
 router.register("received-invoices", views.ReceivedInvoiceViewSet, basename="api-received-invoice")
+router.register("claims", views.ClaimViewSet, basename="api-claim")
 
 urlpatterns = [
     *router.urls,

@@ -169,6 +169,7 @@ ACTION_LABELS = {
     "api_create": pgettext_lazy("event", "接口创建"),
     "api_refund": pgettext_lazy("event", "接口登记退款"),
     "api_withdraw": pgettext_lazy("event", "接口撤销"),
+    "api_submit": pgettext_lazy("event", "接口提交"),
     "api_payment": pgettext_lazy("event", "接口登记收款"),
     "api_delivered": pgettext_lazy("event", "接口登记交付"),
     "api_reapply": pgettext_lazy("event", "接口重新申请"),

@@ -262,7 +262,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Fapiao Desk API",
     "DESCRIPTION": "发票台: invoice applications, invoices and files for upstream business systems, and the pool of "
                    "received invoices.",
-    "VERSION": "1.2.0",
+    "VERSION": "1.3.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Generated clients: separate request and response components (XRequest for what is sent), English enum names,
     # no Chinese titles, and the headers the API sends and reads (api/schema.py).
@@ -280,6 +280,7 @@ SPECTACULAR_SETTINGS = {
         "DeliveryStatusEnum": "delivery.models.DeliveryStatus",
         "ReceivedKindEnum": "receiving.models.ReceivedKind",
         "CollectOutcomeEnum": "receiving.models.Outcome",
+        "ClaimStateEnum": "receiving.claims_models.ClaimState",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.postprocess"],
 }

@@ -22,7 +22,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -115,7 +115,7 @@ def _locked_claim(claim: ExpenseClaim) -> ExpenseClaim:
 def _require_state(claim: ExpenseClaim, *states: str) -> None:
     if claim.state not in states:
         raise ValidationError(gettext("报销单 %(no)s 状态为「%(state)s」，不能执行此操作") % {
-            "no": claim.claim_no, "state": claim.get_state_display()})
+            "no": claim.claim_no, "state": claim.get_state_display()}, code="transition_not_allowed")
 
 
 def _add_line(claim: ExpenseClaim, line: LineInput, actor: Actor) -> ClaimLine:
@@ -154,6 +154,9 @@ def claim_create(*, taxpayer: Taxpayer, claimant_name: str, actor: Actor, claima
                                      ("external_ref", gettext("外部单号"), external_ref, 64)):
         if len((value or "").strip()) > limit:
             errors[key] = [gettext("%(field)s：不能超过 %(n)s 个字符") % {"field": words, "n": limit}]
+    ref = (external_ref or "").strip()
+    if ref and ExpenseClaim.objects.filter(taxpayer=taxpayer, external_ref=ref).exists():
+        errors["external_ref"] = [gettext("外部单号：%(ref)s 已有报销单") % {"ref": ref}]
     if errors:
         raise ValidationError(errors)
     seen: set[int] = set()
@@ -161,19 +164,31 @@ def claim_create(*, taxpayer: Taxpayer, claimant_name: str, actor: Actor, claima
         if line.invoice.pk in seen:
             raise ValidationError({"invoice": gettext("发票 %(number)s 重复出现") % {"number": line.invoice}})
         seen.add(line.invoice.pk)
+    try:
+        return _create(taxpayer=taxpayer, name=name, claimant_code=claimant_code, department=department,
+                       title=title, lines=lines, source=source, ref=ref, actor=actor)
+    except IntegrityError:  # the same external number sent twice at once: the second finds the first
+        raise ValidationError({"external_ref": [gettext("外部单号：%(ref)s 已有报销单") % {"ref": ref}]}) from None
+
+
+def _create(*, taxpayer: Taxpayer, name: str, claimant_code: str, department: str, title: str,
+            lines: Sequence[LineInput], source: str, ref: str, actor: Actor) -> ExpenseClaim:
     with transaction.atomic():
         claim = ExpenseClaim.objects.create(
             taxpayer=taxpayer, claim_no=f"TMP{uuid.uuid4().hex}", claimant_name=name,
             claimant_code=(claimant_code or "").strip(), department=(department or "").strip(),
-            title=(title or "").strip(), source=source, external_ref=(external_ref or "").strip(),
+            title=(title or "").strip(), source=source, external_ref=ref,
             created_by=actor_user(actor), actor_label=actor_label(actor)[:100])
         claim.claim_no = f"BX{timezone.localdate():%Y%m%d}{claim.pk:06d}"
         claim.save(update_fields=["claim_no"])
         event_record(obj=claim, action="claim_create", actor=actor, to_state=claim.state,
                      data={"claim_no": claim.claim_no, "claimant": name, "source": source}, taxpayer=taxpayer)
         # invoices locked in id order: concurrent claims on the same invoices never deadlock
-        for line in sorted(lines, key=lambda x: x.invoice.pk):
-            _add_line(claim, line, actor)
+        for index, line in sorted(enumerate(lines, start=1), key=lambda x: x[1].invoice.pk):
+            try:
+                _add_line(claim, line, actor)
+            except ValidationError as exc:  # named by the line's place (from 1) in the request
+                raise ValidationError({f"lines[{index}]": exc.messages}) from None
     return claim
 
 
