@@ -5,7 +5,8 @@
 - the licensed sample OFD and PDF files in tests/fixtures (their buyers are other companies: kept and flagged);
 - two scans of QR payloads from the shared vectors: prefilled records waiting for their files;
 - then, for every entity on the sandbox channel, a first platform download (the sandbox's demo holds invoices from
-  third-party sellers to each demo entity), so that the pool is not empty on first login.
+  third-party sellers to each demo entity), so that the pool is not empty on first login;
+- and a submitted expense claim of 云途 over downloaded invoices, for finance or the expense reviewer to approve.
 
 Idempotent: an entity whose pool is not empty gets no uploads; the download is incremental (its watermark).
 """
@@ -26,7 +27,7 @@ from invoicing.documents import documents_environment_problems, render_pdf, writ
 from invoicing.documents.demo import demo_document
 from invoicing.documents.model import InvoiceDocument, InvoiceLine, InvoiceParty
 from invoicing.models import Taxpayer
-from receiving import demo_controls, platform, services
+from receiving import demo_claims, demo_controls, platform, services
 from receiving.models import Method, PlatformSync, ReceivedInvoice
 
 DEMO = SystemActor("demo")
@@ -57,6 +58,9 @@ def seed(stdout: OutputWrapper | None = None) -> None:
         if stdout is not None:
             stdout.write(f"receiving: platform download for {taxpayer}: {result.summary()}"
                          + ("" if result.ok else f" ({result.message})"))
+    entity = Taxpayer.objects.filter(credit_code=YUNTU).first()
+    if entity is not None:
+        demo_claims.seed(entity, stdout)  # a submitted claim waiting for approval (once)
 
 
 def _seed_uploads(stdout: OutputWrapper | None = None) -> None:
