@@ -121,4 +121,4 @@ class ClaimLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.invoice_id}: {self.amount}"
+        return f"#{self.pk}"
