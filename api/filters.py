@@ -13,6 +13,7 @@ from issuing.applications.models import CUSTOMER_STATUS, InvoiceApplication
 from issuing.billing.models import BillingDocument, BillingDocumentStatus
 from issuing.platform.models import Invoice, InvoiceStatus
 from issuing.redletter.models import RedFormState, RedLetterForm
+from receiving.claims_models import ClaimState, ExpenseClaim
 from receiving.models import PlatformStatus, ReceivedInvoice, ReceivedKind, ReviewState, UseState
 
 MAX_ID = 2**63 - 1  # the largest object id PostgreSQL's bigint holds
@@ -139,3 +140,16 @@ class ReceivedInvoiceFilter(django_filters.FilterSet):
 
     def filter_seller_tax_id(self, qs, name, value):
         return qs.filter(seller_tax_id=value.strip().upper())
+
+
+class ClaimFilter(django_filters.FilterSet):
+    taxpayer = django_filters.CharFilter(field_name="taxpayer__credit_code", help_text="报销主体统一社会信用代码")
+    state = django_filters.ChoiceFilter(choices=ClaimState.choices, help_text="报销单状态")
+    external_ref = django_filters.CharFilter(help_text="费用系统单号（精确匹配）")
+    claim_no = django_filters.CharFilter(help_text="报销单号（精确匹配）")
+    created_after = TimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = TimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = ExpenseClaim
+        fields = ["taxpayer", "state", "external_ref", "claim_no"]

@@ -7,8 +7,10 @@ any other entity is not there, exactly like one that does not exist.
 from __future__ import annotations
 
 from collections.abc import Collection
+from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, DecimalField, Prefetch, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 
 from api.models import ApiClient, WebhookSubscription
 from deduction.models import TaxPeriod
@@ -18,6 +20,7 @@ from issuing.applications.models import ApplicationLine, ApplicationSource, Invo
 from issuing.billing.models import BillingDocument
 from issuing.platform.models import Invoice, InvoiceLine
 from issuing.redletter.models import RedLetterForm
+from receiving.claims_models import ClaimLine, ExpenseClaim
 from receiving.models import (
     Carrier,
     CollectionItem,
@@ -108,3 +111,16 @@ def collection_items(*, collection: ReceivingCollection) -> QuerySet[CollectionI
 def tax_periods(*, taxpayer_ids: Collection[int]) -> QuerySet[TaxPeriod]:
     """The deduction periods (所属期) of the client's entities, newest first."""
     return TaxPeriod.objects.filter(taxpayer__in=taxpayer_ids).select_related("taxpayer").order_by("-period", "-id")
+def claims(*, taxpayer_ids: Collection[int]) -> QuerySet[ExpenseClaim]:
+    """Expense claims with their totals, newest first (one query per page)."""
+    return (ExpenseClaim.objects.filter(taxpayer__in=taxpayer_ids).select_related("taxpayer")
+            .annotate(claimed_total=Coalesce(Sum("lines__amount"), Value(Decimal("0.00")),
+                                             output_field=DecimalField(max_digits=18, decimal_places=2)),
+                      line_count=Count("lines"))
+            .order_by("-created_at", "-id"))
+
+
+def claim_details(*, taxpayer_ids: Collection[int]) -> QuerySet[ExpenseClaim]:
+    """Expense claims with their lines and each line's invoice."""
+    return claims(taxpayer_ids=taxpayer_ids).prefetch_related(
+        Prefetch("lines", queryset=ClaimLine.objects.select_related("invoice").order_by("id")))

@@ -31,6 +31,7 @@ from issuing.billing.models import BillingDocument, BillingDocumentLine, Invoici
 from issuing.platform.models import Invoice
 from issuing.redletter.models import RedLetterForm, RedReasonCode
 from receiving import services as receiving_services
+from receiving.claims_models import ExpenseClaim
 from receiving.models import Carrier, Outcome, ReceivedInvoice, ReceivedKind
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
@@ -870,3 +871,77 @@ class Schedule2LineSerializer(serializers.Serializer):
 class Schedule2Serializer(serializers.Serializer):
     period = serializers.CharField(help_text=_("所属期 YYYYMM"))
     lines = Schedule2LineSerializer(many=True)
+# --- expense claims (报销单) ---------------------------------------------------------------------------------------
+
+
+class ClaimLineInputSerializer(serializers.Serializer):
+    invoice = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1,
+                                       help_text=_("发票池中的发票 id（与 number 二选一）"))
+    number = serializers.CharField(required=False, max_length=30, help_text=_("发票号码（与 invoice 二选一）"))
+    code = serializers.CharField(required=False, allow_blank=True, default="", max_length=12,
+                                 help_text=_("发票代码（税控发票按号码查找时填写）"))
+    amount = serializers.DecimalField(**MONEY, required=False, allow_null=True, default=None,
+                                      min_value=Decimal("0.01"), max_value=MONEY_LIMIT - Decimal("0.01"),
+                                      help_text=_("报销金额；不填为该发票剩余可报销的全部金额"))
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("invoice" in attrs) == ("number" in attrs):
+            raise serializers.ValidationError({"invoice": [_("请填写 invoice（发票 id）或 number（发票号码）其中之一")]})
+        return attrs
+
+
+class ClaimCreateSerializer(ClientTaxpayerMixin, serializers.Serializer):
+    taxpayer = TaxpayerField(required=False, allow_null=True, default=None,
+                             help_text=_("报销主体的统一社会信用代码；客户端只有一个主体时可省略"))
+    claimant_name = serializers.CharField(max_length=60, help_text=_("报销人姓名"))
+    claimant_code = serializers.CharField(max_length=40, required=False, allow_blank=True, default="",
+                                          help_text=_("员工编号"))
+    department = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="",
+                                  help_text=_("事由"))
+    external_ref = serializers.CharField(max_length=64, required=False, allow_blank=True, default="",
+                                         help_text=_("费用系统中的单号（同一主体内唯一）"))
+    lines = ClaimLineInputSerializer(many=True, allow_empty=False, help_text=_("报销的发票，每项一张"))
+    submit = serializers.BooleanField(required=False, default=False, help_text=_("创建后立即提交审批"))
+
+    def validate_lines(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len(value) > 200:
+            raise serializers.ValidationError(_("一张报销单最多 200 张发票"))
+        return value
+
+
+class ClaimLineSerializer(serializers.Serializer):
+    invoice = serializers.IntegerField(source="invoice_id", help_text=_("发票池中的发票 id"))
+    number = serializers.CharField(source="invoice.number")
+    code = serializers.CharField(source="invoice.code")
+    kind = serializers.CharField(source="invoice.kind", help_text=_("票种代码"))
+    issue_date = serializers.DateField(source="invoice.issue_date")
+    seller_name = serializers.CharField(source="invoice.seller_name")
+    total = serializers.DecimalField(**MONEY, source="invoice.total", allow_null=True, help_text=_("发票价税合计"))
+    amount = serializers.DecimalField(**MONEY, help_text=_("报销金额"))
+    note = serializers.CharField()
+
+
+class ClaimSerializer(serializers.ModelSerializer):
+    taxpayer = serializers.SlugRelatedField(slug_field="credit_code", read_only=True)
+    state = serializers.CharField(read_only=True, help_text=_(
+        "draft 草稿，submitted 已提交，approved 已审批，paid 已付款，rejected 已驳回"))
+    state_label = serializers.CharField(source="get_state_display", read_only=True)
+    claimed_total = serializers.DecimalField(**MONEY, read_only=True, help_text=_("报销金额合计"))
+    line_count = serializers.IntegerField(read_only=True, help_text=_("发票张数"))
+
+    class Meta:
+        model = ExpenseClaim
+        fields = ["id", "claim_no", "taxpayer", "claimant_name", "claimant_code", "department", "title",
+                  "external_ref", "state", "state_label", "reject_reason", "claimed_total", "line_count",
+                  "submitted_at", "approved_at", "paid_at", "booked_at", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class ClaimDetailSerializer(ClaimSerializer):
+    lines = ClaimLineSerializer(many=True, read_only=True)
+
+    class Meta(ClaimSerializer.Meta):
+        fields = [*ClaimSerializer.Meta.fields, "lines"]
+        read_only_fields = fields

@@ -14,6 +14,7 @@ router.register("red-flush-requests", views.RedFlushRequestViewSet, basename="ap
 router.register("webhooks", views.WebhookViewSet, basename="api-webhook")
 router.register("received-invoices", views.ReceivedInvoiceViewSet, basename="api-received-invoice")
 router.register("deduction/periods", views.TaxPeriodViewSet, basename="api-tax-period")
+router.register("claims", views.ClaimViewSet, basename="api-claim")
 
 urlpatterns = [
     *router.urls,

@@ -28,6 +28,7 @@ from api.filters import (
     MAX_ID,
     ApplicationFilter,
     BillingDocumentFilter,
+    ClaimFilter,
     InvoiceFilter,
     ReceivedInvoiceFilter,
     RedFlushRequestFilter,
@@ -41,6 +42,9 @@ from api.serializers import (
     ApplicationSerializer,
     BillingDocumentCreateSerializer,
     BillingDocumentSerializer,
+    ClaimCreateSerializer,
+    ClaimDetailSerializer,
+    ClaimSerializer,
     CollectFilesSerializer,
     CollectJsonSerializer,
     CollectResultSerializer,
@@ -73,9 +77,10 @@ from issuing.applications import services as application_services
 from issuing.base import Source
 from issuing.billing import services as billing_services
 from issuing.redletter.forms import redletter_request
-from receiving import bundles, collecting
+from receiving import bundles, claims, collecting
 from receiving import services as receiving_services
-from receiving.models import Method
+from receiving.claims_models import ClaimSource
+from receiving.models import Method, ReceivedInvoice
 
 
 class ClientPagination(LimitOffsetPagination):
@@ -578,6 +583,88 @@ class ReceivedInvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
                 raise ApiError("validation_error", status_code=400,
                                fields=django_errors_as_fields(exc, f"invoices[{i}]")) from None
         return receiving_services.collection_finish(collection=collection, actor=actor)
+
+
+# --- expense claims (报销单) ---------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="报销单列表", responses={200: ClaimSerializer(many=True), **LIST_ERRORS}),
+    retrieve=extend_schema(summary="报销单详情（含发票明细）", responses={200: ClaimDetailSerializer, **READ_ERRORS}),
+)
+class ClaimViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApiView):
+    """Expense claims from the expense system, which speaks for its employees (they are not users here)."""
+
+    serializer_class = ClaimSerializer
+    filterset_class = ClaimFilter
+
+    def get_queryset(self):
+        if self.action == "list":
+            return selectors.claims(taxpayer_ids=self.taxpayer_ids())
+        return selectors.claim_details(taxpayer_ids=self.taxpayer_ids())
+
+    def get_serializer_class(self):
+        return ClaimSerializer if self.action == "list" else ClaimDetailSerializer
+
+    @extend_schema(
+        summary="创建报销单",
+        description=(
+            "报销人与发票（按发票池 id 或发票号码），每张发票可填报销金额（不填为剩余可报销的全部金额）。"
+            "同一张发票在所有未驳回的报销单中的报销金额之和不超过其价税合计（部分红冲的只算未冲销部分）；"
+            "超过时返回 400，按 lines[序号] 列出。submit=true 时创建后立即提交审批。"
+        ),
+        request=ClaimCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: ClaimDetailSerializer, **WRITE_ERRORS},
+    )
+    def create(self, request: Request) -> Response:
+        return idempotent_create(request, self, self._create)
+
+    def _create(self) -> Response:
+        data = self.input(ClaimCreateSerializer)
+        taxpayer = data["taxpayer"]
+        actor = self.client.actor
+        lines, missing = [], {}
+        for i, line in enumerate(data["lines"], start=1):
+            pool = ReceivedInvoice.objects.filter(taxpayer=taxpayer)
+            found = (pool.filter(pk=line["invoice"]) if "invoice" in line
+                     else pool.filter(number=line["number"].strip(), code=line["code"].strip())).first()
+            if found is None:
+                missing[f"lines[{i}]"] = [message_for("not_found") + (
+                    " (no such invoice in the entity's pool)" if english() else "（该主体的发票池中没有这张发票）")]
+                continue
+            lines.append(claims.LineInput(invoice=found, amount=line["amount"], note=line["note"]))
+        if missing:
+            raise ApiError("validation_error", status_code=400, fields=missing)
+        with transaction.atomic():
+            claim = claims.claim_create(
+                taxpayer=taxpayer, claimant_name=data["claimant_name"], claimant_code=data["claimant_code"],
+                department=data["department"], title=data["title"], external_ref=data["external_ref"],
+                lines=lines, source=ClaimSource.API, actor=actor)
+            if data["submit"]:
+                claims.claim_submit(claim=claim, actor=actor)
+            self.audit(claim, "api_create")
+        return Response(ClaimDetailSerializer(self.get_queryset().get(pk=claim.pk)).data,
+                        status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="提交报销单（草稿 → 已提交）",
+        description="草稿提交审批；已提交或其后状态的报销单返回 409 invalid_state。",
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: ClaimDetailSerializer, 409: error("当前状态不能提交（invalid_state）"), **READ_ERRORS,
+                   **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, pk=None) -> Response:
+        return idempotent_create(request, self, self._submit)
+
+    def _submit(self) -> Response:
+        claim = self.get_object()
+        with transaction.atomic():
+            claims.claim_submit(claim=claim, actor=self.client.actor)
+            self.audit(claim, "api_submit")
+        return Response(ClaimDetailSerializer(self.get_queryset().get(pk=claim.pk)).data)
 
 
 def _over_bytes(limit: int) -> ApiError:

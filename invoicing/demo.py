@@ -24,6 +24,7 @@ DEMO_USERS = [
     ("finance", roles.FINANCE, "王会计", None),
     ("service", roles.CUSTOMER_SERVICE, "李客服", None),
     ("finance_sz", roles.FINANCE, "陈会计（仅深圳明远）", "91440300MA5FM1NGYB"),
+    ("reviewer", roles.EXPENSE_REVIEWER, "周审核（报销审核，仅云途出行）", "91440101MA5CYUN00U"),
 ]
 
 ENTITIES: list[dict[str, object]] = [

@@ -7,6 +7,8 @@ synchronised after every ``migrate`` (permissions of later apps only exist once 
   Never downloads invoice files: it does not get ``issuing.download_invoice_file``.
 - 财务 (finance): everything in the business apps except deleting records and managing users.
 - 系统管理员 (administrator): everything, including users, roles and the channel.
+- 报销审核 (expense reviewer): approves or rejects expense claims (报销单) and sees the receiving side only: the
+  pool's invoices, their files and checks, and the claims, of the entities it is given; nothing of issuing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from django.db.models import Q
 CUSTOMER_SERVICE = "客服"
 FINANCE = "财务"
 ADMINISTRATOR = "系统管理员"
-ROLE_NAMES = (CUSTOMER_SERVICE, FINANCE, ADMINISTRATOR)
+EXPENSE_REVIEWER = "报销审核"
+ROLE_NAMES = (CUSTOMER_SERVICE, FINANCE, ADMINISTRATOR, EXPENSE_REVIEWER)
 
 BUSINESS_APPS = ("invoicing", "issuing", "delivery", "receiving", "deduction", "sandbox")
 
@@ -49,6 +52,22 @@ CUSTOMER_SERVICE_PERMISSIONS: set[str] = {
     "issuing.view_redletterform",
     "issuing.view_redletterformline",
     "issuing.add_redletterform",
+}
+
+# Explicit grants for the expense reviewer: the receiving side only (no issuing, delivery, mailboxes or platform).
+EXPENSE_REVIEWER_PERMISSIONS: set[str] = {
+    "invoicing.view_taxpayer",
+    "receiving.view_receivedinvoice",
+    "receiving.view_receivedinvoiceline",
+    "receiving.view_carrier",
+    "receiving.download_carrier",
+    "receiving.view_source",
+    "receiving.view_invoicecheck",
+    "receiving.view_verification",
+    "receiving.view_ruleoverride",
+    "receiving.view_expenseclaim",
+    "receiving.view_claimline",
+    "receiving.approve_expenseclaim",
 }
 
 # Finance may do everything in the business apps except these.
@@ -100,6 +119,9 @@ FINANCE_DENIED: set[str] = {
     "receiving.change_verification",
     "receiving.delete_receivedredform",
     "receiving.delete_receivedredformline",
+    # a claim is rejected, never deleted; its lines are taken off a draft through the service
+    "receiving.delete_expenseclaim",
+    "receiving.delete_claimline",
 }
 # Permissions outside the business apps that finance gets. Not Celery's task results: their arguments and results
 # are not scoped to entities (a reconciliation's result names every entity's invoices), so only administrators read
@@ -125,6 +147,8 @@ def role_permissions(role: str) -> list[Permission]:
         return kept + _perms(FINANCE_EXTRA)
     if role == ADMINISTRATOR:
         return list(Permission.objects.all())
+    if role == EXPENSE_REVIEWER:
+        return _perms(EXPENSE_REVIEWER_PERMISSIONS)
     raise ValueError(f"unknown role {role!r}")
 
 

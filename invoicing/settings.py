@@ -350,6 +350,7 @@ SPECTACULAR_SETTINGS = {
         "DeliveryStatusEnum": "delivery.models.DeliveryStatus",
         "ReceivedKindEnum": "receiving.models.ReceivedKind",
         "CollectOutcomeEnum": "receiving.models.Outcome",
+        "ClaimStateEnum": "receiving.claims_models.ClaimState",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.postprocess"],
 }

@@ -53,6 +53,7 @@ from receiving import (
     admin_platform,
     admin_redforms,  # noqa: F401  # registers the red-letter queue
     bundles,
+    claims_admin,  # noqa: F401  # registers the expense claims
     collecting,
     services,
 )

@@ -8,6 +8,7 @@
   third-party sellers to each demo entity), so that the pool is not empty on first login;
 - one mailbox per entity, *disabled*, on ``imap.example.invalid`` (a name that never resolves): the mailbox page shows
   what a configured mailbox looks like; nothing connects anywhere until someone puts in a real server and enables it.
+- and a submitted expense claim of 云途 over downloaded invoices, for finance or the expense reviewer to approve.
 
 Idempotent: an entity whose pool is not empty gets no uploads; the download is incremental (its watermark).
 """
@@ -28,7 +29,7 @@ from invoicing.documents import documents_environment_problems, render_pdf, writ
 from invoicing.documents.demo import demo_document
 from invoicing.documents.model import InvoiceDocument, InvoiceLine, InvoiceParty
 from invoicing.models import Taxpayer
-from receiving import demo_controls, platform, services
+from receiving import demo_claims, demo_controls, platform, services
 from receiving.mailbox import services as mailbox_services
 from receiving.mailbox.models import Mailbox
 from receiving.models import Method, PlatformSync, ReceivedInvoice
@@ -65,6 +66,9 @@ def seed(stdout: OutputWrapper | None = None) -> None:
         if stdout is not None:
             stdout.write(f"receiving: platform download for {taxpayer}: {result.summary()}"
                          + ("" if result.ok else f" ({result.message})"))
+    entity = Taxpayer.objects.filter(credit_code=YUNTU).first()
+    if entity is not None:
+        demo_claims.seed(entity, stdout)  # a submitted claim waiting for approval (once)
 
 
 def _seed_uploads(stdout: OutputWrapper | None = None) -> None:

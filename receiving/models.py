@@ -287,6 +287,10 @@ class ReceivedInvoice(models.Model):
     def unbook(self) -> None:
         """The platform has recorded the 取消入账."""
 
+    @transition(field=use_state, source=UseState.IN_POOL, target=UseState.REIMBURSED)
+    def reimburse(self) -> None:
+        """Paid claims hold the whole of what is left of the invoice (receiving/claims.py)."""
+
     @transition(field=review_state, source=[ReviewState.CLEAR, ReviewState.RESOLVED, ReviewState.NEEDS_REVIEW],
                 target=ReviewState.NEEDS_REVIEW)
     def flag_for_review(self, *, reasons: list[dict[str, Any]]) -> None:
@@ -701,6 +705,8 @@ class PlatformReconciliation(models.Model):
     def __str__(self) -> str:
         return f"{self.taxpayer} {self.date_from}–{self.date_to}"
 # The pool's controls (verification, rules) live in their own module; imported here so Django registers them.
+# 报销 (claims) live in their own module; imported here so Django registers them.
+from receiving.claims_models import ClaimLine, ExpenseClaim  # noqa: E402,F401
 from receiving.control_models import (  # noqa: E402,F401
     InvoiceCheck,
     ReceivingRule,

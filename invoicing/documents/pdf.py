@@ -194,6 +194,22 @@ def _write(html: str, paper: str) -> bytes:
     return pdf
 
 
+def html_to_pdf(html: str) -> bytes:
+    """A page of the app's own HTML (a printed packet, a cover sheet) as PDF. Its CSS names the CJK font with
+    ``font_face_css()``; only local fonts and data URIs load (no network)."""
+    from weasyprint import HTML  # lazy: WeasyPrint, about a second and 50 MB; only rendering needs it
+
+    font = find_cjk_font()
+    document = HTML(string=html, base_url=str(font.parent), url_fetcher=_fetcher((font.parent.resolve(),)))
+    pdf: bytes = document.write_pdf()
+    return pdf
+
+
+def font_face_css(family: str = "FapiaoCJK") -> str:
+    """An ``@font-face`` rule naming the installed CJK font as ``family``."""
+    return f'@font-face {{ font-family: "{family}"; src: url("{find_cjk_font().as_uri()}"); }}'
+
+
 def render_pdf(doc: InvoiceDocument, *, paper: str = "A4") -> bytes:
     """The invoice face as PDF bytes. ``paper``: "A4" (face at the top of a portrait page) or "A5" (landscape)."""
     return _write(_html([doc], paper), paper)

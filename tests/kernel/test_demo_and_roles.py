@@ -63,3 +63,45 @@ def test_only_administrators_read_celery_task_results(client, fiona, lily, ada):
     for user, status in ((fiona, 403), (lily, 403), (ada, 200)):
         client.force_login(user)
         assert client.get(url).status_code == status, user
+
+
+def test_the_expense_reviewer_sees_the_receiving_side_only():
+    roles.sync_role_permissions()
+    reviewer = Group.objects.get(name=roles.EXPENSE_REVIEWER)
+    granted = {f"{p.content_type.app_label}.{p.codename}" for p in reviewer.permissions.select_related("content_type")}
+    assert granted == roles.EXPENSE_REVIEWER_PERMISSIONS
+    assert {label.split(".")[0] for label in granted} == {"invoicing", "receiving"}
+    assert "receiving.approve_expenseclaim" in granted and "receiving.pay_expenseclaim" not in granted
+    assert not {"receiving.add_expenseclaim", "receiving.book_receivedinvoice", "receiving.view_mailbox",
+                "receiving.override_rule", "invoicing.view_event"} & granted
+    assert not reviewer.permissions.filter(content_type__app_label__in=("issuing", "delivery", "auth")).exists()
+    finance = Group.objects.get(name=roles.FINANCE)
+    assert finance.permissions.filter(codename__in=("approve_expenseclaim", "pay_expenseclaim")).count() == 2
+    assert not finance.permissions.filter(codename__in=("delete_expenseclaim", "delete_claimline")).exists()
+    cs = Group.objects.get(name=roles.CUSTOMER_SERVICE)
+    assert not cs.permissions.filter(codename__contains="expenseclaim").exists()
+
+
+def test_the_demo_reviewer_sees_only_its_entity_and_the_submitted_claim_can_be_approved(settings, client):
+    from django.urls import reverse
+
+    from receiving import claims
+    from receiving.claims_models import ClaimState, ExpenseClaim
+
+    settings.DEBUG = True
+    call_command("seed_demo", verbosity=0)
+    reviewer = User.objects.get(username="reviewer")
+    assert reviewer.check_password(DEMO_PASSWORD) and reviewer.groups.get().name == roles.EXPENSE_REVIEWER
+    assert list(reviewer.entity_scope.taxpayers.values_list("credit_code", flat=True)) == ["91440101MA5CYUN00U"]
+    claim = ExpenseClaim.objects.get()
+    assert claim.state == ClaimState.SUBMITTED and claim.taxpayer.credit_code == "91440101MA5CYUN00U"
+    client.force_login(reviewer)
+    assert client.get(reverse("admin:receiving_expenseclaim_change", args=[claim.pk])).status_code == 200
+    assert client.get(reverse("admin:receiving_receivedinvoice_changelist")).status_code == 200
+    for page in ("admin:issuing_invoice_changelist", "admin:issuing_invoiceapplication_changelist",
+                 "admin:receiving_mailbox_changelist", "admin:auth_user_changelist"):
+        assert client.get(reverse(page)).status_code == 403, page
+    approved = claims.claim_approve(claim=claim, actor=User.objects.get(username="finance"))
+    assert approved.state == ClaimState.APPROVED
+    call_command("seed_demo", verbosity=0)
+    assert ExpenseClaim.objects.count() == 1
