@@ -44,6 +44,7 @@ from invoicing.channels.base import (
 )
 from invoicing.events import event_record
 from invoicing.models import Taxpayer
+from receiving.claims_models import HOLDING_STATES, ClaimLine
 from receiving.models import (
     RED_FORM_CODES,
     PlatformStatus,
@@ -117,7 +118,10 @@ def _apply_red_to_pool(form: ReceivedRedForm, actor: Actor) -> None:
     full = form.is_full or (remaining is not None and remaining <= ZERO)
     record.platform_status = PlatformStatus.RED_FULL if full else PlatformStatus.RED_PARTIAL
     record.platform_status_code = "03" if full else "04"
-    used = record.use_state in USED_STATES or record.platform_booked
+    # a claim holding part of it counts as a use too, whatever the record's use state (a record stays 在池 while
+    # claims hold only part of it)
+    used = (record.use_state in USED_STATES or record.platform_booked
+            or ClaimLine.objects.filter(invoice=record, claim__state__in=HOLDING_STATES).exists())
     if used:
         record.red_attention = True
     record.save()
@@ -131,6 +135,8 @@ def _apply_red_to_pool(form: ReceivedRedForm, actor: Actor) -> None:
         event_record(obj=record, action="received_red_attention", actor_label=PLATFORM,
                      reason=gettext("发票已入账、报销或抵扣后被红冲：请调整凭证；已抵扣的须做进项税额转出"),
                      data={"use_state": record.use_state, "platform_booked": record.platform_booked,
+                           "claims": list(ClaimLine.objects.filter(invoice=record, claim__state__in=HOLDING_STATES)
+                                          .values_list("claim__claim_no", flat=True)),
                            "form_no": form.form_no, "red_total": str(-(form.amount + form.tax))},
                      taxpayer=record.taxpayer)
     form.applied = True

@@ -10,8 +10,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from invoicing.channels.base import RedFormLine, RedFormRequest
 from invoicing.models import Event
-from receiving import bookkeeping, redforms
+from receiving import bookkeeping, claims, redforms
 from receiving.bookkeeping import Voucher
+from receiving.claims import LineInput
 from receiving.models import PlatformStatus, ReceivedInvoice, ReceivedRedForm, ReceivedRedFormState
 from receiving.redforms import RedLineChoice
 from sandbox import clock
@@ -204,3 +205,17 @@ def test_the_periodic_tasks_pull_forms_and_retry_bookings_for_every_entity(held,
     supplier_partial(supplier, held)
     assert tasks.red_forms_pull_task()["created"] == 1
     assert ReceivedRedForm.objects.get().status == S.SELLER_ENTERED
+
+
+def test_a_red_flush_of_an_invoice_a_claim_holds_flags_it_for_attention(held, supplier, entity, fiona):
+    """A claim holding part of an invoice is a use although the record stays 在池: its red flush is flagged, and the
+    event names the claim; a rejected claim holds nothing."""
+    claim = claims.claim_create(taxpayer=entity, claimant_name="张三", title="差旅", actor=fiona,
+                                lines=[LineInput(invoice=held, amount=Decimal("300.00"))])
+    assert ReceivedInvoice.objects.get(pk=held.pk).use_state == "in_pool"
+    channel_of(supplier).red_form_apply(RedFormRequest("HZ-FULL-2", held.number, "01"))
+    pull(entity)
+    record = ReceivedInvoice.objects.get(pk=held.pk)
+    assert record.platform_status == PlatformStatus.RED_FULL and record.red_attention
+    event = Event.objects.get(action="received_red_attention", object_id=str(record.pk))
+    assert event.data["claims"] == [claim.claim_no]
