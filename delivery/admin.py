@@ -36,6 +36,7 @@ from delivery.models import (
     RenderStatus,
     WebhookDelivery,
     WebhookEndpoint,
+    failed_not_resent_q,
 )
 from delivery.rendering import invoice_file_rerender
 from delivery.services import (
@@ -163,12 +164,23 @@ class DeliveryAddForm(forms.ModelForm):
         return data
 
 
+class FailedNotResentFilter(admin.SimpleListFilter):
+    title = _("待处理")
+    parameter_name = "todo"
+
+    def lookups(self, request, model_admin):
+        return [("failed", _("失败未重发"))]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(failed_not_resent_q()) if self.value() == "failed" else queryset
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(EventsReadonlyMixin, ReadOnlyAdminMixin, EntityScopedAdminMixin, admin.ModelAdmin):
     entity_field = "invoice__taxpayer"
     list_display = ("invoice", "channel", "target_display", "status", "attempts", "sent_at", "created_by", "created_at",
                     "last_error_short")
-    list_filter = ("status", "channel", "created_at")
+    list_filter = (FailedNotResentFilter, "status", "channel", "created_at")
     list_select_related = ("invoice", "created_by")
     search_fields = ("invoice__number", "target")
     raw_id_fields = ("invoice", "resend_of")

@@ -11,6 +11,8 @@ class DeliveryConfig(AppConfig):
 
     def ready(self) -> None:
         # Here, not at the top: this module is loaded before the app registry, and the receivers import models.
+        from delivery import dashboard  # noqa: PLC0415
         from delivery.receivers import on_invoice_recorded  # noqa: PLC0415
 
         invoice_recorded.connect(on_invoice_recorded, dispatch_uid="delivery.on_invoice_recorded")
+        dashboard.register()

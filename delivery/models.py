@@ -12,7 +12,7 @@ import secrets
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -163,6 +163,14 @@ class Delivery(models.Model):
     @property
     def taxpayer(self) -> Taxpayer:
         return self.invoice.taxpayer
+
+
+FAILED_STATES = (DeliveryStatus.FAILED, DeliveryStatus.BOUNCED)
+
+
+def failed_not_resent_q() -> Q:
+    """Deliveries that failed or bounced and were not resent: what someone still has to act on."""
+    return Q(status__in=FAILED_STATES) & ~Exists(Delivery.objects.filter(resend_of=OuterRef("pk")))
 
 
 # --- webhooks ----------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ class InvoicingConfig(AppConfig):
     verbose_name = _("基础资料")
 
     def ready(self) -> None:
-        from invoicing import checks  # noqa: F401  (registers system checks)
+        from invoicing import checks, dashboard_channel  # noqa: F401  (checks registers system checks)
         from invoicing.redaction import install_log_redaction
         from invoicing.reference_data import ensure_reference_data
 
@@ -25,6 +25,7 @@ class InvoicingConfig(AppConfig):
         # data is restored too when a flush (as in transactional tests) emptied the tables.
         post_migrate.connect(ensure_reference_data, dispatch_uid="fapiao-reference-data")
         show_decimals_in_words()
+        dashboard_channel.register()
 
 
 def show_decimals_in_words() -> None:

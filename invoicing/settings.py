@@ -271,6 +271,8 @@ RECEIVING_API_MAX_BYTES = env_int("RECEIVING_API_MAX_BYTES", 20 * 1024 * 1024)
 RECEIVING_LINK_TIMEOUT = env_int("RECEIVING_LINK_TIMEOUT", 30)
 RECEIVING_LINK_ALLOW_PRIVATE_HOSTS = env_bool("RECEIVING_LINK_ALLOW_PRIVATE_HOSTS", False)
 RECEIVING_IMAP_TIMEOUT = env_int("RECEIVING_IMAP_TIMEOUT", 30)
+# The admin home's card of applications waiting for review counts those waiting longer than this (hours).
+DASHBOARD_REVIEW_WAIT_HOURS = env_int("DASHBOARD_REVIEW_WAIT_HOURS", 4)
 # Deduction (抵扣, domain.md §14.4–§14.5). Rules the domain notes mark UNVERIFIED are settings: the filing deadline's
 # day of the next month (moved past weekends and the holidays kept in the admin), whether a confirmation may be undone
 # before the period is filed, and whether a partially red-flushed invoice may be selected for its unflushed part.

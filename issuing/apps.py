@@ -9,6 +9,7 @@ class IssuingConfig(AppConfig):
     def ready(self) -> None:
         # cycle: the listeners import the models, which Django loads only after this module (the app registry).
         from invoicing.channels.signals import channel_switch_blockers
+        from issuing import dashboard
         from issuing.applications import receivers as application_receivers
         from issuing.applications.signals import auto_application_approved
         from issuing.billing.signals import billing_document_changed, billing_documents_created
@@ -27,3 +28,4 @@ class IssuingConfig(AppConfig):
                                         dispatch_uid="issuing-platform-on-channel-switch")
         channel_switch_blockers.connect(redletter_receivers.on_channel_switch,
                                         dispatch_uid="issuing-redletter-on-channel-switch")
+        dashboard.register()

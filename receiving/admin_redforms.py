@@ -41,7 +41,8 @@ class QueueFilter(admin.SimpleListFilter):
     parameter_name = "queue"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
-        return [("mine", gettext("待我方确认")), ("theirs", gettext("待销方确认")), ("open", gettext("未完成"))]
+        return [("mine", gettext("待我方确认")), ("theirs", gettext("待销方确认")), ("open", gettext("未完成")),
+                ("due", gettext("24小时内到期"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[ReceivedRedForm]) -> QuerySet[ReceivedRedForm]:
         if self.value() == "mine":
@@ -50,6 +51,8 @@ class QueueFilter(admin.SimpleListFilter):
             return queryset.filter(status=S.BUYER_ENTERED, initiator="buyer")
         if self.value() == "open":
             return queryset.filter(status__in=(S.SUBMITTING, *redforms.WAITING))
+        if self.value() == "due":
+            return queryset.filter(redforms.received_red_form_due_soon_q(timezone.now()))
         return queryset
 
 

@@ -7,6 +7,8 @@ class ReceivingConfig(AppConfig):
     verbose_name = _("用票")
 
     def ready(self) -> None:
-        from receiving import rules, signals  # cycle: the app registry must be ready before models are imported
+        # cycle: the app registry must be ready before models are imported
+        from receiving import dashboard, rules, signals
 
         signals.invoice_arrived.connect(rules.on_arrival, dispatch_uid="receiving.rules.on_arrival")
+        dashboard.register()

@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
@@ -70,6 +70,12 @@ WAITING = (S.SELLER_ENTERED, S.BUYER_ENTERED)
 EFFECTIVE = (S.NO_CONFIRMATION, S.CONFIRMED)
 USED_STATES = (UseState.BOOKED, UseState.REIMBURSED, UseState.SELECTED)
 PLATFORM = "platform"  # invoicing.actors.ACTOR_LABELS
+DUE_SOON = timedelta(hours=24)
+
+
+def received_red_form_due_soon_q(now: datetime) -> Q:
+    """Inbound forms waiting for a confirmation whose window closes within 24 hours (the admin home's card)."""
+    return Q(status__in=WAITING, expires_at__gt=now, expires_at__lte=now + DUE_SOON)
 
 
 def _q2(value: Decimal) -> Decimal:

@@ -48,6 +48,7 @@ from issuing.redletter.models import (
     RedLetterForm,
     RedLetterFormLine,
     RedReasonCode,
+    red_form_due_soon_q,
 )
 from issuing.redletter.policy import red_flush_policy_save
 from issuing.redletter.sync import redletter_sync
@@ -67,6 +68,7 @@ class QueueFilter(admin.SimpleListFilter):
             ("open", _("未完成")),
             ("no_red", _("已生效待入账红票")),
             ("failed", _("提交失败")),
+            ("due", _("24小时内到期")),
         )
 
     def queryset(self, request, queryset):
@@ -77,6 +79,8 @@ class QueueFilter(admin.SimpleListFilter):
             return queryset.filter(status=F.SELLER_ENTERED)
         if value == "open":
             return queryset.filter(status__in=(F.DRAFT, F.SUBMITTING, *WAITING))
+        if value == "due":
+            return queryset.filter(red_form_due_soon_q(timezone.now()))
         if value == "no_red":
             return queryset.filter(status__in=EFFECTIVE, red_invoice__isnull=True)
         if value == "failed":

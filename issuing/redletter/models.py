@@ -11,6 +11,7 @@ Amounts on a form and its lines are negative, as on the red invoice (§8.3); uni
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -54,6 +55,12 @@ VOID_CODES = tuple(f"{n:02d}" for n in range(5, 14))
 RESERVING = (F.SUBMITTING, *WAITING, *EFFECTIVE)
 # States in which the platform may still change the form (polled by the periodic task).
 OPEN_REMOTE = (F.SUBMITTING, *WAITING)
+DUE_SOON = timedelta(hours=24)
+
+
+def red_form_due_soon_q(now: datetime) -> Q:
+    """Forms waiting for a confirmation whose 72-hour window closes within 24 hours (the admin home's card)."""
+    return Q(status__in=WAITING, expires_at__gt=now, expires_at__lte=now + DUE_SOON)
 
 
 class RedReasonCode(models.TextChoices):

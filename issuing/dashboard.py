@@ -1,0 +1,96 @@
+"""Issuing's cards on the admin home (``invoicing.dashboard``): the review queue, issuing that needs a person,
+red-letter forms about to expire, and quotas nearly spent. Each provider runs one query, scoped to the user."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db.models import Count, F, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+
+from invoicing.dashboard import Card, count_tone, dashboard_card_register
+from invoicing.scoping import scope_queryset
+from issuing.applications.models import ApplicationStatus, InvoiceApplication, QuotaPeriod
+from issuing.applications.selectors import quota_month
+from issuing.redletter.models import Initiator, RedLetterForm, red_form_due_soon_q
+
+QUOTA_WARN_SHARE = Decimal("0.8")
+
+
+def _link(name: str, **params: str) -> str:
+    url = reverse(f"admin:{name}_changelist")
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def review_queue_cards(user: User) -> list[Card]:
+    """待审核 and how many of them waited longer than ``DASHBOARD_REVIEW_WAIT_HOURS`` (customer service too)."""
+    hours: int = settings.DASHBOARD_REVIEW_WAIT_HOURS
+    cutoff = timezone.now() - timedelta(hours=hours)
+    counts = scope_queryset(InvoiceApplication.objects.all(), user).aggregate(
+        waiting=Count("pk", filter=Q(status=ApplicationStatus.PENDING_REVIEW)),
+        overdue=Count("pk", filter=Q(status=ApplicationStatus.PENDING_REVIEW, created_at__lt=cutoff)),
+    )
+    return [
+        Card(title=gettext("待审核申请"), value=str(counts["waiting"]), tone="info" if counts["waiting"] else "ok",
+             url=_link("issuing_invoiceapplication", status__exact=ApplicationStatus.PENDING_REVIEW), order=10),
+        Card(title=gettext("待审核超时"), value=str(counts["overdue"]), tone=count_tone(counts["overdue"]),
+             url=_link("issuing_invoiceapplication", status__exact=ApplicationStatus.PENDING_REVIEW,
+                       created_at__lt=cutoff.isoformat(sep=" ", timespec="seconds")),
+             help=ngettext("等待审核超过 %(hours)d 小时", "等待审核超过 %(hours)d 小时", hours) % {"hours": hours},
+             order=11),
+    ]
+
+
+def issuing_cards(user: User) -> list[Card]:
+    """需人工处理 (still 开票中 after the attempts) and 开票失败."""
+    counts = scope_queryset(InvoiceApplication.objects.all(), user).aggregate(
+        attention=Count("pk", filter=Q(needs_attention=True)),
+        failed=Count("pk", filter=Q(status=ApplicationStatus.FAILED)),
+    )
+    return [
+        Card(title=gettext("开票需人工处理"), value=str(counts["attention"]), tone=count_tone(counts["attention"]),
+             url=_link("issuing_invoiceapplication", needs_attention="1"), order=20),
+        Card(title=gettext("开票失败"), value=str(counts["failed"]), tone=count_tone(counts["failed"], bad=True),
+             url=_link("issuing_invoiceapplication", status__exact=ApplicationStatus.FAILED), order=21),
+    ]
+
+
+def red_form_cards(user: User) -> list[Card]:
+    """Our side's red-letter forms whose confirmation window closes within 24 hours (ours to confirm or theirs)."""
+    counts = scope_queryset(RedLetterForm.objects.filter(red_form_due_soon_q(timezone.now())), user).aggregate(
+        due=Count("pk"), ours=Count("pk", filter=Q(initiator=Initiator.BUYER)),
+    )
+    return [
+        Card(title=gettext("红字确认单24小时内到期（销项）"), value=str(counts["due"]), tone=count_tone(counts["due"]),
+             url=_link("issuing_redletterform", queue="due"),
+             help=gettext("其中待我方确认 %(count)d 张") % {"count": counts["ours"]}, order=30),
+    ]
+
+
+def quota_cards(user: User) -> list[Card]:
+    """Entities whose month's quota is more than 80% used (one row per entity, so bounded by the entities)."""
+    month = quota_month()
+    rows = list(
+        scope_queryset(QuotaPeriod.objects.filter(month=month, total__gt=0), user)
+        .filter(used__gt=F("total") * QUOTA_WARN_SHARE)
+        .order_by("taxpayer__name").values_list("taxpayer__short_name", "taxpayer__name")
+    )
+    names = "、".join(short or name for short, name in rows)
+    return [
+        Card(title=gettext("授信额度已用超过80%"), value=str(len(rows)), tone=count_tone(len(rows)),
+             url=_link("issuing_quotaperiod", month=month),
+             help=gettext("主体：%(names)s") % {"names": names} if rows else gettext("本月额度充足"), order=40),
+    ]
+
+
+def register() -> None:
+    dashboard_card_register(review_queue_cards, customer_service=True)
+    dashboard_card_register(issuing_cards)
+    dashboard_card_register(red_form_cards)
+    dashboard_card_register(quota_cards)
