@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 
 from deduction.models import PeriodState
 from deduction.periods import filing_deadline, period_before, period_of
@@ -40,7 +40,7 @@ def period_cards(user: User) -> list[Card]:
     tone: Tone = "ok" if done >= entities else ("bad" if days <= SOON_DAYS else "info")
     return [
         Card(title=gettext("所属期 %(period)s 申报截止") % {"period": period},
-             value=ngettext("%(days)d 天", "%(days)d 天", days) % {"days": days}, tone=tone,
+             value=gettext("%(days)d 天") % {"days": days}, tone=tone,
              url=reverse("admin:deduction_taxperiod_changelist") + "?" + urlencode({"q": period}),
              help=gettext("截止 %(deadline)s；已确认 %(done)d/%(entities)d 个主体，已申请统计 %(statistics)d 个")
              % {"deadline": deadline.isoformat(), "done": done, "entities": entities,

@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 
 from invoicing.dashboard import Card, count_tone, dashboard_card_register
 from invoicing.scoping import scope_queryset
@@ -42,7 +42,7 @@ def review_queue_cards(user: User) -> list[Card]:
         Card(title=gettext("待审核超时"), value=str(counts["overdue"]), tone=count_tone(counts["overdue"]),
              url=_link("issuing_invoiceapplication", status__exact=ApplicationStatus.PENDING_REVIEW,
                        created_at__lt=cutoff.isoformat(sep=" ", timespec="seconds")),
-             help=ngettext("等待审核超过 %(hours)d 小时", "等待审核超过 %(hours)d 小时", hours) % {"hours": hours},
+             help=gettext("等待审核超过 %(hours)d 小时") % {"hours": hours},
              order=11),
     ]
 
