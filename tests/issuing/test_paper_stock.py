@@ -11,6 +11,8 @@ from django.utils import timezone
 from invoicing.events import ACTION_LABELS
 from invoicing.models import Event
 from issuing.applications import selectors as application_selectors
+from issuing.applications import services as application_services
+from issuing.applications.compliance import ComplianceError
 from issuing.applications.models import ApplicationStatus
 from issuing.base import InvoiceKind
 from issuing.paperstock import selectors as paper_selectors
@@ -174,3 +176,16 @@ def test_scope_and_permissions_of_the_services(yuntu, mingyuan, lily, sam, fiona
         paper_services.paper_blank_void(batch=batch, start_number=1, end_number=1, reason="blank", actor=sam)
     assert paper_services.paper_blank_void(batch=batch, start_number=1, end_number=1, reason="blank",
                                            actor=lily) == 1
+
+
+def test_a_paper_application_without_stock_is_refused_before_the_platform_call(yuntu, fiona):
+    app = InvoiceApplicationFactory(taxpayer=yuntu, kind=PAPER, status=ApplicationStatus.APPROVED)
+    with pytest.raises(ComplianceError) as refused:
+        application_services.application_mark_issuing(application=app, actor=fiona)
+    assert [f.code for f in refused.value.failures] == ["paper_stock"]
+    app.refresh_from_db()
+    assert app.status == ApplicationStatus.APPROVED
+    receive(yuntu, 1, 1)
+    application_services.application_mark_issuing(application=app, actor=fiona)
+    app.refresh_from_db()
+    assert app.status == ApplicationStatus.ISSUING
