@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +18,8 @@ from issuing.base import PAPER_KINDS
 from issuing.paperstock.services import paper_number_take
 from issuing.platform.models import Invoice, InvoiceLine
 from issuing.platform.rollup import rollup_invoice, rollup_invoices
+
+logger = logging.getLogger(__name__)
 
 
 def _invoice_rows(
@@ -91,6 +94,9 @@ def _paper_sheet(app: InvoiceApplication, kind: str, paper_code: str, paper_numb
     if paper_number or (kind or app.kind) not in PAPER_KINDS:
         return paper_code, paper_number
     sheet = paper_number_take(taxpayer_id=app.taxpayer_id, kind=kind or app.kind)
+    if sheet is None:
+        logger.warning("application %s: no paper stock of kind %s left when its invoice was recorded", app.number,
+                       kind or app.kind)
     return (sheet.code, sheet.number) if sheet is not None else (paper_code, paper_number)
 
 

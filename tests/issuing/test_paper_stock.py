@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from invoicing.channels.base import IssueResult
 from invoicing.events import ACTION_LABELS
 from invoicing.models import Event
 from issuing.applications import selectors as application_selectors
@@ -18,6 +19,7 @@ from issuing.base import InvoiceKind
 from issuing.paperstock import selectors as paper_selectors
 from issuing.paperstock import services as paper_services
 from issuing.paperstock.models import PaperBatch, PaperVoid
+from issuing.platform import services as platform_services
 from tests.issuing.factories import InvoiceApplicationFactory, issued
 
 pytestmark = pytest.mark.django_db
@@ -189,3 +191,20 @@ def test_a_paper_application_without_stock_is_refused_before_the_platform_call(y
     application_services.application_mark_issuing(application=app, actor=fiona)
     app.refresh_from_db()
     assert app.status == ApplicationStatus.ISSUING
+
+
+def test_batch_recording_takes_sheets_in_order_too(yuntu):
+    receive(yuntu, 11, 12)
+    apps = [InvoiceApplicationFactory(taxpayer=yuntu, kind=PAPER, status=ApplicationStatus.ISSUING)
+            for _ in range(2)]
+    results = [(app.pk, IssueResult(serial=app.number, status="issued", invoice_number=f"{app.pk:020d}"))
+               for app in apps]
+    invoices = platform_services.invoices_record_issued(results)
+    assert sorted(i.paper_number for i in invoices) == ["00000011", "00000012"]
+    assert platform_services.invoices_record_issued(results) == []  # recorded already: no sheet taken again
+    assert paper_selectors.paper_stock_of(yuntu.pk, PAPER) == 0
+
+
+def test_an_invoice_the_platform_issued_after_the_stock_ran_out_is_still_recorded(yuntu):
+    [invoice] = issue_paper(yuntu, 1)
+    assert invoice.pk and (invoice.paper_code, invoice.paper_number) == ("", "")
