@@ -36,13 +36,19 @@ class Line:
     amount: Decimal = ZERO
     tax: Decimal = ZERO
     invoice_ids: list[int] = field(default_factory=list)
+    # the ids already in ``invoice_ids``: membership in constant time (a period may hold 100,000 invoices)
+    _seen: set[int] = field(default_factory=set, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._seen.update(self.invoice_ids)
 
     def add(self, *, invoice_id: int | None, amount: Decimal = ZERO, tax: Decimal = ZERO, count: bool = True) -> None:
         if count:
             self.count += 1
         self.amount += amount
         self.tax += tax
-        if invoice_id is not None and invoice_id not in self.invoice_ids:
+        if invoice_id is not None and invoice_id not in self._seen:
+            self._seen.add(invoice_id)
             self.invoice_ids.append(invoice_id)
 
     def plus(self, *others: Line) -> Line:
@@ -51,7 +57,10 @@ class Line:
             out.count += o.count
             out.amount += o.amount
             out.tax += o.tax
-            out.invoice_ids.extend(i for i in o.invoice_ids if i not in out.invoice_ids)
+            for i in o.invoice_ids:
+                if i not in out._seen:
+                    out._seen.add(i)
+                    out.invoice_ids.append(i)
         return out
 
     def as_dict(self) -> dict[str, Any]:

@@ -1,0 +1,159 @@
+"""Deduction (抵扣): 附列资料二 of a confirmed period as it grows, against the same report at a small size.
+
+Standalone: ``python bench/bench_deduction.py [--small 10000] [--large 100000] [--requests 7]``. Environment:
+``BENCH_DEDUCTION_SMALL`` / ``BENCH_DEDUCTION_LARGE`` (the sizes), ``BENCH_DEDUCTION_PG_URL`` (else ``BENCH_PG_URL``,
+else postgres://postgres@127.0.0.1:5432/fapiao_bench_deduction, created if missing; its receiving and deduction
+tables are emptied and filled, so it must be disposable). PostgreSQL only.
+
+Schedule 2: a period of each size is filled in SQL (received invoices, one accepted selection each: 专票, 通行费,
+农产品 with 加计扣除, tickets and a few 不抵扣), confirmed with the service's own snapshot (``snapshot_of``) and a
+state update, then ``schedule2_of`` on a fresh read of the period plus its JSON shape (what the API and the command
+return), ``--requests`` times. Goals: p50 at the large size ≤ 1 s, and ≤ 1.5× the p50 at the small size.
+
+Not measured yet: bulk selection of 10,000 invoices through the sandbox beside the channel call alone.
+
+Exit status 1 when a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+GOAL_RATIO = 1.5
+GOAL_SECONDS = 1.0
+
+
+def pg_url() -> str | None:
+    url = os.environ.get("BENCH_DEDUCTION_PG_URL") or os.environ.get("BENCH_PG_URL") or ""
+    if not url:
+        try:
+            socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+        except OSError:
+            return None
+        url = "postgres://postgres@127.0.0.1:5432/fapiao_bench_deduction"
+    from pgdb import ensure_database
+
+    return ensure_database(url)
+
+
+def empty() -> None:
+    from django.db import connection
+
+    from deduction.models import Selection, TaxPeriod, TransferOut
+    from receiving.models import ReceivedInvoice
+
+    tables = [m._meta.db_table for m in (TransferOut, Selection, TaxPeriod, ReceivedInvoice)]
+    with connection.cursor() as c:
+        c.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
+def fill_period(entity, period: str, start: int, size: int) -> int:
+    """``size`` received invoices (ids from ``start``) and their accepted selections in ``period``; confirmed."""
+    from bench_receiving import _defaults, seller_tax_id_sql
+    from django.db import connection
+
+    from deduction.models import PeriodState, Selection, TaxPeriod
+    from deduction.services import snapshot_of
+    from receiving.models import ReceivedInvoice
+
+    row = TaxPeriod.objects.create(taxpayer=entity, period=period)
+    kind = "CASE g % 10 WHEN 0 THEN '85' WHEN 1 THEN '61' WHEN 2 THEN 'agri_purchase' ELSE '81' END"
+    inv = {
+        "id": "g", "taxpayer_id": str(entity.pk), "kind": kind, "number": "'2644' || lpad(g::text, 16, '0')",
+        "issue_date": "DATE '2026-01-01' + (g % 28)", "seller_name": "'供应商' || (g % 50)",
+        "seller_tax_id": seller_tax_id_sql("g % 50"), "buyer_name": f"'{entity.name}'",
+        "buyer_tax_id": f"'{entity.credit_code}'", "amount": "(g % 500 + 1) * 10", "tax": "(g % 500 + 1) * 0.6",
+        "total": "(g % 500 + 1) * 10.6", "review_state": "'clear'", "use_state": "'in_pool'",
+        "review_reasons": "'[]'::jsonb", "data_source": "'xml'",
+        "created_at": "now()", "updated_at": "now()",
+    }
+    sel = {
+        "id": "g", "tax_period_id": str(row.pk), "invoice_id": "g", "kind": kind,
+        "purpose": "CASE WHEN g % 50 = 7 THEN '4' ELSE '1' END",
+        "reason": "CASE WHEN g % 50 = 7 THEN '5' ELSE '' END",
+        "amount": "(g % 500 + 1) * 10", "face_tax": "(g % 500 + 1) * 0.6", "effective_tax": "(g % 500 + 1) * 0.6",
+        "extra_tax": "CASE WHEN g % 10 = 2 THEN (g % 500 + 1) * 0.1 ELSE 0 END", "state": "'accepted'",
+        "request_no": "'GXBENCH' || (g / 1000)", "attempts": "1", "created_at": "now()", "updated_at": "now()",
+    }
+    stop = start + size - 1
+    for model, exprs in ((ReceivedInvoice, inv), (Selection, sel)):
+        for f in model._meta.concrete_fields:  # the model's plain defaults (numbers, flags, amounts) as literals
+            if f.column not in exprs and f.has_default() and not callable(f.default) and f.default is not None:
+                value = f.default
+                exprs[f.column] = (("true" if value else "false") if isinstance(value, bool)
+                                   else f"'{value}'" if isinstance(value, str) else str(value))
+    with connection.cursor() as c:
+        for model, exprs in ((ReceivedInvoice, inv), (Selection, sel)):
+            cols, vals = _defaults(model, exprs)
+            table = model._meta.db_table
+            c.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(vals)} "
+                      f"FROM generate_series({start}, {stop}) g")
+            c.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
+            c.execute(f"ANALYZE {table}")
+    TaxPeriod.objects.filter(pk=row.pk).update(state=PeriodState.CONFIRMED, snapshot=snapshot_of(row))
+    return row.pk
+
+
+def schedule2_p50(period_id: int, requests: int) -> tuple[float, int]:
+    from deduction import schedule2
+    from deduction.models import TaxPeriod
+    from deduction.selectors import schedule2_of
+
+    times, drill = [], 0
+    for _ in range(requests):
+        t = time.perf_counter()
+        lines = schedule2_of(TaxPeriod.objects.get(pk=period_id))
+        body = schedule2.as_json(lines)
+        times.append(time.perf_counter() - t)
+        drill = len(body["lines"]["12"]["invoice_ids"])
+    return statistics.median(times), drill
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", type=int, default=int(os.environ.get("BENCH_DEDUCTION_SMALL", "10000")))
+    parser.add_argument("--large", type=int, default=int(os.environ.get("BENCH_DEDUCTION_LARGE", "100000")))
+    parser.add_argument("--requests", type=int, default=7)
+    args = parser.parse_args()
+    url = pg_url()
+    if url is None:
+        print("skipped: no PostgreSQL")
+        return 0
+    from bench_receiving import bench_entities, setup_django
+
+    setup_django(url, 0)
+    empty()
+    entity, _ = bench_entities()
+    ok = True
+    try:
+        t = time.perf_counter()
+        small = fill_period(entity, "202601", 1, args.small)
+        large = fill_period(entity, "202602", args.small + 1, args.large)
+        print(f"filled {args.small:,} + {args.large:,} confirmed selections in {time.perf_counter() - t:.1f} s")
+        p_small, d_small = schedule2_p50(small, args.requests)
+        p_large, d_large = schedule2_p50(large, args.requests)
+        ratio = p_large / p_small if p_small else float("inf")
+        print(f"schedule 2, {args.small:,} selections: p50 {p_small * 1000:.0f} ms (line 12 drill-down {d_small:,} ids)")
+        print(f"schedule 2, {args.large:,} selections: p50 {p_large * 1000:.0f} ms (line 12 drill-down {d_large:,} ids)"
+              f"  goal ≤ {GOAL_SECONDS:.1f} s: {'ok' if p_large <= GOAL_SECONDS else 'MISSED'}")
+        per_row = ratio * args.small / args.large
+        print(f"ratio large/small {ratio:.2f}× (sizes {args.large / args.small:.0f}×; per row {per_row:.2f}×)"
+              f"  goal ≤ {GOAL_RATIO}×: {'ok' if ratio <= GOAL_RATIO else 'MISSED'}")
+        ok = p_large <= GOAL_SECONDS and ratio <= GOAL_RATIO
+    finally:
+        empty()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
