@@ -110,7 +110,8 @@ def collection_items(*, collection: ReceivingCollection) -> QuerySet[CollectionI
 
 def tax_periods(*, taxpayer_ids: Collection[int]) -> QuerySet[TaxPeriod]:
     """The deduction periods (所属期) of the client's entities, newest first."""
-    return TaxPeriod.objects.filter(taxpayer__in=taxpayer_ids).select_related("taxpayer").order_by("-period", "-id")
+    return (TaxPeriod.objects.filter(taxpayer__in=taxpayer_ids).select_related("taxpayer").defer("snapshot")
+            .order_by("-period", "-id"))
 def claims(*, taxpayer_ids: Collection[int]) -> QuerySet[ExpenseClaim]:
     """Expense claims with their totals, newest first (one query per page)."""
     return (ExpenseClaim.objects.filter(taxpayer__in=taxpayer_ids).select_related("taxpayer")
