@@ -12,6 +12,7 @@ from django.utils import timezone
 from invoicing.channels.base import (
     Capability,
     ChannelUnavailable,
+    ChannelUnsupported,
     InboundInvoice,
     IssueRequest,
     IssueResult,
@@ -60,10 +61,10 @@ class FakeVerifier(TaxChannel):
         self.platform: dict[str, dict] = {}  # number → overrides of the invoice the platform holds
 
     def issue_invoice(self, request: IssueRequest) -> IssueResult:
-        raise NotImplementedError
+        raise ChannelUnsupported("issue_invoice")  # a verifier only: the contract's answer for what it lacks
 
     def query_issue(self, serial: str) -> IssueResult:
-        raise NotImplementedError
+        raise ChannelUnsupported("query_issue")
 
     def verify_invoice(self, request: VerifyRequest) -> VerifyResult:
         with self.lock:
