@@ -84,7 +84,7 @@ CODE: Final = "nuonuo"
 NOT_FOUND_CODE: Final = "4004"  # the contract's "the platform never saw this serial" (base.py, query_issue)
 LOCAL_REFUSAL: Final = "local"  # refused by the client before anything was sent
 MAX_FILE_BYTES: Final = 20 * 1024 * 1024
-FORM_LIST_DAYS: Final = 89  # queryInvoiceRedConfirm: at most 90 days between billTimeStart and billTimeEnd
+FORM_LIST_DAYS: Final = 88  # queryInvoiceRedConfirm: at most 90 days between billTimeStart and billTimeEnd (which is tomorrow)
 FORM_PAGE_SIZE: Final = 50
 FORM_TTL: Final = timedelta(hours=72)
 _CN: Final = ZoneInfo("Asia/Shanghai")
@@ -704,7 +704,9 @@ class NuonuoChannel(TaxChannel):
     def red_form_list_inbound(self, *, status: str | None = None) -> tuple[RedForm, ...]:
         today = timezone.now().astimezone(_CN).date()
         window = {"billTimeStart": (today - timedelta(days=FORM_LIST_DAYS)).isoformat(),
-                  "billTimeEnd": today.isoformat()}
+                  # a day past ours: a form the platform dated just after its midnight, while our clock is still
+                  # before it, is in the list and not missed until tomorrow
+                  "billTimeEnd": (today + timedelta(days=1)).isoformat()}
         found: dict[str, RedForm] = {}
         for identity, waiting, counterparty in (
             (proto.IDENTITY_SELLER, RedFormStatus.BUYER_ENTERED, "buyer"),
