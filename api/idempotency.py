@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -158,11 +158,6 @@ def stale_after() -> timedelta:
 
 def _serial(record: IdempotencyRecord) -> str:
     return f"GXAPI{record.pk:017d}"
-
-
-class _Busy(Exception):
-    def __init__(self, wait: int):
-        self.wait = wait
 
 
 def in_progress_error(wait: int) -> ApiError:
