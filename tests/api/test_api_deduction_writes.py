@@ -393,3 +393,20 @@ def test_the_platform_is_never_called_inside_a_transaction(erp, period, make_inv
     assert len(platform_calls.paths("deduction/")) == 6
     assert platform_calls.calls and not [p for p, atomic in platform_calls.calls if atomic]
     assert {"t-1", "t-2", "t-3", "t-4", "t-5", "t-6"} <= set(claims)
+
+
+def test_the_schema_declares_the_writes_their_key_and_the_409(client):
+    import json
+
+    openapi = json.loads(client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").content)
+    writes = [p for p in openapi["paths"] if p.startswith("/api/v1/deduction/periods/{id}/")
+              and p.rsplit("/", 2)[-2] not in ("{id}", "schedule2")]
+    assert len(writes) == 7
+    for path in writes:
+        operation = openapi["paths"][path]["post"]
+        [key] = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+        assert "409 idempotency_in_progress" in key["description"]
+        assert "Retry-After" in operation["responses"]["409"]["headers"], path
+        assert "Idempotent-Replayed" in operation["responses"]["200"]["headers"], path
+        assert {"400", "404", "422"} <= set(operation["responses"]), path
+    assert openapi["info"]["version"] == "1.4.0"
