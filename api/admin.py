@@ -59,8 +59,8 @@ class ApiClientAdmin(admin.ModelAdmin):
 
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(admin.ModelAdmin):
-    list_display = ["client", "key", "method", "path", "response_status", "created_at"]
-    list_filter = ["client", "method"]
+    list_display = ["client", "key", "method", "path", "state", "response_status", "attempts", "created_at"]
+    list_filter = ["client", "method", "state"]
     search_fields = ["key", "path"]
     list_select_related = ["client"]
     show_full_result_count = False

@@ -42,6 +42,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "该幂等键已用于另一个请求",
         "This Idempotency-Key was already used with a different request",
     ),
+    "idempotency_in_progress": (
+        "使用该幂等键的请求正在处理中，请稍后用同一个键重试",
+        "A request with this Idempotency-Key is still being processed; retry later with the same key",
+    ),
     "idempotency_key_invalid": ("幂等键格式不正确（1–255 个可见字符）", "Invalid Idempotency-Key (1–255 visible characters)"),
     "link_expired": ("下载链接已过期，请重新获取", "The download link has expired; ask for a new one"),
     "file_unavailable": ("发票文件暂时无法生成，请稍后再试", "The invoice file cannot be produced right now; try again later"),

@@ -11,14 +11,33 @@ How a create with a key runs (``idempotent_create``), all in one transaction:
 
 A replay with the same key and the same method, path and body returns the stored status and body, with the header
 ``Idempotent-Replayed: true``. The same key with anything else is refused with 422 ``idempotency_key_reused``.
+
+Calls that talk to the tax platform cannot run inside one transaction (no network call inside a transaction, and the
+services commit their intent before they call). They use ``idempotent_call`` instead:
+
+1. Claim the key: insert the record with state ``in_progress`` and commit it at once (nothing else in that
+   transaction). A concurrent request with the same key and request then finds the claim and is answered 409
+   ``idempotency_in_progress`` with ``Retry-After``; a different request with the key is 422 as above.
+2. Run the view's handler outside any atomic block: the services open their own short transactions around the
+   channel call. The handler gets the claim, whose ``serial`` is stable for the key: the services use it as their
+   request number, so running the same claim again resumes what was committed instead of doing it twice.
+3. A 2xx answer is stored on the record (``completed``) and replayed from then on. Any other answer releases the claim
+   (the record is deleted) so that the client may fix the request and retry with the same key.
+
+A process that dies between 1 and 3 leaves the claim ``in_progress``; once it is older than
+``API_IDEMPOTENCY_STALE_SECONDS`` the next request with the key and the same request takes it over and runs the
+handler again (``resumed``), which is safe because the services are idempotent by the claim's serial. A bug (an
+exception that is not an API error) leaves the claim resumable at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -30,7 +49,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from api.errors import ApiError
-from api.models import IdempotencyRecord
+from api.models import IdempotencyRecord, IdempotencyState
 from api.permissions import client_of
 
 HEADER = "Idempotency-Key"
@@ -116,6 +135,98 @@ def idempotent_create(request, view, handler: Callable[[], Response]) -> Respons
         record.response_body = json.loads(JSONRenderer().render(response.data) or b"null")
         record.save(update_fields=["response_status", "response_body"])
         return response
+
+
+# --- calls that reach the platform: claim, commit, call, store ------------------------------------------------------
+
+RETRY_AFTER_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A committed claim on an Idempotency-Key: ``serial`` is stable for the key (the services' request number);
+    ``resumed`` says the claim was taken over from an earlier run that did not finish."""
+
+    record: IdempotencyRecord | None
+    serial: str
+    resumed: bool = False
+
+
+def stale_after() -> timedelta:
+    return timedelta(seconds=max(1, int(getattr(settings, "API_IDEMPOTENCY_STALE_SECONDS", 600))))
+
+
+def _serial(record: IdempotencyRecord) -> str:
+    return f"GXAPI{record.pk:017d}"
+
+
+def in_progress_error(wait: int) -> ApiError:
+    error = ApiError("idempotency_in_progress", status_code=409)
+    error.wait = max(1, wait)  # the exception handler turns it into Retry-After
+    return error
+
+
+def _claim(*, client, key: str, request, fingerprint: str) -> Claim | Response:
+    """Insert or take over the record, committed before the handler runs; a Response when there is nothing to run."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            record = IdempotencyRecord.objects.create(
+                client=client, key=key, method=request.method, path=request.path[:300], request_hash=fingerprint,
+                state=IdempotencyState.IN_PROGRESS, claimed_at=now, attempts=1)
+        return Claim(record=record, serial=_serial(record))
+    except IntegrityError:
+        pass
+    with transaction.atomic():
+        existing = IdempotencyRecord.objects.select_for_update().filter(client=client, key=key).first()
+        if existing is None:  # released by its request between our insert and this read: the client may retry
+            raise in_progress_error(1)
+        if existing.request_hash != fingerprint:
+            raise ApiError("idempotency_key_reused", status_code=422)
+        if existing.state == IdempotencyState.COMPLETED:
+            return _replay(existing, fingerprint)
+        claimed = existing.claimed_at
+        if claimed is not None and claimed > now - stale_after():
+            remaining = (claimed + stale_after() - now).total_seconds()
+            raise in_progress_error(min(RETRY_AFTER_SECONDS, math.ceil(remaining)))
+        existing.claimed_at = now
+        existing.attempts += 1
+        existing.save(update_fields=["claimed_at", "attempts"])
+    return Claim(record=existing, serial=_serial(existing), resumed=True)
+
+
+def idempotent_call(request, view, handler: Callable[[Claim], Response]) -> Response:
+    """Run ``handler`` (an action that reaches the tax platform) at most once per (client, Idempotency-Key), never
+    inside a transaction of ours (see the module's docstring). Without a key the handler runs once with an empty
+    serial (the services then number the request themselves)."""
+    key = request.headers.get(HEADER)
+    client = client_of(request)
+    if key is None or client is None:
+        return handler(Claim(record=None, serial=""))
+    if not _KEY.match(key):
+        raise ApiError("idempotency_key_invalid", status_code=400)
+
+    claim = _claim(client=client, key=key, request=request, fingerprint=request_fingerprint(request))
+    if isinstance(claim, Response):
+        return claim
+    record = claim.record
+    assert record is not None
+    try:
+        response = handler(claim)
+    except Exception as exc:  # noqa: BLE001 - an API error becomes its response; anything else is re-raised (500)
+        try:
+            response = view.handle_exception(exc)
+        except Exception:
+            # A bug, perhaps after a service committed its intent: keep the claim, resumable at once with its serial.
+            IdempotencyRecord.objects.filter(pk=record.pk).update(claimed_at=None)
+            raise
+    if not 200 <= response.status_code < 300:
+        IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyState.IN_PROGRESS).delete()
+        return response
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        state=IdempotencyState.COMPLETED, response_status=response.status_code,
+        response_body=json.loads(JSONRenderer().render(response.data) or b"null"))
+    return response
 
 
 def purge_expired(*, now=None) -> int:

@@ -84,8 +84,16 @@ class ApiClient(models.Model):
         return cached
 
 
+class IdempotencyState(models.TextChoices):
+    IN_PROGRESS = "in_progress", _("处理中")
+    COMPLETED = "completed", _("已完成")
+
+
 class IdempotencyRecord(models.Model):
-    """The first response to a create call made with an Idempotency-Key; a replay returns it unchanged."""
+    """The first response to a create call made with an Idempotency-Key; a replay returns it unchanged.
+
+    Calls that reach the tax platform claim the key first (``in_progress``, committed before the call) and store the
+    response afterwards (``completed``); see ``api.idempotency.idempotent_call``."""
 
     client = models.ForeignKey(ApiClient, models.CASCADE, related_name="idempotency_records", verbose_name=_("客户端"))
     key = models.CharField(_("幂等键"), max_length=255)
@@ -94,6 +102,11 @@ class IdempotencyRecord(models.Model):
     request_hash = models.CharField(_("请求摘要"), max_length=64)
     response_status = models.PositiveSmallIntegerField(_("应答状态"), null=True, blank=True)
     response_body = models.JSONField(_("应答内容"), null=True, blank=True)
+    state = models.CharField(_("状态"), max_length=12, choices=IdempotencyState.choices,
+                             default=IdempotencyState.COMPLETED)
+    claimed_at = models.DateTimeField(_("认领时间"), null=True, blank=True,
+                                      help_text=_("处理中的请求最近一次开始运行的时间；超过时限视为中断，可重新运行"))
+    attempts = models.PositiveSmallIntegerField(_("运行次数"), default=1)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True, db_index=True)
 
     class Meta:

@@ -83,6 +83,13 @@ WRITE_ERRORS = {
     422: error("幂等键已用于另一个请求（idempotency_key_reused）"),
 }
 
+CALL_ERRORS = {  # the writes that reach the tax platform (api.idempotency.idempotent_call)
+    **COMMON_ERRORS,
+    400: error("参数有误、本系统的规则不通过，或平台拒绝、暂不可用（validation_error）：fields 逐项说明"),
+    409: error("状态不允许（invalid_state），或同一幂等键的请求仍在处理中（idempotency_in_progress，见 Retry-After）"),
+    422: error("幂等键已用于另一个请求（idempotency_key_reused）"),
+}
+
 IDEMPOTENCY_KEY = OpenApiParameter(
     name="Idempotency-Key",
     type=str,
@@ -91,6 +98,20 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     description=(
         "幂等键（1–255 个可见 ASCII 字符，每个客户端内唯一）。用同一个键重发同一请求时返回第一次的应答（状态码和内容），"
         "不会重复创建；同一个键用于不同请求时返回 422 idempotency_key_reused。"
+    ),
+)
+
+IDEMPOTENT_CALL_KEY = OpenApiParameter(
+    name="Idempotency-Key",
+    type=str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "幂等键（1–255 个可见 ASCII 字符，每个客户端内唯一）。这类操作要调用税务平台：请求先登记该键再调用平台。"
+        "同一个键重发同一请求：已完成的返回第一次的应答（Idempotent-Replayed: true），不会再次提交平台；仍在处理中的返回 "
+        "409 idempotency_in_progress，按 Retry-After 稍后重试；处理中断（超过 API_IDEMPOTENCY_STALE_SECONDS）的会"
+        "按同一请求号继续处理，不会重复提交。请求失败（4xx）时该键释放，可修正后用同一个键重试。"
+        "同一个键用于不同请求时返回 422 idempotency_key_reused。"
     ),
 )
 
@@ -169,7 +190,8 @@ def postprocess(result, generator, request, public):  # noqa: ANN001 - drf-spect
                 headers = {}
                 if code == "401":
                     headers["WWW-Authenticate"] = RESPONSE_HEADERS["WWW-Authenticate"]
-                if code in ("429", "503"):
+                if code in ("429", "503") or (code == "409" and "idempotency_in_progress" in str(
+                        response.get("description", ""))):
                     headers["Retry-After"] = RESPONSE_HEADERS["Retry-After"]
                 if idempotent and code.startswith("2"):
                     headers["Idempotent-Replayed"] = RESPONSE_HEADERS["Idempotent-Replayed"]

@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from api.files import carrier_link
-from deduction.models import TaxPeriod
+from deduction.models import NotDeductReason, Purpose, TaxPeriod
 from delivery.models import DeliveryStatus, WebhookEvent
 from delivery.webhooks import webhook_url_problem
 from invoicing.models import CounterpartyKind, TaxCategory, Taxpayer
@@ -846,6 +846,13 @@ class ReceivedInvoiceDetailSerializer(ReceivedInvoiceSerializer):
 # --- deduction (抵扣) ------------------------------------------------------------------------------------------------
 
 
+class StatisticsDifferenceSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text=_("count 抵扣份数，amount 抵扣金额，tax 抵扣税额，not_deducted_count 其他用途份数"))
+    label = serializers.CharField()
+    ours = serializers.CharField(help_text=_("本系统的数"))
+    platform = serializers.CharField(help_text=_("平台统计表的数"))
+
+
 class TaxPeriodSerializer(serializers.ModelSerializer):
     taxpayer = serializers.SlugRelatedField(slug_field="credit_code", read_only=True,
                                             help_text=_("主体的统一社会信用代码"))
@@ -853,11 +860,119 @@ class TaxPeriodSerializer(serializers.ModelSerializer):
     state = serializers.CharField(read_only=True, help_text=_(
         "open 可勾选，statistics 已申请统计，confirmed 已确认，filed 已申报"))
     state_label = serializers.CharField(source="get_state_display", read_only=True)
+    platform_statistics = serializers.DictField(
+        child=serializers.CharField(), read_only=True,
+        help_text=_("申请统计（或确认）时平台返回的统计：status、count、amount、tax、not_deducted_count"))
+    differences = StatisticsDifferenceSerializer(many=True, read_only=True,
+                                                 help_text=_("平台统计与本系统不一致之处；有差异时不能确认"))
 
     class Meta:
         model = TaxPeriod
-        fields = ["id", "taxpayer", "period", "state", "state_label", "statistics_at", "confirmed_at", "filed_at"]
+        fields = ["id", "taxpayer", "period", "state", "state_label", "statistics_at", "confirmed_at", "filed_at",
+                  "platform_statistics", "differences"]
         read_only_fields = fields
+
+
+class TaxPeriodCreateSerializer(ClientTaxpayerMixin, serializers.Serializer):
+    taxpayer = TaxpayerField(required=False, allow_null=True, default=None,
+                             help_text=_("收票主体的统一社会信用代码；客户端只有一个主体时可省略"))
+    period = serializers.RegexField(r"^[0-9]{4}(0[1-9]|1[0-2])$", max_length=6,
+                                    help_text=_("所属期 YYYYMM"),
+                                    error_messages={"invalid": _("所属期格式应为 YYYYMM")})
+
+
+class InvoiceRefSerializer(serializers.Serializer):
+    """An invoice of the period's entity: by its id in the pool, or by its number (and code for a legacy one)."""
+
+    invoice = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1,
+                                       help_text=_("发票池中的发票 id（与 number 二选一）"))
+    number = serializers.CharField(required=False, max_length=30, help_text=_("发票号码（与 invoice 二选一）"))
+    code = serializers.CharField(required=False, allow_blank=True, default="", max_length=12,
+                                 help_text=_("发票代码（税控发票按号码查找时填写）"))
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("invoice" in attrs) == ("number" in attrs):
+            raise serializers.ValidationError({"invoice": [_("请填写 invoice（发票 id）或 number（发票号码）其中之一")]})
+        return attrs
+
+
+class SelectionItemSerializer(InvoiceRefSerializer):
+    purpose = serializers.ChoiceField(choices=Purpose.choices, required=False, default=Purpose.DEDUCT.value,
+                                      help_text=_("用途：1 抵扣（默认），2 出口退税，3 代办退税，4 不抵扣"))
+    reason = serializers.ChoiceField(choices=NotDeductReason.choices, required=False, allow_blank=True, default="",
+                                     help_text=_("不抵扣原因（用途 4 时必填）：1 用于非应税项目，2 用于免税项目，"
+                                                 "3 用于集体福利或者个人消费，4 遭受非正常损失，5 其他"))
+    reason_text = serializers.CharField(required=False, allow_blank=True, default="", max_length=300,
+                                        help_text=_("不抵扣原因说明，最多 300 个字符"))
+    effective_tax = serializers.DecimalField(**MONEY, required=False, allow_null=True, default=None,
+                                             min_value=Decimal("0.00"), max_value=MONEY_LIMIT - Decimal("0.01"),
+                                             help_text=_("有效抵扣税额：不填为可抵扣税额；只能调低，不能调高"))
+    agricultural_extra = serializers.BooleanField(required=False, default=False,
+                                                  help_text=_("农产品用于生产 13% 税率货物：加计扣除 1%"))
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if attrs["purpose"] == Purpose.NOT_DEDUCT and not attrs["reason"]:
+            raise serializers.ValidationError({"reason": [_("不抵扣须选择原因（1–5）")]})
+        if attrs["purpose"] != Purpose.NOT_DEDUCT and (attrs["reason"] or attrs["reason_text"]):
+            raise serializers.ValidationError({"reason": [_("只有不抵扣才填写原因")]})
+        return attrs
+
+
+MAX_SELECTION_ITEMS = 200
+
+
+class SelectionRequestSerializer(serializers.Serializer):
+    items = SelectionItemSerializer(many=True, allow_empty=False,
+                                    help_text=_("要勾选的发票，每项一张，最多 200 张"))
+
+    def validate_items(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len(value) > MAX_SELECTION_ITEMS:
+            raise serializers.ValidationError(_("一次最多勾选 200 张发票"))
+        return value
+
+
+class UnselectRequestSerializer(serializers.Serializer):
+    items = InvoiceRefSerializer(many=True, allow_empty=False,
+                                 help_text=_("要撤销勾选的发票（本所属期已勾选的），每项一张，最多 200 张"))
+
+    def validate_items(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len(value) > MAX_SELECTION_ITEMS:
+            raise serializers.ValidationError(_("一次最多撤销 200 张发票"))
+        return value
+
+
+class ConfirmUndoSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500,
+                                   help_text=_("撤销确认的原因"))
+
+
+SELECTION_OUTCOMES = [("accepted", _("平台已受理")), ("refused", _("平台拒绝")), ("pending", _("待平台确认"))]
+
+
+class SelectionResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text=_("请求中的序号（从 1 开始）"))
+    invoice = serializers.IntegerField(help_text=_("发票池中的发票 id"))
+    number = serializers.CharField(help_text=_("发票号码"))
+    selection = serializers.IntegerField(help_text=_("勾选记录 id"))
+    purpose = serializers.CharField(help_text=_("用途：1 抵扣，2 出口退税，3 代办退税，4 不抵扣"))
+    effective_tax = serializers.DecimalField(**MONEY, help_text=_("有效抵扣税额"))
+    state = serializers.CharField(help_text=_(
+        "勾选记录的状态：pending 勾选待平台确认，accepted 已勾选，refused 平台拒绝，undo_pending 撤销勾选待平台确认，"
+        "undone 已撤销勾选"))
+    outcome = serializers.ChoiceField(choices=SELECTION_OUTCOMES, help_text=_(
+        "本次请求对这张发票的结果：accepted 平台已受理，refused 平台拒绝（原因见 platform_code 和 platform_message），"
+        "pending 平台暂不可用，待重新提交"))
+    platform_code = serializers.CharField(help_text=_("平台的结果代码（拒绝时）"))
+    platform_message = serializers.CharField(help_text=_("平台的说明（拒绝原因）"))
+
+
+class SelectionBatchSerializer(serializers.Serializer):
+    period = TaxPeriodSerializer()
+    accepted = serializers.IntegerField(help_text=_("平台已受理的张数"))
+    refused = serializers.IntegerField(help_text=_("平台拒绝的张数"))
+    pending = serializers.IntegerField(help_text=_("待平台确认的张数"))
+    items = SelectionResultSerializer(many=True)
 
 
 class Schedule2LineSerializer(serializers.Serializer):

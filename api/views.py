@@ -33,10 +33,10 @@ from api.filters import (
     ReceivedInvoiceFilter,
     RedFlushRequestFilter,
 )
-from api.idempotency import idempotent_create
+from api.idempotency import Claim, idempotent_call, idempotent_create
 from api.parsers import SafeJSONParser
 from api.permissions import CanDownloadFiles, IsApiClient, client_of
-from api.schema import IDEMPOTENCY_KEY, LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, error
+from api.schema import CALL_ERRORS, IDEMPOTENCY_KEY, IDEMPOTENT_CALL_KEY, LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, error
 from api.serializers import (
     ApplicationCreateSerializer,
     ApplicationSerializer,
@@ -48,6 +48,7 @@ from api.serializers import (
     CollectFilesSerializer,
     CollectJsonSerializer,
     CollectResultSerializer,
+    ConfirmUndoSerializer,
     DeliveredSerializer,
     DeliveryCreateSerializer,
     FileLinkSerializer,
@@ -61,7 +62,11 @@ from api.serializers import (
     RedFlushRequestSerializer,
     RefundSerializer,
     Schedule2Serializer,
+    SelectionBatchSerializer,
+    SelectionRequestSerializer,
+    TaxPeriodCreateSerializer,
     TaxPeriodSerializer,
+    UnselectRequestSerializer,
     WebhookCreatedSerializer,
     WebhookCreateSerializer,
     WebhookSerializer,
@@ -72,6 +77,8 @@ from api.services import DeliveryLimitReached
 from api.throttling import ClientRateThrottle
 from deduction import schedule2
 from deduction import selectors as deduction_selectors
+from deduction import services as deduction_services
+from deduction.models import ACTIVE_SELECTION_STATES, PeriodState, Selection, SelectionState, TaxPeriod
 from delivery.models import DELIVERED_FORMATS
 from issuing.applications import services as application_services
 from issuing.base import Source
@@ -676,13 +683,34 @@ def _over_bytes(limit: int) -> ApiError:
 
 # --- deduction (抵扣) ------------------------------------------------------------------------------------------------
 
+SELECT_DESCRIPTION = (
+    "把本主体发票池中的发票勾选进本所属期（所属期须为 open）。每项用 invoice（发票 id）或 number（发票号码，"
+    "税控发票加 code）指明一张发票，purpose 为用途：1 抵扣（默认），2 出口退税，3 代办退税，4 不抵扣（须填 reason "
+    "1–5，reason_text 最多 300 个字符）；effective_tax 为有效抵扣税额，只能调低不能调高。"
+    "本系统的检查（票种、状态、风险、收票规则、重复勾选、税额）任何一项不通过时返回 400，逐项说明第几行哪张发票违反哪条"
+    "规则，什么都不提交；通过后提交平台，平台逐张答复：每项的 outcome 为 accepted（平台已勾选）、refused（平台拒绝，"
+    "原因见 platform_code 和 platform_message）或 pending（平台暂不可用，之后用 resend 重新提交）。"
+    "发票不存在或不属于本所属期的主体时返回 404，fields 指明 items[序号]。"
+)
+
+
+def _outcome(before: str, after: str) -> str:
+    """What the platform said to one selection or undo, by its state before and after the request."""
+    if after in (SelectionState.PENDING, SelectionState.UNDO_PENDING):
+        return "pending"
+    if before == SelectionState.UNDO_PENDING or after == SelectionState.UNDONE:
+        return "accepted" if after == SelectionState.UNDONE else "refused"
+    return "accepted" if after == SelectionState.ACCEPTED else "refused"
+
 
 @extend_schema_view(
     list=extend_schema(summary="抵扣所属期列表", responses={200: TaxPeriodSerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(summary="抵扣所属期详情", responses={200: TaxPeriodSerializer, **READ_ERRORS}),
 )
 class TaxPeriodViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientApiView):
-    """The deduction periods of the client's entities and their confirmed 附列资料二."""
+    """The deduction periods of the client's entities, their confirmed 附列资料二, and the writes an ERP needs: open
+    a period, select and undo, statistics, confirmation. Those that reach the tax platform run through
+    ``idempotent_call``: never inside a transaction of ours, the key claimed and committed before the call."""
 
     serializer_class = TaxPeriodSerializer
     filter_backends: list[Any] = []
@@ -703,6 +731,227 @@ class TaxPeriodViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientA
             {"line": n, "count": lines[n].count, "amount": lines[n].amount, "tax": lines[n].tax,
              "invoice_ids": lines[n].invoice_ids} for n in schedule2.LINES]}
         return Response(Schedule2Serializer(body).data)
+
+    # -- open a period (no platform call: one transaction, like every create)
+
+    @extend_schema(
+        summary="打开抵扣所属期",
+        description="为主体建立所属期（YYYYMM），状态 open 可勾选；已存在时返回已有的所属期（200），新建时 201。",
+        request=TaxPeriodCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: TaxPeriodSerializer, 200: TaxPeriodSerializer, **WRITE_ERRORS},
+    )
+    def create(self, request: Request) -> Response:
+        return idempotent_create(request, self, self._create)
+
+    def _create(self) -> Response:
+        data = self.input(TaxPeriodCreateSerializer)
+        taxpayer = data["taxpayer"]
+        existed = TaxPeriod.objects.filter(taxpayer=taxpayer, period=data["period"]).exists()
+        with transaction.atomic():
+            row = deduction_services.tax_period_ensure(taxpayer=taxpayer, period=data["period"],
+                                                       actor=self.client.actor)
+            if not existed:
+                self.audit(row, "api_create")
+        return Response(self.get_serializer(self.get_queryset().get(pk=row.pk)).data,
+                        status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
+
+    # -- selections (勾选) and their undo
+
+    def _invoice_ids(self, period: TaxPeriod, items: list[dict[str, Any]]) -> list[int]:
+        """The pool ids of ``items`` in the period's entity; any other invoice is 404, like one that does not exist."""
+        pool = ReceivedInvoice.objects.filter(taxpayer_id=period.taxpayer_id)
+        ids: list[int] = []
+        missing: dict[str, list[str]] = {}
+        for i, item in enumerate(items, start=1):
+            found = (pool.filter(pk=item["invoice"]) if "invoice" in item
+                     else pool.filter(number=item["number"].strip(), code=item["code"].strip()).order_by("pk"))
+            pk = found.values_list("pk", flat=True).first()
+            if pk is None:
+                field = f"items[{i}].invoice" if "invoice" in item else f"items[{i}].number"
+                missing[field] = [message_for("not_found") + (
+                    " (no such invoice in the pool of the period's entity)" if english()
+                    else "（所属期主体的发票池中没有这张发票）")]
+                continue
+            ids.append(pk)
+        if missing:
+            raise ApiError("not_found", status_code=404, fields=missing)
+        return ids
+
+    def _batch(self, period: TaxPeriod, rows: list[Selection], order: list[int],
+               before: dict[int, str]) -> Response:
+        by_invoice = {r.invoice_id: r for r in rows}
+        items = []
+        for index, invoice_id in enumerate(order, start=1):
+            row = by_invoice.get(invoice_id)
+            if row is None:  # pragma: no cover - every requested invoice has its row
+                continue
+            items.append({
+                "index": index, "invoice": row.invoice_id, "number": row.invoice.number, "selection": row.pk,
+                "purpose": row.purpose, "effective_tax": row.effective_tax, "state": row.state,
+                "outcome": _outcome(before.get(row.pk, SelectionState.PENDING), row.state),
+                "platform_code": row.platform_code, "platform_message": row.platform_message})
+        counts = {k: sum(1 for x in items if x["outcome"] == k) for k in ("accepted", "refused", "pending")}
+        body = {"period": self.get_queryset().get(pk=period.pk), **counts, "items": items}
+        return Response(SelectionBatchSerializer(body).data)
+
+    @extend_schema(
+        summary="勾选发票（抵扣、不抵扣、出口退税、代办退税）",
+        description=SELECT_DESCRIPTION,
+        request=SelectionRequestSerializer,
+        parameters=[IDEMPOTENT_CALL_KEY],
+        responses={200: SelectionBatchSerializer, **READ_ERRORS, **CALL_ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="select", pagination_class=None)
+    def select(self, request: Request, pk: str | None = None) -> Response:
+        return idempotent_call(request, self, self._select)
+
+    def _select(self, claim: Claim) -> Response:
+        period = self.get_object()
+        data = self.input(SelectionRequestSerializer)
+        ids = self._invoice_ids(period, data["items"])
+        items = [deduction_services.SelectionInput(
+            invoice_id=invoice_id, purpose=item["purpose"], reason=item["reason"], reason_text=item["reason_text"],
+            effective_tax=item["effective_tax"], agricultural_extra=item["agricultural_extra"])
+            for invoice_id, item in zip(ids, data["items"], strict=True)]
+        rows = deduction_services.deduction_select(tax_period=period, items=items, actor=self.client.actor,
+                                                   request_no=claim.serial)
+        self.audit(period, "api_deduction_select", request_no=rows[0].request_no if rows else "", items=len(rows))
+        return self._batch(period, rows, ids, {})
+
+    @extend_schema(
+        summary="撤销勾选",
+        description=(
+            "撤销本所属期已勾选（accepted）的发票，所属期须为 open（已申请统计的请先撤销统计，否则 409 invalid_state）。"
+            "每项用 invoice 或 number 指明发票；本系统检查不通过时 400，什么都不提交；平台逐张答复，outcome 为 accepted"
+            "（已撤销）、refused（平台拒绝，勾选保留，原因见 platform_message）或 pending。"
+        ),
+        request=UnselectRequestSerializer,
+        parameters=[IDEMPOTENT_CALL_KEY],
+        responses={200: SelectionBatchSerializer, **READ_ERRORS, **CALL_ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="unselect", pagination_class=None)
+    def unselect(self, request: Request, pk: str | None = None) -> Response:
+        return idempotent_call(request, self, self._unselect)
+
+    def _unselect(self, claim: Claim) -> Response:
+        period = self.get_object()
+        data = self.input(UnselectRequestSerializer)
+        ids = self._invoice_ids(period, data["items"])
+        active = dict(Selection.objects.filter(tax_period=period, invoice_id__in=ids,
+                                               state__in=ACTIVE_SELECTION_STATES).values_list("invoice_id", "pk"))
+        if claim.resumed:  # the undos of an earlier run of this request: their rows, whatever their state now
+            active.update(Selection.objects.filter(tax_period=period, invoice_id__in=ids, request_no=claim.serial)
+                          .values_list("invoice_id", "pk"))
+        missing = {f"items[{i}]": [_not_selected(period)] for i, invoice_id in enumerate(ids, start=1)
+                   if invoice_id not in active}
+        if missing:
+            raise ApiError("validation_error", status_code=400, fields=missing,
+                           message=next(iter(missing.values()))[0] if len(missing) == 1 else None)
+        rows = deduction_services.deduction_unselect(
+            tax_period=period, selection_ids=[active[i] for i in ids], actor=self.client.actor,
+            request_no=claim.serial)
+        self.audit(period, "api_deduction_unselect", request_no=rows[0].request_no if rows else "", items=len(rows))
+        return self._batch(period, rows, ids, {r.pk: SelectionState.UNDO_PENDING for r in rows})
+
+    @extend_schema(
+        summary="重新提交待平台确认的勾选和撤销",
+        description=(
+            "平台暂不可用时勾选或撤销勾选停在 pending：本操作把本所属期所有待确认的请求再提交一次（平台已处理过的按已完成"
+            "计，不会重复勾选），逐张返回结果。没有待确认的请求时 items 为空。"
+        ),
+        request=None,
+        parameters=[IDEMPOTENT_CALL_KEY],
+        responses={200: SelectionBatchSerializer, **READ_ERRORS, **CALL_ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="resend", pagination_class=None)
+    def resend(self, request: Request, pk: str | None = None) -> Response:
+        return idempotent_call(request, self, self._resend)
+
+    def _resend(self, claim: Claim) -> Response:
+        period = self.get_object()
+        before = dict(Selection.objects.filter(tax_period=period, state__in=[
+            SelectionState.PENDING, SelectionState.UNDO_PENDING]).values_list("pk", "state"))
+        rows = deduction_services.deduction_selection_resend(tax_period=period, actor=self.client.actor)
+        rows = [r for r in rows if r.pk in before]
+        self.audit(period, "api_deduction_resend", items=len(rows))
+        return self._batch(period, rows, [r.invoice_id for r in rows], before)
+
+    # -- statistics and confirmation
+
+    def _period_call(self, claim: Claim, service, target: PeriodState, audit: str, **kwargs: Any) -> Response:
+        period = self.get_object()
+        if not (claim.resumed and period.state == target):  # an earlier run of this request got there: done
+            result = service(tax_period=period, actor=self.client.actor, **kwargs)
+            self.audit(result, audit)
+        return Response(self.get_serializer(self.get_queryset().get(pk=period.pk)).data)
+
+    @extend_schema(
+        summary="申请统计",
+        description=(
+            "所属期须为 open，且没有待平台确认的勾选或撤销（否则 400，先用 resend）。平台生成抵扣统计表，所属期变为 "
+            "statistics；平台统计在 platform_statistics，与本系统不一致之处在 differences（有差异时不能确认）。"
+            "状态不对时 409 invalid_state；平台拒绝或暂不可用时 400，message 给出平台的原因。"
+        ),
+        request=None,
+        parameters=[IDEMPOTENT_CALL_KEY],
+        responses={200: TaxPeriodSerializer, **READ_ERRORS, **CALL_ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="statistics", pagination_class=None)
+    def statistics(self, request: Request, pk: str | None = None) -> Response:
+        return idempotent_call(request, self, lambda claim: self._period_call(
+            claim, deduction_services.tax_period_statistics_apply, PeriodState.STATISTICS, "api_statistics_apply"))
+
+    @extend_schema(
+        summary="撤销统计",
+        description="所属期须为 statistics；撤销后回到 open，可以再勾选或撤销勾选。",
+        request=None,
+        parameters=[IDEMPOTENT_CALL_KEY],
+        responses={200: TaxPeriodSerializer, **READ_ERRORS, **CALL_ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="statistics-undo", pagination_class=None)
+    def statistics_undo(self, request: Request, pk: str | None = None) -> Response:
+        return idempotent_call(request, self, lambda claim: self._period_call(
+            claim, deduction_services.tax_period_statistics_undo, PeriodState.OPEN, "api_statistics_undo"))
+
+    @extend_schema(
+        summary="确认勾选（抵扣确认）",
+        description=(
+            "所属期须为 statistics，且平台统计与本系统一致（有差异时 400，列出差异和涉及的发票）。确认后所属期为 "
+            "confirmed，附列资料（二）可取。"
+        ),
+        request=None,
+        parameters=[IDEMPOTENT_CALL_KEY],
+        responses={200: TaxPeriodSerializer, **READ_ERRORS, **CALL_ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="confirm", pagination_class=None)
+    def confirm(self, request: Request, pk: str | None = None) -> Response:
+        return idempotent_call(request, self, lambda claim: self._period_call(
+            claim, deduction_services.tax_period_confirm, PeriodState.CONFIRMED, "api_confirm"))
+
+    @extend_schema(
+        summary="撤销确认",
+        description=(
+            "申报前、且系统设置允许时（DEDUCTION_ALLOW_CONFIRM_UNDO）撤销确认，所属期回到 statistics；有出口退税或"
+            "代办退税用途的勾选时不能撤销（400）。"
+        ),
+        request=ConfirmUndoSerializer,
+        parameters=[IDEMPOTENT_CALL_KEY],
+        responses={200: TaxPeriodSerializer, **READ_ERRORS, **CALL_ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="confirm-undo", pagination_class=None)
+    def confirm_undo(self, request: Request, pk: str | None = None) -> Response:
+        return idempotent_call(request, self, self._confirm_undo)
+
+    def _confirm_undo(self, claim: Claim) -> Response:
+        data = self.input(ConfirmUndoSerializer)
+        return self._period_call(claim, deduction_services.tax_period_confirm_undo, PeriodState.STATISTICS,
+                                 "api_confirm_undo", reason=data["reason"])
+
+
+def _not_selected(period: TaxPeriod) -> str:
+    return (f"This invoice is not selected in period {period.period}" if english()
+            else f"该发票未在所属期 {period.period} 勾选")
 
 
 # --- webhook subscriptions -----------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ from invoicing.channels.base import (
     TaxChannel,
 )
 from invoicing.events import event_record
-from invoicing.models import Taxpayer
+from invoicing.models import Event, Taxpayer
 from receiving.models import PlatformStatus, ReceivedInvoice, RiskLevel, UseState
 from receiving.services import authorize
 from receiving.verification import received_invoice_check_before_use
@@ -129,7 +129,8 @@ def tax_period_file(*, tax_period: TaxPeriod, actor: Actor) -> TaxPeriod:
 def _state_refusal(locked: TaxPeriod, wanted: PeriodState, words: str) -> None:
     if locked.state != wanted:
         raise ValidationError(gettext("所属期 %(period)s 状态为「%(state)s」，不能%(action)s") % {
-            "period": locked.period, "state": locked.get_state_display(), "action": words})
+            "period": locked.period, "state": locked.get_state_display(), "action": words},
+            code="transition_not_allowed")
 
 
 # --- selection -----------------------------------------------------------------------------------------------------
@@ -177,15 +178,23 @@ def selection_refusal(record: ReceivedInvoice) -> str:
 
 
 def deduction_select(*, tax_period: TaxPeriod, items: Sequence[SelectionInput], actor: Actor,
-                     channel: TaxChannel | None = None) -> list[Selection]:
+                     channel: TaxChannel | None = None, request_no: str = "") -> list[Selection]:
     """勾选 ``items`` into ``tax_period`` (see the module's docstring). Every problem of every invoice is reported at
-    once and nothing is written; the platform's refusals come back per invoice on the returned selections."""
+    once and nothing is written; the platform's refusals come back per invoice on the returned selections.
+
+    ``request_no``: the caller's stable number for this request (an API call's Idempotency-Key claim). Called again
+    with it after the intent was committed (a process that died before answering), the selections committed under it
+    are asked for again, or returned as they are, instead of being selected a second time."""
     if not items:
         raise ValidationError(gettext("请选择要勾选的发票"))
     authorize(actor, tax_period.taxpayer_id, P_SELECT)
     ids = [x.invoice_id for x in items]
     if len(set(ids)) != len(ids):
         raise ValidationError(gettext("同一张发票不能重复勾选"))
+    if request_no:
+        resumed = _resume(tax_period, request_no, ids, channel, action="deduction_select_request")
+        if resumed is not None:
+            return resumed
     records = {r.pk: r for r in ReceivedInvoice.objects.filter(pk__in=ids, taxpayer_id=tax_period.taxpayer_id)}
     missing = [i for i in ids if i not in records]
     if missing:
@@ -193,7 +202,7 @@ def deduction_select(*, tax_period: TaxPeriod, items: Sequence[SelectionInput], 
     # 1. the receiving rules (may re-verify with the platform: outside any transaction)
     verdicts = {pk: received_invoice_check_before_use(record=r, actor=actor, purpose="deduct")
                 for pk, r in records.items()}
-    request_no = _new_request_no()
+    request_no = request_no or _new_request_no()
     # 2. check and commit the intent
     try:
         with transaction.atomic():
@@ -241,6 +250,24 @@ def deduction_select(*, tax_period: TaxPeriod, items: Sequence[SelectionInput], 
     except IntegrityError as exc:  # the same invoice selected elsewhere at the same moment
         raise ValidationError(gettext("发票已被其他人同时勾选，请刷新后重试")) from exc
     # 3. the platform
+    return deduction_selection_send(tax_period=tax_period, request_no=request_no, channel=channel)
+
+
+def _resume(tax_period: TaxPeriod, request_no: str, invoice_ids: Sequence[int], channel: TaxChannel | None, *,
+            action: str) -> list[Selection] | None:
+    """The request ``request_no`` again: None when nothing of it was committed (run it afresh); otherwise its
+    selections, sent again to the platform when still pending. Refused when the number was used for other invoices,
+    or when its selections have moved on since (undone under another request)."""
+    rows = list(Selection.objects.filter(tax_period=tax_period, request_no=request_no))
+    if not rows:
+        committed = Event.objects.filter(action=action, object_id__in=[str(i) for i in invoice_ids],
+                                         data__request_no=request_no).exists()
+        if not committed:
+            return None
+        raise ValidationError(gettext("请求 %(request_no)s 已处理，其勾选此后已有变化，请查询所属期的勾选") % {
+            "request_no": request_no})
+    if {r.invoice_id for r in rows} != set(invoice_ids):
+        raise ValidationError(gettext("请求 %(request_no)s 已用于另一批发票") % {"request_no": request_no})
     return deduction_selection_send(tax_period=tax_period, request_no=request_no, channel=channel)
 
 
@@ -321,11 +348,19 @@ def deduction_selection_resend(*, tax_period: TaxPeriod, actor: Actor,
 
 
 def deduction_unselect(*, tax_period: TaxPeriod, selection_ids: Sequence[int], actor: Actor,
-                       channel: TaxChannel | None = None) -> list[Selection]:
-    """撤销勾选: only while the period is open (before 申请统计)."""
+                       channel: TaxChannel | None = None, request_no: str = "") -> list[Selection]:
+    """撤销勾选: only while the period is open (before 申请统计). ``request_no`` as for ``deduction_select``: called
+    again with it, the undos committed under it are asked for again or returned, never requested twice."""
     if not selection_ids:
         raise ValidationError(gettext("请选择要撤销的勾选"))
-    request_no = _new_request_no()
+    if request_no:
+        authorize(actor, tax_period.taxpayer_id, P_SELECT)
+        invoice_ids = list(Selection.objects.filter(pk__in=selection_ids, tax_period=tax_period)
+                           .values_list("invoice_id", flat=True))
+        resumed = _resume(tax_period, request_no, invoice_ids, channel, action="deduction_unselect_request")
+        if resumed is not None:
+            return resumed
+    request_no = request_no or _new_request_no()
     with transaction.atomic():
         period = _lock_period(tax_period, actor, P_SELECT)
         _state_refusal(period, PeriodState.OPEN, gettext("撤销勾选（请先撤销统计）"))

@@ -248,6 +248,9 @@ CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "django-db")
 WEBHOOK_ALLOW_PRIVATE_HOSTS = env_bool("WEBHOOK_ALLOW_PRIVATE_HOSTS", False)
 # API Idempotency-Key records are kept this long (a replay after that is a new request), then purged hourly.
 API_IDEMPOTENCY_KEEP_HOURS = env_int("API_IDEMPOTENCY_KEEP_HOURS", 24)
+# An API call that reaches the tax platform claims its Idempotency-Key first; a claim still in progress after this
+# many seconds is taken to be from a process that died, and the next request with the key runs it again.
+API_IDEMPOTENCY_STALE_SECONDS = env_int("API_IDEMPOTENCY_STALE_SECONDS", 600)
 # HMAC-signed API requests must carry X-Nonce (replay protection); False also accepts the older signature without it.
 API_HMAC_REQUIRE_NONCE = env_bool("API_HMAC_REQUIRE_NONCE", True)
 # POST /api/v1/invoices/{id}/deliveries: at most this many e-mails per invoice, and per client, in any 24 hours.
@@ -334,7 +337,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Fapiao Desk API",
     "DESCRIPTION": "发票台: invoice applications, invoices and files for upstream business systems, and the pool of "
                    "received invoices.",
-    "VERSION": "1.3.0",
+    "VERSION": "1.4.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Generated clients: separate request and response components (XRequest for what is sent), English enum names,
     # no Chinese titles, and the headers the API sends and reads (api/schema.py).
@@ -353,6 +356,9 @@ SPECTACULAR_SETTINGS = {
         "ReceivedKindEnum": "receiving.models.ReceivedKind",
         "CollectOutcomeEnum": "receiving.models.Outcome",
         "ClaimStateEnum": "receiving.claims_models.ClaimState",
+        "DeductionPurposeEnum": "deduction.models.Purpose",
+        "NotDeductReasonEnum": "deduction.models.NotDeductReason",
+        "SelectionOutcomeEnum": "api.serializers.SELECTION_OUTCOMES",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.postprocess"],
 }

@@ -88,8 +88,9 @@ def test_headers_sent_and_read_are_declared(openapi):
             idempotent += 1
             ok = next(code for code in responses if code.startswith("2"))
             assert "Idempotent-Replayed" in responses[ok]["headers"], (method, path)
-    assert idempotent == 13  # 8 creates and actions, payment and delivery on a billing document, collect, and a
-    # claim's create and submit
+    assert idempotent == 21  # 8 creates and actions, payment and delivery on a billing document, collect, a
+    # claim's create and submit, and the deduction writes: open a period, select, unselect, resend, statistics and
+    # its undo, confirm and its undo
 
 
 def test_the_declared_headers_are_the_ones_sent(shop):

@@ -126,3 +126,43 @@ def test_selected_in_another_period_on_the_platform_is_refused_with_its_reason(p
     [again] = services.deduction_select(tax_period=period, items=[SelectionInput(invoice_id=invoice.pk)],
                                         actor=fiona, channel=channel_of(world))
     assert again.state == SelectionState.REFUSED and "202610" in again.platform_message
+
+
+def test_a_request_number_given_again_resumes_instead_of_selecting_twice(period, make_invoice, fiona, world):
+    a, b, c = make_invoice(), make_invoice(), make_invoice()
+    items = [SelectionInput(invoice_id=a.pk), SelectionInput(invoice_id=b.pk)]
+    [first, _] = services.deduction_select(tax_period=period, items=items, actor=fiona,
+                                           channel=channel_of(world, "timeout_after"), request_no="GXAPI1")
+    assert first.state == SelectionState.PENDING and first.request_no == "GXAPI1"
+    # the same request again (its caller died before answering): sent again, not selected a second time
+    rows = services.deduction_select(tax_period=period, items=items, actor=fiona, channel=channel_of(world),
+                                     request_no="GXAPI1")
+    assert [r.state for r in rows] == [SelectionState.ACCEPTED, SelectionState.ACCEPTED]
+    assert Selection.objects.count() == 2
+    again = services.deduction_select(tax_period=period, items=items, actor=fiona, channel=channel_of(world),
+                                      request_no="GXAPI1")
+    assert {r.pk for r in again} == {r.pk for r in rows}
+    with pytest.raises(ValidationError, match="已用于另一批发票"):
+        services.deduction_select(tax_period=period, items=[SelectionInput(invoice_id=c.pk)], actor=fiona,
+                                  channel=channel_of(world), request_no="GXAPI1")
+    # undone since (under another number): the old number does not select them again
+    services.deduction_unselect(tax_period=period, selection_ids=[r.pk for r in rows], actor=fiona,
+                                channel=channel_of(world), request_no="GXAPI2")
+    with pytest.raises(ValidationError, match="已处理"):
+        services.deduction_select(tax_period=period, items=items, actor=fiona, channel=channel_of(world),
+                                  request_no="GXAPI1")
+    assert Selection.objects.filter(state__in=[SelectionState.PENDING, SelectionState.ACCEPTED]).count() == 0
+
+
+def test_an_undo_request_number_given_again_is_not_undone_twice(period, invoice, fiona, world):
+    [row] = services.deduction_select(tax_period=period, items=[SelectionInput(invoice_id=invoice.pk)], actor=fiona,
+                                      channel=channel_of(world))
+    [undo] = services.deduction_unselect(tax_period=period, selection_ids=[row.pk], actor=fiona,
+                                         channel=channel_of(world, "timeout_before"), request_no="GXAPI3")
+    assert undo.state == SelectionState.UNDO_PENDING
+    [undo] = services.deduction_unselect(tax_period=period, selection_ids=[row.pk], actor=fiona,
+                                         channel=channel_of(world), request_no="GXAPI3")
+    assert undo.state == SelectionState.UNDONE
+    [undo] = services.deduction_unselect(tax_period=period, selection_ids=[row.pk], actor=fiona,
+                                         channel=channel_of(world), request_no="GXAPI3")
+    assert undo.state == SelectionState.UNDONE and undo.attempts == 2
