@@ -157,7 +157,7 @@ def test_a_ride_from_order_to_schedule_two(story_world, login, live_server, shot
     normal = Invoice.objects.get(application__number=normal_app["number"])
     special = Invoice.objects.get(application__number=special_app["number"])
     assert (normal.kind, special.kind) == ("82", "81")
-    assert normal.total_with_tax == Decimal("86.00") and special.total_with_tax == Decimal("2180.00")
+    assert normal.total == Decimal("86.00") and special.total == Decimal("2180.00")
 
     # 3. Delivery sent both by e-mail; the SMTP server filed them into 明远's mailbox.
     page.goto(f"{live_server.url}/admin/delivery/delivery/?q={normal.number}")
