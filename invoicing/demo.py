@@ -18,13 +18,15 @@ from invoicing.models import Counterparty, CounterpartyKind, EntityScope, Item, 
 
 DEMO_PASSWORD = "fapiao-demo-2026"
 
-# (username, role, full name, limited to entity credit code or None for all)
+# (username, role, full name, limited to these entities' credit codes, or None for all)
 DEMO_USERS = [
     ("admin", roles.ADMINISTRATOR, "系统管理员", None),
     ("finance", roles.FINANCE, "王会计", None),
     ("service", roles.CUSTOMER_SERVICE, "李客服", None),
-    ("finance_sz", roles.FINANCE, "陈会计（仅深圳明远）", "91440300MA5FM1NGYB"),
-    ("reviewer", roles.EXPENSE_REVIEWER, "周审核（报销审核，仅云途出行）", "91440101MA5CYUN00U"),
+    ("finance_sz", roles.FINANCE, "陈会计（仅深圳明远）", ("91440300MA5FM1NGYB",)),
+    # the group's shared expense desk: the claims of both entities (the demo story's claim is 明远's)
+    ("reviewer", roles.EXPENSE_REVIEWER, "周审核（报销审核，云途出行、深圳明远）",
+     ("91440101MA5CYUN00U", "91440300MA5FM1NGYB")),
 ]
 
 ENTITIES: list[dict[str, object]] = [
@@ -154,7 +156,7 @@ def seed(stdout: OutputWrapper | None = None) -> None:
         scope, _ = EntityScope.objects.get_or_create(user=user)
         scope.all_entities = limited_to is None
         scope.save()
-        scope.taxpayers.set([entities[limited_to]] if limited_to else [])
+        scope.taxpayers.set([entities[code] for code in limited_to] if limited_to else [])
     if stdout:
         stdout.write(f"kernel: {len(entities)} entities, {Counterparty.objects.count()} buyers, "
                      f"{TaxCategory.objects.count()} tax categories, {len(created_users)} demo users created"

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +94,24 @@ def mailbox_fetch(mailbox_id: int) -> RunResult:
             message = gettext("收取时发生内部错误（已记录）：已处理的邮件保留，未完成的邮件下次重新处理")
             services.mailbox_run_failed(mailbox=run.mailbox, rule="internal_error", message=message)
             return RunResult(mailbox_id, "failed", run.counts.messages, run.counts.files, run.counts.issues, message)
+        services.mailbox_run_succeeded(mailbox=run.mailbox, counts=run.counts)
+        return RunResult(mailbox_id, "done", run.counts.messages, run.counts.files, run.counts.issues)
+
+
+def mailbox_read(*, mailbox_id: int, raws: Sequence[bytes]) -> RunResult:
+    """Read messages already in hand, as one run of the mailbox reads what it fetched (the same claims, files, pending
+    items and counts): for mail that reached the mailbox another way than this server's IMAP, e.g. the copy of a
+    delivery e-mail the demo files into its mailbox. The messages take the UIDs after the mailbox's last one (in its
+    folder's UIDVALIDITY, or 1 for a mailbox never read)."""
+    with _mailbox_lock(mailbox_id) as got:
+        if not got:
+            return RunResult(mailbox_id, "busy")
+        mailbox = Mailbox.objects.select_related("taxpayer").get(pk=mailbox_id)
+        uidvalidity = mailbox.uidvalidity or 1
+        run = _Run(services.mailbox_run_begin(mailbox=mailbox, uidvalidity=uidvalidity))
+        first = run.mailbox.last_uid + 1
+        for uid, raw in enumerate(raws, start=first):
+            run.message(uidvalidity, uid, raw, len(raw))
         services.mailbox_run_succeeded(mailbox=run.mailbox, counts=run.counts)
         return RunResult(mailbox_id, "done", run.counts.messages, run.counts.files, run.counts.issues)
 

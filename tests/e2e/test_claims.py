@@ -1,5 +1,5 @@
-"""Approving an expense claim in the browser: the expense reviewer (limited to 云途) opens the claim waiting for
-approval, sees its invoices and approves it with the button; a claim of another entity is not in its list."""
+"""Approving an expense claim in the browser: the expense reviewer (limited to 云途 and 明远) opens the claim waiting
+for approval, sees its invoices and approves it with the button; a claim of another entity is not in its list."""
 
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ def claims_world(demo_world, monkeypatch, settings):
     settings.RECEIVING_VERIFY_PER_ENTITY_SECOND = 1000
     fake = FakeVerifier()
     monkeypatch.setattr(verification, "channel_for", lambda taxpayer: fake)
+    from tests.factories import TaxpayerFactory
+
     yuntu = Taxpayer.objects.get(credit_code="91440101MA5CYUN00U")
-    mingyuan = Taxpayer.objects.get(credit_code="91440300MA5FM1NGYB")
+    other = TaxpayerFactory(name="杭州西湖云计算服务有限公司", short_name="西湖云")  # not in the reviewer's scope
 
     def submitted(entity, **kw):
         claim = claims.claim_create(taxpayer=entity, claimant_name="林小华", department="市场部",
@@ -29,7 +31,7 @@ def claims_world(demo_world, monkeypatch, settings):
                                            LineInput(invoice=pool_invoice(entity))], actor=None, **kw)
         return claims.claim_submit(claim=claim, actor=None)
 
-    return submitted(yuntu, title="客户拜访"), submitted(mingyuan, title="深圳差旅")
+    return submitted(yuntu, title="客户拜访"), submitted(other, title="杭州差旅")
 
 
 def test_the_reviewer_approves_a_claim_with_the_button(login, live_server, claims_world, shots):
