@@ -707,6 +707,8 @@ class PlatformReconciliation(models.Model):
 # The pool's controls (verification, rules) live in their own module; imported here so Django registers them.
 # 报销 (claims) live in their own module; imported here so Django registers them.
 from receiving.claims_models import ClaimLine, ExpenseClaim  # noqa: E402,F401
+# 收票统计 (the monthly rollup) lives in its own module; imported here so Django registers it.
+from receiving.stats_models import ReceivedMonthlyStat  # noqa: E402,F401
 from receiving.control_models import (  # noqa: E402,F401
     InvoiceCheck,
     ReceivingRule,
