@@ -151,9 +151,9 @@ def _merged(parts: Sequence[ChartPart]) -> dict[str, Any]:
     categories = sorted({c for part in parts for c in part.categories}) if len(parts) > 1 else list(first.categories)
     series = []
     for part in parts:
-        at = {c: v for c, v in zip(part.categories, zip(*(s.values for s in part.series), strict=True), strict=True)}
-        for i, s in enumerate(part.series):
-            values = [at[c][i] if c in at else None for c in categories]
+        position = {c: i for i, c in enumerate(part.categories)}
+        for s in part.series:
+            values = [s.values[position[c]] if c in position else None for c in categories]
             series.append({"name": str(s.name), "stack": s.stack,
                            "values": [v if v is not None else 0 for v in values]})
     return {"id": first.chart, "title": str(first.title), "kind": first.kind, "categories": categories,

@@ -43,7 +43,7 @@ class ReceivedFilters(_Filters):
         try:
             return dt.date.fromisoformat(f"{value[:7]}-01")
         except ValueError:
-            self.add_error(name, gettext("月份格式应为 YYYY-MM：%(value)s") % {"value": value})
+            self.add_error(name, gettext("月份格式应为 YYYY-MM：%(month)s") % {"month": value})
             return None
 
     def clean(self) -> dict[str, Any]:
