@@ -7,7 +7,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Exists, Max, OuterRef, Q, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -25,9 +25,9 @@ from invoicing.dashboard import (
 from invoicing.scoping import scope_queryset
 from receiving.control_models import RulesOutcome
 from receiving.models import (
-    DataSource,
     Collection,
     CollectionStatus,
+    DataSource,
     PlatformReconciliation,
     ReceivedInvoice,
     ReceivedRedForm,
@@ -105,7 +105,7 @@ def reconciliation_cards(user: User) -> list[Card]:
     ]
 
 
-def _last_months(user: User):
+def _last_months(user: User) -> tuple[list[str], QuerySet[ReceivedMonthlyStat]]:
     months = chart_months(timezone.localdate())
     return months, scope_queryset(ReceivedMonthlyStat.objects.filter(month__gte=month_start(months[0])), user)
 

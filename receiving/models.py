@@ -707,8 +707,6 @@ class PlatformReconciliation(models.Model):
 # The pool's controls (verification, rules) live in their own module; imported here so Django registers them.
 # 报销 (claims) live in their own module; imported here so Django registers them.
 from receiving.claims_models import ClaimLine, ExpenseClaim  # noqa: E402,F401
-# 收票统计 (the monthly rollup) lives in its own module; imported here so Django registers it.
-from receiving.stats_models import ReceivedMonthlyStat  # noqa: E402,F401
 from receiving.control_models import (  # noqa: E402,F401
     InvoiceCheck,
     ReceivingRule,
@@ -719,3 +717,6 @@ from receiving.control_models import (  # noqa: E402,F401
     VerificationRate,
     VerificationUsage,
 )
+
+# 收票统计 (the monthly rollup) lives in its own module; imported here so Django registers it.
+from receiving.stats_models import ReceivedMonthlyStat  # noqa: E402,F401

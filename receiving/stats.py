@@ -17,8 +17,9 @@ day (``date_trunc`` or SQLite's ``date(..., 'start of month')``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -93,8 +94,9 @@ def received_rollup(records: Iterable[ReceivedInvoice | int], sign: int = 1) -> 
 
 
 def _where(taxpayer_ids: Iterable[int] | None, month_from: dt.date | None, month_to: dt.date | None,
-           *, invoice: bool) -> tuple[str, list]:
-    parts, params = [], []
+           *, invoice: bool) -> tuple[str, list[Any]]:
+    parts: list[str] = []
+    params: list[Any] = []
     prefix = "i." if invoice else ""
     ids = sorted(set(taxpayer_ids)) if taxpayer_ids is not None else None
     if ids is not None:
@@ -135,13 +137,16 @@ def rebuild_received_rollup(taxpayer_ids: Iterable[int] | None = None, month_fro
         c.execute(f"DELETE FROM {rollup} WHERE {where}", params)
         c.execute(f"INSERT INTO {rollup} ({_KEY_SQL}, invoice_count, amount, tax) " + _expected_sql(iwhere),
                   iparams * 2)
-        written = c.rowcount
+        written: int = c.rowcount
         if connection.vendor == "postgresql":
             c.execute(f"ANALYZE {rollup}")
     return written
 
 
-def _normalize(row) -> tuple:
+Bucket = tuple[Any, ...]
+
+
+def _normalize(row: Sequence[Any]) -> tuple[Bucket, Bucket]:
     taxpayer_id, month, kind, seller_tax_id, seller_name, source, rate, count, amount, tax = row
     if isinstance(month, str):
         month = dt.date.fromisoformat(month)
@@ -152,7 +157,7 @@ def _normalize(row) -> tuple:
 
 
 def received_rollup_differences(taxpayer_ids: Iterable[int] | None = None, month_from: dt.date | None = None,
-                                month_to: dt.date | None = None) -> list[tuple[tuple, tuple | None, tuple | None]]:
+                                month_to: dt.date | None = None) -> list[tuple[Bucket, Bucket | None, Bucket | None]]:
     """Buckets where the rollup and the records disagree: (key, in the rollup, from the records), sorted."""
     rollup, _, _ = _tables()
     where, params = _where(taxpayer_ids, month_from, month_to, invoice=False)

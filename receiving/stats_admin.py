@@ -23,7 +23,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class _Filters(forms.Form):
-    taxpayer = forms.ModelChoiceField(label=_("主体"), queryset=None, required=False,
+    taxpayer: forms.ModelChoiceField[Any] = forms.ModelChoiceField(label=_("主体"), queryset=None, required=False,
                                       empty_label=capfirst(_("全部主体")))
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:

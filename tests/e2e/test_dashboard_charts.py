@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
-
 from django.utils import timezone
 
 from invoicing.actors import SystemActor

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import time
 from datetime import date
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from invoicing.models import Taxpayer
 from receiving.stats import rebuild_received_rollup, received_rollup_differences
@@ -36,13 +37,13 @@ def _entity(value: str) -> Taxpayer:
 class Command(BaseCommand):
     help = "Recompute the receiving statistics' monthly rollup from the pool (or --check it)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--entity", action="append", help="credit code or id (repeatable; default: all)")
         parser.add_argument("--from", dest="month_from", help="first month, YYYY-MM")
         parser.add_argument("--to", dest="month_to", help="last month, YYYY-MM")
         parser.add_argument("--check", action="store_true", help="compare only; exit with an error on differences")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         ids = [_entity(e).pk for e in options["entity"]] if options["entity"] else None
         month_from, month_to = _month(options["month_from"], "--from"), _month(options["month_to"], "--to")
         started = time.perf_counter()
