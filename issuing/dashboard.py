@@ -29,7 +29,7 @@ from invoicing.formatting import rate as rate_label
 from invoicing.scoping import scope_queryset
 from issuing.applications.models import ApplicationStatus, InvoiceApplication, QuotaPeriod
 from issuing.applications.selectors import quota_month
-from issuing.platform.models import InvoiceDailyRate
+from issuing.platform.models import InvoiceBuyerMonth, InvoiceDailyRate
 from issuing.redletter.models import Initiator, RedLetterForm, red_form_due_soon_q
 
 QUOTA_WARN_SHARE = Decimal("0.8")
@@ -139,6 +139,24 @@ def output_tax_chart(user: User) -> list[ChartPart]:
                       category_label=gettext("月份"), order=20)]
 
 
+TOP_BUYERS = 10
+
+
+def top_buyers_chart(user: User) -> list[ChartPart]:
+    """The ten buyers with the largest amount issued to them in the last 12 months (red invoices netted)."""
+    months = chart_months(timezone.localdate())
+    rows = list(
+        scope_queryset(InvoiceBuyerMonth.objects.filter(month__gte=month_start(months[0])), user)
+        .values("buyer_tax_id", "buyer_name").annotate(amount=Sum("amount"), tax=Sum("tax"))
+        .order_by("-amount", "buyer_tax_id", "buyer_name")[:TOP_BUYERS]
+    )
+    return [ChartPart(chart="top_buyers", title=gettext("近12个月开票金额前十的购买方"), kind="hbar",
+                      categories=[r["buyer_name"] for r in rows],
+                      series=[Series(name=gettext("金额"), values=[r["amount"] for r in rows]),
+                              Series(name=gettext("税额"), values=[r["tax"] for r in rows])],
+                      category_label=gettext("购买方"), order=40)]
+
+
 def register() -> None:
     dashboard_card_register(review_queue_cards, customer_service=True)
     dashboard_card_register(issuing_cards)
@@ -146,3 +164,4 @@ def register() -> None:
     dashboard_card_register(quota_cards)
     dashboard_chart_register(issued_by_day_chart)
     dashboard_chart_register(output_tax_chart)
+    dashboard_chart_register(top_buyers_chart)

@@ -204,7 +204,7 @@ def test_the_page_runs_the_same_queries_at_any_size(world, client, lily):
     charts = {c["id"]: c for c in dashboard_charts(lily)}
     assert sum(charts["received_by_source"]["series"][0]["values"]) == 3 * 11  # lily's entity only
     page = client.get("/admin/").content.decode()
-    assert page.count('class="fapiao-chart"') == 4 and page.count('class="fapiao-chart-table"') == 4
+    assert page.count('class="fapiao-chart"') == 5 and page.count('class="fapiao-chart-table"') == 5
 
 
 def _chart(charts: list[dict], chart_id: str) -> dict:
@@ -215,7 +215,8 @@ def _chart(charts: list[dict], chart_id: str) -> dict:
 def test_the_charts_add_up_the_rollups_of_the_users_entities(world, fiona, lily, sam):
     yuntu, mingyuan = world
     everyone, own = dashboard_charts(fiona), dashboard_charts(lily)
-    assert [c["id"] for c in everyone] == ["issued_by_day", "tax_by_month", "received_by_source", "top_sellers"]
+    assert [c["id"] for c in everyone] == ["issued_by_day", "tax_by_month", "received_by_source", "top_buyers",
+                                           "top_sellers"]
     today = timezone.localdate().isoformat()
     issued = _chart(everyone, "issued_by_day")
     assert issued["categories"][-1] == today and len(issued["categories"]) == 30
@@ -234,6 +235,9 @@ def test_the_charts_add_up_the_rollups_of_the_users_entities(world, fiona, lily,
     assert row[pool_month][2] >= Decimal("360.00")  # three pool invoices of 60.00 tax per entity
     assert _chart(own, "received_by_source")["rows"] == [["XML", 3]]
     assert _chart(everyone, "received_by_source")["rows"] == [["XML", 6]]
+    buyers = _chart(everyone, "top_buyers")  # the same buyer on both entities' invoices
+    assert buyers["rows"] == [["上海白鹭文化传媒有限公司", Decimal("6000.00"), Decimal("360.00")]]
+    assert _chart(own, "top_buyers")["rows"] == [["上海白鹭文化传媒有限公司", Decimal("3000.00"), Decimal("180.00")]]
     sellers = _chart(own, "top_sellers")
     assert sellers["rows"] == [[sellers["categories"][0], Decimal("3000.00"), Decimal("180.00")]]
     assert dashboard_charts(sam) == []  # customer service gets the cards of its queue only

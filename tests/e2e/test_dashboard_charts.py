@@ -17,7 +17,7 @@ from tests.delivery.factories import make_invoice
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHARTS = ["issued_by_day", "tax_by_month", "received_by_source", "top_sellers"]
+CHARTS = ["issued_by_day", "tax_by_month", "received_by_source", "top_buyers", "top_sellers"]
 
 
 SELLER = ("杭州西湖云计算服务有限公司", "91330106MA2GL8XY7N")
