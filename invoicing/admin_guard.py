@@ -35,7 +35,6 @@ from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import Combinable
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.utils.translation import get_language
 
 from invoicing.fields import EncryptedTextField, masked
 
@@ -316,7 +315,6 @@ class FapiaoAdminSite(admin.AdminSite):
 
         user = getattr(request, "user", None)
         context = {"dashboard_cards": dashboard_cards(user), "dashboard_charts": dashboard_charts(user),
-                   "chart_words": {"locale": "EN" if (get_language() or "").startswith("en") else "ZH"},
                    **(extra_context or {})}
         return super().index(request, context)
 

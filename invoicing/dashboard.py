@@ -146,6 +146,11 @@ def dashboard_chart_register(provider: ChartProvider) -> None:
     _CHART_PROVIDERS[f"{provider.__module__}.{provider.__qualname__}"] = provider
 
 
+def chart_data(parts: Sequence[ChartPart]) -> dict[str, Any]:
+    """One chart, ready for JSON and for its table, from its parts (one or more, with the same ``chart`` id)."""
+    return _merged(parts)
+
+
 def _merged(parts: Sequence[ChartPart]) -> dict[str, Any]:
     first = parts[0]
     categories = sorted({c for part in parts for c in part.categories}) if len(parts) > 1 else list(first.categories)

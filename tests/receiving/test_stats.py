@@ -153,3 +153,23 @@ def test_the_claims_report_counts_by_claimant_department_and_ticket_type(client,
     response = client.get("/receiving/claim-statistics/?by=department&format=xlsx")
     rows = [[c.value for c in row] for row in load_workbook(io.BytesIO(response.content)).active.iter_rows()]
     assert rows[1] == [other.name, "市场部", 1, 1, 100, 0]
+
+
+def test_the_pool_and_the_claims_lists_link_their_statistics(client, fiona):
+    client.force_login(fiona)
+    assert 'href="/receiving/statistics/"' in client.get("/admin/receiving/receivedinvoice/").content.decode()
+    assert 'href="/receiving/claim-statistics/"' in client.get("/admin/receiving/expenseclaim/").content.decode()
+
+
+def test_a_bad_month_is_named_and_nothing_breaks(client, fiona):
+    client.force_login(fiona)
+    page = client.get("/receiving/statistics/?month_from=2025-13").content.decode()
+    assert "月份格式应为 YYYY-MM：2025-13" in page
+
+
+def test_without_the_pool_permission_the_page_is_refused(client, db):
+    from invoicing import roles
+
+    service = UserFactory(username="cs", role=roles.CUSTOMER_SERVICE, entities=None)
+    client.force_login(service)
+    assert client.get("/receiving/statistics/").status_code == 403

@@ -6,7 +6,8 @@
   var dataNode = document.getElementById("fapiao-chart-data");
   if (!dataNode || typeof echarts === "undefined") { return; }
   var charts = JSON.parse(dataNode.textContent);
-  var words = JSON.parse((document.getElementById("fapiao-chart-words") || {textContent: "{}"}).textContent);
+  var section = document.querySelector(".fapiao-charts");
+  var locale = (section && section.dataset.locale) || "ZH";
   var num = function (v) { return v === null || v === undefined ? 0 : parseFloat(v); };
 
   function option(chart) {
@@ -43,7 +44,7 @@
     var figure = document.getElementById("chart-" + chart.id);
     if (!figure) { return; }
     var canvas = figure.querySelector(".fapiao-chart-canvas");
-    var instance = echarts.init(canvas, null, {renderer: "canvas", locale: words.locale || "ZH"});
+    var instance = echarts.init(canvas, null, {renderer: "canvas", locale: locale});
     instance.setOption(option(chart));
     window.addEventListener("resize", function () { instance.resize(); });
     var button = figure.querySelector(".fapiao-chart-toggle");
