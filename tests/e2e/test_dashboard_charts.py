@@ -79,3 +79,13 @@ def test_the_charts_are_drawn_with_their_tables(demo_world, login, shots, live_s
     if username == "finance_sz":
         assert _total(charts["received_by_source"]) < _total(everyone["received_by_source"])
         assert _total(charts["tax_by_month"]) < _total(everyone["tax_by_month"])
+
+
+def test_the_invoice_summary_page_draws_its_chart(demo_world, login, shots, live_server):
+    _invoices()
+    page = login("finance")
+    today = timezone.localdate()
+    page.goto(f"{live_server.url}/issuing/reports/?date_from={today:%Y}-01-01&date_to={today.isoformat()}")
+    page.wait_for_selector("#chart-summary_by_month .fapiao-chart-canvas canvas")
+    assert page.locator("#chart-summary_by_month-table tbody tr").count() >= 1
+    shots(page, "summary-chart")
