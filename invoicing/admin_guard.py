@@ -305,15 +305,17 @@ def guarded(admin_class: type[admin.ModelAdmin[_M]]) -> type[admin.ModelAdmin[_M
 
 class FapiaoAdminSite(admin.AdminSite):
     """The project's admin site: every ModelAdmin registered on it gets the lookup guard; its home shows the
-    dashboard's number cards (``invoicing.dashboard``) above the app list."""
+    dashboard's number cards and charts (``invoicing.dashboard``) above the app list."""
 
     index_template = "admin/fapiao_index.html"
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
         # cycle: the dashboard reads the role groups (auth models), which load after the admin's default site.
-        from invoicing.dashboard import dashboard_cards
+        from invoicing.dashboard import dashboard_cards, dashboard_charts
 
-        context = {"dashboard_cards": dashboard_cards(getattr(request, "user", None)), **(extra_context or {})}
+        user = getattr(request, "user", None)
+        context = {"dashboard_cards": dashboard_cards(user), "dashboard_charts": dashboard_charts(user),
+                   **(extra_context or {})}
         return super().index(request, context)
 
     def register(self, model_or_iterable: type[_M] | Iterable[type[_M]],

@@ -20,4 +20,5 @@ urlpatterns = [
     path("sandbox/api/", include("sandbox.urls")),
     path("", include("delivery.urls")),
     path("", include("issuing.urls")),
+    path("", include("receiving.urls")),
 ]

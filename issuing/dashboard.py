@@ -9,15 +9,27 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from invoicing.dashboard import Card, count_tone, dashboard_card_register
+from invoicing.dashboard import (
+    Card,
+    ChartPart,
+    Series,
+    chart_months,
+    count_tone,
+    dashboard_card_register,
+    dashboard_chart_register,
+    month_start,
+)
+from invoicing.formatting import rate as rate_label
 from invoicing.scoping import scope_queryset
 from issuing.applications.models import ApplicationStatus, InvoiceApplication, QuotaPeriod
 from issuing.applications.selectors import quota_month
+from issuing.platform.models import InvoiceBuyerMonth, InvoiceDailyRate
 from issuing.redletter.models import Initiator, RedLetterForm, red_form_due_soon_q
 
 QUOTA_WARN_SHARE = Decimal("0.8")
@@ -89,8 +101,67 @@ def quota_cards(user: User) -> list[Card]:
     ]
 
 
+CHART_DAYS = 30
+
+
+def issued_by_day_chart(user: User) -> list[ChartPart]:
+    """Issued amount and tax per day and rate, the last 30 days (blue and red netted), from the daily rollup."""
+    today = timezone.localdate()
+    start = today - timedelta(days=CHART_DAYS - 1)
+    rows = list(
+        scope_queryset(InvoiceDailyRate.objects.filter(issue_date__gte=start, issue_date__lte=today), user)
+        .values("issue_date", "tax_rate").annotate(amount=Sum("amount"), tax=Sum("tax"))
+        .order_by("issue_date", "-tax_rate")
+    )
+    days = [(start + timedelta(days=i)).isoformat() for i in range(CHART_DAYS)]
+    rates = sorted({r["tax_rate"] for r in rows}, reverse=True)
+    cell = {(r["issue_date"].isoformat(), r["tax_rate"]): r for r in rows}
+    series = []
+    for field, word, stack in (("amount", gettext("金额"), "amount"), ("tax", gettext("税额"), "tax")):
+        for rate in rates:
+            series.append(Series(name=f"{rate_label(rate)} {word}", stack=stack,
+                                 values=[cell[(d, rate)][field] if (d, rate) in cell else None for d in days]))
+    return [ChartPart(chart="issued_by_day", title=gettext("近30天开票金额与税额（按税率）"), kind="bar",
+                      categories=days, series=series, category_label=gettext("开票日期"), order=10)]
+
+
+def output_tax_chart(user: User) -> list[ChartPart]:
+    """销项税额 per month, the last 12 months, from the daily rollup; receiving adds 进项税额 to the same chart."""
+    months = chart_months(timezone.localdate())
+    start = month_start(months[0])
+    rows = (
+        scope_queryset(InvoiceDailyRate.objects.filter(issue_date__gte=start), user)
+        .annotate(period=TruncMonth("issue_date")).values("period").annotate(tax=Sum("tax")).order_by("period")
+    )
+    by_month = {r["period"].strftime("%Y-%m"): r["tax"] for r in rows}
+    return [ChartPart(chart="tax_by_month", title=gettext("近12个月销项税额与进项税额"), kind="line",
+                      categories=months, series=[Series(name=gettext("销项税额"), values=[by_month.get(m) for m in months])],
+                      category_label=gettext("月份"), order=20)]
+
+
+TOP_BUYERS = 10
+
+
+def top_buyers_chart(user: User) -> list[ChartPart]:
+    """The ten buyers with the largest amount issued to them in the last 12 months (red invoices netted)."""
+    months = chart_months(timezone.localdate())
+    rows = list(
+        scope_queryset(InvoiceBuyerMonth.objects.filter(month__gte=month_start(months[0])), user)
+        .values("buyer_tax_id", "buyer_name").annotate(amount=Sum("amount"), tax=Sum("tax"))
+        .order_by("-amount", "buyer_tax_id", "buyer_name")[:TOP_BUYERS]
+    )
+    return [ChartPart(chart="top_buyers", title=gettext("近12个月开票金额前十的购买方"), kind="hbar",
+                      categories=[r["buyer_name"] for r in rows],
+                      series=[Series(name=gettext("金额"), values=[r["amount"] for r in rows]),
+                              Series(name=gettext("税额"), values=[r["tax"] for r in rows])],
+                      category_label=gettext("购买方"), order=40)]
+
+
 def register() -> None:
     dashboard_card_register(review_queue_cards, customer_service=True)
     dashboard_card_register(issuing_cards)
     dashboard_card_register(red_form_cards)
     dashboard_card_register(quota_cards)
+    dashboard_chart_register(issued_by_day_chart)
+    dashboard_chart_register(output_tax_chart)
+    dashboard_chart_register(top_buyers_chart)

@@ -16,6 +16,7 @@ from invoicing.events import event_record
 from receiving.models import ReceivedInvoice
 from receiving.services import FIELD_WORDS, P_REVIEW, authorize
 from receiving.signals import invoice_arrived_on_commit
+from receiving.stats import received_rollup
 
 CORRECTABLE = ("issue_date", "check_code", "seller_name", "seller_tax_id", "buyer_name", "buyer_tax_id", "amount",
                "tax", "total", "passenger_name")
@@ -41,9 +42,11 @@ def received_invoice_correct(*, record: ReceivedInvoice, changes: dict[str, Any]
         if not changed:
             return locked
         locked.full_clean(exclude=[f.name for f in ReceivedInvoice._meta.fields if f.name not in changed])
+        received_rollup([locked.pk], sign=-1)  # out of the statistics as stored, back in as corrected
         try:
             with transaction.atomic():
                 locked.save(update_fields=[*changed, "updated_at"])
+                received_rollup([locked.pk])
         except IntegrityError as exc:
             raise ValidationError(gettext("更正后的金额不一致：价税合计应等于金额加税额")) from exc
         event_record(obj=locked, action="correct", actor=actor, reason=note[:500],

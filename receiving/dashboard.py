@@ -7,23 +7,36 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from invoicing.dashboard import Card, count_tone, dashboard_card_register
+from invoicing.dashboard import (
+    Card,
+    ChartPart,
+    Series,
+    chart_months,
+    count_tone,
+    dashboard_card_register,
+    dashboard_chart_register,
+    month_start,
+)
 from invoicing.scoping import scope_queryset
 from receiving.control_models import RulesOutcome
 from receiving.models import (
     Collection,
     CollectionStatus,
+    DataSource,
     PlatformReconciliation,
     ReceivedInvoice,
     ReceivedRedForm,
     ReviewState,
 )
 from receiving.redforms import received_red_form_due_soon_q
+from receiving.stats_models import ReceivedMonthlyStat
+
+TOP_SELLERS = 10
 
 COLLECTION_DAYS = 7  # failed batches older than this are history, not a card
 
@@ -92,8 +105,49 @@ def reconciliation_cards(user: User) -> list[Card]:
     ]
 
 
+def _last_months(user: User) -> tuple[list[str], QuerySet[ReceivedMonthlyStat]]:
+    months = chart_months(timezone.localdate())
+    return months, scope_queryset(ReceivedMonthlyStat.objects.filter(month__gte=month_start(months[0])), user)
+
+
+def input_tax_chart(user: User) -> list[ChartPart]:
+    """进项税额 per month of issue, the last 12 months, from the monthly rollup (beside issuing's 销项税额)."""
+    months, qs = _last_months(user)
+    by_month = {r["month"].strftime("%Y-%m"): r["tax"]
+                for r in qs.values("month").annotate(tax=Sum("tax")).order_by("month")}
+    return [ChartPart(chart="tax_by_month", title=gettext("近12个月销项税额与进项税额"), kind="line",
+                      categories=months, series=[Series(name=gettext("进项税额"), values=[by_month.get(m) for m in months])],
+                      category_label=gettext("月份"), order=20)]
+
+
+def received_by_source_chart(user: User) -> list[ChartPart]:
+    """Invoices received in the last 12 months (by month of issue) per data source."""
+    _months, qs = _last_months(user)
+    words = dict(DataSource.choices)
+    rows = list(qs.values("data_source").annotate(n=Sum("invoice_count")).order_by("-n", "data_source"))
+    return [ChartPart(chart="received_by_source", title=gettext("近12个月收票来源"), kind="pie",
+                      categories=[str(words.get(r["data_source"], r["data_source"])) for r in rows],
+                      series=[Series(name=gettext("张数"), values=[r["n"] for r in rows])],
+                      category_label=gettext("数据来源"), order=30)]
+
+
+def top_sellers_chart(user: User) -> list[ChartPart]:
+    """The ten suppliers with the largest amount received in the last 12 months."""
+    _months, qs = _last_months(user)
+    rows = list(qs.values("seller_tax_id").annotate(amount=Sum("amount"), tax=Sum("tax"), name=Max("seller_name"))
+                .order_by("-amount", "seller_tax_id")[:TOP_SELLERS])
+    return [ChartPart(chart="top_sellers", title=gettext("近12个月收票金额前十的销售方"), kind="hbar",
+                      categories=[r["name"] or r["seller_tax_id"] or gettext("（未填）") for r in rows],
+                      series=[Series(name=gettext("金额"), values=[r["amount"] for r in rows]),
+                              Series(name=gettext("税额"), values=[r["tax"] for r in rows])],
+                      category_label=gettext("销售方"), order=50)]
+
+
 def register() -> None:
     dashboard_card_register(pool_cards)
     dashboard_card_register(collection_cards)
     dashboard_card_register(red_form_cards)
     dashboard_card_register(reconciliation_cards)
+    dashboard_chart_register(input_tax_chart)
+    dashboard_chart_register(received_by_source_chart)
+    dashboard_chart_register(top_sellers_chart)

@@ -717,3 +717,6 @@ from receiving.control_models import (  # noqa: E402,F401
     VerificationRate,
     VerificationUsage,
 )
+
+# 收票统计 (the monthly rollup) lives in its own module; imported here so Django registers it.
+from receiving.stats_models import ReceivedMonthlyStat  # noqa: E402,F401

@@ -77,6 +77,7 @@ from receiving.models import (
 )
 from receiving.reading import TRUST, InvoiceValues
 from receiving.signals import invoice_arrived_on_commit
+from receiving.stats import received_rollup
 
 logger = logging.getLogger(__name__)
 
@@ -562,6 +563,7 @@ def _record_create(entity: Taxpayer, *, values: InvoiceValues, source: str, reas
     )
     record.save()
     _lines_create(record, values.lines)
+    received_rollup([record.pk])  # the statistics commit with the record
     invoice_arrived_on_commit(record.pk)  # the receiving rules run once it commits
     return record
 
@@ -581,6 +583,7 @@ def _attach(collection: Collection, *, record: ReceivedInvoice, name: str, value
             carrier: Carrier, detail: dict[str, Any], parties: PartyCheck, actor: Actor) -> CollectionItem:
     """Add a carrier to an existing record: fill its blanks, compare the rest, never overwrite a value."""
     entity = collection.taxpayer
+    received_rollup([record.pk], sign=-1)  # out of the statistics as stored; back in below as filled
     conflicts: list[dict[str, Any]] = []
     filled: list[str] = []
     ignored: list[str] = []
@@ -646,6 +649,7 @@ def _attach(collection: Collection, *, record: ReceivedInvoice, name: str, value
     record.deductible_tax = record.deductible_tax if record.deductible_tax is not None else deductible_tax(
         record.kind, amount=record.amount, tax=record.tax, total=record.total)
     record.save()
+    received_rollup([record.pk])
     carrier.invoice = record
     carrier.save(update_fields=["invoice"])
     _source_add(record, collection, carrier, actor)

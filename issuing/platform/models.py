@@ -166,3 +166,32 @@ class InvoiceDailyRate(models.Model):
     def __str__(self) -> str:
         colour = "红" if self.is_red else "蓝"
         return f"{self.taxpayer_id} {self.issue_date} {self.tax_rate} {colour}: {self.invoice_count}"
+
+
+class InvoiceBuyerMonth(models.Model):
+    """Per entity, month of issue, buyer and colour: how many invoices, their amount and tax (the dashboard's top
+    buyers). Kept with ``InvoiceDailyRate`` by ``issuing/platform/rollup.py``, in the same statements' transaction."""
+
+    # no index of its own: the unique constraint below starts with it
+    taxpayer = models.ForeignKey(
+        Taxpayer, models.PROTECT, related_name="+", db_index=False, verbose_name=_("主体")
+    )
+    month = models.DateField(_("月份"), help_text=_("开票日期所在月的第一天"))
+    buyer_tax_id = models.CharField(_("购买方纳税人识别号"), max_length=20, blank=True)
+    buyer_name = models.CharField(_("购买方名称"), max_length=150)
+    is_red = models.BooleanField(_("红字发票"))
+    invoice_count = models.IntegerField(_("张数"), default=0)
+    amount = MoneyField(_("金额（不含税）"), default=ZERO)
+    tax = MoneyField(_("税额"), default=ZERO)
+
+    class Meta:
+        verbose_name = _("购买方月汇总")
+        verbose_name_plural = pgettext_lazy("plural", "购买方月汇总")
+        ordering = ["taxpayer_id", "month", "buyer_tax_id", "buyer_name", "is_red"]
+        constraints = [
+            models.UniqueConstraint(fields=["taxpayer", "month", "buyer_tax_id", "buyer_name", "is_red"],
+                                    name="invoicebuyermonth_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.taxpayer_id} {self.month:%Y-%m} {self.buyer_name}: {self.invoice_count}"

@@ -11,6 +11,9 @@
   ``Taxpayer`` row. So such a transaction must never lock the ``Taxpayer`` row FOR UPDATE (``select_for_update``
   with ``select_related("taxpayer")`` does, unless ``of=("self",)``): it would hold the entity and wait for the
   rollup row, while the other holds the rollup row and waits for the entity (tests/issuing_flow/test_lock_order.py).
+* ``InvoiceBuyerMonth`` (per entity, month, buyer and colour, from the invoices' headers: the dashboard's top buyers)
+  is kept by the same calls, after the daily rows, and rebuilt with them (whole months);
+  ``buyer_rollup_differences`` compares it with the invoices.
 * ``rebuild_rollup(...)`` recomputes the rollup from the lines, set-based, for some entities and days or all of
   them: after an upgrade or a bulk load that bypassed the services (``manage.py rebuild_invoice_rollup``).
 * ``rollup_differences(...)`` compares the rollup with the lines without writing (``--check``).
@@ -23,12 +26,28 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection, transaction
 
-from issuing.platform.models import Invoice, InvoiceDailyRate, InvoiceLine, InvoiceStatus
+from issuing.platform.models import Invoice, InvoiceBuyerMonth, InvoiceDailyRate, InvoiceLine, InvoiceStatus
 
 KEY = ("taxpayer_id", "issue_date", "tax_rate", "is_red")
+BUYER_KEY = "taxpayer_id, month, buyer_tax_id, buyer_name, is_red"
+
+
+def _month(column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"CAST(date_trunc('month', {column}) AS date)"
+    return f"date({column}, 'start of month')"
+
+
+def _buyer_rows_sql(where: str, neg: str = "") -> str:
+    """``InvoiceBuyerMonth``'s rows from the invoices' headers (one per invoice: no lines needed)."""
+    _, invoice, _ = _tables()
+    return (f"SELECT taxpayer_id, {_month('issue_date')} AS month, buyer_tax_id, buyer_name, is_red, "
+            f"{neg}COUNT(*), {neg}SUM(amount), {neg}SUM(tax) FROM {invoice} i WHERE {where} "
+            f"GROUP BY taxpayer_id, {_month('issue_date')}, buyer_tax_id, buyer_name, is_red")
 
 
 def _tables() -> tuple[str, str, str]:
@@ -81,10 +100,26 @@ def rollup_invoices(invoices: Iterable[Invoice | int], sign: int = 1) -> None:
                 f"amount = {rollup}.amount + excluded.amount, tax = {rollup}.tax + excluded.tax",
                 params,
             )
+            # the buyers' monthly rollup after the daily one (the same order in every transaction)
+            buyers = InvoiceBuyerMonth._meta.db_table
+            c.execute(
+                f"INSERT INTO {buyers} ({BUYER_KEY}, invoice_count, amount, tax) "
+                f"SELECT * FROM ({_buyer_rows_sql(f'id {where}', neg)}) per_buyer WHERE 1 = 1 "
+                f"ORDER BY {BUYER_KEY} "
+                f"ON CONFLICT ({BUYER_KEY}) DO UPDATE SET "
+                f"invoice_count = {buyers}.invoice_count + excluded.invoice_count, "
+                f"amount = {buyers}.amount + excluded.amount, tax = {buyers}.tax + excluded.tax",
+                params,
+            )
             if sign < 0:
                 c.execute(
                     f"DELETE FROM {rollup} WHERE invoice_count = 0 AND (taxpayer_id, issue_date, is_red) IN "
                     f"(SELECT taxpayer_id, issue_date, is_red FROM {invoice_table} WHERE id {where})",
+                    params,
+                )
+                c.execute(
+                    f"DELETE FROM {buyers} WHERE invoice_count = 0 AND (taxpayer_id, month) IN "
+                    f"(SELECT taxpayer_id, {_month('issue_date')} FROM {invoice_table} WHERE id {where})",
                     params,
                 )
 
@@ -142,9 +177,53 @@ def rebuild_rollup(taxpayer_ids: Iterable[int] | None = None, date_from: dt.date
             [InvoiceStatus.VOIDED.value, *iparams],
         )
         written = c.rowcount
+        _rebuild_buyers(c, taxpayer_ids, date_from, date_to)
         if connection.vendor == "postgresql":
             c.execute(f"ANALYZE {rollup}")
     return written
+
+
+def _month_bounds(date_from: dt.date | None, date_to: dt.date | None) -> tuple[dt.date | None, dt.date | None]:
+    """The buyers' rollup is by month: a rebuild of some days redoes their whole months."""
+    first = date_from.replace(day=1) if date_from else None
+    last = ((date_to.replace(day=1) + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)) if date_to \
+        else None
+    return first, last
+
+
+def _rebuild_buyers(c: Any, taxpayer_ids: Iterable[int] | None, date_from: dt.date | None,
+                    date_to: dt.date | None) -> None:
+    buyers = InvoiceBuyerMonth._meta.db_table
+    first, last = _month_bounds(date_from, date_to)
+    where, params = _where(taxpayer_ids, first, last, "")
+    iwhere, iparams = _where(taxpayer_ids, first, last, "i.")
+    if connection.vendor == "postgresql":
+        c.execute(f"LOCK TABLE {buyers} IN EXCLUSIVE MODE")
+    c.execute(f"DELETE FROM {buyers} WHERE {where.replace('issue_date', 'month')}", params)
+    c.execute(f"INSERT INTO {buyers} ({BUYER_KEY}, invoice_count, amount, tax) "
+              + _buyer_rows_sql(f"i.status <> %s AND {iwhere}"), [InvoiceStatus.VOIDED.value, *iparams])
+
+
+def buyer_rollup_differences(taxpayer_ids: Iterable[int] | None = None) -> list[tuple[tuple, tuple | None, tuple | None]]:
+    """Buyers' monthly buckets where the rollup and the invoices disagree: (key, in the rollup, from the invoices)."""
+    buyers = InvoiceBuyerMonth._meta.db_table
+    where, params = _where(taxpayer_ids, None, None, "")
+    iwhere, iparams = _where(taxpayer_ids, None, None, "i.")
+
+    def norm(row: Any) -> tuple[tuple, tuple]:
+        taxpayer_id, month, tax_id, name, is_red, count, amount, tax = row
+        month = dt.date.fromisoformat(month) if isinstance(month, str) else month
+        q = Decimal("0.01")
+        return ((taxpayer_id, month, tax_id, name, bool(is_red)),
+                (int(count), Decimal(str(amount)).quantize(q), Decimal(str(tax)).quantize(q)))
+
+    with transaction.atomic(), connection.cursor() as c:
+        c.execute(f"SELECT {BUYER_KEY}, invoice_count, amount, tax FROM {buyers} WHERE {where}", params)
+        have = dict(norm(r) for r in c.fetchall())
+        c.execute(_buyer_rows_sql(f"i.status <> %s AND {iwhere}"), [InvoiceStatus.VOIDED.value, *iparams])
+        want = dict(norm(r) for r in c.fetchall())
+    return [(k, have.get(k), want.get(k)) for k in sorted(have.keys() | want.keys(), key=str)
+            if have.get(k) != want.get(k)]
 
 
 def _normalize(row) -> tuple:

@@ -148,5 +148,6 @@ def reports_view(request):
         "summary_totals": reports_summary.summary_totals(summary), "status_rows": status_rows,
         "links": {r: {f: link(r, f) for f in ("csv", "xlsx")} for r in ("summary", "status", "detail")},
         "today": timezone.localdate(), "month_start": timezone.localdate().replace(day=1),
+        "charts": [reports_summary.summary_chart(summary)] if summary else [],
     }
     return TemplateResponse(request, "admin/issuing/reports.html", context)

@@ -11,11 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncMonth
+from django.utils.translation import gettext
 
+from invoicing.dashboard import ChartPart, Series, chart_data
+from invoicing.formatting import rate as rate_label
 from invoicing.scoping import scope_queryset
 from invoicing.tax import q2
 from issuing.applications.models import ApplicationStatus, InvoiceApplication
@@ -189,3 +193,22 @@ def detail_queryset(user, filters: ReportFilters = ReportFilters()):
     if filters.date_to:
         qs = qs.filter(invoice__issue_date__lte=filters.date_to)
     return spec, qs
+
+
+def summary_chart(summary: list[dict]) -> dict[str, Any]:
+    """The summary's net amount and tax per month and rate as a chart (``invoicing.dashboard``), from the rows
+    already read: no query of its own."""
+    periods = sorted({r["period"] for r in summary})
+    rates = sorted({r["rate"] for r in summary}, reverse=True)
+    cell: dict[tuple[str, Decimal], dict[str, Decimal]] = {}
+    for r in summary:  # several entities: their rows of the same month and rate add up
+        c = cell.setdefault((r["period"], r["rate"]), {"net_amount": ZERO, "net_tax": ZERO})
+        c["net_amount"] += r["net_amount"]
+        c["net_tax"] += r["net_tax"]
+    series = [
+        Series(name=f"{rate_label(rate)} {word}", stack=key,
+               values=[cell[(p, rate)][key] if (p, rate) in cell else None for p in periods])
+        for key, word in (("net_amount", gettext("金额")), ("net_tax", gettext("税额"))) for rate in rates
+    ]
+    return chart_data([ChartPart(chart="summary_by_month", title=gettext("开票金额与税额（按月份、税率，红蓝相抵）"),
+                                 kind="bar", categories=periods, series=series, category_label=gettext("月份"))])

@@ -15,13 +15,14 @@ from django.utils import timezone
 from deduction.models import PeriodState, TaxPeriod
 from delivery.models import Delivery, DeliveryStatus
 from invoicing.channels.models import ChannelToken
-from invoicing.dashboard import Card, dashboard_cards
+from invoicing.dashboard import Card, dashboard_cards, dashboard_charts
 from invoicing.models import ChannelCall
 from issuing.applications.models import ApplicationStatus, InvoiceApplication, QuotaPeriod
 from issuing.applications.selectors import quota_month
 from issuing.redletter.models import RedLetterForm
 from receiving.control_models import InvoiceCheck
 from receiving.models import Collection, PlatformReconciliation, ReceivedRedForm
+from receiving.stats import received_rollup
 from tests.delivery.factories import make_invoice
 from tests.issuing.factories import InvoiceApplicationFactory
 from tests.receiving.controls import pool_invoice
@@ -51,7 +52,7 @@ def _add(entity, *, old_pending=1, failed=1) -> None:
     for _ in range(failed):
         InvoiceApplicationFactory(taxpayer=entity, status=ApplicationStatus.FAILED)
     InvoiceApplicationFactory(taxpayer=entity, status=ApplicationStatus.ISSUING, needs_attention=True)
-    invoice = make_invoice(entity)
+    invoice = make_invoice(entity, issue_date=timezone.localdate())  # today: inside every chart's window
     RedLetterForm.objects.create(taxpayer=entity, blue_invoice=invoice, initiator="buyer", reason="01", status="03",
                                  request_no=f"R{entity.pk}-{n}-a", expires_at=now + timedelta(hours=5))
     RedLetterForm.objects.create(taxpayer=entity, blue_invoice=invoice, initiator="seller", reason="01", status="02",
@@ -66,6 +67,7 @@ def _add(entity, *, old_pending=1, failed=1) -> None:
     InvoiceCheck.objects.create(invoice=blocked, taxpayer=entity, rules_outcome="block")
     pending = pool_invoice(entity)
     InvoiceCheck.objects.create(invoice=pending, taxpayer=entity, verify_pending=True)
+    received_rollup([review, blocked, pending])  # as the services do when they write a pool record
     ReceivedRedForm.objects.create(taxpayer=entity, invoice=review, initiator="seller", status="02", reason="01",
                                    request_no=f"RR{entity.pk}-{n}", expires_at=now + timedelta(hours=3))
     Collection.objects.create(taxpayer=entity, method="upload", status="failed")
@@ -199,3 +201,53 @@ def test_the_page_runs_the_same_queries_at_any_size(world, client, lily):
     many = _home_queries(client)
     assert many == few
     assert _cards(lily)["开票失败"].value == str(3 + 10 * 2)
+    charts = {c["id"]: c for c in dashboard_charts(lily)}
+    assert sum(charts["received_by_source"]["series"][0]["values"]) == 3 * 11  # lily's entity only
+    page = client.get("/admin/").content.decode()
+    assert page.count('class="fapiao-chart"') == 5 and page.count('class="fapiao-chart-table"') == 5
+
+
+def _chart(charts: list[dict], chart_id: str) -> dict:
+    (chart,) = [c for c in charts if c["id"] == chart_id]
+    return chart
+
+
+def test_the_charts_add_up_the_rollups_of_the_users_entities(world, fiona, lily, sam):
+    yuntu, mingyuan = world
+    everyone, own = dashboard_charts(fiona), dashboard_charts(lily)
+    assert [c["id"] for c in everyone] == ["issued_by_day", "tax_by_month", "received_by_source", "top_buyers",
+                                           "top_sellers"]
+    today = timezone.localdate().isoformat()
+    issued = _chart(everyone, "issued_by_day")
+    assert issued["categories"][-1] == today and len(issued["categories"]) == 30
+    # make_invoice: two 6% lines, 1000.00 and 2000.00 (tax 180.00), per entity, today
+    assert {s["name"]: s["values"][-1] for s in issued["series"]} == {"6% 金额": Decimal("6000.00"),
+                                                                     "6% 税额": Decimal("360.00")}
+    assert {s["name"]: s["values"][-1] for s in _chart(own, "issued_by_day")["series"]} == {
+        "6% 金额": Decimal("3000.00"), "6% 税额": Decimal("180.00")}
+    tax = _chart(everyone, "tax_by_month")
+    assert [s["name"] for s in tax["series"]] == ["销项税额", "进项税额"]
+    month = timezone.localdate().strftime("%Y-%m")
+    assert len(tax["categories"]) == 12
+    row = dict(zip(tax["categories"], tax["rows"], strict=True))
+    pool_month = (timezone.localdate() - timedelta(days=3)).strftime("%Y-%m")
+    assert row[month][1] == Decimal("360.00")
+    assert row[pool_month][2] >= Decimal("360.00")  # three pool invoices of 60.00 tax per entity
+    assert _chart(own, "received_by_source")["rows"] == [["XML", 3]]
+    assert _chart(everyone, "received_by_source")["rows"] == [["XML", 6]]
+    buyers = _chart(everyone, "top_buyers")  # the same buyer on both entities' invoices
+    assert buyers["rows"] == [["上海白鹭文化传媒有限公司", Decimal("6000.00"), Decimal("360.00")]]
+    assert _chart(own, "top_buyers")["rows"] == [["上海白鹭文化传媒有限公司", Decimal("3000.00"), Decimal("180.00")]]
+    sellers = _chart(own, "top_sellers")
+    assert sellers["rows"] == [[sellers["categories"][0], Decimal("3000.00"), Decimal("180.00")]]
+    assert dashboard_charts(sam) == []  # customer service gets the cards of its queue only
+
+
+def test_the_home_page_carries_each_chart_with_its_table_and_translated_labels(world, client, lily):
+    client.force_login(lily)
+    page = client.get("/admin/").content.decode()
+    assert 'id="fapiao-chart-data"' in page and "echarts.min.js" in page
+    assert "<caption>近12个月销项税额与进项税额</caption>" in page
+    client.post("/i18n/setlang/", {"language": "en", "next": "/admin/"})
+    page = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Output tax and input tax, last 12 months" in page

@@ -13,8 +13,14 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from issuing.platform.models import Invoice, InvoiceDailyRate, InvoiceStatus
-from issuing.platform.rollup import rebuild_rollup, rollup_differences, rollup_invoice, rollup_invoices
+from issuing.platform.models import Invoice, InvoiceBuyerMonth, InvoiceDailyRate, InvoiceStatus
+from issuing.platform.rollup import (
+    buyer_rollup_differences,
+    rebuild_rollup,
+    rollup_differences,
+    rollup_invoice,
+    rollup_invoices,
+)
 from issuing.redletter.forms import redletter_request
 from issuing.redletter.sync import redletter_sync
 from issuing.redletter.voids import paper_invoice_void
@@ -48,6 +54,7 @@ def rollup_rows():
 def assert_rollup_is_live(user, filters=None):
     filters = filters or ReportFilters()
     assert rollup_differences() == []
+    assert buyer_rollup_differences() == []  # the buyers' monthly rollup follows the same calls
     assert summary.summary_rows(user, filters) == summary.summary_rows_live(user, filters)
 
 
@@ -78,6 +85,7 @@ def test_a_void_that_empties_a_bucket_removes_it(blue, fiona, channel):  # noqa:
     assert InvoiceDailyRate.objects.filter(tax_rate=Decimal("0.09")).exists()
     paper_invoice_void(invoice=paper, actor=fiona, reason="开错抬头", channel=channel)
     assert not InvoiceDailyRate.objects.exists()
+    assert not InvoiceBuyerMonth.objects.exists()
     assert summary.summary_rows(fiona) == summary.summary_rows_live(fiona) == []
 
 
@@ -183,12 +191,15 @@ def test_many_invoices_roll_up_in_one_call_as_one_by_one(invoices, yuntu, mingyu
 
 def test_a_partial_rebuild_touches_only_its_entities_and_days(invoices, yuntu, mingyuan):
     InvoiceDailyRate.objects.update(invoice_count=99)
+    InvoiceBuyerMonth.objects.update(invoice_count=99)
     rebuild_rollup([yuntu.pk], dt.date(2026, 10, 1), dt.date(2026, 10, 31))
+    assert {(k[0], k[1]) for k, _, _ in buyer_rollup_differences()} == {
+        (yuntu.pk, dt.date(2026, 11, 1)), (mingyuan.pk, dt.date(2026, 10, 1)), (mingyuan.pk, dt.date(2026, 11, 1))}
     diffs = rollup_differences()
     assert {(k[0], k[1]) for k, _, _ in diffs} == {(yuntu.pk, dt.date(2026, 11, 2)), (mingyuan.pk, dt.date(2026, 10, 15)),
                                                    (mingyuan.pk, dt.date(2026, 11, 5))}
     rebuild_rollup()
-    assert rollup_differences() == []
+    assert rollup_differences() == [] and buyer_rollup_differences() == []
 
 
 def test_the_command_checks_and_rebuilds(invoices, yuntu, capsys):
