@@ -37,7 +37,7 @@ def received_invoice_selection_record(*, record: ReceivedInvoice, selected: bool
             if before == UseState.SELECTED:
                 return locked
             if before == UseState.IN_REVIEW:
-                raise ValidationError(gettext("发票 %(number)s 待复核，不能记为已勾选") % {"number": locked})
+                return locked  # held for review since the request: the review decides (the selection stands)
             locked.select_for_deduction()
             action = "received_use_selected"
         else:
@@ -49,7 +49,6 @@ def received_invoice_selection_record(*, record: ReceivedInvoice, selected: bool
         event_record(obj=locked, action=action, actor=actor, actor_label="" if actor else PLATFORM,
                      from_state=before, to_state=locked.use_state, data={"period": period},
                      taxpayer=locked.taxpayer)
-    record.use_state, record.use_state_before_selection = locked.use_state, locked.use_state_before_selection
     return locked
 
 

@@ -123,6 +123,7 @@ def test_selected_in_another_period_on_the_platform_is_refused_with_its_reason(p
     [row] = services.deduction_select(tax_period=october, items=[SelectionInput(invoice_id=invoice.pk)], actor=fiona,
                                       channel=channel_of(world))
     Selection.objects.filter(pk=row.pk).delete()  # our side lost it; the platform still has it in 202610
+    type(invoice).objects.filter(pk=invoice.pk).update(use_state="in_pool")  # and so did the pool's 已勾选抵扣
     [again] = services.deduction_select(tax_period=period, items=[SelectionInput(invoice_id=invoice.pk)],
                                         actor=fiona, channel=channel_of(world))
     assert again.state == SelectionState.REFUSED and "202610" in again.platform_message
