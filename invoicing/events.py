@@ -142,6 +142,8 @@ ACTION_LABELS = {
     "transfer_out": pgettext_lazy("event", "进项税额转出"),
     "received_use_selected": pgettext_lazy("event", "已勾选抵扣"),
     "received_use_unselected": pgettext_lazy("event", "撤销勾选抵扣"),
+    "select_for_deduction": pgettext_lazy("event", "已勾选抵扣"),
+    "unselect_for_deduction": pgettext_lazy("event", "撤销勾选抵扣"),
     "customs_match": pgettext_lazy("event", "稽核比对结果"),
     "risk_level": pgettext_lazy("event", "风险等级变更"),
     "received_red_form_inbound": pgettext_lazy("event", "收到销方红字确认单"),
