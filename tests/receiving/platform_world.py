@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
+from django.utils import timezone
+
 from invoicing.channels import get_channel
 from invoicing.channels.base import IssueLine, IssueRequest, Party
 from receiving import services
@@ -53,7 +55,7 @@ def supplied_invoice(seller, buyer, *, actor=None, amounts=("1000.00", "500.00")
     assert issued.status == "issued"
     record = services.received_invoice_create_manual(
         taxpayer=buyer, actor=actor, kind="81", number=issued.invoice_number,
-        issue_date=issued.issued_at.date(), seller_name=seller.name, seller_tax_id=seller.credit_code,
+        issue_date=timezone.localdate(issued.issued_at), seller_name=seller.name, seller_tax_id=seller.credit_code,
         buyer_name=buyer.name, buyer_tax_id=buyer.credit_code, amount=amount, tax=tax, total=amount + tax,
         lines=[{"item_name": x.item_name, "amount": x.amount, "tax_rate": x.tax_rate, "tax": x.tax,
                 "quantity": x.quantity, "unit_price": x.unit_price, "tax_code": x.tax_code} for x in lines])
