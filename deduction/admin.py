@@ -136,7 +136,7 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
             steps = [("resend", gettext("重新提交待确认的勾选")), *steps]
         return {
             "period_row": obj, "selected": selected,
-            "selectable": list(selectable_invoices(obj)[:SELECTABLE_LIMIT]) if may_select else [],
+            "selectable": self._selectable(obj) if may_select else [],
             "may_select": may_select, "may_step": request.user.has_perm(services.P_PERIOD),
             "steps": steps, "purposes": Purpose.choices, "reasons": NotDeductReason.choices,
             "by_purpose_kind": [{"purpose_label": Purpose(x.purpose).label, "kind": ReceivedKind(x.kind).label,
@@ -145,6 +145,14 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
             "deadline": filing_deadline(obj.period),
             "report_ready": obj.state in (PeriodState.CONFIRMED, PeriodState.FILED),
         }
+
+    @staticmethod
+    def _selectable(obj: TaxPeriod) -> list[ReceivedInvoice]:
+        """The candidates; a 海关缴款书 not yet 相符 is listed with why it cannot be selected (no checkbox)."""
+        rows = list(selectable_invoices(obj)[:SELECTABLE_LIMIT])
+        for r in rows:
+            r.refusal = services.customs_refusal(r)  # type: ignore[attr-defined]
+        return rows
 
     def _back(self, pk: int) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("admin:deduction_taxperiod_change", args=[pk]))

@@ -7,6 +7,12 @@ class DeductionConfig(AppConfig):
     verbose_name = _("抵扣")
 
     def ready(self) -> None:
-        from deduction import dashboard  # cycle: the cards' module imports models, loaded after the app registry
+        # cycle: the app registry must be ready before models are imported
+        from deduction import dashboard, listeners
+        from receiving import signals
 
+        signals.red_form_applied.connect(listeners.on_red_form_applied,
+                                         dispatch_uid="deduction.listeners.on_red_form_applied")
+        signals.risk_level_changed.connect(listeners.on_risk_level_changed,
+                                           dispatch_uid="deduction.listeners.on_risk_level_changed")
         dashboard.register()

@@ -26,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from deduction import input_tax
+from deduction import input_tax, transfers
 from deduction.models import (
     ACTIVE_SELECTION_STATES,
     REFUND_PURPOSES,
@@ -53,8 +53,9 @@ from invoicing.channels.base import (
 )
 from invoicing.events import event_record
 from invoicing.models import Event, Taxpayer
-from receiving.models import PlatformStatus, ReceivedInvoice, RiskLevel, UseState
+from receiving.models import CustomsMatch, PlatformStatus, ReceivedInvoice, RiskLevel, UseState
 from receiving.services import authorize
+from receiving.usage import received_invoice_selection_record
 from receiving.verification import received_invoice_check_before_use
 
 logger = logging.getLogger(__name__)
@@ -154,18 +155,32 @@ def _clean_input(item: SelectionInput, record: ReceivedInvoice) -> list[str]:
     return problems
 
 
+def customs_refusal(record: ReceivedInvoice) -> str:
+    """Why a 海关缴款书 may not be deducted: its 稽核比对 is not 相符 (empty when it is, or for other kinds)."""
+    if record.kind not in input_tax.CUSTOMS_KINDS or record.customs_match == CustomsMatch.MATCHED:
+        return ""
+    status = CustomsMatch(record.customs_match or CustomsMatch.NOT_COMPARED)
+    return gettext("海关缴款书稽核比对结果为「%(status)s」，相符后才能勾选") % {"status": status.label}
+
+
 def selection_refusal(record: ReceivedInvoice) -> str:
     """Why ``record`` may not be selected now (the pool's side), in words; empty when it may."""
     if record.kind not in input_tax.DEDUCTIBLE_KINDS:
         return gettext("票种「%(kind)s」不能勾选抵扣") % {"kind": record.get_kind_display()}
     if record.is_red:
         return gettext("红字发票不能勾选")
-    allowed = [PlatformStatus.NORMAL.value]
-    if getattr(settings, "DEDUCTION_ALLOW_PARTIAL_RED", True):
-        allowed.append(PlatformStatus.RED_PARTIAL.value)  # the unflushed part stays valid (§14.3, UNVERIFIED)
-    if record.platform_status not in allowed:
-        return gettext("发票状态为「%(status)s」，不能勾选") % {
-            "status": record.get_platform_status_display() or gettext("未查验")}
+    if record.kind in input_tax.CUSTOMS_KINDS:
+        # a 海关缴款书 is not verified like an invoice: its 稽核比对 with the customs data decides (§14.8)
+        refusal = customs_refusal(record)
+        if refusal:
+            return refusal
+    else:
+        allowed = [PlatformStatus.NORMAL.value]
+        if getattr(settings, "DEDUCTION_ALLOW_PARTIAL_RED", True):
+            allowed.append(PlatformStatus.RED_PARTIAL.value)  # the unflushed part stays valid (§14.3, UNVERIFIED)
+        if record.platform_status not in allowed:
+            return gettext("发票状态为「%(status)s」，不能勾选") % {
+                "status": record.get_platform_status_display() or gettext("未查验")}
     if record.risk_level in (RiskLevel.ABNORMAL, RiskLevel.SUSPECT):
         return gettext("风险等级为「%(level)s」，不能勾选") % {"level": record.get_risk_level_display()}
     if record.use_state == UseState.IN_REVIEW:
@@ -325,6 +340,9 @@ def _apply(pending: list[Selection], result: DeductionSelectResult, *, period: s
             row.platform_code, row.platform_message = code[:10], message[:500]
             row.attempts += 1
             row.save()
+            if ok:  # the pool shows the use (已勾选抵扣), or what it was before, in the same transaction
+                received_invoice_selection_record(record=row.invoice, selected=not undo, actor=None,
+                                                  period=row.tax_period.period)
             action = ("deduction_unselect" if ok else "deduction_unselect_refused") if undo else (
                 "deduction_select" if ok else "deduction_select_refused")
             event_record(obj=row.invoice, action=action, actor_label=PLATFORM, from_state=before, to_state=row.state,
@@ -460,6 +478,14 @@ def tax_period_statistics_apply(*, tax_period: TaxPeriod, actor: Actor,
         if Selection.objects.filter(tax_period=locked, state__in=[SelectionState.PENDING,
                                                                   SelectionState.UNDO_PENDING]).exists():
             raise ValidationError(gettext("有勾选或撤销勾选正等待平台确认，请先重新提交"))
+        unmatched = [gettext("%(number)s（%(status)s）") % {
+            "number": s.invoice, "status": CustomsMatch(s.invoice.customs_match or CustomsMatch.NOT_COMPARED).label}
+            for s in Selection.objects.filter(tax_period=locked, state=SelectionState.ACCEPTED,
+                                              purpose=Purpose.DEDUCT, kind__in=sorted(input_tax.CUSTOMS_KINDS))
+            .exclude(invoice__customs_match=CustomsMatch.MATCHED).select_related("invoice").order_by("pk")]
+        if unmatched:  # line 5 counts only 相符 forms (§14.8)
+            raise ValidationError(gettext("海关缴款书稽核比对结果不是相符，请先撤销勾选：%(forms)s") % {
+                "forms": "、".join(unmatched)})
     stats = _platform_period_call(locked, "deduction_statistics_apply", channel)
     with transaction.atomic():
         locked = _lock_period(tax_period, actor, P_PERIOD)
@@ -575,42 +601,13 @@ def transfer_out_record(*, tax_period: TaxPeriod, line: str, tax: Decimal, reaso
 
 
 def transfers_out_detect(*, tax_period: TaxPeriod, actor: Actor) -> list[TransferOut]:
-    """The automatic transfers-out into ``tax_period``, each recorded once (keyed by its source):
+    """The workbench's button: the automatic transfers-out (``deduction/transfers.py``) a signal or the periodic
+    catch-up has not made yet, into ``tax_period``, each cause once:
 
-    * a red-letter invoice against an invoice deducted in an earlier, confirmed period → line 20 (§15: 红字发票信息
-      确认单注明的进项税额), for the red tax not yet transferred, at most what was deducted;
-    * an invoice deducted in an earlier period that became 异常凭证 → line 23a, its deducted tax."""
-    made: list[TransferOut] = []
+    * a red-letter form against an invoice deducted in an earlier, confirmed period → line 20 (§15: 红字发票信息
+      确认单注明的进项税额); red tax no form explains is taken too, keyed by the red tax it reached;
+    * an invoice deducted in an earlier period that became 异常凭证 → line 23a, its deducted tax; cleared → the
+      negative."""
     with transaction.atomic():
-        locked = _open_for_transfers(tax_period, actor)
-        deducted = (Selection.objects.filter(
-            tax_period__taxpayer_id=locked.taxpayer_id, tax_period__period__lt=locked.period,
-            tax_period__state__in=[PeriodState.CONFIRMED, PeriodState.FILED], state=SelectionState.ACCEPTED,
-            purpose=Purpose.DEDUCT).select_related("invoice", "tax_period").order_by("pk"))
-        for sel in deducted:
-            inv = sel.invoice
-            if inv.red_tax > 0:
-                done = sum((t.tax for t in TransferOut.objects.filter(invoice=inv, line=TransferLine.RED_FORM)),
-                           Decimal("0.00"))
-                due = min(inv.red_tax, sel.effective_tax) - done
-                key = f"red:{inv.pk}:{inv.red_tax}"
-                if due > 0 and not TransferOut.objects.filter(source_key=key).exists():
-                    made.append(_auto_transfer(locked, TransferLine.RED_FORM, due, key, inv, actor, gettext(
-                        "发票 %(number)s（%(period)s 已抵扣）被红冲，红字税额 %(tax)s") % {
-                        "number": inv, "period": sel.tax_period.period, "tax": inv.red_tax}))
-            if inv.risk_level == RiskLevel.ABNORMAL:
-                key = f"abnormal:{inv.pk}"
-                if not TransferOut.objects.filter(source_key=key).exists():
-                    made.append(_auto_transfer(locked, TransferLine.ABNORMAL, sel.effective_tax, key, inv, actor,
-                                               gettext("发票 %(number)s（%(period)s 已抵扣）为异常凭证") % {
-                                                   "number": inv, "period": sel.tax_period.period}))
-    return made
-
-
-def _auto_transfer(period: TaxPeriod, line: str, tax: Decimal, key: str, invoice: ReceivedInvoice, actor: Actor,
-                   reason: str) -> TransferOut:
-    row = TransferOut.objects.create(tax_period=period, line=line, tax=tax, reason=reason[:300], invoice=invoice,
-                                     automatic=True, source_key=key)
-    event_record(obj=period, action="transfer_out", actor=actor, reason=reason[:500], taxpayer=period.taxpayer,
-                 data={"line": line, "tax": str(tax), "invoice_id": invoice.pk, "automatic": True})
-    return row
+        _open_for_transfers(tax_period, actor)
+    return transfers.transfers_out_catch_up(tax_period=tax_period, actor=actor)

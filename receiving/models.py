@@ -82,6 +82,18 @@ class RiskLevel(models.TextChoices):
     SUSPECT = "03", _("疑点发票")
 
 
+class CustomsMatch(models.TextChoices):
+    """稽核比对 of a 海关进口增值税专用缴款书 against the customs data (domain.md §14.8): only 相符 may be deducted.
+    Empty for every other kind."""
+
+    NOT_APPLICABLE = "", _("不适用")
+    NOT_COMPARED = "not_compared", _("未比对")
+    MATCHED = "matched", _("相符")
+    MISMATCHED = "mismatched", _("不符")
+    HELD = "held", _("滞留")
+    MISSING = "missing", _("缺联")
+
+
 class ReviewState(models.TextChoices):
     CLEAR = "clear", _("无需复核")
     NEEDS_REVIEW = "review", _("待复核")
@@ -176,6 +188,12 @@ class ReceivedInvoice(models.Model):
         _("复核原因"), default=list, blank=True, help_text=_("每条：字段、规则代码、说明（载体之间的差异写明两边的值）")
     )
     use_state = FSMField(_("使用状态"), max_length=12, choices=UseState.choices, default=UseState.IN_POOL, protected=True)
+    use_state_before_selection = models.CharField(
+        _("勾选前使用状态"), max_length=12, choices=UseState.choices, blank=True,
+        help_text=_("勾选抵扣时的使用状态：撤销勾选后回到它"))
+    customs_match = models.CharField(
+        _("稽核比对结果"), max_length=12, choices=CustomsMatch.choices, default=CustomsMatch.NOT_APPLICABLE, blank=True,
+        help_text=_("海关缴款书：相符后才能勾选抵扣"))
     other_buyer = models.BooleanField(
         _("购买方非本主体"), default=False, help_text=_("票面购买方不是收票主体：保留，由后续规则处理")
     )
@@ -225,6 +243,8 @@ class ReceivedInvoice(models.Model):
                 name="receivedinvoice_legacy_key",
             ),
             models.CheckConstraint(condition=~Q(number=""), name="receivedinvoice_number_not_empty"),
+            models.CheckConstraint(condition=Q(kind="customs") | Q(customs_match=""),
+                                   name="receivedinvoice_customs_match_only_customs"),
             models.CheckConstraint(
                 condition=Q(amount__isnull=True) | Q(tax__isnull=True) | Q(total__isnull=True)
                 | (Q(total__gte=models.F("amount") + models.F("tax") - models.Value(Decimal("0.001")))
@@ -290,6 +310,20 @@ class ReceivedInvoice(models.Model):
     @transition(field=use_state, source=UseState.IN_POOL, target=UseState.REIMBURSED)
     def reimburse(self) -> None:
         """Paid claims hold the whole of what is left of the invoice (receiving/claims.py)."""
+
+    @transition(field=use_state, source=[UseState.IN_POOL, UseState.BOOKED, UseState.REIMBURSED],
+                target=UseState.SELECTED)
+    def select_for_deduction(self) -> None:
+        """The platform accepted the invoice's 勾选 (deduction); the state it left is kept to go back to."""
+        self.use_state_before_selection = self.use_state
+
+    @transition(field=use_state, source=UseState.SELECTED, target=RETURN_VALUE(
+        UseState.IN_POOL, UseState.BOOKED, UseState.REIMBURSED))
+    def unselect_for_deduction(self) -> str:
+        """The platform accepted the 撤销勾选: back to the state before the selection."""
+        before = self.use_state_before_selection or UseState.IN_POOL
+        self.use_state_before_selection = ""
+        return str(before)
 
     @transition(field=review_state, source=[ReviewState.CLEAR, ReviewState.RESOLVED, ReviewState.NEEDS_REVIEW],
                 target=ReviewState.NEEDS_REVIEW)

@@ -58,6 +58,7 @@ from receiving.models import (
     UseState,
 )
 from receiving.services import authorize
+from receiving.signals import red_form_applied_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ def _apply_red_to_pool(form: ReceivedRedForm, actor: Actor) -> None:
                            "form_no": form.form_no, "red_total": str(-(form.amount + form.tax))},
                      taxpayer=record.taxpayer)
     form.applied = True
+    red_form_applied_on_commit(form_id=form.pk, invoice_id=record.pk, taxpayer_id=record.taxpayer_id)
 
 
 def apply_remote(*, form_id: int, remote: RedForm, actor: Actor = None) -> ReceivedRedForm:

@@ -71,6 +71,7 @@ from receiving.control_models import (
 )
 from receiving.models import PlatformStatus, ReceivedInvoice
 from receiving.services import FIELD_WORDS, authorize, tax_ids_match
+from receiving.signals import risk_level_changed_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -420,6 +421,7 @@ def _record_result(verification: Verification, record: ReceivedInvoice, result: 
             locked.platform_status = STATUS_BY_CODE.get(status_code, locked.platform_status)
             changed += ["platform_status", "platform_status_code"]
         if risk and risk != locked.risk_level:
+            risk_level_changed_on_commit(invoice_id=locked.pk, before=locked.risk_level, after=risk)
             locked.risk_level = risk
             changed.append("risk_level")
         if changed:
@@ -592,6 +594,7 @@ def received_invoice_platform_status_record(*, record: ReceivedInvoice, status_c
             locked.platform_status_code, locked.platform_status = status_code, STATUS_BY_CODE[status_code]
             changed += ["platform_status", "platform_status_code"]
         if risk_level and risk_level != locked.risk_level:
+            risk_level_changed_on_commit(invoice_id=locked.pk, before=locked.risk_level, after=risk_level)
             locked.risk_level = risk_level
             changed.append("risk_level")
         if not changed:

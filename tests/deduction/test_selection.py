@@ -123,6 +123,7 @@ def test_selected_in_another_period_on_the_platform_is_refused_with_its_reason(p
     [row] = services.deduction_select(tax_period=october, items=[SelectionInput(invoice_id=invoice.pk)], actor=fiona,
                                       channel=channel_of(world))
     Selection.objects.filter(pk=row.pk).delete()  # our side lost it; the platform still has it in 202610
+    type(invoice).objects.filter(pk=invoice.pk).update(use_state="in_pool")  # and so did the pool's 已勾选抵扣
     [again] = services.deduction_select(tax_period=period, items=[SelectionInput(invoice_id=invoice.pk)],
                                         actor=fiona, channel=channel_of(world))
     assert again.state == SelectionState.REFUSED and "202610" in again.platform_message
@@ -166,3 +167,25 @@ def test_an_undo_request_number_given_again_is_not_undone_twice(period, invoice,
     [undo] = services.deduction_unselect(tax_period=period, selection_ids=[row.pk], actor=fiona,
                                          channel=channel_of(world), request_no="GXAPI3")
     assert undo.state == SelectionState.UNDONE and undo.attempts == 2
+def test_the_pool_shows_the_selection_and_goes_back_when_it_is_undone(period, invoice, fiona, chan):
+    from receiving.models import ReceivedInvoice, UseState
+
+    [row] = services.deduction_select(tax_period=period, items=[SelectionInput(invoice_id=invoice.pk)], actor=fiona,
+                                      channel=chan)
+    record = ReceivedInvoice.objects.get(pk=invoice.pk)
+    assert (record.use_state, record.use_state_before_selection) == (UseState.SELECTED, UseState.IN_POOL)
+    assert Event.objects.filter(action="received_use_selected", object_id=str(invoice.pk),
+                                data__period="202611").count() == 1
+    services.deduction_unselect(tax_period=period, selection_ids=[row.pk], actor=fiona, channel=chan)
+    record = ReceivedInvoice.objects.get(pk=invoice.pk)
+    assert (record.use_state, record.use_state_before_selection) == (UseState.IN_POOL, "")
+    assert Event.objects.filter(action="received_use_unselected", object_id=str(invoice.pk)).count() == 1
+
+
+def test_a_refused_selection_leaves_the_pool_as_it_was(period, invoice, fiona, world):
+    from receiving.models import ReceivedInvoice, UseState
+
+    [row] = services.deduction_select(tax_period=period, items=[SelectionInput(invoice_id=invoice.pk)], actor=fiona,
+                                      channel=channel_of(world, "timeout_before"))
+    assert row.state == SelectionState.PENDING
+    assert ReceivedInvoice.objects.get(pk=invoice.pk).use_state == UseState.IN_POOL
