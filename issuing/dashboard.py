@@ -15,9 +15,11 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from invoicing.dashboard import Card, count_tone, dashboard_card_register
+from invoicing.models import Taxpayer
 from invoicing.scoping import scope_queryset
 from issuing.applications.models import ApplicationStatus, InvoiceApplication, QuotaPeriod
 from issuing.applications.selectors import quota_month
+from issuing.paperstock.selectors import paper_stock_low
 from issuing.redletter.models import Initiator, RedLetterForm, red_form_due_soon_q
 
 QUOTA_WARN_SHARE = Decimal("0.8")
@@ -89,8 +91,21 @@ def quota_cards(user: User) -> list[Card]:
     ]
 
 
+def paper_stock_cards(user: User) -> list[Card]:
+    """数电纸票 stock running low: the (entity, kind) pairs below the threshold (bounded by entities × 2 kinds)."""
+    low = paper_stock_low(scope_queryset(Taxpayer.objects.all(), user, field="pk").values_list("pk", flat=True))
+    names = "、".join(f"{row.taxpayer_name} {row.kind_label} {row.remaining}" for row in low)
+    return [
+        Card(title=gettext("纸质发票库存不足"), value=str(len(low)), tone="warn" if low else "ok",
+             url=_link("issuing_paperbatch"),
+             help=gettext("剩余：%(names)s") % {"names": names} if low else gettext("纸票库存充足或未使用纸票"),
+             order=45),
+    ]
+
+
 def register() -> None:
     dashboard_card_register(review_queue_cards, customer_service=True)
     dashboard_card_register(issuing_cards)
     dashboard_card_register(red_form_cards)
     dashboard_card_register(quota_cards)
+    dashboard_card_register(paper_stock_cards)
