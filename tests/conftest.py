@@ -63,6 +63,16 @@ def mingyuan(db):
 
 
 @pytest.fixture
+def yuntu_paper(yuntu):
+    """云途 with blank 数电纸票 of both paper kinds in its 票仓 (1000 sheets each): tests that issue a paper invoice
+    for 云途 need it, since issuing one without stock is a compliance failure."""
+    from tests.issuing.factories import paper_stock
+
+    paper_stock(yuntu)
+    return yuntu
+
+
+@pytest.fixture
 def buyer(yuntu):
     return CounterpartyFactory(taxpayer=yuntu, name="上海白鹭文化传媒有限公司", tax_id="91310000MA1K0BA10F")
 
