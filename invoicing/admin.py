@@ -462,12 +462,12 @@ class NotificationPreferenceAdmin(admin.ModelAdmin[NotificationPreference]):
         return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[NotificationPreference]:
-        return super().get_queryset(request).filter(user_id=request.user.pk)
+        return super().get_queryset(request).filter(user_id=cast(int, request.user.pk))
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         if not self._own(request):
             raise PermissionDenied
-        pref, _created = NotificationPreference.objects.get_or_create(user_id=request.user.pk)
+        pref, _created = NotificationPreference.objects.get_or_create(user_id=cast(int, request.user.pk))
         return HttpResponseRedirect(reverse("admin:invoicing_notificationpreference_change", args=[pref.pk]))
 
     def response_change(self, request: HttpRequest, obj: NotificationPreference) -> HttpResponse:

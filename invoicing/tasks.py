@@ -19,7 +19,7 @@ BEAT_SCHEDULE = {
 }
 
 
-@shared_task(name="invoicing.send_dashboard_digests", ignore_result=True)
+@shared_task(name="invoicing.send_dashboard_digests", ignore_result=True)  # type: ignore[untyped-decorator]  # Celery ships no type information
 def dashboard_digests_send() -> int:
     return notifications.dashboard_digests_send()
 
