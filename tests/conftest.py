@@ -15,6 +15,7 @@ from django.db import connection
 
 from invoicing import roles
 from tests.factories import CounterpartyFactory, PersonFactory, TaxpayerFactory, UserFactory
+from tests.issuing.factories import paper_stock
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -66,8 +67,6 @@ def mingyuan(db):
 def yuntu_paper(yuntu):
     """云途 with blank 数电纸票 of both paper kinds in its 票仓 (1000 sheets each): tests that issue a paper invoice
     for 云途 need it, since issuing one without stock is a compliance failure."""
-    from tests.issuing.factories import paper_stock
-
     paper_stock(yuntu)
     return yuntu
 

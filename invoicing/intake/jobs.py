@@ -26,6 +26,7 @@ from django.core.files.storage import Storage, storages
 from django.http.response import HttpResponseBase
 from django.utils.translation import gettext_noop
 
+from invoicing.notifications import job_notice_record
 from invoicing.stored_files import stored_file_response
 
 if TYPE_CHECKING:
@@ -158,8 +159,6 @@ def update(job_id: str, **changes: Any) -> Job:
     _write(job_id, data)
     status = data.get("status")
     if status in (SUCCEEDED, FAILED) and before != status and data.get("notify") and data.get("user_id"):
-        from invoicing.notifications import job_notice_record
-
         job_notice_record(user_id=data["user_id"], job_id=job_id, kind=str(data.get("kind", "")),
                           succeeded=status == SUCCEEDED, filename=str(data.get("filename") or ""))
     return data
