@@ -8,11 +8,12 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import User
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
@@ -24,7 +25,7 @@ from invoicing import formatting
 from invoicing.channels.connection import channel_connection_check
 from invoicing.channels.signals import channel_switch_refusals
 from invoicing.events import action_label, events_for
-from invoicing.models import Counterparty, EntityScope, Event, Item, TaxCategory, Taxpayer
+from invoicing.models import Counterparty, EntityScope, Event, Item, NotificationPreference, TaxCategory, Taxpayer
 from invoicing.roles import BUSINESS_APPS
 from invoicing.scoping import allowed_taxpayer_ids, allowed_taxpayers, scope_queryset
 
@@ -432,6 +433,46 @@ admin.site.unregister(User)
 @admin.register(User)
 class UserAdmin(BaseUserAdmin[User]):
     inlines = (EntityScopeInline,)
+
+
+@admin.register(NotificationPreference)
+class NotificationPreferenceAdmin(admin.ModelAdmin[NotificationPreference]):
+    """我的通知设置: every signed-in staff user edits their own settings, and only theirs; the list opens the user's
+    own page (made on first visit, off by default)."""
+
+    fields = ("daily_digest", "language")
+
+    def _own(self, request: HttpRequest, obj: NotificationPreference | None = None) -> bool:
+        user = request.user
+        return bool(user.is_active and user.is_staff and (obj is None or obj.user_id == user.pk))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._own(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: NotificationPreference | None = None) -> bool:
+        return self._own(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: NotificationPreference | None = None) -> bool:
+        return self._own(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: NotificationPreference | None = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[NotificationPreference]:
+        return super().get_queryset(request).filter(user_id=cast(int, request.user.pk))
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if not self._own(request):
+            raise PermissionDenied
+        pref, _created = NotificationPreference.objects.get_or_create(user_id=cast(int, request.user.pk))
+        return HttpResponseRedirect(reverse("admin:invoicing_notificationpreference_change", args=[pref.pk]))
+
+    def response_change(self, request: HttpRequest, obj: NotificationPreference) -> HttpResponse:
+        self.message_user(request, gettext("通知设置已保存"), messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:invoicing_notificationpreference_change", args=[obj.pk]))
 
 
 from invoicing.channels import admin as _channel_admin  # noqa: E402,F401  (registers the integration log admin)

@@ -25,6 +25,8 @@ ACTION_LABELS = {
     "auto_apply": pgettext_lazy("event", "自动申请开票"),
     "auto_apply_failed": pgettext_lazy("event", "自动申请开票未成功"),
     "billing_import": pgettext_lazy("event", "导入业务单据"),
+    "paper_receive": pgettext_lazy("event", "领用纸票"),
+    "paper_void": pgettext_lazy("event", "空白纸票作废"),
     # a billing document's status, named as the status it moves to (issuing.billing.models.BillingDocumentStatus)
     "mark_open": gettext_lazy("未开票"),
     "mark_partly_applied": gettext_lazy("部分开票"),

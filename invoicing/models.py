@@ -328,3 +328,48 @@ class ChannelCall(models.Model):
 
 # The channel clients' own tables (access tokens, invoice handles) live in invoicing/channels/models.py.
 from invoicing.channels.models import ChannelInvoiceRef, ChannelToken  # noqa: E402,F401
+
+
+class NotificationPreference(models.Model):
+    """A user's own notification settings: whether the daily digest of the admin home's red cards is e-mailed to
+    them, and in which language. Each user edits only their own (``我的通知设置`` in the admin)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="notification_preference", verbose_name=_("用户")
+    )
+    daily_digest = models.BooleanField(
+        _("接收每日看板摘要邮件"), default=False,
+        help_text=_("每天早上把看板上标红的指标（仅限您可操作的主体）发送到您的邮箱"),
+    )
+    language = models.CharField(_("邮件语言"), max_length=10, choices=settings.LANGUAGES,
+                                default=settings.LANGUAGE_CODE)
+
+    class Meta:
+        verbose_name = _("通知设置")
+        verbose_name_plural = pgettext_lazy("plural", "通知设置")
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
+class UserNotice(models.Model):
+    """A background job the user started has finished or failed: shown once as a message on the user's next admin
+    page, then marked shown. The words are made at display time, in the language of that page."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+", verbose_name=_("用户"))
+    job_id = models.CharField(_("任务编号"), max_length=32)
+    job_kind = models.CharField(_("任务类型"), max_length=30)
+    succeeded = models.BooleanField(_("成功"))
+    filename = models.CharField(_("文件名"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True)
+    shown_at = models.DateTimeField(_("显示时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("任务通知")
+        verbose_name_plural = pgettext_lazy("plural", "任务通知")
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["user", "shown_at"], name="usernotice_pending")]
+        constraints = [models.UniqueConstraint(fields=["user", "job_id"], name="usernotice_once_per_job")]
+
+    def __str__(self) -> str:
+        return f"{self.job_kind} {self.job_id}"

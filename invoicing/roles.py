@@ -92,6 +92,10 @@ FINANCE_DENIED: set[str] = {
     "issuing.delete_invoiceapplication",
     "issuing.delete_invoiceline",
     "issuing.delete_applicationsource",
+    # paper stock is the record of every blank sheet: a batch or a void is never deleted
+    "issuing.delete_paperbatch",
+    "issuing.delete_papervoid",
+    "issuing.change_papervoid",
     "sandbox.delete_ledgerinvoice",
     # received invoices, their files and batches are never deleted (the pool is the record of what came in)
     "receiving.delete_receivedinvoice",

@@ -26,9 +26,11 @@ from invoicing.dashboard import (
     month_start,
 )
 from invoicing.formatting import rate as rate_label
+from invoicing.models import Taxpayer
 from invoicing.scoping import scope_queryset
 from issuing.applications.models import ApplicationStatus, InvoiceApplication, QuotaPeriod
 from issuing.applications.selectors import quota_month
+from issuing.paperstock.selectors import paper_stock_low
 from issuing.platform.models import InvoiceBuyerMonth, InvoiceDailyRate
 from issuing.redletter.models import Initiator, RedLetterForm, red_form_due_soon_q
 
@@ -155,6 +157,16 @@ def top_buyers_chart(user: User) -> list[ChartPart]:
                       series=[Series(name=gettext("金额"), values=[r["amount"] for r in rows]),
                               Series(name=gettext("税额"), values=[r["tax"] for r in rows])],
                       category_label=gettext("购买方"), order=40)]
+def paper_stock_cards(user: User) -> list[Card]:
+    """数电纸票 stock running low: the (entity, kind) pairs below the threshold (bounded by entities × 2 kinds)."""
+    low = paper_stock_low(scope_queryset(Taxpayer.objects.all(), user, field="pk").values_list("pk", flat=True))
+    names = "、".join(f"{row.taxpayer_name} {row.kind_label} {row.remaining}" for row in low)
+    return [
+        Card(title=gettext("纸质发票库存不足"), value=str(len(low)), tone="warn" if low else "ok",
+             url=_link("issuing_paperbatch"),
+             help=gettext("剩余：%(names)s") % {"names": names} if low else gettext("纸票库存充足或未使用纸票"),
+             order=45),
+    ]
 
 
 def register() -> None:
@@ -165,3 +177,4 @@ def register() -> None:
     dashboard_chart_register(issued_by_day_chart)
     dashboard_chart_register(output_tax_chart)
     dashboard_chart_register(top_buyers_chart)
+    dashboard_card_register(paper_stock_cards)

@@ -1,5 +1,5 @@
 """The issuing part of the demo world: per entity, a few billing documents and applications in several states,
-this month's quota and the entity's issuing settings. Idempotent: an entity that already has demo documents is left
+this month's quota, a batch of blank 数电纸票 per paper kind and the entity's issuing settings. Idempotent: an entity that already has demo documents is left
 alone."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from issuing.applications import services as application_services
 from issuing.applications.models import QuotaPeriod
 from issuing.billing import services as billing_services
 from issuing.billing.models import BillingDocument, InvoicingBasis, IssuingPolicy
+from issuing.paperstock import services as paper_services
+from issuing.paperstock.models import PaperBatch, PaperKind
 
 DEMO_SOURCE = "demo"
 DEMO = SystemActor("demo")  # the demo seed writes through the services like anyone, named in the audit trail
@@ -38,6 +40,20 @@ DOCUMENTS = [
 ]
 
 
+# 票仓: per entity and paper kind, one batch of blank 数电纸票 (paper code by entity tag and kind, numbers 1–200), so the
+# demo can issue paper invoices (issuing one without stock is a compliance failure)
+PAPER_CODES = {("YT", PaperKind.PAPER_SPECIAL): "144012600185", ("YT", PaperKind.PAPER_NORMAL): "144012600186",
+               ("MY", PaperKind.PAPER_SPECIAL): "144032600185", ("MY", PaperKind.PAPER_NORMAL): "144032600186"}
+PAPER_SHEETS = 200
+
+
+def _paper_stock(entity: Taxpayer, tag: str) -> None:
+    for kind in PaperKind.values:
+        if not PaperBatch.objects.filter(taxpayer=entity, kind=kind).exists():
+            paper_services.paper_batch_receive(taxpayer=entity, kind=kind, code=PAPER_CODES[(tag, kind)],
+                                               start_number=1, end_number=PAPER_SHEETS, actor=DEMO)
+
+
 def _line(item, category, rate, amount, quantity, price, discount):
     return {"item_name": item, "tax_category": category, "tax_rate": Decimal(rate),
             "amount": Decimal(amount) if amount else None, "quantity": Decimal(quantity) if quantity else None,
@@ -56,9 +72,10 @@ def seed(stdout=None) -> None:
         month = application_selectors.quota_month()
         if not QuotaPeriod.objects.filter(taxpayer=entity, month=month).exists():
             quota.quota_set(actor=DEMO, taxpayer=entity, month=month, total=Decimal("1000000.00"))
+        tag = "YT" if entity.credit_code.startswith("914401") else "MY"
+        _paper_stock(entity, tag)
         if BillingDocument.objects.filter(taxpayer=entity, source_system=DEMO_SOURCE).exists():
             continue
-        tag = "YT" if entity.credit_code.startswith("914401") else "MY"
         buyers = {c.code: c for c in Counterparty.objects.filter(taxpayer=entity)}
         docs = {}
         for suffix, buyer_code, lines in DOCUMENTS:

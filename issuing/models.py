@@ -7,11 +7,12 @@ app registry, which loads ``issuing.models``.
 from issuing.applications.models import ApplicationLine, ApplicationSource, InvoiceApplication, QuotaPeriod
 from issuing.base import NumberSequence
 from issuing.billing.models import BillingDocument, BillingDocumentLine, IssuingPolicy
+from issuing.paperstock.models import PaperBatch, PaperVoid
 from issuing.platform.models import Invoice, InvoiceDailyRate, InvoiceLine
 from issuing.redletter.models import RedFlushPolicy, RedLetterForm, RedLetterFormLine
 
 __all__ = [
     "ApplicationLine", "ApplicationSource", "BillingDocument", "BillingDocumentLine", "Invoice", "InvoiceApplication",
-    "InvoiceDailyRate", "InvoiceLine", "IssuingPolicy", "NumberSequence", "QuotaPeriod", "RedFlushPolicy",
+    "InvoiceDailyRate", "InvoiceLine", "IssuingPolicy", "NumberSequence", "PaperBatch", "PaperVoid", "QuotaPeriod", "RedFlushPolicy",
     "RedLetterForm", "RedLetterFormLine",
 ]

@@ -15,6 +15,7 @@ from django.db import connection
 
 from invoicing import roles
 from tests.factories import CounterpartyFactory, PersonFactory, TaxpayerFactory, UserFactory
+from tests.issuing.factories import paper_stock
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -60,6 +61,14 @@ def yuntu(db):
 def mingyuan(db):
     return TaxpayerFactory(name="深圳明远信息技术有限公司", short_name="明远", credit_code="91440300MA5FM1NGYB",
                            region_code="4403")
+
+
+@pytest.fixture
+def yuntu_paper(yuntu):
+    """云途 with blank 数电纸票 of both paper kinds in its 票仓 (1000 sheets each): tests that issue a paper invoice
+    for 云途 need it, since issuing one without stock is a compliance failure."""
+    paper_stock(yuntu)
+    return yuntu
 
 
 @pytest.fixture

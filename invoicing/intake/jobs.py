@@ -26,6 +26,7 @@ from django.core.files.storage import Storage, storages
 from django.http.response import HttpResponseBase
 from django.utils.translation import gettext_noop
 
+from invoicing.notifications import job_notice_record
 from invoicing.stored_files import stored_file_response
 
 if TYPE_CHECKING:
@@ -149,10 +150,17 @@ def read(job_id: str) -> Job | None:
 
 
 def update(job_id: str, **changes: Any) -> Job:
+    """Change a job's record. A job created with ``notify=True`` (one that runs in the background after its page
+    was left) leaves its owner a notice when it reaches its outcome: shown once on their next admin page."""
     data = read(job_id) or {"id": job_id}
+    before = data.get("status")
     data.update(changes)
     data["updated_at"] = time.time()
     _write(job_id, data)
+    status = data.get("status")
+    if status in (SUCCEEDED, FAILED) and before != status and data.get("notify") and data.get("user_id"):
+        job_notice_record(user_id=data["user_id"], job_id=job_id, kind=str(data.get("kind", "")),
+                          succeeded=status == SUCCEEDED, filename=str(data.get("filename") or ""))
     return data
 
 

@@ -34,7 +34,7 @@ from invoicing.tax import (
     rates_for_taxpayer_type,
     validate_line_sequence,
 )
-from issuing.base import ISSUABLE_KINDS, SPECIAL_KINDS
+from issuing.base import ISSUABLE_KINDS, PAPER_KINDS, SPECIAL_KINDS
 from issuing.billing.models import IssuingPolicy
 
 SHUDIAN_MAX_LINES = 2000  # domain.md §5.3, counting discount lines
@@ -92,6 +92,7 @@ class Context:
     quota_available: Decimal | None = None  # None: no quota known for the month, not enforced
     quota_month: str = ""
     sandbox: bool = False
+    paper_stock: int | None = None  # blank sheets of the application's 数电纸票 kind left; None: not a paper kind
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -428,6 +429,20 @@ def quota(ctx: Context):
             gettext("%(month)s 剩余可用授信额度 %(available)s 不足以开具本申请（合计金额 %(amount)s）")
             % {"month": ctx.quota_month, "available": money(ctx.quota_available),
                "amount": money(ctx.application.amount)},
+        )
+
+
+@rule("paper_stock")
+def paper_stock(ctx: Context):
+    """A 数电纸票 (85 / 86) is printed on a blank sheet of the entity's paper stock (票仓); none left, none issued."""
+    if ctx.paper_stock is None or ctx.application.kind not in PAPER_KINDS:
+        return
+    if ctx.paper_stock <= 0:
+        yield _fail(
+            "paper_stock",
+            "kind",
+            gettext("%(entity)s 没有%(kind)s的空白纸票库存，请先登记领用的纸票")
+            % {"entity": ctx.taxpayer.name, "kind": ctx.application.get_kind_display()},
         )
 
 

@@ -22,9 +22,10 @@ from issuing.applications.models import (
     InvoiceApplication,
     QuotaPeriod,
 )
-from issuing.base import ZERO
+from issuing.base import PAPER_KINDS, ZERO
 from issuing.billing.models import BillingDocument, IssuingPolicy
 from issuing.billing.selectors import Balance, balance_of, policy_for
+from issuing.paperstock.selectors import paper_stock_counts, paper_stock_of
 
 MONEY = DecimalField(max_digits=18, decimal_places=2)
 
@@ -121,6 +122,7 @@ def compliance_context(application: InvoiceApplication, *, lines: list[Any] | No
         quota_available=available,
         quota_month=month,
         sandbox=taxpayer.channel == "sandbox",
+        paper_stock=paper_stock_of(taxpayer.pk, application.kind) if application.kind in PAPER_KINDS else None,
     )
 
 
@@ -141,6 +143,8 @@ def compliance_contexts(applications: list[InvoiceApplication]) -> dict[int, app
     policies: dict[int, IssuingPolicy] = {}
     quota: dict[int, tuple[Decimal, Decimal] | None] = {}  # taxpayer → (total − used, committed) or unknown
     out: dict[int, applications_compliance.Context] = {}
+    paper = [app.taxpayer_id for app in applications if app.kind in PAPER_KINDS]
+    stock = paper_stock_counts(set(paper)) if paper else {}
     for app in applications:
         taxpayer = app.taxpayer
         if taxpayer.pk not in policies:
@@ -157,6 +161,7 @@ def compliance_contexts(applications: list[InvoiceApplication]) -> dict[int, app
         out[app.pk] = applications_compliance.Context(
             application=app, lines=lines[app.pk], taxpayer=taxpayer, policy=policies[taxpayer.pk],
             quota_available=available, quota_month=month, sandbox=taxpayer.channel == "sandbox",
+            paper_stock=stock.get((app.taxpayer_id, app.kind), 0) if app.kind in PAPER_KINDS else None,
         )
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -13,8 +14,12 @@ from issuing.applications.models import (
     ApplicationLine,
     InvoiceApplication,
 )
+from issuing.base import PAPER_KINDS
+from issuing.paperstock.services import paper_number_take
 from issuing.platform.models import Invoice, InvoiceLine
 from issuing.platform.rollup import rollup_invoice, rollup_invoices
+
+logger = logging.getLogger(__name__)
 
 
 def _invoice_rows(
@@ -81,11 +86,29 @@ def _invoice_rows(
     return invoice, rows
 
 
+def _paper_sheet(app: InvoiceApplication, kind: str, paper_code: str, paper_number: str) -> tuple[str, str]:
+    """A 数电纸票's paper code + number: the platform's when it gave them, else the entity's next blank sheet from
+    its paper stock (taken under the batch's row lock, in this transaction: once per invoice, since the caller
+    writes the invoice only when the application has none). Blank when the stock ran out after the compliance
+    check passed: the invoice stands (the platform issued it) and its paper number is entered by hand."""
+    if paper_number or (kind or app.kind) not in PAPER_KINDS:
+        return paper_code, paper_number
+    sheet = paper_number_take(taxpayer_id=app.taxpayer_id, kind=kind or app.kind)
+    if sheet is None:
+        logger.warning("application %s: no paper stock of kind %s left when its invoice was recorded", app.number,
+                       kind or app.kind)
+    return (sheet.code, sheet.number) if sheet is not None else (paper_code, paper_number)
+
+
 def invoices_create_from_applications(items: Sequence[tuple[InvoiceApplication, list[ApplicationLine], dict]]
                                       ) -> list[Invoice]:
     """``invoice_create_from_application`` for many: ``items`` are (application, its lines in order, the keyword
     arguments of the one-by-one function). Invoices in one insert, lines in another, the rollup in a third."""
-    built = [_invoice_rows(app, lines, **kwargs) for app, lines, kwargs in items]
+    built = []
+    for app, lines, kwargs in items:
+        code, number = _paper_sheet(app, kwargs.get("kind", ""), kwargs.get("paper_code", ""),
+                                    kwargs.get("paper_number", ""))
+        built.append(_invoice_rows(app, lines, **{**kwargs, "paper_code": code, "paper_number": number}))
     invoices = Invoice.objects.bulk_create([invoice for invoice, _ in built])
     for invoice, rows in built:
         for row in rows:
@@ -114,6 +137,7 @@ def invoice_create_from_application(
 
     Callers hold the application's row lock and decide the state transition; this only writes rows.
     """
+    paper_code, paper_number = _paper_sheet(app, kind, paper_code, paper_number)
     invoice, rows = _invoice_rows(
         app, app.lines.order_by("line_no"), number=number, issued_at=issued_at, paper_code=paper_code,
         paper_number=paper_number, kind=kind, amount=amount, tax=tax, total=total, serial=serial,

@@ -80,7 +80,7 @@ class StreamingExportAdminMixin:
         qs = spec.scoped(cl.get_queryset(request), request.user)
         big = qs[: self.export_async_threshold + 1].count() > self.export_async_threshold
         if big:
-            job_id = intake_jobs.create("export", user_id=request.user.pk, filename=stamped(spec.filename, fmt),
+            job_id = intake_jobs.create("export", user_id=request.user.pk, filename=stamped(spec.filename, fmt), notify=True,
                                  spec=spec.name, format=fmt)
             tasks.export_task.delay(job_id, spec.name, tasks.sign_query(qs), fmt, request.user.pk)
             return redirect("issuing:job", job_id=job_id)
@@ -127,7 +127,7 @@ def reports_view(request):
         if which == "detail":
             spec, qs = reports_summary.detail_queryset(request.user, filters)
             if fmt == "xlsx" and qs[:20001].count() > 20000:
-                job_id = intake_jobs.create("export", user_id=request.user.pk, filename=stamped(spec.filename, fmt),
+                job_id = intake_jobs.create("export", user_id=request.user.pk, filename=stamped(spec.filename, fmt), notify=True,
                                      spec=spec.name, format=fmt)
                 tasks.export_task.delay(job_id, spec.name, tasks.sign_query(qs), fmt, request.user.pk)
                 return redirect("issuing:job", job_id=job_id)

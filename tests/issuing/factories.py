@@ -13,6 +13,7 @@ from issuing.applications.models import ApplicationLine, ApplicationStatus, Invo
 from issuing.base import InvoiceKind
 from issuing.billing import services as billing_services
 from issuing.billing.models import IssuingPolicy
+from issuing.paperstock import services as paper_services
 from issuing.platform import services as platform_services
 from tests.factories import TaxpayerFactory, tax_category
 
@@ -103,3 +104,16 @@ def policy(taxpayer, **fields) -> IssuingPolicy:
     IssuingPolicy.objects.update_or_create(taxpayer=taxpayer, defaults=fields)
     taxpayer._state.fields_cache.pop("issuing_policy", None)
     return IssuingPolicy.objects.get(taxpayer=taxpayer)
+
+
+_paper_codes = count(1)
+
+
+def paper_stock(taxpayer, *, sheets: int = 1000, kinds=(InvoiceKind.PAPER_SPECIAL, InvoiceKind.PAPER_NORMAL)):
+    """Give ``taxpayer`` blank 数电纸票 to print on: one batch of ``sheets`` numbers per paper kind, received through
+    the 票仓 service as finance would (a paper invoice cannot be issued without stock). Returns the batches."""
+    return [
+        paper_services.paper_batch_receive(taxpayer=taxpayer, kind=kind, code=f"1440{next(_paper_codes):08d}",
+                                           start_number=1, end_number=sheets, actor=None)
+        for kind in kinds
+    ]

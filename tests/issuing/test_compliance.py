@@ -229,5 +229,5 @@ def test_every_rule_is_named():
     assert applications_compliance.rule_codes() == [
         "kind_issuable", "buyer_name", "buyer_tax_id", "special_buyer_details", "natural_person",
         "buyer_field_lengths", "lines_present", "line_count", "remark_length", "tax_category_leaf", "rate_allowed",
-        "negative_lines", "line_amounts", "tolerance", "totals", "quota", "specific_business",
+        "negative_lines", "line_amounts", "tolerance", "totals", "quota", "paper_stock", "specific_business",
     ]

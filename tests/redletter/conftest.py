@@ -22,8 +22,9 @@ SOFTWARE = "3040201000000000000"
 
 
 @pytest.fixture
-def seller(yuntu):
-    return connect(yuntu, issue_delay_seconds=0, monthly_quota=Decimal("100000000.00"))
+def seller(yuntu_paper):
+    """云途 on its sandbox account, with paper stock: the red-letter tests issue 数电纸票 too."""
+    return connect(yuntu_paper, issue_delay_seconds=0, monthly_quota=Decimal("100000000.00"))
 
 
 @pytest.fixture
