@@ -43,7 +43,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -283,6 +283,10 @@ class DrainClaim:
     marked: list[int] = field(default_factory=list)
     refused: list[int] = field(default_factory=list)
     full: bool = False
+    # the marked applications as the claim left them (committed 开票中, serial fixed, ``taxpayer`` selected) and
+    # their lines: ``issue_drain`` hands them to ``issue_batch`` instead of reading them all again
+    applications: list[InvoiceApplication] = field(default_factory=list, repr=False, compare=False)
+    lines: dict[int, list[ApplicationLine]] = field(default_factory=dict, repr=False, compare=False)
 
 
 def issue_drain_claim(*, limit: int | None = None) -> DrainClaim:
@@ -307,6 +311,8 @@ def issue_drain_claim(*, limit: int | None = None) -> DrainClaim:
         requested_by = {app.pk: app.issue_requested_by for app in rows}
         result = applications_mark_issuing(applications=rows, actor=None, on_behalf=True)
         claim.marked = sorted(app.pk for app in result.marked)
+        claim.applications = sorted(result.marked, key=lambda app: app.pk)
+        claim.lines = {app.pk: result.lines[app.pk] for app in claim.applications}
         refused = [app for app in rows if app.number in result.refused]
         if refused:
             claim.refused = sorted(app.pk for app in refused)
@@ -325,8 +331,16 @@ def issue_drain(*, limit: int | None = None, channel: Any = None) -> tuple[Drain
     """One drain as the task runs it, in this process: the claim (committed), then ``issue_batch`` on what it
     started. Never inside a transaction."""
     claim = issue_drain_claim(limit=limit)
-    report = issue_batch(application_ids=claim.marked, channel=channel) if claim.marked else BatchReport()
-    return claim, report
+    return claim, issue_claimed(claim, channel=channel)
+
+
+def issue_claimed(claim: DrainClaim, *, channel: Any = None) -> BatchReport:
+    """``issue_batch`` on what ``claim`` started, from the rows and lines the claim read (committed before: the
+    claim's transaction is over), so the drain reads each application once. Never inside a transaction."""
+    if not claim.marked:
+        return BatchReport()
+    return issue_batch(application_ids=claim.marked, channel=channel,
+                       loaded=(claim.applications, claim.lines) if claim.applications else None)
 
 
 def issue_requests_waiting(*, older_than_seconds: float = 0.0) -> int:
@@ -459,19 +473,29 @@ class BatchReport:
         return {k: len(v) for k, v in self.__dict__.items()}
 
 
-def issue_batch(*, application_ids: Iterable[int], channel: Any = None, record_every: int = 50) -> BatchReport:
+def issue_batch(*, application_ids: Iterable[int], channel: Any = None, record_every: int = 50,
+                loaded: tuple[list[InvoiceApplication], dict[int, list[ApplicationLine]]] | None = None
+                ) -> BatchReport:
     """Issue many 开票中 applications: one call each under its own serial (as ``issue_attempt``), the issued ones
     recorded ``record_every`` at a time (``invoices_record_issued``). Never inside a transaction.
 
     Exactly-once holds as for one: a result not yet recorded when the worker dies is found again by its serial
     (a re-run of the batch gets "duplicate" and queries; the poller does the same). Unavailable → the attempt is
     counted and the application listed in ``retry`` for the caller to try again later, alone.
+
+    ``loaded``: (applications with ``taxpayer``, their lines) as a committed claim just left them, read in this
+    process (``issue_claimed``): used instead of reading them again, for the ids they cover.
     """
     report = BatchReport()
     ids = sorted(set(application_ids))
-    apps = list(InvoiceApplication.objects.select_related("taxpayer").filter(pk__in=ids).order_by("pk"))
+    have = {app.pk: app for app in loaded[0]} if loaded else {}
+    if loaded and set(ids) <= set(have) and all(pk in loaded[1] for pk in ids):
+        apps = [have[pk] for pk in ids]
+        lines = loaded[1]
+    else:
+        apps = list(InvoiceApplication.objects.select_related("taxpayer").filter(pk__in=ids).order_by("pk"))
+        lines = lines_by_application([a.pk for a in apps])
     report.skipped += sorted(set(ids) - {a.pk for a in apps})
-    lines = lines_by_application([a.pk for a in apps])
     channels: dict[int, Any] = {}
     issued: list[tuple[int, IssueResult]] = []
 
@@ -710,13 +734,31 @@ def invoices_record_issued(results: list[tuple[int, IssueResult]], *,
                          "attempts": app.issue_attempts, "batch": True},
             })
         if moved:
-            InvoiceApplication.objects.bulk_update(
-                moved, ["status", "issued_at", "needs_attention", "last_error", "updated_at"]
-            )
+            _save_issued(moved)
         events_record_many(events)
         for invoice in invoices:
             invoice_files_queue(invoice)
     return invoices
+
+
+def _save_issued(applications: list[InvoiceApplication]) -> None:
+    """Write what ``mark_issued`` changed on applications just moved 开票中 → 已开票 (rows locked by the caller):
+    one UPDATE, the values all share as constants and ``issued_at`` as one CASE branch per distinct time, not
+    Django's ``bulk_update`` (a CASE per field and row, whose building costs more than the statement)."""
+    groups: dict[tuple[Any, ...], dict[datetime, list[int]]] = {}
+    for app in applications:
+        key = (app.status, app.needs_attention, app.last_error, app.updated_at)
+        groups.setdefault(key, {}).setdefault(app.issued_at, []).append(app.pk)
+    for (status, needs_attention, last_error, updated_at), by_time in groups.items():
+        ids = [pk for pks in by_time.values() for pk in pks]
+        if len(by_time) == 1:
+            issued_at: Any = next(iter(by_time))
+        else:
+            issued_at = Case(*(When(pk__in=pks, then=Value(at)) for at, pks in by_time.items()),
+                             output_field=InvoiceApplication._meta.get_field("issued_at"))
+        InvoiceApplication.objects.filter(pk__in=ids).update(
+            status=status, issued_at=issued_at, needs_attention=needs_attention, last_error=last_error,
+            updated_at=updated_at)
 
 
 # --- the poller ----------------------------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def issue_drain_task() -> dict:
         platform_services.issue_drain_arm(now=True)
     if not claim.marked:
         return {"claimed": 0, "refused": len(claim.refused)}
-    report = platform_services.issue_batch(application_ids=claim.marked)
+    report = platform_services.issue_claimed(claim)
     _follow_up(report)
     return report.as_dict() | {"claimed": len(claim.marked), "refused": len(claim.refused)}
 

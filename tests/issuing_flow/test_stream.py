@@ -139,6 +139,35 @@ def test_many_single_submissions_are_issued_by_a_few_batches(approved, fiona, se
         assert app.issue_attempts == 1 and app.issue_serial == app.number and app.issue_requested_at is None
 
 
+def test_a_drain_reads_its_applications_and_their_lines_once(approved, settings, queued_tasks, request_issue):
+    """The claim reads the waiting applications (with their lines, for the compliance check) and commits their
+    start; issuing them then builds the requests from those rows, not from a second read of each."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.ISSUING_BATCH_SIZE = 5
+    apps = approved(5)
+    for app in apps:
+        request_issue(app)
+    claim = platform_services.issue_drain_claim()
+    assert claim.marked == [a.pk for a in apps] and [a.pk for a in claim.applications] == claim.marked
+    for app in claim.applications:  # as committed: started, the serial fixed, no longer waiting
+        assert app.status == S.ISSUING and app.issue_serial == app.number and app.issue_attempts == 1
+
+    with CaptureQueriesContext(connection) as queries:
+        report = platform_services.issue_claimed(claim)
+
+    assert sorted(report.issued) == claim.marked
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
+    assert not [sql for sql in reads if '"issuing_applicationline"' in sql]  # the lines: read by the claim only
+    # the applications: only the recording's read, which locks the rows (FOR UPDATE on PostgreSQL) before writing
+    assert len([sql for sql in reads if 'FROM "issuing_invoiceapplication"' in sql]) == 1
+    one_invoice_each(apps)
+    for app in fresh(apps):
+        assert app.status == S.ISSUED and app.issue_serial == app.number and app.issue_attempts == 1
+        assert app.issue_requested_at is None and app.issue_requested_by is None and app.issued_at is not None
+
+
 def test_a_full_batch_arms_the_next_drain_at_once(approved, settings, queued_tasks, request_issue):
     settings.ISSUING_BATCH_SIZE = 3
     apps = approved(5)
