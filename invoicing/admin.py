@@ -435,3 +435,4 @@ class UserAdmin(BaseUserAdmin[User]):
 
 
 from invoicing.channels import admin as _channel_admin  # noqa: E402,F401  (registers the integration log admin)
+from invoicing.intake import admin as _job_admin  # noqa: E402,F401  (registers the jobs list)

@@ -245,6 +245,11 @@ def scoped_jobs(user: User | AnonymousUser) -> QuerySet[JobRecord]:
     return qs.filter(Q(taxpayer_id__in=allowed) | own)
 
 
+def problem_jobs() -> Q:
+    """Import and collection jobs (not exports) that failed or found rows in error."""
+    return (Q(status=FAILED) | Q(rows_in_error__gt=0)) & ~Q(kind=EXPORT)
+
+
 def purge(*, keep_days: int | None = None, now: float | None = None) -> int:
     """Delete jobs last touched more than ``keep_days`` (``JOB_FILES_KEEP_DAYS``, 7) ago with all their files
     (uploads hold customers' billing data, exports hold invoices: they are not kept for ever), files whose job is
