@@ -198,7 +198,8 @@ def _default_storage() -> dict[str, object]:
 
 
 def _jobs_storage() -> dict[str, object]:
-    """Import and export jobs (invoicing/intake/jobs.py): records are saved again at every step, replacing the last."""
+    """The files of import and export jobs (invoicing/intake/jobs.py): a job's file saved again (a task delivered again
+    after a worker died) replaces the first, under the name its job row keeps."""
     default = _default_storage()
     if S3_BUCKET:
         return {**default, "OPTIONS": {**default["OPTIONS"], "file_overwrite": True}}  # type: ignore[dict-item]
