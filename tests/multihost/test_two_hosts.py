@@ -55,7 +55,8 @@ class Stack:
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DJANGO_SETTINGS_MODULE": "invoicing.settings",
             "DEBUG": "0", "SECRET_KEY": "multihost-test-only", "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "FIELD_ENCRYPTION_KEYS": "f" * 43 + "=",
+            # The keys of the test process, which writes the entity's channel secret: every host shares them.
+            "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
             "STATICFILES_BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
             "DATABASE_URL": _database_url(), "CELERY_BROKER_URL": broker, "CELERY_RESULT_BACKEND": "django-db",
             "CELERY_TASK_DEFAULT_QUEUE": self.queue, "CELERY_VISIBILITY_TIMEOUT": "5",
@@ -130,6 +131,7 @@ def _login(base: str, username: str, password: str) -> requests.Session:
 
 def _upload(session: requests.Session, base: str, path: Path) -> str:
     page = session.get(f"{base}/issuing/import/", timeout=10)
+    assert page.status_code == 200, page.text[:2000]
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
     with path.open("rb") as fh:
         answer = session.post(f"{base}/issuing/import/", data={"csrfmiddlewaretoken": token}, files={"file": fh},
@@ -142,11 +144,11 @@ def _approve(session: requests.Session, base: str, ids: list[int]) -> None:
     """The changelist action 批准（检查额度）: finance approves and, holding the issue permission, issues at once."""
     changelist = f"{base}/admin/issuing/invoiceapplication/"
     page = session.get(changelist, timeout=30)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    assert page.status_code == 200, page.text[:2000]
     answer = session.post(changelist, timeout=60, allow_redirects=False, headers={"Referer": changelist}, data={
-        "csrfmiddlewaretoken": token, "action": "approve_selected", "index": "0", "select_across": "0",
-        "_selected_action": [str(pk) for pk in ids]})
-    assert answer.status_code == 302, answer.text[:2000]
+        "csrfmiddlewaretoken": session.cookies["csrftoken"], "action": "approve_selected", "index": "0",
+        "select_across": "0", "_selected_action": [str(pk) for pk in ids]})
+    assert answer.status_code == 302 and "id__in=" in answer.headers["Location"], (answer.status_code, answer.text[:2000])
 
 
 def _wait_issued(ids: list[int], timeout: float = 240) -> None:
