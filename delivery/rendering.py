@@ -156,10 +156,13 @@ def invoice_files_queue(invoice: Invoice, formats: tuple[str, ...] = DELIVERED_F
     return files
 
 
-def invoice_file_claim(file_id: int) -> bool:
-    """pending → rendering, or take over a row stuck in rendering. True only for the one caller that moved it."""
+def invoice_file_claim(file_id: int, *, take_over: bool = False) -> bool:
+    """pending → rendering, or take over a row stuck in rendering (``RENDER_STALE_AFTER``, or at once with
+    ``take_over``: the render task's message came back from a worker that died). True only for the one caller that
+    moved it."""
     now = timezone.now()
-    claimable = Q(status=RenderStatus.PENDING) | Q(status=RenderStatus.RENDERING, updated_at__lt=now - RENDER_STALE_AFTER)
+    stuck = now if take_over else now - RENDER_STALE_AFTER
+    claimable = Q(status=RenderStatus.PENDING) | Q(status=RenderStatus.RENDERING, updated_at__lt=stuck)
     updated = (
         InvoiceFile.objects.filter(pk=file_id)
         .filter(claimable)
@@ -179,9 +182,10 @@ def invoice_file_store(file: InvoiceFile, data: bytes) -> None:
     file.size = len(data)
 
 
-def invoice_file_render(file_id: int) -> InvoiceFile | None:
-    """Render and store one file job. Returns None when another worker has it (or it is already done)."""
-    if not invoice_file_claim(file_id):
+def invoice_file_render(file_id: int, *, take_over: bool = False) -> InvoiceFile | None:
+    """Render and store one file job. Returns None when another worker has it (or it is already done); with
+    ``take_over`` a row left rendering by a dead worker is rendered again at once (see ``invoice_file_claim``)."""
+    if not invoice_file_claim(file_id, take_over=take_over):
         logger.info("invoice file %s: not claimable, nothing to do", file_id)
         return None
     file = InvoiceFile.objects.select_related("invoice__taxpayer", "invoice__blue_invoice").get(pk=file_id)

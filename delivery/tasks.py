@@ -19,9 +19,12 @@ BEAT_SCHEDULE = {
 }
 
 
-@shared_task(name="delivery.render_invoice_file", ignore_result=True)
-def invoice_file_render(file_id: int) -> None:
-    rendering.invoice_file_render(file_id)
+@shared_task(bind=True, name="delivery.render_invoice_file", ignore_result=True)
+def invoice_file_render(self, file_id: int) -> None:  # noqa: ANN001
+    # Delivered again by the broker: the worker that had this message died without acknowledging it (killed while
+    # rendering), so the row it left "rendering" is taken over now rather than after RENDER_STALE_AFTER.
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    rendering.invoice_file_render(file_id, take_over=redelivered)
 
 
 @shared_task(name="delivery.print_job", ignore_result=True)

@@ -476,3 +476,4 @@ class NotificationPreferenceAdmin(admin.ModelAdmin[NotificationPreference]):
 
 
 from invoicing.channels import admin as _channel_admin  # noqa: E402,F401  (registers the integration log admin)
+from invoicing.intake import admin as _job_admin  # noqa: E402,F401  (registers the jobs list)

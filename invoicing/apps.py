@@ -15,7 +15,7 @@ class InvoicingConfig(AppConfig):
     verbose_name = _("基础资料")
 
     def ready(self) -> None:
-        from invoicing import checks, dashboard_channel  # noqa: F401  (checks registers system checks)
+        from invoicing import checks, dashboard_channel, dashboard_jobs  # noqa: F401  (checks registers system checks)
         from invoicing.redaction import install_log_redaction
         from invoicing.reference_data import ensure_reference_data
 
@@ -26,6 +26,7 @@ class InvoicingConfig(AppConfig):
         post_migrate.connect(ensure_reference_data, dispatch_uid="fapiao-reference-data")
         show_decimals_in_words()
         dashboard_channel.register()
+        dashboard_jobs.register()
 
 
 def show_decimals_in_words() -> None:

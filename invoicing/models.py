@@ -373,3 +373,44 @@ class UserNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_kind} {self.job_id}"
+class Job(models.Model):
+    """An import, collection or export job run by a worker: who started it, for which entity, how far it got and the
+    storage names of its files (the upload, the error workbook, the result). ``invoicing.intake.jobs`` writes it,
+    on a connection of its own (see ``jobs_database`` there), so its progress is visible while the work runs."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("排队中")
+        RUNNING = "running", _("进行中")
+        SUCCEEDED = "succeeded", _("已完成")
+        FAILED = "failed", _("失败")
+
+    id = models.CharField(_("任务编号"), max_length=32, primary_key=True)
+    kind = models.CharField(_("类型"), max_length=30, db_index=True)
+    taxpayer = models.ForeignKey(
+        Taxpayer, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("主体")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("发起人")
+    )
+    status = models.CharField(_("状态"), max_length=12, choices=Status.choices, default=Status.QUEUED)
+    processed = models.PositiveIntegerField(_("已处理行数"), default=0)
+    total = models.PositiveIntegerField(_("总行数"), default=0)
+    rows_in_error = models.PositiveIntegerField(_("出错行数"), default=0)
+    message = models.TextField(_("信息"), blank=True)
+    filename = models.CharField(_("文件名"), max_length=255, blank=True)
+    source_file = models.CharField(_("源文件"), max_length=255, blank=True)
+    errors_file = models.CharField(_("错误清单文件"), max_length=255, blank=True)
+    output_file = models.CharField(_("结果文件"), max_length=255, blank=True)
+    details = models.JSONField(_("详情"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True, db_index=True)
+    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("后台任务")
+        verbose_name_plural = pgettext_lazy("plural", "后台任务")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="job_status_time")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} {self.status}"

@@ -77,6 +77,10 @@ FINANCE_DENIED: set[str] = {
     "invoicing.add_channelcall",
     "invoicing.change_channelcall",
     "invoicing.delete_channelcall",
+    # job rows are written by the jobs themselves and removed by the daily purge
+    "invoicing.add_job",
+    "invoicing.change_job",
+    "invoicing.delete_job",
     "delivery.delete_invoicefile",
     "delivery.delete_delivery",
     "delivery.delete_webhookdelivery",

@@ -141,6 +141,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;",
         }
     )
+# Job records (invoicing.models.Job) are written on a connection of their own to the same database, in autocommit:
+# an import writes all its rows in one transaction (all or nothing), and its progress, written meanwhile, must be
+# visible to the web processes at once and survive that transaction's rollback. SQLite allows one writer at a time,
+# so there the records share the default connection (progress then shows when the import ends).
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["jobs"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+JOBS_DATABASE = "jobs" if "jobs" in DATABASES else "default"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -193,7 +200,8 @@ def _default_storage() -> dict[str, object]:
 
 
 def _jobs_storage() -> dict[str, object]:
-    """Import and export jobs (invoicing/intake/jobs.py): records are saved again at every step, replacing the last."""
+    """The files of import and export jobs (invoicing/intake/jobs.py): a job's file saved again (a task delivered again
+    after a worker died) replaces the first, under the name its job row keeps."""
     default = _default_storage()
     if S3_BUCKET:
         return {**default, "OPTIONS": {**default["OPTIONS"], "file_overwrite": True}}  # type: ignore[dict-item]

@@ -262,7 +262,9 @@ def excel_import_view(request: AdminRequest, admin_site: admin.AdminSite, opts: 
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         suffix = Path(upload.name).suffix.lower().lstrip(".")
-        job_id = intake_jobs.create(EXCEL_JOB, user_id=request.user.pk, filename=upload.name)
+        taxpayer = form.cleaned_data["taxpayer"]
+        job_id = intake_jobs.create(EXCEL_JOB, user_id=request.user.pk, filename=upload.name,
+                                    taxpayer_id=taxpayer.pk if taxpayer else None)
         # Read in this request from a temporary file (removed afterwards), never kept.
         with tempfile.TemporaryDirectory(prefix="fapiao-excel-") as folder:
             source = Path(folder) / f"upload.{suffix}"
@@ -279,7 +281,7 @@ def excel_import_view(request: AdminRequest, admin_site: admin.AdminSite, opts: 
             return HttpResponseRedirect(reverse("admin:receiving_collection_change", args=[first.pk]))
         target, _ = intake_jobs.write_file(
             job_id, "errors.xlsx", lambda path: write_error_workbook(outcome.issues, path, total=outcome.issue_count))
-        intake_jobs.update(job_id, status=intake_jobs.FAILED, errors_file=target,
+        intake_jobs.update(job_id, status=intake_jobs.FAILED, errors_file=target, rows_in_error=outcome.issue_count,
                            message=gettext("发现 %(n)d 个错误，未写入任何数据") % {"n": outcome.issue_count})
         issues = outcome.issues[:SHOWN_ISSUES]
         issue_count = outcome.issue_count

@@ -19,3 +19,6 @@ CELERY_RESULT_BACKEND = "cache+memory://" if CELERY_TASK_ALWAYS_EAGER else "djan
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 MEDIA_ROOT = os.path.join(FAPIAO_TEST_MEDIA := tempfile.mkdtemp(prefix="fapiao-media-"), "")  # noqa: F405
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Tests run inside a transaction of the default connection: job rows go through it too (rows the test made are
+# invisible to a second connection). tests/importing/test_job_records.py uses the ``jobs`` alias on purpose.
+JOBS_DATABASE = "default"

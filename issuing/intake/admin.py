@@ -120,9 +120,11 @@ def fast_import(request):
         upload = form.cleaned_data["file"]
         taxpayer = form.cleaned_data["taxpayer"]
         suffix = Path(upload.name).suffix.lower().lstrip(".")
-        job_id = intake_jobs.create("import", user_id=request.user.pk, filename=upload.name, total=0, notify=True)
+        job_id = intake_jobs.create("import", user_id=request.user.pk, filename=upload.name, total=0, notify=True,
+                                    taxpayer_id=taxpayer.pk if taxpayer else None)
         # Stored, not written to a local path: the worker that reads it may be on another host.
         stored = intake_jobs.save_file(job_id, f"upload.{suffix}", upload)
+        intake_jobs.update(job_id, source_file=stored)
         tasks.import_billing_file_task.delay(job_id, stored, taxpayer.pk if taxpayer else None, request.user.pk)
         return redirect("issuing:job", job_id=job_id)
     context = {**admin.site.each_context(request), "title": gettext("导入业务单据（大批量）"), "form": form,

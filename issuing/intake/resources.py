@@ -16,6 +16,7 @@ Configured for safety (style.md item 13): transactions on, ``clean_model_instanc
 from __future__ import annotations
 
 import logging
+import uuid
 
 import tablib
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
@@ -191,6 +192,7 @@ class BillingLineResource(resources.ModelResource):
         self.issues: list = []
         self.issue_count = 0
         self.errors_job: str | None = None
+        self._errors_record: dict = {}
         self.report = None
         self.written = (0, 0)
         self.written_ids: list[int] = []
@@ -226,11 +228,15 @@ class BillingLineResource(resources.ModelResource):
         self.issues = list(issues)
         self.issue_count = total
         self.issue_rows = self.issues[:MAX_SHOWN_ISSUES]
-        self.errors_job = intake_jobs.create("import-errors", user_id=getattr(user, "pk", None), status=intake_jobs.FAILED,
-                                      message=f"发现 {total} 个错误，未写入任何数据")
+        # Only the workbook here: this runs inside the import's savepoint, which is rolled back since nothing may be
+        # written; the job row that lets its owner download the workbook is recorded after it (after_import).
+        self.errors_job = uuid.uuid4().hex
         errors, _ = intake_jobs.write_file(self.errors_job, "errors.xlsx",
                                            lambda target: write_error_workbook(self.issues, target, total=total))
-        intake_jobs.update(self.errors_job, errors_file=errors)
+        self._errors_record = {"user_id": getattr(user, "pk", None), "status": intake_jobs.FAILED,
+                               "errors_file": errors, "rows_in_error": total, "total": total,
+                               "taxpayer_id": self.taxpayer.pk if self.taxpayer else None,
+                               "message": f"发现 {total} 个错误，未写入任何数据"}
         dataset.wipe()
         dataset.headers = ISSUE_HEADERS
         for item in self.issue_rows:
@@ -277,5 +283,7 @@ class BillingLineResource(resources.ModelResource):
             )
         result.fapiao_issues = self.issue_rows or []
         result.fapiao_issue_count = self.issue_count
+        if self.errors_job and intake_jobs.read(self.errors_job) is None:
+            intake_jobs.create("import-errors", job_id=self.errors_job, **self._errors_record)
         result.fapiao_errors_job = self.errors_job
 

@@ -40,6 +40,7 @@ def import_billing_file_task(job_id: str, path: str, taxpayer_id: int | None, us
         raise
     finally:
         intake_jobs.delete_file(path)
+        intake_jobs.update(job_id, source_file="")
     result = out.as_dict()
     if out.ok:
         intake_jobs.update(job_id, status=intake_jobs.SUCCEEDED, processed=out.rows, total=out.rows, result=result,
@@ -48,6 +49,7 @@ def import_billing_file_task(job_id: str, path: str, taxpayer_id: int | None, us
         errors, _ = intake_jobs.write_file(
             job_id, "errors.xlsx", lambda target: write_error_workbook(out.issues, target, total=out.issue_count))
         intake_jobs.update(job_id, status=intake_jobs.FAILED, result=result, errors_file=errors,
+                           rows_in_error=out.issue_count,
                     issues=[i.as_dict() for i in out.issues[:500]],
                     message=f"发现 {out.issue_count} 个错误，未写入任何数据")
     return result

@@ -38,6 +38,9 @@ def export_task(job_id: str, spec_name: str, query_token: str, fmt: str, user_id
     user = get_user_model().objects.get(pk=user_id)
     spec = get_spec(spec_name)
     qs = spec.scoped(unsign_query(spec.model, query_token), user)
+    job = intake_jobs.read(job_id) or {}
+    if job.get("status") in (intake_jobs.SUCCEEDED, intake_jobs.FAILED):
+        return {"rows": job.get("processed") or 0}  # delivered again after a worker died: done already
     intake_jobs.update(job_id, status=intake_jobs.RUNNING)
     try:
         # Written locally, then stored: the web process that hands it out may be on another host.

@@ -4,6 +4,7 @@ behind it, and the page runs the same number of queries at any data size."""
 from __future__ import annotations
 
 import itertools
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -16,7 +17,7 @@ from deduction.models import PeriodState, TaxPeriod
 from delivery.models import Delivery, DeliveryStatus
 from invoicing.channels.models import ChannelToken
 from invoicing.dashboard import Card, dashboard_cards, dashboard_charts
-from invoicing.models import ChannelCall
+from invoicing.models import ChannelCall, Job
 from issuing.applications.models import ApplicationStatus, InvoiceApplication, QuotaPeriod
 from issuing.applications.selectors import quota_month
 from issuing.redletter.models import RedLetterForm
@@ -77,6 +78,11 @@ def _add(entity, *, old_pending=1, failed=1) -> None:
     PlatformReconciliation.objects.create(taxpayer=entity, date_from=today, date_to=today, difference_count=4)
     ChannelCall.objects.create(taxpayer=entity, channel="sandbox", operation="issue", outcome="ok")
     ChannelCall.objects.create(taxpayer=entity, channel="sandbox", operation="issue", outcome="unavailable")
+    for kind, status, in_error in (("import", "failed", 0), ("receiving_excel", "succeeded", 3),
+                                   ("import", "succeeded", 0), ("export", "failed", 0)):
+        Job.objects.create(pk=uuid.uuid4().hex, kind=kind, taxpayer=entity, status=status, rows_in_error=in_error)
+    old = Job.objects.create(pk=uuid.uuid4().hex, kind="import", taxpayer=entity, status="failed")
+    Job.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=8))
 
 
 @pytest.fixture
@@ -109,6 +115,8 @@ def test_finance_of_every_entity_sees_each_card_count_both(world, fiona):
     assert cards["查验待完成"].value == "2"
     assert cards["采集失败或有拒收"].value == "4"
     assert cards["未与平台对上的发票"].value == "8"
+    assert cards["导入/采集任务失败或有错误行"].value == "4"  # not the export, the succeeded import or the old one
+    assert cards["导入/采集任务失败或有错误行"].tone == "bad"
     channel = cards["通道近1小时不可用比例"]
     assert channel.value == "50%"
     assert channel.tone == "bad"  # a refused token
@@ -144,6 +152,7 @@ def test_finance_of_one_entity_sees_only_its_numbers(world, lily):
     assert cards["交付失败"].value == "1"
     assert cards["收票待复核"].value == "1"
     assert cards["未与平台对上的发票"].value == "4"
+    assert cards["导入/采集任务失败或有错误行"].value == "2"
     assert cards["通道近1小时不可用比例"].value == "50%"
     assert "1/1" not in str(_by_prefix(cards, "所属期").help)
     assert "0/1" in str(_by_prefix(cards, "所属期").help)
@@ -171,6 +180,8 @@ def test_each_link_opens_its_filtered_list(world, client, fiona, ada):
     assert response.context["cl"].result_count == 2  # not the bounced ones that were resent
     response = client.get(_cards(ada)["红字确认单24小时内到期（进项）"].url)
     assert response.context["cl"].result_count == 2
+    response = client.get(_cards(ada)["导入/采集任务失败或有错误行"].url)
+    assert response.context["cl"].result_count == 6  # the list has no 7-day bound: the old failed imports too
 
 
 def test_the_home_page_shows_the_cards_above_the_apps(world, client, lily, sam):

@@ -71,6 +71,23 @@ def test_a_duplicate_task_does_nothing(invoice, django_capture_on_commit_callbac
     assert rendering.invoice_file_claim(file.pk) is False
 
 
+def test_a_message_delivered_again_takes_over_the_row_its_dead_worker_left_rendering(invoice):
+    """A worker killed while rendering leaves the row "rendering" and its message unacknowledged; the broker hands
+    the message to another worker (redelivered), which renders at once instead of after RENDER_STALE_AFTER."""
+    [file] = invoice_files_queue(invoice, formats=("xml",))
+    assert rendering.invoice_file_claim(file.pk) is True  # the worker that is then killed
+    tasks.invoice_file_render(file.pk)  # a duplicate message while that worker may still be alive: left alone
+    file.refresh_from_db()
+    assert file.status == RenderStatus.RENDERING and file.attempts == 1
+    tasks.invoice_file_render.push_request(delivery_info={"redelivered": True})
+    try:
+        tasks.invoice_file_render.run(file.pk)
+    finally:
+        tasks.invoice_file_render.pop_request()
+    file.refresh_from_db()
+    assert file.status == RenderStatus.DONE and file.attempts == 2 and file.size
+
+
 def test_queueing_again_does_not_duplicate_rows(invoice, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         invoice_files_queue(invoice, formats=("xml",))

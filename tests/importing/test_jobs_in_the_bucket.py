@@ -27,7 +27,7 @@ def test_an_import_job_and_its_error_workbook_live_in_the_bucket(client, tmp_pat
     assert counts() == (0, 0)
 
     keys = {o["Key"] for o in s3_client(endpoint).list_objects_v2(Bucket=bucket).get("Contents", [])}
-    assert keys == {f"jobs/{job_id}.json", f"jobs/{job_id}-errors.xlsx"}  # the upload is gone once read
+    assert keys == {f"jobs/{job_id}-errors.xlsx"}  # the upload is gone once read; the record is a row
     assert not (tmp_path / "media").exists()
 
     download = client.get(status["errors_url"])

@@ -1,7 +1,9 @@
 """Two web processes and two workers, each with a var/ folder of its own and no shared file system, sharing only
 PostgreSQL, Redis and an S3 server (moto's, over HTTP). Through the web processes alternately: an Excel import with
-its progress and error workbook, a good import, the downloads; then one worker and one web process are killed
-mid-run and every job still finishes, nothing lost.
+its progress and error workbook, good imports, a bulk approval (finance approves and issues at once) whose invoices
+the workers issue through the sandbox channel and render (PDF, OFD, XML) into the bucket; then one worker and one
+web process are killed mid-run and every job still finishes, nothing lost, one invoice per application; each
+invoice's files are downloaded through the web process that did not approve it, and the export covers the imports.
 
 Needs PostgreSQL and CELERY_BROKER_URL_TEST_REDIS (CI has both); a queue of its own keeps other tests' workers out.
 """
@@ -30,6 +32,7 @@ from tests.s3 import ACCESS_KEY, REGION, SECRET_KEY, moto_s3, s3_client  # noqa:
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
+APPLICATIONS, APPROVAL_BATCH = 24, 6
 BIN = Path(sys.executable).parent
 
 
@@ -52,14 +55,16 @@ class Stack:
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DJANGO_SETTINGS_MODULE": "invoicing.settings",
             "DEBUG": "0", "SECRET_KEY": "multihost-test-only", "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "FIELD_ENCRYPTION_KEYS": "f" * 43 + "=",
+            # The keys of the test process, which writes the entity's channel secret: every host shares them.
+            "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
             "STATICFILES_BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
             "DATABASE_URL": _database_url(), "CELERY_BROKER_URL": broker, "CELERY_RESULT_BACKEND": "django-db",
             "CELERY_TASK_DEFAULT_QUEUE": self.queue, "CELERY_VISIBILITY_TIMEOUT": "5",
             "CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT": "5",
             "FAPIAO_S3_BUCKET": bucket, "FAPIAO_S3_ENDPOINT_URL": endpoint, "FAPIAO_S3_ADDRESSING_STYLE": "path",
             "FAPIAO_S3_REGION": REGION, "FAPIAO_S3_ACCESS_KEY_ID": ACCESS_KEY,
-            "FAPIAO_S3_SECRET_ACCESS_KEY": SECRET_KEY, "ISSUING_QUEUE_FILES": "0", "LOG_LEVEL": "WARNING",
+            "FAPIAO_S3_SECRET_ACCESS_KEY": SECRET_KEY, "ISSUING_QUEUE_FILES": "1", "LOG_LEVEL": "WARNING",
+            "TAX_CHANNEL_TRANSPORT": "inprocess",
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.webs: dict[str, str] = {}
@@ -83,9 +88,11 @@ class Stack:
         self._start(name, [str(BIN / "celery"), "-A", "invoicing", "worker", "-Q", self.queue, "--concurrency=1",
                            "--without-mingle", "--without-gossip", "-n", f"{name}@%h", "--loglevel=WARNING"])
 
-    def wait_ready(self, timeout: float = 120) -> None:
+    def wait_ready(self, names: list[str] | None = None, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         for name, url in self.webs.items():
+            if names is not None and name not in names:
+                continue
             while True:
                 try:
                     if requests.get(f"{url}/health/ready", timeout=20).status_code == 200:
@@ -126,12 +133,43 @@ def _login(base: str, username: str, password: str) -> requests.Session:
 
 def _upload(session: requests.Session, base: str, path: Path) -> str:
     page = session.get(f"{base}/issuing/import/", timeout=10)
+    assert page.status_code == 200, page.text[:2000]
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
     with path.open("rb") as fh:
         answer = session.post(f"{base}/issuing/import/", data={"csrfmiddlewaretoken": token}, files={"file": fh},
                               headers={"Referer": f"{base}/issuing/import/"}, allow_redirects=False, timeout=30)
     assert answer.status_code == 302, answer.text[:500]
     return answer.headers["Location"].rstrip("/").split("/")[-1]
+
+
+def _approve(session: requests.Session, base: str, ids: list[int]) -> None:
+    """The changelist action 批准（检查额度）: finance approves and, holding the issue permission, issues at once."""
+    changelist = f"{base}/admin/issuing/invoiceapplication/"
+    page = session.get(changelist, timeout=30)
+    assert page.status_code == 200, page.text[:2000]
+    answer = session.post(changelist, timeout=60, allow_redirects=False, headers={"Referer": changelist}, data={
+        "csrfmiddlewaretoken": session.cookies["csrftoken"], "action": "approve_selected", "index": "0",
+        "select_across": "0", "_selected_action": [str(pk) for pk in ids]})
+    assert answer.status_code == 302 and "id__in=" in answer.headers["Location"], (answer.status_code, answer.text[:2000])
+
+
+def _wait_issued(ids: list[int], timeout: float = 240) -> None:
+    """Every application issued, with one invoice, whose PDF, OFD and XML the workers rendered."""
+    from delivery.models import InvoiceFile, RenderStatus
+    from issuing.applications.models import ApplicationStatus, InvoiceApplication
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        issued = InvoiceApplication.objects.filter(pk__in=ids, status=ApplicationStatus.ISSUED).count()
+        rendered = InvoiceFile.objects.filter(invoice__application_id__in=ids, format__in=("pdf", "ofd", "xml"),
+                                              status=RenderStatus.DONE).count()
+        if issued == len(ids) and rendered == 3 * len(ids):
+            return
+        time.sleep(1)
+    states = list(InvoiceApplication.objects.filter(pk__in=ids).values_list("number", "status", "last_error"))
+    files = list(InvoiceFile.objects.filter(invoice__application_id__in=ids).exclude(status=RenderStatus.DONE)
+                 .values_list("invoice__number", "format", "status", "message"))
+    raise AssertionError(f"not issued and rendered in time: {states} {files}")
 
 
 def _wait_done(sessions: list[tuple[requests.Session, str]], job_id: str, timeout: float = 120) -> dict:
@@ -171,8 +209,17 @@ def stack(tmp_path, moto_s3):  # noqa: F811
 
 
 def test_two_webs_and_two_workers_share_only_the_database_the_broker_and_the_bucket(  # noqa: F811
-        stack, master, fiona, tmp_path, moto_s3):  # noqa: F811
+        stack, master, fiona, yuntu, tmp_path, moto_s3):  # noqa: F811
+    from bench.soak import make_approved_applications
+    from delivery.models import InvoiceFile
+    from invoicing.models import Job
+    from issuing.applications.models import ApplicationStatus, InvoiceApplication
     from issuing.billing.models import BillingDocument
+    from issuing.platform.models import Invoice
+    from sandbox.models import LedgerInvoice
+    from tests.issuing_flow.conftest import connect
+
+    started = time.monotonic()
 
     # The processes hash as production does (the tests' settings use MD5 for speed).
     fiona.password = PBKDF2PasswordHasher().encode("multihost-pass", "multihostsalt", iterations=1000)
@@ -191,18 +238,58 @@ def test_two_webs_and_two_workers_share_only_the_database_the_broker_and_the_buc
     workbook = requests.get(link.headers["Location"], timeout=10)
     assert workbook.status_code == 200 and workbook.content[:2] == b"PK"
 
-    # Good imports, through web2 and web1; then one worker and one web process die while they run.
+    # Applications waiting for review, for 云途 connected to its sandbox account.
+    connect(yuntu)
+    applications = make_approved_applications(yuntu, APPLICATIONS, prefix="MHAPP")
+    InvoiceApplication.objects.filter(pk__in=applications).update(status=ApplicationStatus.PENDING_REVIEW)
+
+    # Good imports and the bulk approvals, through web2 and web1 alternately; then one worker and one web process
+    # die while the workers import, issue and render.
     jobs = []
     for i in range(4):
         session, base = both[i % 2]
         rows = [row(external_no=f"MH-{i}-{n}") for n in range(300)]
         jobs.append(_upload(session, base, write_xlsx(tmp_path / f"good-{i}.xlsx", rows)))
+    approved_by: dict[int, int] = {}  # application id → the web process (0: web1, 1: web2) that approved it
+    for n, start in enumerate(range(0, APPLICATIONS, APPROVAL_BATCH)):
+        batch = applications[start:start + APPROVAL_BATCH]
+        _approve(*both[n % 2], batch)
+        approved_by.update(dict.fromkeys(batch, n % 2))
     stack.kill("worker1")
     stack.kill("web1")
+    killed_at = {
+        "issued": InvoiceApplication.objects.filter(pk__in=applications, status=ApplicationStatus.ISSUED).count(),
+        "imports done": Job.objects.filter(pk__in=jobs, status__in=("succeeded", "failed")).count()}
     for job_id in jobs:
         status = _wait_done([(two, web2)], job_id, timeout=180)
         assert status["status"] == "succeeded", status
     assert BillingDocument.objects.filter(external_no__startswith="MH-").count() == 4 * 300  # nothing lost, once
+
+    # Every application issued once: one invoice each, one invoice on the platform's ledger per application.
+    _wait_issued(applications)
+    invoices = dict(Invoice.objects.filter(application_id__in=applications, is_red=False)
+                    .values_list("application_id", "pk"))
+    assert len(invoices) == APPLICATIONS
+    assert Invoice.objects.filter(application_id__in=applications).count() == APPLICATIONS
+    serials = list(InvoiceApplication.objects.filter(pk__in=applications).values_list("issue_serial", flat=True))
+    assert LedgerInvoice.objects.filter(serial__in=serials).count() == APPLICATIONS
+
+    # web1's host comes back (a new process); each invoice's files are fetched through the web process that did not
+    # approve it. They were rendered by the workers into the bucket, not on demand by the download.
+    stack.web("web1-again")
+    stack.wait_ready(["web1-again"])
+    again = _login(stack.webs["web1-again"], "fiona", "multihost-pass")
+    webs = [(again, stack.webs["web1-again"]), (two, web2)]
+    keys = {o["Key"] for o in _bucket_objects(moto_s3, stack.bucket)}
+    files = InvoiceFile.objects.filter(invoice_id__in=invoices.values(), format__in=("pdf", "ofd", "xml"))
+    assert files.count() == 3 * APPLICATIONS and all(f.file.name in keys for f in files)
+    magic = {"pdf": b"%PDF", "ofd": b"PK", "xml": b"<"}
+    for application_id, invoice_id in invoices.items():
+        session, base = webs[1 - approved_by[application_id]]
+        for fmt, start in magic.items():
+            answer = session.get(f"{base}/invoices/{invoice_id}/files/{fmt}/", timeout=30)
+            assert answer.status_code == 200, (application_id, fmt, answer.text[:300])
+            assert answer.content.lstrip().startswith(start), (application_id, fmt, answer.content[:40])
 
     # An export through the web process left standing: every document imported on either side, once.
     export = two.get(f"{web2}/admin/issuing/billingdocument/export/csv/", timeout=60)
@@ -211,8 +298,19 @@ def test_two_webs_and_two_workers_share_only_the_database_the_broker_and_the_buc
     assert sum(1 for line in lines if ",MH-" in line or line.startswith("MH-")) == 4 * 300, lines[:3]
 
     # Nothing was written to any host's local media folder: every file went to the bucket.
-    for name in ("web1", "web2", "worker1", "worker2"):
+    for name in ("web1", "web2", "worker1", "worker2", "web1-again"):
         media = tmp_path / name / "media"
         assert not media.exists() or not any(p.is_file() for p in media.rglob("*")), name
-    keys = {o["Key"] for o in s3_client(moto_s3).list_objects_v2(Bucket=stack.bucket).get("Contents", [])}
-    assert f"jobs/{job}-errors.xlsx" in keys and all(f"jobs/{j}.json" in keys for j in jobs)
+    keys = {o["Key"] for o in _bucket_objects(moto_s3, stack.bucket)}
+    assert f"jobs/{job}-errors.xlsx" in keys and not any(key.endswith(".json") for key in keys)
+    # The job records are rows, written by the workers and read by the web processes.
+    assert Job.objects.filter(pk__in=jobs, status=Job.Status.SUCCEEDED, processed=300).count() == 4
+    assert Job.objects.get(pk=job).rows_in_error == 1
+    print(f"\nmultihost: {time.monotonic() - started:.0f} s; killed worker1 and web1 with {killed_at}")
+
+
+def _bucket_objects(endpoint: str, bucket: str) -> list[dict]:
+    objects: list[dict] = []
+    for page in s3_client(endpoint).get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        objects.extend(page.get("Contents", []))
+    return objects
