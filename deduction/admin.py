@@ -12,7 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -42,6 +42,7 @@ from invoicing.scoping import allowed_taxpayers
 from receiving.models import PlatformStatus, ReceivedInvoice, ReceivedKind
 
 SELECTABLE_LIMIT = 200
+DRILL_PAGE = 100
 
 
 class OpenPeriodForm(forms.Form):
@@ -88,6 +89,7 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
                 path("<int:pk>/unselect/", view(self.unselect_view), name="deduction_taxperiod_unselect"),
                 path("<int:pk>/report/", view(self.report_view), name="deduction_taxperiod_report"),
                 path("<int:pk>/report.xlsx", view(self.report_xlsx), name="deduction_taxperiod_report_xlsx"),
+                path("<int:pk>/report/<str:line>/", view(self.drilldown_view), name="deduction_taxperiod_drilldown"),
                 *super().get_urls()]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
@@ -247,10 +249,39 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
             self.message_user(request, error_text(exc), messages.ERROR)
             return self._back(pk)
         rows = [{"line": n, "count": lines[n].count, "amount": money(lines[n].amount), "tax": money(lines[n].tax),
-                 "ids": lines[n].invoice_ids} for n in schedule2.LINES]
+                 "url": reverse("admin:deduction_taxperiod_drilldown", args=[obj.pk, n])} for n in schedule2.LINES]
         context = {**self.admin_site.each_context(request), "title": gettext("附列资料（二） %(period)s") % {
             "period": obj.period}, "period_row": obj, "rows": rows, "opts": self.model._meta}
         return TemplateResponse(request, "admin/deduction/taxperiod/report.html", context)
+
+    def drilldown_view(self, request: AdminRequest, pk: int, line: str) -> HttpResponse:
+        """One line's invoices, a page at a time (``?p=`` from 1)."""
+        obj = get_object_or_404(self.get_queryset(request), pk=pk)
+        if line not in schedule2.LINES:
+            raise Http404
+        raw = request.GET.get("p", "1")
+        page = int(raw) if raw.isdigit() and int(raw) > 0 else 1
+        try:
+            lines = selectors.schedule2_of(obj)
+            drill = selectors.schedule2_drilldown(obj, line, offset=(page - 1) * DRILL_PAGE, limit=DRILL_PAGE)
+        except ValidationError as exc:
+            self.message_user(request, error_text(exc), messages.ERROR)
+            return self._back(pk)
+        pages = max(1, -(-drill.total // DRILL_PAGE))
+        base = reverse("admin:deduction_taxperiod_drilldown", args=[pk, line])
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "period_row": obj,
+                   "title": gettext("附列资料（二） %(period)s 第 %(line)s 栏明细") % {"period": obj.period, "line": line},
+                   "line": line, "figures": {"count": lines[line].count, "amount": money(lines[line].amount),
+                                             "tax": money(lines[line].tax)},
+                   "items": [{"invoice_id": i.invoice_id, "number": i.number, "count": i.count,
+                              "amount": money(i.amount), "tax": money(i.tax),
+                              "source": gettext("转出") if i.source == "transfer" else gettext("勾选")}
+                             for i in drill.items],
+                   "total": drill.total, "page": page, "pages": pages,
+                   "previous_url": f"{base}?p={page - 1}" if page > 1 else "",
+                   "next_url": f"{base}?p={page + 1}" if page < pages else "",
+                   "report_url": reverse("admin:deduction_taxperiod_report", args=[pk])}
+        return TemplateResponse(request, "admin/deduction/taxperiod/drilldown.html", context)
 
     def report_xlsx(self, request: AdminRequest, pk: int) -> HttpResponse:
         try:
@@ -262,10 +293,10 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
         sheet = book.active
         assert sheet is not None
         sheet.title = gettext("附列资料二")
-        sheet.append([gettext("栏次"), gettext("份数"), gettext("金额"), gettext("税额"), gettext("发票 ID")])
+        sheet.append([gettext("栏次"), gettext("份数"), gettext("金额"), gettext("税额")])
         for n in schedule2.LINES:
             line = lines[n]
-            sheet.append([n, line.count, line.amount, line.tax, ", ".join(map(str, line.invoice_ids))])
+            sheet.append([n, line.count, line.amount, line.tax])
         for row in sheet.iter_rows(min_row=2, min_col=3, max_col=4):
             for cell in row:
                 cell.number_format = "#,##0.00"

@@ -38,7 +38,11 @@ def test_workbench_selects_steps_and_shows_the_report(client, fiona, period, mak
         client.post(reverse("admin:deduction_taxperiod_step", args=[period.pk, step]))
     assert TaxPeriod.objects.get(pk=period.pk).state == PeriodState.CONFIRMED
     report = client.get(reverse("admin:deduction_taxperiod_report", args=[period.pk])).content.decode()
-    assert "65.00" in report and f">{a.pk}<" in report
+    drill_url = reverse("admin:deduction_taxperiod_drilldown", args=[period.pk, "2"])
+    assert "65.00" in report and f">{a.pk}<" not in report and f'href="{drill_url}"' in report
+    drill = client.get(drill_url).content.decode()
+    assert f">{a.pk}<" in drill and f">{b.pk}<" in drill and "共 2 条" in drill
+    assert client.get(reverse("admin:deduction_taxperiod_drilldown", args=[period.pk, "99"])).status_code == 404
     xlsx = client.get(reverse("admin:deduction_taxperiod_report_xlsx", args=[period.pk]))
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
     rows = {r[0]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
