@@ -318,7 +318,7 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
         return self._back(pk)
 
     def _lines(self, request: HttpRequest, pk: int) -> tuple[TaxPeriod, dict[str, schedule2.Line]]:
-        obj = get_object_or_404(self.get_queryset(request), pk=pk)
+        obj = get_object_or_404(self.get_queryset(request).defer("snapshot"), pk=pk)
         return obj, selectors.schedule2_of(obj)
 
     def report_view(self, request: AdminRequest, pk: int) -> HttpResponse:
@@ -335,7 +335,7 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
 
     def drilldown_view(self, request: AdminRequest, pk: int, line: str) -> HttpResponse:
         """One line's invoices, a page at a time (``?p=`` from 1)."""
-        obj = get_object_or_404(self.get_queryset(request), pk=pk)
+        obj = get_object_or_404(self.get_queryset(request).defer("snapshot"), pk=pk)
         if line not in schedule2.LINES:
             raise Http404
         raw = request.GET.get("p", "1")
