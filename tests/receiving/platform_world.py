@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from invoicing.channels import get_channel
 from invoicing.channels.base import IssueLine, IssueRequest, Party
@@ -14,6 +15,7 @@ from sandbox import clock
 from sandbox import services as sandbox
 
 _serials = itertools.count(1)
+CHINA = ZoneInfo("Asia/Shanghai")  # the platform's day: an invoice issued at 00:30 in Beijing is dated that day
 
 
 def connect(taxpayer):
@@ -53,7 +55,7 @@ def supplied_invoice(seller, buyer, *, actor=None, amounts=("1000.00", "500.00")
     assert issued.status == "issued"
     record = services.received_invoice_create_manual(
         taxpayer=buyer, actor=actor, kind="81", number=issued.invoice_number,
-        issue_date=issued.issued_at.date(), seller_name=seller.name, seller_tax_id=seller.credit_code,
+        issue_date=issued.issued_at.astimezone(CHINA).date(), seller_name=seller.name, seller_tax_id=seller.credit_code,
         buyer_name=buyer.name, buyer_tax_id=buyer.credit_code, amount=amount, tax=tax, total=amount + tax,
         lines=[{"item_name": x.item_name, "amount": x.amount, "tax_rate": x.tax_rate, "tax": x.tax,
                 "quantity": x.quantity, "unit_price": x.unit_price, "tax_code": x.tax_code} for x in lines])
