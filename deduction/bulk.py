@@ -23,7 +23,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Max, QuerySet
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -196,8 +196,9 @@ def deduction_bulk_select_run(*, job_id: str, actor: Actor, channel: Any = None,
                        message=message, local_refusals=refusals)
 
 
-RESULT_HEADERS = ("发票 ID", "发票号码", "票种", "销方名称", "销方税号", "开票日期", "金额", "税额", "结果", "平台代码",
-                  "原因")
+RESULT_HEADERS = (gettext_noop("发票 ID"), gettext_noop("发票号码"), gettext_noop("票种"), gettext_noop("销方名称"),
+                  gettext_noop("销方税号"), gettext_noop("开票日期"), gettext_noop("金额"), gettext_noop("税额"),
+                  gettext_noop("结果"), gettext_noop("平台代码"), gettext_noop("原因"))
 
 
 def outcome_rows(period: TaxPeriod, job: jobs.Job, refusals: dict[str, str]) -> list[list[Any]]:
