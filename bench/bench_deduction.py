@@ -56,7 +56,6 @@ def empty() -> None:
 
     from deduction.models import Selection, TaxPeriod, TransferOut
     from receiving.models import ReceivedInvoice
-
     from sandbox.models import LedgerInvoice, LedgerSelection
 
     tables = [m._meta.db_table for m in (TransferOut, Selection, TaxPeriod, ReceivedInvoice, LedgerSelection,
