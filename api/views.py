@@ -708,12 +708,14 @@ class TaxPeriodViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientA
             for n in schedule2.LINES]}
         return Response(Schedule2Serializer(body).data)
 
-    @extend_schema(summary="附列资料（二）某一栏的发票明细（分页）",
-                   parameters=[OpenApiParameter("limit", int, description="每页条数（默认 50，最多 500）"),
+    @extend_schema(summary="附列资料（二）某一栏的发票明细（分页）", operation_id="v1_deduction_periods_schedule2_line",
+                   parameters=[OpenApiParameter("line", str, OpenApiParameter.PATH,
+                                                description="栏次：1–36（含 8a、8b、23a、23b）"),
+                               OpenApiParameter("limit", int, description="每页条数（默认 50，最多 500）"),
                                OpenApiParameter("offset", int, description="跳过的条数")],
                    responses={200: Schedule2DrilldownSerializer, 409: error("所属期尚未确认（invalid_state）"),
                               **READ_ERRORS})
-    @action(detail=True, methods=["get"], url_path=r"schedule2/(?P<line>[0-9a-z]+)", url_name="schedule2-line",
+    @action(detail=True, methods=["get"], url_path=r"schedule2/(?P<line>[^/]+)", url_name="schedule2-line",
             pagination_class=None)
     def schedule2_line(self, request: Request, pk: str | None = None, line: str = "") -> Response:
         period = self.get_object()
