@@ -980,12 +980,34 @@ class Schedule2LineSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text=_("份数"))
     amount = serializers.DecimalField(max_digits=18, decimal_places=2, help_text=_("金额"))
     tax = serializers.DecimalField(max_digits=18, decimal_places=2, help_text=_("税额"))
-    invoice_ids = serializers.ListField(child=serializers.IntegerField(), help_text=_("本栏的收票 ID（明细）"))
+    drilldown = serializers.URLField(help_text=_("本栏发票明细（分页）的地址"))
 
 
 class Schedule2Serializer(serializers.Serializer):
     period = serializers.CharField(help_text=_("所属期 YYYYMM"))
     lines = Schedule2LineSerializer(many=True)
+
+
+class Schedule2ItemSerializer(serializers.Serializer):
+    invoice_id = serializers.IntegerField(allow_null=True, help_text=_("收票 ID（没有发票的转出为空）"))
+    number = serializers.CharField(allow_blank=True, help_text=_("发票号码"))
+    kind = serializers.CharField(allow_blank=True, help_text=_("票种"))
+    count = serializers.IntegerField(help_text=_("计入本栏的份数"))
+    amount = serializers.DecimalField(max_digits=18, decimal_places=2, help_text=_("计入本栏的金额"))
+    tax = serializers.DecimalField(max_digits=18, decimal_places=2, help_text=_("计入本栏的税额"))
+    source = serializers.ChoiceField(choices=["selection", "transfer"], help_text=_("selection 勾选，transfer 转出"))
+
+
+class Schedule2DrilldownSerializer(serializers.Serializer):
+    period = serializers.CharField(help_text=_("所属期 YYYYMM"))
+    line = serializers.CharField(help_text=_("栏次"))
+    count = serializers.IntegerField(help_text=_("本栏份数"))
+    amount = serializers.DecimalField(max_digits=18, decimal_places=2, help_text=_("本栏金额"))
+    tax = serializers.DecimalField(max_digits=18, decimal_places=2, help_text=_("本栏税额"))
+    total = serializers.IntegerField(help_text=_("明细条数"))
+    next = serializers.URLField(allow_null=True, help_text=_("下一页"))
+    previous = serializers.URLField(allow_null=True, help_text=_("上一页"))
+    results = Schedule2ItemSerializer(many=True)
 # --- expense claims (报销单) ---------------------------------------------------------------------------------------
 
 

@@ -11,13 +11,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from api import selectors
 from api import services as api_services
@@ -61,6 +63,7 @@ from api.serializers import (
     RedFlushRequestCreateSerializer,
     RedFlushRequestSerializer,
     RefundSerializer,
+    Schedule2DrilldownSerializer,
     Schedule2Serializer,
     SelectionBatchSerializer,
     SelectionRequestSerializer,
@@ -729,8 +732,41 @@ class TaxPeriodViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClientA
             raise InvalidStateError(" ".join(exc.messages)) from None
         body = {"period": period.period, "lines": [
             {"line": n, "count": lines[n].count, "amount": lines[n].amount, "tax": lines[n].tax,
-             "invoice_ids": lines[n].invoice_ids} for n in schedule2.LINES]}
+             "drilldown": request.build_absolute_uri(reverse("api-tax-period-schedule2-line", args=[period.pk, n]))}
+            for n in schedule2.LINES]}
         return Response(Schedule2Serializer(body).data)
+
+    @extend_schema(summary="附列资料（二）某一栏的发票明细（分页）", operation_id="v1_deduction_periods_schedule2_line",
+                   parameters=[OpenApiParameter("line", str, OpenApiParameter.PATH,
+                                                description="栏次：1–36（含 8a、8b、23a、23b）"),
+                               OpenApiParameter("limit", int, description="每页条数（默认 50，最多 500）"),
+                               OpenApiParameter("offset", int, description="跳过的条数")],
+                   responses={200: Schedule2DrilldownSerializer, 409: error("所属期尚未确认（invalid_state）"),
+                              **READ_ERRORS})
+    @action(detail=True, methods=["get"], url_path=r"schedule2/(?P<line>[^/]+)", url_name="schedule2-line",
+            pagination_class=None)
+    def schedule2_line(self, request: Request, pk: str | None = None, line: str = "") -> Response:
+        period = self.get_object()
+        if line not in schedule2.LINES:
+            raise Http404
+        paginator = ClientPagination()
+        limit = paginator.get_limit(request) or paginator.default_limit
+        offset = paginator.get_offset(request)
+        try:
+            lines = deduction_selectors.schedule2_of(period)
+            page = deduction_selectors.schedule2_drilldown(period, line, offset=offset, limit=limit)
+        except DjangoValidationError as exc:
+            raise InvalidStateError(" ".join(exc.messages)) from None
+        url = request.build_absolute_uri()
+        nxt = (replace_query_param(replace_query_param(url, "limit", page.limit), "offset", page.offset + page.limit)
+               if page.offset + page.limit < page.total else None)
+        prev = (replace_query_param(replace_query_param(url, "limit", page.limit), "offset",
+                                    max(0, page.offset - page.limit)) if page.offset > 0 else None)
+        body = {"period": period.period, "line": line, "count": lines[line].count, "amount": lines[line].amount,
+                "tax": lines[line].tax, "total": page.total, "next": nxt, "previous": prev,
+                "results": [{"invoice_id": i.invoice_id, "number": i.number, "kind": i.kind, "count": i.count,
+                             "amount": i.amount, "tax": i.tax, "source": i.source} for i in page.items]}
+        return Response(Schedule2DrilldownSerializer(body).data)
 
     # -- open a period (no platform call: one transaction, like every create)
 

@@ -11,8 +11,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -21,9 +21,8 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook
 
-from deduction import input_tax, schedule2, selectors, services
+from deduction import bulk, input_tax, schedule2, selectors, services
 from deduction.models import (
-    ACTIVE_SELECTION_STATES,
     FilingHoliday,
     NotDeductReason,
     PeriodState,
@@ -37,11 +36,14 @@ from deduction.periods import current_period, filing_deadline
 from invoicing.admin import AdminRequest, EntityScopedAdminMixin, EventsReadonlyMixin, ReadOnlyAdminMixin
 from invoicing.admin_messages import error_text
 from invoicing.formatting import money
+from invoicing.intake import jobs
 from invoicing.models import Taxpayer
 from invoicing.scoping import allowed_taxpayers
-from receiving.models import PlatformStatus, ReceivedInvoice, ReceivedKind
+from receiving.models import ReceivedInvoice, ReceivedKind
 
 SELECTABLE_LIMIT = 200
+DRILL_PAGE = 100
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class OpenPeriodForm(forms.Form):
@@ -56,14 +58,23 @@ class OpenPeriodForm(forms.Form):
         field.queryset = allowed_taxpayers(user)
 
 
-def selectable_invoices(period: TaxPeriod) -> QuerySet[ReceivedInvoice]:
-    """The pool's candidates (a first filter: an unverified one is verified when selected; the service checks each
-    again, the rules included)."""
-    return (ReceivedInvoice.objects.filter(taxpayer_id=period.taxpayer_id, kind__in=sorted(input_tax.DEDUCTIBLE_KINDS),
-                                           is_red=False,
-                                           platform_status__in=[PlatformStatus.NORMAL, PlatformStatus.RED_PARTIAL,
-                                                                PlatformStatus.UNKNOWN])
-            .exclude(deduction_selections__state__in=ACTIVE_SELECTION_STATES).order_by("issue_date", "pk"))
+class BulkSelectForm(forms.Form):
+    kind = forms.ChoiceField(label=_("票种"), required=False)
+    seller_tax_id = forms.CharField(label=_("销方税号"), max_length=20, required=False)
+    date_from = forms.DateField(label=_("开票日期起"), required=False)
+    date_to = forms.DateField(label=_("开票日期止"), required=False)
+    purpose = forms.ChoiceField(label=_("用途"), choices=Purpose.choices)
+    reason = forms.ChoiceField(label=_("不抵扣原因"), choices=[("", "—"), *NotDeductReason.choices], required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["kind"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", _("全部")), *[(k, ReceivedKind(k).label) for k in sorted(input_tax.DEDUCTIBLE_KINDS)
+                                             if k in ReceivedKind.values]]
+
+
+selectable_invoices = bulk.selectable_invoices
 
 
 @admin.register(TaxPeriod)
@@ -86,8 +97,13 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
                 path("<int:pk>/step/<str:name>/", view(self.step_view), name="deduction_taxperiod_step"),
                 path("<int:pk>/select/", view(self.select_view), name="deduction_taxperiod_select"),
                 path("<int:pk>/unselect/", view(self.unselect_view), name="deduction_taxperiod_unselect"),
+                path("<int:pk>/bulk/", view(self.bulk_view), name="deduction_taxperiod_bulk"),
+                path("bulk/<str:job_id>/", view(self.bulk_job_view), name="deduction_bulk_job"),
+                path("bulk/<str:job_id>/status/", view(self.bulk_status_view), name="deduction_bulk_job_status"),
+                path("bulk/<str:job_id>/result.xlsx", view(self.bulk_download_view), name="deduction_bulk_job_file"),
                 path("<int:pk>/report/", view(self.report_view), name="deduction_taxperiod_report"),
                 path("<int:pk>/report.xlsx", view(self.report_xlsx), name="deduction_taxperiod_report_xlsx"),
+                path("<int:pk>/report/<str:line>/", view(self.drilldown_view), name="deduction_taxperiod_drilldown"),
                 *super().get_urls()]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
@@ -144,6 +160,7 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
                                  "amount": money(x.amount), "tax": money(x.tax)} for x in totals.by_purpose_kind],
             "deadline": filing_deadline(obj.period),
             "report_ready": obj.state in (PeriodState.CONFIRMED, PeriodState.FILED),
+            "bulk_form": BulkSelectForm() if may_select else None,
         }
 
     @staticmethod
@@ -231,6 +248,70 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
                                                 "%(n)d 张待平台确认（平台暂不可用），请稍后重新提交", len(pending)) % {
                 "n": len(pending)}, messages.WARNING)
 
+    def bulk_view(self, request: AdminRequest, pk: int) -> HttpResponse:
+        """Start a bulk selection by filter (a Celery job) and show its progress page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = get_object_or_404(self.get_queryset(request), pk=pk)
+        form = BulkSelectForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, "；".join(f"{form.fields[f].label}：{'；'.join(str(m) for m in e)}"
+                                                for f, e in form.errors.items()), messages.ERROR)
+            return self._back(pk)
+        data = form.cleaned_data
+        flt = bulk.BulkFilter(kind=data["kind"], seller_tax_id=data["seller_tax_id"].strip(),
+                              date_from=data["date_from"], date_to=data["date_to"])
+        try:
+            job = bulk.deduction_bulk_select_start(tax_period=obj, flt=flt, purpose=data["purpose"],
+                                                   reason=data["reason"] or "", actor=request.user)
+        except (ValidationError, PermissionDenied) as exc:
+            self.message_user(request, error_text(exc), messages.ERROR)
+            return self._back(pk)
+        n = int(job["total"])
+        self.message_user(request, ngettext("已开始批量勾选 %(n)d 张发票", "已开始批量勾选 %(n)d 张发票", n) % {"n": n},
+                          messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:deduction_bulk_job", args=[job["id"]]))
+
+    def _bulk_job(self, request: HttpRequest, job_id: str) -> jobs.Job:
+        try:
+            job = jobs.read(job_id)
+        except ValueError:
+            raise Http404 from None
+        if job is None or not bulk.job_visible_to(job, request.user):
+            raise Http404
+        return job
+
+    def _bulk_payload(self, job: jobs.Job) -> dict[str, Any]:
+        label = jobs.STATUS_LABELS.get(str(job.get("status")))
+        out = {k: job.get(k) for k in ("id", "status", "processed", "total", "message", "period")}
+        out.update(status_label=gettext(label) if label else job.get("status"), percent=jobs.percent(job),
+                   done=job.get("status") in (jobs.SUCCEEDED, jobs.FAILED), result=job.get("result") or {})
+        if job.get("output_file"):
+            out["output_url"] = reverse("admin:deduction_bulk_job_file", args=[job["id"]])
+        return out
+
+    def bulk_job_view(self, request: AdminRequest, job_id: str) -> HttpResponse:
+        job = self._bulk_job(request, job_id)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta,
+                   "title": gettext("批量勾选 %(period)s") % {"period": job.get("period", "")},
+                   "job": self._bulk_payload(job),
+                   "status_url": reverse("admin:deduction_bulk_job_status", args=[job_id]),
+                   "back_url": reverse("admin:deduction_taxperiod_change", args=[job["tax_period_id"]])}
+        return TemplateResponse(request, "admin/deduction/taxperiod/bulk_job.html", context)
+
+    def bulk_status_view(self, request: AdminRequest, job_id: str) -> HttpResponse:
+        return JsonResponse(self._bulk_payload(self._bulk_job(request, job_id)))
+
+    def bulk_download_view(self, request: AdminRequest, job_id: str) -> HttpResponseBase:
+        job = self._bulk_job(request, job_id)
+        if not job.get("output_file"):
+            raise Http404
+        try:
+            return jobs.file_response(str(job["output_file"]), filename=f"bulk-selection-{job.get('period', '')}.xlsx",
+                                      content_type=XLSX)
+        except (FileNotFoundError, ValueError):
+            raise Http404 from None
+
     def unselect_view(self, request: AdminRequest, pk: int) -> HttpResponse:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
@@ -245,7 +326,7 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
         return self._back(pk)
 
     def _lines(self, request: HttpRequest, pk: int) -> tuple[TaxPeriod, dict[str, schedule2.Line]]:
-        obj = get_object_or_404(self.get_queryset(request), pk=pk)
+        obj = get_object_or_404(self.get_queryset(request).defer("snapshot"), pk=pk)
         return obj, selectors.schedule2_of(obj)
 
     def report_view(self, request: AdminRequest, pk: int) -> HttpResponse:
@@ -255,10 +336,39 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
             self.message_user(request, error_text(exc), messages.ERROR)
             return self._back(pk)
         rows = [{"line": n, "count": lines[n].count, "amount": money(lines[n].amount), "tax": money(lines[n].tax),
-                 "ids": lines[n].invoice_ids} for n in schedule2.LINES]
+                 "url": reverse("admin:deduction_taxperiod_drilldown", args=[obj.pk, n])} for n in schedule2.LINES]
         context = {**self.admin_site.each_context(request), "title": gettext("附列资料（二） %(period)s") % {
             "period": obj.period}, "period_row": obj, "rows": rows, "opts": self.model._meta}
         return TemplateResponse(request, "admin/deduction/taxperiod/report.html", context)
+
+    def drilldown_view(self, request: AdminRequest, pk: int, line: str) -> HttpResponse:
+        """One line's invoices, a page at a time (``?p=`` from 1)."""
+        obj = get_object_or_404(self.get_queryset(request).defer("snapshot"), pk=pk)
+        if line not in schedule2.LINES:
+            raise Http404
+        raw = request.GET.get("p", "1")
+        page = int(raw) if raw.isdigit() and int(raw) > 0 else 1
+        try:
+            lines = selectors.schedule2_of(obj)
+            drill = selectors.schedule2_drilldown(obj, line, offset=(page - 1) * DRILL_PAGE, limit=DRILL_PAGE)
+        except ValidationError as exc:
+            self.message_user(request, error_text(exc), messages.ERROR)
+            return self._back(pk)
+        pages = max(1, -(-drill.total // DRILL_PAGE))
+        base = reverse("admin:deduction_taxperiod_drilldown", args=[pk, line])
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "period_row": obj,
+                   "title": gettext("附列资料（二） %(period)s 第 %(line)s 栏明细") % {"period": obj.period, "line": line},
+                   "line": line, "figures": {"count": lines[line].count, "amount": money(lines[line].amount),
+                                             "tax": money(lines[line].tax)},
+                   "items": [{"invoice_id": i.invoice_id, "number": i.number, "count": i.count,
+                              "amount": money(i.amount), "tax": money(i.tax),
+                              "source": gettext("转出") if i.source == "transfer" else gettext("勾选")}
+                             for i in drill.items],
+                   "total": drill.total, "page": page, "pages": pages,
+                   "previous_url": f"{base}?p={page - 1}" if page > 1 else "",
+                   "next_url": f"{base}?p={page + 1}" if page < pages else "",
+                   "report_url": reverse("admin:deduction_taxperiod_report", args=[pk])}
+        return TemplateResponse(request, "admin/deduction/taxperiod/drilldown.html", context)
 
     def report_xlsx(self, request: AdminRequest, pk: int) -> HttpResponse:
         try:
@@ -270,10 +380,10 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
         sheet = book.active
         assert sheet is not None
         sheet.title = gettext("附列资料二")
-        sheet.append([gettext("栏次"), gettext("份数"), gettext("金额"), gettext("税额"), gettext("发票 ID")])
+        sheet.append([gettext("栏次"), gettext("份数"), gettext("金额"), gettext("税额")])
         for n in schedule2.LINES:
             line = lines[n]
-            sheet.append([n, line.count, line.amount, line.tax, ", ".join(map(str, line.invoice_ids))])
+            sheet.append([n, line.count, line.amount, line.tax])
         for row in sheet.iter_rows(min_row=2, min_col=3, max_col=4):
             for cell in row:
                 cell.number_format = "#,##0.00"

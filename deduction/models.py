@@ -35,6 +35,8 @@ class TaxPeriod(models.Model):
     differences = models.JSONField(_("统计差异"), default=list, blank=True)
     snapshot = models.JSONField(_("确认快照"), default=dict, blank=True,
                                 help_text=_("确认时的勾选明细：过去所属期的报表由它重现"))
+    snapshot_totals = models.JSONField(_("确认快照合计"), default=dict, blank=True,
+                                       help_text=_("确认快照按票种和用途的合计：报表直接读取，不必逐张汇总"))
     statistics_at = models.DateTimeField(_("申请统计时间"), null=True, blank=True)
     confirmed_at = models.DateTimeField(_("确认时间"), null=True, blank=True)
     filed_at = models.DateTimeField(_("申报时间"), null=True, blank=True)

@@ -530,6 +530,7 @@ def tax_period_confirm(*, tax_period: TaxPeriod, actor: Actor, channel: TaxChann
             return locked
         locked.platform_statistics = stats
         locked.snapshot = snapshot_of(locked)
+        locked.snapshot_totals = snapshot_totals_of(locked.snapshot)
         locked.confirmed_at = timezone.now()
         return _transition(locked, "period_confirm", actor, data={"platform": stats})
 
@@ -551,7 +552,7 @@ def tax_period_confirm_undo(*, tax_period: TaxPeriod, actor: Actor, reason: str 
         locked = _lock_period(tax_period, actor, P_PERIOD)
         if locked.state != PeriodState.CONFIRMED:
             return locked
-        locked.snapshot, locked.confirmed_at = {}, None
+        locked.snapshot, locked.snapshot_totals, locked.confirmed_at = {}, {}, None
         return _transition(locked, "period_confirm_undo", actor, reason=reason[:500])
 
 
@@ -562,6 +563,23 @@ def snapshot_of(period: TaxPeriod) -> dict[str, object]:
     return {"period": period.period, "taken_at": timezone.now().isoformat(), "selections": [
         {"invoice_id": r.invoice_id, "number": str(r.invoice), "kind": r.kind, "purpose": r.purpose,
          "amount": str(r.amount), "tax": str(r.effective_tax), "extra_tax": str(r.extra_tax)} for r in rows]}
+
+
+def snapshot_totals_of(snapshot: dict[str, object]) -> dict[str, object]:
+    """The snapshot summed by kind and purpose (what 附列资料二's figures are built from), kept beside it so that the
+    report of a period of 100,000 selections reads a few rows instead of summing them on every request."""
+    groups: dict[tuple[str, str], list[Decimal]] = {}
+    rows = snapshot.get("selections") or []
+    assert isinstance(rows, list)
+    for r in rows:
+        g = groups.setdefault((str(r["kind"]), str(r["purpose"])), [Decimal("0"), Decimal("0.00"), Decimal("0.00"),
+                                                                     Decimal("0.00")])
+        g[0] += 1
+        g[1] += Decimal(str(r["amount"]))
+        g[2] += Decimal(str(r["tax"]))
+        g[3] += Decimal(str(r.get("extra_tax") or "0"))
+    return {"groups": [{"kind": k, "purpose": p, "count": int(g[0]), "amount": str(g[1]), "tax": str(g[2]),
+                        "extra_tax": str(g[3])} for (k, p), g in sorted(groups.items())]}
 
 
 # --- transfers-out (进项税额转出) ------------------------------------------------------------------------------------

@@ -1,12 +1,20 @@
-"""Celery tasks of deduction (their beat entries in ``deduction/celery_schedule.py``)."""
+"""Celery tasks of deduction: automatic transfers-out caught up, the bulk 勾选 job (beat entries in
+``deduction/celery_schedule.py``)."""
 
 from __future__ import annotations
 
-from celery import Celery, shared_task
+import logging
+from typing import Any
 
-from deduction import transfers
+from celery import Celery, shared_task
+from django.contrib.auth import get_user_model
+
+from deduction import bulk, transfers
 from deduction.celery_schedule import BEAT_SCHEDULE
 from invoicing.celery import app as celery_app
+from invoicing.intake import jobs
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="deduction.transfers_out_catch_up", ignore_result=True)  # type: ignore[untyped-decorator]
@@ -15,6 +23,21 @@ def transfers_out_catch_up_task(taxpayer_id: int | None = None) -> dict[str, int
     (``transfers.transfers_out_catch_up``)."""
     made = transfers.transfers_out_catch_up(taxpayer_id=taxpayer_id)
     return {"made": len(made)}
+
+
+@shared_task(name="deduction.bulk_select")  # type: ignore[untyped-decorator]  # Celery ships no type information
+def bulk_select_task(job_id: str) -> dict[str, Any]:
+    """Run (or, delivered again after a crash, resume) a bulk selection job as the user who started it."""
+    job = jobs.read(job_id) or {}
+    if job.get("status") in (jobs.SUCCEEDED, jobs.FAILED):
+        return dict(job.get("result") or {})
+    user = get_user_model().objects.get(pk=job["user_id"])
+    try:
+        done = bulk.deduction_bulk_select_run(job_id=job_id, actor=user)
+    except Exception:
+        logger.exception("bulk selection job %s stopped", job_id)
+        raise  # the record keeps its progress: running the task again resumes it
+    return dict(done.get("result") or {})
 
 
 def _register_schedule(sender: Celery, **kwargs: object) -> None:

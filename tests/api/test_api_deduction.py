@@ -32,7 +32,15 @@ def test_periods_and_schedule2(erp, shop, confirmed, fiona, yuntu):
     assert listed.json()["results"][0]["state"] == "confirmed"
     report = erp.get(f"deduction/periods/{period.pk}/schedule2/").json()
     lines = {x["line"]: x for x in report["lines"]}
-    assert lines["2"] == {"line": "2", "count": 1, "amount": "1500.00", "tax": "90.00", "invoice_ids": [invoice.pk]}
+    assert {k: v for k, v in lines["2"].items() if k != "drilldown"} == {"line": "2", "count": 1,
+                                                                         "amount": "1500.00", "tax": "90.00"}
+    assert lines["2"]["drilldown"].endswith(f"/api/v1/deduction/periods/{period.pk}/schedule2/2/")
+    drill = erp.get(f"deduction/periods/{period.pk}/schedule2/2/").json()
+    assert [i["invoice_id"] for i in drill["results"]] == [invoice.pk]
+    assert (drill["total"], drill["count"], drill["tax"]) == (1, 1, "90.00")
+    assert sum(float(i["tax"]) for i in drill["results"]) == float(lines["2"]["tax"])  # the line ties out
+    assert erp.get(f"deduction/periods/{period.pk}/schedule2/99/").status_code == 404
+    assert shop.get(f"deduction/periods/{period.pk}/schedule2/2/").status_code == 404
     # another entity's client sees nothing of it
     assert shop.get("deduction/periods/").json()["results"] == []
     assert shop.get(f"deduction/periods/{period.pk}/schedule2/").status_code == 404

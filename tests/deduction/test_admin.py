@@ -12,6 +12,7 @@ from deduction import services
 from deduction.models import PeriodState, Selection, SelectionState, TaxPeriod, TransferOut
 from deduction.services import SelectionInput
 from invoicing import roles
+from receiving.models import ReceivedInvoice
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +39,13 @@ def test_workbench_selects_steps_and_shows_the_report(client, fiona, period, mak
         client.post(reverse("admin:deduction_taxperiod_step", args=[period.pk, step]))
     assert TaxPeriod.objects.get(pk=period.pk).state == PeriodState.CONFIRMED
     report = client.get(reverse("admin:deduction_taxperiod_report", args=[period.pk])).content.decode()
-    assert "65.00" in report and f">{a.pk}<" in report
+    drill_url = reverse("admin:deduction_taxperiod_drilldown", args=[period.pk, "2"])
+    link_a = reverse("admin:receiving_receivedinvoice_change", args=[a.pk])
+    link_b = reverse("admin:receiving_receivedinvoice_change", args=[b.pk])
+    assert "65.00" in report and link_a not in report and f'href="{drill_url}"' in report  # figures and links only
+    drill = client.get(drill_url).content.decode()
+    assert link_a in drill and link_b in drill and a.number in drill and "共 2 条" in drill
+    assert client.get(reverse("admin:deduction_taxperiod_drilldown", args=[period.pk, "99"])).status_code == 404
     xlsx = client.get(reverse("admin:deduction_taxperiod_report_xlsx", args=[period.pk]))
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
     rows = {r[0]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
@@ -85,3 +92,52 @@ def test_workbench_queries_do_not_grow(client, fiona, period, make_invoice):
     for _ in range(3):
         make_invoice()
     assert count() == first
+
+
+def test_bulk_selection_from_the_workbench_runs_as_a_job_with_its_result_file(client, fiona, period, make_invoice,
+                                                                                settings, monkeypatch, yuntu):
+    from deduction import tasks
+
+    settings.TAX_CHANNEL_TRANSPORT = "inprocess"
+    a, b = make_invoice(), make_invoice()
+    ReceivedInvoice.objects.filter(pk=b.pk).update(use_state="in_review")  # refused by our own checks
+    queued = []
+    monkeypatch.setattr(tasks.bulk_select_task, "delay", lambda job_id: queued.append(job_id))
+    client.force_login(fiona)
+    page = client.get(_workbench(period)).content.decode()
+    assert "按条件批量勾选" in page and reverse("admin:deduction_taxperiod_bulk", args=[period.pk]) in page
+    resp = client.post(reverse("admin:deduction_taxperiod_bulk", args=[period.pk]),
+                       {"kind": "81", "purpose": "1", "date_from": "", "date_to": ""}, follow=True)
+    assert "已开始批量勾选 2 张发票" in resp.content.decode()
+    [job_id] = queued
+    status_url = reverse("admin:deduction_bulk_job_status", args=[job_id])
+    before = client.get(status_url).json()
+    assert (before["status"], before["total"], before["done"]) == ("queued", 2, False)
+    assert "output_url" not in before
+    tasks.bulk_select_task(job_id)  # what the worker does
+    after = client.get(status_url).json()
+    assert (after["status"], after["percent"], after["done"]) == ("succeeded", 100, True)
+    assert after["result"] == {"accepted": 1, "refused": 1, "pending": 0}
+    page = client.get(reverse("admin:deduction_bulk_job", args=[job_id])).content.decode()
+    assert "2/2" in page and after["output_url"] in page
+    xlsx = client.get(after["output_url"])
+    assert xlsx.status_code == 200
+    rows = {r[0]: r for r in load_workbook(io.BytesIO(b"".join(xlsx.streaming_content) if xlsx.streaming
+                                                       else xlsx.content)).active.iter_rows(min_row=2,
+                                                                                           values_only=True)}
+    assert rows[a.pk][8] == "已接受" and rows[b.pk][8] == "已拒绝" and "待复核" in rows[b.pk][10]
+    # another entity's user sees nothing of the job, its progress or its file
+    client.force_login(UserFactory(username="olga", role=roles.FINANCE, entities=[yuntu]))
+    for url in (reverse("admin:deduction_bulk_job", args=[job_id]), status_url, after["output_url"]):
+        assert client.get(url).status_code in (302, 404)
+
+
+def test_bulk_selection_form_errors_name_the_field(client, fiona, period, make_invoice):
+    make_invoice()
+    client.force_login(fiona)
+    resp = client.post(reverse("admin:deduction_taxperiod_bulk", args=[period.pk]),
+                       {"purpose": "1", "date_from": "2026-02-01", "date_to": "2026-01-01"}, follow=True)
+    assert "开票日期止：不能早于开票日期起" in resp.content.decode()
+    resp = client.post(reverse("admin:deduction_taxperiod_bulk", args=[period.pk]),
+                       {"purpose": "1", "seller_tax_id": "91110000000000000X"}, follow=True)
+    assert "没有符合条件的可勾选发票" in resp.content.decode()
