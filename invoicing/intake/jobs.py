@@ -194,15 +194,25 @@ def update(job_id: str, **changes: Any) -> Job:
         row = JobRecord.objects.using(db).select_for_update().filter(pk=job_id).first()
         if row is None:
             raise JobRecord.DoesNotExist(f"no job {job_id}")
-        before = row.status
         _apply(row, changes)
         row.save(using=db)
     data = _as_dict(row)
     status = data.get("status")
-    if status in (SUCCEEDED, FAILED) and before != status and data.get("notify") and data.get("user_id"):
+    # At most one notice per job (job_notice_record), also when the outcome was first written in the work's own
+    # transaction (record_outcome_in_transaction) and this update only completes it.
+    if status in (SUCCEEDED, FAILED) and data.get("notify") and data.get("user_id"):
         job_notice_record(user_id=data["user_id"], job_id=job_id, kind=str(data.get("kind", "")),
                           succeeded=status == SUCCEEDED, filename=str(data.get("filename") or ""))
     return data
+
+
+def record_outcome_in_transaction(job_id: str, *, status: str, processed: int, message: str) -> None:
+    """A job's outcome written on the default connection, inside the caller's transaction: it commits with the work
+    it describes, or not at all. (Everything else about a job is written on the jobs connection, at once.)"""
+    _check_id(job_id)
+    now = timezone.now()
+    JobRecord.objects.filter(pk=job_id).update(status=status, processed=processed, total=processed, message=message,
+                                               finished_at=now, updated_at=now)
 
 
 class Progress:

@@ -61,14 +61,17 @@ class _RollbackError(Exception):
 
 def import_billing_file(path: str | os.PathLike, *, user, taxpayer: Taxpayer | None = None, filename: str = "",
                         dry_run: bool = False, progress: Callable[[int, int], None] | None = None,
-                        chunk_rows: int = 5000) -> ImportOutcome:
+                        chunk_rows: int = 5000, on_written: Callable[[Report], None] | None = None) -> ImportOutcome:
+    """Import a billing file, all or nothing. ``on_written`` is called inside the import's transaction once every row
+    is written, so what it records (a job's outcome) commits with the rows or not at all."""
     with translation.override(settings.LANGUAGE_CODE):
         return _import_billing_file(path, user=user, taxpayer=taxpayer, filename=filename, dry_run=dry_run,
-                                    progress=progress, chunk_rows=chunk_rows)
+                                    progress=progress, chunk_rows=chunk_rows, on_written=on_written)
 
 
 def _import_billing_file(path: str | os.PathLike, *, user, taxpayer: Taxpayer | None, filename: str, dry_run: bool,
-                         progress: Callable[[int, int], None] | None, chunk_rows: int) -> ImportOutcome:
+                         progress: Callable[[int, int], None] | None, chunk_rows: int,
+                         on_written: Callable[[Report], None] | None = None) -> ImportOutcome:
     filename = filename or os.path.basename(str(path))
     outcome = ImportOutcome(filename=filename, dry_run=dry_run)
     if getattr(user, "pk", None) and not user.has_perm("issuing.add_billingdocument"):
@@ -110,6 +113,8 @@ def _import_billing_file(path: str | os.PathLike, *, user, taxpayer: Taxpayer | 
                 actor=import_actor(user), document_ids=writer.document_ids, taxpayer_ids=report.taxpayer_ids,
                 filename=filename, lines=writer.lines, path="fast",
             )
+            if on_written is not None:
+                on_written(report)
     except _RollbackError:
         pass
     finally:

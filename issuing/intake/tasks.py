@@ -31,8 +31,13 @@ def import_billing_file_task(job_id: str, path: str, taxpayer_id: int | None, us
     intake_jobs.update(job_id, status=intake_jobs.RUNNING)
     try:
         with intake_jobs.local_copy(path) as local:
+            # The outcome is recorded in the import's own transaction: a worker killed after the rows committed
+            # leaves a succeeded job, so the redelivered task does not import the file a second time.
             out = import_billing_file(local, user=user, taxpayer=taxpayer, filename=job.get("filename", ""),
-                                      progress=intake_jobs.Progress(job_id))
+                                      progress=intake_jobs.Progress(job_id),
+                                      on_written=lambda report: intake_jobs.record_outcome_in_transaction(
+                                          job_id, status=intake_jobs.SUCCEEDED, processed=report.rows,
+                                          message=_imported_message(report.documents, report.lines)))
     except Exception:
         # The exception (type, text, traceback) is for the log; the user reads that nothing was written.
         logger.exception("import job %s failed", job_id)
@@ -44,7 +49,7 @@ def import_billing_file_task(job_id: str, path: str, taxpayer_id: int | None, us
     result = out.as_dict()
     if out.ok:
         intake_jobs.update(job_id, status=intake_jobs.SUCCEEDED, processed=out.rows, total=out.rows, result=result,
-                    message=f"已导入 {out.documents} 张单据、{out.lines} 行明细")
+                    message=_imported_message(out.documents, out.lines))
     else:
         errors, _ = intake_jobs.write_file(
             job_id, "errors.xlsx", lambda target: write_error_workbook(out.issues, target, total=out.issue_count))
@@ -53,6 +58,10 @@ def import_billing_file_task(job_id: str, path: str, taxpayer_id: int | None, us
                     issues=[i.as_dict() for i in out.issues[:500]],
                     message=f"发现 {out.issue_count} 个错误，未写入任何数据")
     return result
+
+
+def _imported_message(documents: int, lines: int) -> str:
+    return f"已导入 {documents} 张单据、{lines} 行明细"
 
 
 def _internal_error_message(job_id: str) -> str:

@@ -67,3 +67,35 @@ def test_an_import_delivered_again_after_it_finished_keeps_its_outcome(master, f
     # Its upload was removed when it finished; a second delivery neither fails nor runs it again.
     assert import_billing_file_task(job_id, f"{job_id}-upload.xlsx", None, fiona.pk) == {"rows": 3}
     assert intake_jobs.read(job_id)["status"] == intake_jobs.SUCCEEDED
+
+
+def test_a_worker_killed_after_the_rows_committed_leaves_a_succeeded_job_not_a_second_import(
+        master, fiona, tmp_path, monkeypatch):
+    """The outcome commits with the rows: a redelivery after the worker died between the import's commit and the job's
+    last update finds the job succeeded and imports nothing again (no duplicate-number failure either)."""
+    from issuing.intake import tasks
+
+    path = write_xlsx(tmp_path / "good.xlsx", [row(external_no="SO-K1"), row(external_no="SO-K2")])
+    job_id = intake_jobs.create("import", user_id=fiona.pk, filename="good.xlsx")
+    stored = intake_jobs.save_file(job_id, "upload.xlsx", path.read_bytes())
+    real_update = intake_jobs.update
+
+    class WorkerKilled(BaseException):
+        pass
+
+    def dies_on_the_outcome(job, **changes):
+        if changes.get("status") == intake_jobs.SUCCEEDED:
+            raise WorkerKilled
+        return real_update(job, **changes)
+
+    monkeypatch.setattr(tasks.intake_jobs, "update", dies_on_the_outcome)
+    with pytest.raises(WorkerKilled):
+        tasks.import_billing_file_task(job_id, stored, None, fiona.pk)
+    assert counts() == (2, 2)
+    job = intake_jobs.read(job_id)
+    assert job["status"] == intake_jobs.SUCCEEDED and job["processed"] == 2 and "2 张单据" in job["message"]
+
+    monkeypatch.setattr(tasks.intake_jobs, "update", real_update)
+    tasks.import_billing_file_task(job_id, stored, None, fiona.pk)  # the message delivered again
+    assert counts() == (2, 2)
+    assert intake_jobs.read(job_id)["status"] == intake_jobs.SUCCEEDED
