@@ -23,6 +23,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from invoicing.sql import id_batches
 from receiving.models import ReceivedInvoice, ReceivedInvoiceLine
 from receiving.stats_models import NO_RATE, ReceivedMonthlyStat
 
@@ -66,14 +67,10 @@ def received_rollup(records: Iterable[ReceivedInvoice | int], sign: int = 1) -> 
         return
     rollup, invoice, _line = _tables()
     neg = "-" if sign < 0 else ""
-    if connection.vendor == "postgresql":
-        batches, match = [ids], "= ANY(%s)"
-    else:  # SQLite takes each id as a variable; its writers are serialised, so lock order does not arise
-        batches, match = [ids[k:k + 400] for k in range(0, len(ids), 400)], None
     with connection.cursor() as c:
-        for batch in batches:
-            where = f"i.id {match}" if match else f"i.id IN ({', '.join(['%s'] * len(batch))})"
-            params = [batch] * 2 if match else batch * 2
+        for condition, ids_params in id_batches(ids):
+            where = f"i.id {condition}"
+            params = ids_params * 2  # the per-invoice query reads the ids twice (with lines, and without)
             # the outer WHERE keeps SQLite from reading ON CONFLICT's ON as a join's
             c.execute(
                 f"INSERT INTO {rollup} ({_KEY_SQL}, invoice_count, amount, tax) "
@@ -89,7 +86,7 @@ def received_rollup(records: Iterable[ReceivedInvoice | int], sign: int = 1) -> 
                 c.execute(
                     f"DELETE FROM {rollup} WHERE invoice_count = 0 AND (taxpayer_id, month) IN "
                     f"(SELECT taxpayer_id, {_month('issue_date')} FROM {invoice} WHERE {owners})",
-                    params[: len(params) // 2],
+                    ids_params,
                 )
 
 

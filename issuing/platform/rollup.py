@@ -30,6 +30,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from invoicing.sql import id_batches
 from issuing.platform.models import Invoice, InvoiceBuyerMonth, InvoiceDailyRate, InvoiceLine, InvoiceStatus
 
 KEY = ("taxpayer_id", "issue_date", "tax_rate", "is_red")
@@ -77,14 +78,8 @@ def rollup_invoices(invoices: Iterable[Invoice | int], sign: int = 1) -> None:
         return
     rollup, invoice_table, line = _tables()
     neg = "-" if sign < 0 else ""
-    if connection.vendor == "postgresql":
-        batches, match = [ids], "= ANY(%s)"
-    else:  # SQLite takes each id as a variable; its writers are serialised, so lock order does not arise
-        batches, match = [ids[k:k + 500] for k in range(0, len(ids), 500)], None
     with connection.cursor() as c:
-        for batch in batches:
-            where = match or f"IN ({', '.join(['%s'] * len(batch))})"
-            params = [batch] if match else batch
+        for where, params in id_batches(ids, sqlite_batch=500):
             # Per invoice and rate first, so each invoice counts once per rate it carries; the outer WHERE keeps
             # SQLite from reading ON CONFLICT's ON as a join's.
             c.execute(
