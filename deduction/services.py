@@ -10,6 +10,12 @@ Selections follow the channel rules:
 3. the platform is called outside any transaction; its per-invoice answer is applied under the lock again.
    Unavailable (a time-out): the selections stay pending and ``deduction_selection_resend`` asks again with the same
    items; the platform's "already selected in this period" then counts as accepted (recovery by asking again).
+
+The period operations (申请统计, 撤销统计, 确认, 撤销确认) are not idempotent on the platform: a second call is refused.
+Each records its request (an event) before the call; a time-out or a refusal is followed by the platform's
+``deduction_statistics_query``, and when the platform already holds the outcome our side follows with its figures.
+A request recorded and never completed (the process died) reads the platform first when tried again, so the
+platform is asked for the change once.
 """
 
 from __future__ import annotations
