@@ -10,6 +10,12 @@ Selections follow the channel rules:
 3. the platform is called outside any transaction; its per-invoice answer is applied under the lock again.
    Unavailable (a time-out): the selections stay pending and ``deduction_selection_resend`` asks again with the same
    items; the platform's "already selected in this period" then counts as accepted (recovery by asking again).
+
+The period operations (申请统计, 撤销统计, 确认, 撤销确认) are not idempotent on the platform: a second call is refused.
+Each records its request (an event) before the call; a time-out or a refusal is followed by the platform's
+``deduction_statistics_query``, and when the platform already holds the outcome our side follows with its figures.
+A request recorded and never completed (the process died) reads the platform first when tried again, so the
+platform is asked for the change once.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from deduction.periods import valid_period
 from invoicing.actors import Actor, actor_user
 from invoicing.channels import get_channel
 from invoicing.channels.base import (
+    ChannelError,
     ChannelRejected,
     ChannelUnavailable,
     ChannelUnsupported,
@@ -457,16 +464,78 @@ def _stats_dict(stats: object) -> dict[str, str]:
     return {k: str(getattr(stats, k)) for k in ("status", "count", "amount", "tax", "not_deducted_count")}
 
 
-def _platform_period_call(tax_period: TaxPeriod, operation: str, channel: TaxChannel | None) -> dict[str, str]:
-    ch = _channel(tax_period.taxpayer, channel)
+# What the platform holds for the period once each operation is done (``DeductionStatistics.status``), and the
+# transition that completes it on our side.
+_DONE = {"deduction_statistics_apply": "generated", "deduction_statistics_undo": "none",
+         "deduction_confirm": "confirmed", "deduction_confirm_undo": "generated"}
+_TRANSITIONS = {"deduction_statistics_apply": "statistics_apply", "deduction_statistics_undo": "statistics_undo",
+                "deduction_confirm": "period_confirm", "deduction_confirm_undo": "period_confirm_undo"}
+
+
+@dataclass(frozen=True)
+class PlatformAnswer:
+    """The platform's figures after a period operation; ``recovered``: read with ``deduction_statistics_query``
+    because the operation's own answer was lost (a time-out, or an earlier attempt that never completed here)."""
+
+    stats: dict[str, str]
+    recovered: bool = False
+
+
+def _request_intent(locked: TaxPeriod, operation: str, actor: Actor) -> bool:
+    """Commit the intent to call ``operation`` (inside the caller's transaction, before the call). True when an
+    earlier request of the same operation was never completed here: its call may have reached the platform."""
+    name = _TRANSITIONS[operation]
+    actions = [*(f"{t}_request" for t in _TRANSITIONS.values()), *_TRANSITIONS.values()]
+    last = (Event.objects.filter(content_type__app_label="deduction", content_type__model="taxperiod",
+                                 object_id=str(locked.pk), action__in=actions)
+            .order_by("-created_at", "-id").values_list("action", flat=True).first())
+    event_record(obj=locked, action=f"{name}_request", actor=actor, taxpayer=locked.taxpayer,
+                 data={"period": locked.period})
+    return last == f"{name}_request"
+
+
+def _platform_done(ch: TaxChannel, period: str, operation: str) -> dict[str, str] | None:
+    """The platform's figures when it already holds what ``operation`` leads to; None when it does not, or cannot
+    tell (the query unsupported or unavailable)."""
     try:
-        return _stats_dict(getattr(ch, operation)(tax_period.period))
+        stats = ch.deduction_statistics_query(period)
+    except ChannelError as exc:
+        logger.info("period %s: %s not recoverable by query: %s", period, operation, exc)
+        return None
+    return _stats_dict(stats) if stats.status == _DONE[operation] else None
+
+
+def _platform_period_call(tax_period: TaxPeriod, operation: str, channel: TaxChannel | None, *,
+                          resumed: bool = False) -> PlatformAnswer:
+    """Call ``operation`` for the period, never twice for one change: ``resumed`` (an earlier request was never
+    completed here) asks the platform first, and a time-out or a refusal asks it afterwards; when it already holds
+    the operation's outcome, its figures are the answer."""
+    ch = _channel(tax_period.taxpayer, channel)
+    if resumed:
+        done = _platform_done(ch, tax_period.period, operation)
+        if done is not None:
+            return PlatformAnswer(done, recovered=True)
+    failure: ValidationError
+    cause: ChannelError
+    try:
+        return PlatformAnswer(_stats_dict(getattr(ch, operation)(tax_period.period)))
     except ChannelUnavailable as exc:
-        raise ValidationError(gettext("平台暂不可用，请稍后重试：%(error)s") % {"error": exc.message}) from exc
+        failure, cause = ValidationError(gettext("平台暂不可用，请稍后重试：%(error)s") % {"error": exc.message}), exc
     except ChannelRejected as exc:
-        raise ValidationError(gettext("平台拒绝：%(message)s") % {"message": str(exc)}) from exc
+        failure, cause = ValidationError(gettext("平台拒绝：%(message)s") % {"message": str(exc)}), exc
     except ChannelUnsupported as exc:
         raise ValidationError(gettext("该税务平台通道不支持此操作")) from exc
+    # the call may have been processed (a time-out after the platform applied it), or was refused because an
+    # earlier one was: the platform's own state decides
+    done = _platform_done(ch, tax_period.period, operation)
+    if done is None:
+        raise failure from cause
+    logger.info("period %s: %s recovered by query after %s", tax_period.period, operation, cause)
+    return PlatformAnswer(done, recovered=True)
+
+
+def _answer_data(answer: PlatformAnswer, **data: object) -> dict[str, object]:
+    return {"platform": answer.stats, **data, **({"recovered_by_query": True} if answer.recovered else {})}
 
 
 def tax_period_statistics_apply(*, tax_period: TaxPeriod, actor: Actor,
@@ -486,53 +555,72 @@ def tax_period_statistics_apply(*, tax_period: TaxPeriod, actor: Actor,
         if unmatched:  # line 5 counts only 相符 forms (§14.8)
             raise ValidationError(gettext("海关缴款书稽核比对结果不是相符，请先撤销勾选：%(forms)s") % {
                 "forms": "、".join(unmatched)})
-    stats = _platform_period_call(locked, "deduction_statistics_apply", channel)
+        resumed = _request_intent(locked, "deduction_statistics_apply", actor)
+    answer = _platform_period_call(locked, "deduction_statistics_apply", channel, resumed=resumed)
     with transaction.atomic():
         locked = _lock_period(tax_period, actor, P_PERIOD)
         if locked.state != PeriodState.OPEN:
             return locked
+        stats = answer.stats
         locked.platform_statistics = stats
         locked.differences = statistics_differences(locked, stats)
         locked.statistics_at = timezone.now()
-        return _transition(locked, "statistics_apply", actor, data={"platform": stats,
-                                                                     "differences": locked.differences})
+        return _transition(locked, "statistics_apply", actor,
+                           data=_answer_data(answer, differences=locked.differences))
 
 
 def tax_period_statistics_undo(*, tax_period: TaxPeriod, actor: Actor,
                                channel: TaxChannel | None = None) -> TaxPeriod:
     """撤销统计: back to editable 勾选."""
     with transaction.atomic():
-        _state_refusal(_lock_period(tax_period, actor, P_PERIOD), PeriodState.STATISTICS, gettext("撤销统计"))
-    _platform_period_call(tax_period, "deduction_statistics_undo", channel)
+        locked = _lock_period(tax_period, actor, P_PERIOD)
+        _state_refusal(locked, PeriodState.STATISTICS, gettext("撤销统计"))
+        resumed = _request_intent(locked, "deduction_statistics_undo", actor)
+    answer = _platform_period_call(tax_period, "deduction_statistics_undo", channel, resumed=resumed)
     with transaction.atomic():
         locked = _lock_period(tax_period, actor, P_PERIOD)
         if locked.state != PeriodState.STATISTICS:
             return locked
         locked.platform_statistics, locked.differences, locked.statistics_at = {}, [], None
-        return _transition(locked, "statistics_undo", actor)
+        return _transition(locked, "statistics_undo", actor, data=_answer_data(answer) if answer.recovered else None)
+
+
+def _differences_words(locked: TaxPeriod, differences: list[dict[str, str]]) -> dict[str, str]:
+    ours = our_totals(locked)
+    return {"diff": "；".join(f"{d['label']} {d['ours']} ≠ {d['platform']}" for d in differences),
+            "ids": ", ".join(str(i) for i in ours.invoice_ids) or "-"}
 
 
 def tax_period_confirm(*, tax_period: TaxPeriod, actor: Actor, channel: TaxChannel | None = None) -> TaxPeriod:
     """确认: refused while the platform's statistics differ from ours (the differences and the invoices are
-    named); a snapshot of the accepted selections is kept so that the period's report is reproduced exactly."""
+    named); a snapshot of the accepted selections is kept so that the period's report is reproduced exactly. The
+    figures the platform confirmed are compared too: when they differ from ours (the platform's side changed since
+    the statistics), the differences are kept and the period stays unconfirmed here."""
     with transaction.atomic():
         locked = _lock_period(tax_period, actor, P_PERIOD)
         _state_refusal(locked, PeriodState.STATISTICS, gettext("确认"))
         if locked.differences:
-            ours = our_totals(locked)
-            raise ValidationError(gettext("平台统计与本系统不一致，不能确认：%(diff)s；涉及发票 ID：%(ids)s") % {
-                "diff": "；".join(f"{d['label']} {d['ours']} ≠ {d['platform']}" for d in locked.differences),
-                "ids": ", ".join(str(i) for i in ours.invoice_ids) or "-"})
-    stats = _platform_period_call(locked, "deduction_confirm", channel)
+            raise ValidationError(gettext("平台统计与本系统不一致，不能确认：%(diff)s；涉及发票 ID：%(ids)s")
+                                  % _differences_words(locked, locked.differences))
+        resumed = _request_intent(locked, "deduction_confirm", actor)
+    answer = _platform_period_call(locked, "deduction_confirm", channel, resumed=resumed)
     with transaction.atomic():
         locked = _lock_period(tax_period, actor, P_PERIOD)
         if locked.state != PeriodState.STATISTICS:
             return locked
-        locked.platform_statistics = stats
-        locked.snapshot = snapshot_of(locked)
-        locked.snapshot_totals = snapshot_totals_of(locked.snapshot)
-        locked.confirmed_at = timezone.now()
-        return _transition(locked, "period_confirm", actor, data={"platform": stats})
+        locked.platform_statistics = answer.stats
+        differences = statistics_differences(locked, answer.stats)
+        if not differences:
+            locked.snapshot = snapshot_of(locked)
+            locked.snapshot_totals = snapshot_totals_of(locked.snapshot)
+            locked.confirmed_at = timezone.now()
+            return _transition(locked, "period_confirm", actor, data=_answer_data(answer))
+        locked.differences = differences
+        locked.save(update_fields=["platform_statistics", "differences", "updated_at"])
+        event_record(obj=locked, action="period_confirm_differs", actor=actor, taxpayer=locked.taxpayer,
+                     data=_answer_data(answer, differences=differences))
+    raise ValidationError(gettext("平台确认的统计与本系统不一致，本系统未确认：%(diff)s；涉及发票 ID：%(ids)s")
+                          % _differences_words(locked, differences))
 
 
 def tax_period_confirm_undo(*, tax_period: TaxPeriod, actor: Actor, reason: str = "",
@@ -547,13 +635,15 @@ def tax_period_confirm_undo(*, tax_period: TaxPeriod, actor: Actor, reason: str 
         if _refund_confirmed(locked):
             raise ValidationError(gettext("所属期 %(period)s 有出口退税或代办退税用途的勾选，确认后不能撤销") % {
                 "period": locked.period})
-    _platform_period_call(locked, "deduction_confirm_undo", channel)
+        resumed = _request_intent(locked, "deduction_confirm_undo", actor)
+    answer = _platform_period_call(locked, "deduction_confirm_undo", channel, resumed=resumed)
     with transaction.atomic():
         locked = _lock_period(tax_period, actor, P_PERIOD)
         if locked.state != PeriodState.CONFIRMED:
             return locked
         locked.snapshot, locked.snapshot_totals, locked.confirmed_at = {}, {}, None
-        return _transition(locked, "period_confirm_undo", actor, reason=reason[:500])
+        return _transition(locked, "period_confirm_undo", actor, reason=reason[:500],
+                           data=_answer_data(answer) if answer.recovered else None)
 
 
 def snapshot_of(period: TaxPeriod) -> dict[str, object]:

@@ -993,6 +993,11 @@ def deduction_statistics_apply(*, account: SandboxAccount, period: str) -> Ledge
     )
 
 
+def deduction_statistics_query(*, account: SandboxAccount, period: str) -> LedgerStatistics | None:
+    """The account's 抵扣统计表 for ``period`` as it stands (None: not applied, the period is open); changes nothing."""
+    return _statistics(account, _period(period))
+
+
 def deduction_statistics_undo(*, account: SandboxAccount, period: str) -> None:
     stats = _statistics(account, _period(period), lock=True)
     if stats is None:

@@ -28,6 +28,7 @@ ROUTES = {
     "deduction_statistics_undo": "v1/deduction/statistics/undo/",
     "deduction_confirm": "v1/deduction/confirm/",
     "deduction_confirm_undo": "v1/deduction/confirm/undo/",
+    "deduction_statistics_query": "v1/deduction/statistics/query/",
 }
 
 _VIEWS = {
@@ -51,6 +52,7 @@ _VIEWS = {
     "deduction_statistics_undo": views.deduction_statistics_undo,
     "deduction_confirm": views.deduction_confirm,
     "deduction_confirm_undo": views.deduction_confirm_undo,
+    "deduction_statistics_query": views.deduction_statistics_query,
 }
 
 urlpatterns = [path(route, _VIEWS[name], name=name) for name, route in ROUTES.items()]

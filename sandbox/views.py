@@ -225,3 +225,9 @@ def deduction_confirm(account, payload):
 def deduction_confirm_undo(account, payload):
     stats = services.deduction_confirm(account=account, period=_period(payload), undo=True)
     return services.statistics_to_dict(stats.period, stats)
+
+
+@endpoint("deduction_statistics_query")
+def deduction_statistics_query(account, payload):
+    period = _period(payload)
+    return services.statistics_to_dict(period, services.deduction_statistics_query(account=account, period=period))

@@ -446,7 +446,7 @@ class DeductionSelectResult:
 @dataclass(frozen=True)
 class DeductionStatistics:
     period: str
-    status: str  # "none", "generated" (已统计), "confirmed" (已确认)
+    status: str  # "none" (open), "generated" (已统计), "confirmed" (已确认)
     count: int = 0
     amount: Decimal = Decimal("0.00")
     tax: Decimal = Decimal("0.00")  # effective deductible tax
@@ -553,3 +553,10 @@ class TaxChannel(abc.ABC):
 
     def deduction_confirm_undo(self, period: str) -> DeductionStatistics:
         self._unsupported("deduction_confirm_undo")
+
+    def deduction_statistics_query(self, period: str) -> DeductionStatistics:
+        """What the platform holds for this taxpayer and ``period``, changing nothing: its state (``status`` "none"
+        open, "generated" statistics applied, "confirmed") and its statistics figures (zero when "none"). The four
+        period operations above are not idempotent: after a time-out, or an answer lost otherwise, this tells whether
+        the platform did the operation, so that it is completed from here instead of being asked again."""
+        self._unsupported("deduction_statistics_query")

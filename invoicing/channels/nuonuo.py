@@ -23,7 +23,9 @@ What the client does with each contract operation (capabilities declared below; 
 * ``download_files``: the pdfUrl / ofdUrl / xmlUrl that queryInvoiceResult returned, fetched over HTTP from the
   hosts in ``settings.NUONUO_FILE_HOSTS``; addresses are asked again once when they no longer answer.
 * not offered: ``received_book`` (入账 / 取消入账; Nuonuo's 诺税通 methods have no buyer-side booking), the received
-  list, verification and deduction; ``Capability.BOOKING`` is absent, so they raise ChannelUnsupported.
+  list, verification and deduction (勾选, 申请 / 撤销统计, 确认 / 撤销确认, and ``deduction_statistics_query``: 诺税通
+  has no deduction methods, hence no way to read a period's statistics either); ``Capability.BOOKING`` and
+  ``Capability.DEDUCTION`` are absent, so they raise ChannelUnsupported.
 * ``redeliver`` (not in the contract): deliveryInvoice, the platform's own e-mail / SMS delivery.
 
 Mapping to the contract's failures: connection errors and time-outs → ChannelUnavailable (network / timeout); HTTP

@@ -89,6 +89,7 @@ PATHS = {
     "deduction_statistics_undo": "v1/deduction/statistics/undo/",
     "deduction_confirm": "v1/deduction/confirm/",
     "deduction_confirm_undo": "v1/deduction/confirm/undo/",
+    "deduction_statistics_query": "v1/deduction/statistics/query/",
 }
 ISSUE_STATES: dict[str, Literal["issued", "pending", "failed"]] = {"2": "issued", "20": "pending", "21": "pending", "22": "failed", "24": "failed"}
 _CN = ZoneInfo("Asia/Shanghai")
@@ -481,6 +482,9 @@ class SandboxChannel(TaxChannel):
 
     def deduction_confirm_undo(self, period: str) -> DeductionStatistics:
         return self._period_op("deduction_confirm_undo", period)
+
+    def deduction_statistics_query(self, period: str) -> DeductionStatistics:
+        return self._period_op("deduction_statistics_query", period)
 
 
 def replace_client(client: SandboxChannel) -> SandboxChannel:

@@ -33,6 +33,11 @@ def test_operations_outside_the_capabilities_raise_unsupported():
         channel.get_quota()
     with pytest.raises(ChannelUnsupported):
         channel.red_form_query("1")
+    for operation in ("deduction_statistics_apply", "deduction_statistics_undo", "deduction_confirm",
+                      "deduction_confirm_undo", "deduction_statistics_query"):
+        with pytest.raises(ChannelUnsupported) as exc:
+            getattr(channel, operation)("202611")
+        assert exc.value.operation == operation
 
 
 def test_errors_carry_code_kind_and_serial():

@@ -15,6 +15,7 @@ from django.utils import timezone
 from invoicing.channels import get_channel
 from invoicing.channels import nuonuo_protocol as proto
 from invoicing.channels.base import (
+    Capability,
     ChannelDuplicate,
     ChannelRejected,
     ChannelUnavailable,
@@ -498,3 +499,9 @@ def test_calls_are_logged_with_secrets_and_personal_data_masked(fake_nuonuo, nn_
                             [c.response_body for c in ChannelCall.objects.all()], ensure_ascii=False)
     assert nn_seller.channel_secret not in everything
     assert ChannelToken.objects.get().access_token not in everything
+
+
+def test_nuonuo_offers_no_deduction_hence_no_statistics_query(nn_channel):
+    assert not nn_channel.supports(Capability.DEDUCTION)
+    with pytest.raises(ChannelUnsupported):
+        nn_channel.deduction_statistics_query("202611")

@@ -77,16 +77,23 @@ def test_deduction_select_statistics_and_confirm(buyer_channel, blue):
     assert result.accepted == (blue.invoice_number,) and result.refused[0].code == "4004"
     assert buyer_channel.list_received(date_from=_today(), date_to=_today()).items[0].selected_period == period
 
+    assert buyer_channel.deduction_statistics_query(period).status == "none"
     stats = buyer_channel.deduction_statistics_apply(period)
     assert (stats.status, stats.count, stats.tax) == ("generated", 1, Decimal("90.00"))
+    assert buyer_channel.deduction_statistics_query(period) == stats  # a read: the same figures, nothing changed
     with pytest.raises(ChannelRejected) as exc:  # 勾选 after 统计: undo the statistics first
         buyer_channel.deduction_select(DeductionSelectRequest(period, (DeductionItem(blue.invoice_number, False),)))
     assert exc.value.code == "3501"
     assert buyer_channel.deduction_confirm(period).status == "confirmed"
+    assert buyer_channel.deduction_statistics_query(period).status == "confirmed"
     with pytest.raises(ChannelRejected):
         buyer_channel.deduction_statistics_undo(period)
     assert buyer_channel.deduction_confirm_undo(period).status == "generated"
     assert buyer_channel.deduction_statistics_undo(period).status == "none"
+    assert buyer_channel.deduction_statistics_query(period).status == "none"
+    with pytest.raises(ChannelRejected) as exc:
+        buyer_channel.deduction_statistics_query("202613")
+    assert exc.value.code == "3001"
     undo = buyer_channel.deduction_select(DeductionSelectRequest(period, (DeductionItem(blue.invoice_number, False),)))
     assert undo.accepted == (blue.invoice_number,)
 

@@ -407,3 +407,16 @@ def test_files_and_quota_where_offered(provider):
         assert quota.credit_code == provider.seller.credit_code
         assert quota.used >= Decimal("1500.00") and quota.remaining == quota.total - quota.used
         assert quota.period == f"{timezone.localdate():%Y-%m}"  # the current month, China time
+
+
+def test_the_deduction_statistics_query_reads_the_period_where_offered(provider):
+    period = f"{timezone.localdate():%Y%m}"
+    channel = provider.buyer_channel
+    if not channel.supports(Capability.DEDUCTION):
+        with pytest.raises(ChannelUnsupported):
+            channel.deduction_statistics_query(period)
+        return
+    assert channel.deduction_statistics_query(period).status == "none"
+    applied = channel.deduction_statistics_apply(period)
+    assert channel.deduction_statistics_query(period) == applied  # a read: what the apply answered, unchanged
+    assert channel.deduction_statistics_query(period) == applied
