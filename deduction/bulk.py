@@ -124,7 +124,7 @@ def deduction_bulk_select_start(*, tax_period: TaxPeriod, flt: BulkFilter, purpo
                          purpose=purpose, reason=reason if purpose == Purpose.NOT_DEDUCT else "", invoice_ids=ids,
                          selection_floor=floor, next_index=0, local_refusals={})
     if enqueue:
-        from deduction import tasks
+        from deduction import tasks  # cycle: tasks import this module
 
         tasks.bulk_select_task.delay(job_id)
     job = jobs.read(job_id)

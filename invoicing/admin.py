@@ -467,6 +467,8 @@ class NotificationPreferenceAdmin(admin.ModelAdmin[NotificationPreference]):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         if not self._own(request):
             raise PermissionDenied
+        if request.GET:  # a filtered list (only the user's own row): the lookup guard answers a refused filter
+            return super().changelist_view(request, extra_context)
         pref, _created = NotificationPreference.objects.get_or_create(user_id=cast(int, request.user.pk))
         return HttpResponseRedirect(reverse("admin:invoicing_notificationpreference_change", args=[pref.pk]))
 

@@ -22,7 +22,7 @@ from invoicing.intake import jobs as intake_jobs
 from invoicing.scoping import allowed_taxpayers
 from issuing.intake import tasks  # noqa: F401 - registers the Celery tasks in every process that loads the admin
 from issuing.intake.columns import COLUMNS
-from issuing.intake.resources import BillingCSV, BillingLineResource, BillingXLSX
+from issuing.intake.resources import BillingCSV, BillingLineResource, BillingXLSX, errors_job_record
 from issuing.intake.template import build_template
 
 P_IMPORT = "issuing.add_billingdocument"
@@ -67,6 +67,8 @@ class BillingImportAdminMixin(ImportMixin):
     def import_action(self, request, **kwargs):
         response = super().import_action(request, **kwargs)
         context = getattr(response, "context_data", None)
+        if context and context.get("result") is not None:
+            errors_job_record(context["result"])  # outside the import's transaction now
         if context and context.get("fields_list"):
             # The file's columns as the template names them, not the model's field codes (line_no, item_name…).
             context["fields_list"] = [(name, [c.header for c in COLUMNS]) for name, _codes in context["fields_list"]]

@@ -283,7 +283,16 @@ class BillingLineResource(resources.ModelResource):
             )
         result.fapiao_issues = self.issue_rows or []
         result.fapiao_issue_count = self.issue_count
-        if self.errors_job and intake_jobs.read(self.errors_job) is None:
-            intake_jobs.create("import-errors", job_id=self.errors_job, **self._errors_record)
         result.fapiao_errors_job = self.errors_job
+        result.fapiao_errors_record = self._errors_record
+        errors_job_record(result)
+
+
+def errors_job_record(result) -> None:
+    """The job row that lets its owner download the error workbook, once. ``after_import`` runs inside the import's
+    transaction, which is rolled back when nothing may be written: where job rows share that connection (SQLite, or
+    ``JOBS_DATABASE=default``) the row goes with it, so the admin view calls this again after the import returns."""
+    job = getattr(result, "fapiao_errors_job", None)
+    if job and intake_jobs.read(job) is None:
+        intake_jobs.create("import-errors", job_id=job, **getattr(result, "fapiao_errors_record", {}))
 

@@ -67,7 +67,8 @@ def test_the_demo_holds_the_finished_story_of_one_ride(seeded):
     period = TaxPeriod.objects.get(taxpayer__credit_code=demo.MINGYUAN, state=PeriodState.CONFIRMED,
                                    selections__invoice=records[monthly.number])
     lines = deduction_selectors.schedule2_of(period)
-    assert records[monthly.number].pk in lines["2"].invoice_ids
+    drill = deduction_selectors.schedule2_drilldown(period, "2", offset=0, limit=500)
+    assert records[monthly.number].pk in [item.invoice_id for item in drill.items]
     assert lines["2"].tax == Decimal("180.00") and lines["2"].amount == Decimal("2000.00")
     assert "附列资料（二） line 2" in seeded
 

@@ -46,5 +46,10 @@ def test_finance_selects_confirms_and_reads_the_report(login, live_server, platf
     page.click("text=附列资料（二）")
     page.wait_for_selector("#fapiao-schedule2")
     shots(page, "report")
-    row = page.locator("#fapiao-schedule2 tr", has=page.locator("td:text-is('2')")).first.inner_text()
-    assert "180.00" in row and str(records[0].pk) in row and str(records[1].pk) in row
+    row = page.locator("#fapiao-schedule2 tr", has=page.locator("td:text-is('2')")).first
+    assert "180.00" in row.inner_text()
+    row.locator("a").last.click()  # the tax figure: the invoices behind line 2, each linked to its record
+    page.wait_for_selector("#fapiao-drilldown")
+    shots(page, "line-2")
+    drill = page.inner_text("#fapiao-drilldown")
+    assert str(records[0].pk) in drill and str(records[1].pk) in drill and "90.00" in drill

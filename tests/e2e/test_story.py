@@ -263,8 +263,11 @@ def test_a_ride_from_order_to_schedule_two(story_world, login, live_server, shot
     row = page.locator("#fapiao-schedule2 tr", has=page.locator("td:text-is('2')")).first
     assert "2,000.00" in row.inner_text() or "2000.00" in row.inner_text()
     assert "180.00" in row.inner_text()
-    link = row.locator(f"a:text-is('{record.pk}')")
-    link.click()
+    row.locator("a").last.click()  # the tax figure: the invoices behind line 2
+    page.wait_for_selector("#fapiao-drilldown")
+    shots(page, "schedule-2-line-2")
+    assert "180.00" in page.inner_text("#fapiao-drilldown")
+    page.locator(f"#fapiao-drilldown a:text-is('{record.pk}')").click()
     page.wait_for_selector("#content")
     assert special.number in page.inner_text("#content")
     shots(page, "schedule-2-invoice")
