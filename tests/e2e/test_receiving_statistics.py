@@ -104,9 +104,9 @@ def test_finance_reads_regroups_and_exports_the_receiving_statistics(login, live
     _query(page, month_from="2025-01", month_to="2025-12")
     rows, total = _table(page)
     assert rows == {(YUNTU[0], "2025-11"): ["1", "300.00", "18.00"],
-                    (MINGYUAN[0], "2025-10"): ["1", "1000.00", "60.00"],
-                    (MINGYUAN[0], "2025-11"): ["2", "2400.00", "172.00"]}, rows
-    assert total == ["合计", "", "4", "3700.00", "250.00"]
+                    (MINGYUAN[0], "2025-10"): ["1", "1,000.00", "60.00"],
+                    (MINGYUAN[0], "2025-11"): ["2", "2,400.00", "172.00"]}, rows
+    assert total == ["合计", "", "4", "3,700.00", "250.00"]
     assert page.inner_text(".fapiao-statistics-by strong") == "按月份"
     shots(page, "by-month")
 
@@ -115,16 +115,16 @@ def test_finance_reads_regroups_and_exports_the_receiving_statistics(login, live
     assert page.inner_text(".fapiao-statistics-by strong") == "按销售方"
     rows, total = _table(page)
     assert rows == {(YUNTU[0], MINGYUAN[0]): ["1", "300.00", "18.00"],
-                    (MINGYUAN[0], YUNTU[0]): ["2", "3000.00", "180.00"],
+                    (MINGYUAN[0], YUNTU[0]): ["2", "3,000.00", "180.00"],
                     (MINGYUAN[0], CHANGCHENG[0]): ["1", "400.00", "52.00"]}, rows
-    assert total == ["合计", "", "4", "3700.00", "250.00"]
+    assert total == ["合计", "", "4", "3,700.00", "250.00"]
     shots(page, "by-seller")
 
     page.locator(".fapiao-statistics-by a", has_text="按票种").click()
     page.wait_for_load_state()
     rows, _total = _table(page)
     assert rows == {(YUNTU[0], "数电普票"): ["1", "300.00", "18.00"],
-                    (MINGYUAN[0], "数电专票"): ["2", "3000.00", "180.00"],
+                    (MINGYUAN[0], "数电专票"): ["2", "3,000.00", "180.00"],
                     (MINGYUAN[0], "数电普票"): ["1", "400.00", "52.00"]}, rows
 
     # one entity, by supplier, November only: the page and its Excel agree
@@ -133,9 +133,9 @@ def test_finance_reads_regroups_and_exports_the_receiving_statistics(login, live
     _query(page, month_from="2025-11", month_to="2025-11", taxpayer=str(mingyuan.pk))
     assert page.inner_text(".fapiao-statistics-by strong") == "按销售方"
     rows, total = _table(page)
-    assert rows == {(MINGYUAN[0], YUNTU[0]): ["1", "2000.00", "120.00"],
+    assert rows == {(MINGYUAN[0], YUNTU[0]): ["1", "2,000.00", "120.00"],
                     (MINGYUAN[0], CHANGCHENG[0]): ["1", "400.00", "52.00"]}, rows
-    assert total == ["合计", "", "2", "2400.00", "172.00"]
+    assert total == ["合计", "", "2", "2,400.00", "172.00"]
     shots(page, "mingyuan-november")
     sheet = _download(page, tmp_path, "received.xlsx")
     assert sheet[0] == ("主体", "销售方", "张数", "金额", "税额")
@@ -151,22 +151,22 @@ def test_finance_reads_the_claim_statistics_by_claimant_and_department(login, li
     rows, total = _table(page)
     # the rejected claim of 林小华 is left out; his paid claim shows in the last column
     assert rows == {(YUNTU[0], "赵敏"): ["1", "1", "318.00", "0.00"],
-                    (MINGYUAN[0], "林小华"): ["1", "2", "1252.00", "1252.00"],
-                    (MINGYUAN[0], "周杰"): ["1", "1", "1000.00", "0.00"]}, rows
-    assert total == ["合计", "", "3", "4", "2570.00", "1252.00"]
+                    (MINGYUAN[0], "林小华"): ["1", "2", "1,252.00", "1,252.00"],
+                    (MINGYUAN[0], "周杰"): ["1", "1", "1,000.00", "0.00"]}, rows
+    assert total == ["合计", "", "3", "4", "2,570.00", "1,252.00"]
     shots(page, "claims-by-claimant")
 
     page.locator(".fapiao-statistics-by a", has_text="按部门").click()
     page.wait_for_load_state()
     rows, _total = _table(page)
     assert rows == {(YUNTU[0], "财务部"): ["1", "1", "318.00", "0.00"],
-                    (MINGYUAN[0], "市场部"): ["1", "2", "1252.00", "1252.00"],
-                    (MINGYUAN[0], "研发部"): ["1", "1", "1000.00", "0.00"]}, rows
+                    (MINGYUAN[0], "市场部"): ["1", "2", "1,252.00", "1,252.00"],
+                    (MINGYUAN[0], "研发部"): ["1", "1", "1,000.00", "0.00"]}, rows
     page.locator(".fapiao-statistics-by a", has_text="按票据类型").click()
     page.wait_for_load_state()
     rows, _total = _table(page)
     assert rows == {(YUNTU[0], "数电普票"): ["1", "1", "318.00", "0.00"],
-                    (MINGYUAN[0], "数电专票"): ["2", "2", "1800.00", "800.00"],
+                    (MINGYUAN[0], "数电专票"): ["2", "2", "1,800.00", "800.00"],
                     (MINGYUAN[0], "数电普票"): ["1", "1", "452.00", "452.00"]}, rows
     shots(page, "claims-by-kind")
     sheet = _download(page, tmp_path, "claims.xlsx")
@@ -183,9 +183,9 @@ def test_a_user_of_one_entity_sees_only_its_figures(login, live_server, stats_wo
     options = page.locator(".fapiao-filters select[name=taxpayer] option").all_inner_texts()
     assert not any("云途" in o for o in options) and any("明远" in o for o in options), options
     rows, total = _table(page)
-    assert rows == {(MINGYUAN[0], YUNTU[0]): ["2", "3000.00", "180.00"],
+    assert rows == {(MINGYUAN[0], YUNTU[0]): ["2", "3,000.00", "180.00"],
                     (MINGYUAN[0], CHANGCHENG[0]): ["1", "400.00", "52.00"]}, rows
-    assert total == ["合计", "", "3", "3400.00", "232.00"]
+    assert total == ["合计", "", "3", "3,400.00", "232.00"]
     shots(page, "received-mingyuan-only")
     sheet = _download(page, tmp_path, "received.xlsx")
     assert {r[0] for r in sheet[1:-1]} == {MINGYUAN[0]} and sheet[-1] == ("合计", None, 3, 3400, 232)
@@ -197,7 +197,7 @@ def test_a_user_of_one_entity_sees_only_its_figures(login, live_server, stats_wo
 
     page.goto(f"{live_server.url}/receiving/claim-statistics/")
     rows, total = _table(page)
-    assert rows == {(MINGYUAN[0], "林小华"): ["1", "2", "1252.00", "1252.00"],
-                    (MINGYUAN[0], "周杰"): ["1", "1", "1000.00", "0.00"]}, rows
-    assert total == ["合计", "", "2", "3", "2252.00", "1252.00"]
+    assert rows == {(MINGYUAN[0], "林小华"): ["1", "2", "1,252.00", "1,252.00"],
+                    (MINGYUAN[0], "周杰"): ["1", "1", "1,000.00", "0.00"]}, rows
+    assert total == ["合计", "", "2", "3", "2,252.00", "1,252.00"]
     shots(page, "claims-mingyuan-only")
