@@ -47,7 +47,9 @@ def _xlsx_rows(path) -> list[tuple]:
 
 
 def test_finance_bulk_selects_by_kind_and_another_entity_cannot_see_the_job(login, live_server, bulk_world, shots,
-                                                                            tmp_path):
+                                                                            tmp_path, monkeypatch):
+    from deduction import tasks
+
     yuntu, (a, b, c), ticket = bulk_world
     page = login("finance")
     page.goto(f"{live_server.url}/admin/deduction/taxperiod/")
@@ -61,6 +63,9 @@ def test_finance_bulk_selects_by_kind_and_another_entity_cannot_see_the_job(logi
         assert invoice.number in selectable
     shots(page, "workbench")
 
+    # The job is queued, not run (a worker takes it below): the page shows it waiting, then polls it to the end.
+    queued = []
+    monkeypatch.setattr(tasks.bulk_select_task, "delay", queued.append)
     page.select_option("#fapiao-bulk select[name=kind]", "81")
     page.select_option("#fapiao-bulk select[name=purpose]", "1")
     page.click("#fapiao-bulk button[type=submit]")
@@ -68,10 +73,18 @@ def test_finance_bulk_selects_by_kind_and_another_entity_cannot_see_the_job(logi
     assert "已开始批量勾选 3 张发票" in page.inner_text(".messagelist")
     job_url = page.url
     assert re.search(r"/admin/deduction/taxperiod/bulk/[0-9a-f]{32}/$", job_url), job_url
+    assert (page.inner_text("#job-status"), page.inner_text("#job-count")) == ("排队中", "0/3")
+    assert page.get_attribute(".fapiao-progress", "aria-valuenow") == "0"
+    assert not page.locator("#job-links a").count()
+    shots(page, "job-queued")
+    [job_id] = queued
+    assert job_id in job_url
+    tasks.bulk_select_task(job_id)  # what the worker does with the message
     page.wait_for_function("() => document.getElementById('job-status').textContent.includes('已完成')")
     assert page.inner_text("#job-count") == "3/3"
     assert page.inner_text("#job-message") == "已接受 2 张，拒绝 1 张，待平台确认 0 张"
-    assert page.get_attribute(".fapiao-progress", "aria-valuenow") == "100"
+    assert page.get_attribute("#job-bar", "style").replace(" ", "") == "width:100%;"
+    assert page.get_attribute(".fapiao-progress", "aria-valuenow") == "100"  # for a screen reader too
     status = page.request.get(f"{job_url}status/").json()
     assert (status["done"], status["result"]) == (True, {"accepted": 2, "refused": 1, "pending": 0})
     shots(page, "job-done")
