@@ -173,3 +173,22 @@ def test_without_the_pool_permission_the_page_is_refused(client, db):
     service = UserFactory(username="cs", role=roles.CUSTOMER_SERVICE, entities=None)
     client.force_login(service)
     assert client.get("/receiving/statistics/").status_code == 403
+
+
+def test_the_pages_show_money_as_the_admin_does(client, pujiang, fiona):
+    """Amounts and taxes with thousands separators and two decimals (``invoicing.formatting.money``), counts as they
+    are: the same figures as everywhere else in the admin."""
+    from receiving.claims import LineInput, claim_create
+
+    big = [{"item_name": "*信息技术服务*软件开发服务", "amount": "12000.00", "tax_rate": "0.06", "tax": "720.00"},
+           {"item_name": "*计算机设备*服务器", "amount": "1000000.00", "tax_rate": "0.13", "tax": "130000.00"}]
+    record = _manual(pujiang, fiona, "25312000000123450001", lines=big)
+    claim_create(taxpayer=pujiang, claimant_name="王小明", actor=fiona,
+                 lines=[LineInput(invoice=record)])
+    client.force_login(fiona)
+    text = client.get("/receiving/statistics/?by=kind&month_from=2025-01&month_to=2025-12").content.decode()
+    assert '<td style="text-align:right">1,012,000.00</td><td style="text-align:right">130,720.00</td>' in text
+    assert '<th style="text-align:right">1,012,000.00</th>' in text and "<th>2</th>" in text  # one invoice, two rates
+    assert "1012000.00" not in text
+    text = client.get("/receiving/claim-statistics/").content.decode()
+    assert '<td style="text-align:right">1,142,720.00</td><td style="text-align:right">0.00</td>' in text
