@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from deduction import services
@@ -38,7 +40,7 @@ def test_periods_and_schedule2(erp, shop, confirmed, fiona, yuntu):
     drill = erp.get(f"deduction/periods/{period.pk}/schedule2/2/").json()
     assert [i["invoice_id"] for i in drill["results"]] == [invoice.pk]
     assert (drill["total"], drill["count"], drill["tax"]) == (1, 1, "90.00")
-    assert sum(float(i["tax"]) for i in drill["results"]) == float(lines["2"]["tax"])  # the line ties out
+    assert sum(Decimal(i["tax"]) for i in drill["results"]) == Decimal(lines["2"]["tax"])  # the line ties out
     assert erp.get(f"deduction/periods/{period.pk}/schedule2/99/").status_code == 404
     assert shop.get(f"deduction/periods/{period.pk}/schedule2/2/").status_code == 404
     # another entity's client sees nothing of it

@@ -4,6 +4,7 @@ a refusal mix from the sandbox platform, and a run again after a crash that sele
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -57,7 +58,7 @@ def test_bulk_selection_reports_every_invoice_with_the_platform_s_reason(period,
     header, rows = _result_rows(done)
     assert header[:2] == ("发票 ID", "发票号码") and len(rows) == 4
     assert (rows[a.pk]["结果"], rows[d.pk]["结果"]) == ("已接受", "已接受")
-    assert rows[a.pk]["发票号码"] == a.number and float(rows[a.pk]["税额"]) == float(a.tax)
+    assert rows[a.pk]["发票号码"] == a.number and Decimal(str(rows[a.pk]["税额"])) == a.tax
     assert (rows[b.pk]["结果"], rows[b.pk]["平台代码"]) == ("已拒绝", "3504") and "202610" in rows[b.pk]["原因"]
     assert rows[c.pk]["结果"] == "已拒绝" and "待复核" in rows[c.pk]["原因"] and not rows[c.pk]["平台代码"]
     assert Selection.objects.get(invoice=a, tax_period=period).state == SelectionState.ACCEPTED

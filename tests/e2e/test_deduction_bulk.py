@@ -5,6 +5,7 @@ names each invoice's outcome and the platform's reason, and 明远's own finance
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import openpyxl
 import pytest
@@ -103,7 +104,8 @@ def test_finance_bulk_selects_by_kind_and_another_entity_cannot_see_the_job(logi
         row = rows[invoice.pk]
         assert (row["发票号码"], row["票种"], row["销方税号"]) == (invoice.number, "81", MINGYUAN)
         assert row["销方名称"] == "深圳明远信息技术有限公司"
-        assert float(row["金额"]) == float(invoice.amount) and float(row["税额"]) == float(invoice.tax)
+        # the workbook holds numbers (#,##0.00): read back exactly, as Decimal
+        assert (Decimal(str(row["金额"])), Decimal(str(row["税额"]))) == (invoice.amount, invoice.tax)
     assert rows[a.pk]["结果"] == rows[c.pk]["结果"] == "已接受"
     assert (rows[b.pk]["结果"], rows[b.pk]["平台代码"]) == ("已拒绝", "3504")
     assert "202610" in rows[b.pk]["原因"]
