@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from django_fsm import RETURN_VALUE, FSMField, transition
 
+from invoicing.channels.base import RedFormStatus
 from invoicing.models import MoneyField, Taxpayer
 
 
@@ -572,7 +573,7 @@ class ReceivedRedFormState(models.TextChoices):
     VOID_REFUND_FORM = "13", _("13 作废（已开具退税申请单）")
 
 
-RED_FORM_CODES = tuple(f"{n:02d}" for n in range(1, 14))
+RED_FORM_CODES = tuple(s.value for s in RedFormStatus)  # the bureau's codes, as the channel contract lists them
 
 
 class ReceivedRedReason(models.TextChoices):

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
+from invoicing.channels.base import RedFormStatus
 from invoicing.models import MoneyField, Taxpayer
 from invoicing.validators import SafeTextModelMixin
 
@@ -47,7 +48,7 @@ class RedFormState(models.TextChoices):
 
 
 F = RedFormState
-BUREAU_CODES = tuple(f"{n:02d}" for n in range(1, 14))
+BUREAU_CODES = tuple(s.value for s in RedFormStatus)  # the bureau's codes, as the channel contract lists them
 WAITING = (F.SELLER_ENTERED, F.BUYER_ENTERED)
 EFFECTIVE = (F.NO_CONFIRMATION, F.CONFIRMED)
 VOID_CODES = tuple(f"{n:02d}" for n in range(5, 14))
