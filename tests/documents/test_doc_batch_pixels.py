@@ -1,12 +1,15 @@
 """Batch printing lays every invoice out in one document; each of its pages must look exactly like the same invoice
 rendered on its own (``render_pdf``, the face as it is printed one by one), pixel for pixel, on both papers, for
 faces of every shape: few lines (filler rows), a full face, a red invoice, lines flowing onto more pages, long
-names that wrap."""
+names that wrap. Both must also look exactly like the faces rendered before the renderer parsed its markup with the
+XML parser (tests/fixtures/documents/faces-a4.pdf and faces-a5.pdf, the batch of ``_faces()`` rendered then)."""
 
 from __future__ import annotations
 
 import dataclasses
 import io
+from pathlib import Path
+from xml.etree import ElementTree
 
 import pypdfium2 as pdfium
 import pytest
@@ -21,6 +24,7 @@ pytestmark = pytest.mark.skipif(bool(fonts.documents_environment_problems()),
                                 reason="PDF rendering needs a CJK font and libharfbuzz-subset")
 
 DPI = 110
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "documents"
 
 
 def _faces() -> list[InvoiceDocument]:
@@ -74,3 +78,37 @@ def test_the_batch_is_titled_by_its_first_invoice_and_embeds_the_font_once():
                 descriptor = desc.get_object()["/FontDescriptor"].get_object()
                 programs.add(descriptor.raw_get("/FontFile2").idnum)
     assert len(programs) == 1
+
+
+@pytest.mark.parametrize("paper", ["A4", "A5"])
+def test_the_faces_are_the_ones_rendered_before_pixel_for_pixel(paper):
+    before = _pages((FIXTURES / f"faces-{paper.lower()}.pdf").read_bytes())
+    faces = _faces()
+    alone = [page for face in faces for page in _pages(render_pdf(face, paper=paper))]
+    batch = _pages(render_batch_pdf(faces, paper))
+    assert len(before) == len(alone) == len(batch)
+    assert not [i for i, (a, b) in enumerate(zip(before, alone, strict=True)) if a != b]
+    assert not [i for i, (a, b) in enumerate(zip(before, batch, strict=True)) if a != b]
+
+
+def test_markup_the_xml_parser_refuses_is_rendered_by_the_html_parser(monkeypatch):
+    import weasyprint
+
+    from invoicing.documents.pdf import _html, _parsed, _styles, read_pdf
+
+    parsed_as_html5 = []
+    html5_init = weasyprint.HTML.__init__
+    monkeypatch.setattr(weasyprint.HTML, "__init__",
+                        lambda self, *a, **kw: parsed_as_html5.append(1) or html5_init(self, *a, **kw))
+    fetcher = _styles("A4")[2]
+    _parsed(_html([demo_document()], "A4"), fetcher)
+    assert parsed_as_html5 == []  # the face's own markup: the XML parser
+
+    face = demo_document(number="25312000000000000007", lines=1, total_in_words="伍")
+    face = face.with_changes(remark="备注\x0b第二行")  # a control character: not well-formed XML
+    html = _html([face], "A4")
+    with pytest.raises(ElementTree.ParseError):
+        ElementTree.fromstring(html)
+    _parsed(html, fetcher)
+    assert parsed_as_html5 == [1]
+    assert read_pdf(render_pdf(face)).number == "25312000000000000007"
