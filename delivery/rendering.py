@@ -9,7 +9,8 @@ Flow: ``invoice_files_queue(invoice)`` (called by issuing after the invoice comm
 ``InvoiceFile`` per format and queues ``invoice_file_render`` after commit. The task claims its row with a
 conditional UPDATE (pending → rendering), so a duplicated or redelivered task does nothing; it renders outside any
 transaction, stores the bytes through Django's storage API and marks the row done, or failed with the reason.
-A failed render never blocks issuing.
+A failed render never blocks issuing. A message that was never sent (the process died between its commit and the
+send) or never finished is sent again by beat's sweep (``invoice_files_requeue_stale``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import hashlib
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -42,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 # A row left in "rendering" this long (a worker killed mid-render) may be claimed again.
 RENDER_STALE_AFTER = timedelta(minutes=10)
+# The sweep queues at most this many files at a time (oldest first); the next sweep takes the rest.
+REQUEUE_LIMIT = 1000
 MAX_MESSAGE = 2000
 
 
@@ -231,16 +235,37 @@ def invoice_file_rerender(*, file: InvoiceFile, actor: Actor) -> bool:
     return True
 
 
-def invoice_files_requeue_stale(*, older_than: timedelta = timedelta(minutes=5)) -> int:
-    """Queue again the jobs left pending (a lost message) or stuck rendering (a killed worker). For a periodic task."""
+def pending_after() -> timedelta:
+    """How long a file may stay pending before the sweep sends its render message again
+    (``DELIVERY_RENDER_PENDING_AFTER_SECONDS``, 300)."""
+    return timedelta(seconds=int(getattr(settings, "DELIVERY_RENDER_PENDING_AFTER_SECONDS", 300)))
+
+
+def invoice_files_requeue_stale(*, older_than: timedelta | None = None, limit: int = REQUEUE_LIMIT) -> int:
+    """Queue again the jobs left pending (a lost message) or stuck rendering (a killed worker). For a periodic task.
+
+    A render message is sent on commit by the process that recorded the invoice; one that dies between its commit and
+    the send leaves the row pending with no message. Rows pending longer than ``older_than`` (default
+    ``pending_after()``) are queued again, and their ``updated_at`` set to now in the same UPDATE, so a backlog still
+    waiting in the queue is sent again at most once per ``older_than``, not on every sweep. A message for a row
+    another worker has taken in the meantime does nothing (``invoice_file_claim``). Rows stuck rendering keep their
+    ``updated_at``: that is what lets the message claim them (``RENDER_STALE_AFTER``).
+    """
     now = timezone.now()
-    stale = InvoiceFile.objects.filter(
-        Q(status=RenderStatus.PENDING, updated_at__lt=now - older_than)
-        | Q(status=RenderStatus.RENDERING, updated_at__lt=now - RENDER_STALE_AFTER)
-    ).values_list("pk", flat=True)[:1000]
-    ids = list(stale)
-    for file_id in ids:
-        _queue_render(file_id)
+    age = pending_after() if older_than is None else older_than
+    with transaction.atomic():
+        stale = InvoiceFile.objects.filter(
+            Q(status=RenderStatus.PENDING, updated_at__lt=now - age)
+            | Q(status=RenderStatus.RENDERING, updated_at__lt=now - RENDER_STALE_AFTER)
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            stale = stale.select_for_update(skip_locked=True)  # a row a worker is claiming right now is not stale
+        ids = list(stale.order_by("updated_at", "pk").values_list("pk", flat=True)[:limit])
+        InvoiceFile.objects.filter(pk__in=ids, status=RenderStatus.PENDING).update(updated_at=now)
+        for file_id in ids:
+            _queue_render(file_id)
+    if ids:
+        logger.warning("invoice files queued again (left pending or rendering): %s", len(ids))
     return len(ids)
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from delivery import printing, rendering, services
 from invoicing.celery import app as celery_app
 
 MAX_RETRIES = 6
-REQUEUE_SECONDS = 300.0
+# How often beat runs the sweep of lost render and print messages (DELIVERY_RENDER_SWEEP_SECONDS); read once, here,
+# because beat reads its schedule when it starts.
+REQUEUE_SECONDS = float(max(1, int(getattr(settings, "DELIVERY_RENDER_SWEEP_SECONDS", 300))))
 
 BEAT_SCHEDULE = {
     "delivery-requeue-stale-files": {

@@ -268,6 +268,11 @@ API_DELIVERIES_PER_INVOICE_PER_DAY = env_int("API_DELIVERIES_PER_INVOICE_PER_DAY
 API_DELIVERIES_PER_CLIENT_PER_DAY = env_int("API_DELIVERIES_PER_CLIENT_PER_DAY", 200)
 # Import/export job files (uploads, error workbooks, exports) are deleted this many days after their last change.
 JOB_FILES_KEEP_DAYS = env_int("JOB_FILES_KEEP_DAYS", 7)
+# Invoice files (PDF/OFD/XML): beat's sweep (delivery.requeue_stale_files) runs every DELIVERY_RENDER_SWEEP_SECONDS and
+# queues again the files left pending longer than DELIVERY_RENDER_PENDING_AFTER_SECONDS (a render message that was
+# never sent: the process that committed the invoice died before its on-commit callbacks ran).
+DELIVERY_RENDER_SWEEP_SECONDS = env_int("DELIVERY_RENDER_SWEEP_SECONDS", 300)
+DELIVERY_RENDER_PENDING_AFTER_SECONDS = env_int("DELIVERY_RENDER_PENDING_AFTER_SECONDS", 300)
 # Receiving (用票): one upload (many files, or a ZIP of them) holds at most this many files and bytes; a single
 # file above RECEIVING_MAX_FILE_BYTES is refused without being read (the kernel readers refuse 20 MB and more).
 RECEIVING_MAX_UPLOAD_FILES = env_int("RECEIVING_MAX_UPLOAD_FILES", 500)

@@ -1,8 +1,10 @@
 import hashlib
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.files.storage import default_storage
+from django.utils import timezone
 
 from delivery import rendering, tasks
 from delivery.models import InvoiceFile, RenderStatus
@@ -155,6 +157,100 @@ def test_stale_jobs_are_queued_again(invoice, django_capture_on_commit_callbacks
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.invoice_files_requeue_stale() == 2
     assert set(InvoiceFile.objects.values_list("status", flat=True)) == {RenderStatus.DONE}
+
+
+def _sent_renders(monkeypatch) -> list[int]:
+    """The file ids whose render message is sent (the messages themselves go nowhere)."""
+    sent: list[int] = []
+    monkeypatch.setattr(tasks.invoice_file_render, "delay", sent.append)
+    return sent
+
+
+def _age(file: InvoiceFile, seconds: float, **fields) -> None:
+    InvoiceFile.objects.filter(pk=file.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds), **fields)
+
+
+def test_a_pending_file_whose_message_was_never_sent_is_queued_again_after_the_configured_age_once(
+    invoice, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The process that recorded the invoice died between its commit and the on-commit send: the row is pending and
+    no message exists. The sweep sends it once it has been pending DELIVERY_RENDER_PENDING_AFTER_SECONDS, and not
+    again on the next sweep: the same UPDATE moved its updated_at."""
+    settings.DELIVERY_RENDER_PENDING_AFTER_SECONDS = 60
+    with django_capture_on_commit_callbacks(execute=False):  # the messages are lost
+        [file] = invoice_files_queue(invoice, formats=("xml",))
+    sent = _sent_renders(monkeypatch)
+
+    _age(file, 50)  # younger than the configured age: its message may still be on its way
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.invoice_files_requeue_stale() == 0
+    assert sent == []
+
+    _age(file, 70)  # older than 60 s, though younger than the 300 s default
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.invoice_files_requeue_stale() == 1
+    assert sent == [file.pk]
+    file.refresh_from_db()
+    assert file.status == RenderStatus.PENDING and (timezone.now() - file.updated_at).total_seconds() < 5
+
+    with django_capture_on_commit_callbacks(execute=True):  # the next sweep, right after: not sent again
+        assert tasks.invoice_files_requeue_stale() == 0
+    assert sent == [file.pk]
+
+    _age(file, 70)  # still pending a configured age later (that message was lost too): sent again
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.invoice_files_requeue_stale() == 1
+    assert sent == [file.pk, file.pk]
+
+    monkeypatch.undo()  # a real message now: it renders the file
+    with django_capture_on_commit_callbacks(execute=True):
+        _age(file, 70)
+        assert tasks.invoice_files_requeue_stale() == 1
+    file.refresh_from_db()
+    assert file.status == RenderStatus.DONE and file.attempts == 1
+
+
+def test_a_file_stuck_rendering_is_queued_on_every_sweep_and_keeps_its_time(
+    invoice, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A row left rendering by a killed worker is sent again as before; its updated_at is left alone, since that is
+    what lets the message's claim take it over (RENDER_STALE_AFTER, 10 minutes)."""
+    settings.DELIVERY_RENDER_PENDING_AFTER_SECONDS = 60
+    with django_capture_on_commit_callbacks(execute=False):
+        stuck, busy = invoice_files_queue(invoice, formats=("xml", "ofd"))
+    _age(stuck, 11 * 60, status=RenderStatus.RENDERING)
+    _age(busy, 9 * 60, status=RenderStatus.RENDERING)  # rendering, not for long enough to be taken over
+    before = InvoiceFile.objects.get(pk=stuck.pk).updated_at
+    sent = _sent_renders(monkeypatch)
+    for sweep in (1, 2):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert tasks.invoice_files_requeue_stale() == 1
+        assert sent == [stuck.pk] * sweep
+    assert InvoiceFile.objects.get(pk=stuck.pk).updated_at == before
+
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.invoice_files_requeue_stale() == 1
+    assert InvoiceFile.objects.get(pk=stuck.pk).status == RenderStatus.DONE
+    assert InvoiceFile.objects.get(pk=busy.pk).status == RenderStatus.RENDERING
+
+
+def test_the_sweep_takes_a_limited_number_of_files_oldest_first_and_the_next_sweep_the_rest(
+    invoice, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.DELIVERY_RENDER_PENDING_AFTER_SECONDS = 60
+    with django_capture_on_commit_callbacks(execute=False):
+        pdf, ofd, xml = invoice_files_queue(invoice, formats=("pdf", "ofd", "xml"))
+    for file, seconds in ((pdf, 100), (ofd, 300), (xml, 200)):
+        _age(file, seconds)
+    sent = _sent_renders(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert rendering.invoice_files_requeue_stale(limit=2) == 2
+    assert sent == [ofd.pk, xml.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert rendering.invoice_files_requeue_stale(limit=2) == 1
+    assert sent == [ofd.pk, xml.pk, pdf.pk]
+    assert rendering.REQUEUE_LIMIT == 1000
 
 
 def test_a_lost_print_job_is_queued_again(fiona, invoice, django_capture_on_commit_callbacks):
