@@ -22,6 +22,14 @@ logger = logging.getLogger(__name__)
 BEAT_LOCK_KEY = 0x66617069616F62
 
 
+def _expiry_stored(entry: dict[str, Any]) -> dict[str, Any]:
+    options = dict(entry.get("options") or {})
+    expires = options.get("expires")
+    if isinstance(expires, (int, float)) and "expire_seconds" not in options:
+        options["expire_seconds"] = max(1, round(options.pop("expires")))
+    return {**entry, "options": options}
+
+
 class SingleBeatScheduler(DatabaseScheduler):  # type: ignore[misc]  # django-celery-beat is untyped
     _lock_connection: BaseDatabaseWrapper | None = None
     _holds_lock = False
@@ -56,6 +64,12 @@ class SingleBeatScheduler(DatabaseScheduler):  # type: ignore[misc]  # django-ce
             except Exception:  # noqa: BLE001 - already gone
                 pass
             self._lock_connection = None
+
+    def update_from_dict(self, mapping: dict[str, dict[str, Any]]) -> None:
+        """The settings' entries, with Celery's ``expires`` option (seconds) stored as django-celery-beat's
+        ``expire_seconds``: its model knows only that one and drops the other without a word, so a periodic task
+        left in the queue while the workers are down would run late instead of expiring."""
+        super().update_from_dict({name: _expiry_stored(entry) for name, entry in mapping.items()})
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         if not self.holds_lock():
