@@ -212,12 +212,17 @@ def write_file(spec: ExportSpec, qs, target: str | Path, fmt: str, *, progress=N
     os.close(fd)
     try:
         if fmt == "csv":
-            n = 0
+            written = [0]  # rows, as csv_chunks counts them (a cell may hold a line break: lines are not rows)
+
+            def counted(done: int, total: int) -> None:
+                written[0] = done
+                if progress:
+                    progress(done, total)
+
             with open(tmp, "wb") as fh:
-                for chunk in csv_chunks(spec, qs, progress=progress):
+                for chunk in csv_chunks(spec, qs, progress=counted):
                     fh.write(chunk)
-                    n += chunk.count(b"\n")
-            n -= 1  # the header
+            n = written[0]
         else:
             n = write_xlsx(spec, qs, tmp, progress=progress)
         os.replace(tmp, target)

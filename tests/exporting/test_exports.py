@@ -134,3 +134,16 @@ def test_writers_keep_memory_flat_by_design(invoices, tmp_path):
     assert chunks[0].startswith("\ufeff".encode())
     n = write_xlsx(spec, Invoice.objects.all(), tmp_path / "x.xlsx")
     assert n == Invoice.objects.count()
+
+
+def test_an_export_file_counts_rows_not_lines(invoices, tmp_path):
+    """A cell with a line break is one row over two lines of the file: the job reports rows."""
+    from issuing.reports.stream import write_file
+
+    Invoice.objects.filter(pk=Invoice.objects.order_by("pk").first().pk).update(buyer_name="上海白鹭\n文化传媒有限公司")
+    target = tmp_path / "invoices.csv"
+    seen: list[int] = []
+    n = write_file(get_spec("invoices"), Invoice.objects.all(), target, "csv", progress=lambda done, _: seen.append(done))
+    rows = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8-sig"))))
+    assert n == Invoice.objects.count() == len(rows) - 1 == seen[-1]
+    assert any("上海白鹭\n文化传媒有限公司" in row for row in rows)
