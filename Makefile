@@ -61,7 +61,8 @@ typecheck: dev-venv ## mypy alone
 	DEBUG=1 $(BIN)/mypy
 
 bench: system-deps dev-venv ## benchmarks, each printing ratios against a baseline from the same run
-	@for b in bench/bench_*.py; do echo "== $$b"; DEBUG=1 $(BIN)/python $$b || exit 1; done
+	@missed=""; for b in bench/bench_*.py; do echo "== $$b"; DEBUG=1 $(BIN)/python $$b || missed="$$missed $$b"; done; \
+	if [ -n "$$missed" ]; then echo "== goals missed or errors in:$$missed"; exit 1; fi
 
 # Translations: the .po under locale/ and its compiled .mo are both committed, so a fresh machine needs no gettext
 # tools to serve English. Maintainers with gettext installed (Debian: apt-get install gettext) run `make messages`
