@@ -654,6 +654,10 @@ class ReceivedInvoiceInputSerializer(serializers.Serializer):
     check_code = serializers.CharField(max_length=20, required=False, allow_blank=True, default="",
                                        help_text=_("校验码"))
     remark = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    is_red = serializers.BooleanField(required=False, default=False,
+                                      help_text=_("红字发票：金额、税额、价税合计为负数；蓝字发票（默认）为正数"))
+    blue_number = serializers.CharField(max_length=20, required=False, allow_blank=True, default="",
+                                        help_text=_("红字发票对应的蓝字发票号码"))
     lines = ReceivedLineInputSerializer(many=True, required=False, default=list, max_length=2000)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,12 @@ LEVY_1_5 = Decimal("0.015")  # 按5%简易征收减按1.5%计征 (individuals re
 LEVY_1 = Decimal("0.01")  # small-scale 3% reduced to 1%; end date UNVERIFIED (§6.1)
 LEVY_RATES: tuple[Decimal, ...] = (LEVY_5, LEVY_3, LEVY_1_5, LEVY_1)
 
+# General rates before the cuts (17%/11% until 2018-04-30, 16%/10% until 2019-03-31; 公告2019年第39号, §6.1): no
+# longer issued, but printed on older invoices that still arrive on the input side.
+FORMER_GENERAL_RATES: tuple[Decimal, ...] = (Decimal("0.17"), Decimal("0.16"), Decimal("0.11"), Decimal("0.10"))
+# Every rate a VAT invoice line can carry (a received invoice's seller may be of either type, or an older invoice).
+INVOICE_RATES: tuple[Decimal, ...] = GENERAL_RATES + LEVY_RATES + FORMER_GENERAL_RATES
+
 LINE_TOLERANCE = Decimal("0.06")  # §8.2, per line
 INVOICE_TOLERANCE = Decimal("1.27")  # §8.2, per invoice and rate group (per-group reading UNVERIFIED)
 

@@ -30,7 +30,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from invoicing.tax import rates_for_taxpayer_type
+from invoicing.formatting import money
+from invoicing.tax import INVOICE_RATES, rates_for_taxpayer_type
 
 # --- text ---------------------------------------------------------------------------------------------------------
 
@@ -128,6 +129,16 @@ def validate_tax_rate(rate: Decimal, taxpayer_type: str) -> None:
         raise ValidationError(problem, code="rate_not_allowed")
 
 
+def invoice_rate_problem(rate: Decimal) -> str | None:
+    """Why ``rate`` is on no VAT invoice (``invoicing.tax.INVOICE_RATES``: the rates and levy rates of domain.md §6.1
+    and the general rates before the cuts), or None. For invoices received, whose seller's type is not known."""
+    if Decimal(rate).normalize() in {r.normalize() for r in INVOICE_RATES}:
+        return None
+    return gettext("税率 %(rate)s 不存在：增值税发票的税率或征收率为 %(allowed)s") % {
+        "rate": _percent(Decimal(rate)),
+        "allowed": gettext("、").join(_percent(r) for r in sorted(set(INVOICE_RATES), reverse=True))}
+
+
 GENERAL_ONLY_RATES = frozenset({Decimal("0.13"), Decimal("0.09"), Decimal("0.06")})
 
 
@@ -142,6 +153,28 @@ def category_rate_problem(rate: Decimal, category_rates: Iterable[Any], taxpayer
         return None
     return gettext("税率 %(rate)s 与税收分类编码不符：该编码适用税率为 %(rates)s") % {
         "rate": _percent(rate), "rates": gettext("、").join(_percent(r) for r in sorted(rates, reverse=True))}
+
+
+# --- money ---------------------------------------------------------------------------------------------------------
+
+# Significant digits every supported database keeps exactly: PostgreSQL's DECIMAL(18,2) holds 18, but SQLite stores a
+# decimal that is not whole as a REAL (a double: 15 significant digits), so an 18-digit amount would come back rounded.
+MONEY_EXACT_DIGITS = 15
+
+
+def money_limit() -> Decimal:
+    """The largest amount (in absolute value) a money column keeps exactly on every database: 9,999,999,999,999.99."""
+    return Decimal(10) ** (MONEY_EXACT_DIGITS - settings.MONEY_DECIMAL_PLACES) - Decimal(1).scaleb(
+        -settings.MONEY_DECIMAL_PLACES)
+
+
+def money_range_problem(value: Decimal) -> str | None:
+    """Why ``value`` cannot be stored exactly as money (never silently rounded), or None."""
+    limit = money_limit()
+    if abs(value) <= limit:
+        return None
+    return gettext("金额 %(value)s 超出可保存的范围：绝对值不能超过 %(limit)s") % {
+        "value": money(value), "limit": money(limit)}
 
 
 # --- dates ---------------------------------------------------------------------------------------------------------
@@ -196,7 +229,7 @@ def validate_document_lines(count: int) -> None:
 
 __all__ = [
     "SafeTextModelMixin", "UNSAFE_TEXT", "add_text_validators", "allowed_rates", "business_date_bounds",
-    "category_rate_problem",
+    "category_rate_problem", "invoice_rate_problem", "money_limit", "money_range_problem",
     "business_date_problem", "document_lines_problem", "max_document_lines", "tax_rate_problem", "unsafe_char",
     "unsafe_text_message", "validate_business_date", "validate_document_lines", "validate_invoice_text",
     "validate_tax_rate",

@@ -49,6 +49,7 @@ from invoicing.formatting import person_name, rate
 from invoicing.models import Taxpayer
 from invoicing.scoping import MaybeUser, allowed_taxpayers, scope_queryset
 from invoicing.stored_files import stored_file_response
+from invoicing.validators import invoice_rate_problem, money_range_problem
 from receiving import (
     admin_platform,
     admin_redforms,  # noqa: F401  # registers the red-letter queue
@@ -331,7 +332,8 @@ class ReceivedInvoiceAdmin(PoolControlsAdminMixin, BookkeepingAdminMixin, ReadOn
                     code=data["code"], issue_date=data["issue_date"], seller_name=data["seller_name"],
                     seller_tax_id=data["seller_tax_id"], buyer_name=data["buyer_name"],
                     buyer_tax_id=data["buyer_tax_id"], amount=data["amount"], tax=data["tax"], total=data["total"],
-                    check_code=data["check_code"], remark=data["remark"], lines=rows, carrier=carrier)
+                    check_code=data["check_code"], remark=data["remark"], is_red=data["is_red"],
+                    blue_number=data["blue_number"], lines=rows, carrier=carrier)
             except (ValidationError, PermissionDenied) as exc:
                 if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
                     for name, errors in exc.message_dict.items():
@@ -402,11 +404,32 @@ class ManualForm(forms.Form):
     amount = forms.DecimalField(label=capfirst(_("合计金额")), max_digits=18, decimal_places=2, required=False)
     tax = forms.DecimalField(label=capfirst(_("合计税额")), max_digits=18, decimal_places=2, required=False)
     total = forms.DecimalField(label=capfirst(_("价税合计")), max_digits=18, decimal_places=2, required=False)
+    is_red = forms.BooleanField(label=capfirst(_("红字发票")), required=False,
+                                help_text=_("红字发票的金额、税额、价税合计为负数"))
+    blue_number = forms.CharField(label=capfirst(_("对应蓝字发票号码")), max_length=20, required=False,
+                                  help_text=_("红字发票所冲销的蓝字发票号码，可留空"))
     remark = forms.CharField(label=capfirst(_("备注")), required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args: Any, user: MaybeUser = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _limit_taxpayers(self, user)
+
+    def clean_amount(self) -> Decimal | None:
+        return _money_in_range(self.cleaned_data.get("amount"))
+
+    def clean_tax(self) -> Decimal | None:
+        return _money_in_range(self.cleaned_data.get("tax"))
+
+    def clean_total(self) -> Decimal | None:
+        return _money_in_range(self.cleaned_data.get("total"))
+
+
+def _money_in_range(value: Decimal | None) -> Decimal | None:
+    """A money field's value, refused here (beside the field) when no money column keeps it exactly."""
+    problem = money_range_problem(value) if value is not None else None
+    if problem:
+        raise ValidationError(problem, code="money_range")
+    return value
 
 
 class ManualLineForm(forms.Form):
@@ -423,7 +446,16 @@ class ManualLineForm(forms.Form):
         rate = parse_rate(text)
         if rate is None:
             raise ValidationError(gettext("税率应写成 6% 或 0.06"))
+        problem = invoice_rate_problem(rate)
+        if problem:
+            raise ValidationError(problem, code="rate_unknown")
         return rate
+
+    def clean_amount(self) -> Decimal | None:
+        return _money_in_range(self.cleaned_data.get("amount"))
+
+    def clean_tax(self) -> Decimal | None:
+        return _money_in_range(self.cleaned_data.get("tax"))
 
 
 ManualLineFormSet = forms.formset_factory(ManualLineForm, extra=3, max_num=50)

@@ -77,6 +77,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("amount", "合计金额", "money", 0, False, "不含税，最多 2 位小数；除客票外必填", "1000.00"),
     Column("tax", "合计税额", "money", 0, False, "可留空（价税合计 − 合计金额）", "60.00"),
     Column("total", "价税合计", "money", 0, False, "可留空（合计金额 + 合计税额）；须等于二者之和", "1060.00"),
+    Column("is_red", "红字发票", "flag", 0, False, "红字发票填“是”（其金额、税额、价税合计为负数）；蓝字发票留空或填“否”", ""),
     Column("check_code", "校验码", "code", 20, False, "", ""),
     Column("remark", "备注", "text", 500, False, "", ""),
 )
@@ -211,6 +212,21 @@ def to_money(raw: object, col: Column) -> Decimal | None:
     return d.quantize(FEN)
 
 
+FLAG_WORDS = {"是": True, "红字": True, "红": True, "y": True, "yes": True, "true": True, "1": True,
+              "否": False, "蓝字": False, "蓝": False, "n": False, "no": False, "false": False, "0": False}
+
+
+def to_flag(raw: object, col: Column) -> bool:
+    if _blank(raw):
+        return False
+    if isinstance(raw, bool):
+        return raw
+    text = str(int(raw)) if isinstance(raw, float) and raw.is_integer() else str(raw).strip().lower()
+    if text not in FLAG_WORDS:
+        raise CellError("cell.bad_choice", gettext("填“是”或“否”"))
+    return FLAG_WORDS[text]
+
+
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d", "%Y-%m-%d %H:%M:%S", "%Y年%m月%d日")
 
 
@@ -243,7 +259,7 @@ def to_kind(raw: object, col: Column) -> str:
 
 
 CONVERTERS: dict[str, Callable[[object, Column], Any]] = {
-    "text": to_text, "code": to_code, "money": to_money, "date": to_date, "kind": to_kind,
+    "text": to_text, "code": to_code, "money": to_money, "date": to_date, "kind": to_kind, "flag": to_flag,
 }
 
 # manual_values' field -> the column and the rule its messages come under
@@ -253,6 +269,7 @@ FIELD_RULES = {
     "tax": ("tax", "invoice.amounts"), "total": ("total", "invoice.amounts"), "__all__": ("total", "invoice.amounts"),
     "seller_name": ("seller_name", "cell.required"), "seller_tax_id": ("seller_tax_id", "tax_id.invalid"),
     "buyer_tax_id": ("buyer_tax_id", "tax_id.invalid"), "buyer_name": ("buyer_name", "invoice.party"),
+    "blue_number": ("is_red", "invoice.amounts"),
 }
 
 
@@ -376,7 +393,7 @@ class Validator:
                 seller_tax_id=values.get("seller_tax_id") or "", buyer_name=values.get("buyer_name") or "",
                 buyer_tax_id=values.get("buyer_tax_id") or "", amount=values.get("amount"), tax=values.get("tax"),
                 total=values.get("total"), check_code=values.get("check_code") or "",
-                remark=values.get("remark") or "")
+                remark=values.get("remark") or "", is_red=bool(values.get("is_red")))
         except ValidationError as exc:
             for name, messages in exc.message_dict.items():
                 key, rule = FIELD_RULES.get(name, ("number", "invoice.key"))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from invoicing.events import event_record
 from invoicing.ids import QrPayloadError, compact_id, is_acceptable_tax_id, parse_invoice_qr
 from invoicing.models import Taxpayer
 from invoicing.scoping import user_may_act_on
+from invoicing.validators import invoice_rate_problem, money_range_problem
 from receiving import reading
 from receiving.models import (
     LEGACY_KINDS,
@@ -753,15 +755,47 @@ def _decimal_or_none(value: Any, field_name: str, errors: dict[str, list[str]]) 
     if not d.is_finite():
         errors.setdefault(field_name, []).append(gettext("不是数字"))
         return None
-    return d.quantize(FEN) if field_name in ("amount", "tax", "total") else d
+    if field_name in ("amount", "tax", "total"):
+        try:
+            return d.quantize(FEN)
+        except InvalidOperation:  # more digits than the context holds: far beyond any money column
+            errors.setdefault(field_name, []).append(money_range_problem(d) or gettext("不是数字"))
+            return None
+    return d
+
+
+def money_sign_problems(*, is_red: bool, amount: Decimal | None, tax: Decimal | None,
+                        total: Decimal | None) -> dict[str, str]:
+    """The invoice's figures against its colour: a blue invoice's 价税合计 is above 0 and its amount and tax are not
+    negative; a red one (红字, domain.md §11) is the negative of what it reverses. Field name -> the rule broken."""
+    problems: dict[str, str] = {}
+    if is_red:
+        if total is not None and total >= 0:
+            problems["total"] = gettext("红字发票的价税合计应为负数")
+        for name, value in (("amount", amount), ("tax", tax)):
+            if value is not None and value > 0:
+                problems[name] = gettext("红字发票的%(field)s不能为正数") % {"field": FIELD_WORDS[name]}
+        return problems
+    if total is not None and total <= 0:
+        problems["total"] = gettext("蓝字发票的价税合计必须大于 0（红字发票请标为“红字发票”）")
+    for name, value in (("amount", amount), ("tax", tax)):
+        if value is not None and value < 0:
+            problems[name] = gettext("蓝字发票的%(field)s不能为负数（红字发票请标为“红字发票”）") % {
+                "field": FIELD_WORDS[name]}
+    return problems
 
 
 def manual_values(*, kind: str, number: str, code: str = "", issue_date: date | None, seller_name: str = "",
                   seller_tax_id: str = "", buyer_name: str = "", buyer_tax_id: str = "", amount: Any = None,
                   tax: Any = None, total: Any = None, check_code: str = "", remark: str = "",
+                  is_red: bool = False, blue_number: str = "",
                   lines: Sequence[dict[str, Any]] = ()) -> InvoiceValues:
     """Check what a person typed with the rules the readers' results pass (domain.md §2, §8, §9), and return it as
-    pool values. Raises one ValidationError naming every field that is wrong."""
+    pool values. Raises one ValidationError naming every field that is wrong.
+
+    This is the one check of values typed or imported into the pool (the admin's manual entry, the API, the Excel
+    import): figures that fit the invoice's colour (``money_sign_problems``), amounts a money column keeps exactly
+    (``money_range_problem``) and line rates that exist (``invoice_rate_problem``, domain.md §6.1)."""
     errors: dict[str, list[str]] = {}
     if kind not in ReceivedKind.values:
         errors.setdefault("kind", []).append(gettext("请选择票种"))
@@ -780,6 +814,19 @@ def manual_values(*, kind: str, number: str, code: str = "", issue_date: date | 
         errors.setdefault("total", []).append(gettext("请填写价税合计"))
     if money["tax"] is None and money["amount"] is not None and money["total"] is not None:
         money["tax"] = money["total"] - money["amount"]
+    for name, figure in money.items():
+        too_big = money_range_problem(figure) if figure is not None else None
+        if too_big and not errors.get(name):
+            errors.setdefault(name, []).append(too_big)
+    for name, problem in money_sign_problems(is_red=is_red, amount=money["amount"], tax=money["tax"],
+                                             total=money["total"]).items():
+        if not errors.get(name):
+            errors.setdefault(name, []).append(problem)
+    blue_number = (blue_number or "").strip()
+    if blue_number and not is_red:
+        errors.setdefault("blue_number", []).append(gettext("只有红字发票才填写对应蓝字发票号码"))
+    elif blue_number and not re.fullmatch(r"[0-9]{8,20}", blue_number):
+        errors.setdefault("blue_number", []).append(gettext("对应蓝字发票号码应为 8 至 20 位数字"))
     if not (seller_name or "").strip() and kind not in TICKET_KINDS:
         errors.setdefault("seller_name", []).append(gettext("请填写销售方名称"))
     for name, value in (("seller_tax_id", seller_tax_id), ("buyer_tax_id", buyer_tax_id)):
@@ -792,7 +839,7 @@ def manual_values(*, kind: str, number: str, code: str = "", issue_date: date | 
         seller_name=(seller_name or "").strip(), seller_tax_id=compact_id(seller_tax_id or ""),
         buyer_name=(buyer_name or "").strip(), buyer_tax_id=compact_id(buyer_tax_id or ""),
         amount=money["amount"], tax=money["tax"], total=money["total"], check_code=(check_code or "").strip(),
-        remark=remark or "")
+        remark=remark or "", is_red=bool(is_red), blue_number=blue_number if is_red else "")
     if values.kind in LEGACY_KINDS and values.number.isdigit() and len(values.number) < 8:
         values.number = values.number.zfill(8)  # "不满8位请左补0" (domain.md §2.2)
     if kind in ReceivedKind.values:
@@ -807,6 +854,13 @@ def manual_values(*, kind: str, number: str, code: str = "", issue_date: date | 
         rate = _decimal_or_none(raw.get("tax_rate"), "tax_rate", line_errors)
         if amount_ is None or line_errors:
             errors.setdefault("lines", []).append(gettext("第 %(n)d 行金额、税率或税额不是数字") % {"n": i})
+            continue
+        line_problems = [p for p in (money_range_problem(amount_),
+                                     money_range_problem(tax_) if tax_ is not None else None,
+                                     invoice_rate_problem(rate) if rate is not None else None) if p]
+        if line_problems:
+            errors.setdefault("lines", []).extend(
+                gettext("第 %(n)d 行：%(why)s") % {"n": i, "why": p} for p in line_problems)
             continue
         parsed_lines.append(InvoiceLine(line_no=i, item_name=str(raw.get("item_name") or ""), amount=amount_,
                                         spec=str(raw.get("spec") or ""), unit=str(raw.get("unit") or ""),
@@ -841,16 +895,17 @@ def received_invoice_create_manual(*, taxpayer: Taxpayer, actor: Actor, kind: st
                                    issue_date: date | None, code: str = "", seller_name: str = "",
                                    seller_tax_id: str = "", buyer_name: str = "", buyer_tax_id: str = "",
                                    amount: Any = None, tax: Any = None, total: Any = None, check_code: str = "",
-                                   remark: str = "", lines: Sequence[dict[str, Any]] = (),
-                                   carrier: Carrier | None = None, collection: Collection | None = None,
+                                   remark: str = "", is_red: bool = False, blue_number: str = "",
+                                   lines: Sequence[dict[str, Any]] = (), carrier: Carrier | None = None, collection: Collection | None = None,
                                    passenger: dict[str, Any] | None = None) -> ReceivedInvoice:
     """A person enters an invoice (from paper, or from a file the readers could not read: ``carrier``). Checked like
     a reader's result; a wrong key, sums that do not add up, or buyer and seller the wrong way round are refused."""
     record, _item = _manual_create(
         taxpayer=taxpayer, actor=actor, kind=kind, number=number, issue_date=issue_date, code=code,
         seller_name=seller_name, seller_tax_id=seller_tax_id, buyer_name=buyer_name, buyer_tax_id=buyer_tax_id,
-        amount=amount, tax=tax, total=total, check_code=check_code, remark=remark, lines=lines, carrier=carrier,
-        collection=collection, passenger=passenger, duplicate_ok=False)
+        amount=amount, tax=tax, total=total, check_code=check_code, remark=remark, is_red=is_red,
+        blue_number=blue_number, lines=lines, carrier=carrier, collection=collection, passenger=passenger,
+        duplicate_ok=False)
     assert record is not None
     return record
 
@@ -858,28 +913,29 @@ def received_invoice_create_manual(*, taxpayer: Taxpayer, actor: Actor, kind: st
 def collection_add_manual(*, collection: Collection, actor: Actor, kind: str, number: str, issue_date: date | None,
                           code: str = "", seller_name: str = "", seller_tax_id: str = "", buyer_name: str = "",
                           buyer_tax_id: str = "", amount: Any = None, tax: Any = None, total: Any = None,
-                          check_code: str = "", remark: str = "", lines: Sequence[dict[str, Any]] = ()
-                          ) -> CollectionItem:
+                          check_code: str = "", remark: str = "", is_red: bool = False, blue_number: str = "",
+                          lines: Sequence[dict[str, Any]] = ()) -> CollectionItem:
     """Entered fields as one item of an open batch (the API): checked exactly like ``received_invoice_create_manual``
     (bad input raises one ValidationError naming each field); an invoice already in the pool is a *duplicate* item
     that names it (the batch is added to its sources), not an error."""
     _record, item = _manual_create(
         taxpayer=collection.taxpayer, actor=actor, kind=kind, number=number, issue_date=issue_date, code=code,
         seller_name=seller_name, seller_tax_id=seller_tax_id, buyer_name=buyer_name, buyer_tax_id=buyer_tax_id,
-        amount=amount, tax=tax, total=total, check_code=check_code, remark=remark, lines=lines, carrier=None,
-        collection=collection, passenger=None, duplicate_ok=True)
+        amount=amount, tax=tax, total=total, check_code=check_code, remark=remark, is_red=is_red,
+        blue_number=blue_number, lines=lines, carrier=None, collection=collection, passenger=None, duplicate_ok=True)
     return item
 
 
 def _manual_create(*, taxpayer: Taxpayer, actor: Actor, kind: str, number: str, issue_date: date | None, code: str,
                    seller_name: str, seller_tax_id: str, buyer_name: str, buyer_tax_id: str, amount: Any, tax: Any,
-                   total: Any, check_code: str, remark: str, lines: Sequence[dict[str, Any]],
-                   carrier: Carrier | None, collection: Collection | None, passenger: dict[str, Any] | None,
+                   total: Any, check_code: str, remark: str, is_red: bool, blue_number: str,
+                   lines: Sequence[dict[str, Any]], carrier: Carrier | None, collection: Collection | None, passenger: dict[str, Any] | None,
                    duplicate_ok: bool) -> tuple[ReceivedInvoice | None, CollectionItem]:
     authorize(actor, taxpayer.pk, P_COLLECT)
     values = manual_values(kind=kind, number=number, code=code, issue_date=issue_date, seller_name=seller_name,
                            seller_tax_id=seller_tax_id, buyer_name=buyer_name, buyer_tax_id=buyer_tax_id,
-                           amount=amount, tax=tax, total=total, check_code=check_code, remark=remark, lines=lines)
+                           amount=amount, tax=tax, total=total, check_code=check_code, remark=remark,
+                           is_red=is_red, blue_number=blue_number, lines=lines)
     parties = parties_check(values, taxpayer)
     if parties.reasons:
         raise ValidationError({"buyer_name": [r["message"] for r in parties.reasons]})

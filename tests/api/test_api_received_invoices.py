@@ -368,3 +368,25 @@ def test_the_schema_declares_both_bodies_the_answers_and_the_file_types(client):
     schemas = openapi["components"]["schemas"]
     assert schemas["CollectOutcomeEnum"]["enum"] == ["created", "attached", "duplicate", "review", "rejected"]
     assert "rail_paper" in schemas["ReceivedKindEnum"]["enum"]
+
+
+def test_typed_fields_that_cannot_be_an_invoice_are_refused_as_in_manual_entry(shop):
+    negative = entered(amount="-100.00", tax="-6.00", total="-106.00")
+    odd_rate = entered("25312000000000000302", amount="100.00", tax="77.00", total="177.00",
+                       lines=[{"item_name": "*信息技术服务*咨询费", "amount": "100.00", "tax_rate": "0.77",
+                               "tax": "77.00"}])
+    huge = entered("25312000000000000303", amount="99999999999999.00", tax="5999999999999.94",
+                   total="105999999999998.94")
+    error = assert_error(collect(shop, {"invoices": [negative, odd_rate, huge]}), 400, "validation_error")
+    assert "蓝字发票的价税合计必须大于 0" in error["fields"]["invoices[1].total"][0]
+    assert "税率 77% 不存在" in error["fields"]["invoices[2].lines"][0]
+    assert "超出可保存的范围" in error["fields"]["invoices[3].amount"][0]
+    assert not ReceivedInvoice.objects.exists() and not Collection.objects.exists()
+
+
+def test_a_typed_red_invoice_is_collected_with_its_negative_figures(shop):
+    body = entered(amount="-100.00", tax="-6.00", total="-106.00", is_red=True)
+    response = collect(shop, {"invoices": [body]})
+    assert response.status_code == 201, response.content
+    record = ReceivedInvoice.objects.get()
+    assert (record.is_red, record.total) == (True, Decimal("-106.00"))

@@ -153,3 +153,25 @@ def test_a_renamed_pdf_is_refused_as_a_file(tmp_path, fiona):
     path.write_bytes(b"%PDF-1.7 not a workbook")
     out = run(path, fiona)
     assert out.issues[0].code == "file.type" and not out.ok
+
+
+def test_rows_that_cannot_be_an_invoice_are_refused_like_manual_entry(tmp_path, entity, fiona):
+    path = xlsx(tmp_path, [row(entity, amount="-100.00", tax="-6.00", total="-106.00"),
+                           row(entity, "26332000000012345679", amount="0", tax="0", total="0"),
+                           row(entity, "26332000000012345680", amount="99999999999999.00", tax="5999999999999.94",
+                               total="105999999999998.94")])
+    out = run(path, fiona)
+    assert not out.ok and not ReceivedInvoice.objects.exists()
+    found = [(i.row, i.column, i.message) for i in out.issues]
+    assert any(r == 2 and c == "价税合计" and "蓝字发票的价税合计必须大于 0" in m for r, c, m in found), found
+    assert any(r == 3 and c == "价税合计" and "蓝字发票的价税合计必须大于 0" in m for r, c, m in found), found
+    assert any(r == 4 and c == "合计金额" and "超出可保存的范围" in m for r, c, m in found), found
+
+
+def test_a_red_invoice_is_imported_when_its_row_says_so(tmp_path, entity, fiona):
+    path = xlsx(tmp_path, [row(entity, amount="-100.00", tax="-6.00", total="-106.00") + ["是"]],
+                headers=[*HEADERS, "红字发票"])
+    out = run(path, fiona)
+    assert out.ok, out.issues
+    record = ReceivedInvoice.objects.get()
+    assert (record.is_red, record.total) == (True, Decimal("-106.00"))
