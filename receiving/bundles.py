@@ -19,6 +19,7 @@ Member names of archives made on Chinese Windows are GBK without the UTF-8 flag;
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.utils.translation import gettext
+
+logger = logging.getLogger(__name__)
 
 MAX_RATIO = 200  # uncompressed / compressed, for members above 1 MB (the OFD reader's own guard)
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -152,7 +155,8 @@ def _entries_of_file(path: Path, display: str, limits: Limits) -> Iterator[Entry
             zf = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
             if display.lower().endswith(".zip"):
-                yield _refuse(display, "bad_archive", gettext("压缩包已损坏，无法打开（%(e)s）") % {"e": exc})
+                logger.info("archive %r cannot be opened: %s", display, exc)
+                yield _refuse(display, "bad_archive", gettext("压缩包已损坏，无法打开，请重新打包后上传"))
                 return
             is_zip = False  # a damaged OFD, say: the reader explains
         else:
@@ -197,7 +201,8 @@ def _members(zf: zipfile.ZipFile, display: str, limits: Limits) -> Iterator[Entr
             with zf.open(info) as fh:
                 data = fh.read(info.file_size + 1)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
-            yield _refuse(shown, "bad_archive", gettext("压缩包内的文件无法读取（%(e)s）") % {"e": exc})
+            logger.info("archive member %r cannot be read: %s", shown, exc)
+            yield _refuse(shown, "bad_archive", gettext("压缩包内的文件无法读取（压缩包可能已损坏），请解压后单独上传"))
             continue
         if len(data) > info.file_size:
             yield _refuse(shown, "zip_bomb", gettext("文件比压缩包声明的更大，未读取"))

@@ -10,6 +10,7 @@ cross-checks the PDF reader runs (``crosscheck.Checker``), and turns refusals in
 from __future__ import annotations
 
 import io
+import logging
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ from invoicing.documents.model import (
 from invoicing.documents.pdf import read_pdf_result
 from invoicing.ids import QrPayload, QrPayloadError, parse_invoice_qr
 from receiving.models import LEGACY_KINDS, SHUDIAN_KINDS, CarrierFormat, DataSource, ReceivedKind
+
+logger = logging.getLogger(__name__)
 
 # Formats as sniffed; ARCHIVE is a ZIP that is not an OFD (a bundle of files to expand, never a carrier).
 ARCHIVE = "zip"
@@ -123,15 +126,31 @@ def read_file(data: bytes, fmt: str) -> Reading:
             return _read_pdf(data)
         if fmt == CarrierFormat.IMAGE:
             return _read_image(data)
-    except UnsafeDocument as exc:
-        return _refused(fmt, "unsafe", gettext("文件内容不安全，已拒收（%(detail)s）") % {"detail": exc})
-    except UnsupportedDocument as exc:
-        return _refused(fmt, "not_invoice", gettext("不是可识别的发票（%(detail)s）") % {"detail": exc})
-    except MalformedDocument as exc:
-        return _refused(fmt, "malformed", gettext("文件已损坏或不完整（%(detail)s）") % {"detail": exc})
     except DocumentError as exc:
-        return _refused(fmt, "unreadable", gettext("文件无法读取（%(detail)s）") % {"detail": exc})
+        # The reader's own words (a library's exception, in English) are for the log; the person reads the rule.
+        rule, message = _refusal(exc, fmt)
+        logger.info("%s reader refused a file (%s): %s", fmt, rule, exc)
+        return _refused(fmt, rule, message)
     return _refused(fmt, "unknown_format", gettext("不支持的文件格式"))
+
+
+def _refusal(exc: DocumentError, fmt: str) -> tuple[str, str]:
+    """The rule and the Chinese reason for a reader's refusal, without the exception's text."""
+    words = {"file": _file_words(fmt)}
+    if isinstance(exc, UnsafeDocument):
+        return "unsafe", gettext("%(file)s的结构异常（如超大、嵌套过深或含外部引用），为安全起见已拒收") % words
+    if isinstance(exc, UnsupportedDocument):
+        return "not_invoice", gettext("%(file)s不是可识别的发票，请上传发票的 XML、OFD 或 PDF 原件") % words
+    if isinstance(exc, MalformedDocument):
+        return "malformed", gettext("%(file)s已损坏或不完整，无法打开，请重新下载或向开票方索取") % words
+    return "unreadable", gettext("%(file)s无法读取，请重新下载或向开票方索取") % words
+
+
+def _file_words(fmt: str) -> str:
+    """“PDF 文件”, “图片文件”: the format as a person names the file."""
+    if fmt == CarrierFormat.IMAGE:
+        return gettext("图片文件")
+    return gettext("%(fmt)s 文件") % {"fmt": fmt.upper()}
 
 
 def _read_pdf(data: bytes) -> Reading:

@@ -284,8 +284,9 @@ def _joined(reasons: Sequence[dict[str, Any]]) -> str:
 
 
 def _named(name: str, message: str, rule: str) -> str:
-    """A reason that names the file and the rule: “发票.pdf：PDF 已加密…（规则 encrypted_pdf）”."""
-    return gettext("%(name)s：%(message)s（规则 %(rule)s）") % {"name": name, "message": message, "rule": rule}
+    """A reason that names the file: “发票.pdf：PDF 已加密…”. The rule's code is the item's ``rule`` (for support and
+    the API), not part of what a person reads."""
+    return gettext("%(name)s：%(message)s") % {"name": name, "message": message}
 
 
 # --- files ---------------------------------------------------------------------------------------------------------
@@ -318,11 +319,11 @@ def collection_add_file(*, collection: Collection, name: str, data: bytes, actor
         return _add_file(collection, name=name, data=data, actor=actor)
     except (PermissionDenied, ValidationError):
         raise
-    except Exception as exc:  # noqa: BLE001 - a file must never stop the batch (its stored bytes are already gone)
+    except Exception:  # noqa: BLE001 - a file must never stop the batch (its stored bytes are already gone)
         logger.exception("collecting %r into batch %s failed", name, collection.pk)
         return collection_item_reject(
             collection=collection, name=name, rule="internal_error", actor=actor,
-            reason=gettext("处理时发生内部错误（%(error)s），已记录，请稍后重试或联系管理员") % {"error": type(exc).__name__})
+            reason=gettext("处理时发生内部错误，已记录，请稍后重试或联系管理员"))
 
 
 def _add_file(collection: Collection, *, name: str, data: bytes, actor: Actor) -> CollectionItem:
@@ -709,8 +710,10 @@ def collection_add_qr(*, collection: Collection, payload: str, actor: Actor) -> 
     try:
         qr = parse_invoice_qr(payload or "")
     except (QrPayloadError, TypeError) as exc:
-        return collection_item_reject(collection=collection, name=shown or gettext("（空）"), rule="qr_invalid",
-                                      actor=actor, reason=gettext("不是发票二维码：%(why)s") % {"why": exc})
+        logger.info("not an invoice QR payload %r: %s", shown, exc)  # the parser's words are for the log
+        return collection_item_reject(
+            collection=collection, name=shown or gettext("（空）"), rule="qr_invalid", actor=actor,
+            reason=gettext("不是发票二维码：发票二维码为逗号分隔的版本、票种、发票代码、发票号码、金额、开票日期等字段"))
     needs = ReviewReason("document", "needs_file", "扫码录入：需上传发票文件或查验后确认")
     values = reading.values_from_result(reading.result_from_qr(qr, reason=needs))
     problem = reading.key_problem(values)

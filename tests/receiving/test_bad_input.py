@@ -1,9 +1,12 @@
-"""Bad input, one test per class of issue 15: each file gets an outcome and a reason naming it and its rule; nothing
-is half-written, and the batch goes on after it."""
+"""Bad input, one test per class of issue 15: each file gets an outcome, its rule and a reason naming it in words a
+person reads (a reader's own exception text goes to the log only); nothing is half-written, and the batch goes on
+after it."""
 
 from __future__ import annotations
 
 import io
+import logging
+import re
 import zipfile
 
 import pypdfium2 as pdfium
@@ -24,10 +27,15 @@ def add(collection, name, data, actor):
     return services.collection_add_file(collection=collection, name=name, data=data, actor=actor)
 
 
+# A run of four or more Latin letters: a library's words (the format names PDF, OFD, XML are three).
+LATIN_WORD = re.compile(r"[A-Za-z]{4,}")
+
+
 def rejected(item, rule):
     assert item.outcome == Outcome.REJECTED, item.reason
-    assert item.rule == rule, item.reason
-    assert item.name in item.reason and rule in item.reason  # the reason names the file and the rule
+    assert item.rule == rule, item.reason  # the rule, for support and the API, is the item's own field
+    assert item.reason.startswith(f"{item.name}："), item.reason  # the reason names the file
+    assert "规则" not in item.reason and not LATIN_WORD.search(item.reason.removeprefix(item.name)), item.reason
     assert item.invoice is None and item.carrier is None
     return item
 
@@ -114,11 +122,13 @@ def _ofd_entries() -> list[tuple[str, bytes]]:
         return [(n, zf.read(n)) for n in zf.namelist()]
 
 
-def test_an_ofd_zip_bomb_is_rejected_unread(upload, fiona):
+def test_an_ofd_zip_bomb_is_rejected_unread(upload, fiona, caplog):
     bomb = _zip([*_ofd_entries(), ("Doc_0/Res/huge.bin", b"\0" * (60 * 1024 * 1024))])
     assert len(bomb) < 1024 * 1024
-    item = rejected(add(upload, "bomb.ofd", bomb, fiona), "unsafe")
-    assert "too large" in item.reason or "ratio" in item.reason
+    with caplog.at_level(logging.INFO, logger="receiving.reading"):
+        item = rejected(add(upload, "bomb.ofd", bomb, fiona), "unsafe")
+    assert "为安全起见已拒收" in item.reason
+    assert "too large" in caplog.text or "ratio" in caplog.text  # the reader's detail is in the log
     nothing_written()
 
 
@@ -215,3 +225,35 @@ def test_after_every_bad_file_the_batch_goes_on_and_counts_each_outcome(upload, 
     batch = Collection.objects.get(pk=upload.pk)
     assert (batch.processed, batch.rejected_count, batch.created_count) == (3, 2, 1)
     assert list(batch.items.values_list("position", "outcome")) == [(1, "rejected"), (2, "rejected"), (3, "created")]
+
+
+# --- what a person reads ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "data", "rule", "reason"), [
+    ("fake.pdf", b"%PDF-1.4\nthis is not a PDF at all\n%%EOF\n", "malformed",
+     "fake.pdf：PDF 文件已损坏或不完整，无法打开，请重新下载或向开票方索取"),
+    ("other.xml", b"<root><child>1</child></root>", "not_invoice",
+     "other.xml：XML 文件不是可识别的发票，请上传发票的 XML、OFD 或 PDF 原件"),
+    ("laughs.xml", BILLION_LAUGHS, "unsafe",
+     "laughs.xml：XML 文件的结构异常（如超大、嵌套过深或含外部引用），为安全起见已拒收"),
+    ("broken.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "malformed",
+     "broken.png：图片文件已损坏或不完整，无法打开，请重新下载或向开票方索取"),
+])
+def test_no_reader_exception_text_reaches_the_reason(upload, fiona, caplog, name, data, rule, reason):
+    with caplog.at_level(logging.INFO, logger="receiving.reading"):
+        item = rejected(add(upload, name, data, fiona), rule)
+    assert item.reason == reason
+    assert rule in caplog.text  # the reader's own words stay with support, in the log
+    nothing_written()
+
+
+def test_a_damaged_archive_and_a_bad_qr_payload_are_told_without_library_text(upload, fiona, tmp_path):
+    from receiving import bundles
+
+    broken = tmp_path / "bundle.zip"
+    broken.write_bytes(b"PK\x03\x04" + b"\0" * 64)
+    entry = next(bundles.entries([broken], limits=bundles.Limits.from_settings(), names=[broken.name]))
+    assert entry.rule == "bad_archive" and not LATIN_WORD.search(entry.reason), entry.reason
+    item = services.collection_add_qr(collection=upload, payload="01,32,,123,1.00,20250101,,", actor=fiona)
+    assert item.rule == "qr_invalid" and not LATIN_WORD.search(item.reason), item.reason

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 A = small_document(number="25312000000000000201")
 B = small_document(number="25312000000000000202", amount="88.50", rate="0.13")
-KEYS = {"file", "outcome", "invoice", "reason"}
+KEYS = {"file", "outcome", "invoice", "rule", "reason"}
 INVOICE_KEYS = {"kind", "number", "code", "issue_date", "seller_name", "seller_tax_id", "buyer_name", "buyer_tax_id",
                 "amount", "tax", "total", "lines"}
 
@@ -72,8 +72,8 @@ def test_any_rejected_file_makes_the_exit_status_1_and_the_others_are_still_coll
     assert code == 1
     assert [r["outcome"] for r in rows] == ["rejected", "rejected", "created", "rejected"]
     assert [r["invoice"] for r in rows if r["outcome"] == "rejected"] == [None, None, None]
-    assert "oversize" in rows[1]["reason"] and "huge.pdf" in rows[1]["reason"]
-    assert "not_found" in rows[3]["reason"]
+    assert rows[1]["rule"] == "oversize" and "huge.pdf" in rows[1]["reason"]
+    assert rows[3]["rule"] == "not_found"
     assert ReceivedInvoice.objects.count() == 1
     assert "3 file(s) rejected" in err
 

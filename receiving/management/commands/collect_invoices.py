@@ -6,7 +6,7 @@ Prints one JSON object per file on its own line::
 
     {"file": ..., "outcome": "created|attached|duplicate|review|rejected",
      "invoice": {"kind", "number", "code", "issue_date", "seller_name", "seller_tax_id", "buyer_name",
-                 "buyer_tax_id", "amount", "tax", "total", "lines"} or null, "reason": ...}
+                 "buyer_tax_id", "amount", "tax", "total", "lines"} or null, "rule": ..., "reason": ...}
 
 ``invoice`` is what was read from that file (for a duplicate: the pool record it duplicates). Amounts are strings
 ("1060.00"): exact, never floats. The exit status is 1 when any file was rejected, 0 otherwise. Each ZIP archive is
@@ -56,7 +56,7 @@ def item_json(item: CollectionItem) -> dict[str, Any]:
         invoice = (item.detail or {}).get("invoice")
         if invoice is None and item.invoice_id is not None:
             invoice = record_json(ReceivedInvoice.objects.get(pk=item.invoice_id))
-    return {"file": item.name, "outcome": item.outcome, "invoice": invoice, "reason": item.reason}
+    return {"file": item.name, "outcome": item.outcome, "invoice": invoice, "rule": item.rule, "reason": item.reason}
 
 
 class Command(BaseCommand):
