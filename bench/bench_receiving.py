@@ -16,9 +16,9 @@ the pool part is skipped.
    process (eager). Prints files/s per format for both and the ratio of the totals. Goal: ≤ 1.5× the readers alone.
 2. Pool changelist (PostgreSQL): 10,000 then ``--rows`` received invoices (with a file and a source each), written
    in SQL around the services; the admin changelist for a superuser (default order, the review queue, one entity,
-   one seller, one collecting method, a number search) and for a finance user limited to one entity: queries per
-   request and p50 over ``--requests`` requests at each size, each request followed by one of a probe page of
-   constant cost (the batches' list). Goals: ≤ 10 queries, p50 at the large size ≤ 1.5× the same page at 10,000,
+   one seller, one collecting method, a number search, a search by a number's last digits) and for a finance user
+   limited to one entity: queries per request and p50 over ``--requests`` requests at each size, each request
+   followed by one of a probe page of constant cost (the batches' list). Goals: ≤ 10 queries, p50 at the large size ≤ 1.5× the same page at 10,000,
    each p50 divided by its probe's (raw ratios printed too: on a shared machine they mostly say how the load moved).
 3. Dedupe look-ups (PostgreSQL, same pools): the queries ``collection_add_file`` runs to find a record by its key
    (taxpayer + code + number; a key present and a key not yet in the pool) and a file by its SHA-256, 500 of each
@@ -433,6 +433,7 @@ def pool_figures(sizes: list[int], requests: int) -> bool:
         "one seller": (as_admin, f"{pool}?seller=9133010657{7:07d}X"),
         "by scanner": (as_admin, f"{pool}?source=scanner"),
         "search a number": (as_admin, f"{pool}?q=2544{2 * 4321:016d}"),
+        "search last digits": (as_admin, f"{pool}?q={2 * 4321:08d}"),
         "finance, one entity": (as_finance, pool),
     }
     probe = (as_admin, reverse("admin:receiving_collection_changelist"))  # three batches at every size

@@ -19,6 +19,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Reverse
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
@@ -88,6 +89,8 @@ state_labels_register(ReceivedInvoice, PlatformStatus.choices)
 # A search term that is an invoice number or a tax id (8 to 20 letters and digits, at least one digit): looked up in
 # the indexed exact fields only, never by a scan of the names.
 IDENTIFIER_TERM = re.compile(r"(?=[0-9A-Za-z]*[0-9])[0-9A-Za-z]{8,20}")
+# Digits alone, 4 to 20 of them: the end of an invoice number (finance quotes the last digits).
+DIGITS_TERM = re.compile(r"[0-9]{4,20}")
 
 
 def may_download(request: HttpRequest) -> bool:
@@ -215,7 +218,7 @@ class ReceivedInvoiceAdmin(PoolControlsAdminMixin, BookkeepingAdminMixin, ReadOn
     list_filter = ("review_state", "use_state", "kind", "platform_status", SourceFilter, SellerFilter, "issue_date",
                    "other_buyer", "taxpayer")
     search_fields = ("=number", "seller_name", "=seller_tax_id", "=buyer_tax_id")
-    search_help_text = _("按发票号码、销售方名称或纳税人识别号查找")
+    search_help_text = _("按发票号码（可只输后几位，至少 4 位）、销售方名称或纳税人识别号查找")
     list_select_related = ("taxpayer",)
     show_full_result_count = False
     paginator = CappedCountPaginator
@@ -279,8 +282,17 @@ class ReceivedInvoiceAdmin(PoolControlsAdminMixin, BookkeepingAdminMixin, ReadOn
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[ReceivedInvoice],
                            search_term: str) -> tuple[QuerySet[ReceivedInvoice], bool]:
         """A number or a tax id is one index look-up per field (numbers are typed or scanned far more often than
-        names); anything else searches the fields as ``search_fields`` says (the seller's name by part)."""
+        names); digits alone (4 to 20) find the numbers that end with them, as finance reads an invoice by its last
+        digits (and a whole number ends with itself); anything else searches the fields as ``search_fields`` says
+        (the seller's name by part)."""
         term = search_term.strip()
+        if DIGITS_TERM.fullmatch(term):
+            # the end of the number is the start of the reversed number: a range on the index
+            # recv_number_reversed (migration 0010, PostgreSQL), not a LIKE '%…' over every row
+            found = Q(number_reversed__startswith=term[::-1])
+            if IDENTIFIER_TERM.fullmatch(term):  # an old 15-digit tax id is digits too
+                found |= Q(seller_tax_id=term) | Q(buyer_tax_id=term)
+            return queryset.alias(number_reversed=Reverse("number")).filter(found), False
         if IDENTIFIER_TERM.fullmatch(term):
             upper = term.upper()
             return queryset.filter(Q(number=term) | Q(seller_tax_id=upper) | Q(buyer_tax_id=upper)), False
