@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -269,6 +270,8 @@ def _defaults(model, exprs: dict[str, str]) -> tuple[list[str], list[str]]:
             vals.append("false")
         elif f.get_internal_type() == "JSONField":
             vals.append("'{}'::jsonb")
+        elif f.has_default() and isinstance(f.default, int | Decimal) and not isinstance(f.default, bool):
+            vals.append(str(f.default))  # a NOT NULL counter or amount (booking_attempts, red_amount ...)
         else:
             vals.append("NULL")
     return cols, vals
