@@ -33,8 +33,12 @@ LEVY_RATES: tuple[Decimal, ...] = (LEVY_5, LEVY_3, LEVY_1_5, LEVY_1)
 # General rates before the cuts (17%/11% until 2018-04-30, 16%/10% until 2019-03-31; 公告2019年第39号, §6.1): no
 # longer issued, but printed on older invoices that still arrive on the input side.
 FORMER_GENERAL_RATES: tuple[Decimal, ...] = (Decimal("0.17"), Decimal("0.16"), Decimal("0.11"), Decimal("0.10"))
+# Reduced levy rates printed on other sellers' invoices (we never issue at them, so they are not in LEVY_RATES):
+# 3% reduced to 2% for some used goods (§6.1, UNVERIFIED) and 0.5% for used-car dealers (domain knowledge: 财政部
+# 税务总局公告2020年第17号, extended by 2023年第63号; UNVERIFIED). Refusing them would lock a real invoice out of the pool.
+RECEIVED_REDUCED_RATES: tuple[Decimal, ...] = (Decimal("0.02"), Decimal("0.005"))
 # Every rate a VAT invoice line can carry (a received invoice's seller may be of either type, or an older invoice).
-INVOICE_RATES: tuple[Decimal, ...] = GENERAL_RATES + LEVY_RATES + FORMER_GENERAL_RATES
+INVOICE_RATES: tuple[Decimal, ...] = GENERAL_RATES + LEVY_RATES + RECEIVED_REDUCED_RATES + FORMER_GENERAL_RATES
 
 LINE_TOLERANCE = Decimal("0.06")  # §8.2, per line
 INVOICE_TOLERANCE = Decimal("1.27")  # §8.2, per invoice and rate group (per-group reading UNVERIFIED)

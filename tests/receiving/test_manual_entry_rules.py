@@ -46,10 +46,10 @@ def test_an_invoice_of_nothing_is_refused(pujiang, fiona):
 def test_a_rate_no_invoice_carries_is_refused(pujiang, fiona):
     errors = refused(pujiang, fiona, **ODD_RATE)
     assert errors["lines"] == ["第 1 行：税率 77% 不存在：增值税发票的税率或征收率为 "
-                               "17%、16%、13%、11%、10%、9%、6%、5%、3%、1.5%、1%、0%"]
+                               "17%、16%、13%、11%、10%、9%、6%、5%、3%、2%、1.5%、1%、0.5%、0%"]
 
 
-@pytest.mark.parametrize("rate", ["0.13", "0.09", "0.06", "0.05", "0.03", "0.015", "0.01", "0.16", "0.17"])
+@pytest.mark.parametrize("rate", ["0.13", "0.09", "0.06", "0.05", "0.03", "0.02", "0.015", "0.01", "0.005", "0.16", "0.17"])
 def test_every_rate_and_levy_rate_is_taken(pujiang, fiona, rate):
     amount, tax = Decimal("1000.00"), (Decimal("1000.00") * Decimal(rate)).quantize(Decimal("0.01"))
     record = manual(pujiang, fiona, amount=amount, tax=tax, total=amount + tax,
