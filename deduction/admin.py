@@ -33,7 +33,13 @@ from deduction.models import (
     TransferOut,
 )
 from deduction.periods import current_period, filing_deadline
-from invoicing.admin import AdminRequest, EntityScopedAdminMixin, EventsReadonlyMixin, ReadOnlyAdminMixin
+from invoicing.admin import (
+    AdminRequest,
+    EntityScopedAdminMixin,
+    EventsReadonlyMixin,
+    ReadOnlyAdminMixin,
+    state_labels_register,
+)
 from invoicing.admin_messages import error_text
 from invoicing.formatting import money
 from invoicing.intake import jobs
@@ -44,6 +50,10 @@ from receiving.models import ReceivedInvoice, ReceivedKind
 SELECTABLE_LIMIT = 200
 DRILL_PAGE = 100
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+# A selection's moves are recorded on its invoice's trail (services: deduction_select, select_accept, …): its
+# states read in words there.
+state_labels_register(ReceivedInvoice, SelectionState.choices)
 
 
 class OpenPeriodForm(forms.Form):

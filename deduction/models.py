@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, transition
 
 from invoicing.models import MoneyField, Taxpayer
-from receiving.models import ReceivedInvoice
+from receiving.models import ReceivedInvoice, ReceivedKind
 
 
 class PeriodState(models.TextChoices):
@@ -118,7 +118,7 @@ class Selection(models.Model):
     purpose = models.CharField(_("用途"), max_length=1, choices=Purpose.choices)
     reason = models.CharField(_("不抵扣原因"), max_length=1, choices=NotDeductReason.choices, blank=True)
     reason_text = models.CharField(_("不抵扣原因说明"), max_length=300, blank=True)
-    kind = models.CharField(_("票种"), max_length=16)
+    kind = models.CharField(_("票种"), max_length=16, choices=ReceivedKind.choices)
     amount = MoneyField(_("金额"))
     face_tax = MoneyField(_("票面税额"), help_text=_("可抵扣的税额：红冲后剩余部分，客票按规定计算"))
     effective_tax = MoneyField(_("有效抵扣税额"))

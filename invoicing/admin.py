@@ -236,12 +236,30 @@ def state_labels_register(model: type[models.Model], choices: Iterable[tuple[str
 
 def _state_labels_of(model: type[models.Model]) -> dict[str, str]:
     """The labels of the model's ``status`` field and of every other state machine field it has (a received
-    invoice moves its review state and its use state), and those registered for it."""
-    labels: dict[str, str] = {code: str(label) for code, label in _EXTRA_STATE_LABELS.get(model, [])}
-    for field in model._meta.concrete_fields:
-        if field.name == "status" or isinstance(field, FSMField):
-            labels.update({str(code): str(label) for code, label in (field.choices or [])})
+    invoice moves its review state and its use state), over those registered for it, over those of its other fields
+    with choices (a rule's change records its severity). A code named twice reads as the state field names it, else
+    as registered."""
+    labels: dict[str, str] = {}
+    state_fields = [f for f in model._meta.concrete_fields if f.name == "status" or isinstance(f, FSMField)]
+    other_fields = [f for f in model._meta.concrete_fields if f.choices and f not in state_fields]
+    for field in other_fields:
+        labels.update({str(code): str(label) for code, label in _flat_choices(field)})
+    labels.update({code: str(label) for code, label in _EXTRA_STATE_LABELS.get(model, [])})
+    for field in state_fields:
+        labels.update({str(code): str(label) for code, label in _flat_choices(field)})
     return labels
+
+
+def _flat_choices(field: models.Field[Any, Any]) -> list[tuple[Any, Any]]:
+    return list(getattr(field, "flatchoices", None) or field.choices or [])
+
+
+def state_words(labels: dict[str, str], code: str) -> str:
+    """An event's state in words. No state reads as "-", even where the model names an empty value (a seller's
+    status "" is 未核实, but a blacklisting's empty "from" means "not on the list", not "not verified")."""
+    if not code:
+        return "-"
+    return labels.get(code, code)
 
 
 class EventsReadonlyMixin:
@@ -260,7 +278,7 @@ class EventsReadonlyMixin:
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
             (
                 (localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"), e.who, action_label(e.action),
-                 labels.get(e.from_state, e.from_state), labels.get(e.to_state, e.to_state), e.reason)
+                 state_words(labels, e.from_state), state_words(labels, e.to_state), e.reason)
                 for e in events_for(obj)[:200]
             ),
         )
@@ -386,6 +404,10 @@ class EventAdmin(EntityScopedAdminMixin, admin.ModelAdmin[Event]):
     list_select_related = ("actor", "taxpayer", "content_type")
     date_hierarchy = "created_at"
     show_full_result_count = False
+    # the detail page in words too: who, the action and the states as the list shows them, not their codes
+    fields = ("created_at", "who_display", "taxpayer", "content_type", "object_id", "action_display",
+              "from_state_display", "to_state_display", "reason", "data")
+    readonly_fields = ("who_display", "action_display", "from_state_display", "to_state_display")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -406,10 +428,8 @@ class EventAdmin(EntityScopedAdminMixin, admin.ModelAdmin[Event]):
 
     @staticmethod
     def _state(obj: Event, code: str) -> str:
-        if not code:
-            return "-"
         model = obj.content_type.model_class()
-        return _state_labels_of(model).get(code, code) if model is not None else code
+        return state_words(_state_labels_of(model) if model is not None else {}, code)
 
     @admin.display(description=_("原状态"), ordering="from_state")
     def from_state_display(self, obj: Event) -> str:

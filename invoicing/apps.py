@@ -1,13 +1,21 @@
-from typing import Any
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import AppConfig
 from django.contrib.admin import helpers, utils
+from django.contrib.admin.filters import AllValuesFieldListFilter, FieldListFilter
 from django.contrib.admin.templatetags import admin_list
 from django.db import models
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.formatting import decimal_for_field
+
+if TYPE_CHECKING:
+    from django.contrib.admin.filters import _ListFilterChoices
+    from django.contrib.admin.views.main import ChangeList
 
 
 class InvoicingConfig(AppConfig):
@@ -30,11 +38,14 @@ class InvoicingConfig(AppConfig):
 
 
 def show_decimals_in_words() -> None:
-    """Every decimal field the admin shows (list cells, read-only detail fields, inlines) reads as money (12,720.00),
-    a rate (6%), a quantity or a unit price (``invoicing.formatting``), not as its stored digits (10600.000000)."""
+    """Every decimal field the admin shows (list cells, read-only detail fields, inlines, the values a list filters
+    by) reads as money (12,720.00), a rate (6%), a quantity or a unit price (``invoicing.formatting``), not as its
+    stored digits (10600.000000)."""
     original = utils.display_for_field
     if getattr(original, "fapiao", False):
         return
+    FieldListFilter.register(lambda f: isinstance(f, models.DecimalField) and not f.choices, DecimalValuesListFilter,
+                             take_priority=True)
 
     def display_for_field(value: object, field: models.Field[Any, Any], empty_value_display: str, *args: Any,
                           **kwargs: Any) -> str:
@@ -48,3 +59,17 @@ def show_decimals_in_words() -> None:
         # helpers and admin_list import the name from utils at load time, so each module's binding is replaced;
         # the stubs declare it on utils only.
         module.display_for_field = display_for_field  # type: ignore[attr-defined]  # not in helpers' stubs
+
+
+class DecimalValuesListFilter(AllValuesFieldListFilter):
+    """A list filter by a decimal field's values, each shown as the column shows it (以 税率: 6%, not 0.0600); the
+    query string keeps the stored value."""
+
+    def choices(self, changelist: ChangeList) -> Iterator[_ListFilterChoices]:
+        field = cast(models.DecimalField[Any, Any], self.field)
+        words = {str(v): decimal_for_field(v, field) for v in self.lookup_choices if v is not None}
+        for choice in super().choices(changelist):
+            value, facet, count = str(choice["display"]).partition(" (")  # "0.0600 (3)" with facets shown
+            if value in words:
+                choice = {**choice, "display": words[value] + facet + count}
+            yield choice

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from django.contrib.auth.models import AnonymousUser, User
 from django.utils.functional import Promise
 
+from invoicing import formatting
 from invoicing.roles import ADMINISTRATOR, CUSTOMER_SERVICE, FINANCE
 
 Tone = Literal["ok", "warn", "bad", "info"]
@@ -155,15 +156,26 @@ def _merged(parts: Sequence[ChartPart]) -> dict[str, Any]:
     first = parts[0]
     categories = sorted({c for part in parts for c in part.categories}) if len(parts) > 1 else list(first.categories)
     series = []
+    shown = []  # each series' values as the table shows them
     for part in parts:
         position = {c: i for i, c in enumerate(part.categories)}
         for s in part.series:
             values = [s.values[position[c]] if c in position else None for c in categories]
             series.append({"name": str(s.name), "stack": s.stack,
                            "values": [v if v is not None else 0 for v in values]})
+            shown.append(_table_cells(values))
     return {"id": first.chart, "title": str(first.title), "kind": first.kind, "categories": categories,
             "category_label": str(first.category_label), "series": series, "order": first.order,
-            "rows": [[c, *(s["values"][i] for s in series)] for i, c in enumerate(categories)]}
+            "rows": [[c, *(s["values"][i] for s in series)] for i, c in enumerate(categories)],
+            "table": [[c, *(cells[i] for cells in shown)] for i, c in enumerate(categories)]}
+
+
+def _table_cells(values: Sequence[ChartValue | None]) -> list[str]:
+    """A series' values for the chart's table: counts (int) as whole numbers with separators, 18,592; amounts
+    (Decimal) as money, 2,078.90. A series is one or the other; one with no value at all is an amount (a sum over
+    no rows), its cells 0.00."""
+    is_count = any(isinstance(v, int) for v in values) and not any(isinstance(v, Decimal) for v in values)
+    return [formatting.quantity(v or 0) if is_count else formatting.money(v or 0) for v in values]
 
 
 def dashboard_charts(user: User | AnonymousUser | None) -> list[dict[str, Any]]:

@@ -272,7 +272,9 @@ class Event(models.Model):
         indexes = [models.Index(fields=["content_type", "object_id", "created_at"], name="event_object")]
 
     def __str__(self) -> str:
-        return f"{self.action} {self.from_state}→{self.to_state}"
+        from invoicing.events import action_label  # events imports this module
+
+        return action_label(self.action)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:

@@ -266,17 +266,19 @@ class ReceivedInvoiceAdmin(PoolControlsAdminMixin, BookkeepingAdminMixin, ReadOn
     def reasons_table(self, obj: ReceivedInvoice) -> str:
         if not obj.review_reasons:
             return "-"
-        rows: list[tuple[str, str, str, str]] = []
+        rows: list[tuple[str, str, str, str, str]] = []
         for r in obj.review_reasons:
             values = r.get("values") or {}
             shown = (gettext("记录：%(record)s；文件：%(file)s") % {"record": values.get("record", ""),
                                                              "file": values.get("file", "")}) if values else ""
+            code = r.get("code", "")
             rows.append((str(services.FIELD_WORDS.get(r.get("field", ""), r.get("field", ""))), r.get("message", ""),
-                         shown, r.get("code", "")))
+                         shown, code, str(services.REVIEW_CODE_WORDS.get(code, code))))
         header = format_html("<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>", _("字段"), _("原因"),
                              _("两边的值"), _("规则"))
+        # the rule in words; its code (what support and the API name it by) on hover
         return format_html('<table class="fapiao-review-reasons">{}{}</table>', header,
-                           format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                           format_html_join("", '<tr><td>{}</td><td>{}</td><td>{}</td><td title="{}">{}</td></tr>',
                                             rows))
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[ReceivedInvoice],

@@ -34,6 +34,7 @@ from invoicing.admin import (
     EntityScopedAdminMixin,
     EventsReadonlyMixin,
     ReadOnlyAdminMixin,
+    state_labels_register,
 )
 from invoicing.admin_messages import error_text
 from invoicing.formatting import money
@@ -64,6 +65,10 @@ class EntityForm(forms.Form):
 
 
 # --- the watermark and the download button -------------------------------------------------------------------------
+
+
+# a download's outcome (receiving.platform: platform_download_finish); its progress records the day reached, a date
+state_labels_register(PlatformSync, [("ok", _("成功")), ("failed", _("失败"))])
 
 
 @admin.register(PlatformSync)

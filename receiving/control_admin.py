@@ -28,6 +28,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from invoicing import formatting
 from invoicing.actors import actor_label_words
 from invoicing.admin import (
     AdminRequest,
@@ -119,6 +120,7 @@ def _controls(obj: ReceivedInvoice) -> InvoiceCheck | None:
 
 # the pool's audit trail names the rule outcomes and verification results it records
 state_labels_register(ReceivedInvoice, [*RulesOutcome.choices, *VerifyOutcome.choices])
+state_labels_register(Seller, [("blacklisted", _("已列入黑名单"))])  # receiving.sellers: on and off the blacklist
 
 OUTCOME_CLASS: dict[str, str] = {RulesOutcome.BLOCK: "fapiao-bad", RulesOutcome.WARN: "fapiao-warn",
                  RulesOutcome.OVERRIDDEN: "fapiao-warn", RulesOutcome.PASS: "fapiao-ok"}
@@ -397,19 +399,30 @@ def _params_help() -> str:
     return gettext("；").join(lines)
 
 
-def _param_words(value: Any) -> str:
+def _param_words(value: Any, param: rules.Param) -> str:
     if isinstance(value, bool):
         return gettext("是") if value else gettext("否")
     if isinstance(value, list | tuple):
         return "、".join(str(v) for v in value) or "-"
+    if param.kind == "money":
+        return formatting.money(value)
     return str(value)
+
+
+def _params_words(code: str, params: dict[str, Any]) -> str:
+    """A rule's parameters in words: 价税合计超过：10,000.00；… ("" for a rule without any)."""
+    spec = rules.SPECS.get(code)
+    if spec is None:  # a rule no longer known: its stored parameters as they are
+        return "；".join(f"{k}：{v}" for k, v in params.items())
+    return "；".join(f"{spec.params[k].label}：{_param_words(v, spec.params[k])}" if k in spec.params else f"{k}：{v}"
+                    for k, v in params.items())
 
 
 @admin.register(ReceivingRule)
 class ReceivingRuleAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     form = ReceivingRuleForm
     change_list_template = "admin/receiving/receivingrule/change_list.html"
-    list_display = ("rule_name", "severity", "params", "version", "updated_at", "taxpayer")
+    list_display = ("rule_name", "severity", "params_display", "version", "updated_at", "taxpayer")
     list_filter = ("severity", "taxpayer")
     list_select_related = ("taxpayer",)
     readonly_fields = ("version", "events_table")
@@ -418,6 +431,10 @@ class ReceivingRuleAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
     def rule_name(self, obj: ReceivingRule) -> str:
         spec = rules.SPECS.get(obj.code)
         return str(spec.name) if spec else obj.code
+
+    @admin.display(description=_("参数"))
+    def params_display(self, obj: ReceivingRule) -> str:
+        return _params_words(obj.code, obj.params or {}) or "-"
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ("taxpayer", "code", "severity", "params", "version", "events_table") if obj else (
@@ -444,8 +461,7 @@ class ReceivingRuleAdmin(EntityScopedAdminMixin, EventsReadonlyMixin, admin.Mode
         severity_words = dict(Severity.choices)
         extra_context = {**(extra_context or {}), "rules_in_effect": [
             (entity, [(rules.SPECS[code].name, severity_words.get(rule.severity, rule.severity),
-                       "；".join(f"{rules.SPECS[code].params[k].label}：{_param_words(v)}"
-                                for k, v in rule.params.items()),
+                       _params_words(code, rule.params),
                        rule.version or gettext("默认"))
                       for code, rule in effect[entity.pk].items()])
             for entity in entities]}

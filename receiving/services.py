@@ -98,6 +98,33 @@ FIELD_WORDS = {
     "tax": _("合计税额"), "total": _("价税合计"), "lines": _("明细"), "document": _("文件"),
 }
 
+# The review reasons' rule codes in words (复核原因 → 规则): the readers' checks (invoicing.documents: crosscheck,
+# pdf, pdfface; receiving.reading) and the pool's own. tests/receiving/test_review_words.py checks that every code
+# recorded anywhere has its label here.
+REVIEW_CODE_WORDS = {
+    "missing": _("未能读出"),
+    "sum_mismatch": _("金额加税额与价税合计不符"),
+    "lines_missing": _("未读到明细行"),
+    "lines_sum": _("明细合计与合计数不符"),
+    "lines_tax_sum": _("明细税额合计与合计税额不符"),
+    "line_rate": _("明细税额与税率不符"),
+    "total_rate": _("按税率合计的税额不符"),
+    "words_unreadable": _("大写金额无法识别"),
+    "words_mismatch": _("大写金额与小写不符"),
+    "qr_mismatch": _("与二维码不符"),
+    "tax_id_format": _("纳税人识别号格式不对"),
+    "not_corroborated": _("金额无法核对"),
+    "position": _("按版面位置读取"),
+    "party_by_position": _("购销方按版面位置判断"),
+    "several_totals": _("多页合计不一致"),
+    "needs_entry": _("需人工录入"),
+    "no_text_mapping": _("文字层无法识别"),
+    "qr_type_unknown": _("二维码票种未收录"),
+    "needs_file": _("需上传发票文件或查验"),
+    "wrong_way": _("购销双方可能读反"),
+    "carrier_conflict": _("文件之间不一致"),
+}
+
 
 def max_file_bytes() -> int:
     return int(getattr(settings, "RECEIVING_MAX_FILE_BYTES", 20 * 1024 * 1024))

@@ -10,6 +10,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext, ngettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from invoicing.admin import money_column
 from invoicing.channels.admin import is_administrator
 from invoicing.models import Taxpayer
 from invoicing.scoping import allowed_taxpayer_ids
@@ -241,10 +242,13 @@ class LedgerRedFormAdmin(SandboxScopedMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(LedgerQuota)
 class LedgerQuotaAdmin(SandboxScopedMixin, admin.ModelAdmin):
-    list_display = ("account", "period", "total", "used", "remaining")
+    list_display = ("account", "period", "total", "used", "money_remaining")
     list_filter = ("period",)
     readonly_fields = ("account", "period", "used")
     fields = ("account", "period", "total", "used")
+
+    # "money_…": right-aligned like the amounts beside it (invoicing.admin.money_column)
+    money_remaining = money_column(LedgerQuota, "remaining", _("剩余额度"))
 
     def has_add_permission(self, request):
         return False

@@ -66,8 +66,8 @@ class FaultProfile(models.Model):
     rate_limit_per_second = models.PositiveIntegerField(_("每秒请求上限"), default=0, help_text=_("0 表示不限"))
     seed = models.PositiveIntegerField(_("随机种子"), default=1)
     draws = models.PositiveBigIntegerField(_("已抽取次数"), default=0, editable=False)
-    window_second = models.BigIntegerField(default=0, editable=False)
-    window_count = models.PositiveIntegerField(default=0, editable=False)
+    window_second = models.BigIntegerField(_("限流窗口（秒）"), default=0, editable=False)
+    window_count = models.PositiveIntegerField(_("窗口内请求数"), default=0, editable=False)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
     class Meta:
@@ -81,11 +81,13 @@ class FaultProfile(models.Model):
 class SandboxNonce(models.Model):
     """Nonces seen within the signing window: a second use is a replay."""
 
-    account = models.ForeignKey(SandboxAccount, models.CASCADE, related_name="+")
-    nonce = models.CharField(max_length=64)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    account = models.ForeignKey(SandboxAccount, models.CASCADE, related_name="+", verbose_name=_("账户"))
+    nonce = models.CharField(_("随机串"), max_length=64)
+    created_at = models.DateTimeField(_("收到时间"), auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name = _("防重放随机串")
+        verbose_name_plural = pgettext_lazy("plural", "防重放随机串")
         constraints = [models.UniqueConstraint(fields=["account", "nonce"], name="sandbox_nonce_unique")]
 
     def __str__(self) -> str:
@@ -108,8 +110,12 @@ class SandboxClock(models.Model):
 class NumberSequence(models.Model):
     """One counter per number prefix (year + province + channel digit for invoices)."""
 
-    prefix = models.CharField(max_length=8, unique=True)
-    last = models.BigIntegerField(default=0)
+    prefix = models.CharField(_("号码前缀"), max_length=8, unique=True)
+    last = models.BigIntegerField(_("已用到的序号"), default=0)
+
+    class Meta:
+        verbose_name = _("发票号码序列")
+        verbose_name_plural = pgettext_lazy("plural", "发票号码序列")
 
     def __str__(self) -> str:
         return f"{self.prefix}:{self.last}"
@@ -119,6 +125,19 @@ class IssueState(models.TextChoices):
     PENDING = "20", _("开票中")
     ISSUED = "2", _("开票完成")
     FAILED = "22", _("开票失败")
+
+
+class LedgerKind(models.TextChoices):
+    """The kinds the platform issues (查验 fplx codes, domain.md §1.2a)."""
+
+    SHUDIAN_SPECIAL = "81", _("数电专票")
+    SHUDIAN_NORMAL = "82", _("数电普票")
+    PAPER_SPECIAL = "85", _("数电纸票（专票）")
+    PAPER_NORMAL = "86", _("数电纸票（普票）")
+
+
+BUYER_USAGE_CHOICES = [("1", _("勾选抵扣")), ("4", _("不抵扣"))]
+LINE_PROPERTY_CHOICES = [(0, _("正常行")), (1, _("折扣行")), (2, _("被折扣行"))]
 
 
 class LedgerStatus(models.TextChoices):
@@ -134,7 +153,7 @@ class LedgerInvoice(models.Model):
     account = models.ForeignKey(SandboxAccount, models.PROTECT, related_name="invoices", verbose_name=_("销方账户"))
     serial = models.CharField(_("请求流水号"), max_length=64)
     number = models.CharField(_("发票号码"), max_length=20, unique=True, null=True, blank=True)
-    kind = models.CharField(_("票种"), max_length=2)
+    kind = models.CharField(_("票种"), max_length=2, choices=LedgerKind.choices)
     issue_state = models.CharField(_("开具状态"), max_length=2, choices=IssueState.choices, default=IssueState.PENDING)
     status = models.CharField(_("发票状态"), max_length=2, choices=LedgerStatus.choices, default=LedgerStatus.NORMAL)
     accepted_at = models.DateTimeField(_("受理时间"))
@@ -155,12 +174,12 @@ class LedgerInvoice(models.Model):
     remark = models.CharField(_("备注"), max_length=500, blank=True)
     drawer = models.CharField(_("开票人"), max_length=50, blank=True)
     specific_business_code = models.CharField(_("特定业务"), max_length=2, blank=True)
-    specific_business = models.JSONField(default=dict, blank=True)
+    specific_business = models.JSONField(_("特定业务信息"), default=dict, blank=True)
     is_red = models.BooleanField(_("红字"), default=False)
     blue_number = models.CharField(_("蓝字发票号码"), max_length=20, blank=True)
     red_form_no = models.CharField(_("确认单编号"), max_length=20, blank=True)
     buyer_booked = models.BooleanField(_("购方已入账"), default=False)
-    buyer_usage = models.CharField(_("购方用途确认"), max_length=1, blank=True, help_text=_("1 勾选抵扣, 4 不抵扣"))
+    buyer_usage = models.CharField(_("购方用途确认"), max_length=1, blank=True, choices=BUYER_USAGE_CHOICES)
 
     class Meta:
         verbose_name = _("台账发票")
@@ -178,22 +197,24 @@ class LedgerInvoice(models.Model):
 
 
 class LedgerLine(models.Model):
-    invoice = models.ForeignKey(LedgerInvoice, models.CASCADE, related_name="lines")
-    line_no = models.PositiveIntegerField()
-    item_name = models.CharField(max_length=300)
-    short_name = models.CharField(max_length=120, blank=True)
-    spec = models.CharField(max_length=150, blank=True)
-    unit = models.CharField(max_length=30, blank=True)
-    quantity = models.DecimalField(null=True, blank=True, **QTY)
-    unit_price = models.DecimalField(null=True, blank=True, **QTY)
-    amount = models.DecimalField(**MONEY)
-    tax_rate = models.DecimalField(max_digits=7, decimal_places=4)
-    tax = models.DecimalField(**MONEY)
-    tax_code = models.CharField(max_length=19)
-    line_property = models.PositiveSmallIntegerField(default=0)
-    red_amount = models.DecimalField(default=Decimal("0.00"), **MONEY)
+    invoice = models.ForeignKey(LedgerInvoice, models.CASCADE, related_name="lines", verbose_name=_("台账发票"))
+    line_no = models.PositiveIntegerField(_("行号"))
+    item_name = models.CharField(_("项目名称"), max_length=300)
+    short_name = models.CharField(_("商品服务简称"), max_length=120, blank=True)
+    spec = models.CharField(_("规格型号"), max_length=150, blank=True)
+    unit = models.CharField(_("单位"), max_length=30, blank=True)
+    quantity = models.DecimalField(_("数量"), null=True, blank=True, **QTY)
+    unit_price = models.DecimalField(_("单价（不含税）"), null=True, blank=True, **QTY)
+    amount = models.DecimalField(_("金额（不含税）"), **MONEY)
+    tax_rate = models.DecimalField(_("税率/征收率"), max_digits=7, decimal_places=4)
+    tax = models.DecimalField(_("税额"), **MONEY)
+    tax_code = models.CharField(_("税收分类编码"), max_length=19)
+    line_property = models.PositiveSmallIntegerField(_("发票行性质"), default=0, choices=LINE_PROPERTY_CHOICES)
+    red_amount = models.DecimalField(_("已红冲金额"), default=Decimal("0.00"), **MONEY)
 
     class Meta:
+        verbose_name = _("台账发票明细")
+        verbose_name_plural = pgettext_lazy("plural", "台账发票明细")
         ordering = ["invoice_id", "line_no"]
         constraints = [models.UniqueConstraint(fields=["invoice", "line_no"], name="sandbox_line_unique")]
 
@@ -205,7 +226,7 @@ class LedgerRedForm(models.Model):
     """红字发票信息确认单 as the platform keeps it."""
 
     form_no = models.CharField(_("确认单编号"), max_length=20, unique=True)
-    uuid = models.CharField(max_length=32, unique=True)
+    uuid = models.CharField(_("确认单UUID"), max_length=32, unique=True)
     request_no = models.CharField(_("申请流水号"), max_length=64, blank=True)
     account = models.ForeignKey(SandboxAccount, models.PROTECT, related_name="red_forms", verbose_name=_("录入方账户"))
     initiator = models.CharField(_("录入方"), max_length=6, choices=[("seller", "销方"), ("buyer", "购方")])
@@ -239,17 +260,19 @@ class LedgerRedForm(models.Model):
 
 
 class LedgerRedFormLine(models.Model):
-    form = models.ForeignKey(LedgerRedForm, models.CASCADE, related_name="lines")
-    blue_line_no = models.PositiveIntegerField()
-    item_name = models.CharField(max_length=300)
-    tax_code = models.CharField(max_length=19)
-    quantity = models.DecimalField(null=True, blank=True, **QTY)
-    unit_price = models.DecimalField(null=True, blank=True, **QTY)
-    amount = models.DecimalField(**MONEY)
-    tax_rate = models.DecimalField(max_digits=7, decimal_places=4)
-    tax = models.DecimalField(**MONEY)
+    form = models.ForeignKey(LedgerRedForm, models.CASCADE, related_name="lines", verbose_name=_("红字确认单"))
+    blue_line_no = models.PositiveIntegerField(_("蓝字发票行号"))
+    item_name = models.CharField(_("项目名称"), max_length=300)
+    tax_code = models.CharField(_("税收分类编码"), max_length=19)
+    quantity = models.DecimalField(_("数量"), null=True, blank=True, **QTY)
+    unit_price = models.DecimalField(_("单价（不含税）"), null=True, blank=True, **QTY)
+    amount = models.DecimalField(_("金额（不含税）"), **MONEY)
+    tax_rate = models.DecimalField(_("税率/征收率"), max_digits=7, decimal_places=4)
+    tax = models.DecimalField(_("税额"), **MONEY)
 
     class Meta:
+        verbose_name = _("红字确认单明细")
+        verbose_name_plural = pgettext_lazy("plural", "红字确认单明细")
         ordering = ["form_id", "blue_line_no"]
 
     def __str__(self) -> str:
@@ -281,13 +304,13 @@ class LedgerQuota(models.Model):
 class LedgerSelection(models.Model):
     """A buyer's 勾选 of one invoice into a 所属期."""
 
-    account = models.ForeignKey(SandboxAccount, models.CASCADE, related_name="selections")
-    invoice = models.OneToOneField(LedgerInvoice, models.CASCADE, related_name="selection")
-    period = models.CharField(max_length=6)  # YYYYMM
-    purpose = models.CharField(max_length=1, default="1")
-    effective_tax = models.DecimalField(**MONEY)
-    reason = models.CharField(max_length=2, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    account = models.ForeignKey(SandboxAccount, models.CASCADE, related_name="selections", verbose_name=_("账户"))
+    invoice = models.OneToOneField(LedgerInvoice, models.CASCADE, related_name="selection", verbose_name=_("台账发票"))
+    period = models.CharField(_("所属期"), max_length=6)  # YYYYMM
+    purpose = models.CharField(_("用途"), max_length=1, default="1")
+    effective_tax = models.DecimalField(_("有效抵扣税额"), **MONEY)
+    reason = models.CharField(_("不抵扣原因"), max_length=2, blank=True)
+    created_at = models.DateTimeField(_("勾选时间"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("勾选记录")
@@ -300,14 +323,14 @@ class LedgerSelection(models.Model):
 class LedgerStatistics(models.Model):
     """The 抵扣统计表 of one account and period: generated (已统计) then confirmed (已确认)."""
 
-    account = models.ForeignKey(SandboxAccount, models.CASCADE, related_name="statistics")
-    period = models.CharField(max_length=6)
-    status = models.CharField(max_length=10)  # generated / confirmed
-    count = models.PositiveIntegerField(default=0)
-    amount = models.DecimalField(default=Decimal("0.00"), **MONEY)
-    tax = models.DecimalField(default=Decimal("0.00"), **MONEY)
-    not_deducted_count = models.PositiveIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
+    account = models.ForeignKey(SandboxAccount, models.CASCADE, related_name="statistics", verbose_name=_("账户"))
+    period = models.CharField(_("所属期"), max_length=6)
+    status = models.CharField(_("状态"), max_length=10)  # generated / confirmed
+    count = models.PositiveIntegerField(_("抵扣份数"), default=0)
+    amount = models.DecimalField(_("抵扣金额"), default=Decimal("0.00"), **MONEY)
+    tax = models.DecimalField(_("抵扣税额"), default=Decimal("0.00"), **MONEY)
+    not_deducted_count = models.PositiveIntegerField(_("其他用途份数"), default=0)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
     class Meta:
         verbose_name = _("抵扣统计")

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop, pgettext_lazy
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
+from invoicing.formatting import money
 from invoicing.models import Counterparty, MoneyField, Taxpayer
 from issuing.base import (
     SPECIAL_KINDS,
@@ -317,7 +318,8 @@ class ApplicationSource(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.application_id} ← {self.billing_document_id}: {self.amount}"
+        # the application page's 来源单据 rows are captioned with it: the document as people know it, the amount as money
+        return f"{self.billing_document.external_no}: {money(self.amount)}"
 
 
 class QuotaPeriod(models.Model):

@@ -254,6 +254,16 @@ def test_the_charts_add_up_the_rollups_of_the_users_entities(world, fiona, lily,
     assert dashboard_charts(sam) == []  # customer service gets the cards of its queue only
 
 
+def test_the_chart_tables_show_money_with_separators_and_counts_as_whole_numbers(world, client, fiona):
+    client.force_login(fiona)
+    page = client.get("/admin/").content.decode()
+    # make_invoice: 1000.00 + 2000.00 at 6%, tax 180.00, per entity; both entities bill the same buyer
+    assert '<th scope="row">上海白鹭文化传媒有限公司</th><td>6,000.00</td><td>360.00</td>' in page
+    assert '<th scope="row">XML</th><td>6</td>' in page  # invoices received: a count, no decimals
+    table = page.split('id="chart-issued_by_day-table"')[1].split("</table>")[0]
+    assert "<td>0.00</td>" in table and "<td>0</td>" not in table  # a day without invoices: no amount, 0.00
+
+
 def test_the_home_page_carries_each_chart_with_its_table_and_translated_labels(world, client, lily):
     client.force_login(lily)
     page = client.get("/admin/").content.decode()

@@ -141,3 +141,21 @@ def test_bulk_selection_form_errors_name_the_field(client, fiona, period, make_i
     resp = client.post(reverse("admin:deduction_taxperiod_bulk", args=[period.pk]),
                        {"purpose": "1", "seller_tax_id": "91110000000000000X"}, follow=True)
     assert "没有符合条件的可勾选发票" in resp.content.decode()
+
+
+def test_the_workbench_selection_list_and_trail_read_in_words(client, fiona, period, make_invoice, settings):
+    settings.TAX_CHANNEL_TRANSPORT = "inprocess"
+    invoice = make_invoice(("40000.00",))  # tax 2400.00
+    client.force_login(fiona)
+    page = client.get(_workbench(period)).content.decode()
+    selectable = page.split('id="fapiao-selectable"')[1].split("</table>")[0]
+    assert '<td style="text-align:right">2,400.00</td>' in selectable and "2400.00" not in selectable
+    services.deduction_select(tax_period=period, items=[SelectionInput(invoice_id=invoice.pk)], actor=fiona)
+    page = client.get(_workbench(period)).content.decode()
+    selected = page.split('id="fapiao-selected"')[1].split("</table>")[0]
+    assert '<td style="text-align:right">2,400.00</td>' in selected
+    listing = client.get(reverse("admin:deduction_selection_changelist")).content.decode()
+    assert '<td class="field-kind">数电专票</td>' in listing  # the kind's label, not 81
+    trail = client.get(reverse("admin:invoicing_event_changelist"), {"action": "deduction_select"}).content.decode()
+    assert '<td class="field-from_state_display">勾选待平台确认</td>' in trail
+    assert '<td class="field-to_state_display">已勾选</td>' in trail and ">accepted<" not in trail

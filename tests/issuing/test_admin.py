@@ -360,3 +360,14 @@ def test_an_application_approved_meanwhile_is_not_edited(yuntu, sam):
         application_services.application_edit(application=app, actor=sam, changes={"total": "1.00"})
     app.refresh_from_db()
     assert app.remark != "改"
+
+
+def test_the_application_page_captions_its_sources_with_the_document_and_the_amount_as_money(client, fiona, yuntu):
+    from issuing.applications.models import ApplicationSource
+
+    doc = make_document(yuntu, external_no="SHOP-7")
+    app = InvoiceApplicationFactory(taxpayer=yuntu)
+    ApplicationSource.objects.create(application=app, billing_document=doc, amount=Decimal("10600.00"))
+    client.force_login(fiona)
+    page = client.get(reverse("admin:issuing_invoiceapplication_change", args=[app.pk])).content.decode()
+    assert "SHOP-7: 10,600.00" in page and "10600.00" not in page and " ← " not in page

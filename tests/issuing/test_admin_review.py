@@ -3,6 +3,7 @@ would be refused, actions that never report a failure as a success, and bulk iss
 
 from __future__ import annotations
 
+from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
@@ -217,3 +218,11 @@ def test_a_platform_refusal_right_after_approval_is_an_error_on_the_page(client,
                for level, text in shown), shown
     app.refresh_from_db()
     assert app.status == S.FAILED
+
+
+def test_the_reject_page_shows_the_total_as_money(client, sam, yuntu):
+    app = InvoiceApplicationFactory(taxpayer=yuntu, status=S.IN_REVIEW, reviewer=sam, amount=Decimal("12000.00"),
+                                    tax=Decimal("720.00"), total=Decimal("12720.00"))
+    client.force_login(sam)
+    page = client.get(reverse("admin:issuing_invoiceapplication_reject", args=[app.pk])).content.decode()
+    assert '<td style="text-align:right">12,720.00</td>' in page and "12720.00" not in page

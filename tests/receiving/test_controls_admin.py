@@ -216,3 +216,17 @@ def test_the_rules_page_shows_every_rule_in_effect_for_the_users_entities_only(c
     assert "阻止" in row("consecutive_numbers") and "：7<" in row("consecutive_numbers")
     assert "默认" not in row("consecutive_numbers")
     assert "提醒" in row("issue_date_age") and "360" in row("issue_date_age") and "默认" in row("issue_date_age")
+
+
+def test_the_rules_page_shows_amounts_as_money_and_its_add_button_above_the_rules(client, lily, mingyuan):
+    rules.receiving_rule_save(taxpayer=mingyuan, code="second_approver", severity=Severity.WARN,
+                              params={"amount": "50000"}, actor=lily)
+    client.force_login(lily)
+    page = client.get(reverse("admin:receiving_receivingrule_changelist")).content.decode()
+    box = page[page.index("生效中的收票规则"):]
+    assert "价税合计超过：50,000.00" in box and "50000.00" not in page
+    saved = page[page.index('id="result_list"'):]
+    assert "价税合计超过：50,000.00" in saved  # the saved rule's parameters in words too, not its JSON
+    # the 增加 button floats up beside the title: placed before the rules, not after them where it lay over the
+    # last row
+    assert page.index('class="object-tools"') < page.index("生效中的收票规则")

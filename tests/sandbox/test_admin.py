@@ -71,3 +71,39 @@ def test_the_ledger_is_read_only(fiona, accounts):
     assert c.get("/admin/sandbox/ledgerinvoice/").status_code == 200
     assert c.get("/admin/sandbox/ledgerinvoice/add/").status_code == 403
     assert SandboxAccount.objects.count() == 2
+
+
+def test_the_quota_list_shows_the_remaining_amount_as_money_under_a_chinese_heading(fiona, accounts):
+    from decimal import Decimal
+
+    demo, _real = accounts
+    quota = sandbox.quota_get(account=demo)
+    quota.used = Decimal("2078.90")
+    quota.save()
+    page = client_for(fiona).get("/admin/sandbox/ledgerquota/").content.decode()
+    assert "9,997,921.10" in page and "9997921.10" not in page
+    assert "剩余额度" in page and "Remaining" not in page and "REMAINING" not in page
+
+
+def test_a_ledger_invoice_page_names_its_fields_and_lines_in_chinese(fiona, accounts):
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from sandbox.models import LedgerInvoice, LedgerLine
+
+    demo, _real = accounts
+    now = timezone.now()
+    inv = LedgerInvoice.objects.create(
+        account=demo, serial="S-1", number="26442000000000000099", kind="81", issue_state="2", accepted_at=now,
+        complete_at=now, issued_at=now, seller_credit_code=demo.credit_code, seller_name=demo.name, buyer_name="明远",
+        total_amount=Decimal("2000.00"), total_tax=Decimal("180.00"), total_with_tax=Decimal("2180.00"),
+        buyer_usage="1")
+    LedgerLine.objects.create(invoice=inv, line_no=1, item_name="网约车客运服务", amount=Decimal("2000.00"),
+                              tax_rate=Decimal("0.09"), tax=Decimal("180.00"), tax_code="3010101020203000000")
+    page = client_for(fiona).get(f"/admin/sandbox/ledgerinvoice/{inv.pk}/change/").content.decode()
+    content = page.split('id="content"')[1]
+    for english in ("Specific business", "Ledger lines", "Line no", "Item name", "Unit price", "Tax code"):
+        assert english.lower() not in content.lower(), english
+    assert "特定业务信息" in content and "台账发票明细" in content and "行号" in content and "项目名称" in content
+    assert "数电专票" in content and "勾选抵扣" in content  # 票种 81 and 用途 1 in words
