@@ -15,7 +15,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
-from django.utils.timezone import localtime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField
@@ -254,7 +253,7 @@ class EventsReadonlyMixin:
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
             (
-                (localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"), e.who, action_label(e.action),
+                (formatting.local_time(e.created_at, seconds=True), e.who, action_label(e.action),
                  labels.get(e.from_state, e.from_state), labels.get(e.to_state, e.to_state), e.reason)
                 for e in events_for(obj)[:200]
             ),

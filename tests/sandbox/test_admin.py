@@ -71,3 +71,22 @@ def test_the_ledger_is_read_only(fiona, accounts):
     assert c.get("/admin/sandbox/ledgerinvoice/").status_code == 200
     assert c.get("/admin/sandbox/ledgerinvoice/add/").status_code == 403
     assert SandboxAccount.objects.count() == 2
+
+
+def test_the_clock_page_and_its_action_show_the_sandbox_time_in_china_time(ada, monkeypatch):
+    from datetime import UTC, datetime
+
+    from invoicing import roles
+
+    roles.sync_role_permissions()
+    at = datetime(2026, 12, 6, 21, 1, 26, 834077, tzinfo=UTC)  # 2026-12-07 05:01:26 in China
+    monkeypatch.setattr(clock, "now", lambda: at)
+    clock.reset()
+    c = client_for(ada)
+    for url in ("/admin/sandbox/sandboxclock/1/change/", "/admin/sandbox/sandboxclock/"):
+        page = c.get(url).content.decode()
+        assert "2026-12-07 05:01:26" in page, url
+        assert "+00:00" not in page and "21:01" not in page, url
+    response = c.post("/admin/sandbox/sandboxclock/", {"action": "advance_clock_1h", "_selected_action": [1]},
+                      follow=True)
+    assert "现在是 2026-12-07 05:01:26" in response.content.decode()
