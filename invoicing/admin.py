@@ -115,6 +115,21 @@ def person_column(field: str, description: StrOrPromise) -> AdminColumn:
     return admin.display(description=description, ordering=field)(display)
 
 
+def may_open_in_admin(request: HttpRequest, model: type[models.Model]) -> bool:
+    """Whether ``request.user`` may open ``model``'s pages in the admin (its registered admin's view permission)."""
+    model_admin = admin.site._registry.get(model)
+    return model_admin is not None and model_admin.has_view_permission(request)
+
+
+def admin_change_link(request: HttpRequest, model: type[models.Model], pk: Any, text: Any) -> str:
+    """``text`` linked to ``model`` #``pk``'s admin page when the user may open it, else ``text`` alone: a link that
+    answers 403 is a dead end (an expense reviewer reads an invoice's sources, not the collection batches)."""
+    if not may_open_in_admin(request, model):
+        return format_html("{}", text)
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[pk])
+    return format_html('<a href="{}">{}</a>', url, text)
+
+
 def flag_column(model: type[models.Model], field: str) -> AdminColumn:
     """A yes-only flag for a detail page: 是 when set, nothing when not (a red ✖ for "not red" or "not auto-approved"
     reads as an error)."""
