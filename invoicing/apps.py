@@ -32,15 +32,21 @@ class InvoicingConfig(AppConfig):
         # Permissions of every app exist only after migrate; keep the role groups in step each time. The reference
         # data is restored too when a flush (as in transactional tests) emptied the tables.
         post_migrate.connect(ensure_reference_data, dispatch_uid="fapiao-reference-data")
-        show_decimals_in_words()
+        admin_display_install()
         dashboard_channel.register()
         dashboard_jobs.register()
 
 
-def show_decimals_in_words() -> None:
-    """Every decimal field the admin shows (list cells, read-only detail fields, inlines, the values a list filters
-    by) reads as money (12,720.00), a rate (6%), a quantity or a unit price (``invoicing.formatting``), not as its
-    stored digits (10600.000000)."""
+def admin_display_install() -> None:
+    """How the admin shows two kinds of field everywhere (list cells, read-only detail fields, inlines, the values a
+    list filters by):
+
+    - a decimal field reads as money (12,720.00), a rate (6%), a quantity or a unit price (``invoicing.formatting``),
+      not as its stored digits (10600.000000);
+    - a file field reads as the file's name, never as a link to the storage: Django would link ``file.url`` (``/media/…``,
+      which nothing serves, or a signed S3 address that anyone holding it may open), past the permission and entity
+      checks of the download views. An admin that offers the file links its checked download view itself.
+    """
     original = utils.display_for_field
     if getattr(original, "fapiao", False):
         return
@@ -52,6 +58,9 @@ def show_decimals_in_words() -> None:
         if (isinstance(field, models.DecimalField) and not getattr(field, "flatchoices", None)
                 and value not in field.empty_values):
             return decimal_for_field(value, field)
+        if isinstance(field, models.FileField):
+            name = getattr(value, "name", None) or ""
+            return name or empty_value_display
         return original(value, field, empty_value_display, *args, **kwargs)
 
     display_for_field.fapiao = True  # type: ignore[attr-defined]  # the marker that makes this idempotent

@@ -4,6 +4,8 @@
 - rate: a percentage without noise: 0.0600 → 6%, 0.015 → 1.5%
 - quantity: what was entered, without trailing zeros: 3.0000000000000 → 3, 1.5 → 1.5
 - unit price: at least two decimals, more only where they carry value: 36 → 36.00, 12.3456 → 12.3456
+- a moment (an aware datetime) in the admin's own tables and messages: in local time (``TIME_ZONE``, China time),
+  2026-12-07 04:48 (or with seconds), as Django shows every other datetime on the page; never the stored UTC
 
 ``decimal_for_field`` picks one of these for a model's DecimalField (rates by name, money by its two decimal
 places, unit prices by name, quantities otherwise); the admin shows every decimal field through it (``apps.py``).
@@ -13,8 +15,11 @@ columns in ``invoicing.admin.money_column`` / ``rate_column``.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
+
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from django.db import models
@@ -110,3 +115,14 @@ def person_name(user: Any) -> str:
         cjk = any("\u4e00" <= ch <= "\u9fff" for ch in first + last)
         return f"{last}{first}" if cjk else f"{first} {last}"
     return first or last or getattr(user, "username", "") or str(user)
+
+
+def local_time(value: dt.datetime | None, *, seconds: bool = False, empty: str = EMPTY) -> str:
+    """An aware datetime in local time: "2026-12-07 04:48" ("2026-12-07 04:48:05" with ``seconds``); None → "-".
+
+    ``strftime`` on a stored datetime prints UTC (eight hours behind China); a naive one is taken as local already.
+    """
+    if value is None:
+        return empty
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")

@@ -62,3 +62,10 @@ def allowed_taxpayers(user: MaybeUser) -> QuerySet[Taxpayer]:
 def user_may_act_on(user: MaybeUser, taxpayer_id: int | None) -> bool:
     ids = allowed_taxpayer_ids(user)
     return ids is None or (taxpayer_id is not None and taxpayer_id in ids)
+
+
+def example_entity(user: MaybeUser) -> Taxpayer | None:
+    """The entity a downloadable template's example row names: the first one the user may see, or ``None`` (the
+    example then leaves it blank). Never another entity's name or tax id (a user limited to some entities sees
+    nothing of the others anywhere)."""
+    return allowed_taxpayers(user).order_by("pk").first()

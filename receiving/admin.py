@@ -39,6 +39,7 @@ from invoicing.admin import (
     EventsReadonlyMixin,
     ReadOnlyAdminMixin,
     ReadonlyInline,
+    admin_change_link,
     money_column,
     person_column,
     state_labels_register,
@@ -194,14 +195,16 @@ class SourceInline(ReadonlyInline[Source, ReceivedInvoice]):
     fields = ("method", "batch", "who", "created_at")
     readonly_fields = fields
     verbose_name_plural = _("来源")
+    _request: HttpRequest
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Source]:
+        # An inline is made for each request (ModelAdmin.get_inline_instances): the rows' links are the user's.
+        self._request = request
         return super().get_queryset(request).select_related("actor", "collection")
 
     @admin.display(description=_("采集批次"))
     def batch(self, obj: Source) -> str:
-        return format_html('<a href="{}">#{}</a>', reverse("admin:receiving_collection_change",
-                                                           args=[obj.collection_id]), obj.collection_id)
+        return admin_change_link(self._request, Collection, obj.collection_id, f"#{obj.collection_id}")
 
     @admin.display(description=_("操作方"))
     def who(self, obj: Source) -> str:

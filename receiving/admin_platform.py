@@ -41,7 +41,7 @@ from invoicing.formatting import money
 from invoicing.intake import jobs as intake_jobs
 from invoicing.intake.error_workbook import write_error_workbook
 from invoicing.models import Taxpayer
-from invoicing.scoping import MaybeUser, allowed_taxpayers
+from invoicing.scoping import MaybeUser, allowed_taxpayers, example_entity
 from receiving import excel, platform, services
 from receiving.models import PlatformReconciliation, PlatformSync
 
@@ -250,7 +250,7 @@ def _require_collect(request: HttpRequest) -> None:
 
 def excel_template_view(request: HttpRequest) -> HttpResponse:
     _require_collect(request)
-    response = HttpResponse(excel.build_template(), content_type=XLSX_TYPE)
+    response = HttpResponse(excel.build_template(entity=example_entity(request.user)), content_type=XLSX_TYPE)
     response["Content-Disposition"] = ("attachment; filename=\"received-invoices-template.xlsx\"; "
                                        "filename*=UTF-8''%E6%94%B6%E7%A5%A8%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx")
     return response

@@ -39,7 +39,7 @@ from invoicing.admin import (
     state_labels_register,
 )
 from invoicing.admin_messages import error_text, item_error, report_rows
-from invoicing.formatting import person_name
+from invoicing.formatting import local_time, person_name
 from invoicing.models import Taxpayer
 from invoicing.scoping import allowed_taxpayers
 from receiving import rules, sellers, verification
@@ -199,7 +199,7 @@ class PoolControlsAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
             diffs = "；".join(
                 gettext("%(label)s：记录 %(record)s，平台 %(platform)s") % d if d.get("platform")
                 else gettext("%(label)s：记录 %(record)s") % d for d in v.differences)
-            rows.append((when.strftime("%Y-%m-%d %H:%M"), who, result, v.get_state_display(),
+            rows.append((local_time(when), who, result, v.get_state_display(),
                          v.status_code or "-", v.risk_level or "-", diffs or v.message or "-"))
         if not rows:
             return gettext("未查验")
@@ -216,8 +216,7 @@ class PoolControlsAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
         if check is None or not check.rules_outcome:
             return gettext("未检查")
         if not check.rules_failures:
-            return gettext("全部通过（%(at)s）") % {"at": check.rules_checked_at.strftime("%Y-%m-%d %H:%M")
-                                                  if check.rules_checked_at else "-"}
+            return gettext("全部通过（%(at)s）") % {"at": local_time(check.rules_checked_at)}
         rows = [(str(rules.SPECS[f["rule"]].name) if f["rule"] in rules.SPECS else f["rule"], f["version"],
                  Severity(f["severity"]).label + (gettext("（已放行）") if f.get("overridden") else ""),
                  f["message"]) for f in check.rules_failures]

@@ -62,8 +62,7 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("entity", "收票主体税号", "code", 20, False, "收票主体（购买方）的统一社会信用代码；导入时选定主体则可留空",
-           "91440300MA5FM1NGYB"),
+    Column("entity", "收票主体税号", "code", 20, False, "收票主体（购买方）的统一社会信用代码；导入时选定主体则可留空"),
     Column("kind", "票种", "kind", 0, True, "必填：数电专票、数电普票、增值税专用发票（税控）等，或查验代码 81、82、01、04…",
            "数电专票"),
     Column("code", "发票代码", "code", 12, False, "税控发票必填（10 或 12 位）；数电发票留空", ""),
@@ -72,8 +71,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("issue_date", "开票日期", "date", 0, True, "必填，YYYY-MM-DD", "2026-11-20"),
     Column("seller_name", "销售方名称", "text", 200, False, "除客票外必填", "杭州西湖云计算服务有限公司"),
     Column("seller_tax_id", "销售方纳税人识别号", "code", 20, False, "请设为文本格式", "91330106MA2GL8XY7N"),
-    Column("buyer_name", "购买方名称", "text", 200, False, "", "深圳明远信息技术有限公司"),
-    Column("buyer_tax_id", "购买方纳税人识别号", "code", 20, False, "请设为文本格式", "91440300MA5FM1NGYB"),
+    Column("buyer_name", "购买方名称", "text", 200, False, ""),
+    Column("buyer_tax_id", "购买方纳税人识别号", "code", 20, False, "请设为文本格式"),
     Column("amount", "合计金额", "money", 0, False, "不含税，最多 2 位小数；除客票外必填", "1000.00"),
     Column("tax", "合计税额", "money", 0, False, "可留空（价税合计 − 合计金额）", "60.00"),
     Column("total", "价税合计", "money", 0, False, "可留空（合计金额 + 合计税额）；须等于二者之和", "1060.00"),
@@ -107,7 +106,9 @@ RULES_TEXT = [
 ]
 
 
-def build_template() -> bytes:
+def build_template(*, entity: Taxpayer | None = None) -> bytes:
+    """The template workbook. Its example is addressed to ``entity`` (one the downloading user may see), or leaves
+    the receiving entity and the buyer blank: it never shows another entity's name or tax id."""
     wb = Workbook()
     ws = wb.worksheets[0]  # a new workbook's one sheet, the active one (the stubs type ``active`` as optional)
     ws.title = DATA_SHEET
@@ -122,7 +123,10 @@ def build_template() -> bytes:
             cell.fill = fill
             sheet.column_dimensions[get_column_letter(i)].width = max(12, len(col.header) * 2 + 4)
         sheet.freeze_panes = "A2"
-    example_ws.append([c.example or None for c in COLUMNS])
+    example = {c.key: c.example for c in COLUMNS}
+    if entity is not None:
+        example.update(entity=entity.credit_code, buyer_name=entity.name, buyer_tax_id=entity.credit_code)
+    example_ws.append([example[c.key] or None for c in COLUMNS])
     # Numbers and ids as text, so that Excel keeps every digit of what people type or paste.
     for i, col in enumerate(COLUMNS, 1):
         if col.kind == "code":
@@ -131,7 +135,7 @@ def build_template() -> bytes:
             example_ws.cell(row=2, column=i).number_format = "@"
     help_sheet_add(
         wb, title=HELP_SHEET, header=["列名", "是否必填", "说明", "示例"],
-        rows=([col.header, "必填" if col.required else "选填", col.help, col.example] for col in COLUMNS),
+        rows=([col.header, "必填" if col.required else "选填", col.help, example[col.key]] for col in COLUMNS),
         rules=RULES_TEXT, widths={"A": 22, "C": 80, "D": 26},
     )
     return workbook_bytes(wb)

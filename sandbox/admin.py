@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from invoicing.admin import money_column
 from invoicing.channels.admin import is_administrator
+from invoicing.formatting import local_time
 from invoicing.models import Taxpayer
 from invoicing.scoping import allowed_taxpayer_ids
 from sandbox import clock, faults, services
@@ -44,7 +45,7 @@ def _advance(hours: int):  # noqa: ANN202
     def action(modeladmin, request, queryset):
         now = clock.advance(hours=hours)
         text = ngettext("沙箱时钟已前进 %(h)d 小时，现在是 %(now)s", "沙箱时钟已前进 %(h)d 小时，现在是 %(now)s", hours)
-        modeladmin.message_user(request, text % {"h": hours, "now": now}, messages.SUCCESS)
+        modeladmin.message_user(request, text % {"h": hours, "now": local_time(now, seconds=True)}, messages.SUCCESS)
 
     action.__name__ = f"advance_clock_{hours}h"
     return action
@@ -265,7 +266,7 @@ class SandboxClockAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("沙箱当前时间"))
     def sandbox_now(self, obj):
-        return clock.now()
+        return local_time(clock.now(), seconds=True)
 
     def get_queryset(self, request):
         SandboxClock.objects.get_or_create(pk=1)

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportMixin
 
 from invoicing.intake import jobs as intake_jobs
-from invoicing.scoping import allowed_taxpayers
+from invoicing.scoping import allowed_taxpayers, example_entity
 from issuing.intake import tasks  # noqa: F401 - registers the Celery tasks in every process that loads the admin
 from issuing.intake.columns import COLUMNS
 from issuing.intake.resources import BillingCSV, BillingLineResource, BillingXLSX, errors_job_record
@@ -92,7 +92,7 @@ def require_permission(request, perm: str) -> None:
 
 def template_download(request):
     require_permission(request, P_IMPORT)
-    response = HttpResponse(build_template(), content_type=XLSX_TYPE)
+    response = HttpResponse(build_template(entity=example_entity(request.user)), content_type=XLSX_TYPE)
     response["Content-Disposition"] = "attachment; filename=\"billing-import-template.xlsx\"; " \
                                       "filename*=UTF-8''%E4%B8%9A%E5%8A%A1%E5%8D%95%E6%8D%AE%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx"
     return response

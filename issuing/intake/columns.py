@@ -18,8 +18,7 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("entity", "主体税号", "code", True, 20, False, "开票主体（销售方）的统一社会信用代码；导入时选定主体则可留空",
-           "91440101MA5CYUN00U"),
+    Column("entity", "主体税号", "code", True, 20, False, "开票主体（销售方）的统一社会信用代码；导入时选定主体则可留空"),
     Column("source_system", "来源系统", "text", True, 50, False, "如 shop、erp；与订单号一起在主体内唯一", "shop"),
     Column("external_no", "订单号", "code", True, 64, True, "必填；同一订单的多行须连续排列", "SO202611220001"),
     Column("business_date", "业务日期", "date", True, 0, False, "YYYY-MM-DD", "2026-11-22"),

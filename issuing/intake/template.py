@@ -1,6 +1,9 @@
 """The downloadable import template: an empty data sheet with the Chinese headers, an example sheet with one example
 document of two lines (the document fields repeated on each line; never imported, copy its rows to start), and an
-instructions sheet listing every column and the rules."""
+instructions sheet listing every column and the rules.
+
+The example names the entity it is given (one the downloading user may see) or leaves the 主体税号 blank: it never
+shows another entity's tax id."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from invoicing.intake.template import help_sheet_add, workbook_bytes
+from invoicing.models import Taxpayer
 from issuing.intake.columns import COLUMNS
 
 DATA_SHEET = "业务单据明细"
@@ -30,7 +34,7 @@ RULES_TEXT = [
 ]
 
 
-def build_template() -> bytes:
+def build_template(*, entity: Taxpayer | None = None) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = DATA_SHEET
@@ -47,6 +51,7 @@ def build_template() -> bytes:
             sheet.column_dimensions[get_column_letter(i)].width = max(10, len(col.header) * 2 + 4)
         sheet.freeze_panes = "A2"
     example = {c.key: c.example for c in COLUMNS}
+    example["entity"] = entity.credit_code if entity is not None else ""
     first = dict(example, paid_amount="2120.00")
     second = dict(first, line_no="2", item_name="运维服务", quantity="2", unit_price="530", amount="1060.00")
     for values in (first, second):
@@ -61,7 +66,7 @@ def build_template() -> bytes:
     help_sheet_add(
         wb, title=HELP_SHEET, header=["列名", "级别", "是否必填", "说明", "示例"],
         rows=([col.header, "订单" if col.doc else "明细",
-               "必填" if col.required_column else ("见说明" if "必填" in col.help else "选填"), col.help, col.example]
+               "必填" if col.required_column else ("见说明" if "必填" in col.help else "选填"), col.help, example[col.key]]
               for col in COLUMNS),
         rules=RULES_TEXT, widths={"A": 22, "D": 80, "E": 24},
     )

@@ -2,7 +2,9 @@
 the same rows; the fast path runs as a job with a progress page."""
 
 from decimal import Decimal
+from io import BytesIO
 
+import openpyxl
 import pytest
 import tablib
 from django.urls import reverse
@@ -11,6 +13,7 @@ from invoicing.intake import jobs as intake_jobs
 from issuing.billing.models import BillingDocument, BillingDocumentLine
 from issuing.intake.resources import BillingLineResource, BillingXLSX
 from issuing.intake.run import import_billing_file
+from issuing.intake.template import EXAMPLE_SHEET
 from tests.importing.conftest import counts, row, write_xlsx
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.importing.admin_urls")]
@@ -125,6 +128,33 @@ def test_template_download(client, fiona, sam):
     assert response.status_code == 200 and response.content[:2] == b"PK"
     client.force_login(sam)  # customer service may not add billing documents
     assert client.get(reverse("issuing:import_template")).status_code == 403
+
+
+def _workbook_texts(content: bytes) -> list[str]:
+    book = openpyxl.load_workbook(BytesIO(content))
+    return [str(v) for ws in book.worksheets for values in ws.iter_rows(values_only=True) for v in values if v]
+
+
+def test_the_template_example_names_only_an_entity_the_user_may_see(client, yuntu, mingyuan, lily):
+    client.force_login(lily)  # finance, 明远 only
+    response = client.get(reverse("issuing:import_template"))
+    assert response.status_code == 200
+    texts = _workbook_texts(response.content)
+    assert not [t for t in texts if yuntu.credit_code in t or yuntu.name in t or yuntu.short_name in t]
+    example = openpyxl.load_workbook(BytesIO(response.content))[EXAMPLE_SHEET]
+    assert [row[0] for row in example.iter_rows(min_row=2, values_only=True) if any(row)] == [mingyuan.credit_code] * 2
+
+
+def test_the_template_of_a_user_without_entities_leaves_the_entity_blank(client, yuntu, mingyuan):
+    from invoicing import roles
+    from tests.factories import UserFactory
+
+    nobody = UserFactory(username="nobody", role=roles.FINANCE, entities=[])
+    client.force_login(nobody)
+    response = client.get(reverse("issuing:import_template"))
+    assert response.status_code == 200
+    texts = _workbook_texts(response.content)
+    assert not [t for t in texts if any(code in t for code in (yuntu.credit_code, mingyuan.credit_code))]
 
 
 def test_the_fast_import_runs_as_a_job_with_progress(client, tmp_path, master, fiona):

@@ -6,6 +6,7 @@ from django.core.management import CommandError, call_command
 from python_calamine import CalamineWorkbook
 
 from invoicing.models import Event
+from invoicing.scoping import example_entity
 from issuing.intake.run import import_billing_file
 from issuing.intake.template import DATA_SHEET, EXAMPLE_SHEET, HELP_SHEET, build_template
 from tests.importing.conftest import counts, row, write_xlsx
@@ -47,7 +48,7 @@ def test_the_command_user_is_scoped(tmp_path, master, lily):
 
 def test_the_template_has_chinese_headers_an_example_and_instructions_and_imports_cleanly(tmp_path, master, fiona):
     path = tmp_path / "template.xlsx"
-    path.write_bytes(build_template())
+    path.write_bytes(build_template(entity=example_entity(fiona)))
     wb = CalamineWorkbook.from_path(str(path))
     assert wb.sheet_names == [DATA_SHEET, EXAMPLE_SHEET, HELP_SHEET]
     rows = wb.get_sheet_by_name(DATA_SHEET).to_python()

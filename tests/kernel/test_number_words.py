@@ -69,3 +69,13 @@ def test_tax_id_errors_speak_the_users_language():
         assert "18 位" in exc.value.user_message
     with translation.override("en"):
         assert "check character" in is_acceptable_tax_id(wrong).reason
+
+
+def test_a_moment_reads_in_china_time_not_the_stored_utc():
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 12, 6, 20, 48, 5, 123456, tzinfo=UTC)
+    assert formatting.local_time(at) == "2026-12-07 04:48"
+    assert formatting.local_time(at, seconds=True) == "2026-12-07 04:48:05"
+    assert formatting.local_time(None) == "-"
+    assert formatting.local_time(datetime(2026, 12, 7, 4, 48)) == "2026-12-07 04:48"  # naive: already local

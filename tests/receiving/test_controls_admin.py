@@ -89,6 +89,23 @@ def test_the_record_page_shows_verifications_and_rule_results(client, fiona, yun
     assert reverse("admin:receiving_receivedinvoice_override", args=[clean.pk]) not in page
 
 
+def test_the_record_page_shows_verification_and_rule_times_in_china_time(client, fiona, yuntu, fake):
+    from datetime import UTC, datetime
+
+    from receiving.control_models import Verification
+
+    record = pool_invoice(yuntu)
+    verification.received_invoice_verify(record=record, actor=fiona)
+    rules.rules_run(taxpayer=yuntu, actor=None)
+    at = datetime(2026, 12, 6, 20, 48, tzinfo=UTC)  # 2026-12-07 04:48 in China
+    Verification.objects.filter(invoice=record).update(verified_at=at, created_at=at)
+    InvoiceCheck.objects.filter(invoice=record).update(rules_checked_at=at)
+    client.force_login(fiona)
+    page = client.get(reverse("admin:receiving_receivedinvoice_change", args=[record.pk])).content.decode()
+    assert "<td>2026-12-07 04:48</td>" in page and "全部通过（2026-12-07 04:48）" in page
+    assert "2026-12-06 20:48" not in page
+
+
 def test_the_bulk_verify_action_starts_a_job_and_counts(client, fiona, yuntu, fake,
                                                         django_capture_on_commit_callbacks):
     records = [pool_invoice(yuntu) for _ in range(3)] + [pool_invoice(yuntu, kind="rail_paper", number="E1")]

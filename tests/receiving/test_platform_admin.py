@@ -61,6 +61,24 @@ def test_the_excel_page_offers_the_template_and_imports_a_clean_file(client, fio
     assert ReceivedInvoice.objects.filter(taxpayer=entity).count() == 1
 
 
+def test_the_template_example_is_addressed_only_to_an_entity_the_user_may_see(client, yuntu, mingyuan):
+    from invoicing import roles
+    from receiving import excel
+    from tests.factories import UserFactory
+
+    guangzhou = UserFactory(username="finance_gz", role=roles.FINANCE, entities=[yuntu])
+    client.force_login(guangzhou)
+    template = client.get(reverse("admin:receiving_collection_excel_template"))
+    assert template.status_code == 200
+    book = load_workbook(BytesIO(template.content))
+    texts = [str(v) for ws in book.worksheets for values in ws.iter_rows(values_only=True) for v in values if v]
+    assert not [t for t in texts if mingyuan.credit_code in t or mingyuan.name in t or mingyuan.short_name in t]
+    header, example = list(book[excel.EXAMPLE_SHEET].iter_rows(values_only=True))
+    named = dict(zip(header, example, strict=True))
+    assert (named["收票主体税号"], named["购买方名称"], named["购买方纳税人识别号"]) == (
+        yuntu.credit_code, yuntu.name, yuntu.credit_code)
+
+
 def test_a_file_with_errors_lists_them_writes_nothing_and_offers_the_error_workbook(client, fiona, entity):
     client.force_login(fiona)
     response = client.post(reverse(EXCEL), {"file": workbook([good(entity), good(entity, "26332000000012345679",

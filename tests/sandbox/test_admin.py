@@ -107,3 +107,22 @@ def test_a_ledger_invoice_page_names_its_fields_and_lines_in_chinese(fiona, acco
         assert english.lower() not in content.lower(), english
     assert "特定业务信息" in content and "台账发票明细" in content and "行号" in content and "项目名称" in content
     assert "数电专票" in content and "勾选抵扣" in content  # 票种 81 and 用途 1 in words
+
+
+def test_the_clock_page_and_its_action_show_the_sandbox_time_in_china_time(ada, monkeypatch):
+    from datetime import UTC, datetime
+
+    from invoicing import roles
+
+    roles.sync_role_permissions()
+    at = datetime(2026, 12, 6, 21, 1, 26, 834077, tzinfo=UTC)  # 2026-12-07 05:01:26 in China
+    monkeypatch.setattr(clock, "now", lambda: at)
+    clock.reset()
+    c = client_for(ada)
+    for url in ("/admin/sandbox/sandboxclock/1/change/", "/admin/sandbox/sandboxclock/"):
+        page = c.get(url).content.decode()
+        assert "2026-12-07 05:01:26" in page, url
+        assert "+00:00" not in page and "21:01" not in page, url
+    response = c.post("/admin/sandbox/sandboxclock/", {"action": "advance_clock_1h", "_selected_action": [1]},
+                      follow=True)
+    assert "现在是 2026-12-07 05:01:26" in response.content.decode()
