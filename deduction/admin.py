@@ -151,7 +151,10 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
         selected = list(Selection.objects.filter(tax_period=obj).exclude(state=SelectionState.UNDONE)
                         .select_related("invoice").order_by("pk"))
         totals = services.our_totals(obj)
-        may_select = request.user.has_perm(services.P_SELECT) and obj.state == PeriodState.OPEN
+        may_unselect = request.user.has_perm(services.P_SELECT) and obj.state == PeriodState.OPEN
+        # only the current 所属期 takes new 勾选; past its filing deadline a period is closed (§14.4, §14.5)
+        window_refusal = services.period_window_refusal(obj) if obj.state == PeriodState.OPEN else ""
+        may_select = may_unselect and not window_refusal
         steps = {PeriodState.OPEN: [("statistics_apply", gettext("申请统计"))],
                  PeriodState.STATISTICS: [("confirm", gettext("确认")), ("statistics_undo", gettext("撤销统计"))],
                  PeriodState.CONFIRMED: [("file", gettext("登记已申报")), ("confirm_undo", gettext("撤销确认"))],
@@ -163,7 +166,8 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
         return {
             "period_row": obj, "selected": selected,
             "selectable": self._selectable(obj) if may_select else [],
-            "may_select": may_select, "may_step": request.user.has_perm(services.P_PERIOD),
+            "may_select": may_select, "may_unselect": may_unselect, "window_refusal": window_refusal,
+            "may_step": request.user.has_perm(services.P_PERIOD),
             "steps": steps, "purposes": Purpose.choices, "reasons": NotDeductReason.choices,
             "by_purpose_kind": [{"purpose_label": Purpose(x.purpose).label, "kind": ReceivedKind(x.kind).label,
                                  "count": x.count,

@@ -38,6 +38,7 @@ from deduction.models import (
     SelectionState,
     TaxPeriod,
 )
+from deduction.periods import NO_DEADLINE_FROM, period_last_day
 from invoicing.actors import Actor
 from invoicing.intake import jobs
 from invoicing.models import Taxpayer
@@ -74,11 +75,17 @@ class BulkFilter:
 
 def selectable_invoices(period: TaxPeriod) -> QuerySet[ReceivedInvoice]:
     """The pool's candidates (a first filter: an unverified one is verified when selected; the service checks each
-    again, the rules included)."""
+    again, the rules included). None while the period does not take 勾选 (not the current 所属期, or past its
+    filing deadline: §14.4, §14.5); otherwise only invoices issued by the period's last day and from 2017-01-01
+    (an invoice issued later belongs to a later 所属期; older ones go through 逾期抵扣, §14.4)."""
+    if services.period_window_refusal(period):
+        return ReceivedInvoice.objects.none()
     return (ReceivedInvoice.objects.filter(taxpayer_id=period.taxpayer_id, kind__in=sorted(input_tax.DEDUCTIBLE_KINDS),
                                            is_red=False,
                                            platform_status__in=[PlatformStatus.NORMAL, PlatformStatus.RED_PARTIAL,
-                                                                PlatformStatus.UNKNOWN])
+                                                                PlatformStatus.UNKNOWN],
+                                           issue_date__gte=NO_DEADLINE_FROM,
+                                           issue_date__lte=period_last_day(period.period))
             .exclude(deduction_selections__state__in=ACTIVE_SELECTION_STATES).order_by("issue_date", "pk"))
 
 
@@ -115,6 +122,9 @@ def deduction_bulk_select_start(*, tax_period: TaxPeriod, flt: BulkFilter, purpo
     as a Celery job. Refused when nothing matches."""
     authorize(actor, tax_period.taxpayer_id, services.P_SELECT)
     _clean(flt, purpose, reason if purpose == Purpose.NOT_DEDUCT else "")
+    window = services.period_window_refusal(tax_period)
+    if window:
+        raise ValidationError(window, code="period_closed")
     ids = list(candidates(tax_period, flt).values_list("pk", flat=True))
     if not ids:
         raise ValidationError(gettext("没有符合条件的可勾选发票"))

@@ -3,10 +3,12 @@ holidays, read from ``FilingHoliday`` (data an administrator keeps)."""
 
 from __future__ import annotations
 
+import calendar
 import re
 from datetime import date, timedelta
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from deduction.models import FilingHoliday, PeriodState, TaxPeriod
 
@@ -29,6 +31,15 @@ def period_after(period: str) -> str:
 def period_before(period: str) -> str:
     year, month = int(period[:4]), int(period[4:])
     return f"{year - 1:04d}12" if month == 1 else f"{year:04d}{month - 1:02d}"
+
+
+def period_last_day(period: str) -> date:
+    year, month = int(period[:4]), int(period[4:])
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+# 公告2019年第45号: invoices issued from 2017-01-01 have no deadline; older ones go through 逾期抵扣 (§14.4)
+NO_DEADLINE_FROM = date(2017, 1, 1)
 
 
 def filing_deadline(period: str, *, closed: set[date] | None = None, working: set[date] | None = None) -> date:
@@ -55,3 +66,45 @@ def current_period(*, taxpayer_id: int, today: date) -> str:
         if row is None or row.state in (PeriodState.OPEN, PeriodState.STATISTICS):
             return previous
     return this
+
+
+def selection_window_refusal(*, taxpayer_id: int, period: str, today: date) -> str:
+    """Why nothing may be selected into ``period`` of the entity on ``today``; empty when it may.
+
+    勾选 goes into the *current* 所属期 only (§14.5): the previous month during its filing window until it is
+    confirmed, otherwise this month (``current_period``). A period whose filing deadline (§14.4) has passed is closed
+    for 勾选 whether or not it was confirmed: the 所属期 has rolled forward and what was not selected in it is
+    selected into the current one (invoices issued from 2017 have no deadline of their own, §14.4). A later month
+    opens once the one before it is confirmed or past its deadline."""
+    current = current_period(taxpayer_id=taxpayer_id, today=today)
+    if period == current:
+        return ""
+    if period < current:
+        deadline = filing_deadline(period)
+        if today > deadline:
+            return gettext("所属期 %(period)s 的申报截止日 %(deadline)s 已过，不能再勾选；勾选只能进入当前所属期 "
+                           "%(current)s") % {"period": period, "deadline": deadline.isoformat(), "current": current}
+        return gettext("所属期 %(period)s 已确认，不能再勾选；勾选只能进入当前所属期 %(current)s") % {
+            "period": period, "current": current}
+    if period == period_of(today):
+        return gettext("上一所属期 %(current)s 尚未确认且未过申报截止日 %(deadline)s，勾选只能进入当前所属期 "
+                       "%(current)s") % {"current": current, "deadline": filing_deadline(current).isoformat()}
+    return gettext("所属期 %(period)s 尚未开始，勾选只能进入当前所属期 %(current)s") % {
+        "period": period, "current": current}
+
+
+def issue_date_refusal(*, issue_date: date | None, period: str) -> str:
+    """Why an invoice issued on ``issue_date`` may not be selected into ``period``; empty when it may. An invoice
+    belongs to the 所属期 of its issue date or a later one: issued after the period's last day, it waits for a later
+    所属期 (§14.5, §15 line 2: 本期认证相符且本期申报抵扣). Issued before 2017-01-01, it needs the 逾期抵扣 procedure
+    (§14.4)."""
+    if issue_date is None:
+        return gettext("开票日期未知，不能确定可勾选的所属期")
+    last = period_last_day(period)
+    if issue_date > last:
+        return gettext("开票日期 %(date)s 晚于所属期 %(period)s 的最后一天 %(last)s，应在以后的所属期勾选") % {
+            "date": issue_date.isoformat(), "period": period, "last": last.isoformat()}
+    if issue_date < NO_DEADLINE_FROM:
+        return gettext("开票日期 %(date)s 早于 2017-01-01，须申请逾期抵扣，不能直接勾选") % {
+            "date": issue_date.isoformat()}
+    return ""

@@ -45,7 +45,7 @@ from deduction.models import (
     TransferLine,
     TransferOut,
 )
-from deduction.periods import valid_period
+from deduction.periods import issue_date_refusal, selection_window_refusal, valid_period
 from invoicing.actors import Actor, actor_user
 from invoicing.channels import get_channel
 from invoicing.channels.base import (
@@ -134,6 +134,13 @@ def tax_period_file(*, tax_period: TaxPeriod, actor: Actor) -> TaxPeriod:
         return _transition(locked, "period_file", actor)
 
 
+def period_window_refusal(tax_period: TaxPeriod) -> str:
+    """Why nothing may be selected into ``tax_period`` today (China time): only the current 所属期 takes 勾选, and a
+    period past its filing deadline is closed (domain.md §14.4, §14.5; ``periods.selection_window_refusal``)."""
+    return selection_window_refusal(taxpayer_id=tax_period.taxpayer_id, period=tax_period.period,
+                                    today=timezone.localdate())
+
+
 def _state_refusal(locked: TaxPeriod, wanted: PeriodState, words: str) -> None:
     if locked.state != wanted:
         raise ValidationError(gettext("所属期 %(period)s 状态为「%(state)s」，不能%(action)s") % {
@@ -217,6 +224,10 @@ def deduction_select(*, tax_period: TaxPeriod, items: Sequence[SelectionInput], 
         resumed = _resume(tax_period, request_no, ids, channel, action="deduction_select_request")
         if resumed is not None:
             return resumed
+    # the period's window first (§14.4, §14.5): no platform verification for a selection that cannot happen
+    window = period_window_refusal(tax_period)
+    if window:
+        raise ValidationError(window, code="period_closed")
     records = {r.pk: r for r in ReceivedInvoice.objects.filter(pk__in=ids, taxpayer_id=tax_period.taxpayer_id)}
     missing = [i for i in ids if i not in records]
     if missing:
@@ -230,6 +241,9 @@ def deduction_select(*, tax_period: TaxPeriod, items: Sequence[SelectionInput], 
         with transaction.atomic():
             period = _lock_period(tax_period, actor, P_SELECT)
             _state_refusal(period, PeriodState.OPEN, gettext("勾选（请先撤销统计）"))
+            window = period_window_refusal(period)
+            if window:
+                raise ValidationError(window, code="period_closed")
             locked = {r.pk: r for r in ReceivedInvoice.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
             errors: list[str] = []
             rows: list[Selection] = []
@@ -239,6 +253,9 @@ def deduction_select(*, tax_period: TaxPeriod, items: Sequence[SelectionInput], 
                 refusal = selection_refusal(record)
                 if refusal:
                     problems.append(refusal)
+                dated = issue_date_refusal(issue_date=record.issue_date, period=period.period)
+                if dated:
+                    problems.append(dated)
                 verdict = verdicts[item.invoice_id]
                 if not verdict.usable:
                     problems.append(gettext("未通过收票规则：%(rules)s") % {

@@ -5,12 +5,21 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+import time_machine
 
 from deduction import services
 from deduction.services import SelectionInput
+from tests.deduction.conftest import TODAY as DEDUCTION_TODAY
 from tests.receiving.platform_world import channel_of, connect, supplied_invoice
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def in_november_2026():
+    """The periods named here are the current ones on the deduction tests' day (tests/deduction/conftest.py)."""
+    with time_machine.travel(DEDUCTION_TODAY, tick=True):
+        yield
 
 
 @pytest.fixture

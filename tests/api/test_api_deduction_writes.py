@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.db import connection
 from django.utils import timezone
 
@@ -17,9 +18,17 @@ from invoicing.channels.sandbox import InProcessTransport
 from sandbox import services as sandbox_services
 from sandbox.models import SandboxAccount
 from tests.api.conftest import Api, assert_error
+from tests.deduction.conftest import TODAY as DEDUCTION_TODAY
 from tests.receiving.platform_world import channel_of, connect, supplied_invoice
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def in_november_2026():
+    """The periods named here are the current ones on the deduction tests' day (tests/deduction/conftest.py)."""
+    with time_machine.travel(DEDUCTION_TODAY, tick=True):
+        yield
 
 
 @pytest.fixture

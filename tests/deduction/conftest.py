@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
+import time_machine
 
 from deduction import services
 from tests.receiving.platform_world import channel_of, connect, supplied_invoice
+
+# A day in 202611's own month, past 202610's filing deadline (2026-11-16): 202611 is the current 所属期 and the
+# invoices the tests issue "today" belong to it (domain.md §14.4, §14.5). The tests name their periods, so their day
+# is fixed rather than the calendar's.
+TODAY = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.fixture(autouse=True)
+def in_november_2026():
+    with time_machine.travel(TODAY, tick=True):
+        yield
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from deduction import services
 from deduction.models import PeriodState, Selection, SelectionState
 from deduction.services import SelectionInput
+from invoicing.channels.base import DeductionItem, DeductionSelectRequest
 from invoicing.models import Event
 from tests.factories import UserFactory
 from tests.receiving.platform_world import channel_of
@@ -119,11 +120,10 @@ def test_an_undo_that_timed_out_after_the_platform_did_it_recovers(period, invoi
 
 
 def test_selected_in_another_period_on_the_platform_is_refused_with_its_reason(period, invoice, fiona, world):
-    october = services.tax_period_ensure(taxpayer=world, period="202610", actor=fiona)
-    [row] = services.deduction_select(tax_period=october, items=[SelectionInput(invoice_id=invoice.pk)], actor=fiona,
-                                      channel=channel_of(world))
-    Selection.objects.filter(pk=row.pk).delete()  # our side lost it; the platform still has it in 202610
-    type(invoice).objects.filter(pk=invoice.pk).update(use_state="in_pool")  # and so did the pool's 已勾选抵扣
+    # selected in 202610 on the platform, not through this system (202610 is closed here since its deadline)
+    done = channel_of(world).deduction_select(DeductionSelectRequest(
+        period="202610", items=(DeductionItem(number=invoice.number),)))
+    assert done.accepted == (invoice.number,)
     [again] = services.deduction_select(tax_period=period, items=[SelectionInput(invoice_id=invoice.pk)],
                                         actor=fiona, channel=channel_of(world))
     assert again.state == SelectionState.REFUSED and "202610" in again.platform_message
