@@ -18,29 +18,33 @@ MINGYUAN = "91440300MA5FM1NGYB"
 
 @pytest.fixture
 def bulk_world(demo_world):
-    """云途 buys from 明远: three 数电专票 in its pool (one already selected for October on the platform, not through
-    this system) and a railway ticket, all selectable in November as far as this system knows."""
+    """云途 buys from 明远: three 数电专票 in its pool (one already selected for last month on the platform, not
+    through this system) and a railway ticket, all selectable in this month's period (the current one) as far as
+    this system knows."""
     from django.contrib.auth.models import User
 
+    from deduction.periods import period_before
     from invoicing.channels.base import DeductionItem, DeductionSelectRequest
     from invoicing.models import Taxpayer
     from sandbox import demo as sandbox_demo
+    from tests.deduction.world import this_month_open
     from tests.receiving.controls import pool_invoice
     from tests.receiving.platform_world import channel_of, supplied_invoice
 
     sandbox_demo.seed()
     yuntu = Taxpayer.objects.get(credit_code=YUNTU)
     mingyuan = Taxpayer.objects.get(credit_code=MINGYUAN)
+    period = this_month_open(yuntu)  # the invoices are issued today
     finance = User.objects.get(username="finance")
     specials = [supplied_invoice(mingyuan, yuntu, actor=finance, amounts=(amount,))
                 for amount in ("1000.00", "2000.00", "400.00")]
-    # selected for October on the tax bureau's own site, outside this system
+    # selected for last month on the tax bureau's own site, outside this system
     done = channel_of(yuntu).deduction_select(DeductionSelectRequest(
-        period="202610", items=(DeductionItem(number=specials[1].number),)))
+        period=period_before(period), items=(DeductionItem(number=specials[1].number),)))
     assert done.accepted == (specials[1].number,)
     ticket = pool_invoice(yuntu, kind="51", amount="500.00", tax="41.28", passenger_name="王会计",
                           seller=("中国铁路广州局集团有限公司", "91440000190352575W"), lines=())
-    return yuntu, specials, ticket
+    return yuntu, period, specials, ticket
 
 
 def _xlsx_rows(path) -> list[tuple]:
@@ -50,12 +54,14 @@ def _xlsx_rows(path) -> list[tuple]:
 def test_finance_bulk_selects_by_kind_and_another_entity_cannot_see_the_job(login, live_server, bulk_world, shots,
                                                                             tmp_path, monkeypatch):
     from deduction import tasks
+    from deduction.periods import period_before
 
-    yuntu, (a, b, c), ticket = bulk_world
+    yuntu, period, (a, b, c), ticket = bulk_world
+    earlier = period_before(period)  # where the platform holds b
     page = login("finance")
     page.goto(f"{live_server.url}/admin/deduction/taxperiod/")
     page.select_option("#fapiao-open-period select[name=taxpayer]", str(yuntu.pk))
-    page.fill("#fapiao-open-period input[name=period]", "202611")
+    page.fill("#fapiao-open-period input[name=period]", period)
     page.click("#fapiao-open-period button[type=submit]")
     page.wait_for_selector("#fapiao-bulk")
     workbench_url = page.url
@@ -92,7 +98,7 @@ def test_finance_bulk_selects_by_kind_and_another_entity_cannot_see_the_job(logi
 
     with page.expect_download() as info:
         page.locator("#job-links a", has_text="下载勾选结果").click()
-    assert info.value.suggested_filename == "bulk-selection-202611.xlsx"
+    assert info.value.suggested_filename == f"bulk-selection-{period}.xlsx"
     result = tmp_path / "result.xlsx"
     info.value.save_as(result)
     header, *body = _xlsx_rows(result)
@@ -108,7 +114,7 @@ def test_finance_bulk_selects_by_kind_and_another_entity_cannot_see_the_job(logi
         assert (Decimal(str(row["金额"])), Decimal(str(row["税额"]))) == (invoice.amount, invoice.tax)
     assert rows[a.pk]["结果"] == rows[c.pk]["结果"] == "已接受"
     assert (rows[b.pk]["结果"], rows[b.pk]["平台代码"]) == ("已拒绝", "3504")
-    assert "202610" in rows[b.pk]["原因"]
+    assert earlier in rows[b.pk]["原因"]
 
     # Back on the workbench: two selected, one refused by the platform (still selectable, as is the ticket).
     page.click("text=返回抵扣工作台")
@@ -119,7 +125,7 @@ def test_finance_bulk_selects_by_kind_and_another_entity_cannot_see_the_job(logi
 
     assert selected_row(a) == [a.number, "抵扣", "60.00", "已勾选", "勾选成功"]
     assert selected_row(c) == [c.number, "抵扣", "24.00", "已勾选", "勾选成功"]
-    assert selected_row(b) == [b.number, "抵扣", "120.00", "平台拒绝", "发票已于202610勾选"]
+    assert selected_row(b) == [b.number, "抵扣", "120.00", "平台拒绝", f"发票已于{earlier}勾选"]
     selectable = page.inner_text("#fapiao-selectable")
     assert b.number in selectable and ticket.number in selectable and a.number not in selectable
     totals = page.inner_text("#fapiao-totals")

@@ -15,17 +15,19 @@ def platform_world(demo_world):
     from tests.receiving.platform_world import supplied_invoice
 
     sandbox_demo.seed()
+    from tests.deduction.world import this_month_open
+
     supplier = Taxpayer.objects.get(credit_code="91440101MA5CYUN00U")
     buyer = Taxpayer.objects.get(credit_code="91440300MA5FM1NGYB")
-    return buyer, [supplied_invoice(supplier, buyer) for _ in range(2)]
+    return buyer, this_month_open(buyer), [supplied_invoice(supplier, buyer) for _ in range(2)]
 
 
 def test_finance_selects_confirms_and_reads_the_report(login, live_server, platform_world, shots):
-    buyer, records = platform_world
+    buyer, period, records = platform_world  # the invoices are issued today: this month's period takes them
     page = login("finance")
     page.goto(f"{live_server.url}/admin/deduction/taxperiod/")
     page.select_option("#fapiao-open-period select[name=taxpayer]", str(buyer.pk))
-    page.fill("#fapiao-open-period input[name=period]", "202611")
+    page.fill("#fapiao-open-period input[name=period]", period)
     page.click("#fapiao-open-period button[type=submit]")
     page.wait_for_selector("#fapiao-workbench")
     for record in records:
