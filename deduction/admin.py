@@ -32,7 +32,7 @@ from deduction.models import (
     TaxPeriod,
     TransferOut,
 )
-from deduction.periods import current_period, filing_deadline
+from deduction.periods import current_period, filing_deadline, valid_period
 from invoicing.admin import (
     AdminRequest,
     EntityScopedAdminMixin,
@@ -92,7 +92,7 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
     list_display = ("taxpayer", "period", "state", "statistics_at", "confirmed_at", "filed_at")
     list_filter = ("state", "taxpayer")
     list_select_related = ("taxpayer",)
-    search_fields = ("period",)
+    search_fields = ("period", "taxpayer__name", "taxpayer__short_name", "=taxpayer__credit_code")
     change_form_template = "admin/deduction/taxperiod/workbench.html"
     change_list_template = "admin/deduction/taxperiod/change_list.html"
     fields = ("taxpayer", "period", "state", "events_table")
@@ -117,9 +117,23 @@ class TaxPeriodAdmin(ReadOnlyAdminMixin, EntityScopedAdminMixin, EventsReadonlyM
                 *super().get_urls()]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """A search for a period (the dashboard's deadline card leads here) fills the form that opens a period with it,
+        and names the user's entities that have no row for it yet: the place to open it."""
         extra_context = extra_context or {}
         if request.user.has_perm(services.P_SELECT):
-            extra_context["open_form"] = OpenPeriodForm(user=request.user)
+            searched = request.GET.get("q", "").strip()
+            wanted = searched if valid_period(searched) else ""
+            initial: dict[str, Any] = {"period": wanted} if wanted else {}
+            if wanted:
+                missing = list(allowed_taxpayers(request.user).filter(is_active=True)
+                               .exclude(tax_periods__period=wanted).order_by("pk"))
+                if missing:
+                    extra_context["open_hint"] = gettext(
+                        "所属期 %(period)s 尚未打开：%(entities)s。选择主体后点「打开抵扣工作台」") % {
+                        "period": wanted, "entities": "、".join(str(t) for t in missing)}
+                    if len(missing) == 1:
+                        initial["taxpayer"] = missing[0].pk
+            extra_context["open_form"] = OpenPeriodForm(user=request.user, initial=initial)
         return super().changelist_view(request, extra_context)
 
     def open_view(self, request: AdminRequest) -> HttpResponse:

@@ -159,3 +159,45 @@ def test_the_workbench_selection_list_and_trail_read_in_words(client, fiona, per
     trail = client.get(reverse("admin:invoicing_event_changelist"), {"action": "deduction_select"}).content.decode()
     assert '<td class="field-from_state_display">勾选待平台确认</td>' in trail
     assert '<td class="field-to_state_display">已勾选</td>' in trail and ">accepted<" not in trail
+
+
+def _deadline_card(user):
+    from deduction.dashboard import period_cards
+
+    [card] = period_cards(user)
+    return card
+
+
+def test_the_deadline_card_leads_to_the_period_or_to_where_it_is_opened(client, world, yuntu, fiona, lily):
+    # 2026-11-25 (conftest): 202610's deadline has passed, 202611 is filed by 2026-12-15
+    card = _deadline_card(fiona)
+    assert "202611" in str(card.title)
+    client.force_login(fiona)
+    page = client.get(card.url).content.decode()  # no entity has opened 202611: the list says where to open it
+    assert "所属期 202611 尚未打开：云途、明远。选择主体后点「打开抵扣工作台」" in page
+    assert 'name="period" value="202611"' in page and "打开抵扣工作台" in page
+    mine = services.tax_period_ensure(taxpayer=world, period="202611", actor=fiona)
+    page = client.get(_deadline_card(fiona).url).content.decode()  # two entities, one opened: the list, and the rest
+    assert _workbench(mine) in page and "所属期 202611 尚未打开：云途。" in page
+    assert f'<option value="{yuntu.pk}" selected>' in page
+    # a user of one entity that has opened it goes straight to its workbench
+    assert _deadline_card(lily).url == _workbench(mine)
+    client.force_login(lily)
+    assert "抵扣工作台" in client.get(_deadline_card(lily).url).content.decode()
+
+
+def test_the_period_list_is_searched_by_entity_and_shows_only_the_users_entities(client, world, yuntu, fiona, lily):
+    theirs = services.tax_period_ensure(taxpayer=yuntu, period="202611", actor=fiona)
+    mine = services.tax_period_ensure(taxpayer=world, period="202611", actor=fiona)
+    client.force_login(fiona)
+    url = reverse("admin:deduction_taxperiod_changelist")
+    page = client.get(url, {"q": "云途"}).content.decode()
+    assert _workbench(theirs) in page and _workbench(mine) not in page
+    page = client.get(url, {"q": world.credit_code}).content.decode()
+    assert _workbench(mine) in page and _workbench(theirs) not in page
+    client.force_login(lily)  # 明远 only: nothing of 云途, not in the hint either
+    page = client.get(url, {"q": "云途"}).content.decode()
+    assert _workbench(theirs) not in page
+    TaxPeriod.objects.filter(pk=mine.pk).delete()
+    page = client.get(url, {"q": "202611"}).content.decode()
+    assert "所属期 202611 尚未打开：明远。" in page and "云途" not in page.split('id="fapiao-open-hint"')[1][:200]
