@@ -136,10 +136,13 @@ def schedule2_p50(period_id: int, requests: int) -> tuple[float, int, float]:
     return statistics.median(times), count, statistics.median(drill_times)
 
 
-def fill_bulk(entity, size: int) -> list[int]:
-    """``size`` received invoices the sandbox issued to ``entity`` (numbers on its ledger), verified a moment ago."""
+def fill_bulk(entity, size: int, period: str) -> list[int]:
+    """``size`` received invoices the sandbox issued to ``entity`` (numbers on its ledger), verified a moment ago,
+    dated so that ``period`` (the entity's current one) takes them: today, or the period's last day when the period
+    is last month's (in its filing window)."""
     from django.utils import timezone
 
+    from deduction.periods import period_last_day
     from receiving.control_models import InvoiceCheck
     from receiving.models import ReceivedInvoice
     from receiving.verification import fingerprint, verify_request
@@ -154,7 +157,7 @@ def fill_bulk(entity, size: int) -> list[int]:
                                     app_key="bench-seller-key", secret="bench-seller-secret-value", region_code="3301")
     account = seller if isinstance(seller, SandboxAccount) else SandboxAccount.objects.get(
         credit_code="91330106MA2GL8XY7N")
-    now, today = timezone.now(), timezone.localdate()
+    now, today = timezone.now(), min(timezone.localdate(), period_last_day(period))
     amount, tax = Decimal("1000.00"), Decimal("60.00")
     numbers = [f"2644{900000000000 + i:016d}" for i in range(size)]
     LedgerInvoice.objects.bulk_create([LedgerInvoice(
@@ -184,8 +187,14 @@ def bulk_figures(entity, size: int, chunk: int) -> tuple[float, float, dict[str,
     from receiving.models import ReceivedInvoice
 
     settings.TAX_CHANNEL_TRANSPORT = "inprocess"
-    ids = fill_bulk(entity, size)
-    period = services.tax_period_ensure(taxpayer=entity, period="202603", actor=None)
+    from django.utils import timezone
+
+    from deduction.periods import current_period
+
+    # only the current 所属期 takes selections (domain.md §14.5)
+    current = current_period(taxpayer_id=entity.pk, today=timezone.localdate())
+    ids = fill_bulk(entity, size, current)
+    period = services.tax_period_ensure(taxpayer=entity, period=current, actor=None)
     numbers = list(ReceivedInvoice.objects.filter(pk__in=ids).order_by("pk").values_list("number", flat=True))
     channel = get_channel(entity, transport="inprocess")
 
