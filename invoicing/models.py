@@ -272,7 +272,7 @@ class Event(models.Model):
         indexes = [models.Index(fields=["content_type", "object_id", "created_at"], name="event_object")]
 
     def __str__(self) -> str:
-        from invoicing.events import action_label  # events imports this module
+        from invoicing.events import action_label  # cycle: events imports this module
 
         return action_label(self.action)
 
