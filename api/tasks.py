@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from api import authentication, idempotency
-from invoicing.celery import app as celery_app
+from invoicing.celery import beat_schedule_add
 
 BEAT_SCHEDULE = {
     "api-purge-idempotency-records": {
@@ -31,10 +31,4 @@ def purge_hmac_nonces_task() -> int:
     return authentication.purge_nonces()
 
 
-def _register_schedule(sender, **kwargs) -> None:  # noqa: ANN001
-    for name, entry in BEAT_SCHEDULE.items():
-        sender.conf.beat_schedule.setdefault(name, entry)
-
-
-celery_app.on_after_finalize.connect(_register_schedule, weak=False)
-_register_schedule(celery_app)
+beat_schedule_add(BEAT_SCHEDULE)

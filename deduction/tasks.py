@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import Celery, shared_task
+from celery import shared_task
 from django.contrib.auth import get_user_model
 
 from deduction import bulk, transfers
 from deduction.celery_schedule import BEAT_SCHEDULE
-from invoicing.celery import app as celery_app
+from invoicing.celery import beat_schedule_add
 from invoicing.intake import jobs
 
 logger = logging.getLogger(__name__)
@@ -40,10 +40,4 @@ def bulk_select_task(job_id: str) -> dict[str, Any]:
     return dict(done.get("result") or {})
 
 
-def _register_schedule(sender: Celery, **kwargs: object) -> None:
-    for name, entry in BEAT_SCHEDULE.items():
-        sender.conf.beat_schedule.setdefault(name, entry)
-
-
-celery_app.on_after_finalize.connect(_register_schedule, weak=False)
-_register_schedule(celery_app)
+beat_schedule_add(BEAT_SCHEDULE)

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from delivery import printing, rendering, services
-from invoicing.celery import app as celery_app
+from invoicing.celery import beat_schedule_add
 
 MAX_RETRIES = 6
 # How often beat runs the sweep of lost render and print messages (DELIVERY_RENDER_SWEEP_SECONDS); read once, here,
@@ -58,10 +58,4 @@ def webhook_deliver(self, webhook_delivery_id: int) -> None:
         raise self.retry(exc=exc, countdown=services.retry_countdown(self.request.retries)) from exc
 
 
-def _register_schedule(sender, **kwargs) -> None:  # noqa: ANN001
-    for name, entry in BEAT_SCHEDULE.items():
-        sender.conf.beat_schedule.setdefault(name, entry)
-
-
-celery_app.on_after_finalize.connect(_register_schedule, weak=False)
-_register_schedule(celery_app)
+beat_schedule_add(BEAT_SCHEDULE)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import shared_task
 from celery.schedules import crontab
 
 from invoicing import notifications
-from invoicing.celery import app as celery_app
+from invoicing.celery import beat_schedule_add
 
 BEAT_SCHEDULE = {
     "invoicing-dashboard-digest": {
@@ -24,9 +22,4 @@ def dashboard_digests_send() -> int:
     return notifications.dashboard_digests_send()
 
 
-def _register_schedule(sender: Any, **kwargs: Any) -> None:
-    for name, entry in BEAT_SCHEDULE.items():
-        sender.conf.beat_schedule.setdefault(name, entry)
-
-
-celery_app.on_after_finalize.connect(_register_schedule, weak=False)
+beat_schedule_add(BEAT_SCHEDULE)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 from typing import NotRequired, TypedDict
 
-from celery import Celery, shared_task
+from celery import shared_task
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext
 
-from invoicing.celery import app as celery_app
+from invoicing.celery import beat_schedule_add
 from invoicing.channels import ChannelError
 from invoicing.models import Taxpayer
 from receiving import bookkeeping, bundles, collecting, platform, redforms, services
@@ -121,10 +121,4 @@ def platform_reconcile_all_task() -> list[dict[str, object]]:
     return out
 
 
-def _register_schedule(sender: Celery, **kwargs: object) -> None:
-    for name, entry in BEAT_SCHEDULE.items():
-        sender.conf.beat_schedule.setdefault(name, entry)
-
-
-celery_app.on_after_finalize.connect(_register_schedule, weak=False)
-_register_schedule(celery_app)
+beat_schedule_add(BEAT_SCHEDULE)

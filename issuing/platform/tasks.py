@@ -7,7 +7,7 @@ from datetime import date
 
 from celery import shared_task
 
-from invoicing.celery import app as celery_app
+from invoicing.celery import beat_schedule_add
 from invoicing.channels.base import ChannelUnavailable
 from issuing.celery_schedule import BEAT_SCHEDULE
 from issuing.platform import services as platform_services
@@ -100,12 +100,4 @@ def reconcile_issuing_task(day: str | None = None, taxpayer_id: int | None = Non
     return [r.as_dict() for r in reconcile_all(day=date.fromisoformat(day) if day else None, taxpayer_id=taxpayer_id)]
 
 
-def _register_schedule(sender, **kwargs) -> None:  # noqa: ANN001
-    for name, entry in BEAT_SCHEDULE.items():
-        sender.conf.beat_schedule.setdefault(name, entry)
-
-
-# Beat reads ``conf.beat_schedule`` when its scheduler starts; this module is imported by autodiscovery before that
-# (worker and beat import task modules at start), and again on finalize for code paths that finalize first.
-celery_app.on_after_finalize.connect(_register_schedule, weak=False)
-_register_schedule(celery_app)
+beat_schedule_add(BEAT_SCHEDULE)

@@ -11,7 +11,7 @@ import logging
 
 from celery import shared_task
 
-from invoicing.celery import app as celery_app
+from invoicing.celery import beat_schedule_add
 from invoicing.channels.base import ChannelError
 from invoicing.models import Taxpayer
 from issuing.redletter.models import RedLetterForm
@@ -103,10 +103,4 @@ def redletter_refunds_task() -> dict:
     return {"refunds": len(outcomes), "forms": sum(len(o.forms) for o in outcomes)}
 
 
-def _register_schedule(sender, **kwargs) -> None:  # noqa: ANN001
-    for name, entry in BEAT_SCHEDULE.items():
-        sender.conf.beat_schedule.setdefault(name, entry)
-
-
-celery_app.on_after_finalize.connect(_register_schedule, weak=False)
-_register_schedule(celery_app)
+beat_schedule_add(BEAT_SCHEDULE)
