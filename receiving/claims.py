@@ -244,8 +244,9 @@ def claim_approve(*, claim: ExpenseClaim, actor: Actor) -> ExpenseClaim:
     for line in current.lines.select_related("invoice").order_by("invoice_id"):
         verdict = received_invoice_check_before_use(record=line.invoice, actor=actor, purpose="reimburse")
         for failure in verdict.blocking:
-            problems.append(gettext("发票 %(number)s：%(message)s（规则 %(rule)s）") % {
-                "number": line.invoice, "message": failure.get("message", ""), "rule": failure.get("rule", "")})
+            # the rule's own message names what is wrong; its code is for support (the verdict keeps it)
+            problems.append(gettext("发票 %(number)s：%(message)s") % {
+                "number": line.invoice, "message": failure.get("message", "")})
     if problems:
         raise ValidationError(problems)
     with transaction.atomic():

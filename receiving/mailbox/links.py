@@ -15,6 +15,7 @@ should do (``Remedy``): retry later, download by hand, or ask the sender again.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -30,6 +31,8 @@ from invoicing import netguard
 from receiving.mailbox.messages import Link, html_anchors
 from receiving.mailbox.models import Remedy
 
+logger = logging.getLogger(__name__)
+
 MAX_REDIRECTS = 5
 MAX_LINKS_PER_MESSAGE = 10
 MAX_FILES_PER_PAGE = 6
@@ -39,6 +42,20 @@ NOT_INVOICE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".css", ".js"
 WORDS = ("发票", "下载", "开票", "电子票", "行程单", "报销凭证", "invoice", "fapiao", "download", "pdf", "ofd", "xml")
 SKIP_WORDS = ("unsubscribe", "退订", "取消订阅", "隐私", "privacy")
 
+
+def _words(exc: requests.RequestException) -> str:
+    """What went wrong on the network, in words a finance user reads (the mailbox page shows it). The log gets the
+    exception's class only: its text quotes the link, which is the customer's."""
+    logger.info("invoice link fault: %s", type(exc).__name__)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return gettext("TLS 握手失败")
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return gettext("代理服务器无法连接")
+    if isinstance(exc, requests.ConnectionError):
+        return gettext("对方服务器无法连接或断开了连接")
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
+        return gettext("对方服务器发送的数据不完整")
+    return gettext("网络异常")
 
 @dataclass(frozen=True)
 class Provider:
@@ -152,7 +169,7 @@ def _get(session: requests.Session, url: str, deadline: float) -> tuple[requests
             raise LinkProblemError("timeout", Remedy.RETRY, gettext("链接响应超时，稍后重试")) from exc
         except requests.RequestException as exc:
             raise LinkProblemError("unreachable", Remedy.RETRY,
-                              gettext("链接无法连接（%(error)s），稍后重试") % {"error": type(exc).__name__}) from exc
+                              gettext("链接无法连接（%(error)s），稍后重试") % {"error": _words(exc)}) from exc
         if response.is_redirect or response.status_code in (301, 302, 303, 307, 308):
             location = response.headers.get("Location", "")
             response.close()
@@ -205,7 +222,7 @@ def download(url: str, *, session: requests.Session | None = None, deadline: flo
                     chunks.append(chunk)
             except requests.RequestException as exc:
                 raise LinkProblemError("unreachable", Remedy.RETRY,
-                                  gettext("下载中断（%(error)s），稍后重试") % {"error": type(exc).__name__}) from exc
+                                  gettext("下载中断（%(error)s），稍后重试") % {"error": _words(exc)}) from exc
             return Downloaded(url=final, name=_name_from(response, final), data=b"".join(chunks))
     finally:
         if own:
@@ -341,7 +358,7 @@ def nuonuo_file_links(session: requests.Session, page_url: str, deadline: float)
                                 timeout=(min(5.0, remaining), min(15.0, remaining)))
     except requests.RequestException as exc:
         raise LinkProblemError("unreachable", Remedy.RETRY,
-                               gettext("链接无法连接（%(error)s），稍后重试") % {"error": type(exc).__name__}) from exc
+                               gettext("链接无法连接（%(error)s），稍后重试") % {"error": _words(exc)}) from exc
     with response:
         if response.status_code != 200:
             raise _status_problem(response.status_code)

@@ -142,7 +142,7 @@ def test_approval_requires_the_rules_to_pass_or_an_override(yuntu, fiona):
     record = pool_invoice(yuntu, buyer=("广州云途出行", yuntu.credit_code))
     claim = draft(yuntu, fiona, (record, None))
     claims.claim_submit(claim=claim, actor=fiona)
-    with pytest.raises(ValidationError, match="buyer_name"):
+    with pytest.raises(ValidationError, match="购买方名称“广州云途出行”与本主体“广州云途出行科技有限公司”不一致"):
         claims.claim_approve(claim=claim, actor=fiona)
     assert ExpenseClaim.objects.get(pk=claim.pk).state == ClaimState.SUBMITTED
     rules.received_invoice_rule_override(record=record, rule="buyer_name", reason="简称，已核实", actor=fiona)
@@ -198,3 +198,17 @@ def test_an_approved_claim_is_booked_in_one_step_with_its_number(mingyuan, yuntu
     with pytest.raises(ValidationError, match="已入账"):
         claims.claim_reject(claim=claim, reason="x", actor=fiona)
     assert claims.claim_mark_paid(claim=claim, actor=fiona).state == ClaimState.PAID
+
+
+def test_a_blocking_rule_is_named_in_words_without_its_code(mingyuan, yuntu, fiona, monkeypatch):
+    supplier, entity = connect(yuntu), connect(mingyuan)
+    held = supplied_invoice(supplier, entity, actor=fiona)
+    claim = draft(entity, fiona, (held, None))
+    claims.claim_submit(claim=claim, actor=fiona)
+    failure = {"rule": "seller_blacklisted", "severity": rules.Severity.BLOCK, "message": "销售方在黑名单"}
+    monkeypatch.setattr(claims, "received_invoice_check_before_use",
+                        lambda **kw: rules.Verdict(invoice_id=kw["record"].pk, outcome="block", failures=[failure],
+                                                   needs_second_approver=False))
+    with pytest.raises(ValidationError) as err:
+        claims.claim_approve(claim=claim, actor=fiona)
+    assert err.value.messages == [f"发票 {held}：销售方在黑名单"]

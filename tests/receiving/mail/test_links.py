@@ -7,6 +7,7 @@ import io
 import zipfile
 
 import pytest
+import requests
 
 from receiving.mailbox import fetching
 from receiving.mailbox.models import IssueState, MailIssue, MailMessage, Remedy
@@ -167,3 +168,27 @@ def test_a_zip_behind_a_link_is_expanded_like_an_attachment(mailbox, dovecot, im
     url = web.url(web.file("/bundle", buffer.getvalue(), "application/zip"))
     result = _run(mailbox, dovecot, imap_user, mail(text=f"发票打包下载：{url}"))
     assert result.files == 1 and ReceivedInvoice.objects.get().number == doc.number
+
+
+@pytest.mark.parametrize(("fault", "words"), [
+    (requests.ConnectionError, "对方服务器无法连接或断开了连接"),
+    (requests.exceptions.SSLError, "TLS 握手失败"),
+    (requests.exceptions.InvalidHeader, "网络异常"),
+])
+def test_a_network_fault_reads_in_words_and_the_log_keeps_no_link(monkeypatch, caplog, fault, words):
+    from receiving.mailbox import links
+
+    url = "https://fp.example.com/d?token=CUSTOMER-SECRET"
+
+    class Broken:
+        def get(self, *args, **kwargs):
+            raise fault(f"HTTPSConnectionPool(host='fp.example.com', port=443): Max retries exceeded with url: {url}")
+
+    monkeypatch.setattr(links, "_checked", lambda url: None)  # the address guard (DNS) is not what is tested here
+    caplog.set_level("INFO", logger="receiving.mailbox.links")
+    with pytest.raises(links.LinkProblemError) as info:
+        links.download(url, session=Broken())
+    assert info.value.message == f"链接无法连接（{words}），稍后重试"
+    assert info.value.rule == "unreachable" and info.value.remedy == Remedy.RETRY
+    assert fault.__name__ not in info.value.message and "Error" not in info.value.message
+    assert fault.__name__ in caplog.text and "CUSTOMER-SECRET" not in caplog.text and "fp.example.com" not in caplog.text
